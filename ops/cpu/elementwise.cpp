@@ -1,0 +1,157 @@
+// CPU elementwise kernels: a functor per op, run by the strided loops of
+// loops.h (contiguous rows become plain loops the compiler vectorizes).
+#include "ops/cpu/elementwise.h"
+
+#include <cmath>
+
+#include "ops/cpu/loops.h"
+
+namespace wick::cpu {
+
+namespace {
+
+constexpr double kSqrt2 = 1.41421356237309504880;
+constexpr double kSqrt2OverPi = 0.79788456080286535588;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+
+template <typename T>
+T round_half_even(T v) {
+  if constexpr (std::is_floating_point_v<T>)
+    return std::nearbyint(v);  // default rounding mode: to nearest, ties to even
+  else
+    return v;
+}
+
+template <typename T>
+void unary_typed(UnaryOp op, const Tensor& out, const Tensor& x, double p0, double p1) {
+  using A = std::conditional_t<std::is_floating_point_v<T>, T, double>;  // math precision for ints
+  auto run = [&](auto f) { unary_loop<T, T>(out, x, f); };
+  switch (op) {
+    case UnaryOp::Neg: return run([](T v) { return static_cast<T>(-v); });
+    case UnaryOp::Abs:
+      return run([](T v) {
+        if constexpr (std::is_unsigned_v<T>) return v; else return static_cast<T>(v < 0 ? -v : v);
+      });
+    case UnaryOp::Sign: return run([](T v) { return static_cast<T>((T(0) < v) - (v < T(0))); });
+    case UnaryOp::Square: return run([](T v) { return static_cast<T>(v * v); });
+    case UnaryOp::Relu: return run([](T v) { return v > T(0) ? v : T(0); });
+    case UnaryOp::Floor: return run([](T v) { return static_cast<T>(std::floor(static_cast<A>(v))); });
+    case UnaryOp::Round: return run([](T v) { return round_half_even(v); });
+    default: break;
+  }
+  if constexpr (std::is_floating_point_v<T>) {
+    const T slope = static_cast<T>(p0), beta = static_cast<T>(p0), threshold = static_cast<T>(p1);
+    switch (op) {
+      case UnaryOp::Exp: return run([](T v) { return std::exp(v); });
+      case UnaryOp::Log: return run([](T v) { return std::log(v); });
+      case UnaryOp::Log1p: return run([](T v) { return std::log1p(v); });
+      case UnaryOp::Expm1: return run([](T v) { return std::expm1(v); });
+      case UnaryOp::Sqrt: return run([](T v) { return std::sqrt(v); });
+      case UnaryOp::Rsqrt: return run([](T v) { return T(1) / std::sqrt(v); });
+      case UnaryOp::Reciprocal: return run([](T v) { return T(1) / v; });
+      case UnaryOp::Sin: return run([](T v) { return std::sin(v); });
+      case UnaryOp::Cos: return run([](T v) { return std::cos(v); });
+      case UnaryOp::Tanh: return run([](T v) { return std::tanh(v); });
+      case UnaryOp::Sigmoid: return run([](T v) { return T(1) / (T(1) + std::exp(-v)); });
+      case UnaryOp::Erf: return run([](T v) { return std::erf(v); });
+      case UnaryOp::LeakyRelu: return run([slope](T v) { return v > T(0) ? v : v * slope; });
+      case UnaryOp::Gelu: return run([](T v) { return T(0.5) * v * (T(1) + std::erf(v / T(kSqrt2))); });
+      case UnaryOp::GeluTanh:
+        return run([](T v) {
+          return T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(0.044715) * v * v * v)));
+        });
+      case UnaryOp::Silu: return run([](T v) { return v / (T(1) + std::exp(-v)); });
+      case UnaryOp::Softplus:
+        return run([beta, threshold](T v) {
+          return v * beta > threshold ? v : std::log1p(std::exp(v * beta)) / beta;
+        });
+      case UnaryOp::NormalPdf: return run([](T v) { return T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v); });
+      default: break;
+    }
+  }
+  WICK_FAIL("elementwise: unary op ", static_cast<int>(op), " not supported for dtype ", x.dtype());
+}
+
+template <typename T>
+void binary_typed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  auto arith = [&](auto f) { binary_loop<T, T, T>(out, a, b, f); };
+  auto cmp = [&](auto f) { binary_loop<bool, T, T>(out, a, b, f); };
+  switch (op) {
+    case BinaryOp::Add: return arith([](T x, T y) { return static_cast<T>(x + y); });
+    case BinaryOp::Sub: return arith([](T x, T y) { return static_cast<T>(x - y); });
+    case BinaryOp::Mul: return arith([](T x, T y) { return static_cast<T>(x * y); });
+    case BinaryOp::Div:
+      if constexpr (std::is_floating_point_v<T>) return arith([](T x, T y) { return x / y; });
+      break;
+    case BinaryOp::Pow:
+      if constexpr (std::is_floating_point_v<T>) {
+        return arith([](T x, T y) { return std::pow(x, y); });
+      } else if constexpr (std::is_same_v<T, bool>) {
+        return arith([](T x, T y) { return y ? x : true; });
+      } else {
+        return arith([](T x, T y) {
+          WICK_CHECK(y >= T(0), "pow: integers to negative integer powers are not allowed");
+          T r = 1;  // exponentiation by squaring (wraps on overflow, like PyTorch)
+          for (int64_t e = y; e > 0; e >>= 1, x = static_cast<T>(x * x))
+            if (e & 1) r = static_cast<T>(r * x);
+          return r;
+        });
+      }
+    case BinaryOp::Minimum:
+      return arith([](T x, T y) {
+        if constexpr (std::is_floating_point_v<T>) if (std::isnan(x) || std::isnan(y)) return x + y;
+        return x < y ? x : y;
+      });
+    case BinaryOp::Maximum:
+      return arith([](T x, T y) {
+        if constexpr (std::is_floating_point_v<T>) if (std::isnan(x) || std::isnan(y)) return x + y;
+        return x > y ? x : y;
+      });
+    case BinaryOp::Atan2:
+      if constexpr (std::is_floating_point_v<T>) return arith([](T y, T x) { return std::atan2(y, x); });
+      break;
+    case BinaryOp::Eq: return cmp([](T x, T y) { return x == y; });
+    case BinaryOp::Ne: return cmp([](T x, T y) { return x != y; });
+    case BinaryOp::Lt: return cmp([](T x, T y) { return x < y; });
+    case BinaryOp::Le: return cmp([](T x, T y) { return x <= y; });
+    case BinaryOp::Gt: return cmp([](T x, T y) { return x > y; });
+    case BinaryOp::Ge: return cmp([](T x, T y) { return x >= y; });
+    case BinaryOp::LogicalAnd: return cmp([](T x, T y) { return x != T(0) && y != T(0); });
+    case BinaryOp::LogicalOr: return cmp([](T x, T y) { return x != T(0) || y != T(0); });
+    case BinaryOp::LogicalXor: return cmp([](T x, T y) { return (x != T(0)) != (y != T(0)); });
+  }
+  WICK_FAIL("elementwise: binary op ", static_cast<int>(op), " not supported for dtype ", a.dtype());
+}
+
+}  // namespace
+
+void unary(UnaryOp op, const Tensor& out, const Tensor& x, double p0, double p1) {
+  if (op == UnaryOp::IsNan || op == UnaryOp::IsInf || op == UnaryOp::IsFinite || op == UnaryOp::LogicalNot) {
+    WICK_DISPATCH_ALL(x.dtype(), "elementwise", [&]<typename T>() {
+      unary_loop<bool, T>(out, x, [op](T v) -> bool {
+        if (op == UnaryOp::LogicalNot) return v == T(0);
+        if constexpr (std::is_floating_point_v<T>) {
+          if (op == UnaryOp::IsNan) return std::isnan(v);
+          if (op == UnaryOp::IsInf) return std::isinf(v);
+          return std::isfinite(v);
+        } else {
+          return op == UnaryOp::IsFinite;
+        }
+      });
+    });
+    return;
+  }
+  WICK_DISPATCH_ALL(x.dtype(), "elementwise", [&]<typename T>() { unary_typed<T>(op, out, x, p0, p1); });
+}
+
+void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  WICK_DISPATCH_ALL(a.dtype(), "elementwise", [&]<typename T>() { binary_typed<T>(op, out, a, b); });
+}
+
+void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
+  WICK_DISPATCH_ALL(a.dtype(), "where", [&]<typename T>() {
+    ternary_loop<T, bool, T, T>(out, cond, a, b, [](bool c, T x, T y) { return c ? x : y; });
+  });
+}
+
+}  // namespace wick::cpu

@@ -1,0 +1,73 @@
+#include "support/test_util.h"
+
+#include <cmath>
+#include <fstream>
+
+namespace wick::test {
+
+Tensor fixture(const std::string& name) { return io::load_npy(std::string(WICK_FIXTURES_DIR) + "/" + name + ".npy"); }
+
+bool has_fixture(const std::string& name) {
+  return std::ifstream(std::string(WICK_FIXTURES_DIR) + "/" + name + ".npy").good();
+}
+
+::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, double atol, double rtol) {
+  if (!a.defined() || !b.defined()) return ::testing::AssertionFailure() << "undefined tensor";
+  if (a.sizes() != b.sizes())
+    return ::testing::AssertionFailure() << "shape " << shape_str(a.sizes()) << " vs " << shape_str(b.sizes());
+  auto x = a.detach().tolist<double>();
+  auto y = b.detach().tolist<double>();
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (std::isnan(x[i]) || std::isnan(y[i])) {
+      if (std::isnan(x[i]) != std::isnan(y[i]))
+        return ::testing::AssertionFailure() << "element " << i << ": " << x[i] << " vs " << y[i];
+      continue;
+    }
+    if (std::isinf(x[i]) || std::isinf(y[i])) {
+      if (x[i] != y[i]) return ::testing::AssertionFailure() << "element " << i << ": " << x[i] << " vs " << y[i];
+      continue;
+    }
+    if (std::abs(x[i] - y[i]) > atol + rtol * std::abs(y[i]))
+      return ::testing::AssertionFailure() << "element " << i << " (of " << x.size() << "): " << x[i] << " vs "
+                                           << y[i] << " (atol " << atol << ", rtol " << rtol << ")";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult all_equal(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype()) return ::testing::AssertionFailure() << "dtype " << a.dtype() << " vs " << b.dtype();
+  return all_close(a, b, 0, 0);
+}
+
+Tensor rand_f64(const Shape& shape, uint64_t seed, bool requires_grad) {
+  Generator g(seed + 1);
+  Tensor t = rand(shape, TensorOptions(kFloat64), &g);
+  {
+    NoGradGuard ng;
+    t = t * 2.0 - 1.0;
+  }
+  if (requires_grad) t.requires_grad_();
+  return t;
+}
+
+Tensor noncontig_f64(const Shape& shape, uint64_t seed) {
+  // Build the transposed shape with an extra column, then view it back.
+  Shape s = shape;
+  if (s.size() < 2) {
+    Shape big = s;
+    if (big.empty()) return rand_f64(shape, seed);
+    big[0] *= 2;
+    Tensor t = rand_f64(big, seed, false);
+    Tensor v = t.slice(0, 0, std::nullopt, 2);
+    v.requires_grad_();
+    return v;
+  }
+  std::swap(s[s.size() - 1], s[s.size() - 2]);
+  Tensor t = rand_f64(s, seed, false).transpose(-1, -2);
+  // A detached alias that is a leaf (requires_grad_ needs a leaf).
+  Tensor leaf = t.detach();
+  leaf.requires_grad_();
+  return leaf;
+}
+
+}  // namespace wick::test
