@@ -1,0 +1,20 @@
+// Scaled dot-product attention (torch.nn.functional.scaled_dot_product_attention).
+#pragma once
+
+#include <optional>
+
+#include "tensor/random.h"
+#include "tensor/tensor.h"
+
+namespace wick {
+
+// q [..., L, E], k [..., S, E], v [..., S, Ev] -> [..., L, Ev].
+// softmax(q k^T * scale + mask) v, scale defaults to 1/sqrt(E).
+// attn_mask: bool (true = attend) or float (added to the scores), broadcast to
+// [..., L, S]. is_causal masks j > i (cannot be combined with attn_mask).
+// dropout_p applies to the attention weights.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask = {},
+                                    double dropout_p = 0.0, bool is_causal = false,
+                                    std::optional<double> scale = {}, Generator* gen = nullptr);
+
+}  // namespace wick
