@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds wick in Release and runs
+# every test, then builds with AddressSanitizer + UndefinedBehaviorSanitizer
+# and runs every test again. Usage: bash scripts/run_tests.sh [--no-sanitize]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_debian.sh
+jobs=$(nproc)
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+
+echo "== Release build"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}"
+cmake --build build -j "$jobs"
+echo "== Release tests"
+(cd build && ctest --output-on-failure -j "$jobs" --timeout 900)
+
+if [ "${1:-}" != "--no-sanitize" ]; then
+  echo "== ASan+UBSan build"
+  cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWICK_SANITIZE=ON -DWICK_BUILD_EXAMPLES=OFF "${launcher[@]}"
+  cmake --build build-sanitize -j "$jobs"
+  echo "== ASan+UBSan tests"
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  (cd build-sanitize && ctest --output-on-failure -j "$jobs" --timeout 1800)
+fi
