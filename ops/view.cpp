@@ -151,9 +151,10 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
 
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
   const int64_t n = x.dim();
-  if (n == 0) return x;
+  // Wrapped before the 0-d shortcut, so a 0-d tensor rejects dims other than 0 / -1.
   d0 = wrap_dim(d0, n, "transpose");
   d1 = wrap_dim(d1, n, "transpose");
+  if (n == 0) return x;
   std::vector<int64_t> p(n);
   std::iota(p.begin(), p.end(), 0);
   std::swap(p[d0], p[d1]);

@@ -12,6 +12,13 @@
 //   randn:        element i = Box-Muller of the uniforms (u1, u2) built from
 //                 words (2i, 2i+1): sqrt(-2 log(1 - u1)) cos(2 pi u2)
 //   randint:      element i = low + (64-bit from words 2i, 2i+1) mod range
+//   randperm:     inside-out Fisher-Yates; step i swaps in position
+//                 (64-bit from words 2i, 2i+1) mod (i + 1)
+//   bernoulli:    element i = (float64 uniform of words 2i, 2i+1) < p_i
+//   normal:       mean + std * (randn element i)
+//   multinomial:  see tensor/random.cpp (per-row slots of the stream)
+//   uniform_ / normal_: like rand / randn, element i in row-major order of
+//                 the (possibly non-contiguous) tensor
 #pragma once
 
 #include <array>

@@ -3,6 +3,7 @@
 #include "ops/cpu/elementwise.h"
 
 #include <cmath>
+#include <limits>
 
 #include "ops/cpu/loops.h"
 
@@ -24,18 +25,22 @@ T round_half_even(T v) {
 
 template <typename T>
 void unary_typed(UnaryOp op, const Tensor& out, const Tensor& x, double p0, double p1) {
-  using A = std::conditional_t<std::is_floating_point_v<T>, T, double>;  // math precision for ints
   auto run = [&](auto f) { unary_loop<T, T>(out, x, f); };
   switch (op) {
     case UnaryOp::Neg: return run([](T v) { return static_cast<T>(-v); });
     case UnaryOp::Abs:
       return run([](T v) {
-        if constexpr (std::is_unsigned_v<T>) return v; else return static_cast<T>(v < 0 ? -v : v);
+        if constexpr (std::is_unsigned_v<T>) return v;
+        else if constexpr (std::is_floating_point_v<T>) return std::abs(v);  // abs(-0.0) = +0.0
+        else return static_cast<T>(v < 0 ? -v : v);
       });
     case UnaryOp::Sign: return run([](T v) { return static_cast<T>((T(0) < v) - (v < T(0))); });
     case UnaryOp::Square: return run([](T v) { return static_cast<T>(v * v); });
-    case UnaryOp::Relu: return run([](T v) { return v > T(0) ? v : T(0); });
-    case UnaryOp::Floor: return run([](T v) { return static_cast<T>(std::floor(static_cast<A>(v))); });
+    case UnaryOp::Relu: return run([](T v) { return v < T(0) ? T(0) : v; });  // NaN propagates
+    case UnaryOp::Floor:
+      return run([](T v) {
+        if constexpr (std::is_floating_point_v<T>) return std::floor(v); else return v;  // ints: identity
+      });
     case UnaryOp::Round: return run([](T v) { return round_half_even(v); });
     default: break;
   }
@@ -90,11 +95,18 @@ void binary_typed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor&
         return arith([](T x, T y) { return y ? x : true; });
       } else {
         return arith([](T x, T y) {
-          WICK_CHECK(y >= T(0), "pow: integers to negative integer powers are not allowed");
-          T r = 1;  // exponentiation by squaring (wraps on overflow, like PyTorch)
-          for (int64_t e = y; e > 0; e >>= 1, x = static_cast<T>(x * x))
-            if (e & 1) r = static_cast<T>(r * x);
-          return r;
+          // Negative exponents truncate 1/x^|y| toward zero, as PyTorch does
+          // (the op layer rejects a negative *scalar* exponent up front).
+          if constexpr (std::is_signed_v<T>) {
+            if (y < 0) return static_cast<T>(x == 1 ? 1 : x == -1 ? ((y & 1) ? -1 : 1) : 0);
+          }
+          // Exponentiation by squaring, in unsigned arithmetic so overflow
+          // wraps (like PyTorch) instead of being undefined behavior.
+          using U = std::make_unsigned_t<T>;
+          U r = 1, base = static_cast<U>(x);
+          for (auto e = static_cast<U>(y); e > 0; e >>= 1, base = static_cast<U>(base * base))
+            if (e & 1) r = static_cast<U>(r * base);
+          return static_cast<T>(r);
         });
       }
     case BinaryOp::Minimum:
@@ -151,6 +163,63 @@ void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
 void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
   WICK_DISPATCH_ALL(a.dtype(), "where", [&]<typename T>() {
     ternary_loop<T, bool, T, T>(out, cond, a, b, [](bool c, T x, T y) { return c ? x : y; });
+  });
+}
+
+void clamp(const Tensor& out, const Tensor& x, const std::optional<Scalar>& lo, const std::optional<Scalar>& hi) {
+  WICK_DISPATCH_NUMERIC(x.dtype(), "clamp", [&]<typename T>() {
+    // The bounds are fixed, so each case is a one-operand loop that vectorizes.
+    // `v < l ? l : v` keeps v when v is NaN (the comparison is false).
+    if (lo && hi) {
+      const T l = lo->to<T>(), h = hi->to<T>();
+      unary_loop<T, T>(out, x, [l, h](T v) {
+        T r = v < l ? l : v;
+        return r > h ? h : r;
+      });
+    } else if (lo) {
+      const T l = lo->to<T>();
+      unary_loop<T, T>(out, x, [l](T v) { return v < l ? l : v; });
+    } else if (hi) {
+      const T h = hi->to<T>();
+      unary_loop<T, T>(out, x, [h](T v) { return v > h ? h : v; });
+    } else {
+      unary_loop<T, T>(out, x, [](T v) { return v; });
+    }
+  });
+}
+
+namespace {
+template <typename T>
+bool is_nan(T v) {
+  if constexpr (std::is_floating_point_v<T>) return std::isnan(v); else return false;
+}
+}  // namespace
+
+void clamp(const Tensor& out, const Tensor& x, const Tensor& lo, const Tensor& hi) {
+  WICK_DISPATCH_NUMERIC(x.dtype(), "clamp", [&]<typename T>() {
+    if (lo.defined() && hi.defined()) {
+      ternary_loop<T, T, T, T>(out, x, lo, hi, [](T v, T l, T h) {
+        if (is_nan(l) || is_nan(h)) return std::numeric_limits<T>::quiet_NaN();
+        T r = v < l ? l : v;
+        return r > h ? h : r;
+      });
+    } else if (lo.defined()) {
+      binary_loop<T, T, T>(out, x, lo, [](T v, T l) { return is_nan(l) ? l : v < l ? l : v; });
+    } else {
+      binary_loop<T, T, T>(out, x, hi, [](T v, T h) { return is_nan(h) ? h : v > h ? h : v; });
+    }
+  });
+}
+
+void lerp(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& w) {
+  WICK_DISPATCH_FLOAT(a.dtype(), "lerp", [&]<typename T>() {
+    auto f = [](T x, T y, T t) { return std::abs(t) < T(0.5) ? x + t * (y - x) : y - (y - x) * (T(1) - t); };
+    if (w.dim() == 0) {  // scalar weight: a two-operand loop with fast contiguous paths
+      const T t = *w.data_ptr<T>();
+      binary_loop<T, T, T>(out, a, b, [t, f](T x, T y) { return f(x, y, t); });
+    } else {
+      ternary_loop<T, T, T, T>(out, a, b, w, f);
+    }
   });
 }
 

@@ -28,5 +28,14 @@ void unary(UnaryOp op, const Tensor& out, const Tensor& x, double p0 = 0, double
 void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b);
 // out = cond ? a : b; cond bool, a/b/out one dtype.
 void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
+// out = min(max(x, lo), hi) with scalar bounds converted to x's dtype; an
+// absent bound is not applied. NaN in x propagates; lo > hi gives hi.
+void clamp(const Tensor& out, const Tensor& x, const std::optional<Scalar>& lo, const std::optional<Scalar>& hi);
+// The same with tensor bounds (broadcast to out's shape; undefined = absent);
+// a NaN bound gives NaN. x, lo, hi and out share one dtype.
+void clamp(const Tensor& out, const Tensor& x, const Tensor& lo, const Tensor& hi);
+// out = a + w (b - a), evaluated as b - (b - a)(1 - w) when |w| >= 1/2 so that
+// w = 1 gives b exactly (PyTorch's formula). Floating dtypes; w broadcast.
+void lerp(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& w);
 
 }  // namespace wick::cpu

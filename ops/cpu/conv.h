@@ -1,0 +1,44 @@
+// CPU convolution kernels (im2col + GEMM), shared by conv1d/conv2d and
+// conv_transpose2d.
+//
+// Everything is phrased in terms of ONE convolution geometry: an "image"
+// [N, C_in, H, W] convolved with a weight [C_out, C_in/groups, kh, kw] gives a
+// "map" [N, C_out, OH, OW]. The three linear maps around it are
+//   conv2d_forward     map   = conv(image, weight) + bias[C_out]
+//   conv2d_transpose   image = conv^T(map, weight) + bias[C_in]  (conv_transpose2d,
+//                               and conv2d's input gradient)
+//   conv2d_weight_grad weight = sum_n map_n (x) image_n          (the weight gradient)
+// conv_transpose2d(x, w) is conv2d_transpose with map = x: its weight
+// [C_in', C_out'/groups, kh, kw] is exactly the conv weight of the geometry
+// whose image is the transposed convolution's output.
+//
+// Buffers are contiguous; OH/OW may be smaller than the size the geometry
+// implies (conv_transpose2d's output_padding makes the image larger than a
+// forward conv would need), never larger.
+#pragma once
+
+#include <cstdint>
+
+namespace wick::cpu {
+
+struct ConvGeometry {
+  int64_t N = 0, C_in = 0, H = 0, W = 0;  // image
+  int64_t C_out = 0, kh = 1, kw = 1;      // weight [C_out, C_in / groups, kh, kw]
+  int64_t OH = 0, OW = 0;                 // map
+  int64_t sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  int64_t groups = 1;
+};
+
+// map[N, C_out, OH, OW] = conv(image, weight) (+ bias[C_out] when non-null).
+template <typename T>
+void conv2d_forward(const ConvGeometry& g, const T* image, const T* weight, const T* bias, T* map);
+
+// image[N, C_in, H, W] = conv^T(map, weight) (+ bias[C_in] when non-null).
+template <typename T>
+void conv2d_transpose(const ConvGeometry& g, const T* map, const T* weight, const T* bias, T* image);
+
+// weight_grad[C_out, C_in/groups, kh, kw] = sum_n map_n @ im2col(image_n)^T (overwritten).
+template <typename T>
+void conv2d_weight_grad(const ConvGeometry& g, const T* image, const T* map, T* weight_grad);
+
+}  // namespace wick::cpu

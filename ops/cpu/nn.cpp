@@ -1,0 +1,264 @@
+// CPU kernels for softmax and the normalizations (forward passes; the
+// backward formulas are written with ops in ops/nn.cpp).
+//
+// softmax along a dim: the tensor is viewed as [outer, n, inner] with n the
+// softmax dim. Three passes per row: max, sum of exp(x - max), write. When
+// inner == 1 a row is contiguous; otherwise a block of up to kColBlock
+// columns is processed together so that every pass walks contiguous memory
+// (x[o, k, j0:j1] for k = 0..n-1) and the per-column max/sum live in a small
+// buffer. Work is split over (outer, column block) pairs.
+// Cost: 3 reads + 1 write per element, n exp per row; memory bound except for exp.
+//
+// Normalizations: per row (layer_norm, rms_norm), per (sample, group)
+// (group_norm) or per channel (batch_norm), the statistics are computed with
+// two passes over data that is still in cache (mean, then the centred sum of
+// squares, which avoids the cancellation of E[x^2] - E[x]^2), then the output
+// is written as x * scale + shift. Accumulation is in acc_t<T>.
+#include "ops/cpu/nn.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "ops/cpu/loops.h"
+
+namespace wick::cpu {
+
+namespace {
+
+constexpr int64_t kColBlock = 64;
+
+template <typename T>
+void softmax_rows(T* out, const T* x, int64_t outer, int64_t n, bool log) {
+  using A = acc_t<T>;
+  const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(n, 1));
+  parallel_for(0, outer, grain, [&](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r) {
+      const T* xr = x + r * n;
+      T* o = out + r * n;
+      T m = -std::numeric_limits<T>::infinity();
+      for (int64_t i = 0; i < n; ++i) m = std::max(m, xr[i]);
+      A s = 0;
+      if (log) {
+        for (int64_t i = 0; i < n; ++i) s += std::exp(xr[i] - m);
+        const A lse = static_cast<A>(m) + std::log(s);
+        for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(static_cast<A>(xr[i]) - lse);
+      } else {
+        for (int64_t i = 0; i < n; ++i) {
+          const T e = std::exp(xr[i] - m);
+          o[i] = e;
+          s += e;
+        }
+        const T inv = static_cast<T>(A(1) / s);
+        for (int64_t i = 0; i < n; ++i) o[i] *= inv;
+      }
+    }
+  });
+}
+
+template <typename T>
+void softmax_cols(T* out, const T* x, int64_t outer, int64_t n, int64_t inner, bool log) {
+  using A = acc_t<T>;
+  const int64_t blocks = (inner + kColBlock - 1) / kColBlock;
+  const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(n * kColBlock, 1));
+  parallel_for(0, outer * blocks, grain, [&](int64_t tb, int64_t te) {
+    T mx[kColBlock];
+    A s[kColBlock];
+    for (int64_t t = tb; t < te; ++t) {
+      const int64_t o = t / blocks, j0 = (t % blocks) * kColBlock;
+      const int64_t w = std::min(kColBlock, inner - j0);
+      const T* xb = x + o * n * inner + j0;
+      T* ob = out + o * n * inner + j0;
+      for (int64_t j = 0; j < w; ++j) mx[j] = -std::numeric_limits<T>::infinity();
+      for (int64_t k = 0; k < n; ++k)
+        for (int64_t j = 0; j < w; ++j) mx[j] = std::max(mx[j], xb[k * inner + j]);
+      for (int64_t j = 0; j < w; ++j) s[j] = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        for (int64_t j = 0; j < w; ++j) {
+          const T e = std::exp(xb[k * inner + j] - mx[j]);
+          if (!log) ob[k * inner + j] = e;
+          s[j] += e;
+        }
+      }
+      if (log) {
+        A lse[kColBlock];
+        for (int64_t j = 0; j < w; ++j) lse[j] = static_cast<A>(mx[j]) + std::log(s[j]);
+        for (int64_t k = 0; k < n; ++k)
+          for (int64_t j = 0; j < w; ++j)
+            ob[k * inner + j] = static_cast<T>(static_cast<A>(xb[k * inner + j]) - lse[j]);
+      } else {
+        T inv[kColBlock];
+        for (int64_t j = 0; j < w; ++j) inv[j] = static_cast<T>(A(1) / s[j]);
+        for (int64_t k = 0; k < n; ++k)
+          for (int64_t j = 0; j < w; ++j) ob[k * inner + j] *= inv[j];
+      }
+    }
+  });
+}
+
+// mean and rstd of a contiguous run of n values (n > 0); mean is 0 for rms.
+template <typename T>
+void moments(const T* x, int64_t n, double eps, bool rms, acc_t<T>& mean, acc_t<T>& rstd) {
+  using A = acc_t<T>;
+  A m = 0;
+  if (!rms) {
+    for (int64_t i = 0; i < n; ++i) m += x[i];
+    m /= static_cast<A>(n);
+  }
+  A ss = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const A d = static_cast<A>(x[i]) - m;
+    ss += d * d;
+  }
+  mean = m;
+  rstd = A(1) / std::sqrt(ss / static_cast<A>(n) + static_cast<A>(eps));
+}
+
+template <typename T>
+T* opt_ptr(const Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
+}  // namespace
+
+void softmax(const Tensor& out, const Tensor& x, int64_t dim, bool log) {
+  if (x.numel() == 0) return;
+  int64_t outer = 1, n = 1, inner = 1;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (d < dim) outer *= x.size(d);
+    else if (d == dim) n = x.size(d);
+    else inner *= x.size(d);
+  }
+  WICK_DISPATCH_FLOAT(x.dtype(), log ? "log_softmax" : "softmax", [&]<typename T>() {
+    if (inner == 1) softmax_rows<T>(out.data_ptr<T>(), x.data_ptr<T>(), outer, n, log);
+    else softmax_cols<T>(out.data_ptr<T>(), x.data_ptr<T>(), outer, n, inner, log);
+  });
+}
+
+void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& w,
+                const Tensor& b, int64_t rows, int64_t cols, double eps, bool rms) {
+  if (rows == 0) return;
+  WICK_DISPATCH_FLOAT(x.dtype(), rms ? "rms_norm" : "layer_norm", [&]<typename T>() {
+    using A = acc_t<T>;
+    const T* xp = x.data_ptr<T>();
+    T* op = out.data_ptr<T>();
+    const T* wp = opt_ptr<T>(w);
+    const T* bp = opt_ptr<T>(b);
+    T* mp = opt_ptr<T>(mean);
+    T* rp = rstd.data_ptr<T>();
+    const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(cols, 1));
+    parallel_for(0, rows, grain, [&](int64_t rb, int64_t re) {
+      for (int64_t r = rb; r < re; ++r) {
+        const T* xr = xp + r * cols;
+        T* o = op + r * cols;
+        A m = 0, rs = 0;
+        if (cols > 0) moments<T>(xr, cols, eps, rms, m, rs);
+        else rs = std::numeric_limits<A>::quiet_NaN();
+        if (mp) mp[r] = static_cast<T>(m);
+        rp[r] = static_cast<T>(rs);
+        // (x - m) * rs in T: for float the statistics are rounded once here.
+        const T mt = static_cast<T>(m), rt = static_cast<T>(rs);
+        if (wp && bp) {
+          for (int64_t i = 0; i < cols; ++i) o[i] = (xr[i] - mt) * rt * wp[i] + bp[i];
+        } else if (wp) {
+          for (int64_t i = 0; i < cols; ++i) o[i] = (xr[i] - mt) * rt * wp[i];
+        } else if (bp) {
+          for (int64_t i = 0; i < cols; ++i) o[i] = (xr[i] - mt) * rt + bp[i];
+        } else {
+          for (int64_t i = 0; i < cols; ++i) o[i] = (xr[i] - mt) * rt;
+        }
+      }
+    });
+  });
+}
+
+void group_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& w,
+                const Tensor& b, int64_t N, int64_t C, int64_t S, int64_t groups, double eps) {
+  const int64_t rows = N * groups, cpg = C / groups, len = cpg * S;
+  if (rows == 0) return;
+  WICK_DISPATCH_FLOAT(x.dtype(), "group_norm", [&]<typename T>() {
+    using A = acc_t<T>;
+    const T* xp = x.data_ptr<T>();
+    T* op = out.data_ptr<T>();
+    const T* wp = opt_ptr<T>(w);
+    const T* bp = opt_ptr<T>(b);
+    T* mp = mean.data_ptr<T>();
+    T* rp = rstd.data_ptr<T>();
+    const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(len, 1));
+    parallel_for(0, rows, grain, [&](int64_t rb, int64_t re) {
+      for (int64_t r = rb; r < re; ++r) {
+        const T* xr = xp + r * len;
+        T* o = op + r * len;
+        A m = 0, rs = std::numeric_limits<A>::quiet_NaN();
+        if (len > 0) moments<T>(xr, len, eps, false, m, rs);
+        mp[r] = static_cast<T>(m);
+        rp[r] = static_cast<T>(rs);
+        const int64_t c0 = (r % groups) * cpg;
+        for (int64_t c = 0; c < cpg; ++c) {
+          // y = (x - m) * rs * w + b = x * scale + shift
+          const A scale = rs * (wp ? static_cast<A>(wp[c0 + c]) : A(1));
+          const A shift = (bp ? static_cast<A>(bp[c0 + c]) : A(0)) - m * scale;
+          const T sc = static_cast<T>(scale), sh = static_cast<T>(shift);
+          const T* xc = xr + c * S;
+          T* oc = o + c * S;
+          for (int64_t s = 0; s < S; ++s) oc[s] = xc[s] * sc + sh;
+        }
+      }
+    });
+  });
+}
+
+void channel_moments(const Tensor& mean, const Tensor& var, const Tensor& x, int64_t N, int64_t C, int64_t S) {
+  if (C == 0) return;
+  WICK_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&]<typename T>() {
+    using A = acc_t<T>;
+    const T* xp = x.data_ptr<T>();
+    T* mp = mean.data_ptr<T>();
+    T* vp = var.data_ptr<T>();
+    const A count = static_cast<A>(N * S);
+    const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(N * S, 1));
+    parallel_for(0, C, grain, [&](int64_t cb, int64_t ce) {
+      for (int64_t c = cb; c < ce; ++c) {
+        A m = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          const T* xr = xp + (n * C + c) * S;
+          for (int64_t s = 0; s < S; ++s) m += xr[s];
+        }
+        m /= count;
+        A ss = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          const T* xr = xp + (n * C + c) * S;
+          for (int64_t s = 0; s < S; ++s) {
+            const A d = static_cast<A>(xr[s]) - m;
+            ss += d * d;
+          }
+        }
+        mp[c] = static_cast<T>(m);
+        vp[c] = static_cast<T>(ss / count);
+      }
+    });
+  });
+}
+
+void channel_affine(const Tensor& out, const Tensor& x, const Tensor& scale, const Tensor& shift, int64_t N,
+                    int64_t C, int64_t S) {
+  if (N * C * S == 0) return;
+  WICK_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&]<typename T>() {
+    const T* xp = x.data_ptr<T>();
+    T* op = out.data_ptr<T>();
+    const T* sc = scale.data_ptr<T>();
+    const T* sh = shift.data_ptr<T>();
+    const int64_t grain = std::max<int64_t>(1, kParallelGrain / S);
+    parallel_for(0, N * C, grain, [&](int64_t rb, int64_t re) {
+      for (int64_t r = rb; r < re; ++r) {
+        const T a = sc[r % C], b = sh[r % C];
+        const T* xr = xp + r * S;
+        T* o = op + r * S;
+        for (int64_t s = 0; s < S; ++s) o[s] = xr[s] * a + b;
+      }
+    });
+  });
+}
+
+}  // namespace wick::cpu

@@ -1,0 +1,348 @@
+// Losses and similarity functions: checks, and compositions of ops (their
+// gradients, including higher-order ones, come from the ops), with CPU
+// kernels where a composition would be awkward or wasteful: the class-index
+// target validation of nll_loss / cross_entropy and the fused, stable
+// binary cross entropy with logits (whose backward is written with ops).
+//
+// Reductions follow PyTorch: Mean of a class-index loss divides by the sum of
+// the class weights of the non-ignored targets; every other Mean divides by
+// the number of elements (the probability-target cross entropy by the number
+// of samples N * d1 * ...). An empty Mean is NaN.
+#include "ops/loss.h"
+
+#include "autograd/function.h"
+#include "ops/copy.h"
+#include "ops/cpu/loss.h"
+#include "ops/creation.h"
+#include "ops/elementwise.h"
+#include "ops/indexing.h"
+#include "ops/nn.h"
+#include "ops/reduction.h"
+#include "ops/view.h"
+
+namespace wick {
+
+using autograd::Ctx;
+using autograd::SavedTensor;
+
+namespace {
+
+void check_defined(const char* op, const Tensor& t, const char* name) {
+  WICK_CHECK(t.defined(), op, ": ", name, " is undefined");
+  WICK_CHECK(t.is_cpu(), op, ": no kernel for device ", t.device(), " in this build");
+}
+
+void check_float_input(const char* op, const Tensor& x) {
+  check_defined(op, x, "input");
+  WICK_CHECK(x.dtype() == kFloat32 || x.dtype() == kFloat64, op,
+             ": expected a floating input (float32 or float64), got ", x.dtype());
+}
+
+Tensor apply_reduction(const Tensor& loss, Reduction r) {
+  switch (r) {
+    case Reduction::None: return loss;
+    case Reduction::Sum: return sum(loss);
+    case Reduction::Mean: return mean(loss);
+  }
+  WICK_FAIL("loss: unknown reduction");
+}
+
+// The class-weight tensor of a class-index or probability loss: [C], input's dtype.
+void check_class_weight(const char* op, const Tensor& weight, int64_t C, const Tensor& input) {
+  if (!weight.defined()) return;
+  WICK_CHECK(weight.dim() == 1 && weight.size(0) == C, op, ": weight has shape ", shape_str(weight.sizes()),
+             " but expected [", C, "] (one weight per class) for input of shape ", shape_str(input.sizes()));
+  WICK_CHECK(weight.dtype() == input.dtype(), op, ": weight has dtype ", weight.dtype(), " but input has dtype ",
+             input.dtype());
+}
+
+// Per-element pieces of a class-index loss on log-probabilities `logp`
+// (class dim 1, or 0 for an unbatched [C] input):
+//   loss[i] = -wt[i] * logp[i, target[i]],  wt[i] = weight[target[i]] (1
+//   without weight), 0 where target[i] == ignore_index.
+struct ClassTargetLoss {
+  Tensor loss;  // target's shape, differentiable w.r.t. logp
+  Tensor wt;    // target's shape, constant
+};
+
+ClassTargetLoss class_target_loss(const char* op, const Tensor& logp, const Tensor& target, const Tensor& weight,
+                                  int64_t ignore_index) {
+  check_defined(op, target, "target");
+  WICK_CHECK(target.dtype() == kInt64 || target.dtype() == kInt32, op,
+             ": expected class-index targets of dtype int64 (or int32), got ", target.dtype());
+  WICK_CHECK(logp.dim() >= 1, op, ": input must have at least 1 dim, got a 0-d tensor");
+  const int64_t cd = logp.dim() == 1 ? 0 : 1;
+  if (logp.dim() == 1) {
+    WICK_CHECK(target.dim() == 0, op, ": an unbatched input of shape ", shape_str(logp.sizes()),
+               " needs a 0-d target, got shape ", shape_str(target.sizes()));
+  } else {
+    WICK_CHECK(target.dim() >= 1 && target.size(0) == logp.size(0), op, ": target has shape ",
+               shape_str(target.sizes()), " but input has batch size ", logp.size(0));
+    Shape expect = logp.sizes();
+    expect.erase(expect.begin() + 1);
+    WICK_CHECK(target.sizes() == expect, op, ": target has shape ", shape_str(target.sizes()), " but expected ",
+               shape_str(expect), " for input of shape ", shape_str(logp.sizes()), " (classes at dim 1)");
+  }
+  const int64_t C = logp.size(cd);
+  check_class_weight(op, weight, C, logp);
+
+  Tensor t_safe = empty(target.sizes(), TensorOptions(kInt64).device(target.device()));
+  Tensor wt = empty(target.sizes(), TensorOptions(logp.dtype()).device(logp.device()));
+  cpu::class_target_weights(t_safe, wt, target, weight, C, ignore_index, op);
+  Tensor picked = squeeze(gather(logp, cd, unsqueeze(t_safe, cd)), cd);
+  return {neg(mul(picked, wt)), wt};
+}
+
+Tensor nll_impl(const char* op, const Tensor& logp, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                Reduction reduction) {
+  auto [loss, wt] = class_target_loss(op, logp, target, weight, ignore_index);
+  switch (reduction) {
+    case Reduction::None: return loss;
+    case Reduction::Sum: return sum(loss);
+    case Reduction::Mean: return div(sum(loss), sum(wt));
+  }
+  WICK_FAIL(op, ": unknown reduction");
+}
+
+// Softplus of -x, log(1 + exp(-x)), stable for both signs, written with ops.
+Tensor softplus_neg(const Tensor& x) { return add(clamp_min(neg(x), 0.0), log1p(exp(neg(abs(x))))); }
+
+}  // namespace
+
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                Reduction reduction) {
+  check_float_input("nll_loss", input);
+  return nll_impl("nll_loss", input, target, weight, ignore_index, reduction);
+}
+
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                     Reduction reduction, double label_smoothing) {
+  const char* op = "cross_entropy";
+  check_float_input(op, input);
+  check_defined(op, target, "target");
+  WICK_CHECK(input.dim() >= 1, op, ": input must have at least 1 dim ([C] or [N, C, ...]), got a 0-d tensor");
+  WICK_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op,
+             ": label_smoothing must be between 0.0 and 1.0, got ", label_smoothing);
+  const int64_t cd = input.dim() == 1 ? 0 : 1;
+  const int64_t C = input.size(cd);
+  const double eps = label_smoothing;
+
+  if (is_floating(target.dtype())) {
+    // Class probabilities: loss = -sum_c w_c q_c log p_c with the smoothed
+    // target q = (1 - eps) t + eps / C.
+    WICK_CHECK(target.sizes() == input.sizes(), op, ": a floating target holds class probabilities and needs the "
+               "input's shape ", shape_str(input.sizes()), ", got ", shape_str(target.sizes()));
+    check_class_weight(op, weight, C, input);
+    Tensor logp = log_softmax(input, cd);
+    Tensor q = eps > 0 ? add(mul(target, 1.0 - eps), eps / static_cast<double>(C)) : target;
+    Tensor prod = mul(logp, q);
+    if (weight.defined()) {
+      Shape ws(input.dim(), 1);
+      ws[cd] = C;
+      prod = mul(prod, weight.reshape(ws));
+    }
+    switch (reduction) {
+      case Reduction::None: return neg(sum(prod, {cd}));
+      case Reduction::Sum: return neg(sum(prod));
+      case Reduction::Mean: {
+        const double samples = static_cast<double>(C ? input.numel() / C : 0);
+        return div(neg(sum(prod)), samples);  // 0 samples: 0 / 0 = NaN, like PyTorch
+      }
+    }
+    WICK_FAIL(op, ": unknown reduction");
+  }
+
+  WICK_CHECK(target.sizes() != input.sizes(), op,
+             ": a target with the input's shape holds class probabilities and must be floating, got ",
+             target.dtype());
+  Tensor logp = log_softmax(input, cd);
+  auto [loss, wt] = class_target_loss(op, logp, target, weight, ignore_index);
+  Tensor nll;
+  switch (reduction) {
+    case Reduction::None: nll = loss; break;
+    case Reduction::Sum: nll = sum(loss); break;
+    case Reduction::Mean: nll = div(sum(loss), sum(wt)); break;
+  }
+  if (eps == 0.0) return nll;
+
+  // Label smoothing with class indices (PyTorch's definition): the uniform
+  // part is -sum_c w_c log p_c per sample, zero for ignored targets, reduced
+  // like the nll term (Mean divides by the same summed target weights).
+  Tensor lp = logp;
+  if (weight.defined()) {
+    Shape ws(input.dim(), 1);
+    ws[cd] = C;
+    lp = mul(logp, weight.reshape(ws));
+  }
+  Tensor smooth = masked_fill(neg(sum(lp, {cd})), eq(target, Scalar(ignore_index)), 0.0);
+  switch (reduction) {
+    case Reduction::None: break;
+    case Reduction::Sum: smooth = sum(smooth); break;
+    case Reduction::Mean: smooth = mean(smooth); break;
+  }
+  return add(mul(nll, 1.0 - eps), mul(smooth, eps / static_cast<double>(C)));
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
+                                        const Tensor& pos_weight, Reduction reduction) {
+  const char* op = "binary_cross_entropy_with_logits";
+  check_float_input(op, input);
+  check_defined(op, target, "target");
+  WICK_CHECK(target.sizes() == input.sizes(), op, ": target has shape ", shape_str(target.sizes()),
+             " but input has shape ", shape_str(input.sizes()), " (they must be the same)");
+  for (const auto& [p, name] : {std::pair{weight, "weight"}, std::pair{pos_weight, "pos_weight"}}) {
+    if (!p.defined()) continue;
+    check_defined(op, p, name);
+    bool ok = p.dim() <= input.dim();
+    for (int64_t i = 0; ok && i < p.dim(); ++i) {
+      const int64_t ps = p.size(p.dim() - 1 - i), xs = input.size(input.dim() - 1 - i);
+      ok = ps == 1 || ps == xs;
+    }
+    WICK_CHECK(ok, op, ": ", name, " of shape ", shape_str(p.sizes()), " cannot be broadcast to input of shape ",
+               shape_str(input.sizes()));
+  }
+
+  const DType dt = input.dtype();
+  Tensor out = empty(input.sizes(), TensorOptions(dt).device(input.device()));
+  {
+    NoGradGuard ng;
+    cpu::bce_with_logits(out, input, target.to(dt), pos_weight.defined() ? pos_weight.to(dt) : Tensor());
+    if (weight.defined()) out = mul(out, weight.to(dt));
+  }
+  if (autograd::needs_grad({input, target, weight, pos_weight})) {
+    // l = w ((1 - t) x + lw sp),  sp = softplus(-x),  lw = 1 + (pw - 1) t
+    //   dl/dx  = w (lw sigmoid(x) - pw t)        (w (sigmoid(x) - t) without pw)
+    //   dl/dt  = w ((pw - 1) sp - x)             (-w x without pw)
+    //   dl/dw  = (1 - t) x + lw sp,   dl/dpw = w t sp
+    autograd::record(
+        "BinaryCrossEntropyWithLogitsBackward", {input, target, weight, pos_weight}, {out},
+        [sx = SavedTensor(input), st = SavedTensor(target), sw = SavedTensor(weight),
+         sp_w = SavedTensor(pos_weight), dt](const Ctx& c) {
+          Tensor x = sx.unpack(), t = st.unpack().to(dt), w = sw.unpack(), pw = sp_w.unpack();
+          if (w.defined()) w = w.to(dt);
+          if (pw.defined()) pw = pw.to(dt);
+          const Tensor& g = c.grad();
+          Tensor gw_ = w.defined() ? mul(g, w) : g;
+          Tensor lw = pw.defined() ? add(mul(sub(pw, 1.0), t), 1.0) : Tensor();
+          const bool need_sp = c.needs_input_grad(2) || c.needs_input_grad(3) || (pw.defined() && c.needs_input_grad(1));
+          Tensor sp = need_sp ? softplus_neg(x) : Tensor();
+          Tensor gx, gt, gweight, gpw;
+          if (c.needs_input_grad(0)) {
+            Tensor s = sigmoid(x);
+            gx = mul(gw_, pw.defined() ? sub(mul(lw, s), mul(pw, t)) : sub(s, t));
+          }
+          if (c.needs_input_grad(1)) {
+            gt = pw.defined() ? mul(gw_, sub(mul(sub(pw, 1.0), sp), x)) : neg(mul(gw_, x));
+            gt = gt.to(st.unpack().dtype());
+          }
+          if (c.needs_input_grad(2)) {
+            Tensor l = add(mul(rsub(t, 1.0), x), lw.defined() ? mul(lw, sp) : sp);
+            gweight = sum_to(mul(g, l), w.sizes()).to(sw.unpack().dtype());
+          }
+          if (c.needs_input_grad(3)) gpw = sum_to(mul(mul(gw_, t), sp), pw.sizes()).to(sp_w.unpack().dtype());
+          return tensor_list{gx, gt, gweight, gpw};
+        });
+  }
+  return apply_reduction(out, reduction);
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_float_input("mse_loss", input);
+  check_defined("mse_loss", target, "target");
+  broadcast_shapes(input.sizes(), target.sizes(), "mse_loss");
+  Tensor d = sub(input, target);
+  return apply_reduction(mul(d, d), reduction);
+}
+
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_float_input("l1_loss", input);
+  check_defined("l1_loss", target, "target");
+  broadcast_shapes(input.sizes(), target.sizes(), "l1_loss");
+  return apply_reduction(abs(sub(input, target)), reduction);
+}
+
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+  const char* op = "smooth_l1_loss";
+  check_float_input(op, input);
+  check_defined(op, target, "target");
+  WICK_CHECK(beta >= 0.0, op, ": beta must be non-negative, got ", beta);
+  broadcast_shapes(input.sizes(), target.sizes(), op);
+  if (beta == 0.0) return l1_loss(input, target, reduction);
+  Tensor d = sub(input, target);
+  Tensor ad = abs(d);
+  Tensor loss = where(lt(ad, beta), mul(mul(d, d), 0.5 / beta), sub(ad, 0.5 * beta));
+  return apply_reduction(loss, reduction);
+}
+
+Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction, bool log_target) {
+  const char* op = "kl_div";
+  check_float_input(op, input);
+  check_defined(op, target, "target");
+  broadcast_shapes(input.sizes(), target.sizes(), op);
+  Tensor loss;
+  if (log_target) {
+    loss = mul(exp(target), sub(target, input));
+  } else {
+    // xlogy(t, t) - t * input, with 0 log 0 = 0. The log sees 1 where t == 0
+    // so that neither the value nor the gradient picks up log(0).
+    Tensor zero = eq(target, 0.0);
+    Tensor xlogy = where(zero, 0.0, mul(target, log(where(zero, 1.0, target))));
+    loss = sub(xlogy, mul(target, input));
+  }
+  return apply_reduction(loss, reduction);
+}
+
+Tensor kl_div_batchmean(const Tensor& input, const Tensor& target, bool log_target) {
+  Tensor total = kl_div(input, target, Reduction::Sum, log_target);
+  return input.dim() == 0 ? total : div(total, static_cast<double>(input.size(0)));
+}
+
+Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim, double eps) {
+  const char* op = "cosine_similarity";
+  check_defined(op, a, "x1");
+  check_defined(op, b, "x2");
+  const DType dt = result_type(a, b);
+  WICK_CHECK(is_floating(dt), op, ": expected floating inputs, got ", a.dtype(), " and ", b.dtype());
+  const Shape shape = broadcast_shapes(a.sizes(), b.sizes(), op);
+  const int64_t d = wrap_dim(dim, static_cast<int64_t>(shape.size()), op);
+  Tensor x1 = a.to(dt).expand(shape), x2 = b.to(dt).expand(shape);
+  // PyTorch 1.13: the squared norms are clamped to eps^2 *separately* and
+  // outside autograd, i.e. x1.x2 / (max(|x1|, eps) max(|x2|, eps)), and the
+  // gradient flows through the unclamped squared norms. s + (clamp(s) - s)
+  // with the correction computed without grad reproduces both.
+  auto clamped_sq_norm = [&](const Tensor& x) {
+    Tensor s = sum(mul(x, x), {d}, /*keepdim=*/true);
+    Tensor delta;
+    {
+      NoGradGuard ng;
+      delta = sub(clamp_min(s, eps * eps), s);
+    }
+    return add(s, delta);
+  };
+  Tensor denom = rsqrt(mul(clamped_sq_norm(x1), clamped_sq_norm(x2)));
+  return sum(mul(mul(x1, x2), denom), {d});
+}
+
+Tensor normalize(const Tensor& x, double p, int64_t dim, double eps) {
+  check_float_input("normalize", x);
+  const int64_t d = wrap_dim(dim, x.dim(), "normalize");
+  return div(x, clamp_min(norm(x, p, {d}, /*keepdim=*/true), eps));
+}
+
+Tensor cdist(const Tensor& a, const Tensor& b, double p) {
+  const char* op = "cdist";
+  check_float_input(op, a);
+  check_float_input(op, b);
+  WICK_CHECK(a.dim() >= 2 && b.dim() >= 2, op, ": expected inputs [..., P, M] and [..., R, M] with at least 2 dims, got ",
+             shape_str(a.sizes()), " and ", shape_str(b.sizes()));
+  WICK_CHECK(a.size(-1) == b.size(-1), op, ": x1 and x2 must have the same number of columns: ", shape_str(a.sizes()),
+             " and ", shape_str(b.sizes()), " (", a.size(-1), " != ", b.size(-1), ")");
+  WICK_CHECK(a.dtype() == b.dtype(), op, ": x1 has dtype ", a.dtype(), " but x2 has dtype ", b.dtype());
+  WICK_CHECK(p >= 0.0, op, ": p must be non-negative, got ", p);
+  // [..., P, 1, M] - [..., 1, R, M] -> [..., P, R, M]; batch dims broadcast.
+  Tensor diff = sub(unsqueeze(a, -2), unsqueeze(b, -3));
+  if (p == 0.0) return sum(ne(diff, 0.0), {-1}).to(a.dtype());  // number of differing coordinates
+  return norm(diff, p, {-1});
+}
+
+}  // namespace wick

@@ -1,0 +1,337 @@
+// Neural-network functions: checks, dispatch to the fused CPU kernels in
+// ops/cpu/nn.cpp, and backward formulas written with ops (so second and
+// higher derivatives work).
+//
+// The normalizations share one backward. With xhat = (x - mean) * rstd over
+// the normalized dims D (|D| = n elements per statistic) and gh = dL/dxhat
+// (= g * weight), differentiating through mean and rstd gives
+//   dx = rstd * (gh - mean_D(gh) - xhat * mean_D(gh * xhat))
+// and, for rms_norm (no centring, xhat = x * rstd),
+//   dx = rstd * (gh - xhat * mean_D(gh * xhat)).
+// For a first-order backward, xhat and rstd come from the statistics the
+// forward kernel saved. Under create_graph they are recomputed from x with
+// ops, so that the formula is itself a differentiable function of x.
+#include "ops/nn.h"
+
+#include <algorithm>
+
+#include "autograd/function.h"
+#include "ops/copy.h"
+#include "ops/cpu/nn.h"
+#include "ops/creation.h"
+#include "ops/elementwise.h"
+#include "ops/linalg.h"
+#include "ops/reduction.h"
+#include "ops/view.h"
+
+namespace wick {
+
+using autograd::Ctx;
+using autograd::SavedTensor;
+
+namespace {
+
+void check_float_input(const char* op, const Tensor& x) {
+  WICK_CHECK(x.defined(), op, ": undefined input");
+  WICK_CHECK(x.is_cpu(), op, ": no kernel for device ", x.device(), " in this build");
+  WICK_CHECK(x.dtype() == kFloat32 || x.dtype() == kFloat64, op,
+             ": expected a floating input (float32 or float64), got ", x.dtype());
+}
+
+// An optional per-feature parameter (weight/bias/running stat): undefined, or
+// of `shape` and x's dtype and device.
+void check_param(const char* op, const char* name, const Tensor& p, const Shape& shape, const Tensor& x) {
+  if (!p.defined()) return;
+  WICK_CHECK(p.sizes() == shape, op, ": ", name, " has shape ", shape_str(p.sizes()), " but expected ",
+             shape_str(shape), " for input of shape ", shape_str(x.sizes()));
+  WICK_CHECK(p.dtype() == x.dtype(), op, ": ", name, " has dtype ", p.dtype(), " but input has dtype ", x.dtype());
+  WICK_CHECK(p.device() == x.device(), op, ": ", name, " is on ", p.device(), " but input is on ", x.device());
+}
+
+Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
+  const char* op = log ? "log_softmax" : "softmax";
+  check_float_input(op, x);
+  const int64_t d = wrap_dim(dim, x.dim(), op);
+  Tensor out = empty(x.sizes(), TensorOptions(x.dtype()).device(x.device()));
+  {
+    NoGradGuard ng;
+    cpu::softmax(out, x.contiguous(), x.dim() == 0 ? 0 : d, log);
+  }
+  if (autograd::needs_grad({x})) {
+    // A 0-d tensor normalizes over its single element: reduce over all dims.
+    const Dims rd = x.dim() == 0 ? Dims{} : Dims{d};
+    if (log) {
+      // y = x - logsumexp(x):  dx = g - exp(y) * sum(g)
+      autograd::record("LogSoftmaxBackward", {x}, {out}, [rd](const Ctx& c) {
+        return tensor_list{sub(c.grad(), mul(exp(c.output()), sum(c.grad(), rd, /*keepdim=*/true)))};
+      }, /*save_outputs=*/true);
+    } else {
+      // dx = y * (g - sum(g * y))
+      autograd::record("SoftmaxBackward", {x}, {out}, [rd](const Ctx& c) {
+        Tensor y = c.output();
+        return tensor_list{mul(y, sub(c.grad(), sum(mul(c.grad(), y), rd, /*keepdim=*/true)))};
+      }, /*save_outputs=*/true);
+    }
+  }
+  return out;
+}
+
+// xhat and rstd for the backward (see the file comment). `mean`/`rstd` are
+// the forward's statistics in keepdim shape (mean undefined for rms).
+std::pair<Tensor, Tensor> norm_stats_for_backward(const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                                  const Dims& dims, double eps, bool center) {
+  if (!autograd::GradMode::is_enabled()) {
+    Tensor xc = center ? sub(x, mean) : x;
+    return {mul(xc, rstd), rstd};
+  }
+  Tensor xc = center ? sub(x, wick::mean(x, dims, /*keepdim=*/true)) : x;
+  Tensor r = rsqrt(add(wick::mean(mul(xc, xc), dims, /*keepdim=*/true), eps));
+  return {mul(xc, r), r};
+}
+
+// dx for normalized xhat given gh = dL/dxhat (see the file comment).
+Tensor norm_input_grad(const Tensor& gh, const Tensor& xhat, const Tensor& rstd, const Dims& dims, bool center) {
+  Tensor proj = mul(xhat, wick::mean(mul(gh, xhat), dims, /*keepdim=*/true));
+  Tensor inner = center ? sub(sub(gh, wick::mean(gh, dims, /*keepdim=*/true)), proj) : sub(gh, proj);
+  return mul(rstd, inner);
+}
+
+// Shape [1, C, 1, ...] for broadcasting a per-channel [C] tensor against x.
+Shape channel_shape(const Tensor& x) {
+  Shape s(x.dim(), 1);
+  s[1] = x.size(1);
+  return s;
+}
+
+// Dims 0, 2, 3, ... (everything but the channel dim).
+Dims non_channel_dims(int64_t nd) {
+  Dims d{0};
+  for (int64_t i = 2; i < nd; ++i) d.push_back(i);
+  return d;
+}
+
+Tensor layer_or_rms_norm(const char* op, const Tensor& x, const Shape& ns, const Tensor& weight,
+                         const Tensor& bias, double eps, bool rms) {
+  check_float_input(op, x);
+  const int64_t nd = static_cast<int64_t>(ns.size());
+  WICK_CHECK(nd >= 1, op, ": normalized_shape must have at least one dim, got []");
+  bool match = x.dim() >= nd;
+  for (int64_t i = 0; match && i < nd; ++i) match = x.size(x.dim() - nd + i) == ns[i];
+  WICK_CHECK(match, op, ": normalized_shape ", shape_str(ns), " does not match the trailing dims of input of shape ",
+             shape_str(x.sizes()));
+  check_param(op, "weight", weight, ns, x);
+  check_param(op, "bias", bias, ns, x);
+
+  const int64_t cols = numel_of(ns);
+  Shape lead(x.sizes().begin(), x.sizes().end() - nd);
+  const int64_t rows = numel_of(lead);
+  Shape stat_shape = lead;  // keepdim layout: [..., 1, 1]
+  stat_shape.insert(stat_shape.end(), nd, 1);
+
+  const TensorOptions opt = TensorOptions(x.dtype()).device(x.device());
+  Tensor out = empty(x.sizes(), opt);
+  Tensor mean = rms ? Tensor() : empty(stat_shape, opt);
+  Tensor rstd = empty(stat_shape, opt);
+  {
+    NoGradGuard ng;
+    cpu::layer_norm(out, mean, rstd, x.contiguous(), weight.defined() ? weight.contiguous() : Tensor(),
+                    bias.defined() ? bias.contiguous() : Tensor(), rows, cols, eps, rms);
+  }
+
+  if (autograd::needs_grad({x, weight, bias})) {
+    Dims norm_dims, lead_dims;
+    for (int64_t d = 0; d < x.dim(); ++d) (d < x.dim() - nd ? lead_dims : norm_dims).push_back(d);
+    autograd::record(
+        rms ? "RmsNormBackward" : "LayerNormBackward", {x, weight, bias}, {out},
+        [sx = SavedTensor(x), sw = SavedTensor(weight), mean, rstd, norm_dims, lead_dims, eps, rms](const Ctx& c) {
+          const Tensor& g = c.grad();
+          Tensor xv = sx.unpack(), w = sw.unpack();
+          auto [xhat, r] = norm_stats_for_backward(xv, mean, rstd, norm_dims, eps, !rms);
+          Tensor gx, gw, gb;
+          if (c.needs_input_grad(0))
+            gx = norm_input_grad(w.defined() ? mul(g, w) : g, xhat, r, norm_dims, !rms);
+          if (c.needs_input_grad(1)) gw = lead_dims.empty() ? mul(g, xhat) : sum(mul(g, xhat), lead_dims);
+          if (c.needs_input_grad(2)) gb = lead_dims.empty() ? g : sum(g, lead_dims);
+          return tensor_list{gx, gw, gb};
+        });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, /*log=*/false); }
+Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, /*log=*/true); }
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                  double eps) {
+  return layer_or_rms_norm("layer_norm", x, normalized_shape, weight, bias, eps, /*rms=*/false);
+}
+
+Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, double eps) {
+  return layer_or_rms_norm("rms_norm", x, normalized_shape, weight, Tensor(), eps, /*rms=*/true);
+}
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  const char* op = "batch_norm";
+  check_float_input(op, x);
+  WICK_CHECK(x.dim() >= 2, op, ": expected input of shape [N, C, ...] with at least 2 dims, got ",
+             shape_str(x.sizes()));
+  const int64_t N = x.size(0), C = x.size(1), S = C && N ? x.numel() / (N * C) : 0;
+  check_param(op, "weight", weight, {C}, x);
+  check_param(op, "bias", bias, {C}, x);
+  check_param(op, "running_mean", running_mean, {C}, x);
+  check_param(op, "running_var", running_var, {C}, x);
+  const int64_t count = N * S;  // values per channel
+  if (training) {
+    WICK_CHECK(count > 1 || x.numel() == 0, op, ": expected more than 1 value per channel when training, got input of shape ",
+               shape_str(x.sizes()));
+  } else {
+    WICK_CHECK(running_mean.defined() && running_var.defined(), op,
+               ": running_mean and running_var must be defined in evaluation mode");
+  }
+
+  const TensorOptions opt = TensorOptions(x.dtype()).device(x.device());
+  const Shape cs = channel_shape(x);
+  const Dims red = non_channel_dims(x.dim());
+  Tensor out = empty(x.sizes(), opt);
+  Tensor mean, rstd;  // [C], batch statistics (training) or from the running ones (eval)
+  {
+    NoGradGuard ng;
+    Tensor xc = x.contiguous();
+    if (training) {
+      mean = empty({C}, opt);
+      Tensor var = empty({C}, opt);
+      cpu::channel_moments(mean, var, xc, N, C, S);
+      rstd = rsqrt(add(var, eps));
+      // Running statistics are buffers: updated in place, outside autograd.
+      if (running_mean.defined() && count > 0) {
+        Tensor rm = running_mean;
+        rm.mul_(1.0 - momentum).add_(mean, momentum);
+      }
+      if (running_var.defined() && count > 0) {
+        Tensor rv = running_var;
+        const double bessel = static_cast<double>(count) / static_cast<double>(count - 1);
+        rv.mul_(1.0 - momentum).add_(var, momentum * bessel);
+      }
+    } else {
+      mean = running_mean.clone();
+      rstd = rsqrt(add(running_var, eps));
+    }
+    Tensor scale = weight.defined() ? mul(rstd, weight) : rstd;
+    Tensor shift = sub(bias.defined() ? bias : zeros({C}, opt), mul(mean, scale));
+    cpu::channel_affine(out, xc, scale.contiguous(), shift.contiguous(), N, C, S);
+  }
+
+  if (autograd::needs_grad({x, weight, bias})) {
+    autograd::record(
+        "BatchNormBackward", {x, weight, bias}, {out},
+        [sx = SavedTensor(x), sw = SavedTensor(weight), mean = mean.reshape(cs), rstd = rstd.reshape(cs), cs, red,
+         training, eps](const Ctx& c) {
+          const Tensor& g = c.grad();
+          Tensor xv = sx.unpack(), w = sw.unpack();
+          Tensor wb = w.defined() ? w.reshape(cs) : Tensor();
+          Tensor xhat, r;
+          if (training) {
+            std::tie(xhat, r) = norm_stats_for_backward(xv, mean, rstd, red, eps, /*center=*/true);
+          } else {
+            // Eval: the statistics are constants, y is affine in x.
+            r = rstd;
+            xhat = mul(sub(xv, mean), r);
+          }
+          Tensor gx, gw, gb;
+          if (c.needs_input_grad(0)) {
+            Tensor gh = wb.defined() ? mul(g, wb) : g;
+            gx = training ? norm_input_grad(gh, xhat, r, red, /*center=*/true) : mul(gh, r);
+          }
+          if (c.needs_input_grad(1)) gw = sum(mul(g, xhat), red);
+          if (c.needs_input_grad(2)) gb = sum(g, red);
+          return tensor_list{gx, gw, gb};
+        });
+  }
+  return out;
+}
+
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
+  const char* op = "group_norm";
+  check_float_input(op, x);
+  WICK_CHECK(x.dim() >= 2, op, ": expected input of shape [N, C, ...] with at least 2 dims, got ",
+             shape_str(x.sizes()));
+  const int64_t N = x.size(0), C = x.size(1);
+  WICK_CHECK(num_groups > 0 && C % num_groups == 0, op, ": expected the number of channels (", C,
+             ") to be divisible by num_groups (", num_groups, ") for input of shape ", shape_str(x.sizes()));
+  check_param(op, "weight", weight, {C}, x);
+  check_param(op, "bias", bias, {C}, x);
+  const int64_t S = N && C ? x.numel() / (N * C) : 0;
+
+  const TensorOptions opt = TensorOptions(x.dtype()).device(x.device());
+  Tensor out = empty(x.sizes(), opt);
+  Tensor mean = empty({N, num_groups, 1}, opt), rstd = empty({N, num_groups, 1}, opt);
+  {
+    NoGradGuard ng;
+    cpu::group_norm(out, mean, rstd, x.contiguous(), weight.defined() ? weight.contiguous() : Tensor(),
+                    bias.defined() ? bias.contiguous() : Tensor(), N, C, S, num_groups, eps);
+  }
+
+  if (autograd::needs_grad({x, weight, bias})) {
+    autograd::record(
+        "GroupNormBackward", {x, weight, bias}, {out},
+        [sx = SavedTensor(x), sw = SavedTensor(weight), mean, rstd, num_groups, eps](const Ctx& c) {
+          const Tensor& g = c.grad();
+          Tensor xv = sx.unpack(), w = sw.unpack();
+          const Shape xs = xv.sizes();
+          const Shape gs{xs[0], num_groups, numel_of(xs) / std::max<int64_t>(xs[0] * num_groups, 1)};  // [N, G, C/G * S]
+          auto [xhat, r] = norm_stats_for_backward(xv.reshape(gs), mean, rstd, {2}, eps, /*center=*/true);
+          const Dims red = non_channel_dims(xv.dim());
+          Tensor gx, gw, gb;
+          if (c.needs_input_grad(0)) {
+            Tensor gh = w.defined() ? mul(g, w.reshape(channel_shape(xv))) : g;
+            gx = norm_input_grad(gh.reshape(gs), xhat, r, {2}, /*center=*/true).reshape(xs);
+          }
+          if (c.needs_input_grad(1)) gw = sum(mul(g, xhat.reshape(xs)), red);
+          if (c.needs_input_grad(2)) gb = sum(g, red);
+          return tensor_list{gx, gw, gb};
+        });
+  }
+  return out;
+}
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  WICK_CHECK(x.defined(), "dropout: undefined input");
+  WICK_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability has to be between 0 and 1, but got ", p);
+  if (!training || p == 0.0 || x.numel() == 0) return x;
+  check_float_input("dropout", x);
+  // mask = bernoulli(1 - p) / (1 - p), a constant; the product carries the
+  // gradient. p = 1 keeps nothing: x * 0 (like PyTorch, NaN stays NaN).
+  Tensor mask;
+  {
+    NoGradGuard ng;
+    mask = bernoulli(x.sizes(), 1.0 - p, TensorOptions(x.dtype()).device(x.device()), gen);
+    if (p < 1.0) mask = mul(mask, 1.0 / (1.0 - p));
+  }
+  return mul(x, mask);
+}
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  WICK_CHECK(x.defined() && weight.defined(), "linear: undefined input or weight");
+  WICK_CHECK(weight.dim() == 2, "linear: weight must be 2-D [out_features, in_features], got shape ",
+             shape_str(weight.sizes()));
+  WICK_CHECK(x.dim() >= 1, "linear: input must have at least 1 dim, got a 0-d tensor");
+  WICK_CHECK(x.size(-1) == weight.size(1), "linear: input of shape ", shape_str(x.sizes()),
+             " has ", x.size(-1), " features but weight of shape ", shape_str(weight.sizes()), " expects ",
+             weight.size(1));
+  WICK_CHECK(!bias.defined() || bias.sizes() == Shape{weight.size(0)}, "linear: bias has shape ",
+             shape_str(bias.sizes()), " but expected [", weight.size(0), "] for weight of shape ",
+             shape_str(weight.sizes()));
+  const Tensor wt = weight.t();
+  if (x.dim() == 2) return bias.defined() ? addmm(bias, x, wt) : mm(x, wt);
+  // Fold the leading dims into one so the product is a single GEMM.
+  Shape out_shape = x.sizes();
+  out_shape.back() = weight.size(0);
+  Tensor x2 = x.reshape({numel_of(Shape(x.sizes().begin(), x.sizes().end() - 1)), x.size(-1)});
+  Tensor y = bias.defined() ? addmm(bias, x2, wt) : mm(x2, wt);
+  return y.reshape(out_shape);
+}
+
+}  // namespace wick

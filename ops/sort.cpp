@@ -1,0 +1,93 @@
+// Sorting and selection: checks, output shapes, and backward formulas.
+// Kernels (and the exact order: NaN largest, ties by position) are in
+// ops/cpu/sort.cpp.
+//
+// Gradients: sort and topk values are x's elements moved to new places, so
+// the gradient w.r.t. x scatters the incoming gradient back to the indices:
+//   dx = zeros(x.shape).scatter(dim, indices, grad)
+// (indices are distinct within a lane, so scatter needs no accumulation).
+// Indices and unique's outputs carry no gradient (as in PyTorch).
+#include "ops/sort.h"
+
+#include "autograd/function.h"
+#include "ops/cpu/sort.h"
+#include "ops/creation.h"
+#include "ops/indexing.h"
+
+namespace wick {
+
+using autograd::Ctx;
+
+namespace {
+
+void check_input(const char* op, const Tensor& x) {
+  WICK_CHECK(x.defined(), op, ": undefined tensor");
+  WICK_CHECK(x.is_cpu(), op, ": no kernel for device ", x.device(), " in this build");
+}
+
+// Records values = x gathered at `indices` along dim.
+void record_gather_like(const char* name, const Tensor& x, const Tensor& values, const Tensor& indices, int64_t dim) {
+  if (!autograd::needs_grad({x})) return;
+  autograd::record(name, {x}, {values}, [in = x.sizes(), dim, indices](const Ctx& c) {
+    const Tensor& g = c.grad();
+    if (in.empty()) return tensor_list{g};  // 0-d: the only element stays in place
+    Tensor z = zeros(in, TensorOptions(g.dtype()).device(g.device()));
+    return tensor_list{scatter(z, dim, indices, g)};
+  });
+}
+
+// The first k of x ordered along dim (sort is k = size). A 0-d tensor is its
+// own result whatever k (like PyTorch).
+std::pair<Tensor, Tensor> ordered(const char* op, const char* grad_name, const Tensor& x, int64_t dim, int64_t k,
+                                  bool descending) {
+  const int64_t d = wrap_dim(dim, x.dim(), op);
+  Shape shape = x.sizes();
+  if (x.dim() > 0) shape[d] = k;
+  Tensor values = empty(shape, TensorOptions(x.dtype()).device(x.device()));
+  Tensor indices = empty(shape, TensorOptions(kInt64).device(x.device()));
+  {
+    NoGradGuard ng;
+    if (x.dim() == 0)
+      cpu::topk(values.view({1}), indices.view({1}), x.reshape({1}), 1, 0, descending);
+    else
+      cpu::topk(values, indices, x, k, d, descending);
+  }
+  record_gather_like(grad_name, x, values, indices, d);
+  return {values, indices};
+}
+
+}  // namespace
+
+std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
+  check_input("sort", x);
+  const int64_t d = wrap_dim(dim, x.dim(), "sort");
+  return ordered("sort", "SortBackward", x, d, x.dim() == 0 ? 1 : x.size(d), descending);
+}
+
+Tensor argsort(const Tensor& x, int64_t dim, bool descending) {
+  check_input("argsort", x);
+  NoGradGuard ng;  // indices only: nothing to record
+  wrap_dim(dim, x.dim(), "argsort");
+  return sort(x, dim, descending).second;
+}
+
+std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest, bool sorted) {
+  // `sorted` is accepted for PyTorch compatibility: the result is always sorted.
+  (void)sorted;
+  check_input("topk", x);
+  const int64_t d = wrap_dim(dim, x.dim(), "topk");
+  const int64_t n = x.dim() == 0 ? 1 : x.size(d);
+  WICK_CHECK(k >= 0 && k <= n, "topk: k (", k, ") is out of range for dimension ", d, " of size ", n, " (shape ",
+             shape_str(x.sizes()), ")");
+  return ordered("topk", "TopkBackward", x, d, k, largest);
+}
+
+UniqueResult unique(const Tensor& x) {
+  check_input("unique", x);
+  UniqueResult r;
+  NoGradGuard ng;
+  cpu::unique(x.contiguous(), r.values, r.inverse, r.counts);
+  return r;
+}
+
+}  // namespace wick
