@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "ops/creation.h"
@@ -82,7 +83,10 @@ Tensor load_npy(const std::string& path) {
   DType dt = parse_descr(descr, path);
   bool fortran = header_field(header, "fortran_order", path).find("True") != std::string::npos;
   std::string shape_txt = header_field(header, "shape", path);
+  WICK_CHECK(shape_txt.size() >= 2 && shape_txt.front() == '(' && shape_txt.back() == ')', "load_npy: ", path,
+             ": bad shape ", shape_txt);
   Shape shape;
+  int64_t numel = 1;
   {
     std::string inner = shape_txt.substr(1, shape_txt.size() - 2);
     std::stringstream ss(inner);
@@ -93,16 +97,33 @@ Tensor load_npy(const std::string& path) {
       char* end = nullptr;
       long long v = std::strtoll(tok.c_str() + a, &end, 10);
       WICK_CHECK(end != tok.c_str() + a && v >= 0, "load_npy: ", path, ": bad shape ", shape_txt);
+      // A corrupt shape must not overflow the element count.
+      WICK_CHECK(v == 0 || numel <= std::numeric_limits<int64_t>::max() / 16 / v, "load_npy: ", path, ": shape ",
+                 shape_txt, " is too large");
+      numel *= v;
       shape.push_back(v);
     }
   }
+  // Check the data is all there before allocating for it.
+  const size_t nbytes = static_cast<size_t>(numel) * dtype_size(dt);
+  const std::streamoff data_start = f.tellg();
+  f.seekg(0, std::ios::end);
+  const std::streamoff file_size = f.tellg();
+  f.seekg(data_start);
+  WICK_CHECK(data_start >= 0 && file_size >= data_start && static_cast<size_t>(file_size - data_start) >= nbytes,
+             "load_npy: ", path, ": truncated data (expected ", nbytes, " bytes, the file holds ",
+             file_size - data_start, ")");
   Shape storage_shape = shape;
   if (fortran) std::reverse(storage_shape.begin(), storage_shape.end());
   Tensor t = empty(storage_shape, TensorOptions(dt));
-  const size_t nbytes = static_cast<size_t>(t.numel()) * dtype_size(dt);
   if (nbytes) f.read(static_cast<char*>(t.data_ptr_raw()), static_cast<std::streamsize>(nbytes));
   WICK_CHECK(static_cast<size_t>(f.gcount()) == nbytes || nbytes == 0, "load_npy: ", path, ": truncated data (expected ",
              nbytes, " bytes)");
+  if (dt == kBool) {
+    // Any nonzero byte is true; a bool object must hold exactly 0 or 1.
+    auto* b = static_cast<unsigned char*>(t.data_ptr_raw());
+    for (size_t i = 0; i < nbytes; ++i) b[i] = b[i] != 0;
+  }
   if (fortran && t.dim() > 1) {
     std::vector<int64_t> rev(t.dim());
     for (int64_t i = 0; i < t.dim(); ++i) rev[i] = t.dim() - 1 - i;

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 
 #include "ops/copy.h"
 #include "ops/cpu/fill.h"
@@ -70,15 +72,31 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, const 
 Tensor linspace(double start, double end, int64_t steps, const TensorOptions& opt) {
   WICK_CHECK(steps >= 0, "linspace: number of steps must be non-negative, got ", steps);
   Tensor t = empty({steps}, opt.requires_grad(false));
-  // Like PyTorch: the first half steps up from start, the second half down
-  // from end, so both endpoints are exact.
-  const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
-  const int64_t half = steps / 2;
+  // PyTorch's algorithm (aten RangeFactoriesKernel): start and end are first
+  // converted to the output dtype, the step is computed in that dtype (double
+  // for integer dtypes), the first half steps up from start and the second
+  // half down from end, so both endpoints are exact; one step gives start.
   WICK_DISPATCH_NUMERIC(t.dtype(), "linspace", [&]<typename T>() {
+    using S = std::conditional_t<std::is_integral_v<T>, double, T>;
+    if constexpr (std::is_integral_v<T>) {
+      // The conversion truncates toward zero: values in (lo - 1, hi + 1) fit.
+      const double hi = std::ldexp(1.0, std::numeric_limits<T>::digits);
+      const double lo = std::is_signed_v<T> ? -hi - 1.0 : -1.0;
+      WICK_CHECK(start > lo && start < hi && end > lo && end < hi, "linspace: start ", start, " or end ", end,
+                 " cannot be converted to dtype ", t.dtype(), " without overflow");
+    }
+    if (steps == 0) return;
     T* p = t.data_ptr<T>();
+    const T s = static_cast<T>(start), e = static_cast<T>(end);
+    if (steps == 1) {
+      p[0] = s;
+      return;
+    }
+    const S step = (static_cast<S>(e) - static_cast<S>(s)) / static_cast<S>(steps - 1);
+    const int64_t half = steps / 2;
     for (int64_t i = 0; i < steps; ++i)
-      p[i] = static_cast<T>(i < half ? start + step * static_cast<double>(i)
-                                     : end - step * static_cast<double>(steps - i - 1));
+      p[i] = static_cast<T>(i < half ? static_cast<S>(s) + step * static_cast<S>(i)
+                                     : static_cast<S>(e) - step * static_cast<S>(steps - i - 1));
   });
   return finish(t, opt);
 }

@@ -937,15 +937,18 @@ Tensor& masked_fill_(Tensor& x, const Tensor& mask, const Scalar& v) {
   return x;
 }
 
-Tensor& fill_(Tensor& x, const Scalar& v) {
-  check_defined("fill_", x);
-  check_backend("fill_", x);
+namespace {
+Tensor& fill_named(Tensor& x, const Scalar& v, const char* name) {
+  check_defined(name, x);
+  check_backend(name, x);
   // The old value does not influence the result: its gradient is zero.
-  apply_inplace(x, {}, "fill_", [&] { cpu::fill(x, v); }, zero_grad);
+  apply_inplace(x, {}, name, [&] { cpu::fill(x, v); }, zero_grad);
   return x;
 }
+}  // namespace
 
-Tensor& zero_(Tensor& x) { return fill_(x, 0); }
+Tensor& fill_(Tensor& x, const Scalar& v) { return fill_named(x, v, "fill_"); }
+Tensor& zero_(Tensor& x) { return fill_named(x, 0, "zero_"); }
 
 // ---------------------------------------------------------------------------
 // in place

@@ -94,7 +94,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   if (x.dim() == 0) {
     // Like PyTorch: a 0-d x gives a 0-d result; every index must be 0.
     Tensor tmp = empty({idx.numel()}, x.dtype());
-    cpu::index_select(tmp, x.reshape({1}), 0, idx);
+    cpu::index_select(tmp, x.detach().reshape({1}), 0, idx);
     out = x.detach().clone();
   } else {
     Shape s = x.sizes();

@@ -178,7 +178,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
   switch (reduction) {
     case Reduction::None: break;
     case Reduction::Sum: smooth = sum(smooth); break;
-    case Reduction::Mean: smooth = mean(smooth); break;
+    case Reduction::Mean: smooth = div(sum(smooth), sum(wt)); break;
   }
   return add(mul(nll, 1.0 - eps), mul(smooth, eps / static_cast<double>(C)));
 }

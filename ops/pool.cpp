@@ -110,7 +110,7 @@ Tensor plane_gather(const Tensor& x, const Tensor& idx) {
     cpu::plane_gather(P, L, HW, in, idx.data_ptr<int64_t>(), o);
   });
   if (autograd::needs_grad({x}))
-    autograd::record("MaxPool2dBackwardBackward", {x}, {out}, [si = SavedTensor(idx), xs = x.sizes()](const Ctx& c) {
+    autograd::record("MaxPool2dGatherBackward", {x}, {out}, [si = SavedTensor(idx), xs = x.sizes()](const Ctx& c) {
       return tensor_list{plane_scatter_add(c.grad(), si.unpack(), xs)};
     });
   return out;
@@ -124,7 +124,7 @@ Tensor plane_scatter_add(const Tensor& src, const Tensor& idx, const Shape& out_
     cpu::plane_scatter_add(P, L, HW, s, idx.data_ptr<int64_t>(), o);
   });
   if (autograd::needs_grad({src}))
-    autograd::record("MaxPool2dBackward", {src}, {out}, [si = SavedTensor(idx)](const Ctx& c) {
+    autograd::record("MaxPool2dScatterBackward", {src}, {out}, [si = SavedTensor(idx)](const Ctx& c) {
       return tensor_list{plane_gather(c.grad(), si.unpack())};
     });
   return out;
@@ -141,8 +141,8 @@ Tensor window_avg(const Tensor& x, const WindowsPtr& w, const char* op) {
   Tensor out = run_planes(op, x, plane_shape(x.sizes(), w->OH, w->OW),
                           [&](auto* in, auto* o) { cpu::window_avg(P, *w, in, o); });
   if (autograd::needs_grad({x}))
-    autograd::record("AvgPool2dBackward", {x}, {out},
-                     [w](const Ctx& c) { return tensor_list{window_avg_adjoint(c.grad(), w)}; });
+    autograd::record(std::string(op) == "adaptive_avg_pool2d" ? "AdaptiveAvgPool2dBackward" : "AvgPool2dBackward",
+                     {x}, {out}, [w](const Ctx& c) { return tensor_list{window_avg_adjoint(c.grad(), w)}; });
   return out;
 }
 
@@ -151,7 +151,7 @@ Tensor window_avg_adjoint(const Tensor& g, const WindowsPtr& w) {
   Tensor gx = run_planes("avg_pool2d_backward", g, plane_shape(g.sizes(), w->H, w->W),
                          [&](auto* in, auto* o) { cpu::window_avg_adjoint(P, *w, in, o); });
   if (autograd::needs_grad({g}))
-    autograd::record("AvgPool2dBackwardBackward", {g}, {gx},
+    autograd::record("AvgPool2dAdjointBackward", {g}, {gx},
                      [w](const Ctx& c) { return tensor_list{window_avg(c.grad(), w, "avg_pool2d")}; });
   return gx;
 }
@@ -177,7 +177,7 @@ Tensor resample_adjoint(const Tensor& g, const ResamplePtr& r) {
   Tensor gx = run_planes("interpolate_backward", g, plane_shape(g.sizes(), r->H, r->W),
                          [&](auto* in, auto* o) { cpu::resample_adjoint(P, *r, in, o); });
   if (autograd::needs_grad({g}))
-    autograd::record("UpsampleBackwardBackward", {g}, {gx},
+    autograd::record("UpsampleAdjointBackward", {g}, {gx},
                      [r](const Ctx& c) { return tensor_list{resample(c.grad(), r)}; });
   return gx;
 }

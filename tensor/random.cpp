@@ -244,14 +244,14 @@ Tensor randperm(int64_t n, const TensorOptions& opt, Generator* gen) {
   // permutation of 0..i. Step i swaps in position j = r_i mod (i + 1), r_i
   // the 64-bit value of words (2i, 2i+1). The modulo bias is below n / 2^64.
   // Sequential: each step depends on the previous ones.
-  std::vector<int64_t> a(static_cast<size_t>(n));
+  Tensor t = empty({n}, TensorOptions(kInt64));
+  int64_t* a = n ? t.data_ptr<int64_t>() : nullptr;
   WordCursor c(g.seed(), base, 0);
   for (int64_t i = 0; i < n; ++i) {
     const int64_t j = static_cast<int64_t>(c.next64() % static_cast<uint64_t>(i + 1));
-    a[i] = a[j];
+    if (j != i) a[i] = a[j];  // a[i] is not yet written when j == i
     a[j] = i;
   }
-  Tensor t = from_vector(a, Shape{n});
   if (dt != kInt64) t = t.to(dt);
   return finish(t, opt);
 }

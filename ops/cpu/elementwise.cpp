@@ -1,5 +1,10 @@
 // CPU elementwise kernels: a functor per op, run by the strided loops of
 // loops.h (contiguous rows become plain loops the compiler vectorizes).
+// Every op here is memory-bound: a unary op moves 2 * sizeof(T) bytes per
+// element, a binary op 3 * sizeof(T) (less with a broadcast operand); the
+// arithmetic (even exp/erf/tanh from libm) is cheap next to that.
+// Integer arithmetic wraps on overflow like PyTorch; NaN propagates through
+// minimum/maximum/clamp/relu like PyTorch.
 #include "ops/cpu/elementwise.h"
 
 #include <cmath>
@@ -15,6 +20,15 @@ constexpr double kSqrt2 = 1.41421356237309504880;
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
+// Integer arithmetic wraps on overflow (two's complement, like PyTorch)
+// instead of being undefined behavior: it is done in the unsigned type W<T>.
+template <typename T, bool = std::is_integral_v<T> && !std::is_same_v<T, bool>>
+struct wrapping { using type = T; };
+template <typename T>
+struct wrapping<T, true> { using type = std::make_unsigned_t<T>; };
+template <typename T>
+using W = typename wrapping<T>::type;
+
 template <typename T>
 T round_half_even(T v) {
   if constexpr (std::is_floating_point_v<T>)
@@ -27,15 +41,15 @@ template <typename T>
 void unary_typed(UnaryOp op, const Tensor& out, const Tensor& x, double p0, double p1) {
   auto run = [&](auto f) { unary_loop<T, T>(out, x, f); };
   switch (op) {
-    case UnaryOp::Neg: return run([](T v) { return static_cast<T>(-v); });
+    case UnaryOp::Neg: return run([](T v) { return static_cast<T>(W<T>(0) - W<T>(v)); });
     case UnaryOp::Abs:
       return run([](T v) {
         if constexpr (std::is_unsigned_v<T>) return v;
         else if constexpr (std::is_floating_point_v<T>) return std::abs(v);  // abs(-0.0) = +0.0
-        else return static_cast<T>(v < 0 ? -v : v);
+        else return v < 0 ? static_cast<T>(W<T>(0) - W<T>(v)) : v;  // abs(INT_MIN) = INT_MIN
       });
     case UnaryOp::Sign: return run([](T v) { return static_cast<T>((T(0) < v) - (v < T(0))); });
-    case UnaryOp::Square: return run([](T v) { return static_cast<T>(v * v); });
+    case UnaryOp::Square: return run([](T v) { return static_cast<T>(W<T>(v) * W<T>(v)); });
     case UnaryOp::Relu: return run([](T v) { return v < T(0) ? T(0) : v; });  // NaN propagates
     case UnaryOp::Floor:
       return run([](T v) {
@@ -82,9 +96,9 @@ void binary_typed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor&
   auto arith = [&](auto f) { binary_loop<T, T, T>(out, a, b, f); };
   auto cmp = [&](auto f) { binary_loop<bool, T, T>(out, a, b, f); };
   switch (op) {
-    case BinaryOp::Add: return arith([](T x, T y) { return static_cast<T>(x + y); });
-    case BinaryOp::Sub: return arith([](T x, T y) { return static_cast<T>(x - y); });
-    case BinaryOp::Mul: return arith([](T x, T y) { return static_cast<T>(x * y); });
+    case BinaryOp::Add: return arith([](T x, T y) { return static_cast<T>(W<T>(x) + W<T>(y)); });
+    case BinaryOp::Sub: return arith([](T x, T y) { return static_cast<T>(W<T>(x) - W<T>(y)); });
+    case BinaryOp::Mul: return arith([](T x, T y) { return static_cast<T>(W<T>(x) * W<T>(y)); });
     case BinaryOp::Div:
       if constexpr (std::is_floating_point_v<T>) return arith([](T x, T y) { return x / y; });
       break;

@@ -1,14 +1,16 @@
 // General matrix multiply on the CPU, the kernel under matmul, linear and conv:
 //   C[m, n] = alpha * sum_k A[m, k] * B[k, n] + beta * C[m, n]
-// A and B are read through arbitrary (row, column) element strides, so
-// transposed operands need no copy by the caller; C has unit column stride.
+// A and B are read through arbitrary (row, column) element strides (0 is
+// allowed: broadcast operands), so transposed operands need no copy by the
+// caller; C has unit column stride and row stride ldc. beta = 0 ignores C's
+// contents (NaN included), as in BLAS.
 //
-// gemm_reference is the readable triple loop. gemm is cache-blocked: B is
-// packed into contiguous KC x NC panels (a panel fits L2), and each row of C
-// is updated as c[j] += a[i,k] * b[k,j] over the panel, an inner loop the
-// compiler vectorizes with FMAs. Rows of C are split across threads.
-// FLOPs: 2 M N K. The register-tiled BLIS-style kernel is the fast-kernels
-// work; this one is the correct, reasonably quick baseline.
+// gemm_reference is the readable triple loop. gemm packs A and B into
+// contiguous slivers and runs a register-tiled micro-kernel (the BLIS loop
+// structure; see gemm.cpp), with direct paths for matrix-vector shapes.
+// Row blocks are split across threads; called inside a parallel region (one
+// product per thread, as batched matmul does) it runs serially.
+// FLOPs: 2 M N K.
 #pragma once
 
 #include <cstdint>

@@ -201,29 +201,55 @@ void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor
 // ---------------------------------------------------------------------------
 // gather / scatter
 
+namespace {
+
+// One line of gather: len elements, out/x/index advancing by os/xs/is
+// elements per step, x jumping by xjump per index unit. The unit-stride case
+// is spelled out so it compiles to a tight loop.
+template <typename T>
+void gather_line(T* o, int64_t os, const T* x, int64_t xs, const int64_t* ix, int64_t is, int64_t len, int64_t xjump,
+                 int64_t n, int64_t dim) {
+  if (os == 1 && is == 1) {
+    for (int64_t e = 0; e < len; ++e) o[e] = x[e * xs + check_index(ix[e], n, "gather", dim) * xjump];
+  } else {
+    for (int64_t e = 0; e < len; ++e) o[e * os] = x[e * xs + check_index(ix[e * is], n, "gather", dim) * xjump];
+  }
+}
+
+// One line of scatter: out[index[e] * ojump + e * os] = combine(old, src[e * ss]).
+template <typename T, typename Combine>
+void scatter_line(T* o, int64_t os, const T* src, int64_t ss, const int64_t* ix, int64_t is, int64_t len,
+                  int64_t ojump, int64_t n, int64_t dim, const char* op, Combine combine) {
+  for (int64_t e = 0; e < len; ++e) {
+    T& d = o[e * os + check_index(ix[e * is], n, op, dim) * ojump];
+    d = combine(d, src[e * ss]);
+  }
+}
+
+}  // namespace
+
 void gather(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index) {
   index_data(index);
   if (out.numel() == 0) return;
   const int64_t K = index.size(dim);
   const int64_t n = x.size(dim);
   WICK_DISPATCH_ALL(x.dtype(), "gather", [&]<typename T>() {
-    const int64_t osd = out.stride(dim) * int64_t(sizeof(T)), xsd = x.stride(dim) * int64_t(sizeof(T));
-    const int64_t isd = index.stride(dim) * int64_t(sizeof(int64_t));
+    const int64_t od = out.stride(dim), xd = x.stride(dim), id = index.stride(dim);  // elements
     for_each_dim_row<3>(index.sizes(), dim, {&out, &x, &index},
                         [&](const std::array<char*, 3>& p, int64_t rn, const std::array<int64_t, 3>& s) {
-      auto one = [&](int64_t r, int64_t k) {
-        const int64_t j = check_index(at<int64_t>(p[2], r * s[2] + k * isd), n, "gather", dim);
-        at<T>(p[0], r * s[0] + k * osd) = at<T>(p[1], r * s[1] + j * xsd);
-      };
-      if (row_is_inner(s[0], rn, osd, K)) {
+      T* o = reinterpret_cast<T*>(p[0]);
+      const T* xp = reinterpret_cast<const T*>(p[1]);
+      const int64_t* ip = reinterpret_cast<const int64_t*>(p[2]);
+      const int64_t os = s[0] / int64_t(sizeof(T)), xs = s[1] / int64_t(sizeof(T)), is = s[2] / 8;
+      if (row_is_inner(os, rn, od, K)) {
+        // Lines along the row, one per k.
         parallel_for(0, K, grain_for(rn), [&](int64_t kb, int64_t ke) {
-          for (int64_t k = kb; k < ke; ++k)
-            for (int64_t r = 0; r < rn; ++r) one(r, k);
+          for (int64_t k = kb; k < ke; ++k) gather_line(o + k * od, os, xp, xs, ip + k * id, is, rn, xd, n, dim);
         });
       } else {
+        // Lines along dim, one per row position r.
         parallel_for(0, rn, grain_for(K), [&](int64_t rb, int64_t re) {
-          for (int64_t r = rb; r < re; ++r)
-            for (int64_t k = 0; k < K; ++k) one(r, k);
+          for (int64_t r = rb; r < re; ++r) gather_line(o + r * os, od, xp + r * xs, 0, ip + r * is, id, K, xd, n, dim);
         });
       }
     });
@@ -231,29 +257,28 @@ void gather(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index
 }
 
 namespace {
-// out[r, index[r, k]] op= value(r, k) over index's shape; split over r only.
-template <typename T, typename Value, typename Combine>
-void scatter_impl(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, const char* op, Value value,
+// out[r, index[r, k]] = combine(old, src[r, k]) over index's shape; threads split r only.
+template <typename T, typename Combine>
+void scatter_impl(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, const char* op,
                   Combine combine) {
   const int64_t K = index.size(dim);
   const int64_t n = out.size(dim);
-  const int64_t osd = out.stride(dim) * int64_t(sizeof(T)), ssd = src.stride(dim) * int64_t(sizeof(T));
-  const int64_t isd = index.stride(dim) * int64_t(sizeof(int64_t));
+  const int64_t od = out.stride(dim), sd = src.stride(dim), id = index.stride(dim);  // elements
   for_each_dim_row<3>(index.sizes(), dim, {&out, &src, &index},
                       [&](const std::array<char*, 3>& p, int64_t rn, const std::array<int64_t, 3>& s) {
-    const bool k_outer = row_is_inner(s[0], rn, osd, K);
+    T* o = reinterpret_cast<T*>(p[0]);
+    const T* sp = reinterpret_cast<const T*>(p[1]);
+    const int64_t* ip = reinterpret_cast<const int64_t*>(p[2]);
+    const int64_t os = s[0] / int64_t(sizeof(T)), ss = s[1] / int64_t(sizeof(T)), is = s[2] / 8;
+    const bool k_outer = row_is_inner(os, rn, od, K);
     parallel_for(0, rn, grain_for(K), [&](int64_t rb, int64_t re) {
-      auto one = [&](int64_t r, int64_t k) {
-        const int64_t j = check_index(at<int64_t>(p[2], r * s[2] + k * isd), n, op, dim);
-        T& dst = at<T>(p[0], r * s[0] + j * osd);
-        dst = combine(dst, value(p[1] + r * s[1] + k * ssd));
-      };
       if (k_outer) {
         for (int64_t k = 0; k < K; ++k)
-          for (int64_t r = rb; r < re; ++r) one(r, k);
+          scatter_line(o + rb * os, os, sp + rb * ss + k * sd, ss, ip + rb * is + k * id, is, re - rb, od, n, dim, op,
+                       combine);
       } else {
         for (int64_t r = rb; r < re; ++r)
-          for (int64_t k = 0; k < K; ++k) one(r, k);
+          scatter_line(o + r * os, 0, sp + r * ss, sd, ip + r * is, id, K, od, n, dim, op, combine);
       }
     });
   });
@@ -265,11 +290,10 @@ void scatter(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& 
   if (index.numel() == 0) return;
   const char* op = add ? "scatter_add" : "scatter";
   WICK_DISPATCH_ALL(out.dtype(), op, [&]<typename T>() {
-    auto read = [](const char* p) { return *reinterpret_cast<const T*>(p); };
     if (add)
-      scatter_impl<T>(out, dim, index, src, op, read, [](T a, T b) { return add_values(a, b); });
+      scatter_impl<T>(out, dim, index, src, op, [](T a, T b) { return add_values(a, b); });
     else
-      scatter_impl<T>(out, dim, index, src, op, read, [](T, T b) { return b; });
+      scatter_impl<T>(out, dim, index, src, op, [](T, T b) { return b; });
   });
 }
 
@@ -508,7 +532,10 @@ void index_put(const Tensor& out, const IndexSpec& spec, const Tensor& values, b
              "index_put kernel: bad values");
   // Tasks are (p, chunk of q); each walks every b in order. Distinct (p, q)
   // never address one element, so repeated indices stay in one thread.
-  const int64_t qc = std::clamp<int64_t>(kParallelGrain / std::max<int64_t>(NB, 1), 1, Q);
+  // Whole rows per task when there are enough of them; otherwise chunks of q
+  // long enough (>= 64 elements) to keep the writes in whole cache lines.
+  const int64_t threads = get_num_threads();
+  const int64_t qc = P >= threads ? Q : std::clamp<int64_t>((Q + threads - 1) / threads, std::min<int64_t>(Q, 64), Q);
   const int64_t nqc = (Q + qc - 1) / qc;
   WICK_DISPATCH_ALL(out.dtype(), "index_put", [&]<typename T>() {
     T* o = out.data_ptr<T>();
@@ -519,9 +546,12 @@ void index_put(const Tensor& out, const IndexSpec& spec, const Tensor& values, b
         for (int64_t b = 0; b < NB; ++b) {
           T* dst = o + pre[p] + boff[b];
           const T* src = v + (p * NB + b) * Q;
-          for (int64_t q = q0; q < q1; ++q) {
-            T& d = dst[qs ? q * *qs : post[q]];
-            d = accumulate ? add_values(d, src[q]) : src[q];
+          auto put = [&](T& d, T v) { d = accumulate ? add_values(d, v) : v; };
+          if (qs) {
+            const int64_t st = *qs;
+            for (int64_t q = q0; q < q1; ++q) put(dst[q * st], src[q]);
+          } else {
+            for (int64_t q = q0; q < q1; ++q) put(dst[post[q]], src[q]);
           }
         }
       }

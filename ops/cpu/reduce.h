@@ -29,10 +29,10 @@
 //            stride loop over j (sum over dim 0 of [N, D]: the bias gradient).
 //
 // Parallelism: over output elements when there are many; when there are
-// fewer outputs than threads and the reduced extent is large (a full sum of a
-// big tensor), the reduced index range is split among threads instead and the
-// partial accumulators are merged in order (so index-sensitive reducers such
-// as argmax stay exact).
+// fewer outputs than threads (a full sum of a big tensor), or a few hundred
+// outputs in the column layout (a bias gradient), the reduced index range is
+// split among threads instead and the partial accumulators are merged in
+// order (so index-sensitive reducers such as argmax stay exact).
 //
 // Cost: one read of x (memory-bound: ~bytes(x) / bandwidth), plus
 // O(n_out * threads) accumulators in the split case.
@@ -204,10 +204,19 @@ template <typename T, typename R, int64_t S>
 inline void fold_row(const R& r, typename R::Acc* lanes, const T* p, int64_t n, int64_t s, int64_t i0) {
   constexpr int64_t L = R::kLanes;
   const int64_t stride = S > 0 ? S : s;
+  // Local copies: lanes could alias p (Acc == T), which would force a store
+  // per element; in locals they live in registers.
+  typename R::Acc a[L];
+  for (int64_t l = 0; l < L; ++l) a[l] = lanes[l];
   int64_t k = 0;
-  for (; k + L <= n; k += L)
-    for (int64_t l = 0; l < L; ++l) r.step(lanes[l], p[(k + l) * stride], i0 + k + l);
-  for (; k < n; ++k) r.step(lanes[0], p[k * stride], i0 + k);
+  for (; k + L <= n; k += L) {
+    // The lanes are independent; the pragma lets the compiler vectorize
+    // select-style steps (NaN-aware max) that it would not prove safe alone.
+#pragma omp simd
+    for (int64_t l = 0; l < L; ++l) r.step(a[l], p[(k + l) * stride], i0 + k + l);
+  }
+  for (; k < n; ++k) r.step(a[0], p[k * stride], i0 + k);
+  for (int64_t l = 0; l < L; ++l) lanes[l] = a[l];
 }
 
 // rows layout: folds the reduced elements [rb, re) of output o (at p0) into acc.
@@ -235,7 +244,10 @@ void fold_rows(const R& r, const ReducePlan& pl, const T* p0, int64_t rb, int64_
     j = 0;
     rows.next();
   }
-  for (int64_t l = 1; l < L; ++l) r.merge(lanes[0], lanes[l]);
+  // Pairwise merge tree: log2(L) dependent steps instead of L - 1 (short rows
+  // would otherwise be dominated by the merge).
+  for (int64_t w = 1; w < L; w *= 2)
+    for (int64_t l = 0; l + w < L; l += 2 * w) r.merge(lanes[l], lanes[l + w]);
   acc = lanes[0];
 }
 
@@ -259,6 +271,8 @@ void fold_columns(const R& r, const ReducePlan& pl, const T* base, int64_t ob, i
       Odometer rows(pl.red_sizes, pl.red_strides, pl.red_sizes.size(), rb);
       for (int64_t i = rb; i < re; ++i, rows.next()) {
         const T* p = pq + rows.off + jt;
+        // Independent columns (a and p never overlap): a unit-stride vector loop.
+#pragma omp simd
         for (int64_t j = 0; j < jn; ++j) r.step(a[j], p[j], i);
       }
     }
@@ -293,9 +307,14 @@ void reduce(const Tensor& x, const std::vector<int64_t>& dims, const R& r) {
   const T* base = static_cast<const T*>(x.data_ptr_raw());
   const int threads = get_num_threads();
 
-  if (n_out < threads && n_red >= 2 * kParallelGrain && threads > 1) {
-    // Few outputs, long reductions: split the reduced range among threads.
-    const int64_t S = std::min<int64_t>(threads, n_red / kParallelGrain);
+  // Few outputs, long reductions: split the reduced range among threads. In
+  // the column layout this is also better for a few hundred outputs (sum
+  // over the batch of [N, D] with small D): each thread streams whole rows.
+  constexpr int64_t kSplitColumns = 1024;
+  const bool few_outputs = n_out < threads || (pl.columns && n_out <= kSplitColumns);
+  const int64_t work = n_out * n_red;
+  if (threads > 1 && few_outputs && work >= 2 * kParallelGrain && n_red >= threads) {
+    const int64_t S = std::min<int64_t>(threads, work / kParallelGrain);
     // (Not std::vector: Acc may be bool.)
     std::unique_ptr<Acc[]> part(new Acc[S * n_out]);
     std::fill(part.get(), part.get() + S * n_out, r.identity());

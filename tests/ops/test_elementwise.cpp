@@ -245,6 +245,14 @@ TEST(ElementwisePromotion, UnaryDtypes) {
   Tensor big = from_vector(std::vector<int64_t>{9007199254740993});
   EXPECT_EQ(floor(big).item<int64_t>(), int64_t{9007199254740993});
   EXPECT_EQ(round(big).item<int64_t>(), int64_t{9007199254740993});
+  // Integer overflow wraps (two's complement) like PyTorch, with no undefined behavior.
+  const int32_t imax = std::numeric_limits<int32_t>::max(), imin = std::numeric_limits<int32_t>::min();
+  Tensor ext = from_vector(std::vector<int32_t>{imax, imin});
+  EXPECT_TRUE(all_equal(ext + 1, from_vector(std::vector<int32_t>{imin, imin + 1})));
+  EXPECT_TRUE(all_equal(neg(ext), from_vector(std::vector<int32_t>{-imax, imin})));
+  EXPECT_TRUE(all_equal(abs(ext), from_vector(std::vector<int32_t>{imax, imin})));
+  EXPECT_TRUE(all_equal(ext * 2, from_vector(std::vector<int32_t>{-2, 0})));
+  EXPECT_TRUE(all_equal(square(ext), from_vector(std::vector<int32_t>{1, 0})));
 }
 
 TEST(ElementwisePromotion, PowWhereMaskedFillClamp) {
@@ -405,9 +413,10 @@ struct InplaceCase {
   const char* name;
   std::function<void(Tensor&)> inplace;
   Unary out_of_place;
+  double shift = 0;  // added to the inputs: relu_ and abs_ need both signs
 };
 
-// Inputs in [0.5, 1.5): valid for every op here.
+// Inputs in [0.5, 1.5) + shift: valid for every op here.
 std::vector<InplaceCase> inplace_cases() {
   return {
       {"pow_", [](Tensor& t) { pow_(t, 1.5); }, [](const Tensor& t) { return pow(t, 1.5); }},
@@ -415,10 +424,10 @@ std::vector<InplaceCase> inplace_cases() {
       {"exp_", [](Tensor& t) { exp_(t); }, [](const Tensor& t) { return exp(t); }},
       {"log_", [](Tensor& t) { log_(t); }, [](const Tensor& t) { return log(t); }},
       {"sqrt_", [](Tensor& t) { sqrt_(t); }, [](const Tensor& t) { return sqrt(t); }},
-      {"abs_", [](Tensor& t) { abs_(t); }, [](const Tensor& t) { return abs(t); }},
+      {"abs_", [](Tensor& t) { abs_(t); }, [](const Tensor& t) { return abs(t); }, -1.0},
       {"tanh_", [](Tensor& t) { tanh_(t); }, [](const Tensor& t) { return tanh(t); }},
       {"sigmoid_", [](Tensor& t) { sigmoid_(t); }, [](const Tensor& t) { return sigmoid(t); }},
-      {"relu_", [](Tensor& t) { relu_(t); }, [](const Tensor& t) { return relu(t); }},
+      {"relu_", [](Tensor& t) { relu_(t); }, [](const Tensor& t) { return relu(t); }, -1.0},
       {"clamp_", [](Tensor& t) { clamp_(t, 0.8, 1.2); }, [](const Tensor& t) { return clamp(t, 0.8, 1.2); }},
       {"masked_fill_", [](Tensor& t) { masked_fill_(t, tensor({true, false, true}), -2.0); },
        [](const Tensor& t) { return masked_fill(t, tensor({true, false, true}), -2.0); }},
@@ -435,7 +444,7 @@ Tensor positive_f64(const Shape& shape, uint64_t seed) {
 TEST(ElementwiseInplace, ValuesVersionAndNoncontiguous) {
   for (const auto& c : inplace_cases()) {
     SCOPED_TRACE(c.name);
-    Tensor x = positive_f64({2, 3}, 1);
+    Tensor x = positive_f64({2, 3}, 1) + c.shift;
     Tensor expected = c.out_of_place(x);
     Tensor y = x.clone();
     const uint64_t v0 = y.version();
@@ -454,7 +463,7 @@ TEST(ElementwiseInplace, AutogradThroughNonLeaf) {
   for (const auto& c : inplace_cases()) {
     SCOPED_TRACE(c.name);
     Fn via_inplace = [&](const tensor_list& t) {
-      Tensor y = t[0] * 1.0 + 1.0;  // a non-leaf in [0.5, 1.5) (y = x + 1, x in [-0.5, 0.5))
+      Tensor y = t[0] * 1.0 + (1.0 + c.shift);  // a non-leaf in [0.5, 1.5) + shift (x in [-0.5, 0.5))
       c.inplace(y);
       return y;
     };
@@ -468,7 +477,7 @@ TEST(ElementwiseInplace, AutogradThroughNonLeaf) {
     // Same gradient as the out-of-place op.
     Tensor g = positive_f64({2, 3}, 4);
     Tensor gi = autograd::grad({sum(via_inplace({x}) * g)}, {x})[0];
-    Tensor go = autograd::grad({sum(c.out_of_place(x * 1.0 + 1.0) * g)}, {x})[0];
+    Tensor go = autograd::grad({sum(c.out_of_place(x * 1.0 + (1.0 + c.shift)) * g)}, {x})[0];
     EXPECT_TRUE(all_close(gi, go, 1e-14, 1e-12));
   }
 }
@@ -558,6 +567,7 @@ TEST(ElementwiseInplace, Errors) {
   EXPECT_WICK_ERROR(masked_fill_(f, ones({3}, kInt64), 1.0), "masked_fill_: expected a bool mask");
   Tensor expanded = ones({3}, kFloat64).expand({2, 3});
   EXPECT_WICK_ERROR(fill_(expanded, 1.0), "fill_");
+  EXPECT_WICK_ERROR(zero_(expanded), "zero_");
   // Integer in-place ops that keep the dtype work.
   Tensor j = tensor({-1, 2, -3}, {}, kInt64);
   abs_(j);
