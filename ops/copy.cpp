@@ -41,7 +41,7 @@ Tensor& copy_(Tensor& dst, const Tensor& src) {
     // dst's old values are overwritten: gradient flows only to src.
     Shape src_shape = src.sizes();
     DType src_dtype = src.dtype();
-    apply_inplace(dst, {src}, "CopyBackwards", [&] { copy_kernel(dst, src); },
+    apply_inplace(dst, {src}, "copy_", [&] { copy_kernel(dst, src); },
                   [src_shape, src_dtype](const autograd::Ctx& c) {
                     return tensor_list{zeros_like(c.grad()), sum_to(c.grad(), src_shape).to(src_dtype)};
                   });

@@ -29,7 +29,8 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
 Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean,
               bool log_target = false);
 Tensor kl_div_batchmean(const Tensor& input, const Tensor& target, bool log_target = false);
-// <a, b> / max(||a|| ||b||, eps) along dim (broadcasting).
+// <a, b> / (max(||a||, eps) * max(||b||, eps)) along dim (broadcasting), as
+// torch 1.13 computes it (each squared norm clamped to eps^2 separately).
 Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim = 1, double eps = 1e-8);
 // x / max(||x||_p, eps) along dim.
 Tensor normalize(const Tensor& x, double p = 2.0, int64_t dim = 1, double eps = 1e-12);

@@ -102,7 +102,7 @@ Tensor extremum_backward(const Tensor& g, const Tensor& x, const Tensor& out, co
 // var backward (also used by std): g * 2 (x - mean) / max(0, N - correction).
 Tensor var_backward(const Tensor& g, const Tensor& x, const std::vector<int64_t>& dims, int64_t n,
                     int64_t correction, bool keepdim) {
-  const double dof = static_cast<double>(std::max<int64_t>(0, n - correction));
+  const double dof = std::max(0.0, static_cast<double>(n) - static_cast<double>(correction));
   Tensor centered = sub(x, mean(x, dims, /*keepdim=*/true));
   return mul(mul(keep(g, x.sizes(), dims, keepdim), centered), 2.0 / dof);
 }

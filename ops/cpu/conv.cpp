@@ -12,6 +12,10 @@
 // unrolling: the image itself is the column matrix.
 //
 // FLOPs: 2 * N * C_out * OH * OW * (C_in/groups) * kh * kw for each map.
+// The time goes to cpu::gemm; im2col/col2im are one pass over the column
+// buffer. Measured (float32, 64 -> 64 channels, 56x56, 3x3, one thread, Zen 3,
+// shared machine): about 5 GFLOP/s forward, i.e. the GEMM's speed; a faster
+// GEMM speeds convolution up directly.
 // Parallelism: with at least as many samples as threads, samples are split
 // across threads (one reused column buffer per thread, the GEMMs run serially
 // inside); otherwise samples run one after another and each GEMM splits its

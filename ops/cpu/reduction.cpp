@@ -31,6 +31,27 @@ inline bool is_nan(T v) {
   else return false;
 }
 
+// Integer accumulators wrap around on overflow (two's complement, as PyTorch's
+// results do) instead of being undefined behaviour: the arithmetic is done unsigned.
+template <typename A>
+inline A acc_add(A a, A b) {
+  if constexpr (std::is_integral_v<A>) {
+    using U = std::make_unsigned_t<A>;
+    return static_cast<A>(static_cast<U>(a) + static_cast<U>(b));
+  } else {
+    return a + b;
+  }
+}
+template <typename A>
+inline A acc_mul(A a, A b) {
+  if constexpr (std::is_integral_v<A>) {
+    using U = std::make_unsigned_t<A>;
+    return static_cast<A>(static_cast<U>(a) * static_cast<U>(b));
+  } else {
+    return a * b;
+  }
+}
+
 // ---- sum, prod, mean --------------------------------------------------------
 
 template <typename T, typename O>
@@ -39,8 +60,8 @@ struct SumReducer {
   static constexpr int kLanes = 16;  // 4 AVX2 registers of doubles: hides the add latency
   O* out;
   Acc identity() const { return Acc(0); }
-  void step(Acc& a, T v, int64_t) const { a += static_cast<Acc>(v); }
-  void merge(Acc& a, const Acc& b) const { a += b; }
+  void step(Acc& a, T v, int64_t) const { a = acc_add(a, static_cast<Acc>(v)); }
+  void merge(Acc& a, const Acc& b) const { a = acc_add(a, b); }
   void finish(int64_t o, const Acc& a) const { out[o] = static_cast<O>(a); }
 };
 
@@ -50,8 +71,8 @@ struct ProdReducer {
   static constexpr int kLanes = 8;
   O* out;
   Acc identity() const { return Acc(1); }
-  void step(Acc& a, T v, int64_t) const { a *= static_cast<Acc>(v); }
-  void merge(Acc& a, const Acc& b) const { a *= b; }
+  void step(Acc& a, T v, int64_t) const { a = acc_mul(a, static_cast<Acc>(v)); }
+  void merge(Acc& a, const Acc& b) const { a = acc_mul(a, b); }
   void finish(int64_t o, const Acc& a) const { out[o] = static_cast<O>(a); }
 };
 
@@ -120,7 +141,7 @@ struct VarReducer {
   }
   void finish(int64_t o, const Acc& a) const {
     // Like PyTorch: N - correction <= 0 divides by 0 (inf, or nan when m2 == 0).
-    const A div = static_cast<A>(std::max<int64_t>(0, a.n - correction));
+    const A div = std::max(A(0), static_cast<A>(a.n) - static_cast<A>(correction));
     const A v = a.m2 / div;
     out[o] = static_cast<T>(take_sqrt ? std::sqrt(v) : v);
   }
@@ -350,7 +371,7 @@ void cumsum(const Tensor& x_in, int64_t dim, bool reverse, const Tensor& out) {
           T* d = dst + o * n;
           A acc = 0;
           for (int64_t k = 0, r = first; k < n; ++k, r += step) {
-            acc += static_cast<A>(s[r]);
+            acc = acc_add(acc, static_cast<A>(s[r]));
             d[r] = static_cast<T>(acc);
           }
         }
@@ -373,7 +394,7 @@ void cumsum(const Tensor& x_in, int64_t dim, bool reverse, const Tensor& out) {
           const T* sr = s + r * inner;
           T* dr = d + r * inner;
           for (int64_t j = 0; j < jn; ++j) {
-            acc[j] += static_cast<A>(sr[j]);
+            acc[j] = acc_add(acc[j], static_cast<A>(sr[j]));
             dr[j] = static_cast<T>(acc[j]);
           }
         }

@@ -233,6 +233,11 @@ TEST(Reduction, IntegerAndBoolDtypes) {
   // Large int64 values keep full precision (no detour through double).
   Tensor big = i64({(int64_t(1) << 60) + 1, 2}, {2});
   EXPECT_EQ(sum(big).item<int64_t>(), (int64_t(1) << 60) + 3);
+  // Overflow wraps around (two's complement) like PyTorch, without UB.
+  const int64_t kMax = std::numeric_limits<int64_t>::max();
+  EXPECT_EQ(sum(i64({kMax, 1}, {2})).item<int64_t>(), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(cumsum(i64({kMax, 1}, {2}), 0).tolist<int64_t>()[1], std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(prod(i64({int64_t(1) << 62, 4}, {2})).item<int64_t>(), 0);
 
   const Tensor b = fixture("reduction/bool_x");
   EXPECT_TRUE(all_equal(sum(b, {0}), fixture("reduction/bool_sum0")));
