@@ -378,7 +378,7 @@ Resolved resolve(const char* op, const Shape& xs, const std::vector<Tensor>& ind
   s.broadcast_shape = broadcast_shapes(shapes, op);
   for (int64_t d : dims) s.indices.push_back(r.per_dim[d].expand(s.broadcast_shape).contiguous());
   // Adjacent index dims keep their place in the result; separated ones move to the front (NumPy rule).
-  const bool adjacent = true;
+  const bool adjacent = dims.back() - dims.front() + 1 == static_cast<int64_t>(dims.size());
   for (int64_t d = 0; d < nd; ++d) {
     if (r.per_dim[d].defined()) continue;
     (adjacent && d < dims.front() ? s.pre : s.post).push_back(d);

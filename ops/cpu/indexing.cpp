@@ -80,11 +80,6 @@ inline T add_values(T a, T b) {
     return static_cast<T>(a + b);
 }
 
-template <typename T>
-inline T& at(char* base, int64_t byte_offset) {
-  return *reinterpret_cast<T*>(base + byte_offset);
-}
-
 // Runs body(ptrs, n, row_strides) over the rows of `shape` with coordinate
 // `dim` fixed at 0; operand k is tensors[k] seen with its own strides (its
 // sizes may exceed `shape`, as for gather's x).
@@ -125,28 +120,31 @@ void index_select(const Tensor& out, const Tensor& x, int64_t dim, const Tensor&
   for (int64_t k = 0; k < m; ++k) check_index(idx[k], n, op, dim);
   if (out.numel() == 0) return;
   WICK_DISPATCH_ALL(x.dtype(), op, [&]<typename T>() {
-    const int64_t osd = out.stride(dim) * int64_t(sizeof(T)), xsd = x.stride(dim) * int64_t(sizeof(T));
+    const int64_t od = out.stride(dim), xd = x.stride(dim);  // elements
     for_each_dim_row<2>(out.sizes(), dim, {&out, &x},
                         [&](const std::array<char*, 2>& p, int64_t rn, const std::array<int64_t, 2>& s) {
-      if (row_is_inner(s[0], rn, osd, m)) {
-        const bool dense = s[0] == sizeof(T) && s[1] == sizeof(T);
+      T* o = reinterpret_cast<T*>(p[0]);
+      const T* xp = reinterpret_cast<const T*>(p[1]);
+      const int64_t os = s[0] / int64_t(sizeof(T)), xs = s[1] / int64_t(sizeof(T));
+      if (row_is_inner(os, rn, od, m)) {
+        // One row copy per index (a memcpy when both rows are contiguous).
         parallel_for(0, m, grain_for(rn), [&](int64_t kb, int64_t ke) {
           for (int64_t k = kb; k < ke; ++k) {
-            char* o = p[0] + k * osd;
-            const char* xi = p[1] + idx[k] * xsd;
-            if (dense) {
-              std::copy_n(reinterpret_cast<const T*>(xi), rn, reinterpret_cast<T*>(o));
+            T* dst = o + k * od;
+            const T* src = xp + idx[k] * xd;
+            if (os == 1 && xs == 1) {
+              std::copy_n(src, rn, dst);
             } else {
-              for (int64_t r = 0; r < rn; ++r) at<T>(o, r * s[0]) = *reinterpret_cast<const T*>(xi + r * s[1]);
+              for (int64_t r = 0; r < rn; ++r) dst[r * os] = src[r * xs];
             }
           }
         });
       } else {
         parallel_for(0, rn, grain_for(m), [&](int64_t rb, int64_t re) {
           for (int64_t r = rb; r < re; ++r) {
-            char* o = p[0] + r * s[0];
-            const char* xr = p[1] + r * s[1];
-            for (int64_t k = 0; k < m; ++k) at<T>(o, k * osd) = *reinterpret_cast<const T*>(xr + idx[k] * xsd);
+            T* dst = o + r * os;
+            const T* src = xp + r * xs;
+            for (int64_t k = 0; k < m; ++k) dst[k * od] = src[idx[k] * xd];
           }
         });
       }
@@ -161,36 +159,30 @@ void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor
   for (int64_t k = 0; k < m; ++k) check_index(idx[k], n, "index_add", dim);
   if (src.numel() == 0) return;
   WICK_DISPATCH_ALL(out.dtype(), "index_add", [&]<typename T>() {
-    const int64_t osd = out.stride(dim) * int64_t(sizeof(T)), ssd = src.stride(dim) * int64_t(sizeof(T));
+    const int64_t od = out.stride(dim), sd = src.stride(dim);  // elements
     for_each_dim_row<2>(src.sizes(), dim, {&out, &src},
                         [&](const std::array<char*, 2>& p, int64_t rn, const std::array<int64_t, 2>& s) {
-      const bool k_outer = row_is_inner(s[0], rn, osd, m);
-      const bool dense = s[0] == sizeof(T) && s[1] == sizeof(T);
+      T* o = reinterpret_cast<T*>(p[0]);
+      const T* sp = reinterpret_cast<const T*>(p[1]);
+      const int64_t os = s[0] / int64_t(sizeof(T)), ss = s[1] / int64_t(sizeof(T));
+      const bool k_outer = row_is_inner(os, rn, od, m);
       // Threads split r only: repeated indices then add into one element from one thread, in order.
       parallel_for(0, rn, grain_for(m), [&](int64_t rb, int64_t re) {
         if (k_outer) {
           for (int64_t k = 0; k < m; ++k) {
-            char* o = p[0] + idx[k] * osd;
-            const char* sk = p[1] + k * ssd;
-            if (dense) {
-              T* od = reinterpret_cast<T*>(o);
-              const T* sd = reinterpret_cast<const T*>(sk);
-              for (int64_t r = rb; r < re; ++r) od[r] = add_values(od[r], sd[r]);
+            T* dst = o + idx[k] * od;
+            const T* add = sp + k * sd;
+            if (os == 1 && ss == 1) {
+              for (int64_t r = rb; r < re; ++r) dst[r] = add_values(dst[r], add[r]);
             } else {
-              for (int64_t r = rb; r < re; ++r) {
-                T& dst = at<T>(o, r * s[0]);
-                dst = add_values(dst, *reinterpret_cast<const T*>(sk + r * s[1]));
-              }
+              for (int64_t r = rb; r < re; ++r) dst[r * os] = add_values(dst[r * os], add[r * ss]);
             }
           }
         } else {
           for (int64_t r = rb; r < re; ++r) {
-            char* o = p[0] + r * s[0];
-            const char* sr = p[1] + r * s[1];
-            for (int64_t k = 0; k < m; ++k) {
-              T& dst = at<T>(o, idx[k] * osd);
-              dst = add_values(dst, *reinterpret_cast<const T*>(sr + k * ssd));
-            }
+            T* dst = o + r * os;
+            const T* add = sp + r * ss;
+            for (int64_t k = 0; k < m; ++k) dst[idx[k] * od] = add_values(dst[idx[k] * od], add[k * sd]);
           }
         }
       });
