@@ -98,25 +98,34 @@ bool gradcheck(const std::function<Tensor(const tensor_list&)>& fn, const tensor
 }
 
 bool gradgradcheck(const GradcheckFn& fn, const tensor_list& inputs, const GradcheckOptions& opt) {
-  // Fixed random output-gradients v, so the gradient function is deterministic.
+  // Random output-gradients v (fixed seed). Like PyTorch's gradgradcheck, v is
+  // itself an input of the checked function, so the derivative of every
+  // backward formula with respect to its incoming gradient is checked too.
   tensor_list outs = fn(inputs);
   Generator gen(1234);
-  tensor_list vs;
-  for (const Tensor& o : outs) vs.push_back(o.defined() ? randn(o.sizes(), TensorOptions(kFloat64), &gen) : Tensor());
-  // x -> d<fn(x), v>/dx. Recorded (create_graph) when called in grad mode,
-  // i.e. for the analytical pass; plain when finite differences call it.
+  tensor_list all = inputs;
+  std::vector<int> v_of_output(outs.size(), -1);
+  for (size_t i = 0; i < outs.size(); ++i) {
+    if (!outs[i].defined() || !outs[i].requires_grad()) continue;
+    v_of_output[i] = static_cast<int>(all.size());
+    all.push_back(randn(outs[i].sizes(), TensorOptions(kFloat64), &gen).requires_grad_());
+  }
+  const size_t n_in = inputs.size();
+  // (x, v) -> d<fn(x), v>/dx. Recorded (create_graph) when called in grad
+  // mode, i.e. for the analytical pass; plain when finite differences call it.
   GradcheckFn grad_fn = [&](const tensor_list& in) {
     const bool create = GradMode::is_enabled();
     EnableGradGuard eg;
-    tensor_list o = fn(in);
+    tensor_list x(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n_in));
+    tensor_list o = fn(x);
     tensor_list outs_used, vs_used, targets;
     for (size_t i = 0; i < o.size(); ++i)
-      if (o[i].defined() && o[i].requires_grad()) {
+      if (o[i].defined() && o[i].requires_grad() && v_of_output[i] >= 0) {
         outs_used.push_back(o[i]);
-        vs_used.push_back(vs[i]);
+        vs_used.push_back(in[v_of_output[i]]);
       }
-    for (const Tensor& x : in)
-      if (x.defined() && x.requires_grad()) targets.push_back(x);
+    for (const Tensor& t : x)
+      if (t.defined() && t.requires_grad()) targets.push_back(t);
     tensor_list g = outs_used.empty() ? tensor_list(targets.size())
                                       : grad(outs_used, targets, vs_used, /*retain_graph=*/true, create,
                                              /*allow_unused=*/true);
@@ -124,7 +133,7 @@ bool gradgradcheck(const GradcheckFn& fn, const tensor_list& inputs, const Gradc
       if (!g[i].defined()) g[i] = zeros_like(targets[i]);
     return g;
   };
-  return gradcheck(grad_fn, inputs, opt);
+  return gradcheck(grad_fn, all, opt);
 }
 
 bool gradgradcheck(const std::function<Tensor(const tensor_list&)>& fn, const tensor_list& inputs,
