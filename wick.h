@@ -20,6 +20,7 @@
 #include "ops/shape.h"
 #include "ops/sort.h"
 #include "ops/view.h"
+#include "optim/adam.h"
 #include "tensor/parallel.h"
 #include "tensor/random.h"
 #include "tensor/tensor.h"

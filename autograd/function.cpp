@@ -5,6 +5,19 @@
 
 namespace wick::autograd {
 
+namespace {
+// A new TensorImpl over the same storage and geometry, with no autograd state.
+std::shared_ptr<TensorImpl> geometry_alias(const TensorImpl& t) {
+  auto a = std::make_shared<TensorImpl>();
+  a->storage = t.storage;
+  a->sizes = t.sizes;
+  a->strides = t.strides;
+  a->offset = t.offset;
+  a->dtype = t.dtype;
+  return a;
+}
+}  // namespace
+
 bool needs_grad(std::initializer_list<Tensor> inputs) {
   if (!GradMode::is_enabled()) return false;
   for (const Tensor& t : inputs)
@@ -42,12 +55,7 @@ Tensor FunctionNode::saved_output(size_t i) {
              i, " of ", name(), " (shape ", shape_str(alias->sizes), ", ", alias->dtype, ") is at version ",
              alias->storage->version(), "; expected version ", saved_output_versions[i],
              ". Use an out-of-place op, or clone() the tensor before modifying it.");
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = alias->storage;
-  impl->sizes = alias->sizes;
-  impl->strides = alias->strides;
-  impl->offset = alias->offset;
-  impl->dtype = alias->dtype;
+  auto impl = geometry_alias(*alias);
   impl->requires_grad = true;
   impl->grad_fn = shared_from_this();
   impl->output_nr = static_cast<uint32_t>(i);
@@ -96,13 +104,7 @@ std::shared_ptr<Node> record(const char* name, const tensor_list& inputs, const 
     impl->requires_grad = true;
     node->output_meta.push_back({impl->sizes, impl->dtype, impl->storage->device()});
     if (save_outputs) {
-      auto alias = std::make_shared<TensorImpl>();
-      alias->storage = impl->storage;
-      alias->sizes = impl->sizes;
-      alias->strides = impl->strides;
-      alias->offset = impl->offset;
-      alias->dtype = impl->dtype;
-      node->saved_outputs.push_back(std::move(alias));
+      node->saved_outputs.push_back(geometry_alias(*impl));
       node->saved_output_versions.push_back(impl->storage->version());
     }
   }

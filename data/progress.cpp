@@ -34,7 +34,7 @@ void ProgressBar::draw(bool final) {
   const int decile = static_cast<int>(frac * 10);
   if (tty_) {
     if (!final && now - last_draw_ < std::chrono::milliseconds(100)) return;
-  } else if (!final && decile == last_decile_) {
+  } else if (!final && (decile == last_decile_ || decile >= 10)) {  // 100% is printed by finish()
     return;
   }
   last_draw_ = now;

@@ -95,33 +95,6 @@ struct Cnn {
   }
 };
 
-// Adam (Kingma & Ba, 2015) with bias correction.
-struct Adam {
-  std::vector<Tensor> params, m, v;
-  double lr, b1 = 0.9, b2 = 0.999, eps = 1e-8;
-  int64_t t = 0;
-  Adam(std::vector<Tensor> p, double lr_) : params(std::move(p)), lr(lr_) {
-    for (const Tensor& q : params) {
-      m.push_back(zeros_like(q));
-      v.push_back(zeros_like(q));
-    }
-  }
-  void step() {
-    NoGradGuard g;
-    ++t;
-    const double c1 = 1 - std::pow(b1, t), c2 = 1 - std::pow(b2, t);
-    for (size_t i = 0; i < params.size(); ++i) {
-      Tensor gr = params[i].grad();
-      m[i].mul_(b1).add_(gr, 1 - b1);
-      v[i].mul_(b2).add_(gr * gr, 1 - b2);
-      params[i].sub_(div(m[i], sqrt(v[i] / c2) + eps), lr / c1);
-    }
-  }
-  void zero_grad() {
-    for (Tensor& p : params) p.set_grad(Tensor());
-  }
-};
-
 double evaluate(const Cnn& net, const Tensor& x, const Tensor& y) {
   NoGradGuard g;
   int64_t correct = 0;
@@ -149,10 +122,13 @@ int main(int argc, char** argv) {
     std::printf("train_cnn: %lld training / %lld test images, %d epochs, batch %lld, Adam lr %g, %d threads\n",
                 static_cast<long long>(xtr.size(0)), static_cast<long long>(xte.size(0)), args.epochs,
                 static_cast<long long>(args.batch), args.lr, get_num_threads());
+    std::fflush(stdout);
 
     Generator gen(args.seed);
     Cnn net(gen);
-    Adam opt(net.params(), args.lr);
+    optim::AdamOptions adam;
+    adam.lr = args.lr;
+    optim::Adam opt(net.params(), adam);
     const int64_t n = xtr.size(0), steps = n / args.batch;
     double acc = 0;
     for (int epoch = 1; epoch <= args.epochs; ++epoch) {
@@ -173,6 +149,7 @@ int main(int argc, char** argv) {
       bar.finish();
       acc = evaluate(net, xte, test.labels);
       std::printf("epoch %d: test accuracy %.2f%%\n", epoch, 100 * acc);
+      std::fflush(stdout);
     }
     std::printf("final test accuracy: %.2f%% (target >= 89%% after 2 epochs on the full set)\n", 100 * acc);
   } catch (const Error& e) {

@@ -1,7 +1,14 @@
 // End to end: an MLP trained for one epoch on real Fashion-MNIST reaches at
 // least 84% test accuracy. Exercises data loading, linear, relu,
-// cross_entropy, backward and an SGD-with-momentum update together.
+// cross_entropy, backward and Adam together.
+//
+// Setup (fixed before running wick, from PyTorch 1.13 with the same recipe:
+// 85.0-85.8% over 3 seeds): inputs standardized with the training set's mean
+// and std, 784-512-256-10 with PyTorch's default Linear init, Adam lr 3e-4,
+// batch 32, one pass over the shuffled 60,000 training images.
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 #include "data/fashion_mnist.h"
 #include "wick.h"
@@ -15,38 +22,40 @@ TEST(EndToEnd, MlpFashionMnistOneEpoch) {
   ASSERT_EQ(test.images.size(0), 10000);
   Tensor xtr = train.float_images().reshape({-1, 784});
   Tensor xte = test.float_images().reshape({-1, 784});
+  const double mu = mean(xtr).item(), sd = wick::std(xtr).item();
+  xtr = (xtr - mu) / sd;
+  xte = (xte - mu) / sd;
 
-  manual_seed(0);
   Generator gen(0);
-  // 784-256-10 with PyTorch's default Linear init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-  auto uniform = [&](Shape s, double bound) {
+  // PyTorch's default Linear init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
+  auto uniform = [&](Shape s, int64_t fan_in) {
     Tensor t = rand(s, {}, &gen);
     NoGradGuard g;
-    return ((t * 2.0 - 1.0) * bound).requires_grad_();
+    return ((t * 2.0 - 1.0) / std::sqrt(static_cast<double>(fan_in))).requires_grad_();
   };
-  std::vector<Tensor> params = {uniform({256, 784}, 1 / 28.0), uniform({256}, 1 / 28.0), uniform({10, 256}, 1 / 16.0),
-                                uniform({10}, 1 / 16.0)};
-  std::vector<Tensor> momentum;
-  for (const Tensor& p : params) momentum.push_back(zeros_like(p));
-  auto forward = [&](const Tensor& x) { return linear(relu(linear(x, params[0], params[1])), params[2], params[3]); };
+  std::vector<Tensor> p = {uniform({512, 784}, 784), uniform({512}, 784), uniform({256, 512}, 512),
+                           uniform({256}, 512),      uniform({10, 256}, 256), uniform({10}, 256)};
+  auto forward = [&](const Tensor& x) {
+    Tensor h = relu(linear(x, p[0], p[1]));
+    h = relu(linear(h, p[2], p[3]));
+    return linear(h, p[4], p[5]);
+  };
 
-  const int64_t batch = 64, n = xtr.size(0);
-  const double lr = 0.05, mu = 0.9;
+  optim::AdamOptions opts;
+  opts.lr = 3e-4;
+  optim::Adam opt(p, opts);
+  const int64_t batch = 32, n = xtr.size(0);
   Tensor perm = randperm(n, {}, &gen);
   for (int64_t b = 0; b + batch <= n; b += batch) {
     Tensor idx = perm.slice(0, b, b + batch);
     Tensor loss = cross_entropy(forward(index_select(xtr, 0, idx)), index_select(train.labels, 0, idx));
-    for (Tensor& p : params) p.set_grad(Tensor());
+    opt.zero_grad();
     loss.backward();
-    NoGradGuard g;
-    for (size_t i = 0; i < params.size(); ++i) {
-      momentum[i].mul_(mu).add_(params[i].grad());
-      params[i].sub_(momentum[i], lr);
-    }
+    opt.step();
   }
   NoGradGuard g;
   Tensor pred = argmax(forward(xte), 1);
-  double acc = sum(eq(pred, test.labels)).item<double>() / 10000.0;
+  const double acc = sum(eq(pred, test.labels)).item<double>() / 10000.0;
   std::printf("MLP Fashion-MNIST test accuracy after one epoch: %.4f\n", acc);
   EXPECT_GE(acc, 0.84);
 }
