@@ -1,6 +1,7 @@
 // Trains a small CNN on Fashion-MNIST and reports test accuracy: wick's main
 // job until the paper report exists.
 //
+// Inputs standardized with the training mean/std, then
 //   conv3x3(1->32, pad 1) relu maxpool2 -> conv3x3(32->64, pad 1) relu maxpool2
 //   -> linear(3136->128) relu -> linear(128->10), Adam (lr 1e-3), batch 64.
 //
@@ -119,6 +120,10 @@ int main(int argc, char** argv) {
       ytr = ytr.slice(0, 0, args.limit);
     }
     Tensor xte = test.float_images();
+    // Standardize with the training set's statistics (as torchvision's Normalize).
+    const double mu = mean(xtr).item(), sd = wick::std(xtr).item();
+    xtr = (xtr - mu) / sd;
+    xte = (xte - mu) / sd;
     std::printf("train_cnn: %lld training / %lld test images, %d epochs, batch %lld, Adam lr %g, %d threads\n",
                 static_cast<long long>(xtr.size(0)), static_cast<long long>(xte.size(0)), args.epochs,
                 static_cast<long long>(args.batch), args.lr, get_num_threads());
