@@ -56,6 +56,21 @@ Tensor& Tensor::detach_() {
   return *this;
 }
 
+void Tensor::set_data(const Tensor& data) const {
+  WICK_CHECK(defined() && data.defined(), "set_data: undefined tensor");
+  WICK_CHECK(is_leaf(), "set_data: only leaf tensors (parameters, buffers) can have their data replaced");
+  const bool keep_grad = impl_->grad.defined() && impl_->grad.dtype() == data.dtype() &&
+                         impl_->grad.device() == data.device() && impl_->grad.sizes() == data.sizes();
+  impl_->storage = data.storage();
+  impl_->sizes = data.sizes();
+  impl_->strides = data.strides();
+  impl_->offset = data.offset();
+  impl_->dtype = data.dtype();
+  impl_->is_view = false;
+  if (!keep_grad) impl_->grad = Tensor();
+  bump_version();
+}
+
 void Tensor::retain_grad() const {
   WICK_CHECK(requires_grad(), "retain_grad: can't retain_grad on a tensor that doesn't require gradient");
   if (is_leaf() || impl_->retains_grad) return;

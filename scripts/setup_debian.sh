@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages wick needs to build, test and run its main
 # job, when they are missing. Run as root (uses apt-get).
 set -euo pipefail
-pkgs=(build-essential cmake ninja-build ccache libgtest-dev zlib1g-dev dataset-fashion-mnist)
+pkgs=(build-essential cmake ninja-build ccache libgtest-dev zlib1g-dev nlohmann-json3-dev libstb-dev
+      dataset-fashion-mnist wordnet-base dict-gcide fortunes-min fortunes espeak-ng python3-matplotlib)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -95,6 +95,11 @@ class Tensor {
   // A tensor sharing storage, cut from the graph.
   Tensor detach() const;
   Tensor& detach_();
+  // Replaces this tensor's data (storage, shape, strides, dtype, device) with
+  // `data`'s, keeping its identity and requires_grad, like PyTorch's
+  // `t.data = data`. Module::to uses it so that handles held by layers follow.
+  // A grad whose dtype or device no longer matches is dropped.
+  void set_data(const Tensor& data) const;
   // Keeps .grad for this non-leaf after backward.
   void retain_grad() const;
   bool retains_grad() const;
