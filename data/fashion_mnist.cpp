@@ -8,6 +8,7 @@
 
 #include "ops/creation.h"
 #include "ops/elementwise.h"
+#include "tensor/parallel.h"
 
 namespace wick::data {
 
@@ -79,6 +80,32 @@ FashionMnist load_fashion_mnist(const std::string& split, const std::string& roo
 
 Tensor FashionMnist::float_images() const {
   return div(images.to(kFloat32), 255.0).reshape({images.size(0), 1, 28, 28});
+}
+
+FashionMnistDataset::FashionMnistDataset(const std::string& split, const std::string& root, bool normalize)
+    : FashionMnistDataset(load_fashion_mnist(split, root), normalize) {}
+
+FashionMnistDataset::FashionMnistDataset(const FashionMnist& raw, bool normalize) {
+  WICK_CHECK(raw.images.defined() && raw.labels.defined() && raw.images.dim() == 3 &&
+                 raw.labels.size(0) == raw.images.size(0),
+             "FashionMnistDataset: expected uint8 images [N,28,28] and N labels");
+  // One pass from bytes to the final floats (x / 255, then standardized).
+  Tensor bytes = raw.images.contiguous();
+  const int64_t n = bytes.size(0), hw = bytes.size(1) * bytes.size(2);
+  images_ = empty({n, 1, bytes.size(1), bytes.size(2)}, TensorOptions(kFloat32));
+  const float shift = normalize ? static_cast<float>(kFashionMnistMean) : 0.0f;
+  const float scale = normalize ? static_cast<float>(1.0 / kFashionMnistStd) : 1.0f;
+  const uint8_t* src = bytes.data_ptr<uint8_t>();
+  float* dst = images_.data_ptr<float>();
+  parallel_for(0, n * hw, 1 << 16, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dst[i] = (static_cast<float>(src[i]) / 255.0f - shift) * scale;
+  });
+  labels_ = raw.labels.to(kInt64).contiguous();
+}
+
+Example FashionMnistDataset::get(int64_t index) const {
+  check_index("FashionMnistDataset", index, size());
+  return {images_.select(0, index), labels_.select(0, index)};
 }
 
 }  // namespace wick::data

@@ -7,6 +7,7 @@
 #include <limits>
 #include <sstream>
 
+#include "io/file_util.h"
 #include "ops/creation.h"
 
 namespace wick::io {
@@ -127,35 +128,32 @@ Tensor load_npy(const std::string& path) {
   if (fortran && t.dim() > 1) {
     std::vector<int64_t> rev(t.dim());
     for (int64_t i = 0; i < t.dim(); ++i) rev[i] = t.dim() - 1 - i;
-    t = t.permute(rev).contiguous();
+    t = contiguous_cpu(t.permute(rev));
   }
   return t;
 }
 
 void save_npy(const std::string& path, const Tensor& t_in) {
-  Tensor t = t_in.detach().to(kCPU).contiguous();
+  WICK_CHECK(t_in.defined(), "save_npy: undefined tensor");
+  const char* descr = descr_of(t_in.dtype());
+  Tensor t = contiguous_cpu(t_in);
   std::string shape = "(";
   for (int64_t i = 0; i < t.dim(); ++i) shape += std::to_string(t.size(i)) + (t.dim() == 1 ? "," : i + 1 < t.dim() ? ", " : "");
   shape += ")";
-  std::string header = std::string("{'descr': '") + descr_of(t.dtype()) + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  // Pad so that magic (6) + version (2) + length (2) + header ends on a 64-byte boundary, as numpy does.
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    WICK_CHECK(f.good(), "save_npy: cannot write ", tmp);
-    f.write("\x93NUMPY\x01\x00", 8);
-    uint16_t hl = static_cast<uint16_t>(header.size());
-    char b[2] = {static_cast<char>(hl & 0xff), static_cast<char>(hl >> 8)};
-    f.write(b, 2);
-    f.write(header.data(), static_cast<std::streamsize>(header.size()));
-    if (t.numel())
-      f.write(static_cast<const char*>(t.data_ptr_raw()), static_cast<std::streamsize>(t.numel() * t.element_size()));
-    f.flush();
-    WICK_CHECK(f.good(), "save_npy: write to ", tmp, " failed");
-  }
-  WICK_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "save_npy: cannot rename ", tmp, " to ", path);
+  WICK_CHECK(header.size() <= 0xffff, "save_npy: header too long for format 1.0 (", header.size(), " bytes)");
+  AtomicFileWriter f(path, "save_npy");
+  f.write("\x93NUMPY\x01\x00", 8);
+  const uint16_t hl = static_cast<uint16_t>(header.size());
+  const char b[2] = {static_cast<char>(hl & 0xff), static_cast<char>(hl >> 8)};
+  f.write(b, 2);
+  f.write(header);
+  f.write(t.data_ptr_raw(), static_cast<size_t>(t.numel()) * t.element_size());
+  f.commit();
 }
 
 }  // namespace wick::io
