@@ -94,7 +94,8 @@ std::vector<Fortune> read_one(const std::string& path, const std::string& name, 
 bool is_fortune_file(const fs::directory_entry& e) {
   const std::string name = e.path().filename().string();
   if (name.empty() || name[0] == '.') return false;
-  if (e.is_symlink() || !e.is_regular_file()) return false;  // the .u8 aliases are links
+  std::error_code ec;
+  if (!fs::is_regular_file(e.path(), ec)) return false;  // follows links
   for (const char* ext : {".dat", ".u8", ".sh", ".pdat"})
     if (name.size() > std::string(ext).size() && name.ends_with(ext)) return false;
   return true;
@@ -153,8 +154,13 @@ std::vector<Fortune> load_fortunes(const std::string& root, const FortuneOptions
   WICK_CHECK(!files.empty(), "load_fortunes: ", root,
              " holds no fortune files; install the Debian package fortunes (apt-get install fortunes)");
   std::sort(files.begin(), files.end());
+  // A link to a file read already (an alias) is read once.
+  std::vector<std::string> seen;
   std::vector<Fortune> out;
   for (const auto& [name, path] : files) {
+    const std::string real = fs::weakly_canonical(path, ec).string();
+    if (std::find(seen.begin(), seen.end(), real) != seen.end()) continue;
+    seen.push_back(real);
     std::vector<Fortune> f = read_one(path, name, options);
     out.insert(out.end(), std::make_move_iterator(f.begin()), std::make_move_iterator(f.end()));
   }

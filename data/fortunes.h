@@ -6,7 +6,8 @@
 // STR_ROTATED (0x4) marks a file stored ROT13-encoded (the offensive ones,
 // package fortunes-off, in the off/ subdirectory) and STR_COMMENTS (0x8)
 // makes lines starting with "%%" comments. The .dat indexes and the .u8
-// links (UTF-8 aliases of the same files) are skipped.
+// links (UTF-8 aliases of the same files) are skipped, and so is any other
+// link to a file already read.
 #pragma once
 
 #include <string>

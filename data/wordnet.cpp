@@ -7,7 +7,6 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
-#include <unordered_set>
 
 #include "tensor/error.h"
 

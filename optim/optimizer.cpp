@@ -80,8 +80,10 @@ void Optimizer::add_param_group(ParamGroup group) {
     for (const Tensor& p : g.params) seen.insert(p.impl());
   for (size_t i = 0; i < group.params.size(); ++i) {
     const Tensor& p = group.params[i];
-    WICK_CHECK(p.defined() && p.is_leaf() && p.requires_grad(), name_, ": parameter ", i, " of param group ", index,
-               " must be a leaf tensor that requires grad (leave frozen parameters out)");
+    // Frozen parameters (requires_grad=false) are accepted and skipped while
+    // they have no grad, as in PyTorch, so model->parameters() works with LoRA.
+    WICK_CHECK(p.defined() && p.is_leaf(), name_, ": parameter ", i, " of param group ", index,
+               " must be a leaf tensor (can't optimize a non-leaf tensor; pass the parameters, not results of ops)");
     WICK_CHECK(p.is_floating_point(), name_, ": parameter ", i, " of param group ", index,
                " has dtype ", p.dtype(), "; parameters must be floating point");
     WICK_CHECK(seen.insert(p.impl()).second, name_, ": parameter ", i, " of param group ", index,

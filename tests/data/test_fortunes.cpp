@@ -59,6 +59,7 @@ TEST(Fortunes, ReadsDirectoriesAndDatFlags) {
   write_dat(dir + "/a_quotes", 0);
   std::ofstream(dir + "/.hidden") << "never\n";
   fs::create_symlink(dir + "/b_jokes", dir + "/b_jokes.u8");
+  fs::create_symlink(dir + "/b_jokes", dir + "/c_alias");  // an alias is read once
   fs::create_directories(dir + "/off");
   std::ofstream(dir + "/off/rude") << "Uryyb, jbeyq!\n%\n";  // ROT13 of "Hello, world!"
   write_dat(dir + "/off/rude", 0x4);

@@ -83,11 +83,22 @@ TEST(Adam, RejectsBadInput) {
   AdamOptions o;
   o.lr = -1;
   EXPECT_WICK_ERROR(Adam({w}, o), "invalid learning rate");
-  EXPECT_WICK_ERROR(Adam({zeros({2})}, {}), "requires grad");
+  EXPECT_WICK_ERROR(Adam({add(w, 1.0)}, {}), "non-leaf");
   EXPECT_WICK_ERROR(Adam({w}, {.beta1 = 1.0}), "betas must be in [0, 1)");
   EXPECT_WICK_ERROR(Adam({w}, {.eps = -1}), "invalid eps");
   EXPECT_WICK_ERROR(Adam({w}, {.weight_decay = -1}), "invalid weight_decay");
-  EXPECT_WICK_ERROR(Adam({zeros({2}, kInt64)}, {}), "requires grad");
+  EXPECT_WICK_ERROR(Adam({zeros({2}, kInt64)}, {}), "must be floating point");
   EXPECT_WICK_ERROR(Adam(std::vector<optim::ParamGroup>{optim::ParamGroup({w}, {{"momentum", 0.9}})}, {}),
                     "unknown option 'momentum'");
+}
+
+TEST(Adam, FrozenParametersAreAcceptedAndSkipped) {
+  // As in PyTorch: model->parameters() may hold frozen tensors (LoRA bases).
+  Tensor w = ones({2}).requires_grad_();
+  Tensor frozen = ones({2});
+  Adam opt({w, frozen}, {.lr = 0.1});
+  w.set_grad(ones({2}));
+  opt.step();
+  EXPECT_TRUE(all_equal(frozen, ones({2})));
+  EXPECT_LT(w.tolist<float>()[0], 1.0f);
 }
