@@ -299,10 +299,12 @@ std::vector<Paragraph> split_paragraphs(std::string_view markup) {
   // parenthesis is open, the line ends in ';', the next line starts with a
   // {form} or a '[' (plurals, inflections, etymology), or holds a further
   // \syllabified\ spelling. A ']' also closes the '(' left open inside its
-  // brackets (the etymologies have a few).
+  // brackets (the etymologies have a few), and a header never runs past 12
+  // lines (a bracket left open for good).
   std::string header;
   std::string open;  // the stack of unclosed '(' and '['
-  while (has_header && li < lines.size()) {
+  const size_t header_start = li;
+  while (has_header && li < lines.size() && li - header_start < 12) {
     const std::string_view line = lines[li++];
     if (!header.empty()) header.push_back('\n');
     header.append(line);
