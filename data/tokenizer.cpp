@@ -76,12 +76,16 @@ void Tokenizer::set_special_ids(const std::vector<int64_t>& ids) {
   WICK_CHECK(tokens.size() == ids.size(), "Tokenizer: ", tokens.size(), " special tokens but ", ids.size(), " ids");
   special_ids_.clear();
   special_first_byte_.assign(256, false);
+  is_special_.clear();
   for (size_t i = 0; i < tokens.size(); ++i) {
     WICK_CHECK(utf8::is_valid(tokens[i]), "Tokenizer: special token \"", tokens[i], "\" is not valid UTF-8");
     for (size_t j = 0; j < i; ++j)
       WICK_CHECK(tokens[j] != tokens[i], "Tokenizer: special token \"", tokens[i], "\" is given twice");
+    WICK_CHECK(ids[i] >= 0, "Tokenizer: special token \"", tokens[i], "\" has a negative id ", ids[i]);
     special_ids_.emplace_back(tokens[i], ids[i]);
     special_first_byte_[static_cast<unsigned char>(tokens[i][0])] = true;
+    if (is_special_.size() <= static_cast<size_t>(ids[i])) is_special_.resize(static_cast<size_t>(ids[i]) + 1, false);
+    is_special_[static_cast<size_t>(ids[i])] = true;
   }
   // Longest first, so "<t10>" wins over a special "<t1" at the same place.
   std::stable_sort(special_ids_.begin(), special_ids_.end(),
@@ -134,9 +138,7 @@ void Tokenizer::check_id(int64_t id, const char* op) const {
 }
 
 bool Tokenizer::is_special(int64_t id) const {
-  for (const auto& s : special_ids_)
-    if (s.second == id) return true;
-  return false;
+  return id >= 0 && static_cast<size_t>(id) < is_special_.size() && is_special_[static_cast<size_t>(id)];
 }
 
 std::optional<int64_t> Tokenizer::special_id(std::string_view token) const {

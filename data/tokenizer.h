@@ -130,6 +130,7 @@ class Tokenizer {
   int64_t role_id(const std::string& token, const char* role) const;
   std::vector<std::pair<std::string, int64_t>> special_ids_;  // longest token first
   std::vector<bool> special_first_byte_;                      // 256 flags: can a special token start here
+  std::vector<bool> is_special_;                              // by id
 };
 
 // Every byte is a token: byte b has id (number of special tokens) + b.
