@@ -10,11 +10,13 @@
 // by a hand-written equivalent of GPT-2's regular expression
 //   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 // tried alternative by alternative at each position: English contractions,
-// a word (with one leading space), a number, a run of other symbols, and
-// whitespace (a run before a non-space keeps its last space for the next
-// piece). With split_digits, every digit is a piece of its own and never
-// carries the space (for arithmetic). Letters, numbers and spaces are
-// classified by utf8::char_class (tokenizer.h).
+// a word (with one leading ' '), a number, a run of other symbols, and
+// whitespace (a run followed by text gives up its last character, which
+// starts the next piece: "a  b" -> "a" " " " b", "a\n\nb" -> "a" "\n" "\n" "b").
+// With split_digits, every digit is a piece of its own and never carries the
+// space (for arithmetic). Letters, numbers and spaces are Unicode's (the
+// table of utf8::char_class, tokenizer.h); tests/data/test_bpe.cpp checks the
+// splits against the regex itself run by Python.
 //
 // Training. The corpus is cut at special tokens and pre-tokenized; each
 // distinct piece is a sequence of byte symbols weighted by its count. Then,

@@ -138,7 +138,11 @@ std::vector<std::shared_ptr<Module>> Module::children() const {
 
 std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modules() {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> out;
-  out.emplace_back("", shared_from_this());
+  // A module on the stack (not owned by a shared_ptr) is reported through a
+  // non-owning pointer; the caller keeps it alive either way.
+  std::shared_ptr<Module> self = weak_from_this().lock();
+  if (!self) self = std::shared_ptr<Module>(std::shared_ptr<Module>(), this);
+  out.emplace_back("", std::move(self));
   for (const auto& [cname, c] : children_)
     for (auto& [n, m] : c->named_modules()) out.emplace_back(n.empty() ? cname : cname + "." + n, m);
   return out;

@@ -11,7 +11,9 @@
 //
 // Deep copy (clone): a module that derives from Cloneable<Derived> builds all
 // its parameters, buffers and children in `reset()`, which its constructor
-// calls. clone() copy-constructs Derived (copying its configuration), runs
+// calls. reset() must assign every member handle (an optional child or bias
+// that is absent is set to null/undefined there), because the copy starts as
+// a member-wise copy of the original. clone() copy-constructs Derived (copying its configuration), runs
 // reset() on the copy to create fresh tensors and children, then copies every
 // value over. The default RNG is restored afterwards, so cloning never shifts
 // a seeded run. Containers (Sequential, ModuleList, ModuleDict) clone their
