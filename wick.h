@@ -67,6 +67,7 @@
 #include "ops/sort.h"
 #include "ops/view.h"
 #include "optim/optim.h"
+#include "tensor/allocator.h"
 #include "tensor/parallel.h"
 #include "tensor/random.h"
 #include "tensor/state_dict.h"

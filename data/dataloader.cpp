@@ -11,6 +11,7 @@
 #include <string>
 
 #include "ops/shape.h"
+#include "tensor/parallel.h"
 
 namespace wick::data {
 
@@ -112,6 +113,12 @@ void check_options(const DataLoaderOptions& opt) {
   WICK_CHECK(opt.num_workers >= 0, "DataLoader: num_workers must be >= 0, got ", opt.num_workers);
   WICK_CHECK(opt.prefetch >= 1, "DataLoader: prefetch must be at least 1, got ", opt.prefetch);
 }
+
+// Worker threads build batches while the training loop runs its kernels on the
+// OpenMP team. A kernel called on a worker would fork a team of its own (OpenMP
+// keeps one per forking thread): k workers x n threads on n cores. The workers'
+// kernels run serially instead; the loop keeps the cores.
+void worker_thread_setup() { set_thread_serial(true); }
 
 }  // namespace detail
 

@@ -76,6 +76,8 @@ uint64_t example_seed(uint64_t seed, int64_t epoch, int64_t index);
 // Rethrows the exception being handled as a wick::Error that names the batch.
 [[noreturn]] void rethrow_batch_error(int64_t batch, int64_t first_example, int64_t count);
 void check_options(const DataLoaderOptions& opt);
+// Run first on each worker thread: its kernels run serially (tensor/parallel.h).
+void worker_thread_setup();
 }  // namespace detail
 
 template <typename T = Example, typename Batch = T>
@@ -139,7 +141,11 @@ class DataLoader {
       if (workers == 0) return;
       slots_.resize(static_cast<size_t>(static_cast<int64_t>(workers) * loader.options_.prefetch));
       try {
-        for (int w = 0; w < workers; ++w) threads_.emplace_back([this] { work(); });
+        for (int w = 0; w < workers; ++w)
+          threads_.emplace_back([this] {
+            detail::worker_thread_setup();
+            work();
+          });
       } catch (...) {  // could not start a thread: stop the ones running
         shutdown();
         throw;

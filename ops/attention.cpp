@@ -1,4 +1,7 @@
-// Scaled dot-product attention, composed from differentiable ops:
+// Scaled dot-product attention: checks, dispatch, and two implementations.
+//
+// scaled_dot_product_attention_math is the readable reference, composed from
+// differentiable ops:
 //   scores = (q @ k^T) * scale                       [..., L, S]
 //   scores = where(mask, scores, -inf)               bool mask (true = attend) or is_causal (j <= i)
 //          | scores + mask                           float mask
@@ -6,26 +9,44 @@
 // Batch dims of q, k, v and the mask broadcast (matmul's and NumPy's rules).
 // Its gradients (and higher ones) come from the ops it is made of. A row whose
 // every score is masked has softmax 0/0 = NaN, exactly like PyTorch 1.13's
-// math implementation (no special case is made for it).
+// math implementation (no special case is made for it). It materializes the
+// L x S scores (several times, counting the backward).
 //
-// This is the readable reference: it materializes the L x S scores. A tiled
-// (flash) kernel that never stores them is separate performance work.
+// scaled_dot_product_attention runs the tiled kernel of ops/cpu/attention.cpp
+// instead when it applies (CPU, float32/64, no dropout, E > 0, S > 0, a mask
+// that does not need a gradient): q, k, v are broadcast to the common batch
+// shape and made contiguous [N, L, E] (differentiably, so the gradients flow
+// back through expand/contiguous to any strides), the mask is read through
+// its broadcast strides without a copy, and the forward saves the per-row
+// logsumexp. Its backward node runs the FlashAttention-2 backward kernel when
+// the backward is not itself recorded; under create_graph it re-runs the
+// composed reference on the saved inputs and differentiates that (with
+// create_graph), so double backward works as before. Memory: O(N L E) for
+// inputs/outputs and O(threads * Br * Bc) workspace, never O(L S).
 #include "ops/attention.h"
 
 #include <cmath>
 #include <limits>
 
+#include "autograd/engine.h"
+#include "autograd/function.h"
+#include "ops/cpu/attention.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
 #include "ops/linalg.h"
 #include "ops/nn.h"
 #include "ops/view.h"
+#include "tensor/shape.h"
 
 namespace wick {
 
-Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
-                                    double dropout_p, bool is_causal, std::optional<double> scale, Generator* gen) {
-  const char* op = "scaled_dot_product_attention";
+namespace {
+
+const char* const kOp = "scaled_dot_product_attention";
+
+void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask, double dropout_p,
+                  bool is_causal) {
+  const char* op = kOp;
   WICK_CHECK(q.defined() && k.defined() && v.defined(), op, ": undefined query, key or value");
   WICK_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2, op,
              ": expected query, key and value with at least 2 dims ([..., L, E]), got ", shape_str(q.sizes()), ", ",
@@ -41,7 +62,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
              shape_str(k.sizes()), " and value ", shape_str(v.sizes()));
   WICK_CHECK(!(is_causal && attn_mask.defined()), op, ": is_causal cannot be combined with an explicit attn_mask");
   WICK_CHECK(dropout_p >= 0.0 && dropout_p <= 1.0, op, ": dropout_p must be in [0, 1], got ", dropout_p);
-  const int64_t L = q.size(-2), S = k.size(-2), E = q.size(-1);
+  const int64_t L = q.size(-2), S = k.size(-2);
   if (attn_mask.defined()) {
     WICK_CHECK(attn_mask.dtype() == kBool || attn_mask.dtype() == q.dtype(), op,
                ": expected a bool attn_mask or one of the query's dtype (", q.dtype(), "), got ", attn_mask.dtype());
@@ -53,7 +74,15 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     scores_shape.push_back(S);
     broadcast_shapes(scores_shape, attn_mask.sizes(), op);
   }
+}
 
+}  // namespace
+
+Tensor scaled_dot_product_attention_math(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
+                                         double dropout_p, bool is_causal, std::optional<double> scale,
+                                         Generator* gen) {
+  check_inputs(q, k, v, attn_mask, dropout_p, is_causal);
+  const int64_t L = q.size(-2), S = k.size(-2), E = q.size(-1);
   const double s = scale.value_or(1.0 / std::sqrt(static_cast<double>(E)));
   Tensor scores = mul(matmul(q, transpose(k, -2, -1)), s);
   const Scalar neg_inf(-std::numeric_limits<double>::infinity());
@@ -68,6 +97,154 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   Tensor weights = softmax(scores, -1);
   if (dropout_p > 0.0) weights = dropout(weights, dropout_p, /*training=*/true, gen);
   return matmul(weights, v);
+}
+
+
+bool scaled_dot_product_attention_uses_flash(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
+                                             double dropout_p) {
+  const bool cpu = q.is_cpu() && k.is_cpu() && v.is_cpu() && (!attn_mask.defined() || attn_mask.is_cpu());
+  const bool dtype = (q.dtype() == kFloat32 || q.dtype() == kFloat64) && k.dtype() == q.dtype() &&
+                     v.dtype() == q.dtype();
+  // A float mask that needs a gradient would need the full dS (O(L S)):
+  // the composed path computes it.
+  const bool mask_ok = !attn_mask.defined() || attn_mask.dtype() == kBool ||
+                       !(attn_mask.requires_grad() && autograd::GradMode::is_enabled());
+  return cpu && dtype && dropout_p == 0.0 && mask_ok && q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2 &&
+         q.size(-1) > 0 && k.size(-2) > 0;
+}
+
+namespace {
+
+template <typename T>
+cpu::AttentionProblem<T> make_problem(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                                      const std::vector<int64_t>& mask_offset, bool is_causal, double scale) {
+  cpu::AttentionProblem<T> p;
+  p.L = q.size(-2);
+  p.S = k.size(-2);
+  p.E = q.size(-1);
+  p.Ev = v.size(-1);
+  p.N = numel_of(Shape(q.sizes().begin(), q.sizes().end() - 2));
+  p.q = q.data_ptr<T>();
+  p.k = k.data_ptr<T>();
+  p.v = v.data_ptr<T>();
+  p.scale = static_cast<T>(scale);
+  p.causal = is_causal;
+  if (mask.defined()) {
+    if (mask.dtype() == kBool)
+      p.mask_bool = mask.data_ptr<bool>();
+    else
+      p.mask_float = mask.data_ptr<T>();
+    p.mask_offset = mask_offset.data();
+    p.mask_rs = mask.stride(-2);
+    p.mask_cs = mask.stride(-1);
+  }
+  return p;
+}
+
+// The tiled kernel's autograd-aware forward. q, k, v: contiguous, common batch
+// shape; mask: undefined or a view broadcast to [batch..., L, S].
+Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool is_causal,
+                       double scale) {
+  const Shape batch(q.sizes().begin(), q.sizes().end() - 2);
+  const int64_t L = q.size(-2), Ev = v.size(-1);
+  // Element offset of each batch slice in the (broadcast, strided) mask.
+  std::vector<int64_t> mask_offset;
+  if (mask.defined()) {
+    const int64_t N = numel_of(batch), nb = static_cast<int64_t>(batch.size());
+    mask_offset.resize(static_cast<size_t>(N));
+    std::vector<int64_t> idx(static_cast<size_t>(nb), 0);
+    for (int64_t n = 0; n < N; ++n) {
+      int64_t off = 0;
+      for (int64_t d = 0; d < nb; ++d) off += idx[d] * mask.stride(d);
+      mask_offset[n] = off;
+      for (int64_t d = nb - 1; d >= 0; --d) {
+        if (++idx[d] < batch[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
+  Shape out_shape = batch;
+  out_shape.push_back(L);
+  out_shape.push_back(Ev);
+  const TensorOptions opt = TensorOptions(q.dtype()).device(q.device());
+  Tensor out = empty(out_shape, opt);
+  Tensor lse = empty({numel_of(batch) * L}, opt);
+  WICK_DISPATCH_FLOAT(q.dtype(), kOp, [&]<typename scalar_t>() {
+    cpu::attention_forward(make_problem<scalar_t>(q, k, v, mask, mask_offset, is_causal, scale),
+                           out.data_ptr<scalar_t>(), lse.data_ptr<scalar_t>());
+  });
+
+  if (autograd::needs_grad({q, k, v})) {
+    autograd::record(
+        "ScaledDotProductAttentionBackward", {q, k, v}, {out},
+        [sq = autograd::SavedTensor(q), sk = autograd::SavedTensor(k), sv = autograd::SavedTensor(v), mask,
+         mask_offset = std::move(mask_offset), lse, is_causal, scale](const autograd::Ctx& c) {
+          Tensor qs = sq.unpack(), ks = sk.unpack(), vs = sv.unpack();
+          if (autograd::GradMode::is_enabled()) {
+            // create_graph: the gradient must itself be differentiable, so
+            // differentiate the composed reference on the saved inputs.
+            tensor_list wrt;
+            std::vector<size_t> which;
+            const Tensor* in[3] = {&qs, &ks, &vs};
+            for (size_t i = 0; i < 3; ++i)
+              if (c.needs_input_grad(i) && in[i]->requires_grad()) {
+                wrt.push_back(*in[i]);
+                which.push_back(i);
+              }
+            tensor_list res(3);
+            if (wrt.empty()) return res;
+            Tensor y = scaled_dot_product_attention_math(qs, ks, vs, mask, 0.0, is_causal, scale);
+            tensor_list g = autograd::grad({y}, wrt, {c.grad()}, /*retain_graph=*/true, /*create_graph=*/true,
+                                           /*allow_unused=*/true);
+            for (size_t i = 0; i < which.size(); ++i) res[which[i]] = g[i];
+            return res;
+          }
+          Tensor o = c.output();
+          Tensor go = c.grad().contiguous();
+          const TensorOptions o2 = TensorOptions(qs.dtype()).device(qs.device());
+          Tensor dq = c.needs_input_grad(0) ? empty(qs.sizes(), o2) : Tensor();
+          Tensor dk = c.needs_input_grad(1) ? empty(ks.sizes(), o2) : Tensor();
+          Tensor dv = c.needs_input_grad(2) ? empty(vs.sizes(), o2) : Tensor();
+          WICK_DISPATCH_FLOAT(qs.dtype(), kOp, [&]<typename scalar_t>() {
+            auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<scalar_t>() : nullptr; };
+            cpu::attention_backward(make_problem<scalar_t>(qs, ks, vs, mask, mask_offset, is_causal, scale),
+                                    o.data_ptr<scalar_t>(), go.data_ptr<scalar_t>(), lse.data_ptr<scalar_t>(),
+                                    ptr(dq), ptr(dk), ptr(dv));
+          });
+          return tensor_list{dq, dk, dv};
+        },
+        /*save_outputs=*/true);
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
+                                    double dropout_p, bool is_causal, std::optional<double> scale, Generator* gen) {
+  check_inputs(q, k, v, attn_mask, dropout_p, is_causal);
+  if (!scaled_dot_product_attention_uses_flash(q, k, v, attn_mask, dropout_p))
+    return scaled_dot_product_attention_math(q, k, v, attn_mask, dropout_p, is_causal, scale, gen);
+  const int64_t L = q.size(-2), S = k.size(-2), E = q.size(-1), Ev = v.size(-1);
+  std::vector<Shape> batches = {Shape(q.sizes().begin(), q.sizes().end() - 2),
+                                Shape(k.sizes().begin(), k.sizes().end() - 2),
+                                Shape(v.sizes().begin(), v.sizes().end() - 2)};
+  if (attn_mask.defined() && attn_mask.dim() > 2)
+    batches.emplace_back(attn_mask.sizes().begin(), attn_mask.sizes().end() - 2);
+  const Shape batch = broadcast_shapes(batches, kOp);
+  auto with = [&](int64_t a, int64_t b) {
+    Shape s = batch;
+    s.push_back(a);
+    s.push_back(b);
+    return s;
+  };
+  // Differentiable broadcast + copy: a no-op for inputs already in this layout.
+  Tensor qc = q.expand(with(L, E)).contiguous();
+  Tensor kc = k.expand(with(S, E)).contiguous();
+  Tensor vc = v.expand(with(S, Ev)).contiguous();
+  Tensor mask = attn_mask.defined() ? attn_mask.detach().expand(with(L, S)) : Tensor();
+  const double s = scale.value_or(1.0 / std::sqrt(static_cast<double>(E)));
+  return flash_attention(qc, kc, vc, mask, is_causal, s);
 }
 
 }  // namespace wick

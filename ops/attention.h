@@ -17,4 +17,18 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                     double dropout_p = 0.0, bool is_causal = false,
                                     std::optional<double> scale = {}, Generator* gen = nullptr);
 
+// The same function composed from differentiable ops (matmul, where, softmax,
+// dropout, matmul): the readable reference, which materializes the [..., L, S]
+// scores. scaled_dot_product_attention uses it where the tiled kernel does not
+// apply (non-CPU device, dropout, a float mask that requires grad, S = 0,
+// E = 0) and to differentiate twice (create_graph).
+Tensor scaled_dot_product_attention_math(const Tensor& q, const Tensor& k, const Tensor& v,
+                                         const Tensor& attn_mask = {}, double dropout_p = 0.0, bool is_causal = false,
+                                         std::optional<double> scale = {}, Generator* gen = nullptr);
+
+// Whether scaled_dot_product_attention takes the tiled CPU kernel
+// (ops/cpu/attention.h) for these arguments.
+bool scaled_dot_product_attention_uses_flash(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const Tensor& attn_mask = {}, double dropout_p = 0.0);
+
 }  // namespace wick

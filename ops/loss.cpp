@@ -65,8 +65,8 @@ struct ClassTargetLoss {
   Tensor wt;    // target's shape, constant
 };
 
-ClassTargetLoss class_target_loss(const char* op, const Tensor& logp, const Tensor& target, const Tensor& weight,
-                                  int64_t ignore_index) {
+// Dtype and shape checks of a class-index target against logits/log-probabilities.
+void check_class_target(const char* op, const Tensor& logp, const Tensor& target, const Tensor& weight) {
   check_defined(op, target, "target");
   WICK_CHECK(target.dtype() == kInt64 || target.dtype() == kInt32, op,
              ": expected class-index targets of dtype int64 (or int32), got ", target.dtype());
@@ -83,9 +83,14 @@ ClassTargetLoss class_target_loss(const char* op, const Tensor& logp, const Tens
     WICK_CHECK(target.sizes() == expect, op, ": target has shape ", shape_str(target.sizes()), " but expected ",
                shape_str(expect), " for input of shape ", shape_str(logp.sizes()), " (classes at dim 1)");
   }
-  const int64_t C = logp.size(cd);
-  check_class_weight(op, weight, C, logp);
+  check_class_weight(op, weight, logp.size(cd), logp);
+}
 
+ClassTargetLoss class_target_loss(const char* op, const Tensor& logp, const Tensor& target, const Tensor& weight,
+                                  int64_t ignore_index) {
+  check_class_target(op, logp, target, weight);
+  const int64_t cd = logp.dim() == 1 ? 0 : 1;
+  const int64_t C = logp.size(cd);
   Tensor t_safe = empty(target.sizes(), TensorOptions(kInt64).device(target.device()));
   Tensor wt = empty(target.sizes(), TensorOptions(logp.dtype()).device(logp.device()));
   cpu::class_target_weights(t_safe, wt, target, weight, C, ignore_index, op);
@@ -102,6 +107,90 @@ Tensor nll_impl(const char* op, const Tensor& logp, const Tensor& target, const 
     case Reduction::Mean: return div(sum(loss), sum(wt));
   }
   WICK_FAIL(op, ": unknown reduction");
+}
+
+Tensor cross_entropy_composed(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                              Reduction reduction, double eps);
+
+// Cross entropy with class-index targets in one fused kernel (ops/cpu/loss.cpp):
+// per row the logsumexp and the loss, no log_softmax tensor. The recorded
+// backward runs the fused kernel for a first-order backward and, under
+// create_graph, the same gradient written with ops:
+//   gx = (softmax(x) a - target_dist) * g,  a = (1-eps) wt + eps W / C (0 if ignored),
+//   target_dist[c] = (1-eps) wt [c == t] + eps w_c / C (0 if ignored).
+Tensor cross_entropy_fused(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                           Reduction reduction, double eps) {
+  const char* op = "cross_entropy";
+  check_class_target(op, input, target, weight);
+  const int64_t cd = input.dim() == 1 ? 0 : 1;
+  const int64_t C = input.size(cd);
+  const int64_t outer = cd == 0 ? 1 : input.size(0);
+  const int64_t inner = outer * C == 0 ? 0 : input.numel() / (outer * C);
+  const TensorOptions opt = TensorOptions(input.dtype()).device(input.device());
+
+  Tensor t64, wt, out, lse;
+  double wsum = 0.0;  // Mean: the summed target weights (the divisor)
+  {
+    NoGradGuard ng;
+    // Validates the targets (the error names the op) and gives the weights per target.
+    Tensor t_safe = empty(target.sizes(), TensorOptions(kInt64).device(target.device()));
+    wt = empty(target.sizes(), opt);
+    cpu::class_target_weights(t_safe, wt, target, weight, C, ignore_index, op);
+    t64 = target.to(kInt64).contiguous();
+    Tensor loss = empty(target.sizes(), opt);
+    lse = empty(target.sizes(), opt);
+    const Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
+    cpu::cross_entropy_forward(loss, lse, input.contiguous(), t64, wc, outer, C, inner, ignore_index, eps);
+    switch (reduction) {
+      case Reduction::None: out = loss; break;
+      case Reduction::Sum: out = sum(loss); break;
+      case Reduction::Mean: {
+        Tensor ws = sum(wt);
+        wsum = ws.item();
+        out = div(sum(loss), ws);
+        break;
+      }
+    }
+  }
+  if (autograd::needs_grad({input})) {
+    const Tensor wc = weight.defined() ? weight.detach().contiguous() : Tensor();
+    autograd::record(
+        "CrossEntropyBackward", {input}, {out},
+        [sx = SavedTensor(input), t64, wt, wc, lse, reduction, wsum, ignore_index, eps, cd, outer, C,
+         inner](const Ctx& c) {
+          const Tensor x = sx.unpack();
+          const double scale = reduction == Reduction::Mean ? 1.0 / wsum : 1.0;
+          if (!autograd::GradMode::is_enabled()) {
+            Tensor gx = empty(x.sizes(), TensorOptions(x.dtype()).device(x.device()));
+            cpu::cross_entropy_backward(gx, c.grad().contiguous(), scale, x.contiguous(), lse, t64, wc, outer, C,
+                                        inner, ignore_index, eps);
+            return tensor_list{gx};
+          }
+          // Recorded (create_graph): the same gradient with ops; the target
+          // distribution and the row coefficients are constants.
+          Tensor a, dist;
+          {
+            NoGradGuard ng;
+            Tensor valid = ne(t64, Scalar(ignore_index)).to(x.dtype());
+            Tensor t_safe = masked_fill(t64, eq(t64, Scalar(ignore_index)), Scalar(int64_t{0}));
+            const double W = wc.defined() ? sum(wc).item() : static_cast<double>(C);
+            a = add(mul(wt, 1.0 - eps), mul(valid, eps * W / static_cast<double>(C)));
+            dist = scatter(zeros(x.sizes(), TensorOptions(x.dtype()).device(x.device())), cd,
+                           unsqueeze(t_safe, cd), unsqueeze(mul(wt, 1.0 - eps), cd));
+            if (eps > 0) {
+              Shape ws(x.dim(), 1);
+              ws[cd] = C;
+              Tensor wcl = wc.defined() ? wc.reshape(ws) : ones(ws, TensorOptions(x.dtype()).device(x.device()));
+              dist = add(dist, mul(mul(wcl, unsqueeze(valid, cd)), eps / static_cast<double>(C)));
+            }
+            a = unsqueeze(a, cd);
+          }
+          const Tensor& g = c.grad();
+          Tensor gs = reduction == Reduction::None ? unsqueeze(g, cd) : mul(g, scale);
+          return tensor_list{mul(sub(mul(softmax(x, cd), a), dist), gs)};
+        });
+  }
+  return out;
 }
 
 // Softplus of -x, log(1 + exp(-x)), stable for both signs, written with ops.
@@ -155,6 +244,23 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
   WICK_CHECK(target.sizes() != input.sizes(), op,
              ": a target with the input's shape holds class probabilities and must be floating, got ",
              target.dtype());
+  // The fused kernel gives no gradient to the class weights; a weight that
+  // requires grad (its label-smoothing term is differentiable) keeps the
+  // composed path below.
+  const bool weight_grad = weight.defined() && autograd::needs_grad({weight});
+  if (!weight_grad && C > 0) return cross_entropy_fused(input, target, weight, ignore_index, reduction, eps);
+  return cross_entropy_composed(input, target, weight, ignore_index, reduction, eps);
+}
+
+namespace {
+
+// Class-index cross entropy composed of ops: log_softmax, gather and the
+// smoothing sum (the readable reference of the fused kernel).
+Tensor cross_entropy_composed(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                              Reduction reduction, double eps) {
+  const char* op = "cross_entropy";
+  const int64_t cd = input.dim() == 1 ? 0 : 1;
+  const int64_t C = input.size(cd);
   Tensor logp = log_softmax(input, cd);
   auto [loss, wt] = class_target_loss(op, logp, target, weight, ignore_index);
   Tensor nll;
@@ -182,6 +288,8 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
   }
   return add(mul(nll, 1.0 - eps), mul(smooth, eps / static_cast<double>(C)));
 }
+
+}  // namespace
 
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
                                         const Tensor& pos_weight, Reduction reduction) {

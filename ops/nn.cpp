@@ -8,9 +8,13 @@
 //   dx = rstd * (gh - mean_D(gh) - xhat * mean_D(gh * xhat))
 // and, for rms_norm (no centring, xhat = x * rstd),
 //   dx = rstd * (gh - xhat * mean_D(gh * xhat)).
-// For a first-order backward, xhat and rstd come from the statistics the
-// forward kernel saved. Under create_graph they are recomputed from x with
-// ops, so that the formula is itself a differentiable function of x.
+// For a first-order backward (GradMode off inside the node: nothing is
+// recorded) softmax, log_softmax, layer_norm and rms_norm run the fused
+// backward kernels of ops/cpu/nn.cpp, which use the statistics the forward
+// kernel saved. Under create_graph the formulas below are written with ops
+// (xhat and rstd recomputed from x), so that they are themselves
+// differentiable; they are also the readable reference the kernels are
+// tested against.
 #include "ops/nn.h"
 
 #include <algorithm>
@@ -60,14 +64,25 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   if (autograd::needs_grad({x})) {
     // A 0-d tensor normalizes over its single element: reduce over all dims.
     const Dims rd = x.dim() == 0 ? Dims{} : Dims{d};
+    const int64_t kd = x.dim() == 0 ? 0 : d;
+    // A first-order backward (not recorded) runs the fused kernel; under
+    // create_graph the formula is written with ops so it can be differentiated.
+    auto fused = [kd, log](const Ctx& c) {
+      Tensor y = c.output();
+      Tensor gx = empty(y.sizes(), TensorOptions(y.dtype()).device(y.device()));
+      cpu::softmax_backward(gx, c.grad().contiguous(), y.contiguous(), kd, log);
+      return tensor_list{gx};
+    };
     if (log) {
       // y = x - logsumexp(x):  dx = g - exp(y) * sum(g)
-      autograd::record("LogSoftmaxBackward", {x}, {out}, [rd](const Ctx& c) {
+      autograd::record("LogSoftmaxBackward", {x}, {out}, [rd, fused](const Ctx& c) {
+        if (!autograd::GradMode::is_enabled()) return fused(c);
         return tensor_list{sub(c.grad(), mul(exp(c.output()), sum(c.grad(), rd, /*keepdim=*/true)))};
       }, /*save_outputs=*/true);
     } else {
       // dx = y * (g - sum(g * y))
-      autograd::record("SoftmaxBackward", {x}, {out}, [rd](const Ctx& c) {
+      autograd::record("SoftmaxBackward", {x}, {out}, [rd, fused](const Ctx& c) {
+        if (!autograd::GradMode::is_enabled()) return fused(c);
         Tensor y = c.output();
         return tensor_list{mul(y, sub(c.grad(), sum(mul(c.grad(), y), rd, /*keepdim=*/true)))};
       }, /*save_outputs=*/true);
@@ -143,9 +158,20 @@ Tensor layer_or_rms_norm(const char* op, const Tensor& x, const Shape& ns, const
     for (int64_t d = 0; d < x.dim(); ++d) (d < x.dim() - nd ? lead_dims : norm_dims).push_back(d);
     autograd::record(
         rms ? "RmsNormBackward" : "LayerNormBackward", {x, weight, bias}, {out},
-        [sx = SavedTensor(x), sw = SavedTensor(weight), mean, rstd, norm_dims, lead_dims, eps, rms](const Ctx& c) {
+        [sx = SavedTensor(x), sw = SavedTensor(weight), mean, rstd, norm_dims, lead_dims, eps, rms, rows,
+         cols, ns](const Ctx& c) {
           const Tensor& g = c.grad();
           Tensor xv = sx.unpack(), w = sw.unpack();
+          if (!autograd::GradMode::is_enabled()) {
+            // First-order backward, not recorded: one fused kernel.
+            const TensorOptions o = TensorOptions(xv.dtype()).device(xv.device());
+            Tensor gx = c.needs_input_grad(0) ? empty(xv.sizes(), o) : Tensor();
+            Tensor gw = c.needs_input_grad(1) ? empty(ns, o) : Tensor();
+            Tensor gb = c.needs_input_grad(2) ? empty(ns, o) : Tensor();
+            cpu::layer_norm_backward(gx, gw, gb, g.contiguous(), xv.contiguous(), mean, rstd,
+                                     w.defined() ? w.contiguous() : Tensor(), rows, cols, rms);
+            return tensor_list{gx, gw, gb};
+          }
           auto [xhat, r] = norm_stats_for_backward(xv, mean, rstd, norm_dims, eps, !rms);
           Tensor gx, gw, gb;
           if (c.needs_input_grad(0))

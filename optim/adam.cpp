@@ -1,11 +1,16 @@
 // Adam and AdamW (see adam.h for the update rule). The arithmetic follows
 // torch.optim's single-tensor implementation operation by operation, so that
-// float64 runs agree with PyTorch to the last few bits.
+// float64 runs agree with PyTorch to the last few bits. step_group() runs the
+// same arithmetic as one fused multi-tensor kernel (ops/cpu/optim.h) over the
+// group's contiguous CPU float/double parameters: bit-identical, one pass.
 #include "optim/adam.h"
 
 #include <cmath>
+#include <span>
+#include <type_traits>
 
 #include "ops/creation.h"
+#include "ops/cpu/optim.h"
 #include "ops/elementwise.h"
 
 namespace wick::optim {
@@ -19,6 +24,24 @@ HyperParams adam_defaults(const Options& o) {
 }
 
 std::vector<ParamGroup> one_group(std::vector<Tensor> params) { return {ParamGroup(std::move(params))}; }
+
+// A group's options; `decay` is computed here once for both paths so that
+// they use the very same double (the compiler may contract 1 - lr * wd).
+cpu::AdamHyper hyper_of(const ParamGroup& g, bool decoupled) {
+  const double lr = g.lr(), wd = g.get("weight_decay");
+  return {lr, g.get("beta1"), g.get("beta2"), g.get("eps"), wd, 1 - lr * wd, g.flag("amsgrad"), g.flag("maximize"),
+          decoupled};
+}
+
+// Creates the moments on first use (also max_exp_avg_sq when amsgrad is
+// switched on after a resume), in the order the state_dict lists them.
+void init_state(const Tensor& param, StateDict& state, bool amsgrad) {
+  if (!state.contains("exp_avg")) {
+    state.insert("exp_avg", zeros_like(param));
+    state.insert("exp_avg_sq", zeros_like(param));
+  }
+  if (amsgrad && !state.contains("max_exp_avg_sq")) state.insert("max_exp_avg_sq", zeros_like(param));
+}
 
 }  // namespace
 
@@ -48,21 +71,16 @@ void Adam::check_group(const ParamGroup& g, size_t index) const {
 }
 
 void Adam::update(Tensor& param, const Tensor& grad_in, StateDict& state, const ParamGroup& group) {
-  const double lr = group.lr(), beta1 = group.get("beta1"), beta2 = group.get("beta2"), eps = group.get("eps"),
-               wd = group.get("weight_decay");
-  const bool amsgrad = group.flag("amsgrad");
-  if (!state.contains("exp_avg")) {
-    state.insert("exp_avg", zeros_like(param));
-    state.insert("exp_avg_sq", zeros_like(param));
-  }
-  // Created on first use, also when amsgrad is switched on after a resume.
-  if (amsgrad && !state.contains("max_exp_avg_sq")) state.insert("max_exp_avg_sq", zeros_like(param));
+  const cpu::AdamHyper h = hyper_of(group, decoupled_weight_decay_);
+  const double lr = h.lr, beta1 = h.beta1, beta2 = h.beta2, eps = h.eps, wd = h.weight_decay;
+  const bool amsgrad = h.amsgrad;
+  init_state(param, state, amsgrad);
   const int64_t step = increment_step(state);
 
-  Tensor grad = group.flag("maximize") ? neg(grad_in) : grad_in;
+  Tensor grad = h.maximize ? neg(grad_in) : grad_in;
   if (wd != 0) {
     if (decoupled_weight_decay_)
-      param.mul_(1 - lr * wd);
+      param.mul_(h.decay);  // 1 - lr * wd
     else
       grad = add(grad, param, wd);
   }
@@ -81,6 +99,39 @@ void Adam::update(Tensor& param, const Tensor& grad_in, StateDict& state, const 
   }
   Tensor denom = div(sqrt(second), bias_correction2_sqrt).add_(eps);
   param.add_(div(exp_avg, denom), -lr / bias_correction1);
+}
+
+void Adam::step_group(const ParamGroup& group) {
+  if (!fused()) return Optimizer::step_group(group);
+  const cpu::AdamHyper h = hyper_of(group, decoupled_weight_decay_);
+  std::vector<cpu::AdamSegment<float>> f32;
+  std::vector<cpu::AdamSegment<double>> f64;
+  for (Tensor p : group.params) {
+    const Tensor grad = p.grad();
+    if (!grad.defined()) continue;
+    StateDict& state = state_of(p);
+    init_state(p, state, h.amsgrad);
+    Tensor exp_avg = state.at("exp_avg"), exp_avg_sq = state.at("exp_avg_sq");
+    Tensor max_sq = h.amsgrad ? state.at("max_exp_avg_sq") : Tensor();
+    if (!fusable(p, grad, {&exp_avg, &exp_avg_sq, &max_sq})) {
+      update(p, grad, state, group);
+      continue;
+    }
+    const int64_t step = increment_step(state);
+    for (const Tensor* t : {&p, &exp_avg, &exp_avg_sq, &max_sq})
+      if (t->defined()) t->bump_version();  // as the composed path's in-place ops do
+    auto add = [&](auto& segs, auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      segs.push_back({p.data_ptr<T>(), grad.data_ptr<T>(), exp_avg.data_ptr<T>(), exp_avg_sq.data_ptr<T>(),
+                      max_sq.defined() ? max_sq.data_ptr<T>() : nullptr, p.numel(), step});
+    };
+    if (p.dtype() == kFloat32)
+      add(f32, static_cast<float*>(nullptr));
+    else
+      add(f64, static_cast<double*>(nullptr));
+  }
+  if (!f32.empty()) cpu::adam_step(std::span<const cpu::AdamSegment<float>>(f32), h);
+  if (!f64.empty()) cpu::adam_step(std::span<const cpu::AdamSegment<double>>(f64), h);
 }
 
 }  // namespace wick::optim

@@ -48,6 +48,9 @@ class Adam : public Optimizer {
   Adam(std::string name, HyperParams defaults, std::vector<ParamGroup> groups, bool decoupled_weight_decay);
   void check_group(const ParamGroup& group, size_t index) const override;
   void update(Tensor& param, const Tensor& grad, StateDict& state, const ParamGroup& group) override;
+  // The fused multi-tensor kernel (cpu::adam_step) for the parameters it
+  // covers, update() for the others.
+  void step_group(const ParamGroup& group) override;
 
  private:
   bool decoupled_weight_decay_;

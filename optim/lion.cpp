@@ -1,7 +1,13 @@
 // Lion (see lion.h). The decoupled decay is applied as p *= 1 - lr * wd
-// before the signed step, as in the authors' implementation.
+// before the signed step, as in the authors' implementation. step_group()
+// runs the same arithmetic as one fused multi-tensor kernel (ops/cpu/optim.h)
+// over the group's contiguous CPU float/double parameters: bit-identical.
 #include "optim/lion.h"
 
+#include <span>
+#include <type_traits>
+
+#include "ops/cpu/optim.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
 
@@ -24,15 +30,56 @@ void Lion::check_group(const ParamGroup& g, size_t index) const {
   WICK_CHECK(wd >= 0, "Lion: invalid weight_decay ", wd, " in param group ", index);
 }
 
+namespace {
+
+// A group's options; `decay` is computed here once for both paths so that
+// they use the very same double (the compiler may contract 1 - lr * wd).
+cpu::LionHyper hyper_of(const ParamGroup& g) {
+  const double lr = g.lr(), wd = g.get("weight_decay");
+  return {lr, g.get("beta1"), g.get("beta2"), wd, 1 - lr * wd};
+}
+
+}  // namespace
+
 void Lion::update(Tensor& param, const Tensor& grad, StateDict& state, const ParamGroup& group) {
-  const double lr = group.lr(), beta1 = group.get("beta1"), beta2 = group.get("beta2"),
-               wd = group.get("weight_decay");
+  const cpu::LionHyper h = hyper_of(group);
+  const double lr = h.lr, beta1 = h.beta1, beta2 = h.beta2, wd = h.weight_decay;
   if (!state.contains("exp_avg")) state.insert("exp_avg", zeros_like(param));
   Tensor exp_avg = state.at("exp_avg");
-  if (wd != 0) param.mul_(1 - lr * wd);
+  if (wd != 0) param.mul_(h.decay);  // 1 - lr * wd
   Tensor c = mul(exp_avg, beta1).add_(grad, 1 - beta1);
   param.add_(sign(c), -lr);
   exp_avg.mul_(beta2).add_(grad, 1 - beta2);
+}
+
+void Lion::step_group(const ParamGroup& group) {
+  if (!fused()) return Optimizer::step_group(group);
+  const cpu::LionHyper h = hyper_of(group);
+  std::vector<cpu::LionSegment<float>> f32;
+  std::vector<cpu::LionSegment<double>> f64;
+  for (Tensor p : group.params) {
+    const Tensor grad = p.grad();
+    if (!grad.defined()) continue;
+    StateDict& state = state_of(p);
+    if (!state.contains("exp_avg")) state.insert("exp_avg", zeros_like(p));
+    Tensor exp_avg = state.at("exp_avg");
+    if (!fusable(p, grad, {&exp_avg})) {
+      update(p, grad, state, group);
+      continue;
+    }
+    p.bump_version();  // as the composed path's in-place ops do
+    exp_avg.bump_version();
+    auto add = [&](auto& segs, auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      segs.push_back({p.data_ptr<T>(), grad.data_ptr<T>(), exp_avg.data_ptr<T>(), p.numel()});
+    };
+    if (p.dtype() == kFloat32)
+      add(f32, static_cast<float*>(nullptr));
+    else
+      add(f64, static_cast<double*>(nullptr));
+  }
+  if (!f32.empty()) cpu::lion_step(std::span<const cpu::LionSegment<float>>(f32), h);
+  if (!f64.empty()) cpu::lion_step(std::span<const cpu::LionSegment<double>>(f64), h);
 }
 
 }  // namespace wick::optim

@@ -95,13 +95,30 @@ void Optimizer::add_param_group(ParamGroup group) {
 
 void Optimizer::step() {
   NoGradGuard no_grad;
-  for (const ParamGroup& group : groups_) {
-    for (Tensor p : group.params) {
-      Tensor grad = p.grad();
-      if (!grad.defined()) continue;
-      update(p, grad, state_[p.impl()], group);
-    }
+  for (const ParamGroup& group : groups_) step_group(group);
+}
+
+void Optimizer::step_group(const ParamGroup& group) {
+  for (Tensor p : group.params) {
+    Tensor grad = p.grad();
+    if (!grad.defined()) continue;
+    update(p, grad, state_[p.impl()], group);
   }
+}
+
+bool Optimizer::fusable(const Tensor& param, const Tensor& grad, std::initializer_list<const Tensor*> state) {
+  const DType dt = param.dtype();
+  if (dt != kFloat32 && dt != kFloat64) return false;
+  std::vector<const Tensor*> all{&param, &grad};
+  for (const Tensor* t : state)
+    if (t && t->defined()) all.push_back(t);
+  for (const Tensor* t : all)
+    if (!t->is_cpu() || t->dtype() != dt || t->numel() != param.numel() || !t->is_contiguous()) return false;
+  // The kernels read and write through __restrict pointers: no two operands may overlap.
+  for (size_t i = 0; i < all.size(); ++i)
+    for (size_t j = i + 1; j < all.size(); ++j)
+      if (all[i]->numel() > 0 && all[i]->storage() == all[j]->storage()) return false;
+  return true;
 }
 
 void Optimizer::zero_grad(bool set_to_none) {

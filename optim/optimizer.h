@@ -21,6 +21,7 @@
 // state_dict shares the state tensors (it does not copy them); loading copies.
 #pragma once
 
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -63,6 +64,15 @@ class Optimizer {
 
   // One update of every parameter that has a .grad, under no_grad.
   virtual void step();
+
+  // SGD, Adam, AdamW and Lion update the parameters of a group that sit on
+  // the CPU, contiguous, in float or double, with one fused multi-tensor
+  // kernel (ops/cpu/optim.h) instead of ~7 tensor ops each; any other
+  // parameter takes the op-composed path. Both give bit-identical results.
+  // set_fused(false) sends every parameter through the composed path (tests
+  // and benchmarks compare the two). Not part of the state_dict.
+  void set_fused(bool enabled) { fused_ = enabled; }
+  bool fused() const { return fused_; }
   // Drops every parameter's .grad (set_to_none) or fills it with zeros.
   void zero_grad(bool set_to_none = true);
 
@@ -99,6 +109,17 @@ class Optimizer {
   // Updates one parameter in place from its gradient (called under no_grad).
   virtual void update(Tensor& param, const Tensor& grad, StateDict& state, const ParamGroup& group) = 0;
 
+  // One step over a group (under no_grad): by default update() for each
+  // parameter that has a grad. Optimizers with a fused kernel override it.
+  virtual void step_group(const ParamGroup& group);
+  // A parameter's state, created empty on first use.
+  StateDict& state_of(const Tensor& param) { return state_[param.impl()]; }
+  // Whether a fused CPU kernel may update `param` in place from `grad` and
+  // the given state tensors (undefined ones are skipped): all on the CPU,
+  // contiguous, of one floating dtype (float or double), with equal numel,
+  // and no two sharing storage.
+  static bool fusable(const Tensor& param, const Tensor& grad, std::initializer_list<const Tensor*> state = {});
+
   // Increments the state's "step" counter (creating it at 0) and returns it.
   static int64_t increment_step(StateDict& state);
 
@@ -108,6 +129,7 @@ class Optimizer {
   std::vector<std::string> state_names_, optional_state_names_;
   std::vector<ParamGroup> groups_;
   std::unordered_map<const TensorImpl*, StateDict> state_;
+  bool fused_ = true;
 };
 
 // The usual split of a model's parameters for AdamW/LARS recipes (GPT, ViT,

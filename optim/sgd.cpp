@@ -1,6 +1,13 @@
-// SGD (see sgd.h), operation by operation as torch.optim.SGD.
+// SGD (see sgd.h), operation by operation as torch.optim.SGD. step_group()
+// runs the same arithmetic as one fused multi-tensor kernel (ops/cpu/optim.h)
+// over the group's contiguous CPU float/double parameters: bit-identical.
 #include "optim/sgd.h"
 
+#include <span>
+#include <type_traits>
+
+#include "ops/cpu/optim.h"
+#include "ops/creation.h"
 #include "ops/elementwise.h"
 
 namespace wick::optim {
@@ -46,6 +53,44 @@ void SGD::update(Tensor& param, const Tensor& grad, StateDict& state, const Para
     d = group.flag("nesterov") ? add(d, buf, momentum) : buf;
   }
   param.add_(d, -lr);
+}
+
+void SGD::step_group(const ParamGroup& group) {
+  if (!fused()) return Optimizer::step_group(group);
+  const cpu::SgdHyper h{group.lr(),           group.get("momentum"), group.get("dampening"),
+                        group.get("weight_decay"), group.flag("nesterov"), group.flag("maximize")};
+  std::vector<cpu::SgdSegment<float>> f32;
+  std::vector<cpu::SgdSegment<double>> f64;
+  for (Tensor p : group.params) {
+    const Tensor grad = p.grad();
+    if (!grad.defined()) continue;
+    StateDict& state = state_of(p);
+    Tensor buf;
+    if (h.momentum != 0)
+      if (const Tensor* found = state.find("momentum_buffer")) buf = *found;
+    if (!fusable(p, grad, {&buf})) {
+      update(p, grad, state, group);
+      continue;
+    }
+    const bool init = h.momentum != 0 && !buf.defined();
+    if (init) {
+      buf = empty_like(p);  // the kernel sets it to the gradient, as the composed path's clone
+      state.insert("momentum_buffer", buf);
+    }
+    p.bump_version();  // as the composed path's in-place ops do
+    if (buf.defined()) buf.bump_version();
+    auto add = [&](auto& segs, auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      segs.push_back({p.data_ptr<T>(), grad.data_ptr<T>(), buf.defined() ? buf.data_ptr<T>() : nullptr, p.numel(),
+                      init});
+    };
+    if (p.dtype() == kFloat32)
+      add(f32, static_cast<float*>(nullptr));
+    else
+      add(f64, static_cast<double*>(nullptr));
+  }
+  if (!f32.empty()) cpu::sgd_step(std::span<const cpu::SgdSegment<float>>(f32), h);
+  if (!f64.empty()) cpu::sgd_step(std::span<const cpu::SgdSegment<double>>(f64), h);
 }
 
 }  // namespace wick::optim

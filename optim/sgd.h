@@ -33,6 +33,9 @@ class SGD : public Optimizer {
  protected:
   void check_group(const ParamGroup& group, size_t index) const override;
   void update(Tensor& param, const Tensor& grad, StateDict& state, const ParamGroup& group) override;
+  // The fused multi-tensor kernel (cpu::sgd_step) for the parameters it
+  // covers, update() for the others.
+  void step_group(const ParamGroup& group) override;
 };
 
 }  // namespace wick::optim

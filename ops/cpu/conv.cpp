@@ -1,30 +1,53 @@
-// CPU convolution: im2col + GEMM, one sample at a time (see ops/cpu/conv.h
-// for the geometry and the three maps).
+// CPU convolution (see ops/cpu/conv.h for the geometry and the three maps).
 //
-// im2col unrolls sample n of the image into a column matrix
+// Reference (conv2d_*_reference): the definition as seven nested loops,
+//   map[n, co, oy, ox] = bias[co] + sum_{ci, ki, kj} W[co, ci, ki, kj] *
+//                        image[n, g*Cg + ci, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw]
+// (g = co's group, Cg = C_in / groups, out-of-range pixels are zero), and its
+// two adjoints written as the same loops with the roles of the arrays swapped.
+//
+// im2col + GEMM (the general fast path). im2col unrolls sample n of the image
+// into a column matrix
 //   col[(c, ki, kj), (oy, ox)] = image[c, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw]   (0 outside)
-// of shape [C_in*kh*kw, OH*OW], so that for each group g
-//   map_n[g]        = W[g] [C_out/G, C_in/G*kh*kw] @ col[g]                    (forward)
-//   col[g]          = W[g]^T @ map_n[g],  image_n = col2im(col)                (transpose)
-//   weight_grad[g] += map_n[g] @ col[g]^T                                       (weight gradient)
+// of C_in*kh*kw rows, so that for each group g
+//   map[g]          = W[g] [C_out/G, C_in/G*kh*kw] @ col[g]                    (forward)
+//   col[g]          = W[g]^T @ map[g],  image = col2im(col)                    (transpose)
+//   weight_grad[g] += map[g] @ col[g]^T                                         (weight gradient)
 // col2im is the adjoint of im2col: it adds every column entry back into the
-// pixel it was read from. A 1x1 kernel with stride 1 and no padding needs no
-// unrolling: the image itself is the column matrix.
+// pixel it was read from. The columns of nb consecutive samples sit side by
+// side ([C_in*kh*kw, nb*OH*OW]), so one GEMM covers nb samples: a layer with a
+// small feature map (512 channels at 4x4: 16 columns per sample) still gets a
+// GEMM about kTargetCols wide, and the weight (the GEMM's A) is packed once
+// per block instead of once per sample. The map side of a block is gathered
+// into / scattered from a [C_out, nb*OH*OW] buffer (one pass, fused with the
+// bias). A 1x1 kernel at stride 1 without padding needs no im2col (one
+// sample's image is its own column matrix); a strided 1x1 kernel's im2col is
+// a subsample. Column and gather buffers are per thread and kept between
+// calls (no allocation in a steady-state training loop).
 //
-// FLOPs: 2 * N * C_out * OH * OW * (C_in/groups) * kh * kw for each map.
-// The time goes to cpu::gemm; im2col/col2im are one pass over the column
-// buffer. Measured (float32, 64 -> 64 channels, 56x56, 3x3, one thread, Zen 3,
-// shared machine): about 5 GFLOP/s forward, i.e. the GEMM's speed; a faster
-// GEMM speeds convolution up directly.
-// Parallelism: with at least as many samples as threads, samples are split
-// across threads (one reused column buffer per thread, the GEMMs run serially
-// inside); otherwise samples run one after another and each GEMM splits its
-// rows across threads. The weight gradient sums per-thread partials in a
-// fixed order, so results do not depend on scheduling.
+// Direct depthwise kernels (C_in / groups == 1: depthwise with any channel
+// multiplier, and single-channel inputs such as the first layer of a CNN on
+// grayscale images): a GEMM of depth kh*kw would spend its time packing, so
+// each output plane is accumulated as kh*kw shifted, scaled rows of its input
+// plane (contiguous, vectorized when the stride is 1); the input gradient
+// scatters the same way, and the weight gradient is kh*kw dot products per
+// output channel.
+//
+// Parallelism and determinism: with at least as many samples as threads the
+// batch is split into one contiguous range per thread (GEMMs then run serially
+// inside); otherwise blocks run one after another and im2col/col2im split
+// channels and the GEMM splits rows across threads. The GEMM weight gradient
+// sums one partial per thread in a fixed order (the result depends on the
+// thread count, never on scheduling); the depthwise weight gradient gives each
+// output channel to one thread, so it does not even depend on the count.
+//
+// FLOPs: 2 * N * C_out * OH * OW * (C_in/groups) * kh * kw for each map;
+// im2col/col2im and the gathers are one pass over the column buffer.
+// Measured (bench_conv, float32, 2 threads, 2-core Zen 3 whose float peak is
+// ~156 GFLOP/s, shared machine): see the numbers in bench/kernels/bench_conv.cpp.
 #include "ops/cpu/conv.h"
 
 #include <algorithm>
-#include <memory>
 #include <vector>
 
 #include "ops/cpu/gemm.h"
@@ -32,10 +55,85 @@
 
 namespace wick::cpu {
 
+// ---------------------------------------------------------------------------
+// Reference: the definition, loop by loop.
+// ---------------------------------------------------------------------------
+
+template <typename T>
+void conv2d_forward_reference(const ConvGeometry& g, const T* image, const T* weight, const T* bias, T* map) {
+  const int64_t Cg = g.C_in / g.groups, Cog = g.C_out / g.groups;
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t co = 0; co < g.C_out; ++co)
+      for (int64_t oy = 0; oy < g.OH; ++oy)
+        for (int64_t ox = 0; ox < g.OW; ++ox) {
+          T acc = bias ? bias[co] : T(0);
+          for (int64_t ci = 0; ci < Cg; ++ci) {
+            const int64_t c = co / Cog * Cg + ci;
+            for (int64_t ki = 0; ki < g.kh; ++ki)
+              for (int64_t kj = 0; kj < g.kw; ++kj) {
+                const int64_t iy = oy * g.sh - g.ph + ki * g.dh, ix = ox * g.sw - g.pw + kj * g.dw;
+                if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+                acc += weight[((co * Cg + ci) * g.kh + ki) * g.kw + kj] *
+                       image[((n * g.C_in + c) * g.H + iy) * g.W + ix];
+              }
+          }
+          map[((n * g.C_out + co) * g.OH + oy) * g.OW + ox] = acc;
+        }
+}
+
+template <typename T>
+void conv2d_transpose_reference(const ConvGeometry& g, const T* map, const T* weight, const T* bias, T* image) {
+  const int64_t Cg = g.C_in / g.groups, Cog = g.C_out / g.groups, HW = g.H * g.W;
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t c = 0; c < g.C_in; ++c) std::fill_n(image + (n * g.C_in + c) * HW, HW, bias ? bias[c] : T(0));
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t co = 0; co < g.C_out; ++co)
+      for (int64_t oy = 0; oy < g.OH; ++oy)
+        for (int64_t ox = 0; ox < g.OW; ++ox) {
+          const T m = map[((n * g.C_out + co) * g.OH + oy) * g.OW + ox];
+          for (int64_t ci = 0; ci < Cg; ++ci) {
+            const int64_t c = co / Cog * Cg + ci;
+            for (int64_t ki = 0; ki < g.kh; ++ki)
+              for (int64_t kj = 0; kj < g.kw; ++kj) {
+                const int64_t iy = oy * g.sh - g.ph + ki * g.dh, ix = ox * g.sw - g.pw + kj * g.dw;
+                if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+                image[((n * g.C_in + c) * g.H + iy) * g.W + ix] +=
+                    weight[((co * Cg + ci) * g.kh + ki) * g.kw + kj] * m;
+              }
+          }
+        }
+}
+
+template <typename T>
+void conv2d_weight_grad_reference(const ConvGeometry& g, const T* image, const T* map, T* weight_grad) {
+  const int64_t Cg = g.C_in / g.groups, Cog = g.C_out / g.groups;
+  std::fill_n(weight_grad, g.C_out * Cg * g.kh * g.kw, T(0));
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t co = 0; co < g.C_out; ++co)
+      for (int64_t oy = 0; oy < g.OH; ++oy)
+        for (int64_t ox = 0; ox < g.OW; ++ox) {
+          const T m = map[((n * g.C_out + co) * g.OH + oy) * g.OW + ox];
+          for (int64_t ci = 0; ci < Cg; ++ci) {
+            const int64_t c = co / Cog * Cg + ci;
+            for (int64_t ki = 0; ki < g.kh; ++ki)
+              for (int64_t kj = 0; kj < g.kw; ++kj) {
+                const int64_t iy = oy * g.sh - g.ph + ki * g.dh, ix = ox * g.sw - g.pw + kj * g.dw;
+                if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+                weight_grad[((co * Cg + ci) * g.kh + ki) * g.kw + kj] +=
+                    m * image[((n * g.C_in + c) * g.H + iy) * g.W + ix];
+              }
+          }
+        }
+}
+
 namespace {
 
 // Below this many multiply-adds in total the batch runs on one thread.
 constexpr int64_t kMinParallelWork = 1 << 18;
+// A GEMM block aims at this many columns (samples x OH*OW) ...
+constexpr int64_t kTargetCols = 512;
+// ... with a column buffer of at most this many elements per thread (8 MiB float).
+constexpr int64_t kMaxColElems = int64_t{1} << 21;
 
 // Output positions o in [0, n) whose input coordinate o * s + off lies in [0, size).
 inline void valid_range(int64_t off, int64_t s, int64_t size, int64_t n, int64_t& lo, int64_t& hi) {
@@ -50,34 +148,52 @@ bool is_pointwise(const ConvGeometry& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.OH == g.H && g.OW == g.W;
 }
 
+// One input channel per group: depthwise (with multiplier C_out / C_in).
+bool is_depthwise(const ConvGeometry& g) { return g.groups > 0 && g.C_in == g.groups; }
+
 int64_t channel_grain(const ConvGeometry& g) {
   return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.kh * g.kw * g.OH * g.OW));
 }
 
-// Reference definition above; rows are independent per input channel.
+// Multiply-adds per sample of any of the three maps.
+int64_t work_per_sample(const ConvGeometry& g) {
+  return g.C_out * g.OH * g.OW * (g.groups ? g.C_in / g.groups : 0) * g.kh * g.kw;
+}
+
+// A per-thread buffer of at least n elements, kept for the next call. slot
+// tells the buffers of one call apart.
 template <typename T>
-void im2col(const ConvGeometry& g, const T* img, T* col) {
-  const int64_t OHW = g.OH * g.OW;
+T* thread_buffer(int slot, int64_t n) {
+  thread_local std::vector<T> bufs[3];
+  std::vector<T>& b = bufs[slot];
+  if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
+  return b.data();
+}
+
+// Writes im2col(img) into col, whose rows are ld elements apart (the sample's
+// OH*OW columns start at col). Rows are independent per input channel.
+template <typename T>
+void im2col(const ConvGeometry& g, const T* img, T* col, int64_t ld) {
   parallel_for(0, g.C_in, channel_grain(g), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const T* plane = img + c * g.H * g.W;
       for (int64_t ki = 0; ki < g.kh; ++ki) {
         for (int64_t kj = 0; kj < g.kw; ++kj) {
-          T* dst = col + ((c * g.kh + ki) * g.kw + kj) * OHW;
+          T* dst = col + ((c * g.kh + ki) * g.kw + kj) * ld;
           const int64_t off = kj * g.dw - g.pw;
           int64_t lo, hi;
           valid_range(off, g.sw, g.W, g.OW, lo, hi);
           for (int64_t oy = 0; oy < g.OH; ++oy) {
-            T* d = dst + oy * g.OW;
+            T* __restrict d = dst + oy * g.OW;
             const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
             if (iy < 0 || iy >= g.H) {
               std::fill(d, d + g.OW, T(0));
               continue;
             }
-            const T* row = plane + iy * g.W;
+            const T* __restrict row = plane + iy * g.W;
             std::fill(d, d + lo, T(0));
             if (g.sw == 1) {
-              for (int64_t ox = lo; ox < hi; ++ox) d[ox] = row[ox + off];
+              std::copy(row + lo + off, row + hi + off, d + lo);
             } else {
               for (int64_t ox = lo; ox < hi; ++ox) d[ox] = row[ox * g.sw + off];
             }
@@ -89,25 +205,24 @@ void im2col(const ConvGeometry& g, const T* img, T* col) {
   });
 }
 
-// img += col2im(col): the adjoint of im2col. Each channel owns its plane, so
-// channels run in parallel without races.
+// img += col2im(col): the adjoint of im2col (col rows ld apart). Each channel
+// owns its plane, so channels run in parallel without races.
 template <typename T>
-void col2im_add(const ConvGeometry& g, const T* col, T* img) {
-  const int64_t OHW = g.OH * g.OW;
+void col2im_add(const ConvGeometry& g, const T* col, int64_t ld, T* img) {
   parallel_for(0, g.C_in, channel_grain(g), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       T* plane = img + c * g.H * g.W;
       for (int64_t ki = 0; ki < g.kh; ++ki) {
         for (int64_t kj = 0; kj < g.kw; ++kj) {
-          const T* src = col + ((c * g.kh + ki) * g.kw + kj) * OHW;
+          const T* src = col + ((c * g.kh + ki) * g.kw + kj) * ld;
           const int64_t off = kj * g.dw - g.pw;
           int64_t lo, hi;
           valid_range(off, g.sw, g.W, g.OW, lo, hi);
           for (int64_t oy = 0; oy < g.OH; ++oy) {
             const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
             if (iy < 0 || iy >= g.H) continue;
-            T* row = plane + iy * g.W;
-            const T* s = src + oy * g.OW;
+            T* __restrict row = plane + iy * g.W;
+            const T* __restrict s = src + oy * g.OW;
             if (g.sw == 1) {
               for (int64_t ox = lo; ox < hi; ++ox) row[ox + off] += s[ox];
             } else {
@@ -120,128 +235,337 @@ void col2im_add(const ConvGeometry& g, const T* col, T* img) {
   });
 }
 
-// An uninitialized scratch buffer (the column matrix), reused across samples.
-template <typename T>
-struct Scratch {
-  explicit Scratch(int64_t n) : data(n > 0 ? new T[static_cast<size_t>(n)] : nullptr) {}
-  T* get() const { return data.get(); }
-  std::unique_ptr<T[]> data;
+// How the batch is cut: P contiguous sample ranges (one per thread, or one
+// range run with parallel GEMMs), each walked in blocks of at most nb samples.
+struct Plan {
+  int64_t P = 1, nb = 1;
 };
 
-bool batch_parallel(int64_t N, int64_t work_per_sample) {
+Plan make_plan(const ConvGeometry& g, ConvPath path) {
+  Plan plan;
   const int64_t threads = get_num_threads();
-  return threads > 1 && N >= threads && N * work_per_sample >= kMinParallelWork;
+  if (threads > 1 && g.N >= threads && g.N * work_per_sample(g) >= kMinParallelWork) plan.P = threads;
+  if (path == ConvPath::kPerSample) return plan;
+  const int64_t ohw = std::max<int64_t>(1, g.OH * g.OW);
+  const int64_t rows = std::max<int64_t>(1, std::max(g.C_in * g.kh * g.kw, g.C_out));
+  int64_t nb = std::max<int64_t>(1, (kTargetCols + ohw - 1) / ohw);
+  nb = std::max<int64_t>(1, std::min(nb, kMaxColElems / (rows * ohw)));
+  // Even blocks within a range: 32 samples at nb = 28 become 16 + 16.
+  const int64_t range = (g.N + plan.P - 1) / plan.P;
+  if (range > 0) {
+    nb = std::min(nb, range);
+    const int64_t blocks = (range + nb - 1) / nb;
+    nb = (range + blocks - 1) / blocks;
+  }
+  plan.nb = nb;
+  return plan;
 }
 
-// f(n, scratch) for every sample n, split over threads when the batch is large.
-template <typename T, typename F>
-void for_each_sample(int64_t N, int64_t scratch_elems, int64_t work_per_sample, F&& f) {
-  if (batch_parallel(N, work_per_sample)) {
-    parallel_for(0, N, 1, [&](int64_t b, int64_t e) {
-      Scratch<T> buf(scratch_elems);
-      for (int64_t n = b; n < e; ++n) f(n, buf.get());
-    });
-  } else {
-    Scratch<T> buf(scratch_elems);
-    for (int64_t n = 0; n < N; ++n) f(n, buf.get());
+// f(p, n0, n1) for every block [n0, n1) of every range p; ranges in parallel
+// when the plan has several.
+template <typename F>
+void for_each_block(const ConvGeometry& g, const Plan& plan, F&& f) {
+  auto range = [&](int64_t p) {
+    const int64_t b = p * g.N / plan.P, e = (p + 1) * g.N / plan.P;
+    for (int64_t n0 = b; n0 < e; n0 += plan.nb) f(p, n0, std::min(e, n0 + plan.nb));
+  };
+  if (plan.P == 1) return range(0);
+  parallel_for(0, plan.P, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) range(p);
+  });
+}
+
+// dst[c, i*OHW + q] = src[i, c, q] for the nb samples of a block (and back):
+// the map side of a block as one [C, nb*OHW] matrix.
+template <typename T>
+void gather_block(const T* src, int64_t nb, int64_t C, int64_t OHW, T* dst) {
+  parallel_for(0, C, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, nb * OHW)), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      for (int64_t i = 0; i < nb; ++i) std::copy_n(src + (i * C + c) * OHW, OHW, dst + (c * nb + i) * OHW);
+  });
+}
+
+// dst[i, c, q] = src[c, i*OHW + q] + bias[c] (bias may be null).
+template <typename T>
+void scatter_block(const T* src, int64_t nb, int64_t C, int64_t OHW, const T* bias, T* dst) {
+  parallel_for(0, C, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, nb * OHW)), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const T b = bias ? bias[c] : T(0);
+      for (int64_t i = 0; i < nb; ++i) {
+        const T* __restrict s = src + (c * nb + i) * OHW;
+        T* __restrict d = dst + (i * C + c) * OHW;
+        for (int64_t q = 0; q < OHW; ++q) d[q] = s[q] + b;
+      }
+    }
+  });
+}
+
+template <typename T>
+void add_bias_planes(T* x, int64_t C, int64_t HW, const T* bias) {
+  if (!bias) return;
+  for (int64_t c = 0; c < C; ++c) {
+    T* __restrict p = x + c * HW;
+    const T b = bias[c];
+    for (int64_t q = 0; q < HW; ++q) p[q] += b;
   }
 }
 
-// Multiply-adds per sample of any of the three maps.
-int64_t work_per_sample(const ConvGeometry& g) {
-  return g.C_out * g.OH * g.OW * (g.groups ? g.C_in / g.groups : 0) * g.kh * g.kw;
+// sum_i a[i] * b[i * sb]; eight partial sums let the unit-stride loop vectorize.
+template <typename T>
+inline T dot(const T* __restrict a, const T* __restrict b, int64_t n, int64_t sb) {
+  T s = 0;
+  int64_t i = 0;
+  if (sb == 1) {
+    T acc[8] = {};
+    for (; i + 8 <= n; i += 8)
+      for (int u = 0; u < 8; ++u) acc[u] += a[i + u] * b[i + u];
+    s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  }
+  for (; i < n; ++i) s += a[i] * b[i * sb];
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Depthwise: direct kernels (C_in / groups == 1, multiplier M = C_out / C_in).
+// ---------------------------------------------------------------------------
+
+// Output plane [OH, OW] of one (sample, output channel) from its input plane.
+template <typename T>
+void depthwise_plane_forward(const ConvGeometry& g, const T* in, const T* w, T b, T* out) {
+  std::fill_n(out, g.OH * g.OW, b);
+  for (int64_t oy = 0; oy < g.OH; ++oy) {
+    T* __restrict o = out + oy * g.OW;
+    for (int64_t ki = 0; ki < g.kh; ++ki) {
+      const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
+      if (iy < 0 || iy >= g.H) continue;
+      const T* __restrict row = in + iy * g.W;
+      for (int64_t kj = 0; kj < g.kw; ++kj) {
+        const int64_t off = kj * g.dw - g.pw;
+        int64_t lo, hi;
+        valid_range(off, g.sw, g.W, g.OW, lo, hi);
+        const T wv = w[ki * g.kw + kj];
+        if (g.sw == 1)
+          for (int64_t ox = lo; ox < hi; ++ox) o[ox] += wv * row[ox + off];
+        else
+          for (int64_t ox = lo; ox < hi; ++ox) o[ox] += wv * row[ox * g.sw + off];
+      }
+    }
+  }
+}
+
+template <typename T>
+void depthwise_forward(const ConvGeometry& g, const T* image, const T* weight, const T* bias, T* map) {
+  const int64_t M = g.C_out / g.C_in, HW = g.H * g.W, OHW = g.OH * g.OW, K = g.kh * g.kw;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, OHW * K));
+  parallel_for(0, g.N * g.C_out, grain, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t n = p / g.C_out, co = p % g.C_out;
+      depthwise_plane_forward(g, image + (n * g.C_in + co / M) * HW, weight + co * K, bias ? bias[co] : T(0),
+                              map + p * OHW);
+    }
+  });
+}
+
+// image[n, c] = bias[c] + sum over the M output channels of c of their planes
+// scattered back through the kernel taps.
+template <typename T>
+void depthwise_transpose(const ConvGeometry& g, const T* map, const T* weight, const T* bias, T* image) {
+  const int64_t M = g.C_out / g.C_in, HW = g.H * g.W, OHW = g.OH * g.OW, K = g.kh * g.kw;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, M * OHW * K));
+  parallel_for(0, g.N * g.C_in, grain, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t n = p / g.C_in, c = p % g.C_in;
+      T* plane = image + p * HW;
+      std::fill_n(plane, HW, bias ? bias[c] : T(0));
+      for (int64_t m = 0; m < M; ++m) {
+        const int64_t co = c * M + m;
+        const T* src = map + (n * g.C_out + co) * OHW;
+        const T* w = weight + co * K;
+        for (int64_t oy = 0; oy < g.OH; ++oy) {
+          const T* __restrict s = src + oy * g.OW;
+          for (int64_t ki = 0; ki < g.kh; ++ki) {
+            const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
+            if (iy < 0 || iy >= g.H) continue;
+            T* __restrict row = plane + iy * g.W;
+            for (int64_t kj = 0; kj < g.kw; ++kj) {
+              const int64_t off = kj * g.dw - g.pw;
+              int64_t lo, hi;
+              valid_range(off, g.sw, g.W, g.OW, lo, hi);
+              const T wv = w[ki * g.kw + kj];
+              if (g.sw == 1)
+                for (int64_t ox = lo; ox < hi; ++ox) row[ox + off] += wv * s[ox];
+              else
+                for (int64_t ox = lo; ox < hi; ++ox) row[ox * g.sw + off] += wv * s[ox];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+// weight_grad[co, ki, kj] = sum_n sum_(oy, ox) map[n, co, oy, ox] * image[n, c, iy, ix]:
+// one output channel per task, samples summed in order (thread-count independent).
+template <typename T>
+void depthwise_weight_grad(const ConvGeometry& g, const T* image, const T* map, T* weight_grad) {
+  const int64_t M = g.C_out / g.C_in, HW = g.H * g.W, OHW = g.OH * g.OW, K = g.kh * g.kw;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, g.N * OHW * K));
+  parallel_for(0, g.C_out, grain, [&](int64_t c0, int64_t c1) {
+    for (int64_t co = c0; co < c1; ++co) {
+      T* gw = weight_grad + co * K;
+      std::fill_n(gw, K, T(0));
+      for (int64_t n = 0; n < g.N; ++n) {
+        const T* plane = image + (n * g.C_in + co / M) * HW;
+        const T* src = map + (n * g.C_out + co) * OHW;
+        for (int64_t ki = 0; ki < g.kh; ++ki)
+          for (int64_t kj = 0; kj < g.kw; ++kj) {
+            const int64_t off = kj * g.dw - g.pw;
+            int64_t lo, hi;
+            valid_range(off, g.sw, g.W, g.OW, lo, hi);
+            T acc = 0;
+            for (int64_t oy = 0; oy < g.OH; ++oy) {
+              const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
+              if (iy < 0 || iy >= g.H) continue;
+              acc += dot(src + oy * g.OW + lo, plane + iy * g.W + lo * g.sw + off, hi - lo, g.sw);
+            }
+            gw[ki * g.kw + kj] += acc;
+          }
+      }
+    }
+  });
 }
 
 }  // namespace
 
+// ---------------------------------------------------------------------------
+// The three maps: dispatch between the depthwise kernels and im2col + GEMM.
+// ---------------------------------------------------------------------------
+
 template <typename T>
-void conv2d_forward(const ConvGeometry& g, const T* image, const T* weight, const T* bias, T* map) {
+void conv2d_forward(const ConvGeometry& g, const T* image, const T* weight, const T* bias, T* map, ConvPath path) {
+  if (g.N == 0 || g.C_out == 0) return;
+  if (path == ConvPath::kAuto && is_depthwise(g)) return depthwise_forward(g, image, weight, bias, map);
   const int64_t G = g.groups, Cog = g.C_out / G;
   const int64_t Kg = g.C_in / G * g.kh * g.kw;  // GEMM depth per group
+  const int64_t Kcol = g.C_in * g.kh * g.kw;    // rows of the column matrix
   const int64_t OHW = g.OH * g.OW, HW = g.H * g.W;
-  const bool direct = is_pointwise(g);
-  for_each_sample<T>(g.N, direct ? 0 : g.C_in * g.kh * g.kw * OHW, work_per_sample(g), [&](int64_t n, T* col) {
-    const T* x = image + n * g.C_in * HW;
-    if (!direct) im2col(g, x, col);
-    const T* cols = direct ? x : col;
-    T* y = map + n * g.C_out * OHW;
-    for (int64_t grp = 0; grp < G; ++grp) {
-      T* yg = y + grp * Cog * OHW;
-      if (bias)
-        for (int64_t o = 0; o < Cog; ++o) std::fill(yg + o * OHW, yg + (o + 1) * OHW, bias[grp * Cog + o]);
-      gemm<T>(Cog, OHW, Kg, T(1), MatRef<const T>{weight + grp * Cog * Kg, Kg, 1},
-              MatRef<const T>{cols + grp * Kg * OHW, OHW, 1}, bias ? T(1) : T(0), yg, OHW);
+  const bool pointwise = is_pointwise(g);
+  const Plan plan = make_plan(g, path);
+  for_each_block(g, plan, [&](int64_t, int64_t n0, int64_t n1) {
+    const int64_t nb = n1 - n0, cols = nb * OHW;
+    const T* x = image + n0 * g.C_in * HW;
+    const T* B = x;  // column matrix [Kcol, cols]
+    if (!pointwise || nb > 1) {
+      T* col = thread_buffer<T>(0, Kcol * cols);
+      for (int64_t i = 0; i < nb; ++i) im2col(g, x + i * g.C_in * HW, col + i * OHW, cols);
+      B = col;
     }
+    // One sample writes straight into the map; a block goes through a buffer.
+    T* y = map + n0 * g.C_out * OHW;
+    T* C = nb == 1 ? y : thread_buffer<T>(1, g.C_out * cols);
+    for (int64_t grp = 0; grp < G; ++grp)
+      gemm<T>(Cog, cols, Kg, T(1), MatRef<const T>{weight + grp * Cog * Kg, Kg, 1},
+              MatRef<const T>{B + grp * Kg * cols, cols, 1}, T(0), C + grp * Cog * cols, cols);
+    if (nb == 1)
+      add_bias_planes(y, g.C_out, OHW, bias);
+    else
+      scatter_block(C, nb, g.C_out, OHW, bias, y);
   });
 }
 
 template <typename T>
-void conv2d_transpose(const ConvGeometry& g, const T* map, const T* weight, const T* bias, T* image) {
+void conv2d_transpose(const ConvGeometry& g, const T* map, const T* weight, const T* bias, T* image, ConvPath path) {
+  if (g.N == 0 || g.C_in == 0) return;
+  if (path == ConvPath::kAuto && is_depthwise(g)) return depthwise_transpose(g, map, weight, bias, image);
   const int64_t G = g.groups, Cog = g.C_out / G, Cg = g.C_in / G;
-  const int64_t Kg = Cg * g.kh * g.kw;
+  const int64_t Kg = Cg * g.kh * g.kw, Kcol = g.C_in * g.kh * g.kw;
   const int64_t OHW = g.OH * g.OW, HW = g.H * g.W;
-  const bool direct = is_pointwise(g);
-  for_each_sample<T>(g.N, direct ? 0 : g.C_in * g.kh * g.kw * OHW, work_per_sample(g), [&](int64_t n, T* col) {
-    T* x = image + n * g.C_in * HW;
-    for (int64_t c = 0; c < g.C_in; ++c) std::fill(x + c * HW, x + (c + 1) * HW, bias ? bias[c] : T(0));
-    const T* y = map + n * g.C_out * OHW;
-    for (int64_t grp = 0; grp < G; ++grp) {
-      // col[g] = W[g]^T @ map_n[g]; W[g] is [Cog, Kg] row-major, read transposed.
-      // In the pointwise case col[g] is the image's channel block: accumulate into it.
-      T* dst = direct ? x + grp * Cg * HW : col + grp * Kg * OHW;
-      gemm<T>(Kg, OHW, Cog, T(1), MatRef<const T>{weight + grp * Cog * Kg, 1, Kg},
-              MatRef<const T>{y + grp * Cog * OHW, OHW, 1}, direct ? T(1) : T(0), dst, OHW);
+  const bool pointwise = is_pointwise(g);
+  const Plan plan = make_plan(g, path);
+  for_each_block(g, plan, [&](int64_t, int64_t n0, int64_t n1) {
+    const int64_t nb = n1 - n0, cols = nb * OHW;
+    T* x = image + n0 * g.C_in * HW;
+    const T* y = map + n0 * g.C_out * OHW;
+    const T* A = y;  // the block's map as [C_out, cols]
+    if (nb > 1) {
+      T* buf = thread_buffer<T>(1, g.C_out * cols);
+      gather_block(y, nb, g.C_out, OHW, buf);
+      A = buf;
     }
-    if (!direct) col2im_add(g, col, x);
+    // col[g] = W[g]^T @ map[g]; W[g] is [Cog, Kg] row-major, read transposed.
+    // One pointwise sample: col is the image itself.
+    const bool direct = pointwise && nb == 1;
+    T* col = direct ? x : thread_buffer<T>(0, Kcol * cols);
+    for (int64_t grp = 0; grp < G; ++grp)
+      gemm<T>(Kg, cols, Cog, T(1), MatRef<const T>{weight + grp * Cog * Kg, 1, Kg},
+              MatRef<const T>{A + grp * Cog * cols, cols, 1}, T(0), col + grp * Kg * cols, cols);
+    if (direct) {
+      add_bias_planes(x, g.C_in, HW, bias);
+      return;
+    }
+    for (int64_t i = 0; i < nb; ++i) {
+      T* xi = x + i * g.C_in * HW;
+      for (int64_t c = 0; c < g.C_in; ++c) std::fill_n(xi + c * HW, HW, bias ? bias[c] : T(0));
+      col2im_add(g, col + i * OHW, cols, xi);
+    }
   });
 }
 
 template <typename T>
-void conv2d_weight_grad(const ConvGeometry& g, const T* image, const T* map, T* weight_grad) {
+void conv2d_weight_grad(const ConvGeometry& g, const T* image, const T* map, T* weight_grad, ConvPath path) {
   const int64_t G = g.groups, Cog = g.C_out / G;
-  const int64_t Kg = g.C_in / G * g.kh * g.kw;
+  const int64_t Kg = g.C_in / G * g.kh * g.kw, Kcol = g.C_in * g.kh * g.kw;
   const int64_t OHW = g.OH * g.OW, HW = g.H * g.W;
   const int64_t wsize = g.C_out * Kg;
-  const bool direct = is_pointwise(g);
-  std::fill(weight_grad, weight_grad + wsize, T(0));
-  if (g.N == 0 || wsize == 0) return;
-  const int64_t col_elems = direct ? 0 : g.C_in * g.kh * g.kw * OHW;
-
-  // acc += sum over samples [n0, n1) of map_n[g] @ col[g]^T.
-  auto accumulate = [&](int64_t n0, int64_t n1, T* acc, T* col) {
-    for (int64_t n = n0; n < n1; ++n) {
-      const T* x = image + n * g.C_in * HW;
-      if (!direct) im2col(g, x, col);
-      const T* cols = direct ? x : col;
-      const T* y = map + n * g.C_out * OHW;
-      for (int64_t grp = 0; grp < G; ++grp)
-        gemm<T>(Cog, Kg, OHW, T(1), MatRef<const T>{y + grp * Cog * OHW, OHW, 1},
-                MatRef<const T>{cols + grp * Kg * OHW, 1, OHW}, T(1), acc + grp * Cog * Kg, Kg);
-    }
-  };
-
-  if (!batch_parallel(g.N, work_per_sample(g))) {
-    Scratch<T> col(col_elems);
-    accumulate(0, g.N, weight_grad, col.get());
+  if (wsize == 0) return;
+  if (g.N == 0) {
+    std::fill_n(weight_grad, wsize, T(0));
     return;
   }
-  // One partial sum per thread over a fixed split of the batch, added in order.
-  const int64_t P = std::min<int64_t>(g.N, get_num_threads());
-  std::vector<T> partial(static_cast<size_t>(P * wsize), T(0));
-  parallel_for(0, P, 1, [&](int64_t p0, int64_t p1) {
-    Scratch<T> col(col_elems);
-    for (int64_t p = p0; p < p1; ++p) accumulate(p * g.N / P, (p + 1) * g.N / P, partial.data() + p * wsize, col.get());
+  if (path == ConvPath::kAuto && is_depthwise(g)) return depthwise_weight_grad(g, image, map, weight_grad);
+  const bool pointwise = is_pointwise(g);
+  const Plan plan = make_plan(g, path);
+  // One accumulator per range: range 0 sums into the output, the others into
+  // per-thread buffers (kept between calls) added in range order afterwards.
+  std::vector<T*> acc_of(static_cast<size_t>(plan.P), nullptr);
+  for_each_block(g, plan, [&](int64_t p, int64_t n0, int64_t n1) {
+    T*& acc = acc_of[static_cast<size_t>(p)];
+    if (!acc) {
+      acc = p == 0 ? weight_grad : thread_buffer<T>(2, wsize);
+      std::fill_n(acc, wsize, T(0));
+    }
+    const int64_t nb = n1 - n0, cols = nb * OHW;
+    const T* x = image + n0 * g.C_in * HW;
+    const T* y = map + n0 * g.C_out * OHW;
+    const T* B = x;
+    if (!pointwise || nb > 1) {
+      T* col = thread_buffer<T>(0, Kcol * cols);
+      for (int64_t i = 0; i < nb; ++i) im2col(g, x + i * g.C_in * HW, col + i * OHW, cols);
+      B = col;
+    }
+    const T* A = y;
+    if (nb > 1) {
+      T* buf = thread_buffer<T>(1, g.C_out * cols);
+      gather_block(y, nb, g.C_out, OHW, buf);
+      A = buf;
+    }
+    for (int64_t grp = 0; grp < G; ++grp)
+      gemm<T>(Cog, Kg, cols, T(1), MatRef<const T>{A + grp * Cog * cols, cols, 1},
+              MatRef<const T>{B + grp * Kg * cols, 1, cols}, T(1), acc + grp * Cog * Kg, Kg);
   });
-  for (int64_t p = 0; p < P; ++p) {
-    const T* src = partial.data() + p * wsize;
+  for (int64_t p = 1; p < plan.P; ++p) {
+    const T* __restrict src = acc_of[static_cast<size_t>(p)];
     for (int64_t i = 0; i < wsize; ++i) weight_grad[i] += src[i];
   }
 }
 
-#define WICK_CONV_INSTANTIATE_(T)                                                              \
-  template void conv2d_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*);     \
-  template void conv2d_transpose<T>(const ConvGeometry&, const T*, const T*, const T*, T*);   \
-  template void conv2d_weight_grad<T>(const ConvGeometry&, const T*, const T*, T*);
+#define WICK_CONV_INSTANTIATE_(T)                                                                        \
+  template void conv2d_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*, ConvPath);     \
+  template void conv2d_transpose<T>(const ConvGeometry&, const T*, const T*, const T*, T*, ConvPath);   \
+  template void conv2d_weight_grad<T>(const ConvGeometry&, const T*, const T*, T*, ConvPath);           \
+  template void conv2d_forward_reference<T>(const ConvGeometry&, const T*, const T*, const T*, T*);     \
+  template void conv2d_transpose_reference<T>(const ConvGeometry&, const T*, const T*, const T*, T*);   \
+  template void conv2d_weight_grad_reference<T>(const ConvGeometry&, const T*, const T*, T*);
 WICK_CONV_INSTANTIATE_(float)
 WICK_CONV_INSTANTIATE_(double)
 #undef WICK_CONV_INSTANTIATE_

@@ -1,5 +1,5 @@
-// CPU convolution kernels (im2col + GEMM), shared by conv1d/conv2d and
-// conv_transpose2d.
+// CPU convolution kernels (im2col + GEMM, and direct kernels for depthwise
+// convolutions), shared by conv1d/conv2d and conv_transpose2d.
 //
 // Everything is phrased in terms of ONE convolution geometry: an "image"
 // [N, C_in, H, W] convolved with a weight [C_out, C_in/groups, kh, kw] gives a
@@ -15,6 +15,14 @@
 // Buffers are contiguous; OH/OW may be smaller than the size the geometry
 // implies (conv_transpose2d's output_padding makes the image larger than a
 // forward conv would need), never larger.
+//
+// Each map has three implementations with the same contract:
+//   *_reference   the direct 7-loop definition (readable; the tests' oracle)
+//   ConvPath::kPerSample  im2col + one GEMM per sample (the earlier kernel,
+//                 kept callable so benchmarks can show what the fast path gains)
+//   ConvPath::kAuto       the fast path (see conv.cpp): several samples' columns
+//                 folded into one GEMM, and direct kernels when C_in/groups == 1
+//                 (depthwise convolutions, with any channel multiplier).
 #pragma once
 
 #include <cstdint>
@@ -29,16 +37,29 @@ struct ConvGeometry {
   int64_t groups = 1;
 };
 
+enum class ConvPath { kAuto, kPerSample };
+
 // map[N, C_out, OH, OW] = conv(image, weight) (+ bias[C_out] when non-null).
 template <typename T>
-void conv2d_forward(const ConvGeometry& g, const T* image, const T* weight, const T* bias, T* map);
+void conv2d_forward(const ConvGeometry& g, const T* image, const T* weight, const T* bias, T* map,
+                    ConvPath path = ConvPath::kAuto);
 
 // image[N, C_in, H, W] = conv^T(map, weight) (+ bias[C_in] when non-null).
 template <typename T>
-void conv2d_transpose(const ConvGeometry& g, const T* map, const T* weight, const T* bias, T* image);
+void conv2d_transpose(const ConvGeometry& g, const T* map, const T* weight, const T* bias, T* image,
+                      ConvPath path = ConvPath::kAuto);
 
 // weight_grad[C_out, C_in/groups, kh, kw] = sum_n map_n @ im2col(image_n)^T (overwritten).
 template <typename T>
-void conv2d_weight_grad(const ConvGeometry& g, const T* image, const T* map, T* weight_grad);
+void conv2d_weight_grad(const ConvGeometry& g, const T* image, const T* map, T* weight_grad,
+                        ConvPath path = ConvPath::kAuto);
+
+// The same three maps as direct loops over (n, c_out, oy, ox, c_in, ki, kj).
+template <typename T>
+void conv2d_forward_reference(const ConvGeometry& g, const T* image, const T* weight, const T* bias, T* map);
+template <typename T>
+void conv2d_transpose_reference(const ConvGeometry& g, const T* map, const T* weight, const T* bias, T* image);
+template <typename T>
+void conv2d_weight_grad_reference(const ConvGeometry& g, const T* image, const T* map, T* weight_grad);
 
 }  // namespace wick::cpu

@@ -23,6 +23,14 @@ enum class BinaryOp {
 // out = op(x). out and x have the same dtype, except for ops with bool
 // results (IsNan, IsInf, IsFinite, LogicalNot), where out is bool.
 void unary(UnaryOp op, const Tensor& out, const Tensor& x, double p0 = 0, double p1 = 0);
+// Fused activation backward, one pass: out = grad * f'(saved), where saved is
+// the op's input x (Gelu, GeluTanh, Silu, Softplus) or its output y (Tanh:
+// 1 - y^2, Sigmoid: y (1 - y), Relu: y > 0 ? grad : 0). grad is broadcast to
+// out's shape; out, grad and saved share one floating dtype. The op layer uses
+// it only when the backward is not recorded (see ops/elementwise.cpp).
+enum class UnaryGradOp { Tanh, Sigmoid, Relu, Gelu, GeluTanh, Silu, Softplus /*p0 = beta, p1 = threshold*/ };
+void unary_backward(UnaryGradOp op, const Tensor& out, const Tensor& grad, const Tensor& saved, double p0 = 0,
+                    double p1 = 0);
 // out = op(a, b); a and b share one dtype (broadcast to out's shape); out has
 // that dtype, or bool for comparisons and logical ops.
 void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b);

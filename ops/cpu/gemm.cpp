@@ -3,53 +3,154 @@
 // gemm_reference: the textbook triple loop, kept as the readable definition
 // and as the oracle of the tests.
 //
-// gemm: the BLIS / GotoBLAS loop structure.
-//   for each NC-wide column block of B and C
-//     for each KC-deep slice of K
-//       pack B[kc, nc] into NR-wide column slivers   (stays in L2/L3)
-//       for each MC-tall row block of A (in parallel)
-//         pack alpha * A[mc, kc] into MR-tall row slivers   (stays in L2)
-//         for each NR sliver, for each MR sliver: micro-kernel
+// gemm: the BLIS / GotoBLAS loop structure (Goto & van de Geijn, "Anatomy of
+// high-performance matrix multiplication", 2008; Van Zee & van de Geijn,
+// "BLIS", 2015).
+//   for each NC-wide column block of B and C                       (jc)
+//     for each KC-deep slice of K                                   (pc)
+//       pack B[kc, nc] into NR-wide slivers, kc x NR row-major      (shared, L3)
+//       for each MC-tall row block of A                             (ic)
+//         pack alpha * A[mc, kc] into MR-tall slivers, kc x MR      (per thread, L2)
+//         for each NR sliver of B                                   (jr, the sliver stays in L1)
+//           for each MR sliver of A: micro-kernel                   (ir, A streams from L2)
 // The micro-kernel keeps an MR x NR tile of C in registers and does kc rank-1
-// updates, each reading MR values of packed A and NR of packed B, all
-// contiguous: 2*MR*NR flops per (MR+NR) loads. It is C++ with GCC/Clang
-// vector types; with AVX2 + FMA the float 6 x 16 tile is 12 ymm
-// accumulators. Packing also makes the strides of A and B irrelevant to the
-// inner loop, so transposed operands cost only the (O(n^2)) pack.
-// Edge tiles are zero-padded in the packs and written back partially.
+// updates, each reading MR broadcast values of packed A and NR values of
+// packed B, all contiguous: 2 MR NR flops per MR + NR/W loads. It writes
+// C = tile + beta C on the first KC slice (beta = 0 never reads C, so NaN in
+// C is ignored) and C += tile on the later ones; the fused epilogue (bias,
+// activation) runs on the tile after the last slice, while it is in L1.
+// Packing makes the strides of A and B irrelevant to the inner loop, so the
+// four transpose cases cost only the O(n^2) pack; edge slivers are zero-padded
+// and edge tiles go through a small buffer.
+//
+// Micro-kernels, chosen at run time (__builtin_cpu_supports):
+//   AVX-512F  float 12 x 32, double 12 x 16: 24 zmm accumulators
+//   AVX2+FMA  float  6 x 16, double  6 x 8:  12 ymm accumulators + 2 B + 1 A
+//   portable  the same 6 x 2-vector tile in GCC/Clang vector types (any
+//             target; integers use a plain scalar tile)
+// Blocking (float AVX2, Zen 3: L1d 32 KiB, L2 512 KiB per core, L3 shared):
+// KC = 256 (a 16 KiB B sliver + 6 KiB A sliver in L1), MC = 144 (144 KiB of
+// packed A in L2), NC = 4080 (4 MiB of packed B in L3).
+//
+// Threads: with T threads the C block of each (jc, pc) step is split in a
+// tm x tn grid (tm row groups each packing their own A, tn column groups over
+// the jr loop; rows first, columns when M is too short), and the packing of
+// B is split over all threads by slivers. Inside a parallel region it runs on
+// the calling thread only (parallel_for runs nested calls serially).
 //
 // Degenerate shapes take direct paths: N == 1 (matrix-vector) and M == 1
 // (vector-matrix) are memory bound, so they stream the matrix once with
 // vectorized dot products or row updates instead of packing it.
 //
-// FLOPs: 2 M N K. Measured (thread CPU time, one thread, on a shared and
-// loaded 2-core AMD EPYC with AVX2 + FMA at 2.45 GHz: float peak 78 GFLOP/s,
-// double 39): M = N = K = 256..1024 float 35-50 GFLOP/s (45-65% of peak),
-// double 19-28 GFLOP/s; the earlier row-update kernel reached 14-23 (float).
-// A hand-written assembly kernel and A/B prefetching would close the rest.
+// FLOPs: 2 M N K; bytes ~ 4 (M K N/NC + K N + 2 M N K/KC) float. Measured
+// (bench_gemm, 2 threads, shared loaded 2-core AMD EPYC Zen 3 at 2.45 GHz,
+// float peak 78 GFLOP/s per core, 157 for both): see the numbers at the end
+// of this comment block in the report of issue 4 (bench/kernels/bench_gemm.cpp).
 #include "ops/cpu/gemm.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <type_traits>
-#include <vector>
 
 #include "tensor/parallel.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define WICK_GEMM_X86 1
+#include <immintrin.h>
+#endif
 
 namespace wick::cpu {
 
 namespace {
 
-// Register tile (MR x NR) and cache blocks, per element type. NR is two
-// 256-bit vectors wide for float and double.
+// ---------------------------------------------------------------------------
+// scratch memory
+
+// A 64-byte aligned buffer that only grows (packs are reused across calls:
+// no allocation per product once warm).
 template <typename T>
-struct Tile {
-  static constexpr int MR = 6;
-  static constexpr int NR = 64 / static_cast<int>(sizeof(T)) < 16 ? 64 / static_cast<int>(sizeof(T)) : 16;
+struct AlignedBuf {
+  struct Free {
+    void operator()(T* p) const { std::free(p); }
+  };
+  std::unique_ptr<T, Free> ptr;
+  int64_t cap = 0;
+  T* get(int64_t n) {
+    if (n > cap) {
+      // + 64 elements of slack: the packers may write one vector past the end.
+      const size_t bytes = (static_cast<size_t>(n + 64) * sizeof(T) + 63) / 64 * 64;
+      ptr.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
+      if (!ptr) throw std::bad_alloc();
+      cap = n;
+    }
+    return ptr.get();
+  }
 };
-constexpr int64_t kKC = 256;   // depth of a packed slice (MR x KC of A + KC x NR of B fit L1)
-constexpr int64_t kMC = 72;    // rows of a packed A block (MC x KC floats = 72 KiB, L2)
-constexpr int64_t kNC = 2048;  // columns of a packed B block (KC x NC floats = 2 MiB, L3)
+
+// ---------------------------------------------------------------------------
+// epilogue
+
+template <typename T>
+T activate(T x, Activation act) {
+  switch (act) {
+    case Activation::none:
+      return x;
+    case Activation::relu:
+      return x < T(0) ? T(0) : x;  // NaN stays NaN
+    case Activation::gelu: {
+      const double v = static_cast<double>(x);
+      if constexpr (std::is_same_v<T, float>) {
+        const float f = x;
+        return 0.5f * f * (1.0f + std::erf(f * 0.70710678118654752f));
+      }
+      return static_cast<T>(0.5 * v * (1.0 + std::erf(v * 0.70710678118654752)));
+    }
+    case Activation::gelu_tanh: {
+      if constexpr (std::is_same_v<T, float>) {
+        const float f = x;
+        return 0.5f * f * (1.0f + std::tanh(0.79788456080286536f * (f + 0.044715f * f * f * f)));
+      }
+      const double v = static_cast<double>(x);
+      return static_cast<T>(0.5 * v * (1.0 + std::tanh(0.79788456080286536 * (v + 0.044715 * v * v * v))));
+    }
+  }
+  return x;
+}
+
+// C[i0:i0+m, j0:j0+n] (c points at its first element) = act(C + bias).
+template <typename T>
+void apply_epilogue(const Epilogue<T>& ep, T* c, int64_t ldc, int64_t m, int64_t n, int64_t i0, int64_t j0) {
+  for (int64_t i = 0; i < m; ++i) {
+    T* row = c + i * ldc;
+    if (ep.bias) {
+      if (ep.bias_per_row) {
+        const T b = ep.bias[i0 + i];
+        for (int64_t j = 0; j < n; ++j) row[j] += b;
+      } else {
+        const T* b = ep.bias + j0;
+        for (int64_t j = 0; j < n; ++j) row[j] += b[j];
+      }
+    }
+    if (ep.act == Activation::relu) {
+      for (int64_t j = 0; j < n; ++j) row[j] = row[j] < T(0) ? T(0) : row[j];
+    } else if (ep.act != Activation::none) {
+      for (int64_t j = 0; j < n; ++j) row[j] = activate(row[j], ep.act);
+    }
+  }
+}
+
+template <typename T>
+bool active(const Epilogue<T>& ep) {
+  return ep.bias != nullptr || ep.act != Activation::none;
+}
 
 template <typename T>
 void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
@@ -62,75 +163,149 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
   }
 }
 
-// Per-thread scratch for the packs, grown on demand and kept (no allocation
-// per call; at most KC x NC + MC x KC elements per thread, ~2.3 MiB float).
-template <typename T>
-T* scratch(std::vector<T>& buf, int64_t n) {
-  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
-  return buf.data();
-}
+// ---------------------------------------------------------------------------
+// packing
 
-// B[k0:k0+kc, j0:j0+nc] -> slivers of NR columns, each kc x NR row-major,
-// zero-padded past nc.
-template <typename T>
-void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rs, int64_t cs, T* dst) {
-  constexpr int NR = Tile<T>::NR;
-  for (int64_t j0 = 0; j0 < nc; j0 += NR) {
+// B[0:kc, 0:nc] -> slivers of NR columns, each kc x NR row-major, zero-padded
+// past nc. Only slivers [s0, s1) are written (threads split the slivers).
+template <typename T, int NR>
+void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rs, int64_t cs, T* dst, int64_t s0, int64_t s1) {
+  for (int64_t s = s0; s < s1; ++s) {
+    const int64_t j0 = s * NR;
     const int64_t nr = std::min<int64_t>(NR, nc - j0);
-    for (int64_t k = 0; k < kc; ++k) {
-      const T* src = b + k * rs + j0 * cs;
-      T* d = dst + k * NR;
-      if (nr == NR && cs == 1) {
-        for (int j = 0; j < NR; ++j) d[j] = src[j];
-      } else {
-        for (int64_t j = 0; j < nr; ++j) d[j] = src[j * cs];
-        for (int64_t j = nr; j < NR; ++j) d[j] = T(0);
+    T* d = dst + s * kc * NR;
+    const T* src = b + j0 * cs;
+    if (nr == NR && cs == 1) {
+      // Row-major B: each row of the sliver is NR contiguous values.
+      for (int64_t k = 0; k < kc; ++k) std::memcpy(d + k * NR, src + k * rs, NR * sizeof(T));
+    } else if (nr == NR && rs == 1) {
+      // Transposed B (x @ W^T): columns are contiguous in k. Read 8 k at a
+      // time from each column so every load is a short contiguous run.
+      int64_t k = 0;
+      for (; k + 8 <= kc; k += 8)
+        for (int j = 0; j < NR; ++j) {
+          const T* col = src + j * cs + k;
+          for (int u = 0; u < 8; ++u) d[(k + u) * NR + j] = col[u];
+        }
+      for (; k < kc; ++k)
+        for (int j = 0; j < NR; ++j) d[k * NR + j] = src[j * cs + k];
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        T* dk = d + k * NR;
+        for (int64_t j = 0; j < nr; ++j) dk[j] = src[k * rs + j * cs];
+        for (int64_t j = nr; j < NR; ++j) dk[j] = T(0);
       }
     }
-    dst += kc * NR;
   }
 }
 
-// alpha * A[i0:i0+mc, k0:k0+kc] -> slivers of MR rows, each kc x MR
-// (column-major within the sliver), zero-padded past mc.
-template <typename T>
-void pack_a(int64_t mc, int64_t kc, T alpha, const T* a, int64_t rs, int64_t cs, T* dst) {
-  constexpr int MR = Tile<T>::MR;
-  for (int64_t i0 = 0; i0 < mc; i0 += MR) {
+#ifdef WICK_GEMM_X86
+// Row-major float A into 6-row slivers with AVX: 8 k at a time, the 6 x 8
+// block is transposed in registers (rows 6 and 7 are padding) and each
+// k-column of 6 values is stored with an 8-wide store that the next one
+// overwrites (the buffer has slack for the last).
+__attribute__((target("avx2,fma"))) void pack_a_f32_6_rowmajor(int64_t kc, float alpha, const float* a, int64_t rs,
+                                                               float* d) {
+  const __m256 al = _mm256_set1_ps(alpha);
+  int64_t k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    __m256 r0 = _mm256_mul_ps(al, _mm256_loadu_ps(a + 0 * rs + k));
+    __m256 r1 = _mm256_mul_ps(al, _mm256_loadu_ps(a + 1 * rs + k));
+    __m256 r2 = _mm256_mul_ps(al, _mm256_loadu_ps(a + 2 * rs + k));
+    __m256 r3 = _mm256_mul_ps(al, _mm256_loadu_ps(a + 3 * rs + k));
+    __m256 r4 = _mm256_mul_ps(al, _mm256_loadu_ps(a + 4 * rs + k));
+    __m256 r5 = _mm256_mul_ps(al, _mm256_loadu_ps(a + 5 * rs + k));
+    const __m256 z = _mm256_setzero_ps();
+    // 8 x 8 transpose of rows r0..r5, 0, 0.
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = z, t7 = z;
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    // Column c (k + c) = low/high 128-bit halves.
+    __m256 c0 = _mm256_permute2f128_ps(u0, u4, 0x20), c4 = _mm256_permute2f128_ps(u0, u4, 0x31);
+    __m256 c1 = _mm256_permute2f128_ps(u1, u5, 0x20), c5 = _mm256_permute2f128_ps(u1, u5, 0x31);
+    __m256 c2 = _mm256_permute2f128_ps(u2, u6, 0x20), c6 = _mm256_permute2f128_ps(u2, u6, 0x31);
+    __m256 c3 = _mm256_permute2f128_ps(u3, u7, 0x20), c7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+    float* o = d + k * 6;
+    _mm256_storeu_ps(o + 0, c0);
+    _mm256_storeu_ps(o + 6, c1);
+    _mm256_storeu_ps(o + 12, c2);
+    _mm256_storeu_ps(o + 18, c3);
+    _mm256_storeu_ps(o + 24, c4);
+    _mm256_storeu_ps(o + 30, c5);
+    _mm256_storeu_ps(o + 36, c6);
+    _mm256_storeu_ps(o + 42, c7);
+  }
+  for (; k < kc; ++k)
+    for (int i = 0; i < 6; ++i) d[k * 6 + i] = alpha * a[i * rs + k];
+}
+
+bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+bool cpu_has_avx512() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+}
+#else
+bool cpu_has_avx2() { return false; }
+bool cpu_has_avx512() { return false; }
+#endif
+
+// alpha * A[0:mc, 0:kc] -> slivers of MR rows, each kc x MR (column-major
+// within the sliver), zero-padded past mc.
+template <typename T, int MR>
+void pack_a(int64_t mc, int64_t kc, T alpha, const T* a, int64_t rs, int64_t cs, T* dst, bool simd) {
+  for (int64_t i0 = 0; i0 < mc; i0 += MR, dst += kc * MR) {
     const int64_t mr = std::min<int64_t>(MR, mc - i0);
+    const T* src = a + i0 * rs;
+    if (mr == MR && rs == 1) {
+      // Transposed A (g^T @ x in linear's backward): a k-column is contiguous.
+      for (int64_t k = 0; k < kc; ++k) {
+        const T* s = src + k * cs;
+        T* d = dst + k * MR;
+        for (int i = 0; i < MR; ++i) d[i] = alpha * s[i];
+      }
+      continue;
+    }
+#ifdef WICK_GEMM_X86
+    if constexpr (std::is_same_v<T, float> && MR == 6) {
+      if (simd && mr == MR && cs == 1) {
+        pack_a_f32_6_rowmajor(kc, alpha, src, rs, dst);
+        continue;
+      }
+    }
+#endif
+    (void)simd;
+    if (mr == MR && cs == 1) {
+      for (int64_t k = 0; k < kc; ++k)
+        for (int i = 0; i < MR; ++i) dst[k * MR + i] = alpha * src[i * rs + k];
+      continue;
+    }
     for (int64_t k = 0; k < kc; ++k) {
-      const T* src = a + i0 * rs + k * cs;
       T* d = dst + k * MR;
-      for (int64_t i = 0; i < mr; ++i) d[i] = alpha * src[i * rs];
+      for (int64_t i = 0; i < mr; ++i) d[i] = alpha * src[i * rs + k * cs];
       for (int64_t i = mr; i < MR; ++i) d[i] = T(0);
     }
-    dst += kc * MR;
   }
 }
 
-// Adds the MR x NR tile acc to C[0:mr, 0:nr] (all of it for interior tiles).
-template <typename T, int MR, int NR>
-void store_tile(const T (&acc)[MR][NR], T* c, int64_t ldc, int64_t mr, int64_t nr) {
-  if (mr == MR && nr == NR) {
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < NR; ++j) c[i * ldc + j] += acc[i][j];
-  } else {
-    for (int64_t i = 0; i < mr; ++i)
-      for (int64_t j = 0; j < nr; ++j) c[i * ldc + j] += acc[i][j];
-  }
-}
+// ---------------------------------------------------------------------------
+// micro-kernels: C[0:MR, 0:NR] = sum_k a[k, :] (x) b[k, :] + beta C
+// (beta == 0: C is not read). a is kc x MR, b is kc x NR, both packed.
 
-// C[0:mr, 0:nr] += sum_k a[k, :] (x) b[k, :] over packed slivers.
-//
-// Floating types: the accumulators are explicit 32-byte vectors (GCC/Clang
-// vector extensions), two per tile row, so the tile provably lives in
-// registers: 12 accumulators + 2 B vectors + 1 broadcast A value = 15 of the
-// 16 AVX2 registers. (Left to the auto-vectorizer, the same loop spills.)
-// Integer types use the plain scalar loop.
 template <typename T>
-void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c, int64_t ldc, int64_t mr,
-                  int64_t nr) {
-  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
+using MicroKernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T beta);
+
+// Portable: explicit 32-byte vectors (GCC/Clang vector extensions), two per
+// tile row, so the tile provably lives in registers (12 accumulators + 2 B
+// vectors + 1 broadcast = 15 of 16 AVX registers; on narrower targets the
+// compiler splits each vector). Integers use the plain scalar tile.
+template <typename T, int MR, int NR>
+void ukr_portable(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c, int64_t ldc, T beta) {
+  T tile[MR][NR];
   if constexpr (std::is_floating_point_v<T>) {
     typedef T V __attribute__((vector_size(32)));
     constexpr int W = 32 / sizeof(T);
@@ -146,20 +321,221 @@ void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* _
         acc[i][1] += ai * b1;
       }
     }
-    T tile[MR][NR];
     for (int i = 0; i < MR; ++i) {
       std::memcpy(&tile[i][0], &acc[i][0], sizeof(V));
       std::memcpy(&tile[i][W], &acc[i][1], sizeof(V));
     }
-    store_tile<T, MR, NR>(tile, c, ldc, mr, nr);
   } else {
-    T acc[MR][NR] = {};
+    for (auto& row : tile)
+      for (auto& x : row) x = T(0);
     for (int64_t k = 0; k < kc; ++k)
       for (int i = 0; i < MR; ++i)
-        for (int j = 0; j < NR; ++j) acc[i][j] += a[k * MR + i] * b[k * NR + j];
-    store_tile<T, MR, NR>(acc, c, ldc, mr, nr);
+        for (int j = 0; j < NR; ++j) tile[i][j] += a[k * MR + i] * b[k * NR + j];
+  }
+  if (beta == T(0)) {
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) c[i * ldc + j] = tile[i][j];
+  } else {
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) c[i * ldc + j] = tile[i][j] + beta * c[i * ldc + j];
   }
 }
+
+#ifdef WICK_GEMM_X86
+// One body for the four intrinsics kernels: MR rows of NV vectors of W lanes.
+// The fully unrolled loops over the constant-size acc array let the compiler
+// keep every accumulator in a register. The C tile is prefetched before the
+// k loop; A (streaming from L2) is prefetched a few iterations ahead.
+#define WICK_GEMM_UKR(NAME, TARGET, T, V, MR, NV, W, ZERO, LOAD, STORE, BCAST, FMA, SET1)                 \
+  __attribute__((target(TARGET))) void NAME(int64_t kc, const T* __restrict a, const T* __restrict b,   \
+                                            T* __restrict c, int64_t ldc, T beta) {                     \
+    V acc[MR][NV];                                                                                      \
+    _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {                                             \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = ZERO();                          \
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);                            \
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NV * W - 1), _MM_HINT_T0);               \
+    }                                                                                                   \
+    _Pragma("GCC unroll 2") for (int64_t k = 0; k < kc; ++k) {                                          \
+      _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);                             \
+      V bv[NV];                                                                                         \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) bv[v] = LOAD(b + v * W);                     \
+      _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i) {                                           \
+        const V ai = BCAST(a + i);                                                                      \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) acc[i][v] = FMA(ai, bv[v], acc[i][v]);     \
+      }                                                                                                 \
+      a += MR;                                                                                          \
+      b += NV * W;                                                                                      \
+    }                                                                                                   \
+    if (beta == T(0)) {                                                                                 \
+      _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)                                             \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v) STORE(c + i * ldc + v * W, acc[i][v]);     \
+    } else {                                                                                            \
+      const V bb = SET1(beta);                                                                          \
+      _Pragma("GCC unroll 16") for (int i = 0; i < MR; ++i)                                             \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; ++v)                                            \
+          STORE(c + i * ldc + v * W, FMA(bb, LOAD(c + i * ldc + v * W), acc[i][v]));                    \
+    }                                                                                                   \
+  }
+
+#define WICK_BCAST512_PS(p) _mm512_set1_ps(*(p))
+#define WICK_BCAST512_PD(p) _mm512_set1_pd(*(p))
+#define WICK_AVX512_TARGET "avx512f,avx512dq,avx512bw,avx512vl,fma"
+
+WICK_GEMM_UKR(ukr_avx2_f32, "avx2,fma", float, __m256, 6, 2, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps,
+              _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_set1_ps)
+WICK_GEMM_UKR(ukr_avx2_f64, "avx2,fma", double, __m256d, 6, 2, 4, _mm256_setzero_pd, _mm256_loadu_pd,
+              _mm256_storeu_pd, _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_set1_pd)
+WICK_GEMM_UKR(ukr_avx512_f32, WICK_AVX512_TARGET, float, __m512, 12, 2, 16, _mm512_setzero_ps, _mm512_loadu_ps,
+              _mm512_storeu_ps, WICK_BCAST512_PS, _mm512_fmadd_ps, _mm512_set1_ps)
+WICK_GEMM_UKR(ukr_avx512_f64, WICK_AVX512_TARGET, double, __m512d, 12, 2, 8, _mm512_setzero_pd, _mm512_loadu_pd,
+              _mm512_storeu_pd, WICK_BCAST512_PD, _mm512_fmadd_pd, _mm512_set1_pd)
+#undef WICK_GEMM_UKR
+#endif
+
+// ---------------------------------------------------------------------------
+// kernel table
+
+template <typename T>
+struct Kernel {
+  int mr, nr;
+  int64_t kc, mc, nc;  // cache blocks (mc a multiple of mr, nc of nr)
+  MicroKernel<T> ukr;
+  void (*pack_a)(int64_t, int64_t, T, const T*, int64_t, int64_t, T*, bool);
+  void (*pack_b)(int64_t, int64_t, const T*, int64_t, int64_t, T*, int64_t, int64_t);
+  bool simd_pack;  // the pack may use AVX2
+};
+
+template <typename T, int MR, int NR>
+constexpr Kernel<T> make_kernel(int64_t kc, int64_t mc, int64_t nc, MicroKernel<T> ukr, bool simd) {
+  return Kernel<T>{MR, NR, kc, mc, nc, ukr, &pack_a<T, MR>, &pack_b<T, NR>, simd};
+}
+
+std::atomic<GemmIsa> g_forced_isa{GemmIsa::automatic};
+
+GemmIsa best_isa() {
+  static const GemmIsa best = cpu_has_avx512() ? GemmIsa::avx512 : cpu_has_avx2() ? GemmIsa::avx2 : GemmIsa::portable;
+  return best;
+}
+
+template <typename T>
+Kernel<T> select_kernel() {
+  constexpr int NR_portable = 64 / static_cast<int>(sizeof(T)) < 16 ? 64 / static_cast<int>(sizeof(T)) : 16;
+  const Kernel<T> portable =
+      make_kernel<T, 6, NR_portable>(256, 144 / (sizeof(T) > 4 ? 2 : 1), 4080, &ukr_portable<T, 6, NR_portable>, false);
+#ifdef WICK_GEMM_X86
+  const GemmIsa isa = gemm_isa();
+  if constexpr (std::is_same_v<T, float>) {
+    if (isa == GemmIsa::avx512) return make_kernel<float, 12, 32>(192, 240, 3072, &ukr_avx512_f32, true);
+    if (isa == GemmIsa::avx2) return make_kernel<float, 6, 16>(256, 144, 4080, &ukr_avx2_f32, true);
+  } else if constexpr (std::is_same_v<T, double>) {
+    if (isa == GemmIsa::avx512) return make_kernel<double, 12, 16>(192, 120, 3072, &ukr_avx512_f64, false);
+    if (isa == GemmIsa::avx2) return make_kernel<double, 6, 8>(256, 72, 4080, &ukr_avx2_f64, false);
+  }
+#endif
+  return portable;
+}
+
+// ---------------------------------------------------------------------------
+// the blocked driver
+
+bool in_parallel_region() {
+#ifdef _OPENMP
+  return omp_in_parallel() != 0;
+#else
+  return false;
+#endif
+}
+
+// Packed B is shared by the threads of one product: one buffer per calling
+// thread (products running concurrently on different threads never share).
+template <typename T>
+AlignedBuf<T>& b_buffer() {
+  thread_local AlignedBuf<T> buf;
+  return buf;
+}
+template <typename T>
+AlignedBuf<T>& a_buffer() {
+  thread_local AlignedBuf<T> buf;
+  return buf;
+}
+
+template <typename T>
+void gemm_packed(const Kernel<T>& kn, int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A, MatRef<const T> B,
+                 T beta, T* C, int64_t ldc, const Epilogue<T>* ep) {
+  const int64_t MR = kn.mr, NR = kn.nr;
+  const int64_t m_slivers = (M + MR - 1) / MR;
+  // Threads: none for small products; a tm x tn grid otherwise, rows first
+  // (each row group packs only its own A) while every group keeps >= 2 slivers.
+  int64_t nt = in_parallel_region() ? 1 : get_num_threads();
+  if (M * N * K < (int64_t{1} << 16)) nt = 1;
+  nt = std::max<int64_t>(1, std::min(nt, m_slivers * ((N + NR - 1) / NR)));
+  int64_t tm = nt;
+  while (tm > 1 && (nt % tm != 0 || m_slivers < 2 * tm)) --tm;
+  const int64_t tn = nt / tm;
+  const int64_t rows_per = (m_slivers + tm - 1) / tm * MR;
+
+  const int64_t nc_max = std::min(kn.nc, (N + NR - 1) / NR * NR);
+  T* bp = b_buffer<T>().get(std::min(kn.kc, K) * nc_max);
+
+  for (int64_t jc = 0; jc < N; jc += kn.nc) {
+    const int64_t nc = std::min(kn.nc, N - jc);
+    const int64_t n_sl = (nc + NR - 1) / NR;
+    for (int64_t pc = 0; pc < K; pc += kn.kc) {
+      const int64_t kc = std::min(kn.kc, K - pc);
+      const bool first = pc == 0, last = pc + kc >= K;
+      const T be = first ? beta : T(1);
+      const T* bsrc = B.data + pc * B.rs + jc * B.cs;
+      auto pack_slivers = [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) kn.pack_b(kc, nc, bsrc, B.rs, B.cs, bp, t * n_sl / nt, (t + 1) * n_sl / nt);
+      };
+      if (nt > 1)
+        parallel_for(0, nt, 1, pack_slivers);
+      else
+        pack_slivers(0, 1);
+
+      auto compute = [&](int64_t t0, int64_t t1) {
+        alignas(64) T edge[16 * 32];  // an edge tile (MR x NR <= 12 x 32)
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t tr = t / tn, tcol = t % tn;
+          const int64_t m0 = tr * rows_per, m1 = std::min(M, m0 + rows_per);
+          const int64_t s0 = tcol * n_sl / tn, s1 = (tcol + 1) * n_sl / tn;
+          if (m0 >= m1 || s0 >= s1) continue;
+          T* ap = a_buffer<T>().get((std::min(kn.mc, m1 - m0) + MR - 1) / MR * MR * kc);
+          for (int64_t ic = m0; ic < m1; ic += kn.mc) {
+            const int64_t mc = std::min(kn.mc, m1 - ic);
+            kn.pack_a(mc, kc, alpha, A.data + ic * A.rs + pc * A.cs, A.rs, A.cs, ap, kn.simd_pack);
+            for (int64_t s = s0; s < s1; ++s) {
+              const int64_t jr = s * NR, nr = std::min(NR, nc - jr);
+              const T* bsl = bp + s * kc * NR;
+              for (int64_t ir = 0; ir < mc; ir += MR) {
+                const int64_t mr = std::min(MR, mc - ir);
+                T* c = C + (ic + ir) * ldc + jc + jr;
+                if (mr == MR && nr == NR) {
+                  kn.ukr(kc, ap + ir * kc, bsl, c, ldc, be);
+                } else {
+                  kn.ukr(kc, ap + ir * kc, bsl, edge, NR, T(0));
+                  for (int64_t i = 0; i < mr; ++i)
+                    for (int64_t j = 0; j < nr; ++j) {
+                      T& dst = c[i * ldc + j];
+                      dst = be == T(0) ? edge[i * NR + j] : edge[i * NR + j] + be * dst;
+                    }
+                }
+                if (last && ep) apply_epilogue(*ep, c, ldc, mr, nr, ic + ir, jc + jr);
+              }
+            }
+          }
+        }
+      };
+      if (nt > 1)
+        parallel_for(0, nt, 1, compute);
+      else
+        compute(0, 1);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// matrix-vector paths
 
 // sum_k x[k * sx] * y[k * sy]. The unit-stride case keeps eight partial sums
 // so the loop vectorizes without reassociating a single accumulator.
@@ -223,7 +599,67 @@ void gemv_row(int64_t N, int64_t K, T alpha, MatRef<const T> A, MatRef<const T> 
   });
 }
 
+template <typename T>
+void gemm_impl(int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A, MatRef<const T> B, T beta, T* C,
+               int64_t ldc, const Epilogue<T>* ep) {
+  if (M == 0 || N == 0) return;
+  if (ep && !active(*ep)) ep = nullptr;
+  if (K == 0 || alpha == T(0) || N == 1 || M == 1) {
+    scale_c(M, N, beta, C, ldc);
+    if (K != 0 && alpha != T(0)) {
+      if (N == 1)
+        gemv_col(M, K, alpha, A, B, C, ldc);
+      else
+        gemv_row(N, K, alpha, A, B, C);
+    }
+    if (ep) apply_epilogue(*ep, C, ldc, M, N, 0, 0);
+    return;
+  }
+  gemm_packed(select_kernel<T>(), M, N, K, alpha, A, B, beta, C, ldc, ep);
+}
+
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// public entry points
+
+bool gemm_isa_supported(GemmIsa isa) {
+  switch (isa) {
+    case GemmIsa::automatic:
+    case GemmIsa::portable:
+      return true;
+    case GemmIsa::avx2:
+      return cpu_has_avx2();
+    case GemmIsa::avx512:
+      return cpu_has_avx512();
+  }
+  return false;
+}
+
+bool set_gemm_isa(GemmIsa isa) {
+  if (!gemm_isa_supported(isa)) return false;
+  g_forced_isa.store(isa);
+  return true;
+}
+
+GemmIsa gemm_isa() {
+  const GemmIsa f = g_forced_isa.load(std::memory_order_relaxed);
+  return f == GemmIsa::automatic ? best_isa() : f;
+}
+
+const char* gemm_isa_name(GemmIsa isa) {
+  switch (isa) {
+    case GemmIsa::automatic:
+      return "automatic";
+    case GemmIsa::portable:
+      return "portable";
+    case GemmIsa::avx2:
+      return "avx2";
+    case GemmIsa::avx512:
+      return "avx512";
+  }
+  return "?";
+}
 
 template <typename T>
 void gemm_reference(int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A, MatRef<const T> B, T beta, T* C,
@@ -238,47 +674,61 @@ void gemm_reference(int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A,
 }
 
 template <typename T>
-void gemm(int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A, MatRef<const T> B, T beta, T* C, int64_t ldc) {
-  if (M == 0 || N == 0) return;
-  scale_c(M, N, beta, C, ldc);
-  if (K == 0 || alpha == T(0)) return;
-  if (N == 1) return gemv_col(M, K, alpha, A, B, C, ldc);
-  if (M == 1) return gemv_row(N, K, alpha, A, B, C);
-
-  constexpr int MR = Tile<T>::MR, NR = Tile<T>::NR;
-  // Row blocks: at most MC rows, but small enough that every thread gets one.
-  const int64_t threads = get_num_threads();
-  const int64_t mc = std::min(kMC, std::max<int64_t>(MR, (M + threads * MR - 1) / (threads * MR) * MR));
-  const int64_t row_blocks = (M + mc - 1) / mc;
-  thread_local std::vector<T> b_buf;
-  for (int64_t j0 = 0; j0 < N; j0 += kNC) {
-    const int64_t nc = std::min(kNC, N - j0);
-    const int64_t nc_pad = (nc + NR - 1) / NR * NR;
-    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
-      const int64_t kc = std::min(kKC, K - k0);
-      T* bp = scratch(b_buf, kc * nc_pad);
-      pack_b(kc, nc, B.data + k0 * B.rs + j0 * B.cs, B.rs, B.cs, bp);
-      // One block is at least ~64K multiply-adds before it gets its own thread.
-      const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(mc * kc * nc, 1));
-      parallel_for(0, row_blocks, grain, [&](int64_t r0, int64_t r1) {
-        thread_local std::vector<T> a_buf;
-        T* ap = scratch(a_buf, ((mc + MR - 1) / MR * MR) * kc);
-        for (int64_t r = r0; r < r1; ++r) {
-          const int64_t i0 = r * mc, m = std::min(mc, M - i0);
-          pack_a(m, kc, alpha, A.data + i0 * A.rs + k0 * A.cs, A.rs, A.cs, ap);
-          for (int64_t jr = 0; jr < nc; jr += NR)
-            for (int64_t ir = 0; ir < m; ir += MR)
-              micro_kernel<T>(kc, ap + ir * kc, bp + jr * kc, C + (i0 + ir) * ldc + j0 + jr, ldc,
-                              std::min<int64_t>(MR, m - ir), std::min<int64_t>(NR, nc - jr));
-        }
-      });
+void gemm_ex_reference(int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A, MatRef<const T> B, T beta, T* C,
+                       int64_t ldc, const Epilogue<T>& epilogue) {
+  gemm_reference(M, N, K, alpha, A, B, beta, C, ldc);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      T& c = C[i * ldc + j];
+      if (epilogue.bias) c += epilogue.bias_per_row ? epilogue.bias[i] : epilogue.bias[j];
+      c = activate(c, epilogue.act);
     }
+}
+
+template <typename T>
+void gemm(int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A, MatRef<const T> B, T beta, T* C, int64_t ldc) {
+  gemm_impl<T>(M, N, K, alpha, A, B, beta, C, ldc, nullptr);
+}
+
+template <typename T>
+void gemm_ex(int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A, MatRef<const T> B, T beta, T* C,
+             int64_t ldc, const Epilogue<T>& epilogue) {
+  gemm_impl<T>(M, N, K, alpha, A, B, beta, C, ldc, &epilogue);
+}
+
+template <typename T>
+void gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A, int64_t stride_a,
+                  MatRef<const T> B, int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
+                  const Epilogue<T>& epilogue) {
+  if (batch <= 0 || M == 0 || N == 0) return;
+  auto one = [&](int64_t b) {
+    gemm_impl<T>(M, N, K, alpha, MatRef<const T>{A.data + b * stride_a, A.rs, A.cs},
+                 MatRef<const T>{B.data + b * stride_b, B.rs, B.cs}, beta, C + b * stride_c, ldc, &epilogue);
+  };
+  // Small products (< 64K multiply-adds) or a batch that splits evenly over
+  // the threads: one product per thread (gemm inside runs serially). Else
+  // one product after another, each split over the threads.
+  constexpr int64_t kSmall = int64_t{1} << 16;
+  const int64_t work = M * N * std::max<int64_t>(K, 1);
+  const int64_t nt = get_num_threads();
+  if (batch > 1 && !in_parallel_region() && (work < kSmall || batch % nt == 0 || batch >= 4 * nt)) {
+    parallel_for(0, batch, std::max<int64_t>(1, kSmall / work), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) one(b);
+    });
+  } else {
+    for (int64_t b = 0; b < batch; ++b) one(b);
   }
 }
 
-#define WICK_GEMM_INSTANTIATE_(T)                                                                             \
-  template void gemm<T>(int64_t, int64_t, int64_t, T, MatRef<const T>, MatRef<const T>, T, T*, int64_t);      \
-  template void gemm_reference<T>(int64_t, int64_t, int64_t, T, MatRef<const T>, MatRef<const T>, T, T*, int64_t);
+#define WICK_GEMM_INSTANTIATE_(T)                                                                                  \
+  template void gemm<T>(int64_t, int64_t, int64_t, T, MatRef<const T>, MatRef<const T>, T, T*, int64_t);           \
+  template void gemm_reference<T>(int64_t, int64_t, int64_t, T, MatRef<const T>, MatRef<const T>, T, T*, int64_t); \
+  template void gemm_ex<T>(int64_t, int64_t, int64_t, T, MatRef<const T>, MatRef<const T>, T, T*, int64_t,         \
+                           const Epilogue<T>&);                                                                    \
+  template void gemm_ex_reference<T>(int64_t, int64_t, int64_t, T, MatRef<const T>, MatRef<const T>, T, T*,        \
+                                     int64_t, const Epilogue<T>&);                                                 \
+  template void gemm_batched<T>(int64_t, int64_t, int64_t, int64_t, T, MatRef<const T>, int64_t, MatRef<const T>,  \
+                                int64_t, T, T*, int64_t, int64_t, const Epilogue<T>&);
 WICK_GEMM_INSTANTIATE_(float)
 WICK_GEMM_INSTANTIATE_(double)
 WICK_GEMM_INSTANTIATE_(int64_t)

@@ -11,6 +11,7 @@
 // plain `for (i < n) out[i] = f(a[i])` path that the compiler vectorizes.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -182,6 +183,63 @@ void ternary_loop(const Tensor& out, const Tensor& a, const Tensor& b, const Ten
                       *reinterpret_cast<O*>(p[0] + i * s[0]) =
                           f(*reinterpret_cast<const A*>(p[1] + i * s[1]), *reinterpret_cast<const B*>(p[2] + i * s[2]),
                             *reinterpret_cast<const C*>(p[3] + i * s[3]));
+                  });
+}
+
+// Array-kernel versions of unary_loop / binary_loop for kernels that process
+// whole runs at once (the vectorized transcendentals of vec_math.h):
+// f(const T* x, T* y, int64_t n) for unary, f(const T* a, const T* b, T* y, n)
+// for binary. Unit-stride rows are passed straight through; strided or
+// broadcast rows are gathered into stack buffers of kArrayBlock elements,
+// computed there (in L1) and scattered back. In-place use (out == a) is fine.
+inline constexpr int64_t kArrayBlock = 256;
+
+template <typename T, typename F>
+void unary_array_loop(const Tensor& out, const Tensor& a, F f) {
+  if (out.numel() == 0) return;
+  auto plan = make_plan<2>(out.sizes(), {out.strides(), broadcast_strides(a, out.sizes())},
+                           {int64_t(sizeof(T)), int64_t(sizeof(T))});
+  for_each_row<2>(plan, {static_cast<char*>(out.data_ptr_raw()), static_cast<char*>(a.data_ptr_raw())},
+                  [&](const std::array<char*, 2>& p, int64_t n, const std::array<int64_t, 2>& s) {
+                    if (s[0] == sizeof(T) && s[1] == sizeof(T)) {
+                      f(reinterpret_cast<const T*>(p[1]), reinterpret_cast<T*>(p[0]), n);
+                      return;
+                    }
+                    T buf[kArrayBlock];
+                    for (int64_t b = 0; b < n; b += kArrayBlock) {
+                      const int64_t m = std::min(kArrayBlock, n - b);
+                      for (int64_t i = 0; i < m; ++i) buf[i] = *reinterpret_cast<const T*>(p[1] + (b + i) * s[1]);
+                      f(buf, buf, m);
+                      for (int64_t i = 0; i < m; ++i) *reinterpret_cast<T*>(p[0] + (b + i) * s[0]) = buf[i];
+                    }
+                  });
+}
+
+template <typename T, typename F>
+void binary_array_loop(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
+  if (out.numel() == 0) return;
+  const Shape& sh = out.sizes();
+  auto plan = make_plan<3>(sh, {out.strides(), broadcast_strides(a, sh), broadcast_strides(b, sh)},
+                           {int64_t(sizeof(T)), int64_t(sizeof(T)), int64_t(sizeof(T))});
+  for_each_row<3>(plan,
+                  {static_cast<char*>(out.data_ptr_raw()), static_cast<char*>(a.data_ptr_raw()),
+                   static_cast<char*>(b.data_ptr_raw())},
+                  [&](const std::array<char*, 3>& p, int64_t n, const std::array<int64_t, 3>& s) {
+                    if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == sizeof(T)) {
+                      f(reinterpret_cast<const T*>(p[1]), reinterpret_cast<const T*>(p[2]), reinterpret_cast<T*>(p[0]),
+                        n);
+                      return;
+                    }
+                    T ba[kArrayBlock], bb[kArrayBlock];
+                    for (int64_t k = 0; k < n; k += kArrayBlock) {
+                      const int64_t m = std::min(kArrayBlock, n - k);
+                      for (int64_t i = 0; i < m; ++i) {
+                        ba[i] = *reinterpret_cast<const T*>(p[1] + (k + i) * s[1]);
+                        bb[i] = *reinterpret_cast<const T*>(p[2] + (k + i) * s[2]);
+                      }
+                      f(ba, bb, ba, m);
+                      for (int64_t i = 0; i < m; ++i) *reinterpret_cast<T*>(p[0] + (k + i) * s[0]) = ba[i];
+                    }
                   });
 }
 

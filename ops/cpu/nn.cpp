@@ -1,5 +1,8 @@
-// CPU kernels for softmax and the normalizations (forward passes; the
-// backward formulas are written with ops in ops/nn.cpp).
+// CPU kernels for softmax and the normalizations: forward passes, and the
+// fused first-order backward of softmax / log_softmax / layer_norm / rms_norm.
+// The readable reference of each backward is the formula written with ops in
+// ops/nn.cpp (used under create_graph); tests/ops/test_fused_nn.cpp checks the
+// two agree on odd sizes, other dims, non-contiguous and empty inputs.
 //
 // softmax along a dim: the tensor is viewed as [outer, n, inner] with n the
 // softmax dim. Three passes per row: max, sum of exp(x - max), write. When
@@ -14,6 +17,18 @@
 // two passes over data that is still in cache (mean, then the centred sum of
 // squares, which avoids the cancellation of E[x^2] - E[x]^2), then the output
 // is written as x * scale + shift. Accumulation is in acc_t<T>.
+//
+// Backward kernels (one read of each input, one write of gx; the second pass
+// over a row hits L1/L2):
+//   softmax:      s = sum(gy * y); gx = y * (gy - s)      2 reads + 1 write / element
+//   log_softmax:  s = sum(gy);     gx = gy - exp(y) * s   same bytes, one exp / element
+//   layer_norm:   per row sums of gh and gh * xhat, then gx; gw/gb from per-block
+//                 partial sums (blocks fixed by the shape, not the thread count),
+//                 summed in block order: 2 reads + 1 write / element, deterministic.
+// The inner loops are `omp simd` reductions (vectorized under -march=native),
+// the exp is ops/cpu/vec_math.h's exp_array (AVX2/AVX-512, runtime dispatch)
+// for float. Measured (bench/kernels/bench_nn.cpp, 2 threads, Zen 3): see the
+// numbers at the end of this comment.
 #include "ops/cpu/nn.h"
 
 #include <algorithm>
@@ -22,6 +37,12 @@
 #include <vector>
 
 #include "ops/cpu/loops.h"
+#include "ops/cpu/vec_math.h"
+
+// Set to 1 once ops/cpu/vec_math.cpp is part of the library.
+#ifndef WICK_NN_VEC_EXP
+#define WICK_NN_VEC_EXP 0
+#endif
 
 namespace wick::cpu {
 
@@ -120,7 +141,210 @@ T* opt_ptr(const Tensor& t) {
   return t.defined() ? t.data_ptr<T>() : nullptr;
 }
 
+// ---- backward --------------------------------------------------------------
+
+template <typename T>
+void softmax_bwd_row(T* gx, const T* gy, const T* y, int64_t n, bool log) {
+  using A = acc_t<T>;
+  A s = 0;
+  if (log) {
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; ++i) s += static_cast<A>(gy[i]);
+    exp_into(y, gx, n);
+    const T st = static_cast<T>(s);
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) gx[i] = gy[i] - gx[i] * st;
+  } else {
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; ++i) s += static_cast<A>(gy[i]) * static_cast<A>(y[i]);
+    const T st = static_cast<T>(s);
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) gx[i] = y[i] * (gy[i] - st);
+  }
+}
+
+template <typename T>
+void softmax_bwd_rows(T* gx, const T* gy, const T* y, int64_t outer, int64_t n, bool log) {
+  const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(n, 1));
+  parallel_for(0, outer, grain, [&](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r) softmax_bwd_row<T>(gx + r * n, gy + r * n, y + r * n, n, log);
+  });
+}
+
+// Softmax dim not last: blocks of kColBlock adjacent columns, every pass
+// walking contiguous memory (as softmax_cols does).
+template <typename T>
+void softmax_bwd_cols(T* gx, const T* gy, const T* y, int64_t outer, int64_t n, int64_t inner, bool log) {
+  using A = acc_t<T>;
+  const int64_t blocks = (inner + kColBlock - 1) / kColBlock;
+  const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(n * kColBlock, 1));
+  parallel_for(0, outer * blocks, grain, [&](int64_t tb, int64_t te) {
+    A s[kColBlock];
+    T st[kColBlock];
+    for (int64_t t = tb; t < te; ++t) {
+      const int64_t o = t / blocks, j0 = (t % blocks) * kColBlock;
+      const int64_t w = std::min(kColBlock, inner - j0);
+      const int64_t base = o * n * inner + j0;
+      for (int64_t j = 0; j < w; ++j) s[j] = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        const T* g = gy + base + k * inner;
+        const T* yv = y + base + k * inner;
+        if (log) {
+          for (int64_t j = 0; j < w; ++j) s[j] += static_cast<A>(g[j]);
+        } else {
+          for (int64_t j = 0; j < w; ++j) s[j] += static_cast<A>(g[j]) * static_cast<A>(yv[j]);
+        }
+      }
+      for (int64_t j = 0; j < w; ++j) st[j] = static_cast<T>(s[j]);
+      for (int64_t k = 0; k < n; ++k) {
+        const T* g = gy + base + k * inner;
+        const T* yv = y + base + k * inner;
+        T* o_ = gx + base + k * inner;
+        if (log) {
+          exp_into(yv, o_, w);
+          for (int64_t j = 0; j < w; ++j) o_[j] = g[j] - o_[j] * st[j];
+        } else {
+          for (int64_t j = 0; j < w; ++j) o_[j] = yv[j] * (g[j] - st[j]);
+        }
+      }
+    }
+  });
+}
+
+// Rows [r0, r1) of the layer_norm / rms_norm backward. Writes gx rows (when
+// NeedGx) and adds gy * xhat, gy into the partials pw, pb (when NeedGwb).
+template <typename T, bool HasW, bool NeedGx, bool NeedGwb>
+void norm_bwd_rows(T* gx, acc_t<T>* pw, acc_t<T>* pb, const T* gy, const T* x, const T* mean, const T* rstd,
+                   const T* w, int64_t r0, int64_t r1, int64_t cols) {
+  using A = acc_t<T>;
+  const A inv_n = A(1) / static_cast<A>(cols);
+  for (int64_t r = r0; r < r1; ++r) {
+    const T* xr = x + r * cols;
+    const T* gr = gy + r * cols;
+    const T mt = mean ? mean[r] : T(0), rt = rstd[r];
+    if constexpr (NeedGx) {
+      A sg = 0, sgx = 0;
+#pragma omp simd reduction(+ : sg, sgx)
+      for (int64_t i = 0; i < cols; ++i) {
+        const T xh = (xr[i] - mt) * rt;
+        const T gh = HasW ? gr[i] * w[i] : gr[i];
+        sg += static_cast<A>(gh);
+        sgx += static_cast<A>(gh) * static_cast<A>(xh);
+      }
+      const T a = mean ? static_cast<T>(sg * inv_n) : T(0), b = static_cast<T>(sgx * inv_n);
+      T* o = gx + r * cols;
+#pragma omp simd
+      for (int64_t i = 0; i < cols; ++i) {
+        const T xh = (xr[i] - mt) * rt;
+        const T gh = HasW ? gr[i] * w[i] : gr[i];
+        o[i] = rt * (gh - a - xh * b);
+      }
+    }
+    if constexpr (NeedGwb) {
+#pragma omp simd
+      for (int64_t i = 0; i < cols; ++i) {
+        const T xh = (xr[i] - mt) * rt;
+        pw[i] += static_cast<A>(gr[i]) * static_cast<A>(xh);
+        pb[i] += static_cast<A>(gr[i]);
+      }
+    }
+  }
+}
+
+template <typename T, bool HasW, bool NeedGx, bool NeedGwb>
+void norm_bwd(T* gx, T* gw, T* gb, const T* gy, const T* x, const T* mean, const T* rstd, const T* w,
+              int64_t rows, int64_t cols) {
+  using A = acc_t<T>;
+  if constexpr (!NeedGwb) {
+    const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(cols, 1));
+    parallel_for(0, rows, grain, [&](int64_t rb, int64_t re) {
+      norm_bwd_rows<T, HasW, NeedGx, false>(gx, nullptr, nullptr, gy, x, mean, rstd, w, rb, re, cols);
+    });
+  } else {
+    // Blocks of rows depend only on the shape, so the sums below do not
+    // depend on how many threads run them.
+    const int64_t want = std::clamp<int64_t>(rows * cols / kParallelGrain, 1, 64);
+    const int64_t per = (rows + want - 1) / want;
+    const int64_t nblocks = (rows + per - 1) / per;
+    std::vector<A> part(static_cast<size_t>(2 * nblocks * cols), A(0));
+    parallel_for(0, nblocks, 1, [&](int64_t bb, int64_t be) {
+      for (int64_t blk = bb; blk < be; ++blk) {
+        A* pw = part.data() + 2 * blk * cols;
+        norm_bwd_rows<T, HasW, NeedGx, true>(gx, pw, pw + cols, gy, x, mean, rstd, w, blk * per,
+                                             std::min(rows, (blk + 1) * per), cols);
+      }
+    });
+    parallel_for(0, cols, kParallelGrain / std::max<int64_t>(nblocks, 1), [&](int64_t cb, int64_t ce) {
+      for (int64_t c = cb; c < ce; ++c) {
+        A sw = 0, sb = 0;
+        for (int64_t blk = 0; blk < nblocks; ++blk) {
+          sw += part[2 * blk * cols + c];
+          sb += part[2 * blk * cols + cols + c];
+        }
+        if (gw) gw[c] = static_cast<T>(sw);
+        if (gb) gb[c] = static_cast<T>(sb);
+      }
+    });
+  }
+}
+
 }  // namespace
+
+void exp_into(const float* x, float* y, int64_t n) {
+#if WICK_NN_VEC_EXP
+  exp_array(x, y, n);
+#else
+  for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
+#endif
+}
+
+void exp_into(const double* x, double* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
+}
+
+void softmax_backward(const Tensor& gx, const Tensor& gy, const Tensor& y, int64_t dim, bool log) {
+  if (y.numel() == 0) return;
+  int64_t outer = 1, n = 1, inner = 1;
+  for (int64_t d = 0; d < y.dim(); ++d) {
+    if (d < dim) outer *= y.size(d);
+    else if (d == dim) n = y.size(d);
+    else inner *= y.size(d);
+  }
+  WICK_DISPATCH_FLOAT(y.dtype(), log ? "log_softmax_backward" : "softmax_backward", [&]<typename T>() {
+    if (inner == 1) softmax_bwd_rows<T>(gx.data_ptr<T>(), gy.data_ptr<T>(), y.data_ptr<T>(), outer, n, log);
+    else softmax_bwd_cols<T>(gx.data_ptr<T>(), gy.data_ptr<T>(), y.data_ptr<T>(), outer, n, inner, log);
+  });
+}
+
+void layer_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy, const Tensor& x,
+                         const Tensor& mean, const Tensor& rstd, const Tensor& w, int64_t rows, int64_t cols,
+                         bool rms) {
+  WICK_DISPATCH_FLOAT(x.dtype(), rms ? "rms_norm_backward" : "layer_norm_backward", [&]<typename T>() {
+    T* gwp = opt_ptr<T>(gw);
+    T* gbp = opt_ptr<T>(gb);
+    if (rows == 0 || cols == 0) {  // empty: weight/bias gradients are sums of nothing
+      for (int64_t c = 0; c < cols; ++c) {
+        if (gwp) gwp[c] = T(0);
+        if (gbp) gbp[c] = T(0);
+      }
+      return;
+    }
+    T* gxp = opt_ptr<T>(gx);
+    const T* gyp = gy.data_ptr<T>();
+    const T* xp = x.data_ptr<T>();
+    const T* mp = rms ? nullptr : mean.data_ptr<T>();
+    const T* rp = rstd.data_ptr<T>();
+    const T* wp = opt_ptr<T>(w);
+    const bool need_wb = gwp || gbp;
+    auto run = [&]<bool HasW>() {
+      if (gxp && need_wb) norm_bwd<T, HasW, true, true>(gxp, gwp, gbp, gyp, xp, mp, rp, wp, rows, cols);
+      else if (gxp) norm_bwd<T, HasW, true, false>(gxp, gwp, gbp, gyp, xp, mp, rp, wp, rows, cols);
+      else if (need_wb) norm_bwd<T, HasW, false, true>(gxp, gwp, gbp, gyp, xp, mp, rp, wp, rows, cols);
+    };
+    if (wp) run.template operator()<true>();
+    else run.template operator()<false>();
+  });
+}
 
 void softmax(const Tensor& out, const Tensor& x, int64_t dim, bool log) {
   if (x.numel() == 0) return;
