@@ -21,6 +21,7 @@
 
 #include "autograd/function.h"
 #include "ops/copy.h"
+#include "ops/cpu/gemm.h"
 #include "ops/cpu/nn.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
@@ -70,7 +71,7 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
     auto fused = [kd, log](const Ctx& c) {
       Tensor y = c.output();
       Tensor gx = empty(y.sizes(), TensorOptions(y.dtype()).device(y.device()));
-      cpu::softmax_backward(gx, c.grad().contiguous(), y.contiguous(), kd, log);
+      cpu::softmax_backward(gx, c.grad().to(y.dtype()).contiguous(), y.contiguous(), kd, log);
       return tensor_list{gx};
     };
     if (log) {
@@ -168,7 +169,7 @@ Tensor layer_or_rms_norm(const char* op, const Tensor& x, const Shape& ns, const
             Tensor gx = c.needs_input_grad(0) ? empty(xv.sizes(), o) : Tensor();
             Tensor gw = c.needs_input_grad(1) ? empty(ns, o) : Tensor();
             Tensor gb = c.needs_input_grad(2) ? empty(ns, o) : Tensor();
-            cpu::layer_norm_backward(gx, gw, gb, g.contiguous(), xv.contiguous(), mean, rstd,
+            cpu::layer_norm_backward(gx, gw, gb, g.to(xv.dtype()).contiguous(), xv.contiguous(), mean, rstd,
                                      w.defined() ? w.contiguous() : Tensor(), rows, cols, rms);
             return tensor_list{gx, gw, gb};
           }
@@ -350,14 +351,43 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   WICK_CHECK(!bias.defined() || bias.sizes() == Shape{weight.size(0)}, "linear: bias has shape ",
              shape_str(bias.sizes()), " but expected [", weight.size(0), "] for weight of shape ",
              shape_str(weight.sizes()));
-  const Tensor wt = weight.t();
-  if (x.dim() == 2) return bias.defined() ? addmm(bias, x, wt) : mm(x, wt);
   // Fold the leading dims into one so the product is a single GEMM.
   Shape out_shape = x.sizes();
   out_shape.back() = weight.size(0);
-  Tensor x2 = x.reshape({numel_of(Shape(x.sizes().begin(), x.sizes().end() - 1)), x.size(-1)});
-  Tensor y = bias.defined() ? addmm(bias, x2, wt) : mm(x2, wt);
-  return y.reshape(out_shape);
+  const Tensor x2 = x.dim() == 2 ? x : x.reshape({numel_of(Shape(x.sizes().begin(), x.sizes().end() - 1)), x.size(-1)});
+  const bool fused = x.is_cpu() && weight.is_cpu() && (x.dtype() == kFloat32 || x.dtype() == kFloat64) &&
+                     weight.dtype() == x.dtype() && (!bias.defined() || (bias.is_cpu() && bias.dtype() == x.dtype()));
+  if (!fused) {  // other devices and mixed dtypes: the composed ops (and their error messages)
+    const Tensor wt = weight.t();
+    Tensor y = bias.defined() ? addmm(bias, x2, wt) : mm(x2, wt);
+    return x.dim() == 2 ? y : y.reshape(out_shape);
+  }
+  // y = x2 W^T + b as one GEMM, the bias added in its epilogue while each tile
+  // of y is in cache; W^T is read through W's strides (no copy).
+  const int64_t rows = x2.size(0), in = x2.size(1), out = weight.size(0);
+  Tensor y = empty({rows, out}, TensorOptions(x.dtype()).device(x.device()));
+  const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
+  WICK_DISPATCH_FLOAT(x.dtype(), "linear", [&]<typename T>() {
+    cpu::Epilogue<T> ep;
+    if (b.defined()) ep.bias = b.data_ptr<T>();
+    cpu::gemm_ex<T>(rows, out, in, T(1), cpu::MatRef<const T>{x2.data_ptr<T>(), x2.stride(0), x2.stride(1)},
+                    cpu::MatRef<const T>{weight.data_ptr<T>(), weight.stride(1), weight.stride(0)}, T(0),
+                    y.data_ptr<T>(), out, ep);
+  });
+  if (autograd::needs_grad({x2, weight, bias})) {
+    // dx = g W, dW = g^T x, db = sum_rows g: written with ops, so higher
+    // derivatives work (the same formulas addmm's backward gave).
+    autograd::record("LinearBackward", {x2, weight, bias}, {y},
+                     [sx = SavedTensor(x2), sw = SavedTensor(weight)](const Ctx& ctx) {
+                       const Tensor& g = ctx.grad();
+                       Tensor gx, gw, gb;
+                       if (ctx.needs_input_grad(0)) gx = mm(g, sw.unpack());
+                       if (ctx.needs_input_grad(1)) gw = mm(g.t(), sx.unpack());
+                       if (ctx.needs_input_grad(2)) gb = sum(g, {0});
+                       return tensor_list{gx, gw, gb};
+                     });
+  }
+  return x.dim() == 2 ? y : y.reshape(out_shape);
 }
 
 }  // namespace wick

@@ -164,7 +164,7 @@ int64_t work_per_sample(const ConvGeometry& g) {
 // tells the buffers of one call apart.
 template <typename T>
 T* thread_buffer(int slot, int64_t n) {
-  thread_local std::vector<T> bufs[3];
+  thread_local std::vector<T> bufs[4];
   std::vector<T>& b = bufs[slot];
   if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
   return b.data();
@@ -243,7 +243,7 @@ struct Plan {
 
 Plan make_plan(const ConvGeometry& g, ConvPath path) {
   Plan plan;
-  const int64_t threads = get_num_threads();
+  const int64_t threads = available_threads();
   if (threads > 1 && g.N >= threads && g.N * work_per_sample(g) >= kMinParallelWork) plan.P = threads;
   if (path == ConvPath::kPerSample) return plan;
   const int64_t ohw = std::max<int64_t>(1, g.OH * g.OW);
@@ -327,56 +327,79 @@ inline T dot(const T* __restrict a, const T* __restrict b, int64_t n, int64_t sb
 
 // ---------------------------------------------------------------------------
 // Depthwise: direct kernels (C_in / groups == 1, multiplier M = C_out / C_in).
+// Each works on a zero-padded copy of one input plane (or of its gradient),
+// so the inner loops run over whole output rows with no bounds tests: a row
+// of the output (in L1) takes kh*kw scaled, shifted rows of the padded plane.
 // ---------------------------------------------------------------------------
 
-// Output plane [OH, OW] of one (sample, output channel) from its input plane.
+// Padded plane extents: every tap of every output position lands inside.
+struct Padded {
+  int64_t PH, PW;
+};
+Padded padded_size(const ConvGeometry& g) {
+  return {std::max(g.H + 2 * g.ph, (g.OH - 1) * g.sh + (g.kh - 1) * g.dh + 1),
+          std::max(g.W + 2 * g.pw, (g.OW - 1) * g.sw + (g.kw - 1) * g.dw + 1)};
+}
+
+// dst [PH, PW] = the plane [H, W] placed at (ph, pw), zeros around it.
 template <typename T>
-void depthwise_plane_forward(const ConvGeometry& g, const T* in, const T* w, T b, T* out) {
-  std::fill_n(out, g.OH * g.OW, b);
+void pad_plane(const ConvGeometry& g, const Padded& P, const T* src, T* dst) {
+  std::fill_n(dst, P.PH * P.PW, T(0));
+  for (int64_t y = 0; y < g.H; ++y) std::copy_n(src + y * g.W, g.W, dst + (y + g.ph) * P.PW + g.pw);
+}
+
+// out [OH, OW] = b + conv(padded plane, w [kh, kw]).
+template <typename T>
+void depthwise_plane_forward(const ConvGeometry& g, const Padded& P, const T* pad, const T* w, T b, T* out) {
   for (int64_t oy = 0; oy < g.OH; ++oy) {
     T* __restrict o = out + oy * g.OW;
+    for (int64_t ox = 0; ox < g.OW; ++ox) o[ox] = b;
     for (int64_t ki = 0; ki < g.kh; ++ki) {
-      const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
-      if (iy < 0 || iy >= g.H) continue;
-      const T* __restrict row = in + iy * g.W;
+      const T* prow = pad + (oy * g.sh + ki * g.dh) * P.PW;
       for (int64_t kj = 0; kj < g.kw; ++kj) {
-        const int64_t off = kj * g.dw - g.pw;
-        int64_t lo, hi;
-        valid_range(off, g.sw, g.W, g.OW, lo, hi);
+        const T* __restrict r = prow + kj * g.dw;
         const T wv = w[ki * g.kw + kj];
         if (g.sw == 1)
-          for (int64_t ox = lo; ox < hi; ++ox) o[ox] += wv * row[ox + off];
+          for (int64_t ox = 0; ox < g.OW; ++ox) o[ox] += wv * r[ox];
         else
-          for (int64_t ox = lo; ox < hi; ++ox) o[ox] += wv * row[ox * g.sw + off];
+          for (int64_t ox = 0; ox < g.OW; ++ox) o[ox] += wv * r[ox * g.sw];
       }
     }
   }
 }
 
+// One task per (sample, input channel): pad its plane once, then its M outputs.
 template <typename T>
 void depthwise_forward(const ConvGeometry& g, const T* image, const T* weight, const T* bias, T* map) {
   const int64_t M = g.C_out / g.C_in, HW = g.H * g.W, OHW = g.OH * g.OW, K = g.kh * g.kw;
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, OHW * K));
-  parallel_for(0, g.N * g.C_out, grain, [&](int64_t p0, int64_t p1) {
+  const Padded P = padded_size(g);
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, M * OHW * K));
+  parallel_for(0, g.N * g.C_in, grain, [&](int64_t p0, int64_t p1) {
+    T* pad = thread_buffer<T>(3, P.PH * P.PW);
     for (int64_t p = p0; p < p1; ++p) {
-      const int64_t n = p / g.C_out, co = p % g.C_out;
-      depthwise_plane_forward(g, image + (n * g.C_in + co / M) * HW, weight + co * K, bias ? bias[co] : T(0),
-                              map + p * OHW);
+      pad_plane(g, P, image + p * HW, pad);
+      const int64_t n = p / g.C_in, c = p % g.C_in;
+      for (int64_t m = 0; m < M; ++m) {
+        const int64_t co = c * M + m;
+        depthwise_plane_forward(g, P, pad, weight + co * K, bias ? bias[co] : T(0),
+                                map + (n * g.C_out + co) * OHW);
+      }
     }
   });
 }
 
-// image[n, c] = bias[c] + sum over the M output channels of c of their planes
-// scattered back through the kernel taps.
+// image[n, c] = bias[c] + the M output planes of c scattered back through the
+// kernel taps, accumulated in a padded plane and cropped.
 template <typename T>
 void depthwise_transpose(const ConvGeometry& g, const T* map, const T* weight, const T* bias, T* image) {
   const int64_t M = g.C_out / g.C_in, HW = g.H * g.W, OHW = g.OH * g.OW, K = g.kh * g.kw;
+  const Padded P = padded_size(g);
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, M * OHW * K));
   parallel_for(0, g.N * g.C_in, grain, [&](int64_t p0, int64_t p1) {
+    T* pad = thread_buffer<T>(3, P.PH * P.PW);
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t n = p / g.C_in, c = p % g.C_in;
-      T* plane = image + p * HW;
-      std::fill_n(plane, HW, bias ? bias[c] : T(0));
+      std::fill_n(pad, P.PH * P.PW, T(0));
       for (int64_t m = 0; m < M; ++m) {
         const int64_t co = c * M + m;
         const T* src = map + (n * g.C_out + co) * OHW;
@@ -384,50 +407,50 @@ void depthwise_transpose(const ConvGeometry& g, const T* map, const T* weight, c
         for (int64_t oy = 0; oy < g.OH; ++oy) {
           const T* __restrict s = src + oy * g.OW;
           for (int64_t ki = 0; ki < g.kh; ++ki) {
-            const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
-            if (iy < 0 || iy >= g.H) continue;
-            T* __restrict row = plane + iy * g.W;
+            T* prow = pad + (oy * g.sh + ki * g.dh) * P.PW;
             for (int64_t kj = 0; kj < g.kw; ++kj) {
-              const int64_t off = kj * g.dw - g.pw;
-              int64_t lo, hi;
-              valid_range(off, g.sw, g.W, g.OW, lo, hi);
+              T* __restrict r = prow + kj * g.dw;
               const T wv = w[ki * g.kw + kj];
               if (g.sw == 1)
-                for (int64_t ox = lo; ox < hi; ++ox) row[ox + off] += wv * s[ox];
+                for (int64_t ox = 0; ox < g.OW; ++ox) r[ox] += wv * s[ox];
               else
-                for (int64_t ox = lo; ox < hi; ++ox) row[ox * g.sw + off] += wv * s[ox];
+                for (int64_t ox = 0; ox < g.OW; ++ox) r[ox * g.sw] += wv * s[ox];
             }
           }
         }
+      }
+      T* plane = image + p * HW;
+      const T b = bias ? bias[c] : T(0);
+      for (int64_t y = 0; y < g.H; ++y) {
+        const T* __restrict r = pad + (y + g.ph) * P.PW + g.pw;
+        T* __restrict d = plane + y * g.W;
+        for (int64_t x = 0; x < g.W; ++x) d[x] = r[x] + b;
       }
     }
   });
 }
 
-// weight_grad[co, ki, kj] = sum_n sum_(oy, ox) map[n, co, oy, ox] * image[n, c, iy, ix]:
-// one output channel per task, samples summed in order (thread-count independent).
+// weight_grad[co, ki, kj] = sum_n sum_(oy, ox) map[n, co, oy, ox] * padded image[n, c] at the tap:
+// one output channel per task, samples summed in order (the result does not
+// depend on the thread count).
 template <typename T>
 void depthwise_weight_grad(const ConvGeometry& g, const T* image, const T* map, T* weight_grad) {
   const int64_t M = g.C_out / g.C_in, HW = g.H * g.W, OHW = g.OH * g.OW, K = g.kh * g.kw;
+  const Padded P = padded_size(g);
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, g.N * OHW * K));
   parallel_for(0, g.C_out, grain, [&](int64_t c0, int64_t c1) {
+    T* pad = thread_buffer<T>(3, P.PH * P.PW);
     for (int64_t co = c0; co < c1; ++co) {
       T* gw = weight_grad + co * K;
       std::fill_n(gw, K, T(0));
       for (int64_t n = 0; n < g.N; ++n) {
-        const T* plane = image + (n * g.C_in + co / M) * HW;
+        pad_plane(g, P, image + (n * g.C_in + co / M) * HW, pad);
         const T* src = map + (n * g.C_out + co) * OHW;
         for (int64_t ki = 0; ki < g.kh; ++ki)
           for (int64_t kj = 0; kj < g.kw; ++kj) {
-            const int64_t off = kj * g.dw - g.pw;
-            int64_t lo, hi;
-            valid_range(off, g.sw, g.W, g.OW, lo, hi);
             T acc = 0;
-            for (int64_t oy = 0; oy < g.OH; ++oy) {
-              const int64_t iy = oy * g.sh - g.ph + ki * g.dh;
-              if (iy < 0 || iy >= g.H) continue;
-              acc += dot(src + oy * g.OW + lo, plane + iy * g.W + lo * g.sw + off, hi - lo, g.sw);
-            }
+            for (int64_t oy = 0; oy < g.OH; ++oy)
+              acc += dot(src + oy * g.OW, pad + (oy * g.sh + ki * g.dh) * P.PW + kj * g.dw, g.OW, g.sw);
             gw[ki * g.kw + kj] += acc;
           }
       }

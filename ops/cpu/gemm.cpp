@@ -58,10 +58,6 @@
 
 #include "tensor/parallel.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define WICK_GEMM_X86 1
 #include <immintrin.h>
@@ -438,16 +434,8 @@ Kernel<T> select_kernel() {
 // ---------------------------------------------------------------------------
 // the blocked driver
 
-bool in_parallel_region() {
-#ifdef _OPENMP
-  return omp_in_parallel() != 0;
-#else
-  return false;
-#endif
-}
-
-// Packed B is shared by the threads of one product: one buffer per calling
-// thread (products running concurrently on different threads never share).
+// Per-thread packing buffers, grown on demand and kept (no allocation per
+// product once warm).
 template <typename T>
 AlignedBuf<T>& b_buffer() {
   thread_local AlignedBuf<T> buf;
@@ -459,79 +447,92 @@ AlignedBuf<T>& a_buffer() {
   return buf;
 }
 
+// The loop nest on one thread: C[0:M, 0:N] of this panel. The epilogue's
+// bias pointer is already offset to the panel.
 template <typename T>
-void gemm_packed(const Kernel<T>& kn, int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A, MatRef<const T> B,
-                 T beta, T* C, int64_t ldc, const Epilogue<T>* ep) {
+void gemm_blocked(const Kernel<T>& kn, int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A,
+                  MatRef<const T> B, T beta, T* C, int64_t ldc, const Epilogue<T>* ep) {
   const int64_t MR = kn.mr, NR = kn.nr;
-  const int64_t m_slivers = (M + MR - 1) / MR;
-  // Threads: none for small products; a tm x tn grid otherwise, rows first
-  // (each row group packs only its own A) while every group keeps >= 2 slivers.
-  int64_t nt = in_parallel_region() ? 1 : get_num_threads();
-  if (M * N * K < (int64_t{1} << 16)) nt = 1;
-  nt = std::max<int64_t>(1, std::min(nt, m_slivers * ((N + NR - 1) / NR)));
-  int64_t tm = nt;
-  while (tm > 1 && (nt % tm != 0 || m_slivers < 2 * tm)) --tm;
-  const int64_t tn = nt / tm;
-  const int64_t rows_per = (m_slivers + tm - 1) / tm * MR;
-
-  const int64_t nc_max = std::min(kn.nc, (N + NR - 1) / NR * NR);
-  T* bp = b_buffer<T>().get(std::min(kn.kc, K) * nc_max);
-
+  T* bp = b_buffer<T>().get(std::min(kn.kc, K) * std::min(kn.nc, (N + NR - 1) / NR * NR));
+  T* ap = a_buffer<T>().get(std::min(kn.kc, K) * std::min(kn.mc, (M + MR - 1) / MR * MR));
+  alignas(64) T edge[16 * 32];  // an edge tile (MR x NR <= 12 x 32)
   for (int64_t jc = 0; jc < N; jc += kn.nc) {
     const int64_t nc = std::min(kn.nc, N - jc);
     const int64_t n_sl = (nc + NR - 1) / NR;
     for (int64_t pc = 0; pc < K; pc += kn.kc) {
       const int64_t kc = std::min(kn.kc, K - pc);
-      const bool first = pc == 0, last = pc + kc >= K;
-      const T be = first ? beta : T(1);
-      const T* bsrc = B.data + pc * B.rs + jc * B.cs;
-      auto pack_slivers = [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) kn.pack_b(kc, nc, bsrc, B.rs, B.cs, bp, t * n_sl / nt, (t + 1) * n_sl / nt);
-      };
-      if (nt > 1)
-        parallel_for(0, nt, 1, pack_slivers);
-      else
-        pack_slivers(0, 1);
-
-      auto compute = [&](int64_t t0, int64_t t1) {
-        alignas(64) T edge[16 * 32];  // an edge tile (MR x NR <= 12 x 32)
-        for (int64_t t = t0; t < t1; ++t) {
-          const int64_t tr = t / tn, tcol = t % tn;
-          const int64_t m0 = tr * rows_per, m1 = std::min(M, m0 + rows_per);
-          const int64_t s0 = tcol * n_sl / tn, s1 = (tcol + 1) * n_sl / tn;
-          if (m0 >= m1 || s0 >= s1) continue;
-          T* ap = a_buffer<T>().get((std::min(kn.mc, m1 - m0) + MR - 1) / MR * MR * kc);
-          for (int64_t ic = m0; ic < m1; ic += kn.mc) {
-            const int64_t mc = std::min(kn.mc, m1 - ic);
-            kn.pack_a(mc, kc, alpha, A.data + ic * A.rs + pc * A.cs, A.rs, A.cs, ap, kn.simd_pack);
-            for (int64_t s = s0; s < s1; ++s) {
-              const int64_t jr = s * NR, nr = std::min(NR, nc - jr);
-              const T* bsl = bp + s * kc * NR;
-              for (int64_t ir = 0; ir < mc; ir += MR) {
-                const int64_t mr = std::min(MR, mc - ir);
-                T* c = C + (ic + ir) * ldc + jc + jr;
-                if (mr == MR && nr == NR) {
-                  kn.ukr(kc, ap + ir * kc, bsl, c, ldc, be);
-                } else {
-                  kn.ukr(kc, ap + ir * kc, bsl, edge, NR, T(0));
-                  for (int64_t i = 0; i < mr; ++i)
-                    for (int64_t j = 0; j < nr; ++j) {
-                      T& dst = c[i * ldc + j];
-                      dst = be == T(0) ? edge[i * NR + j] : edge[i * NR + j] + be * dst;
-                    }
+      const bool last = pc + kc >= K;
+      const T be = pc == 0 ? beta : T(1);
+      kn.pack_b(kc, nc, B.data + pc * B.rs + jc * B.cs, B.rs, B.cs, bp, 0, n_sl);
+      for (int64_t ic = 0; ic < M; ic += kn.mc) {
+        const int64_t mc = std::min(kn.mc, M - ic);
+        kn.pack_a(mc, kc, alpha, A.data + ic * A.rs + pc * A.cs, A.rs, A.cs, ap, kn.simd_pack);
+        for (int64_t s = 0; s < n_sl; ++s) {
+          const int64_t jr = s * NR, nr = std::min(NR, nc - jr);
+          const T* bsl = bp + s * kc * NR;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t mr = std::min(MR, mc - ir);
+            T* c = C + (ic + ir) * ldc + jc + jr;
+            if (mr == MR && nr == NR) {
+              kn.ukr(kc, ap + ir * kc, bsl, c, ldc, be);
+            } else {
+              kn.ukr(kc, ap + ir * kc, bsl, edge, NR, T(0));
+              for (int64_t i = 0; i < mr; ++i)
+                for (int64_t j = 0; j < nr; ++j) {
+                  T& dst = c[i * ldc + j];
+                  dst = be == T(0) ? edge[i * NR + j] : edge[i * NR + j] + be * dst;
                 }
-                if (last && ep) apply_epilogue(*ep, c, ldc, mr, nr, ic + ir, jc + jr);
-              }
             }
+            if (last && ep) apply_epilogue(*ep, c, ldc, mr, nr, ic + ir, jc + jr);
           }
         }
-      };
-      if (nt > 1)
-        parallel_for(0, nt, 1, compute);
-      else
-        compute(0, 1);
+      }
     }
   }
+}
+
+// Threads: C is cut once into tm x tn panels (tm * tn = threads), each
+// computed by gemm_blocked on its own thread with its own packs: one fork
+// per product and no barrier inside it. (A shared pack of B, BLIS style,
+// needs a barrier per KC slice; on this shared machine a thread that is
+// descheduled then stalls every barrier, which cost 2-4x at 2 threads.)
+// The price is packing redundantly: a row split packs all of B in each row
+// panel, a column split all of A; the split is chosen to repack the smaller
+// operand (overhead ~ 2 / (FMA lanes x max(M, N)) of the flops).
+template <typename T>
+void gemm_packed(const Kernel<T>& kn, int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A, MatRef<const T> B,
+                 T beta, T* C, int64_t ldc, const Epilogue<T>* ep) {
+  const int64_t MR = kn.mr, NR = kn.nr;
+  const int64_t m_sl = (M + MR - 1) / MR, n_sl = (N + NR - 1) / NR;
+  int64_t nt = available_threads();
+  if (M * N * K < (int64_t{1} << 17)) nt = 1;  // ~0.1 ms of work: not worth a fork
+  nt = std::max<int64_t>(1, std::min(nt, m_sl * n_sl));
+  // tm row panels x tn column panels: minimize the redundant packing,
+  // (tm - 1) K N for B plus (tn - 1) M K (per NC block) for A.
+  int64_t tm = 1;
+  double best = -1;
+  for (int64_t r = 1; r <= nt; ++r) {
+    if (nt % r || r > m_sl || nt / r > n_sl) continue;
+    const int64_t c = nt / r;
+    const double cost = double(r - 1) * N + double(c - 1) * M * ((N / c + kn.nc - 1) / kn.nc);
+    if (best < 0 || cost < best) best = cost, tm = r;
+  }
+  if (best < 0) nt = 1, tm = 1;
+  const int64_t tn = nt / tm;
+  const int64_t rows_per = (m_sl + tm - 1) / tm * MR, cols_per = (n_sl + tn - 1) / tn * NR;
+  auto panel = [&](int64_t t) {
+    const int64_t i0 = (t / tn) * rows_per, j0 = (t % tn) * cols_per;
+    const int64_t m = std::min(rows_per, M - i0), n = std::min(cols_per, N - j0);
+    if (m <= 0 || n <= 0) return;
+    Epilogue<T> e;
+    if (ep) e = *ep, e.bias = ep->bias ? ep->bias + (ep->bias_per_row ? i0 : j0) : nullptr;
+    gemm_blocked(kn, m, n, K, alpha, MatRef<const T>{A.data + i0 * A.rs, A.rs, A.cs},
+                 MatRef<const T>{B.data + j0 * B.cs, B.rs, B.cs}, beta, C + i0 * ldc + j0, ldc, ep ? &e : nullptr);
+  };
+  if (nt == 1) return panel(0);
+  parallel_for(0, nt, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) panel(t);
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -710,8 +711,8 @@ void gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, MatRe
   // one product after another, each split over the threads.
   constexpr int64_t kSmall = int64_t{1} << 16;
   const int64_t work = M * N * std::max<int64_t>(K, 1);
-  const int64_t nt = get_num_threads();
-  if (batch > 1 && !in_parallel_region() && (work < kSmall || batch % nt == 0 || batch >= 4 * nt)) {
+  const int64_t nt = available_threads();
+  if (batch > 1 && nt > 1 && (work < kSmall || batch % nt == 0 || batch >= 4 * nt)) {
     parallel_for(0, batch, std::max<int64_t>(1, kSmall / work), [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) one(b);
     });
