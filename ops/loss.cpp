@@ -162,8 +162,8 @@ Tensor cross_entropy_fused(const Tensor& input, const Tensor& target, const Tens
           const double scale = reduction == Reduction::Mean ? 1.0 / wsum : 1.0;
           if (!autograd::GradMode::is_enabled()) {
             Tensor gx = empty(x.sizes(), TensorOptions(x.dtype()).device(x.device()));
-            cpu::cross_entropy_backward(gx, c.grad().to(x.dtype()).contiguous(), scale, x.contiguous(), lse, t64, wc, outer, C,
-                                        inner, ignore_index, eps);
+            cpu::cross_entropy_backward(gx, c.grad().to(x.dtype()).contiguous(), scale, x.contiguous(), lse, t64,
+                                        wc, outer, C, inner, ignore_index, eps);
             return tensor_list{gx};
           }
           // Recorded (create_graph): the same gradient with ops; the target

@@ -59,6 +59,10 @@ int& num_threads_ref() {
   return n;
 }
 
+// Read the environment when the library loads, on the main thread, so that
+// OpenMP's default for that thread is set before any bare parallel region.
+[[maybe_unused]] const int g_initialized = num_threads_ref();
+
 thread_local bool t_serial = false;
 
 }  // namespace

@@ -274,6 +274,9 @@ int run_plain(const std::string& name, int steps, int warmup, bool json) {
   const double rss_before = peak_rss_mb();
   auto w = make(name);
   for (int i = 0; i < warmup; ++i) w->step();
+  // Blocks the caching allocator had to request from the system during the timed steps
+  // (0 in a steady state once the cache is warm).
+  const int64_t sys_allocs_before = memory_stats().system_allocs;
   std::vector<double> times;
   for (int i = 0; i < steps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -289,10 +292,11 @@ int run_plain(const std::string& name, int steps, int warmup, bool json) {
   if (json) {
     std::printf(
         "{\"framework\": \"wick\", \"workload\": \"%s\", \"median_ms\": %.4f, \"mean_ms\": %.4f, \"min_ms\": %.4f, "
-        "\"peak_rss_mb\": %.1f, \"start_rss_mb\": %.1f, \"alloc_peak_mb\": %.1f, \"params\": %lld, "
+        "\"peak_rss_mb\": %.1f, \"start_rss_mb\": %.1f, \"alloc_peak_mb\": %.1f, \"timed_system_allocs\": %lld, "
+        "\"params\": %lld, "
         "\"threads\": %d, \"steps\": %d, \"warmup\": %d, \"loss\": %s}\n",
         name.c_str(), med, mean, mn, peak_rss_mb(), rss_before, static_cast<double>(ms.peak) / (1024.0 * 1024.0),
-        static_cast<long long>(w->params), get_num_threads(), steps, warmup, loss_json.c_str());
+        static_cast<long long>(ms.system_allocs - sys_allocs_before), static_cast<long long>(w->params), get_num_threads(), steps, warmup, loss_json.c_str());
   } else {
     std::printf("%-10s median %9.3f ms  mean %9.3f ms  min %9.3f ms  peak RSS %8.1f MB  params %lld  threads %d  "
                 "loss %.5g\n",

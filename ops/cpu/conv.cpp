@@ -25,9 +25,8 @@
 // a subsample. Column and gather buffers are per thread and kept between
 // calls (no allocation in a steady-state training loop).
 //
-// Direct depthwise kernels (C_in / groups == 1: depthwise with any channel
-// multiplier, and single-channel inputs such as the first layer of a CNN on
-// grayscale images): a GEMM of depth kh*kw would spend its time packing, so
+// Direct depthwise kernels (C_in / groups == 1 and a channel multiplier of at
+// most kMaxDirectMultiplier): a GEMM of depth kh*kw would spend its time packing, so
 // each output plane is accumulated as kh*kw shifted, scaled rows of its input
 // plane (contiguous, vectorized when the stride is 1); the input gradient
 // scatters the same way, and the weight gradient is kh*kw dot products per
@@ -48,6 +47,7 @@
 #include "ops/cpu/conv.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "ops/cpu/gemm.h"
@@ -132,6 +132,10 @@ namespace {
 constexpr int64_t kMinParallelWork = 1 << 18;
 // A GEMM block aims at this many columns (samples x OH*OW) ...
 constexpr int64_t kTargetCols = 512;
+// ... except in the weight gradient, where the columns are the GEMM's depth:
+// folding samples helps only while a block fits one depth slice of the GEMM
+// (cpu::gemm's KC = 256); deeper blocks measured 10-30% slower at 14x14 maps.
+constexpr int64_t kTargetDepthCols = 256;
 // ... with a column buffer of at most this many elements per thread (8 MiB float).
 constexpr int64_t kMaxColElems = int64_t{1} << 21;
 
@@ -148,8 +152,15 @@ bool is_pointwise(const ConvGeometry& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.OH == g.H && g.OW == g.W;
 }
 
-// One input channel per group: depthwise (with multiplier C_out / C_in).
-bool is_depthwise(const ConvGeometry& g) { return g.groups > 0 && g.C_in == g.groups; }
+// Above this channel multiplier the im2col GEMM wins: each column then feeds
+// that many output rows from cache (a single-channel input with 32 filters,
+// the first layer of a grayscale CNN, measured 2x faster as a GEMM).
+constexpr int64_t kMaxDirectMultiplier = 4;
+
+// One input channel per group (depthwise, multiplier C_out / C_in) with a small multiplier.
+bool is_depthwise(const ConvGeometry& g) {
+  return g.groups > 0 && g.C_in == g.groups && g.C_out <= kMaxDirectMultiplier * g.C_in;
+}
 
 int64_t channel_grain(const ConvGeometry& g) {
   return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.kh * g.kw * g.OH * g.OW));
@@ -164,7 +175,7 @@ int64_t work_per_sample(const ConvGeometry& g) {
 // tells the buffers of one call apart.
 template <typename T>
 T* thread_buffer(int slot, int64_t n) {
-  thread_local std::vector<T> bufs[4];
+  thread_local std::vector<T> bufs[5];
   std::vector<T>& b = bufs[slot];
   if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
   return b.data();
@@ -241,14 +252,14 @@ struct Plan {
   int64_t P = 1, nb = 1;
 };
 
-Plan make_plan(const ConvGeometry& g, ConvPath path) {
+Plan make_plan(const ConvGeometry& g, ConvPath path, int64_t target_cols = kTargetCols) {
   Plan plan;
   const int64_t threads = available_threads();
   if (threads > 1 && g.N >= threads && g.N * work_per_sample(g) >= kMinParallelWork) plan.P = threads;
   if (path == ConvPath::kPerSample) return plan;
   const int64_t ohw = std::max<int64_t>(1, g.OH * g.OW);
   const int64_t rows = std::max<int64_t>(1, std::max(g.C_in * g.kh * g.kw, g.C_out));
-  int64_t nb = std::max<int64_t>(1, (kTargetCols + ohw - 1) / ohw);
+  int64_t nb = std::max<int64_t>(1, target_cols / ohw);
   nb = std::max<int64_t>(1, std::min(nb, kMaxColElems / (rows * ohw)));
   // Even blocks within a range: 32 samples at nb = 28 become 16 + 16.
   const int64_t range = (g.N + plan.P - 1) / plan.P;
@@ -310,21 +321,6 @@ void add_bias_planes(T* x, int64_t C, int64_t HW, const T* bias) {
   }
 }
 
-// sum_i a[i] * b[i * sb]; eight partial sums let the unit-stride loop vectorize.
-template <typename T>
-inline T dot(const T* __restrict a, const T* __restrict b, int64_t n, int64_t sb) {
-  T s = 0;
-  int64_t i = 0;
-  if (sb == 1) {
-    T acc[8] = {};
-    for (; i + 8 <= n; i += 8)
-      for (int u = 0; u < 8; ++u) acc[u] += a[i + u] * b[i + u];
-    s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  }
-  for (; i < n; ++i) s += a[i] * b[i * sb];
-  return s;
-}
-
 // ---------------------------------------------------------------------------
 // Depthwise: direct kernels (C_in / groups == 1, multiplier M = C_out / C_in).
 // Each works on a zero-padded copy of one input plane (or of its gradient),
@@ -348,22 +344,51 @@ void pad_plane(const ConvGeometry& g, const Padded& P, const T* src, T* dst) {
   for (int64_t y = 0; y < g.H; ++y) std::copy_n(src + y * g.W, g.W, dst + (y + g.ph) * P.PW + g.pw);
 }
 
-// out [OH, OW] = b + conv(padded plane, w [kh, kw]).
+// The depthwise kernels keep one 256-bit vector of outputs (8 floats, 4
+// doubles) in a register across all kernel taps (GCC vector extension: AVX2
+// with -march=native, two SSE registers otherwise). A row's last, partial
+// vector reads up to kLanes - 1 elements past the row inside the padded
+// plane, which has that much slack at its end, and stores only its lanes.
+template <typename T>
+struct DwVec {
+  typedef T V __attribute__((vector_size(32)));
+  static constexpr int64_t kLanes = 32 / static_cast<int64_t>(sizeof(T));
+  static V load(const T* p) {
+    V v;
+    std::memcpy(&v, p, sizeof(V));
+    return v;
+  }
+  static void store(T* p, const V& v, int64_t n) {
+    if (n == kLanes)
+      std::memcpy(p, &v, sizeof(V));
+    else
+      for (int64_t u = 0; u < n; ++u) p[u] = v[u];
+  }
+};
+
+// out [OH, OW] = b + conv(padded plane, w [kh, kw]), reading the plane at
+// (oy*sh + ki*dh, ox*sw + kj*dw). Strided rows take the scalar loop.
 template <typename T>
 void depthwise_plane_forward(const ConvGeometry& g, const Padded& P, const T* pad, const T* w, T b, T* out) {
+  using D = DwVec<T>;
   for (int64_t oy = 0; oy < g.OH; ++oy) {
-    T* __restrict o = out + oy * g.OW;
-    for (int64_t ox = 0; ox < g.OW; ++ox) o[ox] = b;
-    for (int64_t ki = 0; ki < g.kh; ++ki) {
-      const T* prow = pad + (oy * g.sh + ki * g.dh) * P.PW;
-      for (int64_t kj = 0; kj < g.kw; ++kj) {
-        const T* __restrict r = prow + kj * g.dw;
-        const T wv = w[ki * g.kw + kj];
-        if (g.sw == 1)
-          for (int64_t ox = 0; ox < g.OW; ++ox) o[ox] += wv * r[ox];
-        else
-          for (int64_t ox = 0; ox < g.OW; ++ox) o[ox] += wv * r[ox * g.sw];
+    T* o = out + oy * g.OW;
+    const T* prow0 = pad + oy * g.sh * P.PW;
+    if (g.sw == 1) {
+      for (int64_t ox = 0; ox < g.OW; ox += D::kLanes) {
+        typename D::V acc = typename D::V{} + b;
+        for (int64_t ki = 0; ki < g.kh; ++ki)
+          for (int64_t kj = 0; kj < g.kw; ++kj)
+            acc += w[ki * g.kw + kj] * D::load(prow0 + ki * g.dh * P.PW + kj * g.dw + ox);
+        D::store(o + ox, acc, std::min(D::kLanes, g.OW - ox));
       }
+      continue;
+    }
+    for (int64_t ox = 0; ox < g.OW; ++ox) {
+      T acc = b;
+      for (int64_t ki = 0; ki < g.kh; ++ki)
+        for (int64_t kj = 0; kj < g.kw; ++kj) acc += w[ki * g.kw + kj] * prow0[ki * g.dh * P.PW + ox * g.sw + kj * g.dw];
+      o[ox] = acc;
     }
   }
 }
@@ -375,7 +400,7 @@ void depthwise_forward(const ConvGeometry& g, const T* image, const T* weight, c
   const Padded P = padded_size(g);
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, M * OHW * K));
   parallel_for(0, g.N * g.C_in, grain, [&](int64_t p0, int64_t p1) {
-    T* pad = thread_buffer<T>(3, P.PH * P.PW);
+    T* pad = thread_buffer<T>(3, P.PH * P.PW + DwVec<T>::kLanes);
     for (int64_t p = p0; p < p1; ++p) {
       pad_plane(g, P, image + p * HW, pad);
       const int64_t n = p / g.C_in, c = p % g.C_in;
@@ -388,13 +413,54 @@ void depthwise_forward(const ConvGeometry& g, const T* image, const T* weight, c
   });
 }
 
-// image[n, c] = bias[c] + the M output planes of c scattered back through the
-// kernel taps, accumulated in a padded plane and cropped.
+// image[n, c] = bias[c] + the M output planes of c taken back through the
+// kernel taps. At stride 1 this is a correlation with the flipped kernel:
+//   image[iy, ix] = sum_(ki, kj) w[kh-1-ki, kw-1-kj] * mp[iy + ph + ki*dh, ix + pw + kj*dw]
+// where mp is the map plane placed at ((kh-1)*dh, (kw-1)*dw) in a zero plane,
+// so it runs as the forward kernel does (outputs in registers). Strided
+// convolutions scatter each map row into a padded image plane instead.
 template <typename T>
 void depthwise_transpose(const ConvGeometry& g, const T* map, const T* weight, const T* bias, T* image) {
   const int64_t M = g.C_out / g.C_in, HW = g.H * g.W, OHW = g.OH * g.OW, K = g.kh * g.kw;
-  const Padded P = padded_size(g);
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, M * OHW * K));
+  if (g.sh == 1 && g.sw == 1) {
+    const int64_t ah = (g.kh - 1) * g.dh, aw = (g.kw - 1) * g.dw;
+    const int64_t MH = std::max(g.H + g.ph + ah, ah + g.OH), MW = std::max(g.W + g.pw + aw, aw + g.OW);
+    parallel_for(0, g.N * g.C_in, grain, [&](int64_t p0, int64_t p1) {
+      using D = DwVec<T>;
+      T* mp = thread_buffer<T>(3, MH * MW + D::kLanes);
+      T* wf = thread_buffer<T>(4, K);
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t n = p / g.C_in, c = p % g.C_in;
+        T* plane = image + p * HW;
+        for (int64_t m = 0; m < M; ++m) {
+          const int64_t co = c * M + m;
+          const T* src = map + (n * g.C_out + co) * OHW;
+          std::fill_n(mp, MH * MW + D::kLanes, T(0));
+          for (int64_t y = 0; y < g.OH; ++y) std::copy_n(src + y * g.OW, g.OW, mp + (y + ah) * MW + aw);
+          for (int64_t k = 0; k < K; ++k) wf[k] = weight[co * K + K - 1 - k];
+          const T* base = mp + g.ph * MW + g.pw;
+          for (int64_t iy = 0; iy < g.H; ++iy) {
+            T* d = plane + iy * g.W;
+            const T* row0 = base + iy * MW;
+            for (int64_t ix = 0; ix < g.W; ix += D::kLanes) {
+              const int64_t cnt = std::min(D::kLanes, g.W - ix);
+              // The first multiplier starts from the bias, later ones from the partial sum.
+              typename D::V acc = typename D::V{} + (bias ? bias[c] : T(0));
+              if (m > 0)
+                for (int64_t u = 0; u < cnt; ++u) acc[u] = d[ix + u];
+              for (int64_t ki = 0; ki < g.kh; ++ki)
+                for (int64_t kj = 0; kj < g.kw; ++kj)
+                  acc += wf[ki * g.kw + kj] * D::load(row0 + ki * g.dh * MW + kj * g.dw + ix);
+              D::store(d + ix, acc, cnt);
+            }
+          }
+        }
+      }
+    });
+    return;
+  }
+  const Padded P = padded_size(g);
   parallel_for(0, g.N * g.C_in, grain, [&](int64_t p0, int64_t p1) {
     T* pad = thread_buffer<T>(3, P.PH * P.PW);
     for (int64_t p = p0; p < p1; ++p) {
@@ -431,28 +497,47 @@ void depthwise_transpose(const ConvGeometry& g, const T* map, const T* weight, c
 }
 
 // weight_grad[co, ki, kj] = sum_n sum_(oy, ox) map[n, co, oy, ox] * padded image[n, c] at the tap:
-// one output channel per task, samples summed in order (the result does not
-// depend on the thread count).
+// one output channel per task. Each tap keeps kLanes lane sums over all
+// rows and samples (reduced once at the end), so the row loop vectorizes; the
+// order is fixed, so the result does not depend on the thread count.
 template <typename T>
 void depthwise_weight_grad(const ConvGeometry& g, const T* image, const T* map, T* weight_grad) {
   const int64_t M = g.C_out / g.C_in, HW = g.H * g.W, OHW = g.OH * g.OW, K = g.kh * g.kw;
   const Padded P = padded_size(g);
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, g.N * OHW * K));
   parallel_for(0, g.C_out, grain, [&](int64_t c0, int64_t c1) {
+    using D = DwVec<T>;
+    constexpr int64_t L = D::kLanes;
     T* pad = thread_buffer<T>(3, P.PH * P.PW);
+    T* lanes = thread_buffer<T>(4, K * (L + 1));  // per tap: L lane sums + the tail sum
     for (int64_t co = c0; co < c1; ++co) {
-      T* gw = weight_grad + co * K;
-      std::fill_n(gw, K, T(0));
+      std::fill_n(lanes, K * (L + 1), T(0));
       for (int64_t n = 0; n < g.N; ++n) {
         pad_plane(g, P, image + (n * g.C_in + co / M) * HW, pad);
         const T* src = map + (n * g.C_out + co) * OHW;
         for (int64_t ki = 0; ki < g.kh; ++ki)
           for (int64_t kj = 0; kj < g.kw; ++kj) {
-            T acc = 0;
-            for (int64_t oy = 0; oy < g.OH; ++oy)
-              acc += dot(src + oy * g.OW, pad + (oy * g.sh + ki * g.dh) * P.PW + kj * g.dw, g.OW, g.sw);
-            gw[ki * g.kw + kj] += acc;
+            T* a = lanes + (ki * g.kw + kj) * (L + 1);
+            typename D::V acc = D::load(a);
+            T tail = a[L];
+            for (int64_t oy = 0; oy < g.OH; ++oy) {
+              const T* s = src + oy * g.OW;
+              const T* r = pad + (oy * g.sh + ki * g.dh) * P.PW + kj * g.dw;
+              int64_t ox = 0;
+              if (g.sw == 1)
+                for (; ox + L <= g.OW; ox += L) acc += D::load(s + ox) * D::load(r + ox);
+              for (; ox < g.OW; ++ox) tail += s[ox] * r[ox * g.sw];
+            }
+            D::store(a, acc, L);
+            a[L] = tail;
           }
+      }
+      T* gw = weight_grad + co * K;
+      for (int64_t k = 0; k < K; ++k) {
+        const T* a = lanes + k * (L + 1);
+        T sum = 0;
+        for (int u = 0; u <= L; ++u) sum += a[u];
+        gw[k] = sum;
       }
     }
   });
@@ -547,7 +632,7 @@ void conv2d_weight_grad(const ConvGeometry& g, const T* image, const T* map, T* 
   }
   if (path == ConvPath::kAuto && is_depthwise(g)) return depthwise_weight_grad(g, image, map, weight_grad);
   const bool pointwise = is_pointwise(g);
-  const Plan plan = make_plan(g, path);
+  const Plan plan = make_plan(g, path, kTargetDepthCols);
   // One accumulator per range: range 0 sums into the output, the others into
   // per-thread buffers (kept between calls) added in range order afterwards.
   std::vector<T*> acc_of(static_cast<size_t>(plan.P), nullptr);

@@ -422,7 +422,11 @@ Kernel<T> select_kernel() {
   const GemmIsa isa = gemm_isa();
   if constexpr (std::is_same_v<T, float>) {
     if (isa == GemmIsa::avx512) return make_kernel<float, 12, 32>(192, 240, 3072, &ukr_avx512_f32, true);
-    if (isa == GemmIsa::avx2) return make_kernel<float, 6, 16>(256, 144, 4080, &ukr_avx2_f32, true);
+    if (isa == GemmIsa::avx2) {
+      static const int64_t kc_env = std::getenv("WICK_GEMM_KC") ? std::atoi(std::getenv("WICK_GEMM_KC")) : 256;  // TEMP
+      static const int64_t mc_env = std::getenv("WICK_GEMM_MC") ? std::atoi(std::getenv("WICK_GEMM_MC")) : 144;  // TEMP
+      return make_kernel<float, 6, 16>(kc_env, mc_env, 4080, &ukr_avx2_f32, true);
+    }
   } else if constexpr (std::is_same_v<T, double>) {
     if (isa == GemmIsa::avx512) return make_kernel<double, 12, 16>(192, 120, 3072, &ukr_avx512_f64, false);
     if (isa == GemmIsa::avx2) return make_kernel<double, 6, 8>(256, 72, 4080, &ukr_avx2_f64, false);

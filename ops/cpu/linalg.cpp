@@ -1,6 +1,8 @@
 // CPU kernels for linear algebra.
 //
-// batched_gemm: one cpu::gemm call per matrix of the batch. Operands are
+// batched_gemm: cpu::gemm_batched when each operand's matrices lie one
+// stride apart (contiguous, 1-D or broadcast batches), else one cpu::gemm
+// call per matrix of the batch. Operands are
 // addressed through their strides (a transposed or broadcast operand is never
 // copied); the batch offsets of each operand are computed once with an
 // odometer over the broadcast batch shape. Products too small to be worth
@@ -82,6 +84,18 @@ void batched_gemm(const Tensor& out, const Tensor& a, const Tensor& b, const Sca
       gemm<T>(M, N, K, al, MatRef<const T>{pa + off_a[i], a_rs, a_cs}, MatRef<const T>{pb + off_b[i], b_rs, b_cs},
               be, pc + i * M * N, N);
     };
+    // Batch offsets that are one stride apart (a contiguous or 1-D batch, or
+    // a broadcast operand): the strided batched entry point.
+    auto uniform = [&](const std::vector<int64_t>& off) {
+      for (int64_t i = 2; i < count; ++i)
+        if (off[i] - off[i - 1] != off[1] - off[0]) return false;
+      return true;
+    };
+    if (count > 1 && uniform(off_a) && uniform(off_b)) {
+      gemm_batched<T>(count, M, N, K, al, MatRef<const T>{pa, a_rs, a_cs}, off_a[1] - off_a[0],
+                      MatRef<const T>{pb, b_rs, b_cs}, off_b[1] - off_b[0], be, pc, N, M * N);
+      return;
+    }
     const int64_t work = M * N * std::max<int64_t>(K, 1);
     if (count > 1 && (work < kSmallProduct || count >= get_num_threads())) {
       // Nested parallel_for calls inside gemm run serially: one product per thread.

@@ -14,6 +14,10 @@
 // Rows with the class dim not last ([N, C, d...]) are gathered into the
 // scratch row and scattered back (strided, but the loss is small there).
 // FLOPs: ~4 per element + one exp; bytes: 4 (fwd) / 8 (bwd) per float element.
+// Measured (bench/kernels/bench_nn.cpp, float32, Zen 3 shared with other
+// builds; fused vs log_softmax + nll_loss composed, CPU time): [2048, 256]
+// forward 1.7x, backward 2.4x (2 threads) / 3.4x (1 thread); [256, 10]
+// forward 1.1x, backward 1.5x (small: fixed per-call costs dominate).
 #include "ops/cpu/loss.h"
 
 #include <algorithm>

@@ -120,6 +120,8 @@ std::vector<Case> cases() {
   add({"depthwise stride 2 dilation 2", 5, 5, 13, 11, 5, 3, 3, 2, 2, 2, 2, 2, 2, 5});
   add({"depthwise 5x2 stride 2x1", 2, 3, 9, 8, 6, 5, 2, 2, 1, 1, 0, 1, 1, 3});
   add({"depthwise batch 1", 1, 8, 7, 7, 8, 3, 3, 1, 1, 1, 1, 1, 1, 8});
+  add({"depthwise multiplier 4 (direct)", 3, 2, 9, 9, 8, 3, 3, 1, 1, 1, 1, 1, 1, 2});
+  add({"depthwise multiplier 5 (GEMM)", 3, 2, 9, 9, 10, 3, 3, 1, 1, 1, 1, 1, 1, 2});
   add({"single input channel", 6, 1, 10, 9, 8, 3, 3});
   add({"cropped map (output_padding)", 3, 4, 9, 9, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1});
   add({"cropped depthwise map", 3, 4, 9, 9, 4, 3, 3, 2, 2, 1, 1, 1, 1, 4, 1, 0});

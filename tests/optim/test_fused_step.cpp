@@ -27,7 +27,7 @@ constexpr int kFusedSteps = 20;
 // ---------------------------------------------------------------------------
 // kernels vs references
 
-const std::vector<int64_t> kSizes = {1, 7, 0, 33, 257, 70001};  // the last spans several thread chunks
+const std::vector<int64_t> kSizes = {1, 7, 0, 33, 257, 40001};  // > 32768 in all: several thread chunks
 
 template <typename T>
 std::vector<T> random_vec(size_t n, std::mt19937& rng, double lo, double hi) {
@@ -183,13 +183,13 @@ const std::vector<ParamSpec> kSpecs = {
     {{}, kFloat32, 0},                            // 0-d
     {{0, 5}, kFloat32, 0},                        // empty
     {{4, 4}, kFloat32, 0, /*frozen=*/true},
-    {{40000}, kFloat32, 0},                       // several thread chunks, straddling segments
-    {{30001}, kFloat32, 0},
+    {{20000}, kFloat32, 0},                       // > 32768 in all: thread chunks straddle segments
+    {{15001}, kFloat32, 0},
     {{6, 5}, kFloat32, 0, false, /*noncontig=*/true},
     {{5, 3}, kFloat32, 0, false, false, /*noncontig_grad=*/true},
     {{7}, kFloat64, 1},
     {{3, 11}, kFloat64, 1},
-    {{50001}, kFloat64, 1},
+    {{40001}, kFloat64, 1},
     {{9}, kFloat32, 1},                           // float and double in one group
 };
 
@@ -339,6 +339,34 @@ TEST(FusedStep, LionNoWeightDecay) {
   compare_paths([](const std::vector<Tensor>& ps) {
     return std::make_unique<Lion>(groups_of(ps, {{"beta1", 0.5}}), LionOptions{.lr = 1e-3});
   });
+}
+
+// The kernel really runs for the contiguous parameters: it bumps a state
+// tensor's version once per step, where the composed path's mul_ and add_
+// bump it twice; the transposed parameter takes the composed fallback.
+TEST(FusedStep, KernelCoversContiguousParametersOnly) {
+  for (bool fused : {true, false}) {
+    std::vector<Tensor> ps = make_params();
+    Adam opt(groups_of(ps, {}), AdamOptions{});
+    opt.set_fused(fused);
+    set_grads(ps, 0);
+    opt.step();
+    std::vector<uint64_t> before(ps.size(), 0);
+    std::vector<bool> had_state(ps.size(), false);
+    for (size_t i = 0; i < ps.size(); ++i)
+      if (const Tensor* m = opt.state(ps[i]).find("exp_avg")) had_state[i] = true, before[i] = m->version();
+    set_grads(ps, 1);
+    opt.step();
+    int checked = 0;
+    for (size_t i = 0; i < ps.size(); ++i) {
+      if (!had_state[i] || !ps[i].grad().defined()) continue;
+      ++checked;
+      const uint64_t bumps = opt.state(ps[i]).at("exp_avg").version() - before[i];
+      const bool kernel = fused && !kSpecs[i].noncontig && !kSpecs[i].noncontig_grad;
+      EXPECT_EQ(bumps, kernel ? 1u : 2u) << "parameter " << i << " fused " << fused;
+    }
+    EXPECT_GE(checked, 8);
+  }
 }
 
 // A state_dict written by a fused run resumes identically on either path.

@@ -2,7 +2,13 @@
 // nested calls and serial threads run on the caller, exceptions reach the
 // caller, the team never exceeds the thread count, and the DataLoader's
 // worker threads run their kernels serially.
+#include <sched.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <climits>
+#include <cstdlib>
+#include <string>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -181,6 +187,47 @@ TEST(Parallel, KernelsGiveTheSameResultSerially) {
   SerialScope serial;
   EXPECT_TRUE(test::all_close(matmul(a, b), ref, 1e-4, 1e-4));
   EXPECT_TRUE(test::all_close(sum(a * a), s, 1e-4, 1e-4));
+}
+
+// The environment is read once: check it in a child process (this binary
+// again, with only Parallel.EnvironmentChild, which skips unless
+// WICK_PARALLEL_TEST_EXPECT is set to "exact:N" or "at_most_cores").
+TEST(Parallel, EnvironmentSetsTheThreadCount) {
+  char self[PATH_MAX];
+  ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  ASSERT_GT(len, 0);
+  self[len] = 0;
+  auto run = [&](const std::string& env, const std::string& expect) {
+    std::string cmd = "env -u WICK_NUM_THREADS -u OMP_NUM_THREADS " + env + " WICK_PARALLEL_TEST_EXPECT=" + expect +
+                      " '" + std::string(self) + "' --gtest_filter=Parallel.EnvironmentChild > /dev/null 2>&1";
+    return std::system(cmd.c_str());
+  };
+  EXPECT_EQ(run("WICK_NUM_THREADS=3", "exact:3"), 0);
+  EXPECT_EQ(run("WICK_NUM_THREADS=3 OMP_NUM_THREADS=1", "exact:3"), 0);  // wick's variable wins
+  EXPECT_EQ(run("OMP_NUM_THREADS=1", "exact:1"), 0);                      // a smaller OpenMP count is kept
+  EXPECT_EQ(run("OMP_NUM_THREADS=4096", "at_most_cores"), 0);             // a larger one never oversubscribes
+  EXPECT_EQ(run("", "at_most_cores"), 0);
+  EXPECT_NE(run("WICK_NUM_THREADS=3", "exact:4"), 0);  // the child can fail
+}
+
+TEST(Parallel, EnvironmentChild) {
+  const char* expect = std::getenv("WICK_PARALLEL_TEST_EXPECT");
+  if (!expect) GTEST_SKIP() << "run by Parallel.EnvironmentSetsTheThreadCount";
+  const std::string e = expect;
+  const int n = get_num_threads();
+  if (e.rfind("exact:", 0) == 0) {
+    EXPECT_EQ(n, std::atoi(e.c_str() + 6));
+  } else {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    ASSERT_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
+    EXPECT_GE(n, 1);
+    EXPECT_LE(n, CPU_COUNT(&set));
+  }
+#ifdef _OPENMP
+  EXPECT_EQ(omp_get_max_threads(), n);  // OpenMP's own default agrees
+#endif
+  EXPECT_LE(static_cast<int>(team_of(100000, 1).size()), n);
 }
 
 // A dataset that records whether the thread building each example is serial.
