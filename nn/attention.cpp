@@ -248,8 +248,15 @@ AttentionOutput MultiheadAttention::forward(const Tensor& query, const Tensor& k
   }
   const int64_t S = k.size(2);
 
-  Tensor mask = combine_attention_masks(args.key_padding_mask, args.attn_mask, args.is_causal, B, H, L, S, q.dtype(),
-                                        q.device());
+  // Causal alone needs no mask tensor: with S == L it is
+  // scaled_dot_product_attention's own is_causal (the tiled kernel then skips
+  // the masked blocks), and a one-query step (KV cache) sees every key.
+  const bool causal_only = args.is_causal && !args.key_padding_mask.defined() && !args.attn_mask.defined() &&
+                           !args.need_weights && S >= L && (S == L || L == 1);
+  const bool sdpa_causal = causal_only && S == L;
+  Tensor mask = causal_only ? Tensor()
+                            : combine_attention_masks(args.key_padding_mask, args.attn_mask, args.is_causal, B, H, L,
+                                                      S, q.dtype(), q.device());
   const double p = is_training() ? dropout : 0.0;
   AttentionOutput out;
   Tensor heads;
@@ -263,7 +270,7 @@ AttentionOutput MultiheadAttention::forward(const Tensor& query, const Tensor& k
     heads = matmul(w, v);
     out.weights = args.average_attn_weights ? mean(w, {1}) : w;
   } else {
-    heads = scaled_dot_product_attention(q, k, v, mask, p);
+    heads = scaled_dot_product_attention(q, k, v, mask, p, sdpa_causal);
   }
   if (head_hook) {
     heads = head_hook(heads);

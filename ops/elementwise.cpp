@@ -1,5 +1,8 @@
 // Elementwise ops: dtype and shape rules, dispatch to the kernels, and the
 // backward formulas (written with ops, so they are differentiable again).
+// The activations (tanh, sigmoid, relu, gelu, silu, softplus) also have a
+// fused backward kernel (cpu::unary_backward), used when the backward is not
+// itself recorded; see fused_backward().
 #include "ops/elementwise.h"
 
 #include <cmath>

@@ -70,9 +70,11 @@ class Optimizer {
   // kernel (ops/cpu/optim.h) instead of ~7 tensor ops each; any other
   // parameter takes the op-composed path. Both give bit-identical results.
   // set_fused(false) sends every parameter through the composed path (tests
-  // and benchmarks compare the two). Not part of the state_dict.
+  // and benchmarks compare the two). Not part of the state_dict; optimizers
+  // without a fused kernel (LARS) ignore it.
   void set_fused(bool enabled) { fused_ = enabled; }
   bool fused() const { return fused_; }
+
   // Drops every parameter's .grad (set_to_none) or fills it with zeros.
   void zero_grad(bool set_to_none = true);
 

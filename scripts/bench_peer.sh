@@ -45,4 +45,5 @@ if [ "$build" = 1 ]; then
   cmake --build "$build_dir" --target bench_models -j "${JOBS:-2}"
 fi
 
-exec /usr/bin/python3 "$root/bench/peer/run.py" --bench-bin "$build_dir/bench/bench_models" ${args[@]+"${args[@]}"}
+export WICK_BENCH_MODELS="$build_dir/bench/bench_models"
+exec /usr/bin/python3 "$root/bench/peer/run.py" ${args[@]+"${args[@]}"}

@@ -296,7 +296,8 @@ int run_plain(const std::string& name, int steps, int warmup, bool json) {
         "\"params\": %lld, "
         "\"threads\": %d, \"steps\": %d, \"warmup\": %d, \"loss\": %s}\n",
         name.c_str(), med, mean, mn, peak_rss_mb(), rss_before, static_cast<double>(ms.peak) / (1024.0 * 1024.0),
-        static_cast<long long>(ms.system_allocs - sys_allocs_before), static_cast<long long>(w->params), get_num_threads(), steps, warmup, loss_json.c_str());
+        static_cast<long long>(ms.system_allocs - sys_allocs_before), static_cast<long long>(w->params),
+        get_num_threads(), steps, warmup, loss_json.c_str());
   } else {
     std::printf("%-10s median %9.3f ms  mean %9.3f ms  min %9.3f ms  peak RSS %8.1f MB  params %lld  threads %d  "
                 "loss %.5g\n",

@@ -100,12 +100,14 @@ def fmt_mb(v):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2, help="threads for both (WICK_NUM_THREADS, torch.set_num_threads)")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per workload")
+    ap.add_argument("--rounds", type=int, default=None, help="alternating rounds per workload (default 3, quick 1)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset of " + ",".join(WORKLOADS))
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 round, 2 warm-up + 5 timed steps")
     ap.add_argument("--steps", type=int, default=None, help="timed steps per run (default 20, quick 5)")
     ap.add_argument("--warmup", type=int, default=None, help="warm-up steps per run (default 3, quick 2)")
-    ap.add_argument("--bench-bin", default=os.path.join(ROOT, "build-bench", "bench", "bench_models"))
+    ap.add_argument("--bench-bin", default=os.environ.get("WICK_BENCH_MODELS") or
+                    os.path.join(ROOT, "build-bench", "bench", "bench_models"),
+                    help="wick's bench_models (default: $WICK_BENCH_MODELS, else build-bench/bench/bench_models)")
     ap.add_argument("--python", default="/usr/bin/python3", help="the Python with torch")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per process")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "peer", "latest.md"))
@@ -113,7 +115,7 @@ def main():
 
     steps = a.steps or (5 if a.quick else 20)
     warmup = a.warmup if a.warmup is not None else (2 if a.quick else 3)
-    rounds = 1 if a.quick and a.rounds == 3 else a.rounds
+    rounds = a.rounds or (1 if a.quick else 3)
     workloads = [w.strip() for w in a.workloads.split(",") if w.strip()]
     bad = [w for w in workloads if w not in WORKLOADS]
     if bad:

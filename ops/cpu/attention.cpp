@@ -15,10 +15,12 @@
 //   p = exp(scale * Q_i K_j^T + mask - lse_i)            recomputed per tile
 //   dV_j += p^T dO_i;  dp = dO_i V_j^T;  ds = p * (dp - D_i)
 //   dK_j += scale * ds^T Q_i;  dQ_i += scale * ds K_j
-// dK/dV are computed in one pass parallel over key blocks and dQ in a second
-// pass parallel over query blocks, so every output element is written by one
-// thread in a fixed order: deterministic, no atomics, at the price of
-// recomputing s, p and dp twice.
+// With at least as many (batch*head) slices as threads, each thread owns whole
+// slices and does all of it in one pass (key blocks outer, query blocks
+// inner). With fewer, dK/dV are computed in one pass parallel over key blocks
+// and dQ in a second pass parallel over query blocks. Either way every output
+// element is written by one thread in a fixed order: deterministic, no
+// atomics (the two-pass variant pays for it by recomputing s, p and dp).
 //
 // Memory: per thread two Br x Bc tiles plus a Br x Ev accumulator (taken from
 // the tensor allocator, so memory_stats sees it) and O(N L) for lse and D;
@@ -27,8 +29,8 @@
 // the composed softmax gives (PyTorch 1.13 math semantics); its backward
 // recomputes p = NaN for that row as the composed graph does.
 //
-// FLOPs: forward 4 N L S E (causal about half), backward 2 + 2 + 2 + 2 + 2
-// (two recomputations of s and dp, plus dV, dK, dQ) = 10 N L S E.
+// FLOPs (E = Ev): forward 4 N L S E (causal about half); backward 10 N L S E
+// one-pass (s, dp, dV, dK, dQ), 14 N L S E two-pass (s and dp twice).
 // exp: float uses a vectorizable Cody-Waite + degree-6 polynomial (max rel.
 // error ~2 ulp), double uses std::exp.
 // Measured (bench_attention, 2 threads on the shared 2-core EPYC, float):
@@ -204,6 +206,13 @@ void ds_tile(const AttentionProblem<T>& p, int64_t n, int64_t i0, int64_t br, in
   zero_masked(p, n, i0, br, j0, bc, dp);
 }
 
+// Tasks per parallel chunk so that a chunk has at least ~64k multiply-adds:
+// waking threads costs more than tiny problems (gradcheck-sized) take.
+int64_t grain_for(int64_t work_per_task) {
+  constexpr int64_t kMinWork = int64_t(1) << 16;
+  return std::max<int64_t>(1, kMinWork / std::max<int64_t>(work_per_task, 1));
+}
+
 }  // namespace
 
 int64_t attention_workspace_bytes(int64_t elem_size, int64_t E, int64_t Ev) {
@@ -215,7 +224,8 @@ void attention_forward(const AttentionProblem<T>& p, T* out, T* lse) {
   const int64_t qblocks = (p.L + Br - 1) / Br;
   const int64_t tasks = p.N * qblocks;
   if (tasks == 0) return;
-  parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+  const int64_t work = std::min(Br, p.L) * p.S * (p.E + p.Ev);
+  parallel_for(0, tasks, grain_for(work), [&](int64_t t0, int64_t t1) {
     Scratch<T> s(Br * Bc), acc(Br * p.Ev), ml(2 * Br);
     for (int64_t t = t0; t < t1; ++t)
       forward_block(p, t / qblocks, (t % qblocks) * Br, out, lse, s.p, acc.p, ml.p, ml.p + Br);
@@ -233,7 +243,7 @@ void attention_backward(const AttentionProblem<T>& p, const T* out, const T* dou
   // D_i = rowsum(dO_i * O_i) = sum_j p_ij dp_ij.
   Scratch<T> Dbuf(N * L);
   T* D = Dbuf.p;
-  parallel_for(0, N * L, 256, [&](int64_t r0, int64_t r1) {
+  parallel_for(0, N * L, grain_for(Ev) * 4, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       T acc = T(0);
       for (int64_t e = 0; e < Ev; ++e) acc += dout[r * Ev + e] * out[r * Ev + e];
@@ -241,10 +251,48 @@ void attention_backward(const AttentionProblem<T>& p, const T* out, const T* dou
     }
   });
 
-  // Pass 1: dK, dV per key block.
+  // One pass per (batch*head) slice when there are enough slices to keep
+  // every thread busy: the thread owning slice n owns its dQ, dK and dV, so it
+  // accumulates all three in a fixed order without recomputing s and dp.
+  if (N >= get_num_threads()) {
+    const int64_t work = L * S * (3 * E + 2 * Ev);
+    parallel_for(0, N, grain_for(work), [&](int64_t n0, int64_t n1) {
+      Scratch<T> P(Br * Bc), dP(Br * Bc);
+      for (int64_t n = n0; n < n1; ++n)
+        for (int64_t j0 = 0; j0 < S; j0 += Bc) {
+          const int64_t bc = std::min(Bc, S - j0);
+          const T* Kj = p.k + (n * S + j0) * E;
+          const T* Vj = p.v + (n * S + j0) * Ev;
+          T* dKj = dk ? dk + (n * S + j0) * E : nullptr;
+          T* dVj = dv ? dv + (n * S + j0) * Ev : nullptr;
+          const int64_t istart = p.causal ? (j0 / Br) * Br : 0;  // causal: rows i >= j0 only
+          for (int64_t i0 = istart; i0 < L; i0 += Br) {
+            const int64_t br = std::min(Br, L - i0);
+            const T* Qi = p.q + (n * L + i0) * E;
+            const T* dOi = dout + (n * L + i0) * Ev;
+            scores_tile(p, n, i0, br, j0, bc, P.p);
+            probs_tile(lse + n * L + i0, br, bc, P.p);
+            if (dVj)
+              gemm<T>(bc, Ev, br, T(1), MatRef<const T>{P.p, 1, Bc}, MatRef<const T>{dOi, Ev, 1}, T(1), dVj, Ev);
+            if (!dKj && !dq) continue;
+            gemm<T>(br, bc, Ev, T(1), MatRef<const T>{dOi, Ev, 1}, MatRef<const T>{Vj, 1, Ev}, T(0), dP.p, Bc);
+            ds_tile(p, n, i0, br, j0, bc, P.p, D + n * L + i0, dP.p);
+            if (dKj)
+              gemm<T>(bc, E, br, p.scale, MatRef<const T>{dP.p, 1, Bc}, MatRef<const T>{Qi, E, 1}, T(1), dKj, E);
+            if (dq)
+              gemm<T>(br, E, bc, p.scale, MatRef<const T>{dP.p, Bc, 1}, MatRef<const T>{Kj, E, 1}, T(1),
+                      dq + (n * L + i0) * E, E);
+          }
+        }
+    });
+    return;
+  }
+
+  // Few slices: parallelize inside them. Pass 1: dK, dV per key block.
   if (dk || dv) {
     const int64_t kblocks = (S + Bc - 1) / Bc;
-    parallel_for(0, N * kblocks, 1, [&](int64_t t0, int64_t t1) {
+    const int64_t work = std::min(Bc, S) * L * (2 * E + 2 * Ev);
+    parallel_for(0, N * kblocks, grain_for(work), [&](int64_t t0, int64_t t1) {
       Scratch<T> P(Br * Bc), dP(Br * Bc);
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t n = t / kblocks, j0 = (t % kblocks) * Bc, bc = std::min(Bc, S - j0);
@@ -273,7 +321,8 @@ void attention_backward(const AttentionProblem<T>& p, const T* out, const T* dou
   // Pass 2: dQ per query block.
   if (dq) {
     const int64_t qblocks = (L + Br - 1) / Br;
-    parallel_for(0, N * qblocks, 1, [&](int64_t t0, int64_t t1) {
+    const int64_t work = std::min(Br, L) * S * (2 * E + Ev);
+    parallel_for(0, N * qblocks, grain_for(work), [&](int64_t t0, int64_t t1) {
       Scratch<T> P(Br * Bc), dP(Br * Bc);
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t n = t / qblocks, i0 = (t % qblocks) * Br, br = std::min(Br, L - i0);

@@ -42,8 +42,13 @@
 //
 // FLOPs: 2 * N * C_out * OH * OW * (C_in/groups) * kh * kw for each map;
 // im2col/col2im and the gathers are one pass over the column buffer.
-// Measured (bench_conv, float32, 2 threads, 2-core Zen 3 whose float peak is
-// ~156 GFLOP/s, shared machine): see the numbers in bench/kernels/bench_conv.cpp.
+// Measured (bench_conv, float32, 2 threads pinned to 2 idle cores of a lent
+// Intel Xeon running the same AVX2 build; the 2-core Zen 3 dev machine, float
+// peak ~156 GFLOP/s, was too loaded to time): the ResNet-18-28x28 3x3 layers
+// at 100-155 GFLOP/s forward and input gradient, 105-128 weight gradient,
+// i.e. the GEMM's speed. Against the one-sample path: equal at 28x28 maps,
+// 1.3-1.6x at 7x7, 2.3-3.0x at 4x4 (forward, input grad), 1.1-1.6x (weight
+// grad); depthwise 3x3 2.5x / 4.4x / 1.6x (forward / input / weight grad).
 #include "ops/cpu/conv.h"
 
 #include <algorithm>

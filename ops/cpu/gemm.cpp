@@ -32,20 +32,33 @@
 // KC = 256 (a 16 KiB B sliver + 6 KiB A sliver in L1), MC = 144 (144 KiB of
 // packed A in L2), NC = 4080 (4 MiB of packed B in L3).
 //
-// Threads: with T threads the C block of each (jc, pc) step is split in a
-// tm x tn grid (tm row groups each packing their own A, tn column groups over
-// the jr loop; rows first, columns when M is too short), and the packing of
-// B is split over all threads by slivers. Inside a parallel region it runs on
-// the calling thread only (parallel_for runs nested calls serially).
+// Threads: C is cut once into tm x tn panels (tm * tn = threads; rows when
+// M >= N, columns otherwise, so the operand packed redundantly is the
+// smaller one), and each thread runs the whole loop nest on its panel with
+// its own packs: one fork per product, no barrier inside. A column split is
+// the jr loop in parallel, each thread packing its own part of B; a row split
+// is the ic loop. (The BLIS scheme, one shared pack of B with a barrier per
+// KC slice, was measured first: on this shared, loaded machine a descheduled
+// thread stalls every barrier and it ran 2-4x slower at 2 threads.) Inside a
+// parallel region, or on a serial thread, it runs on the calling thread only.
 //
 // Degenerate shapes take direct paths: N == 1 (matrix-vector) and M == 1
 // (vector-matrix) are memory bound, so they stream the matrix once with
 // vectorized dot products or row updates instead of packing it.
 //
-// FLOPs: 2 M N K; bytes ~ 4 (M K N/NC + K N + 2 M N K/KC) float. Measured
-// (bench_gemm, 2 threads, shared loaded 2-core AMD EPYC Zen 3 at 2.45 GHz,
-// float peak 78 GFLOP/s per core, 157 for both): see the numbers at the end
-// of this comment block in the report of issue 4 (bench/kernels/bench_gemm.cpp).
+// FLOPs: 2 M N K. Bytes (float): A is read ceil(N/NC) times, B once per
+// row panel, and C read + written once per KC slice: ~4 (M K ceil(N/NC) +
+// K N + 2 M N ceil(K/KC)), far below the flops for all but skinny shapes.
+// Measured (bench_gemm --compare: wick and OpenBLAS 0.3.21 alternately in one
+// process, median of rounds; AVX2 6 x 16 kernel; the 2-core Zen 3 EPYC shared
+// with ~15 runnable processes, so the FMA probe of bench/peak.h itself only
+// reached ~22 of the nominal 78 GFLOP/s per core): wick / OpenBLAS at 2
+// threads 0.87-1.9 over 512^3, 1024^3, 2048^3 and the linear-layer shapes
+// 4096x256x1024, 2048x1024x256 (NN, NT, TN), most runs >= 1.0; at 1 thread
+// 0.8-1.2; 45-80% of the measured peak. AVX-512 12 x 32 kernel on an
+// unloaded Intel Xeon (Sapphire Rapids class): 120-135 GFLOP/s on one thread,
+// ~45% of its 268 GFLOP/s FMA peak (Debian's OpenBLAS there ran a generic
+// kernel at ~30).
 #include "ops/cpu/gemm.h"
 
 #include <algorithm>
@@ -422,11 +435,7 @@ Kernel<T> select_kernel() {
   const GemmIsa isa = gemm_isa();
   if constexpr (std::is_same_v<T, float>) {
     if (isa == GemmIsa::avx512) return make_kernel<float, 12, 32>(192, 240, 3072, &ukr_avx512_f32, true);
-    if (isa == GemmIsa::avx2) {
-      static const int64_t kc_env = std::getenv("WICK_GEMM_KC") ? std::atoi(std::getenv("WICK_GEMM_KC")) : 256;  // TEMP
-      static const int64_t mc_env = std::getenv("WICK_GEMM_MC") ? std::atoi(std::getenv("WICK_GEMM_MC")) : 144;  // TEMP
-      return make_kernel<float, 6, 16>(kc_env, mc_env, 4080, &ukr_avx2_f32, true);
-    }
+    if (isa == GemmIsa::avx2) return make_kernel<float, 6, 16>(256, 144, 4080, &ukr_avx2_f32, true);
   } else if constexpr (std::is_same_v<T, double>) {
     if (isa == GemmIsa::avx512) return make_kernel<double, 12, 16>(192, 120, 3072, &ukr_avx512_f64, false);
     if (isa == GemmIsa::avx2) return make_kernel<double, 6, 8>(256, 72, 4080, &ukr_avx2_f64, false);

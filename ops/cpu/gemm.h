@@ -9,7 +9,7 @@
 // contiguous slivers and runs a register-tiled micro-kernel (the BLIS loop
 // structure; see gemm.cpp): AVX-512 or AVX2+FMA intrinsics chosen at run time,
 // a portable C++ kernel otherwise; direct paths for matrix-vector shapes.
-// The packing of B and the row / column blocks of C are split across threads;
+// Threads each take a row or column panel of C (one fork per product);
 // called inside a parallel region (one product per thread, as batched matmul
 // does) it runs serially.
 //

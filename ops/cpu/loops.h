@@ -8,7 +8,10 @@
 // the body is called once per row with the row's base pointers and the
 // operands' strides within it. Rows are split across threads when the work
 // is large. When every operand has unit stride in the row, kernels take a
-// plain `for (i < n) out[i] = f(a[i])` path that the compiler vectorizes.
+// plain `for (i < n) out[i] = f(a[i])` path that the compiler vectorizes
+// (for binary ops also when one operand is a broadcast scalar in the row).
+// unary_array_loop / binary_array_loop hand whole unit-stride runs to an
+// array kernel (vec_math.h) and gather strided rows through an L1 buffer.
 #pragma once
 
 #include <algorithm>

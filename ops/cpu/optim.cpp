@@ -24,8 +24,10 @@
 // the composed path's separate mul and add kernels do); math-errno and
 // trapping-math are off (CMakeLists.txt) so that std::sqrt becomes the vector
 // sqrt instruction and selects are if-converted. Neither changes a result:
-// IEEE sqrt is correctly rounded either way, and no op is reordered. The scalar coefficients are rounded from double to T
-// exactly where the composed path wraps them in a scalar tensor.
+// IEEE sqrt is correctly rounded either way, and no op is reordered. The
+// scalar coefficients are rounded from double to T exactly where the
+// composed path wraps them in a scalar tensor. Vector width does not matter
+// (every op is elementwise), so AVX-512 builds give the same bits.
 #pragma GCC optimize("fp-contract=off")  // also set by CMakeLists.txt, which adds the flags below
 
 #include "ops/cpu/optim.h"

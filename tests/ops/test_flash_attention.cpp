@@ -70,8 +70,8 @@ TEST(FlashAttention, OddSizesAllMaskKinds) {
         for (int mode = 0; mode < 4; ++mode) {  // none, causal, bool mask, float mask
           SCOPED_TRACE(testing::Message() << "L=" << L << " S=" << S << " E=" << E << " mode=" << mode);
           const int64_t Ev = E == 1 ? 5 : E;
-          Tensor q = leaf({2, 3, L, E}, seed++, kFloat64), k = leaf({2, 3, S, E}, seed++, kFloat64),
-                 v = leaf({2, 3, S, Ev}, seed++, kFloat64);
+          Tensor q = leaf({3, L, E}, seed++, kFloat64), k = leaf({3, S, E}, seed++, kFloat64),
+                 v = leaf({3, S, Ev}, seed++, kFloat64);
           Tensor mask;
           if (mode == 2) mask = bool_mask({3, L, S}, seed++);
           if (mode == 3) mask = rand_f64({L, S}, seed++, false);
