@@ -37,8 +37,9 @@
 // tensor bookkeeping around each allocation.
 //
 // AddressSanitizer. Cached blocks are poisoned (a use after free still
-// reports) and unpoisoned when handed out again; live blocks' headers are
-// poisoned too, so a write just before a tensor's data reports.
+// reports) and unpoisoned when handed out again; while a block is live its
+// header and the bytes past the request are poisoned, so writes just before
+// or after a tensor's data report.
 #include "tensor/allocator.h"
 
 #include <sys/mman.h>
@@ -146,8 +147,7 @@ class CachingAllocator {
     if (h) {
       WICK_UNPOISON(h + 1, cls);
       h->magic = kLive;
-      WICK_POISON(h, kHeader);
-      return h + 1;
+      return hand_out(h, nbytes);
     }
     h = system_alloc(cls);
     if (!h) {  // the cache may hold what the system lacks: release it and retry
@@ -162,8 +162,7 @@ class CachingAllocator {
       ++stats_.system_allocs;
       on_live(h);
     }
-    WICK_POISON(h, kHeader);
-    return h + 1;
+    return hand_out(h, nbytes);
   }
 
   void free(void* p) {
@@ -223,6 +222,15 @@ class CachingAllocator {
   }
 
  private:
+  // Under ASan the header and the bytes past the request (the class's
+  // rounding) are poisoned while the block is live: overruns report.
+  static void* hand_out(Header* h, size_t nbytes) {
+    char* data = reinterpret_cast<char*>(h + 1);
+    WICK_POISON(data + nbytes, h->size - nbytes);
+    WICK_POISON(h, kHeader);
+    return data;
+  }
+
   void on_live(Header* h) {
     stats_.current += static_cast<int64_t>(h->size);
     stats_.peak = std::max(stats_.peak, stats_.current);

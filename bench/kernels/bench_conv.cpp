@@ -8,6 +8,14 @@
 //   ninja -C build bench_conv && WICK_NUM_THREADS=2 build/bench/bench_conv --benchmark_min_time=0.3
 //   (filter: --benchmark_filter='resnet64/' ; compare with bench/peer/conv_shapes.py)
 //
+// Latest (2026-11-26, 2 threads pinned to 2 idle cores of a lent Intel Xeon,
+// same AVX2 build; the shared 2-core Zen 3 was too loaded to time): 3x3 layers
+// 100-155 GFLOP/s; auto vs per_sample 1.0x at 28x28 maps, 1.3-1.6x at 7x7,
+// 2.3-3.0x at 4x4, depthwise 1.6-4.4x; vs PyTorch 2.11 on the same cores
+// (bench/peer/conv_shapes.py, oneDNN with AVX-512) 0.15-2.4x of its time,
+// slowest at 256-512 channels (1.2-2.4x) and in the weight gradients of
+// single-channel and depthwise layers.
+//
 // Shapes: ResNet-18 on 28x28 (batch 64): 3x3 stride-1 convs at 64ch 28x28,
 // 128ch 14x14, 256ch 7x7, 512ch 4x4; the stride-2 3x3 and 1x1 downsampling
 // convs between stages; the CNN workload (batch 128): 1->32 3x3 on 28x28 and

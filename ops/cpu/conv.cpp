@@ -638,15 +638,14 @@ void conv2d_weight_grad(const ConvGeometry& g, const T* image, const T* map, T* 
   if (path == ConvPath::kAuto && is_depthwise(g)) return depthwise_weight_grad(g, image, map, weight_grad);
   const bool pointwise = is_pointwise(g);
   const Plan plan = make_plan(g, path, kTargetDepthCols);
-  // One accumulator per range: range 0 sums into the output, the others into
-  // per-thread buffers (kept between calls) added in range order afterwards.
-  std::vector<T*> acc_of(static_cast<size_t>(plan.P), nullptr);
+  // One accumulator per range: range 0 sums into the output, range p > 0 into
+  // slice p - 1 of the calling thread's buffer (kept between calls); they are
+  // added in range order afterwards.
+  T* partial = plan.P > 1 ? thread_buffer<T>(2, (plan.P - 1) * wsize) : nullptr;
+  auto acc_of = [&](int64_t p) { return p == 0 ? weight_grad : partial + (p - 1) * wsize; };
   for_each_block(g, plan, [&](int64_t p, int64_t n0, int64_t n1) {
-    T*& acc = acc_of[static_cast<size_t>(p)];
-    if (!acc) {
-      acc = p == 0 ? weight_grad : thread_buffer<T>(2, wsize);
-      std::fill_n(acc, wsize, T(0));
-    }
+    T* acc = acc_of(p);
+    if (n0 == p * g.N / plan.P) std::fill_n(acc, wsize, T(0));  // the range's first block
     const int64_t nb = n1 - n0, cols = nb * OHW;
     const T* x = image + n0 * g.C_in * HW;
     const T* y = map + n0 * g.C_out * OHW;
@@ -667,7 +666,7 @@ void conv2d_weight_grad(const ConvGeometry& g, const T* image, const T* map, T* 
               MatRef<const T>{B + grp * Kg * cols, 1, cols}, T(1), acc + grp * Cog * Kg, Kg);
   });
   for (int64_t p = 1; p < plan.P; ++p) {
-    const T* __restrict src = acc_of[static_cast<size_t>(p)];
+    const T* __restrict src = acc_of(p);
     for (int64_t i = 0; i < wsize; ++i) weight_grad[i] += src[i];
   }
 }

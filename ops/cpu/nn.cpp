@@ -132,10 +132,12 @@ void moments(const T* x, int64_t n, double eps, bool rms, acc_t<T>& mean, acc_t<
   using A = acc_t<T>;
   A m = 0;
   if (!rms) {
-    for (int64_t i = 0; i < n; ++i) m += x[i];
+#pragma omp simd reduction(+ : m)
+    for (int64_t i = 0; i < n; ++i) m += static_cast<A>(x[i]);
     m /= static_cast<A>(n);
   }
   A ss = 0;
+#pragma omp simd reduction(+ : ss)
   for (int64_t i = 0; i < n; ++i) {
     const A d = static_cast<A>(x[i]) - m;
     ss += d * d;
@@ -386,12 +388,16 @@ void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const
         // (x - m) * rs in T: for float the statistics are rounded once here.
         const T mt = static_cast<T>(m), rt = static_cast<T>(rs);
         if (wp && bp) {
+#pragma omp simd
           for (int64_t i = 0; i < cols; ++i) o[i] = (xr[i] - mt) * rt * wp[i] + bp[i];
         } else if (wp) {
+#pragma omp simd
           for (int64_t i = 0; i < cols; ++i) o[i] = (xr[i] - mt) * rt * wp[i];
         } else if (bp) {
+#pragma omp simd
           for (int64_t i = 0; i < cols; ++i) o[i] = (xr[i] - mt) * rt + bp[i];
         } else {
+#pragma omp simd
           for (int64_t i = 0; i < cols; ++i) o[i] = (xr[i] - mt) * rt;
         }
       }

@@ -211,6 +211,22 @@ TEST(FlashAttention, Deterministic) {
   for (size_t i = 0; i < 4; ++i) EXPECT_TRUE(all_equal(a[i], b[i])) << i;
 }
 
+TEST(FlashAttention, BothBackwardSchedules) {
+  // N >= threads: one pass per slice; N < threads: key-block and query-block passes.
+  const int saved = get_num_threads();
+  for (int threads : {1, 16}) {
+    SCOPED_TRACE(threads);
+    set_num_threads(threads);
+    uint64_t seed = 40;
+    for (int mode = 0; mode < 3; ++mode) {
+      Tensor q = leaf({2, 130, 33}, seed++, kFloat64), k = leaf({2, 150, 33}, seed++, kFloat64),
+             v = leaf({2, 150, 7}, seed++, kFloat64);
+      compare(q, k, v, mode == 2 ? bool_mask({130, 150}, seed++) : Tensor(), mode == 1, {}, 1e-10);
+    }
+  }
+  set_num_threads(saved);
+}
+
 TEST(FlashAttention, MemoryDoesNotGrowWithLTimesS) {
   const int64_t L = 2048, E = 64;
   const int64_t scores_bytes = L * L * 4;

@@ -287,3 +287,47 @@ TEST(GemmKernel, InsideParallelRegion) {
 }
 
 }  // namespace wick
+
+// ---------------------------------------------------------------------------
+// linear: its forward is one gemm_ex with the bias in the epilogue; it must
+// equal the composed ops (addmm / mm with W^T) and keep its gradients,
+// second order included.
+
+namespace wick {
+
+using test::noncontig_f64;
+using test::rand_f64;
+
+TEST(GemmLinear, FusedMatchesComposed) {
+  for (DType dt : {kFloat32, kFloat64}) {
+    const double tol = dt == kFloat32 ? 1e-5 : 1e-12;
+    Tensor x = rand_f64({5, 37}, 1, false).to(dt), w = rand_f64({19, 37}, 2, false).to(dt);
+    Tensor b = rand_f64({19}, 3, false).to(dt);
+    EXPECT_TRUE(test::all_close(linear(x, w, b), addmm(b, x, w.t()), tol, tol));
+    EXPECT_TRUE(test::all_close(linear(x, w), mm(x, w.t()), tol, tol));
+    // 3-D input, transposed (non-contiguous) weight and input views.
+    Tensor x3 = rand_f64({2, 37, 4}, 4, false).to(dt).transpose(1, 2);
+    Tensor wt = rand_f64({37, 19}, 5, false).to(dt).t();
+    EXPECT_TRUE(test::all_close(linear(x3, wt, b), add(matmul(x3, wt.t()), b), tol, tol));
+  }
+  // Empty input, K = 0 (only the bias).
+  Tensor e = linear(zeros({3, 0}, kFloat64), zeros({2, 0}, kFloat64), ones({2}, kFloat64));
+  EXPECT_TRUE(test::all_close(e, ones({3, 2}, kFloat64)));
+}
+
+TEST(GemmLinear, GradientsAndSecondOrder) {
+  auto f = [](const tensor_list& in) { return linear(in[0], in[1], in[2]); };
+  const tensor_list in{rand_f64({3, 4}, 1), rand_f64({5, 4}, 2), rand_f64({5}, 3)};
+  EXPECT_TRUE(gradcheck(f, in));
+  EXPECT_TRUE(gradgradcheck(f, in));
+  EXPECT_TRUE(gradgradcheck([](const tensor_list& t) { return linear(t[0], t[1]); },
+                            {rand_f64({2, 3, 4}, 4), noncontig_f64({4, 5}, 5).t()}));
+  // The gradients equal those of the composed formula.
+  Tensor x = rand_f64({6, 4}, 6), w = rand_f64({3, 4}, 7), b = rand_f64({3}, 8);
+  Tensor g = rand_f64({6, 3}, 9, false);
+  auto fused = autograd::grad({linear(x, w, b)}, {x, w, b}, {g});
+  auto composed = autograd::grad({addmm(b, x, w.t())}, {x, w, b}, {g});
+  for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(test::all_close(fused[i], composed[i], 1e-12, 1e-12)) << i;
+}
+
+}  // namespace wick
