@@ -32,9 +32,15 @@
 //                               default: a quarter of the physical memory
 //   set_cpu_cache_limit(bytes)  the same at run time (0 disables caching)
 //
-// Threads. One mutex guards everything; uncontended it costs two atomic
-// operations (~20 ns, bench/kernels/bench_alloc.cpp), small next to the
-// tensor bookkeeping around each allocation.
+// Threads. One mutex guards everything: a cached cpu_alloc + cpu_free pair
+// costs ~60 ns of CPU here (bench/kernels/bench_alloc.cpp, BM_Alloc), small
+// next to the tensor bookkeeping around each allocation.
+//
+// Measured (2-core EPYC, loaded machine; CPU time, bench_alloc): alloc + touch +
+// free of 8 MiB 15 us cached vs 833 us from the system (page faults); one
+// MLP 784-512-512-10 Adam step 8.0 ms cached vs 9.5-10.1 ms uncached, with
+// peak RSS 24 vs 32 MiB. Huge pages (64 MiB, best of 10): first touch 61 ms
+// with MADV_HUGEPAGE vs 375 ms with 4 KiB pages; random reads 1.34x faster.
 //
 // AddressSanitizer. Cached blocks are poisoned (a use after free still
 // reports) and unpoisoned when handed out again; while a block is live its

@@ -8,9 +8,9 @@
 // "BLIS", 2015).
 //   for each NC-wide column block of B and C                       (jc)
 //     for each KC-deep slice of K                                   (pc)
-//       pack B[kc, nc] into NR-wide slivers, kc x NR row-major      (shared, L3)
+//       pack B[kc, nc] into NR-wide slivers, kc x NR row-major      (L3)
 //       for each MC-tall row block of A                             (ic)
-//         pack alpha * A[mc, kc] into MR-tall slivers, kc x MR      (per thread, L2)
+//         pack alpha * A[mc, kc] into MR-tall slivers, kc x MR      (L2)
 //         for each NR sliver of B                                   (jr, the sliver stays in L1)
 //           for each MR sliver of A: micro-kernel                   (ir, A streams from L2)
 // The micro-kernel keeps an MR x NR tile of C in registers and does kc rank-1

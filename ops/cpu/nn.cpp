@@ -388,16 +388,16 @@ void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const
         // (x - m) * rs in T: for float the statistics are rounded once here.
         const T mt = static_cast<T>(m), rt = static_cast<T>(rs);
         if (wp && bp) {
-#pragma omp simd
+          _Pragma("omp simd")  // inside WICK_DISPATCH_FLOAT: #pragma is not allowed in a macro argument
           for (int64_t i = 0; i < cols; ++i) o[i] = (xr[i] - mt) * rt * wp[i] + bp[i];
         } else if (wp) {
-#pragma omp simd
+          _Pragma("omp simd")
           for (int64_t i = 0; i < cols; ++i) o[i] = (xr[i] - mt) * rt * wp[i];
         } else if (bp) {
-#pragma omp simd
+          _Pragma("omp simd")
           for (int64_t i = 0; i < cols; ++i) o[i] = (xr[i] - mt) * rt + bp[i];
         } else {
-#pragma omp simd
+          _Pragma("omp simd")
           for (int64_t i = 0; i < cols; ++i) o[i] = (xr[i] - mt) * rt;
         }
       }
