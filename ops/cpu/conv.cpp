@@ -358,10 +358,18 @@ template <typename T>
 struct DwVec {
   typedef T V __attribute__((vector_size(32)));
   static constexpr int64_t kLanes = 32 / static_cast<int64_t>(sizeof(T));
-  static V load(const T* p) {
+  // acc += a * p[0 .. kLanes) and acc += p[..] * q[..]; vectors never cross a
+  // function boundary by value (no ABI dependence on -march).
+  static void fma(V& acc, T a, const T* p) {
     V v;
     std::memcpy(&v, p, sizeof(V));
-    return v;
+    acc += a * v;
+  }
+  static void fma(V& acc, const T* p, const T* q) {
+    V u, v;
+    std::memcpy(&u, p, sizeof(V));
+    std::memcpy(&v, q, sizeof(V));
+    acc += u * v;
   }
   static void store(T* p, const V& v, int64_t n) {
     if (n == kLanes)
@@ -384,7 +392,7 @@ void depthwise_plane_forward(const ConvGeometry& g, const Padded& P, const T* pa
         typename D::V acc = typename D::V{} + b;
         for (int64_t ki = 0; ki < g.kh; ++ki)
           for (int64_t kj = 0; kj < g.kw; ++kj)
-            acc += w[ki * g.kw + kj] * D::load(prow0 + ki * g.dh * P.PW + kj * g.dw + ox);
+            D::fma(acc, w[ki * g.kw + kj], prow0 + ki * g.dh * P.PW + kj * g.dw + ox);
         D::store(o + ox, acc, std::min(D::kLanes, g.OW - ox));
       }
       continue;
@@ -456,7 +464,7 @@ void depthwise_transpose(const ConvGeometry& g, const T* map, const T* weight, c
                 for (int64_t u = 0; u < cnt; ++u) acc[u] = d[ix + u];
               for (int64_t ki = 0; ki < g.kh; ++ki)
                 for (int64_t kj = 0; kj < g.kw; ++kj)
-                  acc += wf[ki * g.kw + kj] * D::load(row0 + ki * g.dh * MW + kj * g.dw + ix);
+                  D::fma(acc, wf[ki * g.kw + kj], row0 + ki * g.dh * MW + kj * g.dw + ix);
               D::store(d + ix, acc, cnt);
             }
           }
@@ -523,14 +531,15 @@ void depthwise_weight_grad(const ConvGeometry& g, const T* image, const T* map, 
         for (int64_t ki = 0; ki < g.kh; ++ki)
           for (int64_t kj = 0; kj < g.kw; ++kj) {
             T* a = lanes + (ki * g.kw + kj) * (L + 1);
-            typename D::V acc = D::load(a);
+            typename D::V acc;
+            std::memcpy(&acc, a, sizeof(acc));
             T tail = a[L];
             for (int64_t oy = 0; oy < g.OH; ++oy) {
               const T* s = src + oy * g.OW;
               const T* r = pad + (oy * g.sh + ki * g.dh) * P.PW + kj * g.dw;
               int64_t ox = 0;
               if (g.sw == 1)
-                for (; ox + L <= g.OW; ox += L) acc += D::load(s + ox) * D::load(r + ox);
+                for (; ox + L <= g.OW; ox += L) D::fma(acc, s + ox, r + ox);
               for (; ox < g.OW; ++ox) tail += s[ox] * r[ox * g.sw];
             }
             D::store(a, acc, L);

@@ -38,6 +38,8 @@
 //   log_softmax          1.8x / 7.9x               4.9x / 5.5x
 //   layer_norm           1.6x / 11.6x              7.2x / 13x
 //   rms_norm             1.9x / 2.5x               3.9x / 4.8x
+// and, after vectorizing the forward statistics (omp simd reductions), one
+// thread: layer_norm fwd 4.3x / 4.3x, rms_norm fwd 1.7x / 3.2x (the two shapes).
 // The fraction of memory bandwidth could not be measured meaningfully on
 // the loaded machine (STREAM triad read 1.9 GB/s there); these shapes (2-3
 // MiB per tensor) live in L2/L3 anyway.
