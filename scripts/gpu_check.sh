@@ -21,21 +21,22 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 command -v nvcc >/dev/null && nvcc --version | tail -2
 
 prefix=()
-if [ -d .devdeps ] && ! dpkg-query -W libgtest-dev >/dev/null 2>&1; then
+if [ -d .devdeps ]; then
   echo "== unpacking .devdeps into /tmp/deps"
   mkdir -p /tmp/deps
   for f in .devdeps/*.deb; do dpkg -x "$f" /tmp/deps; done
-  export CMAKE_PREFIX_PATH=/tmp/deps/usr CMAKE_INCLUDE_PATH=/tmp/deps/usr/include
-  export LD_LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
-  zlib=$(ls /lib/x86_64-linux-gnu/libz.so.1 /usr/lib/x86_64-linux-gnu/libz.so.1 2>/dev/null | head -1)
-  prefix=(-DZLIB_INCLUDE_DIR=/tmp/deps/usr/include -DZLIB_LIBRARY="$zlib")
+  export CMAKE_PREFIX_PATH=/tmp/deps/usr LD_LIBRARY_PATH=/tmp/deps/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+  [ -f /usr/include/stb/stb_image.h ] || prefix+=(-DSTB_INCLUDE_DIR=/tmp/deps/usr/include/stb)
+fi
+if [ -d .devdeps/fashion-mnist ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  mkdir -p /usr/share/datasets && cp -r .devdeps/fashion-mnist /usr/share/datasets/
 fi
 
 echo "== build"
 t0=$(date +%s)
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DWICK_BUILD_BENCH=ON -DWICK_BUILD_EXAMPLES=OFF \
   "${prefix[@]}" || exit 1
-cmake --build build-gpu -j "$jobs" || exit 1
+cmake --build build-gpu -j "$jobs" -- -k 0 || exit 1
 echo "build: $(( $(date +%s) - t0 )) s"
 
 echo "== tests (ctest -j$jobs; each test process uses 2 threads)"

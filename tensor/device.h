@@ -1,6 +1,7 @@
 // Device: where a tensor's storage lives, "cpu" or "cuda:N".
 #pragma once
 
+#include <cstdint>
 #include <ostream>
 #include <string>
 
