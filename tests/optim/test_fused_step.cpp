@@ -353,8 +353,10 @@ TEST(FusedStep, KernelCoversContiguousParametersOnly) {
     opt.step();
     std::vector<uint64_t> before(ps.size(), 0);
     std::vector<bool> had_state(ps.size(), false);
-    for (size_t i = 0; i < ps.size(); ++i)
-      if (const Tensor* m = opt.state(ps[i]).find("exp_avg")) had_state[i] = true, before[i] = m->version();
+    for (size_t i = 0; i < ps.size(); ++i) {
+      const StateDict state = opt.state(ps[i]);  // a copy: find() points into it
+      if (const Tensor* m = state.find("exp_avg")) had_state[i] = true, before[i] = m->version();
+    }
     set_grads(ps, 1);
     opt.step();
     int checked = 0;
