@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include <benchmark/benchmark.h>
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define WICK_PEAK_X86 1
@@ -165,6 +167,14 @@ inline const MachinePeak& measured_peak(int threads = static_cast<int>(std::thre
     return m;
   }();
   return p;
+}
+
+// GB/s of a benchmark that moves bytes_per_iter per iteration, and that as a
+// fraction of the STREAM triad bandwidth triad_gbs (measured by the caller once).
+inline void set_bandwidth_counters(benchmark::State& st, double bytes_per_iter, double triad_gbs) {
+  st.counters["GB/s"] = benchmark::Counter(bytes_per_iter / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["frac_bw"] =
+      benchmark::Counter(bytes_per_iter / (triad_gbs * 1e9), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 }  // namespace wick::bench

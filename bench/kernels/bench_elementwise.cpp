@@ -55,9 +55,7 @@ double triad_gbs() {
 }
 
 void set_counters(benchmark::State& st, double bytes_per_iter) {
-  st.counters["GB/s"] = benchmark::Counter(bytes_per_iter / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-  st.counters["frac_bw"] =
-      benchmark::Counter(bytes_per_iter / (triad_gbs() * 1e9), benchmark::Counter::kIsIterationInvariantRate);
+  bench::set_bandwidth_counters(st, bytes_per_iter, triad_gbs());
 }
 
 std::vector<float> make_input(int64_t n, float lo, float hi) {

@@ -64,71 +64,50 @@ namespace wick::cpu {
 // Reference: the definition, loop by loop.
 // ---------------------------------------------------------------------------
 
-template <typename T>
-void conv2d_forward_reference(const ConvGeometry& g, const T* image, const T* weight, const T* bias, T* map) {
+// Visits every (output pixel, weight tap, input pixel) triple of the
+// convolution that lies inside the image, as flat indices into map, weight and
+// image. The three references below are this one loop nest with a different
+// multiply-add.
+template <typename F>
+void for_each_tap(const ConvGeometry& g, F&& f) {
   const int64_t Cg = g.C_in / g.groups, Cog = g.C_out / g.groups;
   for (int64_t n = 0; n < g.N; ++n)
     for (int64_t co = 0; co < g.C_out; ++co)
       for (int64_t oy = 0; oy < g.OH; ++oy)
         for (int64_t ox = 0; ox < g.OW; ++ox) {
-          T acc = bias ? bias[co] : T(0);
+          const int64_t mi = ((n * g.C_out + co) * g.OH + oy) * g.OW + ox;
           for (int64_t ci = 0; ci < Cg; ++ci) {
             const int64_t c = co / Cog * Cg + ci;
             for (int64_t ki = 0; ki < g.kh; ++ki)
               for (int64_t kj = 0; kj < g.kw; ++kj) {
                 const int64_t iy = oy * g.sh - g.ph + ki * g.dh, ix = ox * g.sw - g.pw + kj * g.dw;
                 if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
-                acc += weight[((co * Cg + ci) * g.kh + ki) * g.kw + kj] *
-                       image[((n * g.C_in + c) * g.H + iy) * g.W + ix];
+                f(mi, ((co * Cg + ci) * g.kh + ki) * g.kw + kj, ((n * g.C_in + c) * g.H + iy) * g.W + ix);
               }
           }
-          map[((n * g.C_out + co) * g.OH + oy) * g.OW + ox] = acc;
         }
+}
+
+template <typename T>
+void conv2d_forward_reference(const ConvGeometry& g, const T* image, const T* weight, const T* bias, T* map) {
+  const int64_t OHW = g.OH * g.OW;
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t co = 0; co < g.C_out; ++co) std::fill_n(map + (n * g.C_out + co) * OHW, OHW, bias ? bias[co] : T(0));
+  for_each_tap(g, [&](int64_t mi, int64_t wi, int64_t ii) { map[mi] += weight[wi] * image[ii]; });
 }
 
 template <typename T>
 void conv2d_transpose_reference(const ConvGeometry& g, const T* map, const T* weight, const T* bias, T* image) {
-  const int64_t Cg = g.C_in / g.groups, Cog = g.C_out / g.groups, HW = g.H * g.W;
+  const int64_t HW = g.H * g.W;
   for (int64_t n = 0; n < g.N; ++n)
     for (int64_t c = 0; c < g.C_in; ++c) std::fill_n(image + (n * g.C_in + c) * HW, HW, bias ? bias[c] : T(0));
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t co = 0; co < g.C_out; ++co)
-      for (int64_t oy = 0; oy < g.OH; ++oy)
-        for (int64_t ox = 0; ox < g.OW; ++ox) {
-          const T m = map[((n * g.C_out + co) * g.OH + oy) * g.OW + ox];
-          for (int64_t ci = 0; ci < Cg; ++ci) {
-            const int64_t c = co / Cog * Cg + ci;
-            for (int64_t ki = 0; ki < g.kh; ++ki)
-              for (int64_t kj = 0; kj < g.kw; ++kj) {
-                const int64_t iy = oy * g.sh - g.ph + ki * g.dh, ix = ox * g.sw - g.pw + kj * g.dw;
-                if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
-                image[((n * g.C_in + c) * g.H + iy) * g.W + ix] +=
-                    weight[((co * Cg + ci) * g.kh + ki) * g.kw + kj] * m;
-              }
-          }
-        }
+  for_each_tap(g, [&](int64_t mi, int64_t wi, int64_t ii) { image[ii] += weight[wi] * map[mi]; });
 }
 
 template <typename T>
 void conv2d_weight_grad_reference(const ConvGeometry& g, const T* image, const T* map, T* weight_grad) {
-  const int64_t Cg = g.C_in / g.groups, Cog = g.C_out / g.groups;
-  std::fill_n(weight_grad, g.C_out * Cg * g.kh * g.kw, T(0));
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t co = 0; co < g.C_out; ++co)
-      for (int64_t oy = 0; oy < g.OH; ++oy)
-        for (int64_t ox = 0; ox < g.OW; ++ox) {
-          const T m = map[((n * g.C_out + co) * g.OH + oy) * g.OW + ox];
-          for (int64_t ci = 0; ci < Cg; ++ci) {
-            const int64_t c = co / Cog * Cg + ci;
-            for (int64_t ki = 0; ki < g.kh; ++ki)
-              for (int64_t kj = 0; kj < g.kw; ++kj) {
-                const int64_t iy = oy * g.sh - g.ph + ki * g.dh, ix = ox * g.sw - g.pw + kj * g.dw;
-                if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
-                weight_grad[((co * Cg + ci) * g.kh + ki) * g.kw + kj] +=
-                    m * image[((n * g.C_in + c) * g.H + iy) * g.W + ix];
-              }
-          }
-        }
+  std::fill_n(weight_grad, g.C_out * (g.C_in / g.groups) * g.kh * g.kw, T(0));
+  for_each_tap(g, [&](int64_t mi, int64_t wi, int64_t ii) { weight_grad[wi] += map[mi] * image[ii]; });
 }
 
 namespace {
