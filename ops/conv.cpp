@@ -198,7 +198,7 @@ Tensor conv2d_weight(const Tensor& image, const Tensor& map, const Shape& weight
     Tensor ic = image.contiguous(), mc = map.contiguous();
     const cpu::ConvGeometry g = geometry(ic.sizes(), weight_sizes, mc.size(2), mc.size(3), p);
     WICK_DISPATCH_FLOAT(image.dtype(), "conv2d_weight", [&]<typename T>() {
-      cpu::conv2d_weight_grad<T>(g, ic.data_ptr<T>(), mc.data_ptr<T>(), gw.data_ptr<T>());
+      cpu::conv2d_weight_grad<T>(g, ic.data_ptr<T>(), mc.data_ptr<T>(), gw.data_ptr<T>(), cpu::default_conv_path());
     });
   }
   if (autograd::needs_grad({image, map})) {
@@ -226,7 +226,8 @@ Tensor conv2d_batched(const Tensor& x, const Tensor& w, const Tensor& b, const C
     Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : Tensor();
     const cpu::ConvGeometry g = geometry(xc.sizes(), wc.sizes(), OH, OW, p);
     WICK_DISPATCH_FLOAT(x.dtype(), "conv2d", [&]<typename T>() {
-      cpu::conv2d_forward<T>(g, xc.data_ptr<T>(), wc.data_ptr<T>(), ptr_or_null<T>(bc), y.data_ptr<T>());
+      cpu::conv2d_forward<T>(g, xc.data_ptr<T>(), wc.data_ptr<T>(), ptr_or_null<T>(bc), y.data_ptr<T>(),
+                             cpu::default_conv_path());
     });
   }
   if (autograd::needs_grad({x, w, b})) {
@@ -260,7 +261,8 @@ Tensor conv_transpose2d_batched(const Tensor& x, const Tensor& w, const Tensor& 
     // The geometry of the forward conv that maps y-shaped images to x-shaped maps.
     const cpu::ConvGeometry g = geometry(y.sizes(), wc.sizes(), x.size(2), x.size(3), p);
     WICK_DISPATCH_FLOAT(x.dtype(), "conv_transpose2d", [&]<typename T>() {
-      cpu::conv2d_transpose<T>(g, xc.data_ptr<T>(), wc.data_ptr<T>(), ptr_or_null<T>(bc), y.data_ptr<T>());
+      cpu::conv2d_transpose<T>(g, xc.data_ptr<T>(), wc.data_ptr<T>(), ptr_or_null<T>(bc), y.data_ptr<T>(),
+                               cpu::default_conv_path());
     });
   }
   if (autograd::needs_grad({x, w, b})) {

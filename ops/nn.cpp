@@ -10,8 +10,8 @@
 //   dx = rstd * (gh - xhat * mean_D(gh * xhat)).
 // For a first-order backward (GradMode off inside the node: nothing is
 // recorded) softmax, log_softmax, layer_norm and rms_norm run the fused
-// backward kernels of ops/cpu/nn.cpp, which use the statistics the forward
-// kernel saved. Under create_graph the formulas below are written with ops
+// backward kernels of ops/cpu/nn.cpp, and batch_norm that of
+// ops/cpu/batch_norm.cpp; they use the statistics the forward kernel saved. Under create_graph the formulas below are written with ops
 // (xhat and rstd recomputed from x), so that they are themselves
 // differentiable; they are also the readable reference the kernels are
 // tested against.
@@ -21,6 +21,7 @@
 
 #include "autograd/function.h"
 #include "ops/copy.h"
+#include "ops/cpu/batch_norm.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/nn.h"
 #include "ops/creation.h"
@@ -223,49 +224,52 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   const Shape cs = channel_shape(x);
   const Dims red = non_channel_dims(x.dim());
   Tensor out = empty(x.sizes(), opt);
-  Tensor mean, rstd;  // [C], batch statistics (training) or from the running ones (eval)
+  // [C]: the batch statistics (training) or those of the running ones (eval),
+  // as the forward kernel used them; the backward reuses them.
+  Tensor mean = empty({C}, opt), rstd = empty({C}, opt);
   {
     NoGradGuard ng;
-    Tensor xc = x.contiguous();
-    if (training) {
-      mean = empty({C}, opt);
-      Tensor var = empty({C}, opt);
-      cpu::channel_moments(mean, var, xc, N, C, S);
-      rstd = rsqrt(add(var, eps));
-      // Running statistics are buffers: updated in place, outside autograd.
-      if (running_mean.defined() && count > 0) {
-        Tensor rm = running_mean;
-        rm.mul_(1.0 - momentum).add_(mean, momentum);
+    // The running statistics are buffers, updated in place by the kernel
+    // (outside autograd); a non-contiguous one goes through a copy.
+    auto staged = [&](const Tensor& r) { return r.defined() && !r.is_contiguous() ? r.contiguous() : r; };
+    Tensor rm = staged(running_mean), rv = staged(running_var);
+    cpu::batch_norm_forward(out, mean, rstd, rm, rv, x.contiguous(), weight.defined() ? weight.contiguous() : Tensor(),
+                            bias.defined() ? bias.contiguous() : Tensor(), N, C, S, training, momentum, eps);
+    if (training && count > 0) {
+      for (auto [buf, staged_buf] : {std::pair{running_mean, rm}, std::pair{running_var, rv}}) {
+        if (!buf.defined()) continue;
+        if (staged_buf.is_same(buf)) buf.bump_version();  // written in place by the kernel
+        else Tensor(buf).copy_(staged_buf);
       }
-      if (running_var.defined() && count > 0) {
-        Tensor rv = running_var;
-        const double bessel = static_cast<double>(count) / static_cast<double>(count - 1);
-        rv.mul_(1.0 - momentum).add_(var, momentum * bessel);
-      }
-    } else {
-      mean = running_mean.clone();
-      rstd = rsqrt(add(running_var, eps));
     }
-    Tensor scale = weight.defined() ? mul(rstd, weight) : rstd;
-    Tensor shift = sub(bias.defined() ? bias : zeros({C}, opt), mul(mean, scale));
-    cpu::channel_affine(out, xc, scale.contiguous(), shift.contiguous(), N, C, S);
   }
 
   if (autograd::needs_grad({x, weight, bias})) {
     autograd::record(
         "BatchNormBackward", {x, weight, bias}, {out},
-        [sx = SavedTensor(x), sw = SavedTensor(weight), mean = mean.reshape(cs), rstd = rstd.reshape(cs), cs, red,
-         training, eps](const Ctx& c) {
+        [sx = SavedTensor(x), sw = SavedTensor(weight), mean, rstd, cs, red, training, eps, N, C, S](const Ctx& c) {
           const Tensor& g = c.grad();
           Tensor xv = sx.unpack(), w = sw.unpack();
+          if (!autograd::GradMode::is_enabled()) {
+            // First-order backward, not recorded: one fused kernel (two passes).
+            const TensorOptions o = TensorOptions(xv.dtype()).device(xv.device());
+            Tensor gx = c.needs_input_grad(0) ? empty(xv.sizes(), o) : Tensor();
+            Tensor gw = c.needs_input_grad(1) ? empty({C}, o) : Tensor();
+            Tensor gb = c.needs_input_grad(2) ? empty({C}, o) : Tensor();
+            cpu::batch_norm_backward(gx, gw, gb, g.to(xv.dtype()).contiguous(), xv.contiguous(), mean, rstd,
+                                     w.defined() ? w.contiguous() : Tensor(), N, C, S, training);
+            return tensor_list{gx, gw, gb};
+          }
+          // Under create_graph: the formula written with ops, differentiable again.
           Tensor wb = w.defined() ? w.reshape(cs) : Tensor();
           Tensor xhat, r;
           if (training) {
-            std::tie(xhat, r) = norm_stats_for_backward(xv, mean, rstd, red, eps, /*center=*/true);
+            std::tie(xhat, r) = norm_stats_for_backward(xv, mean.reshape(cs), rstd.reshape(cs), red, eps,
+                                                        /*center=*/true);
           } else {
             // Eval: the statistics are constants, y is affine in x.
-            r = rstd;
-            xhat = mul(sub(xv, mean), r);
+            r = rstd.reshape(cs);
+            xhat = mul(sub(xv, mean.reshape(cs)), r);
           }
           Tensor gx, gw, gb;
           if (c.needs_input_grad(0)) {

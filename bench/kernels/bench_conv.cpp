@@ -39,6 +39,16 @@ struct Shape {
 };
 
 const Shape kShapes[] = {
+    // bench_models --workload resnet18 (widths 32/64/128/256 on 28x28, batch 64)
+    {"rn18c_32_3x3", 64, 32, 28, 32, 3, 1, 1, 1},
+    {"rn18c_1to32_3x3", 64, 1, 28, 32, 3, 1, 1, 1},
+    {"rn18c_64_3x3", 64, 64, 14, 64, 3, 1, 1, 1},
+    {"rn18c_128_3x3", 64, 128, 7, 128, 3, 1, 1, 1},
+    {"rn18c_256_3x3", 64, 256, 4, 256, 3, 1, 1, 1},
+    {"rn18c_32to64_3x3s2", 64, 32, 28, 64, 3, 2, 1, 1},
+    {"rn18c_64to128_3x3s2", 64, 64, 14, 128, 3, 2, 1, 1},
+    {"rn18c_128to256_3x3s2", 64, 128, 7, 256, 3, 2, 1, 1},
+    {"rn18c_32to64_1x1s2", 64, 32, 28, 64, 1, 2, 0, 1},
     {"resnet64_3x3", 64, 64, 28, 64, 3, 1, 1, 1},
     {"resnet128_3x3", 64, 128, 14, 128, 3, 1, 1, 1},
     {"resnet256_3x3", 64, 256, 7, 256, 3, 1, 1, 1},
@@ -71,7 +81,7 @@ std::vector<float> random_vec(int64_t n, uint32_t seed) {
 }
 
 enum class Map { kForward, kInputGrad, kWeightGrad };
-enum class Impl { kAuto, kPerSample, kReference };
+enum class Impl { kAuto, kIm2col, kPerSample, kReference };
 
 void run(benchmark::State& state, ConvGeometry g, Map map, Impl impl) {
   const int64_t Cg = g.C_in / g.groups;
@@ -80,7 +90,9 @@ void run(benchmark::State& state, ConvGeometry g, Map map, Impl impl) {
   const auto weight = random_vec(g.C_out * Cg * g.kh * g.kw, 3);
   const auto bias = random_vec(g.C_out, 4);
   std::vector<float> image_out(image.size()), out_out(out.size()), weight_out(weight.size());
-  const ConvPath path = impl == Impl::kPerSample ? ConvPath::kPerSample : ConvPath::kAuto;
+  const ConvPath path = impl == Impl::kPerSample ? ConvPath::kPerSample
+                        : impl == Impl::kIm2col  ? ConvPath::kIm2col
+                                                 : ConvPath::kAuto;
   for (auto _ : state) {
     switch (map) {
       case Map::kForward:
@@ -118,9 +130,9 @@ const char* map_name(Map m) {
 int register_all() {
   for (const Shape& s : kShapes)
     for (Map m : {Map::kForward, Map::kInputGrad, Map::kWeightGrad})
-      for (Impl impl : {Impl::kAuto, Impl::kPerSample}) {
-        const std::string name =
-            std::string(s.name) + "/" + map_name(m) + "/" + (impl == Impl::kAuto ? "auto" : "per_sample");
+      for (Impl impl : {Impl::kAuto, Impl::kIm2col, Impl::kPerSample}) {
+        const char* impl_name = impl == Impl::kAuto ? "auto" : impl == Impl::kIm2col ? "im2col" : "per_sample";
+        const std::string name = std::string(s.name) + "/" + map_name(m) + "/" + impl_name;
         benchmark::RegisterBenchmark(name.c_str(), run, geometry(s), m, impl)->Unit(benchmark::kMillisecond)
             ->UseRealTime();
       }

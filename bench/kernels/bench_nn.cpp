@@ -1,9 +1,15 @@
-// Fused softmax / log_softmax / layer_norm / rms_norm / cross_entropy kernels
-// (ops/cpu/nn.cpp, ops/cpu/loss.cpp), forward and backward, against the
-// composed-of-ops path each one replaces, on transformer shapes (float32):
+// Fused softmax / log_softmax / layer_norm / rms_norm / cross_entropy /
+// batch_norm kernels (ops/cpu/nn.cpp, ops/cpu/loss.cpp, ops/cpu/batch_norm.cpp),
+// forward and backward, against the composed-of-ops path each one replaces, on
+// transformer shapes (float32):
 //   [16*128, 256]  GPT-tiny activations (batch 16, context 128, dim 256)
 //   [128*50, 128]  ViT-tiny activations (batch 128, 50 tokens, dim 128)
 //   cross entropy on [16*128, 256] (GPT-tiny logits) and [256, 10] (MLP).
+// and batch_norm (training) on ResNet-18 stage shapes of bench_models'
+// workload (batch 64, 28x28 input): [64, 32, 28, 28] and [64, 256, 4, 4].
+// The batch_norm "composed" backward is the first-order formula ops/nn.cpp
+// ran before the fused kernel (saved statistics, ~12 broadcast/reduce ops);
+// the composed forward is the same statistics and affine written with ops.
 //
 // Counters: GB/s counts the bytes the op must move at least (4 per float read
 // or written: softmax / norm forward 8 per element, backward 12 (g, y or x ->
@@ -23,6 +29,7 @@
 #include <cstdio>
 #include <string>
 
+#include "ops/cpu/batch_norm.h"
 #include "ops/cpu/loss.h"
 #include "ops/cpu/nn.h"
 #include "peak.h"
@@ -175,6 +182,64 @@ void ce_bwd(benchmark::State& st, Case c, bool fused) {
   set_counters(st, 8.0 * N * C);
 }
 
+// ---- batch_norm (training) ----------------------------------------------------
+
+struct BnCase {
+  int64_t n, c, h, w;
+};
+const BnCase kBnCases[] = {{64, 32, 28, 28}, {64, 256, 4, 4}};
+
+void bn_fwd(benchmark::State& st, BnCase c, bool fused) {
+  NoGradGuard ng;
+  Tensor x = rn({c.n, c.c, c.h, c.w}, 1), w = rn({c.c}, 2), b = rn({c.c}, 3);
+  Tensor rm = zeros({c.c}, kFloat32), rv = ones({c.c}, kFloat32);
+  const Shape cs{1, c.c, 1, 1};
+  for (auto _ : st) {
+    Tensor y;
+    if (fused) {
+      y = batch_norm(x, rm, rv, w, b, /*training=*/true, 0.1, 1e-5);
+    } else {  // statistics, running update and affine, written with ops
+      Tensor mu = mean(x, {0, 2, 3}, true);
+      Tensor xc = sub(x, mu);
+      Tensor var = mean(mul(xc, xc), {0, 2, 3}, true);
+      rm.mul_(0.9).add_(mu.reshape({c.c}), 0.1);
+      rv.mul_(0.9).add_(var.reshape({c.c}), 0.1);
+      y = add(mul(mul(xc, rsqrt(add(var, 1e-5))), w.reshape(cs)), b.reshape(cs));
+    }
+    benchmark::DoNotOptimize(y.data_ptr<float>());
+  }
+  set_counters(st, 8.0 * c.n * c.c * c.h * c.w);
+}
+
+void bn_bwd(benchmark::State& st, BnCase c, bool fused) {
+  NoGradGuard ng;
+  const Shape xs{c.n, c.c, c.h, c.w}, cs{1, c.c, 1, 1};
+  const Dims red{0, 2, 3};
+  Tensor x = rn(xs, 1), w = rn({c.c}, 2), g = rn(xs, 4);
+  Tensor mu = mean(x, red, true);
+  Tensor xc = sub(x, mu);
+  Tensor rstd = rsqrt(add(mean(mul(xc, xc), red, true), 1e-5));
+  Tensor mu_c = mu.reshape({c.c}).contiguous(), rstd_c = rstd.reshape({c.c}).contiguous();
+  for (auto _ : st) {
+    Tensor gx, gw, gb;
+    if (fused) {
+      gx = empty(xs, kFloat32);
+      gw = empty({c.c}, kFloat32);
+      gb = empty({c.c}, kFloat32);
+      cpu::batch_norm_backward(gx, gw, gb, g, x, mu_c, rstd_c, w, c.n, c.c, c.h * c.w, /*training=*/true);
+    } else {  // ops/nn.cpp's first-order formula before the fused kernel
+      Tensor xh = mul(sub(x, mu), rstd);
+      Tensor gh = mul(g, w.reshape(cs));
+      Tensor proj = mul(xh, mean(mul(gh, xh), red, true));
+      gx = mul(rstd, sub(sub(gh, mean(gh, red, true)), proj));
+      gw = sum(mul(g, xh), red);
+      gb = sum(g, red);
+    }
+    benchmark::DoNotOptimize(gx.data_ptr<float>());
+  }
+  set_counters(st, 12.0 * c.n * c.c * c.h * c.w);
+}
+
 std::string shape_name(Case c) { return std::to_string(c.rows) + "x" + std::to_string(c.cols); }
 
 // Registered in fused/composed pairs so the two run back to back.
@@ -213,6 +278,18 @@ const int registered = [] {
     for (bool fused : {true, false})
       benchmark::RegisterBenchmark((std::string("cross_entropy_bwd") + (fused ? "_fused" : "_composed") + s).c_str(),
                                    ce_bwd, c, fused)
+          ->UseRealTime();
+  }
+  for (BnCase c : kBnCases) {
+    const std::string s = "/" + std::to_string(c.n) + "x" + std::to_string(c.c) + "x" + std::to_string(c.h) + "x" +
+                          std::to_string(c.w);
+    for (bool fused : {true, false})
+      benchmark::RegisterBenchmark((std::string("batch_norm_fwd") + (fused ? "_fused" : "_composed") + s).c_str(),
+                                   bn_fwd, c, fused)
+          ->UseRealTime();
+    for (bool fused : {true, false})
+      benchmark::RegisterBenchmark((std::string("batch_norm_bwd") + (fused ? "_fused" : "_composed") + s).c_str(),
+                                   bn_bwd, c, fused)
           ->UseRealTime();
   }
   return 0;

@@ -52,6 +52,8 @@
 #include "ops/cpu/conv.h"
 
 #include <algorithm>
+#include <cassert>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -536,6 +538,270 @@ void depthwise_weight_grad(const ConvGeometry& g, const T* image, const T* map, 
   });
 }
 
+// ---------------------------------------------------------------------------
+// Implicit GEMM: the GEMM's B operand is the column matrix of a block of
+// samples, packed straight from the image into the GEMM's kc x NR slivers
+// (cpu::gemm_packer_b), so im2col's buffer is never written or read back.
+// The block's image is first copied once into a zero-padded buffer (C_in
+// planes PH x PW, 1/(kh*kw) of the column matrix at stride 1), so that every
+// tap of every output pixel reads inside it: the packers have no bounds tests.
+// ---------------------------------------------------------------------------
+
+// The zero-padded copy of a block: the image at (top, left) of PH x PW
+// planes, large enough for every tap, plus slack so a packer may copy a
+// whole sliver row (up to 32 elements) from any tap's start.
+struct PadLayout {
+  int64_t top, left, PH, PW;
+  int64_t plane() const { return PH * PW; }
+};
+
+PadLayout pad_layout(const ConvGeometry& g) {
+  PadLayout p;
+  // Padding may be negative (the stride-1 transpose of a conv padded beyond
+  // its kernel's reach): such rows are simply never read.
+  p.top = std::max<int64_t>(g.ph, 0), p.left = std::max<int64_t>(g.pw, 0);
+  p.PH = std::max(p.top + g.H, (g.OH - 1) * g.sh - g.ph + (g.kh - 1) * g.dh + 1 + p.top);
+  p.PW = std::max(p.left + g.W, (g.OW - 1) * g.sw - g.pw + (g.kw - 1) * g.dw + 1 + p.left);
+  return p;
+}
+
+constexpr int64_t kPadSlack = 32;
+
+// Below this many input channels per group the stride-1 transpose keeps the
+// GEMM + col2im path (see conv2d_transpose).
+constexpr int64_t kMinImplicitTransposeRows = 16;
+
+// dst = the nb samples of img, each [C_in, PH, PW], zero outside the image.
+template <typename T>
+void pad_block(const ConvGeometry& g, const PadLayout& L, const T* img, int64_t nb, T* dst) {
+  const int64_t HW = g.H * g.W, P = L.plane();
+  parallel_for(0, nb * g.C_in, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, P)), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const T* src = img + p * HW;
+      T* d = dst + p * P;
+      std::fill_n(d, L.top * L.PW, T(0));
+      for (int64_t y = 0; y < g.H; ++y) {
+        T* row = d + (L.top + y) * L.PW;
+        std::fill_n(row, L.left, T(0));
+        std::copy_n(src + y * g.W, g.W, row + L.left);
+        std::fill(row + L.left + g.W, row + L.PW, T(0));
+      }
+      std::fill(d + (L.top + g.H) * L.PW, d + P, T(0));
+    }
+  });
+  std::fill_n(dst + nb * g.C_in * P, kPadSlack, T(0));
+}
+
+// The operand of one GEMM: the padded block, offset to the group's first channel.
+template <typename T>
+struct ImplicitCols {
+  const ConvGeometry* g;
+  const PadLayout* L;
+  const T* pad;
+  int64_t sample_stride;  // C_in * PH * PW
+};
+
+// Map pixels [j, j + cnt) of a block, cut into runs that share a sample and an
+// output row: f(t, len, base) with t the run's first pixel relative to j and
+// base the padded-buffer offset of its tap (0, 0) input pixel. Along a run the
+// input pixels of any tap are sw apart.
+template <typename T, typename F>
+void for_each_run(const ImplicitCols<T>& s, int64_t j, int64_t cnt, F&& f) {
+  const ConvGeometry& g = *s.g;
+  const int64_t OHW = g.OH * g.OW;
+  int64_t i = j / OHW, q = j % OHW, oy = q / g.OW, ox = q % g.OW;
+  for (int64_t t = 0; t < cnt;) {
+    const int64_t len = std::min(g.OW - ox, cnt - t);
+    f(t, len,
+      i * s.sample_stride + (oy * g.sh - g.ph + s.L->top) * s.L->PW + ox * g.sw - g.pw + s.L->left);
+    t += len;
+    ox += len;
+    if (ox == g.OW) {
+      ox = 0;
+      if (++oy == g.OH) oy = 0, ++i;
+    }
+  }
+}
+
+// Forward (and stride-1 transpose): B = col[(c, ki, kj), pixel], the GEMM's
+// columns are map pixels. Per sliver, its pixels are cut into runs once
+// (1-2 at 28x28, 4 at 4x4 with NR = 16); each k row is then one copy per run
+// from the padded image at the tap's offset. At stride 1 that copy is a whole
+// NR-wide vector copy (a fixed-size memcpy the compiler inlines): a run's
+// extra elements land where the next run (or the next row, or the zeroing
+// of a partial sliver) overwrites them, and the packed buffer and the padded
+// image both have slack for the last one.
+template <typename T, int kNR>
+void pack_cols_nr(const ImplicitCols<T>& s, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t nr_rt, T* dst) {
+  const ConvGeometry& g = *s.g;
+  const int64_t nr = kNR ? kNR : nr_rt;
+  const int64_t khw = g.kh * g.kw, P = s.L->plane(), PW = s.L->PW;
+  int64_t rt[32], rlen[32];
+  const T* rsrc[32];
+  assert(nr <= 32);
+  for (int64_t j = 0; j < nc; j += nr, dst += kc * nr) {
+    const int64_t cnt = std::min(nr, nc - j);
+    int nrun = 0;
+    for_each_run(s, j0 + j, cnt, [&](int64_t t, int64_t len, int64_t base) {
+      rt[nrun] = t, rlen[nrun] = len, rsrc[nrun] = s.pad + base;
+      ++nrun;
+    });
+    int64_t c = k0 / khw, ki = k0 % khw / g.kw, kj = k0 % g.kw;
+    for (int64_t k = 0; k < kc; ++k) {
+      T* d = dst + k * nr;
+      const int64_t tap = c * P + ki * g.dh * PW + kj * g.dw;
+      if (kNR && g.sw == 1) {
+        for (int r = 0; r < nrun; ++r) std::memcpy(d + rt[r], rsrc[r] + tap, kNR * sizeof(T));
+      } else {
+        for (int r = 0; r < nrun; ++r) {
+          const T* src = rsrc[r] + tap;
+          T* dr = d + rt[r];
+          for (int64_t u = 0; u < rlen[r]; ++u) dr[u] = src[u * g.sw];
+        }
+      }
+      for (int64_t u = cnt; u < nr; ++u) d[u] = T(0);
+      if (++kj == g.kw) {
+        kj = 0;
+        if (++ki == g.kh) ki = 0, ++c;
+      }
+    }
+  }
+}
+
+template <typename T>
+void pack_cols(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t nr, T* dst) {
+  const auto& s = *static_cast<const ImplicitCols<T>*>(ctx);
+  if (nr == 8) return pack_cols_nr<T, 8>(s, k0, kc, j0, nc, nr, dst);
+  if (nr == 16) return pack_cols_nr<T, 16>(s, k0, kc, j0, nc, nr, dst);
+  if (nr == 32) return pack_cols_nr<T, 32>(s, k0, kc, j0, nc, nr, dst);
+  pack_cols_nr<T, 0>(s, k0, kc, j0, nc, nr, dst);
+}
+
+// Weight gradient: B = col^T[pixel, (c, ki, kj)], the GEMM's columns are taps.
+// Sliver by sliver (kc x NR, 16 KiB: stays in L1): each of its NR taps copies,
+// run by run, a padded-image row segment into its column of the sliver
+// (stride NR); the taps of one channel reread the same rows from L1.
+template <typename T>
+void pack_cols_t(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t nr, T* dst) {
+  const auto& s = *static_cast<const ImplicitCols<T>*>(ctx);
+  const ConvGeometry& g = *s.g;
+  const int64_t khw = g.kh * g.kw, P = s.L->plane(), PW = s.L->PW, sw = g.sw;
+  for (int64_t j = 0; j < nc; j += nr, dst += kc * nr) {
+    const int64_t cnt = std::min(nr, nc - j);
+    int64_t taps[32];
+    assert(nr <= 32);
+    for (int64_t t = 0; t < cnt; ++t) {
+      const int64_t tap = j0 + j + t, c = tap / khw, ki = tap % khw / g.kw, kj = tap % g.kw;
+      taps[t] = c * P + ki * g.dh * PW + kj * g.dw;
+    }
+    for_each_run(s, k0, kc, [&](int64_t t0, int64_t len, int64_t base) {
+      const T* src = s.pad + base;
+      T* d = dst + t0 * nr;
+      for (int64_t t = 0; t < cnt; ++t) {
+        const T* __restrict in = src + taps[t];
+        T* __restrict out = d + t;
+        if (sw == 1)
+          for (int64_t u = 0; u < len; ++u) out[u * nr] = in[u];
+        else
+          for (int64_t u = 0; u < len; ++u) out[u * nr] = in[u * sw];
+      }
+      for (int64_t u = 0; u < len; ++u)
+        for (int64_t t = cnt; t < nr; ++t) d[u * nr + t] = T(0);
+    });
+  }
+}
+
+// map = conv(image, weight) + bias by implicit GEMM, any stride, padding,
+// dilation and groups: per block of samples and group,
+//   C[Cog, nb*OHW] = W[g] @ col[g]   (col packed from the padded block on the fly)
+// One sample writes straight into the map (bias fused in the GEMM epilogue);
+// a block goes through a [C_out, nb*OHW] buffer and scatter_block.
+template <typename T>
+void implicit_forward(const ConvGeometry& g, const T* image, const T* weight, const T* bias, T* map) {
+  const int64_t G = g.groups, Cog = g.C_out / G, Cg = g.C_in / G;
+  const int64_t Kg = Cg * g.kh * g.kw;
+  const int64_t OHW = g.OH * g.OW, HW = g.H * g.W;
+  const PadLayout L = pad_layout(g);
+  const Plan plan = make_plan(g, ConvPath::kAuto);
+  for_each_block(g, plan, [&](int64_t, int64_t n0, int64_t n1) {
+    const int64_t nb = n1 - n0, cols = nb * OHW;
+    T* pad = thread_buffer<T>(0, nb * g.C_in * L.plane() + kPadSlack);
+    pad_block(g, L, image + n0 * g.C_in * HW, nb, pad);
+    T* y = map + n0 * g.C_out * OHW;
+    T* C = nb == 1 ? y : thread_buffer<T>(1, g.C_out * cols);
+    for (int64_t grp = 0; grp < G; ++grp) {
+      const ImplicitCols<T> src{&g, &L, pad + grp * Cg * L.plane(), g.C_in * L.plane()};
+      Epilogue<T> ep;
+      if (nb == 1 && bias) ep.bias = bias + grp * Cog, ep.bias_per_row = true;
+      gemm_packer_b<T>(Cog, cols, Kg, T(1), MatRef<const T>{weight + grp * Cog * Kg, Kg, 1},
+                       BPacker<T>{&pack_cols<T>, &src}, T(0), C + grp * Cog * cols, cols, ep);
+    }
+    if (nb > 1) scatter_block(C, nb, g.C_out, OHW, bias, y);
+  });
+}
+
+// The input gradient of a stride-1 convolution is itself a stride-1
+// convolution of the map: with ki' = kh-1-ki,
+//   image[c, iy, ix] = sum_{co, ki', kj'} W[co, c, kh-1-ki', kw-1-kj'] *
+//                      map[co, iy - ((kh-1)*dh - ph) + ki'*dh, ix - ((kw-1)*dw - pw) + kj'*dw]
+// i.e. conv(map, flip(W)^T) with padding (k-1)*d - p (negative when the
+// padding exceeds the kernel's reach), the same dilation and groups. It runs
+// through implicit_forward: no [C_in*kh*kw, pixels] product, no col2im.
+template <typename T>
+void implicit_transpose_stride1(const ConvGeometry& g, const T* map, const T* weight, const T* bias, T* image) {
+  const int64_t G = g.groups, Cog = g.C_out / G, Cg = g.C_in / G, khw = g.kh * g.kw;
+  ConvGeometry t;
+  t.N = g.N, t.C_in = g.C_out, t.H = g.OH, t.W = g.OW;
+  t.C_out = g.C_in, t.kh = g.kh, t.kw = g.kw, t.OH = g.H, t.OW = g.W;
+  t.sh = t.sw = 1, t.dh = g.dh, t.dw = g.dw, t.groups = G;
+  t.ph = (g.kh - 1) * g.dh - g.ph, t.pw = (g.kw - 1) * g.dw - g.pw;
+  // flipped[grp*Cg + ci, co, r'] = W[grp*Cog + co, ci, khw-1-r']: [C_in, Cog, kh, kw].
+  T* flipped = thread_buffer<T>(2, g.C_out * Cg * khw);
+  for (int64_t grp = 0; grp < G; ++grp)
+    for (int64_t co = 0; co < Cog; ++co)
+      for (int64_t ci = 0; ci < Cg; ++ci) {
+        const T* w = weight + ((grp * Cog + co) * Cg + ci) * khw;
+        T* f = flipped + ((grp * Cg + ci) * Cog + co) * khw;
+        for (int64_t r = 0; r < khw; ++r) f[r] = w[khw - 1 - r];
+      }
+  implicit_forward(t, map, flipped, bias, image);
+}
+
+// weight_grad = sum over blocks of map[Cog, pixels] @ col[g]^T, col^T packed
+// from the padded block (the map side of a multi-sample block is still
+// gathered: it is kh*kw*C_in/C_out times smaller than the columns).
+template <typename T>
+void implicit_weight_grad(const ConvGeometry& g, const T* image, const T* map, T* weight_grad) {
+  const int64_t G = g.groups, Cog = g.C_out / G, Cg = g.C_in / G;
+  const int64_t Kg = Cg * g.kh * g.kw, OHW = g.OH * g.OW, HW = g.H * g.W, wsize = g.C_out * Kg;
+  const PadLayout L = pad_layout(g);
+  const Plan plan = make_plan(g, ConvPath::kAuto, kTargetDepthCols);
+  T* partial = plan.P > 1 ? thread_buffer<T>(2, (plan.P - 1) * wsize) : nullptr;
+  auto acc_of = [&](int64_t p) { return p == 0 ? weight_grad : partial + (p - 1) * wsize; };
+  for_each_block(g, plan, [&](int64_t p, int64_t n0, int64_t n1) {
+    T* acc = acc_of(p);
+    const T beta = n0 == p * g.N / plan.P ? T(0) : T(1);  // the range's first block overwrites
+    const int64_t nb = n1 - n0, cols = nb * OHW;
+    T* pad = thread_buffer<T>(0, nb * g.C_in * L.plane() + kPadSlack);
+    pad_block(g, L, image + n0 * g.C_in * HW, nb, pad);
+    const T* A = map + n0 * g.C_out * OHW;
+    if (nb > 1) {
+      T* buf = thread_buffer<T>(1, g.C_out * cols);
+      gather_block(A, nb, g.C_out, OHW, buf);
+      A = buf;
+    }
+    for (int64_t grp = 0; grp < G; ++grp) {
+      const ImplicitCols<T> src{&g, &L, pad + grp * Cg * L.plane(), g.C_in * L.plane()};
+      gemm_packer_b<T>(Cog, Kg, cols, T(1), MatRef<const T>{A + grp * Cog * cols, cols, 1},
+                       BPacker<T>{&pack_cols_t<T>, &src}, beta, acc + grp * Cog * Kg, Kg);
+    }
+  });
+  for (int64_t p = 1; p < plan.P; ++p) {
+    const T* __restrict src = acc_of(p);
+    for (int64_t i = 0; i < wsize; ++i) weight_grad[i] += src[i];
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -545,7 +811,8 @@ void depthwise_weight_grad(const ConvGeometry& g, const T* image, const T* map, 
 template <typename T>
 void conv2d_forward(const ConvGeometry& g, const T* image, const T* weight, const T* bias, T* map, ConvPath path) {
   if (g.N == 0 || g.C_out == 0) return;
-  if (path == ConvPath::kAuto && is_depthwise(g)) return depthwise_forward(g, image, weight, bias, map);
+  if (path != ConvPath::kPerSample && is_depthwise(g)) return depthwise_forward(g, image, weight, bias, map);
+  if (path == ConvPath::kAuto) return implicit_forward(g, image, weight, bias, map);
   const int64_t G = g.groups, Cog = g.C_out / G;
   const int64_t Kg = g.C_in / G * g.kh * g.kw;  // GEMM depth per group
   const int64_t Kcol = g.C_in * g.kh * g.kw;    // rows of the column matrix
@@ -577,7 +844,12 @@ void conv2d_forward(const ConvGeometry& g, const T* image, const T* weight, cons
 template <typename T>
 void conv2d_transpose(const ConvGeometry& g, const T* map, const T* weight, const T* bias, T* image, ConvPath path) {
   if (g.N == 0 || g.C_in == 0) return;
-  if (path == ConvPath::kAuto && is_depthwise(g)) return depthwise_transpose(g, map, weight, bias, image);
+  if (path != ConvPath::kPerSample && is_depthwise(g)) return depthwise_transpose(g, map, weight, bias, image);
+  // The flipped convolution's GEMM has C_in / groups rows: below ~16 most of
+  // the micro-kernel's MR-row tile is padding (a single input channel measured
+  // 4x slower than GEMM + col2im), so narrow outputs keep the im2col path.
+  if (path == ConvPath::kAuto && g.sh == 1 && g.sw == 1 && g.C_in / g.groups >= kMinImplicitTransposeRows)
+    return implicit_transpose_stride1(g, map, weight, bias, image);
   const int64_t G = g.groups, Cog = g.C_out / G, Cg = g.C_in / G;
   const int64_t Kg = Cg * g.kh * g.kw, Kcol = g.C_in * g.kh * g.kw;
   const int64_t OHW = g.OH * g.OW, HW = g.H * g.W;
@@ -623,7 +895,8 @@ void conv2d_weight_grad(const ConvGeometry& g, const T* image, const T* map, T* 
     std::fill_n(weight_grad, wsize, T(0));
     return;
   }
-  if (path == ConvPath::kAuto && is_depthwise(g)) return depthwise_weight_grad(g, image, map, weight_grad);
+  if (path != ConvPath::kPerSample && is_depthwise(g)) return depthwise_weight_grad(g, image, map, weight_grad);
+  if (path == ConvPath::kAuto) return implicit_weight_grad(g, image, map, weight_grad);
   const bool pointwise = is_pointwise(g);
   const Plan plan = make_plan(g, path, kTargetDepthCols);
   // One accumulator per range: range 0 sums into the output, range p > 0 into
@@ -657,6 +930,16 @@ void conv2d_weight_grad(const ConvGeometry& g, const T* image, const T* map, T* 
     const T* __restrict src = acc_of(p);
     for (int64_t i = 0; i < wsize; ++i) weight_grad[i] += src[i];
   }
+}
+
+ConvPath default_conv_path() {
+  static const ConvPath path = [] {
+    const char* v = std::getenv("WICK_CONV_PATH");
+    if (v && std::strcmp(v, "im2col") == 0) return ConvPath::kIm2col;
+    if (v && std::strcmp(v, "per_sample") == 0) return ConvPath::kPerSample;
+    return ConvPath::kAuto;
+  }();
+  return path;
 }
 
 #define WICK_CONV_INSTANTIATE_(T)                                                                        \

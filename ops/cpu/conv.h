@@ -16,13 +16,17 @@
 // implies (conv_transpose2d's output_padding makes the image larger than a
 // forward conv would need), never larger.
 //
-// Each map has three implementations with the same contract:
+// Each map has four implementations with the same contract:
 //   *_reference   the direct 7-loop definition (readable; the tests' oracle)
-//   ConvPath::kPerSample  im2col + one GEMM per sample (the earlier kernel,
-//                 kept callable so benchmarks can show what the fast path gains)
-//   ConvPath::kAuto       the fast path (see conv.cpp): several samples' columns
-//                 folded into one GEMM, and direct kernels when C_in/groups == 1
-//                 (depthwise convolutions, with any channel multiplier).
+//   ConvPath::kPerSample  im2col + one GEMM per sample (the first kernel,
+//                 kept callable so benchmarks can show what the fast paths gain)
+//   ConvPath::kIm2col     several samples' columns folded into one GEMM
+//                 (materialized by im2col, folded back by col2im)
+//   ConvPath::kAuto       the fast path (see conv.cpp): implicit GEMM (the GEMM
+//                 packs the column matrix straight from the image; stride-1
+//                 input gradients run as a forward convolution with the
+//                 flipped kernel), and direct kernels when C_in/groups == 1
+//                 (depthwise convolutions, small channel multipliers).
 #pragma once
 
 #include <cstdint>
@@ -37,7 +41,18 @@ struct ConvGeometry {
   int64_t groups = 1;
 };
 
-enum class ConvPath { kAuto, kPerSample };
+// kAuto: implicit GEMM (the column matrix is packed straight from the image,
+// never stored) and the depthwise direct kernels. kIm2col: the previous fast
+// path (batched im2col + GEMM, col2im for the transpose). kPerSample: im2col +
+// one GEMM per sample. The last two stay callable so the tests check every
+// path against the reference and the benchmarks show what each step gained.
+enum class ConvPath { kAuto, kIm2col, kPerSample };
+
+// The path the conv ops (ops/conv.cpp) ask for: kAuto unless the environment
+// variable WICK_CONV_PATH is "im2col" or "per_sample" (read once; a
+// benchmarking hook, like set_gemm_isa, so whole-model timings can compare the
+// paths in one binary).
+ConvPath default_conv_path();
 
 // map[N, C_out, OH, OW] = conv(image, weight) (+ bias[C_out] when non-null).
 template <typename T>

@@ -462,9 +462,12 @@ AlignedBuf<T>& a_buffer() {
 
 // The loop nest on one thread: C[0:M, 0:N] of this panel. The epilogue's
 // bias pointer is already offset to the panel.
+// bpk != nullptr: B comes from the packer (its columns start at j_base)
+// and the matrix B is unused.
 template <typename T>
 void gemm_blocked(const Kernel<T>& kn, int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A,
-                  MatRef<const T> B, T beta, T* C, int64_t ldc, const Epilogue<T>* ep) {
+                  MatRef<const T> B, T beta, T* C, int64_t ldc, const Epilogue<T>* ep, const BPacker<T>* bpk,
+                  int64_t j_base) {
   const int64_t MR = kn.mr, NR = kn.nr;
   T* bp = b_buffer<T>().get(std::min(kn.kc, K) * std::min(kn.nc, (N + NR - 1) / NR * NR));
   T* ap = a_buffer<T>().get(std::min(kn.kc, K) * std::min(kn.mc, (M + MR - 1) / MR * MR));
@@ -476,7 +479,10 @@ void gemm_blocked(const Kernel<T>& kn, int64_t M, int64_t N, int64_t K, T alpha,
       const int64_t kc = std::min(kn.kc, K - pc);
       const bool last = pc + kc >= K;
       const T be = pc == 0 ? beta : T(1);
-      kn.pack_b(kc, nc, B.data + pc * B.rs + jc * B.cs, B.rs, B.cs, bp, 0, n_sl);
+      if (bpk)
+        bpk->pack(bpk->ctx, pc, kc, j_base + jc, nc, NR, bp);
+      else
+        kn.pack_b(kc, nc, B.data + pc * B.rs + jc * B.cs, B.rs, B.cs, bp, 0, n_sl);
       for (int64_t ic = 0; ic < M; ic += kn.mc) {
         const int64_t mc = std::min(kn.mc, M - ic);
         kn.pack_a(mc, kc, alpha, A.data + ic * A.rs + pc * A.cs, A.rs, A.cs, ap, kn.simd_pack);
@@ -514,7 +520,7 @@ void gemm_blocked(const Kernel<T>& kn, int64_t M, int64_t N, int64_t K, T alpha,
 // operand (overhead ~ 2 / (FMA lanes x max(M, N)) of the flops).
 template <typename T>
 void gemm_packed(const Kernel<T>& kn, int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A, MatRef<const T> B,
-                 T beta, T* C, int64_t ldc, const Epilogue<T>* ep) {
+                 T beta, T* C, int64_t ldc, const Epilogue<T>* ep, const BPacker<T>* bpk = nullptr) {
   const int64_t MR = kn.mr, NR = kn.nr;
   const int64_t m_sl = (M + MR - 1) / MR, n_sl = (N + NR - 1) / NR;
   int64_t nt = available_threads();
@@ -540,7 +546,8 @@ void gemm_packed(const Kernel<T>& kn, int64_t M, int64_t N, int64_t K, T alpha, 
     Epilogue<T> e;
     if (ep) e = *ep, e.bias = ep->bias ? ep->bias + (ep->bias_per_row ? i0 : j0) : nullptr;
     gemm_blocked(kn, m, n, K, alpha, MatRef<const T>{A.data + i0 * A.rs, A.rs, A.cs},
-                 MatRef<const T>{B.data + j0 * B.cs, B.rs, B.cs}, beta, C + i0 * ldc + j0, ldc, ep ? &e : nullptr);
+                 MatRef<const T>{bpk ? B.data : B.data + j0 * B.cs, B.rs, B.cs}, beta, C + i0 * ldc + j0, ldc,
+                 ep ? &e : nullptr, bpk, j0);
   };
   if (nt == 1) return panel(0);
   parallel_for(0, nt, 1, [&](int64_t t0, int64_t t1) {
@@ -711,6 +718,19 @@ void gemm_ex(int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A, MatRef
 }
 
 template <typename T>
+void gemm_packer_b(int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A, const BPacker<T>& B, T beta, T* C,
+                   int64_t ldc, const Epilogue<T>& epilogue) {
+  if (M == 0 || N == 0) return;
+  const Epilogue<T>* ep = active(epilogue) ? &epilogue : nullptr;
+  if (K == 0 || alpha == T(0)) {
+    scale_c(M, N, beta, C, ldc);
+    if (ep) apply_epilogue(*ep, C, ldc, M, N, 0, 0);
+    return;
+  }
+  gemm_packed(select_kernel<T>(), M, N, K, alpha, A, MatRef<const T>{nullptr, 0, 0}, beta, C, ldc, ep, &B);
+}
+
+template <typename T>
 void gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A, int64_t stride_a,
                   MatRef<const T> B, int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
                   const Epilogue<T>& epilogue) {
@@ -742,7 +762,9 @@ void gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, MatRe
   template void gemm_ex_reference<T>(int64_t, int64_t, int64_t, T, MatRef<const T>, MatRef<const T>, T, T*,        \
                                      int64_t, const Epilogue<T>&);                                                 \
   template void gemm_batched<T>(int64_t, int64_t, int64_t, int64_t, T, MatRef<const T>, int64_t, MatRef<const T>,  \
-                                int64_t, T, T*, int64_t, int64_t, const Epilogue<T>&);
+                                int64_t, T, T*, int64_t, int64_t, const Epilogue<T>&);                            \
+  template void gemm_packer_b<T>(int64_t, int64_t, int64_t, T, MatRef<const T>, const BPacker<T>&, T, T*, int64_t, \
+                                 const Epilogue<T>&);
 WICK_GEMM_INSTANTIATE_(float)
 WICK_GEMM_INSTANTIATE_(double)
 WICK_GEMM_INSTANTIATE_(int64_t)

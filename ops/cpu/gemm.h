@@ -71,6 +71,25 @@ void gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, MatRe
                   MatRef<const T> B, int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
                   const Epilogue<T>& epilogue = {});
 
+// An implicit B operand: a routine that packs B instead of a matrix in memory.
+// Convolution uses it to read its im2col matrix straight from the image while
+// packing (implicit GEMM), so the column matrix is never stored.
+//   pack(ctx, k0, kc, j0, nc, nr, dst) writes B[k0:k0+kc, j0:j0+nc] as
+//   ceil(nc / nr) slivers of nr columns, sliver s at dst + s*kc*nr, each
+//   kc x nr row-major, columns past nc zero.
+// It may run on several threads at once (on disjoint column ranges).
+template <typename T>
+struct BPacker {
+  void (*pack)(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t nr, T* dst);
+  const void* ctx;
+};
+
+// gemm_ex with B supplied by a packer (the same blocked driver, threads and
+// micro-kernels; no matrix-vector shortcuts).
+template <typename T>
+void gemm_packer_b(int64_t M, int64_t N, int64_t K, T alpha, MatRef<const T> A, const BPacker<T>& B, T beta, T* C,
+                   int64_t ldc, const Epilogue<T>& epilogue = {});
+
 // Which micro-kernel family gemm uses for float and double (integers always
 // use the portable one). Testing and benchmarking hook: set_gemm_isa forces
 // a family (returns false, changing nothing, if this CPU or build cannot run

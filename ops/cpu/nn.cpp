@@ -1,4 +1,5 @@
-// CPU kernels for softmax and the normalizations: forward passes, and the
+// CPU kernels for softmax and the normalizations (batch_norm's are in
+// ops/cpu/batch_norm.cpp): forward passes, and the
 // fused first-order backward of softmax / log_softmax / layer_norm / rms_norm.
 // The readable reference of each backward is the formula written with ops in
 // ops/nn.cpp (used under create_graph); tests/ops/test_fused_nn.cpp checks the
@@ -13,8 +14,8 @@
 // buffer. Work is split over (outer, column block) pairs.
 // Cost: 3 reads + 1 write per element, n exp per row; memory bound except for exp.
 //
-// Normalizations: per row (layer_norm, rms_norm), per (sample, group)
-// (group_norm) or per channel (batch_norm), the statistics are computed with
+// Normalizations: per row (layer_norm, rms_norm) or per (sample, group)
+// (group_norm), the statistics are computed with
 // two passes over data that is still in cache (mean, then the centred sum of
 // squares, which avoids the cancellation of E[x^2] - E[x]^2), then the output
 // is written as x * scale + shift. Accumulation is in acc_t<T>.
@@ -438,58 +439,6 @@ void group_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const
           T* oc = o + c * S;
           for (int64_t s = 0; s < S; ++s) oc[s] = xc[s] * sc + sh;
         }
-      }
-    });
-  });
-}
-
-void channel_moments(const Tensor& mean, const Tensor& var, const Tensor& x, int64_t N, int64_t C, int64_t S) {
-  if (C == 0) return;
-  WICK_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&]<typename T>() {
-    using A = acc_t<T>;
-    const T* xp = x.data_ptr<T>();
-    T* mp = mean.data_ptr<T>();
-    T* vp = var.data_ptr<T>();
-    const A count = static_cast<A>(N * S);
-    const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(N * S, 1));
-    parallel_for(0, C, grain, [&](int64_t cb, int64_t ce) {
-      for (int64_t c = cb; c < ce; ++c) {
-        A m = 0;
-        for (int64_t n = 0; n < N; ++n) {
-          const T* xr = xp + (n * C + c) * S;
-          for (int64_t s = 0; s < S; ++s) m += xr[s];
-        }
-        m /= count;
-        A ss = 0;
-        for (int64_t n = 0; n < N; ++n) {
-          const T* xr = xp + (n * C + c) * S;
-          for (int64_t s = 0; s < S; ++s) {
-            const A d = static_cast<A>(xr[s]) - m;
-            ss += d * d;
-          }
-        }
-        mp[c] = static_cast<T>(m);
-        vp[c] = static_cast<T>(ss / count);
-      }
-    });
-  });
-}
-
-void channel_affine(const Tensor& out, const Tensor& x, const Tensor& scale, const Tensor& shift, int64_t N,
-                    int64_t C, int64_t S) {
-  if (N * C * S == 0) return;
-  WICK_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&]<typename T>() {
-    const T* xp = x.data_ptr<T>();
-    T* op = out.data_ptr<T>();
-    const T* sc = scale.data_ptr<T>();
-    const T* sh = shift.data_ptr<T>();
-    const int64_t grain = std::max<int64_t>(1, kParallelGrain / S);
-    parallel_for(0, N * C, grain, [&](int64_t rb, int64_t re) {
-      for (int64_t r = rb; r < re; ++r) {
-        const T a = sc[r % C], b = sh[r % C];
-        const T* xr = xp + r * S;
-        T* o = op + r * S;
-        for (int64_t s = 0; s < S; ++s) o[s] = xr[s] * a + b;
       }
     });
   });

@@ -51,11 +51,4 @@ void layer_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
 void group_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& w,
                 const Tensor& b, int64_t N, int64_t C, int64_t S, int64_t groups, double eps);
 
-// Per-channel mean and biased variance of contiguous x [N, C, S] over N and S.
-void channel_moments(const Tensor& mean, const Tensor& var, const Tensor& x, int64_t N, int64_t C, int64_t S);
-
-// out[n, c, s] = x[n, c, s] * scale[c] + shift[c] for contiguous [N, C, S].
-void channel_affine(const Tensor& out, const Tensor& x, const Tensor& scale, const Tensor& shift, int64_t N,
-                    int64_t C, int64_t S);
-
 }  // namespace wick::cpu

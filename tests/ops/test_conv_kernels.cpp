@@ -1,7 +1,8 @@
 // The CPU convolution kernels (ops/cpu/conv.h) against their readable
-// reference, the direct 7-loop convolution: the fast path (blocks of samples
-// folded into one GEMM, 1x1 and depthwise special cases) and the one-sample
-// im2col path, for all three maps, in float and double, on 1 and 2 threads.
+// reference, the direct 7-loop convolution: the fast path (implicit GEMM,
+// stride-1 input gradients as flipped-kernel convolutions, depthwise direct
+// kernels), the batched im2col path and the one-sample im2col path, for all
+// three maps, in float and double, on 1 and 2 threads.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -71,7 +72,8 @@ void check_case(const Case& c, ConvPath path, int threads) {
   const auto image = random_vec<T>(image_n, 1), map_in = random_vec<T>(map_n, 2), weight = random_vec<T>(w_n, 3);
   const auto bias_out = random_vec<T>(g.C_out, 4), bias_in = random_vec<T>(g.C_in, 5);
   const double tol = (sizeof(T) == 4 ? 2e-6 : 1e-13) * double(Cg * g.kh * g.kw + g.N * g.OH * g.OW + g.C_out);
-  const std::string tag = c.name + (path == ConvPath::kAuto ? " auto" : " per-sample") + " threads " +
+  const char* path_name = path == ConvPath::kAuto ? " auto" : path == ConvPath::kIm2col ? " im2col" : " per-sample";
+  const std::string tag = c.name + path_name + " threads " +
                           std::to_string(threads) + (sizeof(T) == 4 ? " float" : " double");
 
   const int saved = get_num_threads();
@@ -128,6 +130,21 @@ std::vector<Case> cases() {
   // Small feature maps, many samples: blocks of many samples per GEMM.
   add({"4x4 maps, 33 samples", 33, 16, 4, 4, 24, 3, 3, 1, 1, 1, 1});
   add({"1x1 maps, 17 samples", 17, 8, 1, 1, 7, 1, 1});
+  // Odd channel counts and map widths against the GEMM's NR-wide slivers
+  // (pixel runs that straddle rows and samples, partial slivers, the
+  // interior fast copy) and padding beyond the kernel's reach (the stride-1
+  // input gradient then runs with negative padding).
+  add({"1 channel to 33, 3x3 pad 1", 5, 1, 17, 19, 33, 3, 3, 1, 1, 1, 1});
+  add({"33 channels to 7, 3x3 pad 2", 1, 33, 11, 21, 7, 3, 3, 1, 1, 2, 2});
+  add({"7 channels to 33, 3x3 pad 0", 5, 7, 20, 37, 33, 3, 3});
+  add({"33 to 33, 3x3 stride 2 pad 1", 5, 33, 15, 14, 33, 3, 3, 2, 2, 1, 1});
+  add({"7 to 7, 5x3 pad 2x1 dilation 2x3", 5, 7, 13, 17, 7, 5, 3, 1, 1, 2, 1, 2, 3});
+  add({"33 to 33, 3x3 groups 3 non-square", 5, 33, 9, 40, 33, 3, 3, 1, 1, 1, 1, 1, 1, 3});
+  add({"pad 2 with a 1x1 kernel", 5, 7, 6, 5, 7, 1, 1, 1, 1, 2, 2});
+  add({"pad 2 with a 3x3 kernel, stride 1", 2, 7, 5, 9, 33, 3, 3, 1, 1, 2, 2});
+  add({"7x7 maps, 33 samples, 33 channels", 33, 33, 7, 7, 33, 3, 3, 1, 1, 1, 1});
+  add({"wide rows (W 70)", 2, 3, 5, 70, 7, 3, 3, 1, 1, 1, 1});
+  add({"empty batch, odd channels", 0, 33, 7, 7, 7, 3, 3, 1, 1, 1, 1});
   return v;
 }
 
@@ -139,6 +156,13 @@ TEST_P(ConvKernels, FastPathMatchesReferenceFloat) {
 
 TEST_P(ConvKernels, FastPathMatchesReferenceDouble) {
   for (const Case& c : cases()) check_case<double>(c, ConvPath::kAuto, GetParam());
+}
+
+TEST_P(ConvKernels, Im2colPathMatchesReference) {
+  for (const Case& c : cases()) {
+    check_case<double>(c, ConvPath::kIm2col, GetParam());
+    check_case<float>(c, ConvPath::kIm2col, GetParam());
+  }
 }
 
 TEST_P(ConvKernels, PerSamplePathMatchesReference) {

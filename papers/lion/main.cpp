@@ -1,0 +1,30 @@
+// paper_lion: Lion vs AdamW at matched learning-rate grids on Fashion-MNIST
+// (SmallCnn, tiny ViT) and a byte-level LM over WordNet glosses, with the
+// optimizer memory of both (see lion.h and README.md).
+#include <CLI/CLI.hpp>
+
+#include "papers/common/harness.h"
+#include "papers/lion/lion.h"
+
+using namespace wick;
+using namespace wick::papers;
+
+int main(int argc, char** argv) {
+  Cli cli("lion", "Lion vs AdamW: Fashion-MNIST CNN and tiny ViT, byte LM on WordNet glosses");
+  lion::ExperimentOptions full = lion::ExperimentOptions::full();
+  int64_t n_train = 0, epochs = 0, lm_steps = 0;
+  cli.app().add_option("--n-train", n_train, "training images per run (default: quick 512, full " +
+                                                 std::to_string(full.n_train) + ")");
+  cli.app().add_option("--epochs", epochs, "image epochs (default: quick 1, full " +
+                                               std::to_string(full.image.epochs) + ")");
+  cli.app().add_option("--lm-steps", lm_steps, "byte-LM steps (default: quick 12, full " +
+                                                   std::to_string(full.lm.steps) + ")");
+  RunConfig run = cli.parse(argc, argv);
+  lion::ExperimentOptions o = run.quick ? lion::ExperimentOptions::quick() : full;
+  if (n_train > 0) o.n_train = n_train;
+  if (epochs > 0) o.image.epochs = epochs;
+  if (lm_steps > 0) o.lm.steps = lm_steps;
+  Result result(run);
+  lion::run_experiment(result, o);
+  return result.finish();
+}
