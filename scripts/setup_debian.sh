@@ -3,7 +3,7 @@
 # job, when they are missing. Run as root (uses apt-get).
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build ccache libgtest-dev zlib1g-dev nlohmann-json3-dev libstb-dev
-      libbenchmark-dev libopenblas-dev
+      libbenchmark-dev libopenblas-dev libcli11-dev
       dataset-fashion-mnist wordnet-base dict-gcide fortunes-min fortunes espeak-ng python3-matplotlib)
 missing=()
 for p in "${pkgs[@]}"; do

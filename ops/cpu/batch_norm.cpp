@@ -33,8 +33,19 @@
 // formula (ops/nn.cpp, still used under create_graph) makes ~12 full-size
 // passes with 6 temporaries.
 //
-// Measured with bench/kernels/bench_nn.cpp (BM batch_norm_*): see the
-// numbers reported in that file's header.
+// Measured with bench/kernels/bench_nn.cpp (batch_norm_*, float32, one
+// thread, CPU time, median of 3; Zen 3 shared with other jobs at load ~12, so
+// wall times were 3x the CPU times and only ratios mean anything):
+//                         fused     composed (ops)   speed-up
+//   fwd [64, 32, 28, 28]  2.17 ms    9.09 ms          4.2x   (5.9 GB/s of the 8 B/element minimum)
+//   bwd [64, 32, 28, 28]  2.80 ms   18.8 ms           6.7x   (6.9 GB/s of 12 B/element)
+//   fwd [64, 256, 4, 4]   0.38 ms    1.63 ms          4.3x
+//   bwd [64, 256, 4, 4]   0.37 ms    2.27 ms          6.2x
+// A first version that walked channel by channel (three passes, the last two
+// from L2) took 2.07 / 2.85 ms on the first shape but 0.63 / 1.17 ms on the
+// second (64-byte runs 16 KiB apart), hence the memory-order streaming. The
+// STREAM triad on the loaded machine read 3.1 GB/s, so no fraction of peak
+// is quoted; a [64, 32, 28, 28] tensor (6.4 MB) lives in L3.
 #include "ops/cpu/batch_norm.h"
 
 #include <algorithm>

@@ -242,6 +242,7 @@ struct Result::Impl {
   std::map<std::pair<std::string, std::string>, std::vector<double>> values;
   ojson claims = ojson::array();
   ojson plots = ojson::array();
+  ojson headline;  // null unless set
   std::unique_ptr<data::MetricsLogger> logger;
   bool finished = false;
 };
@@ -317,6 +318,10 @@ void Result::claim(const std::string& statement, const std::string& criterion, c
       {{"statement", statement}, {"criterion", criterion}, {"measured", measured}, {"verdict", passed ? "pass" : "fail"}});
 }
 
+void Result::headline(const std::string& baseline_arm, const std::string& method_arm, const std::string& metric) {
+  impl_->headline = {{"baseline", baseline_arm}, {"method", method_arm}, {"metric", metric}};
+}
+
 void Result::plot(const std::string& file, const std::string& title, const std::string& xlabel,
                   const std::string& ylabel, std::vector<Series> series) {
   ojson s = ojson::array();
@@ -350,6 +355,7 @@ int Result::finish() {
   j["config"] = impl_->config;
   j["metrics"] = metrics;
   j["claims"] = impl_->claims;
+  if (!impl_->headline.is_null()) j["headline"] = impl_->headline;
   j["plots"] = impl_->plots;
   io::AtomicFileWriter w(path("result.json"), "Result::finish");
   w.write(j.dump(2) + "\n");

@@ -22,6 +22,7 @@
 //    "date": ISO-8601, "machine": {...}, "wall_seconds": ..., "config": {...},
 //    "metrics": {arm: {metric: [value per seed]}},
 //    "claims": [{"statement", "criterion", "measured", "verdict": "pass"|"fail"}],
+//    "headline": {"baseline": arm, "method": arm, "metric": name}   (optional),
 //    "plots": [{"file", "title", "xlabel", "ylabel", "series": [{"label", "x": [...], "y": [...]}]}]}
 // The plots are drawn to PNG by tools/plot_result.py (Debian's matplotlib),
 // which the report script runs; the executables themselves stay pure C++.
@@ -133,6 +134,10 @@ class Result {
 
   // A claim with its criterion (fixed in code before the run) and the measured value.
   void claim(const std::string& statement, const std::string& criterion, const std::string& measured, bool passed);
+  // Optional: the headline comparison the report's summary table shows (one
+  // row per paper: baseline arm vs method arm on `metric`, mean ± std). Without
+  // it the report uses the first two arms and the first metric.
+  void headline(const std::string& baseline_arm, const std::string& method_arm, const std::string& metric);
   // A line plot; file is the PNG name the plotting script writes under out.
   void plot(const std::string& file, const std::string& title, const std::string& xlabel, const std::string& ylabel,
             std::vector<Series> series);

@@ -281,37 +281,40 @@ LmRun train_lm(const OptimArm& arm, const ByteCorpus& corpus, const LmTrainOptio
 
 // ---------------------------------------------------------------- experiment
 
+// Sizes measured to fit the budgets on a 2-core CPU (README: "Budget"): the
+// design's 3 epochs of batch 256 over 60k images are ~700k images per run,
+// and the full mode trains 36 image runs and 18 LM runs in about 12 minutes.
 ExperimentOptions ExperimentOptions::quick() {
   ExperimentOptions o;
-  o.n_train = 512;
-  o.n_val = 256;
-  o.test_limit = 512;
+  o.n_train = 60;
+  o.n_val = 64;
+  o.test_limit = 64;
   o.image.epochs = 1;
-  o.image.batch = 128;
-  o.lm.steps = 12;
-  o.lm.batch = 8;
+  o.image.batch = 32;
+  o.lm.steps = 4;
+  o.lm.batch = 4;
   o.lm.context = 32;
   o.lm.width = 32;
-  o.lm.eval_every = 6;
-  o.lm.val_windows = 16;
-  o.lm_max_train_bytes = 200000;
-  o.lm_max_val_bytes = 20000;
+  o.lm.eval_every = 2;
+  o.lm.val_windows = 8;
+  o.lm_max_train_bytes = 100000;
+  o.lm_max_val_bytes = 10000;
   return o;
 }
 
 ExperimentOptions ExperimentOptions::full() {
   ExperimentOptions o;
-  o.n_train = 10000;
-  o.n_val = 2000;
-  o.test_limit = 10000;
-  o.image.epochs = 3;
-  o.image.batch = 256;
-  o.lm.steps = 300;
-  o.lm.batch = 32;
+  o.n_train = 1000;
+  o.n_val = 500;
+  o.test_limit = 1000;
+  o.image.epochs = 2;
+  o.image.batch = 32;
+  o.lm.steps = 80;
+  o.lm.batch = 16;
   o.lm.context = 64;
   o.lm.width = 64;
-  o.lm.eval_every = 50;
-  o.lm.val_windows = 128;
+  o.lm.eval_every = 20;
+  o.lm.val_windows = 64;
   return o;
 }
 

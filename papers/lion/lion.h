@@ -129,7 +129,7 @@ LmRun train_lm(const OptimArm& arm, const ByteCorpus& corpus, const LmTrainOptio
 
 struct ExperimentOptions {
   // images
-  int64_t n_train = 10000, n_val = 2000, test_limit = 10000;
+  int64_t n_train = 10000, n_val = 2000, test_limit = 10000;  // n_train: a multiple of 10 (class-balanced)
   ImageTrainOptions image;
   std::vector<ImageModel> models = {ImageModel::Cnn, ImageModel::Vit};
   // byte LM

@@ -13,11 +13,11 @@ int main(int argc, char** argv) {
   Cli cli("lion", "Lion vs AdamW: Fashion-MNIST CNN and tiny ViT, byte LM on WordNet glosses");
   lion::ExperimentOptions full = lion::ExperimentOptions::full();
   int64_t n_train = 0, epochs = 0, lm_steps = 0;
-  cli.app().add_option("--n-train", n_train, "training images per run (default: quick 512, full " +
+  cli.app().add_option("--n-train", n_train, "training images per run (default: quick 60, full " +
                                                  std::to_string(full.n_train) + ")");
   cli.app().add_option("--epochs", epochs, "image epochs (default: quick 1, full " +
                                                std::to_string(full.image.epochs) + ")");
-  cli.app().add_option("--lm-steps", lm_steps, "byte-LM steps (default: quick 12, full " +
+  cli.app().add_option("--lm-steps", lm_steps, "byte-LM steps (default: quick 4, full " +
                                                    std::to_string(full.lm.steps) + ")");
   RunConfig run = cli.parse(argc, argv);
   lion::ExperimentOptions o = run.quick ? lion::ExperimentOptions::quick() : full;

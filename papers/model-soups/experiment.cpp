@@ -85,6 +85,7 @@ double fine_tune(SmallCnn& model, const LabeledSet& train, const Ingredient& h, 
     epoch_loss = total / static_cast<double>(steps_per_epoch);
   }
   if (bar) bar->finish();
+  if (o.precise_bn) recompute_bn_stats(model, train.images);
   model.eval();
   return epoch_loss;
 }
@@ -100,22 +101,27 @@ Tensor predict(SmallCnn& model, const Tensor& images, int64_t batch) {
   return cat(parts, 0);
 }
 
+// Quick mode is a smoke test of the mechanics (seconds, numbers not a result).
+// Small batches give BatchNorm's running statistics (momentum 0.1) enough
+// updates to converge: 8 SimCLR steps + 20 fine-tuning steps.
 SoupsOptions SoupsOptions::quick() {
   SoupsOptions o;
-  o.split.n_labeled = 300;
+  o.split.n_labeled = 200;
   o.split.n_unlabeled = 0;
   o.split.n_val = 200;
   o.split.test_limit = 200;
   o.n_ingredients = 4;
   o.n_control = 2;
-  o.finetune.epochs = 1;
-  o.finetune.batch = 50;
+  o.finetune.epochs = 2;
+  o.finetune.batch = 20;
   o.simclr.epochs = 1;
-  o.simclr.batch = 128;
+  o.simclr.batch = 64;
   o.simclr_unlabeled = 512;
   return o;
 }
 
+// Sized for about 12 minutes on 2 CPU cores (3 seeds, the SimCLR encoder
+// included on its first run); see README.md for the deviations from §9 d.
 SoupsOptions SoupsOptions::full() {
   SoupsOptions o;
   o.split.n_labeled = 2000;
@@ -124,8 +130,8 @@ SoupsOptions SoupsOptions::full() {
   o.split.test_limit = 1000;
   o.n_ingredients = 8;
   o.n_control = 2;
-  o.finetune.epochs = 2;
-  o.finetune.batch = 128;
+  o.finetune.epochs = 1;
+  o.finetune.batch = 64;
   o.simclr.epochs = 3;
   o.simclr_unlabeled = 5000;
   return o;
@@ -236,6 +242,8 @@ void run_experiment(Result& result, const SoupsOptions& o) {
   std::string corr;
   for (const auto& c : o.corruptions) corr += (corr.empty() ? "" : ",") + c;
   result.config("corruptions", corr);
+  result.config("bn_ingredients", o.finetune.precise_bn ? "re-estimated on the labeled images after fine-tuning"
+                                                         : "running averages from training (momentum 0.1)");
   result.config("bn_primary", "running statistics averaged with the weights");
   result.config("bn_recomputed", "running statistics re-estimated on the labeled images (momentum None)");
   const auto grid0 = ingredient_grid(o.n_ingredients, 0);

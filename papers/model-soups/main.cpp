@@ -17,8 +17,8 @@ int main(int argc, char** argv) {
     // 0 = the mode's default (SoupsOptions::quick / full).
     int64_t ingredients = 0, labeled = 0, epochs = 0, simclr_epochs = 0;
     cli.app().add_option("--ingredients", ingredients, "fine-tuned models per seed (default 8; quick 4)");
-    cli.app().add_option("--labeled", labeled, "labeled training images, multiple of 10 (default 2000; quick 300)");
-    cli.app().add_option("--epochs", epochs, "fine-tuning epochs per ingredient (default 2; quick 1)");
+    cli.app().add_option("--labeled", labeled, "labeled training images, multiple of 10 (default 2000; quick 200)");
+    cli.app().add_option("--epochs", epochs, "fine-tuning epochs per ingredient (default 1; quick 2)");
     cli.app().add_option("--simclr-epochs", simclr_epochs, "SimCLR pretraining epochs (default 3; quick 1)");
     papers::RunConfig run = cli.parse(argc, argv);
     papers::soups::SoupsOptions o = run.quick ? papers::soups::SoupsOptions::quick() : papers::soups::SoupsOptions::full();

@@ -10,6 +10,8 @@
 // Metrics on the test set: linear probe on 100 labels per class, cosine kNN
 // (k = 20) with the unlabeled split as the memory bank, and prototype usage
 // (distinct argmax prototypes of s = z Cᵀ per batch of 256 and over the test set).
+// Before evaluation every arm's BatchNorm statistics are re-estimated on clean
+// 28x28 unlabeled images (swav::recalibrate_batchnorm explains why).
 // The pass criteria below are the design's, fixed before running.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -21,6 +23,7 @@
 #include "autograd/grad_mode.h"
 #include "ops/creation.h"
 #include "ops/reduction.h"
+#include "ops/shape.h"
 #include "papers/common/encoders.h"
 #include "papers/common/eval.h"
 #include "papers/common/fmnist.h"
@@ -119,6 +122,7 @@ int main(int argc, char** argv) {
   result.config("encoder", "SmallCnn width 32 (128-d features); projection 128-256-128, L2-normalized");
   result.config("simclr", "2x28 crops (scale 0.4-1), tau 0.2, projection 128-256-64");
   result.config("knn", "k=20 cosine, memory bank = the unlabeled split");
+  result.config("eval_batchnorm", "running statistics re-estimated on <= 2048 clean unlabeled images, every arm");
   result.config("compute_device", "cpu (multi-crop augmentation and the SimCLR baseline are CPU code)");
 
   const SwavModelOptions model_options{.width = 32, .proj_hidden = 256, .proj_dim = 128, .prototypes = prototypes};
@@ -130,6 +134,11 @@ int main(int argc, char** argv) {
                                                                      .n_unlabeled = n_unlabeled,
                                                                      .n_val = 0,
                                                                      .test_limit = test_limit});
+    // Clean 28x28 images for the BatchNorm re-estimation of every arm before evaluation.
+    const Tensor calibration = data.unlabeled.images.narrow(0, 0, std::min<int64_t>(2048, n_unlabeled));
+    auto recalibrate_swav = [&](SwavModel& m) {
+      recalibrate_batchnorm(m, [&m](const Tensor& x) { m.forward_one(x); }, calibration);
+    };
     const uint64_t init_seed = 1000 + static_cast<uint64_t>(seed);  // every arm starts from the same weights
 
     // Probe + kNN on the frozen features of fn; returns nothing, records metrics.
@@ -162,6 +171,7 @@ int main(int argc, char** argv) {
     {
       manual_seed(init_seed);
       SwavModel random_model(model_options);
+      recalibrate_swav(random_model);
       evaluate("random_init", encoder_features(*random_model.encoder));
       record_usage("random_init", random_model);
     }
@@ -199,6 +209,8 @@ int main(int argc, char** argv) {
       });
       result.metric(arm, seed, "train_seconds", seconds_since(t0));
       result.metric(arm, seed, "final_loss", h.final_epoch_loss);
+      result.metric(arm, seed, "train_batch_usage_last", h.batch_usage.back());
+      recalibrate_swav(model);
       if (o.codes == CodeMethod::Sinkhorn) result.metric(arm, seed, "sinkhorn_marginal_err_max", max_marginal_error);
       if (o.queue_length > 0) result.metric(arm, seed, "queue_first_used_step", static_cast<double>(h.queue_first_used));
       evaluate(arm, encoder_features(*model.encoder));
@@ -229,6 +241,7 @@ int main(int argc, char** argv) {
       const double loss = train_simclr(encoder, data.unlabeled.images, so);
       result.metric("simclr", seed, "train_seconds", seconds_since(t0));
       result.metric("simclr", seed, "final_loss", loss);
+      recalibrate_batchnorm(encoder, [&encoder](const Tensor& x) { encoder.features(x); }, calibration);
       evaluate("simclr", encoder_features(encoder));
     }
   }

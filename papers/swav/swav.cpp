@@ -4,12 +4,15 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
+#include <utility>
 #include <string>
 
 #include "autograd/grad_mode.h"
 #include "data/progress.h"
 #include "nn/contrastive.h"
 #include "nn/init.h"
+#include "nn/norm.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
 #include "ops/indexing.h"
@@ -177,6 +180,36 @@ int64_t prototype_usage(const Tensor& scores) {
              shape_str(scores.sizes()));
   NoGradGuard no_grad;
   return unique(argmax(scores.detach(), 1)).values.numel();
+}
+
+void recalibrate_batchnorm(nn::Module& model, const std::function<void(const Tensor&)>& forward,
+                           const Tensor& images, int64_t batch) {
+  WICK_CHECK(images.dim() >= 1 && images.size(0) >= 1 && batch >= 1,
+             "recalibrate_batchnorm: needs images [N >= 1, ...] and batch >= 1, got ", shape_str(images.sizes()),
+             " and ", batch);
+  // momentum = nullopt makes BatchNorm keep the cumulative average (1 / batches tracked).
+  std::vector<std::pair<std::function<void(std::optional<double>)>, std::optional<double>>> restore;
+  auto prepare = [&](auto& bn) {
+    bn.reset_running_stats();
+    restore.emplace_back([&bn](std::optional<double> m) { bn.momentum = m; }, bn.momentum);
+    bn.momentum = std::nullopt;
+  };
+  for (const auto& m : model.modules()) {
+    if (auto bn1 = std::dynamic_pointer_cast<nn::BatchNorm1d>(m)) prepare(*bn1);
+    if (auto bn2 = std::dynamic_pointer_cast<nn::BatchNorm2d>(m)) prepare(*bn2);
+  }
+  model.train();
+  {
+    NoGradGuard no_grad;
+    const int64_t n = images.size(0);
+    for (int64_t i = 0; i < n; i += batch) {
+      const int64_t b = std::min(batch, n - i);
+      if (b < 2 && i > 0) break;  // a 1-sample tail has no batch variance
+      forward(images.narrow(0, i, b));
+    }
+  }
+  for (auto& [set, momentum] : restore) set(momentum);
+  model.eval();
 }
 
 std::vector<Tensor> multi_crop(const Tensor& images, const MultiCropOptions& options, Generator& gen) {

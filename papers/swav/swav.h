@@ -131,6 +131,17 @@ double codes_marginal_error(const Tensor& codes);
 // Number of distinct prototypes that are the argmax of some row of scores [N, K].
 int64_t prototype_usage(const Tensor& scores);
 
+// "Precise BN" before evaluation: resets the running statistics of every
+// BatchNorm in `model` and re-estimates them as the plain average over the
+// batches of `images` (run through `forward` in training mode, no gradient),
+// then puts the model in eval mode. Training leaves statistics that mix the
+// 28x28 and 14x14 crops of multi-crop (the small crops' encoder call comes
+// last in every step) and, after a few dozen steps, still carry part of
+// their initialization; every arm is recalibrated the same way on clean
+// 28x28 images so that the probes compare representations, not BN state.
+void recalibrate_batchnorm(nn::Module& model, const std::function<void(const Tensor&)>& forward,
+                           const Tensor& images, int64_t batch = 256);
+
 struct MultiCropOptions {
   int64_t large_crops = 2;
   int64_t small_crops = 4;

@@ -145,6 +145,13 @@ std::vector<Case> cases() {
   add({"7x7 maps, 33 samples, 33 channels", 33, 33, 7, 7, 33, 3, 3, 1, 1, 1, 1});
   add({"wide rows (W 70)", 2, 3, 5, 70, 7, 3, 3, 1, 1, 1, 1});
   add({"empty batch, odd channels", 0, 33, 7, 7, 7, 3, 3, 1, 1, 1, 1});
+  // The stride-1 input gradient runs as a flipped-kernel convolution only
+  // with >= 16 input channels per group: its groups, dilation, negative
+  // (beyond-reach) padding and cropped maps with that many channels.
+  add({"32 channels groups 2 dilation 2x1", 5, 32, 9, 11, 6, 3, 3, 1, 1, 2, 1, 2, 1, 2});
+  add({"17 channels, pad 2 with a 1x1 kernel", 3, 17, 6, 5, 9, 1, 1, 1, 1, 2, 2});
+  add({"17 channels, 2x3 kernel pad 3x1", 2, 17, 5, 8, 7, 2, 3, 1, 1, 3, 1});
+  add({"17 channels, cropped stride-1 map", 3, 17, 9, 8, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 2, 1});
   return v;
 }
 

@@ -251,7 +251,7 @@ TEST(ModelSoups, QuickRunWritesResultWithArmsAndClaims) {
     for (const std::string m : {"ood_acc", "noise_acc", "blur_acc", "contrast_acc"})
       EXPECT_TRUE(metrics[arm].contains(m)) << arm << " " << m;
   // Quick mode trains well above chance (10%) even in seconds.
-  EXPECT_GT(metrics["best_individual"]["test_acc"][0].get<double>(), 40.0);
+  EXPECT_GT(metrics["best_individual"]["test_acc"][0].get<double>(), 30.0);
   const int64_t members = static_cast<int64_t>(metrics["greedy_soup"]["members"][0].get<double>());
   EXPECT_GE(members, 1);
   EXPECT_LE(members, SoupsOptions::quick().n_ingredients);

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "papers/swav/swav.h"
-#include "test_util.h"
+#include "support/test_util.h"
 #include "wick.h"
 
 using namespace wick;
@@ -309,6 +309,27 @@ TEST(SwavModel, MultiCropForwardGivesUnitEmbeddingsPerCrop) {
   mc.large_crops = 1;
   mc.small_crops = 0;
   EXPECT_WICK_ERROR(multi_crop(tiny_images(2, 0), mc, gen), "multi_crop");
+}
+
+// Precise BN: after recalibration on one batch the running statistics are
+// that batch's (mean; unbiased variance), whatever training left there.
+TEST(SwavModel, RecalibrateBatchnormReplacesRunningStatistics) {
+  manual_seed(4);
+  SwavModel model(tiny_model());
+  Tensor images = tiny_images(16, 6);
+  {
+    NoGradGuard g;
+    model.encoder->bn1->running_mean.fill_(3.0);
+  }
+  recalibrate_batchnorm(model, [&](const Tensor& x) { model.forward_one(x); }, images, 16);
+  EXPECT_FALSE(model.is_training());
+  Tensor h = model.encoder->conv1->forward(images).detach();  // bn1's input
+  Tensor expected_mean = mean(h, {0, 2, 3});
+  Tensor expected_var = var(h, {0, 2, 3});
+  EXPECT_TRUE(test::all_close(model.encoder->bn1->running_mean, expected_mean, 1e-5, 1e-4));
+  EXPECT_TRUE(test::all_close(model.encoder->bn1->running_var, expected_var, 1e-5, 1e-3));
+  ASSERT_TRUE(model.encoder->bn1->momentum.has_value());  // restored
+  EXPECT_DOUBLE_EQ(*model.encoder->bn1->momentum, 0.1);
 }
 
 TEST(SwavModel, PrototypeUsageCountsDistinctArgmax) {
