@@ -83,11 +83,18 @@ def read_slugs(path):
 
 
 def read_exit_status(run_dir):
-    """The exit code recorded by run_main.sh (None when not recorded)."""
+    """What run_main.sh recorded in <run>/exit_status: the exit code (int), the
+    string "build" when the executable failed to compile, or None."""
     try:
         with open(os.path.join(run_dir, "exit_status"), encoding="utf-8") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
+            word = f.read().split()[0]
+    except (OSError, IndexError):
+        return None
+    if word == "build":
+        return "build"
+    try:
+        return int(word)
+    except ValueError:
         return None
 
 
@@ -113,7 +120,10 @@ def load_run(runs_dir, slug):
             run["error"] = f"result.json unreadable: {e}"
     else:
         run["error"] = "no result.json"
-    if run["exit"] not in (None, 0):
+    if run["exit"] == "build":
+        run["error"] = "did not build (see run.log)"
+        run["result"] = None
+    elif run["exit"] not in (None, 0):
         code = run["exit"]
         why = f"killed by signal {code - 128}" if code > 128 else f"exit status {code}"
         run["error"] = f"crashed ({why})" + (f"; {run['error']}" if run["error"] else "")
@@ -229,7 +239,8 @@ def paper_section(run, report_dir):
     lines.append("")
     config = r.get("config", {})
     if config:
-        lines.append("Configuration: " + ", ".join(f"`{k}={v}`" for k, v in config.items()) + ".")
+        shown = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in config.items()}
+        lines.append("Configuration: " + ", ".join(f"`{k}={v}`" for k, v in shown.items()) + ".")
         lines.append("")
     claims = r.get("claims", [])
     if claims:

@@ -6,10 +6,31 @@
 // (g = co's group, Cg = C_in / groups, out-of-range pixels are zero), and its
 // two adjoints written as the same loops with the roles of the arrays swapped.
 //
-// im2col + GEMM (the general fast path). im2col unrolls sample n of the image
-// into a column matrix
-//   col[(c, ki, kj), (oy, ox)] = image[c, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw]   (0 outside)
-// of C_in*kh*kw rows, so that for each group g
+// Implicit GEMM (ConvPath::kAuto, the general fast path). For each group g
+// and block of nb samples the convolution is the product
+//   map[g] [C_out/G, nb*OH*OW] = W[g] [C_out/G, C_in/G*kh*kw] @ col[g]
+//   col[(c, ki, kj), (n, oy, ox)] = image[n, c, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw]  (0 outside)
+// and col is never stored: cpu::gemm_packer_b hands the GEMM a packing
+// routine, and the GEMM's kc x NR B slivers are filled straight from a
+// zero-padded copy of the block's image (padding once per block makes every
+// tap read in bounds, so a sliver row is one NR-wide copy per run of pixels
+// on one output row). The weight gradient is the same with the roles turned:
+//   weight_grad[g] += map[g] [C_out/G, pixels] @ col[g]^T
+// whose B (col^T, taps as columns) is packed from the padded image with
+// 8 x 8 in-register transposes. The input gradient of a stride-1
+// convolution is a forward convolution of the map with the flipped,
+// transposed kernel (padding (k-1)*d - p), so it runs through the same
+// implicit forward: no C_in*kh*kw-row product and no col2im. Strided
+// transposes (and narrow ones, C_in/G < 16) keep GEMM + col2im below.
+// Traffic per sample, float, stride 1 (B = C_in*kh*kw x OH*OW elements):
+// im2col wrote B and pack_b read it back (2 passes over B outside the cache
+// at 28x28 maps) and col2im read a product of the same size; the implicit
+// packers write B once into the L1/L2-resident slivers and read the padded
+// image (B / (kh*kw) elements) from cache.
+//
+// im2col + GEMM (ConvPath::kIm2col, the previous fast path, kept callable).
+// im2col unrolls sample n of the image into the column matrix col above, of
+// C_in*kh*kw rows, so that for each group g
 //   map[g]          = W[g] [C_out/G, C_in/G*kh*kw] @ col[g]                    (forward)
 //   col[g]          = W[g]^T @ map[g],  image = col2im(col)                    (transpose)
 //   weight_grad[g] += map[g] @ col[g]^T                                         (weight gradient)
@@ -18,12 +39,13 @@
 // side ([C_in*kh*kw, nb*OH*OW]), so one GEMM covers nb samples: a layer with a
 // small feature map (512 channels at 4x4: 16 columns per sample) still gets a
 // GEMM about kTargetCols wide, and the weight (the GEMM's A) is packed once
-// per block instead of once per sample. The map side of a block is gathered
-// into / scattered from a [C_out, nb*OH*OW] buffer (one pass, fused with the
-// bias). A 1x1 kernel at stride 1 without padding needs no im2col (one
-// sample's image is its own column matrix); a strided 1x1 kernel's im2col is
-// a subsample. Column and gather buffers are per thread and kept between
-// calls (no allocation in a steady-state training loop).
+// per block instead of once per sample (the implicit path blocks samples the
+// same way). The map side of a block is gathered into / scattered from a
+// [C_out, nb*OH*OW] buffer (one pass, fused with the bias). A 1x1 kernel at
+// stride 1 without padding needs no im2col (one sample's image is its own
+// column matrix); a strided 1x1 kernel's im2col is a subsample. Column,
+// padding and gather buffers are per thread and kept between calls (no
+// allocation in a steady-state training loop).
 //
 // Direct depthwise kernels (C_in / groups == 1 and a channel multiplier of at
 // most kMaxDirectMultiplier): a GEMM of depth kh*kw would spend its time packing, so
@@ -34,28 +56,38 @@
 //
 // Parallelism and determinism: with at least as many samples as threads the
 // batch is split into one contiguous range per thread (GEMMs then run serially
-// inside); otherwise blocks run one after another and im2col/col2im split
-// channels and the GEMM splits rows across threads. The GEMM weight gradient
+// inside); otherwise blocks run one after another and im2col/col2im/padding
+// split channels and the GEMM splits its output across threads. The GEMM weight gradient
 // sums one partial per thread in a fixed order (the result depends on the
 // thread count, never on scheduling); the depthwise weight gradient gives each
 // output channel to one thread, so it does not even depend on the count.
 //
-// FLOPs: 2 * N * C_out * OH * OW * (C_in/groups) * kh * kw for each map;
-// im2col/col2im and the gathers are one pass over the column buffer.
-// Measured (bench_conv, float32, 2 threads pinned to 2 idle cores of a lent
-// Intel Xeon running the same AVX2 build; the 2-core Zen 3 dev machine, float
-// peak ~156 GFLOP/s, was too loaded to time): the ResNet-18-28x28 3x3 layers
-// at 100-155 GFLOP/s forward and input gradient, 105-128 weight gradient,
-// i.e. the GEMM's speed. Against the one-sample path: equal at 28x28 maps,
-// 1.3-1.6x at 7x7, 2.3-3.0x at 4x4 (forward, input grad), 1.1-1.6x (weight
-// grad); depthwise 3x3 2.5x / 4.4x / 1.6x (forward / input / weight grad).
+// FLOPs: 2 * N * C_out * OH * OW * (C_in/groups) * kh * kw for each map.
+// Measured (bench_conv, float32, AVX2 6 x 16 GEMM kernel, the 2-core Zen 3
+// dev machine at load average ~12, so CPU time of 1 thread is the only
+// stable clock; 2026-11-26): the bench_models resnet18 3x3 layers (batch 64;
+// 32 ch 28x28, 64 ch 14x14, 128 ch 7x7, 256 ch 4x4) take, implicit / im2col,
+// forward 0.87, 0.78, 0.55, 0.47; input gradient 0.96, 0.87, 0.64, 0.54;
+// weight gradient 0.73, 0.88, 0.63, 0.51 of the im2col path's time, at
+// 33-49 GFLOP/s per core of CPU time, i.e. 42-63% of the nominal 78 GFLOP/s
+// AVX2 FMA peak of a core (the GEMM micro-kernel alone reaches 45-80%).
+// Earlier (im2col path, lent idle Intel Xeon, AVX2 build, 2 threads): the
+// ResNet-18-28x28 3x3 layers at 100-155 GFLOP/s forward and input gradient,
+// 105-128 weight gradient; against the one-sample path equal at 28x28 maps,
+// 1.3-1.6x at 7x7, 2.3-3.0x at 4x4; depthwise 3x3 2.5x / 4.4x / 1.6x (forward
+// / input / weight grad).
 #include "ops/cpu/conv.h"
 
 #include <algorithm>
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
+
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 #include "ops/cpu/gemm.h"
 #include "tensor/parallel.h"
@@ -677,6 +709,33 @@ void pack_cols(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, 
   pack_cols_nr<T, 0>(s, k0, kc, j0, nc, nr, dst);
 }
 
+#ifdef __AVX2__
+// out[p * ld + q] = src[off[q] + p] for p, q in [0, 8): rows of 8 pixels from
+// 8 taps, stored as 8 pixels' rows of 8 taps.
+inline void transpose8_store(const float* src, const int64_t* off, float* out, int64_t ld) {
+  const __m256 r0 = _mm256_loadu_ps(src + off[0]), r1 = _mm256_loadu_ps(src + off[1]);
+  const __m256 r2 = _mm256_loadu_ps(src + off[2]), r3 = _mm256_loadu_ps(src + off[3]);
+  const __m256 r4 = _mm256_loadu_ps(src + off[4]), r5 = _mm256_loadu_ps(src + off[5]);
+  const __m256 r6 = _mm256_loadu_ps(src + off[6]), r7 = _mm256_loadu_ps(src + off[7]);
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(out + 0 * ld, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(out + 1 * ld, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(out + 2 * ld, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(out + 3 * ld, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(out + 4 * ld, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(out + 5 * ld, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(out + 6 * ld, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(out + 7 * ld, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+#endif
+
 // Weight gradient: B = col^T[pixel, (c, ki, kj)], the GEMM's columns are taps.
 // Sliver by sliver (kc x NR, 16 KiB: stays in L1): each of its NR taps copies,
 // run by run, a padded-image row segment into its column of the sliver
@@ -697,6 +756,21 @@ void pack_cols_t(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc
     for_each_run(s, k0, kc, [&](int64_t t0, int64_t len, int64_t base) {
       const T* src = s.pad + base;
       T* d = dst + t0 * nr;
+#ifdef __AVX2__
+      if constexpr (std::is_same_v<T, float>) {
+        // 8 taps x 8 pixels at a time: 8 row loads, an in-register 8 x 8
+        // transpose, 8 stores of 8 taps (the scalar loop below does one
+        // element per load/store pair; this measured ~2x faster).
+        if (sw == 1 && cnt == nr && nr % 8 == 0 && len >= 8) {
+          const int64_t len8 = len / 8 * 8;
+          for (int64_t tg = 0; tg < nr; tg += 8)
+            for (int64_t u = 0; u < len8; u += 8) transpose8_store(src + u, taps + tg, d + u * nr + tg, nr);
+          for (int64_t t = 0; t < cnt; ++t)
+            for (int64_t u = len8; u < len; ++u) d[u * nr + t] = src[taps[t] + u];
+          return;
+        }
+      }
+#endif
       for (int64_t t = 0; t < cnt; ++t) {
         const T* __restrict in = src + taps[t];
         T* __restrict out = d + t;

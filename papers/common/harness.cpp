@@ -115,7 +115,13 @@ RunConfig Cli::parse(int argc, char** argv, int default_seeds, int default_quick
     std::cerr << "see " << (argc > 0 ? argv[0] : ("paper_" + slug_)) << " --help\n";
     std::exit(2);
   }
-  return finish_parse(default_seeds, default_quick_seeds);
+  try {
+    return finish_parse(default_seeds, default_quick_seeds);
+  } catch (const Error& e) {
+    // An unusable configuration (--device cuda without CUDA): the message, not a crash.
+    std::cerr << "error: " << e.what() << "\n";
+    std::exit(2);
+  }
 }
 
 // ---- statistics ---------------------------------------------------------------

@@ -64,8 +64,9 @@ class Cli {
   CLI::App& app();
   // Parses argv. On --help prints the help and exits 0; on a bad option or
   // value prints the error and the hint "see --help" and exits 2. Resolves
-  // --device (cuda without a CUDA build or GPU: wick::Error that says so),
-  // sets the thread count, and default_seeds (quick mode's default is 1).
+  // --device (cuda without a CUDA build or GPU: the wick::Error that says so
+  // is printed as "error: ..." and it exits 2; parse_args throws it), sets
+  // the thread count, and default_seeds (quick mode's default is 1).
   RunConfig parse(int argc, char** argv, int default_seeds = 3, int default_quick_seeds = 1);
   // The same without exiting (tests, embedding): args exclude the program
   // name; a bad option or value throws CLI::ParseError (CLI::CallForHelp for

@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <limits>
 #include <map>
-#include <numeric>
 
 #include "autograd/grad_mode.h"
 #include "data/progress.h"
@@ -242,13 +241,14 @@ LmRun train_lm(const OptimArm& arm, const ByteCorpus& corpus, const LmTrainOptio
   // Validation: the first val_windows non-overlapping windows (fewer if the split is short).
   const int64_t windows = std::min(o.val_windows, n_val / o.context);
   const Tensor val = narrow(corpus.val, 0, 0, windows * o.context).reshape({windows, o.context});
-  auto val_loss = [&] {
+  auto val_loss = [&] {  // mean over every predicted byte of the windows
     autograd::NoGradGuard no_grad;
-    double s = 0;
-    int64_t k = 0;
-    for (int64_t b = 0; b < windows; b += o.batch, ++k) s += model.loss(narrow(val, 0, b, std::min(o.batch, windows - b))).item() * std::min(o.batch, windows - b);
-    (void)k;
-    return s / static_cast<double>(windows);
+    double total = 0;
+    for (int64_t b = 0; b < windows; b += o.batch) {
+      const int64_t rows = std::min(o.batch, windows - b);
+      total += model.loss(narrow(val, 0, b, rows)).item() * static_cast<double>(rows);
+    }
+    return total / static_cast<double>(windows);
   };
 
   Generator gen(o.seed * 7919 + 29);

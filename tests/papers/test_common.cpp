@@ -313,6 +313,8 @@ TEST(PapersCliDeathTest, ExitCodes) {
   EXPECT_EXIT(run({"paper_demo", "--bogus"}), testing::ExitedWithCode(2), "see paper_demo --help");
   EXPECT_EXIT(run({"paper_demo", "--help"}), testing::ExitedWithCode(0), "");
   EXPECT_EXIT(run({"paper_demo", "--quick"}), testing::ExitedWithCode(7), "");
+  if (!cuda_available())
+    EXPECT_EXIT(run({"paper_demo", "--device", "cuda"}), testing::ExitedWithCode(2), "error: --device cuda: CUDA is not available");
 }
 
 // ---- result.json ------------------------------------------------------------------
@@ -508,7 +510,7 @@ TEST(PapersEval, EpisodesAndNearestCentroid) {
 TEST(PapersSimclr, TrainingReducesTheLoss) {
   if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   FmnistSplitOptions so = small_splits();
-  so.n_unlabeled = 256;
+  so.n_unlabeled = 192;
   Tensor images = fmnist_splits(0, so).unlabeled.images;
   SimclrOptions o;
   o.batch = 64;
@@ -521,10 +523,11 @@ TEST(PapersSimclr, TrainingReducesTheLoss) {
     o.epochs = epochs;
     return train_simclr(net, images, o);
   };
-  const double first = run(1), later = run(5);
+  const double first = run(1), later = run(4);
+  std::printf("simclr test: epoch 1 mean loss %.4f, epoch 4 mean loss %.4f\n", first, later);
   // Chance level of NT-Xent with 2B = 128 views is log(127) = 4.84.
   EXPECT_LT(first, 5.5);
-  EXPECT_LT(later, first - 0.1) << "epoch 1 mean loss " << first << ", epoch 5 mean loss " << later;
+  EXPECT_LT(later, first - 0.1) << "epoch 1 mean loss " << first << ", epoch 4 mean loss " << later;
 }
 
 TEST(PapersSimclr, PretrainedEncoderIsCached) {

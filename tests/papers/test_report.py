@@ -152,7 +152,7 @@ class ReportPipeline(unittest.TestCase):
         self.assertIn("## good — the good paper", self.md)
         self.assertIn("| Lion matches AdamW | lion >= adamw - 0.5 | 91.20 vs 90.80 | PASS |", self.md)
         self.assertIn("| greedy soup beats uniform | greedy > uniform | -0.20 | FAIL |", self.md)
-        self.assertIn("| lion | 91.20 ± 0.28 | 0.29 ± 0.01414 |", self.md)
+        self.assertIn("| lion | 91.20 ± 0.28 | 0.29 ± 0.01 |", self.md)
         self.assertIn("85.30 (1 nan)", self.md)  # a missing seed is shown, not hidden
         self.assertIn("matmul: inner dimensions differ", self.md)  # the crash log's end
         for slug, png in [("good", "curves.png"), ("good", "loss.png"), ("demo", "acc.png")]:
