@@ -1,14 +1,23 @@
 // Convolution kernels (ops/cpu/conv.h), float32: forward, input gradient
 // (conv2d_transpose) and weight gradient on the layer shapes of the reference
-// workloads, fast path ("auto") next to the one-sample-at-a-time im2col + GEMM
-// path it replaced ("per_sample"), and the direct 7-loop reference on a small
+// workloads, fast path ("auto": implicit GEMM) next to the batched im2col +
+// GEMM path it replaced ("im2col") and the one-sample-at-a-time im2col path
+// before that ("per_sample"), and the direct 7-loop reference on a small
 // shape. Pairs run back to back so their ratio is meaningful on a shared
 // machine. Counter FLOPS = 2 N C_out OH OW (C_in/groups) kh kw per second.
 //
 //   ninja -C build bench_conv && WICK_NUM_THREADS=2 build/bench/bench_conv --benchmark_min_time=0.3
 //   (filter: --benchmark_filter='resnet64/' ; compare with bench/peer/conv_shapes.py)
 //
-// Latest (2026-11-26, 2 threads pinned to 2 idle cores of a lent Intel Xeon,
+// Latest (2026-11-26, implicit GEMM; the 2-core Zen 3 at load average ~12, so
+// compare the CPU column of 1-thread runs, interleaved:
+//   WICK_NUM_THREADS=1 bench_conv --benchmark_filter='rn18c_(32|64|128|256)_3x3/.*/(auto|im2col)'
+//     --benchmark_repetitions=3 --benchmark_enable_random_interleaving=true):
+// auto / im2col CPU time on the resnet18 workload's 3x3 layers (32 ch 28x28,
+// 64 ch 14x14, 128 ch 7x7, 256 ch 4x4): forward 0.87 0.78 0.55 0.47, input
+// grad 0.96 0.87 0.64 0.54, weight grad 0.73 0.88 0.63 0.51; 33-49 GFLOP/s
+// per core of CPU time.
+// Before (2026-11-26, 2 threads pinned to 2 idle cores of a lent Intel Xeon,
 // same AVX2 build; the shared 2-core Zen 3 was too loaded to time): 3x3 layers
 // 100-155 GFLOP/s; auto vs per_sample 1.0x at 28x28 maps, 1.3-1.6x at 7x7,
 // 2.3-3.0x at 4x4, depthwise 1.6-4.4x; vs PyTorch 2.11 on the same cores

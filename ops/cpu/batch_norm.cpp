@@ -18,7 +18,8 @@
 // first value, so mean = K + s1 / M, var = s2 / M - (s1 / M)^2: one pass
 // instead of two, and with K within a few standard deviations of the mean
 // the subtraction loses about one digit (not the E[x^2] - E[x]^2
-// catastrophe; accumulated in double for float32 it is exact to float).
+// catastrophe; accumulated in double for float32 the error stays far below
+// float rounding).
 // Then rstd = 1 / sqrt(var + eps), the running statistics are updated,
 // scale = w * rstd, shift = b - mean * scale, and pass 2 writes
 // out = x * scale + shift. 2 reads + 1 write per element. Eval skips pass 1.
@@ -45,7 +46,10 @@
 // from L2) took 2.07 / 2.85 ms on the first shape but 0.63 / 1.17 ms on the
 // second (64-byte runs 16 KiB apart), hence the memory-order streaming. The
 // STREAM triad on the loaded machine read 3.1 GB/s, so no fraction of peak
-// is quoted; a [64, 32, 28, 28] tensor (6.4 MB) lives in L3.
+// is quoted; a [64, 32, 28, 28] tensor (6.4 MB) lives in L3. "composed"
+// forward is the formula written with reduce / broadcast ops; the forward
+// this kernel replaced (moments kernel + six [C] ops + affine kernel) was not
+// benchmarked on its own; its effect is in the whole-step numbers.
 #include "ops/cpu/batch_norm.h"
 
 #include <algorithm>

@@ -70,7 +70,8 @@
 // forward 0.87, 0.78, 0.55, 0.47; input gradient 0.96, 0.87, 0.64, 0.54;
 // weight gradient 0.73, 0.88, 0.63, 0.51 of the im2col path's time, at
 // 33-49 GFLOP/s per core of CPU time, i.e. 42-63% of the nominal 78 GFLOP/s
-// AVX2 FMA peak of a core (the GEMM micro-kernel alone reaches 45-80%).
+// AVX2 FMA peak of a core (cpu::gemm on large products: 45-80% of the
+// peak measured on this machine, see gemm.cpp).
 // Earlier (im2col path, lent idle Intel Xeon, AVX2 build, 2 threads): the
 // ResNet-18-28x28 3x3 layers at 100-155 GFLOP/s forward and input gradient,
 // 105-128 weight gradient; against the one-sample path equal at 28x28 maps,

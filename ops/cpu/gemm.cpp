@@ -42,6 +42,10 @@
 // thread stalls every barrier and it ran 2-4x slower at 2 threads.) Inside a
 // parallel region, or on a serial thread, it runs on the calling thread only.
 //
+// gemm_packer_b runs the same driver with B packed by a caller-supplied
+// routine (an implicit operand: conv packs its im2col matrix from the image);
+// each thread's panel calls it for its own columns, so it must be reentrant.
+//
 // Degenerate shapes take direct paths: N == 1 (matrix-vector) and M == 1
 // (vector-matrix) are memory bound, so they stream the matrix once with
 // vectorized dot products or row updates instead of packing it.
