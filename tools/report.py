@@ -151,10 +151,10 @@ def headline(result):
     metrics = result.get("metrics", {})
     h = result.get("headline")
     if isinstance(h, dict) and h.get("baseline") in metrics and h.get("method") in metrics:
-        return h["baseline"], h["method"], h.get("metric")
+        return h["baseline"], h["method"], h.get("metric"), True
     arms = list(metrics)
     metric = next(iter(metrics[arms[0]]), None) if arms else None
-    return (arms[0] if arms else None), (arms[1] if len(arms) > 1 else None), metric
+    return (arms[0] if arms else None), (arms[1] if len(arms) > 1 else None), metric, False
 
 
 def arm_cell(result, arm, metric):
@@ -173,12 +173,13 @@ def summary_row(run):
                 "verdict": verdict(run), "wall": "-"}
     r = run["result"]
     claims = r.get("claims", [])
-    base, meth, metric = headline(r)
+    base, meth, metric, named = headline(r)
+    mark = "" if named else " *"  # the paper named no headline: first two arms shown
     return {
         "paper": slug,
         "claims": "\n".join(c.get("statement", "") for c in claims) or "-",
-        "baseline": arm_cell(r, base, metric),
-        "method": arm_cell(r, meth, metric),
+        "baseline": arm_cell(r, base, metric) + (mark if base else ""),
+        "method": arm_cell(r, meth, metric) + (mark if meth else ""),
         "measured": "\n".join(c.get("measured", "") for c in claims) or "-",
         "verdict": verdict(run),
         "wall": f"{r.get('wall_seconds', 0):.0f} s",
@@ -344,8 +345,9 @@ def main(argv=None):
         md.append("| " + " | ".join(cell(row[c]) for c in
                                    ("paper", "claims", "baseline", "method", "measured", "verdict", "wall")) + " |")
     md.append("")
-    md.append("Baseline and method: the arms and metric the paper named as its headline (else its first two arms "
-              "and first metric), mean ± sample std over seeds.")
+    md.append("Baseline and method: the arms and metric the paper named as its headline (`Result::headline`), "
+              "mean ± sample std over seeds; * marks a paper that named none (its first two arms and first metric "
+              "are shown).")
     md.append("")
     for run in runs:
         md += paper_section(run, report_dir)

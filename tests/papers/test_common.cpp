@@ -185,8 +185,9 @@ TEST(PapersAugment, FlipMirrorsTheImage) {
 }
 
 TEST(PapersAugment, Throughput) {
-  // SSL augments every image twice per step: require thousands per second
-  // on one thread (measured ~100k/s; the bound leaves room for a loaded machine).
+  // SSL augments every image twice per step: require over a thousand views
+  // per second (measured 18k-31k/s on one thread of a loaded 2-core EPYC;
+  // the bound leaves room for heavier load).
   Tensor x = blobs(2048);
   Generator g(0);
   const auto t0 = std::chrono::steady_clock::now();
@@ -375,7 +376,7 @@ TEST(PapersResult, WritesResultJson) {
   std::ifstream log(out + "/metrics.jsonl");
   int lines = 0;
   for (std::string line; std::getline(log, line);) {
-    EXPECT_NO_THROW((void)nlohmann::json::parse(line)) << line;
+    EXPECT_TRUE(nlohmann::json::accept(line)) << line;
     ++lines;
   }
   EXPECT_EQ(lines, 6);
@@ -510,7 +511,7 @@ TEST(PapersEval, EpisodesAndNearestCentroid) {
 TEST(PapersSimclr, TrainingReducesTheLoss) {
   if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   FmnistSplitOptions so = small_splits();
-  so.n_unlabeled = 192;
+  so.n_unlabeled = 128;
   Tensor images = fmnist_splits(0, so).unlabeled.images;
   SimclrOptions o;
   o.batch = 64;

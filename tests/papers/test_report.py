@@ -145,6 +145,7 @@ class ReportPipeline(unittest.TestCase):
         self.assertIn("method: test_acc 85.50 ± 0.71", summary["demo"])
         self.assertIn("FAILED", summary["crashed"])
         self.assertIn("signal 6", summary["crashed"])
+        self.assertIn("best: acc 84.50 ± 0.71 *", summary["mixed"])  # no headline named: marked
         self.assertIn("FAILED", summary["missing"])
         self.assertIn("no result.json", summary["missing"])
 
