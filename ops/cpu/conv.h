@@ -26,7 +26,9 @@
 //                 packs the column matrix straight from the image; stride-1
 //                 input gradients run as a forward convolution with the
 //                 flipped kernel), and direct kernels when C_in/groups == 1
-//                 (depthwise convolutions, small channel multipliers).
+//                 (depthwise convolutions, small channel multipliers); 1x1
+//                 kernels, strided or narrow (C_in/groups < 16) input
+//                 gradients take the kIm2col route.
 #pragma once
 
 #include <cstdint>
