@@ -105,7 +105,7 @@ GreedySoup greedy_soup(const std::vector<StateDict>& dicts, const std::vector<do
     // rounding drift of repeated rescaling.
     const double acc = evaluate(uniform_soup(dicts, candidate));
     g.candidate_val.push_back(acc);
-    if (acc >= g.val_acc) {
+    if (acc > g.val_acc) {
       g.members = std::move(candidate);
       g.val_acc = acc;
     }
