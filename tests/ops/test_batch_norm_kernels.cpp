@@ -18,13 +18,6 @@ using namespace wick::test;
 
 namespace {
 
-Tensor randn_t(const Shape& s, DType dt, uint64_t seed, bool requires_grad = true) {
-  Generator g(seed);
-  Tensor t = randn(s, TensorOptions(dt), &g);
-  if (requires_grad) t.requires_grad_();
-  return t;
-}
-
 // Tolerance of a float32 / float64 kernel against the double reference.
 double tol(DType dt) { return dt == kFloat32 ? 1e-4 : 1e-10; }
 

@@ -17,13 +17,6 @@ using namespace wick::test;
 
 namespace {
 
-Tensor randn_t(const Shape& s, DType dt, uint64_t seed, bool requires_grad = true) {
-  Generator g(seed);
-  Tensor t = randn(s, TensorOptions(dt), &g);
-  if (requires_grad) t.requires_grad_();
-  return t;
-}
-
 double tol(DType dt) { return dt == kFloat32 ? 2e-5 : 1e-11; }
 
 // Gradients of y w.r.t. inputs for upstream g: {fused, composed}.

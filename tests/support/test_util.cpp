@@ -39,6 +39,13 @@ bool has_fixture(const std::string& name) {
   return all_close(a, b, 0, 0);
 }
 
+Tensor randn_t(const Shape& shape, DType dt, uint64_t seed, bool requires_grad) {
+  Generator g(seed);
+  Tensor t = randn(shape, TensorOptions(dt), &g);
+  if (requires_grad) t.requires_grad_();
+  return t;
+}
+
 Tensor rand_f64(const Shape& shape, uint64_t seed, bool requires_grad) {
   Generator g(seed + 1);
   Tensor t = rand(shape, TensorOptions(kFloat64), &g);

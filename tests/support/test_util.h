@@ -22,6 +22,8 @@ bool has_fixture(const std::string& name);
 
 // A float64 tensor with values in [-1, 1) made from a fixed seed, requiring grad.
 Tensor rand_f64(const Shape& shape, uint64_t seed = 0, bool requires_grad = true);
+// A standard-normal tensor of dtype dt made from a fixed seed, requiring grad unless told not to.
+Tensor randn_t(const Shape& shape, DType dt, uint64_t seed, bool requires_grad = true);
 // A non-contiguous float64 tensor of `shape` (a transposed/strided view), requiring grad.
 Tensor noncontig_f64(const Shape& shape, uint64_t seed = 0);
 
