@@ -435,6 +435,8 @@ void run_experiment(Result& result, const ExperimentOptions& o) {
     const MeanStd l = mean_std(result.values(mname + "/" + best_lion.label(), "test_acc"));
     const std::string measured = "Lion " + best_lion.label() + " " + format_mean_std(l) + "% vs AdamW " +
                                  best_adamw.label() + " " + format_mean_std(a) + "% (test, lr selected on val)";
+    if (mname == "cnn")  // the report's summary row: the val-selected arms on the CNN
+      result.headline(mname + "/" + best_adamw.label(), mname + "/" + best_lion.label(), "test_acc");
     result.claim("Lion matches AdamW on the " + mname + " (Fashion-MNIST)",
                  "mean test acc of the val-selected Lion >= that of the val-selected AdamW - 0.5pt", measured,
                  l.mean >= a.mean - kImageMarginPt);

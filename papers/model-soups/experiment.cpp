@@ -411,6 +411,7 @@ void run_experiment(Result& result, const SoupsOptions& o) {
   const auto& control_ind = result.values("control_individual", "test_acc");
   const auto& control_soup = result.values("control_soup", "test_acc");
   const double d_id = paired(greedy_id, best_id).diff.mean;
+  result.headline("best_individual", "greedy_soup", "test_acc");
   result.claim("The greedy soup is at least as accurate in-distribution as the best individual model",
                "mean over seeds of greedy - best (selected by val) test accuracy >= -0.1pt",
                paired_summary("greedy", greedy_id, "best", best_id), d_id >= -0.1);

@@ -254,6 +254,7 @@ int main(int argc, char** argv) {
   const MeanStd no_sk_usage = ms("swav_no_sinkhorn", "proto_usage_test"),
                 swav_batch_usage = ms("swav", "proto_usage_batch");
   auto pt = [](const MeanStd& m) { return format_mean_std(m) + "%"; };
+  result.headline("simclr", "swav", "probe_acc");
   result.claim("SwAV's linear probe is on par with SimCLR's", "mean probe(swav) >= mean probe(simclr) - 2pt",
                "swav " + pt(swav) + " vs simclr " + pt(simclr), swav.mean >= simclr.mean - 2.0);
   result.claim("SwAV learns features beyond the random network", "mean probe(swav) >= mean probe(random_init) + 3pt",
