@@ -155,17 +155,17 @@ TEST(LionState, FootprintBeforeAnyStepIsEmpty) {
 
 TEST(LionGrid, DesignGridsAndLabels) {
   const std::vector<OptimArm> a = lr_grid(OptimKind::AdamW, 0.05), l = lr_grid(OptimKind::Lion, 0.05);
-  ASSERT_EQ(a.size(), 3u);
-  ASSERT_EQ(l.size(), 3u);
-  const double adamw_lr[] = {3e-4, 1e-3, 3e-3}, lion_lr[] = {3e-5, 1e-4, 3e-4};
-  for (int i = 0; i < 3; ++i) {
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(l.size(), 4u);
+  const double adamw_lr[] = {1e-3, 3e-3, 1e-2, 3e-2}, lion_lr[] = {1e-4, 3e-4, 1e-3, 3e-3};
+  for (int i = 0; i < 4; ++i) {
     EXPECT_DOUBLE_EQ(a[i].lr, adamw_lr[i]);
     EXPECT_DOUBLE_EQ(l[i].lr, lion_lr[i]);
     EXPECT_DOUBLE_EQ(a[i].weight_decay, 0.05);
     EXPECT_DOUBLE_EQ(l[i].weight_decay, 0.5);  // 10x AdamW's
   }
-  EXPECT_EQ(a[1].label(), "adamw_lr1e-03");
-  EXPECT_EQ(l[0].label(), "lion_lr3e-05");
+  EXPECT_EQ(a[1].label(), "adamw_lr3e-03");
+  EXPECT_EQ(l[0].label(), "lion_lr1e-04");
   EXPECT_THROW(lr_grid(OptimKind::Lion, -1.0), Error);
   EXPECT_THROW(make_optimizer({OptimKind::Lion, -1e-4, 0.0}, make_params(kFloat32, 0)), Error);
 }
@@ -200,8 +200,8 @@ TEST(LionPaper, QuickRunWritesResultWithArmsAndClaims) {
   EXPECT_EQ(r["paper"], "lion");
   EXPECT_EQ(r["mode"], "quick");
   for (const char* model : {"cnn", "vit"})
-    for (const char* arm : {"adamw_lr3e-04", "adamw_lr1e-03", "adamw_lr3e-03", "lion_lr3e-05", "lion_lr1e-04",
-                            "lion_lr3e-04"}) {
+    for (const char* arm : {"adamw_lr1e-03", "adamw_lr3e-03", "adamw_lr1e-02", "adamw_lr3e-02", "lion_lr1e-04",
+                            "lion_lr3e-04", "lion_lr1e-03", "lion_lr3e-03"}) {
       const std::string name = std::string(model) + "/" + arm;
       ASSERT_TRUE(r["metrics"].contains(name)) << name;
       for (const char* m : {"val_acc", "test_acc", "optimizer_state_bytes"})
@@ -224,4 +224,10 @@ TEST(LionPaper, QuickRunWritesResultWithArmsAndClaims) {
   EXPECT_EQ(r["claims"][3]["verdict"], "pass");  // one state tensor per parameter
   EXPECT_EQ(r["claims"][4]["verdict"], "pass");  // half the memory
   EXPECT_GE(r["plots"].size(), 6u);
+  for (const char* key : {"cnn_AdamW_selected_at_grid_edge", "vit_Lion_selected_at_grid_edge",
+                          "lm_Lion_selected_at_grid_edge"}) {
+    ASSERT_TRUE(r["config"].contains(key)) << key;
+    const std::string edge = r["config"][key].get<std::string>();
+    EXPECT_TRUE(edge == "top" || edge == "bottom" || edge == "none") << key << " = " << edge;
+  }
 }
