@@ -31,6 +31,18 @@ struct CompareSeq {
   bool operator()(Node* a, Node* b) const { return a->sequence_nr() < b->sequence_nr(); }
 };
 
+// The callbacks queued by the backward passes running on this thread,
+// innermost last (a hook may itself run a backward pass, e.g. gradcheck).
+thread_local std::vector<std::vector<std::function<void()>>*> t_callbacks;
+
+struct CallbackScope {
+  std::vector<std::function<void()>> queued;
+  CallbackScope() { t_callbacks.push_back(&queued); }
+  ~CallbackScope() { t_callbacks.pop_back(); }
+  CallbackScope(const CallbackScope&) = delete;
+  CallbackScope& operator=(const CallbackScope&) = delete;
+};
+
 bool has_nan(const Tensor& t) {
   if (!t.defined() || !t.is_floating_point() || t.numel() == 0) return false;
   NoGradGuard g;
@@ -42,6 +54,7 @@ bool has_nan(const Tensor& t) {
 tensor_list execute(const std::vector<Edge>& roots, const tensor_list& root_grads, bool keep_graph,
                     bool create_graph, const std::vector<Edge>& capture) {
   GradModeGuard mode(create_graph);
+  CallbackScope callbacks;
   const bool capturing = !capture.empty();
 
   // 1. Dependencies (iterative DFS).
@@ -147,6 +160,7 @@ tensor_list execute(const std::vector<Edge>& roots, const tensor_list& root_grad
         throw Error(str("in ", n->name(), ": ", e.what()));
       }
       if (!keep_graph) n->release();
+      for (auto& [handle, hook] : n->post_hooks) hook();
       if (AnomalyMode::is_enabled())
         for (size_t i = 0; i < outs.size(); ++i)
           WICK_CHECK(!has_nan(outs[i]), "anomaly detection: ", n->name(), " returned NaN values in its gradient ",
@@ -159,6 +173,11 @@ tensor_list execute(const std::vector<Edge>& roots, const tensor_list& root_grad
       if (i < outs.size() && outs[i].defined()) deliver(e, outs[i]);
       if (--deps[e.fn.get()] == 0) ready.push(e.fn.get());
     }
+  }
+  // A callback may queue another one (the vector can grow while we walk it).
+  for (size_t i = 0; i < callbacks.queued.size(); ++i) {
+    std::function<void()> fn = std::move(callbacks.queued[i]);
+    fn();
   }
   return captured;
 }
@@ -188,6 +207,12 @@ std::vector<Edge> root_edges(const tensor_list& tensors, tensor_list& grads, con
 }
 
 }  // namespace
+
+void queue_callback(std::function<void()> fn) {
+  WICK_CHECK(!t_callbacks.empty(), "queue_callback: no backward pass is running on this thread (call it from a "
+             "hook during backward)");
+  t_callbacks.back()->push_back(std::move(fn));
+}
 
 void backward(const tensor_list& tensors, const tensor_list& grad_tensors, std::optional<bool> retain_graph,
               bool create_graph) {

@@ -7,6 +7,7 @@
 // The traversal is iterative: graph depth is limited by memory, not stack.
 #pragma once
 
+#include <functional>
 #include <optional>
 
 #include "tensor/tensor.h"
@@ -22,5 +23,11 @@ void backward(const tensor_list& tensors, const tensor_list& grad_tensors = {},
 // with true, its gradient is an undefined Tensor.
 tensor_list grad(const tensor_list& outputs, const tensor_list& inputs, const tensor_list& grad_outputs = {},
                  std::optional<bool> retain_graph = {}, bool create_graph = false, bool allow_unused = false);
+
+// Runs `fn` once the backward pass that is running on this thread has
+// finished (after every node, in the order queued; PyTorch's
+// Variable._execution_engine.queue_callback). Called from a hook during
+// backward; outside one it throws. If the pass throws, its callbacks are dropped.
+void queue_callback(std::function<void()> fn);
 
 }  // namespace wick::autograd

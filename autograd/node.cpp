@@ -38,6 +38,7 @@ void bury(std::shared_ptr<void> p) {
 int next_hook_handle() { return ++g_hook_handle; }
 
 Node::Node(std::string name) : name_(std::move(name)), sequence_nr_(g_sequence_nr++) {}
+Node::Node(std::string name, uint64_t sequence_nr) : name_(std::move(name)), sequence_nr_(sequence_nr) {}
 
 Node::~Node() {
   for (Edge& e : next_edges) bury(std::move(e.fn));
@@ -60,7 +61,7 @@ Tensor Node::run_hooks(uint32_t nr, Tensor grad) {
 }
 
 AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf)
-    : Node("AccumulateGrad"), leaf_(std::move(leaf)) {
+    : Node("AccumulateGrad", UINT64_MAX), leaf_(std::move(leaf)) {
   output_meta.push_back({leaf_->sizes, leaf_->dtype, leaf_->storage->device()});
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,8 @@ struct TensorMeta {
 class Node : public std::enable_shared_from_this<Node> {
  public:
   explicit Node(std::string name);
+  // With a fixed sequence number (the engine runs ready nodes highest first).
+  Node(std::string name, uint64_t sequence_nr);
   virtual ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -61,6 +64,12 @@ class Node : public std::enable_shared_from_this<Node> {
     GradHook fn;
   };
   std::vector<Hook> hooks;
+  // Run after apply() in a backward pass that executed this node, in order.
+  // On a leaf's AccumulateGrad they run once its .grad is final for this
+  // pass (PyTorch's post-accumulate-grad hook; DistributedDataParallel
+  // launches its gradient all-reduces from them). Whoever registers one keeps
+  // the node alive (a leaf only holds its AccumulateGrad weakly): `(handle, fn)`.
+  std::vector<std::pair<int, std::function<void()>>> post_hooks;
   std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained;  // retain_grad() targets
 
  private:
@@ -68,7 +77,10 @@ class Node : public std::enable_shared_from_this<Node> {
   uint64_t sequence_nr_;
 };
 
-// Accumulates the incoming gradient into a leaf's .grad.
+// Accumulates the incoming gradient into a leaf's .grad. Its sequence number
+// is the highest (as in PyTorch), so it runs as soon as its gradient is
+// complete even if it was created long before the graph (a node kept alive
+// for its post_hooks): a gradient is final, and its hooks fire, early in backward.
 class AccumulateGrad : public Node {
  public:
   explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf);

@@ -6,10 +6,11 @@
 #include "ops/inplace.h"
 #include "ops/elementwise.h"
 #include "ops/reduction.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/copy.h"
+#endif
 
 namespace wick {
-
-void (*g_cross_device_copy)(const Tensor& dst, const Tensor& src) = nullptr;
 
 void check_writable(const Tensor& t, const char* op) {
   for (int64_t d = 0; d < t.dim(); ++d)
@@ -21,13 +22,17 @@ void check_writable(const Tensor& t, const char* op) {
 
 namespace {
 void copy_kernel(const Tensor& dst, const Tensor& src) {
-  if (dst.device() == src.device() && dst.is_cpu()) {
+  if (dst.is_cpu() && src.is_cpu()) {
     cpu::copy(dst, src);
     return;
   }
-  WICK_CHECK(g_cross_device_copy != nullptr, "copy_: cannot copy from ", src.device(), " to ", dst.device(),
-             ": wick was built without CUDA");
-  g_cross_device_copy(dst, src);
+#ifdef WICK_WITH_CUDA
+  // On one GPU, or across devices (host <-> device, device <-> device).
+  cuda::copy_across_devices(dst, src);
+#else
+  WICK_FAIL("copy_: cannot copy from ", src.device(), " to ", dst.device(),
+            ": wick was built without CUDA (WICK_CUDA=OFF or nvcc not found when configuring)");
+#endif
 }
 }  // namespace
 

@@ -17,7 +17,4 @@ Tensor to_device(const Tensor& t, Device device);
 // expanded tensor): in-place ops call this, naming themselves.
 void check_writable(const Tensor& t, const char* op);
 
-// Cross-device copy hook, installed by the CUDA backend when built.
-extern void (*g_cross_device_copy)(const Tensor& dst, const Tensor& src);
-
 }  // namespace wick

@@ -7,6 +7,9 @@
 
 #include "ops/copy.h"
 #include "ops/cpu/fill.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/fill.h"
+#endif
 
 namespace wick {
 
@@ -28,6 +31,12 @@ Tensor full(const Shape& shape, const Scalar& v, const TensorOptions& opt) {
   TensorOptions o = opt;
   if (!o.dtype_) o.dtype_ = v.natural_dtype();
   Tensor t = empty(shape, o.requires_grad(false));
+#ifdef WICK_WITH_CUDA
+  if (t.is_cuda()) {
+    cuda::fill(t, v);
+    return finish(t, opt);
+  }
+#endif
   cpu::fill(t, v);
   return finish(t, opt);
 }
@@ -57,6 +66,13 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, const 
     n = static_cast<int64_t>(std::ceil((e - s) / st));
   }
   Tensor t = empty({n}, o.requires_grad(false));
+#ifdef WICK_WITH_CUDA
+  if (t.is_cuda()) {
+    WICK_CHECK(t.dtype() != kBool, "arange: dtype bool is not supported");
+    cuda::arange(t, start, step, all_int);
+    return finish(t, opt);
+  }
+#endif
   WICK_DISPATCH_NUMERIC(t.dtype(), "arange", [&]<typename T>() {
     T* p = t.data_ptr<T>();
     if (all_int) {
@@ -86,6 +102,15 @@ Tensor linspace(double start, double end, int64_t steps, const TensorOptions& op
                  " cannot be converted to dtype ", t.dtype(), " without overflow");
     }
     if (steps == 0) return;
+#ifdef WICK_WITH_CUDA
+    if (t.is_cuda()) {
+      if (steps == 1)
+        cuda::fill(t, static_cast<double>(static_cast<T>(start)));
+      else
+        cuda::linspace(t, start, end);
+      return;
+    }
+#endif
     T* p = t.data_ptr<T>();
     const T s = static_cast<T>(start), e = static_cast<T>(end);
     if (steps == 1) {
@@ -105,6 +130,12 @@ Tensor eye(int64_t n, std::optional<int64_t> m, const TensorOptions& opt) {
   int64_t cols = m.value_or(n);
   WICK_CHECK(n >= 0 && cols >= 0, "eye: sizes must be non-negative, got ", n, " x ", cols);
   Tensor t = zeros({n, cols}, opt.requires_grad(false));
+#ifdef WICK_WITH_CUDA
+  if (t.is_cuda()) {
+    cuda::eye_diagonal(t);
+    return finish(t, opt);
+  }
+#endif
   WICK_DISPATCH_ALL(t.dtype(), "eye", [&]<typename T>() {
     T* p = t.data_ptr<T>();
     for (int64_t i = 0; i < std::min(n, cols); ++i) p[i * cols + i] = static_cast<T>(1);

@@ -13,9 +13,17 @@
 #include "ops/copy.h"
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/fill.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/fill.h"
+#endif
 #include "ops/creation.h"
 #include "ops/inplace.h"
 #include "ops/reduction.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/copy.h"
+#include "cuda/kernels/elementwise.h"
+#include "cuda/kernels/fill.h"
+#endif
 
 namespace wick {
 
@@ -67,14 +75,85 @@ Tensor sum_to(const Tensor& grad, const Shape& shape) {
 
 namespace detail {
 
+// A 0-dim CPU tensor may be combined with tensors on another device (as in
+// PyTorch: a wrapped number, or a CPU scalar such as a loss value): the
+// device kernels take its value by value.
+bool is_cpu_scalar(const Tensor& t) { return t.is_cpu() && t.dim() == 0; }
+
 void check_same_device(const char* name, const Tensor& a, const Tensor& b) {
-  WICK_CHECK(a.device() == b.device(), name, ": expected all tensors on the same device, got ", a.device(), " and ",
-             b.device());
+  if (a.device() == b.device() || (is_cpu_scalar(a) && !b.is_cpu()) || (is_cpu_scalar(b) && !a.is_cpu())) return;
+  WICK_FAIL(name, ": expected all tensors on the same device, got ", a.device(), " and ", b.device());
+}
+
+// The device an op's result lives on: the device of its non-scalar operands.
+Device common_device(std::initializer_list<const Tensor*> ts) {
+  for (const Tensor* t : ts)
+    if (t->defined() && !t->is_cpu()) return t->device();
+  return Device(kCPU);
+}
+
+// An operand for a kernel that writes on `dev`, converted to `dt`. A CPU
+// scalar feeding a device kernel stays as it is: the kernel converts its
+// value (so a float16 operand needs no CPU float16 support).
+Tensor operand(const Tensor& t, DType dt, Device dev) {
+  if (t.is_cpu() && !dev.is_cpu()) return t;
+  return t.to(dt);
 }
 
 void check_backend(const char* name, const Tensor& t) {
+#ifdef WICK_WITH_CUDA
+  if (t.is_cuda()) return;
+#endif
   WICK_CHECK(t.is_cpu(), name, ": no kernel for device ", t.device(), " in this build");
 }
+
+// The kernels for out's device (the CPU ones, or the CUDA ones in a CUDA build).
+namespace kern {
+#ifdef WICK_WITH_CUDA
+#define WICK_ON_DEVICE(t, cuda_call) \
+  if ((t).is_cuda()) return cuda_call
+#else
+#define WICK_ON_DEVICE(t, cuda_call) (void)0
+#endif
+void unary(UnaryOp op, const Tensor& out, const Tensor& x, double p0 = 0, double p1 = 0) {
+  WICK_ON_DEVICE(out, cuda::unary(op, out, x, p0, p1));
+  cpu::unary(op, out, x, p0, p1);
+}
+void unary_backward(cpu::UnaryGradOp op, const Tensor& out, const Tensor& grad, const Tensor& saved, double p0,
+                    double p1) {
+  WICK_ON_DEVICE(out, cuda::unary_backward(op, out, grad, saved, p0, p1));
+  cpu::unary_backward(op, out, grad, saved, p0, p1);
+}
+void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  WICK_ON_DEVICE(out, cuda::binary(op, out, a, b));
+  cpu::binary(op, out, a, b);
+}
+void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
+  WICK_ON_DEVICE(out, cuda::where(out, cond, a, b));
+  cpu::where(out, cond, a, b);
+}
+void clamp(const Tensor& out, const Tensor& x, const std::optional<Scalar>& lo, const std::optional<Scalar>& hi) {
+  WICK_ON_DEVICE(out, cuda::clamp(out, x, lo, hi));
+  cpu::clamp(out, x, lo, hi);
+}
+void clamp(const Tensor& out, const Tensor& x, const Tensor& lo, const Tensor& hi) {
+  WICK_ON_DEVICE(out, cuda::clamp(out, x, lo, hi));
+  cpu::clamp(out, x, lo, hi);
+}
+void lerp(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& w) {
+  WICK_ON_DEVICE(out, cuda::lerp(out, a, b, w));
+  cpu::lerp(out, a, b, w);
+}
+void copy(const Tensor& dst, const Tensor& src) {
+  WICK_ON_DEVICE(dst, cuda::copy(dst, src));
+  cpu::copy(dst, src);
+}
+void fill(const Tensor& t, const Scalar& v) {
+  WICK_ON_DEVICE(t, cuda::fill(t, v));
+  cpu::fill(t, v);
+}
+#undef WICK_ON_DEVICE
+}  // namespace kern
 
 // out = op(x) computed in dtype `compute`; out has dtype `out_dtype`.
 Tensor run_unary(UnaryOp op, const char* name, const Tensor& x, DType compute, DType out_dtype, double p0 = 0,
@@ -84,7 +163,7 @@ Tensor run_unary(UnaryOp op, const char* name, const Tensor& x, DType compute, D
   NoGradGuard ng;
   Tensor xc = x.to(compute);
   Tensor out = empty(x.sizes(), TensorOptions(out_dtype).device(x.device()));
-  cpu::unary(op, out, xc, p0, p1);
+  kern::unary(op, out, xc, p0, p1);
   return out;
 }
 
@@ -94,9 +173,10 @@ Tensor run_binary(BinaryOp op, const char* name, const Tensor& a, const Tensor& 
   check_backend(name, a);
   Shape shape = broadcast_shapes(a.sizes(), b.sizes(), name);
   NoGradGuard ng;
-  Tensor ac = a.to(compute), bc = b.to(compute);
-  Tensor out = empty(shape, TensorOptions(out_dtype).device(a.device()));
-  cpu::binary(op, out, ac, bc);
+  const Device dev = common_device({&a, &b});
+  Tensor ac = operand(a, compute, dev), bc = operand(b, compute, dev);
+  Tensor out = empty(shape, TensorOptions(out_dtype).device(dev));
+  kern::binary(op, out, ac, bc);
   return out;
 }
 
@@ -111,14 +191,19 @@ void run_binary_into(BinaryOp op, const char* name, const Tensor& self, const Te
              " can't be cast to the desired output type ", self.dtype());
   NoGradGuard ng;
   if (compute == self.dtype()) {
-    cpu::binary(op, self, self, b.to(compute));
+    kern::binary(op, self, self, operand(b, compute, self.device()));
   } else {
     Tensor tmp = run_binary(op, name, self, b, compute, compute);
-    cpu::copy(self, tmp);
+    kern::copy(self, tmp);
   }
 }
 
+// A bare number as a 0-dim tensor of dtype dt for an op with `like`. For a
+// device op it is a CPU scalar, which the device kernels take by value (no
+// host-to-device copy); float16/bfloat16 values are held in float32 there
+// (the CPU has no 16-bit float kernels) and rounded by the kernel.
 Tensor wrap(const Scalar& s, DType dt, const Tensor& like) {
+  if (!like.is_cpu()) return scalar_tensor(s, TensorOptions(dt == kFloat16 || dt == kBFloat16 ? kFloat32 : dt));
   return scalar_tensor(s, TensorOptions(dt).device(like.device()));
 }
 
@@ -262,11 +347,15 @@ Tensor with_grad(Tensor out, const Tensor& x, const char* node, F&& backward, bo
 // composed formula, which stays differentiable.
 std::optional<Tensor> fused_backward(cpu::UnaryGradOp op, const Tensor& grad, const Tensor& saved, double p0 = 0,
                                      double p1 = 0) {
-  if (autograd::GradMode::is_enabled() || !saved.is_cpu() || !grad.is_cpu() || !is_floating(saved.dtype()) ||
-      grad.dtype() != saved.dtype() || grad.sizes() != saved.sizes())
+  bool has_kernel = saved.is_cpu();
+#ifdef WICK_WITH_CUDA
+  has_kernel = has_kernel || saved.is_cuda();
+#endif
+  if (autograd::GradMode::is_enabled() || !has_kernel || grad.device() != saved.device() ||
+      !is_floating(saved.dtype()) || grad.dtype() != saved.dtype() || grad.sizes() != saved.sizes())
     return std::nullopt;
   Tensor out = empty(saved.sizes(), TensorOptions(saved.dtype()).device(saved.device()));
-  cpu::unary_backward(op, out, grad, saved, p0, p1);
+  kern::unary_backward(op, out, grad, saved, p0, p1);
   return out;
 }
 
@@ -279,7 +368,7 @@ void run_unary_into(UnaryOp op, const char* name, const Tensor& self, bool float
   WICK_CHECK(!floating || is_floating(self.dtype()), name, ": result type ", default_dtype(),
              " can't be cast to the desired output type ", self.dtype());
   NoGradGuard ng;
-  cpu::unary(op, self, self);
+  kern::unary(op, self, self);
 }
 
 Scalar scalar_minus_one(const Scalar& e) {
@@ -367,13 +456,15 @@ Tensor where_impl(const Tensor& cond, const Tensor& a, const Tensor& b, DType dt
   WICK_CHECK(cond.dtype() == kBool, "where: expected a bool condition, got ", cond.dtype());
   check_same_device("where", cond, a);
   check_same_device("where", cond, b);
-  check_backend("where", cond);
+  check_same_device("where", a, b);
+  const Device dev = common_device({&cond, &a, &b});
+  for (const Tensor* t : {&cond, &a, &b}) check_backend("where", *t);
   const Shape shape = broadcast_shapes({cond.sizes(), a.sizes(), b.sizes()}, "where");
   Tensor out;
   {
     NoGradGuard ng;
-    out = empty(shape, TensorOptions(dt).device(a.device()));
-    cpu::where(out, cond, a.to(dt), b.to(dt));
+    out = empty(shape, TensorOptions(dt).device(dev));
+    kern::where(out, cond, operand(a, dt, dev), operand(b, dt, dev));
   }
   if (autograd::needs_grad({a, b})) {
     autograd::record("WhereBackward", {a, b}, {out},
@@ -471,7 +562,7 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> lo, std::optional<Scalar> hi
   {
     NoGradGuard ng;
     out = empty(x.sizes(), TensorOptions(dt).device(x.device()));
-    cpu::clamp(out, x.to(dt), lo, hi);
+    kern::clamp(out, x.to(dt), lo, hi);
   }
   return with_grad(out, x, "ClampBackward", [sx = SavedTensor(x), lo, hi](const Ctx& c) {
     return tensor_list{where(clamp_inside(sx.unpack(), lo, hi), c.grad(), 0)};
@@ -483,7 +574,10 @@ Tensor clamp(const Tensor& x, const Tensor& lo, const Tensor& hi) {
   WICK_CHECK(lo.defined() || hi.defined(), "clamp: at least one of lo and hi must be given");
   for (const Tensor* b : {&lo, &hi})
     if (b->defined()) check_same_device("clamp", x, *b);
-  check_backend("clamp", x);
+  if (lo.defined() && hi.defined()) check_same_device("clamp", lo, hi);
+  const Device dev = common_device({&x, &lo, &hi});
+  for (const Tensor* t : {&x, &lo, &hi})
+    if (t->defined()) check_backend("clamp", *t);
   const DType dt = result_type_of({x, lo, hi});
   WICK_CHECK(dt != kBool, "clamp: not supported for bool tensors with bool bounds");
   std::vector<Shape> shapes{x.sizes()};
@@ -493,8 +587,9 @@ Tensor clamp(const Tensor& x, const Tensor& lo, const Tensor& hi) {
   Tensor out;
   {
     NoGradGuard ng;
-    out = empty(shape, TensorOptions(dt).device(x.device()));
-    cpu::clamp(out, x.to(dt), lo.defined() ? lo.to(dt) : Tensor(), hi.defined() ? hi.to(dt) : Tensor());
+    out = empty(shape, TensorOptions(dt).device(dev));
+    kern::clamp(out, operand(x, dt, dev), lo.defined() ? operand(lo, dt, dev) : Tensor(),
+                hi.defined() ? operand(hi, dt, dev) : Tensor());
   }
   if (autograd::needs_grad({x, lo, hi})) {
     // x gets the gradient where lo <= x <= hi; lo where x < lo (and lo < hi);
@@ -534,7 +629,7 @@ Tensor lerp(const Tensor& a, const Tensor& b, const Scalar& w) {
   {
     NoGradGuard ng;
     out = empty(shape, TensorOptions(a.dtype()).device(a.device()));
-    cpu::lerp(out, a, b, wrap(w, a.dtype(), a));
+    kern::lerp(out, a, b, wrap(w, a.dtype(), a));
   }
   if (autograd::needs_grad({a, b})) {
     autograd::record("LerpBackward", {a, b}, {out}, [sa = a.sizes(), sb = b.sizes(), w](const Ctx& c) {
@@ -554,9 +649,9 @@ Tensor lerp(const Tensor& a, const Tensor& b, const Tensor& w) {
   Tensor out;
   {
     NoGradGuard ng;
-    out = empty(shape, TensorOptions(a.dtype()).device(a.device()));
+    out = empty(shape, TensorOptions(a.dtype()).device(common_device({&a, &b, &w})));
     // A 0-d weight takes the kernel's two-operand path; a 1-element one is as good.
-    cpu::lerp(out, a, b, w.numel() == 1 && w.dim() > 0 ? w.reshape({}) : w);
+    kern::lerp(out, a, b, w.numel() == 1 && w.dim() > 0 ? w.reshape({}) : w);
   }
   if (autograd::needs_grad({a, b, w})) {
     autograd::record("LerpBackward", {a, b, w}, {out},
@@ -821,7 +916,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, const Scalar& v) {
   {
     NoGradGuard ng;
     out = empty(x.sizes(), TensorOptions(x.dtype()).device(x.device()));
-    cpu::where(out, mask, wrap(v, x.dtype(), x), x);  // v converted to x's dtype, like PyTorch
+    kern::where(out, mask, wrap(v, x.dtype(), x), x);  // v converted to x's dtype, like PyTorch
   }
   return with_grad(out, x, "MaskedFillBackward",
                    [sm = SavedTensor(mask)](const Ctx& c) { return tensor_list{where(sm.unpack(), 0, c.grad())}; });
@@ -937,7 +1032,7 @@ Tensor& clamp_(Tensor& x, std::optional<Scalar> lo, std::optional<Scalar> hi) {
   apply_inplace(x, {}, "clamp_",
                 [&] {
                   NoGradGuard ng;
-                  cpu::clamp(x, x, lo, hi);
+                  kern::clamp(x, x, lo, hi);
                 },
                 [inside](const Ctx& c) { return tensor_list{where(inside, c.grad(), 0)}; });
   return x;
@@ -951,7 +1046,7 @@ Tensor& lerp_(Tensor& a, const Tensor& b, const Scalar& w) {
   apply_inplace(a, {b}, "lerp_",
                 [&] {
                   NoGradGuard ng;
-                  cpu::lerp(a, a, b, wrap(w, a.dtype(), a));
+                  kern::lerp(a, a, b, wrap(w, a.dtype(), a));
                 },
                 [sb = b.sizes(), w](const Ctx& c) {
                   Tensor gb = c.needs_input_grad(1) ? sum_to(mul(c.grad(), w), sb) : Tensor();
@@ -965,7 +1060,7 @@ Tensor& masked_fill_(Tensor& x, const Tensor& mask, const Scalar& v) {
   apply_inplace(x, {}, "masked_fill_",
                 [&] {
                   NoGradGuard ng;
-                  cpu::where(x, mask, wrap(v, x.dtype(), x), x);
+                  kern::where(x, mask, wrap(v, x.dtype(), x), x);
                 },
                 [sm = SavedTensor(mask)](const Ctx& c) { return tensor_list{where(sm.unpack(), 0, c.grad())}; });
   return x;
@@ -974,9 +1069,15 @@ Tensor& masked_fill_(Tensor& x, const Tensor& mask, const Scalar& v) {
 namespace {
 Tensor& fill_named(Tensor& x, const Scalar& v, const char* name) {
   check_defined(name, x);
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) {
+    apply_inplace(x, {}, name, [&] { cuda::fill(x, v); }, zero_grad);
+    return x;
+  }
+#endif
   check_backend(name, x);
   // The old value does not influence the result: its gradient is zero.
-  apply_inplace(x, {}, name, [&] { cpu::fill(x, v); }, zero_grad);
+  apply_inplace(x, {}, name, [&] { kern::fill(x, v); }, zero_grad);
   return x;
 }
 }  // namespace

@@ -1,5 +1,7 @@
 // Linear algebra ops: checks, output shapes, dispatch to the CPU kernels
-// (ops/cpu/linalg.cpp, ops/cpu/gemm.cpp) and backward formulas.
+// (ops/cpu/linalg.cpp, ops/cpu/gemm.cpp) or the CUDA GEMM
+// (cuda/kernels/gemm.cu; float32/64 and float16/bfloat16 there) and backward
+// formulas.
 //
 // Every matrix product (matmul, mm, bmm, mv, dot, addmm) goes through one
 // differentiable primitive, batched_matmul(a, b): a = [..., M, K] and
@@ -22,6 +24,10 @@
 #include "ops/creation.h"
 #include "ops/elementwise.h"
 
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/gemm.h"
+#endif
+
 namespace wick {
 
 using autograd::Ctx;
@@ -36,10 +42,17 @@ void check_operands(const char* op, const Tensor& a, const Tensor& b) {
   WICK_CHECK(a.defined() && b.defined(), op, ": undefined tensor");
   WICK_CHECK(a.device() == b.device(), op, ": expected both operands on the same device, got ", a.device(), " and ",
              b.device());
-  WICK_CHECK(a.is_cpu(), op, ": no kernel for device ", a.device(), " in this build");
   WICK_CHECK(a.dtype() == b.dtype(), op, ": expected both operands to have the same dtype, got ", a.dtype(), " and ",
              b.dtype());
   const DType d = a.dtype();
+#ifdef WICK_WITH_CUDA
+  if (a.is_cuda()) {
+    WICK_CHECK(d == kFloat32 || d == kFloat64 || d == kFloat16 || d == kBFloat16, op, ": dtype ", d,
+               " is not supported on ", a.device(), " (float32, float64, float16, bfloat16)");
+    return;
+  }
+#endif
+  WICK_CHECK(a.is_cpu(), op, ": no kernel for device ", a.device(), " in this build");
   WICK_CHECK(d == kUInt8 || d == kInt32 || d == kInt64 || d == kFloat32 || d == kFloat64, op, ": dtype ", d,
              " is not supported");
 }
@@ -61,13 +74,24 @@ bool rows_foldable(const Tensor& a) {
   return true;
 }
 
+// out = alpha * a @ b + beta * out on the operands' device (shapes and dtypes checked).
+void run_batched_gemm(const Tensor& out, const Tensor& a, const Tensor& b, const Scalar& alpha, const Scalar& beta) {
+#ifdef WICK_WITH_CUDA
+  if (out.is_cuda()) {
+    cuda::batched_gemm(out, a, b, alpha, beta);
+    return;
+  }
+#endif
+  cpu::batched_gemm(out, a, b, alpha, beta);
+}
+
 // The product primitive (see the file comment); operands are checked.
 Tensor batched_matmul(const Tensor& a, const Tensor& b, const char* node_name) {
   Shape shape = broadcast_shapes(batch_of(a), batch_of(b), node_name);
   shape.push_back(a.size(a.dim() - 2));
   shape.push_back(b.size(b.dim() - 1));
   Tensor out = empty(shape, TensorOptions(a.dtype()).device(a.device()));
-  cpu::batched_gemm(out, a, b, 1, 0);
+  run_batched_gemm(out, a, b, 1, 0);
   if (autograd::needs_grad({a, b})) {
     autograd::record(node_name, {a, b}, {out},
                      [sa = SavedTensor(a), sb = SavedTensor(b), node_name](const Ctx& c) {
@@ -211,7 +235,7 @@ Tensor addmm(const Tensor& c, const Tensor& a, const Tensor& b, const Scalar& be
     NoGradGuard ng;
     copy_(out, c);
   }
-  cpu::batched_gemm(out, a, b, alpha, beta);  // beta = 0: out's contents are ignored (NaN in c does not propagate)
+  run_batched_gemm(out, a, b, alpha, beta);  // beta = 0: out's contents are ignored (NaN in c does not propagate)
   if (autograd::needs_grad({c, a, b})) {
     autograd::record(
         "AddmmBackward", {c, a, b}, {out},

@@ -25,6 +25,9 @@
 #include "ops/cpu/reduction.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/reduce.h"
+#endif
 
 namespace wick {
 
@@ -45,6 +48,44 @@ Shape reduced_shape(const Shape& in, const std::vector<int64_t>& dims, bool keep
 
 namespace {
 
+void check_backend(const Tensor& x, const char* op) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) return;
+#endif
+  WICK_CHECK(x.is_cpu(), op, ": no kernel for device ", x.device(), " in this build");
+}
+
+// The kernels of x's device: kern::f(x, ...) runs cuda::f for a CUDA x (in a
+// CUDA build), cpu::f otherwise; both share one contract (ops/cpu/reduction.h).
+namespace kern {
+#ifdef WICK_WITH_CUDA
+#define WICK_REDUCTION_KERNEL(f)                          \
+  template <typename... Args>                             \
+  void f(const Tensor& x, Args&&... args) {               \
+    if (x.is_cuda()) return cuda::f(x, args...);          \
+    cpu::f(x, args...);                                   \
+  }
+#else
+#define WICK_REDUCTION_KERNEL(f)            \
+  template <typename... Args>               \
+  void f(const Tensor& x, Args&&... args) { \
+    cpu::f(x, args...);                     \
+  }
+#endif
+WICK_REDUCTION_KERNEL(sum)
+WICK_REDUCTION_KERNEL(prod)
+WICK_REDUCTION_KERNEL(mean)
+WICK_REDUCTION_KERNEL(var)
+WICK_REDUCTION_KERNEL(logsumexp)
+WICK_REDUCTION_KERNEL(norm)
+WICK_REDUCTION_KERNEL(extremum)
+WICK_REDUCTION_KERNEL(arg_extremum)
+WICK_REDUCTION_KERNEL(all)
+WICK_REDUCTION_KERNEL(any)
+WICK_REDUCTION_KERNEL(cumsum)
+#undef WICK_REDUCTION_KERNEL
+}  // namespace kern
+
 // The checked, wrapped dims of one reduction and its output shape.
 struct Plan {
   std::vector<int64_t> dims;  // sorted, wrapped; empty for a 0-d input
@@ -54,7 +95,7 @@ struct Plan {
 
 Plan plan(const Tensor& x, const Dims& dims_in, bool keepdim, const char* op) {
   WICK_CHECK(x.defined(), op, ": undefined tensor");
-  WICK_CHECK(x.is_cpu(), op, ": no kernel for device ", x.device(), " in this build");
+  check_backend(x, op);
   Plan p;
   p.dims = reduction_dims(dims_in, x.dim(), op);
   p.out_shape = reduced_shape(x.sizes(), p.dims, keepdim);
@@ -113,13 +154,13 @@ Tensor reverse_cumsum(const Tensor& x, int64_t dim);
 Tensor scan(const Tensor& x, int64_t dim, bool reverse) {
   const char* op = "cumsum";
   WICK_CHECK(x.defined(), op, ": undefined tensor");
-  WICK_CHECK(x.is_cpu(), op, ": no kernel for device ", x.device(), " in this build");
+  check_backend(x, op);
   dim = wrap_dim(dim, x.dim(), op);
   DType dt = is_floating(x.dtype()) ? x.dtype() : kInt64;
   Tensor out = new_output(x.sizes(), dt, x);
   {
     NoGradGuard ng;
-    cpu::cumsum(x.to(dt), dim, reverse, out);
+    kern::cumsum(x.to(dt), dim, reverse, out);
   }
   if (autograd::needs_grad({x})) {
     autograd::record(reverse ? "ReverseCumsumBackward" : "CumsumBackward", {x}, {out},
@@ -141,7 +182,7 @@ std::pair<Tensor, Tensor> arg_reduce(const Tensor& x, int64_t dim, bool keepdim,
   check_nonempty(x, p.dims, op);
   Tensor values = want_values ? new_output(p.out_shape, x.dtype(), x) : Tensor();
   Tensor indices = new_output(p.out_shape, kInt64, x);
-  cpu::arg_extremum(x, p.dims, is_max, values, indices);
+  kern::arg_extremum(x, p.dims, is_max, values, indices);
   return {values, indices};
 }
 
@@ -169,7 +210,7 @@ Tensor extremum(const Tensor& x, const Dims& dims_in, bool keepdim, bool is_max,
   Plan p = plan(x, dims_in, keepdim, op);
   check_nonempty(x, p.dims, op);
   Tensor out = new_output(p.out_shape, x.dtype(), x);
-  cpu::extremum(x, p.dims, is_max, out);
+  kern::extremum(x, p.dims, is_max, out);
   if (autograd::needs_grad({x})) {
     autograd::record(
         is_max ? "AmaxBackward" : "AminBackward", {x}, {out},
@@ -198,7 +239,7 @@ Tensor arg_all_or_dim(const Tensor& x, std::optional<int64_t> dim, bool keepdim,
   WICK_CHECK(x.numel() != 0, op, ": cannot reduce an empty tensor (shape ", shape_str(x.sizes()),
              ") over all elements; pass a dim");
   Tensor indices = new_output(p.out_shape, kInt64, x);
-  cpu::arg_extremum(x, p.dims, is_max, Tensor(), indices);
+  kern::arg_extremum(x, p.dims, is_max, Tensor(), indices);
   return indices;
 }
 
@@ -210,14 +251,15 @@ Tensor arg_all_or_dim(const Tensor& x, std::optional<int64_t> dim, bool keepdim,
 Tensor sum(const Tensor& x, const Dims& dims_in, bool keepdim, std::optional<DType> dtype) {
   Plan p = plan(x, dims_in, keepdim, "sum");
   DType out_dt = dtype.value_or(is_floating(x.dtype()) ? x.dtype() : kInt64);
-  WICK_CHECK(out_dt != kFloat16 && out_dt != kBFloat16, "sum: dtype ", out_dt, " is not supported on the CPU");
+  WICK_CHECK(!x.is_cpu() || (out_dt != kFloat16 && out_dt != kBFloat16), "sum: dtype ", out_dt,
+             " is not supported on the CPU");
   Tensor out = new_output(p.out_shape, out_dt, x);
   {
     NoGradGuard ng;
     // Integers sum straight into int64; other dtype requests convert first
     // (float32 still accumulates in double, acc_t).
     const bool direct = x.dtype() == out_dt || (is_integral(x.dtype(), true) && out_dt == kInt64);
-    cpu::sum(direct ? x : x.to(out_dt), p.dims, out);
+    kern::sum(direct ? x : x.to(out_dt), p.dims, out);
   }
   if (is_floating(out_dt) && autograd::needs_grad({x})) {
     autograd::record("SumBackward", {x}, {out}, [in = x.sizes(), dims = p.dims, keepdim](const Ctx& c) {
@@ -231,7 +273,7 @@ Tensor mean(const Tensor& x, const Dims& dims_in, bool keepdim) {
   Plan p = plan(x, dims_in, keepdim, "mean");
   check_floating(x, "mean");
   Tensor out = new_output(p.out_shape, x.dtype(), x);
-  cpu::mean(x, p.dims, out);
+  kern::mean(x, p.dims, out);
   if (autograd::needs_grad({x})) {
     autograd::record("MeanBackward", {x}, {out}, [in = x.sizes(), dims = p.dims, keepdim, n = p.n](const Ctx& c) {
       return tensor_list{div(expand_grad(c.grad(), in, dims, keepdim), static_cast<double>(n))};
@@ -244,7 +286,7 @@ Tensor prod(const Tensor& x, const Dims& dims_in, bool keepdim) {
   Plan p = plan(x, dims_in, keepdim, "prod");
   DType out_dt = is_floating(x.dtype()) ? x.dtype() : kInt64;
   Tensor out = new_output(p.out_shape, out_dt, x);
-  cpu::prod(x, p.dims, out);
+  kern::prod(x, p.dims, out);
   if (is_floating(out_dt) && autograd::needs_grad({x})) {
     autograd::record(
         "ProdBackward", {x}, {out},
@@ -282,7 +324,7 @@ Tensor var(const Tensor& x, const Dims& dims_in, int64_t correction, bool keepdi
   Plan p = plan(x, dims_in, keepdim, "var");
   check_floating(x, "var");
   Tensor out = new_output(p.out_shape, x.dtype(), x);
-  cpu::var(x, p.dims, correction, /*take_sqrt=*/false, out);
+  kern::var(x, p.dims, correction, /*take_sqrt=*/false, out);
   if (autograd::needs_grad({x})) {
     autograd::record("VarBackward", {x}, {out},
                      [sx = SavedTensor(x), dims = p.dims, n = p.n, correction, keepdim](const Ctx& c) {
@@ -296,7 +338,7 @@ Tensor std(const Tensor& x, const Dims& dims_in, int64_t correction, bool keepdi
   Plan p = plan(x, dims_in, keepdim, "std");
   check_floating(x, "std");
   Tensor out = new_output(p.out_shape, x.dtype(), x);
-  cpu::var(x, p.dims, correction, /*take_sqrt=*/true, out);
+  kern::var(x, p.dims, correction, /*take_sqrt=*/true, out);
   if (autograd::needs_grad({x})) {
     autograd::record(
         "StdBackward", {x}, {out},
@@ -323,7 +365,7 @@ Tensor logsumexp(const Tensor& x_in, const Dims& dims_in, bool keepdim) {
     x = x_in.to(default_dtype());
   }
   Tensor out = new_output(p.out_shape, x.dtype(), x);
-  cpu::logsumexp(x, p.dims, out);
+  kern::logsumexp(x, p.dims, out);
   if (autograd::needs_grad({x_in})) {
     autograd::record(
         "LogsumexpBackward", {x_in}, {out},
@@ -342,7 +384,7 @@ Tensor norm(const Tensor& x, double p_norm, const Dims& dims_in, bool keepdim) {
   check_floating(x, "norm");
   WICK_CHECK(p_norm > 0, "norm: expected p > 0 (or inf), got ", p_norm);
   Tensor out = new_output(p.out_shape, x.dtype(), x);
-  cpu::norm(x, p_norm, p.dims, out);
+  kern::norm(x, p_norm, p.dims, out);
   if (autograd::needs_grad({x})) {
     autograd::record(
         "NormBackward", {x}, {out},
@@ -391,14 +433,14 @@ Tensor cumsum(const Tensor& x, int64_t dim) { return scan(x, dim, /*reverse=*/fa
 Tensor all(const Tensor& x, const Dims& dims_in, bool keepdim) {
   Plan p = plan(x, dims_in, keepdim, "all");
   Tensor out = new_output(p.out_shape, kBool, x);
-  cpu::all(x, p.dims, out);
+  kern::all(x, p.dims, out);
   return out;
 }
 
 Tensor any(const Tensor& x, const Dims& dims_in, bool keepdim) {
   Plan p = plan(x, dims_in, keepdim, "any");
   Tensor out = new_output(p.out_shape, kBool, x);
-  cpu::any(x, p.dims, out);
+  kern::any(x, p.dims, out);
   return out;
 }
 

@@ -8,7 +8,7 @@ bash scripts/setup_debian.sh
 jobs=$(nproc)
 launcher=()
 if command -v ccache >/dev/null; then
-  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
   # Paths inside the checkout hash as relative ones, so any clone of the repo
   # (CI clones afresh) reuses objects compiled by another.
   export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
@@ -27,8 +27,9 @@ export OMP_WAIT_POLICY=passive
 if [ "${1:-}" != "--no-sanitize" ]; then
   echo "== ASan+UBSan build"
   # -O1 -g1: quick to compile, still fast enough to run, with line numbers in reports.
+  # CPU-only (WICK_CUDA=OFF): nvcc takes no -fsanitize, and the Release pass already compiles the CUDA backend.
   cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Sanitize -DCMAKE_CXX_FLAGS_SANITIZE="-O1 -g1" \
-    -DWICK_SANITIZE=ON -DWICK_BUILD_EXAMPLES=OFF "${launcher[@]}"
+    -DWICK_SANITIZE=ON -DWICK_CUDA=OFF -DWICK_BUILD_EXAMPLES=OFF "${launcher[@]}"
   cmake --build build-sanitize -j "$jobs"
   echo "== ASan+UBSan tests"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -23,6 +23,10 @@
 #include "ops/elementwise.h"
 #include "ops/inplace.h"
 #include "tensor/parallel.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/copy.h"
+#include "cuda/kernels/random.h"
+#endif
 
 namespace wick {
 
@@ -141,8 +145,28 @@ void draw_into(Tensor& t, Generator& g, uint64_t words_per_elem, F f) {
   fill_stream<T>(t.data_ptr<T>(), n, g.seed(), base, words_per_elem, f);
 }
 
-void check_cpu(Device d, const char* op) {
-  WICK_CHECK(d.is_cpu(), op, ": the CPU generator cannot fill a tensor on ", d);
+// The devices a random op can fill: the CPU, and CUDA devices in CUDA builds
+// (cuda/kernels/random.cu draws the same streams).
+// On a CUDA tensor t: reserves the counters of t.numel() elements of
+// `words` words each (as draw_into does) and runs `launch` (which sees
+// `base`), then returns from the enclosing dispatch lambda.
+#ifdef WICK_WITH_CUDA
+#define ON_CUDA(t, g, words, launch)                                                      \
+  if ((t).is_cuda()) {                                                                    \
+    const uint64_t base = reserve((g), static_cast<uint64_t>((t).numel()) * (words));    \
+    launch;                                                                               \
+    return;                                                                               \
+  }
+#else
+#define ON_CUDA(t, g, words, launch)
+#endif
+
+void check_device(Device d, const char* op) {
+#ifdef WICK_WITH_CUDA
+  (void)d, (void)op;
+#else
+  WICK_CHECK(d.is_cpu(), op, ": cannot fill a tensor on ", d, ": wick was built without CUDA");
+#endif
 }
 
 Tensor finish(Tensor t, const TensorOptions& opt) {
@@ -171,8 +195,14 @@ void write_inplace(Tensor& t, const char* op, K kernel) {
     if (t.is_contiguous()) {
       kernel(t);
     } else {
-      Tensor tmp = empty(t.sizes(), TensorOptions(t.dtype()));
+      Tensor tmp = empty(t.sizes(), TensorOptions(t.dtype()).device(t.device()));
       kernel(tmp);
+#ifdef WICK_WITH_CUDA
+      if (t.is_cuda()) {
+        cuda::copy(t, tmp);
+        return;
+      }
+#endif
       cpu::copy(t, tmp);
     }
   };
@@ -189,27 +219,29 @@ void write_inplace(Tensor& t, const char* op, K kernel) {
 }  // namespace
 
 Tensor rand(const Shape& shape, const TensorOptions& opt, Generator* gen) {
-  check_cpu(opt.device_, "rand");
+  check_device(opt.device_, "rand");
   Tensor t = empty(shape, opt.requires_grad(false));
   Generator& g = gen_or_default(gen);
   WICK_DISPATCH_FLOAT(t.dtype(), "rand", [&]<typename T>() {
+    ON_CUDA(t, g, uniform_words<T>(), cuda::random_uniform(t, g.seed(), base));
     draw_into<T>(t, g, uniform_words<T>(), [](WordCursor& c) { return uniform<T>(c); });
   });
   return finish(t, opt);
 }
 
 Tensor randn(const Shape& shape, const TensorOptions& opt, Generator* gen) {
-  check_cpu(opt.device_, "randn");
+  check_device(opt.device_, "randn");
   Tensor t = empty(shape, opt.requires_grad(false));
   Generator& g = gen_or_default(gen);
   WICK_DISPATCH_FLOAT(t.dtype(), "randn", [&]<typename T>() {
+    ON_CUDA(t, g, 2, cuda::random_normal(t, g.seed(), base, 0.0, 1.0, false));
     draw_into<T>(t, g, 2, [](WordCursor& c) { return static_cast<T>(standard_normal(c)); });
   });
   return finish(t, opt);
 }
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, const TensorOptions& opt, Generator* gen) {
-  check_cpu(opt.device_, "randint");
+  check_device(opt.device_, "randint");
   const DType dt = opt.dtype_.value_or(kInt64);
   WICK_CHECK(low < high, "randint: expected low < high, got low=", low, " >= high=", high);
   const auto [lo_ok, hi_ok] = exact_int_range(dt);
@@ -221,6 +253,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, const TensorOption
   // Unsigned arithmetic: high - low may exceed INT64_MAX.
   const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
   WICK_DISPATCH_ALL(dt, "randint", [&]<typename T>() {
+    ON_CUDA(t, g, 2, cuda::random_int(t, g.seed(), base, low, range));
     draw_into<T>(t, g, 2, [range, low](WordCursor& c) {
       const int64_t v = static_cast<int64_t>(static_cast<uint64_t>(low) + c.next64() % range);
       return static_cast<T>(v);
@@ -230,7 +263,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, const TensorOption
 }
 
 Tensor randperm(int64_t n, const TensorOptions& opt, Generator* gen) {
-  check_cpu(opt.device_, "randperm");
+  check_device(opt.device_, "randperm");
   WICK_CHECK(n >= 0, "randperm: n must be non-negative, got ", n);
   const DType dt = opt.dtype_.value_or(kInt64);
   WICK_CHECK(dt != kBool, "randperm: dtype bool is not supported");
@@ -253,17 +286,28 @@ Tensor randperm(int64_t n, const TensorOptions& opt, Generator* gen) {
     a[j] = i;
   }
   if (dt != kInt64) t = t.to(dt);
+  // Sequential by nature: drawn on the CPU (the same stream) and copied.
+  if (opt.device_ != kCPU) t = t.to(opt.device_);
   return finish(t, opt);
 }
 
 Tensor bernoulli(const Tensor& p_in, Generator* gen) {
   WICK_CHECK(p_in.defined(), "bernoulli: undefined tensor");
-  check_cpu(p_in.device(), "bernoulli");
+  check_device(p_in.device(), "bernoulli");
   WICK_CHECK(is_floating(p_in.dtype()), "bernoulli: expected a floating probability tensor, got dtype ",
              p_in.dtype());
   Tensor p = p_in.detach().contiguous();
-  Tensor out = empty(p.sizes(), TensorOptions(p.dtype()));
+  Tensor out = empty(p.sizes(), TensorOptions(p.dtype()).device(p.device()));
   Generator& g = gen_or_default(gen);
+#ifdef WICK_WITH_CUDA
+  if (p.is_cuda()) {
+    WICK_CHECK(cuda::all_in_unit_interval(p), "bernoulli: probabilities must be in [0, 1], got a value outside "
+               "(or NaN) in the tensor of shape ", shape_str(p.sizes()), " on ", p.device());
+    const uint64_t base = reserve(g, 2 * static_cast<uint64_t>(p.numel()));
+    cuda::random_bernoulli(out, p, g.seed(), base);
+    return out;
+  }
+#endif
   WICK_DISPATCH_FLOAT(p.dtype(), "bernoulli", [&]<typename T>() {
     const T* pp = p.numel() ? p.data_ptr<T>() : nullptr;
     for (int64_t i = 0; i < p.numel(); ++i)
@@ -283,11 +327,12 @@ Tensor bernoulli(const Tensor& p_in, Generator* gen) {
 }
 
 Tensor bernoulli(const Shape& shape, double p, const TensorOptions& opt, Generator* gen) {
-  check_cpu(opt.device_, "bernoulli");
+  check_device(opt.device_, "bernoulli");
   WICK_CHECK(p >= 0.0 && p <= 1.0, "bernoulli: probability must be in [0, 1], got ", p);
   Tensor t = empty(shape, opt.requires_grad(false));
   Generator& g = gen_or_default(gen);
   WICK_DISPATCH_ALL(t.dtype(), "bernoulli", [&]<typename T>() {
+    ON_CUDA(t, g, 2, cuda::random_bernoulli(t, g.seed(), base, p));
     draw_into<T>(t, g, 2, [p](WordCursor& c) { return uniform_f64(c) < p ? T(1) : T(0); });
   });
   return finish(t, opt);
@@ -295,8 +340,8 @@ Tensor bernoulli(const Shape& shape, double p, const TensorOptions& opt, Generat
 
 Tensor normal(const Tensor& mean, const Tensor& std, Generator* gen) {
   WICK_CHECK(mean.defined() && std.defined(), "normal: undefined tensor");
-  check_cpu(mean.device(), "normal");
-  check_cpu(std.device(), "normal");
+  check_device(mean.device(), "normal");
+  check_device(std.device(), "normal");
   const DType dt = result_type(mean, std);
   WICK_CHECK(is_floating(dt), "normal: expected floating mean and std, got dtypes ", mean.dtype(), " and ",
              std.dtype());
@@ -308,16 +353,17 @@ Tensor normal(const Tensor& mean, const Tensor& std, Generator* gen) {
   const Shape shape = broadcast_shapes(mean.sizes(), std.sizes(), "normal");
   // mean + std * z with ops: broadcasting, dtypes and the gradients
   // (d/dmean = 1, d/dstd = z) come from add and mul.
-  Tensor z = randn(shape, TensorOptions(dt), gen);
+  Tensor z = randn(shape, TensorOptions(dt).device(mean.device()), gen);
   return add(mean.to(dt), mul(std.to(dt), z));
 }
 
 Tensor normal(double mean, double std, const Shape& shape, const TensorOptions& opt, Generator* gen) {
-  check_cpu(opt.device_, "normal");
+  check_device(opt.device_, "normal");
   WICK_CHECK(std >= 0.0, "normal: expects std >= 0.0, but found std ", std);
   Tensor t = empty(shape, opt.requires_grad(false));
   Generator& g = gen_or_default(gen);
   WICK_DISPATCH_FLOAT(t.dtype(), "normal", [&]<typename T>() {
+    ON_CUDA(t, g, 2, cuda::random_normal(t, g.seed(), base, mean, std, true));
     draw_into<T>(t, g, 2, [mean, std](WordCursor& c) { return static_cast<T>(mean + std * standard_normal(c)); });
   });
   return finish(t, opt);
@@ -334,7 +380,7 @@ Tensor normal(double mean, double std, const Shape& shape, const TensorOptions& 
 //     proportion to the remaining weights (the Gumbel-top-k trick).
 Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement, Generator* gen) {
   WICK_CHECK(probs.defined(), "multinomial: undefined tensor");
-  check_cpu(probs.device(), "multinomial");
+  check_device(probs.device(), "multinomial");
   WICK_CHECK(probs.dim() == 1 || probs.dim() == 2, "multinomial: expected a 1-d or 2-d weight tensor, got shape ",
              shape_str(probs.sizes()));
   WICK_CHECK(is_floating(probs.dtype()), "multinomial: only floating-point weights are supported, got dtype ",
@@ -402,12 +448,14 @@ Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement, G
       }
     }
   });
-  return out;
+  // Drawn on the CPU from the same stream (the weights were read there for
+  // validation anyway), then moved to the weights' device.
+  return probs.is_cpu() ? out : out.to(probs.device());
 }
 
 Tensor& uniform_(Tensor& t, double lo, double hi, Generator* gen) {
   WICK_CHECK(t.defined(), "uniform_: undefined tensor");
-  check_cpu(t.device(), "uniform_");
+  check_device(t.device(), "uniform_");
   WICK_CHECK(is_floating(t.dtype()), "uniform_: expected a floating tensor, got dtype ", t.dtype());
   WICK_CHECK(std::isfinite(lo) && std::isfinite(hi), "uniform_: bounds must be finite, got [", lo, ", ", hi, ")");
   WICK_CHECK(lo <= hi, "uniform_ expects to return a [from, to) range, but found from=", lo, " > to=", hi);
@@ -416,6 +464,7 @@ Tensor& uniform_(Tensor& t, double lo, double hi, Generator* gen) {
   write_inplace(t, "uniform_", [&](Tensor& dst) {
     WICK_DISPATCH_FLOAT(dst.dtype(), "uniform_", [&]<typename T>() {
       // Computed in double; a value that rounds up to hi in T is moved just below it.
+      ON_CUDA(dst, g, uniform_words<T>(), cuda::random_uniform_range(dst, g.seed(), base, lo, hi));
       const T top = lo < hi ? std::nextafter(static_cast<T>(hi), static_cast<T>(lo)) : static_cast<T>(hi);
       draw_into<T>(dst, g, uniform_words<T>(), [lo, hi, top](WordCursor& c) {
         const T v = static_cast<T>(lo + (hi - lo) * static_cast<double>(uniform<T>(c)));
@@ -428,12 +477,13 @@ Tensor& uniform_(Tensor& t, double lo, double hi, Generator* gen) {
 
 Tensor& normal_(Tensor& t, double mean, double std, Generator* gen) {
   WICK_CHECK(t.defined(), "normal_: undefined tensor");
-  check_cpu(t.device(), "normal_");
+  check_device(t.device(), "normal_");
   WICK_CHECK(is_floating(t.dtype()), "normal_: expected a floating tensor, got dtype ", t.dtype());
   WICK_CHECK(std >= 0.0, "normal_: expects std >= 0.0, but found std ", std);
   Generator& g = gen_or_default(gen);
   write_inplace(t, "normal_", [&](Tensor& dst) {
     WICK_DISPATCH_FLOAT(dst.dtype(), "normal_", [&]<typename T>() {
+      ON_CUDA(dst, g, 2, cuda::random_normal(dst, g.seed(), base, mean, std, true));
       draw_into<T>(dst, g, 2, [mean, std](WordCursor& c) { return static_cast<T>(mean + std * standard_normal(c)); });
     });
   });

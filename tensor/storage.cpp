@@ -2,23 +2,27 @@
 
 #include "tensor/allocator.h"
 #include "tensor/error.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/allocator.h"
+#endif
 
 namespace wick {
-
-// Registered by the CUDA backend when it is built; null otherwise.
-void* (*g_cuda_alloc)(size_t, int) = nullptr;
-void (*g_cuda_free)(void*, int) = nullptr;
 
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
   if (device.is_cpu()) {
     data_ = cpu_alloc(nbytes);
     deleter_ = cpu_free;
   } else {
-    WICK_CHECK(g_cuda_alloc != nullptr, "Storage: cannot allocate on ", device.str(),
-               ": wick was built without CUDA or no GPU is available");
-    int idx = device.index;
-    data_ = g_cuda_alloc(nbytes, idx);
-    deleter_ = [idx](void* p) { g_cuda_free(p, idx); };
+#ifdef WICK_WITH_CUDA
+    // The caching allocator of device.index (cuda/allocator.h); it throws
+    // wick::Error when no GPU is usable or the device is out of memory.
+    const int idx = device.index;
+    data_ = cuda::device_alloc(nbytes, idx);
+    deleter_ = [idx](void* p) { cuda::device_free(p, idx); };
+#else
+    WICK_FAIL("cannot allocate ", nbytes, " bytes on ", device.str(),
+              ": wick was built without CUDA (WICK_CUDA=OFF or nvcc not found when configuring)");
+#endif
   }
 }
 

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cuda/cuda.h"
 #include "io/file_util.h"
 #include "ops/creation.h"
 #include "tensor/error.h"
@@ -29,28 +30,16 @@ using ojson = nlohmann::ordered_json;
 
 // ---- devices ----------------------------------------------------------------
 
-bool cuda_available() {
-#ifdef WICK_WITH_CUDA
-  // A CUDA build still needs a visible GPU: allocating one element is the
-  // portable test (it fails with a wick::Error when there is no device).
-  try {
-    (void)empty({1}, TensorOptions(Device(DeviceType::CUDA, 0)));
-    return true;
-  } catch (const std::exception&) {
-    return false;
-  }
-#else
-  return false;
-#endif
-}
+bool cuda_available() { return cuda::is_available(); }
 
 Device resolve_device(const std::string& name) {
   if (name == "cpu") return kCPU;
   if (name == "auto") return cuda_available() ? Device(DeviceType::CUDA, 0) : kCPU;
   if (name == "cuda") {
 #ifdef WICK_WITH_CUDA
-    WICK_CHECK(cuda_available(), "--device cuda: this wick build has CUDA, but no CUDA GPU is visible on this machine "
-                                 "(check nvidia-smi and CUDA_VISIBLE_DEVICES), use --device cpu or auto");
+    WICK_CHECK(cuda_available(), "--device cuda: CUDA is not available: this wick build has CUDA, but no usable CUDA "
+                                 "GPU is visible on this machine (check nvidia-smi, the driver version and "
+                                 "CUDA_VISIBLE_DEVICES), use --device cpu or auto");
 #else
     WICK_FAIL("--device cuda: CUDA is not available: this wick build has no CUDA backend (configured with "
               "WICK_CUDA=OFF or without nvcc); use --device cpu or auto");

@@ -1,0 +1,112 @@
+// CUDA elementwise and reduction kernels (cuda/kernels/elementwise.cu,
+// reduce.cu) on 64M float32 elements: add (12 bytes moved per element: two
+// reads, one write), gelu (8 bytes) and a full sum (4 bytes, the two-pass
+// split reduction), plus a strided add (a transposed operand) and sum over
+// rows / columns of [8192, 8192]. Counter: GB/s of the bytes each kernel must
+// move, and its fraction of the H100 SXM's 3.35 TB/s HBM3 peak (other cards:
+// the peak from the memory clock and bus width the driver reports).
+//
+// Without a usable GPU it prints "no GPU, skipping" and exits 0.
+#include <benchmark/benchmark.h>
+
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <functional>
+
+#include "cuda/cuda.h"
+#include "cuda/runtime.h"
+#include "peak.h"
+#include "wick.h"
+
+namespace {
+
+constexpr int64_t kN = int64_t{64} << 20;  // 64M elements
+
+// The card's HBM peak in GB/s.
+double peak_gbs() {
+  static const double gbs = [] {
+    const int dev = wick::cuda::current_device();
+    const cudaDeviceProp& p = wick::cuda::device_properties(dev);
+    if (p.major == 9 && p.multiProcessorCount == 132) return 3350.0;  // H100 SXM (HBM3)
+    int khz = 0, bits = 0;
+    cudaDeviceGetAttribute(&khz, cudaDevAttrMemoryClockRate, dev);
+    cudaDeviceGetAttribute(&bits, cudaDevAttrGlobalMemoryBusWidth, dev);
+    return 2.0 * khz * 1e3 * (bits / 8.0) * 1e-9;  // double data rate
+  }();
+  return gbs;
+}
+
+// Times `f` (warmed up once) over batches of 10 calls with the device
+// synchronized around each batch (manual time); reports GB/s for `bytes`
+// moved per call and the fraction of the HBM peak.
+void run(benchmark::State& st, double bytes, const std::function<void()>& f) {
+  f();
+  wick::cuda::synchronize();
+  for (auto _ : st) {
+    const double t0 = wick::bench::now_s();
+    for (int i = 0; i < 10; ++i) f();
+    wick::cuda::synchronize();
+    st.SetIterationTime((wick::bench::now_s() - t0) / 10);
+  }
+  st.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["of_peak"] = benchmark::Counter(bytes * 1e-9 / peak_gbs(), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+wick::Tensor dev_randn(const wick::Shape& shape) {
+  return wick::randn(shape).to(wick::Device("cuda"));
+}
+
+void register_all() {
+  using namespace wick;
+  auto reg = [](const char* name, double bytes, std::function<std::function<void()>()> make) {
+    benchmark::RegisterBenchmark(name, [bytes, make](benchmark::State& st) { run(st, bytes, make()); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
+  };
+  const double f = sizeof(float);
+  reg("add/contiguous/64M", 3 * f * kN, [] {
+    Tensor a = dev_randn({kN}), b = dev_randn({kN});
+    return [a, b] { benchmark::DoNotOptimize(add(a, b)); };
+  });
+  reg("add/transposed_b/8192x8192", 3 * f * kN, [] {
+    Tensor a = dev_randn({8192, 8192}), b = dev_randn({8192, 8192}).t();
+    return [a, b] { benchmark::DoNotOptimize(add(a, b)); };
+  });
+  reg("add/scalar/64M", 2 * f * kN, [] {
+    Tensor a = dev_randn({kN});
+    return [a] { benchmark::DoNotOptimize(add(a, 1.5)); };
+  });
+  reg("gelu/64M", 2 * f * kN, [] {
+    Tensor a = dev_randn({kN});
+    return [a] { benchmark::DoNotOptimize(gelu(a)); };
+  });
+  reg("sum/all/64M", f * kN, [] {
+    Tensor a = dev_randn({kN});
+    return [a] { benchmark::DoNotOptimize(sum(a)); };
+  });
+  reg("sum/rows/8192x8192", f * kN, [] {
+    Tensor a = dev_randn({8192, 8192});
+    return [a] { benchmark::DoNotOptimize(sum(a, {1})); };
+  });
+  reg("sum/columns/8192x8192", f * kN, [] {
+    Tensor a = dev_randn({8192, 8192});
+    return [a] { benchmark::DoNotOptimize(sum(a, {0})); };
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (!wick::cuda::is_available()) {
+    std::printf("bench_cuda_elementwise: no GPU, skipping (%s)\n",
+                wick::cuda::is_built() ? "no usable CUDA device" : "wick built without CUDA");
+    return 0;
+  }
+  std::printf("HBM peak: %.0f GB/s\n", peak_gbs());
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,203 @@
+// CUDA GEMM: wick's kernels (cuda/kernels/gemm.cu: SIMT for float32, mma.sync
+// tensor cores for bfloat16) against cuBLAS (cuda/vendor/cublas.cpp) on the
+// same operands, at 4096^3 and at the linear-layer shapes of GPT-2 small with
+// 8192 tokens (B = 8 sequences of T = 1024): forward y = x W^T (NT), and the
+// backward products dX = dY W (NN) and dW = dY^T X (TN). FLOPs: 2 M N K.
+// Counters: TFLOP/s, the fraction of the card's datasheet dense peak (H100
+// SXM: 989 TFLOP/s bf16, 67 TFLOP/s fp32; the card is named from its SM count
+// and compute capability, other cards get SMs x clock x per-SM rate), and in
+// --compare the ratio wick / cuBLAS.
+//
+//   bench_cuda_gemm                        Google Benchmark (wick and cuBLAS registered alternately)
+//   bench_cuda_gemm --compare [--rounds=R] one table: wick and cuBLAS timed alternately, batch by
+//                                          batch, median TFLOP/s over R rounds (the ratio to trust)
+// Without a usable GPU it prints "no GPU, skipping" and exits 0.
+#include <benchmark/benchmark.h>
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda.h"
+#include "cuda/kernels/gemm.h"
+#include "cuda/runtime.h"
+#include "peak.h"
+#include "wick.h"
+
+namespace {
+
+using wick::DType;
+using wick::Tensor;
+using wick::cuda::GemmBackend;
+
+struct Shape {
+  int64_t M, N, K;
+  bool ta, tb;  // A stored transposed ([K, M]), B stored transposed ([N, K])
+  const char* what;
+};
+
+const Shape kShapes[] = {
+    {4096, 4096, 4096, false, false, "square NN"},
+    {8192, 2304, 768, false, true, "gpt2 qkv fwd NT"},
+    {8192, 768, 768, false, true, "gpt2 attn proj fwd NT"},
+    {8192, 3072, 768, false, true, "gpt2 fc fwd NT"},
+    {8192, 768, 3072, false, true, "gpt2 fc proj fwd NT"},
+    {8192, 768, 2304, false, false, "gpt2 qkv bwd dX NN"},
+    {2304, 768, 8192, true, false, "gpt2 qkv bwd dW TN"},
+};
+
+// The card and its datasheet dense peaks (TFLOP/s).
+struct Card {
+  std::string name;
+  double bf16_tflops = 0, f32_tflops = 0;
+};
+
+const Card& card() {
+  static const Card c = [] {
+    const cudaDeviceProp& p = wick::cuda::device_properties(wick::cuda::current_device());
+    int khz = 0;
+    cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, wick::cuda::current_device());
+    const double ghz = khz * 1e-6;
+    Card r;
+    char buf[256];
+    if (p.major == 9 && p.multiProcessorCount == 132) {
+      r = {"H100 SXM", 989.4, 66.9};
+    } else if (p.major == 9 && p.multiProcessorCount == 114) {
+      r = {"H100 PCIe", 756.5, 51.2};
+    } else if (p.major == 8 && p.minor == 0 && p.multiProcessorCount == 108) {
+      r = {"A100", 312.0, 19.5};
+    } else {
+      // Per SM and clock: fp32 FMA lanes x 2, dense 16-bit tensor FLOPs.
+      const double f32_per_clk = (p.major >= 9 || (p.major == 8 && p.minor > 0) ? 128 : 64) * 2.0;
+      const double tc_per_clk = p.major >= 9 ? 4096 : p.major == 8 ? (p.minor == 0 ? 2048 : 1024) : 512;
+      r = {"unlisted card (peaks estimated from SMs x clock)", p.multiProcessorCount * tc_per_clk * ghz * 1e-3,
+           p.multiProcessorCount * f32_per_clk * ghz * 1e-3};
+    }
+    std::snprintf(buf, sizeof buf, "%s [%s, sm_%d%d, %d SMs, %.2f GHz max clock]", r.name.c_str(), p.name, p.major,
+                  p.minor, p.multiProcessorCount, ghz);
+    r.name = buf;
+    return r;
+  }();
+  return c;
+}
+
+double peak(DType dt) { return dt == wick::kFloat32 ? card().f32_tflops : card().bf16_tflops; }
+
+// Device operands of one shape and dtype (random normal values) and the
+// GemmArgs that multiply them.
+struct Operands {
+  Tensor a, b, c;
+  wick::cuda::GemmArgs g;
+  Operands(const Shape& s, DType dt) {
+    const wick::Device dev("cuda");
+    a = wick::randn(s.ta ? wick::Shape{s.K, s.M} : wick::Shape{s.M, s.K}).to(dev).to(dt);
+    b = wick::randn(s.tb ? wick::Shape{s.N, s.K} : wick::Shape{s.K, s.N}).to(dev).to(dt);
+    c = wick::empty({s.M, s.N}, wick::TensorOptions(dt).device(dev));
+    g.M = s.M, g.N = s.N, g.K = s.K;
+    g.trans_a = s.ta, g.trans_b = s.tb;
+    g.A = a.data_ptr_raw(), g.lda = s.ta ? s.M : s.K;
+    g.B = b.data_ptr_raw(), g.ldb = s.tb ? s.K : s.N;
+    g.C = c.data_ptr_raw(), g.ldc = s.N;
+    g.ab_dtype = dt, g.c_dtype = dt;
+  }
+};
+
+// Seconds per call of `calls` back-to-back launches (host clock around a
+// synchronized batch; a batch is tens of ms, so the sync costs nothing).
+double time_calls(Operands& o, GemmBackend be, int calls) {
+  wick::cuda::synchronize();
+  const double t0 = wick::bench::now_s();
+  for (int i = 0; i < calls; ++i) wick::cuda::gemm(o.g, be);
+  wick::cuda::synchronize();
+  return (wick::bench::now_s() - t0) / calls;
+}
+
+std::string label(const Shape& s, DType dt) {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%s %ldx%ldx%ld %s", dt == wick::kFloat32 ? "fp32" : "bf16", static_cast<long>(s.M),
+                static_cast<long>(s.N), static_cast<long>(s.K), s.what);
+  return buf;
+}
+
+void bench_body(benchmark::State& state, const Shape& s, DType dt, GemmBackend be) {
+  Operands o(s, dt);
+  time_calls(o, be, 2);  // warm-up: module load, cuBLAS heuristics
+  double total = 0;
+  for (auto _ : state) {
+    const double t = time_calls(o, be, 1);
+    state.SetIterationTime(t);
+    total += t;
+  }
+  const double tflops = 2.0 * s.M * s.N * s.K * state.iterations() / total * 1e-12;
+  state.counters["TFLOP/s"] = tflops;
+  state.counters["peak_frac"] = tflops / peak(dt);
+}
+
+void register_all() {
+  for (DType dt : {wick::kBFloat16, wick::kFloat32})
+    for (const Shape& s : kShapes)
+      for (GemmBackend be : {GemmBackend::Wick, GemmBackend::Cublas}) {
+        const std::string name = std::string(wick::cuda::gemm_backend_name(be)) + " " + label(s, dt);
+        benchmark::RegisterBenchmark(name.c_str(), [s, dt, be](benchmark::State& st) { bench_body(st, s, dt, be); })
+            ->UseManualTime()
+            ->Unit(benchmark::kMillisecond);
+      }
+}
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+// --compare: wick and cuBLAS alternately, one timed batch (~50 ms) each per round.
+int compare(int rounds) {
+  std::printf("%-40s %9s %9s %7s %9s %9s\n", "shape (MxNxK)", "wick", "cublas", "ratio", "wick/pk", "cublas/pk");
+  for (DType dt : {wick::kBFloat16, wick::kFloat32})
+    for (const Shape& s : kShapes) {
+      Operands o(s, dt);
+      const double flops = 2.0 * s.M * s.N * s.K;
+      time_calls(o, GemmBackend::Wick, 2);
+      time_calls(o, GemmBackend::Cublas, 2);
+      const double one = std::max(time_calls(o, GemmBackend::Wick, 1), time_calls(o, GemmBackend::Cublas, 1));
+      const int calls = std::max(1, static_cast<int>(0.05 / std::max(one, 1e-6)));
+      std::vector<double> tw, tc;
+      for (int r = 0; r < rounds; ++r) {
+        tw.push_back(flops / time_calls(o, GemmBackend::Wick, calls) * 1e-12);
+        tc.push_back(flops / time_calls(o, GemmBackend::Cublas, calls) * 1e-12);
+      }
+      const double mw = median(tw), mc = median(tc);
+      std::printf("%-40s %9.1f %9.1f %7.3f %9.3f %9.3f\n", label(s, dt).c_str(), mw, mc, mw / mc, mw / peak(dt),
+                  mc / peak(dt));
+      std::fflush(stdout);
+    }
+  std::printf("(TFLOP/s, medians of %d interleaved rounds; pk = datasheet dense peak)\n", rounds);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (!wick::cuda::is_available()) {
+    std::printf("bench_cuda_gemm: no GPU, skipping (%s)\n",
+                wick::cuda::is_built() ? "no usable CUDA device" : "wick built without CUDA");
+    return 0;
+  }
+  bool cmp = false;
+  int rounds = 7;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--compare") == 0) cmp = true;
+    if (std::strncmp(argv[i], "--rounds=", 9) == 0) rounds = std::max(1, std::atoi(argv[i] + 9));
+  }
+  std::printf("device: %s\npeaks: bf16 %.1f TFLOP/s, fp32 %.1f TFLOP/s\n", card().name.c_str(), card().bf16_tflops,
+              card().f32_tflops);
+  if (cmp) return compare(rounds);
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

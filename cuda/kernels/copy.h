@@ -1,0 +1,21 @@
+// CUDA copies: the kernel behind copy_/clone/contiguous/to(dtype) on a GPU,
+// and transfers between host and device (and between devices) behind
+// Tensor::to(Device) and copy_ across devices. Mirrors ops/cpu/fill.h's copy.
+#pragma once
+
+#include "tensor/tensor.h"
+
+namespace wick::cuda {
+
+// dst[i] = convert(src[i]); src broadcast to dst's shape; any strides and
+// any two dtypes; dst and src on the same CUDA device. Asynchronous (queued
+// on the device's stream).
+void copy(const Tensor& dst, const Tensor& src);
+
+// The same contract across devices, at least one of them CUDA: host to
+// device, device to host (returns only once the host memory holds the
+// values), device to device. The dtype conversion and broadcast run on the
+// GPU, so float16/bfloat16 (which the CPU kernels do not take) convert too.
+void copy_across_devices(const Tensor& dst, const Tensor& src);
+
+}  // namespace wick::cuda

@@ -1,0 +1,83 @@
+// General matrix multiply on CUDA devices, the kernel under matmul, mm, bmm,
+// addmm and linear for CUDA tensors:
+//   C[b][m, n] = alpha * sum_k A[b][m, k] * B[b][k, n] + beta * C[b][m, n]
+// for b in [0, batch), row-major like every wick tensor. beta = 0 ignores C's
+// contents (NaN included), as in BLAS; K = 0 gives C = beta * C.
+//
+// Two layers:
+//  * the raw-pointer API (GemmArgs, gemm, gemm_reference): device pointers,
+//    leading dimensions, transpose flags and strided batches, as BLAS takes
+//    them. Used by the op layer below, by the benchmark and by the tests.
+//  * batched_gemm(out, a, b, alpha, beta): mirrors cpu::batched_gemm for
+//    tensors (any strides, broadcast batch dims), mapping each operand's
+//    strides to a transpose flag and leading dimension without a copy where
+//    BLAS layouts allow it, else reading a contiguous copy.
+//
+// dtypes (A and B always share one):
+//   float32 -> float32            SIMT kernel, fp32 accumulation
+//   float64 -> float64            the same SIMT kernel templated on double
+//   float16/bfloat16 -> same or float32   tensor cores (mma.sync m16n8k16),
+//                                 fp32 accumulation, sm_80+
+// Backends: wick's own kernels (gemm.cu) or cuBLAS (cuda/vendor/cublas.cpp),
+// per call or by the environment variable WICK_CUDA_GEMM=wick|cublas
+// (default wick). The header holds no CUDA types, so ops/ and tests include it
+// from plain C++.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace wick::cuda {
+
+// Which implementation runs a product. Default reads WICK_CUDA_GEMM once per
+// process ("wick" when unset; any other value than wick/cublas is an error).
+enum class GemmBackend : uint8_t { Default, Wick, Cublas };
+
+// The backend Default resolves to in this process.
+GemmBackend default_gemm_backend();
+const char* gemm_backend_name(GemmBackend b);
+
+// One (strided batched) product; all pointers are device pointers on the
+// current device. Element (m, k) of A is at
+//   A + b * stride_a + (trans_a ? k * lda + m : m * lda + k)
+// (trans_a: A is stored as its transpose, [K, M] row-major), element (k, n) of
+// B at B + b * stride_b + (trans_b ? n * ldb + k : k * ldb + n), and element
+// (m, n) of C at C + b * stride_c + m * ldc + n. A stride of 0 broadcasts an
+// operand over the batch; C's stride must keep the products disjoint.
+struct GemmArgs {
+  int64_t M = 0, N = 0, K = 0;
+  int64_t batch = 1;
+  bool trans_a = false, trans_b = false;
+  const void* A = nullptr;
+  int64_t lda = 0, stride_a = 0;
+  const void* B = nullptr;
+  int64_t ldb = 0, stride_b = 0;
+  void* C = nullptr;
+  int64_t ldc = 0, stride_c = 0;
+  double alpha = 1.0, beta = 0.0;
+  DType ab_dtype = kFloat32;  // dtype of A and B
+  DType c_dtype = kFloat32;   // dtype of C: ab_dtype, or float32 for float16/bfloat16 inputs
+};
+
+// Throws wick::Error (naming the values) when the arguments are inconsistent:
+// unsupported dtypes, negative sizes, leading dimensions smaller than a row.
+void check_gemm_args(const GemmArgs& g);
+
+// Runs the product on cuda::current_stream() with the chosen backend
+// (asynchronous, like any kernel launch).
+void gemm(const GemmArgs& g, GemmBackend backend = GemmBackend::Default);
+
+// The readable definition: one thread per output element, accumulating in
+// double. Slow; the tests check the fast kernels against it.
+void gemm_reference(const GemmArgs& g);
+
+// out[i] = alpha * a[i] @ b[i] + beta * out[i] for every batch index i of the
+// contiguous CUDA tensor out = [batch..., M, N]; a = [..., M, K] and
+// b = [..., K, N] have batch dims broadcastable to out's and any strides.
+// All three share out's device and dtype (float32, float64, float16,
+// bfloat16); checked by ops/linalg.cpp.
+void batched_gemm(const Tensor& out, const Tensor& a, const Tensor& b, const Scalar& alpha, const Scalar& beta,
+                  GemmBackend backend = GemmBackend::Default);
+
+}  // namespace wick::cuda

@@ -1,0 +1,425 @@
+// CUDA GEMM (cuda/kernels/gemm.cu, cuda/vendor/cublas.cpp) and the matrix
+// product ops on CUDA tensors.
+//
+// Raw API: every (dtype in -> dtype out) pair, every transpose combination,
+// odd shapes (1, 7, 33, 129, 257, K not a multiple of 8), padded leading
+// dimensions and batch strides (misaligned vector paths), strided batches
+// with a broadcast operand, alpha/beta (beta = 0 with NaN in C), K = 0 -- for
+// wick's kernels, the readable reference kernel and cuBLAS, each against a
+// float64 product computed here on the host from the very same inputs.
+// float16/bfloat16 inputs are multiples of 1/16 in [-2, 2]: exact in both
+// formats, with every partial sum exact in fp32, so the fp32-accumulated
+// result is exact whatever the summation order and the tolerance is only the
+// output's rounding. Random inputs (tolerance ~ eps * sqrt(K)) cover the same
+// kernels through the ops.
+//
+// Ops: matmul/mm/bmm/mv/dot/addmm/linear on CUDA against the CPU result
+// (transposed and sliced views, broadcast batches, 1-D operands, empty
+// dims), float16/bfloat16 through the casting kernels, gradients by
+// gradcheck in float64 with the product on the GPU, device/dtype errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "support/cuda_util.h"
+#include "support/test_util.h"
+#include "wick.h"
+
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/gemm.h"
+#endif
+
+namespace wick {
+namespace {
+
+const Device kCuda("cuda");
+
+#ifdef WICK_WITH_CUDA
+
+using cuda::GemmArgs;
+using cuda::GemmBackend;
+
+// ---- host <-> device buffers of any of the four dtypes ---------------------
+
+uint16_t bf16_bits(float f) {  // round to nearest even (inputs here are exact)
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+float bf16_value(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+// IEEE half from a float that is NaN, 0 or a normal half with at most 10
+// mantissa bits (true of every value used here).
+uint16_t f16_bits(float f) {
+  if (std::isnan(f)) return 0x7E00;
+  if (f == 0.f) return std::signbit(f) ? 0x8000 : 0;
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const uint32_t sign = (u >> 16) & 0x8000u;
+  const int exp = static_cast<int>((u >> 23) & 0xFF) - 127 + 15;
+  EXPECT_TRUE(exp > 0 && exp < 31 && (u & 0x1FFFu) == 0) << "not exactly representable in float16: " << f;
+  return static_cast<uint16_t>(sign | (static_cast<uint32_t>(exp) << 10) | ((u >> 13) & 0x3FFu));
+}
+float f16_value(uint16_t h) {  // any half, subnormals and inf/NaN included
+  const uint32_t sign = (h & 0x8000u) << 16;
+  const int exp = (h >> 10) & 0x1F;
+  const uint32_t man = h & 0x3FFu;
+  float f;
+  if (exp == 0) {
+    f = std::ldexp(static_cast<float>(man), -24);
+  } else if (exp == 31) {
+    f = man ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+  } else {
+    f = std::ldexp(static_cast<float>(man | 0x400u), exp - 25);
+  }
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u |= sign;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// A CUDA tensor of dtype dt holding v (converted; half formats must be exact).
+Tensor upload(const std::vector<double>& v, DType dt) {
+  Tensor h = empty({static_cast<int64_t>(v.size())}, TensorOptions(dt));
+  void* p = h.data_ptr_raw();
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (dt == kFloat64) static_cast<double*>(p)[i] = v[i];
+    else if (dt == kFloat32) static_cast<float*>(p)[i] = static_cast<float>(v[i]);
+    else if (dt == kBFloat16) static_cast<uint16_t*>(p)[i] = bf16_bits(static_cast<float>(v[i]));
+    else static_cast<uint16_t*>(p)[i] = f16_bits(static_cast<float>(v[i]));
+  }
+  return h.to(kCuda);
+}
+
+std::vector<double> download(const Tensor& t) {
+  Tensor h = t.to(kCPU);
+  std::vector<double> v(h.numel());
+  const void* p = h.data_ptr_raw();
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (h.dtype() == kFloat64) v[i] = static_cast<const double*>(p)[i];
+    else if (h.dtype() == kFloat32) v[i] = static_cast<const float*>(p)[i];
+    else if (h.dtype() == kBFloat16) v[i] = bf16_value(static_cast<const uint16_t*>(p)[i]);
+    else v[i] = f16_value(static_cast<const uint16_t*>(p)[i]);
+  }
+  return v;
+}
+
+// Values the input dtype holds exactly (see the file comment) or random ones.
+std::vector<double> inputs(size_t n, DType dt, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::vector<double> v(n);
+  if (dt == kFloat16 || dt == kBFloat16) {
+    std::uniform_int_distribution<int> d(-32, 32);
+    for (auto& x : v) x = d(gen) / 16.0;
+  } else {
+    std::uniform_real_distribution<double> d(-1, 1);
+    for (auto& x : v) x = dt == kFloat32 ? static_cast<double>(static_cast<float>(d(gen))) : d(gen);
+  }
+  return v;
+}
+
+struct Case {
+  int64_t M, N, K, batch;
+  bool ta, tb;
+  int64_t pad;         // added to every leading dimension and batch stride (misalignment)
+  bool broadcast_b;    // stride_b = 0
+  double alpha, beta;  // beta = 0: C starts as NaN, which must not propagate
+};
+
+// The product of `c` in float64 on the host, from the host copies of A, B, C.
+std::vector<double> host_gemm(const GemmArgs& g, const std::vector<double>& A, const std::vector<double>& B,
+                              const std::vector<double>& C, std::vector<double>* abs_sum) {
+  std::vector<double> out = C;
+  abs_sum->assign(C.size(), 0.0);
+  for (int64_t b = 0; b < g.batch; ++b)
+    for (int64_t m = 0; m < g.M; ++m)
+      for (int64_t n = 0; n < g.N; ++n) {
+        double acc = 0, mag = 0;
+        for (int64_t k = 0; k < g.K; ++k) {
+          const double a = A[b * g.stride_a + (g.trans_a ? k * g.lda + m : m * g.lda + k)];
+          const double w = B[b * g.stride_b + (g.trans_b ? n * g.ldb + k : k * g.ldb + n)];
+          acc += a * w;
+          mag += std::abs(a * w);
+        }
+        const int64_t i = b * g.stride_c + m * g.ldc + n;
+        out[i] = g.alpha * acc + (g.beta != 0 ? g.beta * C[i] : 0.0);
+        (*abs_sum)[i] = std::abs(g.alpha) * mag + (g.beta != 0 ? std::abs(g.beta * C[i]) : 0.0);
+      }
+  return out;
+}
+
+// Worst acceptable |error| of an element: accumulation error growing like
+// sqrt(K) times the accumulator's epsilon (fp32 for every input but float64),
+// plus the output dtype's rounding.
+double tolerance(DType ab, DType c, int64_t K, double abs_sum, double ref) {
+  const double acc_eps = ab == kFloat64 ? 0x1p-52 : 0x1p-23;
+  const double out_eps = c == kBFloat16 ? 0x1p-8 : c == kFloat16 ? 0x1p-11 : c == kFloat32 ? 0x1p-24 : 0x1p-53;
+  return 4 * acc_eps * std::sqrt(static_cast<double>(K) + 1) * abs_sum + out_eps * std::abs(ref) + 1e-300;
+}
+
+// Runs one case with each backend (and the reference kernel) and compares
+// every element of C, padding included (it must be left untouched).
+void check_case(const Case& cs, DType ab, DType cdt) {
+  GemmArgs g;
+  g.M = cs.M, g.N = cs.N, g.K = cs.K, g.batch = cs.batch;
+  g.trans_a = cs.ta, g.trans_b = cs.tb;
+  g.lda = std::max<int64_t>(1, cs.ta ? cs.M : cs.K) + cs.pad;
+  g.ldb = std::max<int64_t>(1, cs.tb ? cs.K : cs.N) + cs.pad;
+  g.ldc = std::max<int64_t>(1, cs.N) + cs.pad;
+  g.stride_a = (cs.ta ? cs.K : cs.M) * g.lda + cs.pad;
+  g.stride_b = cs.broadcast_b ? 0 : (cs.tb ? cs.N : cs.K) * g.ldb + cs.pad;
+  g.stride_c = cs.M * g.ldc + cs.pad;
+  g.alpha = cs.alpha, g.beta = cs.beta;
+  g.ab_dtype = ab, g.c_dtype = cdt;
+  const size_t na = static_cast<size_t>(std::max<int64_t>(1, g.stride_a * cs.batch));
+  const size_t nb = static_cast<size_t>(std::max<int64_t>(1, cs.broadcast_b ? (cs.tb ? cs.N : cs.K) * g.ldb
+                                                                            : g.stride_b * cs.batch));
+  const size_t nc = static_cast<size_t>(std::max<int64_t>(1, g.stride_c * cs.batch));
+  const std::vector<double> A = inputs(na, ab, 1), B = inputs(nb, ab, 2);
+  std::vector<double> C0 = inputs(nc, cdt, 3);
+  std::vector<double> abs_sum;
+  const std::vector<double> want = host_gemm(g, A, B, C0, &abs_sum);
+  const Tensor dA = upload(A, ab), dB = upload(B, ab);
+  g.A = dA.data_ptr_raw(), g.B = dB.data_ptr_raw();
+
+  for (int which = 0; which < 3; ++which) {
+    const char* name = which == 0 ? "wick" : which == 1 ? "cublas" : "reference";
+    std::vector<double> start = C0;
+    if (cs.beta == 0) {  // beta = 0 must ignore C entirely, NaN included (padding keeps its value)
+      for (int64_t b = 0; b < cs.batch; ++b)
+        for (int64_t m = 0; m < cs.M; ++m)
+          for (int64_t n = 0; n < cs.N; ++n)
+            start[b * g.stride_c + m * g.ldc + n] = std::numeric_limits<double>::quiet_NaN();
+    }
+    Tensor dC = upload(start, cdt);
+    g.C = dC.data_ptr_raw();
+    if (which == 0) cuda::gemm(g, GemmBackend::Wick);
+    else if (which == 1) cuda::gemm(g, GemmBackend::Cublas);
+    else cuda::gemm_reference(g);
+    cuda::synchronize();
+    const std::vector<double> got = download(dC);
+    int bad = 0;
+    for (size_t i = 0; i < nc && bad < 5; ++i) {
+      const double tol = tolerance(ab, cdt, cs.K, abs_sum[i], want[i]);
+      const bool ok = std::abs(got[i] - want[i]) <= tol;
+      if (!ok) {
+        ++bad;
+        ADD_FAILURE() << name << " " << ab << "->" << cdt << " M=" << cs.M << " N=" << cs.N << " K=" << cs.K
+                      << " batch=" << cs.batch << " ta=" << cs.ta << " tb=" << cs.tb << " pad=" << cs.pad
+                      << " bcastB=" << cs.broadcast_b << " alpha=" << cs.alpha << " beta=" << cs.beta
+                      << ": C[" << i << "] = " << got[i] << ", want " << want[i] << " (tol " << tol << ")";
+      }
+    }
+  }
+}
+
+struct DtypePair {
+  DType ab, c;
+};
+const DtypePair kPairs[] = {{kFloat32, kFloat32}, {kFloat64, kFloat64}, {kFloat16, kFloat16},
+                            {kFloat16, kFloat32}, {kBFloat16, kBFloat16}, {kBFloat16, kFloat32}};
+
+struct Dims {
+  int64_t M, N, K;
+};
+// Tile-aligned, odd, thin, and long-K shapes (K = 520: 17 tensor-core k tiles,
+// 65 SIMT k tiles, through every pipeline stage several times).
+const Dims kDims[] = {{1, 1, 1},     {7, 5, 3},      {33, 17, 9},    {128, 128, 32}, {129, 257, 33},
+                      {257, 129, 200}, {64, 300, 7}, {1, 257, 129},  {300, 1, 64},   {300, 260, 520}};
+
+TEST(CudaGemm, AllTransposesShapesAndDtypes) {
+  WICK_SKIP_WITHOUT_CUDA();
+  for (const DtypePair& p : kPairs)
+    for (const Dims& d : kDims)
+      for (int t = 0; t < 4; ++t)
+        for (int64_t pad : {0, 3}) {
+          SCOPED_TRACE(testing::Message() << p.ab << "->" << p.c << " " << d.M << "x" << d.N << "x" << d.K);
+          check_case({d.M, d.N, d.K, 1, (t & 1) != 0, (t & 2) != 0, pad, false, 1.0, 0.0}, p.ab, p.c);
+        }
+}
+
+TEST(CudaGemm, AlphaBetaAndBatches) {
+  WICK_SKIP_WITHOUT_CUDA();
+  for (const DtypePair& p : kPairs)
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+      check_case({33, 65, 40, 3, ta, tb, 0, false, 1.5, 0.5}, p.ab, p.c);
+      check_case({33, 65, 40, 3, ta, tb, 5, false, -0.5, 0.0}, p.ab, p.c);
+      check_case({130, 70, 48, 4, ta, tb, 0, true, 1.0, -2.0}, p.ab, p.c);  // B broadcast over the batch
+      check_case({4, 4, 4, 70000, ta, tb, 0, false, 1.0, 0.0}, p.ab, p.c);  // batch > the 65535 grid limit
+    }
+}
+
+TEST(CudaGemm, KZeroScalesC) {
+  WICK_SKIP_WITHOUT_CUDA();
+  for (const DtypePair& p : kPairs) {
+    check_case({5, 9, 0, 2, false, false, 0, false, 1.0, 0.5}, p.ab, p.c);
+    check_case({5, 9, 0, 2, true, true, 0, false, 1.0, 0.0}, p.ab, p.c);  // C = 0, NaN overwritten
+  }
+}
+
+TEST(CudaGemm, ArgumentErrors) {
+  GemmArgs g;
+  g.M = 2, g.N = 3, g.K = 4, g.lda = 4, g.ldb = 3, g.ldc = 3;
+  g.ab_dtype = kInt64, g.c_dtype = kInt64;
+  EXPECT_WICK_ERROR(cuda::check_gemm_args(g), "unsupported dtypes");
+  g.ab_dtype = kFloat32, g.c_dtype = kBFloat16;
+  EXPECT_WICK_ERROR(cuda::check_gemm_args(g), "unsupported dtypes");
+  g.c_dtype = kFloat32, g.lda = 3;
+  EXPECT_WICK_ERROR(cuda::check_gemm_args(g), "lda = 3 < 4");
+  g.lda = 4, g.ldc = 2;
+  EXPECT_WICK_ERROR(cuda::check_gemm_args(g), "ldc = 2 < N = 3");
+  g.ldc = 3, g.K = -1;
+  EXPECT_WICK_ERROR(cuda::check_gemm_args(g), "negative size");
+}
+
+// The tensor-level entry with either backend against the CPU product, on
+// views whose strides map to transposes, need a copy, or broadcast a batch.
+TEST(CudaGemm, BatchedGemmTensorsBothBackends) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const Tensor a = test::randn_t({2, 3, 37, 19}, kFloat64, 1, false);
+  const Tensor b = test::randn_t({3, 45, 19}, kFloat64, 2, false).mT();  // [3, 19, 45], transposed storage
+  const Tensor want = matmul(a, b);
+  // Every other column of a wider matrix: neither row- nor column-major, so a copy is read.
+  const Tensor wide = test::randn_t({2, 3, 37, 38}, kFloat64, 3, false);
+  const Tensor want2 = mul(matmul(wide.slice(3, 0, 38, 2), b), 2.0);
+  for (GemmBackend be : {GemmBackend::Wick, GemmBackend::Cublas}) {
+    Tensor out = empty(want.sizes(), TensorOptions(kFloat64).device(kCuda));
+    cuda::batched_gemm(out, a.to(kCuda), b.to(kCuda).mT().contiguous().mT(), 1, 0, be);
+    EXPECT_TRUE(test::all_close(out.to(kCPU), want, 1e-12, 1e-12)) << cuda::gemm_backend_name(be);
+    Tensor out2 = empty(want.sizes(), TensorOptions(kFloat64).device(kCuda));
+    cuda::batched_gemm(out2, wide.to(kCuda).slice(3, 0, 38, 2), b.to(kCuda), 2, 0, be);
+    EXPECT_TRUE(test::all_close(out2.to(kCPU), want2, 1e-12, 1e-12)) << cuda::gemm_backend_name(be);
+  }
+}
+
+#endif  // WICK_WITH_CUDA
+
+// ---- ops on CUDA tensors ---------------------------------------------------
+
+Tensor cpu_f64(const Shape& s, uint64_t seed) { return test::randn_t(s, kFloat64, seed, false); }
+
+// The views are taken on the device (a CPU view moved to the GPU arrives
+// contiguous), so the GPU sees the transposed / strided layouts.
+TEST(CudaMatmul, Float32AndFloat64MatchCpu) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const auto id = [](const Tensor& t) { return t; };
+  const auto tr = [](const Tensor& t) { return t.mT(); };
+  const auto every_other_col = [](const Tensor& t) { return t.slice(-1, 0, t.size(-1), 2); };
+  for (DType dt : {kFloat32, kFloat64}) {
+    const double tol = dt == kFloat32 ? 1e-4 : 1e-11;
+    auto check = [&](const Tensor& a, const Tensor& b, auto va, auto vb, const char* what) {
+      const Tensor ac = a.to(dt), bc = b.to(dt);
+      const Tensor want = matmul(va(ac).to(kFloat64), vb(bc).to(kFloat64));
+      const Tensor got = matmul(va(ac.to(kCuda)), vb(bc.to(kCuda)));
+      EXPECT_EQ(got.device(), kCuda) << what;
+      EXPECT_EQ(got.dtype(), dt) << what;
+      EXPECT_TRUE(test::all_close(got.to(kCPU).to(kFloat64), want, tol, tol)) << what << " " << dt;
+    };
+    check(cpu_f64({67, 45}, 1), cpu_f64({45, 129}, 2), id, id, "NN");
+    check(cpu_f64({45, 67}, 3), cpu_f64({45, 129}, 2), tr, id, "TN");
+    check(cpu_f64({67, 45}, 1), cpu_f64({129, 45}, 4), id, tr, "NT");
+    check(cpu_f64({45, 67}, 3), cpu_f64({129, 45}, 4), tr, tr, "TT");
+    check(cpu_f64({67, 90}, 5), cpu_f64({45, 129}, 2), every_other_col, id, "column-strided A (copied)");
+    check(cpu_f64({67, 45}, 1), cpu_f64({45, 258}, 6), id, every_other_col, "column-strided B (copied)");
+    check(cpu_f64({2, 1, 33, 17}, 7), cpu_f64({3, 17, 9}, 8), id, id, "broadcast batch");
+    check(cpu_f64({4, 33, 17}, 9), cpu_f64({17, 9}, 10), id, id, "batch folded into rows");
+    check(cpu_f64({4, 17, 33}, 11), cpu_f64({4, 9, 17}, 12), tr, tr, "batched TT");
+    check(cpu_f64({4, 17, 33}, 11), cpu_f64({9, 17}, 13), tr, tr, "batched T @ matrix T (not foldable)");
+    check(cpu_f64({17}, 14), cpu_f64({17, 5}, 15), id, id, "vector @ matrix");
+    check(cpu_f64({5, 17}, 16), cpu_f64({17}, 17), id, id, "matrix @ vector");
+    check(cpu_f64({300}, 18), cpu_f64({300}, 19), id, id, "dot");
+    check(cpu_f64({0, 17}, 20), cpu_f64({17, 5}, 21), id, id, "M = 0");
+    check(cpu_f64({3, 0}, 22), cpu_f64({0, 5}, 23), id, id, "K = 0");
+    check(cpu_f64({1, 1}, 24), cpu_f64({1, 1}, 25), id, id, "1x1");
+  }
+}
+
+TEST(CudaMatmul, ProductsAddmmAndLinear) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const Tensor a = cpu_f64({3, 20, 30}, 1), b = cpu_f64({3, 30, 10}, 2), c = cpu_f64({10}, 3);
+  EXPECT_TRUE(test::all_close(bmm(a.to(kCuda), b.to(kCuda)).to(kCPU), bmm(a, b), 1e-11, 1e-11));
+  EXPECT_TRUE(test::all_close(mm(a[0].to(kCuda), b[1].to(kCuda)).to(kCPU), mm(a[0], b[1]), 1e-11, 1e-11));
+  EXPECT_TRUE(test::all_close(mv(a[0].to(kCuda), b[0].select(1, 2).to(kCuda)).to(kCPU), mv(a[0], b[0].select(1, 2)),
+                              1e-11, 1e-11));
+  EXPECT_TRUE(test::all_close(addmm(c.to(kCuda), a[0].to(kCuda), b[0].to(kCuda), 0.5, 2.0).to(kCPU),
+                              addmm(c, a[0], b[0], 0.5, 2.0), 1e-11, 1e-11));
+  const Tensor w = cpu_f64({10, 30}, 4);
+  EXPECT_TRUE(test::all_close(linear(a.to(kCuda), w.to(kCuda), c.to(kCuda)).to(kCPU), linear(a, w, c), 1e-11, 1e-11));
+}
+
+// float16/bfloat16 through the ops (casts on the device): random inputs, the
+// reference from the rounded inputs in float64, tolerance from the output's
+// rounding plus fp32 accumulation ~ sqrt(K).
+TEST(CudaMatmul, HalfPrecisionMatchesRoundedReference) {
+  WICK_SKIP_WITHOUT_CUDA();
+  for (DType dt : {kFloat16, kBFloat16}) {
+    for (int t = 0; t < 4; ++t) {
+      const int64_t M = 131, N = 77, K = 300;
+      Tensor a = cpu_f64(t & 1 ? Shape{K, M} : Shape{M, K}, 1).to(kCuda).to(dt);
+      Tensor b = cpu_f64(t & 2 ? Shape{N, K} : Shape{K, N}, 2).to(kCuda).to(dt);
+      if (t & 1) a = a.t();
+      if (t & 2) b = b.t();
+      const Tensor got = matmul(a, b);
+      EXPECT_EQ(got.dtype(), dt);
+      const Tensor want = matmul(a.to(kFloat64).to(kCPU), b.to(kFloat64).to(kCPU));
+      const double out_eps = dt == kBFloat16 ? 0x1p-8 : 0x1p-11;
+      // |C| ~ sqrt(K) for unit normal inputs.
+      const double atol = 4 * 0x1p-23 * std::sqrt(double(K)) * std::sqrt(double(K)) + out_eps;
+      EXPECT_TRUE(test::all_close(got.to(kFloat64).to(kCPU), want, atol, out_eps)) << dt << " t=" << t;
+    }
+    // Batched with a broadcast batch dim.
+    Tensor a = cpu_f64({2, 1, 40, 24}, 3).to(kCuda).to(dt), b = cpu_f64({3, 24, 56}, 4).to(kCuda).to(dt);
+    const Tensor want = matmul(a.to(kFloat64).to(kCPU), b.to(kFloat64).to(kCPU));
+    const double out_eps = dt == kBFloat16 ? 0x1p-8 : 0x1p-11;
+    EXPECT_TRUE(test::all_close(matmul(a, b).to(kFloat64).to(kCPU), want, 1e-3 + out_eps, out_eps)) << dt;
+  }
+}
+
+// Gradients with the products on the GPU: the function moves its CPU inputs
+// to the device and the result back (both differentiable), so gradcheck's
+// finite differences run on the host and every product, forward and
+// backward (and the backward of the backward), on the device.
+TEST(CudaMatmul, GradcheckFloat64OnDevice) {
+  WICK_SKIP_WITHOUT_CUDA();
+  auto on_gpu = [](auto f) {
+    return [f](const tensor_list& x) {
+      tensor_list d;
+      for (const Tensor& t : x) d.push_back(t.to(kCuda));
+      return f(d).to(kCPU);
+    };
+  };
+  const auto mm_fn = on_gpu([](const tensor_list& x) { return matmul(x[0], x[1]); });
+  EXPECT_TRUE(gradcheck(mm_fn, {test::rand_f64({5, 7}, 1), test::rand_f64({7, 3}, 2)}));
+  EXPECT_TRUE(gradcheck(mm_fn, {test::noncontig_f64({5, 7}, 3), test::noncontig_f64({7, 3}, 4)}));
+  EXPECT_TRUE(gradcheck(mm_fn, {test::rand_f64({2, 4, 6}, 5), test::rand_f64({6, 3}, 6)}));
+  EXPECT_TRUE(gradcheck(mm_fn, {test::rand_f64({2, 1, 4, 6}, 7), test::rand_f64({3, 6, 2}, 8)}));
+  EXPECT_TRUE(gradgradcheck(mm_fn, {test::rand_f64({4, 5}, 9), test::rand_f64({5, 3}, 10)}));
+  const auto addmm_fn = on_gpu([](const tensor_list& x) { return addmm(x[0], x[1], x[2], 0.5, 1.5); });
+  EXPECT_TRUE(gradcheck(addmm_fn, {test::rand_f64({3}, 11), test::rand_f64({4, 5}, 12), test::rand_f64({5, 3}, 13)}));
+  const auto linear_fn = on_gpu([](const tensor_list& x) { return linear(x[0], x[1], x[2]); });
+  EXPECT_TRUE(gradcheck(linear_fn, {test::rand_f64({2, 3, 5}, 14), test::rand_f64({4, 5}, 15), test::rand_f64({4}, 16)}));
+}
+
+TEST(CudaMatmul, Errors) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const Tensor c = zeros({2, 2}, TensorOptions(kFloat32).device(kCuda));
+  EXPECT_WICK_ERROR(matmul(c, zeros({2, 2})), "matmul: expected both operands on the same device");
+  EXPECT_WICK_ERROR(matmul(c, zeros({2, 2}, TensorOptions(kFloat64).device(kCuda))), "same dtype");
+  EXPECT_WICK_ERROR(matmul(zeros({2, 2}, TensorOptions(kInt64).device(kCuda)), zeros({2, 2}, TensorOptions(kInt64).device(kCuda))),
+                    "matmul: dtype int64 is not supported on cuda");
+  EXPECT_WICK_ERROR(mm(c, zeros({3, 2}, TensorOptions(kFloat32).device(kCuda))), "mm: inner dimensions differ");
+}
+
+}  // namespace
+}  // namespace wick
