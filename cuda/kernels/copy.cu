@@ -80,8 +80,8 @@ void copy(const Tensor& dst, const Tensor& src) {
                                     cudaMemcpyDeviceToDevice, stream));
     return;
   }
-  WICK_CUDA_DISPATCH_ALL(dst.dtype(), "copy_", [&]<typename To>() {
-    WICK_CUDA_DISPATCH_ALL(src.dtype(), "copy_", [&]<typename From>() {
+  WICK_DEVICE_DISPATCH_ALL(dst.dtype(), "copy_", [&]<typename To>() {
+    WICK_DEVICE_DISPATCH_ALL(src.dtype(), "copy_", [&]<typename From>() {
       To* d = static_cast<To*>(dst.data_ptr_raw());
       const From* s = static_cast<const From*>(src.data_ptr_raw());
       if (same_layout) {

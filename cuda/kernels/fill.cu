@@ -103,7 +103,7 @@ void fill(const Tensor& t, const Scalar& v) {
   if (n == 0) return;
   DeviceGuard guard(t.device().index);
   cudaStream_t stream = current_stream();
-  WICK_CUDA_DISPATCH_ALL(t.dtype(), "fill", [&]<typename T>() {
+  WICK_DEVICE_DISPATCH_ALL(t.dtype(), "fill", [&]<typename T>() {
     T* p = static_cast<T*>(t.data_ptr_raw());
     auto launch = [&](auto value) {
       using S = decltype(value);
@@ -131,7 +131,7 @@ void arange(const Tensor& t, const Scalar& start, const Scalar& step, bool integ
   WICK_CHECK(t.is_contiguous() && t.dim() == 1, "cuda::arange: expected a contiguous 1-d output");
   DeviceGuard guard(t.device().index);
   cudaStream_t stream = current_stream();
-  WICK_CUDA_DISPATCH_ALL(t.dtype(), "arange", [&]<typename T>() {
+  WICK_DEVICE_DISPATCH_ALL(t.dtype(), "arange", [&]<typename T>() {
     T* p = static_cast<T*>(t.data_ptr_raw());
     if (integral)
       arange_int_kernel<T><<<grid_for(n, kThreads), kThreads, 0, stream>>>(p, n, start.to_int(), step.to_int());
@@ -171,7 +171,7 @@ void eye_diagonal(const Tensor& t) {
   if (diag == 0) return;
   DeviceGuard guard(t.device().index);
   cudaStream_t stream = current_stream();
-  WICK_CUDA_DISPATCH_ALL(t.dtype(), "eye", [&]<typename T>() {
+  WICK_DEVICE_DISPATCH_ALL(t.dtype(), "eye", [&]<typename T>() {
     eye_kernel<T><<<grid_for(diag, kThreads), kThreads, 0, stream>>>(static_cast<T*>(t.data_ptr_raw()), diag, t.size(1));
     WICK_CUDA_CHECK_LAUNCH();
   });

@@ -206,7 +206,7 @@ bool all_in_unit_interval(const Tensor& p) {
   Tensor flag = empty({1}, TensorOptions(kInt32).device(p.device()));
   WICK_CUDA_CHECK(cudaMemsetAsync(flag.data_ptr_raw(), 0, sizeof(int), stream));
   auto ix = make_indexer<1>(p.sizes(), {p.strides()}, "bernoulli");
-  WICK_CUDA_DISPATCH_ALL(p.dtype(), "bernoulli", [&]<typename T>() {
+  WICK_DEVICE_DISPATCH_ALL(p.dtype(), "bernoulli", [&]<typename T>() {
     if constexpr (std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>) {
       WICK_FAIL("bernoulli: dtype ", p.dtype(), " is not supported");
     } else {

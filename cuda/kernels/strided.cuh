@@ -1,6 +1,6 @@
-// Shared device-side helpers of the copy/fill/random kernels: dtype dispatch
-// onto CUDA element types (float16 -> __half, bfloat16 -> __nv_bfloat16),
-// conversion between any two element types with wick's CPU semantics, and a
+// Shared device-side helpers of the copy/fill/random kernels (their dtype
+// dispatch, WICK_DEVICE_DISPATCH_ALL, is in device_types.cuh): conversion
+// between any two element types with wick's CPU semantics, and a
 // strided indexer that turns a linear element index into the memory offsets
 // of several operands sharing one shape (with broadcasting as stride 0).
 //
@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "cuda/kernels/device_types.cuh"
 #include "tensor/tensor.h"
 
 namespace wick::cuda {
@@ -130,24 +131,3 @@ __device__ __forceinline__ int64_t global_thread() {
 __device__ __forceinline__ int64_t grid_threads() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
 
 }  // namespace wick::cuda
-
-// Like WICK_DISPATCH_ALL, with the two 16-bit float types as CUDA's types.
-#define WICK_CUDA_DISPATCH_CASE_(DT, CT, ...) \
-  case DT:                                    \
-    return __VA_ARGS__.template operator()<CT>();
-
-#define WICK_CUDA_DISPATCH_ALL(dtype, op, ...)                                                  \
-  [&] {                                                                                         \
-    switch (dtype) {                                                                            \
-      WICK_CUDA_DISPATCH_CASE_(::wick::kBool, bool, __VA_ARGS__)                                \
-      WICK_CUDA_DISPATCH_CASE_(::wick::kUInt8, uint8_t, __VA_ARGS__)                            \
-      WICK_CUDA_DISPATCH_CASE_(::wick::kInt32, int32_t, __VA_ARGS__)                            \
-      WICK_CUDA_DISPATCH_CASE_(::wick::kInt64, int64_t, __VA_ARGS__)                            \
-      WICK_CUDA_DISPATCH_CASE_(::wick::kFloat16, __half, __VA_ARGS__)                           \
-      WICK_CUDA_DISPATCH_CASE_(::wick::kBFloat16, __nv_bfloat16, __VA_ARGS__)                   \
-      WICK_CUDA_DISPATCH_CASE_(::wick::kFloat32, float, __VA_ARGS__)                            \
-      WICK_CUDA_DISPATCH_CASE_(::wick::kFloat64, double, __VA_ARGS__)                           \
-      default:                                                                                  \
-        throw ::wick::Error(::wick::str(op, ": dtype ", dtype, " is not supported on CUDA"));   \
-    }                                                                                           \
-  }()
