@@ -68,6 +68,7 @@
 #include <vector>
 
 #include "cuda/runtime.h"
+#include "ops/cpu/linalg.h"
 #include "cuda/vendor/cublas.h"
 
 namespace wick::cuda {
@@ -649,28 +650,6 @@ OperandLayout blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
   return {};
 }
 
-// Element offset of each matrix of t for every index of the broadcast batch
-// shape `batch` (row-major), stride 0 where t's batch dim is missing or 1.
-std::vector<int64_t> batch_offsets(const Tensor& t, const Shape& batch) {
-  const int64_t nb = static_cast<int64_t>(batch.size()), tb = t.dim() - 2;
-  Shape st(nb, 0);
-  for (int64_t d = 0; d < tb; ++d) st[nb - tb + d] = t.size(d) == 1 ? 0 : t.stride(d);
-  const int64_t count = numel_of(batch);
-  std::vector<int64_t> off(count);
-  std::vector<int64_t> idx(nb, 0);
-  int64_t cur = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    off[i] = cur;
-    for (int64_t d = nb - 1; d >= 0; --d) {
-      cur += st[d];
-      if (++idx[d] < batch[d]) break;
-      cur -= st[d] * batch[d];
-      idx[d] = 0;
-    }
-  }
-  return off;
-}
-
 bool uniform(const std::vector<int64_t>& off) {
   for (size_t i = 2; i < off.size(); ++i)
     if (off[i] - off[i - 1] != off[1] - off[0]) return false;
@@ -768,7 +747,7 @@ void batched_gemm(const Tensor& out, const Tensor& a_in, const Tensor& b_in, con
   };
   Tensor a, b;
   const OperandLayout la = operand(a_in, M, K, a), lb = operand(b_in, K, N, b);
-  const std::vector<int64_t> off_a = batch_offsets(a, batch), off_b = batch_offsets(b, batch);
+  const std::vector<int64_t> off_a = cpu::batch_offsets(a, batch), off_b = cpu::batch_offsets(b, batch);
 
   GemmArgs g;
   g.M = M, g.N = N, g.K = K;

@@ -37,6 +37,10 @@ namespace {
 // Multiply-adds below which a product runs on one thread.
 constexpr int64_t kSmallProduct = 1 << 16;
 
+Shape batch_of(const Tensor& t) { return Shape(t.sizes().begin(), t.sizes().end() - 2); }
+
+}  // namespace
+
 // Element offset of each matrix of t (all dims but the last two are batch
 // dims) for every index of `batch`, in row-major order; t's batch dims are
 // right-aligned with `batch` and broadcast (stride 0) where missing or 1.
@@ -59,10 +63,6 @@ std::vector<int64_t> batch_offsets(const Tensor& t, const Shape& batch) {
   }
   return off;
 }
-
-Shape batch_of(const Tensor& t) { return Shape(t.sizes().begin(), t.sizes().end() - 2); }
-
-}  // namespace
 
 // ---------------------------------------------------------------------------
 // batched products

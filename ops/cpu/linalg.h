@@ -3,9 +3,17 @@
 // Shapes, dtypes and devices are checked by the callers in ops/linalg.cpp.
 #pragma once
 
+#include <vector>
+
 #include "tensor/tensor.h"
 
 namespace wick::cpu {
+
+// Element offset of each matrix of t (all dims but the last two are batch
+// dims) for every index of `batch`, in row-major order; t's batch dims are
+// right-aligned with `batch` and broadcast (stride 0) where missing or 1.
+// Layout arithmetic only (no memory access): the CUDA GEMM uses it too.
+std::vector<int64_t> batch_offsets(const Tensor& t, const Shape& batch);
 
 // out[i] = alpha * a[i] @ b[i] + beta * out[i] for every batch index i of
 // out = [batch..., M, N] (contiguous). a = [..., M, K] and b = [..., K, N]
