@@ -50,6 +50,7 @@
 
 #include "cuda/kernels/device_types.cuh"
 #include "cuda/runtime.h"
+#include "ops/cpu/reduce_plan.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
 
@@ -186,38 +187,26 @@ struct Geometry {
   bool too_many_dims = false;
 };
 
-// The same plan as ops/cpu/reduce.h's make_reduce_plan.
+// Kernel-argument form of the shared reduction plan (ops/cpu/reduce_plan.h).
 Geometry make_geometry(const Tensor& x, const ReduceDims& dims) {
-  std::vector<bool> is_red(x.dim(), false);
-  for (int64_t d : dims) is_red[d] = true;
-  struct D {
-    int64_t size, stride;
-    bool red;
-  };
-  std::vector<D> ds;
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    if (x.size(d) == 1) continue;
-    D cur{x.size(d), x.stride(d), is_red[d]};
-    if (!ds.empty() && ds.back().red == cur.red && ds.back().stride == cur.stride * cur.size) {
-      ds.back().size *= cur.size;
-      ds.back().stride = cur.stride;
-      continue;
-    }
-    ds.push_back(cur);
-  }
+  const cpu::ReducePlan p = cpu::make_reduce_plan(x, dims);
   Geometry g;
-  for (const D& d : ds) {
-    DimGroup& grp = d.red ? g.red : g.kept;
-    if (grp.n == kRedMaxDims) {
+  g.n_out = p.n_out;
+  g.n_red = p.n_red;
+  g.columns = p.columns;
+  auto fill = [&](DimGroup& grp, const Shape& sizes, const Shape& strides) {
+    if (sizes.size() > static_cast<size_t>(kRedMaxDims)) {
       g.too_many_dims = true;
-      continue;
+      return;
     }
-    grp.size[grp.n] = d.size;
-    grp.stride[grp.n] = d.stride;
-    ++grp.n;
-    (d.red ? g.n_red : g.n_out) *= d.size;
-  }
-  g.columns = !ds.empty() && !ds.back().red && ds.back().stride == 1;
+    grp.n = static_cast<int>(sizes.size());
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      grp.size[i] = sizes[i];
+      grp.stride[i] = strides[i];
+    }
+  };
+  fill(g.kept, p.kept_sizes, p.kept_strides);
+  fill(g.red, p.red_sizes, p.red_strides);
   return g;
 }
 
