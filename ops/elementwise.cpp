@@ -1121,8 +1121,8 @@ Tensor& mul_(Tensor& a, const Tensor& b) {
 Tensor& mul_(Tensor& a, const Scalar& b) { return mul_(a, wrap(b, result_type(a, b), a)); }
 
 Tensor& div_(Tensor& a, const Tensor& b) {
-  WICK_CHECK(is_floating(a.dtype()), "div_: true division of an integer tensor (", a.dtype(),
-             ") in place is not possible; use div()");
+  WICK_CHECK(is_floating(a.dtype()), "div_: result type ", float_result(result_type(a, b)),
+             " can't be cast to the desired output type ", a.dtype(), " (true division of an integer tensor in place; use div())");
   SavedTensor sb(b);
   Shape shape_b = b.sizes();
   apply_inplace(

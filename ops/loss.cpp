@@ -29,7 +29,12 @@ namespace {
 
 void check_defined(const char* op, const Tensor& t, const char* name) {
   WICK_CHECK(t.defined(), op, ": ", name, " is undefined");
-  WICK_CHECK(t.is_cpu(), op, ": no kernel for device ", t.device(), " in this build");
+}
+
+// The losses with a fused kernel (class-index targets, BCE with logits) have
+// CPU kernels only; the others are composed of ops that run on any device.
+void check_cpu_kernel(const char* op, const Tensor& t) {
+  WICK_CHECK(!t.defined() || t.is_cpu(), op, ": no kernel for device ", t.device(), " yet (CPU only)");
 }
 
 void check_float_input(const char* op, const Tensor& x) {
@@ -68,6 +73,7 @@ struct ClassTargetLoss {
 // Dtype and shape checks of a class-index target against logits/log-probabilities.
 void check_class_target(const char* op, const Tensor& logp, const Tensor& target, const Tensor& weight) {
   check_defined(op, target, "target");
+  for (const Tensor* t : {&logp, &target, &weight}) check_cpu_kernel(op, *t);
   WICK_CHECK(target.dtype() == kInt64 || target.dtype() == kInt32, op,
              ": expected class-index targets of dtype int64 (or int32), got ", target.dtype());
   WICK_CHECK(logp.dim() >= 1, op, ": input must have at least 1 dim, got a 0-d tensor");
@@ -209,6 +215,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
   const char* op = "cross_entropy";
   check_float_input(op, input);
   check_defined(op, target, "target");
+  for (const Tensor* t : {&input, &target, &weight}) check_cpu_kernel(op, *t);
   WICK_CHECK(input.dim() >= 1, op, ": input must have at least 1 dim ([C] or [N, C, ...]), got a 0-d tensor");
   WICK_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op,
              ": label_smoothing must be between 0.0 and 1.0, got ", label_smoothing);
@@ -296,6 +303,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   const char* op = "binary_cross_entropy_with_logits";
   check_float_input(op, input);
   check_defined(op, target, "target");
+  for (const Tensor* t : {&input, &target, &weight, &pos_weight}) check_cpu_kernel(op, *t);
   WICK_CHECK(target.sizes() == input.sizes(), op, ": target has shape ", shape_str(target.sizes()),
              " but input has shape ", shape_str(input.sizes()), " (they must be the same)");
   for (const auto& [p, name] : {std::pair{weight, "weight"}, std::pair{pos_weight, "pos_weight"}}) {

@@ -12,8 +12,30 @@
 # (`apt-get download` them here; .devdeps is git-ignored) and are unpacked into /tmp/deps.
 #
 # Usage: bash scripts/gpu_check.sh [--quick]
+#
+# Prebuilt mode, for a lease too short to compile there (elementwise.cu alone takes minutes):
+#   scripts/gpu_check.sh --pack              (here) builds the CUDA tests and benches for sm_90
+#                                            without MPI into build-gpu90 and packs them into
+#                                            .gpubin/wick-sm90.tar.xz (git-ignored)
+#   WICK_GPU_PREBUILT=.gpubin/wick-sm90.tar.xz bash scripts/gpu_check.sh
+#                                            (there, carry=[".gpubin", ".devdeps/libbenchmark1debian_1.7.1-1_amd64.deb"])
+#                                            runs the CUDA tests, the sanitizer and the benches
+#                                            from the pack; the CPU tests already ran in CI.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--pack" ]; then
+  targets="test_cuda_allocator test_cuda_copy test_cuda_creation test_cuda_elementwise test_cuda_gemm
+           test_cuda_random test_cuda_reduction test_dist_nccl bench_cuda_gemm bench_cuda_elementwise bench_peak"
+  cmake -S . -B build-gpu90 -G Ninja -DCMAKE_BUILD_TYPE=Release -DWICK_BUILD_BENCH=ON -DWICK_BUILD_EXAMPLES=OFF \
+    -DWICK_BUILD_PAPERS=OFF -DWICK_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90-real -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON \
+    -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache >/dev/null || exit 1
+  ninja -C build-gpu90 $targets || exit 1
+  mkdir -p .gpubin/pack && rm -f .gpubin/pack/*
+  for t in $targets; do cp build-gpu90/tests/$t build-gpu90/bench/$t .gpubin/pack/ 2>/dev/null; done
+  strip .gpubin/pack/*
+  XZ_OPT='-9 --threads=0' tar -C .gpubin -cJf .gpubin/wick-sm90.tar.xz pack && rm -r .gpubin/pack
+  ls -l .gpubin/wick-sm90.tar.xz; exit 0
+fi
 out=${OUT:-$PWD/gpu-check}
 mkdir -p "$out"
 log=$out/gpu_check.log
@@ -34,6 +56,47 @@ if [ -d .devdeps ]; then
 fi
 if [ -d .devdeps/fashion-mnist ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
   mkdir -p /usr/share/datasets && cp -r .devdeps/fashion-mnist /usr/share/datasets/
+fi
+
+# CUDA libraries: the toolkit's, else the ones PyTorch's wheels bring (cuBLAS, NCCL).
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \
+         $(ls -d /opt/torch/.venv/lib/python3*/site-packages/nvidia/*/lib /usr/local/lib/python3*/dist-packages/nvidia/*/lib 2>/dev/null); do
+  [ -d "$d" ] && export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
+done
+
+if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
+  echo "== prebuilt: $WICK_GPU_PREBUILT (built for sm_90 on the CPU machine)"
+  rm -rf /tmp/wickgpu && mkdir -p /tmp/wickgpu && tar -C /tmp/wickgpu -xJf "$WICK_GPU_PREBUILT" || exit 1
+  bin=/tmp/wickgpu/pack
+  # The device tool returns at most 8 files from $OUT: the per-binary logs travel as one tarball.
+  mkdir -p "$out/detail"; trap 'tar -C "$out" -czf "$out/detail.tgz" detail && rm -r "$out/detail"' EXIT
+  for f in "$bin"/*; do ldd "$f" | grep 'not found' | sed "s|^|$(basename "$f"): |"; done | sort -u
+  echo "== CUDA tests (the CPU tests run in CI)"
+  for t in "$bin"/test_*; do
+    n=$(basename "$t")
+    timeout 90 "$t" --gtest_brief=1 > "$out/detail/$n.log" 2>&1; rc=$?
+    printf '%-24s rc %-3s %s\n' "$n" "$rc" "$(grep -E '^\[  (PASSED|FAILED|SKIPPED)' "$out/detail/$n.log" | tr -s ' ' | tr '\n' ' ')"
+    [ "$rc" = 0 ] || grep -E 'Failure|error|Error|FAILED|Expected|Which is|actual|SKIPPED' "$out/detail/$n.log" | head -30
+  done
+  [ -n "${WICK_GPU_TESTS_ONLY:-}" ] && exit 0
+  echo "== compute-sanitizer memcheck (in parallel)"
+  if command -v compute-sanitizer >/dev/null; then
+    # --report-api-errors no: the allocator's out-of-memory test fails a cudaMalloc on purpose.
+    pids=()
+    for n in test_cuda_copy test_cuda_elementwise test_cuda_reduction test_cuda_gemm test_cuda_allocator test_cuda_random; do
+      (timeout 120 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 99 --print-limit 5 \
+         "$bin/$n" --gtest_brief=1 > "$out/detail/sanitizer_$n.log" 2>&1
+       echo "$n memcheck rc $? $(grep -E 'ERROR SUMMARY' "$out/detail/sanitizer_$n.log" | tail -1)") &
+      pids+=($!)
+    done
+    wait "${pids[@]}"  # not a bare wait: that would also wait for the tee behind exec
+  fi
+  [ "${1:-}" = "--quick" ] && exit 0
+  echo "== GPU benches (wick vs cuBLAS, interleaved in the same run)"
+  export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/tmp/deps/usr/lib/x86_64-linux-gnu
+  timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | tee "$out/bench_cuda_gemm.txt" | tail -45
+  timeout 60 "$bin/bench_cuda_elementwise" 2>&1 | tee "$out/bench_cuda_elementwise.txt" | tail -30
+  exit 0
 fi
 
 echo "== build (CUDA for sm_90 only: the CI builds every architecture)"
@@ -66,7 +129,7 @@ echo "== compute-sanitizer (memcheck) on a representative subset"
 if command -v compute-sanitizer >/dev/null; then
   for t in test_cuda_copy test_cuda_elementwise test_cuda_reduction test_cuda_gemm test_cuda_allocator; do
     [ -x build-gpu/tests/$t ] || continue
-    timeout 120 compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 5 build-gpu/tests/$t \
+    timeout 120 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 99 --print-limit 5 build-gpu/tests/$t \
       --gtest_brief=1 > "$out/sanitizer_$t.log" 2>&1
     printf '%-28s memcheck rc %s  %s\n' "$t" "$?" "$(grep -E 'ERROR SUMMARY' "$out/sanitizer_$t.log" | tail -1)"
   done

@@ -26,6 +26,9 @@ const std::shared_ptr<Storage>& Tensor::storage() const { return checked(impl_).
 bool Tensor::is_contiguous() const {
   const auto& s = sizes();
   const auto& st = strides();
+  // As in PyTorch, a tensor with no elements is contiguous whatever its strides.
+  for (int64_t d : s)
+    if (d == 0) return true;
   int64_t expected = 1;
   for (int64_t i = static_cast<int64_t>(s.size()) - 1; i >= 0; --i) {
     if (s[i] == 1) continue;

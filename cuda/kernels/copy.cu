@@ -48,7 +48,7 @@ __global__ void copy_strided_kernel(To* __restrict__ dst, const From* __restrict
 // Both contiguous: V elements per vector; the caller checked alignment when V > 1.
 template <typename To, typename From, int V>
 __global__ void copy_contiguous_kernel(To* __restrict__ dst, const From* __restrict__ src, int64_t n) {
-  const int64_t nvec = n / V;
+  const int64_t nvec = V > 1 ? n / V : 0;  // V == 1: the scalar loop below does all of it
   if constexpr (V > 1) {
     const auto* in = reinterpret_cast<const Vec<From, V>*>(src);
     auto* out = reinterpret_cast<Vec<To, V>*>(dst);

@@ -389,12 +389,16 @@ void unary_backward(UnaryGradOp op, const Tensor& out, const Tensor& grad, const
   });
 }
 
+// The operands' dtype is that of the device operand: a CPU scalar (either
+// side, e.g. 1 - x) is taken by value and converted, whatever its dtype.
 void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
-  WICK_DEVICE_DISPATCH_ALL(a.dtype(), "elementwise", [&]<typename T>() { binary_dispatch<T>(op, out, a, b); });
+  const DType dt = a.is_cpu() ? b.dtype() : a.dtype();
+  WICK_DEVICE_DISPATCH_ALL(dt, "elementwise", [&]<typename T>() { binary_dispatch<T>(op, out, a, b); });
 }
 
+// The values' dtype is out's (a or b may be a CPU scalar, as in masked_fill_).
 void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
-  WICK_DEVICE_DISPATCH_ALL(a.dtype(), "where", [&]<typename T>() { launch<T, bool, T, T>(out, WhereF{}, cond, a, b); });
+  WICK_DEVICE_DISPATCH_ALL(out.dtype(), "where", [&]<typename T>() { launch<T, bool, T, T>(out, WhereF{}, cond, a, b); });
 }
 
 void clamp(const Tensor& out, const Tensor& x, const std::optional<Scalar>& lo, const std::optional<Scalar>& hi) {

@@ -30,7 +30,7 @@ struct alignas(sizeof(T) * V) Vec {
 template <typename T, typename S, int V>
 __global__ void fill_contiguous_kernel(T* __restrict__ p, int64_t n, S v) {
   const T value = cast_to<T>(v);
-  const int64_t nvec = n / V;
+  const int64_t nvec = V > 1 ? n / V : 0;  // V == 1: the scalar loop below does all of it
   if constexpr (V > 1) {
     Vec<T, V> vec;
 #pragma unroll

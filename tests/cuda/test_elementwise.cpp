@@ -319,7 +319,8 @@ TEST(CudaElementwise, WhereClampLerpKernels) {
 
 TEST(CudaElementwiseOps, OpsRunOnTheDeviceAndMatchTheCpu) {
   WICK_SKIP_WITHOUT_CUDA();
-  Tensor a = sample({6, 35}, kFloat32, 11), b = sample({35}, kFloat32, 12);
+  // sample() gives float64 values: convert to the dtype under test.
+  Tensor a = sample({6, 35}, kFloat32, 11).to(kFloat32), b = sample({35}, kFloat32, 12).to(kFloat32);
   Tensor ag = a.to(kCuda), bg = b.to(kCuda);
   auto check = [](const Tensor& g, const Tensor& c) { EXPECT_TRUE(matches(g, c, c.dtype())); };
   check(add(ag, bg), add(a, b));
@@ -340,7 +341,7 @@ TEST(CudaElementwiseOps, OpsRunOnTheDeviceAndMatchTheCpu) {
   check(clamp_min(ag, 0.25), clamp_min(a, 0.25));
   check(eq(ag, 0.25), eq(a, 0.25));
   // Integer ops and promotion: int tensor + float scalar -> float.
-  Tensor i = sample({4, 9}, kInt64, 13);
+  Tensor i = sample({4, 9}, kInt64, 13).to(kInt64);
   check(add(i.to(kCuda), 1.5), add(i, 1.5));
   check(div(i.to(kCuda), 2), div(i, 2));
   check(mul(i.to(kCuda), i.to(kCuda)), mul(i, i));
@@ -354,7 +355,7 @@ TEST(CudaElementwiseOps, OpsRunOnTheDeviceAndMatchTheCpu) {
 
 TEST(CudaElementwiseOps, InPlaceOps) {
   WICK_SKIP_WITHOUT_CUDA();
-  Tensor a = sample({5, 12}, kFloat32, 21), b = sample({12}, kFloat32, 22);
+  Tensor a = sample({5, 12}, kFloat32, 21).to(kFloat32), b = sample({12}, kFloat32, 22).to(kFloat32);
   Tensor ag = a.to(kCuda).clone(), ac = a.clone();
   add_(ag, b.to(kCuda));
   add_(ac, b);
@@ -371,7 +372,7 @@ TEST(CudaElementwiseOps, InPlaceOps) {
   sub_(tc, 1);
   EXPECT_TRUE(matches(tg, tc, kFloat32));
   // An integer self with a float result is an error, as on the CPU.
-  Tensor ig = sample({3}, kInt32, 23).to(kCuda);
+  Tensor ig = sample({3}, kInt32, 23).to(kInt32).to(kCuda);
   EXPECT_WICK_ERROR(div_(ig, 2), "can't be cast");
   Tensor f = zeros({4}, TensorOptions(kFloat32).device(kCuda));
   fill_(f, 2.5);
@@ -381,25 +382,35 @@ TEST(CudaElementwiseOps, InPlaceOps) {
 TEST(CudaElementwiseOps, CpuScalarWithCudaTensor) {
   WICK_SKIP_WITHOUT_CUDA();
   // PyTorch's rule: a 0-d CPU tensor combines with CUDA tensors; the result
-  // is on the GPU. A CPU tensor with dims does not.
-  Tensor x = sample({3, 5}, kFloat32, 31);
+  // is on the GPU. A CPU tensor with dims does not. Each step is checked on
+  // its own, so a kernel error names the expression that raised it.
+  Tensor x = sample({3, 5}, kFloat32, 31).to(kFloat32);  // sample() gives float64 values
   Tensor xg = x.to(kCuda);
   Tensor s = scalar_tensor(2.5, TensorOptions(kFloat32));
-  Tensor r = mul(xg, s);
-  EXPECT_TRUE(r.is_cuda());
+  Tensor s64 = scalar_tensor(-1.5, TensorOptions(kFloat64));
+  Tensor r, r2, r3, r4, r5, r6, r7;
+  EXPECT_NO_THROW(r = mul(xg, s));
   EXPECT_TRUE(matches(r, mul(x, s), kFloat32));
-  Tensor r2 = sub(s, xg);  // the scalar first: the result is still on the GPU
-  EXPECT_TRUE(r2.is_cuda());
+  EXPECT_NO_THROW(r2 = sub(s, xg));  // the scalar first: the result is still on the GPU
   EXPECT_TRUE(matches(r2, sub(s, x), kFloat32));
   // A float64 CPU scalar with a float32 CUDA tensor: float32 (0-d has lower priority).
-  Tensor r3 = add(xg, scalar_tensor(1.0, TensorOptions(kFloat64)));
+  EXPECT_NO_THROW(r3 = add(xg, s64));
   EXPECT_EQ(r3.dtype(), kFloat32);
-  EXPECT_TRUE(matches(r3, add(x, 1.0), kFloat32));
+  EXPECT_TRUE(matches(r3, add(x, s64), kFloat32));
+  EXPECT_NO_THROW(r5 = sub(s64, xg));  // a float64 scalar first
+  EXPECT_TRUE(matches(r5, sub(s64, x), kFloat32));
   // With a float16 CUDA tensor (the scalar is converted by the kernel).
-  Tensor r4 = mul(xg.to(kFloat16), s);
+  Tensor xh = xg.to(kFloat16);
+  EXPECT_NO_THROW(r4 = mul(xh, s));
   EXPECT_EQ(r4.dtype(), kFloat16);
-  EXPECT_TRUE(all_close(r4.to(kFloat32).to(kCPU), mul(xg.to(kFloat16).to(kFloat32).to(kCPU), 2.5), 1e-2, 1e-3));
-  EXPECT_TRUE(matches(where(gt(xg, 0.0), xg, s), where(gt(x, 0.0), x, s), kFloat32));
+  EXPECT_TRUE(all_close(r4.to(kFloat32).to(kCPU), mul(xh.to(kFloat32).to(kCPU), 2.5), 1e-2, 1e-3));
+  EXPECT_NO_THROW(r6 = where(gt(xg, 0.0), xg, s));
+  EXPECT_TRUE(matches(r6, where(gt(x, 0.0), x, s), kFloat32));
+  EXPECT_NO_THROW(r7 = where(gt(xg, 0.0), s64, xg));  // the scalar as the first value
+  EXPECT_TRUE(matches(r7, where(gt(x, 0.0), s64, x), kFloat32));
+  Tensor mh = xh.clone();
+  EXPECT_NO_THROW(masked_fill_(mh, gt(xg, 0.0), 7.0));  // a float16 self: the fill value is a float32 CPU scalar
+  EXPECT_TRUE(all_equal(mh.to(kFloat32).to(kCPU), where(gt(x, 0.0), 7.0, xh.to(kFloat32).to(kCPU))));
   EXPECT_WICK_ERROR(add(xg, x), "expected all tensors on the same device, got cuda:0 and cpu");
   EXPECT_WICK_ERROR(add(x, xg), "expected all tensors on the same device, got cpu and cuda:0");
 }

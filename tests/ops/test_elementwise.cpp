@@ -554,6 +554,7 @@ TEST(ElementwiseInplace, Errors) {
   EXPECT_WICK_ERROR(relu_(leafx), "leaf");
   Tensor i = tensor({1, 2, 3}, {}, kInt64);
   EXPECT_WICK_ERROR(exp_(i), "exp_: result type float32 can't be cast to the desired output type int64");
+  EXPECT_WICK_ERROR(div_(i, 2), "div_: result type float32 can't be cast to the desired output type int64");
   EXPECT_WICK_ERROR(sqrt_(i), "sqrt_");
   EXPECT_WICK_ERROR(clamp_(i, 0.5, std::nullopt), "clamp_: result type float32");
   EXPECT_WICK_ERROR(pow_(i, 0.5), "pow_");
