@@ -155,16 +155,16 @@ TEST(LionState, FootprintBeforeAnyStepIsEmpty) {
 
 TEST(LionGrid, DesignGridsAndLabels) {
   const std::vector<OptimArm> a = lr_grid(OptimKind::AdamW, 0.05), l = lr_grid(OptimKind::Lion, 0.05);
-  ASSERT_EQ(a.size(), 4u);
-  ASSERT_EQ(l.size(), 4u);
-  const double adamw_lr[] = {1e-3, 3e-3, 1e-2, 3e-2}, lion_lr[] = {1e-4, 3e-4, 1e-3, 3e-3};
-  for (int i = 0; i < 4; ++i) {
+  ASSERT_EQ(a.size(), 5u);
+  ASSERT_EQ(l.size(), 5u);
+  const double adamw_lr[] = {3e-4, 1e-3, 3e-3, 1e-2, 3e-2}, lion_lr[] = {1e-4, 3e-4, 1e-3, 3e-3, 1e-2};
+  for (int i = 0; i < 5; ++i) {
     EXPECT_DOUBLE_EQ(a[i].lr, adamw_lr[i]);
     EXPECT_DOUBLE_EQ(l[i].lr, lion_lr[i]);
     EXPECT_DOUBLE_EQ(a[i].weight_decay, 0.05);
     EXPECT_DOUBLE_EQ(l[i].weight_decay, 0.5);  // 10x AdamW's
   }
-  EXPECT_EQ(a[1].label(), "adamw_lr3e-03");
+  EXPECT_EQ(a[2].label(), "adamw_lr3e-03");
   EXPECT_EQ(l[0].label(), "lion_lr1e-04");
   EXPECT_THROW(lr_grid(OptimKind::Lion, -1.0), Error);
   EXPECT_THROW(make_optimizer({OptimKind::Lion, -1e-4, 0.0}, make_params(kFloat32, 0)), Error);
