@@ -24,6 +24,9 @@
 #include "ops/cpu/batch_norm.h"
 #include "ops/cpu/gemm.h"
 #include "ops/cpu/nn.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/nn.h"
+#endif
 #include "ops/creation.h"
 #include "ops/elementwise.h"
 #include "ops/linalg.h"
@@ -37,12 +40,51 @@ using autograd::SavedTensor;
 
 namespace {
 
-void check_float_input(const char* op, const Tensor& x) {
+// `on_cuda`: the op has CUDA kernels (or is composed of ops that do); there
+// float16 and bfloat16 are accepted too (computed in float32).
+void check_float_input(const char* op, const Tensor& x, bool on_cuda = false) {
   WICK_CHECK(x.defined(), op, ": undefined input");
-  WICK_CHECK(x.is_cpu(), op, ": no kernel for device ", x.device(), " in this build");
+#ifdef WICK_WITH_CUDA
+  if (on_cuda && x.is_cuda()) {
+    WICK_CHECK(is_floating(x.dtype()), op, ": expected a floating input, got ", x.dtype());
+    return;
+  }
+#endif
+  WICK_CHECK(x.is_cpu(), op, ": no kernel for device ", x.device(), on_cuda ? " in this build" : " yet (CPU only)");
   WICK_CHECK(x.dtype() == kFloat32 || x.dtype() == kFloat64, op,
              ": expected a floating input (float32 or float64), got ", x.dtype());
 }
+
+// The fused kernels of x's device.
+namespace kern {
+void softmax(const Tensor& out, const Tensor& x, int64_t dim, bool log) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) return cuda::softmax(out, x, dim, log);
+#endif
+  cpu::softmax(out, x, dim, log);
+}
+void softmax_backward(const Tensor& gx, const Tensor& gy, const Tensor& y, int64_t dim, bool log) {
+#ifdef WICK_WITH_CUDA
+  if (y.is_cuda()) return cuda::softmax_backward(gx, gy, y, dim, log);
+#endif
+  cpu::softmax_backward(gx, gy, y, dim, log);
+}
+void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& w,
+                const Tensor& b, int64_t rows, int64_t cols, double eps, bool rms) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) return cuda::layer_norm(out, mean, rstd, x, w, b, rows, cols, eps, rms);
+#endif
+  cpu::layer_norm(out, mean, rstd, x, w, b, rows, cols, eps, rms);
+}
+void layer_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy, const Tensor& x,
+                         const Tensor& mean, const Tensor& rstd, const Tensor& w, int64_t rows, int64_t cols,
+                         bool rms) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) return cuda::layer_norm_backward(gx, gw, gb, gy, x, mean, rstd, w, rows, cols, rms);
+#endif
+  cpu::layer_norm_backward(gx, gw, gb, gy, x, mean, rstd, w, rows, cols, rms);
+}
+}  // namespace kern
 
 // An optional per-feature parameter (weight/bias/running stat): undefined, or
 // of `shape` and x's dtype and device.
@@ -56,12 +98,12 @@ void check_param(const char* op, const char* name, const Tensor& p, const Shape&
 
 Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
   const char* op = log ? "log_softmax" : "softmax";
-  check_float_input(op, x);
+  check_float_input(op, x, /*on_cuda=*/true);
   const int64_t d = wrap_dim(dim, x.dim(), op);
   Tensor out = empty(x.sizes(), TensorOptions(x.dtype()).device(x.device()));
   {
     NoGradGuard ng;
-    cpu::softmax(out, x.contiguous(), x.dim() == 0 ? 0 : d, log);
+    kern::softmax(out, x.contiguous(), x.dim() == 0 ? 0 : d, log);
   }
   if (autograd::needs_grad({x})) {
     // A 0-d tensor normalizes over its single element: reduce over all dims.
@@ -72,7 +114,7 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
     auto fused = [kd, log](const Ctx& c) {
       Tensor y = c.output();
       Tensor gx = empty(y.sizes(), TensorOptions(y.dtype()).device(y.device()));
-      cpu::softmax_backward(gx, c.grad().to(y.dtype()).contiguous(), y.contiguous(), kd, log);
+      kern::softmax_backward(gx, c.grad().to(y.dtype()).contiguous(), y.contiguous(), kd, log);
       return tensor_list{gx};
     };
     if (log) {
@@ -129,7 +171,7 @@ Dims non_channel_dims(int64_t nd) {
 
 Tensor layer_or_rms_norm(const char* op, const Tensor& x, const Shape& ns, const Tensor& weight,
                          const Tensor& bias, double eps, bool rms) {
-  check_float_input(op, x);
+  check_float_input(op, x, /*on_cuda=*/true);
   const int64_t nd = static_cast<int64_t>(ns.size());
   WICK_CHECK(nd >= 1, op, ": normalized_shape must have at least one dim, got []");
   bool match = x.dim() >= nd;
@@ -147,11 +189,16 @@ Tensor layer_or_rms_norm(const char* op, const Tensor& x, const Shape& ns, const
 
   const TensorOptions opt = TensorOptions(x.dtype()).device(x.device());
   Tensor out = empty(x.sizes(), opt);
-  Tensor mean = rms ? Tensor() : empty(stat_shape, opt);
-  Tensor rstd = empty(stat_shape, opt);
+  // The saved statistics: x's dtype, float32 for 16-bit floats (on CUDA).
+  TensorOptions stat_opt = opt;
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) stat_opt = stat_opt.dtype(cuda::layer_norm_stats_dtype(x.dtype()));
+#endif
+  Tensor mean = rms ? Tensor() : empty(stat_shape, stat_opt);
+  Tensor rstd = empty(stat_shape, stat_opt);
   {
     NoGradGuard ng;
-    cpu::layer_norm(out, mean, rstd, x.contiguous(), weight.defined() ? weight.contiguous() : Tensor(),
+    kern::layer_norm(out, mean, rstd, x.contiguous(), weight.defined() ? weight.contiguous() : Tensor(),
                     bias.defined() ? bias.contiguous() : Tensor(), rows, cols, eps, rms);
   }
 
@@ -170,7 +217,7 @@ Tensor layer_or_rms_norm(const char* op, const Tensor& x, const Shape& ns, const
             Tensor gx = c.needs_input_grad(0) ? empty(xv.sizes(), o) : Tensor();
             Tensor gw = c.needs_input_grad(1) ? empty(ns, o) : Tensor();
             Tensor gb = c.needs_input_grad(2) ? empty(ns, o) : Tensor();
-            cpu::layer_norm_backward(gx, gw, gb, g.to(xv.dtype()).contiguous(), xv.contiguous(), mean, rstd,
+            kern::layer_norm_backward(gx, gw, gb, g.to(xv.dtype()).contiguous(), xv.contiguous(), mean, rstd,
                                      w.defined() ? w.contiguous() : Tensor(), rows, cols, rms);
             return tensor_list{gx, gw, gb};
           }
@@ -332,7 +379,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   WICK_CHECK(x.defined(), "dropout: undefined input");
   WICK_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability has to be between 0 and 1, but got ", p);
   if (!training || p == 0.0 || x.numel() == 0) return x;
-  check_float_input("dropout", x);
+  check_float_input("dropout", x, /*on_cuda=*/true);
   // mask = bernoulli(1 - p) / (1 - p), a constant; the product carries the
   // gradient. p = 1 keeps nothing: x * 0 (like PyTorch, NaN stays NaN).
   Tensor mask;

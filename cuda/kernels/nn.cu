@@ -1,0 +1,438 @@
+// CUDA softmax / log_softmax and layer_norm / rms_norm, forward and backward
+// (contracts: cuda/kernels/nn.h and ops/cpu/nn.h). Every kernel here is
+// memory-bound: the goal is the bandwidth, reading each input once or twice.
+//
+// Softmax along a dim of size n, the tensor viewed as [outer, n, inner]:
+//   - inner == 1 (the last dim): one block per row. Three sweeps over the
+//     row (max, sum of exp, write); the row stays in L1/L2 between them
+//     for the row lengths of a classifier or an attention score row.
+//   - inner > 1: one thread per (outer, inner) column, walking the n values
+//     with stride inner, so a warp reads 32 adjacent values at each step
+//     (coalesced). An online max/sum (rescaling the sum when the max grows)
+//     reads x once before the write sweep.
+// Layer norm over [rows, cols]: one block per row, the mean and the variance
+// from two sweeps (sum, then sum of squared deviations: no cancellation),
+// then the write. The backward's weight/bias gradients are column sums over
+// the rows: per-chunk partials (a grid of column blocks x row chunks, each
+// thread one column of one chunk, coalesced across columns), then a fixed-
+// order sum of the chunks: deterministic, no atomics.
+#include "cuda/kernels/nn.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "cuda/kernels/device_types.cuh"
+#include "cuda/kernels/strided.cuh"
+#include "cuda/runtime.h"
+#include "ops/creation.h"
+
+namespace wick::cuda {
+
+namespace {
+
+constexpr unsigned kThreads = 256;
+
+template <typename A>
+__device__ __forceinline__ A dexp(A v) {
+  if constexpr (std::is_same_v<A, float>)
+    return expf(v);
+  else
+    return ::exp(v);
+}
+template <typename A>
+__device__ __forceinline__ A dlog(A v) {
+  if constexpr (std::is_same_v<A, float>)
+    return logf(v);
+  else
+    return ::log(v);
+}
+template <typename A>
+__device__ __forceinline__ A dsqrt(A v) {
+  if constexpr (std::is_same_v<A, float>)
+    return sqrtf(v);
+  else
+    return ::sqrt(v);
+}
+
+template <typename A>
+__device__ __forceinline__ A warp_sum(A v) {
+#pragma unroll
+  for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
+  return v;
+}
+// The CPU's std::max(m, v): a NaN v never replaces m.
+template <typename A>
+__device__ __forceinline__ A max_keep(A m, A v) {
+  return m < v ? v : m;
+}
+template <typename A>
+__device__ __forceinline__ A warp_max(A v) {
+#pragma unroll
+  for (int d = 16; d > 0; d >>= 1) v = max_keep(v, __shfl_xor_sync(0xffffffffu, v, d));
+  return v;
+}
+
+// Sum (max) over the block, returned to every thread. blockDim.x is a
+// multiple of 32; every thread must call.
+template <typename A>
+__device__ A block_sum(A v) {
+  __shared__ A sm[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();  // an earlier call's readers are done with sm
+  if (lane == 0) sm[warp] = v;
+  __syncthreads();
+  return warp_sum(lane < nwarps ? sm[lane] : A(0));
+}
+template <typename A>
+__device__ A block_max(A v) {
+  __shared__ A sm[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  v = warp_max(v);
+  __syncthreads();
+  if (lane == 0) sm[warp] = v;
+  __syncthreads();
+  return warp_max(lane < nwarps ? sm[lane] : A(-INFINITY));
+}
+
+// Threads per row block: enough warps for the row, at most kThreads.
+unsigned row_threads(int64_t n) {
+  const int64_t warps = std::min<int64_t>(kThreads / 32, std::max<int64_t>(1, (n + 31) / 32));
+  return static_cast<unsigned>(warps * 32);
+}
+unsigned row_grid(int64_t rows) { return static_cast<unsigned>(std::min<int64_t>(rows, 1 << 20)); }
+
+// ---- softmax ----------------------------------------------------------------
+
+template <typename T>
+__global__ void softmax_rows_kernel(T* __restrict__ out, const T* __restrict__ x, int64_t rows, int64_t n,
+                                    bool log) {
+  using A = compute_t<T>;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {  // uniform across the block
+    const T* xr = x + r * n;
+    T* o = out + r * n;
+    A m = -INFINITY;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) m = max_keep(m, to_compute<A>(xr[i]));
+    m = block_max(m);
+    A s = 0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += dexp(to_compute<A>(xr[i]) - m);
+    s = block_sum(s);
+    if (log) {
+      const A lse = m + dlog(s);
+      for (int64_t i = threadIdx.x; i < n; i += blockDim.x) o[i] = from_compute<T>(to_compute<A>(xr[i]) - lse);
+    } else {
+      const A inv = A(1) / s;
+      for (int64_t i = threadIdx.x; i < n; i += blockDim.x) o[i] = from_compute<T>(dexp(to_compute<A>(xr[i]) - m) * inv);
+    }
+  }
+}
+
+template <typename T>
+__global__ void softmax_cols_kernel(T* __restrict__ out, const T* __restrict__ x, int64_t outer, int64_t n,
+                                    int64_t inner, bool log) {
+  using A = compute_t<T>;
+  for (int64_t t = global_thread(); t < outer * inner; t += grid_threads()) {
+    const int64_t base = (t / inner) * n * inner + t % inner;
+    A m = -INFINITY, s = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      const A v = to_compute<A>(x[base + k * inner]);
+      if (m < v) {  // a new max: rescale the sum (the first value gives s = 1)
+        s = s * dexp(m - v) + A(1);
+        m = v;
+      } else {
+        s += dexp(v - m);  // NaN v (or -inf everywhere) gives NaN, as on the CPU
+      }
+    }
+    if (log) {
+      const A lse = m + dlog(s);
+      for (int64_t k = 0; k < n; ++k) out[base + k * inner] = from_compute<T>(to_compute<A>(x[base + k * inner]) - lse);
+    } else {
+      const A inv = A(1) / s;
+      for (int64_t k = 0; k < n; ++k)
+        out[base + k * inner] = from_compute<T>(dexp(to_compute<A>(x[base + k * inner]) - m) * inv);
+    }
+  }
+}
+
+template <typename T>
+__global__ void softmax_bwd_rows_kernel(T* __restrict__ gx, const T* __restrict__ gy, const T* __restrict__ y,
+                                        int64_t rows, int64_t n, bool log) {
+  using A = compute_t<T>;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const int64_t off = r * n;
+    A s = 0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+      s += log ? to_compute<A>(gy[off + i]) : to_compute<A>(gy[off + i]) * to_compute<A>(y[off + i]);
+    s = block_sum(s);
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      const A g = to_compute<A>(gy[off + i]), yv = to_compute<A>(y[off + i]);
+      gx[off + i] = from_compute<T>(log ? g - dexp(yv) * s : yv * (g - s));
+    }
+  }
+}
+
+template <typename T>
+__global__ void softmax_bwd_cols_kernel(T* __restrict__ gx, const T* __restrict__ gy, const T* __restrict__ y,
+                                        int64_t outer, int64_t n, int64_t inner, bool log) {
+  using A = compute_t<T>;
+  for (int64_t t = global_thread(); t < outer * inner; t += grid_threads()) {
+    const int64_t base = (t / inner) * n * inner + t % inner;
+    A s = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t i = base + k * inner;
+      s += log ? to_compute<A>(gy[i]) : to_compute<A>(gy[i]) * to_compute<A>(y[i]);
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t i = base + k * inner;
+      const A g = to_compute<A>(gy[i]), yv = to_compute<A>(y[i]);
+      gx[i] = from_compute<T>(log ? g - dexp(yv) * s : yv * (g - s));
+    }
+  }
+}
+
+// [outer, n, inner] around `dim` (a 0-d tensor is [1, 1, 1]).
+struct Around {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+Around around(const Tensor& t, int64_t dim) {
+  Around a;
+  if (t.dim() == 0) return a;
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (d < dim) a.outer *= t.size(d);
+    else if (d == dim) a.n = t.size(d);
+    else a.inner *= t.size(d);
+  }
+  return a;
+}
+
+void check_same(const char* op, const Tensor& a, const Tensor& b) {
+  WICK_CHECK(a.is_cuda() && b.device() == a.device() && a.sizes() == b.sizes() && a.dtype() == b.dtype() &&
+                 a.is_contiguous() && b.is_contiguous(),
+             "cuda::", op, ": expected contiguous CUDA tensors of the same shape, dtype and device");
+}
+
+// ---- layer norm -------------------------------------------------------------
+
+template <typename T>
+__global__ void layer_norm_kernel(T* __restrict__ out, compute_t<T>* __restrict__ mean_out, compute_t<T>* __restrict__ rstd_out,
+                                  const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
+                                  int64_t rows, int64_t cols, double eps, bool rms) {
+  using A = compute_t<T>;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * cols;
+    A mean = 0;
+    if (!rms) {
+      A s = 0;
+      for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) s += to_compute<A>(xr[i]);
+      mean = block_sum(s) / static_cast<A>(cols);
+    }
+    A q = 0;
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+      const A d = to_compute<A>(xr[i]) - mean;
+      q += d * d;
+    }
+    const A rstd = A(1) / dsqrt(block_sum(q) / static_cast<A>(cols) + static_cast<A>(eps));
+    if (threadIdx.x == 0) {
+      if (mean_out) mean_out[r] = mean;
+      rstd_out[r] = rstd;
+    }
+    T* o = out + r * cols;
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+      A v = (to_compute<A>(xr[i]) - mean) * rstd;
+      if (w) v *= to_compute<A>(w[i]);
+      if (b) v += to_compute<A>(b[i]);
+      o[i] = from_compute<T>(v);
+    }
+  }
+}
+
+// gx per row: rstd * (gh - mean(gh) - xhat * mean(gh * xhat)), gh = gy * w.
+template <typename T>
+__global__ void layer_norm_bwd_x_kernel(T* __restrict__ gx, const T* __restrict__ gy, const T* __restrict__ x,
+                                        const compute_t<T>* __restrict__ mean, const compute_t<T>* __restrict__ rstd,
+                                        const T* __restrict__ w, int64_t rows, int64_t cols, bool rms) {
+  using A = compute_t<T>;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const int64_t off = r * cols;
+    const A mu = rms ? A(0) : mean[r], rs = rstd[r];
+    A s1 = 0, s2 = 0;
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+      const A xh = (to_compute<A>(x[off + i]) - mu) * rs;
+      const A gh = w ? to_compute<A>(gy[off + i]) * to_compute<A>(w[i]) : to_compute<A>(gy[off + i]);
+      s1 += gh;
+      s2 += gh * xh;
+    }
+    const A m1 = rms ? A(0) : block_sum(s1) / static_cast<A>(cols);
+    const A m2 = block_sum(s2) / static_cast<A>(cols);
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+      const A xh = (to_compute<A>(x[off + i]) - mu) * rs;
+      const A gh = w ? to_compute<A>(gy[off + i]) * to_compute<A>(w[i]) : to_compute<A>(gy[off + i]);
+      gx[off + i] = from_compute<T>(rs * (gh - m1 - xh * m2));
+    }
+  }
+}
+
+// Partials of gw = sum_rows(gy * xhat) and gb = sum_rows(gy): blockIdx.y is a
+// chunk of `chunk` rows, each thread one column.
+template <typename T>
+__global__ void layer_norm_bwd_wb_partial_kernel(compute_t<T>* __restrict__ pw, compute_t<T>* __restrict__ pb,
+                                                 const T* __restrict__ gy, const T* __restrict__ x,
+                                                 const compute_t<T>* __restrict__ mean,
+                                                 const compute_t<T>* __restrict__ rstd,
+                                                 int64_t rows, int64_t cols, int64_t chunk, bool rms) {
+  using A = compute_t<T>;
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= cols) return;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * chunk, r1 = min(rows, r0 + chunk);
+  A sw = 0, sb = 0;
+  for (int64_t r = r0; r < r1; ++r) {
+    const A g = to_compute<A>(gy[r * cols + c]);
+    const A mu = rms ? A(0) : mean[r];
+    sw += g * (to_compute<A>(x[r * cols + c]) - mu) * rstd[r];
+    sb += g;
+  }
+  if (pw) pw[blockIdx.y * cols + c] = sw;
+  if (pb) pb[blockIdx.y * cols + c] = sb;
+}
+
+template <typename T>
+__global__ void layer_norm_bwd_wb_final_kernel(T* __restrict__ gw, T* __restrict__ gb,
+                                               const compute_t<T>* __restrict__ pw,
+                                               const compute_t<T>* __restrict__ pb, int64_t chunks, int64_t cols) {
+  using A = compute_t<T>;
+  for (int64_t c = global_thread(); c < cols; c += grid_threads()) {
+    A sw = 0, sb = 0;
+    for (int64_t k = 0; k < chunks; ++k) {  // a fixed order: deterministic
+      if (pw) sw += pw[k * cols + c];
+      if (pb) sb += pb[k * cols + c];
+    }
+    if (gw) gw[c] = from_compute<T>(sw);
+    if (gb) gb[c] = from_compute<T>(sb);
+  }
+}
+
+template <typename T>
+T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? static_cast<T*>(t.data_ptr_raw()) : nullptr;
+}
+
+void check_vector(const char* op, const char* name, const Tensor& v, const Tensor& x, int64_t n, DType dt) {
+  if (!v.defined()) return;
+  WICK_CHECK(v.device() == x.device() && v.dtype() == dt && v.numel() == n && v.is_contiguous(), "cuda::", op, ": ",
+             name, " must be a contiguous ", dt, " tensor of ", n, " values on ", x.device());
+}
+void check_vector(const char* op, const char* name, const Tensor& v, const Tensor& x, int64_t n) {
+  check_vector(op, name, v, x, n, x.dtype());
+}
+
+}  // namespace
+
+DType layer_norm_stats_dtype(DType x) { return x == kFloat16 || x == kBFloat16 ? kFloat32 : x; }
+
+void softmax(const Tensor& out, const Tensor& x, int64_t dim, bool log) {
+  check_same("softmax", out, x);
+  if (x.numel() == 0) return;
+  const Around a = around(x, dim);
+  DeviceGuard guard(x.device().index);
+  cudaStream_t stream = current_stream();
+  WICK_DEVICE_DISPATCH_FLOAT(x.dtype(), log ? "log_softmax" : "softmax", [&]<typename T>() {
+    T* o = static_cast<T*>(out.data_ptr_raw());
+    const T* p = static_cast<const T*>(x.data_ptr_raw());
+    if (a.inner == 1)
+      softmax_rows_kernel<T><<<row_grid(a.outer), row_threads(a.n), 0, stream>>>(o, p, a.outer, a.n, log);
+    else
+      softmax_cols_kernel<T><<<grid_for(a.outer * a.inner, kThreads), kThreads, 0, stream>>>(o, p, a.outer, a.n,
+                                                                                              a.inner, log);
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void softmax_backward(const Tensor& gx, const Tensor& gy, const Tensor& y, int64_t dim, bool log) {
+  check_same("softmax_backward", gx, gy);
+  check_same("softmax_backward", gx, y);
+  if (y.numel() == 0) return;
+  const Around a = around(y, dim);
+  DeviceGuard guard(y.device().index);
+  cudaStream_t stream = current_stream();
+  WICK_DEVICE_DISPATCH_FLOAT(y.dtype(), "softmax_backward", [&]<typename T>() {
+    T* g = static_cast<T*>(gx.data_ptr_raw());
+    const T* go = static_cast<const T*>(gy.data_ptr_raw());
+    const T* yo = static_cast<const T*>(y.data_ptr_raw());
+    if (a.inner == 1)
+      softmax_bwd_rows_kernel<T><<<row_grid(a.outer), row_threads(a.n), 0, stream>>>(g, go, yo, a.outer, a.n, log);
+    else
+      softmax_bwd_cols_kernel<T><<<grid_for(a.outer * a.inner, kThreads), kThreads, 0, stream>>>(
+          g, go, yo, a.outer, a.n, a.inner, log);
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& w,
+                const Tensor& b, int64_t rows, int64_t cols, double eps, bool rms) {
+  check_same("layer_norm", out, x);
+  WICK_CHECK(rows * cols == x.numel(), "cuda::layer_norm: rows x cols != numel");
+  check_vector("layer_norm", "weight", w, x, cols);
+  check_vector("layer_norm", "bias", b, x, cols);
+  check_vector("layer_norm", "mean", mean, x, rows, layer_norm_stats_dtype(x.dtype()));
+  check_vector("layer_norm", "rstd", rstd, x, rows, layer_norm_stats_dtype(x.dtype()));
+  WICK_CHECK(rstd.defined(), "cuda::layer_norm: rstd is required");
+  if (rows == 0) return;
+  DeviceGuard guard(x.device().index);
+  cudaStream_t stream = current_stream();
+  WICK_DEVICE_DISPATCH_FLOAT(x.dtype(), rms ? "rms_norm" : "layer_norm", [&]<typename T>() {
+    layer_norm_kernel<T><<<row_grid(rows), row_threads(cols), 0, stream>>>(
+        ptr_or_null<T>(out), rms ? nullptr : ptr_or_null<compute_t<T>>(mean), ptr_or_null<compute_t<T>>(rstd), ptr_or_null<T>(x),
+        ptr_or_null<T>(w), rms ? nullptr : ptr_or_null<T>(b), rows, cols, eps, rms);
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void layer_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy, const Tensor& x,
+                         const Tensor& mean, const Tensor& rstd, const Tensor& w, int64_t rows, int64_t cols,
+                         bool rms) {
+  check_same("layer_norm_backward", gy, x);
+  if (gx.defined()) check_same("layer_norm_backward", gx, x);
+  check_vector("layer_norm_backward", "weight", w, x, cols);
+  check_vector("layer_norm_backward", "grad_weight", gw, x, cols);
+  check_vector("layer_norm_backward", "grad_bias", gb, x, cols);
+  check_vector("layer_norm_backward", "mean", mean, x, rows, layer_norm_stats_dtype(x.dtype()));
+  check_vector("layer_norm_backward", "rstd", rstd, x, rows, layer_norm_stats_dtype(x.dtype()));
+  WICK_CHECK(rstd.defined() && (rms || mean.defined()), "cuda::layer_norm_backward: the forward's statistics are required");
+  DeviceGuard guard(x.device().index);
+  cudaStream_t stream = current_stream();
+  WICK_DEVICE_DISPATCH_FLOAT(x.dtype(), rms ? "rms_norm_backward" : "layer_norm_backward", [&]<typename T>() {
+    using A = compute_t<T>;
+    const A* mu = rms ? nullptr : ptr_or_null<A>(mean);
+    const A* rs = ptr_or_null<A>(rstd);
+    if (gx.defined() && rows > 0)
+      layer_norm_bwd_x_kernel<T><<<row_grid(rows), row_threads(cols), 0, stream>>>(
+          ptr_or_null<T>(gx), ptr_or_null<T>(gy), ptr_or_null<T>(x), mu, rs, ptr_or_null<T>(w), rows,
+          cols, rms);
+    if ((gw.defined() || gb.defined()) && cols > 0) {
+      // About 4 blocks per SM in all; at least 32 rows per chunk.
+      const int64_t col_blocks = (cols + kThreads - 1) / kThreads;
+      const int64_t sms = device_properties(x.device().index).multiProcessorCount;
+      const int64_t want = std::max<int64_t>(1, 4 * sms / col_blocks);
+      const int64_t chunk = std::max<int64_t>(32, (rows + want - 1) / want);
+      const int64_t chunks = std::max<int64_t>(1, (rows + chunk - 1) / chunk);
+      const DType acc = std::is_same_v<A, double> ? kFloat64 : kFloat32;
+      Tensor pw = gw.defined() ? empty({chunks, cols}, TensorOptions(acc).device(x.device())) : Tensor();
+      Tensor pb = gb.defined() ? empty({chunks, cols}, TensorOptions(acc).device(x.device())) : Tensor();
+      if (rows > 0) {
+        const dim3 grid(static_cast<unsigned>(col_blocks), static_cast<unsigned>(chunks));
+        layer_norm_bwd_wb_partial_kernel<T><<<grid, kThreads, 0, stream>>>(
+            ptr_or_null<A>(pw), ptr_or_null<A>(pb), ptr_or_null<T>(gy), ptr_or_null<T>(x), mu, rs,
+            rows, cols, chunk, rms);
+        WICK_CUDA_CHECK_LAUNCH();
+      } else {
+        if (pw.defined()) pw.zero_();
+        if (pb.defined()) pb.zero_();
+      }
+      layer_norm_bwd_wb_final_kernel<T><<<grid_for(cols, kThreads), kThreads, 0, stream>>>(
+          ptr_or_null<T>(gw), ptr_or_null<T>(gb), ptr_or_null<A>(pw), ptr_or_null<A>(pb), chunks, cols);
+    }
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+}
+
+}  // namespace wick::cuda

@@ -1,0 +1,48 @@
+// CUDA kernels for ops/nn.cpp: fused softmax / log_softmax forward and
+// backward, and layer_norm / rms_norm forward and backward. The same entry
+// points and contracts as the CPU kernels of ops/cpu/nn.h (read there what
+// each computes); ops/nn.cpp calls these for CUDA tensors.
+//
+// Differences from the CPU kernels:
+//  - dtypes: float32, float64, and float16/bfloat16 (stored as such,
+//    computed in float32);
+//  - accumulation: float32 (and 16-bit) data accumulate in float32 (the CPU
+//    uses double), float64 in float64; sums are tree reductions within a
+//    block, so results may differ from the CPU's in the last bits;
+//  - deterministic: no atomics; layer_norm's weight and bias gradients are
+//    summed from per-chunk partials in a fixed order.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace wick::cuda {
+
+// out = softmax(x) (log_softmax when `log`) along `dim`; x and out contiguous,
+// same shape and dtype. A 0-d x counts as [1].
+void softmax(const Tensor& out, const Tensor& x, int64_t dim, bool log);
+
+// gx from gy and the forward output y along `dim` (all contiguous, same shape):
+//   softmax:      gx = y * (gy - sum(gy * y))
+//   log_softmax:  gx = gy - exp(y) * sum(gy)
+void softmax_backward(const Tensor& gx, const Tensor& gy, const Tensor& y, int64_t dim, bool log);
+
+// The dtype of layer_norm's saved mean/rstd for input dtype x: float32 for
+// float16/bfloat16 (as PyTorch), else x.
+DType layer_norm_stats_dtype(DType x);
+
+// x, out contiguous [rows, cols]; per row mean (0 with `rms`) and
+// rstd = 1 / sqrt(mean((x - mean)^2) + eps); out = (x - mean) * rstd * w + b.
+// w, b: [cols] or undefined; mean (undefined for rms) and rstd: `rows` values
+// of layer_norm_stats_dtype(x).
+void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& w,
+                const Tensor& b, int64_t rows, int64_t cols, double eps, bool rms);
+
+// Backward of layer_norm with the forward's statistics; any of gx, gw, gb may
+// be undefined (not computed).
+void layer_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy, const Tensor& x,
+                         const Tensor& mean, const Tensor& rstd, const Tensor& w, int64_t rows, int64_t cols,
+                         bool rms);
+
+}  // namespace wick::cuda
