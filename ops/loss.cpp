@@ -13,6 +13,9 @@
 #include "autograd/function.h"
 #include "ops/copy.h"
 #include "ops/cpu/loss.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/loss.h"
+#endif
 #include "ops/creation.h"
 #include "ops/elementwise.h"
 #include "ops/indexing.h"
@@ -31,16 +34,54 @@ void check_defined(const char* op, const Tensor& t, const char* name) {
   WICK_CHECK(t.defined(), op, ": ", name, " is undefined");
 }
 
-// The losses with a fused kernel (class-index targets, BCE with logits) have
-// CPU kernels only; the others are composed of ops that run on any device.
+// Paths with CPU kernels only (nll_loss's gather, BCE with logits); the
+// other losses are composed of ops that run on any device, or (cross entropy
+// with class indices) have CUDA kernels too.
 void check_cpu_kernel(const char* op, const Tensor& t) {
   WICK_CHECK(!t.defined() || t.is_cpu(), op, ": no kernel for device ", t.device(), " yet (CPU only)");
 }
 
+// float32/float64; on CUDA float16/bfloat16 too.
 void check_float_input(const char* op, const Tensor& x) {
   check_defined(op, x, "input");
-  WICK_CHECK(x.dtype() == kFloat32 || x.dtype() == kFloat64, op,
+  const bool half = x.dtype() == kFloat16 || x.dtype() == kBFloat16;
+  WICK_CHECK(x.dtype() == kFloat32 || x.dtype() == kFloat64 || (half && !x.is_cpu()), op,
              ": expected a floating input (float32 or float64), got ", x.dtype());
+}
+
+// The fused class-index kernels of the input's device.
+namespace kern {
+void class_target_weights(const Tensor& t_safe, const Tensor& wt, const Tensor& target, const Tensor& weight,
+                          int64_t C, int64_t ignore_index, const char* op) {
+#ifdef WICK_WITH_CUDA
+  if (target.is_cuda()) return cuda::class_target_weights(t_safe, wt, target, weight, C, ignore_index, op);
+#endif
+  cpu::class_target_weights(t_safe, wt, target, weight, C, ignore_index, op);
+}
+void cross_entropy_forward(const Tensor& loss, const Tensor& lse, const Tensor& x, const Tensor& target,
+                           const Tensor& weight, int64_t outer, int64_t C, int64_t inner, int64_t ignore_index,
+                           double eps) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) return cuda::cross_entropy_forward(loss, lse, x, target, weight, outer, C, inner, ignore_index, eps);
+#endif
+  cpu::cross_entropy_forward(loss, lse, x, target, weight, outer, C, inner, ignore_index, eps);
+}
+void cross_entropy_backward(const Tensor& gx, const Tensor& g, double scale, const Tensor& x, const Tensor& lse,
+                            const Tensor& target, const Tensor& weight, int64_t outer, int64_t C, int64_t inner,
+                            int64_t ignore_index, double eps) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda())
+    return cuda::cross_entropy_backward(gx, g, scale, x, lse, target, weight, outer, C, inner, ignore_index, eps);
+#endif
+  cpu::cross_entropy_backward(gx, g, scale, x, lse, target, weight, outer, C, inner, ignore_index, eps);
+}
+}  // namespace kern
+
+// Every defined tensor on `x`'s device (a clear error, not a kernel reading another device's memory).
+void check_same_device(const char* op, const Tensor& x, std::initializer_list<const Tensor*> ts) {
+  for (const Tensor* t : ts)
+    WICK_CHECK(!t->defined() || t->device() == x.device(), op, ": expected all tensors on ", x.device(), ", got ",
+               t->device());
 }
 
 Tensor apply_reduction(const Tensor& loss, Reduction r) {
@@ -73,7 +114,7 @@ struct ClassTargetLoss {
 // Dtype and shape checks of a class-index target against logits/log-probabilities.
 void check_class_target(const char* op, const Tensor& logp, const Tensor& target, const Tensor& weight) {
   check_defined(op, target, "target");
-  for (const Tensor* t : {&logp, &target, &weight}) check_cpu_kernel(op, *t);
+  check_same_device(op, logp, {&target, &weight});
   WICK_CHECK(target.dtype() == kInt64 || target.dtype() == kInt32, op,
              ": expected class-index targets of dtype int64 (or int32), got ", target.dtype());
   WICK_CHECK(logp.dim() >= 1, op, ": input must have at least 1 dim, got a 0-d tensor");
@@ -95,6 +136,7 @@ void check_class_target(const char* op, const Tensor& logp, const Tensor& target
 ClassTargetLoss class_target_loss(const char* op, const Tensor& logp, const Tensor& target, const Tensor& weight,
                                   int64_t ignore_index) {
   check_class_target(op, logp, target, weight);
+  for (const Tensor* t : {&logp, &target, &weight}) check_cpu_kernel(op, *t);  // gather is CPU-only
   const int64_t cd = logp.dim() == 1 ? 0 : 1;
   const int64_t C = logp.size(cd);
   Tensor t_safe = empty(target.sizes(), TensorOptions(kInt64).device(target.device()));
@@ -141,18 +183,18 @@ Tensor cross_entropy_fused(const Tensor& input, const Tensor& target, const Tens
     // Validates the targets (the error names the op) and gives the weights per target.
     Tensor t_safe = empty(target.sizes(), TensorOptions(kInt64).device(target.device()));
     wt = empty(target.sizes(), opt);
-    cpu::class_target_weights(t_safe, wt, target, weight, C, ignore_index, op);
+    kern::class_target_weights(t_safe, wt, target, weight, C, ignore_index, op);
     t64 = target.to(kInt64).contiguous();
     Tensor loss = empty(target.sizes(), opt);
     lse = empty(target.sizes(), opt);
     const Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
-    cpu::cross_entropy_forward(loss, lse, input.contiguous(), t64, wc, outer, C, inner, ignore_index, eps);
+    kern::cross_entropy_forward(loss, lse, input.contiguous(), t64, wc, outer, C, inner, ignore_index, eps);
     switch (reduction) {
       case Reduction::None: out = loss; break;
       case Reduction::Sum: out = sum(loss); break;
       case Reduction::Mean: {
         Tensor ws = sum(wt);
-        wsum = ws.item();
+        wsum = ws.item();  // float16 sums are read through float32
         out = div(sum(loss), ws);
         break;
       }
@@ -168,7 +210,7 @@ Tensor cross_entropy_fused(const Tensor& input, const Tensor& target, const Tens
           const double scale = reduction == Reduction::Mean ? 1.0 / wsum : 1.0;
           if (!autograd::GradMode::is_enabled()) {
             Tensor gx = empty(x.sizes(), TensorOptions(x.dtype()).device(x.device()));
-            cpu::cross_entropy_backward(gx, c.grad().to(x.dtype()).contiguous(), scale, x.contiguous(), lse, t64,
+            kern::cross_entropy_backward(gx, c.grad().to(x.dtype()).contiguous(), scale, x.contiguous(), lse, t64,
                                         wc, outer, C, inner, ignore_index, eps);
             return tensor_list{gx};
           }
@@ -215,7 +257,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
   const char* op = "cross_entropy";
   check_float_input(op, input);
   check_defined(op, target, "target");
-  for (const Tensor* t : {&input, &target, &weight}) check_cpu_kernel(op, *t);
+  check_same_device(op, input, {&target, &weight});
   WICK_CHECK(input.dim() >= 1, op, ": input must have at least 1 dim ([C] or [N, C, ...]), got a 0-d tensor");
   WICK_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op,
              ": label_smoothing must be between 0.0 and 1.0, got ", label_smoothing);

@@ -43,17 +43,27 @@ void* Tensor::data_ptr_raw() const {
   return static_cast<char*>(t.storage->data()) + t.offset * static_cast<int64_t>(dtype_size(t.dtype));
 }
 
+namespace {
+// t on the CPU in a dtype the CPU holds: float16/bfloat16 (device-only
+// dtypes) are widened to float32 on their device first (exact).
+Tensor host_readable(const Tensor& t) {
+  if (t.is_cpu()) return t;
+  const bool half = t.dtype() == kFloat16 || t.dtype() == kBFloat16;
+  return (half ? t.to(kFloat32) : t).to(kCPU);
+}
+}  // namespace
+
 template <typename T>
 T Tensor::item() const {
   WICK_CHECK(numel() == 1, "item: a tensor with ", numel(), " elements (shape ", shape_str(sizes()),
              ") cannot be converted to a scalar");
-  Tensor c = is_cpu() ? *this : to(kCPU);
-  return WICK_DISPATCH_ALL(dtype(), "item", [&]<typename S>() { return static_cast<T>(*c.data_ptr<S>()); });
+  Tensor c = host_readable(*this);
+  return WICK_DISPATCH_ALL(c.dtype(), "item", [&]<typename S>() { return static_cast<T>(*c.data_ptr<S>()); });
 }
 
 template <typename T>
 std::vector<T> Tensor::tolist() const {
-  Tensor c = to(kCPU).to(dtype_v<T>).contiguous();
+  Tensor c = host_readable(*this).to(dtype_v<T>).contiguous();
   const T* p = c.numel() ? c.data_ptr<T>() : nullptr;
   return std::vector<T>(p, p + c.numel());
 }

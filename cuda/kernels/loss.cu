@@ -1,0 +1,208 @@
+// CUDA class-index cross entropy (contracts: cuda/kernels/loss.h and
+// ops/cpu/loss.h). Per position p (a row of C logits, classes at stride
+// `inner`), one block:
+//   forward:  m = max x, s = sum exp(x - m), lse = m + log s,
+//             loss = (1-eps) wt (lse - x_t) + eps/C (W lse - sum_c w_c x_c)
+//   backward: gx_c = s' ((1-eps) wt + eps W / C) exp(x_c - lse) - s' eps w_c / C
+//                    - s' (1-eps) wt [c == t],   s' = g * scale
+// with W = sum_c w_c (C without weights), zero loss/gradient where the
+// target is ignore_index. Reads x once per sweep, writes only lse and the
+// loss (forward) or gx (backward): no log-softmax tensor.
+#include "cuda/kernels/loss.h"
+
+#include <cstdint>
+
+#include "cuda/kernels/block.cuh"
+#include "cuda/kernels/device_types.cuh"
+#include "cuda/kernels/strided.cuh"
+#include "cuda/runtime.h"
+#include "ops/creation.h"
+
+namespace wick::cuda {
+
+namespace {
+
+constexpr unsigned kThreads = 256;
+
+// The first out-of-range position (as an unsigned min; n when none).
+template <typename I, typename W>
+__global__ void class_target_kernel(int64_t* __restrict__ t_safe, W* __restrict__ wt, const I* __restrict__ target,
+                                    const W* __restrict__ weight, int64_t n, int64_t C, int64_t ignore_index,
+                                    unsigned long long* __restrict__ first_bad) {
+  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+    const int64_t t = static_cast<int64_t>(target[i]);
+    if (t == ignore_index) {
+      t_safe[i] = 0;
+      wt[i] = from_compute<W>(0.0f);
+    } else if (t < 0 || t >= C) {
+      t_safe[i] = 0;
+      wt[i] = from_compute<W>(0.0f);
+      atomicMin(first_bad, static_cast<unsigned long long>(i));
+    } else {
+      t_safe[i] = t;
+      wt[i] = weight ? weight[t] : from_compute<W>(1.0f);
+    }
+  }
+}
+
+// Sum of the class weights (C without weights), needed with label smoothing.
+template <typename T>
+__device__ compute_t<T> weight_total(const T* w, int64_t C) {
+  using A = compute_t<T>;
+  if (!w) return static_cast<A>(C);
+  A s = 0;
+  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) s += to_compute<A>(w[c]);
+  return block_sum(s);
+}
+
+template <typename T>
+__global__ void ce_forward_kernel(T* __restrict__ loss, T* __restrict__ lse_out, const T* __restrict__ x,
+                                  const int64_t* __restrict__ target, const T* __restrict__ w, int64_t P, int64_t C,
+                                  int64_t inner, int64_t ignore_index, double eps) {
+  using A = compute_t<T>;
+  for (int64_t p = blockIdx.x; p < P; p += gridDim.x) {  // uniform across the block
+    const int64_t t = target[p];
+    if (t == ignore_index) {
+      if (threadIdx.x == 0) loss[p] = lse_out[p] = from_compute<T>(A(0));
+      continue;
+    }
+    const T* xr = x + (p / inner) * C * inner + p % inner;
+    A m = -INFINITY;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) m = max_keep(m, to_compute<A>(xr[c * inner]));
+    m = block_max(m);
+    A s = 0;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) s += dexp(to_compute<A>(xr[c * inner]) - m);
+    const A lse = m + dlog(block_sum(s));
+    const A wt = w ? to_compute<A>(w[t]) : A(1);
+    A l = static_cast<A>(1.0 - eps) * wt * (lse - to_compute<A>(xr[t * inner]));
+    if (eps > 0) {
+      A sw = 0;
+      for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
+        sw += (w ? to_compute<A>(w[c]) : A(1)) * to_compute<A>(xr[c * inner]);
+      sw = block_sum(sw);
+      l += static_cast<A>(eps) / static_cast<A>(C) * (weight_total(w, C) * lse - sw);
+    }
+    if (threadIdx.x == 0) {
+      loss[p] = from_compute<T>(l);
+      lse_out[p] = from_compute<T>(lse);
+    }
+  }
+}
+
+template <typename T>
+__global__ void ce_backward_kernel(T* __restrict__ gx, const T* __restrict__ g, bool per_pos, double scale,
+                                   const T* __restrict__ x, const T* __restrict__ lse,
+                                   const int64_t* __restrict__ target, const T* __restrict__ w, int64_t P, int64_t C,
+                                   int64_t inner, int64_t ignore_index, double eps) {
+  using A = compute_t<T>;
+  for (int64_t p = blockIdx.x; p < P; p += gridDim.x) {
+    const int64_t base = (p / inner) * C * inner + p % inner;
+    const int64_t t = target[p];
+    if (t == ignore_index) {
+      for (int64_t c = threadIdx.x; c < C; c += blockDim.x) gx[base + c * inner] = from_compute<T>(A(0));
+      continue;
+    }
+    const A s = to_compute<A>(g[per_pos ? p : 0]) * static_cast<A>(scale);
+    const A wt = w ? to_compute<A>(w[t]) : A(1);
+    const A one_m = static_cast<A>(1.0 - eps), e_c = static_cast<A>(eps) / static_cast<A>(C);
+    const A W = eps > 0 ? weight_total(w, C) : A(0);
+    const A cp = s * (one_m * wt + e_c * W), ce = s * e_c;
+    const A l = to_compute<A>(lse[p]);
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+      A v = dexp(to_compute<A>(x[base + c * inner]) - l) * cp;
+      if (eps > 0) v -= ce * (w ? to_compute<A>(w[c]) : A(1));
+      if (c == t) v -= s * one_m * wt;
+      gx[base + c * inner] = from_compute<T>(v);
+    }
+  }
+}
+
+template <typename T>
+const T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? static_cast<const T*>(t.data_ptr_raw()) : nullptr;
+}
+
+void check_layout(const char* op, const Tensor& x, const Tensor& target, const Tensor& weight, int64_t outer,
+                  int64_t C, int64_t inner) {
+  WICK_CHECK(x.is_cuda() && x.is_contiguous() && x.numel() == outer * C * inner, "cuda::", op,
+             ": expected contiguous CUDA logits of outer x C x inner elements");
+  WICK_CHECK(target.device() == x.device() && target.dtype() == kInt64 && target.is_contiguous() &&
+                 target.numel() == outer * inner,
+             "cuda::", op, ": expected a contiguous int64 target of outer x inner elements on ", x.device());
+  WICK_CHECK(!weight.defined() || (weight.device() == x.device() && weight.dtype() == x.dtype() &&
+                                   weight.is_contiguous() && weight.numel() == C),
+             "cuda::", op, ": expected a contiguous class weight of ", C, " values on ", x.device());
+}
+
+}  // namespace
+
+void class_target_weights(const Tensor& t_safe, const Tensor& wt, const Tensor& target, const Tensor& weight,
+                          int64_t C, int64_t ignore_index, const char* op) {
+  const int64_t n = target.numel();
+  if (n == 0) return;
+  WICK_CHECK(target.is_cuda() && t_safe.device() == target.device() && wt.device() == target.device() &&
+                 t_safe.dtype() == kInt64 && t_safe.is_contiguous() && wt.is_contiguous() && t_safe.numel() == n &&
+                 wt.numel() == n,
+             op, ": class_target_weights expects contiguous outputs of the target's size on ", target.device());
+  WICK_CHECK(!weight.defined() || (weight.device() == target.device() && weight.dtype() == wt.dtype()), op,
+             ": the class weight must be a ", wt.dtype(), " tensor on ", target.device());
+  const Tensor tc = target.contiguous();
+  const Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
+  DeviceGuard guard(target.device().index);
+  cudaStream_t stream = current_stream();
+  Tensor flag = full({1}, -1, TensorOptions(kInt64).device(target.device()));  // all bits set: no bad position
+  auto* first_bad = static_cast<unsigned long long*>(flag.data_ptr_raw());
+  WICK_DEVICE_DISPATCH_FLOAT(wt.dtype(), op, [&]<typename W>() {
+    auto run = [&]<typename I>() {
+      class_target_kernel<I, W><<<grid_for(n, kThreads), kThreads, 0, stream>>>(
+          static_cast<int64_t*>(t_safe.data_ptr_raw()), static_cast<W*>(wt.data_ptr_raw()),
+          static_cast<const I*>(tc.data_ptr_raw()), ptr_or_null<W>(wc), n, C, ignore_index, first_bad);
+      WICK_CUDA_CHECK_LAUNCH();
+    };
+    if (tc.dtype() == kInt64) run.template operator()<int64_t>();
+    else if (tc.dtype() == kInt32) run.template operator()<int32_t>();
+    else WICK_FAIL(op, ": expected an int64 or int32 class-index target, got ", tc.dtype());
+  });
+  const int64_t bad = flag.item<int64_t>();  // synchronizes
+  if (bad != -1) {
+    const int64_t t = tc.reshape({-1}).narrow(0, bad, 1).to(kInt64).cpu().item<int64_t>();
+    WICK_FAIL(op, ": target ", t, " is out of bounds for ", C, " classes");
+  }
+}
+
+void cross_entropy_forward(const Tensor& loss, const Tensor& lse, const Tensor& x, const Tensor& target,
+                           const Tensor& weight, int64_t outer, int64_t C, int64_t inner, int64_t ignore_index,
+                           double label_smoothing) {
+  const int64_t P = outer * inner;
+  if (P == 0) return;
+  check_layout("cross_entropy", x, target, weight, outer, C, inner);
+  DeviceGuard guard(x.device().index);
+  WICK_DEVICE_DISPATCH_FLOAT(x.dtype(), "cross_entropy", [&]<typename T>() {
+    ce_forward_kernel<T><<<row_grid(P), row_threads(C), 0, current_stream()>>>(
+        static_cast<T*>(loss.data_ptr_raw()), static_cast<T*>(lse.data_ptr_raw()), ptr_or_null<T>(x),
+        ptr_or_null<int64_t>(target), ptr_or_null<T>(weight), P, C, inner, ignore_index, label_smoothing);
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void cross_entropy_backward(const Tensor& gx, const Tensor& g, double scale, const Tensor& x, const Tensor& lse,
+                            const Tensor& target, const Tensor& weight, int64_t outer, int64_t C, int64_t inner,
+                            int64_t ignore_index, double label_smoothing) {
+  const int64_t P = outer * inner;
+  if (P == 0 || C == 0) return;
+  check_layout("cross_entropy_backward", x, target, weight, outer, C, inner);
+  WICK_CHECK(gx.device() == x.device() && gx.dtype() == x.dtype() && gx.is_contiguous() && gx.numel() == x.numel() &&
+                 g.device() == x.device() && g.dtype() == x.dtype() && g.is_contiguous() &&
+                 (g.numel() == 1 || g.numel() == P),
+             "cuda::cross_entropy_backward: expected contiguous gx like x and g with 1 or outer x inner values");
+  DeviceGuard guard(x.device().index);
+  WICK_DEVICE_DISPATCH_FLOAT(x.dtype(), "cross_entropy_backward", [&]<typename T>() {
+    ce_backward_kernel<T><<<row_grid(P), row_threads(C), 0, current_stream()>>>(
+        static_cast<T*>(gx.data_ptr_raw()), ptr_or_null<T>(g), g.numel() != 1, scale, ptr_or_null<T>(x),
+        ptr_or_null<T>(lse), ptr_or_null<int64_t>(target), ptr_or_null<T>(weight), P, C, inner, ignore_index,
+        label_smoothing);
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+}
+
+}  // namespace wick::cuda

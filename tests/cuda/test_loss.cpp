@@ -1,0 +1,133 @@
+// The CUDA cross entropy (cuda/kernels/loss.cu) through cross_entropy(),
+// against the CPU kernel: class dim last and in the middle, unbatched,
+// class weights, ignore_index, label smoothing, every reduction, int32
+// targets, float16/bfloat16 logits, the fused backward, out-of-range targets,
+// and a float64 gradcheck on the device; plus the composed losses on CUDA.
+// Every test skips without a GPU.
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "autograd/gradcheck.h"
+#include "ops/copy.h"
+#include "ops/creation.h"
+#include "ops/elementwise.h"
+#include "ops/loss.h"
+#include "ops/nn.h"
+#include "ops/reduction.h"
+#include "support/cuda_util.h"
+#include "support/test_util.h"
+#include "tensor/random.h"
+
+using namespace wick;
+using wick::test::all_close;
+
+namespace {
+
+const Device kCuda("cuda");
+
+Tensor normal(const Shape& s, DType dt, uint64_t seed, double scale = 1.0) {
+  Generator g(seed);
+  return mul(randn(s, TensorOptions(kFloat64), &g), scale).to(dt);
+}
+
+Tensor classes(const Shape& s, int64_t C, uint64_t seed) {
+  Generator g(seed);
+  return randint(0, C, s, TensorOptions(kInt64), &g);
+}
+
+}  // namespace
+
+TEST(CudaLoss, CrossEntropyMatchesTheCpu) {
+  WICK_SKIP_WITHOUT_CUDA();
+  struct Case {
+    Shape x, t;
+  };
+  const std::vector<Case> cases = {{{7, 10}, {7}}, {{64, 1000}, {64}}, {{3, 5, 4}, {3, 4}}, {{2, 7, 3, 2}, {2, 3, 2}},
+                                   {{11}, {}}, {{0, 5}, {0}}};
+  for (DType dt : {kFloat32, kFloat64})
+    for (const Case& cs : cases)
+      for (Reduction red : {Reduction::None, Reduction::Sum, Reduction::Mean})
+        for (double eps : {0.0, 0.1})
+          for (bool weighted : {false, true}) {
+            const int64_t C = cs.x.size() == 1 ? cs.x[0] : cs.x[1];
+            SCOPED_TRACE(str(dt, " ", shape_str(cs.x), " reduction ", static_cast<int>(red), " eps ", eps,
+                             weighted ? " weighted" : ""));
+            Tensor x = normal(cs.x, dt, 1, 2.0);
+            Tensor t = classes(cs.t, C, 2);
+            if (t.numel() > 2) t.reshape({-1}).narrow(0, 1, 1).fill_(-100);  // one ignored target
+            Tensor w = weighted ? add(abs(normal({C}, dt, 3)), 0.1) : Tensor();
+            Tensor gy = red == Reduction::None ? normal(cs.t, dt, 4) : Tensor();
+            auto run = [&](const Device& dev) {
+              Tensor xl = x.to(dev).detach().requires_grad_(true);
+              Tensor l = cross_entropy(xl, t.to(dev), w.defined() ? w.to(dev) : Tensor(), -100, red, eps);
+              (gy.defined() ? sum(mul(l, gy.to(dev))) : l).backward();
+              return std::pair{l.detach().cpu(), xl.grad().cpu()};
+            };
+            const auto c = run(Device(kCPU)), g = run(kCuda);
+            const double tol = dt == kFloat64 ? 1e-12 : 2e-5;
+            EXPECT_TRUE(all_close(g.first, c.first, tol, tol));
+            EXPECT_TRUE(all_close(g.second, c.second, tol, tol));
+          }
+}
+
+TEST(CudaLoss, CrossEntropyTargetsAndErrors) {
+  WICK_SKIP_WITHOUT_CUDA();
+  Tensor x = normal({6, 4}, kFloat32, 5).to(kCuda);
+  Tensor t64 = tensor({0, 3, 1, 2, 2, 0}, {}, kInt64);
+  const double ref = cross_entropy(x.cpu(), t64).item();
+  EXPECT_NEAR(cross_entropy(x, t64.to(kInt32).to(kCuda)).item(), ref, 1e-6);  // int32 targets
+  EXPECT_WICK_ERROR(cross_entropy(x, tensor({0, 3, 1, 4, 2, 7}, {}, kInt64).to(kCuda)),
+                    "cross_entropy: target 4 is out of bounds for 4 classes");
+  EXPECT_WICK_ERROR(cross_entropy(x, tensor({0, -2, 1, 2, 2, 0}, {}, kInt64).to(kCuda)), "target -2 is out of bounds");
+  EXPECT_WICK_ERROR(cross_entropy(x, t64), "expected all tensors on cuda:0, got cpu");
+  // nll_loss gathers with a CPU-only kernel.
+  EXPECT_WICK_ERROR(nll_loss(x, t64.to(kCuda)), "CPU only");
+}
+
+TEST(CudaLoss, CrossEntropyHalfLogits) {
+  WICK_SKIP_WITHOUT_CUDA();
+  for (DType dt : {kFloat16, kBFloat16}) {
+    Tensor x = normal({16, 50}, kFloat32, 6).to(kCuda).to(dt).requires_grad_(true);
+    Tensor t = classes({16}, 50, 7).to(kCuda);
+    Tensor l = cross_entropy(x, t, Tensor(), -100, Reduction::Mean, 0.1);
+    EXPECT_EQ(l.dtype(), dt);
+    l.backward();
+    Tensor xr = x.detach().to(kFloat32).cpu().requires_grad_(true);
+    Tensor lr = cross_entropy(xr, t.cpu(), Tensor(), -100, Reduction::Mean, 0.1);
+    lr.backward();
+    const double tol = dt == kFloat16 ? 5e-3 : 3e-2;
+    EXPECT_NEAR(l.item(), lr.item(), tol * std::abs(lr.item()) + tol) << dt;
+    EXPECT_TRUE(all_close(x.grad().to(kFloat32).cpu(), xr.grad(), tol, tol)) << dt;
+  }
+}
+
+TEST(CudaLoss, GradcheckFloat64OnTheDevice) {
+  WICK_SKIP_WITHOUT_CUDA();
+  Tensor t = tensor({2, 0, 4, -100, 1}, {}, kInt64).to(kCuda);
+  Tensor w = add(abs(normal({5}, kFloat64, 8)), 0.5).to(kCuda);
+  auto on_gpu = [](std::function<Tensor(const Tensor&)> f) {
+    return [f](const tensor_list& in) { return f(in[0].to(kCuda)).to(kCPU); };
+  };
+  Tensor x = wick::test::rand_f64({5, 5}, 9);
+  for (double eps : {0.0, 0.2}) {
+    EXPECT_TRUE(gradcheck(on_gpu([&](const Tensor& v) { return cross_entropy(v, t, w, -100, Reduction::Mean, eps); }), {x}));
+    EXPECT_TRUE(gradcheck(on_gpu([&](const Tensor& v) { return cross_entropy(v, t, Tensor(), -100, Reduction::None, eps); }), {x}));
+  }
+}
+
+TEST(CudaLoss, ComposedLossesRunOnTheDevice) {
+  WICK_SKIP_WITHOUT_CUDA();
+  Tensor a = normal({4, 6}, kFloat32, 10), b = normal({4, 6}, kFloat32, 11);
+  auto check = [&](const std::function<Tensor(const Tensor&, const Tensor&)>& f) {
+    Tensor g = f(a.to(kCuda), b.to(kCuda));
+    EXPECT_TRUE(g.is_cuda());
+    EXPECT_TRUE(all_close(g.cpu(), f(a, b), 2e-6, 2e-6));
+  };
+  check([](const Tensor& x, const Tensor& y) { return mse_loss(x, y); });
+  check([](const Tensor& x, const Tensor& y) { return l1_loss(x, y, Reduction::Sum); });
+  check([](const Tensor& x, const Tensor& y) { return smooth_l1_loss(x, y, Reduction::Mean, 0.5); });
+  check([](const Tensor& x, const Tensor& y) { return cosine_similarity(x, y, 1); });
+  // Cross entropy with class probabilities is composed (log_softmax on the device).
+  check([](const Tensor& x, const Tensor& y) { return cross_entropy(x, softmax(y, 1)); });
+}
