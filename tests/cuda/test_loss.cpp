@@ -27,8 +27,7 @@ namespace {
 const Device kCuda("cuda");
 
 Tensor normal(const Shape& s, DType dt, uint64_t seed, double scale = 1.0) {
-  Generator g(seed);
-  return mul(randn(s, TensorOptions(kFloat64), &g), scale).to(dt);
+  return mul(wick::test::randn_t(s, dt, seed, /*requires_grad=*/false), scale);
 }
 
 Tensor classes(const Shape& s, int64_t C, uint64_t seed) {
