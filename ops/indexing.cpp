@@ -24,6 +24,9 @@
 #include "autograd/function.h"
 #include "ops/copy.h"
 #include "ops/cpu/indexing.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/indexing.h"
+#endif
 #include "ops/creation.h"
 #include "ops/elementwise.h"
 #include "ops/view.h"
@@ -47,6 +50,36 @@ void check_cpu(const char* op, std::initializer_list<Tensor> ts) {
     WICK_CHECK(t.is_cpu(), op, ": no kernel for device ", t.device(), " in this build");
   }
 }
+
+// index_select, index_add and embedding also have CUDA kernels.
+void check_device(const char* op, std::initializer_list<Tensor> ts) {
+#ifdef WICK_WITH_CUDA
+  Device dev = ts.begin()->device();
+  if (dev.is_cuda()) {
+    for (const Tensor& t : ts)
+      WICK_CHECK(!t.defined() || t.device() == dev, op, ": expected all tensors on the same device, got ", dev,
+                 " and ", t.device());
+    return;
+  }
+#endif
+  check_cpu(op, ts);
+}
+
+// The kernels of the tensors' device.
+namespace kern {
+void index_select(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& idx, const char* op) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) return cuda::index_select(out, x.contiguous(), dim, idx, op);
+#endif
+  cpu::index_select(out, x, dim, idx, op);
+}
+void index_add(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src, const char* op) {
+#ifdef WICK_WITH_CUDA
+  if (out.is_cuda()) return cuda::index_add(out, dim, idx, src.contiguous(), op);
+#endif
+  cpu::index_add(out, dim, idx, src);
+}
+}  // namespace kern
 
 // The index as int64 (int32 converted); any other dtype is an error.
 Tensor as_index(const char* op, const Tensor& index) {
@@ -85,22 +118,23 @@ Tensor zero_pad_to(const Tensor& g, const Shape& shape) {
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   check_defined("index_select", {x, index});
-  check_cpu("index_select", {x, index});
+  check_device("index_select", {x, index});
   Tensor idx = as_index("index_select", index);
   WICK_CHECK(idx.dim() <= 1, "index_select: index must be 0-d or 1-d, got shape ", shape_str(idx.sizes()));
   dim = wrap_dim(dim, x.dim(), "index_select");
   idx = idx.reshape({-1}).contiguous();
+  const TensorOptions opt = TensorOptions(x.dtype()).device(x.device());
   Tensor out;
   if (x.dim() == 0) {
     // Like PyTorch: a 0-d x gives a 0-d result; every index must be 0.
-    Tensor tmp = empty({idx.numel()}, x.dtype());
-    cpu::index_select(tmp, x.detach().reshape({1}), 0, idx);
+    Tensor tmp = empty({idx.numel()}, opt);
+    kern::index_select(tmp, x.detach().reshape({1}), 0, idx, "index_select");
     out = x.detach().clone();
   } else {
     Shape s = x.sizes();
     s[dim] = idx.numel();
-    out = empty(s, x.dtype());
-    cpu::index_select(out, x, dim, idx);
+    out = empty(s, opt);
+    kern::index_select(out, x, dim, idx, "index_select");
   }
   if (autograd::needs_grad({x})) {
     autograd::record("IndexSelectBackward", {x}, {out}, [dim, idx, in = x.sizes()](const Ctx& c) {
@@ -114,7 +148,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& source, const Scalar& alpha) {
   check_defined("index_add", {x, index, source});
-  check_cpu("index_add", {x, index, source});
+  check_device("index_add", {x, index, source});
   Tensor idx = as_index("index_add", index);
   WICK_CHECK(idx.dim() <= 1, "index_add: index must be 0-d or 1-d, got shape ", shape_str(idx.sizes()));
   WICK_CHECK(source.dtype() == x.dtype(), "index_add: x (", x.dtype(), ") and source (", source.dtype(),
@@ -135,9 +169,9 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
     Tensor src = source.detach();
     if (!is_one(a)) src = x.dtype() == kBool ? src : mul(src, scalar_tensor(a, TensorOptions(x.dtype())));
     if (x.dim() == 0)
-      cpu::index_add(out.reshape({1}), 0, idx, src.reshape({m}));
+      kern::index_add(out.reshape({1}), 0, idx, src.reshape({m}), "index_add");
     else
-      cpu::index_add(out, dim, idx, src);
+      kern::index_add(out, dim, idx, src, "index_add");
   }
   if (autograd::needs_grad({x, source})) {
     autograd::record("IndexAddBackward", {x, source}, {out},
@@ -477,15 +511,15 @@ Tensor one_hot(const Tensor& index, int64_t num_classes) {
 
 Tensor embedding(const Tensor& weight, const Tensor& index, int64_t padding_idx) {
   check_defined("embedding", {weight, index});
-  check_cpu("embedding", {weight, index});
+  check_device("embedding", {weight, index});
   WICK_CHECK(weight.dim() == 2, "embedding: weight must be 2-D [num_embeddings, dim], got shape ",
              shape_str(weight.sizes()));
   const int64_t V = weight.size(0), D = weight.size(1);
   WICK_CHECK(padding_idx >= -1 && padding_idx < V, "embedding: padding_idx ", padding_idx,
              " must be -1 (none) or in [0, ", V, ")");
   Tensor flat = as_index("embedding", index).reshape({-1}).contiguous();
-  Tensor out = empty({flat.numel(), D}, weight.dtype());
-  cpu::index_select(out, weight.detach(), 0, flat, "embedding");
+  Tensor out = empty({flat.numel(), D}, TensorOptions(weight.dtype()).device(weight.device()));
+  kern::index_select(out, weight.detach(), 0, flat, "embedding");
   Shape s = index.sizes();
   s.push_back(D);
   out = out.view(s);
@@ -496,13 +530,7 @@ Tensor embedding(const Tensor& weight, const Tensor& index, int64_t padding_idx)
       Tensor rows = g.reshape({-1, D});
       if (padding_idx >= 0) {
         // Lookups of the padding row contribute nothing: zero their gradient rows.
-        Tensor keep = empty({flat.numel(), 1}, opt);
-        WICK_DISPATCH_FLOAT(g.dtype(), "embedding backward", [&]<typename T>() {
-          const int64_t* f = flat.numel() ? flat.data_ptr<int64_t>() : nullptr;
-          T* k = flat.numel() ? keep.data_ptr<T>() : nullptr;
-          for (int64_t i = 0; i < flat.numel(); ++i) k[i] = f[i] == padding_idx ? T(0) : T(1);
-        });
-        rows = mul(rows, keep);
+        rows = mul(rows, ne(flat, Scalar(padding_idx)).to(g.dtype()).reshape({-1, 1}));
       }
       return tensor_list{index_add(zeros({V, D}, opt), 0, flat, rows)};
     });

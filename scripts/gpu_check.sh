@@ -24,8 +24,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--pack" ]; then
-  targets="test_cuda_allocator test_cuda_copy test_cuda_creation test_cuda_elementwise test_cuda_gemm test_cuda_loss
-           test_cuda_nn test_cuda_random test_cuda_reduction test_dist_nccl bench_cuda_gemm bench_cuda_elementwise bench_peak"
+  targets="test_cuda_allocator test_cuda_copy test_cuda_creation test_cuda_elementwise test_cuda_gemm test_cuda_indexing
+           test_cuda_loss test_cuda_nn test_cuda_random test_cuda_reduction test_dist_nccl bench_cuda_gemm
+           bench_cuda_elementwise bench_peak"
   cmake -S . -B build-gpu90 -G Ninja -DCMAKE_BUILD_TYPE=Release -DWICK_BUILD_BENCH=ON -DWICK_BUILD_EXAMPLES=OFF \
     -DWICK_BUILD_PAPERS=OFF -DWICK_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90-real -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON \
     -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache >/dev/null || exit 1
@@ -84,7 +85,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
     # --report-api-errors no: the allocator's out-of-memory test fails a cudaMalloc on purpose.
     pids=()
     for n in test_cuda_copy test_cuda_elementwise test_cuda_reduction test_cuda_gemm test_cuda_nn test_cuda_loss \
-             test_cuda_allocator test_cuda_random; do
+             test_cuda_indexing test_cuda_allocator test_cuda_random; do
       (timeout 120 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 99 --print-limit 5 \
          "$bin/$n" --gtest_brief=1 > "$out/detail/sanitizer_$n.log" 2>&1
        echo "$n memcheck rc $? $(grep -E 'ERROR SUMMARY' "$out/detail/sanitizer_$n.log" | tail -1)") &
