@@ -57,7 +57,6 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     dt = promote_types(dt, t.dtype());
     if (ref < 0 && !cat_skipped(t)) ref = static_cast<int64_t>(i);
   }
-  check_cpu("cat", tensors[0]);
   if (ref < 0) return empty_as({0}, dt, tensors[0]);  // only skipped tensors
 
   const Tensor& r = tensors[ref];
@@ -78,7 +77,18 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     kept.push_back(t);
   }
   Tensor out = empty_as(out_shape, dt, r);
-  cpu::cat(out, kept, d);
+  if (out.is_cpu()) {
+    cpu::cat(out, kept, d);
+  } else {
+    // Other devices: one (converting, strided) copy kernel per input into its slab of out.
+    NoGradGuard ng;
+    int64_t pos = 0;
+    for (const Tensor& t : kept) {
+      Tensor slab = out.narrow(d, pos, t.size(d));
+      copy_(slab, t.detach());
+      pos += t.size(d);
+    }
+  }
 
   if (autograd::needs_grad(tensors)) {
     // Per input: where its slab starts along d, its length, its dtype.
