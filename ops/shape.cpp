@@ -18,6 +18,7 @@
 #include "ops/copy.h"
 #include "ops/cpu/shape.h"
 #include "ops/creation.h"
+#include "ops/indexing.h"
 #include "ops/reduction.h"
 #include "ops/view.h"
 
@@ -194,7 +195,6 @@ Tensor repeat(const Tensor& x, const std::vector<int64_t>& repeats) {
              ") can not be smaller than the number of dims of the tensor (", x.dim(), ", shape ",
              shape_str(x.sizes()), ")");
   for (int64_t r : repeats) WICK_CHECK(r >= 0, "repeat: repeats must be non-negative, got ", shape_str(repeats));
-  check_cpu("repeat", x);
   const int64_t lead = nd - x.dim();
   Shape padded(nd), out_shape(nd);
   for (int64_t d = 0; d < nd; ++d) {
@@ -202,7 +202,20 @@ Tensor repeat(const Tensor& x, const std::vector<int64_t>& repeats) {
     out_shape[d] = padded[d] * repeats[d];
   }
   Tensor out = empty_as(out_shape, x.dtype(), x);
-  cpu::repeat(out, x, repeats);
+  if (out.is_cpu()) {
+    cpu::repeat(out, x, repeats);
+  } else if (out.numel() > 0) {
+    // Other devices: x viewed as [1, s0, 1, s1, ...], expanded to [r0, s0, r1, s1, ...]
+    // and copied (a broadcasting copy kernel) into out viewed the same way.
+    NoGradGuard ng;
+    Shape one_s, r_s;
+    for (int64_t d = 0; d < nd; ++d) {
+      one_s.insert(one_s.end(), {1, padded[d]});
+      r_s.insert(r_s.end(), {repeats[d], padded[d]});
+    }
+    Tensor dst = out.view(r_s);
+    copy_(dst, x.detach().reshape(one_s).expand(r_s));
+  }
 
   if (autograd::needs_grad({x})) {
     autograd::record("RepeatBackward", {x}, {out}, [repeats, padded, in = x.sizes()](const Ctx& c) {
@@ -261,7 +274,6 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string&
   const int64_t nd = x.dim();
   WICK_CHECK(k <= nd, "pad: padding length ", pads.size(), " is too large for a ", nd, "-d tensor of shape ",
              shape_str(x.sizes()), " (at most ", 2 * nd, " values)");
-  check_cpu("pad", x);
   Shape lo(nd, 0), hi(nd, 0), out_shape = x.sizes();
   for (int64_t j = 0; j < k; ++j) {
     const int64_t d = nd - 1 - j;
@@ -275,7 +287,26 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string&
       WICK_CHECK(out_shape[d] >= 0, "pad: the input size ", x.size(d), " of dimension ", d, " plus padding (", lo[d],
                  ", ", hi[d], ") resulted in a negative output size ", out_shape[d]);
     Tensor out = empty_as(out_shape, x.dtype(), x);
-    cpu::pad_constant(out, x, lo, hi, Scalar(value));
+    if (out.is_cpu()) {
+      cpu::pad_constant(out, x, lo, hi, Scalar(value));
+    } else {
+      // Other devices: fill, then copy the part of x that survives (negative pads crop).
+      NoGradGuard ng;
+      out.fill_(Scalar(value));
+      Tensor src = x.detach(), dst = out;
+      bool any = true;
+      for (int64_t d = 0; d < nd; ++d) {
+        const int64_t s0 = std::max<int64_t>(0, -lo[d]), d0 = std::max<int64_t>(0, lo[d]);
+        const int64_t len = std::min(x.size(d) - s0, out_shape[d] - d0);
+        if (len <= 0) {
+          any = false;
+          break;
+        }
+        src = src.narrow(d, s0, len);
+        dst = dst.narrow(d, d0, len);
+      }
+      if (any) copy_(dst, src);
+    }
     if (autograd::needs_grad({x})) {
       std::vector<int64_t> neg_pads(pads.size());
       std::transform(pads.begin(), pads.end(), neg_pads.begin(), [](int64_t p) { return -p; });
@@ -301,6 +332,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string&
   Tensor out = empty_as(out_shape, x.dtype(), x);
   {
     NoGradGuard ng;
+    check_cpu("pad (reflect)", x);
     cpu::reflect_pad(out, x.contiguous(), klo, khi);
   }
   if (autograd::needs_grad({x})) {
@@ -316,7 +348,6 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string&
 
 Tensor flip(const Tensor& x, const std::vector<int64_t>& dims) {
   WICK_CHECK(x.defined(), "flip: undefined tensor");
-  check_cpu("flip", x);
   std::vector<bool> flipped(std::max<int64_t>(x.dim(), 1), false);
   for (int64_t dim : dims) {
     const int64_t d = wrap_dim(dim, x.dim(), "flip");
@@ -324,7 +355,18 @@ Tensor flip(const Tensor& x, const std::vector<int64_t>& dims) {
     flipped[d] = true;
   }
   Tensor out = empty_as(x.sizes(), x.dtype(), x);
-  cpu::flip(out, x, flipped);
+  if (out.is_cpu()) {
+    cpu::flip(out, x, flipped);
+  } else if (x.dim() > 0 && out.numel() > 0) {
+    // Other devices: index_select with reversed indices along each flipped dim.
+    NoGradGuard ng;
+    Tensor r = x.detach();
+    for (int64_t d = 0; d < x.dim(); ++d)
+      if (flipped[d]) r = index_select(r, d, arange(x.size(d) - 1, -1, -1, TensorOptions(kInt64).device(x.device())));
+    copy_(out, r);
+  } else {
+    copy_(out, x.detach());
+  }
   if (autograd::needs_grad({x}))
     autograd::record("FlipBackward", {x}, {out}, [dims](const Ctx& c) { return tensor_list{flip(c.grad(), dims)}; });
   return out;
@@ -332,7 +374,6 @@ Tensor flip(const Tensor& x, const std::vector<int64_t>& dims) {
 
 Tensor roll(const Tensor& x, const std::vector<int64_t>& shifts, const std::vector<int64_t>& dims) {
   WICK_CHECK(x.defined(), "roll: undefined tensor");
-  check_cpu("roll", x);
   if (dims.empty()) {
     // Roll the flattened tensor, then restore the shape.
     WICK_CHECK(shifts.size() == 1, "roll: without dims, shifts must hold exactly one value, got ",
@@ -352,7 +393,18 @@ Tensor roll(const Tensor& x, const std::vector<int64_t>& shifts, const std::vect
     back[i] = -s;
   }
   Tensor out = empty_as(x.sizes(), x.dtype(), x);
-  cpu::roll(out, x, normalized);
+  if (out.is_cpu()) {
+    cpu::roll(out, x, normalized);
+  } else {
+    // Other devices: per rolled dim, the last s slices then the first n - s (cat: copy kernels).
+    NoGradGuard ng;
+    Tensor r = x.detach();
+    for (int64_t d = 0; d < x.dim(); ++d) {
+      const int64_t n = x.size(d), sh = normalized[d];
+      if (sh != 0) r = cat({r.narrow(d, n - sh, sh), r.narrow(d, 0, n - sh)}, d);
+    }
+    copy_(out, r);
+  }
   if (autograd::needs_grad({x}))
     autograd::record("RollBackward", {x}, {out},
                      [back, dims](const Ctx& c) { return tensor_list{roll(c.grad(), back, dims)}; });
