@@ -11,6 +11,7 @@
 
 #include "ops/creation.h"
 #include "ops/cpu/optim.h"
+#include "optim/fused.h"
 #include "ops/elementwise.h"
 
 namespace wick::optim {
@@ -104,8 +105,7 @@ void Adam::update(Tensor& param, const Tensor& grad_in, StateDict& state, const 
 void Adam::step_group(const ParamGroup& group) {
   if (!fused()) return Optimizer::step_group(group);
   const cpu::AdamHyper h = hyper_of(group, decoupled_weight_decay_);
-  std::vector<cpu::AdamSegment<float>> f32;
-  std::vector<cpu::AdamSegment<double>> f64;
+  detail::FusedBatch<cpu::AdamSegment> batch;
   for (Tensor p : group.params) {
     const Tensor grad = p.grad();
     if (!grad.defined()) continue;
@@ -113,25 +113,25 @@ void Adam::step_group(const ParamGroup& group) {
     init_state(p, state, h.amsgrad);
     Tensor exp_avg = state.at("exp_avg"), exp_avg_sq = state.at("exp_avg_sq");
     Tensor max_sq = h.amsgrad ? state.at("max_exp_avg_sq") : Tensor();
-    if (!fusable(p, grad, {&exp_avg, &exp_avg_sq, &max_sq})) {
+    if (!fusable(p, grad, {&exp_avg, &exp_avg_sq, &max_sq}) || !batch.accepts(p)) {
       update(p, grad, state, group);
       continue;
     }
     const int64_t step = increment_step(state);
     for (const Tensor* t : {&p, &exp_avg, &exp_avg_sq, &max_sq})
       if (t->defined()) t->bump_version();  // as the composed path's in-place ops do
-    auto add = [&](auto& segs, auto* tag) {
+    auto add = [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
-      segs.push_back({p.data_ptr<T>(), grad.data_ptr<T>(), exp_avg.data_ptr<T>(), exp_avg_sq.data_ptr<T>(),
-                      max_sq.defined() ? max_sq.data_ptr<T>() : nullptr, p.numel(), step});
+      batch.add(p, cpu::AdamSegment<T>{p.data_ptr<T>(), grad.data_ptr<T>(), exp_avg.data_ptr<T>(),
+                                       exp_avg_sq.data_ptr<T>(), max_sq.defined() ? max_sq.data_ptr<T>() : nullptr,
+                                       p.numel(), step});
     };
     if (p.dtype() == kFloat32)
-      add(f32, static_cast<float*>(nullptr));
+      add(static_cast<float*>(nullptr));
     else
-      add(f64, static_cast<double*>(nullptr));
+      add(static_cast<double*>(nullptr));
   }
-  if (!f32.empty()) cpu::adam_step(std::span<const cpu::AdamSegment<float>>(f32), h);
-  if (!f64.empty()) cpu::adam_step(std::span<const cpu::AdamSegment<double>>(f64), h);
+  batch.run(h);
 }
 
 }  // namespace wick::optim

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "ops/cpu/optim.h"
+#include "optim/fused.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
 
@@ -55,31 +56,29 @@ void Lion::update(Tensor& param, const Tensor& grad, StateDict& state, const Par
 void Lion::step_group(const ParamGroup& group) {
   if (!fused()) return Optimizer::step_group(group);
   const cpu::LionHyper h = hyper_of(group);
-  std::vector<cpu::LionSegment<float>> f32;
-  std::vector<cpu::LionSegment<double>> f64;
+  detail::FusedBatch<cpu::LionSegment> batch;
   for (Tensor p : group.params) {
     const Tensor grad = p.grad();
     if (!grad.defined()) continue;
     StateDict& state = state_of(p);
     if (!state.contains("exp_avg")) state.insert("exp_avg", zeros_like(p));
     Tensor exp_avg = state.at("exp_avg");
-    if (!fusable(p, grad, {&exp_avg})) {
+    if (!fusable(p, grad, {&exp_avg}) || !batch.accepts(p)) {
       update(p, grad, state, group);
       continue;
     }
     p.bump_version();  // as the composed path's in-place ops do
     exp_avg.bump_version();
-    auto add = [&](auto& segs, auto* tag) {
+    auto add = [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
-      segs.push_back({p.data_ptr<T>(), grad.data_ptr<T>(), exp_avg.data_ptr<T>(), p.numel()});
+      batch.add(p, cpu::LionSegment<T>{p.data_ptr<T>(), grad.data_ptr<T>(), exp_avg.data_ptr<T>(), p.numel()});
     };
     if (p.dtype() == kFloat32)
-      add(f32, static_cast<float*>(nullptr));
+      add(static_cast<float*>(nullptr));
     else
-      add(f64, static_cast<double*>(nullptr));
+      add(static_cast<double*>(nullptr));
   }
-  if (!f32.empty()) cpu::lion_step(std::span<const cpu::LionSegment<float>>(f32), h);
-  if (!f64.empty()) cpu::lion_step(std::span<const cpu::LionSegment<double>>(f64), h);
+  batch.run(h);
 }
 
 }  // namespace wick::optim

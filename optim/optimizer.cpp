@@ -112,8 +112,14 @@ bool Optimizer::fusable(const Tensor& param, const Tensor& grad, std::initialize
   std::vector<const Tensor*> all{&param, &grad};
   for (const Tensor* t : state)
     if (t && t->defined()) all.push_back(t);
+#ifdef WICK_WITH_CUDA
+  if (!param.is_cpu() && !param.is_cuda()) return false;
+#else
+  if (!param.is_cpu()) return false;
+#endif
   for (const Tensor* t : all)
-    if (!t->is_cpu() || t->dtype() != dt || t->numel() != param.numel() || !t->is_contiguous()) return false;
+    if (t->device() != param.device() || t->dtype() != dt || t->numel() != param.numel() || !t->is_contiguous())
+      return false;
   // The kernels read and write through __restrict pointers: no two operands may overlap.
   for (size_t i = 0; i < all.size(); ++i)
     for (size_t j = i + 1; j < all.size(); ++j)

@@ -66,9 +66,10 @@ class Optimizer {
   virtual void step();
 
   // SGD, Adam, AdamW and Lion update the parameters of a group that sit on
-  // the CPU, contiguous, in float or double, with one fused multi-tensor
-  // kernel (ops/cpu/optim.h) instead of ~7 tensor ops each; any other
-  // parameter takes the op-composed path. Both give bit-identical results.
+  // the CPU (or on one CUDA device), contiguous, in float or double, with one
+  // fused multi-tensor kernel (ops/cpu/optim.h, cuda/kernels/optim.h) instead
+  // of ~7 tensor ops each; any other parameter takes the op-composed path.
+  // Both give bit-identical results.
   // set_fused(false) sends every parameter through the composed path (tests
   // and benchmarks compare the two). Not part of the state_dict; optimizers
   // without a fused kernel (LARS) ignore it.
@@ -116,10 +117,10 @@ class Optimizer {
   virtual void step_group(const ParamGroup& group);
   // A parameter's state, created empty on first use.
   StateDict& state_of(const Tensor& param) { return state_[param.impl()]; }
-  // Whether a fused CPU kernel may update `param` in place from `grad` and
-  // the given state tensors (undefined ones are skipped): all on the CPU,
-  // contiguous, of one floating dtype (float or double), with equal numel,
-  // and no two sharing storage.
+  // Whether a fused kernel may update `param` in place from `grad` and the
+  // given state tensors (undefined ones are skipped): all on one device (the
+  // CPU, or a CUDA device in a CUDA build), contiguous, of one floating dtype
+  // (float or double), with equal numel, and no two sharing storage.
   static bool fusable(const Tensor& param, const Tensor& grad, std::initializer_list<const Tensor*> state = {});
 
   // Increments the state's "step" counter (creating it at 0) and returns it.

@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "ops/cpu/optim.h"
+#include "optim/fused.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
 
@@ -59,8 +60,7 @@ void SGD::step_group(const ParamGroup& group) {
   if (!fused()) return Optimizer::step_group(group);
   const cpu::SgdHyper h{group.lr(),           group.get("momentum"), group.get("dampening"),
                         group.get("weight_decay"), group.flag("nesterov"), group.flag("maximize")};
-  std::vector<cpu::SgdSegment<float>> f32;
-  std::vector<cpu::SgdSegment<double>> f64;
+  detail::FusedBatch<cpu::SgdSegment> batch;
   for (Tensor p : group.params) {
     const Tensor grad = p.grad();
     if (!grad.defined()) continue;
@@ -68,7 +68,7 @@ void SGD::step_group(const ParamGroup& group) {
     Tensor buf;
     if (h.momentum != 0)
       if (const Tensor* found = state.find("momentum_buffer")) buf = *found;
-    if (!fusable(p, grad, {&buf})) {
+    if (!fusable(p, grad, {&buf}) || !batch.accepts(p)) {
       update(p, grad, state, group);
       continue;
     }
@@ -79,18 +79,17 @@ void SGD::step_group(const ParamGroup& group) {
     }
     p.bump_version();  // as the composed path's in-place ops do
     if (buf.defined()) buf.bump_version();
-    auto add = [&](auto& segs, auto* tag) {
+    auto add = [&](auto* tag) {
       using T = std::remove_pointer_t<decltype(tag)>;
-      segs.push_back({p.data_ptr<T>(), grad.data_ptr<T>(), buf.defined() ? buf.data_ptr<T>() : nullptr, p.numel(),
-                      init});
+      batch.add(p, cpu::SgdSegment<T>{p.data_ptr<T>(), grad.data_ptr<T>(), buf.defined() ? buf.data_ptr<T>() : nullptr,
+                                      p.numel(), init});
     };
     if (p.dtype() == kFloat32)
-      add(f32, static_cast<float*>(nullptr));
+      add(static_cast<float*>(nullptr));
     else
-      add(f64, static_cast<double*>(nullptr));
+      add(static_cast<double*>(nullptr));
   }
-  if (!f32.empty()) cpu::sgd_step(std::span<const cpu::SgdSegment<float>>(f32), h);
-  if (!f64.empty()) cpu::sgd_step(std::span<const cpu::SgdSegment<double>>(f64), h);
+  batch.run(h);
 }
 
 }  // namespace wick::optim

@@ -25,7 +25,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--pack" ]; then
   targets="test_cuda_allocator test_cuda_copy test_cuda_creation test_cuda_elementwise test_cuda_gemm test_cuda_indexing
-           test_cuda_loss test_cuda_models test_cuda_nn test_cuda_random test_cuda_reduction test_cuda_shape
+           test_cuda_loss test_cuda_models test_cuda_nn test_cuda_optim test_cuda_random test_cuda_reduction test_cuda_shape
            test_dist_nccl bench_cuda_gemm
            bench_cuda_elementwise bench_peak"
   cmake -S . -B build-gpu90 -G Ninja -DCMAKE_BUILD_TYPE=Release -DWICK_BUILD_BENCH=ON -DWICK_BUILD_EXAMPLES=OFF \

@@ -92,21 +92,6 @@ WICK_OPTIM_INLINE T sign(T x) { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0
 // ---------------------------------------------------------------------------
 // Adam / AdamW
 
-// The scalars of one parameter's step, rounded to T as the composed path does.
-template <typename T>
-struct AdamCoefs {
-  T decay, wd, beta1, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, step_size;
-};
-
-template <typename T>
-AdamCoefs<T> adam_coefs(const AdamHyper& h, int64_t step) {
-  const double t = static_cast<double>(step);
-  const double bias_correction1 = 1 - std::pow(h.beta1, t);
-  const double bias_correction2_sqrt = std::sqrt(1 - std::pow(h.beta2, t));
-  return {static_cast<T>(h.decay),      static_cast<T>(h.weight_decay), static_cast<T>(h.beta1),
-          static_cast<T>(1 - h.beta1),  static_cast<T>(h.beta2),        static_cast<T>(1 - h.beta2),
-          static_cast<T>(bias_correction2_sqrt), static_cast<T>(h.eps), static_cast<T>(-h.lr / bias_correction1)};
-}
 
 // kWd: 0 none, 1 L2 (added to the gradient), 2 decoupled (p *= decay).
 template <typename T, bool kMaximize, int kWd, bool kAmsgrad>
@@ -213,10 +198,6 @@ void adam_reference_impl(std::span<const AdamSegment<T>> segs, const AdamHyper& 
 // ---------------------------------------------------------------------------
 // SGD
 
-template <typename T>
-struct SgdCoefs {
-  T wd, momentum, one_minus_dampening, neg_lr;
-};
 
 // kMomentum: 0 none, 1 the buffer is new (b = d), 2 b = momentum b + (1 - dampening) d.
 // (`__restrict` on parameters: GCC trusts it after inlining, so no alias checks.)
@@ -288,11 +269,6 @@ WICK_OPTIM_CLONES void sgd_chunk_f64(const SgdJob<double>& job, int flags, int64
 void sgd_chunk_any(const SgdJob<float>& job, int flags, int64_t b, int64_t e) { sgd_chunk_f32(job, flags, b, e); }
 void sgd_chunk_any(const SgdJob<double>& job, int flags, int64_t b, int64_t e) { sgd_chunk_f64(job, flags, b, e); }
 
-template <typename T>
-SgdCoefs<T> sgd_coefs(const SgdHyper& h) {
-  return {static_cast<T>(h.weight_decay), static_cast<T>(h.momentum), static_cast<T>(1 - h.dampening),
-          static_cast<T>(-h.lr)};
-}
 
 template <typename T>
 void sgd_step_impl(std::span<const SgdSegment<T>> segs, const SgdHyper& h) {
@@ -324,16 +300,7 @@ void sgd_reference_impl(std::span<const SgdSegment<T>> segs, const SgdHyper& h) 
 // ---------------------------------------------------------------------------
 // Lion
 
-template <typename T>
-struct LionCoefs {
-  T decay, beta1, one_minus_beta1, beta2, one_minus_beta2, neg_lr;
-};
 
-template <typename T>
-LionCoefs<T> lion_coefs(const LionHyper& h) {
-  return {static_cast<T>(h.decay),     static_cast<T>(h.beta1), static_cast<T>(1 - h.beta1),
-          static_cast<T>(h.beta2),     static_cast<T>(1 - h.beta2), static_cast<T>(-h.lr)};
-}
 
 template <typename T, bool kWd>
 WICK_OPTIM_INLINE void lion_loop_raw(T* __restrict p, const T* __restrict g, T* __restrict m, int64_t n,

@@ -17,6 +17,7 @@
 // over the segments, one thread) beside the fast kernel (`*_step`).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <span>
 
@@ -89,5 +90,47 @@ void lion_step(std::span<const LionSegment<float>> segments, const LionHyper& h)
 void lion_step(std::span<const LionSegment<double>> segments, const LionHyper& h);
 void lion_step_reference(std::span<const LionSegment<float>> segments, const LionHyper& h);
 void lion_step_reference(std::span<const LionSegment<double>> segments, const LionHyper& h);
+
+// ---------------------------------------------------------------------------
+// The per-step scalars, rounded to T as the composed path rounds them (shared
+// with the CUDA kernels of cuda/kernels/optim.cu, so both devices step alike).
+
+// Adam/AdamW, for one parameter at its step count.
+template <typename T>
+struct AdamCoefs {
+  T decay, wd, beta1, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, step_size;
+};
+
+template <typename T>
+inline AdamCoefs<T> adam_coefs(const AdamHyper& h, int64_t step) {
+  const double t = static_cast<double>(step);
+  const double bias_correction1 = 1 - std::pow(h.beta1, t);
+  const double bias_correction2_sqrt = std::sqrt(1 - std::pow(h.beta2, t));
+  return {static_cast<T>(h.decay),      static_cast<T>(h.weight_decay), static_cast<T>(h.beta1),
+          static_cast<T>(1 - h.beta1),  static_cast<T>(h.beta2),        static_cast<T>(1 - h.beta2),
+          static_cast<T>(bias_correction2_sqrt), static_cast<T>(h.eps), static_cast<T>(-h.lr / bias_correction1)};
+}
+
+template <typename T>
+struct SgdCoefs {
+  T wd, momentum, one_minus_dampening, neg_lr;
+};
+
+template <typename T>
+inline SgdCoefs<T> sgd_coefs(const SgdHyper& h) {
+  return {static_cast<T>(h.weight_decay), static_cast<T>(h.momentum), static_cast<T>(1 - h.dampening),
+          static_cast<T>(-h.lr)};
+}
+
+template <typename T>
+struct LionCoefs {
+  T decay, beta1, one_minus_beta1, beta2, one_minus_beta2, neg_lr;
+};
+
+template <typename T>
+inline LionCoefs<T> lion_coefs(const LionHyper& h) {
+  return {static_cast<T>(h.decay),     static_cast<T>(h.beta1), static_cast<T>(1 - h.beta1),
+          static_cast<T>(h.beta2),     static_cast<T>(1 - h.beta2), static_cast<T>(-h.lr)};
+}
 
 }  // namespace wick::cpu
