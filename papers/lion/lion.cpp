@@ -86,15 +86,16 @@ std::string OptimArm::label() const {
   return (kind == OptimKind::AdamW ? std::string("adamw") : std::string("lion")) + "_lr" + fmt("%.0e", lr);
 }
 
-std::vector<OptimArm> lr_grid(OptimKind kind, double adamw_wd) {
+std::vector<OptimArm> lr_grid(OptimKind kind, double adamw_wd, std::optional<double> lion_wd) {
   WICK_CHECK(adamw_wd >= 0, "lion: lr_grid needs a weight decay >= 0, got ", adamw_wd);
+  WICK_CHECK(!lion_wd || *lion_wd >= 0, "lion: lr_grid needs a Lion weight decay >= 0, got ", lion_wd.value_or(0));
   // Five points each, Lion's 3-10x below AdamW's as the paper advises. The
   // earlier 4-point grids put Lion's choice at the top edge on every task and
   // AdamW's LM choice at the bottom edge: each grid gained a point there.
   std::vector<OptimArm> grid;
   for (double lr : kind == OptimKind::AdamW ? std::vector<double>{3e-4, 1e-3, 3e-3, 1e-2, 3e-2}
                                             : std::vector<double>{1e-4, 3e-4, 1e-3, 3e-3, 1e-2})
-    grid.push_back({kind, lr, kind == OptimKind::AdamW ? adamw_wd : 10 * adamw_wd});
+    grid.push_back({kind, lr, kind == OptimKind::AdamW ? adamw_wd : lion_wd.value_or(10 * adamw_wd)});
   return grid;
 }
 
@@ -373,7 +374,7 @@ void run_experiment(Result& result, const ExperimentOptions& o) {
   WICK_CHECK(seeds >= 1, "lion: needs at least one seed, got ", seeds);
   const bool progress = result.run().progress;
   const std::vector<OptimArm> adamw = lr_grid(OptimKind::AdamW, o.adamw_wd);
-  const std::vector<OptimArm> lion = lr_grid(OptimKind::Lion, o.adamw_wd);
+  const std::vector<OptimArm> lion = lr_grid(OptimKind::Lion, o.adamw_wd, o.lion_wd);
   std::vector<OptimArm> arms = adamw;
   arms.insert(arms.end(), lion.begin(), lion.end());
 
@@ -391,7 +392,8 @@ void run_experiment(Result& result, const ExperimentOptions& o) {
   result.config("adamw_lr_grid", grid_str(adamw));
   result.config("lion_lr_grid", grid_str(lion));
   result.config("adamw_weight_decay", o.adamw_wd);
-  result.config("lion_weight_decay", 10 * o.adamw_wd);
+  result.config("lion_weight_decay", lion.front().weight_decay);
+  result.config("lion_weight_decay_rule", o.lion_wd ? "given (ablation)" : "10x AdamW's (the design)");
   result.config("adamw_betas", "0.9 0.999");
   result.config("lion_betas", "0.9 0.99");
   result.config("lm_steps", o.lm.steps);
@@ -470,7 +472,7 @@ void run_experiment(Result& result, const ExperimentOptions& o) {
   }
 
   // ---- byte-level LM over WordNet glosses
-  {
+  if (o.run_lm) {
     const ByteCorpus corpus = gloss_corpus(0.1, 0, o.lm_max_train_bytes, o.lm_max_val_bytes);
     result.config("lm_train_bytes", corpus.train.numel());
     result.config("lm_val_bytes", corpus.val.numel());
