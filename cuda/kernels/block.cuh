@@ -1,13 +1,16 @@
-// Block-level building blocks shared by the row kernels (softmax, norms,
-// cross entropy): precise exp/log/sqrt in the compute type, warp and block
-// sums and maxima returned to every thread, and the launch geometry of a
-// block-per-row kernel.
+// Building blocks shared by the row kernels (softmax, norms, cross entropy,
+// indexing): precise exp/log/sqrt in the compute type, warp and block sums
+// and maxima returned to every thread, the launch geometry of a
+// block-per-row kernel, and two host helpers (a tensor viewed as
+// [outer, n, inner] around a dim; a typed pointer or nullptr).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
+
+#include "tensor/tensor.h"
 
 namespace wick::cuda {
 
@@ -81,5 +84,25 @@ inline unsigned row_threads(int64_t n) {
 }
 // Blocks for `rows` rows (the kernels loop when there are more).
 inline unsigned row_grid(int64_t rows) { return static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(rows, 1), 1 << 20)); }
+
+// [outer, n, inner] around `dim` (a 0-d tensor is [1, 1, 1]).
+struct Around {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+inline Around around(const Tensor& t, int64_t dim) {
+  Around a;
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (d < dim) a.outer *= t.size(d);
+    else if (d == dim) a.n = t.size(d);
+    else a.inner *= t.size(d);
+  }
+  return a;
+}
+
+// t's data as T*, or nullptr for an undefined (optional) tensor.
+template <typename T>
+T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? static_cast<T*>(t.data_ptr_raw()) : nullptr;
+}
 
 }  // namespace wick::cuda

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 
+#include "cuda/kernels/block.cuh"
 #include "cuda/kernels/device_types.cuh"
 #include "cuda/kernels/strided.cuh"
 #include "cuda/runtime.h"
@@ -55,18 +56,6 @@ __global__ void index_add_kernel(T* __restrict__ out, const T* __restrict__ src,
       *dst = from_compute<T>(to_compute<C>(*dst) + to_compute<C>(src[(o * m + j) * inner + k]));
     }
   }
-}
-
-struct Around {
-  int64_t outer = 1, inner = 1;
-};
-Around around(const Tensor& t, int64_t dim) {
-  Around a;
-  for (int64_t d = 0; d < t.dim(); ++d) {
-    if (d < dim) a.outer *= t.size(d);
-    else if (d > dim) a.inner *= t.size(d);
-  }
-  return a;
 }
 
 // Throws the CPU's error for the first index outside [0, n).

@@ -117,11 +117,6 @@ __global__ void ce_backward_kernel(T* __restrict__ gx, const T* __restrict__ g, 
   }
 }
 
-template <typename T>
-const T* ptr_or_null(const Tensor& t) {
-  return t.defined() ? static_cast<const T*>(t.data_ptr_raw()) : nullptr;
-}
-
 void check_layout(const char* op, const Tensor& x, const Tensor& target, const Tensor& weight, int64_t outer,
                   int64_t C, int64_t inner) {
   WICK_CHECK(x.is_cuda() && x.is_contiguous() && x.numel() == outer * C * inner, "cuda::", op,

@@ -121,21 +121,6 @@ __global__ void softmax_bwd_cols_kernel(T* __restrict__ gx, const T* __restrict_
   }
 }
 
-// [outer, n, inner] around `dim` (a 0-d tensor is [1, 1, 1]).
-struct Around {
-  int64_t outer = 1, n = 1, inner = 1;
-};
-Around around(const Tensor& t, int64_t dim) {
-  Around a;
-  if (t.dim() == 0) return a;
-  for (int64_t d = 0; d < t.dim(); ++d) {
-    if (d < dim) a.outer *= t.size(d);
-    else if (d == dim) a.n = t.size(d);
-    else a.inner *= t.size(d);
-  }
-  return a;
-}
-
 void check_same(const char* op, const Tensor& a, const Tensor& b) {
   WICK_CHECK(a.is_cuda() && b.device() == a.device() && a.sizes() == b.sizes() && a.dtype() == b.dtype() &&
                  a.is_contiguous() && b.is_contiguous(),
@@ -240,11 +225,6 @@ __global__ void layer_norm_bwd_wb_final_kernel(T* __restrict__ gw, T* __restrict
     if (gw) gw[c] = from_compute<T>(sw);
     if (gb) gb[c] = from_compute<T>(sb);
   }
-}
-
-template <typename T>
-T* ptr_or_null(const Tensor& t) {
-  return t.defined() ? static_cast<T*>(t.data_ptr_raw()) : nullptr;
 }
 
 void check_vector(const char* op, const char* name, const Tensor& v, const Tensor& x, int64_t n, DType dt) {

@@ -123,14 +123,23 @@ void run_jobs(const Device& device, const std::vector<Job>& jobs, int64_t max_nu
   }
 }
 
-template <typename T>
-void adam_impl(const Device& device, std::span<const cpu::AdamSegment<T>> segs, const cpu::AdamHyper& h) {
-  std::vector<AdamJob<T>> jobs;
+// The jobs of `segs` (make(segment) each) and the largest segment.
+template <typename Seg, typename Make>
+auto jobs_of(std::span<const Seg> segs, const Make& make) {
+  std::vector<decltype(make(segs[0]))> jobs;
   int64_t max_numel = 0;
-  for (const auto& s : segs) {
-    jobs.push_back({s, cpu::adam_coefs<T>(h, s.step)});
+  for (const Seg& s : segs) {
+    jobs.push_back(make(s));
     max_numel = std::max(max_numel, s.numel);
   }
+  return std::pair{jobs, max_numel};
+}
+
+template <typename T>
+void adam_impl(const Device& device, std::span<const cpu::AdamSegment<T>> segs, const cpu::AdamHyper& h) {
+  const auto [jobs, max_numel] = jobs_of(segs, [&](const cpu::AdamSegment<T>& s) {
+    return AdamJob<T>{s, cpu::adam_coefs<T>(h, s.step)};
+  });
   const int wd = h.weight_decay == 0 ? 0 : h.decoupled_weight_decay ? 2 : 1;
   run_jobs(device, jobs, max_numel, [&](const AdamJob<T>* d, dim3 grid, cudaStream_t stream) {
     adam_kernel<T><<<grid, kThreads, 0, stream>>>(d, h.maximize, wd, h.amsgrad);
@@ -139,12 +148,7 @@ void adam_impl(const Device& device, std::span<const cpu::AdamSegment<T>> segs, 
 
 template <typename T>
 void sgd_impl(const Device& device, std::span<const cpu::SgdSegment<T>> segs, const cpu::SgdHyper& h) {
-  std::vector<SgdJob<T>> jobs;
-  int64_t max_numel = 0;
-  for (const auto& s : segs) {
-    jobs.push_back({s});
-    max_numel = std::max(max_numel, s.numel);
-  }
+  const auto [jobs, max_numel] = jobs_of(segs, [](const cpu::SgdSegment<T>& s) { return SgdJob<T>{s}; });
   const cpu::SgdCoefs<T> c = cpu::sgd_coefs<T>(h);
   run_jobs(device, jobs, max_numel, [&](const SgdJob<T>* d, dim3 grid, cudaStream_t stream) {
     sgd_kernel<T><<<grid, kThreads, 0, stream>>>(d, c, h.maximize, h.weight_decay != 0, h.momentum != 0, h.nesterov);
@@ -153,12 +157,7 @@ void sgd_impl(const Device& device, std::span<const cpu::SgdSegment<T>> segs, co
 
 template <typename T>
 void lion_impl(const Device& device, std::span<const cpu::LionSegment<T>> segs, const cpu::LionHyper& h) {
-  std::vector<LionJob<T>> jobs;
-  int64_t max_numel = 0;
-  for (const auto& s : segs) {
-    jobs.push_back({s});
-    max_numel = std::max(max_numel, s.numel);
-  }
+  const auto [jobs, max_numel] = jobs_of(segs, [](const cpu::LionSegment<T>& s) { return LionJob<T>{s}; });
   const cpu::LionCoefs<T> c = cpu::lion_coefs<T>(h);
   run_jobs(device, jobs, max_numel, [&](const LionJob<T>* d, dim3 grid, cudaStream_t stream) {
     lion_kernel<T><<<grid, kThreads, 0, stream>>>(d, c, h.weight_decay != 0);
