@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "autograd/autocast.h"
 #include "autograd/function.h"
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
@@ -54,6 +55,7 @@ bool has_nan(const Tensor& t) {
 tensor_list execute(const std::vector<Edge>& roots, const tensor_list& root_grads, bool keep_graph,
                     bool create_graph, const std::vector<Edge>& capture) {
   GradModeGuard mode(create_graph);
+  AutocastSuspend no_autocast;  // backward runs in the forward's dtypes (autograd/autocast.h)
   CallbackScope callbacks;
   const bool capturing = !capture.empty();
 

@@ -14,10 +14,14 @@
 // when B is a matrix), so the view ops' backward handles the reshaping and
 // no operand is ever copied: the kernels read any strides.
 //
+// Under autocast (autograd/autocast.h) matmul, mm, bmm, mv and addmm run in
+// the scope's low-precision dtype.
+//
 // eigh has no gradient: when the input requires grad, the eigenvalues and
 // eigenvectors are returned as plain tensors that do not require grad.
 #include "ops/linalg.h"
 
+#include "autograd/autocast.h"
 #include "autograd/function.h"
 #include "ops/copy.h"
 #include "ops/cpu/linalg.h"
@@ -155,6 +159,7 @@ Tensor triangle(const Tensor& x, int64_t k, bool lower) {
 // products
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (autocast::Cast ac{a, b}; ac) return matmul(ac.lower(a), ac.lower(b));
   check_operands("matmul", a, b);
   const int64_t da = a.dim(), db = b.dim();
   WICK_CHECK(da >= 1 && db >= 1, "matmul: both arguments need at least 1 dimension, got ", shape_str(a.sizes()),
@@ -168,6 +173,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mm(const Tensor& a, const Tensor& b) {
+  if (autocast::Cast ac{a, b}; ac) return mm(ac.lower(a), ac.lower(b));
   check_operands("mm", a, b);
   WICK_CHECK(a.dim() == 2 && b.dim() == 2, "mm: expected 2-D tensors, got ", shape_str(a.sizes()), " and ",
              shape_str(b.sizes()));
@@ -176,6 +182,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
+  if (autocast::Cast ac{a, b}; ac) return bmm(ac.lower(a), ac.lower(b));
   check_operands("bmm", a, b);
   WICK_CHECK(a.dim() == 3 && b.dim() == 3, "bmm: expected 3-D tensors, got ", shape_str(a.sizes()), " and ",
              shape_str(b.sizes()));
@@ -186,6 +193,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mv(const Tensor& a, const Tensor& v) {
+  if (autocast::Cast ac{a, v}; ac) return mv(ac.lower(a), ac.lower(v));
   check_operands("mv", a, v);
   WICK_CHECK(a.dim() == 2 && v.dim() == 1, "mv: expected a 2-D matrix and a 1-D vector, got ", shape_str(a.sizes()),
              " and ", shape_str(v.sizes()));
@@ -212,6 +220,7 @@ Tensor outer(const Tensor& a, const Tensor& b) {
 }
 
 Tensor addmm(const Tensor& c, const Tensor& a, const Tensor& b, const Scalar& beta, const Scalar& alpha) {
+  if (autocast::Cast ac{a, b, c}; ac) return addmm(ac.lower(c), ac.lower(a), ac.lower(b), beta, alpha);
   check_operands("addmm", a, b);
   WICK_CHECK(c.defined(), "addmm: undefined tensor");
   WICK_CHECK(c.device() == a.device(), "addmm: expected all tensors on the same device, got ", c.device(), " and ",

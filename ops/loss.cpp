@@ -10,6 +10,7 @@
 // of samples N * d1 * ...). An empty Mean is NaN.
 #include "ops/loss.h"
 
+#include "autograd/autocast.h"
 #include "autograd/function.h"
 #include "ops/copy.h"
 #include "ops/cpu/loss.h"
@@ -248,12 +249,16 @@ Tensor softplus_neg(const Tensor& x) { return add(clamp_min(neg(x), 0.0), log1p(
 
 Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                 Reduction reduction) {
+  if (autocast::Cast ac{input, target, weight}; ac)
+    return nll_loss(ac.fp32(input), ac.fp32(target), ac.fp32(weight), ignore_index, reduction);
   check_float_input("nll_loss", input);
   return nll_impl("nll_loss", input, target, weight, ignore_index, reduction);
 }
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                      Reduction reduction, double label_smoothing) {
+  if (autocast::Cast ac{input, target, weight}; ac)
+    return cross_entropy(ac.fp32(input), ac.fp32(target), ac.fp32(weight), ignore_index, reduction, label_smoothing);
   const char* op = "cross_entropy";
   check_float_input(op, input);
   check_defined(op, target, "target");
@@ -342,6 +347,9 @@ Tensor cross_entropy_composed(const Tensor& input, const Tensor& target, const T
 
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
                                         const Tensor& pos_weight, Reduction reduction) {
+  if (autocast::Cast ac{input, target, weight, pos_weight}; ac)
+    return binary_cross_entropy_with_logits(ac.fp32(input), ac.fp32(target), ac.fp32(weight), ac.fp32(pos_weight),
+                                            reduction);
   const char* op = "binary_cross_entropy_with_logits";
   check_float_input(op, input);
   check_defined(op, target, "target");
@@ -405,6 +413,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  if (autocast::Cast ac{input, target}; ac) return mse_loss(ac.fp32(input), ac.fp32(target), reduction);
   check_float_input("mse_loss", input);
   check_defined("mse_loss", target, "target");
   broadcast_shapes(input.sizes(), target.sizes(), "mse_loss");
@@ -413,6 +422,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  if (autocast::Cast ac{input, target}; ac) return l1_loss(ac.fp32(input), ac.fp32(target), reduction);
   check_float_input("l1_loss", input);
   check_defined("l1_loss", target, "target");
   broadcast_shapes(input.sizes(), target.sizes(), "l1_loss");
@@ -420,6 +430,7 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+  if (autocast::Cast ac{input, target}; ac) return smooth_l1_loss(ac.fp32(input), ac.fp32(target), reduction, beta);
   const char* op = "smooth_l1_loss";
   check_float_input(op, input);
   check_defined(op, target, "target");
@@ -433,6 +444,7 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
 }
 
 Tensor kl_div(const Tensor& input, const Tensor& target, Reduction reduction, bool log_target) {
+  if (autocast::Cast ac{input, target}; ac) return kl_div(ac.fp32(input), ac.fp32(target), reduction, log_target);
   const char* op = "kl_div";
   check_float_input(op, input);
   check_defined(op, target, "target");
@@ -456,6 +468,7 @@ Tensor kl_div_batchmean(const Tensor& input, const Tensor& target, bool log_targ
 }
 
 Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim, double eps) {
+  if (autocast::Cast ac{a, b}; ac) return cosine_similarity(ac.fp32(a), ac.fp32(b), dim, eps);
   const char* op = "cosine_similarity";
   check_defined(op, a, "x1");
   check_defined(op, b, "x2");
@@ -488,6 +501,7 @@ Tensor normalize(const Tensor& x, double p, int64_t dim, double eps) {
 }
 
 Tensor cdist(const Tensor& a, const Tensor& b, double p) {
+  if (autocast::Cast ac{a, b}; ac) return cdist(ac.fp32(a), ac.fp32(b), p);
   const char* op = "cdist";
   check_float_input(op, a);
   check_float_input(op, b);

@@ -20,6 +20,7 @@
 
 #include <cmath>
 
+#include "autograd/autocast.h"
 #include "autograd/function.h"
 #include "ops/copy.h"
 #include "ops/cpu/reduction.h"
@@ -249,6 +250,7 @@ Tensor arg_all_or_dim(const Tensor& x, std::optional<int64_t> dim, bool keepdim,
 // sum, mean, prod
 
 Tensor sum(const Tensor& x, const Dims& dims_in, bool keepdim, std::optional<DType> dtype) {
+  if (autocast::Cast ac{x}; ac) return sum(ac.fp32(x), dims_in, keepdim, dtype);
   Plan p = plan(x, dims_in, keepdim, "sum");
   DType out_dt = dtype.value_or(is_floating(x.dtype()) ? x.dtype() : kInt64);
   WICK_CHECK(!x.is_cpu() || (out_dt != kFloat16 && out_dt != kBFloat16), "sum: dtype ", out_dt,
@@ -283,6 +285,7 @@ Tensor mean(const Tensor& x, const Dims& dims_in, bool keepdim) {
 }
 
 Tensor prod(const Tensor& x, const Dims& dims_in, bool keepdim) {
+  if (autocast::Cast ac{x}; ac) return prod(ac.fp32(x), dims_in, keepdim);
   Plan p = plan(x, dims_in, keepdim, "prod");
   DType out_dt = is_floating(x.dtype()) ? x.dtype() : kInt64;
   Tensor out = new_output(p.out_shape, out_dt, x);
@@ -357,6 +360,7 @@ Tensor std(const Tensor& x, const Dims& dims_in, int64_t correction, bool keepdi
 // logsumexp, norm
 
 Tensor logsumexp(const Tensor& x_in, const Dims& dims_in, bool keepdim) {
+  if (autocast::Cast ac{x_in}; ac) return logsumexp(ac.fp32(x_in), dims_in, keepdim);
   Plan p = plan(x_in, dims_in, keepdim, "logsumexp");
   // Integer inputs compute in the default float dtype, like PyTorch.
   Tensor x = x_in;
@@ -380,6 +384,7 @@ Tensor logsumexp(const Tensor& x_in, const Dims& dims_in, bool keepdim) {
 }
 
 Tensor norm(const Tensor& x, double p_norm, const Dims& dims_in, bool keepdim) {
+  if (autocast::Cast ac{x}; ac) return norm(ac.fp32(x), p_norm, dims_in, keepdim);
   Plan p = plan(x, dims_in, keepdim, "norm");
   check_floating(x, "norm");
   WICK_CHECK(p_norm > 0, "norm: expected p > 0 (or inf), got ", p_norm);
@@ -428,7 +433,10 @@ Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
 // ---------------------------------------------------------------------------
 // cumsum, all, any
 
-Tensor cumsum(const Tensor& x, int64_t dim) { return scan(x, dim, /*reverse=*/false); }
+Tensor cumsum(const Tensor& x, int64_t dim) {
+  if (autocast::Cast ac{x}; ac) return cumsum(ac.fp32(x), dim);
+  return scan(x, dim, /*reverse=*/false);
+}
 
 Tensor all(const Tensor& x, const Dims& dims_in, bool keepdim) {
   Plan p = plan(x, dims_in, keepdim, "all");

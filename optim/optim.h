@@ -17,6 +17,7 @@
 #include "optim/adam.h"
 #include "optim/clip.h"
 #include "optim/ema.h"
+#include "optim/grad_scaler.h"
 #include "optim/lars.h"
 #include "optim/lion.h"
 #include "optim/optimizer.h"
