@@ -18,16 +18,17 @@
 #                                            without MPI into build-gpu90 and packs them into
 #                                            .gpubin/wick-sm90.tar.xz (git-ignored)
 #   WICK_GPU_PREBUILT=.gpubin/wick-sm90.tar.xz bash scripts/gpu_check.sh
-#                                            (there, carry=[".gpubin", ".devdeps/libbenchmark1debian_1.7.1-1_amd64.deb"])
+#                                            (there, carry=[".gpubin", ".devdeps/libbenchmark1debian_1.7.1-1_amd64.deb",
+#                                            ".devdeps/fashion-mnist"]: test_cuda_amp trains on it)
 #                                            runs the CUDA tests, the sanitizer and the benches
 #                                            from the pack; the CPU tests already ran in CI.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--pack" ]; then
-  targets="test_cuda_allocator test_cuda_copy test_cuda_creation test_cuda_elementwise test_cuda_gemm test_cuda_indexing
-           test_cuda_loss test_cuda_models test_cuda_nn test_cuda_optim test_cuda_random test_cuda_reduction test_cuda_shape
-           test_dist_nccl bench_cuda_gemm
-           bench_cuda_elementwise bench_peak"
+  # Every CUDA test and bench (tests/cuda/test_<x>.cpp -> test_cuda_<x>, bench/*/bench_cuda_<x>.cpp), the NCCL
+  # test and the CPU peak probe.
+  targets="$(for f in tests/cuda/test_*.cpp; do n=$(basename "$f" .cpp); printf 'test_cuda_%s ' "${n#test_}"; done)
+           $(for f in bench/*/bench_cuda_*.cpp; do printf '%s ' "$(basename "$f" .cpp)"; done) test_dist_nccl bench_peak"
   cmake -S . -B build-gpu90 -G Ninja -DCMAKE_BUILD_TYPE=Release -DWICK_BUILD_BENCH=ON -DWICK_BUILD_EXAMPLES=OFF \
     -DWICK_BUILD_PAPERS=OFF -DWICK_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90-real -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON \
     -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache >/dev/null || exit 1
@@ -57,7 +58,7 @@ if [ -d .devdeps ]; then
   [ -f /usr/include/stb/stb_image.h ] || prefix+=(-DSTB_INCLUDE_DIR=/tmp/deps/usr/include/stb)
 fi
 if [ -d .devdeps/fashion-mnist ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
-  mkdir -p /usr/share/datasets && cp -r .devdeps/fashion-mnist /usr/share/datasets/
+  export WICK_FASHION_MNIST_ROOT=$PWD/.devdeps/fashion-mnist  # test_cuda_amp's training run reads it
 fi
 
 # CUDA libraries: the toolkit's, else the ones PyTorch's wheels bring (cuBLAS, NCCL).
@@ -73,20 +74,27 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   # The device tool returns at most 8 files from $OUT: the per-binary logs travel as one tarball.
   mkdir -p "$out/detail"; trap 'tar -C "$out" -czf "$out/detail.tgz" detail && rm -r "$out/detail"' EXIT
   for f in "$bin"/*; do ldd "$f" | grep 'not found' | sed "s|^|$(basename "$f"): |"; done | sort -u
-  echo "== CUDA tests (the CPU tests run in CI)"
+  echo "== CUDA tests (the CPU tests run in CI), 4 binaries at a time on the one GPU"
+  t0=$(date +%s)
+  # shellcheck disable=SC2016
+  ls "$bin"/test_* | xargs -P 4 -I{} bash -c 'n=$(basename {}); timeout 150 {} --gtest_brief=1 > "$0/detail/$n.log" 2>&1;
+    echo $? > "$0/detail/$n.rc"' "$out"
   for t in "$bin"/test_*; do
-    n=$(basename "$t")
-    timeout 90 "$t" --gtest_brief=1 > "$out/detail/$n.log" 2>&1; rc=$?
+    n=$(basename "$t"); rc=$(cat "$out/detail/$n.rc")
     printf '%-24s rc %-3s %s\n' "$n" "$rc" "$(grep -E '^\[  (PASSED|FAILED|SKIPPED)' "$out/detail/$n.log" | tr -s ' ' | tr '\n' ' ')"
     [ "$rc" = 0 ] || grep -E 'Failure|error|Error|FAILED|Expected|Which is|actual|SKIPPED' "$out/detail/$n.log" | head -30
   done
+  grep -h '^ConvNet on Fashion-MNIST' "$out"/detail/test_cuda_amp.log 2>/dev/null
+  echo "tests: $(( $(date +%s) - t0 )) s"
   [ -n "${WICK_GPU_TESTS_ONLY:-}" ] && exit 0
   echo "== compute-sanitizer memcheck (in parallel)"
   if command -v compute-sanitizer >/dev/null; then
     # --report-api-errors no: the allocator's out-of-memory test fails a cudaMalloc on purpose.
     pids=()
     for n in test_cuda_copy test_cuda_elementwise test_cuda_reduction test_cuda_gemm test_cuda_nn test_cuda_loss \
-             test_cuda_indexing test_cuda_allocator test_cuda_random; do
+             test_cuda_indexing test_cuda_allocator test_cuda_random test_cuda_conv test_cuda_pool test_cuda_norm \
+             test_cuda_attention test_cuda_sort; do
+      [ -x "$bin/$n" ] || continue
       (timeout 120 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 99 --print-limit 5 \
          "$bin/$n" --gtest_brief=1 > "$out/detail/sanitizer_$n.log" 2>&1
        echo "$n memcheck rc $? $(grep -E 'ERROR SUMMARY' "$out/detail/sanitizer_$n.log" | tail -1)") &

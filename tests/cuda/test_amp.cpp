@@ -1,16 +1,23 @@
 // Mixed precision on the device: autocast's two policies (products in
 // float16/bfloat16, reductions, norms and losses in float32), float64 and
 // disabled scopes left alone, float32 master gradients through the casts,
-// and GradScaler rescuing float16 gradients that underflow (and backing off
-// when they overflow). Every test skips without a GPU.
+// GradScaler rescuing float16 gradients that underflow (and backing off when
+// they overflow), and a ConvNet trained in mixed precision reaching its
+// float32 accuracy. Every test skips without a GPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
 
 #include "autograd/autocast.h"
+#include "data/fashion_mnist.h"
+#include "models/convnet.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
+#include "ops/indexing.h"
 #include "ops/linalg.h"
 #include "ops/loss.h"
 #include "ops/nn.h"
@@ -18,6 +25,7 @@
 #include "optim/optim.h"
 #include "support/cuda_util.h"
 #include "support/test_util.h"
+#include "tensor/random.h"
 
 using namespace wick;
 using wick::test::all_close;
@@ -199,4 +207,66 @@ TEST(CudaAmp, GradScalerRefusesFloat16Gradients) {
   sum(mul(w, w)).backward();
   optim::GradScaler scaler;
   EXPECT_THROW(scaler.step(opt), Error);
+}
+
+// The acceptance run: the ConvNet (models/convnet.h) trained on
+// Fashion-MNIST in float32, in bfloat16 autocast, and in float16 autocast with
+// a GradScaler, from the same initialization and batch order; each mixed
+// precision run must reach the float32 run's test accuracy within 0.5 points.
+// Reads the dataset from WICK_FASHION_MNIST_ROOT or the Debian package's
+// directory (scripts/gpu_check.sh carries it to the GPU machine).
+TEST(CudaAmp, ConvNetTrainsToFloat32AccuracyInMixedPrecision) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const char* env = std::getenv("WICK_FASHION_MNIST_ROOT");
+  const std::string root = env != nullptr && *env != '\0' ? env : data::kFashionMnistRoot;
+  const data::FashionMnist train = data::load_fashion_mnist("train", root), test = data::load_fashion_mnist("test", root);
+  auto prep = [](const data::FashionMnist& d) {
+    return std::pair<Tensor, Tensor>{
+        div(sub(d.float_images(), data::kFashionMnistMean), data::kFashionMnistStd).to(kCuda), d.labels.to(kCuda)};
+  };
+  const auto [xtr, ytr] = prep(train);
+  const auto [xte, yte] = prep(test);
+  constexpr int64_t kBatch = 128, kEpochs = 2;
+
+  // mode 0: float32; 1: bfloat16 autocast; 2: float16 autocast + GradScaler.
+  auto run = [&](int mode) {
+    manual_seed(7);
+    auto model = std::make_shared<models::ConvNet>();
+    model->to(kCuda);
+    optim::AdamW opt(model->parameters(), {.lr = 1e-3, .weight_decay = 1e-4});
+    optim::GradScaler scaler({.enabled = mode == 2});
+    const DType dt = mode == 1 ? kBFloat16 : kFloat16;
+    Generator g(11);
+    for (int64_t epoch = 0; epoch < kEpochs; ++epoch) {
+      const Tensor perm = randperm(xtr.size(0), TensorOptions(kInt64), &g).to(kCuda);
+      for (int64_t s = 0; s + kBatch <= xtr.size(0); s += kBatch) {
+        const Tensor idx = perm.narrow(0, s, kBatch);
+        opt.zero_grad();
+        Tensor loss;
+        {
+          Autocast ac(kCuda, dt, /*enabled=*/mode != 0);
+          loss = cross_entropy(model->forward(index_select(xtr, 0, idx)), index_select(ytr, 0, idx));
+        }
+        scaler.scale(loss).backward();
+        scaler.step(opt);
+        scaler.update();
+      }
+    }
+    NoGradGuard ng;
+    model->eval();
+    int64_t correct = 0;
+    for (int64_t s = 0; s < xte.size(0); s += 1000) {
+      Autocast ac(kCuda, dt, /*enabled=*/mode != 0);
+      const Tensor pred = argmax(model->forward(xte.narrow(0, s, 1000)), 1);
+      correct += sum(eq(pred, yte.narrow(0, s, 1000))).item<int64_t>();
+    }
+    return 100.0 * static_cast<double>(correct) / static_cast<double>(xte.size(0));
+  };
+  const double fp32 = run(0), bf16 = run(1), fp16 = run(2);
+  std::printf("ConvNet on Fashion-MNIST, %lld epochs: float32 %.2f%%, bfloat16 autocast %.2f%%, float16 autocast + "
+              "GradScaler %.2f%%\n",
+              static_cast<long long>(kEpochs), fp32, bf16, fp16);
+  EXPECT_GT(fp32, 85.0) << "the float32 baseline did not train";
+  EXPECT_GE(bf16, fp32 - 0.5);
+  EXPECT_GE(fp16, fp32 - 0.5);
 }
