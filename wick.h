@@ -1,6 +1,7 @@
 // wick: everything a program needs, in one include.
 #pragma once
 
+#include "autograd/autocast.h"
 #include "autograd/engine.h"
 #include "autograd/function.h"
 #include "autograd/grad_mode.h"

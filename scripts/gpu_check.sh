@@ -107,6 +107,29 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/tmp/deps/usr/lib/x86_64-linux-gnu
   timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | tee "$out/bench_cuda_gemm.txt" | tail -45
   timeout 60 "$bin/bench_cuda_elementwise" 2>&1 | tee "$out/bench_cuda_elementwise.txt" | tail -30
+  echo "== training steps vs PyTorch eager (bfloat16 autocast; wick, torch, wick, torch)"
+  if [ -x "$bin/bench_cuda_models" ]; then
+    for wl in gpt2 resnet50; do
+      for r in 1 2; do
+        timeout 150 "$bin/bench_cuda_models" --workload $wl --steps 5 --warmup 2 --json >> "$out/models.jsonl" \
+          2>> "$out/models.err" || echo "wick $wl: failed (rc $?): $(tail -2 "$out/models.err")"
+        timeout 150 python3 bench/peer/cuda_models.py --workload $wl --steps 5 --warmup 2 --json >> "$out/models.jsonl" \
+          2>> "$out/models.err" || echo "torch $wl: failed (rc $?): $(tail -2 "$out/models.err")"
+      done
+    done
+    python3 - "$out/models.jsonl" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+for wl in ("gpt2", "resnet50"):
+    by = {fw: [r for r in rows if r["workload"] == wl and r["framework"] == fw] for fw in ("wick", "torch")}
+    if not by["wick"] or not by["torch"]:
+        print(f"{wl:9s} incomplete: wick {len(by['wick'])} runs, torch {len(by['torch'])} runs"); continue
+    w = statistics.median(r["throughput"] for r in by["wick"]); t = statistics.median(r["throughput"] for r in by["torch"])
+    print(f"{wl:9s} wick {w:10.0f} {by['wick'][0]['unit']}  torch {t:10.0f}  ratio {w / t:5.2f}x  "
+          f"params {by['wick'][0]['params']} vs {by['torch'][0]['params']}  "
+          f"peak MB {by['wick'][0]['peak_mem_mb']:.0f} vs {by['torch'][0]['peak_mem_mb']:.0f}")
+PY
+  fi
   exit 0
 fi
 
