@@ -22,6 +22,7 @@ bool is_16bit_float(DType d) { return d == kFloat16 || d == kBFloat16; }
 
 bool AutocastMode::is_enabled(DeviceType type) { return t_state.enabled[slot(type)] && !t_state.suspended; }
 DType AutocastMode::dtype(DeviceType type) { return t_state.dtype[slot(type)]; }
+bool AutocastMode::any_enabled() { return (t_state.enabled[0] || t_state.enabled[1]) && !t_state.suspended; }
 void AutocastMode::set(DeviceType type, bool enabled, DType dtype) {
   t_state.enabled[slot(type)] = enabled;
   t_state.dtype[slot(type)] = dtype;
@@ -43,18 +44,17 @@ AutocastSuspend::~AutocastSuspend() { t_state.suspended = prev_suspended_; }
 
 namespace autocast {
 
-Cast::Cast(std::initializer_list<Tensor> inputs) {
+void Cast::init(const Tensor* const* inputs, size_t n) {
   const Tensor* first = nullptr;
-  for (const Tensor& t : inputs)
-    if (t.defined()) {
-      first = &t;
-      break;
-    }
+  for (size_t i = 0; i < n && first == nullptr; ++i)
+    if (inputs[i]->defined()) first = inputs[i];
   if (first == nullptr || !AutocastMode::is_enabled(first->device().type)) return;
   type_ = first->device().type;
   bool any_float = false;
-  for (const Tensor& t : inputs)
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor& t = *inputs[i];
     any_float = any_float || (t.defined() && t.device().type == type_ && t.is_floating_point());
+  }
   if (!any_float) return;
   active_ = true;
   dtype_ = AutocastMode::dtype(type_);

@@ -38,7 +38,8 @@
 // needs no scaler.
 #pragma once
 
-#include <initializer_list>
+#include <cstddef>
+#include <type_traits>
 
 #include "tensor/device.h"
 #include "tensor/dtype.h"
@@ -52,6 +53,8 @@ struct AutocastMode {
   // The scope's dtype (float16 or bfloat16); meaningful when enabled.
   static DType dtype(DeviceType type);
   static void set(DeviceType type, bool enabled, DType dtype);
+  // Whether any device type is enabled and not suspended (the ops' fast path).
+  static bool any_enabled();
 };
 
 // An autocast scope (RAII). `dtype` must be float16 or bfloat16 and `device`
@@ -95,7 +98,16 @@ namespace autocast {
 
 class Cast {
  public:
-  Cast(std::initializer_list<Tensor> inputs);
+  // Takes the inputs by reference (no copies): outside autocast scopes an op
+  // pays one thread-local read.
+  template <typename... Ts>
+  explicit Cast(const Ts&... inputs) {
+    static_assert((std::is_same_v<Ts, Tensor> && ...), "autocast::Cast takes Tensors");
+    if (AutocastMode::any_enabled()) {
+      const Tensor* ts[] = {&inputs...};
+      init(ts, sizeof...(Ts));
+    }
+  }
   ~Cast();
   Cast(const Cast&) = delete;
   Cast& operator=(const Cast&) = delete;
@@ -109,6 +121,8 @@ class Cast {
   Tensor fp32(const Tensor& t) const;
 
  private:
+  void init(const Tensor* const* inputs, size_t n);
+
   bool active_ = false;
   DeviceType type_ = DeviceType::CPU;
   DType dtype_ = kFloat32;
