@@ -30,7 +30,7 @@ if [ "${1:-}" = "--pack" ]; then
   targets="$(for f in tests/cuda/test_*.cpp; do n=$(basename "$f" .cpp); printf 'test_cuda_%s ' "${n#test_}"; done)
            $(for f in bench/*/bench_cuda_*.cpp; do printf '%s ' "$(basename "$f" .cpp)"; done) test_dist_nccl bench_peak"
   cmake -S . -B build-gpu90 -G Ninja -DCMAKE_BUILD_TYPE=Release -DWICK_BUILD_BENCH=ON -DWICK_BUILD_EXAMPLES=OFF \
-    -DWICK_BUILD_PAPERS=OFF -DWICK_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90-real -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON \
+    -DWICK_BUILD_PAPERS=OFF -DWICK_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a-real -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON \
     -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache >/dev/null || exit 1
   ninja -C build-gpu90 $targets || exit 1
   mkdir -p .gpubin/pack && rm -f .gpubin/pack/*
@@ -136,7 +136,7 @@ fi
 echo "== build (CUDA for sm_90 only: the CI builds every architecture)"
 t0=$(date +%s)
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DWICK_BUILD_BENCH=ON -DWICK_BUILD_EXAMPLES=OFF \
-  -DWICK_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90-real "${prefix[@]}" > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
+  -DWICK_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90a-real "${prefix[@]}" > "$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
 cmake --build build-gpu -j "$jobs" -- -k 0 > "$out/build.log" 2>&1 || { grep -E 'error|FAILED' "$out/build.log" | head -40; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"
 

@@ -24,6 +24,7 @@
 
 #include "cuda/cuda.h"
 #include "cuda/kernels/gemm.h"
+#include "cuda/kernels/gemm_sm90.h"
 #include "cuda/runtime.h"
 #include "peak.h"
 #include "wick.h"
@@ -153,28 +154,39 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// --compare: wick and cuBLAS alternately, one timed batch (~50 ms) each per round.
+// --compare: wick, wick's wgmma kernel (16-bit inputs on compute capability
+// 9.0) and cuBLAS alternately, one timed batch (~50 ms) each per round.
 int compare(int rounds) {
-  std::printf("%-40s %9s %9s %7s %9s %9s\n", "shape (MxNxK)", "wick", "cublas", "ratio", "wick/pk", "cublas/pk");
+  const bool sm90 = wick::cuda::wgmma_supported(wick::cuda::current_device());
+  std::printf("%-40s %9s %9s %9s %7s %7s %9s %9s\n", "shape (MxNxK)", "wick", "wgmma", "cublas", "ratio", "wgmma/", "best/pk",
+              "cublas/pk");
   for (DType dt : {wick::kBFloat16, wick::kFloat32})
     for (const Shape& s : kShapes) {
       Operands o(s, dt);
       const double flops = 2.0 * s.M * s.N * s.K;
-      time_calls(o, GemmBackend::Wick, 2);
-      time_calls(o, GemmBackend::Cublas, 2);
-      const double one = std::max(time_calls(o, GemmBackend::Wick, 1), time_calls(o, GemmBackend::Cublas, 1));
+      const bool wg = sm90 && dt == wick::kBFloat16;
+      std::vector<GemmBackend> bes = {GemmBackend::Wick, GemmBackend::Cublas};
+      if (wg) bes.push_back(GemmBackend::Wgmma);
+      double one = 0;
+      for (GemmBackend be : bes) time_calls(o, be, 2);
+      for (GemmBackend be : bes) one = std::max(one, time_calls(o, be, 1));
       const int calls = std::max(1, static_cast<int>(0.05 / std::max(one, 1e-6)));
-      std::vector<double> tw, tc;
-      for (int r = 0; r < rounds; ++r) {
-        tw.push_back(flops / time_calls(o, GemmBackend::Wick, calls) * 1e-12);
-        tc.push_back(flops / time_calls(o, GemmBackend::Cublas, calls) * 1e-12);
+      std::vector<std::vector<double>> t(bes.size());
+      for (int r = 0; r < rounds; ++r)
+        for (size_t i = 0; i < bes.size(); ++i) t[i].push_back(flops / time_calls(o, bes[i], calls) * 1e-12);
+      const double mw = median(t[0]), mc = median(t[1]), mg = wg ? median(t[2]) : 0.0;
+      char wgs[32] = "-", wgr[32] = "-";
+      if (wg) {
+        std::snprintf(wgs, sizeof wgs, "%.1f", mg);
+        std::snprintf(wgr, sizeof wgr, "%.3f", mg / mc);
       }
-      const double mw = median(tw), mc = median(tc);
-      std::printf("%-40s %9.1f %9.1f %7.3f %9.3f %9.3f\n", label(s, dt).c_str(), mw, mc, mw / mc, mw / peak(dt),
-                  mc / peak(dt));
+      std::printf("%-40s %9.1f %9s %9.1f %7.3f %7s %9.3f %9.3f\n", label(s, dt).c_str(), mw, wgs, mc, mw / mc, wgr,
+                  std::max(mw, mg) / peak(dt), mc / peak(dt));
       std::fflush(stdout);
     }
-  std::printf("(TFLOP/s, medians of %d interleaved rounds; pk = datasheet dense peak)\n", rounds);
+  std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas, wgmma/ = wgmma / cublas;\n"
+              " pk = datasheet dense peak)\n",
+              rounds);
   return 0;
 }
 

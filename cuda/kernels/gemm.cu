@@ -45,9 +45,9 @@
 //    dimension that is a multiple of 8; otherwise (odd K of a row-major A,
 //    say) the same pipeline runs with synchronous scalar loads that
 //    zero-fill, slower but exact.
-//    Hopper's wgmma/TMA are not used: this kernel runs the same on sm_80 and
-//    sm_90, so on H100 it can reach only part of the dense peak (which needs
-//    wgmma). Fraction of peak: not measured yet (bench_cuda_gemm --compare).
+//    Hopper's wgmma/TMA are not used here: this kernel runs the same on sm_80
+//    and sm_90, so on H100 it can reach only part of the dense peak (which
+//    needs wgmma: gemm_sm90.cu, GemmBackend::Wgmma). Fraction of peak: not measured yet (bench_cuda_gemm --compare).
 //    Registers (ptxas, CUDA 13): SIMT float 175 (sm_80) / 185 (sm_90), one
 //    256-thread block per SM; tensor-core 240-248, two 128-thread blocks per
 //    SM; no spills.
@@ -67,6 +67,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cuda/kernels/gemm_sm90.h"
 #include "cuda/runtime.h"
 #include "ops/cpu/linalg.h"
 #include "cuda/vendor/cublas.h"
@@ -632,7 +633,8 @@ GemmBackend parse_backend_env() {
   const char* v = std::getenv("WICK_CUDA_GEMM");
   if (v == nullptr || *v == '\0' || std::strcmp(v, "wick") == 0) return GemmBackend::Wick;
   if (std::strcmp(v, "cublas") == 0) return GemmBackend::Cublas;
-  WICK_FAIL("WICK_CUDA_GEMM must be 'wick' or 'cublas', got '", v, "'");
+  if (std::strcmp(v, "wgmma") == 0) return GemmBackend::Wgmma;
+  WICK_FAIL("WICK_CUDA_GEMM must be 'wick', 'wgmma' or 'cublas', got '", v, "'");
 }
 
 // Leading dimension and transpose flag under which a rows x cols matrix with
@@ -670,6 +672,7 @@ const char* gemm_backend_name(GemmBackend b) {
   switch (b) {
     case GemmBackend::Default: return "default";
     case GemmBackend::Wick: return "wick";
+    case GemmBackend::Wgmma: return "wgmma";
     case GemmBackend::Cublas: return "cublas";
   }
   return "?";
@@ -699,6 +702,10 @@ void gemm(const GemmArgs& g, GemmBackend backend) {
   // that, rather than relying on each cuBLAS version's quick-return path.
   if (backend == GemmBackend::Cublas && g.K > 0) {
     vendor::cublas_gemm(g);
+    return;
+  }
+  if (backend == GemmBackend::Wgmma && (g.ab_dtype == kFloat16 || g.ab_dtype == kBFloat16)) {
+    gemm_wgmma(g);
     return;
   }
   switch (g.ab_dtype) {

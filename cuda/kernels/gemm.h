@@ -18,9 +18,11 @@
 //   float64 -> float64            the same SIMT kernel templated on double
 //   float16/bfloat16 -> same or float32   tensor cores (mma.sync m16n8k16),
 //                                 fp32 accumulation, sm_80+
-// Backends: wick's own kernels (gemm.cu) or cuBLAS (cuda/vendor/cublas.cpp),
-// per call or by the environment variable WICK_CUDA_GEMM=wick|cublas
-// (default wick). The header holds no CUDA types, so ops/ and tests include it
+// Backends: wick's own kernels (gemm.cu), wick's Hopper kernel for 16-bit
+// inputs (wgmma, gemm_sm90.cu; compute capability 9.0 only; float32/float64
+// take the SIMT kernel under it) or cuBLAS (cuda/vendor/cublas.cpp), per call
+// or by the environment variable WICK_CUDA_GEMM=wick|wgmma|cublas (default
+// wick). The header holds no CUDA types, so ops/ and tests include it
 // from plain C++.
 #pragma once
 
@@ -31,8 +33,9 @@
 namespace wick::cuda {
 
 // Which implementation runs a product. Default reads WICK_CUDA_GEMM once per
-// process ("wick" when unset; any other value than wick/cublas is an error).
-enum class GemmBackend : uint8_t { Default, Wick, Cublas };
+// process ("wick" when unset; any other value than wick/wgmma/cublas is an
+// error).
+enum class GemmBackend : uint8_t { Default, Wick, Wgmma, Cublas };
 
 // The backend Default resolves to in this process.
 GemmBackend default_gemm_backend();

@@ -31,6 +31,7 @@
 
 #ifdef WICK_WITH_CUDA
 #include "cuda/kernels/gemm.h"
+#include "cuda/kernels/gemm_sm90.h"
 #endif
 
 namespace wick {
@@ -192,8 +193,10 @@ void check_case(const Case& cs, DType ab, DType cdt) {
   const Tensor dA = upload(A, ab), dB = upload(B, ab);
   g.A = dA.data_ptr_raw(), g.B = dB.data_ptr_raw();
 
-  for (int which = 0; which < 3; ++which) {
-    const char* name = which == 0 ? "wick" : which == 1 ? "cublas" : "reference";
+  // 3: the Hopper wgmma kernel, for 16-bit inputs on a compute capability 9.0 device.
+  const bool wgmma = (ab == kFloat16 || ab == kBFloat16) && cuda::wgmma_supported(cuda::current_device());
+  for (int which = 0; which < (wgmma ? 4 : 3); ++which) {
+    const char* name = which == 0 ? "wick" : which == 1 ? "cublas" : which == 2 ? "reference" : "wgmma";
     std::vector<double> start = C0;
     if (cs.beta == 0) {  // beta = 0 must ignore C entirely, NaN included (padding keeps its value)
       for (int64_t b = 0; b < cs.batch; ++b)
@@ -205,7 +208,8 @@ void check_case(const Case& cs, DType ab, DType cdt) {
     g.C = dC.data_ptr_raw();
     if (which == 0) cuda::gemm(g, GemmBackend::Wick);
     else if (which == 1) cuda::gemm(g, GemmBackend::Cublas);
-    else cuda::gemm_reference(g);
+    else if (which == 2) cuda::gemm_reference(g);
+    else cuda::gemm(g, GemmBackend::Wgmma);
     cuda::synchronize();
     const std::vector<double> got = download(dC);
     int bad = 0;

@@ -1,0 +1,404 @@
+// Hopper (sm_90a) GEMM for float16/bfloat16 inputs with float32 accumulation,
+// on the warpgroup tensor-core instruction wgmma.mma_async: the kernel behind
+// GemmBackend::Wgmma (cuda/kernels/gemm.h). Same contract as gemm_tc_kernel
+// in gemm.cu; C = alpha * A B + beta * C, 2 M N K FLOPs.
+//
+// Why a second tensor-core kernel: Hopper runs the Ampere-style mma.sync at
+// only part of its dense peak; the full rate needs wgmma, which multiplies a
+// 64 x N x 16 block per warpgroup (4 warps) with both operands read straight
+// from shared memory through 64-bit "matrix descriptors", asynchronously.
+//
+// Design (one CTA = 2 warpgroups = 256 threads, tile 128 x 256 x 64):
+//  - Operands must be K-major in shared memory (A as [m][k], B as [n][k]),
+//    each row of a 64-wide k tile being 128 bytes, in the 128-byte swizzle
+//    wgmma's descriptors describe: 16-byte chunk c of row r is stored at chunk
+//    c ^ (r & 7), the 8-row atoms 1024 bytes apart (descriptor: stride byte
+//    offset 1024, swizzle mode 128B, every atom 1024-byte aligned). The k16
+//    step s of a tile starts 32 s bytes into it: the hardware applies the
+//    swizzle to the full address, so advancing the start address selects the
+//    next 16 k.
+//  - A global operand that is not K-major (A transposed, B not transposed,
+//    as in the backward of a linear layer) or not 16-byte aligned is first
+//    copied into a K-major, aligned temporary by copy_kmajor (a transpose
+//    through shared memory): one extra read and write of the operand, small
+//    beside the product for the sizes where this kernel matters.
+//  - Loads: cp.async 16-byte copies by all 256 threads into a 4-stage ring
+//    (48 KiB per stage, 193 KiB in all, one CTA per SM); chunks past M, N or K
+//    are zero-filled by cp.async's src-size, so any M, N, K works. After a
+//    stage lands, fence.proxy.async makes the generic-proxy writes visible to
+//    wgmma's async-proxy reads, then the CTA barrier.
+//  - Each warpgroup issues 4 wgmma m64n256k16 per k tile on its 64 rows of
+//    A and all 256 rows of B (128 float accumulators per thread), commits
+//    them as one group and waits until at most one group is in flight, so
+//    tile kt's products overlap tile kt+1's issue; the prefetch of tile
+//    kt + 2 then overwrites the stage of tile kt - 2, which both warpgroups
+//    finished before the barrier that precedes it.
+//  - Epilogue: accumulator 4 j + 2 h + e of thread (warp w, lane l) of
+//    warpgroup g is C[64 g + 16 w + l / 4 + 8 h][8 j + 2 (l % 4) + e].
+// Compiled only in the sm_90a pass (__CUDA_ARCH_FEAT_SM90_ALL; the build's
+// architectures include 90a-real); the host launches it only on compute
+// capability 9.0 devices, whose sm_90a cubin it is. Status: written without
+// a GPU at hand; the tests compare it with the reference kernel and cuBLAS,
+// and it becomes the default 16-bit path once they pass on an H100.
+#include "cuda/kernels/gemm_sm90.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "cuda/runtime.h"
+#include "ops/creation.h"
+
+namespace wick::cuda {
+
+namespace {
+
+constexpr int kBM = 128, kBN = 256, kBK = 64, kStages = 4, kThreads = 256;
+constexpr int kTileABytes = kBM * kBK * 2;  // 16 KiB
+constexpr int kTileBBytes = kBN * kBK * 2;  // 32 KiB
+constexpr int kStageBytes = kTileABytes + kTileBBytes;
+constexpr int kSmemBytes = kStages * kStageBytes + 1024;  // + slack to align the ring to 1024 bytes
+
+struct Sm90Params {
+  const uint16_t* A;  // [batch][M][lda], K-major
+  const uint16_t* B;  // [batch][N][ldb], K-major
+  void* C;
+  int64_t M, N, K, batch;
+  int64_t lda, ldb, ldc, stride_a, stride_b, stride_c;
+  float alpha, beta;
+};
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+__device__ __forceinline__ float to_f32(float x) { return x; }
+__device__ __forceinline__ float to_f32(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_f32(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <typename T>
+__device__ __forceinline__ T from_f32(float x) {
+  if constexpr (std::is_same_v<T, float>)
+    return x;
+  else if constexpr (std::is_same_v<T, __half>)
+    return __float2half_rn(x);
+  else
+    return __float2bfloat16_rn(x);
+}
+
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Pins the accumulators in place around the asynchronous MMAs, so that the
+// compiler neither reads them before the wait nor moves writes across it.
+__device__ __forceinline__ void fence_operands(float (&d)[kBN / 2]) {
+#pragma unroll
+  for (int i = 0; i < kBN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+// A K-major operand tile in the 128-byte swizzle: start address, stride
+// byte offset 1024 (the next 8 rows), leading byte offset unused (1), mode 1.
+__device__ __forceinline__ uint64_t smem_desc(uint32_t addr) {
+  return (static_cast<uint64_t>((addr & 0x3FFFF) >> 4)) | (uint64_t{1} << 16) | (uint64_t{1024 >> 4} << 32) |
+         (uint64_t{1} << 62);
+}
+
+template <bool kBf16>
+__device__ __forceinline__ void wgmma_m64n256k16(float (&d)[kBN / 2], uint64_t da, uint64_t db) {
+  if constexpr (kBf16) {
+  asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {"
+        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+        "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+        "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+        "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+        "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+        "}, %128, %129, p, 1, 1, 0, 0;\n}\n"
+        :
+          "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+          "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+          "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+          "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+          "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+          "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+          "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+          "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+          "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+        : "l"(da), "l"(db), "r"(1));
+  } else {
+  asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {"
+        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+        "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+        "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "
+        "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "
+        "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "
+        "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "
+        "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
+        "}, %128, %129, p, 1, 1, 0, 0;\n}\n"
+        :
+          "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+          "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+          "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+          "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+          "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+          "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+          "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
+          "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),
+          "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+        : "l"(da), "l"(db), "r"(1));
+  }
+}
+
+// Rows [r0, r0 + rows) x k [k0, k0 + 64) of a K-major matrix (extent R x K,
+// row stride ld) into the swizzled tile at smem address `tile`.
+template <int kRows>
+__device__ __forceinline__ void load_tile(uint32_t tile, const uint16_t* X, int64_t ld, int64_t r0, int64_t R,
+                                          int64_t k0, int64_t K, int tid) {
+#pragma unroll
+  for (int i = 0; i < kRows * 8 / kThreads; ++i) {
+    const int q = tid + i * kThreads;
+    const int r = q >> 3, c = q & 7;
+    const int64_t gr = r0 + r, gk = k0 + c * 8;
+    int bytes = 0;
+    if (gr < R && gk < K) bytes = static_cast<int>(K - gk < 8 ? K - gk : 8) * 2;
+    const uint16_t* src = bytes > 0 ? X + gr * ld + gk : X;
+    cp_async16(tile + r * 128 + ((c ^ (r & 7)) << 4), src, bytes);
+  }
+}
+
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+template <typename TIn, typename TOut>
+__global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Sm90Params p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr bool kBf16 = std::is_same_v<TIn, __nv_bfloat16>;
+  extern __shared__ uint8_t smem_raw[];
+  const uint32_t smem_base = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
+  const uint32_t ring = (smem_base + 1023u) & ~1023u;  // every tile 1024-byte aligned
+  auto tile_a = [&](int stage) { return ring + stage * kStageBytes; };
+  auto tile_b = [&](int stage) { return ring + stage * kStageBytes + kTileABytes; };
+
+  const int tid = threadIdx.x, wg = tid >> 7, lane = tid & 31, warp = (tid >> 5) & 3;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kBM, n0 = static_cast<int64_t>(blockIdx.x) * kBN;
+  const int nk = static_cast<int>((p.K + kBK - 1) / kBK);
+
+  for (int64_t bi = blockIdx.z; bi < p.batch; bi += gridDim.z) {
+    const uint16_t* A = p.A + bi * p.stride_a;
+    const uint16_t* B = p.B + bi * p.stride_b;
+    auto load_stage = [&](int stage, int kt) {
+      const int64_t k0 = static_cast<int64_t>(kt) * kBK;
+      load_tile<kBM>(tile_a(stage), A, p.lda, m0, p.M, k0, p.K, tid);
+      load_tile<kBN>(tile_b(stage), B, p.ldb, n0, p.N, k0, p.K, tid);
+    };
+
+    float d[kBN / 2];
+#pragma unroll
+    for (int i = 0; i < kBN / 2; ++i) d[i] = 0.f;
+
+    // Prologue: tiles 0 .. S-3, one commit group each (empty past the end).
+#pragma unroll
+    for (int s = 0; s < kStages - 2; ++s) {
+      if (s < nk) load_stage(s, s);
+      cp_async_commit();
+    }
+    for (int kt = 0; kt < nk; ++kt) {
+      // Committed so far: S-2+kt groups; at most S-3 pending means tile kt landed.
+      cp_async_wait<kStages - 3>();
+      fence_proxy_async();
+      __syncthreads();
+      const int pf = kt + kStages - 2;
+      if (pf < nk) load_stage(pf % kStages, pf);
+      cp_async_commit();
+
+      const int st = kt % kStages;
+      const uint32_t a = tile_a(st) + wg * 64 * 128, b = tile_b(st);
+      wgmma_fence();
+      fence_operands(d);
+#pragma unroll
+      for (int s = 0; s < kBK / 16; ++s) wgmma_m64n256k16<kBf16>(d, smem_desc(a + 32 * s), smem_desc(b + 32 * s));
+      wgmma_commit();
+      fence_operands(d);
+      wgmma_wait<1>();
+    }
+    wgmma_wait<0>();
+    fence_operands(d);
+    cp_async_wait<0>();
+    __syncthreads();  // the next batch's prologue overwrites stages the other warpgroup may still read
+
+    TOut* C = static_cast<TOut*>(p.C) + bi * p.stride_c;
+    const int64_t row0 = m0 + wg * 64 + warp * 16 + (lane >> 2);
+#pragma unroll
+    for (int j = 0; j < kBN / 8; ++j) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int64_t m = row0 + 8 * h;
+        if (m >= p.M) continue;
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int64_t n = n0 + 8 * j + 2 * (lane & 3) + e;
+          if (n >= p.N) continue;
+          TOut* c = C + m * p.ldc + n;
+          float r = p.alpha * d[4 * j + 2 * h + e];
+          if (p.beta != 0.f) r = fmaf(p.beta, to_f32(*c), r);
+          *c = from_f32<TOut>(r);
+        }
+      }
+    }
+  }
+#else
+  __trap();  // only the sm_90a pass has wgmma; the host launches this on compute capability 9.0 only
+#endif
+}
+
+// out[b][i][j] (row stride ld_out) = in[b * in_batch + i * si + j * sj] for
+// i < I, j < J: a K-major copy of an operand (i = its m or n, j = k). Through
+// a 32 x 33 shared tile, so that both the reads (along whichever of i, j is
+// contiguous in `in`) and the writes (along j) are coalesced.
+__global__ void copy_kmajor_kernel(const uint16_t* in, int64_t in_batch, int64_t si, int64_t sj, uint16_t* out,
+                                   int64_t out_batch, int64_t ld_out, int64_t I, int64_t J, int64_t batch,
+                                   bool read_along_i) {
+  __shared__ uint16_t t[32][33];
+  const int64_t i0 = static_cast<int64_t>(blockIdx.y) * 32, j0 = static_cast<int64_t>(blockIdx.x) * 32;
+  for (int64_t b = blockIdx.z; b < batch; b += gridDim.z) {
+    const uint16_t* src = in + b * in_batch;
+    for (int y = threadIdx.y; y < 32; y += blockDim.y) {
+      // read_along_i: consecutive threads take consecutive i (i is contiguous in `in`).
+      const int64_t i = i0 + (read_along_i ? threadIdx.x : y), j = j0 + (read_along_i ? y : threadIdx.x);
+      uint16_t v = 0;
+      if (i < I && j < J) v = src[i * si + j * sj];
+      if (read_along_i)
+        t[threadIdx.x][y] = v;
+      else
+        t[y][threadIdx.x] = v;
+    }
+    __syncthreads();
+    uint16_t* dst = out + b * out_batch;
+    for (int y = threadIdx.y; y < 32; y += blockDim.y) {
+      const int64_t i = i0 + y, j = j0 + threadIdx.x;
+      // Columns J .. ld_out stay unwritten: the GEMM's loads zero-fill k >= K.
+      if (i < I && j < J) dst[i * ld_out + j] = t[y][threadIdx.x];
+    }
+    __syncthreads();
+  }
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+unsigned grid_dim(int64_t n, int64_t tile) { return static_cast<unsigned>((n + tile - 1) / tile); }
+
+// A K-major, 16-byte aligned view of one operand: `rows` (M or N) x K, element
+// (r, k) at base + r * rs + k * ks, batches `bstride` apart; the operand itself
+// when it already is one, else a copy in `holder`.
+struct KMajor {
+  const uint16_t* ptr;
+  int64_t ld, bstride;
+};
+KMajor kmajor(const void* base, int64_t rows, int64_t K, int64_t rs, int64_t ks, int64_t batch, int64_t bstride,
+              DType dt, int device, Tensor& holder) {
+  const uint16_t* p = static_cast<const uint16_t*>(base);
+  if ((ks == 1 || K == 1) && aligned16(p) && rs % 8 == 0 && bstride % 8 == 0) return {p, rs, bstride};
+  const int64_t ld = (K + 7) / 8 * 8;
+  const int64_t copies = bstride == 0 ? 1 : batch;  // a broadcast operand is copied once
+  holder = empty({copies * rows * ld}, TensorOptions(dt).device(Device(DeviceType::CUDA, device)));
+  uint16_t* out = static_cast<uint16_t*>(holder.data_ptr_raw());
+  const dim3 grid(grid_dim(K, 32), grid_dim(rows, 32), static_cast<unsigned>(std::min<int64_t>(copies, 65535)));
+  copy_kmajor_kernel<<<grid, dim3(32, 8), 0, current_stream()>>>(p, bstride, rs, ks, out, rows * ld, ld, rows, K,
+                                                                  copies, /*read_along_i=*/rs == 1 && ks != 1);
+  WICK_CUDA_CHECK_LAUNCH();
+  return {out, ld, bstride == 0 ? 0 : rows * ld};
+}
+
+template <typename TIn, typename TOut>
+void launch(const Sm90Params& p) {
+  auto kernel = gemm_wgmma_kernel<TIn, TOut>;
+  WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+  const int64_t tn = (p.N + kBN - 1) / kBN, tm = (p.M + kBM - 1) / kBM;
+  WICK_CHECK(tn <= 65535 && tm <= 65535, "cuda gemm (wgmma): M = ", p.M, ", N = ", p.N, " need more tiles than the grid allows");
+  const dim3 grid(static_cast<unsigned>(tn), static_cast<unsigned>(tm),
+                  static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(p.batch, 1), 65535)));
+  kernel<<<grid, kThreads, kSmemBytes, current_stream()>>>(p);
+  WICK_CUDA_CHECK_LAUNCH();
+}
+
+void launch_typed(const GemmArgs& g, const Sm90Params& p) {
+  const bool bf16 = g.ab_dtype == kBFloat16, f32_out = g.c_dtype == kFloat32;
+  if (bf16)
+    f32_out ? launch<__nv_bfloat16, float>(p) : launch<__nv_bfloat16, __nv_bfloat16>(p);
+  else
+    f32_out ? launch<__half, float>(p) : launch<__half, __half>(p);
+}
+
+}  // namespace
+
+bool wgmma_supported(int device) {
+  const cudaDeviceProp& prop = device_properties(device);
+  return prop.major == 9 && prop.minor == 0;
+}
+
+void gemm_wgmma(const GemmArgs& g) {
+  int dev = 0;
+  WICK_CUDA_CHECK(cudaGetDevice(&dev));
+  WICK_CHECK(g.ab_dtype == kFloat16 || g.ab_dtype == kBFloat16, "cuda gemm (wgmma): ", g.ab_dtype,
+             " inputs; the wgmma kernel takes float16/bfloat16");
+  WICK_CHECK(wgmma_supported(dev), "cuda gemm (wgmma): needs a compute capability 9.0 device (H100/H200), device ", dev,
+             " is sm_", device_properties(dev).major, device_properties(dev).minor);
+  // A: (m, k) at m * lda + k, or k * lda + m when stored transposed; B: (n, k) at n * ldb + k when
+  // stored transposed, else k * ldb + n.
+  Tensor ha, hb;
+  if (g.K == 0) {  // C = beta C: the kernel reads neither operand
+    Sm90Params p{};
+    p.A = static_cast<const uint16_t*>(g.A), p.B = static_cast<const uint16_t*>(g.B), p.C = g.C;
+    p.M = g.M, p.N = g.N, p.K = 0, p.batch = g.batch, p.lda = 8, p.ldb = 8, p.ldc = g.ldc, p.stride_c = g.stride_c;
+    p.alpha = static_cast<float>(g.alpha), p.beta = static_cast<float>(g.beta);
+    launch_typed(g, p);
+    return;
+  }
+  const KMajor a = kmajor(g.A, g.M, g.K, g.trans_a ? 1 : g.lda, g.trans_a ? g.lda : 1, g.batch, g.stride_a,
+                          g.ab_dtype, dev, ha);
+  const KMajor b = kmajor(g.B, g.N, g.K, g.trans_b ? g.ldb : 1, g.trans_b ? 1 : g.ldb, g.batch, g.stride_b,
+                          g.ab_dtype, dev, hb);
+  Sm90Params p{};
+  p.A = a.ptr, p.B = b.ptr, p.C = g.C;
+  p.M = g.M, p.N = g.N, p.K = g.K, p.batch = g.batch;
+  p.lda = a.ld, p.ldb = b.ld, p.ldc = g.ldc;
+  p.stride_a = a.bstride, p.stride_b = b.bstride, p.stride_c = g.stride_c;
+  p.alpha = static_cast<float>(g.alpha), p.beta = static_cast<float>(g.beta);
+  launch_typed(g, p);
+  // ha/hb die here: the caching allocator reuses their blocks only for later
+  // work on this stream, which runs after the kernel that reads them.
+}
+
+}  // namespace wick::cuda
