@@ -14,7 +14,9 @@
 // ops/cpu/batch_norm.cpp; they use the statistics the forward kernel saved. Under create_graph the formulas below are written with ops
 // (xhat and rstd recomputed from x), so that they are themselves
 // differentiable; they are also the readable reference the kernels are
-// tested against.
+// tested against. CUDA tensors run the kernels of cuda/kernels/nn.cu
+// (softmax, layer/rms norm) and cuda/kernels/norm.cu (batch_norm,
+// group_norm; there group_norm's first-order backward is fused too).
 #include "ops/nn.h"
 
 #include <algorithm>
@@ -26,6 +28,7 @@
 #include "ops/cpu/nn.h"
 #ifdef WICK_WITH_CUDA
 #include "cuda/kernels/nn.h"
+#include "cuda/kernels/norm.h"
 #endif
 #include "ops/creation.h"
 #include "ops/elementwise.h"
@@ -83,6 +86,42 @@ void layer_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
   if (x.is_cuda()) return cuda::layer_norm_backward(gx, gw, gb, gy, x, mean, rstd, w, rows, cols, rms);
 #endif
   cpu::layer_norm_backward(gx, gw, gb, gy, x, mean, rstd, w, rows, cols, rms);
+}
+void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor& save_rstd,
+                        const Tensor& running_mean, const Tensor& running_var, const Tensor& x, const Tensor& w,
+                        const Tensor& b, int64_t N, int64_t C, int64_t S, bool training, double momentum,
+                        double eps) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda())
+    return cuda::batch_norm_forward(out, save_mean, save_rstd, running_mean, running_var, x, w, b, N, C, S, training,
+                                    momentum, eps);
+#endif
+  cpu::batch_norm_forward(out, save_mean, save_rstd, running_mean, running_var, x, w, b, N, C, S, training, momentum,
+                          eps);
+}
+void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy, const Tensor& x,
+                         const Tensor& mean, const Tensor& rstd, const Tensor& w, int64_t N, int64_t C, int64_t S,
+                         bool training) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) return cuda::batch_norm_backward(gx, gw, gb, gy, x, mean, rstd, w, N, C, S, training);
+#endif
+  cpu::batch_norm_backward(gx, gw, gb, gy, x, mean, rstd, w, N, C, S, training);
+}
+void group_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& w,
+                const Tensor& b, int64_t N, int64_t C, int64_t S, int64_t groups, double eps) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) return cuda::group_norm(out, mean, rstd, x, w, b, N, C, S, groups, eps);
+#endif
+  cpu::group_norm(out, mean, rstd, x, w, b, N, C, S, groups, eps);
+}
+// The saved statistics' options for input x: x's dtype, float32 for 16-bit
+// floats (on CUDA, see cuda::layer_norm_stats_dtype).
+TensorOptions stats_options(const Tensor& x) {
+  TensorOptions o = TensorOptions(x.dtype()).device(x.device());
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) o = o.dtype(cuda::layer_norm_stats_dtype(x.dtype()));
+#endif
+  return o;
 }
 }  // namespace kern
 
@@ -250,7 +289,7 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
   const char* op = "batch_norm";
-  check_float_input(op, x);
+  check_float_input(op, x, /*on_cuda=*/true);
   WICK_CHECK(x.dim() >= 2, op, ": expected input of shape [N, C, ...] with at least 2 dims, got ",
              shape_str(x.sizes()));
   const int64_t N = x.size(0), C = x.size(1), S = C && N ? x.numel() / (N * C) : 0;
@@ -273,14 +312,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Tensor out = empty(x.sizes(), opt);
   // [C]: the batch statistics (training) or those of the running ones (eval),
   // as the forward kernel used them; the backward reuses them.
-  Tensor mean = empty({C}, opt), rstd = empty({C}, opt);
+  Tensor mean = empty({C}, kern::stats_options(x)), rstd = empty({C}, kern::stats_options(x));
   {
     NoGradGuard ng;
     // The running statistics are buffers, updated in place by the kernel
     // (outside autograd); a non-contiguous one goes through a copy.
     auto staged = [&](const Tensor& r) { return r.defined() && !r.is_contiguous() ? r.contiguous() : r; };
     Tensor rm = staged(running_mean), rv = staged(running_var);
-    cpu::batch_norm_forward(out, mean, rstd, rm, rv, x.contiguous(), weight.defined() ? weight.contiguous() : Tensor(),
+    kern::batch_norm_forward(out, mean, rstd, rm, rv, x.contiguous(), weight.defined() ? weight.contiguous() : Tensor(),
                             bias.defined() ? bias.contiguous() : Tensor(), N, C, S, training, momentum, eps);
     if (training && count > 0) {
       for (auto [buf, staged_buf] : {std::pair{running_mean, rm}, std::pair{running_var, rv}}) {
@@ -303,20 +342,21 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
             Tensor gx = c.needs_input_grad(0) ? empty(xv.sizes(), o) : Tensor();
             Tensor gw = c.needs_input_grad(1) ? empty({C}, o) : Tensor();
             Tensor gb = c.needs_input_grad(2) ? empty({C}, o) : Tensor();
-            cpu::batch_norm_backward(gx, gw, gb, g.to(xv.dtype()).contiguous(), xv.contiguous(), mean, rstd,
+            kern::batch_norm_backward(gx, gw, gb, g.to(xv.dtype()).contiguous(), xv.contiguous(), mean, rstd,
                                      w.defined() ? w.contiguous() : Tensor(), N, C, S, training);
             return tensor_list{gx, gw, gb};
           }
           // Under create_graph: the formula written with ops, differentiable again.
+          // (16-bit inputs on CUDA saved float32 statistics: back to x's dtype.)
           Tensor wb = w.defined() ? w.reshape(cs) : Tensor();
+          Tensor mc = mean.to(xv.dtype()).reshape(cs), rc = rstd.to(xv.dtype()).reshape(cs);
           Tensor xhat, r;
           if (training) {
-            std::tie(xhat, r) = norm_stats_for_backward(xv, mean.reshape(cs), rstd.reshape(cs), red, eps,
-                                                        /*center=*/true);
+            std::tie(xhat, r) = norm_stats_for_backward(xv, mc, rc, red, eps, /*center=*/true);
           } else {
             // Eval: the statistics are constants, y is affine in x.
-            r = rstd.reshape(cs);
-            xhat = mul(sub(xv, mean.reshape(cs)), r);
+            r = rc;
+            xhat = mul(sub(xv, mc), r);
           }
           Tensor gx, gw, gb;
           if (c.needs_input_grad(0)) {
@@ -333,7 +373,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
   const char* op = "group_norm";
-  check_float_input(op, x);
+  check_float_input(op, x, /*on_cuda=*/true);
   WICK_CHECK(x.dim() >= 2, op, ": expected input of shape [N, C, ...] with at least 2 dims, got ",
              shape_str(x.sizes()));
   const int64_t N = x.size(0), C = x.size(1);
@@ -345,10 +385,11 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
 
   const TensorOptions opt = TensorOptions(x.dtype()).device(x.device());
   Tensor out = empty(x.sizes(), opt);
-  Tensor mean = empty({N, num_groups, 1}, opt), rstd = empty({N, num_groups, 1}, opt);
+  Tensor mean = empty({N, num_groups, 1}, kern::stats_options(x));
+  Tensor rstd = empty({N, num_groups, 1}, kern::stats_options(x));
   {
     NoGradGuard ng;
-    cpu::group_norm(out, mean, rstd, x.contiguous(), weight.defined() ? weight.contiguous() : Tensor(),
+    kern::group_norm(out, mean, rstd, x.contiguous(), weight.defined() ? weight.contiguous() : Tensor(),
                     bias.defined() ? bias.contiguous() : Tensor(), N, C, S, num_groups, eps);
   }
 
@@ -359,6 +400,19 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
           const Tensor& g = c.grad();
           Tensor xv = sx.unpack(), w = sw.unpack();
           const Shape xs = xv.sizes();
+#ifdef WICK_WITH_CUDA
+          if (xv.is_cuda() && !autograd::GradMode::is_enabled()) {
+            // First-order backward, not recorded: the fused kernels.
+            const TensorOptions o = TensorOptions(xv.dtype()).device(xv.device());
+            const int64_t N = xs[0], C = xs[1], S = N && C ? numel_of(xs) / (N * C) : 0;
+            Tensor gx = c.needs_input_grad(0) ? empty(xs, o) : Tensor();
+            Tensor gw = c.needs_input_grad(1) ? empty({C}, o) : Tensor();
+            Tensor gb = c.needs_input_grad(2) ? empty({C}, o) : Tensor();
+            cuda::group_norm_backward(gx, gw, gb, g.to(xv.dtype()).contiguous(), xv.contiguous(), mean, rstd,
+                                      w.defined() ? w.contiguous() : Tensor(), N, C, S, num_groups);
+            return tensor_list{gx, gw, gb};
+          }
+#endif
           const Shape gs{xs[0], num_groups, numel_of(xs) / std::max<int64_t>(xs[0] * num_groups, 1)};  // [N, G, C/G * S]
           auto [xhat, r] = norm_stats_for_backward(xv.reshape(gs), mean, rstd, {2}, eps, /*center=*/true);
           const Dims red = non_channel_dims(xv.dim());

@@ -13,8 +13,12 @@
 //   avg_pool2d,         dx = window_avg_adjoint(g)    whose backward is window_avg(gg)
 //   adaptive_avg_pool2d      (one window-average op serves both)
 //   interpolate         dx = resample_adjoint(g)      whose backward is resample(gg)
-// The kernels (ops/cpu/pool.cpp) work on planes: [..., H, W] is numel/(H W)
-// independent H x W planes, so batched and unbatched inputs are the same case.
+// The kernels (ops/cpu/pool.cpp, cuda/kernels/pool.cu) work on planes:
+// [..., H, W] is numel/(H W) independent H x W planes, so batched and
+// unbatched inputs are the same case. Both backends follow the plans built
+// here (MaxPoolGeometry, AvgWindows, Resample); for a CUDA input the window
+// and resample plans are uploaded once per call (cuda::PoolTables) and shared
+// by the forward and all the backward nodes the call records.
 #include "ops/pool.h"
 
 #include <cmath>
@@ -23,6 +27,9 @@
 #include "autograd/function.h"
 #include "ops/cpu/pool.h"
 #include "ops/creation.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/pool.h"
+#endif
 
 namespace wick {
 
@@ -43,6 +50,12 @@ void check_plane_input(const char* op, const Tensor& x) {
   for (int64_t d = x.dim() - 3; d < x.dim(); ++d)
     WICK_CHECK(x.size(d) > 0, op, ": expected non-zero channel and spatial sizes (only the batch may be empty), got ",
                shape_str(x.sizes()));
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) {  // float16 and bfloat16 too (computed in float32)
+    WICK_CHECK(is_floating(x.dtype()), op, ": expected a floating input, got ", x.dtype());
+    return;
+  }
+#endif
   WICK_CHECK(x.dtype() == kFloat32 || x.dtype() == kFloat64, op, ": expected a float32 or float64 input, got ",
              x.dtype());
   WICK_CHECK(x.is_cpu(), op, ": no kernel for device ", x.device(), " in this build");
@@ -88,97 +101,154 @@ PoolArgs check_pool_args(const char* op, const Tensor& x, Pair k, std::optional<
   return a;
 }
 
-// Allocates the output (x's dtype) and runs f(in_ptr, out_ptr) on a contiguous copy of `in`.
-template <typename F>
-Tensor run_planes(const char* op, const Tensor& in, const Shape& out_shape, F f) {
+// Allocates the output (in's dtype and device) and runs, on a contiguous copy
+// of `in`, f(in_ptr, out_ptr) for a CPU tensor or on_cuda(in, out) for a CUDA
+// one (on_cuda is passed only in CUDA builds).
+template <typename F, typename... G>
+Tensor run_planes(const char* op, const Tensor& in, const Shape& out_shape, F f, G... on_cuda) {
+  static_assert(sizeof...(G) <= 1);
   Tensor out = empty(out_shape, TensorOptions(in.dtype()).device(in.device()));
   NoGradGuard ng;
   Tensor ic = in.contiguous();
+  if constexpr (sizeof...(G) == 1) {
+    if (ic.is_cuda()) {
+      (on_cuda(ic, out), ...);
+      return out;
+    }
+  }
   WICK_DISPATCH_FLOAT(in.dtype(), op, [&]<typename T>() { f(ic.data_ptr<T>(), out.data_ptr<T>()); });
   return out;
 }
 
+// The plans, shared by a call's forward and backward nodes.
+using GeometryPtr = std::shared_ptr<const cpu::MaxPoolGeometry>;
+struct WindowsPlan {
+  cpu::AvgWindows w;
+#ifdef WICK_WITH_CUDA
+  cuda::PoolTables dev;  // w's tables on the input's device (CUDA inputs only)
+#endif
+};
+struct ResamplePlan {
+  cpu::Resample r;
+#ifdef WICK_WITH_CUDA
+  cuda::PoolTables dev;
+#endif
+};
+
 // ---- argmax scatter / gather: max pooling's backward and its backward ----
 
-Tensor plane_scatter_add(const Tensor& src, const Tensor& idx, const Shape& out_shape);
+Tensor plane_scatter_add(const Tensor& src, const Tensor& idx, const Shape& out_shape, const GeometryPtr& g);
 
-// out[..., l] = x[..., idx[..., l]] within each plane; x [..., H, W], idx [..., OH, OW].
-Tensor plane_gather(const Tensor& x, const Tensor& idx) {
+// out[..., l] = x[..., idx[..., l]] within each plane; x [..., H, W], idx [..., OH, OW]
+// (the argmax of max pooling with geometry g).
+Tensor plane_gather(const Tensor& x, const Tensor& idx, const GeometryPtr& g) {
   const int64_t P = num_planes(x.sizes()), HW = x.size(-1) * x.size(-2);
   const int64_t L = P ? idx.numel() / P : 0;
-  Tensor out = run_planes("max_pool2d", x, idx.sizes(), [&](auto* in, auto* o) {
-    cpu::plane_gather(P, L, HW, in, idx.data_ptr<int64_t>(), o);
-  });
+  Tensor out = run_planes(
+      "max_pool2d", x, idx.sizes(),
+      [&](auto* in, auto* o) { cpu::plane_gather(P, L, HW, in, idx.data_ptr<int64_t>(), o); }
+#ifdef WICK_WITH_CUDA
+      , [&](const Tensor& in, const Tensor& o) { cuda::plane_gather(P, L, HW, in, idx, o); }
+#endif
+  );
   if (autograd::needs_grad({x}))
-    autograd::record("MaxPool2dGatherBackward", {x}, {out}, [si = SavedTensor(idx), xs = x.sizes()](const Ctx& c) {
-      return tensor_list{plane_scatter_add(c.grad(), si.unpack(), xs)};
-    });
+    autograd::record("MaxPool2dGatherBackward", {x}, {out},
+                     [si = SavedTensor(idx), xs = x.sizes(), g](const Ctx& c) {
+                       return tensor_list{plane_scatter_add(c.grad(), si.unpack(), xs, g)};
+                     });
   return out;
 }
 
 // out[..., idx[..., l]] += src[..., l] within each plane; out has out_shape [..., H, W].
-Tensor plane_scatter_add(const Tensor& src, const Tensor& idx, const Shape& out_shape) {
+// (CUDA: the same sum as a gather over the windows of geometry g.)
+Tensor plane_scatter_add(const Tensor& src, const Tensor& idx, const Shape& out_shape, const GeometryPtr& g) {
   const int64_t P = num_planes(out_shape), HW = out_shape.end()[-1] * out_shape.end()[-2];
   const int64_t L = P ? idx.numel() / P : 0;
-  Tensor out = run_planes("max_pool2d", src, out_shape, [&](auto* s, auto* o) {
-    cpu::plane_scatter_add(P, L, HW, s, idx.data_ptr<int64_t>(), o);
-  });
+  Tensor out = run_planes(
+      "max_pool2d", src, out_shape,
+      [&](auto* s, auto* o) { cpu::plane_scatter_add(P, L, HW, s, idx.data_ptr<int64_t>(), o); }
+#ifdef WICK_WITH_CUDA
+      , [&](const Tensor& s, const Tensor& o) { cuda::max_pool2d_backward(*g, s, idx, o); }
+#endif
+  );
   if (autograd::needs_grad({src}))
-    autograd::record("MaxPool2dScatterBackward", {src}, {out}, [si = SavedTensor(idx)](const Ctx& c) {
-      return tensor_list{plane_gather(c.grad(), si.unpack())};
+    autograd::record("MaxPool2dScatterBackward", {src}, {out}, [si = SavedTensor(idx), g](const Ctx& c) {
+      return tensor_list{plane_gather(c.grad(), si.unpack(), g)};
     });
   return out;
 }
 
 // ---- window averages: avg_pool2d, adaptive_avg_pool2d ----
 
-using WindowsPtr = std::shared_ptr<const cpu::AvgWindows>;
+using WindowsPtr = std::shared_ptr<const WindowsPlan>;
 
 Tensor window_avg_adjoint(const Tensor& g, const WindowsPtr& w);
 
-Tensor window_avg(const Tensor& x, const WindowsPtr& w, const char* op) {
+Tensor window_avg(const Tensor& x, const WindowsPtr& wp, const char* op) {
   const int64_t P = num_planes(x.sizes());
-  Tensor out = run_planes(op, x, plane_shape(x.sizes(), w->OH, w->OW),
-                          [&](auto* in, auto* o) { cpu::window_avg(P, *w, in, o); });
+  const cpu::AvgWindows* w = &wp->w;
+  Tensor out = run_planes(
+      op, x, plane_shape(x.sizes(), w->OH, w->OW), [&](auto* in, auto* o) { cpu::window_avg(P, *w, in, o); }
+#ifdef WICK_WITH_CUDA
+      , [&](const Tensor& in, const Tensor& o) { cuda::window_avg(P, *w, wp->dev, in, o); }
+#endif
+  );
   if (autograd::needs_grad({x}))
     autograd::record(std::string(op) == "adaptive_avg_pool2d" ? "AdaptiveAvgPool2dBackward" : "AvgPool2dBackward",
-                     {x}, {out}, [w](const Ctx& c) { return tensor_list{window_avg_adjoint(c.grad(), w)}; });
+                     {x}, {out}, [wp](const Ctx& c) { return tensor_list{window_avg_adjoint(c.grad(), wp)}; });
   return out;
 }
 
-Tensor window_avg_adjoint(const Tensor& g, const WindowsPtr& w) {
+Tensor window_avg_adjoint(const Tensor& g, const WindowsPtr& wp) {
   const int64_t P = num_planes(g.sizes());
-  Tensor gx = run_planes("avg_pool2d_backward", g, plane_shape(g.sizes(), w->H, w->W),
-                         [&](auto* in, auto* o) { cpu::window_avg_adjoint(P, *w, in, o); });
+  const cpu::AvgWindows* w = &wp->w;
+  Tensor gx = run_planes(
+      "avg_pool2d_backward", g, plane_shape(g.sizes(), w->H, w->W),
+      [&](auto* in, auto* o) { cpu::window_avg_adjoint(P, *w, in, o); }
+#ifdef WICK_WITH_CUDA
+      , [&](const Tensor& in, const Tensor& o) { cuda::window_avg_adjoint(P, *w, wp->dev, in, o); }
+#endif
+  );
   if (autograd::needs_grad({g}))
     autograd::record("AvgPool2dAdjointBackward", {g}, {gx},
-                     [w](const Ctx& c) { return tensor_list{window_avg(c.grad(), w, "avg_pool2d")}; });
+                     [wp](const Ctx& c) { return tensor_list{window_avg(c.grad(), wp, "avg_pool2d")}; });
   return gx;
 }
 
 // ---- resampling: interpolate ----
 
-using ResamplePtr = std::shared_ptr<const cpu::Resample>;
+using ResamplePtr = std::shared_ptr<const ResamplePlan>;
 
 Tensor resample_adjoint(const Tensor& g, const ResamplePtr& r);
 
-Tensor resample(const Tensor& x, const ResamplePtr& r) {
+Tensor resample(const Tensor& x, const ResamplePtr& rp) {
   const int64_t P = num_planes(x.sizes());
-  Tensor out = run_planes("interpolate", x, plane_shape(x.sizes(), r->OH, r->OW),
-                          [&](auto* in, auto* o) { cpu::resample(P, *r, in, o); });
+  const cpu::Resample* r = &rp->r;
+  Tensor out = run_planes(
+      "interpolate", x, plane_shape(x.sizes(), r->OH, r->OW), [&](auto* in, auto* o) { cpu::resample(P, *r, in, o); }
+#ifdef WICK_WITH_CUDA
+      , [&](const Tensor& in, const Tensor& o) { cuda::resample(P, *r, rp->dev, in, o); }
+#endif
+  );
   if (autograd::needs_grad({x}))
     autograd::record(r->linear ? "UpsampleBilinear2dBackward" : "UpsampleNearest2dBackward", {x}, {out},
-                     [r](const Ctx& c) { return tensor_list{resample_adjoint(c.grad(), r)}; });
+                     [rp](const Ctx& c) { return tensor_list{resample_adjoint(c.grad(), rp)}; });
   return out;
 }
 
-Tensor resample_adjoint(const Tensor& g, const ResamplePtr& r) {
+Tensor resample_adjoint(const Tensor& g, const ResamplePtr& rp) {
   const int64_t P = num_planes(g.sizes());
-  Tensor gx = run_planes("interpolate_backward", g, plane_shape(g.sizes(), r->H, r->W),
-                         [&](auto* in, auto* o) { cpu::resample_adjoint(P, *r, in, o); });
+  const cpu::Resample* r = &rp->r;
+  Tensor gx = run_planes(
+      "interpolate_backward", g, plane_shape(g.sizes(), r->H, r->W),
+      [&](auto* in, auto* o) { cpu::resample_adjoint(P, *r, in, o); }
+#ifdef WICK_WITH_CUDA
+      , [&](const Tensor& in, const Tensor& o) { cuda::resample_adjoint(P, *r, rp->dev, in, o); }
+#endif
+  );
   if (autograd::needs_grad({g}))
     autograd::record("UpsampleAdjointBackward", {g}, {gx},
-                     [r](const Ctx& c) { return tensor_list{resample(c.grad(), r)}; });
+                     [rp](const Ctx& c) { return tensor_list{resample(c.grad(), rp)}; });
   return gx;
 }
 
@@ -242,7 +312,8 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, std::array<in
                                                   std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation,
                                                   bool ceil_mode) {
   const PoolArgs a = check_pool_args("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode);
-  cpu::MaxPoolGeometry g;
+  auto gp = std::make_shared<cpu::MaxPoolGeometry>();
+  cpu::MaxPoolGeometry& g = *gp;
   g.P = num_planes(x.sizes());
   g.H = x.size(-2);
   g.W = x.size(-1);
@@ -258,13 +329,17 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, std::array<in
   g.dw = a.d[1];
   const Shape out_shape = plane_shape(x.sizes(), g.OH, g.OW);
   Tensor indices = empty(out_shape, TensorOptions(kInt64).device(x.device()));
-  Tensor values = run_planes("max_pool2d", x, out_shape, [&](auto* in, auto* o) {
-    cpu::max_pool2d(g, in, o, indices.data_ptr<int64_t>());
-  });
+  Tensor values = run_planes(
+      "max_pool2d", x, out_shape, [&](auto* in, auto* o) { cpu::max_pool2d(g, in, o, indices.data_ptr<int64_t>()); }
+#ifdef WICK_WITH_CUDA
+      , [&](const Tensor& in, const Tensor& o) { cuda::max_pool2d(g, in, o, indices); }
+#endif
+  );
   if (autograd::needs_grad({x}))
-    autograd::record("MaxPool2dBackward", {x}, {values}, [si = SavedTensor(indices), xs = x.sizes()](const Ctx& c) {
-      return tensor_list{plane_scatter_add(c.grad(), si.unpack(), xs)};
-    });
+    autograd::record("MaxPool2dBackward", {x}, {values},
+                     [si = SavedTensor(indices), xs = x.sizes(), g = GeometryPtr(gp)](const Ctx& c) {
+                       return tensor_list{plane_scatter_add(c.grad(), si.unpack(), xs, g)};
+                     });
   return {values, indices};
 }
 
@@ -276,7 +351,8 @@ Tensor max_pool2d(const Tensor& x, std::array<int64_t, 2> kernel_size, std::opti
 Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel_size, std::optional<std::array<int64_t, 2>> stride,
                   std::array<int64_t, 2> padding, bool ceil_mode, bool count_include_pad) {
   const PoolArgs a = check_pool_args("avg_pool2d", x, kernel_size, stride, padding, {1, 1}, ceil_mode);
-  auto w = std::make_shared<cpu::AvgWindows>();
+  auto plan = std::make_shared<WindowsPlan>();
+  cpu::AvgWindows* w = &plan->w;
   w->H = x.size(-2);
   w->W = x.size(-1);
   w->OH = a.out[0];
@@ -301,14 +377,18 @@ Tensor avg_pool2d(const Tensor& x, std::array<int64_t, 2> kernel_size, std::opti
   };
   axis(0, w->H, w->OH, w->r0, w->r1, w->rdiv);
   axis(1, w->W, w->OW, w->c0, w->c1, w->cdiv);
-  return window_avg(x, w, "avg_pool2d");
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) plan->dev = cuda::window_tables(*w, x.device());
+#endif
+  return window_avg(x, plan, "avg_pool2d");
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size) {
   check_plane_input("adaptive_avg_pool2d", x);
   WICK_CHECK(output_size[0] > 0 && output_size[1] > 0, "adaptive_avg_pool2d: output_size must be positive, got ",
              pair_str(output_size));
-  auto w = std::make_shared<cpu::AvgWindows>();
+  auto plan = std::make_shared<WindowsPlan>();
+  cpu::AvgWindows* w = &plan->w;
   w->H = x.size(-2);
   w->W = x.size(-1);
   w->OH = output_size[0];
@@ -327,7 +407,10 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size) 
   };
   axis(w->H, w->OH, w->r0, w->r1, w->rdiv);
   axis(w->W, w->OW, w->c0, w->c1, w->cdiv);
-  return window_avg(x, w, "adaptive_avg_pool2d");
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) plan->dev = cuda::window_tables(*w, x.device());
+#endif
+  return window_avg(x, plan, "adaptive_avg_pool2d");
 }
 
 Tensor interpolate(const Tensor& x, std::optional<std::array<int64_t, 2>> size,
@@ -356,7 +439,8 @@ Tensor interpolate(const Tensor& x, std::optional<std::array<int64_t, 2>> size,
   }
   WICK_CHECK(out[0] > 0 && out[1] > 0, "interpolate: output size must be positive, got ", pair_str(out),
              " for input ", shape_str(x.sizes()));
-  auto r = std::make_shared<cpu::Resample>();
+  auto plan = std::make_shared<ResamplePlan>();
+  cpu::Resample* r = &plan->r;
   r->H = H;
   r->W = W;
   r->OH = out[0];
@@ -367,14 +451,17 @@ Tensor interpolate(const Tensor& x, std::optional<std::array<int64_t, 2>> size,
     nearest_taps(W, out[1], sw, r->c0);
     r->r1 = r->r0;
     r->c1 = r->c0;
-  } else if (x.dtype() == kFloat32) {
+  } else if (x.dtype() != kFloat64) {  // float32, and 16-bit on CUDA (computed in float32)
     linear_taps<float>(H, out[0], align_corners, sh, r->r0, r->r1, r->rw0, r->rw1);
     linear_taps<float>(W, out[1], align_corners, sw, r->c0, r->c1, r->cw0, r->cw1);
   } else {
     linear_taps<double>(H, out[0], align_corners, sh, r->r0, r->r1, r->rw0, r->rw1);
     linear_taps<double>(W, out[1], align_corners, sw, r->c0, r->c1, r->cw0, r->cw1);
   }
-  return resample(x, r);
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) plan->dev = cuda::resample_tables(*r, x.device());
+#endif
+  return resample(x, plan);
 }
 
 }  // namespace wick

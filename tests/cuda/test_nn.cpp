@@ -179,14 +179,3 @@ TEST(CudaNn, GradcheckFloat64OnTheDevice) {
   EXPECT_TRUE(gradgradcheck(on_gpu([](const tensor_list& t) { return log_softmax(t[0], 1); }), {x}));
   EXPECT_TRUE(gradgradcheck(on_gpu([](const tensor_list& t) { return layer_norm(t[0], {5}, t[1], t[2]); }), {x, w, b}));
 }
-
-TEST(CudaNn, OpsWithoutACudaKernelSaySo) {
-  WICK_SKIP_WITHOUT_CUDA();
-  Tensor x = ones({2, 3, 4, 4}, TensorOptions(kFloat32).device(kCuda));
-  EXPECT_THROW(group_norm(x, 1), Error);
-  try {
-    group_norm(x, 1);
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("CPU only"), std::string::npos) << e.what();
-  }
-}

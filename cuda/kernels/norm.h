@@ -1,0 +1,58 @@
+// CUDA kernels of batch_norm and group_norm for ops/nn.cpp. The same
+// contracts as the CPU kernels (ops/cpu/batch_norm.h, cpu::group_norm in
+// ops/cpu/nn.h): contiguous x viewed as [N, C, S] (S = product of the
+// spatial dims), per-channel w, b, running_mean, running_var of x's dtype
+// ([C], each may be undefined).
+//
+// Differences from the CPU kernels:
+//  - dtypes: float32, float64, and float16/bfloat16 (stored as such,
+//    computed in float32);
+//  - the saved statistics (batch_norm's save_mean/save_rstd, group_norm's
+//    mean/rstd) have layer_norm_stats_dtype(x) (cuda/kernels/nn.h): float32
+//    for 16-bit inputs, else x's dtype;
+//  - accumulation: each thread sums in the compute type (float32 for float32
+//    and 16-bit, float64 for float64), the per-thread sums are combined in
+//    float64 by block tree reductions and fixed-order sums over blocks:
+//    deterministic, no atomics; results may differ from the CPU's in the
+//    last bits;
+//  - group_norm has a fused first-order backward here (the CPU composes it
+//    from ops).
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace wick::cuda {
+
+// See cpu::batch_norm_forward: training statistics over the N * S values of
+// each channel (shifted one-pass sums), the running statistics updated in
+// place (running_var with the unbiased variance, in the CPU's rounding
+// order), eval mode from the running statistics; out = x * scale + shift.
+void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor& save_rstd,
+                        const Tensor& running_mean, const Tensor& running_var, const Tensor& x, const Tensor& w,
+                        const Tensor& b, int64_t N, int64_t C, int64_t S, bool training, double momentum,
+                        double eps);
+
+// See cpu::batch_norm_backward; mean and rstd are the forward's saved [C]
+// statistics. gx, gw, gb may each be undefined (not computed).
+void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy, const Tensor& x,
+                         const Tensor& mean, const Tensor& rstd, const Tensor& w, int64_t N, int64_t C, int64_t S,
+                         bool training);
+
+// See cpu::group_norm: statistics per (n, group) over C / groups channels
+// and S positions (two passes: mean, then centred squares); mean and rstd
+// receive N * groups values.
+void group_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& w,
+                const Tensor& b, int64_t N, int64_t C, int64_t S, int64_t groups, double eps);
+
+// First-order backward of group_norm with the forward's mean and rstd. Per
+// (n, group), with xhat = (x - mean) * rstd and gh = gy * w[c] (L = C / groups * S):
+//   gx = rstd * (gh - sum(gh) / L - xhat * sum(gh * xhat) / L)
+// and per channel gw = sum_{n, s}(gy * xhat), gb = sum_{n, s}(gy). Any of gx,
+// gw, gb may be undefined.
+void group_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy, const Tensor& x,
+                         const Tensor& mean, const Tensor& rstd, const Tensor& w, int64_t N, int64_t C, int64_t S,
+                         int64_t groups);
+
+}  // namespace wick::cuda

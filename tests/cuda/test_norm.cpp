@@ -1,0 +1,260 @@
+// The CUDA batch_norm and group_norm kernels (cuda/kernels/norm.cu) through
+// the ops, against the CPU kernels: training and eval batch_norm (outputs,
+// the running-statistics update, the fused backward's gx, gw, gb), 2-D to
+// 4-D inputs, many-chunk reductions, non-contiguous and empty inputs,
+// float16/bfloat16 against the float64 CPU result, float64 gradchecks on the
+// device (the create_graph formulas), a deterministic backward, and the
+// errors for parameters on another device. Every test skips without a GPU.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <vector>
+
+#include "autograd/gradcheck.h"
+#include "ops/copy.h"
+#include "ops/creation.h"
+#include "ops/elementwise.h"
+#include "ops/nn.h"
+#include "ops/reduction.h"
+#include "ops/view.h"
+#include "support/cuda_util.h"
+#include "support/test_util.h"
+
+using namespace wick;
+using wick::test::all_close;
+using wick::test::all_equal;
+
+namespace {
+
+const Device kCuda("cuda");
+
+Tensor normal(const Shape& s, DType dt, uint64_t seed, double scale = 1.0) {
+  return mul(wick::test::randn_t(s, dt, seed, /*requires_grad=*/false), scale);
+}
+
+Tensor grad_of(const Tensor& t) { return t.defined() && t.grad().defined() ? t.grad().cpu() : Tensor(); }
+
+// Everything a batch_norm / group_norm call produces, on the CPU: the output,
+// the gradients of x, w, b for L = sum(y * gy), and the running statistics
+// after the call.
+struct Result {
+  std::vector<Tensor> t;  // y, gx, gw, gb, running_mean, running_var
+};
+
+struct NormArgs {
+  Tensor x, w, b, rm, rv, gy;
+};
+
+// f(x, w, b, rm, rv) on device d with fresh copies of every input.
+Result run(const std::function<Tensor(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&)>& f,
+           const NormArgs& a, const Device& d, const std::function<Tensor(const Tensor&)>& view = {}) {
+  Tensor xd = a.x.to(d);
+  if (view) xd = view(xd);
+  Tensor xl = xd.detach().requires_grad_(true);
+  Tensor wl = a.w.defined() ? a.w.to(d).detach().requires_grad_(true) : Tensor();
+  Tensor bl = a.b.defined() ? a.b.to(d).detach().requires_grad_(true) : Tensor();
+  // Fresh copies of the running statistics (updated in place by the call).
+  Tensor rm = a.rm.defined() ? a.rm.to(d).clone() : Tensor(), rv = a.rv.defined() ? a.rv.to(d).clone() : Tensor();
+  Tensor y = f(xl, wl, bl, rm, rv);
+  EXPECT_EQ(y.device(), d);
+  Tensor gy = a.gy.to(d);
+  if (view) gy = view(gy);
+  sum(mul(y, gy)).backward();
+  return {{y.detach().cpu(), grad_of(xl), grad_of(wl), grad_of(bl), rm.defined() ? rm.cpu() : Tensor(),
+           rv.defined() ? rv.cpu() : Tensor()}};
+}
+
+void expect_same(const Result& g, const Result& c, double t) {
+  const char* names[] = {"y", "gx", "gw", "gb", "running_mean", "running_var"};
+  for (size_t i = 0; i < c.t.size(); ++i) {
+    ASSERT_EQ(g.t[i].defined(), c.t[i].defined()) << names[i];
+    if (c.t[i].defined()) EXPECT_TRUE(all_close(g.t[i], c.t[i], t, t)) << names[i];
+  }
+}
+
+NormArgs make_args(const Shape& xs, DType dt, bool affine, bool running, uint64_t seed) {
+  const int64_t C = xs[1];
+  NormArgs a;
+  a.x = add(normal(xs, dt, seed, 2.0), 3.0);  // an offset mean: the shifted variance matters
+  a.w = affine ? add(normal({C}, dt, seed + 1, 0.5), 1.0) : Tensor();
+  a.b = affine ? normal({C}, dt, seed + 2) : Tensor();
+  a.rm = running ? normal({C}, dt, seed + 3, 0.1) : Tensor();
+  a.rv = running ? add(abs(normal({C}, dt, seed + 4)), 0.5) : Tensor();
+  a.gy = normal(xs, dt, seed + 5);
+  return a;
+}
+
+}  // namespace
+
+TEST(CudaNorm, BatchNormMatchesTheCpu) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const std::vector<Shape> shapes = {{4, 5, 7, 3}, {8, 6}, {3, 4, 5}, {2, 3, 33, 17}, {64, 3, 32, 32}, {2, 1, 1, 1}};
+  for (DType dt : {kFloat32, kFloat64})
+    for (const Shape& s : shapes)
+      for (bool training : {true, false})
+        for (bool affine : {false, true})
+          for (bool running : {false, true}) {
+            if (!training && !running) continue;  // eval needs running statistics
+            SCOPED_TRACE(str(dt, " ", shape_str(s), training ? " train" : " eval", affine ? " affine" : "",
+                             running ? " running" : ""));
+            const NormArgs a = make_args(s, dt, affine, running, 7);
+            auto f = [&](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& rm, const Tensor& rv) {
+              return batch_norm(x, rm, rv, w, b, training, 0.3, 1e-5);
+            };
+            const double t = dt == kFloat64 ? 1e-10 : 3e-5;
+            expect_same(run(f, a, kCuda), run(f, a, Device(kCPU)), t);
+          }
+}
+
+TEST(CudaNorm, BatchNormRunningStatisticsFollowTheCpuOverSteps) {
+  WICK_SKIP_WITHOUT_CUDA();
+  for (DType dt : {kFloat32, kFloat64}) {
+    const int64_t C = 5;
+    Tensor rm_c = zeros({C}, TensorOptions(dt)), rv_c = ones({C}, TensorOptions(dt));
+    Tensor rm_g = rm_c.to(kCuda), rv_g = rv_c.to(kCuda);
+    for (int step = 0; step < 4; ++step) {
+      Tensor x = add(normal({6, C, 3, 4}, dt, 30 + step, 1.5), 0.5 * step);
+      batch_norm(x, rm_c, rv_c, Tensor(), Tensor(), true, 0.1, 1e-5);
+      batch_norm(x.to(kCuda), rm_g, rv_g, Tensor(), Tensor(), true, 0.1, 1e-5);
+    }
+    // The batch statistics differ from the CPU's in the last bits only (the
+    // update itself rounds as the CPU does).
+    const double t = dt == kFloat64 ? 1e-13 : 1e-6;
+    EXPECT_TRUE(all_close(rm_g.cpu(), rm_c, t, t)) << dt;
+    EXPECT_TRUE(all_close(rv_g.cpu(), rv_c, t, t)) << dt;
+    // running_var uses the unbiased variance (M = 72 values per channel).
+    EXPECT_GT(rv_c.tolist<double>()[0], 0.0);
+  }
+}
+
+TEST(CudaNorm, BatchNormNonContiguousAndEmpty) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const NormArgs a = make_args({3, 4, 6, 5}, kFloat32, true, true, 40);
+  auto f = [](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& rm, const Tensor& rv) {
+    return batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
+  };
+  auto transposed = [](const Tensor& v) { return v.transpose(2, 3); };
+  ASSERT_FALSE(transposed(a.x.to(kCuda)).is_contiguous());
+  expect_same(run(f, a, kCuda, transposed), run(f, a, Device(kCPU), transposed), 3e-5);
+
+  // An empty batch: empty output, running statistics unchanged, zero gw/gb.
+  NormArgs e = make_args({0, 4, 3, 3}, kFloat32, true, true, 41);
+  const Result g = run(f, e, kCuda), c = run(f, e, Device(kCPU));
+  EXPECT_EQ(g.t[0].numel(), 0);
+  EXPECT_TRUE(all_equal(g.t[4], e.rm));
+  EXPECT_TRUE(all_equal(g.t[5], e.rv));
+  expect_same(g, c, 0.0);
+}
+
+TEST(CudaNorm, BatchNormBackwardIsDeterministic) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const NormArgs a = make_args({32, 7, 19, 23}, kFloat32, true, false, 50);
+  auto f = [](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& rm, const Tensor& rv) {
+    return batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
+  };
+  const Result r1 = run(f, a, kCuda), r2 = run(f, a, kCuda);
+  for (size_t i = 0; i < 4; ++i) EXPECT_TRUE(all_equal(r1.t[i], r2.t[i])) << i;
+}
+
+TEST(CudaNorm, GroupNormMatchesTheCpu) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const std::vector<std::pair<Shape, int64_t>> cases = {
+      {{2, 6, 5, 7}, 3}, {{3, 4, 10}, 2}, {{2, 8}, 4}, {{4, 6, 3, 3}, 6}, {{2, 5, 4, 4}, 1}, {{1, 32, 64, 64}, 2}};
+  for (DType dt : {kFloat32, kFloat64})
+    for (const auto& [s, groups] : cases)
+      for (bool affine : {false, true}) {
+        SCOPED_TRACE(str(dt, " ", shape_str(s), " groups ", groups, affine ? " affine" : ""));
+        const NormArgs a = make_args(s, dt, affine, false, 60);
+        auto f = [g = groups](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor&, const Tensor&) {
+          return group_norm(x, g, w, b, 1e-5);
+        };
+        const double t = dt == kFloat64 ? 1e-10 : 5e-5;
+        expect_same(run(f, a, kCuda), run(f, a, Device(kCPU)), t);
+      }
+  // Non-contiguous and empty inputs.
+  const NormArgs a = make_args({3, 4, 6, 5}, kFloat32, true, false, 61);
+  auto f = [](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor&, const Tensor&) {
+    return group_norm(x, 2, w, b, 1e-5);
+  };
+  auto transposed = [](const Tensor& v) { return v.transpose(2, 3); };
+  expect_same(run(f, a, kCuda, transposed), run(f, a, Device(kCPU), transposed), 5e-5);
+  const NormArgs e = make_args({0, 4, 3, 3}, kFloat32, true, false, 62);
+  expect_same(run(f, e, kCuda), run(f, e, Device(kCPU)), 0.0);
+}
+
+TEST(CudaNorm, HalfPrecisionMatchesTheFloat64Cpu) {
+  WICK_SKIP_WITHOUT_CUDA();
+  for (DType dt : {kFloat16, kBFloat16}) {
+    const double t = dt == kFloat16 ? 1e-2 : 6e-2;
+    // The 16-bit inputs, and the float64 CPU copies of their rounded values.
+    auto half = [&](const Tensor& v) { return v.defined() ? v.to(kCuda).to(dt) : Tensor(); };
+    auto ref = [](const Tensor& v) { return v.defined() ? v.to(kFloat32).cpu().to(kFloat64) : Tensor(); };
+    const NormArgs a32 = make_args({4, 6, 5, 7}, kFloat32, true, true, 70);
+    NormArgs h{half(a32.x), half(a32.w), half(a32.b), half(a32.rm), half(a32.rv), half(a32.gy)};
+    NormArgs r{ref(h.x), ref(h.w), ref(h.b), ref(h.rm), ref(h.rv), ref(h.gy)};
+    for (bool training : {true, false}) {
+      SCOPED_TRACE(str(dt, training ? " train" : " eval"));
+      auto f = [&](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& rm, const Tensor& rv) {
+        return batch_norm(x, rm, rv, w, b, training, 0.1, 1e-5);
+      };
+      const Result g = run(f, h, kCuda), c = run(f, r, Device(kCPU));
+      EXPECT_EQ(g.t[0].dtype(), dt);
+      EXPECT_EQ(g.t[1].dtype(), dt);
+      Result g64;
+      for (const Tensor& v : g.t) g64.t.push_back(ref(v));
+      // gw, gb sum 210 rounded products per channel: looser.
+      expect_same(g64, c, 4 * t);
+    }
+    auto gn = [](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor&, const Tensor&) {
+      return group_norm(x, 3, w, b, 1e-5);
+    };
+    NormArgs hg = h, rg = r;
+    hg.rm = hg.rv = rg.rm = rg.rv = Tensor();
+    const Result g = run(gn, hg, kCuda), c = run(gn, rg, Device(kCPU));
+    EXPECT_EQ(g.t[0].dtype(), dt);
+    Result g64;
+    for (const Tensor& v : g.t) g64.t.push_back(ref(v));
+    expect_same(g64, c, 4 * t);
+  }
+}
+
+TEST(CudaNorm, GradcheckFloat64OnTheDevice) {
+  WICK_SKIP_WITHOUT_CUDA();
+  auto on_gpu = [](std::function<Tensor(const tensor_list&)> f) {
+    return [f](const tensor_list& in) {
+      tensor_list g;
+      for (const Tensor& t : in) g.push_back(t.defined() ? t.to(kCuda) : t);
+      Tensor out = f(g);
+      EXPECT_TRUE(out.is_cuda());
+      return out.to(kCPU);
+    };
+  };
+  Tensor x = wick::test::rand_f64({3, 4, 2, 3}, 1);
+  Tensor w = wick::test::rand_f64({4}, 2), b = wick::test::rand_f64({4}, 3);
+  const Tensor rm = mul(wick::test::rand_f64({4}, 4, false), 0.1);
+  const Tensor rv = add(abs(wick::test::rand_f64({4}, 5, false)), 0.5);
+  auto bn_train = [](const tensor_list& t) { return batch_norm(t[0], Tensor(), Tensor(), t[1], t[2], true, 0.1, 1e-5); };
+  auto bn_eval = [rm, rv](const tensor_list& t) {
+    return batch_norm(t[0], rm.to(kCuda), rv.to(kCuda), t[1], t[2], false, 0.1, 1e-5);
+  };
+  auto gn = [](const tensor_list& t) { return group_norm(t[0], 2, t[1], t[2], 1e-5); };
+  for (const auto& f : {std::function<Tensor(const tensor_list&)>(bn_train), std::function<Tensor(const tensor_list&)>(bn_eval),
+                        std::function<Tensor(const tensor_list&)>(gn)}) {
+    EXPECT_TRUE(gradcheck(on_gpu(f), {x, w, b}));
+    EXPECT_TRUE(gradgradcheck(on_gpu(f), {x, w, b}));
+  }
+}
+
+TEST(CudaNorm, ParametersOnAnotherDeviceAreErrors) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const TensorOptions cpu32 = TensorOptions(kFloat32);
+  Tensor x = ones({2, 3, 4, 4}, TensorOptions(kFloat32).device(kCuda));
+  Tensor rm = zeros({3}, cpu32), rv = ones({3}, cpu32);
+  EXPECT_WICK_ERROR(batch_norm(x, rm, rv, Tensor(), Tensor(), true, 0.1, 1e-5), "running_mean is on");
+  EXPECT_WICK_ERROR(batch_norm(x, rm.to(kCuda), rv, Tensor(), Tensor(), false, 0.1, 1e-5), "running_var is on");
+  EXPECT_WICK_ERROR(batch_norm(x, Tensor(), Tensor(), ones({3}, cpu32), Tensor(), true, 0.1, 1e-5), "weight is on");
+  EXPECT_WICK_ERROR(group_norm(x, 3, Tensor(), zeros({3}, cpu32), 1e-5), "bias is on");
+  EXPECT_WICK_ERROR(batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), false, 0.1, 1e-5),
+                    "running_mean and running_var must be defined");
+  EXPECT_WICK_ERROR(group_norm(x, 2), "divisible by num_groups");
+}
