@@ -1,5 +1,7 @@
 // Indexing ops: argument checks, output shapes, dispatch to the CPU kernels
-// (ops/cpu/indexing.cpp) and the backward formulas. Each backward is written
+// (ops/cpu/indexing.cpp) or the CUDA kernels (cuda/kernels/indexing.cu; index
+// tensors of advanced indexing may sit on the CPU for a CUDA x, as in PyTorch)
+// and the backward formulas. Each backward is written
 // with ops of this file, so it is differentiable again (higher order):
 //
 //   op                          d/dx                                  d/d(src | values | weight)
@@ -29,6 +31,7 @@
 #endif
 #include "ops/creation.h"
 #include "ops/elementwise.h"
+#include "ops/reduction.h"
 #include "ops/view.h"
 
 namespace wick {
@@ -51,7 +54,7 @@ void check_cpu(const char* op, std::initializer_list<Tensor> ts) {
   }
 }
 
-// index_select, index_add and embedding also have CUDA kernels.
+// Every op of this file has CUDA kernels too (one_hot through scatter).
 void check_device(const char* op, std::initializer_list<Tensor> ts) {
 #ifdef WICK_WITH_CUDA
   Device dev = ts.begin()->device();
@@ -78,6 +81,54 @@ void index_add(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& 
   if (out.is_cuda()) return cuda::index_add(out, dim, idx, src.contiguous(), op);
 #endif
   cpu::index_add(out, dim, idx, src);
+}
+void gather(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& idx) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) return cuda::gather(out, x, dim, idx);
+#endif
+  cpu::gather(out, x, dim, idx);
+}
+void scatter(const Tensor& out, int64_t dim, const Tensor& idx, const Tensor& src, bool add) {
+#ifdef WICK_WITH_CUDA
+  if (out.is_cuda()) return cuda::scatter(out, dim, idx, src, add);
+#endif
+  cpu::scatter(out, dim, idx, src, add);
+}
+void scatter_fill(const Tensor& out, int64_t dim, const Tensor& idx, const Scalar& value) {
+#ifdef WICK_WITH_CUDA
+  if (out.is_cuda()) return cuda::scatter_fill(out, dim, idx, value);
+#endif
+  cpu::scatter_fill(out, dim, idx, value);
+}
+Tensor masked_select(const Tensor& x, const Tensor& mask) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) return cuda::masked_select(x, mask);
+#endif
+  return cpu::masked_select(x, mask);
+}
+void masked_scatter(const Tensor& out, const Tensor& mask, const Tensor& src) {
+#ifdef WICK_WITH_CUDA
+  if (out.is_cuda()) return cuda::masked_scatter(out, mask, src);
+#endif
+  cpu::masked_scatter(out, mask, src);
+}
+Tensor nonzero(const Tensor& x) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) return cuda::nonzero(x);
+#endif
+  return cpu::nonzero(x);
+}
+void index(const Tensor& out, const Tensor& x, const cpu::IndexSpec& spec) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) return cuda::index(out, x, spec);
+#endif
+  cpu::index(out, x, spec);
+}
+void index_put(const Tensor& out, const cpu::IndexSpec& spec, const Tensor& values, bool accumulate) {
+#ifdef WICK_WITH_CUDA
+  if (out.is_cuda()) return cuda::index_put(out, spec, values, accumulate);
+#endif
+  cpu::index_put(out, spec, values, accumulate);
 }
 }  // namespace kern
 
@@ -216,13 +267,13 @@ void check_scatter_gather(const char* op, const Tensor& x1, int64_t dim, const T
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   check_defined("gather", {x, index});
-  check_cpu("gather", {x, index});
+  check_device("gather", {x, index});
   Tensor idx = as_index("gather", index);
   dim = wrap_dim(dim, x.dim(), "gather");
   Tensor x1 = as_1d(x.detach()), idx1 = as_1d(idx);
   check_scatter_gather("gather", x1, dim, idx1, nullptr);
-  Tensor out = empty(idx1.sizes(), x.dtype());
-  cpu::gather(out, x1, dim, idx1);
+  Tensor out = empty(idx1.sizes(), TensorOptions(x.dtype()).device(x.device()));
+  kern::gather(out, x1, dim, idx1);
   out = out.view(idx.sizes());
   if (autograd::needs_grad({x})) {
     autograd::record("GatherBackward", {x}, {out}, [dim, si = SavedTensor(idx), in = x.sizes()](const Ctx& c) {
@@ -239,7 +290,7 @@ namespace {
 Tensor scatter_op(const char* op, const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src,
                   const Scalar& value, bool add) {
   check_defined(op, {x, index});
-  check_cpu(op, {x, index, src});
+  check_device(op, {x, index, src});
   Tensor idx = as_index(op, index);
   dim = wrap_dim(dim, x.dim(), op);
   if (src.defined())
@@ -249,9 +300,9 @@ Tensor scatter_op(const char* op, const Tensor& x, int64_t dim, const Tensor& in
   check_scatter_gather(op, x1, dim, idx1, src.defined() ? &src1 : nullptr);
   Tensor out = x.detach().clone();
   if (src.defined())
-    cpu::scatter(as_1d(out), dim, idx1, src1, add);
+    kern::scatter(as_1d(out), dim, idx1, src1, add);
   else
-    cpu::scatter_fill(as_1d(out), dim, idx1, value);
+    kern::scatter_fill(as_1d(out), dim, idx1, value);
 
   const tensor_list inputs = src.defined() ? tensor_list{x, src} : tensor_list{x};
   if (autograd::needs_grad(inputs)) {
@@ -302,7 +353,7 @@ Tensor as_mask(const char* op, const Tensor& mask) {
 // backward of masked_select. Its own backward is masked_select again.
 Tensor masked_scatter_zeros(const Tensor& src, const Tensor& mask) {
   Tensor out = zeros(mask.sizes(), TensorOptions(src.dtype()).device(src.device()));
-  cpu::masked_scatter(out, mask, src.detach());
+  kern::masked_scatter(out, mask, src.detach());
   if (autograd::needs_grad({src}))
     autograd::record("MaskedScatterBackward", {src}, {out},
                      [mask](const Ctx& c) { return tensor_list{masked_select(c.grad(), mask)}; });
@@ -313,13 +364,13 @@ Tensor masked_scatter_zeros(const Tensor& src, const Tensor& mask) {
 
 Tensor masked_select(const Tensor& x, const Tensor& mask) {
   check_defined("masked_select", {x, mask});
-  check_cpu("masked_select", {x, mask});
+  check_device("masked_select", {x, mask});
   Tensor m = as_mask("masked_select", mask);
   const Shape shape = broadcast_shapes(x.sizes(), m.sizes(), "masked_select");
   // The broadcast of x is a differentiable view: its backward sums the gradient back to x's shape.
   Tensor xe = x.sizes() == shape ? x : expand(x, shape);
   Tensor me = m.sizes() == shape ? m : m.expand(shape);
-  Tensor out = cpu::masked_select(xe.detach(), me);
+  Tensor out = kern::masked_select(xe.detach(), me);
   if (autograd::needs_grad({xe}))
     autograd::record("MaskedSelectBackward", {xe}, {out},
                      [me](const Ctx& c) { return tensor_list{masked_scatter_zeros(c.grad(), me)}; });
@@ -328,8 +379,8 @@ Tensor masked_select(const Tensor& x, const Tensor& mask) {
 
 Tensor nonzero(const Tensor& x) {
   check_defined("nonzero", {x});
-  check_cpu("nonzero", {x});
-  return cpu::nonzero(x.detach());
+  check_device("nonzero", {x});
+  return kern::nonzero(x.detach());
 }
 
 // ---------------------------------------------------------------------------
@@ -367,7 +418,9 @@ struct Resolved {
   Shape result;
 };
 
-Resolved resolve(const char* op, const Shape& xs, const std::vector<Tensor>& indices) {
+// Index tensors may live on another device than x (like PyTorch's CPU
+// indices for a CUDA tensor): they are moved to x's device `dev`.
+Resolved resolve(const char* op, const Shape& xs, Device dev, const std::vector<Tensor>& indices) {
   const int64_t nd = static_cast<int64_t>(xs.size());
   Resolved r;
   int64_t used = 0;
@@ -383,14 +436,12 @@ Resolved resolve(const char* op, const Shape& xs, const std::vector<Tensor>& ind
       for (int64_t j = 0; j < t.dim(); ++j)
         WICK_CHECK(t.size(j) == xs[cur + j], op, ": the shape of the mask ", shape_str(t.sizes()),
                    " does not match the shape of the indexed tensor ", shape_str(xs), " at dimension ", cur + j);
-      WICK_CHECK(t.is_cpu(), op, ": no kernel for device ", t.device(), " in this build");
-      Tensor nz = cpu::nonzero(t.to(kBool));
+      Tensor nz = kern::nonzero(t.to(kBool)).to(dev);
       for (int64_t j = 0; j < t.dim(); ++j) r.per_dim.push_back(nz.select(1, j));
     } else {
       WICK_CHECK(t.dtype() == kInt64 || t.dtype() == kInt32, op,
                  ": tensors used as indices must be int64, int32, bool or uint8, got ", t.dtype());
-      WICK_CHECK(t.is_cpu(), op, ": no kernel for device ", t.device(), " in this build");
-      r.per_dim.push_back(t.to(kInt64));
+      r.per_dim.push_back(t.to(kInt64).to(dev));
     }
   }
   r.per_dim.resize(nd);
@@ -427,13 +478,13 @@ Resolved resolve(const char* op, const Shape& xs, const std::vector<Tensor>& ind
 
 Tensor index(const Tensor& x, const std::vector<Tensor>& indices) {
   check_defined("index", {x});
-  check_cpu("index", {x});
+  check_device("index", {x});
   auto [pos, at] = find_scalar_mask(indices);
   if (pos >= 0) return index(unsqueeze(x, at), replace_scalar_mask(indices, pos));
 
-  Resolved r = resolve("index", x.sizes(), indices);
-  Tensor out = empty(r.result, x.dtype());
-  cpu::index(out, x.detach(), r.spec);
+  Resolved r = resolve("index", x.sizes(), x.device(), indices);
+  Tensor out = empty(r.result, TensorOptions(x.dtype()).device(x.device()));
+  kern::index(out, x.detach(), r.spec);
   if (autograd::needs_grad({x})) {
     autograd::record("IndexBackward", {x}, {out}, [per_dim = r.per_dim, in = x.sizes()](const Ctx& c) {
       Tensor z = zeros(in, TensorOptions(c.grad().dtype()).device(c.grad().device()));
@@ -445,13 +496,13 @@ Tensor index(const Tensor& x, const std::vector<Tensor>& indices) {
 
 Tensor index_put(const Tensor& x, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate) {
   check_defined("index_put", {x, values});
-  check_cpu("index_put", {x, values});
+  check_device("index_put", {x, values});
   WICK_CHECK(values.dtype() == x.dtype(), "index_put: values (", values.dtype(), ") and x (", x.dtype(),
              ") must have the same dtype");
   auto [pos, at] = find_scalar_mask(indices);
   if (pos >= 0) return squeeze(index_put(unsqueeze(x, at), replace_scalar_mask(indices, pos), values, accumulate), at);
 
-  Resolved r = resolve("index_put", x.sizes(), indices);
+  Resolved r = resolve("index_put", x.sizes(), x.device(), indices);
   const bool fits = values.dim() <= static_cast<int64_t>(r.result.size()) && [&] {
     for (int64_t i = 1; i <= values.dim(); ++i) {
       const int64_t v = values.size(values.dim() - i), t = r.result[r.result.size() - i];
@@ -464,7 +515,7 @@ Tensor index_put(const Tensor& x, const std::vector<Tensor>& indices, const Tens
   Tensor out = x.detach().clone();
   {
     NoGradGuard ng;
-    cpu::index_put(out, r.spec, values.detach().expand(r.result).contiguous(), accumulate);
+    kern::index_put(out, r.spec, values.detach().expand(r.result).contiguous(), accumulate);
   }
   if (autograd::needs_grad({x, values})) {
     autograd::record("IndexPutBackward", {x, values}, {out},
@@ -485,15 +536,19 @@ Tensor index_put(const Tensor& x, const std::vector<Tensor>& indices, const Tens
 
 Tensor one_hot(const Tensor& index, int64_t num_classes) {
   check_defined("one_hot", {index});
-  check_cpu("one_hot", {index});
+  check_device("one_hot", {index});
   Tensor idx = as_index("one_hot", index).reshape({-1}).contiguous();
   const int64_t n = idx.numel();
-  const int64_t* p = idx.numel() ? idx.data_ptr<int64_t>() : nullptr;
   int64_t lo = 0, hi = -1;
-  if (n > 0) {
+  if (n > 0 && idx.is_cpu()) {
+    const int64_t* p = idx.data_ptr<int64_t>();
     auto [mn, mx] = std::minmax_element(p, p + n);
     lo = *mn;
     hi = *mx;
+  } else if (n > 0) {
+    NoGradGuard ng;
+    lo = min(idx).item<int64_t>();
+    hi = max(idx).item<int64_t>();
   }
   WICK_CHECK(num_classes >= -1, "one_hot: num_classes must be -1 (infer) or non-negative, got ", num_classes);
   WICK_CHECK(lo >= 0, "one_hot: class values must be non-negative, got ", lo);
@@ -504,8 +559,11 @@ Tensor one_hot(const Tensor& index, int64_t num_classes) {
   WICK_CHECK(hi < num_classes, "one_hot: class value ", hi, " is out of range for num_classes ", num_classes);
   Shape s = index.sizes();
   s.push_back(num_classes);
-  Tensor out = zeros(s, kInt64);
-  cpu::one_hot(out, idx, num_classes);
+  Tensor out = zeros(s, TensorOptions(kInt64).device(index.device()));
+  if (out.is_cpu())
+    cpu::one_hot(out, idx, num_classes);
+  else if (n > 0)  // indices checked above: a 1 at [i, idx[i]] of the [n, num_classes] view
+    kern::scatter_fill(out.view({n, num_classes}), 1, idx.reshape({n, 1}), Scalar(int64_t{1}));
   return out;
 }
 

@@ -8,7 +8,8 @@
 //   repeat/tile    gradient viewed as [r0, s0, r1, s1, ...], summed over the r dims
 //   pad constant   pad(grad, -pads): crops where x was padded, zero-pads where cropped
 //   pad reflect    reflect_pad_backward (scatter-add of reflected positions), whose
-//                  own backward is reflect pad again
+//                  own backward is reflect pad again (CPU and CUDA kernels:
+//                  ops/cpu/shape.cpp, cuda/kernels/shape.cu)
 //   flip           flip;  roll: roll back
 #include "ops/shape.h"
 
@@ -17,6 +18,9 @@
 #include "autograd/function.h"
 #include "ops/copy.h"
 #include "ops/cpu/shape.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/shape.h"
+#endif
 #include "ops/creation.h"
 #include "ops/indexing.h"
 #include "ops/reduction.h"
@@ -256,7 +260,12 @@ Tensor reflect_pad_backward(const Tensor& g, const Shape& in_shape, const Shape&
   Tensor gi = zeros(in_shape, TensorOptions(g.dtype()).device(g.device()));
   {
     NoGradGuard ng;
-    cpu::reflect_pad_backward(gi, g.contiguous(), lo, hi);
+#ifdef WICK_WITH_CUDA
+    if (g.is_cuda())
+      cuda::reflect_pad_backward(gi, g.contiguous(), lo, hi);
+    else
+#endif
+      cpu::reflect_pad_backward(gi, g.contiguous(), lo, hi);
   }
   if (autograd::needs_grad({g}))
     autograd::record("ReflectionPadBackwardBackward", {g}, {gi},
@@ -332,8 +341,15 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string&
   Tensor out = empty_as(out_shape, x.dtype(), x);
   {
     NoGradGuard ng;
-    check_cpu("pad (reflect)", x);
-    cpu::reflect_pad(out, x.contiguous(), klo, khi);
+#ifdef WICK_WITH_CUDA
+    if (x.is_cuda())
+      cuda::reflect_pad(out, x.contiguous(), klo, khi);
+    else
+#endif
+    {
+      check_cpu("pad (reflect)", x);
+      cpu::reflect_pad(out, x.contiguous(), klo, khi);
+    }
   }
   if (autograd::needs_grad({x})) {
     autograd::record("ReflectionPadBackward", {x}, {out}, [in = x.sizes(), klo, khi, pads](const Ctx& c) {

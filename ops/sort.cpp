@@ -1,6 +1,7 @@
 // Sorting and selection: checks, output shapes, and backward formulas.
 // Kernels (and the exact order: NaN largest, ties by position) are in
-// ops/cpu/sort.cpp.
+// ops/cpu/sort.cpp and cuda/kernels/sort.cu (sort, argsort, topk; the same
+// order, indices included). unique is CPU-only.
 //
 // Gradients: sort and topk values are x's elements moved to new places, so
 // the gradient w.r.t. x scatters the incoming gradient back to the indices:
@@ -11,6 +12,9 @@
 
 #include "autograd/function.h"
 #include "ops/cpu/sort.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/sort.h"
+#endif
 #include "ops/creation.h"
 #include "ops/indexing.h"
 
@@ -20,9 +24,24 @@ using autograd::Ctx;
 
 namespace {
 
-void check_input(const char* op, const Tensor& x) {
+// cuda_ok: the op has a CUDA kernel (sort, argsort, topk).
+void check_input(const char* op, const Tensor& x, bool cuda_ok = true) {
   WICK_CHECK(x.defined(), op, ": undefined tensor");
+#ifdef WICK_WITH_CUDA
+  if (cuda_ok && x.is_cuda()) return;
+#else
+  (void)cuda_ok;
+#endif
   WICK_CHECK(x.is_cpu(), op, ": no kernel for device ", x.device(), " in this build");
+}
+
+// The kernel of x's device.
+void topk_kernel(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t k, int64_t dim,
+                 bool descending) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) return cuda::topk(values, indices, x, k, dim, descending);
+#endif
+  cpu::topk(values, indices, x, k, dim, descending);
 }
 
 // Records values = x gathered at `indices` along dim.
@@ -48,9 +67,9 @@ std::pair<Tensor, Tensor> ordered(const char* op, const char* grad_name, const T
   {
     NoGradGuard ng;
     if (x.dim() == 0)
-      cpu::topk(values.view({1}), indices.view({1}), x.reshape({1}), 1, 0, descending);
+      topk_kernel(values.view({1}), indices.view({1}), x.reshape({1}), 1, 0, descending);
     else
-      cpu::topk(values, indices, x, k, d, descending);
+      topk_kernel(values, indices, x, k, d, descending);
   }
   record_gather_like(grad_name, x, values, indices, d);
   return {values, indices};
@@ -83,7 +102,7 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool lar
 }
 
 UniqueResult unique(const Tensor& x) {
-  check_input("unique", x);
+  check_input("unique", x, /*cuda_ok=*/false);
   UniqueResult r;
   NoGradGuard ng;
   cpu::unique(x.contiguous(), r.values, r.inverse, r.counts);

@@ -8,15 +8,32 @@
 //     it scans the m indices in order and adds the sources of the rows in its
 //     bucket. The scan is cheap (indices stay in L1/L2); the adds are
 //     coalesced across the inner columns; the result is deterministic.
+//   gather / scatter / scatter_add: one thread per element of the index
+//     (any strides: a StridedIndexer over index's shape gives the offsets of
+//     out, x or src and index at once, with `dim`'s stride taken out so the
+//     loaded index supplies that coordinate). Each moves one element: one
+//     index read, one element read and one write (an atomic add for
+//     scatter_add), so they run at memory bandwidth when the strides are
+//     coalesced. The index check is fused into the same kernel (see .h).
+//   masked_select / masked_scatter / nonzero: scan = cumsum(mask) (inclusive,
+//     int64), then one thread per element; a true element i owns output row
+//     scan[i] - 1, so the writes need no coordination and keep row-major order.
+//   index / index_put: offsets[b] = sum_k wrap(index_k[b]) * stride(dims[k])
+//     once per broadcast index position b, then one thread per result
+//     element (p, b, q): x[pre(p) + offsets[b] + post(q)], pre and post being
+//     strided indexers over the kept dims.
 #include "cuda/kernels/indexing.h"
 
 #include <algorithm>
 
+#include "autograd/grad_mode.h"
 #include "cuda/kernels/block.cuh"
 #include "cuda/kernels/device_types.cuh"
 #include "cuda/kernels/strided.cuh"
 #include "cuda/runtime.h"
 #include "ops/creation.h"
+#include "ops/elementwise.h"
+#include "ops/reduction.h"
 
 namespace wick::cuda {
 
@@ -56,6 +73,93 @@ __global__ void index_add_kernel(T* __restrict__ out, const T* __restrict__ src,
       *dst = from_compute<T>(to_compute<C>(*dst) + to_compute<C>(src[(o * m + j) * inner + k]));
     }
   }
+}
+
+// ---- gather / scatter ----
+
+// *dst += v, atomically. float16/bfloat16 use the hardware atomics of sm_70 /
+// sm_80 (every architecture wick builds for); int64 adds as unsigned 64-bit
+// (two's complement: the same bits); uint8 has no byte atomic, so its
+// aligned 32-bit word is updated with compare-and-swap; bool ORs (writing
+// `true` races benignly: every writer stores the same value).
+template <typename T>
+__device__ __forceinline__ void atomic_add(T* dst, T v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    if (v) *dst = true;
+  } else if constexpr (std::is_same_v<T, uint8_t>) {
+    const uintptr_t addr = reinterpret_cast<uintptr_t>(dst);
+    unsigned int* word = reinterpret_cast<unsigned int*>(addr & ~uintptr_t{3});
+    const unsigned int shift = static_cast<unsigned int>(addr & 3) * 8u;
+    unsigned int old = *word, assumed;
+    do {
+      assumed = old;
+      const unsigned int byte = ((assumed >> shift) + v) & 0xffu;
+      old = atomicCAS(word, assumed, (assumed & ~(0xffu << shift)) | (byte << shift));
+    } while (old != assumed);
+  } else if constexpr (std::is_same_v<T, int64_t>) {
+    atomicAdd(reinterpret_cast<unsigned long long*>(dst), static_cast<unsigned long long>(v));
+  } else {
+    atomicAdd(dst, v);  // int32, float, double, __half, __nv_bfloat16
+  }
+}
+
+// Operand order in the indexers below: 0 = out, 1 = x (gather) or src
+// (scatter), 2 = index. The operand that `dim` addresses through the index
+// (x for gather, out for scatter) has stride 0 at `dim` in the indexer; the
+// kernel adds index * its real stride there.
+
+template <typename T>
+__global__ void gather_kernel(T* __restrict__ out, const T* __restrict__ x, const int64_t* __restrict__ index,
+                              int64_t total, StridedIndexer<3> ix, int64_t x_dim_stride, int64_t n,
+                              unsigned long long* __restrict__ first_bad) {
+  for (int64_t i = global_thread(); i < total; i += grid_threads()) {
+    int64_t off[3];
+    ix.offsets(i, off);
+    const int64_t j = index[off[2]];
+    if (j < 0 || j >= n) {
+      atomicMin(first_bad, static_cast<unsigned long long>(i));
+      continue;
+    }
+    out[off[0]] = x[off[1] + j * x_dim_stride];
+  }
+}
+
+template <typename T, bool Add>
+__global__ void scatter_kernel(T* __restrict__ out, const T* __restrict__ src, const int64_t* __restrict__ index,
+                               int64_t total, StridedIndexer<3> ix, int64_t out_dim_stride, int64_t n,
+                               unsigned long long* __restrict__ first_bad) {
+  for (int64_t i = global_thread(); i < total; i += grid_threads()) {
+    int64_t off[3];
+    ix.offsets(i, off);
+    const int64_t j = index[off[2]];
+    if (j < 0 || j >= n) {
+      atomicMin(first_bad, static_cast<unsigned long long>(i));
+      continue;
+    }
+    T* dst = out + off[0] + j * out_dim_stride;
+    if constexpr (Add)
+      atomic_add(dst, src[off[1]]);
+    else
+      *dst = src[off[1]];
+  }
+}
+
+// A flag for the first bad position (all bits set: none), on t's device.
+Tensor bad_flag(const Tensor& t) { return full({1}, -1, TensorOptions(kInt64).device(t.device())); }
+
+// Reads the flag back (the one synchronization of gather/scatter) and throws
+// the CPU's error for the index at row-major position `bad` of `index`.
+void throw_if_bad(const Tensor& flag, const Tensor& index, int64_t n, int64_t dim, const char* op) {
+  const int64_t bad = flag.item<int64_t>();
+  if (bad == -1) return;
+  const int64_t i = index.cpu().contiguous().reshape({-1}).data_ptr<int64_t>()[bad];
+  WICK_FAIL(op, ": index ", i, " is out of bounds for dimension ", dim, " with size ", n);
+}
+
+Shape without_dim_stride(const Tensor& t, int64_t dim) {
+  Shape s = t.strides();
+  s[dim] = 0;
+  return s;
 }
 
 // Throws the CPU's error for the first index outside [0, n).
@@ -111,6 +215,313 @@ void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor
         static_cast<const int64_t*>(index.data_ptr_raw()), a.outer, n, m, a.inner);
     WICK_CUDA_CHECK_LAUNCH();
   });
+}
+
+void gather(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index) {
+  WICK_CHECK(x.is_cuda() && out.device() == x.device() && index.device() == x.device() && out.dtype() == x.dtype() &&
+                 index.dtype() == kInt64 && out.sizes() == index.sizes() && x.dim() == index.dim(),
+             "gather: expected out (index's shape, x's dtype), x and an int64 index on one CUDA device");
+  DeviceGuard guard(x.device().index);
+  const int64_t total = index.numel();
+  if (total == 0) return;
+  const int64_t n = x.size(dim);
+  const auto ix = make_indexer<3>(index.sizes(), {out.strides(), without_dim_stride(x, dim), index.strides()}, "gather");
+  Tensor flag = bad_flag(x);
+  WICK_DEVICE_DISPATCH_ALL(x.dtype(), "gather", [&]<typename T>() {
+    gather_kernel<T><<<grid_for(total, kThreads), kThreads, 0, current_stream()>>>(
+        static_cast<T*>(out.data_ptr_raw()), static_cast<const T*>(x.data_ptr_raw()),
+        static_cast<const int64_t*>(index.data_ptr_raw()), total, ix, x.stride(dim), n,
+        static_cast<unsigned long long*>(flag.data_ptr_raw()));
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+  throw_if_bad(flag, index, n, dim, "gather");
+}
+
+void scatter(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, bool add) {
+  const char* op = add ? "scatter_add" : "scatter";
+  WICK_CHECK(out.is_cuda() && src.device() == out.device() && index.device() == out.device() &&
+                 src.dtype() == out.dtype() && index.dtype() == kInt64 && out.dim() == index.dim() &&
+                 src.dim() == index.dim(),
+             op, ": expected out, src (one dtype) and an int64 index on one CUDA device");
+  DeviceGuard guard(out.device().index);
+  const int64_t total = index.numel();
+  if (total == 0) return;
+  const int64_t n = out.size(dim);
+  const auto ix = make_indexer<3>(index.sizes(), {without_dim_stride(out, dim), src.strides(), index.strides()}, op);
+  Tensor flag = bad_flag(out);
+  WICK_DEVICE_DISPATCH_ALL(out.dtype(), op, [&]<typename T>() {
+    auto launch = [&](auto kernel) {
+      kernel<<<grid_for(total, kThreads), kThreads, 0, current_stream()>>>(
+          static_cast<T*>(out.data_ptr_raw()), static_cast<const T*>(src.data_ptr_raw()),
+          static_cast<const int64_t*>(index.data_ptr_raw()), total, ix, out.stride(dim), n,
+          static_cast<unsigned long long*>(flag.data_ptr_raw()));
+      WICK_CUDA_CHECK_LAUNCH();
+    };
+    if (add)
+      launch(scatter_kernel<T, true>);
+    else
+      launch(scatter_kernel<T, false>);
+  });
+  throw_if_bad(flag, index, n, dim, op);
+}
+
+void scatter_fill(const Tensor& out, int64_t dim, const Tensor& index, const Scalar& value) {
+  // The value as a source of index's shape with zero strides: one element, no copy.
+  NoGradGuard ng;
+  scatter(out, dim, index, full(Shape{}, value, TensorOptions(out.dtype()).device(out.device())).expand(index.sizes()),
+          /*add=*/false);
+}
+
+namespace {
+
+// ---- masks ----
+
+template <typename T>
+__global__ void masked_select_kernel(T* __restrict__ out, const T* __restrict__ x, const bool* __restrict__ mask,
+                                     const int64_t* __restrict__ scan, int64_t n) {
+  for (int64_t i = global_thread(); i < n; i += grid_threads())
+    if (mask[i]) out[scan[i] - 1] = x[i];
+}
+
+template <typename T>
+__global__ void masked_scatter_kernel(T* __restrict__ out, const T* __restrict__ src, const bool* __restrict__ mask,
+                                      const int64_t* __restrict__ scan, int64_t n) {
+  for (int64_t i = global_thread(); i < n; i += grid_threads())
+    if (mask[i]) out[i] = src[scan[i] - 1];
+}
+
+constexpr int kMaxNonzeroDims = 64;
+struct NonzeroShape {
+  int ndim;
+  int64_t sizes[kMaxNonzeroDims];
+};
+
+__global__ void nonzero_kernel(int64_t* __restrict__ out, const bool* __restrict__ flag,
+                               const int64_t* __restrict__ scan, int64_t n, NonzeroShape s) {
+  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+    if (!flag[i]) continue;
+    int64_t* row = out + (scan[i] - 1) * s.ndim;
+    int64_t lin = i;
+    for (int d = s.ndim - 1; d >= 0; --d) {
+      row[d] = lin % s.sizes[d];
+      lin /= s.sizes[d];
+    }
+  }
+}
+
+// mask as a flat contiguous bool tensor and its inclusive running count of
+// true elements; count = the total (read back: one synchronization).
+struct MaskScan {
+  Tensor flat, scan;
+  int64_t count = 0;
+};
+MaskScan scan_mask(const Tensor& mask) {
+  NoGradGuard ng;
+  MaskScan m;
+  m.flat = mask.contiguous().reshape({-1});
+  const int64_t n = m.flat.numel();
+  if (n == 0) return m;
+  m.scan = cumsum(m.flat, 0);  // int64
+  WICK_CHECK(m.scan.dtype() == kInt64 && m.scan.is_contiguous(), "mask scan: expected a contiguous int64 cumsum");
+  m.count = m.scan.narrow(0, n - 1, 1).item<int64_t>();
+  return m;
+}
+
+// ---- advanced indexing ----
+
+constexpr int kMaxIndexed = 16;
+struct IndexedDims {
+  int count;
+  const int64_t* index[kMaxIndexed];  // each contiguous of the broadcast shape
+  int64_t size[kMaxIndexed], stride[kMaxIndexed];
+};
+
+// offsets[b] = sum_k wrap(index_k[b]) * stride_k; an index outside [-n, n)
+// records k * nb + b (the CPU checks index tensor 0 first, then 1, ...).
+__global__ void index_offsets_kernel(int64_t* __restrict__ offsets, IndexedDims g, int64_t nb,
+                                     unsigned long long* __restrict__ first_bad) {
+  for (int64_t b = global_thread(); b < nb; b += grid_threads()) {
+    int64_t off = 0;
+    for (int k = 0; k < g.count; ++k) {
+      const int64_t i = g.index[k][b], n = g.size[k];
+      if (i < -n || i >= n) {
+        atomicMin(first_bad, static_cast<unsigned long long>(k * nb + b));
+        off = 0;
+        break;
+      }
+      off += (i < 0 ? i + n : i) * g.stride[k];
+    }
+    offsets[b] = off;
+  }
+}
+
+enum class PutMode { kGet, kPut, kAccumulate };
+
+// Result element i = (p, b, q): kGet reads out[i] = data[elem], kPut/kAccumulate
+// write data[elem] = out[i] (there `out` is the values, `data` the tensor).
+template <typename T, PutMode Mode>
+__global__ void index_kernel(T* __restrict__ data, T* __restrict__ vals, const int64_t* __restrict__ offsets,
+                             int64_t total, int64_t nb, int64_t q_count, StridedIndexer<1> pre,
+                             StridedIndexer<1> post) {
+  for (int64_t i = global_thread(); i < total; i += grid_threads()) {
+    const int64_t q = i % q_count, r = i / q_count, b = r % nb, p = r / nb;
+    int64_t po[1], qo[1];
+    pre.offsets(p, po);
+    post.offsets(q, qo);
+    T* elem = data + po[0] + offsets[b] + qo[0];
+    if constexpr (Mode == PutMode::kGet)
+      vals[i] = *elem;
+    else if constexpr (Mode == PutMode::kPut)
+      *elem = vals[i];
+    else
+      atomic_add(elem, vals[i]);
+  }
+}
+
+// The offsets of spec's broadcast positions in `t` (checked: throws the CPU's error).
+Tensor indexed_offsets(const Tensor& t, const cpu::IndexSpec& spec, const char* op) {
+  const int64_t nb = numel_of(spec.broadcast_shape);
+  const int64_t k = static_cast<int64_t>(spec.indices.size());
+  WICK_CHECK(k <= kMaxIndexed, op, ": at most ", kMaxIndexed, " indexed dims on CUDA, got ", k);
+  Tensor offsets = empty({nb}, TensorOptions(kInt64).device(t.device()));
+  if (nb == 0) return offsets;
+  IndexedDims g{};
+  g.count = static_cast<int>(k);
+  for (int64_t j = 0; j < k; ++j) {
+    const Tensor& ix = spec.indices[j];
+    WICK_CHECK(ix.device() == t.device() && ix.dtype() == kInt64 && ix.is_contiguous() &&
+                   ix.sizes() == spec.broadcast_shape,
+               op, ": index tensors must be contiguous int64 of the broadcast shape on the tensor's device");
+    g.index[j] = static_cast<const int64_t*>(ix.data_ptr_raw());
+    g.size[j] = t.size(spec.dims[j]);
+    g.stride[j] = t.stride(spec.dims[j]);
+  }
+  Tensor flag = bad_flag(t);
+  index_offsets_kernel<<<grid_for(nb, kThreads), kThreads, 0, current_stream()>>>(
+      static_cast<int64_t*>(offsets.data_ptr_raw()), g, nb, static_cast<unsigned long long*>(flag.data_ptr_raw()));
+  WICK_CUDA_CHECK_LAUNCH();
+  const int64_t bad = flag.item<int64_t>();
+  if (bad != -1) {
+    const int64_t j = bad / nb, b = bad % nb;
+    const int64_t i = spec.indices[j].reshape({-1}).narrow(0, b, 1).cpu().item<int64_t>();
+    WICK_FAIL(op, ": index ", i, " is out of bounds for dimension ", spec.dims[j], " with size ", t.size(spec.dims[j]));
+  }
+  return offsets;
+}
+
+// A strided indexer over t's `dims` (row-major over them).
+StridedIndexer<1> dims_indexer(const Tensor& t, const std::vector<int64_t>& dims, const char* op) {
+  Shape sizes, strides;
+  for (int64_t d : dims) {
+    sizes.push_back(t.size(d));
+    strides.push_back(t.stride(d));
+  }
+  return make_indexer<1>(sizes, {strides}, op);
+}
+
+int64_t dims_numel(const Tensor& t, const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= t.size(d);
+  return n;
+}
+
+template <PutMode Mode>
+void run_index(const Tensor& data, const Tensor& vals, const cpu::IndexSpec& spec, const char* op) {
+  const Tensor offsets = indexed_offsets(data, spec, op);  // checks even when nothing moves
+  const int64_t nb = offsets.numel(), q = dims_numel(data, spec.post);
+  const int64_t total = dims_numel(data, spec.pre) * nb * q;
+  if (total == 0) return;
+  WICK_CHECK(vals.is_contiguous() && vals.numel() == total && vals.dtype() == data.dtype(), op,
+             " kernel: bad result/values tensor");
+  const StridedIndexer<1> pre = dims_indexer(data, spec.pre, op), post = dims_indexer(data, spec.post, op);
+  auto launch = [&]<typename T>() {
+    index_kernel<T, Mode><<<grid_for(total, kThreads), kThreads, 0, current_stream()>>>(
+        static_cast<T*>(data.data_ptr_raw()), static_cast<T*>(vals.data_ptr_raw()),
+        static_cast<const int64_t*>(offsets.data_ptr_raw()), total, nb, q, pre, post);
+    WICK_CUDA_CHECK_LAUNCH();
+  };
+  WICK_DEVICE_DISPATCH_ALL(data.dtype(), op, launch);
+}
+
+}  // namespace
+
+Tensor masked_select(const Tensor& x, const Tensor& mask) {
+  WICK_CHECK(x.is_cuda() && mask.device() == x.device() && mask.dtype() == kBool && mask.sizes() == x.sizes(),
+             "masked_select: expected x and a bool mask of its shape on one CUDA device");
+  DeviceGuard guard(x.device().index);
+  const MaskScan m = scan_mask(mask);
+  Tensor out = empty({m.count}, TensorOptions(x.dtype()).device(x.device()));
+  if (m.count == 0) return out;
+  const Tensor xc = x.contiguous();
+  const int64_t n = m.flat.numel();
+  WICK_DEVICE_DISPATCH_ALL(x.dtype(), "masked_select", [&]<typename T>() {
+    masked_select_kernel<T><<<grid_for(n, kThreads), kThreads, 0, current_stream()>>>(
+        static_cast<T*>(out.data_ptr_raw()), static_cast<const T*>(xc.data_ptr_raw()),
+        static_cast<const bool*>(m.flat.data_ptr_raw()), static_cast<const int64_t*>(m.scan.data_ptr_raw()), n);
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+  return out;
+}
+
+void masked_scatter(const Tensor& out, const Tensor& mask, const Tensor& src) {
+  WICK_CHECK(out.is_cuda() && mask.device() == out.device() && src.device() == out.device() &&
+                 mask.dtype() == kBool && out.is_contiguous() && out.numel() == mask.numel() &&
+                 src.dtype() == out.dtype(),
+             "masked_scatter: expected a contiguous output, a bool mask of its size and a source on one CUDA device");
+  DeviceGuard guard(out.device().index);
+  const MaskScan m = scan_mask(mask);
+  const Tensor sc = src.contiguous();
+  WICK_CHECK(sc.numel() >= m.count, "masked_scatter: source has ", sc.numel(), " elements but the mask has ",
+             m.count, " true entries");
+  if (m.count == 0) return;
+  const int64_t n = m.flat.numel();
+  WICK_DEVICE_DISPATCH_ALL(out.dtype(), "masked_scatter", [&]<typename T>() {
+    masked_scatter_kernel<T><<<grid_for(n, kThreads), kThreads, 0, current_stream()>>>(
+        static_cast<T*>(out.data_ptr_raw()), static_cast<const T*>(sc.data_ptr_raw()),
+        static_cast<const bool*>(m.flat.data_ptr_raw()), static_cast<const int64_t*>(m.scan.data_ptr_raw()), n);
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+}
+
+Tensor nonzero(const Tensor& x) {
+  WICK_CHECK(x.is_cuda(), "nonzero: expected a CUDA tensor");
+  WICK_CHECK(x.dim() <= kMaxNonzeroDims, "nonzero: at most ", kMaxNonzeroDims, " dims on CUDA, got ", x.dim());
+  DeviceGuard guard(x.device().index);
+  Tensor flag;
+  {
+    NoGradGuard ng;
+    flag = x.dtype() == kBool ? x : ne(x, Scalar(0));  // NaN != 0: nonzero
+  }
+  const MaskScan m = scan_mask(flag);
+  const int nd = static_cast<int>(x.dim());
+  Tensor out = empty({m.count, x.dim()}, TensorOptions(kInt64).device(x.device()));
+  if (m.count == 0 || nd == 0) return out;
+  NonzeroShape s{};
+  s.ndim = nd;
+  for (int d = 0; d < nd; ++d) s.sizes[d] = x.size(d);
+  const int64_t n = m.flat.numel();
+  nonzero_kernel<<<grid_for(n, kThreads), kThreads, 0, current_stream()>>>(
+      static_cast<int64_t*>(out.data_ptr_raw()), static_cast<const bool*>(m.flat.data_ptr_raw()),
+      static_cast<const int64_t*>(m.scan.data_ptr_raw()), n, s);
+  WICK_CUDA_CHECK_LAUNCH();
+  return out;
+}
+
+void index(const Tensor& out, const Tensor& x, const cpu::IndexSpec& spec) {
+  WICK_CHECK(x.is_cuda() && out.device() == x.device() && out.dtype() == x.dtype() && out.is_contiguous(),
+             "index: expected a contiguous output of x's dtype on x's CUDA device");
+  DeviceGuard guard(x.device().index);
+  run_index<PutMode::kGet>(x, out, spec, "index");
+}
+
+void index_put(const Tensor& out, const cpu::IndexSpec& spec, const Tensor& values, bool accumulate) {
+  WICK_CHECK(out.is_cuda() && values.device() == out.device() && out.is_contiguous(),
+             "index_put: expected a contiguous output and values on one CUDA device");
+  DeviceGuard guard(out.device().index);
+  if (accumulate)
+    run_index<PutMode::kAccumulate>(out, values, spec, "index_put");
+  else
+    run_index<PutMode::kPut>(out, values, spec, "index_put");
 }
 
 }  // namespace wick::cuda

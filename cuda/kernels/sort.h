@@ -1,0 +1,20 @@
+// CUDA kernels for sort / argsort / topk of ops/sort.cpp: the contracts of
+// ops/cpu/sort.h, with exactly the CPU's order: ascending with NaN after every
+// number (descending: NaN first), -0.0 equal to 0.0, ties broken by the
+// original position. The results (indices included) are deterministic and
+// equal to the CPU's element for element.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace wick::cuda {
+
+// values, indices (contiguous, x's shape; indices int64) = x sorted along dim.
+void sort(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t dim, bool descending);
+// values, indices (contiguous, x's shape with size k along dim) = the first k
+// of x sorted along dim (descending when largest).
+void topk(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t k, int64_t dim, bool largest);
+
+}  // namespace wick::cuda
