@@ -21,6 +21,7 @@
 
 #include <algorithm>
 
+#include "autograd/autocast.h"
 #include "autograd/function.h"
 #include "ops/copy.h"
 #include "ops/cpu/batch_norm.h"
@@ -274,20 +275,33 @@ Tensor layer_or_rms_norm(const char* op, const Tensor& x, const Shape& ns, const
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, /*log=*/false); }
-Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, /*log=*/true); }
+Tensor softmax(const Tensor& x, int64_t dim) {
+  if (autocast::Cast ac{x}; ac) return softmax(ac.fp32(x), dim);
+  return softmax_impl(x, dim, /*log=*/false);
+}
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  if (autocast::Cast ac{x}; ac) return log_softmax(ac.fp32(x), dim);
+  return softmax_impl(x, dim, /*log=*/true);
+}
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
+  if (autocast::Cast ac{x, weight, bias}; ac)
+    return layer_norm(ac.fp32(x), normalized_shape, ac.fp32(weight), ac.fp32(bias), eps);
   return layer_or_rms_norm("layer_norm", x, normalized_shape, weight, bias, eps, /*rms=*/false);
 }
 
 Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, double eps) {
+  if (autocast::Cast ac{x, weight}; ac) return rms_norm(ac.fp32(x), normalized_shape, ac.fp32(weight), eps);
   return layer_or_rms_norm("rms_norm", x, normalized_shape, weight, Tensor(), eps, /*rms=*/true);
 }
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
+  // Autocast: float32 (wick's kernels take one dtype for x and the affine
+  // parameters); the running statistics are updated in place, never cast.
+  if (autocast::Cast ac{x, weight, bias}; ac)
+    return batch_norm(ac.fp32(x), running_mean, running_var, ac.fp32(weight), ac.fp32(bias), training, momentum, eps);
   const char* op = "batch_norm";
   check_float_input(op, x, /*on_cuda=*/true);
   WICK_CHECK(x.dim() >= 2, op, ": expected input of shape [N, C, ...] with at least 2 dims, got ",
@@ -372,6 +386,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 }
 
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
+  if (autocast::Cast ac{x, weight, bias}; ac) return group_norm(ac.fp32(x), num_groups, ac.fp32(weight), ac.fp32(bias), eps);
   const char* op = "group_norm";
   check_float_input(op, x, /*on_cuda=*/true);
   WICK_CHECK(x.dim() >= 2, op, ": expected input of shape [N, C, ...] with at least 2 dims, got ",
@@ -446,6 +461,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (autocast::Cast ac{x, weight, bias}; ac) return linear(ac.lower(x), ac.lower(weight), ac.lower(bias));
   WICK_CHECK(x.defined() && weight.defined(), "linear: undefined input or weight");
   WICK_CHECK(weight.dim() == 2, "linear: weight must be 2-D [out_features, in_features], got shape ",
              shape_str(weight.sizes()));

@@ -86,6 +86,8 @@ TEST(CudaAmp, ReductionsNormsAndLossesRunInFloat32) {
       {log_softmax(h, 1), log_softmax(hf, 1)},
       {layer_norm(h, {40}), layer_norm(hf, {40})},
       {rms_norm(h, {40}), rms_norm(hf, {40})},
+      {group_norm(h, 4), group_norm(hf, 4)},
+      {batch_norm(h, {}, {}, {}, {}, /*training=*/true, 0.1, 1e-5), batch_norm(hf, {}, {}, {}, {}, true, 0.1, 1e-5)},
       {sum(h, {1}), sum(hf, {1})},
       {cumsum(h, 1), cumsum(hf, 1)},
       {logsumexp(h, {1}), logsumexp(hf, {1})},
