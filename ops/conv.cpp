@@ -16,12 +16,18 @@
 // im2col + GEMM kernel); it is bilinear, so its backward is
 //   d image = conv_transpose2d(map, GW),  d map = conv2d(image, GW).
 // conv1d is conv2d over [N, C, 1, L]; unbatched inputs gain a batch dim of 1.
+// CUDA tensors run the same three maps with cuda/kernels/conv.h (wick's
+// implicit-GEMM kernels or cuDNN, see WICK_CUDA_CONV), also in float16 and
+// bfloat16; the backward formulas are shared.
 #include "ops/conv.h"
 
 #include <vector>
 
 #include "autograd/function.h"
 #include "ops/cpu/conv.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/conv.h"
+#endif
 #include "ops/creation.h"
 #include "ops/reduction.h"
 #include "ops/view.h"
@@ -59,17 +65,25 @@ void check_conv_args(const char* op, bool transposed, const Tensor& x, const Ten
   WICK_CHECK(x.dim() == sd + 1 || x.dim() == sd + 2, op, ": expected a ", sd + 1, "-D (unbatched) or ", sd + 2,
              "-D (batched) input, got ", shape_str(x.sizes()));
   WICK_CHECK(w.dim() == sd + 2, op, ": expected a ", sd + 2, "-D weight, got ", shape_str(w.sizes()));
-  WICK_CHECK(x.dtype() == kFloat32 || x.dtype() == kFloat64, op, ": expected a float32 or float64 input, got ",
-             x.dtype());
+#ifdef WICK_WITH_CUDA
+  const bool has_kernel = x.is_cpu() || x.is_cuda();
+#else
+  const bool has_kernel = x.is_cpu();
+#endif
+  WICK_CHECK(has_kernel, op, ": no kernel for device ", x.device(), " in this build");
+  const bool half = x.dtype() == kFloat16 || x.dtype() == kBFloat16;  // CUDA kernels only
+  WICK_CHECK(x.dtype() == kFloat32 || x.dtype() == kFloat64 || (half && x.is_cuda()), op,
+             ": expected a float32 or float64 input (or float16/bfloat16 on CUDA), got ", x.dtype(), " on ",
+             x.device());
   WICK_CHECK(w.dtype() == x.dtype(), op, ": input (", x.dtype(), ") and weight (", w.dtype(),
              ") must have the same dtype");
   WICK_CHECK(w.device() == x.device(), op, ": input (", x.device(), ") and weight (", w.device(),
              ") must be on the same device");
-  WICK_CHECK(x.is_cpu(), op, ": no kernel for device ", x.device(), " in this build");
   if (b.defined()) {
     WICK_CHECK(b.dtype() == x.dtype(), op, ": input (", x.dtype(), ") and bias (", b.dtype(),
                ") must have the same dtype");
-    WICK_CHECK(b.device() == x.device(), op, ": input and bias must be on the same device");
+    WICK_CHECK(b.device() == x.device(), op, ": input (", x.device(), ") and bias (", b.device(),
+               ") must be on the same device");
   }
   WICK_CHECK(groups > 0, op, ": groups must be positive, got ", groups);
   for (int64_t i = 0; i < sd; ++i) {
@@ -197,9 +211,16 @@ Tensor conv2d_weight(const Tensor& image, const Tensor& map, const Shape& weight
     NoGradGuard ng;
     Tensor ic = image.contiguous(), mc = map.contiguous();
     const cpu::ConvGeometry g = geometry(ic.sizes(), weight_sizes, mc.size(2), mc.size(3), p);
-    WICK_DISPATCH_FLOAT(image.dtype(), "conv2d_weight", [&]<typename T>() {
-      cpu::conv2d_weight_grad<T>(g, ic.data_ptr<T>(), mc.data_ptr<T>(), gw.data_ptr<T>(), cpu::default_conv_path());
-    });
+#ifdef WICK_WITH_CUDA
+    if (image.is_cuda()) {
+      cuda::conv2d_weight_grad(g, ic, mc, gw);
+    } else
+#endif
+    {
+      WICK_DISPATCH_FLOAT(image.dtype(), "conv2d_weight", [&]<typename T>() {
+        cpu::conv2d_weight_grad<T>(g, ic.data_ptr<T>(), mc.data_ptr<T>(), gw.data_ptr<T>(), cpu::default_conv_path());
+      });
+    }
   }
   if (autograd::needs_grad({image, map})) {
     autograd::record("Conv2dWeightBackward", {image, map}, {gw},
@@ -225,10 +246,17 @@ Tensor conv2d_batched(const Tensor& x, const Tensor& w, const Tensor& b, const C
     NoGradGuard ng;
     Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : Tensor();
     const cpu::ConvGeometry g = geometry(xc.sizes(), wc.sizes(), OH, OW, p);
-    WICK_DISPATCH_FLOAT(x.dtype(), "conv2d", [&]<typename T>() {
-      cpu::conv2d_forward<T>(g, xc.data_ptr<T>(), wc.data_ptr<T>(), ptr_or_null<T>(bc), y.data_ptr<T>(),
-                             cpu::default_conv_path());
-    });
+#ifdef WICK_WITH_CUDA
+    if (x.is_cuda()) {
+      cuda::conv2d_forward(g, xc, wc, bc, y);
+    } else
+#endif
+    {
+      WICK_DISPATCH_FLOAT(x.dtype(), "conv2d", [&]<typename T>() {
+        cpu::conv2d_forward<T>(g, xc.data_ptr<T>(), wc.data_ptr<T>(), ptr_or_null<T>(bc), y.data_ptr<T>(),
+                               cpu::default_conv_path());
+      });
+    }
   }
   if (autograd::needs_grad({x, w, b})) {
     // x is needed only for the weight gradient, w only for the input gradient.
@@ -260,10 +288,17 @@ Tensor conv_transpose2d_batched(const Tensor& x, const Tensor& w, const Tensor& 
     Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : Tensor();
     // The geometry of the forward conv that maps y-shaped images to x-shaped maps.
     const cpu::ConvGeometry g = geometry(y.sizes(), wc.sizes(), x.size(2), x.size(3), p);
-    WICK_DISPATCH_FLOAT(x.dtype(), "conv_transpose2d", [&]<typename T>() {
-      cpu::conv2d_transpose<T>(g, xc.data_ptr<T>(), wc.data_ptr<T>(), ptr_or_null<T>(bc), y.data_ptr<T>(),
-                               cpu::default_conv_path());
-    });
+#ifdef WICK_WITH_CUDA
+    if (x.is_cuda()) {
+      cuda::conv2d_transpose(g, xc, wc, bc, y);
+    } else
+#endif
+    {
+      WICK_DISPATCH_FLOAT(x.dtype(), "conv_transpose2d", [&]<typename T>() {
+        cpu::conv2d_transpose<T>(g, xc.data_ptr<T>(), wc.data_ptr<T>(), ptr_or_null<T>(bc), y.data_ptr<T>(),
+                                 cpu::default_conv_path());
+      });
+    }
   }
   if (autograd::needs_grad({x, w, b})) {
     autograd::record("ConvTranspose2dBackward", {x, w, b}, {y},

@@ -1,6 +1,8 @@
 // Convolutions (cross-correlation, like PyTorch), with stride, padding,
 // dilation and groups. Weights: conv1d [C_out, C_in/groups, k],
 // conv2d [C_out, C_in/groups, kh, kw], conv_transpose2d [C_in, C_out/groups, kh, kw].
+// dtypes: float32, float64; on CUDA also float16 and bfloat16 (float32
+// accumulation). CUDA runs wick's kernels or cuDNN (WICK_CUDA_CONV=wick|cudnn).
 #pragma once
 
 #include <array>

@@ -1,0 +1,846 @@
+// wick's own CUDA convolution kernels (see conv.h for the API and
+// ops/cpu/conv.h for the geometry). FLOPs: 2 * N * C_out * OH * OW *
+// (C_in/groups) * kh * kw for each of the three maps.
+//
+// 1. Reference kernels (conv2d_*_reference_kernel): one thread per output
+//    element, the definition as nested loops accumulated in double:
+//      map[n, co, oy, ox]   = bias[co] + sum_{ci, ki, kj} W[co, ci, ki, kj] *
+//                             image[n, g*Cg + ci, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw]
+//      image[n, c, y, x]    = bias[c] + sum over (co in c's group, ki, kj) with
+//                             oy = (y + ph - ki*dh) / sh, ox = (x + pw - kj*dw) / sw exact
+//                             and in range of W[co, c - g*Cg, ki, kj] * map[n, co, oy, ox]
+//      W'[co, ci, ki, kj]   = sum_{n, oy, ox} map[n, co, oy, ox] * image[n, g*Cg + ci, iy, ix]
+//    (g = the group, Cg = C_in/groups, Mg = C_out/groups, pixels outside
+//    the image are zero).
+//
+// 2. Implicit GEMM (igemm_kernel): each map, for each group g, is a product
+//    C[M, N] = A[M, K] B[K, N] whose operands are gathered from the tensors
+//    on the fly, while a tile is loaded into shared memory; no column matrix
+//    is ever stored:
+//      forward     M = Mg  (co)      N = N*OH*OW (n, oy, ox)  K = Cg*kh*kw (ci, ki, kj)
+//                  A = weight[g]     B = col(image)     C -> map (+ bias)
+//      transpose   M = Cg  (c)       N = N*H*W   (n, y, x)    K = Mg*kh*kw (co, ki, kj)
+//                  A = weight[g]^T   B = the map pixel that tap (ki, kj) of
+//                  image pixel (y, x) receives
+//                  C -> image (+ bias): a gather per image pixel, so no
+//                  atomics and a fixed summation order (deterministic).
+//                  Run as sh*sw products, one per stride phase (the image
+//                  pixels that receive the same taps, see TransposeProblem),
+//                  so the taps a stride skips cost nothing.
+//      weight grad M = Mg  (co)      N = Cg*kh*kw (ci, ki, kj) K = N*OH*OW (n, oy, ox)
+//                  A = map[:, g]     B = col(image)^T    C -> weight_grad
+//    The weight gradient's K (every output pixel of the batch) is long and
+//    its M x N small, so K is split over blocks when the tiles alone cannot
+//    fill the device: each split writes its partial tile to a workspace and a
+//    second kernel sums the splits in split order (deterministic; the split
+//    count depends only on the shapes and the device's SM count).
+//    The kernel is the classic SIMT tiling: 256 threads compute a 64 x 64
+//    tile of C, walking K in steps of 16; each step's A and B tiles are
+//    gathered from global memory into registers (the next step's loads are
+//    in flight while the block computes on the current one), converted to
+//    the accumulation type and stored k-major in shared memory (As[k][m],
+//    Bs[k][n], padded by one against bank conflicts on the store). A thread
+//    owns a 4 x 4 micro-tile strided by 16 in m and n, so a warp's shared
+//    reads are broadcasts (A) or 16 consecutive words (B), and its stores of
+//    C are runs of 16 consecutive pixels. A thread's load slots keep their
+//    row m / column n for the whole K loop, so the m and n sides of the
+//    gathers (pixel, sample, tap offsets) are decoded once per tile and only
+//    k is decoded per load, with multiply-shift divisions (FastDiv). Index
+//    math is 32-bit (the host checks that every extent fits); element
+//    offsets are 64-bit.
+//    Costs: each block reads (64 + 64) * 16 gathered elements per 64 * 64 *
+//    16 FMAs; per K step a thread spends ~100 instructions on its 8 gathers
+//    (decode, bounds, address) against 256 FMAs and 128 shared loads, so the
+//    shared-memory traffic of the 4 x 4 micro-tile and the gathers, not the
+//    FMA pipes, bound it. Depthwise convolutions (M = 1) use 1/64 of each
+//    tile. Fraction of peak: not measured yet (bench_cuda_conv --compare);
+//    cuDNN is the fast alternate.
+//    Dtypes: float32 accumulates in float32, float64 in float64.
+//
+// 3. Tensor cores (igemm_tc_kernel, float16/bfloat16 on sm_80+): the same
+//    gathers and 64 x 64 x 16 tiles, kept in the 16-bit type in shared
+//    memory and multiplied with WMMA 16 x 16 x 16 fragments into float32
+//    accumulators (so the results match the SIMT kernel's float32
+//    accumulation up to summation order). Older devices run the SIMT kernel
+//    on the converted values.
+#include "cuda/kernels/conv.h"
+
+#include <cuda_runtime.h>
+#include <mma.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <type_traits>
+
+#include "cuda/kernels/device_types.cuh"
+#include "cuda/runtime.h"
+#include "cuda/vendor/cudnn.h"
+#include "ops/creation.h"
+
+namespace wick::cuda {
+
+namespace {
+
+// q = n / d and n % d for 0 <= n < 2^31 by a multiply-high and a shift
+// instead of the ~20-instruction integer division (Granlund & Montgomery,
+// "Division by invariant integers using multiplication", 1994): with
+// l = ceil(log2 d), mul = ceil(2^(31 + l) / d) fits 32 bits and
+// q = (n * mul) >> (31 + l) exactly for every n < 2^31. The gathers decode
+// every operand index this way; the magic numbers are computed on the host.
+struct FastDiv {
+  int d = 1;
+  uint32_t mul = 0, shift = 0;  // d == 1: q = n
+
+  FastDiv() = default;
+  explicit FastDiv(int divisor) : d(divisor < 1 ? 1 : divisor) {  // 0 (an empty extent, never divided by) -> 1
+    if (d == 1) return;
+    int l = 0;
+    while ((1u << l) < static_cast<uint32_t>(d)) ++l;
+    mul = static_cast<uint32_t>(((1ull << (31 + l)) + d - 1) / d);
+    shift = static_cast<uint32_t>(l - 1);  // the low word of n * mul is dropped by umulhi: 31 + l - 32
+  }
+  __host__ __device__ __forceinline__ int div(int n) const {
+    if (d == 1) return n;
+#ifdef __CUDA_ARCH__
+    return static_cast<int>(__umulhi(static_cast<uint32_t>(n), mul) >> shift);
+#else
+    return static_cast<int>((static_cast<uint64_t>(static_cast<uint32_t>(n)) * mul) >> 32 >> shift);
+#endif
+  }
+  // Returns n / d and sets rem = n % d.
+  __host__ __device__ __forceinline__ int divmod(int n, int& rem) const {
+    const int q = div(n);
+    rem = n - q * d;
+    return q;
+  }
+};
+
+// The geometry with 32-bit extents (checked to fit on the host), the
+// derived per-group sizes and the divisors the gathers decode indices with.
+struct Geo {
+  int N, C_in, H, W, C_out, kh, kw, OH, OW, sh, sw, ph, pw, dh, dw, G, Cg, Mg;
+  FastDiv div_kw, div_kh, div_OW, div_OH, div_ohw;
+};
+
+template <typename T>
+using acc_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+// ---------------------------------------------------------------------------
+// 1. reference kernels
+
+template <typename T>
+__global__ void conv2d_forward_reference_kernel(Geo g, const T* image, const T* weight, const T* bias, T* map) {
+  const int64_t total = static_cast<int64_t>(g.N) * g.C_out * g.OH * g.OW;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t ox = i % g.OW, oy = (i / g.OW) % g.OH, co = (i / (static_cast<int64_t>(g.OW) * g.OH)) % g.C_out;
+    const int64_t n = i / (static_cast<int64_t>(g.OW) * g.OH * g.C_out);
+    const int64_t grp = co / g.Mg;
+    double acc = bias ? to_compute<double>(bias[co]) : 0.0;
+    for (int64_t ci = 0; ci < g.Cg; ++ci)
+      for (int64_t ki = 0; ki < g.kh; ++ki)
+        for (int64_t kj = 0; kj < g.kw; ++kj) {
+          const int64_t iy = oy * g.sh - g.ph + ki * g.dh, ix = ox * g.sw - g.pw + kj * g.dw;
+          if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+          const double x = to_compute<double>(image[((n * g.C_in + grp * g.Cg + ci) * g.H + iy) * g.W + ix]);
+          const double w = to_compute<double>(weight[((co * g.Cg + ci) * g.kh + ki) * g.kw + kj]);
+          acc += x * w;
+        }
+    map[i] = from_compute<T>(acc);
+  }
+}
+
+template <typename T>
+__global__ void conv2d_transpose_reference_kernel(Geo g, const T* map, const T* weight, const T* bias, T* image) {
+  const int64_t total = static_cast<int64_t>(g.N) * g.C_in * g.H * g.W;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t x = i % g.W, y = (i / g.W) % g.H, c = (i / (static_cast<int64_t>(g.W) * g.H)) % g.C_in;
+    const int64_t n = i / (static_cast<int64_t>(g.W) * g.H * g.C_in);
+    const int64_t grp = c / g.Cg, cl = c - grp * g.Cg;
+    double acc = bias ? to_compute<double>(bias[c]) : 0.0;
+    for (int64_t co = grp * g.Mg; co < (grp + 1) * g.Mg; ++co)
+      for (int64_t ki = 0; ki < g.kh; ++ki)
+        for (int64_t kj = 0; kj < g.kw; ++kj) {
+          // Output (oy, ox) reads this pixel through tap (ki, kj) iff
+          // oy*sh - ph + ki*dh == y (and likewise for x).
+          const int64_t ty = y + g.ph - ki * g.dh, tx = x + g.pw - kj * g.dw;
+          if (ty < 0 || tx < 0 || ty % g.sh != 0 || tx % g.sw != 0) continue;
+          const int64_t oy = ty / g.sh, ox = tx / g.sw;
+          if (oy >= g.OH || ox >= g.OW) continue;
+          const double m = to_compute<double>(map[((n * g.C_out + co) * g.OH + oy) * g.OW + ox]);
+          const double w = to_compute<double>(weight[((co * g.Cg + cl) * g.kh + ki) * g.kw + kj]);
+          acc += m * w;
+        }
+    image[i] = from_compute<T>(acc);
+  }
+}
+
+template <typename T>
+__global__ void conv2d_weight_grad_reference_kernel(Geo g, const T* image, const T* map, T* weight_grad) {
+  const int64_t total = static_cast<int64_t>(g.C_out) * g.Cg * g.kh * g.kw;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t kj = i % g.kw, ki = (i / g.kw) % g.kh, ci = (i / (static_cast<int64_t>(g.kw) * g.kh)) % g.Cg;
+    const int64_t co = i / (static_cast<int64_t>(g.kw) * g.kh * g.Cg);
+    const int64_t grp = co / g.Mg;
+    double acc = 0.0;
+    for (int64_t n = 0; n < g.N; ++n)
+      for (int64_t oy = 0; oy < g.OH; ++oy)
+        for (int64_t ox = 0; ox < g.OW; ++ox) {
+          const int64_t iy = oy * g.sh - g.ph + ki * g.dh, ix = ox * g.sw - g.pw + kj * g.dw;
+          if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) continue;
+          const double x = to_compute<double>(image[((n * g.C_in + grp * g.Cg + ci) * g.H + iy) * g.W + ix]);
+          const double m = to_compute<double>(map[((n * g.C_out + co) * g.OH + oy) * g.OW + ox]);
+          acc += x * m;
+        }
+    weight_grad[i] = from_compute<T>(acc);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// 2. implicit GEMM
+
+constexpr int kBM = 64, kBN = 64, kBK = 16, kThreads = 256;
+constexpr int kLoads = kBM * kBK / kThreads;  // elements of each operand a thread loads per K step
+static_assert(kBM * kBK % kThreads == 0 && kBN * kBK == kBM * kBK, "tiles must split evenly into threads");
+static_assert(kThreads % kBK == 0 && kThreads % kBM == 0 && kThreads % kBN == 0, "load slots (igemm_kernel)");
+
+// The three products. Each says which operand dimension is contiguous in
+// memory (kAKFast: consecutive k of A are neighbours; kBKFast likewise for
+// B), so that consecutive threads load along it, and splits each operand
+// access into the part that depends on the row m (of A) or the column n (of
+// B) and the part that depends on k. A thread's load slots keep their m and
+// n for the whole K loop (see igemm_kernel), so
+//   a_row(g, m) / b_col(g, n)   decode m / n once per tile (a Row / Col)
+//   a(row, k) / b(col, k)       decode k for each load (as Acc)
+//   store(g, m, n, v)           C(m, n) = v into the output tensor
+// and only the k side of the index math runs every K step.
+
+template <typename T, typename Acc>
+struct ForwardProblem {
+  static constexpr bool kAKFast = true, kBKFast = false;
+  Geo g;
+  const T *image, *weight, *bias;
+  T* map;
+
+  struct Row {
+    int64_t w;  // weight row of output channel grp*Mg + m
+  };
+  struct Col {
+    int64_t img;   // image[nb, grp*Cg, 0, 0]
+    int iy0, ix0;  // top-left tap of output pixel (oy, ox)
+  };
+  __device__ __forceinline__ Row a_row(int grp, int m) const {
+    return {static_cast<int64_t>(grp * g.Mg + m) * (static_cast<int64_t>(g.Cg) * g.kh * g.kw)};
+  }
+  __device__ __forceinline__ Acc a(const Row& r, int k) const { return to_compute<Acc>(weight[r.w + k]); }
+  __device__ __forceinline__ Col b_col(int grp, int n) const {
+    int ox, oy;
+    const int nb = g.div_OH.divmod(g.div_OW.divmod(n, ox), oy);
+    return {(static_cast<int64_t>(nb) * g.C_in + grp * g.Cg) * g.H * g.W, oy * g.sh - g.ph, ox * g.sw - g.pw};
+  }
+  __device__ __forceinline__ Acc b(const Col& c, int k) const {  // k = (ci, ki, kj)
+    int kj, ki;
+    const int ci = g.div_kh.divmod(g.div_kw.divmod(k, kj), ki);
+    const int iy = c.iy0 + ki * g.dh, ix = c.ix0 + kj * g.dw;
+    if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) return Acc(0);
+    return to_compute<Acc>(image[c.img + (static_cast<int64_t>(ci) * g.H + iy) * g.W + ix]);
+  }
+  __device__ __forceinline__ void store(int grp, int m, int n, Acc v) const {
+    const int co = grp * g.Mg + m;
+    int r;
+    const int nb = g.div_ohw.divmod(n, r);
+    if (bias) v += to_compute<Acc>(bias[co]);
+    map[(static_cast<int64_t>(nb) * g.C_out + co) * g.div_ohw.d + r] = from_compute<T>(v);
+  }
+};
+
+// The transpose as a gather, split into stride phases. Output (oy, ox)
+// reads image row y through tap ki iff y + ph - ki*dh = oy*sh, so an image
+// row y receives only the taps with ki*dh = y + ph (mod sh). Rows with the
+// same residue ry = (y + ph) mod sh ("phase") share that tap set, an
+// arithmetic progression ki = k1 + a*step (step = sh / gcd(dh, sh)), and
+// then oy = (y + ph - k1*dh) / sh - a * (step*dh / sh) exactly. Each of the
+// sh*sw phases is its own product over its pixels and taps only, so a
+// strided transpose does no work on the taps the stride skips, and no
+// division by the stride remains in the gather. (Stride 1: one phase, every
+// tap.)
+struct Phase {  // along one spatial dim (rows shown)
+  int first, count;  // image rows first, first + sh, ... (count of them)
+  int k1, step, nk;  // taps k1, k1 + step, ... (nk of them)
+  int dout;          // output rows between consecutive taps: step*dh / sh
+  FastDiv div_count, div_nk;
+};
+
+template <typename T, typename Acc>
+struct TransposeProblem {
+  static constexpr bool kAKFast = true, kBKFast = false;
+  Geo g;
+  Phase py, px;
+  const T *map, *weight, *bias;
+  T* image;
+
+  struct Row {
+    int64_t w;  // weight[grp*Mg, m, 0, 0]
+  };
+  struct Col {
+    int64_t map;   // map[nb, grp*Mg, 0, 0]
+    int oy0, ox0;  // the output pixel the phase's first tap reads
+  };
+  __device__ __forceinline__ Row a_row(int grp, int m) const {
+    return {(static_cast<int64_t>(grp) * g.Mg * g.Cg + m) * g.kh * g.kw};
+  }
+  __device__ __forceinline__ Acc a(const Row& r, int k) const {  // W[grp*Mg + co, m, ki, kj], k = (co, a, b)
+    int b, a;
+    const int co = py.div_nk.divmod(px.div_nk.divmod(k, b), a);
+    const int ki = py.k1 + a * py.step, kj = px.k1 + b * px.step;
+    return to_compute<Acc>(weight[r.w + static_cast<int64_t>(co) * g.Cg * g.kh * g.kw + ki * g.kw + kj]);
+  }
+  __device__ __forceinline__ Col b_col(int grp, int n) const {  // n = (nb, j, i): pixel (first + j*sh, first + i*sw)
+    int i, j;
+    const int nb = py.div_count.divmod(px.div_count.divmod(n, i), j);
+    const int y = py.first + j * g.sh, x = px.first + i * g.sw;
+    // Exact: y + ph - k1*dh is a multiple of sh by the choice of k1 (and may be negative).
+    return {(static_cast<int64_t>(nb) * g.C_out + grp * g.Mg) * g.OH * g.OW, (y + g.ph - py.k1 * g.dh) / g.sh,
+            (x + g.pw - px.k1 * g.dw) / g.sw};
+  }
+  __device__ __forceinline__ Acc b(const Col& c, int k) const {  // k = (co, a, b)
+    int b, a;
+    const int co = py.div_nk.divmod(px.div_nk.divmod(k, b), a);
+    const int oy = c.oy0 - a * py.dout, ox = c.ox0 - b * px.dout;
+    if (oy < 0 || oy >= g.OH || ox < 0 || ox >= g.OW) return Acc(0);
+    return to_compute<Acc>(map[c.map + (static_cast<int64_t>(co) * g.OH + oy) * g.OW + ox]);
+  }
+  __device__ __forceinline__ void store(int grp, int m, int n, Acc v) const {
+    int i, j;
+    const int nb = py.div_count.divmod(px.div_count.divmod(n, i), j);
+    const int c = grp * g.Cg + m, y = py.first + j * g.sh, x = px.first + i * g.sw;
+    if (bias) v += to_compute<Acc>(bias[c]);
+    image[((static_cast<int64_t>(nb) * g.C_in + c) * g.H + y) * g.W + x] = from_compute<T>(v);
+  }
+};
+
+template <typename T, typename Acc>
+struct WeightGradProblem {
+  static constexpr bool kAKFast = true, kBKFast = true;
+  Geo g;
+  const T *image, *map;
+  T* weight_grad;
+
+  struct Row {
+    int64_t map;  // map[0, grp*Mg + m, 0, 0]
+  };
+  struct Col {
+    int64_t img;     // image[0, grp*Cg + ci, 0, 0]
+    int offy, offx;  // tap (ki, kj) of output pixel (oy, ox) reads (oy*sh + offy, ox*sw + offx)
+  };
+  __device__ __forceinline__ Row a_row(int grp, int m) const {
+    return {static_cast<int64_t>(grp * g.Mg + m) * g.OH * g.OW};
+  }
+  __device__ __forceinline__ Acc a(const Row& r, int k) const {  // k = (nb, oy, ox)
+    int rest;
+    const int nb = g.div_ohw.divmod(k, rest);
+    return to_compute<Acc>(map[r.map + static_cast<int64_t>(nb) * g.C_out * g.div_ohw.d + rest]);
+  }
+  __device__ __forceinline__ Col b_col(int grp, int n) const {  // n = (ci, ki, kj)
+    int kj, ki;
+    const int ci = g.div_kh.divmod(g.div_kw.divmod(n, kj), ki);
+    return {static_cast<int64_t>(grp * g.Cg + ci) * g.H * g.W, ki * g.dh - g.ph, kj * g.dw - g.pw};
+  }
+  __device__ __forceinline__ Acc b(const Col& c, int k) const {  // k = (nb, oy, ox)
+    int ox, oy;
+    const int nb = g.div_OH.divmod(g.div_OW.divmod(k, ox), oy);
+    const int iy = oy * g.sh + c.offy, ix = ox * g.sw + c.offx;
+    if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) return Acc(0);
+    return to_compute<Acc>(image[static_cast<int64_t>(nb) * g.C_in * g.H * g.W + c.img +
+                                 static_cast<int64_t>(iy) * g.W + ix]);
+  }
+  __device__ __forceinline__ void store(int grp, int m, int n, Acc v) const {
+    const int64_t N = static_cast<int64_t>(g.Cg) * g.kh * g.kw;
+    weight_grad[static_cast<int64_t>(grp * g.Mg + m) * N + n] = from_compute<T>(v);
+  }
+};
+
+// The per-thread part of gathering the operand tiles of one K step: this
+// thread's load slots (element e = tid + i * kThreads of each 64 x 16 tile,
+// the operand's contiguous dimension fastest, the same every K step; along
+// k (kAKFast) a thread's slots share one k, so a step decodes k once for all
+// of them), their rows of A and columns of B decoded once (slots past the
+// edge decode row/column 0 and never load), and the registers holding the
+// next step's elements while the block computes on the current one.
+template <typename Acc, class P>
+struct TileLoader {
+  int am[kLoads], ak[kLoads], bn[kLoads], bk[kLoads];
+  typename P::Row rows[kLoads];
+  typename P::Col cols[kLoads];
+  bool row_ok[kLoads], col_ok[kLoads];
+  Acc ra[kLoads], rb[kLoads];
+
+  __device__ __forceinline__ TileLoader(const P& p, int tid, int grp, int m0, int n0, int M, int N) {
+#pragma unroll
+    for (int i = 0; i < kLoads; ++i) {
+      if constexpr (P::kAKFast) ak[i] = tid % kBK, am[i] = tid / kBK + i * (kThreads / kBK);
+      else am[i] = tid % kBM, ak[i] = tid / kBM + i * (kThreads / kBM);
+      if constexpr (P::kBKFast) bk[i] = tid % kBK, bn[i] = tid / kBK + i * (kThreads / kBK);
+      else bn[i] = tid % kBN, bk[i] = tid / kBN + i * (kThreads / kBN);
+      row_ok[i] = m0 + am[i] < M;
+      col_ok[i] = n0 + bn[i] < N;
+      rows[i] = p.a_row(grp, row_ok[i] ? m0 + am[i] : 0);
+      cols[i] = p.b_col(grp, col_ok[i] ? n0 + bn[i] : 0);
+    }
+  }
+  // Gathers the elements of the step starting at k0 (zeros past kend).
+  __device__ __forceinline__ void load(const P& p, int k0, int kend) {
+#pragma unroll
+    for (int i = 0; i < kLoads; ++i) {
+      const int k = k0 + ak[i];
+      ra[i] = (row_ok[i] && k < kend) ? p.a(rows[i], k) : Acc(0);
+    }
+#pragma unroll
+    for (int i = 0; i < kLoads; ++i) {
+      const int k = k0 + bk[i];
+      rb[i] = (col_ok[i] && k < kend) ? p.b(cols[i], k) : Acc(0);
+    }
+  }
+  // Stores them k-major into shared memory (As[k][m], Bs[k][n]) as S.
+  template <typename S, int LA, int LB>
+  __device__ __forceinline__ void store(S (*As)[LA], S (*Bs)[LB]) const {
+#pragma unroll
+    for (int i = 0; i < kLoads; ++i) {
+      As[ak[i]][am[i]] = from_compute<S>(ra[i]);
+      Bs[bk[i]][bn[i]] = from_compute<S>(rb[i]);
+    }
+  }
+};
+
+// The k range of split s: [s * k_chunk, min(K, (s + 1) * k_chunk)).
+__device__ __forceinline__ int split_end(int K, int kbeg, int k_chunk) {
+  return static_cast<int>(min(static_cast<int64_t>(K), static_cast<int64_t>(kbeg) + k_chunk));
+}
+
+// C(m, n) of the tile, to the output (one split) or the split's partials.
+template <typename Acc, class P>
+__device__ __forceinline__ void emit(const P& p, int grp, int m, int n, Acc v, int M, int N, int G, int split,
+                                     int splits, Acc* partial) {
+  if (splits == 1) p.store(grp, m, n, v);
+  else partial[(static_cast<int64_t>(split * G + grp) * M + m) * N + n] = v;
+}
+
+// SIMT. blockIdx = (n tile, m tile, group * splits + split); with
+// splits > 1 the tile goes to partial[split][group][m][n] instead of the
+// output.
+template <typename Acc, class P>
+__global__ void __launch_bounds__(kThreads)
+    igemm_kernel(P p, int M, int N, int K, int G, int splits, int k_chunk, Acc* partial) {
+  __shared__ Acc As[kBK][kBM + 1];
+  __shared__ Acc Bs[kBK][kBN + 1];
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  const int grp = blockIdx.z / splits, split = blockIdx.z % splits;
+  const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
+  const int kbeg = split * k_chunk, kend = split_end(K, kbeg, k_chunk);
+  TileLoader<Acc, P> ld(p, tid, grp, m0, n0, M, N);
+
+  Acc acc[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[i][j] = Acc(0);
+
+  if (kbeg < kend) ld.load(p, kbeg, kend);
+  for (int k0 = kbeg; k0 < kend; k0 += kBK) {
+    ld.store(As, Bs);
+    __syncthreads();
+    if (k0 + kBK < kend) ld.load(p, k0 + kBK, kend);  // in flight while the block computes
+#pragma unroll
+    for (int kk = 0; kk < kBK; ++kk) {
+      Acc a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) a[i] = As[kk][ty + 16 * i];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) b[j] = Bs[kk][tx + 16 * j];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];
+    }
+    __syncthreads();  // the next step overwrites the tiles
+  }
+
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int m = m0 + ty + 16 * i;
+    if (m >= M) continue;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int n = n0 + tx + 16 * j;
+      if (n < N) emit(p, grp, m, n, acc[i][j], M, N, G, split, splits, partial);
+    }
+  }
+}
+
+// Tensor cores (float16/bfloat16 in, float32 accumulation; sm_80+): the
+// same gathers and block tile, with the tiles stored in T and multiplied by
+// WMMA 16 x 16 x 16 fragments. The 8 warps form a 4 (m) x 2 (n) grid, each
+// owning a 16 x 32 piece of the tile (two accumulator fragments). As[k][m]
+// is A in column-major order and Bs[k][n] is B in row-major order, with
+// rows padded to 72 elements (144 bytes, a multiple of the 16 bytes WMMA
+// needs, and fragment pointers at 32-byte multiples). The accumulators go
+// through shared memory (Cs) to the same scattered epilogue as the SIMT
+// kernel.
+template <typename T, class P>
+__global__ void __launch_bounds__(kThreads)
+    igemm_tc_kernel(P p, int M, int N, int K, int G, int splits, int k_chunk, float* partial) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+  namespace wmma = nvcuda::wmma;
+  constexpr int LA = kBM + 8, LB = kBN + 8, LC = kBN + 4;
+  __shared__ __align__(32) T As[kBK][LA];
+  __shared__ __align__(32) T Bs[kBK][LB];
+  __shared__ __align__(32) float Cs[kBM][LC];
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  const int warp = tid / 32, wm = warp / 2, wn = warp % 2;
+  const int grp = blockIdx.z / splits, split = blockIdx.z % splits;
+  const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
+  const int kbeg = split * k_chunk, kend = split_end(K, kbeg, k_chunk);
+  TileLoader<float, P> ld(p, tid, grp, m0, n0, M, N);
+
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2];
+  wmma::fill_fragment(acc[0], 0.f);
+  wmma::fill_fragment(acc[1], 0.f);
+
+  if (kbeg < kend) ld.load(p, kbeg, kend);
+  for (int k0 = kbeg; k0 < kend; k0 += kBK) {
+    ld.store(As, Bs);
+    __syncthreads();
+    if (k0 + kBK < kend) ld.load(p, k0 + kBK, kend);  // in flight while the tensor cores run
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::col_major> af;
+    wmma::load_matrix_sync(af, &As[0][wm * 16], LA);
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> bf;
+      wmma::load_matrix_sync(bf, &Bs[0][wn * 32 + j * 16], LB);
+      wmma::mma_sync(acc[j], af, bf, acc[j]);
+    }
+    __syncthreads();  // the next step overwrites the tiles
+  }
+#pragma unroll
+  for (int j = 0; j < 2; ++j)
+    wmma::store_matrix_sync(&Cs[wm * 16][wn * 32 + j * 16], acc[j], LC, wmma::mem_row_major);
+  __syncthreads();
+
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int m = m0 + ty + 16 * i;
+    if (m >= M) continue;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int n = n0 + tx + 16 * j;
+      if (n < N) emit(p, grp, m, n, Cs[ty + 16 * i][tx + 16 * j], M, N, G, split, splits, partial);
+    }
+  }
+#else
+  __trap();  // the host launches this kernel only on sm_80+
+#endif
+}
+
+// out(g, m, n) = sum over splits s, in order, of partial[s][g][m][n].
+template <typename Acc, class P>
+__global__ void splitk_reduce_kernel(P p, const Acc* partial, int M, int N, int G, int splits) {
+  const int64_t total = static_cast<int64_t>(G) * M * N;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    Acc s = Acc(0);
+    for (int sp = 0; sp < splits; ++sp) s += partial[sp * total + i];
+    const int n = static_cast<int>(i % N);
+    const int64_t t = i / N;
+    p.store(static_cast<int>(t / M), static_cast<int>(t % M), n, s);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// host side
+
+int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
+
+// Launches the SIMT kernel, or for 16-bit T on sm_80+ the tensor-core one.
+template <typename T, typename Acc, class P>
+void launch_igemm(const P& p, dim3 grid, int M, int N, int K, int G, int splits, int k_chunk, Acc* partial,
+                  bool tensor_cores) {
+  if constexpr (is_reduced_float_v<T>) {
+    if (tensor_cores) {
+      igemm_tc_kernel<T, P><<<grid, kThreads, 0, current_stream()>>>(p, M, N, K, G, splits, k_chunk, partial);
+      WICK_CUDA_CHECK_LAUNCH();
+      return;
+    }
+  }
+  igemm_kernel<Acc, P><<<grid, kThreads, 0, current_stream()>>>(p, M, N, K, G, splits, k_chunk, partial);
+  WICK_CUDA_CHECK_LAUNCH();
+}
+
+// Runs C = A B for every group; kSplitK allows K to be split over blocks
+// when the tiles cannot fill the device.
+template <typename T, bool kSplitK, class P>
+void run_igemm(const P& p, const Tensor& like, int G, int64_t M, int64_t N, int64_t K) {
+  using Acc = acc_t<T>;
+  if (M == 0 || N == 0) return;
+  const int m_tiles = ceil_div(M, kBM), n_tiles = ceil_div(N, kBN);
+  WICK_CHECK(m_tiles <= 65535, "cuda conv: M = ", M, " needs more than 65535 tiles of ", kBM);
+  int dev = 0;
+  WICK_CUDA_CHECK(cudaGetDevice(&dev));
+  const cudaDeviceProp& prop = device_properties(dev);
+  const bool tensor_cores = is_reduced_float_v<T> && prop.major >= 8;
+  int splits = 1, k_chunk = static_cast<int>(std::max<int64_t>(K, 1));
+  if (kSplitK && K > 0) {
+    const int64_t target = 4LL * prop.multiProcessorCount;  // blocks that fill the device
+    const int64_t tiles = static_cast<int64_t>(G) * m_tiles * n_tiles;
+    if (tiles < target) {
+      // At least 256 k per split (below that the reduction costs more than it gains).
+      int64_t want = std::min<int64_t>((target + tiles - 1) / tiles, (K + 255) / 256);
+      want = std::max<int64_t>(1, std::min<int64_t>(want, 65535 / G));
+      const int64_t chunk = ((K + want - 1) / want + kBK - 1) / kBK * kBK;
+      k_chunk = static_cast<int>(chunk);
+      splits = ceil_div(K, chunk);
+    }
+  }
+  WICK_CHECK(static_cast<int64_t>(G) * splits <= 65535, "cuda conv: ", G, " groups exceed the grid's 65535 limit");
+  const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(m_tiles), static_cast<unsigned>(G * splits));
+  const int Mi = static_cast<int>(M), Ni = static_cast<int>(N), Ki = static_cast<int>(K);
+  if (splits == 1) {
+    launch_igemm<T, Acc>(p, grid, Mi, Ni, Ki, G, 1, k_chunk, static_cast<Acc*>(nullptr), tensor_cores);
+    return;
+  }
+  if constexpr (kSplitK) {
+    // Partial tiles: [splits, G, M, N] in the accumulation type, from wick's
+    // allocator (freed after the launches; the stream orders its reuse).
+    const Tensor ws = empty({static_cast<int64_t>(splits) * G * M * N},
+                            TensorOptions(std::is_same_v<Acc, double> ? kFloat64 : kFloat32).device(like.device()));
+    Acc* partial = static_cast<Acc*>(ws.data_ptr_raw());
+    launch_igemm<T, Acc>(p, grid, Mi, Ni, Ki, G, splits, k_chunk, partial, tensor_cores);
+    splitk_reduce_kernel<Acc, P><<<grid_for(static_cast<int64_t>(G) * M * N, 256), 256, 0, current_stream()>>>(
+        p, partial, Mi, Ni, G, splits);
+    WICK_CUDA_CHECK_LAUNCH();
+  }
+}
+
+// The stride phase of the image rows with (y + pad) mod s == r along one
+// dim (extent `in`, kernel k, dilation d); see TransposeProblem.
+Phase make_phase(int r, int in, int s, int pad, int k, int d) {
+  Phase p{};
+  p.first = ((r - pad) % s + s) % s;
+  p.count = p.first < in ? (in - 1 - p.first) / s + 1 : 0;
+  p.step = s / std::gcd(d, s);  // ki*d = r (mod s) repeats every s / gcd(d, s) taps
+  p.k1 = -1;
+  for (int ki = 0; ki < std::min(k, p.step); ++ki)
+    if (ki * d % s == r) {
+      p.k1 = ki;
+      break;
+    }
+  p.nk = p.k1 < 0 ? 0 : (k - 1 - p.k1) / p.step + 1;
+  p.k1 = std::max(p.k1, 0);
+  p.dout = p.step * d / s;
+  p.div_count = FastDiv(p.count);
+  p.div_nk = FastDiv(p.nk);
+  return p;
+}
+
+ConvBackend parse_backend_env() {
+  const char* v = std::getenv("WICK_CUDA_CONV");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "wick") == 0) return ConvBackend::Wick;
+  if (std::strcmp(v, "cudnn") == 0) return ConvBackend::Cudnn;
+  WICK_FAIL("WICK_CUDA_CONV must be 'wick' or 'cudnn', got '", v, "'");
+}
+
+constexpr int64_t kIntLimit = INT_MAX - 2 * kBN;  // headroom for tile coordinates past the edge
+
+// Checks the geometry and the tensors, and returns the 32-bit geometry.
+Geo check(const char* op, const ConvGeometry& cg, const Tensor& image, const Tensor& weight, const Tensor& map,
+          const Tensor& bias, int64_t bias_size) {
+  WICK_CHECK(cg.N >= 0 && cg.C_in > 0 && cg.H > 0 && cg.W > 0 && cg.C_out > 0 && cg.kh > 0 && cg.kw > 0 &&
+                 cg.OH > 0 && cg.OW > 0 && cg.sh > 0 && cg.sw > 0 && cg.ph >= 0 && cg.pw >= 0 && cg.dh > 0 &&
+                 cg.dw > 0 && cg.groups > 0 && cg.C_in % cg.groups == 0 && cg.C_out % cg.groups == 0,
+             op, ": invalid geometry N=", cg.N, " C_in=", cg.C_in, " H=", cg.H, " W=", cg.W, " C_out=", cg.C_out,
+             " kernel ", cg.kh, "x", cg.kw, " map ", cg.OH, "x", cg.OW, " groups=", cg.groups);
+  const int64_t full_oh = (cg.H + 2 * cg.ph - cg.dh * (cg.kh - 1) - 1) / cg.sh + 1;
+  const int64_t full_ow = (cg.W + 2 * cg.pw - cg.dw * (cg.kw - 1) - 1) / cg.sw + 1;
+  WICK_CHECK(cg.OH <= full_oh && cg.OW <= full_ow, op, ": map ", cg.OH, "x", cg.OW,
+             " is larger than the geometry allows (", full_oh, "x", full_ow, ")");
+  const int64_t Cg = cg.C_in / cg.groups, Mg = cg.C_out / cg.groups;
+  for (int64_t v : {cg.N * cg.OH * cg.OW, cg.N * cg.H * cg.W, cg.OH * cg.OW, cg.H * cg.W, Cg * cg.kh * cg.kw,
+                    Mg * cg.kh * cg.kw,
+                    cg.H + 2 * cg.ph + cg.dh * cg.kh, cg.W + 2 * cg.pw + cg.dw * cg.kw,
+                    cg.OH * cg.sh + cg.dh * cg.kh, cg.OW * cg.sw + cg.dw * cg.kw, cg.C_in, cg.C_out})
+    WICK_CHECK(v <= kIntLimit, op, ": extents too large for the 32-bit index math (N=", cg.N, " C_in=", cg.C_in,
+               " ", cg.H, "x", cg.W, " C_out=", cg.C_out, " map ", cg.OH, "x", cg.OW, ")");
+
+  const DType dt = image.dtype();
+  const Device dev = image.device();
+  WICK_CHECK(dt == kFloat32 || dt == kFloat64 || dt == kFloat16 || dt == kBFloat16, op,
+             ": expected float32, float64, float16 or bfloat16, got ", dt);
+  auto check_t = [&](const char* what, const Tensor& t, const Shape& want) {
+    WICK_CHECK(t.defined(), op, ": ", what, " is undefined");
+    WICK_CHECK(t.is_cuda() && t.device() == dev, op, ": ", what, " is on ", t.device(), ", expected ", dev);
+    WICK_CHECK(t.dtype() == dt, op, ": ", what, " has dtype ", t.dtype(), ", expected ", dt);
+    WICK_CHECK(t.sizes() == want, op, ": ", what, " has shape ", shape_str(t.sizes()), ", expected ",
+               shape_str(want));
+    WICK_CHECK(t.is_contiguous(), op, ": ", what, " must be contiguous");
+  };
+  WICK_CHECK(image.is_cuda(), op, ": image is on ", image.device(), ", expected a CUDA tensor");
+  check_t("image", image, {cg.N, cg.C_in, cg.H, cg.W});
+  check_t("weight", weight, {cg.C_out, Cg, cg.kh, cg.kw});
+  check_t("map", map, {cg.N, cg.C_out, cg.OH, cg.OW});
+  if (bias.defined()) check_t("bias", bias, {bias_size});
+
+  Geo g;
+  g.N = static_cast<int>(cg.N), g.C_in = static_cast<int>(cg.C_in), g.H = static_cast<int>(cg.H);
+  g.W = static_cast<int>(cg.W), g.C_out = static_cast<int>(cg.C_out), g.kh = static_cast<int>(cg.kh);
+  g.kw = static_cast<int>(cg.kw), g.OH = static_cast<int>(cg.OH), g.OW = static_cast<int>(cg.OW);
+  g.sh = static_cast<int>(cg.sh), g.sw = static_cast<int>(cg.sw), g.ph = static_cast<int>(cg.ph);
+  g.pw = static_cast<int>(cg.pw), g.dh = static_cast<int>(cg.dh), g.dw = static_cast<int>(cg.dw);
+  g.G = static_cast<int>(cg.groups), g.Cg = static_cast<int>(Cg), g.Mg = static_cast<int>(Mg);
+  g.div_kw = FastDiv(g.kw), g.div_kh = FastDiv(g.kh), g.div_OW = FastDiv(g.OW), g.div_OH = FastDiv(g.OH);
+  g.div_ohw = FastDiv(g.OH * g.OW);
+  return g;
+}
+
+// Resolves Default, and checks that a requested cuDNN is there.
+ConvBackend resolve(ConvBackend b) {
+  if (b == ConvBackend::Default) b = default_conv_backend();
+  if (b == ConvBackend::Cudnn)
+    WICK_CHECK(vendor::cudnn_built(), "cuda conv: the cuDNN backend was requested (ConvBackend::Cudnn or "
+                                      "WICK_CUDA_CONV=cudnn) but this build of wick has no cuDNN");
+  return b;
+}
+
+template <typename T>
+const T* ptr(const Tensor& t) {
+  return t.defined() ? static_cast<const T*>(t.data_ptr_raw()) : nullptr;
+}
+template <typename T>
+T* mut_ptr(const Tensor& t) {
+  return static_cast<T*>(t.data_ptr_raw());
+}
+
+template <typename Kernel, typename... Args>
+void launch_reference(Kernel kernel, int64_t total, Args... args) {
+  if (total == 0) return;
+  kernel<<<grid_for(total, 256), 256, 0, current_stream()>>>(args...);
+  WICK_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// public entry points
+
+ConvBackend default_conv_backend() {
+  static const ConvBackend b = parse_backend_env();
+  return b;
+}
+
+const char* conv_backend_name(ConvBackend b) {
+  switch (b) {
+    case ConvBackend::Default: return "default";
+    case ConvBackend::Wick: return "wick";
+    case ConvBackend::Cudnn: return "cudnn";
+  }
+  return "?";
+}
+
+bool cudnn_available() { return vendor::cudnn_built(); }
+
+void conv2d_forward(const ConvGeometry& cg, const Tensor& image, const Tensor& weight, const Tensor& bias,
+                    const Tensor& map, ConvBackend backend) {
+  const Geo g = check("cuda conv2d_forward", cg, image, weight, map, bias, cg.C_out);
+  backend = resolve(backend);
+  if (g.N == 0) return;
+  DeviceGuard guard(image.device().index);
+  if (backend == ConvBackend::Cudnn && vendor::cudnn_supports(cg)) {
+    vendor::cudnn_conv2d_forward(cg, image, weight, bias, map);
+    return;
+  }
+  WICK_DEVICE_DISPATCH_FLOAT(image.dtype(), "cuda conv2d_forward", [&]<typename T>() {
+    const ForwardProblem<T, acc_t<T>> p{g, ptr<T>(image), ptr<T>(weight), ptr<T>(bias), mut_ptr<T>(map)};
+    run_igemm<T, false>(p, image, g.G, g.Mg, static_cast<int64_t>(g.N) * g.OH * g.OW,
+                        static_cast<int64_t>(g.Cg) * g.kh * g.kw);
+  });
+}
+
+void conv2d_transpose(const ConvGeometry& cg, const Tensor& map, const Tensor& weight, const Tensor& bias,
+                      const Tensor& image, ConvBackend backend) {
+  const Geo g = check("cuda conv2d_transpose", cg, image, weight, map, bias, cg.C_in);
+  backend = resolve(backend);
+  if (g.N == 0) return;
+  DeviceGuard guard(image.device().index);
+  if (backend == ConvBackend::Cudnn && vendor::cudnn_supports(cg)) {
+    vendor::cudnn_conv2d_transpose(cg, map, weight, bias, image);
+    return;
+  }
+  WICK_DEVICE_DISPATCH_FLOAT(image.dtype(), "cuda conv2d_transpose", [&]<typename T>() {
+    for (int ry = 0; ry < g.sh; ++ry)
+      for (int rx = 0; rx < g.sw; ++rx) {
+        const Phase py = make_phase(ry, g.H, g.sh, g.ph, g.kh, g.dh), px = make_phase(rx, g.W, g.sw, g.pw, g.kw, g.dw);
+        if (py.count == 0 || px.count == 0) continue;  // no image pixel in this phase
+        // nk = 0 (no tap reaches the phase) is a K = 0 product: bias or zeros.
+        const TransposeProblem<T, acc_t<T>> p{g, py, px, ptr<T>(map), ptr<T>(weight), ptr<T>(bias), mut_ptr<T>(image)};
+        run_igemm<T, false>(p, image, g.G, g.Cg, static_cast<int64_t>(g.N) * py.count * px.count,
+                            static_cast<int64_t>(g.Mg) * py.nk * px.nk);
+      }
+  });
+}
+
+void conv2d_weight_grad(const ConvGeometry& cg, const Tensor& image, const Tensor& map, const Tensor& weight_grad,
+                        ConvBackend backend) {
+  const Geo g = check("cuda conv2d_weight_grad", cg, image, weight_grad, map, Tensor(), 0);
+  backend = resolve(backend);
+  DeviceGuard guard(image.device().index);
+  if (g.N == 0) {  // an empty batch contributes nothing: zero gradient
+    const size_t bytes = static_cast<size_t>(weight_grad.numel()) * dtype_size(weight_grad.dtype());
+    WICK_CUDA_CHECK(cudaMemsetAsync(weight_grad.data_ptr_raw(), 0, bytes, current_stream()));
+    return;
+  }
+  if (backend == ConvBackend::Cudnn && vendor::cudnn_supports(cg)) {
+    vendor::cudnn_conv2d_weight_grad(cg, image, map, weight_grad);
+    return;
+  }
+  WICK_DEVICE_DISPATCH_FLOAT(image.dtype(), "cuda conv2d_weight_grad", [&]<typename T>() {
+    const WeightGradProblem<T, acc_t<T>> p{g, ptr<T>(image), ptr<T>(map), mut_ptr<T>(weight_grad)};
+    run_igemm<T, true>(p, image, g.G, g.Mg, static_cast<int64_t>(g.Cg) * g.kh * g.kw,
+                       static_cast<int64_t>(g.N) * g.OH * g.OW);
+  });
+}
+
+void conv2d_forward_reference(const ConvGeometry& cg, const Tensor& image, const Tensor& weight, const Tensor& bias,
+                              const Tensor& map) {
+  const Geo g = check("cuda conv2d_forward_reference", cg, image, weight, map, bias, cg.C_out);
+  DeviceGuard guard(image.device().index);
+  WICK_DEVICE_DISPATCH_FLOAT(image.dtype(), "cuda conv2d_forward_reference", [&]<typename T>() {
+    launch_reference(conv2d_forward_reference_kernel<T>, map.numel(), g, ptr<T>(image), ptr<T>(weight),
+                     ptr<T>(bias), mut_ptr<T>(map));
+  });
+}
+
+void conv2d_transpose_reference(const ConvGeometry& cg, const Tensor& map, const Tensor& weight, const Tensor& bias,
+                                const Tensor& image) {
+  const Geo g = check("cuda conv2d_transpose_reference", cg, image, weight, map, bias, cg.C_in);
+  DeviceGuard guard(image.device().index);
+  WICK_DEVICE_DISPATCH_FLOAT(image.dtype(), "cuda conv2d_transpose_reference", [&]<typename T>() {
+    launch_reference(conv2d_transpose_reference_kernel<T>, image.numel(), g, ptr<T>(map), ptr<T>(weight),
+                     ptr<T>(bias), mut_ptr<T>(image));
+  });
+}
+
+void conv2d_weight_grad_reference(const ConvGeometry& cg, const Tensor& image, const Tensor& map,
+                                  const Tensor& weight_grad) {
+  const Geo g = check("cuda conv2d_weight_grad_reference", cg, image, weight_grad, map, Tensor(), 0);
+  DeviceGuard guard(image.device().index);
+  WICK_DEVICE_DISPATCH_FLOAT(image.dtype(), "cuda conv2d_weight_grad_reference", [&]<typename T>() {
+    launch_reference(conv2d_weight_grad_reference_kernel<T>, weight_grad.numel(), g, ptr<T>(image), ptr<T>(map),
+                     mut_ptr<T>(weight_grad));
+  });
+}
+
+}  // namespace wick::cuda

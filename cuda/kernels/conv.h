@@ -1,0 +1,64 @@
+// Convolution on CUDA devices: the three linear maps of ops/cpu/conv.h for
+// contiguous CUDA tensors, with the same geometry (cpu::ConvGeometry: an
+// "image" [N, C_in, H, W] convolved with a weight [C_out, C_in/groups, kh, kw]
+// gives a "map" [N, C_out, OH, OW]):
+//   conv2d_forward      map    = conv(image, weight) + bias[C_out]
+//   conv2d_transpose    image  = conv^T(map, weight) + bias[C_in]   (conv_transpose2d,
+//                                 and conv2d's input gradient)
+//   conv2d_weight_grad  weight = sum_n map_n (x) image_n             (overwritten)
+// OH/OW may be smaller than the geometry implies (conv_transpose2d's
+// output_padding), never larger, as on the CPU.
+//
+// dtypes: float32, float64, float16, bfloat16 (16-bit tensors are stored as
+// such and accumulated in float32; float64 accumulates in float64).
+//
+// Backends: wick's implicit-GEMM kernels (conv.cu) or cuDNN
+// (cuda/vendor/cudnn.cpp), per call or for the process by the environment
+// variable WICK_CUDA_CONV=wick|cudnn (default wick). Both are deterministic
+// in wick's case; cuDNN's algorithm is its heuristic's choice. The
+// *_reference functions are the readable definition (one thread per output
+// element, float64 accumulation) that the tests hold both to.
+//
+// Plain C++ header (no CUDA types): ops/conv.cpp and the tests include it.
+#pragma once
+
+#include <cstdint>
+
+#include "ops/cpu/conv.h"
+#include "tensor/tensor.h"
+
+namespace wick::cuda {
+
+using cpu::ConvGeometry;
+
+// Which implementation runs a convolution. Default reads WICK_CUDA_CONV once
+// per process ("wick" when unset; any value other than wick/cudnn is an error).
+enum class ConvBackend : uint8_t { Default, Wick, Cudnn };
+
+ConvBackend default_conv_backend();
+const char* conv_backend_name(ConvBackend b);
+// Whether this build of wick has the cuDNN backend (ConvBackend::Cudnn throws
+// a wick::Error naming the missing library when it does not).
+bool cudnn_available();
+
+// All tensors: contiguous, on one CUDA device, one dtype, shaped as the
+// geometry says (image [N, C_in, H, W], weight [C_out, C_in/groups, kh, kw],
+// map [N, C_out, OH, OW], bias [C_out] / [C_in] or undefined). Checked;
+// asynchronous on cuda::current_stream() like any kernel launch.
+void conv2d_forward(const ConvGeometry& g, const Tensor& image, const Tensor& weight, const Tensor& bias,
+                    const Tensor& map, ConvBackend backend = ConvBackend::Default);
+void conv2d_transpose(const ConvGeometry& g, const Tensor& map, const Tensor& weight, const Tensor& bias,
+                      const Tensor& image, ConvBackend backend = ConvBackend::Default);
+void conv2d_weight_grad(const ConvGeometry& g, const Tensor& image, const Tensor& map, const Tensor& weight_grad,
+                        ConvBackend backend = ConvBackend::Default);
+
+// The same maps as direct loops, one thread per output element, accumulating
+// in double. Slow; the tests' oracle on the device.
+void conv2d_forward_reference(const ConvGeometry& g, const Tensor& image, const Tensor& weight, const Tensor& bias,
+                              const Tensor& map);
+void conv2d_transpose_reference(const ConvGeometry& g, const Tensor& map, const Tensor& weight, const Tensor& bias,
+                                const Tensor& image);
+void conv2d_weight_grad_reference(const ConvGeometry& g, const Tensor& image, const Tensor& map,
+                                  const Tensor& weight_grad);
+
+}  // namespace wick::cuda
