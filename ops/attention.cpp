@@ -12,9 +12,11 @@
 // math implementation (no special case is made for it). It materializes the
 // L x S scores (several times, counting the backward).
 //
-// scaled_dot_product_attention runs the tiled kernel of ops/cpu/attention.cpp
-// instead when it applies (CPU, float32/64, no dropout, E > 0, S > 0, a mask
-// that does not need a gradient): q, k, v are broadcast to the common batch
+// scaled_dot_product_attention runs a tiled kernel instead when it applies
+// (no dropout, E > 0, S > 0, a mask that does not need a gradient, and
+// CPU float32/64: ops/cpu/attention.cpp, or CUDA float16/bfloat16/32/64 with
+// head dims E, Ev <= 128: cuda/kernels/attention.cu, whose tiles of larger
+// heads would not fit in shared memory): q, k, v are broadcast to the common batch
 // shape and made contiguous [N, L, E] (differentiably, so the gradients flow
 // back through expand/contiguous to any strides), the mask is read through
 // its broadcast strides without a copy, and the forward saves the per-row
@@ -22,7 +24,9 @@
 // the backward is not itself recorded; under create_graph it re-runs the
 // composed reference on the saved inputs and differentiates that (with
 // create_graph), so double backward works as before. Memory: O(N L E) for
-// inputs/outputs and O(threads * Br * Bc) workspace, never O(L S).
+// inputs/outputs and O(threads * Br * Bc) workspace, never O(L S). The CUDA
+// kernel has the same contract and edge cases (NaN rows, the create_graph
+// fallback); its saved logsumexp is float32 for 16-bit inputs.
 #include "ops/attention.h"
 
 #include <cmath>
@@ -37,6 +41,10 @@
 #include "ops/nn.h"
 #include "ops/view.h"
 #include "tensor/shape.h"
+
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/attention.h"
+#endif
 
 namespace wick {
 
@@ -102,15 +110,21 @@ Tensor scaled_dot_product_attention_math(const Tensor& q, const Tensor& k, const
 
 bool scaled_dot_product_attention_uses_flash(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
                                              double dropout_p) {
+  if (q.dim() < 2 || k.dim() < 2 || v.dim() < 2 || k.dtype() != q.dtype() || v.dtype() != q.dtype()) return false;
   const bool cpu = q.is_cpu() && k.is_cpu() && v.is_cpu() && (!attn_mask.defined() || attn_mask.is_cpu());
-  const bool dtype = (q.dtype() == kFloat32 || q.dtype() == kFloat64) && k.dtype() == q.dtype() &&
-                     v.dtype() == q.dtype();
+  bool kernel = cpu && (q.dtype() == kFloat32 || q.dtype() == kFloat64);
+#ifdef WICK_WITH_CUDA
+  // CUDA: any floating dtype; head dims above cuda::kAttentionMaxHeadDim (or
+  // tiles this device's shared memory cannot hold) take the composed path.
+  const bool cuda = q.is_cuda() && k.device() == q.device() && v.device() == q.device() &&
+                    (!attn_mask.defined() || attn_mask.device() == q.device());
+  if (cuda) kernel = q.size(-1) > 0 && cuda::attention_supported(q.dtype(), q.size(-1), v.size(-1), q.device().index);
+#endif
   // A float mask that needs a gradient would need the full dS (O(L S)):
   // the composed path computes it.
   const bool mask_ok = !attn_mask.defined() || attn_mask.dtype() == kBool ||
                        !(attn_mask.requires_grad() && autograd::GradMode::is_enabled());
-  return cpu && dtype && dropout_p == 0.0 && mask_ok && q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2 &&
-         q.size(-1) > 0 && k.size(-2) > 0;
+  return kernel && dropout_p == 0.0 && mask_ok && q.size(-1) > 0 && k.size(-2) > 0;
 }
 
 namespace {
@@ -168,17 +182,34 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
   out_shape.push_back(Ev);
   const TensorOptions opt = TensorOptions(q.dtype()).device(q.device());
   Tensor out = empty(out_shape, opt);
-  Tensor lse = empty({numel_of(batch) * L}, opt);
-  WICK_DISPATCH_FLOAT(q.dtype(), kOp, [&]<typename scalar_t>() {
-    cpu::attention_forward(make_problem<scalar_t>(q, k, v, mask, mask_offset, is_causal, scale),
-                           out.data_ptr<scalar_t>(), lse.data_ptr<scalar_t>());
-  });
+  // The CUDA kernel reads the mask offsets from device memory, and keeps the
+  // logsumexp in float32 for 16-bit inputs.
+  Tensor mask_offset_dev;
+  DType lse_dtype = q.dtype();
+#ifdef WICK_WITH_CUDA
+  if (q.is_cuda()) {
+    if (mask.defined()) mask_offset_dev = from_vector(mask_offset).to(q.device());
+    lse_dtype = cuda::attention_lse_dtype(q.dtype());
+  }
+#endif
+  Tensor lse = empty({numel_of(batch) * L}, TensorOptions(lse_dtype).device(q.device()));
+#ifdef WICK_WITH_CUDA
+  if (q.is_cuda()) {
+    cuda::attention_forward(out, lse, q, k, v, mask, mask_offset_dev, is_causal, scale);
+  } else
+#endif
+  {
+    WICK_DISPATCH_FLOAT(q.dtype(), kOp, [&]<typename scalar_t>() {
+      cpu::attention_forward(make_problem<scalar_t>(q, k, v, mask, mask_offset, is_causal, scale),
+                             out.data_ptr<scalar_t>(), lse.data_ptr<scalar_t>());
+    });
+  }
 
   if (autograd::needs_grad({q, k, v})) {
     autograd::record(
         "ScaledDotProductAttentionBackward", {q, k, v}, {out},
         [sq = autograd::SavedTensor(q), sk = autograd::SavedTensor(k), sv = autograd::SavedTensor(v), mask,
-         mask_offset = std::move(mask_offset), lse, is_causal, scale](const autograd::Ctx& c) {
+         mask_offset = std::move(mask_offset), mask_offset_dev, lse, is_causal, scale](const autograd::Ctx& c) {
           Tensor qs = sq.unpack(), ks = sk.unpack(), vs = sv.unpack();
           if (autograd::GradMode::is_enabled()) {
             // create_graph: the gradient must itself be differentiable, so
@@ -205,6 +236,13 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
           Tensor dq = c.needs_input_grad(0) ? empty(qs.sizes(), o2) : Tensor();
           Tensor dk = c.needs_input_grad(1) ? empty(ks.sizes(), o2) : Tensor();
           Tensor dv = c.needs_input_grad(2) ? empty(vs.sizes(), o2) : Tensor();
+#ifdef WICK_WITH_CUDA
+          if (qs.is_cuda()) {
+            if (go.dtype() != qs.dtype()) go = go.to(qs.dtype());
+            cuda::attention_backward(dq, dk, dv, qs, ks, vs, mask, mask_offset_dev, is_causal, scale, o, go, lse);
+            return tensor_list{dq, dk, dv};
+          }
+#endif
           WICK_DISPATCH_FLOAT(qs.dtype(), kOp, [&]<typename scalar_t>() {
             auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<scalar_t>() : nullptr; };
             cpu::attention_backward(make_problem<scalar_t>(qs, ks, vs, mask, mask_offset, is_causal, scale),

@@ -20,14 +20,16 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 // The same function composed from differentiable ops (matmul, where, softmax,
 // dropout, matmul): the readable reference, which materializes the [..., L, S]
 // scores. scaled_dot_product_attention uses it where the tiled kernel does not
-// apply (non-CPU device, dropout, a float mask that requires grad, S = 0,
-// E = 0) and to differentiate twice (create_graph).
+// apply (dropout, a float mask that requires grad, S = 0, E = 0, a device
+// or dtype without a tiled kernel, CUDA head dims above 128) and to
+// differentiate twice (create_graph).
 Tensor scaled_dot_product_attention_math(const Tensor& q, const Tensor& k, const Tensor& v,
                                          const Tensor& attn_mask = {}, double dropout_p = 0.0, bool is_causal = false,
                                          std::optional<double> scale = {}, Generator* gen = nullptr);
 
-// Whether scaled_dot_product_attention takes the tiled CPU kernel
-// (ops/cpu/attention.h) for these arguments.
+// Whether scaled_dot_product_attention takes a tiled kernel for these
+// arguments (CPU float32/64: ops/cpu/attention.h; CUDA float16, bfloat16,
+// float32, float64 with head dims <= 128: cuda/kernels/attention.h).
 bool scaled_dot_product_attention_uses_flash(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& attn_mask = {}, double dropout_p = 0.0);
 

@@ -1,0 +1,172 @@
+// CUDA scaled_dot_product_attention: wick's fused kernel
+// (cuda/kernels/attention.cu) against wick's composed path
+// (scaled_dot_product_attention_math: matmul, where, softmax, matmul, which
+// materializes the [B, H, L, L] scores) at GPT-2 small's attention shape,
+// B = 8, H = 12, L = S = 1024, D = 64, causal, in bfloat16 and float32; the
+// forward alone and forward + backward (dQ, dK, dV through autograd).
+//
+// FLOPs counted as FlashAttention's benchmarks do (useful work only, causal
+// halves it): forward 4 B H L S D, backward 10 B H L S D (2.5x the forward),
+// so forward + backward 14 B H L S D. The fused backward actually does 14
+// (it recomputes the scores in its dQ kernel): TFLOP/s here is
+// useful-work throughput, comparable with bench/peer/cuda_attention.py,
+// which prints the same table for torch.nn.functional.scaled_dot_product_attention.
+//
+//   bench_cuda_attention                         the table: each implementation timed alternately,
+//   bench_cuda_attention --rounds=R              batch by batch, median over R rounds (default 5)
+//   bench_cuda_attention --benchmark             Google Benchmark instead (--benchmark_filter=... etc.)
+// Without a usable GPU it prints "no GPU, skipping" and exits 0.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda.h"
+#include "peak.h"
+#include "wick.h"
+
+namespace {
+
+using wick::DType;
+using wick::Tensor;
+
+struct Problem {
+  int64_t B, H, L, D;
+  bool causal;
+};
+const Problem kGpt2{8, 12, 1024, 64, true};
+
+enum class Impl { Fused, Math };
+const char* impl_name(Impl i) { return i == Impl::Fused ? "wick-fused" : "wick-math"; }
+const char* short_dtype(DType dt) { return dt == wick::kFloat32 ? "fp32" : "bf16"; }
+
+double fwd_flops(const Problem& p) { return 4.0 * p.B * p.H * p.L * p.L * p.D * (p.causal ? 0.5 : 1.0); }
+
+struct Operands {
+  Tensor q, k, v, gy;
+  Operands(const Problem& p, DType dt) {
+    const auto opt = wick::TensorOptions(dt).device(wick::Device("cuda"));
+    wick::Generator g(1234);
+    q = wick::randn({p.B, p.H, p.L, p.D}, opt, &g).requires_grad_(true);
+    k = wick::randn({p.B, p.H, p.L, p.D}, opt, &g).requires_grad_(true);
+    v = wick::randn({p.B, p.H, p.L, p.D}, opt, &g).requires_grad_(true);
+    gy = wick::randn({p.B, p.H, p.L, p.D}, opt, &g);
+  }
+};
+
+Tensor attend(const Operands& o, Impl impl, bool causal) {
+  return impl == Impl::Fused ? wick::scaled_dot_product_attention(o.q, o.k, o.v, {}, 0.0, causal)
+                             : wick::scaled_dot_product_attention_math(o.q, o.k, o.v, {}, 0.0, causal);
+}
+
+// One forward (no graph recorded) or one forward + backward.
+void step(const Operands& o, Impl impl, bool causal, bool backward) {
+  if (!backward) {
+    wick::NoGradGuard ng;
+    attend(o, impl, causal);
+    return;
+  }
+  Tensor y = attend(o, impl, causal);
+  wick::autograd::grad({y}, {o.q, o.k, o.v}, {o.gy});
+}
+
+// Seconds per call of `calls` back-to-back steps (host clock around a synchronized batch).
+double time_calls(const Operands& o, Impl impl, bool causal, bool backward, int calls) {
+  wick::cuda::synchronize();
+  const double t0 = wick::bench::now_s();
+  for (int i = 0; i < calls; ++i) step(o, impl, causal, backward);
+  wick::cuda::synchronize();
+  return (wick::bench::now_s() - t0) / calls;
+}
+
+std::string shape_label(const Problem& p) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "B%ld H%ld L%ld D%ld %s", static_cast<long>(p.B), static_cast<long>(p.H),
+                static_cast<long>(p.L), static_cast<long>(p.D), p.causal ? "causal" : "full");
+  return buf;
+}
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+// The table (the same columns as bench/peer/cuda_attention.py prints).
+int table(int rounds) {
+  const Problem& p = kGpt2;
+  std::printf("%-11s %-5s %-26s %9s %9s %11s %11s\n", "impl", "dtype", "shape", "fwd_ms", "fwd_TF/s", "fwdbwd_ms",
+              "fwdbwd_TF/s");
+  for (DType dt : {wick::kBFloat16, wick::kFloat32}) {
+    Operands o(p, dt);
+    if (!wick::scaled_dot_product_attention_uses_flash(o.q, o.k, o.v))
+      std::printf("warning: the fused kernel does not take %s at this shape\n", short_dtype(dt));
+    const Impl impls[] = {Impl::Fused, Impl::Math};
+    std::vector<double> t[2][2];  // [impl][backward]
+    for (int i = 0; i < 2; ++i)
+      for (int b = 0; b < 2; ++b) time_calls(o, impls[i], p.causal, b, 2);  // warm-up (allocator cache, modules)
+    for (int r = 0; r < rounds; ++r)
+      for (int b = 0; b < 2; ++b)
+        for (int i = 0; i < 2; ++i) t[i][b].push_back(time_calls(o, impls[i], p.causal, b, 5));
+    for (int i = 0; i < 2; ++i) {
+      const double f = median(t[i][0]), fb = median(t[i][1]);
+      std::printf("%-11s %-5s %-26s %9.3f %9.2f %11.3f %11.2f\n", impl_name(impls[i]), short_dtype(dt),
+                  shape_label(p).c_str(), f * 1e3, fwd_flops(p) / f * 1e-12, fb * 1e3,
+                  3.5 * fwd_flops(p) / fb * 1e-12);
+    }
+    std::fflush(stdout);
+  }
+  std::printf("(median of %d rounds of 5 calls, implementations interleaved; TF/s of useful work: fwd 4BHLLD, "
+              "fwd+bwd 14BHLLD, halved for causal)\n",
+              rounds);
+  return 0;
+}
+
+void register_all() {
+  for (DType dt : {wick::kBFloat16, wick::kFloat32})
+    for (Impl impl : {Impl::Fused, Impl::Math})
+      for (bool backward : {false, true}) {
+        const std::string name = std::string(impl_name(impl)) + " " + short_dtype(dt) + " " + shape_label(kGpt2) +
+                                 (backward ? " fwd+bwd" : " fwd");
+        benchmark::RegisterBenchmark(name.c_str(),
+                                     [dt, impl, backward](benchmark::State& st) {
+                                       Operands o(kGpt2, dt);
+                                       time_calls(o, impl, kGpt2.causal, backward, 2);
+                                       double total = 0;
+                                       for (auto _ : st) {
+                                         const double s = time_calls(o, impl, kGpt2.causal, backward, 1);
+                                         st.SetIterationTime(s);
+                                         total += s;
+                                       }
+                                       st.counters["TFLOP/s"] = (backward ? 3.5 : 1.0) * fwd_flops(kGpt2) *
+                                                                st.iterations() / total * 1e-12;
+                                     })
+            ->UseManualTime()
+            ->Unit(benchmark::kMillisecond);
+      }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (!wick::cuda::is_available()) {
+    std::printf("bench_cuda_attention: no GPU, skipping (%s)\n",
+                wick::cuda::is_built() ? "no usable CUDA device" : "wick built without CUDA");
+    return 0;
+  }
+  bool gbench = false;
+  int rounds = 5;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--benchmark") == 0) gbench = true;
+    if (std::strncmp(argv[i], "--rounds=", 9) == 0) rounds = std::max(1, std::atoi(argv[i] + 9));
+  }
+  if (!gbench) return table(rounds);
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

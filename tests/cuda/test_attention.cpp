@@ -1,0 +1,361 @@
+// The fused CUDA attention kernels (cuda/kernels/attention.cu) through
+// scaled_dot_product_attention, against the CPU (its tiled float64 kernel,
+// itself checked against the composed reference in
+// tests/ops/test_flash_attention.cpp): outputs and dQ, dK, dV through
+// autograd on sizes that are not multiples of the tiles, L != S, head dims
+// 1..128 (and E != Ev), causal, bool and float masks with broadcasting,
+// several (batch, head) slices, non-contiguous q/k/v (MHA's transposed head
+// views), empty L, fully masked rows (the CPU's NaN pattern), float16 and
+// bfloat16 against a float64 oracle on the same rounded inputs, the fused
+// path against the composed path on the device, determinism, a float64
+// gradcheck and gradgradcheck on the device, and the fallbacks (dropout,
+// heads above 128). Every test skips without a GPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <optional>
+
+#include "autograd/gradcheck.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/attention.h"
+#endif
+#include "ops/attention.h"
+#include "ops/copy.h"
+#include "ops/creation.h"
+#include "ops/elementwise.h"
+#include "ops/reduction.h"
+#include "ops/view.h"
+#include "support/cuda_util.h"
+#include "support/test_util.h"
+#include "tensor/random.h"
+
+using namespace wick;
+using wick::test::all_close;
+using wick::test::all_equal;
+
+namespace {
+
+const Device kCuda("cuda");
+
+// Standard-normal float64 values on the CPU, rounded through dtype `dt` (on
+// the device: the CPU has no 16-bit kernels), so that the float64 oracle
+// sees exactly the values the device computes with.
+Tensor normal_as(const Shape& s, DType dt, uint64_t seed) {
+  Generator g(seed);
+  Tensor x = randn(s, TensorOptions(kFloat64), &g);
+  return dt == kFloat64 ? x : x.to(kCuda).to(dt).to(kFloat64).cpu();
+}
+
+// A bool mask of `shape`, ~70% true.
+Tensor bool_mask(const Shape& shape, uint64_t seed) {
+  Generator g(seed);
+  return lt(rand(shape, TensorOptions(kFloat64), &g), 0.7);
+}
+
+double tol(DType dt) {
+  switch (dt) {
+    case kFloat64: return 1e-10;
+    case kFloat32: return 1e-4;
+    case kFloat16: return 1e-2;
+    default: return 4e-2;  // bfloat16: 8 bits of mantissa in the output, p and ds
+  }
+}
+
+// y and the gradients of <y, gy> w.r.t. `wrt`, as float64 CPU tensors.
+tensor_list forward_backward(const std::function<Tensor()>& f, const tensor_list& wrt, const Tensor& gy) {
+  Tensor y = f();
+  tensor_list g = autograd::grad({y}, wrt, {gy.to(y.device()).to(y.dtype())}, /*retain_graph=*/false,
+                                 /*create_graph=*/false, /*allow_unused=*/true);
+  tensor_list out{y.detach().to(kFloat64).cpu()};
+  for (const Tensor& t : g) out.push_back(t.defined() ? t.to(kFloat64).cpu() : t);
+  return out;
+}
+
+void expect_lists_close(const tensor_list& a, const tensor_list& b, double t) {
+  const char* names[] = {"out", "dq", "dk", "dv"};
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char* name = i < 4 ? names[i] : "grad";
+    ASSERT_TRUE(a[i].defined() && b[i].defined()) << name;
+    ASSERT_EQ(a[i].sizes(), b[i].sizes()) << name;
+    EXPECT_TRUE(all_close(a[i], b[i], t, t)) << name;
+  }
+}
+
+// q, k, v (float64 CPU values, already representable in dt) in dtype dt on
+// the device through the fused kernel, against the CPU float64 tiled kernel.
+void expect_matches_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
+                        std::optional<double> scale, DType dt, uint64_t seed) {
+  Tensor mask_g;
+  if (mask.defined()) mask_g = mask.dtype() == kBool ? mask.to(kCuda) : mask.to(kCuda).to(dt);
+  // The float mask as the device sees it (rounded to dt).
+  Tensor mask_c = mask.defined() && mask.dtype() != kBool ? mask_g.to(kFloat64).cpu() : mask;
+  Tensor qc = q.detach().requires_grad_(true), kc = k.detach().requires_grad_(true),
+         vc = v.detach().requires_grad_(true);
+  Tensor qg = q.to(kCuda).to(dt).requires_grad_(true), kg = k.to(kCuda).to(dt).requires_grad_(true),
+         vg = v.to(kCuda).to(dt).requires_grad_(true);
+  ASSERT_TRUE(scaled_dot_product_attention_uses_flash(qg, kg, vg, mask_g));
+  Shape out_shape;
+  {
+    NoGradGuard ng;
+    out_shape = scaled_dot_product_attention(qc, kc, vc, mask_c, 0.0, causal, scale).sizes();
+  }
+  const Tensor gy = normal_as(out_shape, dt, seed);
+  const tensor_list ref = forward_backward(
+      [&] { return scaled_dot_product_attention(qc, kc, vc, mask_c, 0.0, causal, scale); }, {qc, kc, vc}, gy);
+  const tensor_list got = forward_backward(
+      [&] {
+        Tensor y = scaled_dot_product_attention(qg, kg, vg, mask_g, 0.0, causal, scale);
+        EXPECT_TRUE(y.is_cuda());
+        EXPECT_EQ(y.dtype(), dt);
+        return y;
+      },
+      {qg, kg, vg}, gy);
+  expect_lists_close(got, ref, tol(dt));
+}
+
+}  // namespace
+
+TEST(CudaAttention, OddSizesHeadDimsAndMasksMatchTheCpu) {
+  WICK_SKIP_WITHOUT_CUDA();
+  // Head dims of both buckets (<= 64, <= 128), E != Ev; lengths off the tiles.
+  const std::pair<int64_t, int64_t> heads[] = {{1, 5}, {17, 17}, {64, 64}, {80, 80}, {128, 128}, {33, 100}};
+  const std::pair<int64_t, int64_t> lens[] = {{1, 1}, {7, 33}, {65, 64}, {130, 77}, {33, 200}};
+  uint64_t seed = 1;
+  for (DType dt : {kFloat32, kFloat64})
+    for (auto [E, Ev] : heads)
+      for (auto [L, S] : lens)
+        for (int mode = 0; mode < 4; ++mode) {  // none, causal, bool mask, float mask
+          if (dt == kFloat64 && mode != (E + L) % 4) continue;  // float64: one mode per shape
+          SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " E=" << E << " Ev=" << Ev
+                                          << " mode=" << mode);
+          // B = 2, H = 3: six (batch, head) slices.
+          Tensor q = normal_as({2, 3, L, E}, dt, seed++), k = normal_as({2, 3, S, E}, dt, seed++),
+                 v = normal_as({2, 3, S, Ev}, dt, seed++);
+          Tensor mask;
+          if (mode == 2) mask = bool_mask({2, 1, L, S}, seed++);
+          if (mode == 3) mask = normal_as({L, S}, kFloat64, seed++);
+          expect_matches_cpu(q, k, v, mask, mode == 1, {}, dt, seed++);
+        }
+}
+
+TEST(CudaAttention, HalfPrecisionAgainstAFloat64Oracle) {
+  WICK_SKIP_WITHOUT_CUDA();
+  uint64_t seed = 300;
+  for (DType dt : {kFloat16, kBFloat16})
+    for (auto [L, S, E] : {std::tuple<int64_t, int64_t, int64_t>{70, 70, 64}, {33, 130, 128}, {129, 17, 80},
+                           {200, 200, 16}})
+      for (int mode = 0; mode < 4; ++mode) {
+        SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " E=" << E << " mode=" << mode);
+        Tensor q = normal_as({2, 2, L, E}, dt, seed++), k = normal_as({2, 2, S, E}, dt, seed++),
+               v = normal_as({2, 2, S, E}, dt, seed++);
+        Tensor mask;
+        if (mode == 2) mask = bool_mask({L, S}, seed++);
+        if (mode == 3) mask = normal_as({2, 1, 1, S}, kFloat64, seed++);  // a key-padding-like bias
+        expect_matches_cpu(q, k, v, mask, mode == 1, {}, dt, seed++);
+      }
+}
+
+TEST(CudaAttention, CausalRectangularScaleAndKeyPadding) {
+  WICK_SKIP_WITHOUT_CUDA();
+  uint64_t seed = 600;
+  for (auto [L, S] : {std::pair<int64_t, int64_t>{7, 33}, {130, 7}, {33, 130}, {130, 65}, {65, 130}}) {
+    SCOPED_TRACE(testing::Message() << "L=" << L << " S=" << S);
+    Tensor q = normal_as({3, L, 24}, kFloat32, seed++), k = normal_as({3, S, 24}, kFloat32, seed++),
+           v = normal_as({3, S, 9}, kFloat32, seed++);
+    expect_matches_cpu(q, k, v, {}, true, {}, kFloat32, seed++);
+    expect_matches_cpu(q, k, v, {}, true, 0.3, kFloat32, seed++);
+    // Key padding: batch b attends to its first S - 3b keys ([B, 1, S] broadcast over the queries).
+    std::vector<uint8_t> keep;
+    for (int64_t b = 0; b < 3; ++b)
+      for (int64_t j = 0; j < S; ++j) keep.push_back(j < std::max<int64_t>(1, S - 3 * b) ? 1 : 0);
+    Tensor pad = from_vector(keep, Shape{3, 1, S}).to(kBool);
+    expect_matches_cpu(q, k, v, pad, false, {}, kFloat32, seed++);
+  }
+}
+
+TEST(CudaAttention, BroadcastBatchAndMasks) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const int64_t L = 33, S = 70;
+  uint64_t seed = 900;
+  // q [2, 1, L, E] against k, v [1, 3, S, E]: batch dims broadcast.
+  expect_matches_cpu(normal_as({2, 1, L, 8}, kFloat64, seed++), normal_as({1, 3, S, 8}, kFloat64, seed++),
+                     normal_as({1, 3, S, 5}, kFloat64, seed++), {}, false, {}, kFloat64, seed++);
+  Tensor q = normal_as({2, 3, L, 16}, kFloat32, seed++), k = normal_as({2, 3, S, 16}, kFloat32, seed++),
+         v = normal_as({2, 3, S, 16}, kFloat32, seed++);
+  for (const Shape& ms : {Shape{L, S}, Shape{1, S}, Shape{3, 1, S}, Shape{2, 1, L, S}, Shape{2, 3, L, S}}) {
+    SCOPED_TRACE(shape_str(ms));
+    expect_matches_cpu(q, k, v, bool_mask(ms, seed++), false, {}, kFloat32, seed++);
+    expect_matches_cpu(q, k, v, normal_as(ms, kFloat64, seed++), false, {}, kFloat32, seed++);
+  }
+  // A mask with more batch dims than q, k, v (the output takes them), and a transposed one.
+  expect_matches_cpu(normal_as({3, L, 8}, kFloat32, seed++), normal_as({3, S, 8}, kFloat32, seed++),
+                     normal_as({3, S, 8}, kFloat32, seed++), bool_mask({4, 1, L, S}, seed++), false, {}, kFloat32,
+                     seed++);
+  expect_matches_cpu(q, k, v, normal_as({S, L}, kFloat64, seed++).transpose(0, 1), false, {}, kFloat32, seed++);
+}
+
+TEST(CudaAttention, NonContiguousHeadViews) {
+  WICK_SKIP_WITHOUT_CUDA();
+  // MHA's layout: x [B, T, 3 H d] viewed [B, T, H, d] and transposed to [B, H, T, d];
+  // the gradient flows back to x through the views.
+  const int64_t B = 2, T = 70, H = 3, d = 64;
+  for (DType dt : {kFloat32, kBFloat16}) {
+    SCOPED_TRACE(testing::Message() << dt);
+    const Tensor x0 = normal_as({B, T, 3 * H * d}, dt, 11);
+    const Tensor gy = normal_as({B, H, T, d}, dt, 12);
+    auto run = [&](const Tensor& x) {
+      auto head = [&](int64_t i) { return x.narrow(2, i * H * d, H * d).view({B, T, H, d}).transpose(1, 2); };
+      Tensor q = head(0), k = head(1), v = head(2);
+      EXPECT_FALSE(q.is_contiguous());
+      if (x.is_cuda()) EXPECT_TRUE(scaled_dot_product_attention_uses_flash(q, k, v));
+      return forward_backward([&] { return scaled_dot_product_attention(q, k, v, {}, 0.0, true); }, {x}, gy);
+    };
+    const tensor_list ref = run(x0.detach().requires_grad_(true));
+    const tensor_list got = run(x0.to(kCuda).to(dt).requires_grad_(true));
+    expect_lists_close(got, ref, tol(dt));
+  }
+  // Transposed key storage.
+  const Tensor kt = normal_as({2, 8, 40}, kFloat32, 13).transpose(-2, -1);
+  expect_matches_cpu(normal_as({2, 33, 8}, kFloat32, 14), kt, normal_as({2, 40, 8}, kFloat32, 15), {}, false, {},
+                     kFloat32, 16);
+}
+
+TEST(CudaAttention, EmptyQueriesAndBatches) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const TensorOptions o = TensorOptions(kFloat32).device(kCuda);
+  Tensor q = zeros({2, 0, 8}, o).requires_grad_(true), k = randn({2, 6, 8}, o).requires_grad_(true),
+         v = randn({2, 6, 5}, o).requires_grad_(true);
+  ASSERT_TRUE(scaled_dot_product_attention_uses_flash(q, k, v));
+  Tensor y = scaled_dot_product_attention(q, k, v);
+  EXPECT_EQ(y.sizes(), (Shape{2, 0, 5}));
+  EXPECT_TRUE(y.is_cuda());
+  sum(y).backward();
+  EXPECT_TRUE(all_equal(k.grad().cpu(), zeros({2, 6, 8}, TensorOptions(kFloat32))));
+  EXPECT_TRUE(all_equal(v.grad().cpu(), zeros({2, 6, 5}, TensorOptions(kFloat32))));
+  // No (batch, head) slices at all.
+  Tensor q0 = randn({0, 3, 4, 8}, o).requires_grad_(true), k0 = randn({0, 3, 6, 8}, o).requires_grad_(true),
+         v0 = randn({0, 3, 6, 8}, o).requires_grad_(true);
+  Tensor y0 = scaled_dot_product_attention(q0, k0, v0, {}, 0.0, true);
+  EXPECT_EQ(y0.sizes(), (Shape{0, 3, 4, 8}));
+  sum(y0).backward();
+  if (k0.grad().defined()) EXPECT_EQ(k0.grad().sizes(), (Shape{0, 3, 6, 8}));
+  // No keys: the composed path (weights [L, 0] @ v [0, Ev] = zeros), as on the CPU.
+  EXPECT_FALSE(scaled_dot_product_attention_uses_flash(q, zeros({2, 0, 8}, o), zeros({2, 0, 5}, o)));
+}
+
+TEST(CudaAttention, FullyMaskedRowsGiveTheCpusNaNs) {
+  WICK_SKIP_WITHOUT_CUDA();
+  // Query 1 attends to nothing: NaN output and the CPU's (= the composed
+  // graph's) NaN pattern in the gradients; bool and -inf float masks differ
+  // there (where() sends no gradient to excluded scores, add() does).
+  const Tensor bm =
+      from_vector(std::vector<uint8_t>{1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1}, Shape{3, 5}).to(kBool);
+  const Tensor fm = where(bm, zeros({3, 5}, TensorOptions(kFloat64)), Scalar(-std::numeric_limits<double>::infinity()));
+  for (DType dt : {kFloat64, kFloat32, kBFloat16}) {
+    SCOPED_TRACE(testing::Message() << dt);
+    Tensor q = normal_as({2, 3, 4}, dt, 8), k = normal_as({2, 5, 4}, dt, 9), v = normal_as({2, 5, 3}, dt, 10);
+    expect_matches_cpu(q, k, v, bm, false, {}, dt, 11);
+    expect_matches_cpu(q, k, v, fm, false, {}, dt, 12);
+  }
+  // The same over many tiles: a key-padding mask that hides every key of one batch.
+  Tensor q = normal_as({2, 2, 100, 32}, kFloat32, 20), k = normal_as({2, 2, 90, 32}, kFloat32, 21),
+         v = normal_as({2, 2, 90, 32}, kFloat32, 22);
+  std::vector<uint8_t> keep(2 * 90, 1);
+  for (int64_t j = 0; j < 90; ++j) keep[90 + j] = 0;
+  expect_matches_cpu(q, k, v, from_vector(keep, Shape{2, 1, 1, 90}).to(kBool), false, {}, kFloat32, 23);
+}
+
+TEST(CudaAttention, FusedEqualsTheComposedPathOnTheDevice) {
+  WICK_SKIP_WITHOUT_CUDA();
+  // GPT-2's head shape over 1024 positions (many tiles, causal skipping), and a bool mask.
+  for (DType dt : {kFloat32, kFloat64}) {
+    SCOPED_TRACE(testing::Message() << dt);
+    const int64_t L = dt == kFloat32 ? 1024 : 200;
+    const TensorOptions o = TensorOptions(dt).device(kCuda);
+    Generator g(5);
+    Tensor q = randn({1, 2, L, 64}, o, &g).requires_grad_(true), k = randn({1, 2, L, 64}, o, &g).requires_grad_(true),
+           v = randn({1, 2, L, 64}, o, &g).requires_grad_(true);
+    Tensor gy = randn({1, 2, L, 64}, o, &g);
+    Tensor mask = bool_mask({L, L}, 6).to(kCuda);
+    for (bool causal : {true, false}) {
+      const Tensor m = causal ? Tensor() : mask;
+      const tensor_list a = forward_backward(
+          [&] { return scaled_dot_product_attention(q, k, v, m, 0.0, causal); }, {q, k, v}, gy);
+      const tensor_list b = forward_backward(
+          [&] { return scaled_dot_product_attention_math(q, k, v, m, 0.0, causal); }, {q, k, v}, gy);
+      expect_lists_close(a, b, dt == kFloat32 ? 2e-4 : 1e-10);
+    }
+  }
+}
+
+TEST(CudaAttention, Deterministic) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const TensorOptions o = TensorOptions(kFloat32).device(kCuda);
+  Generator g(7);
+  Tensor q = randn({2, 4, 300, 64}, o, &g).requires_grad_(true), k = randn({2, 4, 300, 64}, o, &g).requires_grad_(true),
+         v = randn({2, 4, 300, 64}, o, &g).requires_grad_(true);
+  Tensor gy = randn({2, 4, 300, 64}, o, &g);
+  auto once = [&] {
+    return forward_backward([&] { return scaled_dot_product_attention(q, k, v, {}, 0.0, true); }, {q, k, v}, gy);
+  };
+  const tensor_list a = once(), b = once();
+  for (size_t i = 0; i < 4; ++i) EXPECT_TRUE(all_equal(a[i], b[i])) << i;
+}
+
+TEST(CudaAttention, GradcheckAndGradgradcheckFloat64OnTheDevice) {
+  WICK_SKIP_WITHOUT_CUDA();
+  using wick::test::rand_f64;
+  // The inputs live on the CPU; the function moves them (differentiably) to the device.
+  auto on_gpu = [](std::function<Tensor(const tensor_list&)> f) {
+    return [f](const tensor_list& in) {
+      tensor_list g;
+      for (const Tensor& t : in) g.push_back(t.to(kCuda));
+      EXPECT_TRUE(scaled_dot_product_attention_uses_flash(g[0], g[1], g[2]));
+      Tensor out = f(g);
+      EXPECT_TRUE(out.is_cuda());
+      return out.to(kCPU);
+    };
+  };
+  Tensor q = rand_f64({2, 7, 5}, 1), k = rand_f64({2, 9, 5}, 2), v = rand_f64({2, 9, 3}, 3);
+  EXPECT_TRUE(gradcheck(on_gpu([](const tensor_list& t) { return scaled_dot_product_attention(t[0], t[1], t[2]); }),
+                        {q, k, v}));
+  EXPECT_TRUE(gradcheck(on_gpu([](const tensor_list& t) {
+                          return scaled_dot_product_attention(t[0], t[1], t[2], {}, 0.0, true, 0.7);
+                        }),
+                        {q, k, v}));
+  const Tensor bm = bool_mask({7, 9}, 4).to(kCuda);
+  const Tensor fm = rand_f64({1, 9}, 5, false).to(kCuda);
+  EXPECT_TRUE(gradcheck(
+      on_gpu([bm](const tensor_list& t) { return scaled_dot_product_attention(t[0], t[1], t[2], bm); }), {q, k, v}));
+  EXPECT_TRUE(gradcheck(
+      on_gpu([fm](const tensor_list& t) { return scaled_dot_product_attention(t[0], t[1], t[2], fm); }), {q, k, v}));
+  // Double backward: the node re-runs the composed path under create_graph.
+  EXPECT_TRUE(gradgradcheck(on_gpu([](const tensor_list& t) {
+                              return scaled_dot_product_attention(t[0], t[1], t[2], {}, 0.0, true);
+                            }),
+                            {q, k, v}));
+}
+
+TEST(CudaAttention, FallbacksToTheComposedPath) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const TensorOptions o = TensorOptions(kFloat32).device(kCuda);
+  // Heads above 128 do not fit the kernel's tiles: the composed path, still correct.
+  const Tensor q = normal_as({2, 9, 160}, kFloat32, 1), k = normal_as({2, 11, 160}, kFloat32, 2),
+               v = normal_as({2, 11, 160}, kFloat32, 3);
+  EXPECT_FALSE(scaled_dot_product_attention_uses_flash(q.to(kCuda), k.to(kCuda), v.to(kCuda)));
+#ifdef WICK_WITH_CUDA  // the kernel's own predicate exists in CUDA builds only
+  EXPECT_FALSE(cuda::attention_supported(kFloat32, 129, 64, 0));
+  EXPECT_TRUE(cuda::attention_supported(kFloat32, 128, 128, 0));
+#endif
+  EXPECT_TRUE(all_close(scaled_dot_product_attention(q.to(kCuda), k.to(kCuda), v.to(kCuda), {}, 0.0, true).cpu(),
+                        scaled_dot_product_attention(q, k, v, {}, 0.0, true), 1e-4, 1e-4));
+  // Dropout and a float mask that needs its gradient.
+  Tensor a = randn({2, 4, 8}, o);
+  EXPECT_FALSE(scaled_dot_product_attention_uses_flash(a, a, a, {}, 0.1));
+  Tensor fm = randn({4, 4}, o).requires_grad_(true);
+  EXPECT_FALSE(scaled_dot_product_attention_uses_flash(a, a, a, fm));
+  EXPECT_TRUE(scaled_dot_product_attention_uses_flash(a, a, a, fm.detach()));
+}
