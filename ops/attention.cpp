@@ -32,6 +32,7 @@
 #include <cmath>
 #include <limits>
 
+#include "autograd/autocast.h"
 #include "autograd/engine.h"
 #include "autograd/function.h"
 #include "ops/cpu/attention.h"
@@ -260,6 +261,9 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
                                     double dropout_p, bool is_causal, std::optional<double> scale, Generator* gen) {
+  if (autocast::Cast ac{q, k, v, attn_mask}; ac)
+    return scaled_dot_product_attention(ac.lower(q), ac.lower(k), ac.lower(v), ac.lower(attn_mask), dropout_p,
+                                        is_causal, scale, gen);
   check_inputs(q, k, v, attn_mask, dropout_p, is_causal);
   if (!scaled_dot_product_attention_uses_flash(q, k, v, attn_mask, dropout_p))
     return scaled_dot_product_attention_math(q, k, v, attn_mask, dropout_p, is_causal, scale, gen);

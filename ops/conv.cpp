@@ -23,6 +23,7 @@
 
 #include <vector>
 
+#include "autograd/autocast.h"
 #include "autograd/function.h"
 #include "ops/cpu/conv.h"
 #ifdef WICK_WITH_CUDA
@@ -321,6 +322,8 @@ std::vector<int64_t> vec(Pair a) { return {a[0], a[1]}; }
 
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
               int64_t dilation, int64_t groups) {
+  if (autocast::Cast ac{x, weight, bias}; ac)
+    return conv1d(ac.lower(x), ac.lower(weight), ac.lower(bias), stride, padding, dilation, groups);
   check_conv_args("conv1d", false, x, weight, bias, {stride}, {padding}, {dilation}, {0}, groups);
   const bool unbatched = x.dim() == 2;
   Tensor x4 = unsqueeze(unbatched ? unsqueeze(x, 0) : x, 2);  // [N, C, 1, L]
@@ -331,6 +334,8 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::array<int64_t, 2> stride,
               std::array<int64_t, 2> padding, std::array<int64_t, 2> dilation, int64_t groups) {
+  if (autocast::Cast ac{x, weight, bias}; ac)
+    return conv2d(ac.lower(x), ac.lower(weight), ac.lower(bias), stride, padding, dilation, groups);
   check_conv_args("conv2d", false, x, weight, bias, vec(stride), vec(padding), vec(dilation), {0, 0}, groups);
   ConvParams p{stride, padding, dilation, groups};
   if (x.dim() == 3) return squeeze(conv2d_batched(unsqueeze(x, 0), weight, bias, p), 0);
@@ -340,6 +345,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::ar
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::array<int64_t, 2> stride,
                         std::array<int64_t, 2> padding, std::array<int64_t, 2> output_padding, int64_t groups,
                         std::array<int64_t, 2> dilation) {
+  if (autocast::Cast ac{x, weight, bias}; ac)
+    return conv_transpose2d(ac.lower(x), ac.lower(weight), ac.lower(bias), stride, padding, output_padding, groups,
+                            dilation);
   check_conv_args("conv_transpose2d", true, x, weight, bias, vec(stride), vec(padding), vec(dilation),
                   vec(output_padding), groups);
   ConvParams p{stride, padding, dilation, groups};

@@ -14,6 +14,8 @@
 #include "autograd/autocast.h"
 #include "data/fashion_mnist.h"
 #include "models/convnet.h"
+#include "ops/attention.h"
+#include "ops/conv.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
@@ -72,6 +74,33 @@ TEST(CudaAmp, ProductsRunInTheScopeDtype) {
     EXPECT_TRUE(all_close(y_bmm.to(kFloat32).cpu(), matmul(xb, w.t()).cpu(), t, t));
     EXPECT_TRUE(all_close(y_mv.to(kFloat32).cpu(), mv(x, v).cpu(), t, t));
     EXPECT_TRUE(all_close(y_addmm.to(kFloat32).cpu(), addmm(c, x, w.t()).cpu(), t, t));
+  }
+}
+
+TEST(CudaAmp, ConvolutionsAndAttentionRunInTheScopeDtype) {
+  WICK_SKIP_WITHOUT_CUDA();
+  for (DType dt : {kBFloat16, kFloat16}) {
+    SCOPED_TRACE(str(dt));
+    const Tensor x = randn_cuda({2, 5, 9, 11}, 20), w = randn_cuda({6, 5, 3, 3}, 21), b = randn_cuda({6}, 22);
+    const Tensor x1 = randn_cuda({2, 5, 13}, 23), w1 = randn_cuda({4, 5, 3}, 24);
+    const Tensor wt = randn_cuda({5, 3, 3, 3}, 25);
+    const Tensor q = randn_cuda({2, 3, 17, 16}, 26), k = randn_cuda({2, 3, 19, 16}, 27), v = randn_cuda({2, 3, 19, 16}, 28);
+    Tensor y2, y1, yt, ya;
+    {
+      Autocast ac(kCuda, dt);
+      y2 = conv2d(x, w, b, {1, 1}, {1, 1});
+      y1 = conv1d(x1, w1);
+      yt = conv_transpose2d(x, wt, {}, {2, 2});
+      ya = scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true);
+    }
+    for (const Tensor* y : {&y2, &y1, &yt, &ya}) EXPECT_EQ(y->dtype(), dt);
+    EXPECT_TRUE(all_close(y2.to(kFloat32).cpu(), conv2d(x, w, b, {1, 1}, {1, 1}).cpu(), product_tol(dt, 45),
+                          product_tol(dt, 45)));
+    EXPECT_TRUE(all_close(y1.to(kFloat32).cpu(), conv1d(x1, w1).cpu(), product_tol(dt, 15), product_tol(dt, 15)));
+    EXPECT_TRUE(all_close(yt.to(kFloat32).cpu(), conv_transpose2d(x, wt, {}, {2, 2}).cpu(), product_tol(dt, 45),
+                          product_tol(dt, 45)));
+    EXPECT_TRUE(all_close(ya.to(kFloat32).cpu(), scaled_dot_product_attention(q, k, v, {}, 0.0, true).cpu(),
+                          product_tol(dt, 16), product_tol(dt, 16)));
   }
 }
 
