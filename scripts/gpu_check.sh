@@ -86,6 +86,14 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   done
   grep -h '^ConvNet on Fashion-MNIST' "$out"/detail/test_cuda_amp.log 2>/dev/null
   echo "tests: $(( $(date +%s) - t0 )) s"
+  echo "== the alternates through the same tests: cuDNN convolutions, the wgmma GEMM under whole models"
+  for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_GEMM=wgmma test_cuda_amp" \
+              "WICK_CUDA_GEMM=wgmma test_cuda_models" "WICK_CUDA_GEMM=wgmma test_cuda_attention"; do
+    n=${spec#* }; [ -x "$bin/$n" ] || continue
+    env "${spec%% *}" timeout 150 "$bin/$n" --gtest_brief=1 > "$out/detail/alt_${n}_${spec%%=*}.log" 2>&1; rc=$?
+    printf '%-44s rc %-3s %s\n' "$spec" "$rc" "$(grep -E '^\[  (PASSED|FAILED)' "$out/detail/alt_${n}_${spec%%=*}.log" | tr '\n' ' ')"
+    [ "$rc" = 0 ] || grep -E 'Failure|Error|Expected|Which is' "$out/detail/alt_${n}_${spec%%=*}.log" | head -12
+  done
   [ -n "${WICK_GPU_TESTS_ONLY:-}" ] && exit 0
   echo "== compute-sanitizer memcheck (in parallel)"
   if command -v compute-sanitizer >/dev/null; then
@@ -107,6 +115,11 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/tmp/deps/usr/lib/x86_64-linux-gnu
   timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | tee "$out/bench_cuda_gemm.txt" | tail -45
   timeout 60 "$bin/bench_cuda_elementwise" 2>&1 | tee "$out/bench_cuda_elementwise.txt" | tail -30
+  echo "== attention: wick fused vs wick composed; then PyTorch's scaled_dot_product_attention (same table)"
+  [ -x "$bin/bench_cuda_attention" ] && timeout 90 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -12
+  timeout 90 python3 bench/peer/cuda_attention.py --rounds 3 2>&1 | tee "$out/bench_torch_attention.txt" | tail -8
+  echo "== convolution: wick vs cuDNN (ResNet-50 layers, interleaved)"
+  [ -x "$bin/bench_cuda_conv" ] && timeout 120 "$bin/bench_cuda_conv" --compare --rounds=3 2>&1 | tee "$out/bench_cuda_conv.txt" | tail -40
   echo "== training steps vs PyTorch eager (bfloat16 autocast; wick, torch, wick, torch)"
   if [ -x "$bin/bench_cuda_models" ]; then
     for wl in gpt2 resnet50; do
