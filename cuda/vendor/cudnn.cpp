@@ -95,12 +95,15 @@ cudnnDataType_t data_type(DType d) {
   }
 }
 
-// Float32 and float64 run on FMA kernels only: no TF32 (whose 10-bit
-// mantissa would make cuDNN's float32 results incomparable with wick's), no
-// reduced-precision conversions. 16-bit inputs may use tensor cores, which
-// accumulate in float32.
+// Float32 runs on FMA kernels only: no TF32 (whose 10-bit mantissa would
+// make cuDNN's float32 results incomparable with wick's). Float64 has no
+// tensor-op or reduced-precision kernels to avoid, and takes the default math
+// (as PyTorch sets it: some float64 engines are not offered under FMA_MATH).
+// 16-bit inputs may use tensor cores, which accumulate in float32.
 bool wide(DType d) { return d == kFloat32 || d == kFloat64; }
-cudnnMathType_t math_type(DType d) { return wide(d) ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH; }
+cudnnMathType_t math_type(DType d) {
+  return d == kFloat32 ? CUDNN_FMA_MATH : d == kFloat64 ? CUDNN_DEFAULT_MATH : CUDNN_TENSOR_OP_MATH;
+}
 
 struct TensorDesc {
   cudnnTensorDescriptor_t d = nullptr;
