@@ -359,3 +359,43 @@ TEST(CudaAttention, FallbacksToTheComposedPath) {
   EXPECT_FALSE(scaled_dot_product_attention_uses_flash(a, a, a, fm));
   EXPECT_TRUE(scaled_dot_product_attention_uses_flash(a, a, a, fm.detach()));
 }
+
+// Only some inputs need a gradient: the kernels skip the others' outputs
+// (undefined dq, or dk and dv), and what they do compute is unchanged.
+TEST(CudaAttention, OnlySomeInputsRequireGrad) {
+  WICK_SKIP_WITHOUT_CUDA();
+  for (DType dt : {kFloat32, kBFloat16}) {
+    SCOPED_TRACE(str(dt));
+    const Tensor q = normal_as({2, 3, 37, 24}, dt, 31), k = normal_as({2, 3, 45, 24}, dt, 32),
+                 v = normal_as({2, 3, 45, 24}, dt, 33);
+    const Tensor gy = normal_as({2, 3, 37, 24}, dt, 34);
+    for (int which = 0; which < 2; ++which) {  // 0: only q; 1: only k and v
+      Tensor qc = q.detach(), kc = k.detach(), vc = v.detach();
+      Tensor qg = q.to(kCuda).to(dt), kg = k.to(kCuda).to(dt), vg = v.to(kCuda).to(dt);
+      tensor_list wc, wg;
+      if (which == 0) {
+        qc.requires_grad_(true), qg.requires_grad_(true);
+        wc = {qc}, wg = {qg};
+      } else {
+        kc.requires_grad_(true), vc.requires_grad_(true), kg.requires_grad_(true), vg.requires_grad_(true);
+        wc = {kc, vc}, wg = {kg, vg};
+      }
+      const tensor_list ref = forward_backward(
+          [&] { return scaled_dot_product_attention(qc, kc, vc, {}, 0.0, /*is_causal=*/true); }, wc, gy);
+      const tensor_list got = forward_backward(
+          [&] { return scaled_dot_product_attention(qg, kg, vg, {}, 0.0, /*is_causal=*/true); }, wg, gy);
+      ASSERT_EQ(got.size(), ref.size());
+      for (size_t i = 0; i < got.size(); ++i) EXPECT_TRUE(all_close(got[i], ref[i], tol(dt), tol(dt))) << which << " " << i;
+    }
+  }
+}
+
+// More (batch x head) slices than a grid dimension holds.
+TEST(CudaAttention, ManySlices) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const Tensor q = normal_as({70000, 1, 3, 8}, kFloat32, 41), k = normal_as({70000, 1, 5, 8}, kFloat32, 42),
+               v = normal_as({70000, 1, 5, 8}, kFloat32, 43);
+  const Tensor want = scaled_dot_product_attention(q, k, v);
+  const Tensor got = scaled_dot_product_attention(q.to(kCuda).to(kFloat32), k.to(kCuda).to(kFloat32), v.to(kCuda).to(kFloat32));
+  EXPECT_TRUE(all_close(got.to(kFloat64).cpu(), want, 1e-4, 1e-4));
+}
