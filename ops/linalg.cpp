@@ -138,15 +138,29 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
 
 void check_triangle_input(const char* op, const Tensor& x) {
   WICK_CHECK(x.defined(), op, ": undefined tensor");
+#ifdef WICK_WITH_CUDA
+  WICK_CHECK(x.is_cpu() || x.is_cuda(), op, ": no kernel for device ", x.device(), " in this build");
+#else
   WICK_CHECK(x.is_cpu(), op, ": no kernel for device ", x.device(), " in this build");
+#endif
   WICK_CHECK(x.dim() >= 2, op, ": input tensor must have at least 2 dimensions, got ", shape_str(x.sizes()));
 }
 
 Tensor triangle(const Tensor& x, int64_t k, bool lower) {
   const char* op = lower ? "tril" : "triu";
   check_triangle_input(op, x);
-  Tensor out = empty(x.sizes(), TensorOptions(x.dtype()).device(x.device()));
-  cpu::triangle(out, x, k, lower);
+  Tensor out;
+  if (x.is_cpu()) {
+    out = empty(x.sizes(), TensorOptions(x.dtype()).device(x.device()));
+    cpu::triangle(out, x, k, lower);
+  } else {
+    // Other devices: where(col - row <= k (tril) or >= k (triu), x, 0), with
+    // the [rows, cols] mask broadcast over the batch dims.
+    NoGradGuard ng;
+    const TensorOptions io = TensorOptions(kInt64).device(x.device());
+    const Tensor d = sub(arange(x.size(-1), io).unsqueeze(0), arange(x.size(-2), io).unsqueeze(1));
+    out = where(lower ? le(d, k) : ge(d, k), x, Scalar(0)).contiguous();
+  }
   if (autograd::needs_grad({x}))
     autograd::record(lower ? "TrilBackward" : "TriuBackward", {x}, {out},
                      [k, lower](const Ctx& c) { return tensor_list{triangle(c.grad(), k, lower)}; });

@@ -35,13 +35,6 @@ void check_defined(const char* op, const Tensor& t, const char* name) {
   WICK_CHECK(t.defined(), op, ": ", name, " is undefined");
 }
 
-// Paths with CPU kernels only (nll_loss's gather, BCE with logits); the
-// other losses are composed of ops that run on any device, or (cross entropy
-// with class indices) have CUDA kernels too.
-void check_cpu_kernel(const char* op, const Tensor& t) {
-  WICK_CHECK(!t.defined() || t.is_cpu(), op, ": no kernel for device ", t.device(), " yet (CPU only)");
-}
-
 // float32/float64; on CUDA float16/bfloat16 too.
 void check_float_input(const char* op, const Tensor& x) {
   check_defined(op, x, "input");
@@ -137,12 +130,11 @@ void check_class_target(const char* op, const Tensor& logp, const Tensor& target
 ClassTargetLoss class_target_loss(const char* op, const Tensor& logp, const Tensor& target, const Tensor& weight,
                                   int64_t ignore_index) {
   check_class_target(op, logp, target, weight);
-  for (const Tensor* t : {&logp, &target, &weight}) check_cpu_kernel(op, *t);  // gather is CPU-only
   const int64_t cd = logp.dim() == 1 ? 0 : 1;
   const int64_t C = logp.size(cd);
   Tensor t_safe = empty(target.sizes(), TensorOptions(kInt64).device(target.device()));
   Tensor wt = empty(target.sizes(), TensorOptions(logp.dtype()).device(logp.device()));
-  cpu::class_target_weights(t_safe, wt, target, weight, C, ignore_index, op);
+  kern::class_target_weights(t_safe, wt, target, weight, C, ignore_index, op);
   Tensor picked = squeeze(gather(logp, cd, unsqueeze(t_safe, cd)), cd);
   return {neg(mul(picked, wt)), wt};
 }
@@ -353,7 +345,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   const char* op = "binary_cross_entropy_with_logits";
   check_float_input(op, input);
   check_defined(op, target, "target");
-  for (const Tensor* t : {&input, &target, &weight, &pos_weight}) check_cpu_kernel(op, *t);
+  check_same_device(op, input, {&target, &weight, &pos_weight});
   WICK_CHECK(target.sizes() == input.sizes(), op, ": target has shape ", shape_str(target.sizes()),
              " but input has shape ", shape_str(input.sizes()), " (they must be the same)");
   for (const auto& [p, name] : {std::pair{weight, "weight"}, std::pair{pos_weight, "pos_weight"}}) {
@@ -369,10 +361,17 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   }
 
   const DType dt = input.dtype();
-  Tensor out = empty(input.sizes(), TensorOptions(dt).device(input.device()));
+  Tensor out;
   {
     NoGradGuard ng;
-    cpu::bce_with_logits(out, input, target.to(dt), pos_weight.defined() ? pos_weight.to(dt) : Tensor());
+    const Tensor pw = pos_weight.defined() ? pos_weight.to(dt) : Tensor();
+    if (input.is_cpu()) {
+      out = empty(input.sizes(), TensorOptions(dt).device(input.device()));
+      cpu::bce_with_logits(out, input, target.to(dt), pw);
+    } else {  // the same formula from elementwise ops: (1 - t) x + lw softplus(-x)
+      const Tensor t = target.to(dt), sp = softplus_neg(input);
+      out = add(mul(neg(sub(t, 1.0)), input), pw.defined() ? mul(add(mul(sub(pw, 1.0), t), 1.0), sp) : sp);
+    }
     if (weight.defined()) out = mul(out, weight.to(dt));
   }
   if (autograd::needs_grad({input, target, weight, pos_weight})) {

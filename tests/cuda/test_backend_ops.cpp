@@ -605,8 +605,8 @@ void linalg_rows(Table& t) {
   t.add("outer", "", {F({4}), F({5})}, [](const V& x) { return outer(x[0], x[1]); });
   t.add("addmm", "broadcast c, alpha, beta", {F({5}), F({3, 4}), F({4, 5})},
         [](const V& x) { return addmm(x[0], x[1], x[2], 0.5, 2.0); }).tol(1e-4);
-  t.add("tril", "k -1", {F({2, 4, 5})}, [](const V& x) { return tril(x[0], -1); }).no_cuda();
-  t.add("triu", "k 1", {F({4, 5})}, [](const V& x) { return triu(x[0], 1); }).no_cuda();
+  t.add("tril", "k -1", {F({2, 4, 5})}, [](const V& x) { return tril(x[0], -1); });
+  t.add("triu", "k 1", {F({4, 5})}, [](const V& x) { return triu(x[0], 1); });
   t.add("eigh", "eigenvalues", {C({4, 4})}, [](const V& x) { return eigh(add(x[0], x[0].mT())).first; }).no_cuda();
 }
 
@@ -658,10 +658,13 @@ void nn_loss_rows(Table& t) {
   t.add("cross_entropy", "probabilities, smoothing", {F({4, 5}), Prob({4, 5}, 1, true)},
         [](const V& x) { return cross_entropy(x[0], x[1], Tensor(), -100, Reduction::Mean, 0.2); }).tol(1e-4);
   t.add("cross_entropy", "smoothing, class weight requiring grad (composed path)", {F({5, 4}), Idx({5}, 4), Pos({4})},
-        [](const V& x) { return cross_entropy(x[0], x[1], x[2], -100, Reduction::Mean, 0.1); }).no_cuda();
-  t.add("nll_loss", "", {F({5, 4}), Idx({5}, 4)}, [](const V& x) { return nll_loss(x[0], x[1]); }).no_cuda();
+        [](const V& x) { return cross_entropy(x[0], x[1], x[2], -100, Reduction::Mean, 0.1); }).tol(1e-4);
+  t.add("nll_loss", "", {F({5, 4}), Idx({5}, 4)}, [](const V& x) { return nll_loss(x[0], x[1]); }).tol(1e-4);
   t.add("binary_cross_entropy_with_logits", "", {F({4, 3}), U({4, 3}, 0.0, 1.0, false)},
-        [](const V& x) { return binary_cross_entropy_with_logits(x[0], x[1]); }).no_cuda();
+        [](const V& x) { return binary_cross_entropy_with_logits(x[0], x[1]); }).tol(1e-4);
+  t.add("binary_cross_entropy_with_logits", "weight and pos_weight", {F({4, 3}), U({4, 3}, 0.0, 1.0, false), Pos({3}),
+        Pos({3})},
+        [](const V& x) { return binary_cross_entropy_with_logits(x[0], x[1], x[2], x[3], Reduction::None); });
   t.add("mse_loss", "mean", {F({3, 5}), F({3, 5})}, [](const V& x) { return mse_loss(x[0], x[1]); }).tol(1e-4);
   t.add("mse_loss", "none, broadcast target", {F({3, 5}), F({5})},
         [](const V& x) { return mse_loss(x[0], x[1], Reduction::None); });
