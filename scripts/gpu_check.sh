@@ -22,6 +22,9 @@
 #                                            ".devdeps/fashion-mnist"]: test_cuda_amp trains on it)
 #                                            runs the CUDA tests, the sanitizer and the benches
 #                                            from the pack; the CPU tests already ran in CI.
+#                                            WICK_GPU_TESTS_ONLY=1 stops after the tests,
+#                                            WICK_GPU_BENCH_ONLY=1 runs only the benches: two
+#                                            calls when one would pass its time limit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--pack" ]; then
@@ -77,6 +80,9 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   # The device tool returns at most 8 files from $OUT: the per-binary logs travel as one tarball.
   mkdir -p "$out/detail"; trap 'tar -C "$out" -czf "$out/detail.tgz" detail && rm -r "$out/detail"' EXIT
   for f in "$bin"/*; do ldd "$f" | grep 'not found' | sed "s|^|$(basename "$f"): |"; done | sort -u
+  # WICK_GPU_BENCH_ONLY=1: the benches alone (a second call after a WICK_GPU_TESTS_ONLY=1 one, when the
+  # whole check would not fit one call's time limit).
+  if [ -z "${WICK_GPU_BENCH_ONLY:-}" ]; then
   echo "== CUDA tests (the CPU tests run in CI), 4 binaries at a time on the one GPU"
   t0=$(date +%s)
   # shellcheck disable=SC2016
@@ -114,6 +120,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
     wait "${pids[@]}"  # not a bare wait: that would also wait for the tee behind exec
   fi
   [ "${1:-}" = "--quick" ] && exit 0
+  fi  # WICK_GPU_BENCH_ONLY
   echo "== GPU benches (wick vs cuBLAS, interleaved in the same run)"
   export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/tmp/deps/usr/lib/x86_64-linux-gnu
   timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | tee "$out/bench_cuda_gemm.txt" | tail -45
