@@ -1,7 +1,8 @@
 // Sorting and selection: checks, output shapes, and backward formulas.
 // Kernels (and the exact order: NaN largest, ties by position) are in
 // ops/cpu/sort.cpp and cuda/kernels/sort.cu (sort, argsort, topk; the same
-// order, indices included). unique is CPU-only.
+// order, indices included). unique has a CPU kernel, and is composed of
+// sort, masked_select, cumsum, scatter and nonzero elsewhere.
 //
 // Gradients: sort and topk values are x's elements moved to new places, so
 // the gradient w.r.t. x scatters the incoming gradient back to the indices:
@@ -16,7 +17,10 @@
 #include "cuda/kernels/sort.h"
 #endif
 #include "ops/creation.h"
+#include "ops/elementwise.h"
 #include "ops/indexing.h"
+#include "ops/reduction.h"
+#include "ops/shape.h"
 
 namespace wick {
 
@@ -101,10 +105,42 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool lar
   return ordered("topk", "TopkBackward", x, d, k, largest);
 }
 
-UniqueResult unique(const Tensor& x) {
-  check_input("unique", x, /*cuda_ok=*/false);
+namespace {
+
+// unique from ops every device has: a stable sort of the flattened input;
+// a run starts where a value differs from its predecessor (NaN differs from
+// everything, so each NaN is its own run, as on the CPU); the values are the
+// run starts, inverse[order[i]] = the run of sorted element i, and counts are
+// the distances between run starts.
+UniqueResult unique_composed(const Tensor& x) {
+  const TensorOptions io = TensorOptions(kInt64).device(x.device());
+  const int64_t n = x.numel();
   UniqueResult r;
+  if (n == 0) {
+    r.values = empty({0}, TensorOptions(x.dtype()).device(x.device()));
+    r.inverse = empty(x.sizes(), io);
+    r.counts = empty({0}, io);
+    return r;
+  }
+  const auto [sorted, order] = sort(x.reshape({-1}));
+  Tensor starts = ones({n}, TensorOptions(kBool).device(x.device()));
+  if (n > 1) starts.narrow(0, 1, n - 1).copy_(ne(sorted.narrow(0, 1, n - 1), sorted.narrow(0, 0, n - 1)));
+  r.values = masked_select(sorted, starts);
+  const Tensor run = sub(cumsum(starts.to(kInt64), 0), 1);
+  r.inverse = scatter(zeros({n}, io), 0, order, run).reshape(x.sizes());
+  const Tensor first = nonzero(starts).reshape({-1});  // where each run starts; run j ends where j + 1 starts
+  const int64_t m = first.numel();
+  r.counts = sub(cat({first.narrow(0, 1, m - 1), full({1}, n, io)}), first);
+  return r;
+}
+
+}  // namespace
+
+UniqueResult unique(const Tensor& x) {
+  check_input("unique", x);
   NoGradGuard ng;
+  if (!x.is_cpu()) return unique_composed(x);
+  UniqueResult r;
   cpu::unique(x.contiguous(), r.values, r.inverse, r.counts);
   return r;
 }

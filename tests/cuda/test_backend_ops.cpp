@@ -774,7 +774,9 @@ void fft_unique_rows(Table& t) {
      Tensor w = hann_window(16, true, opts(x[0]));
      return istft(stft(x[0], 16, 4, std::nullopt, w), 16, 4, std::nullopt, w, true, false, true, 64);
    }).no_cuda();
-  t.add("unique", "values", {Grid({4, 5})}, [](const V& x) { return unique(x[0]).values; }).no_cuda();
+  t.add("unique", "values", {Grid({4, 5})}, [](const V& x) { return unique(x[0]).values; });
+  t.add("unique", "inverse", {Grid({4, 5})}, [](const V& x) { return unique(x[0]).inverse; });
+  t.add("unique", "counts", {Grid({33})}, [](const V& x) { return unique(x[0]).counts; });
 }
 
 const std::vector<OpCase>& cases() {
