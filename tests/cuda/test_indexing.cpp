@@ -30,7 +30,7 @@ namespace {
 
 const Device kCuda("cuda");
 
-Tensor normal(const Shape& s, DType dt, uint64_t seed) { return wick::test::randn_t(s, dt, seed, false); }
+using wick::test::normal;
 
 const Tensor U;  // ':' in advanced indexing
 

@@ -28,9 +28,7 @@ namespace {
 
 const Device kCuda("cuda");
 
-Tensor normal(const Shape& s, DType dt, uint64_t seed, double scale = 1.0) {
-  return mul(wick::test::randn_t(s, dt, seed, /*requires_grad=*/false), scale);
-}
+using wick::test::normal;
 
 Tensor grad_of(const Tensor& t) { return t.defined() && t.grad().defined() ? t.grad().cpu() : Tensor(); }
 

@@ -34,9 +34,7 @@ namespace {
 const Device kCuda("cuda");
 using Fn = std::function<Tensor(const Tensor&)>;
 
-Tensor normal(const Shape& s, DType dt, uint64_t seed, double scale = 1.0) {
-  return mul(wick::test::randn_t(s, dt, seed, /*requires_grad=*/false), scale);
-}
+using wick::test::normal;
 
 double tol(DType dt) { return dt == kFloat64 ? 1e-12 : 2e-6; }
 

@@ -46,6 +46,10 @@ Tensor randn_t(const Shape& shape, DType dt, uint64_t seed, bool requires_grad) 
   return t;
 }
 
+Tensor normal(const Shape& shape, DType dt, uint64_t seed, double scale) {
+  return mul(randn_t(shape, dt, seed, /*requires_grad=*/false), scale);
+}
+
 Tensor rand_f64(const Shape& shape, uint64_t seed, bool requires_grad) {
   Generator g(seed + 1);
   Tensor t = rand(shape, TensorOptions(kFloat64), &g);

@@ -24,6 +24,8 @@ bool has_fixture(const std::string& name);
 Tensor rand_f64(const Shape& shape, uint64_t seed = 0, bool requires_grad = true);
 // A standard-normal tensor of dtype dt made from a fixed seed, requiring grad unless told not to.
 Tensor randn_t(const Shape& shape, DType dt, uint64_t seed, bool requires_grad = true);
+// scale * a standard-normal tensor of dtype dt from a fixed seed, not requiring grad.
+Tensor normal(const Shape& shape, DType dt, uint64_t seed, double scale = 1.0);
 // A non-contiguous float64 tensor of `shape` (a transposed/strided view), requiring grad.
 Tensor noncontig_f64(const Shape& shape, uint64_t seed = 0);
 
