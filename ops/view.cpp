@@ -340,7 +340,9 @@ Tensor as_strided(const Tensor& x, const Shape& sizes, const Shape& strides, std
       int64_t extent = 1;
       for (size_t i = 0; i < sizes.size(); ++i)
         if (sizes[i] > 0) extent += (sizes[i] - 1) * strides[i];
-      Tensor pos = as_strided(arange(rel, rel + extent), sizes, strides, 0).reshape({-1});
+      Tensor pos = as_strided(arange(rel, rel + extent, 1, TensorOptions(kInt64).device(c.grad().device())), sizes,
+                              strides, 0)
+                       .reshape({-1});
       Tensor flat = zeros({numel_of(in)}, TensorOptions(c.grad().dtype()).device(c.grad().device()));
       return tensor_list{index_add(flat, 0, pos, c.grad().reshape({-1})).view(in)};
     });

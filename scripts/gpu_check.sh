@@ -95,13 +95,18 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   done
   grep -h '^ConvNet on Fashion-MNIST' "$out"/detail/test_cuda_amp.log 2>/dev/null
   echo "tests: $(( $(date +%s) - t0 )) s"
-  echo "== the alternates through the same tests: cuDNN convolutions, the wgmma GEMM under whole models"
-  for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_GEMM=wgmma test_cuda_amp" \
-              "WICK_CUDA_GEMM=wgmma test_cuda_models" "WICK_CUDA_GEMM=wgmma test_cuda_attention"; do
-    n=${spec#* }; [ -x "$bin/$n" ] || continue
-    env "${spec%% *}" timeout 150 "$bin/$n" --gtest_brief=1 > "$out/detail/alt_${n}_${spec%%=*}.log" 2>&1; rc=$?
-    printf '%-44s rc %-3s %s\n' "$spec" "$rc" "$(grep -E '^\[  (PASSED|FAILED)' "$out/detail/alt_${n}_${spec%%=*}.log" | tr '\n' ' ')"
-    [ "$rc" = 0 ] || grep -E 'Failure|Error|Expected|Which is' "$out/detail/alt_${n}_${spec%%=*}.log" | head -12
+  echo "== the alternates through the same tests: cuDNN convolutions, the mma.sync GEMM and the first wgmma kernel"
+  # Each spec: environment assignments, then the test binary (the last word). Run one after another:
+  # several at once would time each other's GPU work in the amp training run.
+  for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
+              "WICK_CUDA_GEMM=wick test_cuda_amp" "WICK_CUDA_GEMM=wick test_cuda_models" \
+              "WICK_CUDA_WGMMA=cpasync test_cuda_gemm" "WICK_CUDA_WGMMA=cpasync test_cuda_models"; do
+    n=${spec##* }; vars=${spec% *}; [ -x "$bin/$n" ] || continue
+    log="$out/detail/alt_${n}_$(echo "$vars" | tr -c 'A-Za-z0-9\n' '_').log"
+    # shellcheck disable=SC2086
+    env $vars timeout 150 "$bin/$n" --gtest_brief=1 > "$log" 2>&1; rc=$?
+    printf '%-52s rc %-3s %s\n' "$spec" "$rc" "$(grep -E '^\[  (PASSED|FAILED)' "$log" | tr '\n' ' ')"
+    [ "$rc" = 0 ] || grep -E 'Failure|Error|Expected|Which is' "$log" | head -12
   done
   [ -n "${WICK_GPU_TESTS_ONLY:-}" ] && exit 0
   echo "== compute-sanitizer memcheck (in parallel)"
@@ -112,7 +117,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
              test_cuda_indexing test_cuda_allocator test_cuda_random test_cuda_conv test_cuda_pool test_cuda_norm \
              test_cuda_attention test_cuda_sort; do
       [ -x "$bin/$n" ] || continue
-      (timeout 120 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 99 --print-limit 5 \
+      (timeout 100 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 99 --print-limit 5 \
          "$bin/$n" --gtest_brief=1 > "$out/detail/sanitizer_$n.log" 2>&1
        echo "$n memcheck rc $? $(grep -E 'ERROR SUMMARY' "$out/detail/sanitizer_$n.log" | tail -1)") &
       pids+=($!)
@@ -124,7 +129,11 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   echo "== GPU benches (wick vs cuBLAS, interleaved in the same run)"
   export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/tmp/deps/usr/lib/x86_64-linux-gnu
   timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | tee "$out/bench_cuda_gemm.txt" | tail -45
-  timeout 60 "$bin/bench_cuda_elementwise" 2>&1 | tee "$out/bench_cuda_elementwise.txt" | tail -30
+  echo "== the same with the first (cp.async) wgmma kernel in the wgmma column"
+  WICK_CUDA_WGMMA=cpasync timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | grep '^bf16' | tee "$out/bench_cuda_gemm_cpasync.txt"
+  # WICK_GPU_SKIP_ELEMENTWISE=1: leave out the bandwidth bench (its kernels rarely change) in a short lease.
+  [ -z "${WICK_GPU_SKIP_ELEMENTWISE:-}" ] &&
+    timeout 60 "$bin/bench_cuda_elementwise" 2>&1 | tee "$out/bench_cuda_elementwise.txt" | tail -30
   echo "== attention: wick fused vs wick composed; then PyTorch's scaled_dot_product_attention (same table)"
   [ -x "$bin/bench_cuda_attention" ] && timeout 90 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -12
   timeout 90 python3 bench/peer/cuda_attention.py --rounds 3 2>&1 | tee "$out/bench_torch_attention.txt" | tail -8
@@ -151,6 +160,34 @@ for wl in ("gpt2", "resnet50"):
     print(f"{wl:9s} wick {w:10.0f} {by['wick'][0]['unit']}  torch {t:10.0f}  ratio {w / t:5.2f}x  "
           f"params {by['wick'][0]['params']} vs {by['torch'][0]['params']}  "
           f"peak MB {by['wick'][0]['peak_mem_mb']:.0f} vs {by['torch'][0]['peak_mem_mb']:.0f}")
+    ph = lambda r: "/".join(f"{r.get(k, float('nan')):.1f}" for k in ("forward_ms", "backward_ms", "optimizer_ms"))
+    print(f"          one synchronized step, forward/backward/optimizer ms: wick {ph(by['wick'][-1])}, "
+          f"torch {ph(by['torch'][-1])}")
+PY
+  fi
+  # Where a GPT-2 step's GPU time goes, kernel by kernel: Nsight Compute times every launch of one
+  # small step (batch 2; the kernels run one at a time, clocks left alone), summed by kernel name.
+  # Last: it is the first thing to drop when the call's time runs short.
+  if [ -x "$bin/bench_cuda_models" ] && command -v ncu >/dev/null; then
+    echo "== GPT-2 (batch 2, one bf16 step) GPU time by kernel, ncu"
+    timeout 120 ncu --metrics gpu__time_duration.sum --csv --print-units base --clock-control none \
+      "$bin/bench_cuda_models" --workload gpt2 --batch 2 --steps 1 --warmup 0 > "$out/ncu_gpt2.csv" 2> "$out/ncu_gpt2.err"
+    echo "ncu rc $?"
+    python3 - "$out/ncu_gpt2.csv" <<'PY' | tee "$out/ncu_gpt2_top.txt"
+import csv, collections, sys
+rows = [l for l in open(sys.argv[1]) if l.startswith('"')]
+t, n = collections.Counter(), collections.Counter()
+for r in csv.DictReader(rows):
+    if r.get("Metric Name") != "gpu__time_duration.sum":
+        continue
+    name = r["Kernel Name"].split("(")[0][:100]
+    v = float(r["Metric Value"].replace(",", ""))
+    t[name] += v * 1e-3  # --print-units base: nanoseconds
+    n[name] += 1
+total = sum(t.values())
+print(f"{len(t)} kernels, {sum(n.values())} launches, {total / 1e3:.1f} ms of GPU time over the profiled steps (us below)")
+for name, v in t.most_common(30):
+    print(f"{v:10.0f} us {100 * v / total:5.1f}%  x{n[name]:<5d} {name}")
 PY
   fi
   exit 0

@@ -174,6 +174,16 @@ Tensor finish(Tensor t, const TensorOptions& opt) {
   return t;
 }
 
+// float16 / bfloat16 draws (CUDA tensors only: the CPU has no 16-bit storage
+// kernels) are the float32 draw of the same stream, rounded to nearest.
+bool half_draw(DType dt) { return dt == kFloat16 || dt == kBFloat16; }
+template <class Draw>
+Tensor draw_half(const TensorOptions& opt, Draw&& draw32) {
+  WICK_CHECK(!opt.device_.is_cpu(), "random draws in ", *opt.dtype_,
+             " are CUDA only (the CPU has no 16-bit kernels): draw in float32 and move it to the GPU first");
+  return finish(draw32(TensorOptions(opt).dtype(kFloat32).requires_grad(false)).to(*opt.dtype_), opt);
+}
+
 // Inclusive range of integers a dtype represents exactly.
 std::pair<double, double> exact_int_range(DType dt) {
   switch (dt) {
@@ -220,6 +230,8 @@ void write_inplace(Tensor& t, const char* op, K kernel) {
 
 Tensor rand(const Shape& shape, const TensorOptions& opt, Generator* gen) {
   check_device(opt.device_, "rand");
+  if (opt.dtype_ && half_draw(*opt.dtype_))
+    return draw_half(opt, [&](const TensorOptions& o) { return rand(shape, o, gen); });
   Tensor t = empty(shape, opt.requires_grad(false));
   Generator& g = gen_or_default(gen);
   WICK_DISPATCH_FLOAT(t.dtype(), "rand", [&]<typename T>() {
@@ -231,6 +243,8 @@ Tensor rand(const Shape& shape, const TensorOptions& opt, Generator* gen) {
 
 Tensor randn(const Shape& shape, const TensorOptions& opt, Generator* gen) {
   check_device(opt.device_, "randn");
+  if (opt.dtype_ && half_draw(*opt.dtype_))
+    return draw_half(opt, [&](const TensorOptions& o) { return randn(shape, o, gen); });
   Tensor t = empty(shape, opt.requires_grad(false));
   Generator& g = gen_or_default(gen);
   WICK_DISPATCH_FLOAT(t.dtype(), "randn", [&]<typename T>() {
@@ -360,6 +374,8 @@ Tensor normal(const Tensor& mean, const Tensor& std, Generator* gen) {
 Tensor normal(double mean, double std, const Shape& shape, const TensorOptions& opt, Generator* gen) {
   check_device(opt.device_, "normal");
   WICK_CHECK(std >= 0.0, "normal: expects std >= 0.0, but found std ", std);
+  if (opt.dtype_ && half_draw(*opt.dtype_))
+    return draw_half(opt, [&](const TensorOptions& o) { return normal(mean, std, shape, o, gen); });
   Tensor t = empty(shape, opt.requires_grad(false));
   Generator& g = gen_or_default(gen);
   WICK_DISPATCH_FLOAT(t.dtype(), "normal", [&]<typename T>() {
@@ -462,6 +478,14 @@ Tensor& uniform_(Tensor& t, double lo, double hi, Generator* gen) {
   WICK_CHECK(std::isfinite(hi - lo), "uniform_: the range hi - lo = ", hi, " - ", lo, " overflows");
   Generator& g = gen_or_default(gen);
   write_inplace(t, "uniform_", [&](Tensor& dst) {
+#ifdef WICK_WITH_CUDA
+    if (half_draw(dst.dtype()) && dst.is_cuda()) {  // the float32 draw, rounded
+      Tensor tmp = empty(dst.sizes(), TensorOptions(kFloat32).device(dst.device()));
+      uniform_(tmp, lo, hi, &g);
+      cuda::copy(dst, tmp);
+      return;
+    }
+#endif
     WICK_DISPATCH_FLOAT(dst.dtype(), "uniform_", [&]<typename T>() {
       // Computed in double; a value that rounds up to hi in T is moved just below it.
       ON_CUDA(dst, g, uniform_words<T>(), cuda::random_uniform_range(dst, g.seed(), base, lo, hi));
@@ -482,6 +506,14 @@ Tensor& normal_(Tensor& t, double mean, double std, Generator* gen) {
   WICK_CHECK(std >= 0.0, "normal_: expects std >= 0.0, but found std ", std);
   Generator& g = gen_or_default(gen);
   write_inplace(t, "normal_", [&](Tensor& dst) {
+#ifdef WICK_WITH_CUDA
+    if (half_draw(dst.dtype()) && dst.is_cuda()) {  // the float32 draw, rounded
+      Tensor tmp = empty(dst.sizes(), TensorOptions(kFloat32).device(dst.device()));
+      normal_(tmp, mean, std, &g);
+      cuda::copy(dst, tmp);
+      return;
+    }
+#endif
     WICK_DISPATCH_FLOAT(dst.dtype(), "normal_", [&]<typename T>() {
       ON_CUDA(dst, g, 2, cuda::random_normal(dst, g.seed(), base, mean, std, true));
       draw_into<T>(dst, g, 2, [mean, std](WordCursor& c) { return static_cast<T>(mean + std * standard_normal(c)); });

@@ -106,7 +106,7 @@ void register_all() {
           benchmark::RegisterBenchmark(name.c_str(),
                                        [l, m, dt, be](benchmark::State& st) {
                                          Operands o(l, dt);
-                                         time_calls(o, m, be, 2);  // warm-up: module load, cuDNN heuristics
+                                         time_calls(o, m, be, 2);  // warm-up: module load, cuDNN algorithm search
                                          double total = 0;
                                          for (auto _ : st) {
                                            const double t = time_calls(o, m, be, 1);

@@ -34,8 +34,22 @@ using namespace wick;
 
 constexpr uint64_t kSeed = 1234;
 
+// Times the phases of one step when `ms` is set: each phase ends with a device
+// synchronize (only in the one diagnostic step after the timed ones).
+struct Phases {
+  double* ms = nullptr;  // forward, backward, optimizer
+  std::chrono::steady_clock::time_point t = std::chrono::steady_clock::now();
+  void mark(int i) {
+    if (ms == nullptr) return;
+    cuda::synchronize();
+    const auto now = std::chrono::steady_clock::now();
+    ms[i] = std::chrono::duration<double, std::milli>(now - t).count();
+    t = now;
+  }
+};
+
 struct Workload {
-  std::function<double()> step;  // returns the loss
+  std::function<double(Phases&)> step;  // returns the loss
   int64_t params = 0;
   int64_t items_per_step = 0;  // tokens or images
   const char* unit = "";
@@ -68,15 +82,18 @@ Workload make_gpt2(int64_t batch, bool bf16) {
   w.params = count(model->parameters());
   w.items_per_step = batch * c.context_length;
   w.unit = "tokens/s";
-  w.step = [model, opt, tokens, bf16] {
+  w.step = [model, opt, tokens, bf16](Phases& ph) {
     opt->zero_grad(true);
     Tensor loss;
     {
       Autocast ac(Device("cuda"), kBFloat16, bf16);
       loss = model->loss(tokens);
     }
+    ph.mark(0);
     loss.backward();
+    ph.mark(1);
     opt->step();
+    ph.mark(2);
     return loss.item<double>();
   };
   return w;
@@ -97,15 +114,18 @@ Workload make_resnet50(int64_t batch, bool bf16) {
   w.params = count(model->parameters());
   w.items_per_step = batch;
   w.unit = "images/s";
-  w.step = [model, opt, x, y, bf16] {
+  w.step = [model, opt, x, y, bf16](Phases& ph) {
     opt->zero_grad(true);
     Tensor loss;
     {
       Autocast ac(Device("cuda"), kBFloat16, bf16);
       loss = cross_entropy(model->forward(x), y);
     }
+    ph.mark(0);
     loss.backward();
+    ph.mark(1);
     opt->step();
+    ph.mark(2);
     return loss.item<double>();
   };
   return w;
@@ -177,25 +197,33 @@ int main(int argc, char** argv) {
     const bool bf16 = dtype == "bf16";
     Workload w = workload == "gpt2" ? make_gpt2(batch > 0 ? batch : 8, bf16) : make_resnet50(batch > 0 ? batch : 64, bf16);
     double loss = 0.0;
-    for (int i = 0; i < warmup; ++i) loss = w.step();
+    Phases untimed;
+    for (int i = 0; i < warmup; ++i) loss = w.step(untimed);
     cuda::reset_peak_memory_stats();
     std::vector<double> ms;
     for (int i = 0; i < steps; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
-      loss = w.step();
+      loss = w.step(untimed);
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     const double med = median(ms), per_s = static_cast<double>(w.items_per_step) / (med / 1e3);
     const double peak_mb = static_cast<double>(cuda::memory_stats().peak_allocated) / (1 << 20);
+    // One more step, synchronized after each phase, for where the time goes (not in the median).
+    double phase_ms[3] = {0, 0, 0};
+    Phases timed;
+    timed.ms = phase_ms;
+    w.step(timed);
     if (json)
       std::printf("{\"framework\": \"wick\", \"workload\": \"%s\", \"dtype\": \"%s\", \"median_ms\": %.3f, "
                   "\"throughput\": %.1f, \"unit\": \"%s\", \"params\": %lld, \"peak_mem_mb\": %.1f, \"loss\": %.5f, "
-                  "\"steps\": %d}\n",
+                  "\"steps\": %d, \"forward_ms\": %.2f, \"backward_ms\": %.2f, \"optimizer_ms\": %.2f}\n",
                   workload.c_str(), dtype.c_str(), med, per_s, w.unit, static_cast<long long>(w.params), peak_mb, loss,
-                  steps);
+                  steps, phase_ms[0], phase_ms[1], phase_ms[2]);
     else
-      std::printf("wick  %-9s %-5s median %9.2f ms  %10.0f %s  params %lld  peak %8.0f MB  loss %.4f\n",
-                  workload.c_str(), dtype.c_str(), med, per_s, w.unit, static_cast<long long>(w.params), peak_mb, loss);
+      std::printf("wick  %-9s %-5s median %9.2f ms  %10.0f %s  params %lld  peak %8.0f MB  loss %.4f\n"
+                  "      one synchronized step: forward %.2f ms, backward %.2f ms, optimizer %.2f ms\n",
+                  workload.c_str(), dtype.c_str(), med, per_s, w.unit, static_cast<long long>(w.params), peak_mb, loss,
+                  phase_ms[0], phase_ms[1], phase_ms[2]);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_cuda_models: %s\n", e.what());
     return 1;

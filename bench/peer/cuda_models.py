@@ -135,12 +135,25 @@ def make(name, batch, bf16):
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
         run, items, unit = (lambda: F.cross_entropy(model(x), y)), x.shape[0], "images/s"
 
-    def step():
+    def step(phase_ms=None):
+        # phase_ms: a list that receives forward, backward, optimizer times (ms), each phase
+        # ended by a synchronize (one diagnostic step, outside the timed ones).
+        t = [time.perf_counter()]
+
+        def mark():
+            if phase_ms is not None:
+                torch.cuda.synchronize()
+                t.append(time.perf_counter())
+                phase_ms.append((t[-1] - t[-2]) * 1e3)
+
         opt.zero_grad(set_to_none=True)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
             loss = run()
+        mark()
         loss.backward()
+        mark()
         opt.step()
+        mark()
         return loss.item()
 
     return step, sum(p.numel() for p in model.parameters()), items, unit
@@ -170,9 +183,12 @@ def main():
         loss = step()
         times.append((time.perf_counter() - t0) * 1e3)
     med = statistics.median(times)
+    phases = []
+    step(phases)
     rec = dict(framework="torch", workload=a.workload, dtype=a.dtype, median_ms=round(med, 3),
                throughput=round(items / (med / 1e3), 1), unit=unit, params=params,
                peak_mem_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1), loss=round(loss, 5), steps=a.steps,
+               forward_ms=round(phases[0], 2), backward_ms=round(phases[1], 2), optimizer_ms=round(phases[2], 2),
                torch=torch.__version__)
     if a.json:
         print(json.dumps(rec), flush=True)

@@ -63,12 +63,64 @@
 //    accumulators (so the results match the SIMT kernel's float32
 //    accumulation up to summation order). Older devices run the SIMT kernel
 //    on the converted values.
+//
+// 4. Plain 1x1 convolutions through cuda::gemm (gemm_1x1_*). With a 1x1
+//    kernel, stride 1, no padding and one group, output pixel p reads input
+//    pixel p only (dilation has no gap to space out), so per image of the
+//    NCHW batch, with P = H*W and every [C, H, W] image a row-major [C, P]
+//    matrix, each map is a plain matrix product over the channels:
+//      forward     Y[n] (C_out x P) = W (C_out x C_in) . X[n] (C_in x P)
+//      transpose   X[n] (C_in x P)  = W^T . Y[n]               (input gradient)
+//      weight grad W (C_out x C_in) = sum_n Y[n] . X[n]^T
+//    2 * N * C_out * C_in * P FLOPs each, and no gather: the operands are the
+//    tensors themselves (leading dimension P or C_in), so wick's dense GEMM
+//    (cuda/kernels/gemm.h: tensor cores, vectorized loads, larger tiles, or
+//    the Hopper / cuBLAS backend WICK_CUDA_GEMM picks) runs them instead of
+//    the implicit GEMM's gathers. These are most of ResNet-50's FLOPs: on
+//    an H100 its 1x1 layers (batch 32) ran at ~14 TFLOP/s on the implicit
+//    GEMM in float32 and bfloat16, where wick's GEMM reaches ~33 (float32)
+//    and 120-350 (bfloat16) TFLOP/s.
+//    The forward and transpose, for images of >= 256 pixels whose rows are
+//    16-byte aligned, are one strided-batched product over the images, the
+//    weight operand broadcast (batch stride 0); a bias is written into the
+//    output first and the product adds to it (beta = 1), so 16-bit outputs
+//    are still rounded once. Smaller or odd images (P = 49 would leave 62%
+//    of each 128-wide tile empty; an odd P sends the GEMM to scalar loads)
+//    are copied channels-first to [C, N*P] (channels_first_kernel, rows
+//    padded to 8 elements), multiplied once over all N*P pixels into a
+//    [C', N*P] product (float32 for 16-bit inputs) and copied back to NCHW
+//    with the bias added, rounded once (batch_major_kernel): two extra
+//    passes over the activations for full tiles and aligned loads.
+//    The weight gradient sums over the images, which are not one K
+//    dimension as stored (image n+1 does not follow image n's pixels in a
+//    row), and its tile count does not grow with the batch's pixels
+//    (ceil(C_out/128) * ceil(C_in/128) tiles), so it takes one of two forms:
+//     (a) per-image partials: one product batched over the images writes
+//         N partial C_out x C_in matrices in the accumulation type (float32
+//         for 16-bit inputs) into a workspace, and a second kernel sums them
+//         in image order and rounds once (deterministic). Chosen when that
+//         traffic (N * C_out * C_in * 4 bytes, twice) is at most (b)'s
+//         copies (N * (C_in + C_out) * P elements, twice),
+//         i.e. large images with few channels (ResNet-50's first stages),
+//         the partials fit 256 MiB and the batch has enough tiles.
+//     (b) K over the batch: the map and image are copied to [C, N*P]
+//         (channels_first_kernel; a single image needs no copy), then one
+//         product with K = N*P, split into chunks batched over blockIdx.z
+//         (stride Kc along K) so that the few tiles still fill the device;
+//         the chunk partials are summed in order as in (a) (one chunk
+//         writes the gradient directly). Small images
+//         with many channels (the last stages) copy far less than (a)
+//         would write.
+//    Thresholds in gemm_1x1_weight_grad, estimated, not measured. The
+//    implicit GEMM above stays reachable (set_conv1x1_path, or
+//    WICK_CUDA_CONV_1X1=gemm|igemm for all three maps) to test and measure.
 #include "cuda/kernels/conv.h"
 
 #include <cuda_runtime.h>
 #include <mma.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
@@ -77,6 +129,7 @@
 #include <type_traits>
 
 #include "cuda/kernels/device_types.cuh"
+#include "cuda/kernels/gemm.h"
 #include "cuda/runtime.h"
 #include "cuda/vendor/cudnn.h"
 #include "ops/creation.h"
@@ -731,10 +784,326 @@ void launch_reference(Kernel kernel, int64_t total, Args... args) {
   WICK_CUDA_CHECK_LAUNCH();
 }
 
+// ---------------------------------------------------------------------------
+// 4. plain 1x1 convolutions through cuda::gemm
+
+Conv1x1Path parse_1x1_env() {
+  const char* v = std::getenv("WICK_CUDA_CONV_1X1");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "auto") == 0) return Conv1x1Path::Auto;
+  if (std::strcmp(v, "gemm") == 0) return Conv1x1Path::Gemm;
+  if (std::strcmp(v, "igemm") == 0) return Conv1x1Path::Igemm;
+  WICK_FAIL("WICK_CUDA_CONV_1X1 must be 'auto', 'gemm' or 'igemm', got '", v, "'");
+}
+
+// The process-wide 1x1 path: WICK_CUDA_CONV_1X1 on first use, then set_conv1x1_path.
+std::atomic<Conv1x1Path>& path_1x1() {
+  static std::atomic<Conv1x1Path> p{parse_1x1_env()};
+  return p;
+}
+
+// out[n, c, p] = bias[c] for out = [N, C, P] contiguous: the C operand of a
+// beta = 1 product that adds the convolution to its bias.
+template <typename T>
+__global__ void fill_channels_kernel(const T* bias, T* out, int64_t C, int64_t P, int64_t total) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    out[i] = bias[(i / P) % C];
+}
+
+// out[i] = sum_s slices[s * len + i] for s in [0, count), in order, rounded
+// once into T.
+template <typename T, typename Acc>
+__global__ void sum_slices_kernel(const Acc* slices, int64_t count, int64_t len, T* out) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < len;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    Acc s = Acc(0);
+    for (int64_t k = 0; k < count; ++k) s += slices[k * len + i];
+    out[i] = from_compute<T>(s);
+  }
+}
+
+// A 1x1 kernel at stride 1 without padding over one group, with the map as
+// large as the image (a smaller one, from conv_transpose2d's
+// output_padding, cannot happen at stride 1 but is excluded all the same).
+bool plain_1x1(const ConvGeometry& cg) {
+  return cg.kh == 1 && cg.kw == 1 && cg.sh == 1 && cg.sw == 1 && cg.ph == 0 && cg.pw == 0 && cg.groups == 1 &&
+         cg.OH == cg.H && cg.OW == cg.W;
+}
+
+constexpr int64_t kGemmTile = 128;               // block tile of wick's float32 and tensor-core GEMMs (gemm.cu)
+constexpr int64_t kGemmMaxExtent = 65535LL * 64;  // rows/columns every GEMM backend's grid takes (tiles >= 64)
+constexpr int64_t kWgradWorkspaceBytes = 256LL << 20;
+
+// Whether the GEMM path takes this convolution: a plain 1x1 with extents
+// every GEMM grid takes, not forced onto the implicit GEMM, and for 16-bit
+// dtypes a device with tensor cores (the GEMM has no SIMT path for them;
+// the implicit GEMM does).
+bool gemm_1x1_eligible(const ConvGeometry& cg, DType dt) {
+  if (path_1x1().load(std::memory_order_relaxed) == Conv1x1Path::Igemm || !plain_1x1(cg)) return false;
+  if (cg.H * cg.W > kGemmMaxExtent || cg.C_in > kGemmMaxExtent || cg.C_out > kGemmMaxExtent) return false;
+  if (dt == kFloat16 || dt == kBFloat16) {
+    int dev = 0;
+    WICK_CUDA_CHECK(cudaGetDevice(&dev));
+    if (device_properties(dev).major < 8) return false;
+  }
+  return true;
+}
+
+// out = bias broadcast over [N, C, P] (bias defined, out contiguous).
+void fill_channels(const Tensor& bias, const Tensor& out, int64_t C, int64_t P) {
+  const int64_t total = out.numel();
+  if (total == 0) return;
+  WICK_DEVICE_DISPATCH_FLOAT(out.dtype(), "cuda conv (1x1 bias)", [&]<typename T>() {
+    fill_channels_kernel<T><<<grid_for(total, 256), 256, 0, current_stream()>>>(ptr<T>(bias), mut_ptr<T>(out), C,
+                                                                                  P, total);
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+}
+
+const char* byte_ptr(const Tensor& t) { return static_cast<const char*>(t.data_ptr_raw()); }
+
+// out[c, n*P + p] = in[n, c, p] (out rows ld apart): an NCHW batch
+// [N, C, P] as one [C, N*P] matrix, so that a product can run over every
+// pixel of the batch at once. Rows of P elements are contiguous on both
+// sides (coalesced reads and writes).
+template <typename T>
+__global__ void channels_first_kernel(const T* in, T* out, int64_t rows, int64_t C, int64_t P, int64_t ld) {
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {  // r = n*C + c
+    const int64_t n = r / C, c = r - n * C;
+    const T* src = in + r * P;
+    T* dst = out + c * ld + n * P;
+    for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < P;
+         p += static_cast<int64_t>(gridDim.x) * blockDim.x)
+      dst[p] = src[p];
+  }
+}
+
+// The inverse, with a bias: out[n, c, p] = in[c * ld + n*P + p] + bias[c]
+// (bias may be null), added in the accumulation type and rounded once into
+// T (In is float32 for 16-bit T: the product's unrounded output).
+template <typename T, typename In>
+__global__ void batch_major_kernel(const In* in, const T* bias, T* out, int64_t rows, int64_t C, int64_t P,
+                                   int64_t ld) {
+  using Acc = acc_t<T>;
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {  // r = n*C + c
+    const int64_t n = r / C, c = r - n * C;
+    const In* src = in + c * ld + n * P;
+    T* dst = out + r * P;
+    const Acc b = bias ? to_compute<Acc>(bias[c]) : Acc(0);
+    for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < P;
+         p += static_cast<int64_t>(gridDim.x) * blockDim.x)
+      dst[p] = from_compute<T>(to_compute<Acc>(src[p]) + b);
+  }
+}
+
+// Launch shape of the two kernels above: a block row per (n, c), threads along p.
+struct RowGrid {
+  dim3 grid;
+  int threads;
+};
+RowGrid row_grid(int64_t rows, int64_t P) {
+  const int threads = static_cast<int>(std::min<int64_t>(256, (P + 31) / 32 * 32));
+  return {dim3(static_cast<unsigned>(std::min<int64_t>((P + threads - 1) / threads, 64)),
+               static_cast<unsigned>(std::min<int64_t>(rows, 65535))),
+          threads};
+}
+
+// Row length of the [C, N*P] operands: a multiple of 8 elements, so that
+// every row starts 16-byte aligned and the GEMM's vector / cp.async loads
+// apply whatever P is.
+int64_t channels_first_ld(int64_t NP) { return (NP + 7) / 8 * 8; }
+
+// The [C, ld] copy of a contiguous [N, C, H, W] tensor (channels_first_kernel).
+Tensor channels_first(const Tensor& t, int64_t N, int64_t C, int64_t P, int64_t ld) {
+  const Tensor out = empty({C, ld}, TensorOptions(t.dtype()).device(t.device()));
+  const RowGrid rg = row_grid(N * C, P);
+  WICK_DEVICE_DISPATCH_FLOAT(t.dtype(), "cuda conv (1x1 copy)", [&]<typename T>() {
+    channels_first_kernel<T><<<rg.grid, rg.threads, 0, current_stream()>>>(ptr<T>(t), mut_ptr<T>(out), N * C, C, P,
+                                                                          ld);
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+  return out;
+}
+
+// out [N, C, H, W] = the [C, ld] product `in` (dtype out's, or float32 for
+// 16-bit out) + bias[c] (bias may be undefined).
+void batch_major(const Tensor& in, const Tensor& bias, const Tensor& out, int64_t N, int64_t C, int64_t P,
+                 int64_t ld) {
+  const RowGrid rg = row_grid(N * C, P);
+  WICK_DEVICE_DISPATCH_FLOAT(out.dtype(), "cuda conv (1x1 copy back)", [&]<typename T>() {
+    using In = std::conditional_t<is_reduced_float_v<T>, float, T>;
+    batch_major_kernel<T, In><<<rg.grid, rg.threads, 0, current_stream()>>>(
+        static_cast<const In*>(in.data_ptr_raw()), ptr<T>(bias), mut_ptr<T>(out), N * C, C, P, ld);
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+}
+
+// Whether the forward and transpose run directly on the NCHW tensors (one
+// product batched over the images, operand rows P apart), or on
+// channels-first copies (one product over all N*P pixels): small images
+// waste most of a 128-wide tile per image (P = 49: 62%), and a P that is not
+// a multiple of 16 bytes' worth of elements takes the GEMM's scalar-load
+// path; the copies cost a pass over the input and the output. (A batch of
+// more pixels than a GEMM grid takes in N stays direct.)
+bool direct_1x1(int64_t N, int64_t P, DType dt) {
+  return (P >= 256 && P % (16 / static_cast<int64_t>(dtype_size(dt))) == 0) || N * P > kGemmMaxExtent;
+}
+
+// map[n] = weight . image[n] (+ bias): one product batched over the images.
+void gemm_1x1_forward(const ConvGeometry& cg, const Tensor& image, const Tensor& weight, const Tensor& bias,
+                      const Tensor& map) {
+  const int64_t P = cg.H * cg.W;
+  const DType dt = image.dtype();
+  if (!direct_1x1(cg.N, P, dt)) {  // Y' [C_out, N*P] = W . X' [C_in, N*P], then back to NCHW (+ bias)
+    const int64_t NP = cg.N * P, ld = channels_first_ld(NP);
+    const DType out_dt = dt == kFloat16 || dt == kBFloat16 ? kFloat32 : dt;
+    const Tensor x = channels_first(image, cg.N, cg.C_in, P, ld);
+    const Tensor y = empty({cg.C_out, ld}, TensorOptions(out_dt).device(image.device()));
+    GemmArgs a;
+    a.M = cg.C_out, a.N = NP, a.K = cg.C_in, a.batch = 1;
+    a.trans_a = false, a.A = weight.data_ptr_raw(), a.lda = cg.C_in;  // W [C_out, C_in]
+    a.trans_b = false, a.B = x.data_ptr_raw(), a.ldb = ld;            // X' [C_in, N*P]
+    a.C = y.data_ptr_raw(), a.ldc = ld;                               // Y' [C_out, N*P]
+    a.alpha = 1.0, a.beta = 0.0, a.ab_dtype = dt, a.c_dtype = out_dt;
+    gemm(a);
+    batch_major(y, bias, map, cg.N, cg.C_out, P, ld);
+    return;
+  }
+  if (bias.defined()) fill_channels(bias, map, cg.C_out, P);
+  GemmArgs a;
+  a.M = cg.C_out, a.N = P, a.K = cg.C_in, a.batch = cg.N;
+  a.trans_a = false, a.A = weight.data_ptr_raw(), a.lda = cg.C_in, a.stride_a = 0;  // W [C_out, C_in], shared
+  a.trans_b = false, a.B = image.data_ptr_raw(), a.ldb = P, a.stride_b = cg.C_in * P;  // X[n] [C_in, P]
+  a.C = map.data_ptr_raw(), a.ldc = P, a.stride_c = cg.C_out * P;                     // Y[n] [C_out, P]
+  a.alpha = 1.0, a.beta = bias.defined() ? 1.0 : 0.0;
+  a.ab_dtype = a.c_dtype = image.dtype();
+  gemm(a);
+}
+
+// image[n] = weight^T . map[n] (+ bias): one product batched over the images.
+void gemm_1x1_transpose(const ConvGeometry& cg, const Tensor& map, const Tensor& weight, const Tensor& bias,
+                        const Tensor& image) {
+  const int64_t P = cg.H * cg.W;
+  const DType dt = image.dtype();
+  if (!direct_1x1(cg.N, P, dt)) {  // X' [C_in, N*P] = W^T . Y' [C_out, N*P], then back to NCHW (+ bias)
+    const int64_t NP = cg.N * P, ld = channels_first_ld(NP);
+    const DType out_dt = dt == kFloat16 || dt == kBFloat16 ? kFloat32 : dt;
+    const Tensor y = channels_first(map, cg.N, cg.C_out, P, ld);
+    const Tensor x = empty({cg.C_in, ld}, TensorOptions(out_dt).device(image.device()));
+    GemmArgs a;
+    a.M = cg.C_in, a.N = NP, a.K = cg.C_out, a.batch = 1;
+    a.trans_a = true, a.A = weight.data_ptr_raw(), a.lda = cg.C_in;  // W^T: W stored [K, M]
+    a.trans_b = false, a.B = y.data_ptr_raw(), a.ldb = ld;          // Y' [C_out, N*P]
+    a.C = x.data_ptr_raw(), a.ldc = ld;                             // X' [C_in, N*P]
+    a.alpha = 1.0, a.beta = 0.0, a.ab_dtype = dt, a.c_dtype = out_dt;
+    gemm(a);
+    batch_major(x, bias, image, cg.N, cg.C_in, P, ld);
+    return;
+  }
+  if (bias.defined()) fill_channels(bias, image, cg.C_in, P);
+  GemmArgs a;
+  a.M = cg.C_in, a.N = P, a.K = cg.C_out, a.batch = cg.N;
+  a.trans_a = true, a.A = weight.data_ptr_raw(), a.lda = cg.C_in, a.stride_a = 0;  // W^T: W stored [K, M]
+  a.trans_b = false, a.B = map.data_ptr_raw(), a.ldb = P, a.stride_b = cg.C_out * P;  // Y[n] [C_out, P]
+  a.C = image.data_ptr_raw(), a.ldc = P, a.stride_c = cg.C_in * P;                     // X[n] [C_in, P]
+  a.alpha = 1.0, a.beta = bias.defined() ? 1.0 : 0.0;
+  a.ab_dtype = a.c_dtype = image.dtype();
+  gemm(a);
+}
+
+// weight_grad[i] = the sum of `count` partials [count, C_out * C_in] (accumulation type), rounded once.
+void sum_partials(const Tensor& partials, int64_t count, int64_t MN, const Tensor& weight_grad) {
+  WICK_DEVICE_DISPATCH_FLOAT(weight_grad.dtype(), "cuda conv2d_weight_grad (1x1 sum)", [&]<typename T>() {
+    using Acc = acc_t<T>;
+    sum_slices_kernel<T, Acc><<<grid_for(MN, 256), 256, 0, current_stream()>>>(
+        static_cast<const Acc*>(partials.data_ptr_raw()), count, MN, mut_ptr<T>(weight_grad));
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+}
+
+// weight_grad = sum_n map[n] . image[n]^T, by one of two products (conv.cu,
+// section 4): per-image partials, or K over the whole batch after a copy.
+void gemm_1x1_weight_grad(const ConvGeometry& cg, const Tensor& image, const Tensor& map, const Tensor& weight_grad) {
+  const DType dt = image.dtype();
+  const DType acc = dt == kFloat64 ? kFloat64 : kFloat32;
+  const int64_t N = cg.N, P = cg.H * cg.W, MN = cg.C_out * cg.C_in;
+  const int64_t acc_size = static_cast<int64_t>(dtype_size(acc)), esz = static_cast<int64_t>(dtype_size(dt));
+  int dev = 0;
+  WICK_CUDA_CHECK(cudaGetDevice(&dev));
+  const int64_t sms = device_properties(dev).multiProcessorCount;
+
+  // (a) Per-image partials: when writing and re-reading them costs less
+  // memory traffic than copying both operands (N * MN * acc vs
+  // N * (C_in + C_out) * P * esz: large images, few channels), they fit the
+  // workspace, and (Auto) the batched product has enough useful tiles to
+  // beat the split-K alternative, one block per tile and no split of K:
+  // a float32 SIMT block does about 1/132 of the GEMM's 33 TFLOP/s on H100,
+  // so it needs about half the SMs' worth of tiles; a tensor-core block
+  // ~1.3 TFLOP/s, an eighth. (Estimates, not measurements: compare
+  // WICK_CUDA_CONV_1X1=auto, gemm and igemm in bench_cuda_conv.)
+  const bool tc = dt == kFloat16 || dt == kBFloat16;
+  const double useful_tiles = static_cast<double>(N) * MN / (kGemmTile * kGemmTile);
+  const bool fills = path_1x1().load(std::memory_order_relaxed) == Conv1x1Path::Gemm ||
+                     useful_tiles >= static_cast<double>(sms) * (tc ? 0.125 : 0.5);
+  // (Also: rows P apart must be 16-byte aligned, as in direct_1x1.)
+  if (N > 1 && MN * acc_size <= (cg.C_in + cg.C_out) * P * esz && N * MN * acc_size <= kWgradWorkspaceBytes &&
+      fills && P % (16 / esz) == 0) {
+    const Tensor ws = empty({N, MN}, TensorOptions(acc).device(image.device()));
+    GemmArgs a;
+    a.M = cg.C_out, a.N = cg.C_in, a.K = P, a.batch = N;
+    a.trans_a = false, a.A = map.data_ptr_raw(), a.lda = P, a.stride_a = cg.C_out * P;  // dY[n] [C_out, P]
+    a.trans_b = true, a.B = image.data_ptr_raw(), a.ldb = P, a.stride_b = cg.C_in * P;  // X[n]^T, X[n] [C_in, P]
+    a.C = ws.data_ptr_raw(), a.ldc = cg.C_in, a.stride_c = MN;                          // partial n [C_out, C_in]
+    a.alpha = 1.0, a.beta = 0.0, a.ab_dtype = dt, a.c_dtype = acc;
+    gemm(a);
+    sum_partials(ws, N, MN, weight_grad);
+    return;
+  }
+
+  // (b) K = N*P: the batch as [C, N*P] matrices (one image needs no copy),
+  // K split into S chunks of Kc (a multiple of 64) so that the
+  // ceil(C_out/128) * ceil(C_in/128) tiles become about two blocks per SM,
+  // each chunk at least 512 long, the S partials within the workspace.
+  const int64_t NP = N * P, ld = N == 1 ? P : channels_first_ld(NP);
+  const Tensor dy = N == 1 ? map : channels_first(map, N, cg.C_out, P, ld);
+  const Tensor x = N == 1 ? image : channels_first(image, N, cg.C_in, P, ld);
+  const int64_t tiles = ((cg.C_out + kGemmTile - 1) / kGemmTile) * ((cg.C_in + kGemmTile - 1) / kGemmTile);
+  int64_t S = (2 * sms + tiles - 1) / tiles;
+  S = std::min(S, std::max<int64_t>(1, NP / 512));
+  S = std::min(S, std::max<int64_t>(1, kWgradWorkspaceBytes / (MN * acc_size)));
+  const int64_t Kc = ((NP + S - 1) / S + 63) / 64 * 64;
+  S = (NP + Kc - 1) / Kc;  // rounding Kc up may leave fewer chunks
+  GemmArgs a;
+  a.M = cg.C_out, a.N = cg.C_in;
+  a.trans_a = false, a.lda = ld;  // dY' [C_out, N*P]
+  a.trans_b = true, a.ldb = ld;   // X'^T, X' [C_in, N*P]
+  a.ldc = cg.C_in, a.alpha = 1.0, a.beta = 0.0, a.ab_dtype = dt;
+  if (S <= 1) {  // one product straight into the gradient, rounded once
+    a.K = NP, a.batch = 1, a.A = dy.data_ptr_raw(), a.B = x.data_ptr_raw(), a.C = weight_grad.data_ptr_raw();
+    a.c_dtype = dt;
+    gemm(a);
+    return;
+  }
+  const Tensor ws = empty({S, MN}, TensorOptions(acc).device(image.device()));
+  a.c_dtype = acc, a.ldc = cg.C_in, a.stride_c = MN;
+  // Chunks 0 .. S-2 (Kc each) in one batched launch, then the last (shorter or equal) one.
+  a.K = Kc, a.batch = S - 1;
+  a.A = dy.data_ptr_raw(), a.stride_a = Kc, a.B = x.data_ptr_raw(), a.stride_b = Kc, a.C = ws.data_ptr_raw();
+  gemm(a);
+  a.K = NP - (S - 1) * Kc, a.batch = 1, a.stride_a = a.stride_b = a.stride_c = 0;
+  a.A = byte_ptr(dy) + (S - 1) * Kc * esz, a.B = byte_ptr(x) + (S - 1) * Kc * esz;
+  a.C = static_cast<char*>(ws.data_ptr_raw()) + (S - 1) * MN * acc_size;
+  gemm(a);
+  sum_partials(ws, S, MN, weight_grad);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
 // public entry points
+
+void set_conv1x1_path(Conv1x1Path p) { path_1x1().store(p, std::memory_order_relaxed); }
+Conv1x1Path conv1x1_path() { return path_1x1().load(std::memory_order_relaxed); }
 
 ConvBackend default_conv_backend() {
   static const ConvBackend b = parse_backend_env();
@@ -762,6 +1131,10 @@ void conv2d_forward(const ConvGeometry& cg, const Tensor& image, const Tensor& w
     vendor::cudnn_conv2d_forward(cg, image, weight, bias, map);
     return;
   }
+  if (gemm_1x1_eligible(cg, image.dtype())) {
+    gemm_1x1_forward(cg, image, weight, bias, map);
+    return;
+  }
   WICK_DEVICE_DISPATCH_FLOAT(image.dtype(), "cuda conv2d_forward", [&]<typename T>() {
     const ForwardProblem<T, acc_t<T>> p{g, ptr<T>(image), ptr<T>(weight), ptr<T>(bias), mut_ptr<T>(map)};
     run_igemm<T, false>(p, image, g.G, g.Mg, static_cast<int64_t>(g.N) * g.OH * g.OW,
@@ -777,6 +1150,10 @@ void conv2d_transpose(const ConvGeometry& cg, const Tensor& map, const Tensor& w
   DeviceGuard guard(image.device().index);
   if (backend == ConvBackend::Cudnn && vendor::cudnn_supports(cg)) {
     vendor::cudnn_conv2d_transpose(cg, map, weight, bias, image);
+    return;
+  }
+  if (gemm_1x1_eligible(cg, image.dtype())) {
+    gemm_1x1_transpose(cg, map, weight, bias, image);
     return;
   }
   WICK_DEVICE_DISPATCH_FLOAT(image.dtype(), "cuda conv2d_transpose", [&]<typename T>() {
@@ -804,6 +1181,10 @@ void conv2d_weight_grad(const ConvGeometry& cg, const Tensor& image, const Tenso
   }
   if (backend == ConvBackend::Cudnn && vendor::cudnn_supports(cg)) {
     vendor::cudnn_conv2d_weight_grad(cg, image, map, weight_grad);
+    return;
+  }
+  if (gemm_1x1_eligible(cg, image.dtype())) {
+    gemm_1x1_weight_grad(cg, image, map, weight_grad);
     return;
   }
   WICK_DEVICE_DISPATCH_FLOAT(image.dtype(), "cuda conv2d_weight_grad", [&]<typename T>() {

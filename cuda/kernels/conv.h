@@ -12,12 +12,14 @@
 // dtypes: float32, float64, float16, bfloat16 (16-bit tensors are stored as
 // such and accumulated in float32; float64 accumulates in float64).
 //
-// Backends: wick's implicit-GEMM kernels (conv.cu) or cuDNN
+// Backends: wick's kernels (conv.cu: implicit GEMM; plain 1x1s as
+// cuda::gemm products, see Conv1x1Path) or cuDNN
 // (cuda/vendor/cudnn.cpp), per call or for the process by the environment
-// variable WICK_CUDA_CONV=wick|cudnn (default wick). Both are deterministic
-// in wick's case; cuDNN's algorithm is its heuristic's choice. The
-// *_reference functions are the readable definition (one thread per output
-// element, float64 accumulation) that the tests hold both to.
+// variable WICK_CUDA_CONV=wick|cudnn (default wick). wick's kernels are
+// deterministic; cuDNN's algorithm is measured once per geometry
+// (cuda/vendor/cudnn.h) and may sum with atomics. The *_reference functions
+// are the readable definition (one thread per output element, float64
+// accumulation) that the tests hold both to.
 //
 // Plain C++ header (no CUDA types): ops/conv.cpp and the tests include it.
 #pragma once
@@ -40,6 +42,21 @@ const char* conv_backend_name(ConvBackend b);
 // Whether this build of wick has the cuDNN backend (ConvBackend::Cudnn throws
 // a wick::Error naming the missing library when it does not).
 bool cudnn_available();
+
+// How wick's backend runs a "plain" 1x1 convolution (1x1 kernel, stride 1,
+// no padding, one group, map as large as the image): as batched products of
+// cuda::gemm (cuda/kernels/gemm.h; see conv.cu, section 4), or on the
+// implicit-GEMM kernels like any other geometry. Auto (the default) takes
+// the GEMM for the forward map and the transpose, and for the weight
+// gradient when its batched product has enough tiles to outrun the
+// implicit GEMM (small N * C_out * C_in stay there: it splits K).
+// Gemm / Igemm force one path, for the tests and benchmarks; process-wide,
+// read on every call, initially from the environment variable
+// WICK_CUDA_CONV_1X1=auto|gemm|igemm (default auto; any other value is an
+// error). cuDNN requests (ConvBackend::Cudnn) ignore it.
+enum class Conv1x1Path : uint8_t { Auto, Gemm, Igemm };
+void set_conv1x1_path(Conv1x1Path p);
+Conv1x1Path conv1x1_path();
 
 // All tensors: contiguous, on one CUDA device, one dtype, shaped as the
 // geometry says (image [N, C_in, H, W], weight [C_out, C_in/groups, kh, kw],

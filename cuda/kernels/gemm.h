@@ -21,8 +21,9 @@
 // Backends: wick's own kernels (gemm.cu), wick's Hopper kernel for 16-bit
 // inputs (wgmma, gemm_sm90.cu; compute capability 9.0 only; float32/float64
 // take the SIMT kernel under it) or cuBLAS (cuda/vendor/cublas.cpp), per call
-// or by the environment variable WICK_CUDA_GEMM=wick|wgmma|cublas (default
-// wick). The header holds no CUDA types, so ops/ and tests include it
+// or by the environment variable WICK_CUDA_GEMM=wick|wgmma|cublas. Unset, the
+// default is wick's own choice: wgmma for 16-bit inputs on compute capability
+// 9.0, the kernels of gemm.cu otherwise (WICK_CUDA_GEMM=wick forces those). The header holds no CUDA types, so ops/ and tests include it
 // from plain C++.
 #pragma once
 
@@ -33,11 +34,12 @@
 namespace wick::cuda {
 
 // Which implementation runs a product. Default reads WICK_CUDA_GEMM once per
-// process ("wick" when unset; any other value than wick/wgmma/cublas is an
-// error).
+// process (unset: wgmma for 16-bit inputs on sm_90, else wick; any other value
+// than wick/wgmma/cublas is an error).
 enum class GemmBackend : uint8_t { Default, Wick, Wgmma, Cublas };
 
-// The backend Default resolves to in this process.
+// The backend WICK_CUDA_GEMM names in this process; Default when unset (then
+// each call picks wgmma or wick by dtype and device).
 GemmBackend default_gemm_backend();
 const char* gemm_backend_name(GemmBackend b);
 

@@ -49,8 +49,10 @@ __global__ void softmax_rows_kernel(T* __restrict__ out, const T* __restrict__ x
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += dexp(to_compute<A>(xr[i]) - m);
     s = block_sum(s);
     if (log) {
-      const A lse = m + dlog(s);
-      for (int64_t i = threadIdx.x; i < n; i += blockDim.x) o[i] = from_compute<T>(to_compute<A>(xr[i]) - lse);
+      // (x - max) - log(sum), as on the CPU: x - (max + log(sum)) would round max + log(sum) at the
+      // magnitude of max (1e4 in float32 loses 3 digits).
+      const A ls = dlog(s);
+      for (int64_t i = threadIdx.x; i < n; i += blockDim.x) o[i] = from_compute<T>((to_compute<A>(xr[i]) - m) - ls);
     } else {
       const A inv = A(1) / s;
       for (int64_t i = threadIdx.x; i < n; i += blockDim.x) o[i] = from_compute<T>(dexp(to_compute<A>(xr[i]) - m) * inv);
@@ -75,8 +77,9 @@ __global__ void softmax_cols_kernel(T* __restrict__ out, const T* __restrict__ x
       }
     }
     if (log) {
-      const A lse = m + dlog(s);
-      for (int64_t k = 0; k < n; ++k) out[base + k * inner] = from_compute<T>(to_compute<A>(x[base + k * inner]) - lse);
+      const A ls = dlog(s);
+      for (int64_t k = 0; k < n; ++k)
+        out[base + k * inner] = from_compute<T>((to_compute<A>(x[base + k * inner]) - m) - ls);
     } else {
       const A inv = A(1) / s;
       for (int64_t k = 0; k < n; ++k)

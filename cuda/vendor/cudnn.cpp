@@ -5,23 +5,50 @@
 //   conv2d_transpose    cudnnConvolutionBackwardData   dx = image, dy = map
 //   conv2d_weight_grad  cudnnConvolutionBackwardFilter x = image, dy = map, dw = weight_grad
 // all NCHW, cross-correlation, groups through cudnnSetConvolutionGroupCount.
-// Biases are added afterwards by wick's broadcasting add.
-// The algorithm is the first that cudnnGet*Algorithm_v7's heuristic ranks
-// usable (no benchmarking, so no hidden allocations or timing noise), within
-// the precision wick promises (see math_type); its workspace comes from wick's
-// caching allocator as a uint8 tensor that lives until the call has been
-// enqueued (the stream orders the reuse of the block).
+// Every call overwrites its output (beta = 0); biases are added afterwards by
+// wick's broadcasting add.
+//
+// Algorithm selection, once per key (direction, dtype, every extent, pad,
+// stride, dilation and group count, device, and the pointers' alignment up
+// to 16 bytes, since cuDNN's vectorized kernels refuse misaligned data):
+//   1. Measure (unless WICK_CUDNN_FIND=0): cudnnFind*AlgorithmEx runs every
+//      algorithm on the call's own tensors with a workspace from wick's
+//      caching allocator of min(256 MiB, half of the memory the device could
+//      still give: free + the allocator's cache, within its limit), and
+//      returns them fastest first. The output is scribbled on, which is
+//      harmless: the real call overwrites it (beta = 0, nothing accumulates),
+//      and the bias is added after. The first usable entry wins.
+//   2. Otherwise, or when nothing measured is usable, the first usable
+//      algorithm that cudnnGet*Algorithm_v7's heuristic ranks (workspace up
+//      to 1 GiB). That heuristic alone is no way to run cuDNN fast: for NCHW
+//      16-bit data it ranks slow fallback kernels first (0.02-3 TFLOP/s on
+//      an H100 where measured choices reach PyTorch's speed).
+//   3. Neither: wick::Error.
+// "Usable" is status success, a workspace within the limit and the precision
+// wick promises (see math_type). The choice (algorithm, math type, workspace
+// size) goes into a mutex-protected map that later calls read; the workspace
+// of each call comes from the caching allocator as a uint8 tensor that lives
+// until the call has been enqueued (the stream orders the reuse of the
+// block). Measuring costs a device synchronization and a few runs of each
+// algorithm per key, once per process: benchmarks warm up before timing.
 #include "cuda/vendor/cudnn.h"
+
+#include <cstdlib>
+#include <cstring>
 
 #include "cuda/runtime.h"
 
 #ifdef WICK_WITH_CUDNN
 #include <cudnn.h>
 
+#include <algorithm>
 #include <array>
 #include <climits>
+#include <cstdint>
+#include <map>
 #include <mutex>
 
+#include "cuda/cuda.h"
 #include "ops/creation.h"
 #endif
 
@@ -33,9 +60,26 @@ bool cudnn_supports(const ConvGeometry& g) {
   return g.OH == full_oh && g.OW == full_ow;
 }
 
+namespace {
+bool parse_find_env() {
+  const char* v = std::getenv("WICK_CUDNN_FIND");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "1") == 0) return true;
+  if (std::strcmp(v, "0") == 0) return false;
+  WICK_FAIL("WICK_CUDNN_FIND must be '1' (measure the algorithms, the default) or '0' (cuDNN's heuristic only), got '",
+            v, "'");
+}
+}  // namespace
+
+bool cudnn_find_enabled() {
+  static const bool on = parse_find_env();
+  return on;
+}
+
 #ifndef WICK_WITH_CUDNN
 
 bool cudnn_built() { return false; }
+size_t cudnn_conv_algorithm_cache_size() { return 0; }
+size_t cudnn_conv_algorithm_selections() { return 0; }
 
 namespace {
 [[noreturn]] void missing(const char* op) {
@@ -66,6 +110,11 @@ namespace {
     WICK_CHECK(_s == CUDNN_STATUS_SUCCESS, "cuDNN error ", cudnnGetErrorString(_s), " (", static_cast<int>(_s), \
                ") from ", #expr, " at ", __FILE__, ":", __LINE__);                                       \
   } while (0)
+
+void check_status(cudnnStatus_t s, const char* op, const char* what) {
+  WICK_CHECK(s == CUDNN_STATUS_SUCCESS, op, ": cuDNN error ", cudnnGetErrorString(s), " (", static_cast<int>(s),
+             ") in ", what);
+}
 
 constexpr int kMaxDevices = 64;
 
@@ -99,7 +148,9 @@ cudnnDataType_t data_type(DType d) {
 // make cuDNN's float32 results incomparable with wick's). Float64 has no
 // tensor-op or reduced-precision kernels to avoid, and takes the default math
 // (as PyTorch sets it: some float64 engines are not offered under FMA_MATH).
-// 16-bit inputs may use tensor cores, which accumulate in float32.
+// 16-bit inputs may use tensor cores, which accumulate in float32. For
+// float32/float64 the descriptor keeps this math type whatever an algorithm
+// reports; for 16-bit data it takes the chosen algorithm's.
 bool wide(DType d) { return d == kFloat32 || d == kFloat64; }
 cudnnMathType_t math_type(DType d) {
   return d == kFloat32 ? CUDNN_FMA_MATH : d == kFloat64 ? CUDNN_DEFAULT_MATH : CUDNN_TENSOR_OP_MATH;
@@ -149,24 +200,13 @@ struct ConvDesc {
   ConvDesc& operator=(const ConvDesc&) = delete;
 };
 
-// Algorithms wanting more workspace than this are passed over (the
-// heuristic ranks some FFT variants first that need gigabytes).
+// Heuristic choices wanting more workspace than this are passed over (it
+// ranks some FFT variants first that need gigabytes).
 constexpr size_t kMaxWorkspace = size_t(1) << 30;
-
-// The heuristic's best usable algorithm: status success, a workspace under
-// kMaxWorkspace and, for float32 / float64, a math type without tensor-core
-// conversions.
-template <typename Perf>
-const Perf& pick(const char* op, DType dt, const Perf* perf, int count) {
-  for (int i = 0; i < count; ++i) {
-    if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > kMaxWorkspace) continue;
-    if (wide(dt) && (perf[i].mathType == CUDNN_TENSOR_OP_MATH ||
-                     perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
-      continue;
-    return perf[i];
-  }
-  WICK_FAIL(op, ": cuDNN offers no algorithm for this ", dt, " convolution");
-}
+// The most workspace a measurement offers: enough for the fast algorithms of
+// ResNet-sized layers (PyTorch's benchmark mode offers what the allocator
+// can give, which can leave gigabytes cached).
+constexpr size_t kMaxFindWorkspace = size_t(256) << 20;
 
 // The scaling factors cuDNN takes: double for double data, float otherwise.
 struct Scale {
@@ -176,7 +216,8 @@ struct Scale {
 };
 const Scale kOne{1.f, 1.0}, kZero{0.f, 0.0};
 
-// Runs body(handle) with the current device's handle bound to wick's stream.
+// Runs body(handle, device) with the current device's handle bound to wick's
+// stream, holding the handles' lock (which also serializes measurements).
 template <typename Body>
 void with_handle(Body&& body) {
   int dev = 0;
@@ -187,7 +228,7 @@ void with_handle(Body&& body) {
   cudnnHandle_t& h = hs.h[dev];
   if (h == nullptr) WICK_CUDNN_CHECK(cudnnCreate(&h));
   WICK_CUDNN_CHECK(cudnnSetStream(h, current_stream()));
-  body(h);
+  body(h, dev);
 }
 
 Tensor workspace(size_t bytes, const Tensor& like) {
@@ -204,7 +245,227 @@ void add_bias(const Tensor& bias, const Tensor& out) {
   o.add_(bias.view({1, bias.numel(), 1, 1}));
 }
 
+// ---------------------------------------------------------------------------
+// One convolution call in cuDNN's terms, and the three directions.
+
+// The descriptors and device pointers of a call: x / w / y are the image,
+// weight and map whichever of them the direction writes.
+struct Call {
+  cudnnTensorDescriptor_t x, y;
+  cudnnFilterDescriptor_t w;
+  cudnnConvolutionDescriptor_t conv;
+  void *xp, *wp, *yp;
+};
+
+enum class Dir : int64_t { Forward, BackwardData, BackwardFilter };
+
+struct Forward {  // y = conv(x, w)
+  static constexpr Dir kDir = Dir::Forward;
+  static constexpr int kAlgos = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+  using Perf = cudnnConvolutionFwdAlgoPerf_t;
+  using Algo = cudnnConvolutionFwdAlgo_t;
+  static cudnnStatus_t find(cudnnHandle_t h, const Call& c, int* got, Perf* perf, void* ws, size_t bytes) {
+    return cudnnFindConvolutionForwardAlgorithmEx(h, c.x, c.xp, c.w, c.wp, c.conv, c.y, c.yp, kAlgos, got, perf, ws,
+                                                  bytes);
+  }
+  static cudnnStatus_t heuristic(cudnnHandle_t h, const Call& c, int* got, Perf* perf) {
+    return cudnnGetConvolutionForwardAlgorithm_v7(h, c.x, c.w, c.conv, c.y, kAlgos, got, perf);
+  }
+  static cudnnStatus_t workspace_size(cudnnHandle_t h, const Call& c, Algo a, size_t* bytes) {
+    return cudnnGetConvolutionForwardWorkspaceSize(h, c.x, c.w, c.conv, c.y, a, bytes);
+  }
+  static cudnnStatus_t run(cudnnHandle_t h, const Call& c, Algo a, void* ws, size_t bytes, DType dt) {
+    return cudnnConvolutionForward(h, kOne.get(dt), c.x, c.xp, c.w, c.wp, c.conv, a, ws, bytes, kZero.get(dt), c.y,
+                                   c.yp);
+  }
+};
+
+struct BackwardData {  // x = conv^T(y, w)
+  static constexpr Dir kDir = Dir::BackwardData;
+  static constexpr int kAlgos = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+  using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
+  using Algo = cudnnConvolutionBwdDataAlgo_t;
+  static cudnnStatus_t find(cudnnHandle_t h, const Call& c, int* got, Perf* perf, void* ws, size_t bytes) {
+    return cudnnFindConvolutionBackwardDataAlgorithmEx(h, c.w, c.wp, c.y, c.yp, c.conv, c.x, c.xp, kAlgos, got, perf,
+                                                       ws, bytes);
+  }
+  static cudnnStatus_t heuristic(cudnnHandle_t h, const Call& c, int* got, Perf* perf) {
+    return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, c.w, c.y, c.conv, c.x, kAlgos, got, perf);
+  }
+  static cudnnStatus_t workspace_size(cudnnHandle_t h, const Call& c, Algo a, size_t* bytes) {
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(h, c.w, c.y, c.conv, c.x, a, bytes);
+  }
+  static cudnnStatus_t run(cudnnHandle_t h, const Call& c, Algo a, void* ws, size_t bytes, DType dt) {
+    return cudnnConvolutionBackwardData(h, kOne.get(dt), c.w, c.wp, c.y, c.yp, c.conv, a, ws, bytes, kZero.get(dt),
+                                        c.x, c.xp);
+  }
+};
+
+struct BackwardFilter {  // w = sum over the batch of y (x) x
+  static constexpr Dir kDir = Dir::BackwardFilter;
+  static constexpr int kAlgos = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+  using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
+  using Algo = cudnnConvolutionBwdFilterAlgo_t;
+  static cudnnStatus_t find(cudnnHandle_t h, const Call& c, int* got, Perf* perf, void* ws, size_t bytes) {
+    return cudnnFindConvolutionBackwardFilterAlgorithmEx(h, c.x, c.xp, c.y, c.yp, c.conv, c.w, c.wp, kAlgos, got,
+                                                         perf, ws, bytes);
+  }
+  static cudnnStatus_t heuristic(cudnnHandle_t h, const Call& c, int* got, Perf* perf) {
+    return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, c.x, c.y, c.conv, c.w, kAlgos, got, perf);
+  }
+  static cudnnStatus_t workspace_size(cudnnHandle_t h, const Call& c, Algo a, size_t* bytes) {
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, c.x, c.y, c.conv, c.w, a, bytes);
+  }
+  static cudnnStatus_t run(cudnnHandle_t h, const Call& c, Algo a, void* ws, size_t bytes, DType dt) {
+    return cudnnConvolutionBackwardFilter(h, kOne.get(dt), c.x, c.xp, c.y, c.yp, c.conv, a, ws, bytes,
+                                          kZero.get(dt), c.w, c.wp);
+  }
+};
+
+// ---------------------------------------------------------------------------
+// The algorithm cache.
+
+// Direction, dtype, device, alignment, then the geometry.
+using Key = std::array<int64_t, 20>;
+
+// The largest power of two dividing p, up to 16 bytes (the widest vector
+// access, and the alignment TMA wants of a global address).
+int64_t alignment(const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  return a == 0 ? 16 : static_cast<int64_t>(std::min<uintptr_t>(a & (~a + 1), 16));
+}
+
+Key make_key(Dir dir, DType dt, int dev, const ConvGeometry& g, const Call& c) {
+  const int64_t align = std::min({alignment(c.xp), alignment(c.wp), alignment(c.yp)});
+  return {static_cast<int64_t>(dir), static_cast<int64_t>(dt), dev, align, g.N, g.C_in, g.H, g.W, g.C_out, g.kh,
+          g.kw, g.OH, g.OW, g.ph, g.pw, g.sh, g.sw, g.dh, g.dw, g.groups};
+}
+
+struct Choice {
+  int algo;              // the direction's cudnnConvolution*Algo_t
+  cudnnMathType_t math;  // the descriptor's math type for the call
+  size_t bytes;          // workspace
+};
+
+struct AlgoCache {
+  std::mutex mu;
+  std::map<Key, Choice> map;
+  size_t selections = 0;  // choose() calls, for cudnn_conv_algorithm_selections()
+};
+AlgoCache& algo_cache() {
+  static AlgoCache* c = new AlgoCache();  // never destroyed, like the handles
+  return *c;
+}
+
+bool cache_find(const Key& k, Choice* out) {
+  AlgoCache& c = algo_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  const auto it = c.map.find(k);
+  if (it == c.map.end()) return false;
+  *out = it->second;
+  return true;
+}
+void cache_put(const Key& k, const Choice& ch) {
+  AlgoCache& c = algo_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.map.insert_or_assign(k, ch);
+  ++c.selections;
+}
+
+// ---------------------------------------------------------------------------
+// Selection and execution.
+
+// The first usable entry of a list cuDNN ranked (Find: fastest first;
+// heuristic: its preference), or null.
+template <typename Perf>
+const Perf* first_usable(DType dt, const Perf* perf, int count, size_t max_bytes) {
+  for (int i = 0; i < count; ++i) {
+    if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > max_bytes) continue;
+    if (wide(dt) && (perf[i].mathType == CUDNN_TENSOR_OP_MATH ||
+                     perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+      continue;
+    return &perf[i];
+  }
+  return nullptr;
+}
+
+// The workspace a measurement may use on device dev: half of what the
+// caching allocator could still hand out (the driver's free memory plus its
+// own cached blocks, within its limit), at most kMaxFindWorkspace.
+size_t find_workspace_budget(int dev) {
+  size_t free_b = 0, total_b = 0;
+  WICK_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  const MemoryStats s = memory_stats(dev);
+  size_t avail = free_b + static_cast<size_t>(s.cached);
+  const int64_t limit = memory_limit(dev);
+  if (limit > 0) avail = std::min(avail, static_cast<size_t>(std::max<int64_t>(limit - s.allocated, 0)));
+  return std::min(kMaxFindWorkspace, avail / 2);
+}
+
+template <typename D>
+Choice choose(const char* op, cudnnHandle_t h, int dev, DType dt, const Call& c, const Tensor& like) {
+  std::array<typename D::Perf, D::kAlgos> perf{};
+  int got = 0;
+  const typename D::Perf* best = nullptr;
+  if (cudnn_find_enabled()) {
+    size_t budget = find_workspace_budget(dev);
+    Tensor ws;
+    try {
+      ws = workspace(budget, like);
+    } catch (const Error&) {  // the estimate was too hopeful: measure what needs no workspace
+      budget = 0;
+    }
+    // A failed measurement is not fatal: the heuristic below still answers.
+    if (D::find(h, c, &got, perf.data(), ws_ptr(ws), budget) == CUDNN_STATUS_SUCCESS)
+      best = first_usable(dt, perf.data(), got, budget);
+  }
+  if (best == nullptr) {
+    got = 0;
+    check_status(D::heuristic(h, c, &got, perf.data()), op, "the algorithm heuristic");
+    best = first_usable(dt, perf.data(), got, kMaxWorkspace);
+  }
+  WICK_CHECK(best != nullptr, op, ": cuDNN offers no algorithm for this ", dt, " convolution");
+  Choice ch{static_cast<int>(best->algo), wide(dt) ? math_type(dt) : best->mathType, 0};
+  // The size under the math type the call will use (never below what the
+  // measurement reported).
+  WICK_CUDNN_CHECK(cudnnSetConvolutionMathType(c.conv, ch.math));
+  size_t bytes = 0;
+  check_status(D::workspace_size(h, c, best->algo, &bytes), op, "the workspace size query");
+  ch.bytes = std::max(bytes, best->memory);
+  return ch;
+}
+
+// Runs direction D on the descriptors and pointers of c, choosing (and
+// caching) its algorithm on the first call of its key.
+template <typename D>
+void convolve(const char* op, const ConvGeometry& g, DType dt, const Call& c, const Tensor& like) {
+  with_handle([&](cudnnHandle_t h, int dev) {
+    const Key key = make_key(D::kDir, dt, dev, g, c);
+    Choice ch{};
+    if (!cache_find(key, &ch)) {
+      ch = choose<D>(op, h, dev, dt, c, like);
+      cache_put(key, ch);
+    }
+    WICK_CUDNN_CHECK(cudnnSetConvolutionMathType(c.conv, ch.math));
+    const Tensor ws = workspace(ch.bytes, like);
+    check_status(D::run(h, c, static_cast<typename D::Algo>(ch.algo), ws_ptr(ws), ch.bytes, dt), op,
+                 "the convolution");
+  });
+}
+
 }  // namespace
+
+size_t cudnn_conv_algorithm_cache_size() {
+  AlgoCache& c = algo_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return c.map.size();
+}
+
+size_t cudnn_conv_algorithm_selections() {
+  AlgoCache& c = algo_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return c.selections;
+}
 
 void cudnn_conv2d_forward(const ConvGeometry& g, const Tensor& image, const Tensor& weight, const Tensor& bias,
                           const Tensor& map) {
@@ -213,20 +474,8 @@ void cudnn_conv2d_forward(const ConvGeometry& g, const Tensor& image, const Tens
   const TensorDesc x(op, dt, g.N, g.C_in, g.H, g.W), y(op, dt, g.N, g.C_out, g.OH, g.OW);
   const FilterDesc w(op, dt, g);
   const ConvDesc conv(op, dt, g);
-  with_handle([&](cudnnHandle_t h) {
-    std::array<cudnnConvolutionFwdAlgoPerf_t, CUDNN_CONVOLUTION_FWD_ALGO_COUNT> perf{};
-    int count = 0;
-    WICK_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, x.d, w.d, conv.d, y.d, static_cast<int>(perf.size()),
-                                                            &count, perf.data()));
-    const auto& best = pick(op, dt, perf.data(), count);
-    if (!wide(dt)) WICK_CUDNN_CHECK(cudnnSetConvolutionMathType(conv.d, best.mathType));
-    size_t bytes = 0;
-    WICK_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, x.d, w.d, conv.d, y.d, best.algo, &bytes));
-    const Tensor ws = workspace(bytes, image);
-    WICK_CUDNN_CHECK(cudnnConvolutionForward(h, kOne.get(dt), x.d, image.data_ptr_raw(), w.d, weight.data_ptr_raw(),
-                                             conv.d, best.algo, ws_ptr(ws), bytes, kZero.get(dt), y.d,
-                                             map.data_ptr_raw()));
-  });
+  const Call c{x.d, y.d, w.d, conv.d, image.data_ptr_raw(), weight.data_ptr_raw(), map.data_ptr_raw()};
+  convolve<Forward>(op, g, dt, c, image);
   add_bias(bias, map);
 }
 
@@ -237,20 +486,8 @@ void cudnn_conv2d_transpose(const ConvGeometry& g, const Tensor& map, const Tens
   const TensorDesc dx(op, dt, g.N, g.C_in, g.H, g.W), dy(op, dt, g.N, g.C_out, g.OH, g.OW);
   const FilterDesc w(op, dt, g);
   const ConvDesc conv(op, dt, g);
-  with_handle([&](cudnnHandle_t h) {
-    std::array<cudnnConvolutionBwdDataAlgoPerf_t, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT> perf{};
-    int count = 0;
-    WICK_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, w.d, dy.d, conv.d, dx.d,
-                                                                 static_cast<int>(perf.size()), &count, perf.data()));
-    const auto& best = pick(op, dt, perf.data(), count);
-    if (!wide(dt)) WICK_CUDNN_CHECK(cudnnSetConvolutionMathType(conv.d, best.mathType));
-    size_t bytes = 0;
-    WICK_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, w.d, dy.d, conv.d, dx.d, best.algo, &bytes));
-    const Tensor ws = workspace(bytes, image);
-    WICK_CUDNN_CHECK(cudnnConvolutionBackwardData(h, kOne.get(dt), w.d, weight.data_ptr_raw(), dy.d,
-                                                  map.data_ptr_raw(), conv.d, best.algo, ws_ptr(ws), bytes,
-                                                  kZero.get(dt), dx.d, image.data_ptr_raw()));
-  });
+  const Call c{dx.d, dy.d, w.d, conv.d, image.data_ptr_raw(), weight.data_ptr_raw(), map.data_ptr_raw()};
+  convolve<BackwardData>(op, g, dt, c, image);
   add_bias(bias, image);
 }
 
@@ -261,21 +498,8 @@ void cudnn_conv2d_weight_grad(const ConvGeometry& g, const Tensor& image, const 
   const TensorDesc x(op, dt, g.N, g.C_in, g.H, g.W), dy(op, dt, g.N, g.C_out, g.OH, g.OW);
   const FilterDesc dw(op, dt, g);
   const ConvDesc conv(op, dt, g);
-  with_handle([&](cudnnHandle_t h) {
-    std::array<cudnnConvolutionBwdFilterAlgoPerf_t, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT> perf{};
-    int count = 0;
-    WICK_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, x.d, dy.d, conv.d, dw.d,
-                                                                   static_cast<int>(perf.size()), &count, perf.data()));
-    const auto& best = pick(op, dt, perf.data(), count);
-    if (!wide(dt)) WICK_CUDNN_CHECK(cudnnSetConvolutionMathType(conv.d, best.mathType));
-    size_t bytes = 0;
-    WICK_CUDNN_CHECK(
-        cudnnGetConvolutionBackwardFilterWorkspaceSize(h, x.d, dy.d, conv.d, dw.d, best.algo, &bytes));
-    const Tensor ws = workspace(bytes, image);
-    WICK_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, kOne.get(dt), x.d, image.data_ptr_raw(), dy.d,
-                                                    map.data_ptr_raw(), conv.d, best.algo, ws_ptr(ws), bytes,
-                                                    kZero.get(dt), dw.d, weight_grad.data_ptr_raw()));
-  });
+  const Call c{x.d, dy.d, dw.d, conv.d, image.data_ptr_raw(), weight_grad.data_ptr_raw(), map.data_ptr_raw()};
+  convolve<BackwardFilter>(op, g, dt, c, image);
 }
 
 #endif  // WICK_WITH_CUDNN

@@ -37,7 +37,8 @@ namespace {
 const Device kCuda("cuda");
 
 Tensor randn_cuda(const Shape& s, uint64_t seed, bool requires_grad = false, DType dt = kFloat32) {
-  Tensor t = wick::test::randn_t(s, dt, seed, false).to(kCuda);
+  // Drawn in float32 on the CPU (which has no 16-bit tensors), rounded on the device.
+  Tensor t = wick::test::randn_t(s, dt == kFloat64 ? kFloat64 : kFloat32, seed, false).to(kCuda).to(dt);
   return requires_grad ? t.requires_grad_(true) : t;
 }
 

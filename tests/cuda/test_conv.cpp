@@ -29,6 +29,7 @@
 
 #ifdef WICK_WITH_CUDA
 #include "cuda/kernels/conv.h"
+#include "cuda/vendor/cudnn.h"
 #endif
 
 namespace wick {
@@ -137,7 +138,9 @@ TEST(CudaConv2d, NonContiguousInput) {
     ASSERT_FALSE(x.is_contiguous());
     Tensor w = dev_rand({4, 9, 3, 3}, dt, 8).requires_grad_();
     Tensor y = conv2d(x, w, {}, {2, 1}, {1, 1});
-    EXPECT_TRUE(test::all_equal(y.detach().cpu(), conv2d(x.detach().contiguous(), w.detach(), {}, {2, 1}, {1, 1}).cpu()));
+    // The CPU holds no float16: compare bit for bit after a (lossless) widening to float32.
+    EXPECT_TRUE(test::all_equal(y.detach().to(kFloat32).cpu(),
+                                conv2d(x.detach().contiguous(), w.detach(), {}, {2, 1}, {1, 1}).to(kFloat32).cpu()));
     sum(y).backward();
 
     Tensor br = host64(base).requires_grad_(), wr = host64(w).requires_grad_();
@@ -441,5 +444,246 @@ TEST(CudaConv, SkippedWithoutCuda) { WICK_SKIP_WITHOUT_CUDA(); }
 
 #endif  // WICK_WITH_CUDA
 
+#ifdef WICK_WITH_CUDA
+// cuDNN's algorithm choice (cuda/vendor/cudnn.cpp) is made once per
+// direction, dtype and geometry (measured, or with WICK_CUDNN_FIND=0 cuDNN's
+// heuristic: run this binary both ways) and then reused from a cache, with
+// results right on every call, the first (measuring) one included.
+TEST(CudaConvKernels, CudnnAlgorithmCache) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const char* env = std::getenv("WICK_CUDNN_FIND");
+  EXPECT_EQ(cuda::vendor::cudnn_find_enabled(), !(env != nullptr && std::strcmp(env, "0") == 0));
+  if (!cuda::cudnn_available()) {
+    EXPECT_EQ(cuda::vendor::cudnn_conv_algorithm_cache_size(), 0u);
+    GTEST_SKIP() << "this build has no cuDNN";
+  }
+  // A geometry no other test runs, so that its first call of each direction is a miss.
+  const ConvGeometry g = geometry(3, 7, 19, 17, 9, 3, 5, {2, 1}, {1, 2}, {1, 1}, 1);
+  SCOPED_TRACE(describe(g));
+  const Shape is{g.N, g.C_in, g.H, g.W}, ws{g.C_out, g.C_in, g.kh, g.kw}, ms{g.N, g.C_out, g.OH, g.OW};
+  uint64_t seed = 900;
+  for (DType dt : {kFloat32, kBFloat16}) {
+    SCOPED_TRACE(str(dt));
+    const Tol t = dt == kFloat32 ? Tol{1e-3, 1e-3} : Tol{8e-2, 4e-2};  // check_raw's cuDNN tolerances
+    const Tensor image = dev_rand(is, dt, seed += 10), weight = dev_rand(ws, dt, seed + 1);
+    const Tensor map = dev_rand(ms, dt, seed + 2);
+    Tensor ref_map = nan_out(ms, dt), ref_image = nan_out(is, dt), ref_weight = nan_out(ws, dt);
+    cuda::conv2d_forward_reference(g, image, weight, Tensor(), ref_map);
+    cuda::conv2d_transpose_reference(g, map, weight, Tensor(), ref_image);
+    cuda::conv2d_weight_grad_reference(g, image, map, ref_weight);
+    for (int dir = 0; dir < 3; ++dir) {
+      SCOPED_TRACE(dir == 0 ? "forward" : dir == 1 ? "transpose" : "weight grad");
+      const size_t entries = cuda::vendor::cudnn_conv_algorithm_cache_size();
+      const size_t selections = cuda::vendor::cudnn_conv_algorithm_selections();
+      for (int call = 0; call < 3; ++call) {
+        Tensor out = nan_out(dir == 0 ? ms : dir == 1 ? is : ws, dt);
+        if (dir == 0) cuda::conv2d_forward(g, image, weight, Tensor(), out, ConvBackend::Cudnn);
+        if (dir == 1) cuda::conv2d_transpose(g, map, weight, Tensor(), out, ConvBackend::Cudnn);
+        if (dir == 2) cuda::conv2d_weight_grad(g, image, map, out, ConvBackend::Cudnn);
+        const Tensor& ref = dir == 0 ? ref_map : dir == 1 ? ref_image : ref_weight;
+        EXPECT_TRUE(test::all_close(host64(out), host64(ref), t.atol, t.rtol)) << "call " << call;
+        // One selection and one new entry at the first call, none after: the later calls hit the cache.
+        EXPECT_EQ(cuda::vendor::cudnn_conv_algorithm_selections(), selections + 1) << "call " << call;
+        EXPECT_EQ(cuda::vendor::cudnn_conv_algorithm_cache_size(), entries + 1) << "call " << call;
+      }
+    }
+  }
+}
+#endif  // WICK_WITH_CUDA
+
 }  // namespace
 }  // namespace wick
+
+// ---- plain 1x1 convolutions through cuda::gemm (conv.cu, section 4) --------
+// Both of wick's paths for 1x1 / stride 1 / no padding / one group (the
+// batched GEMM and the implicit GEMM, chosen with cuda::set_conv1x1_path)
+// against the float64 CPU kernels on the same values: forward (with and
+// without bias), transpose (input gradient, bias[C_in]) and weight gradient
+// in both GEMM forms (per-image partials; K over the batch: one image
+// without a copy, copies with one chunk or several); through the ops with
+// autograd (odd shapes, non-contiguous input, empty batch); strided and
+// padded 1x1s, which must stay on the implicit GEMM and be right.
+#ifdef WICK_WITH_CUDA
+namespace wick {
+namespace {
+
+using cuda::Conv1x1Path;
+
+// Sets the process-wide 1x1 path for a scope.
+class Conv1x1PathScope {
+ public:
+  explicit Conv1x1PathScope(Conv1x1Path p) : prev_(cuda::conv1x1_path()) { cuda::set_conv1x1_path(p); }
+  ~Conv1x1PathScope() { cuda::set_conv1x1_path(prev_); }
+  Conv1x1PathScope(const Conv1x1PathScope&) = delete;
+  Conv1x1PathScope& operator=(const Conv1x1PathScope&) = delete;
+
+ private:
+  Conv1x1Path prev_;
+};
+
+const char* path_name(Conv1x1Path p) {
+  return p == Conv1x1Path::Gemm ? "gemm" : p == Conv1x1Path::Igemm ? "igemm" : "auto";
+}
+
+// The raw maps selected by `maps` ("ftw": forward, transpose, weight grad)
+// with ConvBackend::Wick on NaN-filled outputs vs the CPU reference kernels.
+void check_1x1_maps(const ConvGeometry& g, DType dt, uint64_t seed, const std::string& maps = "ftw") {
+  SCOPED_TRACE(str(describe(g), " ", dt, " path ", path_name(cuda::conv1x1_path())));
+  const Shape is{g.N, g.C_in, g.H, g.W}, ws{g.C_out, g.C_in / g.groups, g.kh, g.kw}, ms{g.N, g.C_out, g.OH, g.OW};
+  const bool ft = maps.find_first_of("ft") != std::string::npos;  // the weight is an input
+  const Tensor image = dev_rand(is, dt, seed), map = dev_rand(ms, dt, seed + 2);
+  const Tensor weight = ft ? dev_rand(ws, dt, seed + 1) : Tensor();
+  const Tensor bias_out = dev_rand({g.C_out}, dt, seed + 3), bias_in = dev_rand({g.C_in}, dt, seed + 4);
+  const Tensor image64 = host64(image), weight64 = ft ? host64(weight) : Tensor(), map64 = host64(map);
+  const Tensor bias_out64 = host64(bias_out), bias_in64 = host64(bias_in);
+  for (bool with_bias : {true, false}) {
+    SCOPED_TRACE(with_bias ? "with bias" : "without bias");
+    if (maps.find('f') != std::string::npos) {
+      Tensor ref = zeros(ms, kFloat64), out = nan_out(ms, dt);
+      cpu::conv2d_forward_reference<double>(g, image64.data_ptr<double>(), weight64.data_ptr<double>(),
+                                            with_bias ? bias_out64.data_ptr<double>() : nullptr,
+                                            ref.data_ptr<double>());
+      cuda::conv2d_forward(g, image, weight, with_bias ? bias_out : Tensor(), out, ConvBackend::Wick);
+      EXPECT_TRUE(close_to(out, ref, dt)) << "forward";
+    }
+    if (maps.find('t') != std::string::npos) {
+      Tensor ref = zeros(is, kFloat64), out = nan_out(is, dt);
+      cpu::conv2d_transpose_reference<double>(g, map64.data_ptr<double>(), weight64.data_ptr<double>(),
+                                              with_bias ? bias_in64.data_ptr<double>() : nullptr,
+                                              ref.data_ptr<double>());
+      cuda::conv2d_transpose(g, map, weight, with_bias ? bias_in : Tensor(), out, ConvBackend::Wick);
+      EXPECT_TRUE(close_to(out, ref, dt)) << "transpose";
+    }
+  }
+  if (maps.find('w') != std::string::npos) {
+    Tensor ref = zeros(ws, kFloat64), out = nan_out(ws, dt), again = nan_out(ws, dt);
+    cpu::conv2d_weight_grad_reference<double>(g, image64.data_ptr<double>(), map64.data_ptr<double>(),
+                                              ref.data_ptr<double>());
+    cuda::conv2d_weight_grad(g, image, map, out, ConvBackend::Wick);
+    EXPECT_TRUE(close_to(out, ref, dt)) << "weight grad";
+    cuda::conv2d_weight_grad(g, image, map, again, ConvBackend::Wick);
+    EXPECT_TRUE(test::all_equal(host64(out), host64(again))) << "weight grad, deterministic";
+  }
+}
+
+TEST(CudaConv1x1, GemmAndImplicitGemmMaps) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const std::vector<ConvGeometry> geos = {
+      geometry(3, 3, 7, 9, 5, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1),     // odd shapes
+      geometry(1, 3, 7, 9, 5, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1),     // one image: weight grad without the sum
+      // Small or odd images run as one product over the batch's pixels
+      // (channels-first copies), images of >= 256 aligned pixels batched
+      // per image: both, with ragged 128-tiles in M, N and K.
+      geometry(2, 130, 13, 13, 70, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1),
+      geometry(2, 130, 12, 22, 70, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1),
+      geometry(3, 3, 16, 16, 5, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1),  // also per-image weight-grad partials
+      geometry(2, 8, 1, 1, 6, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1),     // P = 1
+      geometry(3, 3, 7, 9, 5, 1, 1, {1, 1}, {0, 0}, {2, 2}, 1),     // dilation means nothing for 1x1: GEMM too
+      // Not plain 1x1s: the implicit GEMM runs whatever the path says.
+      geometry(3, 3, 7, 9, 5, 1, 1, {2, 2}, {0, 0}, {1, 1}, 1),     // stride 2
+      geometry(3, 3, 7, 9, 5, 1, 1, {1, 1}, {1, 1}, {1, 1}, 1),     // padding 1
+      geometry(2, 6, 5, 7, 4, 1, 1, {1, 1}, {0, 0}, {1, 1}, 2),     // groups
+  };
+  uint64_t seed = 900;
+  for (Conv1x1Path path : {Conv1x1Path::Gemm, Conv1x1Path::Igemm, Conv1x1Path::Auto}) {
+    const Conv1x1PathScope scope(path);
+    for (const ConvGeometry& g : geos)
+      for (DType dt : kDtypes) check_1x1_maps(g, dt, seed += 10);
+  }
+}
+
+TEST(CudaConv1x1, WeightGradSplitK) {
+  WICK_SKIP_WITHOUT_CUDA();
+  // Many channels, small images: the GEMM path copies the batch to
+  // [C, N*P] and runs K = N*P = 1575 in 3 chunks (576, 576, 423) on a
+  // 132-SM H100 (fewer chunks on a smaller device), in every dtype.
+  const ConvGeometry g = geometry(25, 150, 7, 9, 140, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1);
+  uint64_t seed = 1200;
+  for (Conv1x1Path path : {Conv1x1Path::Gemm, Conv1x1Path::Auto}) {
+    const Conv1x1PathScope scope(path);
+    for (DType dt : kDtypes) check_1x1_maps(g, dt, seed += 10, "w");
+  }
+}
+
+TEST(CudaConv1x1, OpsWithAutograd) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const std::vector<Conv2dCase> cases = {
+      {{3, 3, 7, 9}, {5, 3, 1, 1}},                                  // with bias
+      {{3, 3, 7, 9}, {5, 3, 1, 1}, {1, 1}, {0, 0}, {1, 1}, 1, false},  // without
+      {{1, 3, 7, 9}, {5, 3, 1, 1}},                                  // one image
+      {{2, 3, 16, 16}, {5, 3, 1, 1}},                                // 256 pixels: batched per image
+      {{3, 3, 7, 9}, {5, 3, 1, 1}, {2, 2}},                          // stride 2: implicit GEMM
+      {{3, 3, 7, 9}, {5, 3, 1, 1}, {1, 1}, {1, 1}},                  // padding 1: implicit GEMM
+  };
+  uint64_t seed = 1300;
+  for (Conv1x1Path path : {Conv1x1Path::Gemm, Conv1x1Path::Igemm}) {
+    const Conv1x1PathScope scope(path);
+    SCOPED_TRACE(path_name(path));
+    for (const Conv2dCase& c : cases)
+      for (DType dt : kDtypes) check_conv2d(c, dt, seed += 10);
+    // conv_transpose2d with a 1x1 kernel at stride 1: the transpose map is its forward.
+    for (DType dt : kDtypes) {
+      SCOPED_TRACE(str("conv_transpose2d ", dt));
+      seed += 10;
+      Tensor x = dev_rand({3, 5, 7, 9}, dt, seed).requires_grad_();
+      Tensor w = dev_rand({5, 3, 1, 1}, dt, seed + 1).requires_grad_();
+      Tensor b = dev_rand({3}, dt, seed + 2).requires_grad_();
+      Tensor y = conv_transpose2d(x, w, b);
+      Tensor r = dev_rand(y.sizes(), dt, seed + 3);
+      sum(y * r).backward();
+      Tensor xr = host64(x).requires_grad_(), wr = host64(w).requires_grad_(), br = host64(b).requires_grad_();
+      Tensor yr = conv_transpose2d(xr, wr, br);
+      sum(yr * host64(r)).backward();
+      ASSERT_EQ(y.sizes(), yr.sizes());
+      EXPECT_TRUE(close_to(y, yr, dt)) << "forward";
+      EXPECT_TRUE(close_to(x.grad(), xr.grad(), dt)) << "input gradient";
+      EXPECT_TRUE(close_to(w.grad(), wr.grad(), dt)) << "weight gradient";
+      EXPECT_TRUE(close_to(b.grad(), br.grad(), dt)) << "bias gradient";
+    }
+  }
+}
+
+TEST(CudaConv1x1, NonContiguousInputAndEmptyBatch) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const Conv1x1PathScope scope(Conv1x1Path::Gemm);
+  for (DType dt : kDtypes) {
+    SCOPED_TRACE(str(dt));
+    // [3, 9, 7, 5] stored as [3, 5, 7, 9] permuted.
+    Tensor base = dev_rand({3, 5, 7, 9}, dt, 1400).requires_grad_();
+    Tensor x = base.permute({0, 3, 2, 1});
+    ASSERT_FALSE(x.is_contiguous());
+    Tensor w = dev_rand({4, 9, 1, 1}, dt, 1401).requires_grad_();
+    Tensor b = dev_rand({4}, dt, 1402).requires_grad_();
+    Tensor y = conv2d(x, w, b);
+    Tensor r = dev_rand(y.sizes(), dt, 1403);
+    sum(y * r).backward();
+    Tensor baser = host64(base).requires_grad_(), wr = host64(w).requires_grad_(), br = host64(b).requires_grad_();
+    Tensor yr = conv2d(baser.permute({0, 3, 2, 1}), wr, br);
+    sum(yr * host64(r)).backward();
+    EXPECT_TRUE(close_to(y, yr, dt)) << "forward";
+    EXPECT_TRUE(close_to(base.grad(), baser.grad(), dt)) << "input gradient";
+    EXPECT_TRUE(close_to(w.grad(), wr.grad(), dt)) << "weight gradient";
+    EXPECT_TRUE(close_to(b.grad(), br.grad(), dt)) << "bias gradient";
+
+    // An empty batch: an empty map, an empty input gradient, zero weight and bias gradients.
+    Tensor e = zeros({0, 3, 7, 9}, TensorOptions(dt).device(kCuda)).requires_grad_();
+    Tensor we = dev_rand({5, 3, 1, 1}, dt, 1404).requires_grad_();
+    Tensor be = dev_rand({5}, dt, 1405).requires_grad_();
+    Tensor ye = conv2d(e, we, be);
+    EXPECT_EQ(ye.sizes(), (Shape{0, 5, 7, 9}));
+    sum(ye).backward();
+    EXPECT_EQ(e.grad().sizes(), e.sizes());
+    EXPECT_TRUE(test::all_close(host64(we.grad()), zeros({5, 3, 1, 1}, kFloat64), 0, 0));
+    EXPECT_TRUE(test::all_close(host64(be.grad()), zeros({5}, kFloat64), 0, 0));
+    // The raw weight gradient of no images overwrites its output with zeros.
+    const ConvGeometry g0 = geometry(0, 3, 7, 9, 5, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1);
+    Tensor wg = nan_out({5, 3, 1, 1}, dt);
+    cuda::conv2d_weight_grad(g0, zeros({0, 3, 7, 9}, TensorOptions(dt).device(kCuda)),
+                             zeros({0, 5, 7, 9}, TensorOptions(dt).device(kCuda)), wg, ConvBackend::Wick);
+    EXPECT_TRUE(test::all_close(host64(wg), zeros({5, 3, 1, 1}, kFloat64), 0, 0));
+  }
+}
+
+}  // namespace
+}  // namespace wick
+#endif  // WICK_WITH_CUDA

@@ -78,8 +78,10 @@ TEST(CudaLoss, CrossEntropyTargetsAndErrors) {
                     "cross_entropy: target 4 is out of bounds for 4 classes");
   EXPECT_WICK_ERROR(cross_entropy(x, tensor({0, -2, 1, 2, 2, 0}, {}, kInt64).to(kCuda)), "target -2 is out of bounds");
   EXPECT_WICK_ERROR(cross_entropy(x, t64), "expected all tensors on cuda:0, got cpu");
-  // nll_loss gathers with a CPU-only kernel.
-  EXPECT_WICK_ERROR(nll_loss(x, t64.to(kCuda)), "CPU only");
+  // nll_loss on log-probabilities, and its range check, on the device.
+  Tensor lp = log_softmax(x, 1);
+  EXPECT_NEAR(nll_loss(lp, t64.to(kCuda)).item(), nll_loss(lp.cpu(), t64).item(), 1e-6);
+  EXPECT_WICK_ERROR(nll_loss(lp, tensor({0, 3, 1, 4, 2, 0}, {}, kInt64).to(kCuda)), "out of bounds");
 }
 
 TEST(CudaLoss, CrossEntropyHalfLogits) {

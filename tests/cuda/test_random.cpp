@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "ops/creation.h"
 #include "ops/shape.h"
@@ -116,6 +117,39 @@ TEST(CudaRandom, NormalMatchesWithinDocumentedBound) {
       return t;
     });
     EXPECT_LE(compare(g3, c3).first, bound) << dt;
+  }
+}
+
+TEST(CudaRandom, HalfDrawsAreTheRoundedFloat32Draws) {
+  WICK_SKIP_WITHOUT_CUDA();
+  for (DType dt : {kFloat16, kBFloat16}) {
+    SCOPED_TRACE(dtype_name(dt));
+    const TensorOptions o = TensorOptions(dt).device(kCuda), o32 = TensorOptions(kFloat32).device(kCuda);
+    using Draw = std::function<Tensor(const TensorOptions&, Generator&)>;
+    const std::vector<Draw> draws = {
+        [](const TensorOptions& op, Generator& g) { return rand({7, 13}, op, &g); },
+        [](const TensorOptions& op, Generator& g) { return randn({7, 13}, op, &g); },
+        [](const TensorOptions& op, Generator& g) { return normal(2.0, 0.5, {1001}, op, &g); },
+        [](const TensorOptions& op, Generator& g) {  // in place, on a non-contiguous view
+          Tensor t = empty({4, 9}, op).t();
+          uniform_(t, -3.0, 5.0, &g);
+          return t;
+        },
+        [](const TensorOptions& op, Generator& g) {
+          Tensor t = empty({6, 5}, op);
+          normal_(t, 1.0, 2.0, &g);
+          return t;
+        },
+    };
+    for (size_t i = 0; i < draws.size(); ++i) {
+      Generator gh(40 + i), gf(40 + i);
+      Tensor h = draws[i](o, gh), f = draws[i](o32, gf);
+      EXPECT_EQ(h.dtype(), dt) << i;
+      EXPECT_EQ(gh.offset(), gf.offset()) << i;  // the same counters are consumed
+      EXPECT_TRUE(all_equal(h.to(kFloat32).cpu(), f.to(dt).to(kFloat32).cpu())) << i;
+    }
+    Tensor r = randn({3}, o.requires_grad(true));
+    EXPECT_TRUE(r.requires_grad());
   }
 }
 

@@ -610,4 +610,9 @@ TEST(Random, EmptyAndScalarShapes) {
   EXPECT_TRUE(rand({2}, TensorOptions().requires_grad(), &g).requires_grad());
   EXPECT_WICK_ERROR(rand({2}, kInt64), "rand: expected a floating dtype");
   EXPECT_WICK_ERROR(randn({2}, kInt32), "randn: expected a floating dtype");
+  // 16-bit draws are the rounded float32 draws, on CUDA tensors (tests/cuda/test_random.cpp).
+  const uint64_t before = g.offset();
+  EXPECT_WICK_ERROR(randn({2}, kBFloat16, &g), "CUDA only");
+  EXPECT_WICK_ERROR(rand({2}, kFloat16, &g), "draw in float32");
+  EXPECT_EQ(g.offset(), before);  // the errors consumed nothing
 }
