@@ -73,6 +73,10 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_6
   [ -d "$d" ] && export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
 done
 
+# WICK_GPU_ONLY="alternates sanitizer gemm elementwise attention conv models profile" (any subset): the
+# prebuilt check runs only those sections after the tests, for a short lease; unset, all of them.
+want() { [ -z "${WICK_GPU_ONLY:-}" ] || [[ " $WICK_GPU_ONLY " == *" $1 "* ]]; }
+
 if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   echo "== prebuilt: $WICK_GPU_PREBUILT (built for sm_90 on the CPU machine)"
   rm -rf /tmp/wickgpu && mkdir -p /tmp/wickgpu && tar -C /tmp/wickgpu -xJf "$WICK_GPU_PREBUILT" || exit 1
@@ -95,12 +99,15 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   done
   grep -h '^ConvNet on Fashion-MNIST' "$out"/detail/test_cuda_amp.log 2>/dev/null
   echo "tests: $(( $(date +%s) - t0 )) s"
+  if want alternates; then
   echo "== the alternates through the same tests: cuDNN convolutions, the mma.sync GEMM and the first wgmma kernel"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
   # several at once would time each other's GPU work in the amp training run.
   for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
               "WICK_CUDA_GEMM=wick test_cuda_amp" "WICK_CUDA_GEMM=wick test_cuda_models" \
-              "WICK_CUDA_WGMMA=cpasync test_cuda_gemm" "WICK_CUDA_WGMMA=cpasync test_cuda_models"; do
+              "WICK_CUDA_WGMMA=cpasync test_cuda_gemm" "WICK_CUDA_WGMMA=cpasync test_cuda_models" \
+              "WICK_CUDA_COPY_FAST=1 WICK_CUDA_WGMMA_MN=1 test_cuda_models" \
+              "WICK_CUDA_COPY_FAST=1 WICK_CUDA_WGMMA_MN=1 test_cuda_amp"; do
     n=${spec##* }; vars=${spec% *}; [ -x "$bin/$n" ] || continue
     log="$out/detail/alt_${n}_$(echo "$vars" | tr -c 'A-Za-z0-9\n' '_').log"
     # shellcheck disable=SC2086
@@ -108,14 +115,16 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
     printf '%-52s rc %-3s %s\n' "$spec" "$rc" "$(grep -E '^\[  (PASSED|FAILED)' "$log" | tr '\n' ' ')"
     [ "$rc" = 0 ] || grep -E 'Failure|Error|Expected|Which is' "$log" | head -12
   done
+  fi
   [ -n "${WICK_GPU_TESTS_ONLY:-}" ] && exit 0
   echo "== compute-sanitizer memcheck (in parallel)"
-  if command -v compute-sanitizer >/dev/null; then
+  if want sanitizer && command -v compute-sanitizer >/dev/null; then
     # --report-api-errors no: the allocator's out-of-memory test fails a cudaMalloc on purpose.
+    # WICK_GPU_SANITIZE: the binaries to check, when not the whole representative list.
     pids=()
-    for n in test_cuda_copy test_cuda_elementwise test_cuda_reduction test_cuda_gemm test_cuda_nn test_cuda_loss \
-             test_cuda_indexing test_cuda_allocator test_cuda_random test_cuda_conv test_cuda_pool test_cuda_norm \
-             test_cuda_attention test_cuda_sort; do
+    for n in ${WICK_GPU_SANITIZE:-test_cuda_copy test_cuda_elementwise test_cuda_reduction test_cuda_gemm test_cuda_nn \
+             test_cuda_loss test_cuda_indexing test_cuda_allocator test_cuda_random test_cuda_conv test_cuda_pool \
+             test_cuda_norm test_cuda_attention test_cuda_sort}; do
       [ -x "$bin/$n" ] || continue
       (timeout 100 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 99 --print-limit 5 \
          "$bin/$n" --gtest_brief=1 > "$out/detail/sanitizer_$n.log" 2>&1
@@ -128,25 +137,34 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   fi  # WICK_GPU_BENCH_ONLY
   echo "== GPU benches (wick vs cuBLAS, interleaved in the same run)"
   export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/tmp/deps/usr/lib/x86_64-linux-gnu
+  if want gemm; then
   timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | tee "$out/bench_cuda_gemm.txt" | tail -45
   echo "== the same with the first (cp.async) wgmma kernel in the wgmma column"
   WICK_CUDA_WGMMA=cpasync timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | grep '^bf16' | tee "$out/bench_cuda_gemm_cpasync.txt"
-  # WICK_GPU_SKIP_ELEMENTWISE=1: leave out the bandwidth bench (its kernels rarely change) in a short lease.
-  [ -z "${WICK_GPU_SKIP_ELEMENTWISE:-}" ] &&
-    timeout 60 "$bin/bench_cuda_elementwise" 2>&1 | tee "$out/bench_cuda_elementwise.txt" | tail -30
+  echo "== the same with MN-major operands read in place by the TMA kernel (WICK_CUDA_WGMMA_MN=1)"
+  WICK_CUDA_WGMMA_MN=1 timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | grep '^bf16' | tee "$out/bench_cuda_gemm_mn.txt"
+  fi
+  want elementwise && timeout 60 "$bin/bench_cuda_elementwise" 2>&1 | tee "$out/bench_cuda_elementwise.txt" | tail -30
+  if want attention; then
   echo "== attention: wick fused vs wick composed; then PyTorch's scaled_dot_product_attention (same table)"
   [ -x "$bin/bench_cuda_attention" ] && timeout 90 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -12
   timeout 90 python3 bench/peer/cuda_attention.py --rounds 3 2>&1 | tee "$out/bench_torch_attention.txt" | tail -8
+  fi
+  if want conv; then
   echo "== convolution: wick vs cuDNN (ResNet-50 layers, interleaved)"
   [ -x "$bin/bench_cuda_conv" ] && timeout 120 "$bin/bench_cuda_conv" --compare --rounds=3 2>&1 | tee "$out/bench_cuda_conv.txt" | tail -40
+  fi
+  if want models && [ -x "$bin/bench_cuda_models" ]; then
   echo "== training steps vs PyTorch eager (bfloat16 autocast; wick, torch, wick, torch)"
-  if [ -x "$bin/bench_cuda_models" ]; then
     for wl in gpt2 resnet50; do
       for r in 1 2; do
         timeout 150 "$bin/bench_cuda_models" --workload $wl --steps 5 --warmup 2 --json >> "$out/models.jsonl" \
           2>> "$out/models.err" || echo "wick $wl: failed (rc $?): $(tail -2 "$out/models.err")"
         timeout 150 python3 bench/peer/cuda_models.py --workload $wl --steps 5 --warmup 2 --json >> "$out/models.jsonl" \
           2>> "$out/models.err" || echo "torch $wl: failed (rc $?): $(tail -2 "$out/models.err")"
+        # wick with the paths that wait for a GPU check (strided copies, MN-major GEMM operands): "wick-fast".
+        WICK_CUDA_COPY_FAST=1 WICK_CUDA_WGMMA_MN=1 timeout 150 "$bin/bench_cuda_models" --workload $wl --steps 5 \
+          --warmup 2 --json 2>> "$out/models.err" | sed 's/"framework": "wick"/"framework": "wick-fast"/' >> "$out/models.jsonl"
       done
     done
     python3 - "$out/models.jsonl" <<'PY'
@@ -163,12 +181,17 @@ for wl in ("gpt2", "resnet50"):
     ph = lambda r: "/".join(f"{r.get(k, float('nan')):.1f}" for k in ("forward_ms", "backward_ms", "optimizer_ms"))
     print(f"          one synchronized step, forward/backward/optimizer ms: wick {ph(by['wick'][-1])}, "
           f"torch {ph(by['torch'][-1])}")
+    fast = [r for r in rows if r["workload"] == wl and r["framework"] == "wick-fast"]
+    if fast:
+        f = statistics.median(r["throughput"] for r in fast)
+        print(f"          wick-fast (WICK_CUDA_COPY_FAST=1 WICK_CUDA_WGMMA_MN=1) {f:10.0f}  ratio {f / t:5.2f}x, "
+              f"forward/backward/optimizer ms {ph(fast[-1])}")
 PY
   fi
   # Where a GPT-2 step's GPU time goes, kernel by kernel: Nsight Compute times every launch of one
   # small step (batch 2; the kernels run one at a time, clocks left alone), summed by kernel name.
   # Last: it is the first thing to drop when the call's time runs short.
-  if [ -x "$bin/bench_cuda_models" ] && command -v ncu >/dev/null; then
+  if want profile && [ -x "$bin/bench_cuda_models" ] && command -v ncu >/dev/null; then
     echo "== GPT-2 (batch 2, one bf16 step) GPU time by kernel, ncu"
     timeout 120 ncu --metrics gpu__time_duration.sum --csv --print-units base --clock-control none \
       "$bin/bench_cuda_models" --workload gpt2 --batch 2 --steps 1 --warmup 0 > "$out/ncu_gpt2.csv" 2> "$out/ncu_gpt2.err"

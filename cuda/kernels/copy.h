@@ -12,6 +12,15 @@ namespace wick::cuda {
 // on the device's stream).
 void copy(const Tensor& dst, const Tensor& src);
 
+// The strided fast paths of copy() (vectorized inner runs and tiled
+// transposes, copy.cu) were written after the last GPU lease and have not run
+// on a GPU yet: OFF by default, so copy() takes the reference kernel for
+// every strided copy. WICK_CUDA_COPY_FAST=1 turns them on for the process;
+// the setter (process-wide) lets tests run both. To be made the default once
+// tests/cuda/test_copy.cpp passes on a GPU with them on.
+void set_fast_strided_copies(bool on);
+bool fast_strided_copies();
+
 // The same contract across devices, at least one of them CUDA: host to
 // device, device to host (returns only once the host memory holds the
 // values), device to device. The dtype conversion and broadcast run on the

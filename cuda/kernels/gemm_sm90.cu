@@ -20,8 +20,9 @@
 //  - A global operand that is not K-major (A transposed, B not transposed,
 //    as in the backward of a linear layer) or not 16-byte aligned is first
 //    copied into a K-major, aligned temporary by copy_kmajor (a transpose
-//    through shared memory): one extra read and write of the operand, small
-//    beside the product for the sizes where this kernel matters.
+//    through shared memory): one extra read and write of the operand (9% of
+//    a GPT-2 step's GPU time on an H100). The TMA kernel below can instead
+//    read an aligned MN-major operand as it is (set_wgmma_mn_major).
 //  - Loads: cp.async 16-byte copies by all 256 threads into a 4-stage ring
 //    (48 KiB per stage, 193 KiB in all, one CTA per SM); chunks past M, N or K
 //    are zero-filled by cp.async's src-size, so any M, N, K works. After a
@@ -47,7 +48,11 @@
 //  - gemm_tma_kernel (below, the default): a producer warpgroup feeds the
 //    stages with the bulk tensor copy engine (TMA) on mbarriers, two consumer
 //    warpgroups multiply; no CTA barrier in the main loop.
-//    WICK_CUDA_WGMMA=cpasync selects the first kernel instead.
+//    WICK_CUDA_WGMMA=cpasync selects the first kernel instead. Measured on an
+//    H100 (2026-11-27): bf16 4096^3 490 TFLOP/s (0.64x cuBLAS), GPT-2 shapes
+//    297-489 (0.52-0.69x), the TN weight gradient 165 (0.25x: both operands
+//    copied K-major first). Reading MN-major operands in place
+//    (set_wgmma_mn_major, gemm_sm90.h) is written but has not run on a GPU.
 #include "cuda/kernels/gemm_sm90.h"
 
 #include <cuda.h>  // CUtensorMap and its enums (types only: the encoder comes through the runtime's entry point)
@@ -56,6 +61,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -127,10 +133,18 @@ __device__ __forceinline__ uint64_t smem_desc(uint32_t addr) {
   return (static_cast<uint64_t>((addr & 0x3FFFF) >> 4)) | (uint64_t{1} << 16) | (uint64_t{1024 >> 4} << 32) |
          (uint64_t{1} << 62);
 }
+// An MN-major operand tile (gemm_tma_kernel only): 64 consecutive m (or n) of
+// one k per 128-byte row, rows k = 0, 1, ... in the 128-byte swizzle, 8-row
+// atoms 1024 bytes apart (stride byte offset), and the next 64 m (n) 8 KiB on
+// (leading byte offset: one 64 x 64 box of the copy engine).
+__device__ __forceinline__ uint64_t smem_desc_mn(uint32_t addr) {
+  return (static_cast<uint64_t>((addr & 0x3FFFF) >> 4)) | (uint64_t{8192 >> 4} << 16) |
+         (uint64_t{1024 >> 4} << 32) | (uint64_t{1} << 62);
+}
 
 // One wgmma m64n256k16 with float32 accumulators d (128 per thread), A and
 // B from shared memory through their descriptors; scale-d = 1 (d += A B),
-// no operand negation or transpose (both K-major).
+// no operand negation; kTA / kTB = 1 reads A / B MN-major (transposed).
 #define WICK_WGMMA_D_REGS \
   "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
   "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
@@ -160,11 +174,11 @@ __device__ __forceinline__ uint64_t smem_desc(uint32_t addr) {
 #define WICK_WGMMA_M64N256K16(TYPE)                                                                   \
   asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"                                        \
                "wgmma.mma_async.sync.aligned.m64n256k16.f32." TYPE "." TYPE " {" WICK_WGMMA_D_REGS  \
-               "}, %128, %129, p, 1, 1, 0, 0;\n}\n"                                                 \
+               "}, %128, %129, p, 1, 1, %131, %132;\n}\n"                                          \
                : WICK_WGMMA_D_OPERANDS                                                              \
-               : "l"(da), "l"(db), "r"(1))
+               : "l"(da), "l"(db), "r"(1), "n"(kTA), "n"(kTB))
 
-template <bool kBf16>
+template <bool kBf16, int kTA = 0, int kTB = 0>
 __device__ __forceinline__ void wgmma_m64n256k16(float (&d)[kBN / 2], uint64_t da, uint64_t db) {
   if constexpr (kBf16)
     WICK_WGMMA_M64N256K16("bf16");
@@ -320,7 +334,11 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Sm90Params p) {
 // consumers, each of 64 rows of the tile: wait for full[s], issue 4 wgmma
 // m64n256k16, keep one group in flight (wgmma.wait_group 1) and then release
 // the stage of the previous k tile to the producer (one arrival per consumer
-// warpgroup; empty[s] counts 2). No CTA-wide barrier in the main loop: the
+// warpgroup; empty[s] counts 2). An MN-major operand (m or n contiguous in
+// global memory) arrives as 64 x 64 boxes, each 64 consecutive m (n) of one k
+// per 128-byte row, and wgmma reads it transposed (smem_desc_mn: the k16 step
+// is 16 rows further, the next 64 m or n one box further).
+// No CTA-wide barrier in the main loop: the
 // loads of tile kt + kStages - 1 overlap the products of tile kt. The
 // producer gives up registers (setmaxnreg 40) so that each consumer thread can
 // keep its 128 float accumulators and addresses in 232.
@@ -341,7 +359,10 @@ struct TmaParams {
   int vec_store;             // C, ldc and stride_c allow two-element stores
 };
 
-template <typename TIn, typename TOut>
+// kMnA / kMnB: the operand is MN-major in global memory (A stored transposed,
+// B not), loaded as 64 x 64 boxes (64 m or n by 64 k; 2 for A, 4 for B) and
+// read by wgmma transposed; else K-major, one box per operand.
+template <typename TIn, typename TOut, bool kMnA, bool kMnB>
 __global__ void __launch_bounds__(kTmaThreads, 1)
     gemm_tma_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, TmaParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -375,8 +396,19 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
         for (int kt = 0; kt < nk; ++kt) {
           mbar_wait(empty0 + 8 * stage, phase);
           mbar_arrive_expect_tx(full0 + 8 * stage, kStageBytes);
-          tma_load_3d(tile_a(stage), &map_a, full0 + 8 * stage, kt * kBK, m0, za);
-          tma_load_3d(tile_b(stage), &map_b, full0 + 8 * stage, kt * kBK, n0, zb);
+          const uint32_t bar = full0 + 8 * stage;
+          if constexpr (kMnA) {
+#pragma unroll
+            for (int i = 0; i < kBM / 64; ++i) tma_load_3d(tile_a(stage) + i * 8192, &map_a, bar, m0 + 64 * i, kt * kBK, za);
+          } else {
+            tma_load_3d(tile_a(stage), &map_a, bar, kt * kBK, m0, za);
+          }
+          if constexpr (kMnB) {
+#pragma unroll
+            for (int j = 0; j < kBN / 64; ++j) tma_load_3d(tile_b(stage) + j * 8192, &map_b, bar, n0 + 64 * j, kt * kBK, zb);
+          } else {
+            tma_load_3d(tile_b(stage), &map_b, bar, kt * kBK, n0, zb);
+          }
           if (++stage == kTmaStages) stage = 0, phase ^= 1;
         }
       }
@@ -395,11 +427,17 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
       int prev = -1;
       for (int kt = 0; kt < nk; ++kt) {
         mbar_wait(full0 + 8 * stage, phase);
-        const uint32_t a = tile_a(stage) + cw * 64 * 128, b = tile_b(stage);
+        // This warpgroup's 64 rows of A start 8 KiB into the tile in either layout. A k16 step is 32 bytes
+        // along a K-major row, 16 rows of 128 bytes down an MN-major tile.
+        const uint32_t a = tile_a(stage) + cw * 8192, b = tile_b(stage);
         wgmma_fence();
         fence_operands(d);
 #pragma unroll
-        for (int s = 0; s < kBK / 16; ++s) wgmma_m64n256k16<kBf16>(d, smem_desc(a + 32 * s), smem_desc(b + 32 * s));
+        for (int s = 0; s < kBK / 16; ++s) {
+          const uint64_t da = kMnA ? smem_desc_mn(a + 2048 * s) : smem_desc(a + 32 * s);
+          const uint64_t db = kMnB ? smem_desc_mn(b + 2048 * s) : smem_desc(b + 32 * s);
+          wgmma_m64n256k16<kBf16, kMnA ? 1 : 0, kMnB ? 1 : 0>(d, da, db);
+        }
         wgmma_commit();
         fence_operands(d);
         wgmma_wait<1>();  // the previous k tile's products are done: its stage can be refilled
@@ -492,14 +530,20 @@ unsigned grid_dim(int64_t n, int64_t tile) { return static_cast<unsigned>((n + t
 // A K-major, 16-byte aligned view of one operand: `rows` (M or N) x K, element
 // (r, k) at base + r * rs + k * ks, batches `bstride` apart; the operand itself
 // when it already is one, else a copy in `holder`.
+// allow_mn: an operand stored MN-major (m or n contiguous: rs == 1), 16-byte
+// aligned with a k stride and batch stride of whole 16 bytes, is taken as it
+// is (mn = true, ld = its k stride), for gemm_tma_kernel to read transposed.
 struct KMajor {
   const uint16_t* ptr;
   int64_t ld, bstride;
+  bool mn = false;
 };
 KMajor kmajor(const void* base, int64_t rows, int64_t K, int64_t rs, int64_t ks, int64_t batch, int64_t bstride,
-              DType dt, int device, Tensor& holder) {
+              DType dt, int device, Tensor& holder, bool allow_mn = false) {
   const uint16_t* p = static_cast<const uint16_t*>(base);
   if ((ks == 1 || K == 1) && aligned16(p) && rs % 8 == 0 && bstride % 8 == 0) return {p, rs, bstride};
+  if (allow_mn && (rs == 1 || rows == 1) && aligned16(p) && ks % 8 == 0 && bstride % 8 == 0)
+    return {p, ks, bstride, true};
   const int64_t ld = (K + 7) / 8 * 8;
   const int64_t copies = bstride == 0 ? 1 : batch;  // a broadcast operand is copied once
   holder = empty({copies * rows * ld}, TensorOptions(dt).device(Device(DeviceType::CUDA, device)));
@@ -550,24 +594,28 @@ EncodeTiled encoder() {
 // A 3-d tensor map (k, row, batch) over a K-major operand with boxes of
 // kBK x box_rows x 1 in the 128-byte swizzle; false when the driver refuses
 // the layout (the caller then runs the cp.async kernel).
+// An MN-major operand: dimensions (row, k, batch), boxes of 64 x kBK.
 bool make_map(CUtensorMap* map, const KMajor& op, int64_t rows, int64_t K, int64_t batch, int box_rows, bool bf16) {
   EncodeTiled enc = encoder();
   if (enc == nullptr) return false;
   const bool batched = op.bstride != 0 && batch > 1;
-  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(K), static_cast<cuuint64_t>(rows),
+  const int64_t inner = op.mn ? rows : K, outer = op.mn ? K : rows;
+  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(inner), static_cast<cuuint64_t>(outer),
                               static_cast<cuuint64_t>(batched ? batch : 1)};
   const cuuint64_t strides[2] = {static_cast<cuuint64_t>(op.ld) * 2,
-                                 static_cast<cuuint64_t>(batched ? op.bstride : rows * op.ld) * 2};
-  const cuuint32_t box[3] = {kBK, static_cast<cuuint32_t>(box_rows), 1}, elem[3] = {1, 1, 1};
+                                 static_cast<cuuint64_t>(batched ? op.bstride : outer * op.ld) * 2};
+  const cuuint32_t box[3] = {op.mn ? 64u : static_cast<cuuint32_t>(kBK),
+                             op.mn ? static_cast<cuuint32_t>(kBK) : static_cast<cuuint32_t>(box_rows), 1};
+  const cuuint32_t elem[3] = {1, 1, 1};
   return enc(map, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 3,
              const_cast<uint16_t*>(op.ptr), dims, strides, box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE,
              CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
              CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename TIn, typename TOut>
+template <typename TIn, typename TOut, bool kMnA, bool kMnB>
 void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const TmaParams& p) {
-  auto kernel = gemm_tma_kernel<TIn, TOut>;
+  auto kernel = gemm_tma_kernel<TIn, TOut, kMnA, kMnB>;
   WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kTmaSmemBytes));
   const dim3 grid(static_cast<unsigned>((p.N + kBN - 1) / kBN), static_cast<unsigned>((p.M + kBM - 1) / kBM),
                   static_cast<unsigned>(std::min<int64_t>(p.batch, 65535)));
@@ -592,10 +640,16 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   p.vec_store = reinterpret_cast<uintptr_t>(g.C) % (2 * out_bytes) == 0 && g.ldc % 2 == 0 &&
                 (g.batch <= 1 || g.stride_c % 2 == 0);
   const bool f32_out = g.c_dtype == kFloat32;
+  auto by_layout = [&]<typename TIn, typename TOut>() {
+    if (a.mn)
+      b.mn ? launch_tma<TIn, TOut, true, true>(ma, mb, p) : launch_tma<TIn, TOut, true, false>(ma, mb, p);
+    else
+      b.mn ? launch_tma<TIn, TOut, false, true>(ma, mb, p) : launch_tma<TIn, TOut, false, false>(ma, mb, p);
+  };
   if (bf16)
-    f32_out ? launch_tma<__nv_bfloat16, float>(ma, mb, p) : launch_tma<__nv_bfloat16, __nv_bfloat16>(ma, mb, p);
+    f32_out ? by_layout.operator()<__nv_bfloat16, float>() : by_layout.operator()<__nv_bfloat16, __nv_bfloat16>();
   else
-    f32_out ? launch_tma<__half, float>(ma, mb, p) : launch_tma<__half, __half>(ma, mb, p);
+    f32_out ? by_layout.operator()<__half, float>() : by_layout.operator()<__half, __half>();
   return true;
 }
 
@@ -613,6 +667,19 @@ bool use_tma() {
 }
 
 }  // namespace
+
+namespace {
+std::atomic<bool>& mn_flag() {
+  static std::atomic<bool> on{[] {
+    const char* v = std::getenv("WICK_CUDA_WGMMA_MN");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }()};
+  return on;
+}
+}  // namespace
+
+void set_wgmma_mn_major(bool on) { mn_flag().store(on, std::memory_order_relaxed); }
+bool wgmma_mn_major() { return mn_flag().load(std::memory_order_relaxed); }
 
 bool wgmma_supported(int device) {
   const cudaDeviceProp& prop = device_properties(device);
@@ -637,11 +704,21 @@ void gemm_wgmma(const GemmArgs& g) {
     launch_typed(g, p);
     return;
   }
-  const KMajor a = kmajor(g.A, g.M, g.K, g.trans_a ? 1 : g.lda, g.trans_a ? g.lda : 1, g.batch, g.stride_a,
-                          g.ab_dtype, dev, ha);
-  const KMajor b = kmajor(g.B, g.N, g.K, g.trans_b ? g.ldb : 1, g.trans_b ? 1 : g.ldb, g.batch, g.stride_b,
-                          g.ab_dtype, dev, hb);
+  auto operand_a = [&](bool allow_mn) {
+    return kmajor(g.A, g.M, g.K, g.trans_a ? 1 : g.lda, g.trans_a ? g.lda : 1, g.batch, g.stride_a, g.ab_dtype, dev,
+                  ha, allow_mn);
+  };
+  auto operand_b = [&](bool allow_mn) {
+    return kmajor(g.B, g.N, g.K, g.trans_b ? g.ldb : 1, g.trans_b ? 1 : g.ldb, g.batch, g.stride_b, g.ab_dtype, dev,
+                  hb, allow_mn);
+  };
+  // The TMA kernel reads MN-major operands as they are (no transposing copy); the cp.async kernel
+  // wants both K-major.
+  const bool in_place = use_tma() && wgmma_mn_major();
+  KMajor a = operand_a(in_place), b = operand_b(in_place);
   if (use_tma() && try_tma(g, a, b)) return;
+  if (a.mn) a = operand_a(false);
+  if (b.mn) b = operand_b(false);
   Sm90Params p{};
   p.A = a.ptr, p.B = b.ptr, p.C = g.C;
   p.M = g.M, p.N = g.N, p.K = g.K, p.batch = g.batch;

@@ -13,4 +13,13 @@ bool wgmma_supported(int device);
 // device and stream; wick::Error when the device is not sm_90.
 void gemm_wgmma(const GemmArgs& g);
 
+// Whether the TMA kernel reads an aligned MN-major operand (A transposed, B
+// not) in place through transposed descriptors instead of copying it K-major
+// first. Written after the last GPU lease, not yet run on a GPU: OFF by
+// default; WICK_CUDA_WGMMA_MN=1 turns it on for the process, the setter
+// (process-wide) lets tests run both. To become the default once
+// CudaGemm.AlignedMnMajorOperands passes on an H100.
+void set_wgmma_mn_major(bool on);
+bool wgmma_mn_major();
+
 }  // namespace wick::cuda

@@ -264,6 +264,32 @@ TEST(CudaGemm, AlphaBetaAndBatches) {
     }
 }
 
+// Leading dimensions and batch strides of whole 16 bytes: the wgmma TMA kernel
+// reads a transposed A or a non-transposed B (MN-major) in place, through
+// 64 x 64 boxes, instead of copying it K-major (unaligned operands, above,
+// still take the copy). Partial boxes along M, N and K, batches, a broadcast B.
+TEST(CudaGemm, AlignedMnMajorOperands) {
+  WICK_SKIP_WITHOUT_CUDA();
+  struct Restore {
+    bool was = cuda::wgmma_mn_major();
+    ~Restore() { cuda::set_wgmma_mn_major(was); }
+  } restore;
+  for (bool in_place : {false, true}) {
+    SCOPED_TRACE(in_place ? "MN-major operands in place" : "MN-major operands copied K-major");
+    cuda::set_wgmma_mn_major(in_place);
+    for (const DtypePair& p : kPairs)
+      for (int t = 0; t < 4; ++t) {
+        const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+        SCOPED_TRACE(testing::Message() << p.ab << "->" << p.c << " ta " << ta << " tb " << tb);
+        check_case({200, 136, 77, 1, ta, tb, 0, false, 1.0, 0.0}, p.ab, p.c);
+        check_case({72, 264, 520, 1, ta, tb, 0, false, 1.0, 0.0}, p.ab, p.c);
+        check_case({8, 8, 8, 1, ta, tb, 0, false, 1.0, 0.0}, p.ab, p.c);
+        check_case({64, 136, 72, 3, ta, tb, 0, false, 0.5, 1.5}, p.ab, p.c);
+        check_case({64, 136, 72, 3, ta, tb, 0, true, 1.0, 0.0}, p.ab, p.c);
+      }
+  }
+}
+
 TEST(CudaGemm, KZeroScalesC) {
   WICK_SKIP_WITHOUT_CUDA();
   for (const DtypePair& p : kPairs) {
