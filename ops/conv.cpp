@@ -50,7 +50,10 @@ struct ConvParams {
 // "3x3" / "5"
 std::string dims_str(const std::vector<int64_t>& v) {
   std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "x" : "") + std::to_string(v[i]);
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += 'x';
+    s += std::to_string(v[i]);
+  }
   return s;
 }
 

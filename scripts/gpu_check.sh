@@ -212,6 +212,9 @@ print(f"{len(t)} kernels, {sum(n.values())} launches, {total / 1e3:.1f} ms of GP
 for name, v in t.most_common(30):
     print(f"{v:10.0f} us {100 * v / total:5.1f}%  x{n[name]:<5d} {name}")
 PY
+    echo "== the same step in PyTorch eager (torch.profiler, one step, GPU kernels)"
+    timeout 90 python3 bench/peer/cuda_models.py --workload gpt2 --batch 2 --steps 1 --warmup 1 --profile 30 \
+      2>&1 >/dev/null | tee "$out/torch_gpt2_top.txt"
   fi
   exit 0
 fi

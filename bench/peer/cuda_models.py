@@ -14,6 +14,9 @@ torch.compile, no CUDA graphs, default cuDNN settings (benchmark mode off, TF32 
 torch's defaults).
 
   python3 bench/peer/cuda_models.py --workload gpt2 --steps 10 --warmup 3 [--dtype bf16|fp32] [--json]
+  python3 bench/peer/cuda_models.py --workload gpt2 --batch 2 --profile 30
+      after the timed steps, one more step under torch.profiler: its 30 costliest GPU kernels (total
+      time, share, launches), the twin of scripts/gpu_check.sh's ncu table of wick's kernels
 """
 import argparse
 import json
@@ -159,6 +162,23 @@ def make(name, batch, bf16):
     return step, sum(p.numel() for p in model.parameters()), items, unit
 
 
+def print_kernel_profile(step, top):
+    """One step under torch.profiler; its GPU kernels summed by name, costliest first."""
+    from torch.profiler import ProfilerActivity, profile
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        step()
+        torch.cuda.synchronize()
+    def gpu_us(e):  # device_time_total since torch 2.4, cuda_time_total before
+        return e.device_time_total if hasattr(e, "device_time_total") else e.cuda_time_total
+    rows = [(e.key, gpu_us(e), e.count) for e in prof.key_averages() if gpu_us(e) > 0]
+    total = sum(t for _, t, _ in rows) or 1.0
+    rows.sort(key=lambda r: -r[1])
+    print(f"torch: {len(rows)} kernels, {total / 1e3:.1f} ms of GPU time in one step (us below)", file=sys.stderr)
+    for name, t, n in rows[:top]:
+        print(f"{t:10.0f} us {100 * t / total:5.1f}%  x{n:<5d} {name[:100]}", file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workload", required=True, choices=list(EXPECTED_PARAMS))
@@ -167,6 +187,8 @@ def main():
     ap.add_argument("--batch", type=int, default=0)
     ap.add_argument("--dtype", choices=["bf16", "fp32"], default="bf16")
     ap.add_argument("--json", action="store_true", help="print one JSON line")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="after the timed steps, profile one step and print its N costliest GPU kernels")
     a = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("cuda_models.py: torch sees no CUDA device")
@@ -185,6 +207,8 @@ def main():
     med = statistics.median(times)
     phases = []
     step(phases)
+    if a.profile > 0:
+        print_kernel_profile(step, a.profile)
     rec = dict(framework="torch", workload=a.workload, dtype=a.dtype, median_ms=round(med, 3),
                throughput=round(items / (med / 1e3), 1), unit=unit, params=params,
                peak_mem_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1), loss=round(loss, 5), steps=a.steps,
