@@ -107,7 +107,8 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
               "WICK_CUDA_GEMM=wick test_cuda_amp" "WICK_CUDA_GEMM=wick test_cuda_models" \
               "WICK_CUDA_WGMMA=cpasync test_cuda_gemm" "WICK_CUDA_WGMMA=cpasync test_cuda_models" \
               "WICK_CUDA_COPY_FAST=1 WICK_CUDA_WGMMA_MN=1 test_cuda_models" \
-              "WICK_CUDA_COPY_FAST=1 WICK_CUDA_WGMMA_MN=1 test_cuda_amp"; do
+              "WICK_CUDA_COPY_FAST=1 WICK_CUDA_WGMMA_MN=1 test_cuda_amp" \
+              "WICK_CUDA_ATTENTION_FA2=1 test_cuda_models"; do
     n=${spec##* }; vars=${spec% *}; [ -x "$bin/$n" ] || continue
     log="$out/detail/alt_${n}_$(echo "$vars" | tr -c 'A-Za-z0-9\n' '_').log"
     # shellcheck disable=SC2086
@@ -148,6 +149,9 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   if want attention; then
   echo "== attention: wick fused vs wick composed; then PyTorch's scaled_dot_product_attention (same table)"
   [ -x "$bin/bench_cuda_attention" ] && timeout 90 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -12
+  echo "== the same with the FlashAttention-2 style forward (WICK_CUDA_ATTENTION_FA2=1)"
+  [ -x "$bin/bench_cuda_attention" ] && WICK_CUDA_ATTENTION_FA2=1 timeout 90 "$bin/bench_cuda_attention" --rounds=3 2>&1 |
+    tee "$out/bench_cuda_attention_fa2.txt" | grep -E '^wick-fused'
   timeout 90 python3 bench/peer/cuda_attention.py --rounds 3 2>&1 | tee "$out/bench_torch_attention.txt" | tail -8
   fi
   if want conv; then
@@ -162,8 +166,9 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
           2>> "$out/models.err" || echo "wick $wl: failed (rc $?): $(tail -2 "$out/models.err")"
         timeout 150 python3 bench/peer/cuda_models.py --workload $wl --steps 5 --warmup 2 --json >> "$out/models.jsonl" \
           2>> "$out/models.err" || echo "torch $wl: failed (rc $?): $(tail -2 "$out/models.err")"
-        # wick with the paths that wait for a GPU check (strided copies, MN-major GEMM operands): "wick-fast".
-        WICK_CUDA_COPY_FAST=1 WICK_CUDA_WGMMA_MN=1 timeout 150 "$bin/bench_cuda_models" --workload $wl --steps 5 \
+        # wick with the paths that wait for a GPU check (strided copies, MN-major GEMM operands, the FA2
+        # forward): "wick-fast".
+        WICK_CUDA_COPY_FAST=1 WICK_CUDA_WGMMA_MN=1 WICK_CUDA_ATTENTION_FA2=1 timeout 150 "$bin/bench_cuda_models" --workload $wl --steps 5 \
           --warmup 2 --json 2>> "$out/models.err" | sed 's/"framework": "wick"/"framework": "wick-fast"/' >> "$out/models.jsonl"
       done
     done
@@ -184,7 +189,7 @@ for wl in ("gpt2", "resnet50"):
     fast = [r for r in rows if r["workload"] == wl and r["framework"] == "wick-fast"]
     if fast:
         f = statistics.median(r["throughput"] for r in fast)
-        print(f"          wick-fast (WICK_CUDA_COPY_FAST=1 WICK_CUDA_WGMMA_MN=1) {f:10.0f}  ratio {f / t:5.2f}x, "
+        print(f"          wick-fast (the three opt-in paths on) {f:10.0f}  ratio {f / t:5.2f}x, "
               f"forward/backward/optimizer ms {ph(fast[-1])}")
 PY
   fi

@@ -58,6 +58,7 @@
 // register-resident P (no trip through shared memory), warp-specialized
 // Hopper (wgmma/TMA) kernels.
 #include "cuda/kernels/attention.h"
+#include "cuda/kernels/attention_fa2.h"
 
 #include <mma.h>
 
@@ -950,6 +951,10 @@ DType attention_lse_dtype(DType dtype) { return dtype == kFloat64 ? kFloat64 : k
 void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& mask, const Tensor& mask_offset, bool causal, double scale) {
   check_args(q, k, v);
+  if (attention_fa2() && attention_fa2_eligible(q, k, v, mask)) {  // opt-in (cuda/kernels/attention_fa2.h)
+    attention_fa2_forward(out, lse, q, k, v, causal, scale);
+    return;
+  }
   DeviceGuard guard(q.device().index);
   WICK_DEVICE_DISPATCH_FLOAT(q.dtype(), kOp, [&]<typename T>() {
     using A = compute_t<T>;

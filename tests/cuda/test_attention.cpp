@@ -399,3 +399,201 @@ TEST(CudaAttention, ManySlices) {
   const Tensor got = scaled_dot_product_attention(q.to(kCuda).to(kFloat32), k.to(kCuda).to(kFloat32), v.to(kCuda).to(kFloat32));
   EXPECT_TRUE(all_close(got.to(kFloat64).cpu(), want, 1e-4, 1e-4));
 }
+
+// ---- the opt-in FlashAttention-2 forward (cuda/kernels/attention_fa2.cu) ----
+// Run explicitly with the selection flag on (restored after): out and lse
+// against the float64 CPU kernel, the backward fed by its out/lse, and the
+// inputs it does not take still going to the general kernels.
+#ifdef WICK_WITH_CUDA
+#include <tuple>
+#include <vector>
+
+#include "cuda/kernels/attention_fa2.h"
+#include "cuda/kernels/gemm_sm90.h"
+#include "ops/cpu/attention.h"
+
+namespace {
+
+class Fa2Selected {
+ public:
+  Fa2Selected() : prev_(cuda::attention_fa2()) { cuda::set_attention_fa2(true); }
+  ~Fa2Selected() { cuda::set_attention_fa2(prev_); }
+  Fa2Selected(const Fa2Selected&) = delete;
+  Fa2Selected& operator=(const Fa2Selected&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// The FA2 kernel needs sm_80+: probe with inputs it takes everywhere else.
+bool fa2_runs_here() {
+  const TensorOptions o = TensorOptions(kBFloat16).device(kCuda);
+  return cuda::attention_fa2_eligible(zeros({1, 4, 64}, o), zeros({1, 4, 64}, o), zeros({1, 4, 64}, o), Tensor());
+}
+
+// Skips below sm_80 only: an H100 (sm_90, where the wgmma GEMM runs) that
+// the probe calls ineligible is an eligibility bug, and fails.
+#define WICK_SKIP_WITHOUT_FA2()                                                                      \
+  do {                                                                                               \
+    WICK_SKIP_WITHOUT_CUDA();                                                                        \
+    if (!fa2_runs_here()) {                                                                          \
+      if (cuda::wgmma_supported(cuda::current_device())) FAIL() << "FA2 refuses eligible inputs on sm_90"; \
+      GTEST_SKIP() << "the FA2 attention kernel needs sm_80+";                                       \
+    }                                                                                                \
+  } while (0)
+
+// cuda::attention_forward (FA2 selected) on q [N, L, E], k, v [N, S, E]
+// (float64 CPU values representable in dt) against cpu::attention_forward in
+// float64: out and lse.
+void expect_fa2_forward_matches_cpu(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, double scale,
+                                    DType dt) {
+  const int64_t N = q.size(0), L = q.size(1), S = k.size(1), E = q.size(2);
+  const Tensor qg = q.to(kCuda).to(dt).contiguous(), kg = k.to(kCuda).to(dt).contiguous(),
+               vg = v.to(kCuda).to(dt).contiguous();
+  ASSERT_TRUE(cuda::attention_fa2_eligible(qg, kg, vg, Tensor()));
+  Tensor out = empty({N, L, E}, TensorOptions(dt).device(kCuda));
+  Tensor lse = empty({N * L}, TensorOptions(cuda::attention_lse_dtype(dt)).device(kCuda));
+  ASSERT_EQ(lse.dtype(), kFloat32);
+  cuda::attention_forward(out, lse, qg, kg, vg, Tensor(), Tensor(), causal, scale);
+
+  const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+  cpu::AttentionProblem<double> p;
+  p.N = N, p.L = L, p.S = S, p.E = E, p.Ev = E;
+  p.q = static_cast<const double*>(qc.data_ptr_raw());
+  p.k = static_cast<const double*>(kc.data_ptr_raw());
+  p.v = static_cast<const double*>(vc.data_ptr_raw());
+  p.scale = scale;
+  p.causal = causal;
+  Tensor want_out = empty({N, L, E}, TensorOptions(kFloat64)), want_lse = empty({N * L}, TensorOptions(kFloat64));
+  cpu::attention_forward(p, static_cast<double*>(want_out.data_ptr_raw()), static_cast<double*>(want_lse.data_ptr_raw()));
+
+  EXPECT_TRUE(all_close(out.to(kFloat64).cpu(), want_out, tol(dt), tol(dt))) << "out";
+  // lse depends on the 16-bit inputs only through float32 sums (p is rounded
+  // only where it multiplies V): much tighter than out.
+  EXPECT_TRUE(all_close(lse.to(kFloat64).cpu(), want_lse, 2e-3, 2e-3)) << "lse";
+}
+
+}  // namespace
+
+TEST(CudaAttentionFa2, ForwardMatchesTheFloat64Cpu) {
+  WICK_SKIP_WITHOUT_FA2();
+  Fa2Selected on;
+  std::vector<std::pair<int64_t, int64_t>> lens;
+  for (int64_t L : {1, 17, 64, 130})
+    for (int64_t S : {1, 33, 64, 200}) lens.emplace_back(L, S);
+  lens.emplace_back(130, 130);  // causal with L == S off the tiles (and 64 == 64 above)
+  lens.emplace_back(200, 200);
+  uint64_t seed = 7000;
+  for (DType dt : {kBFloat16, kFloat16})
+    for (int64_t E : {64, 128})
+      for (bool causal : {false, true})
+        for (auto [L, S] : lens) {
+          SCOPED_TRACE(testing::Message() << dt << " E=" << E << " causal=" << causal << " L=" << L << " S=" << S);
+          const Tensor q = normal_as({3, L, E}, dt, seed++), k = normal_as({3, S, E}, dt, seed++),
+                       v = normal_as({3, S, E}, dt, seed++);
+          const double scale = (L + S) % 3 == 0 ? 0.3 : 1.0 / std::sqrt(static_cast<double>(E));
+          expect_fa2_forward_matches_cpu(q, k, v, causal, scale, dt);
+        }
+}
+
+TEST(CudaAttentionFa2, NoKeysAndNoQueries) {
+  WICK_SKIP_WITHOUT_FA2();
+  Fa2Selected on;
+  for (DType dt : {kBFloat16, kFloat16}) {
+    const TensorOptions o = TensorOptions(dt).device(kCuda);
+    // S == 0: every row fully masked -> NaN output, lse -inf (attention.h).
+    const Tensor q = normal_as({3, 70, 64}, dt, 1).to(kCuda).to(dt), k = zeros({3, 0, 64}, o), v = zeros({3, 0, 64}, o);
+    ASSERT_TRUE(cuda::attention_fa2_eligible(q, k, v, Tensor()));
+    for (bool causal : {false, true}) {
+      Tensor out = full({3, 70, 64}, Scalar(7.0), o), lse = zeros({3 * 70}, TensorOptions(kFloat32).device(kCuda));
+      cuda::attention_forward(out, lse, q, k, v, Tensor(), Tensor(), causal, 0.125);
+      EXPECT_TRUE(all_equal(isnan(out.to(kFloat32)).cpu(), ones({3, 70, 64}, TensorOptions(kBool))));
+      const Tensor want_lse = full({3 * 70}, Scalar(-std::numeric_limits<double>::infinity()), TensorOptions(kFloat32));
+      EXPECT_TRUE(all_equal(lse.cpu(), want_lse));
+    }
+    // L == 0: nothing to do, nothing written.
+    Tensor out0 = empty({3, 0, 64}, o), lse0 = empty({0}, TensorOptions(kFloat32).device(kCuda));
+    cuda::attention_forward(out0, lse0, zeros({3, 0, 64}, o), zeros({3, 5, 64}, o), zeros({3, 5, 64}, o), Tensor(),
+                            Tensor(), true, 0.125);
+    cuda::synchronize();
+  }
+}
+
+TEST(CudaAttentionFa2, BackwardFromItsOutAndLseMatchesTheCpu) {
+  WICK_SKIP_WITHOUT_FA2();
+  Fa2Selected on;
+  uint64_t seed = 8000;
+  for (DType dt : {kBFloat16, kFloat16})
+    for (int64_t E : {64, 128})
+      for (auto [L, S, causal] : {std::tuple<int64_t, int64_t, bool>{130, 200, false}, {130, 130, true},
+                                  {17, 33, true}, {64, 64, true}}) {
+        SCOPED_TRACE(testing::Message() << dt << " E=" << E << " L=" << L << " S=" << S << " causal=" << causal);
+        // [B, H] = [2, 3]: sdpa flattens the heads into six slices.
+        const Tensor q = normal_as({2, 3, L, E}, dt, seed++), k = normal_as({2, 3, S, E}, dt, seed++),
+                     v = normal_as({2, 3, S, E}, dt, seed++);
+        expect_matches_cpu(q, k, v, Tensor(), causal, {}, dt, seed++);
+      }
+}
+
+TEST(CudaAttentionFa2, IneligibleInputsTakeTheGeneralKernels) {
+  WICK_SKIP_WITHOUT_FA2();
+  Fa2Selected on;
+  const TensorOptions bf = TensorOptions(kBFloat16).device(kCuda);
+  uint64_t seed = 9000;
+  {  // a bool mask
+    const Tensor q = normal_as({2, 70, 64}, kBFloat16, seed++), k = normal_as({2, 90, 64}, kBFloat16, seed++),
+                 v = normal_as({2, 90, 64}, kBFloat16, seed++);
+    const Tensor mask = bool_mask({70, 90}, seed++);
+    EXPECT_FALSE(cuda::attention_fa2_eligible(q.to(kCuda).to(kBFloat16), k.to(kCuda).to(kBFloat16),
+                                              v.to(kCuda).to(kBFloat16), mask.to(kCuda)));
+    expect_matches_cpu(q, k, v, mask, false, {}, kBFloat16, seed++);
+  }
+  {  // E = 32
+    const Tensor q = normal_as({2, 70, 32}, kBFloat16, seed++), k = normal_as({2, 90, 32}, kBFloat16, seed++),
+                 v = normal_as({2, 90, 32}, kBFloat16, seed++);
+    EXPECT_FALSE(cuda::attention_fa2_eligible(zeros({2, 70, 32}, bf), zeros({2, 90, 32}, bf), zeros({2, 90, 32}, bf),
+                                              Tensor()));
+    expect_matches_cpu(q, k, v, Tensor(), true, {}, kBFloat16, seed++);
+  }
+  {  // float32
+    const TensorOptions f = TensorOptions(kFloat32).device(kCuda);
+    const Tensor q = normal_as({2, 70, 64}, kFloat32, seed++), k = normal_as({2, 90, 64}, kFloat32, seed++),
+                 v = normal_as({2, 90, 64}, kFloat32, seed++);
+    EXPECT_FALSE(cuda::attention_fa2_eligible(zeros({2, 70, 64}, f), zeros({2, 90, 64}, f), zeros({2, 90, 64}, f),
+                                              Tensor()));
+    expect_matches_cpu(q, k, v, Tensor(), false, {}, kFloat32, seed++);
+  }
+  // E != Ev
+  EXPECT_FALSE(
+      cuda::attention_fa2_eligible(zeros({2, 70, 64}, bf), zeros({2, 90, 64}, bf), zeros({2, 90, 128}, bf), Tensor()));
+}
+
+TEST(CudaAttentionFa2, ManyKeyTilesAgreeWithTheGeneralKernel) {
+  WICK_SKIP_WITHOUT_FA2();
+  // GPT-2-like lengths: 16 key tiles through the double buffer, causal tile
+  // skipping; FA2 against the existing tensor-core forward on the device.
+  uint64_t seed = 9500;
+  for (DType dt : {kBFloat16, kFloat16})
+    for (int64_t E : {64, 128})
+      for (bool causal : {true, false}) {
+        SCOPED_TRACE(testing::Message() << dt << " E=" << E << " causal=" << causal);
+        const TensorOptions o = TensorOptions(dt).device(kCuda);
+        Generator g(seed++);
+        const Tensor q = randn({4, 1000, E}, o, &g), k = randn({4, 1030, E}, o, &g), v = randn({4, 1030, E}, o, &g);
+        const TensorOptions f = TensorOptions(kFloat32).device(kCuda);
+        Tensor out_a = empty({4, 1000, E}, o), lse_a = empty({4 * 1000}, f);
+        Tensor out_b = empty({4, 1000, E}, o), lse_b = empty({4 * 1000}, f);
+        const double scale = 1.0 / std::sqrt(static_cast<double>(E));
+        {
+          Fa2Selected on;
+          cuda::attention_forward(out_a, lse_a, q, k, v, Tensor(), Tensor(), causal, scale);
+        }
+        const bool prev = cuda::attention_fa2();
+        cuda::set_attention_fa2(false);
+        cuda::attention_forward(out_b, lse_b, q, k, v, Tensor(), Tensor(), causal, scale);
+        cuda::set_attention_fa2(prev);
+        EXPECT_TRUE(all_close(out_a.to(kFloat64).cpu(), out_b.to(kFloat64).cpu(), tol(dt), tol(dt))) << "out";
+        EXPECT_TRUE(all_close(lse_a.to(kFloat64).cpu(), lse_b.to(kFloat64).cpu(), 1e-3, 1e-3)) << "lse";
+      }
+}
+#endif  // WICK_WITH_CUDA
