@@ -3,6 +3,8 @@
 // there are (no driver, a driver older than the toolkit, no device) means "no
 // GPU": is_available() never throws.
 #include <array>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <sstream>
 #include <vector>
@@ -79,6 +81,11 @@ DeviceGuard::DeviceGuard(int index) {
 }
 DeviceGuard::~DeviceGuard() {
   if (changed_) cudaSetDevice(prev_);  // a destructor must not throw
+}
+
+OptInSwitch::OptInSwitch(const char* env) {
+  const char* v = std::getenv(env);
+  on_.store(v != nullptr && std::strcmp(v, "1") == 0, std::memory_order_relaxed);
 }
 
 const cudaDeviceProp& device_properties(int index) {

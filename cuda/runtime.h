@@ -5,6 +5,8 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
+
 #include "tensor/error.h"
 
 namespace wick::cuda {
@@ -31,6 +33,20 @@ class DeviceGuard {
  private:
   int prev_ = 0;
   bool changed_ = false;
+};
+
+// A process-wide on/off switch for an opt-in code path (one written without
+// a GPU at hand, off until a GPU has run its tests): initially on when the
+// environment variable `env` is "1"; set() flips it for the process (tests
+// run both settings). Reads and writes are relaxed atomics.
+class OptInSwitch {
+ public:
+  explicit OptInSwitch(const char* env);
+  bool on() const { return on_.load(std::memory_order_relaxed); }
+  void set(bool on) { on_.store(on, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> on_;
 };
 
 // Blocks of `threads` covering n items, capped at a grid-stride-friendly limit.

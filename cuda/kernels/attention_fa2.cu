@@ -43,11 +43,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
-#include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <string_view>
 #include <type_traits>
 
 #include "cuda/kernels/device_types.cuh"
@@ -62,12 +59,9 @@ constexpr int kBr = 64;  // query rows per CTA (16 per warp)
 constexpr int kBc = 64;  // keys per tile
 constexpr int kThreads = 128;
 
-std::atomic<bool>& fa2_flag() {
-  static std::atomic<bool> flag{[] {
-    const char* e = std::getenv("WICK_CUDA_ATTENTION_FA2");
-    return e != nullptr && std::string_view(e) == "1";
-  }()};
-  return flag;
+OptInSwitch& fa2_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_FA2");
+  return s;
 }
 
 // Element offset of 16-byte chunk c of row r in a swizzled [64, kD] tile.
@@ -335,9 +329,9 @@ bool aligned16(const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr_
 
 }  // namespace
 
-void set_attention_fa2(bool on) { fa2_flag().store(on, std::memory_order_relaxed); }
+void set_attention_fa2(bool on) { fa2_switch().set(on); }
 
-bool attention_fa2() { return fa2_flag().load(std::memory_order_relaxed); }
+bool attention_fa2() { return fa2_switch().on(); }
 
 bool attention_fa2_eligible(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask) {
   if (mask.defined()) return false;

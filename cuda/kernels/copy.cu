@@ -47,10 +47,7 @@
 #include "cuda/kernels/copy.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 
 #include "cuda/kernels/strided.cuh"
 #include "cuda/runtime.h"
@@ -265,17 +262,14 @@ bool plan_transpose(const StridedIndexer<2>& ix, TransposePlan& plan) {
 }  // namespace
 
 namespace {
-std::atomic<bool>& fast_flag() {
-  static std::atomic<bool> on{[] {
-    const char* v = std::getenv("WICK_CUDA_COPY_FAST");
-    return v != nullptr && std::strcmp(v, "1") == 0;
-  }()};
-  return on;
+OptInSwitch& fast_switch() {
+  static OptInSwitch s("WICK_CUDA_COPY_FAST");
+  return s;
 }
 }  // namespace
 
-void set_fast_strided_copies(bool on) { fast_flag().store(on, std::memory_order_relaxed); }
-bool fast_strided_copies() { return fast_flag().load(std::memory_order_relaxed); }
+void set_fast_strided_copies(bool on) { fast_switch().set(on); }
+bool fast_strided_copies() { return fast_switch().on(); }
 
 void copy(const Tensor& dst, const Tensor& src) {
   WICK_CHECK(dst.is_cuda() && src.is_cuda() && dst.device() == src.device(),

@@ -61,11 +61,9 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <type_traits>
 
 #include "cuda/runtime.h"
@@ -669,17 +667,14 @@ bool use_tma() {
 }  // namespace
 
 namespace {
-std::atomic<bool>& mn_flag() {
-  static std::atomic<bool> on{[] {
-    const char* v = std::getenv("WICK_CUDA_WGMMA_MN");
-    return v != nullptr && std::strcmp(v, "1") == 0;
-  }()};
-  return on;
+OptInSwitch& mn_switch() {
+  static OptInSwitch s("WICK_CUDA_WGMMA_MN");
+  return s;
 }
 }  // namespace
 
-void set_wgmma_mn_major(bool on) { mn_flag().store(on, std::memory_order_relaxed); }
-bool wgmma_mn_major() { return mn_flag().load(std::memory_order_relaxed); }
+void set_wgmma_mn_major(bool on) { mn_switch().set(on); }
+bool wgmma_mn_major() { return mn_switch().on(); }
 
 bool wgmma_supported(int device) {
   const cudaDeviceProp& prop = device_properties(device);
