@@ -13,11 +13,11 @@ namespace wick::cuda {
 void copy(const Tensor& dst, const Tensor& src);
 
 // The strided fast paths of copy() (vectorized inner runs and tiled
-// transposes, copy.cu) were written after the last GPU lease and have not run
-// on a GPU yet: OFF by default, so copy() takes the reference kernel for
-// every strided copy. WICK_CUDA_COPY_FAST=1 turns them on for the process;
-// the setter (process-wide) lets tests run both. To be made the default once
-// tests/cuda/test_copy.cpp passes on a GPU with them on.
+// transposes, copy.cu) passed tests/cuda/test_copy.cpp in both settings on
+// an H200 (2026-11-27) but are still OFF by default, so copy() takes the
+// reference kernel for every strided copy: the default flips in a commit of
+// its own. WICK_CUDA_COPY_FAST=1 turns them on for the process; the setter
+// (process-wide) lets tests run both.
 void set_fast_strided_copies(bool on);
 bool fast_strided_copies();
 
