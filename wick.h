@@ -7,6 +7,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/gradcheck.h"
 #include "cuda/cuda.h"
+#include "cuda/stream.h"
 #include "data/audio.h"
 #include "data/bpe.h"
 #include "data/dataloader.h"

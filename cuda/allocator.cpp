@@ -2,6 +2,7 @@
 // Plain C++: compiled in every build so its tests run without a GPU.
 #include "cuda/allocator.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -42,6 +43,10 @@ CachingAllocator::~CachingAllocator() {
   // tensor that outlived the allocator (static destruction order), and its
   // segment is left to the driver's teardown.
   std::lock_guard<std::mutex> lock(mu_);
+  try {
+    process_pending(/*wait=*/true);
+  } catch (...) {  // a destructor must not throw; the pending blocks' segments stay with the driver
+  }
   release_free_segments();
 }
 
@@ -64,8 +69,10 @@ CachingAllocator::Block* CachingAllocator::new_segment(size_t size, bool small, 
   void* p = nullptr;
   if (!over_limit()) p = raw_.alloc(seg);
   if (p == nullptr) {
-    // Out of memory, by the limit or the device: give the cache back, retry once.
+    // Out of memory, by the limit or the device: wait for the blocks that
+    // other streams still use, give the cache back, retry once.
     const bool by_limit = over_limit();
+    process_pending(/*wait=*/true);
     release_free_segments();
     if (over_limit()) out_of_memory(request, size, "the memory limit would be exceeded");
     p = raw_.alloc(seg);
@@ -86,6 +93,7 @@ void* CachingAllocator::allocate(size_t bytes, StreamId stream) {
   const size_t size = round_size(bytes);
   const bool small = size <= kSmallRequest;
   std::lock_guard<std::mutex> lock(mu_);
+  if (!pending_.empty()) process_pending(/*wait=*/false);
   Block* b = find_free(size, small, stream);
   if (b == nullptr) b = new_segment(size, small, stream, bytes);
 
@@ -121,6 +129,69 @@ void CachingAllocator::deallocate(void* p) {
              " that this allocator did not hand out (or freeing it twice)");
   Block* b = it->second;
   live_.erase(it);
+  if (b->uses.empty()) {
+    free_block(b);
+    return;
+  }
+  // Used on other streams: free it once their work queued so far is done.
+  PendingFree pf{b, {}};
+  try {
+    for (StreamId s : b->uses) pf.events.push_back(raw_.record_event(s));
+  } catch (...) {
+    // No event, no safe reuse: the block stays out of the pools for good (a
+    // leak, counted as allocated) rather than risk a race. deallocate runs in
+    // tensor destructors, so it does not rethrow.
+    for (EventId e : pf.events) {
+      try {
+        raw_.event_destroy(e);
+      } catch (...) {
+      }
+    }
+    return;
+  }
+  b->uses.clear();
+  pending_.push_back(std::move(pf));
+}
+
+bool CachingAllocator::record_stream(void* p, StreamId stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = live_.find(p);
+  if (it == live_.end()) return false;
+  Block* b = it->second;
+  WICK_CHECK(raw_.record_event && raw_.event_done && raw_.event_sync && raw_.event_destroy, "CachingAllocator(",
+             name_, "): record_stream needs the device's event functions");
+  if (stream != b->stream && std::find(b->uses.begin(), b->uses.end(), stream) == b->uses.end())
+    b->uses.push_back(stream);
+  return true;
+}
+
+size_t CachingAllocator::pending_frees() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_.size();
+}
+
+void CachingAllocator::process_pending(bool wait) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    bool done = true;
+    for (EventId e : it->events) {
+      if (wait) {
+        raw_.event_sync(e);
+      } else if (!raw_.event_done(e)) {
+        done = false;
+        break;
+      }
+    }
+    if (!done) {
+      ++it;
+      continue;
+    }
+    for (EventId e : it->events) raw_.event_destroy(e);
+    free_block(it->block);
+    it = pending_.erase(it);
+  }
+}
+
+void CachingAllocator::free_block(Block* b) {
   b->allocated = false;
   stats_.allocated -= static_cast<int64_t>(b->size);
   stats_.cached = stats_.reserved - stats_.allocated;
@@ -190,6 +261,7 @@ void CachingAllocator::reset_peak() {
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mu_);
+  process_pending(/*wait=*/true);
   release_free_segments();
 }
 

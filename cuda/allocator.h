@@ -20,10 +20,15 @@
 //     free cached segment and try once more, then throw wick::Error with the
 //     request, what is allocated, cached, the limit and the device's free/total
 //
-// Blocks are keyed by stream: a block freed on stream S is only reused on S,
-// where the stream's own ordering makes the reuse safe without events (the
-// kernels that used it run before the ones that will). wick uses one stream
-// per device, so this is free today, and correct if more streams arrive.
+// Blocks are keyed by stream: a block allocated on stream S (the current
+// stream at allocation) is only reused on S, where the stream's own ordering
+// makes the reuse safe without events (the kernels that used it run before
+// the ones that will). A block also used on another stream T must be told so
+// (record_stream, behind cuda::record_stream in cuda/stream.h, like PyTorch's
+// Tensor.record_stream): its free then records an event on each such T, and
+// the block waits in a pending list until those events have completed
+// (polled at every allocate; waited for by empty_cache and before an
+// out-of-memory error), so T's last reads finish before S can reuse it.
 //
 // The bookkeeping (CachingAllocator) is plain C++ over an injected pair of
 // raw allocate/free functions: tests drive it on the CPU with a fake device
@@ -38,6 +43,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "cuda/cuda.h"
 
@@ -45,14 +51,23 @@ namespace wick::cuda {
 
 // A stream's identity for the pools (a cudaStream_t cast to an integer).
 using StreamId = uintptr_t;
+// An event's identity (a cudaEvent_t cast to an integer).
+using EventId = uintptr_t;
 
 // What the allocator asks of the device. `alloc` returns nullptr when the
 // device has no memory (it must not throw for that); `mem_info` returns
 // (free, total) bytes of the device, for error messages (may be empty).
+// The event functions serve record_stream (they may be empty when it is never
+// used): record an event now on a stream, ask whether it has completed
+// (never blocking), wait for it, destroy it.
 struct RawMemory {
   std::function<void*(size_t)> alloc;
   std::function<void(void*)> free;
   std::function<std::pair<size_t, size_t>()> mem_info;
+  std::function<EventId(StreamId)> record_event;
+  std::function<bool(EventId)> event_done;
+  std::function<void(EventId)> event_sync;
+  std::function<void(EventId)> event_destroy;
 };
 
 class CachingAllocator {
@@ -72,6 +87,14 @@ class CachingAllocator {
   void* allocate(size_t bytes, StreamId stream);
   // Gives back a block from allocate(); nullptr is ignored, a foreign pointer throws.
   void deallocate(void* p);
+  // The live block at p is used on `stream` as well as its own: when it is
+  // freed it waits for the work queued on `stream` until then (see the top of
+  // this file). Recording its own stream, or a stream twice, changes nothing.
+  // False when p is not a live block of this allocator (memory it does not
+  // manage, which it never reuses either).
+  bool record_stream(void* p, StreamId stream);
+  // Freed blocks still waiting for other streams' events.
+  size_t pending_frees() const;
 
   MemoryStats stats() const;
   void reset_peak();
@@ -94,6 +117,11 @@ class CachingAllocator {
     bool allocated = false;
     Block* prev = nullptr;   // neighbours inside the same segment
     Block* next = nullptr;
+    std::vector<StreamId> uses;  // other streams it was recorded on (record_stream)
+  };
+  struct PendingFree {  // a freed block and the events it waits for
+    Block* block;
+    std::vector<EventId> events;
   };
   struct BySize {  // pool order: stream, then size (best fit), then address
     bool operator()(const Block* a, const Block* b) const {
@@ -108,6 +136,10 @@ class CachingAllocator {
   Block* find_free(size_t size, bool small, StreamId stream);
   Block* new_segment(size_t size, bool small, StreamId stream, size_t request);
   void release_free_segments();  // caller holds mu_
+  void free_block(Block* b);      // back to its pool, merged with free neighbours; caller holds mu_
+  // Frees the pending blocks whose events have completed; with wait, waits
+  // for every event and frees them all. Caller holds mu_.
+  void process_pending(bool wait);
   [[noreturn]] void out_of_memory(size_t request, size_t rounded, const char* why);
 
   RawMemory raw_;
@@ -115,6 +147,7 @@ class CachingAllocator {
   mutable std::mutex mu_;
   Pool small_pool_, large_pool_;
   std::unordered_map<void*, Block*> live_;  // allocated blocks by address
+  std::vector<PendingFree> pending_;        // freed, waiting for other streams (still counted as allocated)
   MemoryStats stats_;
   int64_t limit_ = 0;
 };
@@ -124,5 +157,7 @@ class CachingAllocator {
 // out of memory or when no device is usable.
 void* device_alloc(size_t bytes, int device);
 void device_free(void* p, int device);
+// CachingAllocator::record_stream on device `device`'s allocator.
+bool device_record_stream(void* p, int device, StreamId stream);
 
 }  // namespace wick::cuda

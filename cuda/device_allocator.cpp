@@ -41,6 +41,26 @@ RawMemory cuda_raw_memory(int dev) {
     if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) cudaGetLastError();
     return {free_b, total_b};
   };
+  // record_stream's events: created on the block's device, without timing.
+  raw.record_event = [dev](StreamId stream) -> EventId {
+    DeviceGuard guard(dev);
+    cudaEvent_t e = nullptr;
+    WICK_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    const cudaError_t err = cudaEventRecord(e, reinterpret_cast<cudaStream_t>(stream));
+    if (err != cudaSuccess) {
+      cudaEventDestroy(e);
+      throw_cuda_error(err, "cudaEventRecord", __FILE__, __LINE__);
+    }
+    return reinterpret_cast<EventId>(e);
+  };
+  raw.event_done = [](EventId e) {
+    const cudaError_t err = cudaEventQuery(reinterpret_cast<cudaEvent_t>(e));
+    if (err == cudaErrorNotReady) return false;  // not an error state: nothing to clear
+    WICK_CUDA_CHECK(err);
+    return true;
+  };
+  raw.event_sync = [](EventId e) { WICK_CUDA_CHECK(cudaEventSynchronize(reinterpret_cast<cudaEvent_t>(e))); };
+  raw.event_destroy = [](EventId e) { cudaEventDestroy(reinterpret_cast<cudaEvent_t>(e)); };
   return raw;
 }
 
@@ -66,6 +86,11 @@ void* device_alloc(size_t bytes, int device) {
 void device_free(void* p, int device) {
   if (p == nullptr) return;
   allocator(device).deallocate(p);
+}
+
+bool device_record_stream(void* p, int device, StreamId stream) {
+  if (p == nullptr) return false;
+  return allocator(device).record_stream(p, stream);
 }
 
 MemoryStats memory_stats(int device) {

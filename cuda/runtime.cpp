@@ -1,7 +1,7 @@
-// Device queries, the per-device stream and CUDA error reporting (cuda/cuda.h,
-// cuda/runtime.h). Any error from the driver while asking how many devices
-// there are (no driver, a driver older than the toolkit, no device) means "no
-// GPU": is_available() never throws.
+// Device queries and CUDA error reporting (cuda/cuda.h, cuda/runtime.h; the
+// streams are in cuda/stream.cpp). Any error from the driver while asking how
+// many devices there are (no driver, a driver older than the toolkit, no
+// device) means "no GPU": is_available() never throws.
 #include <array>
 #include <cstdlib>
 #include <cstring>
@@ -34,9 +34,8 @@ int probe_device_count() {
 }
 
 struct PerDevice {
-  std::once_flag props_once, stream_once;
+  std::once_flag props_once;
   cudaDeviceProp props{};
-  cudaStream_t stream = nullptr;
 };
 std::array<PerDevice, kMaxDevices>& per_device() {
   static std::array<PerDevice, kMaxDevices> d;
@@ -83,9 +82,12 @@ DeviceGuard::~DeviceGuard() {
   if (changed_) cudaSetDevice(prev_);  // a destructor must not throw
 }
 
-OptInSwitch::OptInSwitch(const char* env) {
+OptInSwitch::OptInSwitch(const char* env, bool default_on) {
   const char* v = std::getenv(env);
-  on_.store(v != nullptr && std::strcmp(v, "1") == 0, std::memory_order_relaxed);
+  bool on = default_on;
+  if (v != nullptr && std::strcmp(v, "1") == 0) on = true;
+  if (v != nullptr && std::strcmp(v, "0") == 0) on = false;
+  on_.store(on, std::memory_order_relaxed);
 }
 
 const cudaDeviceProp& device_properties(int index) {
@@ -104,12 +106,7 @@ std::string device_name(int index) {
   return os.str();
 }
 
-cudaStream_t current_stream() {
-  const int dev = current_device();
-  PerDevice& d = per_device()[dev];
-  std::call_once(d.stream_once, [&] { WICK_CUDA_CHECK(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking)); });
-  return d.stream;
-}
+// current_stream(): cuda/stream.cpp, with the user-facing streams.
 
 void synchronize() {
   if (!is_available()) return;

@@ -15,8 +15,10 @@ namespace wick::cuda {
 // and the source location.
 [[noreturn]] void throw_cuda_error(cudaError_t err, const char* call, const char* file, int line);
 
-// The stream wick launches work on for the current device (one per device,
-// created on first use; non-blocking w.r.t. the legacy default stream).
+// The stream wick launches work on for the current device: the calling
+// thread's cuda::StreamGuard stream if one is active, else wick's own stream
+// of the device (created on first use; non-blocking w.r.t. the legacy
+// default stream). cuda/stream.cpp.
 cudaStream_t current_stream();
 // Properties of device `index` (cached after the first query).
 const cudaDeviceProp& device_properties(int index);
@@ -35,13 +37,14 @@ class DeviceGuard {
   bool changed_ = false;
 };
 
-// A process-wide on/off switch for an opt-in code path (one written without
-// a GPU at hand, off until a GPU has run its tests): initially on when the
-// environment variable `env` is "1"; set() flips it for the process (tests
-// run both settings). Reads and writes are relaxed atomics.
+// A process-wide on/off switch for a code path with a fallback beside it. A
+// path written without a GPU at hand starts off (default_on = false) until a
+// GPU has run its tests; a verified one starts on. The environment variable
+// `env` overrides the default: "1" turns it on, "0" off. set() flips it for
+// the process (tests run both settings). Reads and writes are relaxed atomics.
 class OptInSwitch {
  public:
-  explicit OptInSwitch(const char* env);
+  explicit OptInSwitch(const char* env, bool default_on = false);
   bool on() const { return on_.load(std::memory_order_relaxed); }
   void set(bool on) { on_.store(on, std::memory_order_relaxed); }
 

@@ -1,15 +1,16 @@
 // CUDA GEMM: wick's kernels (cuda/kernels/gemm.cu: SIMT for float32, mma.sync
-// tensor cores for bfloat16) against cuBLAS (cuda/vendor/cublas.cpp) on the
+// tensor cores for bfloat16) against cuBLAS and cuBLASLt (cuda/vendor/cublas.cpp) on the
 // same operands, at 4096^3 and at the linear-layer shapes of GPT-2 small with
 // 8192 tokens (B = 8 sequences of T = 1024): forward y = x W^T (NT), and the
 // backward products dX = dY W (NN) and dW = dY^T X (TN). FLOPs: 2 M N K.
 // Counters: TFLOP/s, the fraction of the card's datasheet dense peak (H100
 // SXM: 989 TFLOP/s bf16, 67 TFLOP/s fp32; the card is named from its SM count
 // and compute capability, other cards get SMs x clock x per-SM rate), and in
-// --compare the ratio wick / cuBLAS.
+// --compare the ratio wick / cuBLAS (and cuBLASLt / cuBLAS: the two vendor
+// entry points can pick different kernels for one shape).
 //
 //   bench_cuda_gemm                        Google Benchmark (wick and cuBLAS registered alternately)
-//   bench_cuda_gemm --compare [--rounds=R] one table: wick and cuBLAS timed alternately, batch by
+//   bench_cuda_gemm --compare [--rounds=R] one table: wick, cuBLAS and cuBLASLt timed alternately, batch by
 //                                          batch, median TFLOP/s over R rounds (the ratio to trust)
 // Without a usable GPU it prints "no GPU, skipping" and exits 0.
 #include <benchmark/benchmark.h>
@@ -141,7 +142,7 @@ void bench_body(benchmark::State& state, const Shape& s, DType dt, GemmBackend b
 void register_all() {
   for (DType dt : {wick::kBFloat16, wick::kFloat32})
     for (const Shape& s : kShapes)
-      for (GemmBackend be : {GemmBackend::Wick, GemmBackend::Cublas}) {
+      for (GemmBackend be : {GemmBackend::Wick, GemmBackend::Cublas, GemmBackend::CublasLt}) {
         const std::string name = std::string(wick::cuda::gemm_backend_name(be)) + " " + label(s, dt);
         benchmark::RegisterBenchmark(name.c_str(), [s, dt, be](benchmark::State& st) { bench_body(st, s, dt, be); })
             ->UseManualTime()
@@ -158,14 +159,14 @@ double median(std::vector<double> v) {
 // 9.0) and cuBLAS alternately, one timed batch (~50 ms) each per round.
 int compare(int rounds) {
   const bool sm90 = wick::cuda::wgmma_supported(wick::cuda::current_device());
-  std::printf("%-40s %9s %9s %9s %7s %7s %9s %9s\n", "shape (MxNxK)", "wick", "wgmma", "cublas", "ratio", "wgmma/", "best/pk",
-              "cublas/pk");
+  std::printf("%-40s %9s %9s %9s %9s %7s %7s %7s %9s %9s\n", "shape (MxNxK)", "wick", "wgmma", "cublas", "cublasLt",
+              "ratio", "wgmma/", "lt/", "best/pk", "cublas/pk");
   for (DType dt : {wick::kBFloat16, wick::kFloat32})
     for (const Shape& s : kShapes) {
       Operands o(s, dt);
       const double flops = 2.0 * s.M * s.N * s.K;
       const bool wg = sm90 && dt == wick::kBFloat16;
-      std::vector<GemmBackend> bes = {GemmBackend::Wick, GemmBackend::Cublas};
+      std::vector<GemmBackend> bes = {GemmBackend::Wick, GemmBackend::Cublas, GemmBackend::CublasLt};
       if (wg) bes.push_back(GemmBackend::Wgmma);
       double one = 0;
       for (GemmBackend be : bes) time_calls(o, be, 2);
@@ -174,17 +175,18 @@ int compare(int rounds) {
       std::vector<std::vector<double>> t(bes.size());
       for (int r = 0; r < rounds; ++r)
         for (size_t i = 0; i < bes.size(); ++i) t[i].push_back(flops / time_calls(o, bes[i], calls) * 1e-12);
-      const double mw = median(t[0]), mc = median(t[1]), mg = wg ? median(t[2]) : 0.0;
+      const double mw = median(t[0]), mc = median(t[1]), ml = median(t[2]), mg = wg ? median(t[3]) : 0.0;
       char wgs[32] = "-", wgr[32] = "-";
       if (wg) {
         std::snprintf(wgs, sizeof wgs, "%.1f", mg);
         std::snprintf(wgr, sizeof wgr, "%.3f", mg / mc);
       }
-      std::printf("%-40s %9.1f %9s %9.1f %7.3f %7s %9.3f %9.3f\n", label(s, dt).c_str(), mw, wgs, mc, mw / mc, wgr,
-                  std::max(mw, mg) / peak(dt), mc / peak(dt));
+      std::printf("%-40s %9.1f %9s %9.1f %9.1f %7.3f %7s %7.3f %9.3f %9.3f\n", label(s, dt).c_str(), mw, wgs, mc, ml,
+                  mw / mc, wgr, ml / mc, std::max(mw, mg) / peak(dt), mc / peak(dt));
       std::fflush(stdout);
     }
-  std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas, wgmma/ = wgmma / cublas;\n"
+  std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas, wgmma/ = wgmma / cublas,\n"
+              " lt/ = cublasLt / cublas;"
               " pk = datasheet dense peak)\n",
               rounds);
   return 0;

@@ -951,7 +951,7 @@ DType attention_lse_dtype(DType dtype) { return dtype == kFloat64 ? kFloat64 : k
 void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& mask, const Tensor& mask_offset, bool causal, double scale) {
   check_args(q, k, v);
-  if (attention_fa2() && attention_fa2_eligible(q, k, v, mask)) {  // opt-in (cuda/kernels/attention_fa2.h)
+  if (attention_fa2() && attention_fa2_eligible(q, k, v, mask)) {  // cuda/kernels/attention_fa2.h
     attention_fa2_forward(out, lse, q, k, v, causal, scale);
     return;
   }
@@ -1014,6 +1014,12 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
       attention_rowdot_kernel<T><<<grid_for(p.N * p.L * 32, 256), 256, 0, stream>>>(
           D, go, static_cast<const T*>(out.data_ptr_raw()), p.N * p.L, p.Ev);
       WICK_CUDA_CHECK_LAUNCH();
+    }
+    if constexpr (is_reduced_float_v<T>) {  // cuda/kernels/attention_fa2.h
+      if (attention_fa2_backward_selected() && attention_fa2_backward_eligible(dq, dk, dv, q, k, v, mask, dout)) {
+        attention_fa2_backward(dq, dk, dv, q, k, v, causal, scale, dout, lse, Dvec);
+        return;
+      }
     }
     auto run = [&]<int kD>() {
       if constexpr (is_reduced_float_v<T>) {

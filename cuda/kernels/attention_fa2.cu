@@ -38,6 +38,35 @@
 // Registers: Q fragments D/4, S 32, O D/2 floats per thread (D = 128: 16 +
 // 32 + 64) — 128 threads with __launch_bounds__(128) leave room to spare.
 // Shared memory: Q + 2 K + 2 V tiles = 5 * 64 * D * 2 bytes (40 / 80 KiB).
+//
+// Backward (Dao 2023, Algorithm 2, with dQ by its own kernel instead of
+// atomics), per slice n, with lse2_i = log2(e) lse_i, c = log2(e) scale and
+// D_i = rowsum(dO_i * O_i) (computed by attention.cu):
+//   p_ij  = 2^(c q_i.k_j - lse2_i)        (0 where causal excludes j > i, and past L or S)
+//   dp_ij = dO_i . v_j,   ds_ij = p_ij (dp_ij - D_i)
+//   dV_j = sum_i p_ij dO_i,   dK_j = scale sum_i ds_ij q_i,   dQ_i = scale sum_j ds_ij k_j
+//  - fa2_dkdv_kernel: one CTA of 4 warps per (slice, 64 keys), warp w owns
+//    keys 16w..16w+15. For each 64-query tile it forms the transposed tiles
+//    s^T = K Q^T and dp^T = V dO^T (16 x 64 per warp), turns them into p^T
+//    and ds^T in registers, and accumulates dV += p^T dO and dK += ds^T Q
+//    with p^T and ds^T as A fragments straight from the accumulators (the
+//    forward's trick for P). K and V stay resident in shared memory; Q and
+//    dO tiles, with their lse and D entries, stream double buffered with
+//    cp.async. Causal: only the query tiles i0 >= j0 (the first key tiles
+//    see the most queries and are issued first).
+//  - fa2_dq_kernel: one CTA per (slice, 64 queries), warp w owns queries
+//    16w..: s = Q K^T, dp = dO V^T, dQ += ds K, with Q and dO resident and
+//    K, V streamed.
+//  Every output element is owned by one thread and summed in a fixed order:
+//  deterministic. Kernel 2 recomputes s and dp: 14 N L S D FLOPs in all
+//  against FA2's 10 with an atomic dQ. p and ds are rounded to 16 bits
+//  before they multiply dO, Q or K, as in the general tensor-core backward.
+//  Registers per thread (D = 128): accumulators 2 x 64 (kernel 1) or 64
+//  floats, s and dp 2 x 32; operand fragments are loaded from shared memory
+//  as they are used. Shared memory: 6 tiles of 64 x D 16-bit (48 / 96 KiB)
+//  plus 2 x 2 x 64 floats.
+//  Status: written without a GPU at hand; off by default until a GPU runs
+//  CudaAttentionFa2Backward.* (attention_fa2.h).
 #include "cuda/kernels/attention_fa2.h"
 
 #include <cuda_bf16.h>
@@ -60,9 +89,16 @@ constexpr int kBc = 64;  // keys per tile
 constexpr int kThreads = 128;
 
 OptInSwitch& fa2_switch() {
-  static OptInSwitch s("WICK_CUDA_ATTENTION_FA2");
+  static OptInSwitch s("WICK_CUDA_ATTENTION_FA2", /*default_on=*/true);
   return s;
 }
+
+OptInSwitch& fa2_backward_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_BWD");
+  return s;
+}
+
+constexpr float kLog2e = 1.4426950408889634f;
 
 // Element offset of 16-byte chunk c of row r in a swizzled [64, kD] tile.
 template <int kD>
@@ -325,7 +361,318 @@ void launch(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor&
   WICK_CUDA_CHECK_LAUNCH();
 }
 
+// ---- backward ----------------------------------------------------------------
+
+// s = X_w Y^T for this warp (16 x 64 as kBc / 8 C fragments): X_w the rows
+// 16 warp.. of a swizzled [64, kD] tile, Y a swizzled [64, kD] tile.
+template <typename T, int kD>
+__device__ __forceinline__ void warp_xyt(float (&s)[kBc / 8][4], const T* X, const T* Y, int warp, int lane) {
+  constexpr int kKB = kD / 16;
+#pragma unroll
+  for (int nb = 0; nb < kBc / 8; ++nb) s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.f;
+#pragma unroll
+  for (int kp = 0; kp < kKB; kp += 2) {
+    uint32_t a0[4], a1[4];
+    ldsm_x4(a0, X + swz<kD>(16 * warp + (lane & 15), 2 * kp + (lane >> 4)));
+    ldsm_x4(a1, X + swz<kD>(16 * warp + (lane & 15), 2 * kp + 2 + (lane >> 4)));
+#pragma unroll
+    for (int nb = 0; nb < kBc / 8; ++nb) {
+      // Matrices: rows 8nb..8nb+7 of Y x dims 16kp + (0, 8, 16, 24) .. +7.
+      uint32_t b[4];
+      ldsm_x4(b, Y + swz<kD>(8 * nb + (lane & 7), 2 * kp + (lane >> 3)));
+      mma16816<T>(s[nb], a0, b[0], b[1]);
+      mma16816<T>(s[nb], a1, b[2], b[3]);
+    }
+  }
+}
+
+// The C fragments of a 16 x 64 tile, rounded to T, as the A fragments of a
+// product with k = those 64 columns (see the forward's P).
+template <typename T>
+__device__ __forceinline__ void c_to_a(uint32_t (&a)[kBc / 16][4], const float (&c)[kBc / 8][4]) {
+#pragma unroll
+  for (int nb = 0; nb < kBc / 8; ++nb) {
+    a[nb / 2][(nb & 1) * 2 + 0] = pack2<T>(c[nb][0], c[nb][1]);
+    a[nb / 2][(nb & 1) * 2 + 1] = pack2<T>(c[nb][2], c[nb][3]);
+  }
+}
+
+// acc += A Y for this warp: A 16 x 64 as fragments (k = the 64 rows of Y),
+// Y a swizzled [64, kD] tile read transposed by ldmatrix.trans.
+template <typename T, int kD>
+__device__ __forceinline__ void warp_ay(float (&acc)[kD / 8][4], const uint32_t (&a)[kBc / 16][4], const T* Y,
+                                        int lane) {
+#pragma unroll
+  for (int kb = 0; kb < kBc / 16; ++kb) {
+#pragma unroll
+    for (int ob = 0; ob < kD / 8; ob += 2) {
+      // Matrices (transposed): rows 16kb + (0, 8) x dims 8ob.., then 8(ob+1)..
+      uint32_t b[4];
+      ldsm_x4_trans(b, Y + swz<kD>(16 * kb + (lane & 7) + ((lane >> 3) & 1) * 8, ob + (lane >> 4)));
+      mma16816<T>(acc[ob], a[kb], b[0], b[1]);
+      mma16816<T>(acc[ob + 1], a[kb], b[2], b[3]);
+    }
+  }
+}
+
+// dst[r, :] = scale * acc for this warp's rows r = 16 warp + g (+ 8) < rows_valid
+// of dst [.., kD] (4-byte aligned).
+template <typename T, int kD>
+__device__ __forceinline__ void warp_store(T* dst, int64_t rows_valid, const float (&acc)[kD / 8][4], float scale,
+                                           int warp, int lane) {
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = 16 * warp + g + 8 * r;
+    if (row >= rows_valid) continue;
+    T* d = dst + int64_t(row) * kD;
+#pragma unroll
+    for (int b = 0; b < kD / 8; ++b)
+      *reinterpret_cast<uint32_t*>(d + 8 * b + 2 * t) = pack2<T>(scale * acc[b][2 * r], scale * acc[b][2 * r + 1]);
+  }
+}
+
+// lse (into the log2 domain) and D of the 64 queries from i0 into one buffer
+// of the row vectors; 0 past L (those queries are masked anyway).
+__device__ __forceinline__ void stage_query_rows(float* lse_s, float* D_s, const float* lse, const float* Dv,
+                                                 int64_t i0, int64_t L) {
+  for (int c = threadIdx.x; c < kBr; c += kThreads) {
+    const bool in = i0 + c < L;
+    lse_s[c] = in ? lse[i0 + c] * kLog2e : 0.f;
+    D_s[c] = in ? Dv[i0 + c] : 0.f;
+  }
+}
+
+// Kernel 1: dK and dV of 64 keys.
+template <typename T, int kD>
+__global__ void __launch_bounds__(kThreads)
+    fa2_dkdv_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                    const T* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ Dv,
+                    T* __restrict__ dk, T* __restrict__ dv, int64_t L, int64_t S, float scale_log2, float scale,
+                    bool causal) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  __trap();
+#else
+  constexpr int kTile = 64 * kD;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  T* Ks = reinterpret_cast<T*>(smem_raw);
+  T* Vs = Ks + kTile;
+  T* Qs = Vs + kTile;       // 2 buffers
+  T* dOs = Qs + 2 * kTile;  // 2 buffers
+  float* lse_s = reinterpret_cast<float*>(dOs + 2 * kTile);  // 2 buffers of kBr, log2 domain
+  float* D_s = lse_s + 2 * kBr;                               // 2 buffers of kBr
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int64_t kblocks = (S + kBc - 1) / kBc;
+  const int64_t n = blockIdx.x / kblocks;
+  const int64_t j0 = (blockIdx.x % kblocks) * kBc;
+  const int64_t istart = causal ? j0 : 0;  // kBr == kBc: a query tile boundary
+  const int64_t ntiles = L > istart ? (L - istart + kBr - 1) / kBr : 0;
+  const T* qn = q + n * L * kD;
+  const T* don = dout + n * L * kD;
+
+  if (ntiles > 0) {  // one copy group: K, V and query tile 0
+    load_tile_async<kD>(Ks, k + (n * S + j0) * kD, S - j0);
+    load_tile_async<kD>(Vs, v + (n * S + j0) * kD, S - j0);
+    load_tile_async<kD>(Qs, qn + istart * kD, L - istart);
+    load_tile_async<kD>(dOs, don + istart * kD, L - istart);
+    stage_query_rows(lse_s, D_s, lse + n * L, Dv + n * L, istart, L);
+  }
+  cp_async_commit();
+
+  float dka[kD / 8][4], dva[kD / 8][4];
+#pragma unroll
+  for (int b = 0; b < kD / 8; ++b)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) dka[b][e] = dva[b][e] = 0.f;
+
+  for (int64_t tile = 0; tile < ntiles; ++tile) {
+    const int buf = static_cast<int>(tile & 1);
+    const int64_t i0 = istart + tile * kBr;
+    if (tile + 1 < ntiles) {  // prefetch the next query tile into the other buffers
+      const int64_t in = i0 + kBr;
+      load_tile_async<kD>(Qs + (buf ^ 1) * kTile, qn + in * kD, L - in);
+      load_tile_async<kD>(dOs + (buf ^ 1) * kTile, don + in * kD, L - in);
+      stage_query_rows(lse_s + (buf ^ 1) * kBr, D_s + (buf ^ 1) * kBr, lse + n * L, Dv + n * L, in, L);
+      cp_async_commit();
+      cp_async_wait<1>();  // all but the newest group: this tile is in
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();  // this tile's copies and row vectors are visible to every warp
+    const T* Qb = Qs + buf * kTile;
+    const T* dOb = dOs + buf * kTile;
+    const float* lb = lse_s + buf * kBr;
+    const float* Db = D_s + buf * kBr;
+
+    // s^T and dp^T: rows = this warp's 16 keys, columns = the tile's 64 queries.
+    float st[kBc / 8][4], dpt[kBc / 8][4];
+    warp_xyt<T, kD>(st, Ks, Qb, warp, lane);
+    warp_xyt<T, kD>(dpt, Vs, dOb, warp, lane);
+    const bool need_mask = i0 + kBr > L || j0 + kBc > S || (causal && i0 < j0 + kBc - 1);
+#pragma unroll
+    for (int nb = 0; nb < kBc / 8; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int c = 8 * nb + 2 * t + (e & 1);  // query column in the tile
+        float pv = exp2f(fmaf(st[nb][e], scale_log2, -lb[c]));
+        if (need_mask) {
+          const int64_t i = i0 + c, j = j0 + 16 * warp + g + 8 * (e >> 1);
+          if (i >= L || j >= S || (causal && j > i)) pv = 0.f;
+        }
+        st[nb][e] = pv;                        // p^T
+        dpt[nb][e] = pv * (dpt[nb][e] - Db[c]);  // ds^T
+      }
+    uint32_t af[kBc / 16][4];
+    c_to_a<T>(af, st);
+    warp_ay<T, kD>(dva, af, dOb, lane);  // dV += p^T dO
+    c_to_a<T>(af, dpt);
+    warp_ay<T, kD>(dka, af, Qb, lane);  // dK += ds^T Q
+    __syncthreads();  // every warp is done with buffer buf before it is refilled
+  }
+  cp_async_wait<0>();  // nothing left in flight at exit (ntiles == 0 committed an empty group)
+
+  // Every row < S is written: zeros for keys no query sees.
+  if (dv) warp_store<T, kD>(dv + (n * S + j0) * kD, S - j0, dva, 1.f, warp, lane);
+  if (dk) warp_store<T, kD>(dk + (n * S + j0) * kD, S - j0, dka, scale, warp, lane);
+#endif
+}
+
+// Kernel 2: dQ of 64 queries.
+template <typename T, int kD>
+__global__ void __launch_bounds__(kThreads)
+    fa2_dq_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                  const T* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ Dv,
+                  T* __restrict__ dq, int64_t L, int64_t S, float scale_log2, float scale, bool causal) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  __trap();
+#else
+  constexpr int kTile = 64 * kD;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  T* Qs = reinterpret_cast<T*>(smem_raw);
+  T* dOs = Qs + kTile;
+  T* Ks = dOs + kTile;     // 2 buffers
+  T* Vs = Ks + 2 * kTile;  // 2 buffers
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int64_t qblocks = (L + kBr - 1) / kBr;
+  const int64_t n = blockIdx.x / qblocks;
+  const int64_t i0 = (qblocks - 1 - blockIdx.x % qblocks) * kBr;  // the longest (causal) tiles first
+  const T* kn = k + n * S * kD;
+  const T* vn = v + n * S * kD;
+  const int64_t jend = causal ? min(S, i0 + kBr) : S;
+  const int64_t ntiles = (jend + kBc - 1) / kBc;
+
+  // This thread's two rows: lse (log2 domain) and D.
+  const int64_t row0 = i0 + 16 * warp + g;
+  float lse2[2], Dr[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t i = row0 + 8 * r;
+    lse2[r] = i < L ? lse[n * L + i] * kLog2e : 0.f;
+    Dr[r] = i < L ? Dv[n * L + i] : 0.f;
+  }
+
+  load_tile_async<kD>(Qs, q + (n * L + i0) * kD, L - i0);  // one copy group: Q, dO and key tile 0
+  load_tile_async<kD>(dOs, dout + (n * L + i0) * kD, L - i0);
+  if (ntiles > 0) {
+    load_tile_async<kD>(Ks, kn, S);
+    load_tile_async<kD>(Vs, vn, S);
+  }
+  cp_async_commit();
+
+  float dqa[kD / 8][4];
+#pragma unroll
+  for (int b = 0; b < kD / 8; ++b) dqa[b][0] = dqa[b][1] = dqa[b][2] = dqa[b][3] = 0.f;
+
+  for (int64_t tile = 0; tile < ntiles; ++tile) {
+    const int buf = static_cast<int>(tile & 1);
+    const int64_t j0 = tile * kBc;
+    if (tile + 1 < ntiles) {
+      const int64_t jn = j0 + kBc;
+      load_tile_async<kD>(Ks + (buf ^ 1) * kTile, kn + jn * kD, S - jn);
+      load_tile_async<kD>(Vs + (buf ^ 1) * kTile, vn + jn * kD, S - jn);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const T* Kb = Ks + buf * kTile;
+    const T* Vb = Vs + buf * kTile;
+
+    float s[kBc / 8][4], dp[kBc / 8][4];
+    warp_xyt<T, kD>(s, Qs, Kb, warp, lane);
+    warp_xyt<T, kD>(dp, dOs, Vb, warp, lane);
+    const bool need_mask = j0 + kBc > S || i0 + kBr > L || (causal && j0 + kBc - 1 > i0);
+#pragma unroll
+    for (int nb = 0; nb < kBc / 8; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1;
+        float pv = exp2f(fmaf(s[nb][e], scale_log2, -lse2[r]));
+        if (need_mask) {
+          const int64_t j = j0 + 8 * nb + 2 * t + (e & 1), i = row0 + 8 * r;
+          if (i >= L || j >= S || (causal && j > i)) pv = 0.f;
+        }
+        s[nb][e] = pv * (dp[nb][e] - Dr[r]);  // ds
+      }
+    uint32_t af[kBc / 16][4];
+    c_to_a<T>(af, s);
+    warp_ay<T, kD>(dqa, af, Kb, lane);  // dQ += ds K
+    __syncthreads();
+  }
+  cp_async_wait<0>();
+
+  warp_store<T, kD>(dq + (n * L + i0) * kD, L - i0, dqa, scale, warp, lane);
+#endif
+}
+
+template <typename T, int kD>
+void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& q, const Tensor& k,
+                     const Tensor& v, const Tensor& dout, const Tensor& lse, const Tensor& D, int64_t N, int64_t L,
+                     int64_t S, bool causal, double scale) {
+  constexpr size_t kTiles = size_t(6) * 64 * kD * sizeof(T);
+  const float scale_log2 = static_cast<float>(scale * 1.4426950408889634), sc = static_cast<float>(scale);
+  const T* qp = static_cast<const T*>(q.data_ptr_raw());
+  const T* kp = static_cast<const T*>(k.data_ptr_raw());
+  const T* vp = static_cast<const T*>(v.data_ptr_raw());
+  const T* gp = static_cast<const T*>(dout.data_ptr_raw());
+  const float* lp = static_cast<const float*>(lse.data_ptr_raw());
+  const float* Dp = static_cast<const float*>(D.data_ptr_raw());
+  auto out_ptr = [](const Tensor& t) { return t.defined() ? static_cast<T*>(t.data_ptr_raw()) : nullptr; };
+  if (dk.defined() || dv.defined()) {
+    constexpr size_t kSmem = kTiles + size_t(4) * kBr * sizeof(float);
+    auto kernel = fa2_dkdv_kernel<T, kD>;
+    const int64_t blocks = N * ((S + kBc - 1) / kBc);
+    WICK_CHECK(blocks <= 0x7fffffff, kOp, ": too many key tiles for one launch (", blocks, ")");
+    WICK_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
+    kernel<<<static_cast<unsigned>(blocks), kThreads, kSmem, current_stream()>>>(
+        qp, kp, vp, gp, lp, Dp, out_ptr(dk), out_ptr(dv), L, S, scale_log2, sc, causal);
+    WICK_CUDA_CHECK_LAUNCH();
+  }
+  if (dq.defined() && L > 0) {
+    auto kernel = fa2_dq_kernel<T, kD>;
+    const int64_t blocks = N * ((L + kBr - 1) / kBr);
+    WICK_CHECK(blocks <= 0x7fffffff, kOp, ": too many query tiles for one launch (", blocks, ")");
+    WICK_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kTiles)));
+    kernel<<<static_cast<unsigned>(blocks), kThreads, kTiles, current_stream()>>>(
+        qp, kp, vp, gp, lp, Dp, out_ptr(dq), L, S, scale_log2, sc, causal);
+    WICK_CUDA_CHECK_LAUNCH();
+  }
+}
+
 bool aligned16(const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr_raw()) % 16 == 0; }
+
+// A gradient the backward kernels may write: undefined, or contiguous, of
+// `like`'s shape and dtype, 4-byte aligned (packed 16-bit pairs).
+bool writable_grad(const Tensor& g, const Tensor& like) {
+  if (!g.defined()) return true;
+  return g.is_cuda() && g.dtype() == like.dtype() && g.sizes() == like.sizes() && g.is_contiguous() &&
+         reinterpret_cast<uintptr_t>(g.data_ptr_raw()) % 4 == 0;
+}
 
 }  // namespace
 
@@ -344,6 +691,42 @@ bool attention_fa2_eligible(const Tensor& q, const Tensor& k, const Tensor& v, c
   if (!(q.is_contiguous() && k.is_contiguous() && v.is_contiguous())) return false;
   if (!(aligned16(q) && aligned16(k) && aligned16(v))) return false;  // cp.async moves 16-byte chunks
   return device_properties(q.device().index).major >= 8;
+}
+
+void set_attention_fa2_backward(bool on) { fa2_backward_switch().set(on); }
+
+bool attention_fa2_backward_selected() { return fa2_backward_switch().on(); }
+
+bool attention_fa2_backward_eligible(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& q,
+                                     const Tensor& k, const Tensor& v, const Tensor& mask, const Tensor& dout) {
+  if (!attention_fa2_eligible(q, k, v, mask)) return false;
+  if (!(dout.is_cuda() && dout.dtype() == q.dtype() && dout.sizes() == q.sizes() && dout.is_contiguous() &&
+        aligned16(dout)))
+    return false;
+  return writable_grad(dq, q) && writable_grad(dk, k) && writable_grad(dv, v);
+}
+
+void attention_fa2_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& q, const Tensor& k,
+                            const Tensor& v, bool causal, double scale, const Tensor& dout, const Tensor& lse,
+                            const Tensor& D) {
+  WICK_CHECK(attention_fa2_backward_eligible(dq, dk, dv, q, k, v, Tensor(), dout), kOp,
+             ": internal: the FA2 backward does not take these inputs (", q.dtype(), ", head dims ", q.size(-1), ", ",
+             v.size(-1), ")");
+  const int64_t E = q.size(-1), L = q.size(-2), S = k.size(-2);
+  WICK_CHECK(lse.is_cuda() && lse.dtype() == kFloat32 && D.is_cuda() && D.dtype() == kFloat32, kOp,
+             ": internal: lse and D must be float32 CUDA tensors");
+  int64_t N = 1;  // (batch, head) slices
+  for (int64_t d = 0; d + 2 < q.dim(); ++d) N *= q.size(d);
+  if (N == 0 || S == 0) return;  // the caller handles S == 0 (no key: nothing flows back)
+  WICK_CHECK(lse.numel() >= N * L && D.numel() >= N * L, kOp, ": internal: lse / D hold fewer than N * L rows");
+  DeviceGuard guard(q.device().index);
+  if (q.dtype() == kFloat16) {
+    if (E == 64) launch_backward<__half, 64>(dq, dk, dv, q, k, v, dout, lse, D, N, L, S, causal, scale);
+    else launch_backward<__half, 128>(dq, dk, dv, q, k, v, dout, lse, D, N, L, S, causal, scale);
+  } else {
+    if (E == 64) launch_backward<__nv_bfloat16, 64>(dq, dk, dv, q, k, v, dout, lse, D, N, L, S, causal, scale);
+    else launch_backward<__nv_bfloat16, 128>(dq, dk, dv, q, k, v, dout, lse, D, N, L, S, causal, scale);
+  }
 }
 
 void attention_fa2_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,

@@ -1,11 +1,10 @@
 // A FlashAttention-2 style forward for scaled_dot_product_attention on CUDA
 // (mma.sync tensor cores, register-resident P, cp.async double-buffered K/V
 // tiles), taken by cuda::attention_forward (cuda/kernels/attention.cu) for
-// the inputs it is written for when selected with set_attention_fa2(true) or
-// the environment variable WICK_CUDA_ATTENTION_FA2=1 (its tests passed on an
-// H200 on 2026-11-27, forward 0.099 ms against the general kernel's 0.492 at
-// bf16 B8 H12 L1024 D64 causal; off by default until the default flips in a
-// commit of its own). Same contract as attention_forward in
+// the inputs it is written for, by default (its tests passed on an H200 on
+// 2026-11-27, forward 0.099 ms against the general kernel's 0.492 at bf16
+// B8 H12 L1024 D64 causal); set_attention_fa2(false) or the environment
+// variable WICK_CUDA_ATTENTION_FA2=0 sends every input to the general kernel. Same contract as attention_forward in
 // cuda/kernels/attention.h: out [N, L, Ev] in q's dtype, lse [N * L] float32.
 // The backward stays the one of attention.cu (it reads this out and lse).
 #pragma once
@@ -16,8 +15,8 @@
 
 namespace wick::cuda {
 
-// Process-wide selection of this kernel (atomic; the initial value is
-// WICK_CUDA_ATTENTION_FA2=1 from the environment, else off).
+// Process-wide selection of this kernel (atomic; initially on, off when the
+// environment has WICK_CUDA_ATTENTION_FA2=0).
 void set_attention_fa2(bool on);
 bool attention_fa2();
 
@@ -30,5 +29,29 @@ bool attention_fa2_eligible(const Tensor& q, const Tensor& k, const Tensor& v, c
 // eligible inputs (attention_fa2_eligible); causal masks j > i (top-left).
 void attention_fa2_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                            bool causal, double scale);
+
+// The backward in the same style (attention_fa2.cu, "backward"): dK/dV and
+// dQ by two kernels on mma.sync with P and dS register-resident, no atomics
+// (deterministic, like the general backward). Taken by
+// cuda::attention_backward for inputs attention_fa2_eligible takes when
+// selected: written without a GPU at hand, so OFF until a GPU has run its
+// tests (CudaAttentionFa2Backward.*); set_attention_fa2_backward(true) or
+// WICK_CUDA_ATTENTION_FA2_BWD=1 turns it on for the process.
+void set_attention_fa2_backward(bool on);
+bool attention_fa2_backward_selected();
+
+// Whether attention_fa2_backward takes these: q, k, v, mask as
+// attention_fa2_eligible; dout like q, contiguous and 16-byte aligned; each of
+// dq, dk, dv undefined or contiguous like q, k, v and 4-byte aligned.
+bool attention_fa2_backward_eligible(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& q,
+                                     const Tensor& k, const Tensor& v, const Tensor& mask, const Tensor& dout);
+
+// dq [N, L, E], dk [N, S, E], dv [N, S, E] (any may be undefined: not
+// computed) from dout [N, L, E], the forward's lse [N * L] and
+// D = rowsum(dout * out) [N * L] (both float32), for eligible inputs. Every
+// row of dk and dv is written (zeros for keys no query attends to).
+void attention_fa2_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& q, const Tensor& k,
+                            const Tensor& v, bool causal, double scale, const Tensor& dout, const Tensor& lse,
+                            const Tensor& D);
 
 }  // namespace wick::cuda

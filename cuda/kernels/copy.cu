@@ -40,9 +40,9 @@
 // for bfloat16 -> bfloat16 (360 launches in 2 steps, the attention head
 // permutes made contiguous: path 3) and another 3.9% for float32 ->
 // bfloat16 casts of non-contiguous (transposed) sources: path 4.
-// Status: 3 and 4 passed their tests on an H200 (2026-11-27) but are still
-// off by default, unless WICK_CUDA_COPY_FAST=1 or set_fast_strided_copies(true)
-// (copy.h), and tests/cuda/test_copy.cpp runs its strided cases both ways.
+// Status: 3 and 4 passed their tests on an H200 (2026-11-27) and are on by
+// default; WICK_CUDA_COPY_FAST=0 or set_fast_strided_copies(false) (copy.h)
+// turns them off, and tests/cuda/test_copy.cpp runs its strided cases both ways.
 // Every loop is grid-stride with int64 indices and offsets.
 #include "cuda/kernels/copy.h"
 
@@ -263,7 +263,7 @@ bool plan_transpose(const StridedIndexer<2>& ix, TransposePlan& plan) {
 
 namespace {
 OptInSwitch& fast_switch() {
-  static OptInSwitch s("WICK_CUDA_COPY_FAST");
+  static OptInSwitch s("WICK_CUDA_COPY_FAST", /*default_on=*/true);
   return s;
 }
 }  // namespace

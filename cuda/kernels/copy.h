@@ -13,11 +13,10 @@ namespace wick::cuda {
 void copy(const Tensor& dst, const Tensor& src);
 
 // The strided fast paths of copy() (vectorized inner runs and tiled
-// transposes, copy.cu) passed tests/cuda/test_copy.cpp in both settings on
-// an H200 (2026-11-27) but are still OFF by default, so copy() takes the
-// reference kernel for every strided copy: the default flips in a commit of
-// its own. WICK_CUDA_COPY_FAST=1 turns them on for the process; the setter
-// (process-wide) lets tests run both.
+// transposes, copy.cu), ON by default since they passed
+// tests/cuda/test_copy.cpp in both settings on an H200 (2026-11-27).
+// WICK_CUDA_COPY_FAST=0 sends every strided copy to the reference kernel for
+// the process; the setter (process-wide) lets tests run both.
 void set_fast_strided_copies(bool on);
 bool fast_strided_copies();
 

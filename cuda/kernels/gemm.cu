@@ -638,7 +638,8 @@ GemmBackend parse_backend_env() {
   if (std::strcmp(v, "wick") == 0) return GemmBackend::Wick;
   if (std::strcmp(v, "cublas") == 0) return GemmBackend::Cublas;
   if (std::strcmp(v, "wgmma") == 0) return GemmBackend::Wgmma;
-  WICK_FAIL("WICK_CUDA_GEMM must be 'wick', 'wgmma' or 'cublas', got '", v, "'");
+  if (std::strcmp(v, "cublaslt") == 0) return GemmBackend::CublasLt;
+  WICK_FAIL("WICK_CUDA_GEMM must be 'wick', 'wgmma', 'cublas' or 'cublaslt', got '", v, "'");
 }
 
 // Leading dimension and transpose flag under which a rows x cols matrix with
@@ -678,6 +679,7 @@ const char* gemm_backend_name(GemmBackend b) {
     case GemmBackend::Wick: return "wick";
     case GemmBackend::Wgmma: return "wgmma";
     case GemmBackend::Cublas: return "cublas";
+    case GemmBackend::CublasLt: return "cublaslt";
   }
   return "?";
 }
@@ -714,6 +716,10 @@ void gemm(const GemmArgs& g, GemmBackend backend) {
   // that, rather than relying on each cuBLAS version's quick-return path.
   if (backend == GemmBackend::Cublas && g.K > 0) {
     vendor::cublas_gemm(g);
+    return;
+  }
+  if (backend == GemmBackend::CublasLt && g.K > 0) {
+    vendor::cublaslt_gemm(g);
     return;
   }
   if (backend == GemmBackend::Wgmma && (g.ab_dtype == kFloat16 || g.ab_dtype == kBFloat16)) {

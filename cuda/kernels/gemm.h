@@ -20,8 +20,9 @@
 //                                 fp32 accumulation, sm_80+
 // Backends: wick's own kernels (gemm.cu), wick's Hopper kernel for 16-bit
 // inputs (wgmma, gemm_sm90.cu; compute capability 9.0 only; float32/float64
-// take the SIMT kernel under it) or cuBLAS (cuda/vendor/cublas.cpp), per call
-// or by the environment variable WICK_CUDA_GEMM=wick|wgmma|cublas. Unset, the
+// take the SIMT kernel under it), cuBLAS or cuBLASLt (cuda/vendor/cublas.cpp),
+// per call or by the environment variable WICK_CUDA_GEMM=wick|wgmma|cublas|
+// cublaslt. Unset, the
 // default is wick's own choice: wgmma for 16-bit inputs on compute capability
 // 9.0, the kernels of gemm.cu otherwise (WICK_CUDA_GEMM=wick forces those). The header holds no CUDA types, so ops/ and tests include it
 // from plain C++.
@@ -35,8 +36,8 @@ namespace wick::cuda {
 
 // Which implementation runs a product. Default reads WICK_CUDA_GEMM once per
 // process (unset: wgmma for 16-bit inputs on sm_90, else wick; any other value
-// than wick/wgmma/cublas is an error).
-enum class GemmBackend : uint8_t { Default, Wick, Wgmma, Cublas };
+// than wick/wgmma/cublas/cublaslt is an error).
+enum class GemmBackend : uint8_t { Default, Wick, Wgmma, Cublas, CublasLt };
 
 // The backend WICK_CUDA_GEMM names in this process; Default when unset (then
 // each call picks wgmma or wick by dtype and device).

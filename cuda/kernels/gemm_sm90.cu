@@ -52,7 +52,7 @@
 //    H100 (2026-11-27): bf16 4096^3 490 TFLOP/s (0.64x cuBLAS), GPT-2 shapes
 //    297-489 (0.52-0.69x), the TN weight gradient 165 (0.25x: both operands
 //    copied K-major first). Reading MN-major operands in place
-//    (set_wgmma_mn_major, gemm_sm90.h, opt-in): 685 TFLOP/s at 4096^3 and
+//    (set_wgmma_mn_major, gemm_sm90.h, on by default): 685 TFLOP/s at 4096^3 and
 //    349 (0.54x) on the TN shape on an H200.
 #include "cuda/kernels/gemm_sm90.h"
 
@@ -669,7 +669,7 @@ bool use_tma() {
 
 namespace {
 OptInSwitch& mn_switch() {
-  static OptInSwitch s("WICK_CUDA_WGMMA_MN");
+  static OptInSwitch s("WICK_CUDA_WGMMA_MN", /*default_on=*/true);
   return s;
 }
 }  // namespace

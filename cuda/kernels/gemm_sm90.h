@@ -15,11 +15,10 @@ void gemm_wgmma(const GemmArgs& g);
 
 // Whether the TMA kernel reads an aligned MN-major operand (A transposed, B
 // not) in place through transposed descriptors instead of copying it K-major
-// first. CudaGemm.AlignedMnMajorOperands passed in both settings on an H200
-// (2026-11-27; bf16 4096^3 685 TFLOP/s, 0.88x cuBLAS, against 525 without)
-// but it is still OFF by default until the default flips in a commit of its
-// own; WICK_CUDA_WGMMA_MN=1 turns it on for the process, the setter
-// (process-wide) lets tests run both.
+// first. ON by default since CudaGemm.AlignedMnMajorOperands passed in both
+// settings on an H200 (2026-11-27; bf16 4096^3 685 TFLOP/s, 0.88x cuBLAS,
+// against 525 without); WICK_CUDA_WGMMA_MN=0 turns it off for the process,
+// the setter (process-wide) lets tests run both.
 void set_wgmma_mn_major(bool on);
 bool wgmma_mn_major();
 

@@ -1,8 +1,9 @@
-// cuBLAS as the vendor alternate of wick's CUDA GEMM (cuda/kernels/gemm.cu):
-// the same GemmArgs run by cublasGemmStridedBatchedEx. One cuBLAS handle per
-// device, created on first use and bound to cuda::current_stream() before
-// every call. Selected per call (GemmBackend::Cublas) or for the process with
-// WICK_CUDA_GEMM=cublas. Plain C++ header (no cuBLAS types).
+// cuBLAS and cuBLASLt as the vendor alternates of wick's CUDA GEMM
+// (cuda/kernels/gemm.cu): the same GemmArgs run by cublasGemmStridedBatchedEx
+// or by cublasLtMatmul. One handle of each per device, created on first use;
+// every call runs on cuda::current_stream(). Selected per call
+// (GemmBackend::Cublas, GemmBackend::CublasLt) or for the process with
+// WICK_CUDA_GEMM=cublas|cublaslt. Plain C++ header (no cuBLAS types).
 #pragma once
 
 #include "cuda/kernels/gemm.h"
@@ -15,5 +16,16 @@ namespace wick::cuda::vendor {
 // CUBLAS_COMPUTE_64F, float16/bfloat16 inputs CUBLAS_COMPUTE_32F (fp32
 // accumulation, like wick's tensor-core kernel).
 void cublas_gemm(const GemmArgs& g);
+
+// The same product through cuBLASLt (the library under PyTorch's addmm on
+// recent versions): the same compute types and size limits as cublas_gemm.
+// The algorithm comes from cublasLtMatmulAlgoGetHeuristic, asked once per
+// (shape, layout, dtypes, operand alignment) and cached. wick::Error when
+// cuBLASLt offers no algorithm for the arguments.
+void cublaslt_gemm(const GemmArgs& g);
+
+// Both take a 32 MiB workspace per call from wick's caching allocator on the
+// current stream (a cached block: no cudaMalloc), so that calls queued on
+// different streams (cuda/stream.h) never share scratch memory.
 
 }  // namespace wick::cuda::vendor

@@ -50,14 +50,112 @@ struct FakeDevice {
       std::free(p);
     };
     r.mem_info = [this]() { return std::pair<size_t, size_t>{capacity - used, capacity}; };
+    // Events: numbered; done when the test says so or once waited for.
+    r.record_event = [this](cuda::StreamId s) {
+      const cuda::EventId e = ++last_event;
+      event_stream[e] = s;
+      return e;
+    };
+    r.event_done = [this](cuda::EventId e) {
+      EXPECT_TRUE(event_stream.count(e)) << "querying an event that does not exist";
+      return done.count(e) > 0;
+    };
+    r.event_sync = [this](cuda::EventId e) {
+      ++syncs;
+      done.insert(e);
+    };
+    r.event_destroy = [this](cuda::EventId e) {
+      EXPECT_TRUE(event_stream.erase(e)) << "destroying an event twice";
+    };
     return r;
   }
+  // Completes every event recorded so far on stream s.
+  void finish(cuda::StreamId s) {
+    for (auto [e, es] : event_stream)
+      if (es == s) done.insert(e);
+  }
   std::map<void*, size_t> seg_size;
+  cuda::EventId last_event = 0;
+  std::map<cuda::EventId, cuda::StreamId> event_stream;  // live events
+  std::set<cuda::EventId> done;
+  int syncs = 0;
 };
 
-constexpr cuda::StreamId kS0 = 1, kS1 = 2;
+constexpr cuda::StreamId kS0 = 1, kS1 = 2, kS2 = 3;
 
 }  // namespace
+
+// record_stream: a block used on other streams returns to its pool only
+// after events on those streams (recorded at the free) have completed.
+TEST(CudaAllocatorBookkeeping, RecordStreamDefersReuseUntilTheOtherStreamsFinish) {
+  FakeDevice dev;
+  CachingAllocator a(dev.raw(), "fake");
+  void* p = a.allocate(1000, kS0);
+  EXPECT_TRUE(a.record_stream(p, kS1));
+  EXPECT_TRUE(a.record_stream(p, kS2));
+  EXPECT_TRUE(a.record_stream(p, kS1));  // twice: one event
+  EXPECT_TRUE(a.record_stream(p, kS0));  // its own stream: nothing to wait for
+  a.deallocate(p);
+  EXPECT_EQ(dev.event_stream.size(), 2u);
+  EXPECT_EQ(a.pending_frees(), 1u);
+  EXPECT_EQ(a.stats().allocated, 512 * 2) << "a pending block still counts as allocated";
+
+  void* q = a.allocate(1000, kS0);  // kS1 and kS2 still running: not p
+  EXPECT_NE(q, p);
+  a.deallocate(q);
+  dev.finish(kS1);
+  void* r = a.allocate(1000, kS0);  // kS2 still running
+  EXPECT_NE(r, p);
+  a.deallocate(r);
+  dev.finish(kS2);
+  void* t = a.allocate(1000, kS0);  // both done: p merges with the free rest of its segment and serves again
+  EXPECT_EQ(a.pending_frees(), 0u);
+  EXPECT_TRUE(dev.event_stream.empty()) << "events destroyed once complete";
+  EXPECT_EQ(t, p);
+  EXPECT_EQ(dev.allocs, 1);
+  a.deallocate(t);
+  EXPECT_EQ(a.stats().allocated, 0);
+  EXPECT_EQ(dev.syncs, 0) << "allocation only polls";
+}
+
+TEST(CudaAllocatorBookkeeping, RecordStreamEdgeCases) {
+  FakeDevice dev;
+  CachingAllocator a(dev.raw(), "fake");
+  int local = 0;
+  EXPECT_FALSE(a.record_stream(&local, kS1)) << "memory it does not manage";
+  EXPECT_FALSE(a.record_stream(nullptr, kS1));
+  // empty_cache waits for pending blocks, then releases their segments.
+  void* p = a.allocate(3 * MiB, kS0);
+  a.record_stream(p, kS1);
+  a.deallocate(p);
+  EXPECT_EQ(a.pending_frees(), 1u);
+  a.empty_cache();
+  EXPECT_EQ(dev.syncs, 1);
+  EXPECT_EQ(a.pending_frees(), 0u);
+  EXPECT_EQ(a.stats().reserved, 0);
+  EXPECT_TRUE(dev.live.empty());
+  // Out of memory waits for pending blocks before giving up: 40 MiB pending
+  // on kS1, then 40 MiB more on a 64 MiB device succeeds after the wait (the
+  // pending segment is freed, released to the device and allocated anew).
+  void* big = a.allocate(40 * MiB, kS0);
+  a.record_stream(big, kS1);
+  a.deallocate(big);
+  const int frees_before = dev.frees;
+  void* again = a.allocate(40 * MiB, kS0);
+  EXPECT_NE(again, nullptr);
+  EXPECT_EQ(dev.syncs, 2);
+  EXPECT_EQ(dev.frees, frees_before + 1);
+  EXPECT_EQ(a.stats().allocated, static_cast<int64_t>(40 * MiB));
+  a.deallocate(again);
+  // An allocator destroyed with pending blocks waits for them and frees their segments.
+  {
+    CachingAllocator b(dev.raw(), "fake2");
+    void* x = b.allocate(1000, kS0);
+    b.record_stream(x, kS2);
+    b.deallocate(x);
+  }
+  EXPECT_EQ(dev.syncs, 3);
+}
 
 TEST(CudaAllocatorBookkeeping, RoundingRules) {
   EXPECT_EQ(CachingAllocator::round_size(1), 512u);
@@ -342,3 +440,28 @@ TEST(CudaAllocator, EmptyCacheReleasesFreeSegments) {
   EXPECT_EQ(st.cached, st.reserved - st.allocated);
   EXPECT_LT(st.cached, int64_t{32} << 20);
 }
+
+#ifdef WICK_WITH_CUDA
+#include "cuda/runtime.h"
+
+// The switch behind the paths with a fallback beside them (copy, GEMM,
+// attention): the environment overrides the default both ways, anything but
+// "0"/"1" leaves it, and set() flips it. No GPU needed.
+TEST(CudaOptInSwitch, EnvironmentOverridesTheDefault) {
+  const char* var = "WICK_TEST_OPT_IN_SWITCH";
+  unsetenv(var);
+  EXPECT_FALSE(cuda::OptInSwitch(var).on());
+  EXPECT_TRUE(cuda::OptInSwitch(var, true).on());
+  setenv(var, "0", 1);
+  EXPECT_FALSE(cuda::OptInSwitch(var, true).on());
+  setenv(var, "1", 1);
+  EXPECT_TRUE(cuda::OptInSwitch(var, false).on());
+  setenv(var, "yes", 1);
+  EXPECT_TRUE(cuda::OptInSwitch(var, true).on());
+  EXPECT_FALSE(cuda::OptInSwitch(var, false).on());
+  cuda::OptInSwitch s(var, true);
+  s.set(false);
+  EXPECT_FALSE(s.on());
+  unsetenv(var);
+}
+#endif

@@ -400,7 +400,7 @@ TEST(CudaAttention, ManySlices) {
   EXPECT_TRUE(all_close(got.to(kFloat64).cpu(), want, 1e-4, 1e-4));
 }
 
-// ---- the opt-in FlashAttention-2 forward (cuda/kernels/attention_fa2.cu) ----
+// ---- the FlashAttention-2 forward (cuda/kernels/attention_fa2.cu) ----
 // Run explicitly with the selection flag on (restored after): out and lse
 // against the float64 CPU kernel, the backward fed by its out/lse, and the
 // inputs it does not take still going to the general kernels.
@@ -414,15 +414,25 @@ TEST(CudaAttention, ManySlices) {
 
 namespace {
 
-class Fa2Selected {
+// Sets a process-wide kernel selection for a scope (restored after).
+class Selection {
  public:
-  Fa2Selected() : prev_(cuda::attention_fa2()) { cuda::set_attention_fa2(true); }
-  ~Fa2Selected() { cuda::set_attention_fa2(prev_); }
-  Fa2Selected(const Fa2Selected&) = delete;
-  Fa2Selected& operator=(const Fa2Selected&) = delete;
+  Selection(bool (*get)(), void (*set)(bool), bool on) : set_(set), prev_(get()) { set(on); }
+  ~Selection() { set_(prev_); }
+  Selection(const Selection&) = delete;
+  Selection& operator=(const Selection&) = delete;
 
  private:
+  void (*set_)(bool);
   bool prev_;
+};
+
+struct Fa2Selected : Selection {
+  Fa2Selected() : Selection(cuda::attention_fa2, cuda::set_attention_fa2, true) {}
+};
+struct Fa2BackwardSelected : Selection {
+  explicit Fa2BackwardSelected(bool on = true)
+      : Selection(cuda::attention_fa2_backward_selected, cuda::set_attention_fa2_backward, on) {}
 };
 
 // The FA2 kernel needs sm_80+: probe with inputs it takes everywhere else.
@@ -595,5 +605,143 @@ TEST(CudaAttentionFa2, ManyKeyTilesAgreeWithTheGeneralKernel) {
         EXPECT_TRUE(all_close(out_a.to(kFloat64).cpu(), out_b.to(kFloat64).cpu(), tol(dt), tol(dt))) << "out";
         EXPECT_TRUE(all_close(lse_a.to(kFloat64).cpu(), lse_b.to(kFloat64).cpu(), 1e-3, 1e-3)) << "lse";
       }
+}
+
+// ---- the FlashAttention-2 backward (cuda/kernels/attention_fa2.cu) ----
+// With both FA2 selections on: gradients through the op against the float64
+// CPU, then on GPT-2-like lengths against the general backward on the device,
+// each gradient alone, and the inputs it does not take.
+
+namespace {
+
+// ||a - b|| / ||b|| over all elements, in float64.
+double rel_error(const Tensor& a, const Tensor& b) {
+  const Tensor x = a.to(kFloat64).cpu(), y = b.to(kFloat64).cpu();
+  const double num = sum(mul(sub(x, y), sub(x, y))).item<double>(), den = sum(mul(y, y)).item<double>();
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+
+Tensor f32(const Tensor& t) { return t.to(kFloat32).cpu(); }
+
+struct DeviceGrads {
+  Tensor dq, dk, dv;
+};
+
+// cuda::attention_backward on q [N, L, E], k, v [N, S, E] (CUDA, dt) with the
+// FA2 backward selected or not; out and lse from the (FA2) forward.
+DeviceGrads device_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& dout, bool causal,
+                            double scale, bool fa2_backward, bool want_q, bool want_kv) {
+  const TensorOptions o = TensorOptions(q.dtype()).device(kCuda);
+  Tensor out = empty(q.sizes(), o), lse = empty({q.size(0) * q.size(1)}, TensorOptions(kFloat32).device(kCuda));
+  cuda::attention_forward(out, lse, q, k, v, Tensor(), Tensor(), causal, scale);
+  Fa2BackwardSelected sel(fa2_backward);
+  DeviceGrads g;
+  if (want_q) g.dq = full(q.sizes(), Scalar(7.0), o);  // every element must be overwritten
+  if (want_kv) g.dk = full(k.sizes(), Scalar(7.0), o), g.dv = full(v.sizes(), Scalar(7.0), o);
+  cuda::attention_backward(g.dq, g.dk, g.dv, q, k, v, Tensor(), Tensor(), causal, scale, out, dout, lse);
+  cuda::synchronize();
+  return g;
+}
+
+}  // namespace
+
+TEST(CudaAttentionFa2Backward, GradientsMatchTheFloat64Cpu) {
+  WICK_SKIP_WITHOUT_FA2();
+  Fa2Selected fwd;
+  Fa2BackwardSelected bwd;
+  uint64_t seed = 11000;
+  const std::tuple<int64_t, int64_t, bool> cases[] = {{1, 1, false}, {1, 1, true},    {17, 33, false},
+                                                      {17, 33, true}, {64, 64, true}, {64, 64, false},
+                                                      {130, 200, false}, {130, 130, true}, {200, 70, true},
+                                                      {70, 200, true}};
+  for (DType dt : {kBFloat16, kFloat16})
+    for (int64_t E : {64, 128})
+      for (auto [L, S, causal] : cases) {
+        SCOPED_TRACE(testing::Message() << dt << " E=" << E << " L=" << L << " S=" << S << " causal=" << causal);
+        const Tensor q = normal_as({2, 3, L, E}, dt, seed++), k = normal_as({2, 3, S, E}, dt, seed++),
+                     v = normal_as({2, 3, S, E}, dt, seed++);
+        const std::optional<double> scale = (L + S) % 3 == 0 ? std::optional<double>(0.3) : std::nullopt;
+        expect_matches_cpu(q, k, v, Tensor(), causal, scale, dt, seed++);
+      }
+}
+
+TEST(CudaAttentionFa2Backward, ManyTilesAgreeWithTheGeneralBackward) {
+  WICK_SKIP_WITHOUT_FA2();
+  uint64_t seed = 12000;
+  // GPT-2-like lengths (16 tiles through both double buffers), causal tile
+  // skipping with L == S and L != S, and each gradient alone.
+  const std::tuple<int64_t, int64_t, bool> cases[] = {{1000, 1030, false}, {1024, 1024, true}, {700, 1000, true}};
+  for (DType dt : {kBFloat16, kFloat16})
+    for (int64_t E : {64, 128})
+      for (auto [L, S, causal] : cases) {
+        SCOPED_TRACE(testing::Message() << dt << " E=" << E << " L=" << L << " S=" << S << " causal=" << causal);
+        const TensorOptions o = TensorOptions(dt).device(kCuda);
+        Generator g(seed++);
+        const Tensor q = randn({3, L, E}, o, &g), k = randn({3, S, E}, o, &g), v = randn({3, S, E}, o, &g),
+                     dout = randn({3, L, E}, o, &g);
+        const double scale = 1.0 / std::sqrt(static_cast<double>(E));
+        ASSERT_TRUE(cuda::attention_fa2_backward_eligible(empty({3, L, E}, o), empty({3, S, E}, o),
+                                                          empty({3, S, E}, o), q, k, v, Tensor(), dout));
+        const DeviceGrads want = device_backward(q, k, v, dout, causal, scale, false, true, true);
+        const DeviceGrads got = device_backward(q, k, v, dout, causal, scale, true, true, true);
+        // Both round p and ds to 16 bits, in different orders: a few 16-bit ulps of the norm.
+        const double bound = dt == kBFloat16 ? 2e-2 : 4e-3;
+        EXPECT_LT(rel_error(got.dq, want.dq), bound) << "dq";
+        EXPECT_LT(rel_error(got.dk, want.dk), bound) << "dk";
+        EXPECT_LT(rel_error(got.dv, want.dv), bound) << "dv";
+        const DeviceGrads only_q = device_backward(q, k, v, dout, causal, scale, true, true, false);
+        EXPECT_TRUE(all_equal(f32(only_q.dq), f32(got.dq))) << "dq alone";
+        const DeviceGrads only_kv = device_backward(q, k, v, dout, causal, scale, true, false, true);
+        EXPECT_TRUE(all_equal(f32(only_kv.dk), f32(got.dk))) << "dk alone";
+        EXPECT_TRUE(all_equal(f32(only_kv.dv), f32(got.dv))) << "dv alone";
+      }
+}
+
+TEST(CudaAttentionFa2Backward, KeysNoQuerySeesGetZeroGradients) {
+  WICK_SKIP_WITHOUT_FA2();
+  Fa2BackwardSelected bwd;
+  for (DType dt : {kBFloat16, kFloat16}) {
+    const TensorOptions o = TensorOptions(dt).device(kCuda);
+    Generator g(13000);
+    // Causal with L = 70 < S = 300: keys 70.. are never attended (whole key tiles past the queries).
+    const Tensor q = randn({2, 70, 64}, o, &g), k = randn({2, 300, 64}, o, &g), v = randn({2, 300, 64}, o, &g),
+                 dout = randn({2, 70, 64}, o, &g);
+    const DeviceGrads got = device_backward(q, k, v, dout, true, 0.125, true, true, true);
+    const TensorOptions f = TensorOptions(kFloat32);
+    EXPECT_TRUE(all_equal(got.dk.slice(1, 70, 300).to(kFloat32).cpu(), zeros({2, 230, 64}, f)));
+    EXPECT_TRUE(all_equal(got.dv.slice(1, 70, 300).to(kFloat32).cpu(), zeros({2, 230, 64}, f)));
+    const DeviceGrads want = device_backward(q, k, v, dout, true, 0.125, false, true, true);
+    EXPECT_LT(rel_error(got.dk, want.dk), 2e-2);
+    EXPECT_LT(rel_error(got.dq, want.dq), 2e-2);
+  }
+}
+
+TEST(CudaAttentionFa2Backward, IneligibleGradientsTakeTheGeneralKernels) {
+  WICK_SKIP_WITHOUT_FA2();
+  const TensorOptions o = TensorOptions(kBFloat16).device(kCuda);
+  const Tensor q = zeros({2, 70, 64}, o), k = zeros({2, 90, 64}, o), v = zeros({2, 90, 64}, o);
+  const Tensor dout = zeros({2, 70, 64}, o);
+  EXPECT_TRUE(cuda::attention_fa2_backward_eligible(Tensor(), Tensor(), Tensor(), q, k, v, Tensor(), dout));
+  // dout starting 2 bytes into its storage: not 16-byte aligned.
+  const Tensor shifted = zeros({2 * 70 * 64 + 1}, o).slice(0, 1, 2 * 70 * 64 + 1).view({2, 70, 64});
+  EXPECT_FALSE(cuda::attention_fa2_backward_eligible(Tensor(), Tensor(), Tensor(), q, k, v, Tensor(), shifted));
+  // A transposed (non-contiguous) gradient buffer, a float32 one, a mask.
+  EXPECT_FALSE(cuda::attention_fa2_backward_eligible(zeros({2, 64, 70}, o).mT(), Tensor(), Tensor(), q, k, v,
+                                                     Tensor(), dout));
+  EXPECT_FALSE(cuda::attention_fa2_backward_eligible(zeros({2, 70, 64}, TensorOptions(kFloat32).device(kCuda)),
+                                                     Tensor(), Tensor(), q, k, v, Tensor(), dout));
+  EXPECT_FALSE(cuda::attention_fa2_backward_eligible(Tensor(), Tensor(), Tensor(), q, k, v,
+                                                     ones({70, 90}, TensorOptions(kBool).device(kCuda)), dout));
+  // With the misaligned upstream gradient the general backward runs: the
+  // very same bits as with the FA2 backward deselected.
+  Generator g(14000);
+  const Tensor qr = randn({2, 70, 64}, o, &g), kr = randn({2, 90, 64}, o, &g), vr = randn({2, 90, 64}, o, &g);
+  Tensor dshift = zeros({2 * 70 * 64 + 1}, o).slice(0, 1, 2 * 70 * 64 + 1).view({2, 70, 64});
+  dshift.copy_(randn({2, 70, 64}, o, &g));
+  const DeviceGrads want = device_backward(qr, kr, vr, dshift, true, 0.125, false, true, true);
+  const DeviceGrads got = device_backward(qr, kr, vr, dshift, true, 0.125, true, true, true);
+  EXPECT_TRUE(all_equal(f32(got.dq), f32(want.dq)));
+  EXPECT_TRUE(all_equal(f32(got.dk), f32(want.dk)));
+  EXPECT_TRUE(all_equal(f32(got.dv), f32(want.dv)));
 }
 #endif  // WICK_WITH_CUDA

@@ -5,7 +5,7 @@
 // odd shapes (1, 7, 33, 129, 257, K not a multiple of 8), padded leading
 // dimensions and batch strides (misaligned vector paths), strided batches
 // with a broadcast operand, alpha/beta (beta = 0 with NaN in C), K = 0 -- for
-// wick's kernels, the readable reference kernel and cuBLAS, each against a
+// wick's kernels, the readable reference kernel, cuBLAS and cuBLASLt, each against a
 // float64 product computed here on the host from the very same inputs.
 // float16/bfloat16 inputs are multiples of 1/16 in [-2, 2]: exact in both
 // formats, with every partial sum exact in fp32, so the fp32-accumulated
@@ -193,10 +193,11 @@ void check_case(const Case& cs, DType ab, DType cdt) {
   const Tensor dA = upload(A, ab), dB = upload(B, ab);
   g.A = dA.data_ptr_raw(), g.B = dB.data_ptr_raw();
 
-  // 3: the Hopper wgmma kernel, for 16-bit inputs on a compute capability 9.0 device.
+  // 4: the Hopper wgmma kernel, for 16-bit inputs on a compute capability 9.0 device.
   const bool wgmma = (ab == kFloat16 || ab == kBFloat16) && cuda::wgmma_supported(cuda::current_device());
-  for (int which = 0; which < (wgmma ? 4 : 3); ++which) {
-    const char* name = which == 0 ? "wick" : which == 1 ? "cublas" : which == 2 ? "reference" : "wgmma";
+  const char* names[] = {"wick", "cublas", "reference", "cublaslt", "wgmma"};
+  for (int which = 0; which < (wgmma ? 5 : 4); ++which) {
+    const char* name = names[which];
     std::vector<double> start = C0;
     if (cs.beta == 0) {  // beta = 0 must ignore C entirely, NaN included (padding keeps its value)
       for (int64_t b = 0; b < cs.batch; ++b)
@@ -209,6 +210,7 @@ void check_case(const Case& cs, DType ab, DType cdt) {
     if (which == 0) cuda::gemm(g, GemmBackend::Wick);
     else if (which == 1) cuda::gemm(g, GemmBackend::Cublas);
     else if (which == 2) cuda::gemm_reference(g);
+    else if (which == 3) cuda::gemm(g, GemmBackend::CublasLt);
     else cuda::gemm(g, GemmBackend::Wgmma);
     cuda::synchronize();
     const std::vector<double> got = download(dC);
@@ -313,9 +315,9 @@ TEST(CudaGemm, ArgumentErrors) {
   EXPECT_WICK_ERROR(cuda::check_gemm_args(g), "negative size");
 }
 
-// The tensor-level entry with either backend against the CPU product, on
+// The tensor-level entry with each backend against the CPU product, on
 // views whose strides map to transposes, need a copy, or broadcast a batch.
-TEST(CudaGemm, BatchedGemmTensorsBothBackends) {
+TEST(CudaGemm, BatchedGemmTensorsEveryBackend) {
   WICK_SKIP_WITHOUT_CUDA();
   const Tensor a = test::randn_t({2, 3, 37, 19}, kFloat64, 1, false);
   const Tensor b = test::randn_t({3, 45, 19}, kFloat64, 2, false).mT();  // [3, 19, 45], transposed storage
@@ -323,7 +325,7 @@ TEST(CudaGemm, BatchedGemmTensorsBothBackends) {
   // Every other column of a wider matrix: neither row- nor column-major, so a copy is read.
   const Tensor wide = test::randn_t({2, 3, 37, 38}, kFloat64, 3, false);
   const Tensor want2 = mul(matmul(wide.slice(3, 0, 38, 2), b), 2.0);
-  for (GemmBackend be : {GemmBackend::Wick, GemmBackend::Cublas}) {
+  for (GemmBackend be : {GemmBackend::Wick, GemmBackend::Cublas, GemmBackend::CublasLt}) {
     Tensor out = empty(want.sizes(), TensorOptions(kFloat64).device(kCuda));
     cuda::batched_gemm(out, a.to(kCuda), b.to(kCuda).mT().contiguous().mT(), 1, 0, be);
     EXPECT_TRUE(test::all_close(out.to(kCPU), want, 1e-12, 1e-12)) << cuda::gemm_backend_name(be);
