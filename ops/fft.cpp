@@ -14,6 +14,14 @@
 //                        the mirrored bins enter the output twice, and the ignored imaginary
 //                        parts of DC/Nyquist get no gradient
 // Each backward is written with these same ops, so it is differentiable again.
+//
+// Devices: CPU tensors use ops/cpu/fft.h. CUDA tensors use cuda/kernels/fft.h
+// when those kernels are switched on (cuda::set_fft_kernels(true) or
+// WICK_CUDA_FFT=1; off by default until a GPU has run tests/cuda/test_fft.cpp);
+// otherwise each primitive copies its input to the host, runs the CPU kernel
+// and copies the result back to the input's device (an explicit round trip:
+// correct, synchronous, slow). Either way the results stay on the input's
+// device, and so do the gradients (the backward is made of the same primitives).
 #include "ops/fft.h"
 
 #include <cmath>
@@ -21,6 +29,9 @@
 
 #include "autograd/function.h"
 #include "ops/cpu/fft.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/fft.h"
+#endif
 #include "ops/elementwise.h"
 #include "ops/indexing.h"
 #include "ops/reduction.h"
@@ -33,15 +44,19 @@ using autograd::Ctx;
 
 namespace {
 
-void check_float_cpu(const char* op, const Tensor& x) {
+void check_float(const char* op, const Tensor& x) {
   WICK_CHECK(x.defined(), op, ": undefined input");
   WICK_CHECK(x.dtype() == kFloat32 || x.dtype() == kFloat64, op, ": expected a float32 or float64 tensor, got ",
              x.dtype());
+#ifdef WICK_WITH_CUDA
+  WICK_CHECK(x.is_cpu() || x.is_cuda(), op, ": no kernel for device ", x.device(), " in this build");
+#else
   WICK_CHECK(x.is_cpu(), op, ": no kernel for device ", x.device(), " in this build");
+#endif
 }
 
 void check_complex(const char* op, const Tensor& x) {
-  check_float_cpu(op, x);
+  check_float(op, x);
   WICK_CHECK(x.dim() >= 2 && x.size(-1) == 2, op,
              ": expected a complex tensor stored as [..., 2] (real, imag) with at least one complex dim, got shape ",
              shape_str(x.sizes()));
@@ -62,13 +77,41 @@ double norm_scale(const char* op, const std::string& norm, int64_t n, bool inver
   WICK_FAIL(op, ": norm must be \"backward\", \"forward\" or \"ortho\", got \"", norm, "\"");
 }
 
-// Rows of the last (complex) dim, computed on a contiguous copy.
-template <typename F>
-Tensor run_rows(const char* op, const Tensor& in, const Shape& out_shape, F f) {
-  Tensor out = empty(out_shape, TensorOptions(in.dtype()).device(in.device()));
+// The three primitives' kernels (no autograd), along the last (complex) dim
+// of a contiguous copy of x, on x's device (see the top comment).
+enum class Prim { C2C, R2C, C2R };
+
+Tensor run_kernel(Prim prim, const Tensor& x, const Shape& out_shape, int64_t n, bool inverse, double scale) {
+  const char* op = prim == Prim::R2C ? "rfft" : prim == Prim::C2R ? "irfft" : inverse ? "ifft" : "fft";
   NoGradGuard ng;
-  Tensor ic = in.contiguous();
-  WICK_DISPATCH_FLOAT(in.dtype(), op, [&]<typename T>() { f(ic.data_ptr<T>(), out.data_ptr<T>()); });
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) {
+    if (!cuda::fft_kernels())  // the CUDA kernels are off: the CPU kernels on a host copy
+      return run_kernel(prim, x.cpu(), out_shape, n, inverse, scale).to(x.device());
+    Tensor out = empty(out_shape, TensorOptions(x.dtype()).device(x.device()));
+    Tensor xc = x.contiguous();
+    switch (prim) {
+      case Prim::C2C: cuda::fft_c2c(out, xc, inverse, scale); break;
+      case Prim::R2C: cuda::fft_r2c(out, xc, scale); break;
+      case Prim::C2R: cuda::fft_c2r(out, xc, n, scale); break;
+    }
+    return out;
+  }
+#endif
+  Tensor out = empty(out_shape, TensorOptions(x.dtype()).device(x.device()));
+  Tensor xc = x.contiguous();
+  const int64_t rows = n ? out.numel() / (prim == Prim::R2C ? 2 * (n / 2 + 1) : prim == Prim::C2R ? n : 2 * n) : 0;
+  WICK_DISPATCH_FLOAT(x.dtype(), op, [&]<typename T>() {
+    const T* in = xc.data_ptr<T>();
+    T* o = out.data_ptr<T>();
+    if (prim == Prim::C2C) {
+      cpu::fft_c2c(cpu::FftPlan(n), rows, in, o, inverse, scale);
+    } else if (prim == Prim::R2C) {
+      cpu::fft_r2c(cpu::RealFftPlan(n), rows, in, o, scale);
+    } else {
+      cpu::fft_c2r(cpu::RealFftPlan(n), rows, in, o, scale);
+    }
+  });
   return out;
 }
 
@@ -82,8 +125,8 @@ Tensor c2c(const Tensor& x, bool inverse, double scale);
 Tensor r2c(const Tensor& x, double scale);
 Tensor c2r(const Tensor& x, int64_t n, double scale);
 
-// Per-bin weights [bins, 2] for the r2c/c2r adjoints (see the top comment).
-Tensor bin_weights(int64_t n, DType dtype, bool for_c2r) {
+// Per-bin weights [bins, 2] on `device` for the r2c/c2r adjoints (see the top comment).
+Tensor bin_weights(int64_t n, DType dtype, Device device, bool for_c2r) {
   const int64_t bins = n / 2 + 1;
   std::vector<double> w(static_cast<size_t>(2 * bins), for_c2r ? 2.0 : 0.5);
   auto edge = [&](int64_t k) {
@@ -92,15 +135,11 @@ Tensor bin_weights(int64_t n, DType dtype, bool for_c2r) {
   };
   edge(0);
   if (n % 2 == 0) edge(n / 2);
-  return from_vector(w, Shape{bins, 2}, TensorOptions(dtype));
+  return from_vector(w, Shape{bins, 2}, TensorOptions(dtype).device(device));
 }
 
 Tensor c2c(const Tensor& x, bool inverse, double scale) {
-  const int64_t n = x.size(-2);
-  const int64_t rows = n ? x.numel() / (2 * n) : 0;
-  cpu::FftPlan plan(n);
-  Tensor out = run_rows(inverse ? "ifft" : "fft", x, x.sizes(),
-                        [&](auto* in, auto* o) { cpu::fft_c2c(plan, rows, in, o, inverse, scale); });
+  Tensor out = run_kernel(Prim::C2C, x, x.sizes(), x.size(-2), inverse, scale);
   if (autograd::needs_grad({x}))
     autograd::record(inverse ? "IfftBackward" : "FftBackward", {x}, {out},
                      [inverse, scale](const Ctx& c) { return tensor_list{c2c(c.grad(), !inverse, scale)}; });
@@ -109,26 +148,21 @@ Tensor c2c(const Tensor& x, bool inverse, double scale) {
 
 Tensor r2c(const Tensor& x, double scale) {
   const int64_t n = x.size(-1);
-  const int64_t rows = x.numel() / n;
-  cpu::RealFftPlan plan(n);
-  Tensor out = run_rows("rfft", x, with_last(x.sizes(), 1, {n / 2 + 1, 2}),
-                        [&](auto* in, auto* o) { cpu::fft_r2c(plan, rows, in, o, scale); });
+  Tensor out = run_kernel(Prim::R2C, x, with_last(x.sizes(), 1, {n / 2 + 1, 2}), n, false, scale);
   if (autograd::needs_grad({x}))
     autograd::record("RfftBackward", {x}, {out}, [n, scale](const Ctx& c) {
-      return tensor_list{c2r(c.grad() * bin_weights(n, c.grad().dtype(), false), n, scale)};
+      const Tensor& g = c.grad();
+      return tensor_list{c2r(g * bin_weights(n, g.dtype(), g.device(), false), n, scale)};
     });
   return out;
 }
 
 Tensor c2r(const Tensor& x, int64_t n, double scale) {
-  const int64_t bins = x.size(-2);
-  const int64_t rows = x.numel() / (2 * bins);
-  cpu::RealFftPlan plan(n);
-  Tensor out = run_rows("irfft", x, with_last(x.sizes(), 2, {n}),
-                        [&](auto* in, auto* o) { cpu::fft_c2r(plan, rows, in, o, scale); });
+  Tensor out = run_kernel(Prim::C2R, x, with_last(x.sizes(), 2, {n}), n, true, scale);
   if (autograd::needs_grad({x}))
     autograd::record("IrfftBackward", {x}, {out}, [n, scale](const Ctx& c) {
-      return tensor_list{r2c(c.grad(), scale) * bin_weights(n, c.grad().dtype(), true)};
+      const Tensor& g = c.grad();
+      return tensor_list{r2c(g, scale) * bin_weights(n, g.dtype(), g.device(), true)};
     });
   return out;
 }
@@ -166,7 +200,7 @@ Tensor ifft(const Tensor& x, std::optional<int64_t> n, int64_t dim, const std::s
 }
 
 Tensor rfft(const Tensor& x, std::optional<int64_t> n, int64_t dim, const std::string& norm) {
-  check_float_cpu("rfft", x);
+  check_float("rfft", x);
   const int64_t d = wrap_dim("rfft", dim, x.dim());
   const int64_t len = n.value_or(x.size(d));
   WICK_CHECK(len >= 1, "rfft: invalid number of data points (", len, ") specified");
@@ -268,7 +302,7 @@ StftArgs check_stft_args(const char* op, const Tensor& x, int64_t n_fft, std::op
 
 Tensor stft(const Tensor& x, int64_t n_fft, std::optional<int64_t> hop_length, std::optional<int64_t> win_length,
             const Tensor& window, bool center, const std::string& pad_mode, bool normalized, bool onesided) {
-  check_float_cpu("stft", x);
+  check_float("stft", x);
   WICK_CHECK(x.dim() == 1 || x.dim() == 2, "stft: expected a 1-D [T] or 2-D [B, T] signal, got shape ",
              shape_str(x.sizes()));
   const StftArgs a = check_stft_args("stft", x, n_fft, hop_length, win_length, window);
@@ -316,6 +350,7 @@ Tensor istft(const Tensor& x, int64_t n_fft, std::optional<int64_t> hop_length, 
   // Overlap-add: sample j of frame f lands at f hop + j.
   const int64_t L = n_fft + a.hop * (frames - 1);
   Tensor pos = (arange(frames).unsqueeze(1) * a.hop + arange(n_fft).unsqueeze(0)).reshape({frames * n_fft});
+  pos = pos.to(x.device());  // index_add wants the index on the tensor's device
   const TensorOptions fopt = TensorOptions(x.dtype()).device(x.device());
   Tensor signal = index_add(zeros({B, L}, fopt), 1, pos, y.reshape({B, frames * n_fft}));
   Tensor envelope = index_add(zeros({L}, fopt), 0, pos, repeat(a.window * a.window, {frames}));

@@ -16,6 +16,12 @@
 //   fft  <-> ifft with the same scale (the adjoint of exp(-i..) is exp(+i..))
 //   rfft -> irfft of the gradient with the non-DC/Nyquist bins halved
 //   irfft -> rfft of the gradient with the non-DC/Nyquist bins doubled
+//
+// Devices: float32 and float64 tensors on the CPU or CUDA; results and
+// gradients stay on the input's device. On CUDA the transforms run the
+// kernels of cuda/kernels/fft.h when they are switched on
+// (cuda::set_fft_kernels(true) or WICK_CUDA_FFT=1), and otherwise the CPU
+// kernels through a host round trip (copy to the CPU, transform, copy back).
 #pragma once
 
 #include <optional>

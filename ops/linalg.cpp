@@ -1,7 +1,7 @@
 // Linear algebra ops: checks, output shapes, dispatch to the CPU kernels
 // (ops/cpu/linalg.cpp, ops/cpu/gemm.cpp) or the CUDA GEMM
-// (cuda/kernels/gemm.cu; float32/64 and float16/bfloat16 there) and backward
-// formulas.
+// (cuda/kernels/gemm.cu; float32/64 and float16/bfloat16 there) or the CUDA
+// eigensolver (cuda/kernels/linalg.cu), and backward formulas.
 //
 // Every matrix product (matmul, mm, bmm, mv, dot, addmm) goes through one
 // differentiable primitive, batched_matmul(a, b): a = [..., M, K] and
@@ -30,6 +30,7 @@
 
 #ifdef WICK_WITH_CUDA
 #include "cuda/kernels/gemm.h"
+#include "cuda/kernels/linalg.h"
 #endif
 
 namespace wick {
@@ -292,17 +293,39 @@ Tensor triu(const Tensor& x, int64_t k) { return triangle(x, k, /*lower=*/false)
 // component (the first one, on ties) is positive. LAPACK (and so PyTorch)
 // fixes no sign, so only the eigenvalues and the subspaces compare with it.
 // Not differentiable: the outputs never require grad.
+//
+// CUDA inputs: the parallel Jacobi kernel of cuda/kernels/linalg.cu (same
+// contract, in double too) when cuda::eigh_kernel() is on (set_eigh_kernel
+// or WICK_CUDA_EIGH=1; off by default until it has run its tests on a GPU);
+// otherwise the CPU solver, with x copied to the host and w, v copied back
+// to x's device (a synchronizing round trip).
 std::pair<Tensor, Tensor> eigh(const Tensor& x) {
   WICK_CHECK(x.defined(), "eigh: undefined tensor");
+#ifdef WICK_WITH_CUDA
+  WICK_CHECK(x.is_cpu() || x.is_cuda(), "eigh: no kernel for device ", x.device(), " in this build");
+#else
   WICK_CHECK(x.is_cpu(), "eigh: no kernel for device ", x.device(), " in this build");
+#endif
   WICK_CHECK(x.dtype() == kFloat32 || x.dtype() == kFloat64,
              "eigh: expected a floating dtype (float32 or float64), got ", x.dtype());
   WICK_CHECK(x.dim() >= 2 && x.size(-1) == x.size(-2), "eigh: expected a square matrix or a batch of them [..., n, n], got ",
              shape_str(x.sizes()));
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda() && !cuda::eigh_kernel()) {
+    NoGradGuard ng;
+    auto [w, v] = eigh(x.cpu());
+    return {w.to(x.device()), v.to(x.device())};
+  }
+#endif
   Shape wshape(x.sizes().begin(), x.sizes().end() - 1);
   Tensor w = empty(wshape, TensorOptions(x.dtype()).device(x.device()));
   Tensor v = empty(x.sizes(), TensorOptions(x.dtype()).device(x.device()));
-  WICK_CHECK(cpu::eigh(w, v, x), "eigh: the input ", shape_str(x.sizes()), " contains non-finite values (NaN or Inf)");
+#ifdef WICK_WITH_CUDA
+  const bool finite = x.is_cuda() ? cuda::eigh(w, v, x) : cpu::eigh(w, v, x);
+#else
+  const bool finite = cpu::eigh(w, v, x);
+#endif
+  WICK_CHECK(finite, "eigh: the input ", shape_str(x.sizes()), " contains non-finite values (NaN or Inf)");
   return {w, v};
 }
 

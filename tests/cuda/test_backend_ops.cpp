@@ -607,7 +607,7 @@ void linalg_rows(Table& t) {
         [](const V& x) { return addmm(x[0], x[1], x[2], 0.5, 2.0); }).tol(1e-4);
   t.add("tril", "k -1", {F({2, 4, 5})}, [](const V& x) { return tril(x[0], -1); });
   t.add("triu", "k 1", {F({4, 5})}, [](const V& x) { return triu(x[0], 1); });
-  t.add("eigh", "eigenvalues", {C({4, 4})}, [](const V& x) { return eigh(add(x[0], x[0].mT())).first; }).no_cuda();
+  t.add("eigh", "eigenvalues", {C({4, 4})}, [](const V& x) { return eigh(add(x[0], x[0].mT())).first; });
 }
 
 void nn_loss_rows(Table& t) {
@@ -762,18 +762,18 @@ void conv_pool_attention_rows(Table& t) {
 }
 
 void fft_unique_rows(Table& t) {
-  // FFT: CPU kernels only. Complex tensors are [..., 2].
-  t.add("fft", "", {F({3, 8, 2})}, [](const V& x) { return fft(x[0]); }).no_cuda();
-  t.add("ifft", "", {F({3, 8, 2})}, [](const V& x) { return ifft(x[0]); }).no_cuda();
-  t.add("rfft", "", {F({3, 8})}, [](const V& x) { return rfft(x[0]); }).no_cuda();
-  t.add("irfft", "", {F({3, 5, 2})}, [](const V& x) { return irfft(x[0]); }).no_cuda();
-  t.add("complex_abs", "", {F({3, 4, 2})}, [](const V& x) { return complex_abs(x[0]); }).no_cuda();
+  // FFT (complex tensors are [..., 2]): the CUDA kernels when cuda::set_fft_kernels is on, else a host round trip.
+  t.add("fft", "", {F({3, 8, 2})}, [](const V& x) { return fft(x[0]); });
+  t.add("ifft", "", {F({3, 8, 2})}, [](const V& x) { return ifft(x[0]); });
+  t.add("rfft", "", {F({3, 8})}, [](const V& x) { return rfft(x[0]); });
+  t.add("irfft", "", {F({3, 5, 2})}, [](const V& x) { return irfft(x[0]); });
+  t.add("complex_abs", "", {F({3, 4, 2})}, [](const V& x) { return complex_abs(x[0]); });
   t.add("stft", "hann window", {F({2, 64})},
-        [](const V& x) { return stft(x[0], 16, 4, std::nullopt, hann_window(16, true, opts(x[0]))); }).no_cuda();
+        [](const V& x) { return stft(x[0], 16, 4, std::nullopt, hann_window(16, true, opts(x[0]))); });
   t.add("istft", "of a hann stft", {F({2, 64})}, [](const V& x) {
      Tensor w = hann_window(16, true, opts(x[0]));
      return istft(stft(x[0], 16, 4, std::nullopt, w), 16, 4, std::nullopt, w, true, false, true, 64);
-   }).no_cuda();
+   });
   t.add("unique", "values", {Grid({4, 5})}, [](const V& x) { return unique(x[0]).values; });
   t.add("unique", "inverse", {Grid({4, 5})}, [](const V& x) { return unique(x[0]).inverse; });
   t.add("unique", "counts", {Grid({33})}, [](const V& x) { return unique(x[0]).counts; });
