@@ -100,15 +100,18 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   grep -h '^ConvNet on Fashion-MNIST' "$out"/detail/test_cuda_amp.log 2>/dev/null
   echo "tests: $(( $(date +%s) - t0 )) s"
   if want alternates; then
-  echo "== the alternates through the same tests: cuDNN convolutions, the mma.sync GEMM and the first wgmma kernel"
+  echo "== the alternates through the same tests: cuDNN convolutions, the other GEMMs, the old default paths, the opt-in kernels"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
   # several at once would time each other's GPU work in the amp training run.
   for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
               "WICK_CUDA_GEMM=wick test_cuda_amp" "WICK_CUDA_GEMM=wick test_cuda_models" \
+              "WICK_CUDA_GEMM=cublaslt test_cuda_models" \
               "WICK_CUDA_WGMMA=cpasync test_cuda_gemm" "WICK_CUDA_WGMMA=cpasync test_cuda_models" \
-              "WICK_CUDA_COPY_FAST=1 WICK_CUDA_WGMMA_MN=1 test_cuda_models" \
-              "WICK_CUDA_COPY_FAST=1 WICK_CUDA_WGMMA_MN=1 test_cuda_amp" \
-              "WICK_CUDA_ATTENTION_FA2=1 test_cuda_models"; do
+              "WICK_CUDA_COPY_FAST=0 WICK_CUDA_WGMMA_MN=0 test_cuda_models" \
+              "WICK_CUDA_COPY_FAST=0 WICK_CUDA_WGMMA_MN=0 test_cuda_amp" \
+              "WICK_CUDA_ATTENTION_FA2=0 test_cuda_attention" "WICK_CUDA_ATTENTION_FA2=0 test_cuda_models" \
+              "WICK_CUDA_ATTENTION_FA2_BWD=1 test_cuda_models" "WICK_CUDA_ATTENTION_FA2_BWD=1 test_cuda_amp" \
+              "WICK_CUDA_FFT=1 WICK_CUDA_EIGH=1 test_cuda_backend_ops"; do
     n=${spec##* }; vars=${spec% *}; [ -x "$bin/$n" ] || continue
     log="$out/detail/alt_${n}_$(echo "$vars" | tr -c 'A-Za-z0-9\n' '_').log"
     # shellcheck disable=SC2086
@@ -125,7 +128,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
     pids=()
     for n in ${WICK_GPU_SANITIZE:-test_cuda_copy test_cuda_elementwise test_cuda_reduction test_cuda_gemm test_cuda_nn \
              test_cuda_loss test_cuda_indexing test_cuda_allocator test_cuda_random test_cuda_conv test_cuda_pool \
-             test_cuda_norm test_cuda_attention test_cuda_sort}; do
+             test_cuda_norm test_cuda_attention test_cuda_sort test_cuda_fft test_cuda_linalg test_cuda_stream}; do
       [ -x "$bin/$n" ] || continue
       (timeout 100 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 99 --print-limit 5 \
          "$bin/$n" --gtest_brief=1 > "$out/detail/sanitizer_$n.log" 2>&1
@@ -142,16 +145,19 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | tee "$out/bench_cuda_gemm.txt" | tail -45
   echo "== the same with the first (cp.async) wgmma kernel in the wgmma column"
   WICK_CUDA_WGMMA=cpasync timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | grep '^bf16' | tee "$out/bench_cuda_gemm_cpasync.txt"
-  echo "== the same with MN-major operands read in place by the TMA kernel (WICK_CUDA_WGMMA_MN=1)"
-  WICK_CUDA_WGMMA_MN=1 timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | grep '^bf16' | tee "$out/bench_cuda_gemm_mn.txt"
+  echo "== the same with MN-major operands copied K-major first (WICK_CUDA_WGMMA_MN=0)"
+  WICK_CUDA_WGMMA_MN=0 timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | grep '^bf16' | tee "$out/bench_cuda_gemm_mn.txt"
   fi
   want elementwise && timeout 60 "$bin/bench_cuda_elementwise" 2>&1 | tee "$out/bench_cuda_elementwise.txt" | tail -30
   if want attention; then
   echo "== attention: wick fused vs wick composed; then PyTorch's scaled_dot_product_attention (same table)"
   [ -x "$bin/bench_cuda_attention" ] && timeout 90 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -12
-  echo "== the same with the FlashAttention-2 style forward (WICK_CUDA_ATTENTION_FA2=1)"
-  [ -x "$bin/bench_cuda_attention" ] && WICK_CUDA_ATTENTION_FA2=1 timeout 90 "$bin/bench_cuda_attention" --rounds=3 2>&1 |
+  echo "== the same with the general forward instead of the FlashAttention-2 one (WICK_CUDA_ATTENTION_FA2=0)"
+  [ -x "$bin/bench_cuda_attention" ] && WICK_CUDA_ATTENTION_FA2=0 timeout 90 "$bin/bench_cuda_attention" --rounds=3 2>&1 |
     tee "$out/bench_cuda_attention_fa2.txt" | grep -E '^wick-fused'
+  echo "== the same with the FlashAttention-2 style backward, opt-in until it passes here (WICK_CUDA_ATTENTION_FA2_BWD=1)"
+  [ -x "$bin/bench_cuda_attention" ] && WICK_CUDA_ATTENTION_FA2_BWD=1 timeout 90 "$bin/bench_cuda_attention" --rounds=3 2>&1 |
+    tee "$out/bench_cuda_attention_fa2_bwd.txt" | grep -E '^wick-fused'
   timeout 90 python3 bench/peer/cuda_attention.py --rounds 3 2>&1 | tee "$out/bench_torch_attention.txt" | tail -8
   fi
   if want conv; then
@@ -166,10 +172,11 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
           2>> "$out/models.err" || echo "wick $wl: failed (rc $?): $(tail -2 "$out/models.err")"
         timeout 150 python3 bench/peer/cuda_models.py --workload $wl --steps 5 --warmup 2 --json >> "$out/models.jsonl" \
           2>> "$out/models.err" || echo "torch $wl: failed (rc $?): $(tail -2 "$out/models.err")"
-        # wick with the paths that wait for a GPU check (strided copies, MN-major GEMM operands, the FA2
-        # forward): "wick-fast".
-        WICK_CUDA_COPY_FAST=1 WICK_CUDA_WGMMA_MN=1 WICK_CUDA_ATTENTION_FA2=1 timeout 150 "$bin/bench_cuda_models" --workload $wl --steps 5 \
-          --warmup 2 --json 2>> "$out/models.err" | sed 's/"framework": "wick"/"framework": "wick-fast"/' >> "$out/models.jsonl"
+        # GPT-2 with the opt-in FA2 backward (until it is the default): "wick-opt".
+        if [ $wl = gpt2 ]; then
+          WICK_CUDA_ATTENTION_FA2_BWD=1 timeout 150 "$bin/bench_cuda_models" --workload $wl --steps 5 --warmup 2 --json \
+            2>> "$out/models.err" | sed 's/"framework": "wick"/"framework": "wick-opt"/' >> "$out/models.jsonl"
+        fi
       done
     done
     python3 - "$out/models.jsonl" <<'PY'
@@ -186,11 +193,11 @@ for wl in ("gpt2", "resnet50"):
     ph = lambda r: "/".join(f"{r.get(k, float('nan')):.1f}" for k in ("forward_ms", "backward_ms", "optimizer_ms"))
     print(f"          one synchronized step, forward/backward/optimizer ms: wick {ph(by['wick'][-1])}, "
           f"torch {ph(by['torch'][-1])}")
-    fast = [r for r in rows if r["workload"] == wl and r["framework"] == "wick-fast"]
-    if fast:
-        f = statistics.median(r["throughput"] for r in fast)
-        print(f"          wick-fast (the three opt-in paths on) {f:10.0f}  ratio {f / t:5.2f}x, "
-              f"forward/backward/optimizer ms {ph(fast[-1])}")
+    opt = [r for r in rows if r["workload"] == wl and r["framework"] == "wick-opt"]
+    if opt:
+        f = statistics.median(r["throughput"] for r in opt)
+        print(f"          wick-opt (opt-in paths on: the FA2 backward) {f:10.0f}  ratio {f / t:5.2f}x, "
+              f"forward/backward/optimizer ms {ph(opt[-1])}")
 PY
   fi
   # Where a GPT-2 step's GPU time goes, kernel by kernel: Nsight Compute times every launch of one
