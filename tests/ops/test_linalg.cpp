@@ -355,19 +355,7 @@ void check_eigh(const Tensor& x, const Tensor& w, const Tensor& v, double tol) {
   ASSERT_EQ(v.sizes(), x.sizes());
   EXPECT_TRUE(all_close(matmul(x, v), v * w.unsqueeze(-2), tol, tol));
   EXPECT_TRUE(all_close(matmul(v.mT(), v), eye(n, {}, x.dtype()).expand(x.sizes()), tol, tol));
-  const auto wl = w.tolist<double>();
-  for (size_t i = 0; i + 1 < wl.size(); ++i)
-    if ((i + 1) % n != 0) EXPECT_LE(wl[i], wl[i + 1]) << "eigenvalues not ascending at " << i;
-  const auto vl = v.contiguous().tolist<double>();
-  for (size_t m = 0; m * n * n < vl.size(); ++m)
-    for (int64_t j = 0; j < n; ++j) {
-      double big = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        const double e = vl[m * n * n + i * n + j];
-        if (std::abs(e) > std::abs(big)) big = e;
-      }
-      EXPECT_GT(big, 0) << "largest component of eigenvector " << j << " is not positive";
-    }
+  test::expect_eigh_conventions(w, v);
 }
 }  // namespace
 

@@ -81,4 +81,22 @@ Tensor noncontig_f64(const Shape& shape, uint64_t seed) {
   return leaf;
 }
 
+void expect_eigh_conventions(const Tensor& w, const Tensor& v) {
+  const int64_t n = v.size(-1);
+  if (n == 0) return;
+  const auto wl = w.contiguous().tolist<double>();
+  for (size_t i = 0; i + 1 < wl.size(); ++i)
+    if ((i + 1) % n != 0) EXPECT_LE(wl[i], wl[i + 1]) << "eigenvalues not ascending at " << i;
+  const auto vl = v.contiguous().tolist<double>();
+  for (size_t m = 0; m * n * n < vl.size(); ++m)
+    for (int64_t j = 0; j < n; ++j) {
+      double big = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const double e = vl[m * n * n + i * n + j];
+        if (std::abs(e) > std::abs(big)) big = e;
+      }
+      EXPECT_GT(big, 0) << "largest component of eigenvector " << j << " of matrix " << m << " is not positive";
+    }
+}
+
 }  // namespace wick::test

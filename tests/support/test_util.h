@@ -29,6 +29,11 @@ Tensor normal(const Shape& shape, DType dt, uint64_t seed, double scale = 1.0);
 // A non-contiguous float64 tensor of `shape` (a transposed/strided view), requiring grad.
 Tensor noncontig_f64(const Shape& shape, uint64_t seed = 0);
 
+// eigh's conventions on w [..., n] and v [..., n, n] (CPU tensors): every
+// matrix's eigenvalues ascending, every eigenvector's largest-magnitude
+// component positive.
+void expect_eigh_conventions(const Tensor& w, const Tensor& v);
+
 }  // namespace wick::test
 
 // Expects `stmt` to throw wick::Error whose message contains `substr`.
