@@ -203,15 +203,18 @@ for wl in ("gpt2", "resnet50"):
               f"forward/backward/optimizer ms {ph(opt[-1])}")
 PY
   fi
-  # Where a GPT-2 step's GPU time goes, kernel by kernel: Nsight Compute times every launch of one
-  # small step (batch 2; the kernels run one at a time, clocks left alone), summed by kernel name.
+  # Where a GPT-2 and a ResNet-50 step's GPU time goes, kernel by kernel: Nsight Compute times every
+  # launch of one small step (batch 2 / 8; the kernels run one at a time, clocks left alone), summed
+  # by kernel name; then the same step of the PyTorch twin under torch.profiler.
   # Last: it is the first thing to drop when the call's time runs short.
   if want profile && [ -x "$bin/bench_cuda_models" ] && command -v ncu >/dev/null; then
-    echo "== GPT-2 (batch 2, one bf16 step) GPU time by kernel, ncu"
+  for spec in gpt2:2 resnet50:8; do  # workload:batch
+    wl=${spec%%:*} batch=${spec##*:}
+    echo "== $wl (batch $batch, one bf16 step) GPU time by kernel, ncu"
     timeout 120 ncu --metrics gpu__time_duration.sum --csv --print-units base --clock-control none \
-      "$bin/bench_cuda_models" --workload gpt2 --batch 2 --steps 1 --warmup 0 > "$out/ncu_gpt2.csv" 2> "$out/ncu_gpt2.err"
+      "$bin/bench_cuda_models" --workload $wl --batch $batch --steps 1 --warmup 0 > "$out/ncu_$wl.csv" 2> "$out/ncu_$wl.err"
     echo "ncu rc $?"
-    python3 - "$out/ncu_gpt2.csv" <<'PY' | tee "$out/ncu_gpt2_top.txt"
+    python3 - "$out/ncu_$wl.csv" <<'PY' | tee "$out/ncu_${wl}_top.txt"
 import csv, collections, sys
 rows = [l for l in open(sys.argv[1]) if l.startswith('"')]
 t, n = collections.Counter(), collections.Counter()
@@ -228,8 +231,9 @@ for name, v in t.most_common(30):
     print(f"{v:10.0f} us {100 * v / total:5.1f}%  x{n[name]:<5d} {name}")
 PY
     echo "== the same step in PyTorch eager (torch.profiler, one step, GPU kernels)"
-    timeout 90 python3 bench/peer/cuda_models.py --workload gpt2 --batch 2 --steps 1 --warmup 1 --profile 30 \
-      2>&1 >/dev/null | tee "$out/torch_gpt2_top.txt"
+    timeout 90 python3 bench/peer/cuda_models.py --workload $wl --batch $batch --steps 1 --warmup 1 --profile 30 \
+      2>&1 >/dev/null | tee "$out/torch_${wl}_top.txt"
+  done
   fi
   exit 0
 fi
