@@ -114,7 +114,8 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
               "WICK_CUDA_COPY_FAST=0 WICK_CUDA_WGMMA_MN=0 test_cuda_amp" \
               "WICK_CUDA_ATTENTION_FA2=0 test_cuda_attention" "WICK_CUDA_ATTENTION_FA2=0 test_cuda_models" \
               "WICK_CUDA_ATTENTION_FA2_BWD=1 test_cuda_models" "WICK_CUDA_ATTENTION_FA2_BWD=1 test_cuda_amp" \
-              "WICK_CUDA_FFT=1 WICK_CUDA_EIGH=1 test_cuda_backend_ops"; do
+              "WICK_CUDA_FFT=1 WICK_CUDA_EIGH=1 test_cuda_backend_ops" \
+              "WICK_CUDA_CONV_IM2COL=1 test_cuda_models" "WICK_CUDA_CONV_IM2COL=1 test_cuda_amp"; do
     n=${spec##* }; vars=${spec% *}; [ -x "$bin/$n" ] || continue
     log="$out/detail/alt_${n}_$(echo "$vars" | tr -c 'A-Za-z0-9\n' '_').log"
     # shellcheck disable=SC2086
@@ -166,6 +167,9 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   if want conv; then
   echo "== convolution: wick vs cuDNN (ResNet-50 layers, interleaved)"
   [ -x "$bin/bench_cuda_conv" ] && timeout 120 "$bin/bench_cuda_conv" --compare --rounds=3 2>&1 | tee "$out/bench_cuda_conv.txt" | tail -40
+  echo "== the same with the column path for the non-1x1 layers, opt-in until it passes here (WICK_CUDA_CONV_IM2COL=1)"
+  [ -x "$bin/bench_cuda_conv" ] && WICK_CUDA_CONV_IM2COL=1 timeout 120 "$bin/bench_cuda_conv" --compare --rounds=3 2>&1 |
+    tee "$out/bench_cuda_conv_im2col.txt" | tail -40
   fi
   if want models && [ -x "$bin/bench_cuda_models" ]; then
   echo "== training steps vs PyTorch eager (bfloat16 autocast; wick, torch, wick, torch)"
@@ -175,11 +179,11 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
           2>> "$out/models.err" || echo "wick $wl: failed (rc $?): $(tail -2 "$out/models.err")"
         timeout 150 python3 bench/peer/cuda_models.py --workload $wl --steps 5 --warmup 2 --json >> "$out/models.jsonl" \
           2>> "$out/models.err" || echo "torch $wl: failed (rc $?): $(tail -2 "$out/models.err")"
-        # GPT-2 with the opt-in FA2 backward (until it is the default): "wick-opt".
-        if [ $wl = gpt2 ]; then
-          WICK_CUDA_ATTENTION_FA2_BWD=1 timeout 150 "$bin/bench_cuda_models" --workload $wl --steps 5 --warmup 2 --json \
-            2>> "$out/models.err" | sed 's/"framework": "wick"/"framework": "wick-opt"/' >> "$out/models.jsonl"
-        fi
+        # The opt-in paths (until they are the default): "wick-opt". GPT-2: the FA2 backward;
+        # ResNet-50: the column path for the non-1x1 convolutions.
+        opt=WICK_CUDA_ATTENTION_FA2_BWD=1; [ $wl = resnet50 ] && opt=WICK_CUDA_CONV_IM2COL=1
+        env $opt timeout 150 "$bin/bench_cuda_models" --workload $wl --steps 5 --warmup 2 --json \
+          2>> "$out/models.err" | sed 's/"framework": "wick"/"framework": "wick-opt"/' >> "$out/models.jsonl"
       done
     done
     python3 - "$out/models.jsonl" <<'PY'
@@ -199,7 +203,8 @@ for wl in ("gpt2", "resnet50"):
     opt = [r for r in rows if r["workload"] == wl and r["framework"] == "wick-opt"]
     if opt:
         f = statistics.median(r["throughput"] for r in opt)
-        print(f"          wick-opt (opt-in paths on: the FA2 backward) {f:10.0f}  ratio {f / t:5.2f}x, "
+        what = "the FA2 backward" if wl == "gpt2" else "the conv column path"
+        print(f"          wick-opt (opt-in: {what}) {f:10.0f}  ratio {f / t:5.2f}x, "
               f"forward/backward/optimizer ms {ph(opt[-1])}")
 PY
   fi

@@ -11,6 +11,9 @@
 // (it recomputes the scores in its dQ kernel): TFLOP/s here is
 // useful-work throughput, comparable with bench/peer/cuda_attention.py,
 // which prints the same table for torch.nn.functional.scaled_dot_product_attention.
+// A second table times wick's fused kernel against cuDNN's SDPA node
+// (cuda/vendor/cudnn_attention.h, when this build has cuDNN) on the same
+// shape without the causal mask, the case cuDNN 9.19's backend API takes.
 //
 //   bench_cuda_attention                         the table: each implementation timed alternately,
 //   bench_cuda_attention --rounds=R              batch by batch, median over R rounds (default 5)
@@ -26,6 +29,8 @@
 #include <vector>
 
 #include "cuda/cuda.h"
+#include "cuda/kernels/attention.h"
+#include "cuda/vendor/cudnn.h"
 #include "peak.h"
 #include "wick.h"
 
@@ -39,9 +44,10 @@ struct Problem {
   bool causal;
 };
 const Problem kGpt2{8, 12, 1024, 64, true};
+const Problem kFull{8, 12, 1024, 64, false};  // cuDNN's node takes no causal mask (cudnn_attention.h)
 
-enum class Impl { Fused, Math };
-const char* impl_name(Impl i) { return i == Impl::Fused ? "wick-fused" : "wick-math"; }
+enum class Impl { Fused, Math, Cudnn };
+const char* impl_name(Impl i) { return i == Impl::Fused ? "wick-fused" : i == Impl::Math ? "wick-math" : "cudnn"; }
 const char* short_dtype(DType dt) { return dt == wick::kFloat32 ? "fp32" : "bf16"; }
 
 double fwd_flops(const Problem& p) { return 4.0 * p.B * p.H * p.L * p.L * p.D * (p.causal ? 0.5 : 1.0); }
@@ -59,8 +65,10 @@ struct Operands {
 };
 
 Tensor attend(const Operands& o, Impl impl, bool causal) {
-  return impl == Impl::Fused ? wick::scaled_dot_product_attention(o.q, o.k, o.v, {}, 0.0, causal)
-                             : wick::scaled_dot_product_attention_math(o.q, o.k, o.v, {}, 0.0, causal);
+  if (impl == Impl::Math) return wick::scaled_dot_product_attention_math(o.q, o.k, o.v, {}, 0.0, causal);
+  wick::cuda::set_attention_backend(impl == Impl::Cudnn ? wick::cuda::AttentionBackend::Cudnn
+                                                        : wick::cuda::AttentionBackend::Wick);
+  return wick::scaled_dot_product_attention(o.q, o.k, o.v, {}, 0.0, causal);
 }
 
 // One forward (no graph recorded) or one forward + backward.
@@ -95,32 +103,39 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Rows of the table for problem p in dtype dt: the implementations timed
+// alternately, batch by batch, median over the rounds.
+void rows(const Problem& p, DType dt, const std::vector<Impl>& impls, int rounds) {
+  Operands o(p, dt);
+  if (!wick::scaled_dot_product_attention_uses_flash(o.q, o.k, o.v))
+    std::printf("warning: the fused kernel does not take %s at this shape\n", short_dtype(dt));
+  const size_t n = impls.size();
+  std::vector<std::vector<double>> t(2 * n);  // [impl * 2 + backward]
+  for (size_t i = 0; i < n; ++i)
+    for (int b = 0; b < 2; ++b) time_calls(o, impls[i], p.causal, b, 2);  // warm-up (allocator cache, plans)
+  for (int r = 0; r < rounds; ++r)
+    for (int b = 0; b < 2; ++b)
+      for (size_t i = 0; i < n; ++i) t[2 * i + b].push_back(time_calls(o, impls[i], p.causal, b, 5));
+  for (size_t i = 0; i < n; ++i) {
+    const double f = median(t[2 * i]), fb = median(t[2 * i + 1]);
+    std::printf("%-11s %-5s %-26s %9.3f %9.2f %11.3f %11.2f\n", impl_name(impls[i]), short_dtype(dt),
+                shape_label(p).c_str(), f * 1e3, fwd_flops(p) / f * 1e-12, fb * 1e3, 3.5 * fwd_flops(p) / fb * 1e-12);
+  }
+  std::fflush(stdout);
+}
+
 // The table (the same columns as bench/peer/cuda_attention.py prints).
 int table(int rounds) {
-  const Problem& p = kGpt2;
   std::printf("%-11s %-5s %-26s %9s %9s %11s %11s\n", "impl", "dtype", "shape", "fwd_ms", "fwd_TF/s", "fwdbwd_ms",
               "fwdbwd_TF/s");
-  for (DType dt : {wick::kBFloat16, wick::kFloat32}) {
-    Operands o(p, dt);
-    if (!wick::scaled_dot_product_attention_uses_flash(o.q, o.k, o.v))
-      std::printf("warning: the fused kernel does not take %s at this shape\n", short_dtype(dt));
-    const Impl impls[] = {Impl::Fused, Impl::Math};
-    std::vector<double> t[2][2];  // [impl][backward]
-    for (int i = 0; i < 2; ++i)
-      for (int b = 0; b < 2; ++b) time_calls(o, impls[i], p.causal, b, 2);  // warm-up (allocator cache, modules)
-    for (int r = 0; r < rounds; ++r)
-      for (int b = 0; b < 2; ++b)
-        for (int i = 0; i < 2; ++i) t[i][b].push_back(time_calls(o, impls[i], p.causal, b, 5));
-    for (int i = 0; i < 2; ++i) {
-      const double f = median(t[i][0]), fb = median(t[i][1]);
-      std::printf("%-11s %-5s %-26s %9.3f %9.2f %11.3f %11.2f\n", impl_name(impls[i]), short_dtype(dt),
-                  shape_label(p).c_str(), f * 1e3, fwd_flops(p) / f * 1e-12, fb * 1e3,
-                  3.5 * fwd_flops(p) / fb * 1e-12);
-    }
-    std::fflush(stdout);
-  }
+  for (DType dt : {wick::kBFloat16, wick::kFloat32}) rows(kGpt2, dt, {Impl::Fused, Impl::Math}, rounds);
+  if (wick::cuda::vendor::cudnn_built())
+    rows(kFull, wick::kBFloat16, {Impl::Fused, Impl::Cudnn}, rounds);
+  else
+    std::printf("(no cuDNN in this build: no cudnn rows)\n");
+  wick::cuda::set_attention_backend(wick::cuda::AttentionBackend::Wick);
   std::printf("(median of %d rounds of 5 calls, implementations interleaved; TF/s of useful work: fwd 4BHLLD, "
-              "fwd+bwd 14BHLLD, halved for causal)\n",
+              "fwd+bwd 14BHLLD, halved for causal; cudnn's backward is wick's where cuDNN builds no backward plan)\n",
               rounds);
   return 0;
 }

@@ -1,5 +1,6 @@
-// CUDA convolution: wick's implicit-GEMM kernels (cuda/kernels/conv.cu)
-// against cuDNN (cuda/vendor/cudnn.cpp) on the same tensors, at the
+// CUDA convolution: wick's kernels (cuda/kernels/conv.cu: the implicit GEMM,
+// plain 1x1s through the GEMM, and with WICK_CUDA_CONV_IM2COL=1 the column
+// path for the rest) against cuDNN (cuda/vendor/cudnn.cpp) on the same tensors, at the
 // convolution shapes of ResNet-50 (torchvision v1.5, stride on the 3x3
 // convolutions) with a batch of 32, for the three maps a training step runs:
 // forward, input gradient (conv2d_transpose) and weight gradient.
@@ -43,7 +44,7 @@ const Layer kLayers[] = {
     {128, 56, 128, 3, 2, "layer2 3x3/2"},       {128, 28, 512, 1, 1, "layer2 1x1 expand"},
     {256, 28, 256, 3, 2, "layer3 3x3/2"},       {256, 14, 256, 3, 1, "layer3 3x3"},
     {256, 14, 1024, 1, 1, "layer3 1x1 expand"}, {512, 7, 512, 3, 1, "layer4 3x3"},
-    {512, 7, 2048, 1, 1, "layer4 1x1 expand"},
+    {512, 7, 2048, 1, 1, "layer4 1x1 expand"}, {256, 56, 512, 1, 2, "layer2 downsample 1x1/2"},
 };
 constexpr int64_t kBatch = 32;
 

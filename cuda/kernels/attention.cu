@@ -59,11 +59,16 @@
 // Hopper (wgmma/TMA) kernels.
 #include "cuda/kernels/attention.h"
 #include "cuda/kernels/attention_fa2.h"
+#include "cuda/vendor/cudnn.h"
+#include "cuda/vendor/cudnn_attention.h"
 
 #include <mma.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "cuda/cuda.h"
@@ -939,6 +944,33 @@ void check_args(const Tensor& q, const Tensor& k, const Tensor& v) {
 
 }  // namespace
 
+namespace {
+
+AttentionBackend parse_attention_backend_env() {
+  const char* v = std::getenv("WICK_CUDA_ATTENTION");
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "wick") == 0) return AttentionBackend::Wick;
+  if (std::strcmp(v, "cudnn") == 0) {
+    WICK_CHECK(vendor::cudnn_built(), "WICK_CUDA_ATTENTION=cudnn: this build of wick has no cuDNN");
+    return AttentionBackend::Cudnn;
+  }
+  WICK_FAIL("WICK_CUDA_ATTENTION must be 'wick' or 'cudnn', got '", v, "'");
+}
+
+std::atomic<AttentionBackend>& attention_backend_state() {
+  static std::atomic<AttentionBackend> b{parse_attention_backend_env()};
+  return b;
+}
+
+}  // namespace
+
+void set_attention_backend(AttentionBackend b) {
+  WICK_CHECK(b != AttentionBackend::Cudnn || vendor::cudnn_built(),
+             "cuda::set_attention_backend(Cudnn): this build of wick has no cuDNN");
+  attention_backend_state().store(b, std::memory_order_relaxed);
+}
+AttentionBackend attention_backend() { return attention_backend_state().load(std::memory_order_relaxed); }
+const char* attention_backend_name(AttentionBackend b) { return b == AttentionBackend::Cudnn ? "cudnn" : "wick"; }
+
 bool attention_supported(DType dtype, int64_t E, int64_t Ev, int device) {
   if (!(dtype == kFloat16 || dtype == kBFloat16 || dtype == kFloat32 || dtype == kFloat64)) return false;
   if (E < 1 || Ev < 1 || E > kAttentionMaxHeadDim || Ev > kAttentionMaxHeadDim) return false;
@@ -951,6 +983,10 @@ DType attention_lse_dtype(DType dtype) { return dtype == kFloat64 ? kFloat64 : k
 void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& mask, const Tensor& mask_offset, bool causal, double scale) {
   check_args(q, k, v);
+  if (attention_backend() == AttentionBackend::Cudnn && vendor::cudnn_attention_eligible(q, k, v, mask, causal)) {
+    vendor::cudnn_attention_forward(out, lse, q, k, v, scale);
+    return;
+  }
   if (attention_fa2() && attention_fa2_eligible(q, k, v, mask)) {  // cuda/kernels/attention_fa2.h
     attention_fa2_forward(out, lse, q, k, v, causal, scale);
     return;
@@ -998,6 +1034,11 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
                         const Tensor& out, const Tensor& dout, const Tensor& lse) {
   check_args(q, k, v);
   WICK_CHECK(out.is_contiguous() && dout.is_contiguous(), kOp, ": internal: out and dout must be contiguous");
+  // cuDNN's backward, where it builds a plan (else wick's, on the same lse).
+  if (attention_backend() == AttentionBackend::Cudnn && vendor::cudnn_attention_eligible(q, k, v, mask, causal) &&
+      (dq.defined() || dk.defined() || dv.defined()) &&
+      vendor::cudnn_attention_backward(dq, dk, dv, q, k, v, scale, out, dout, lse))
+    return;
   DeviceGuard guard(q.device().index);
   WICK_DEVICE_DISPATCH_FLOAT(q.dtype(), kOp, [&]<typename T>() {
     using A = compute_t<T>;

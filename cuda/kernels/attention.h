@@ -43,6 +43,17 @@ bool attention_supported(DType dtype, int64_t E, int64_t Ev, int device);
 // The dtype of the saved log-sum-exp for inputs of `dtype`.
 DType attention_lse_dtype(DType dtype);
 
+// Which implementation runs the fused attention: wick's kernels, or cuDNN's
+// SDPA node (cuda/vendor/cudnn_attention.h) for the inputs it takes (16-bit,
+// no mask, not causal; the rest run wick's kernels). Process-wide, read on
+// every call; initially from the environment variable
+// WICK_CUDA_ATTENTION=wick|cudnn (wick when unset; any other value, or cudnn
+// in a build without cuDNN, is a wick::Error at the first attention call).
+enum class AttentionBackend : uint8_t { Wick, Cudnn };
+void set_attention_backend(AttentionBackend b);
+AttentionBackend attention_backend();
+const char* attention_backend_name(AttentionBackend b);
+
 // out [N, L, Ev] (contiguous, q's dtype) and lse [N * L].
 void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& mask, const Tensor& mask_offset, bool causal, double scale);

@@ -114,6 +114,38 @@
 //    Thresholds in gemm_1x1_weight_grad, estimated, not measured. The
 //    implicit GEMM above stays reachable (set_conv1x1_path, or
 //    WICK_CUDA_CONV_1X1=gemm|igemm for all three maps) to test and measure.
+//
+// 5. The other convolutions of one group through column matrices
+//    (im2col_*; opt-in, set_conv_im2col / WICK_CUDA_CONV_IM2COL=1, until a
+//    GPU has run CudaConvIm2col.*). The implicit GEMM's gathers keep it near
+//    20 TFLOP/s in every dtype (H100, ResNet-50's 3x3 layers: 0.13-0.42x
+//    cuDNN), where cuda::gemm runs 16-bit products at 300-700. So the
+//    gather becomes a pass of its own that writes the column matrix
+//    col(image) [K = C_in*kh*kw, pixels] (im2col_kernel: row (ci, ki, kj),
+//    column (n, oy, ox), zero outside the image), and the maps become the
+//    products of section 4 with the columns in the image's place:
+//      forward     Y = W [C_out, K] . col            (then NCHW, + bias)
+//      transpose   dcol = W^T . dY [C_out, pixels]   (float32 for 16-bit),
+//                  then col2im_kernel: each image pixel sums the taps that
+//                  read it, in order, + bias, rounded once (a gather: no
+//                  atomics, deterministic)
+//      weight grad dW = dY' . col^T, K = the pixels: split_k_weight_product
+//    The column layouts are section 4's: per image ([n][K][OP] rows OP
+//    apart, the product batched over the images and writing the NCHW
+//    output in place) for maps of >= 256 pixels whose rows stay 16-byte
+//    aligned, else one [K, pixels] matrix over all the chunk's pixels
+//    (rows padded to 8 elements) and a copy back to NCHW. K is padded with
+//    zero rows to 16 bytes' worth of elements (the weight copied to match
+//    when it is not already), so the weight's rows stay aligned for the
+//    GEMM's vector / TMA loads (ResNet's 7x7 stem: 147 -> 152). The
+//    columns are K/C_in times the image (9x for a 3x3 at stride 1): the
+//    batch runs in chunks of images whose scratch matrices fit a workspace
+//    (256 MiB; set_conv_im2col_workspace), the weight gradient summing the
+//    chunks' float32 partials in order. Costs (ResNet-50 layer1 3x3 64->64,
+//    batch 64, bf16): the forward writes and reads 231 MB of columns for a
+//    15 GFLOP product, ~0.15 ms of memory traffic at 3 TB/s against the
+//    implicit GEMM's ~0.7 ms; the transpose's float32 column gradients
+//    twice that. Estimates; bench_cuda_conv measures them against cuDNN.
 #include "cuda/kernels/conv.h"
 
 #include <cuda_runtime.h>
@@ -129,6 +161,8 @@
 #include <type_traits>
 
 #include "cuda/kernels/device_types.cuh"
+#include "cuda/kernels/conv_columns.h"
+#include "cuda/kernels/fast_div.h"
 #include "cuda/kernels/gemm.h"
 #include "cuda/runtime.h"
 #include "cuda/vendor/cudnn.h"
@@ -137,40 +171,6 @@
 namespace wick::cuda {
 
 namespace {
-
-// q = n / d and n % d for 0 <= n < 2^31 by a multiply-high and a shift
-// instead of the ~20-instruction integer division (Granlund & Montgomery,
-// "Division by invariant integers using multiplication", 1994): with
-// l = ceil(log2 d), mul = ceil(2^(31 + l) / d) fits 32 bits and
-// q = (n * mul) >> (31 + l) exactly for every n < 2^31. The gathers decode
-// every operand index this way; the magic numbers are computed on the host.
-struct FastDiv {
-  int d = 1;
-  uint32_t mul = 0, shift = 0;  // d == 1: q = n
-
-  FastDiv() = default;
-  explicit FastDiv(int divisor) : d(divisor < 1 ? 1 : divisor) {  // 0 (an empty extent, never divided by) -> 1
-    if (d == 1) return;
-    int l = 0;
-    while ((1u << l) < static_cast<uint32_t>(d)) ++l;
-    mul = static_cast<uint32_t>(((1ull << (31 + l)) + d - 1) / d);
-    shift = static_cast<uint32_t>(l - 1);  // the low word of n * mul is dropped by umulhi: 31 + l - 32
-  }
-  __host__ __device__ __forceinline__ int div(int n) const {
-    if (d == 1) return n;
-#ifdef __CUDA_ARCH__
-    return static_cast<int>(__umulhi(static_cast<uint32_t>(n), mul) >> shift);
-#else
-    return static_cast<int>((static_cast<uint64_t>(static_cast<uint32_t>(n)) * mul) >> 32 >> shift);
-#endif
-  }
-  // Returns n / d and sets rem = n % d.
-  __host__ __device__ __forceinline__ int divmod(int n, int& rem) const {
-    const int q = div(n);
-    rem = n - q * d;
-    return q;
-  }
-};
 
 // The geometry with 32-bit extents (checked to fit on the host), the
 // derived per-group sizes and the divisors the gathers decode indices with.
@@ -913,27 +913,32 @@ RowGrid row_grid(int64_t rows, int64_t P) {
 // apply whatever P is.
 int64_t channels_first_ld(int64_t NP) { return (NP + 7) / 8 * 8; }
 
-// The [C, ld] copy of a contiguous [N, C, H, W] tensor (channels_first_kernel).
-Tensor channels_first(const Tensor& t, int64_t N, int64_t C, int64_t P, int64_t ld) {
-  const Tensor out = empty({C, ld}, TensorOptions(t.dtype()).device(t.device()));
+// The [C, ld] copy of the contiguous [N, C, H, W] tensor at `in` (dtype dt,
+// on `like`'s device; channels_first_kernel).
+Tensor channels_first(const void* in, DType dt, const Tensor& like, int64_t N, int64_t C, int64_t P, int64_t ld) {
+  const Tensor out = empty({C, ld}, TensorOptions(dt).device(like.device()));
   const RowGrid rg = row_grid(N * C, P);
-  WICK_DEVICE_DISPATCH_FLOAT(t.dtype(), "cuda conv (1x1 copy)", [&]<typename T>() {
-    channels_first_kernel<T><<<rg.grid, rg.threads, 0, current_stream()>>>(ptr<T>(t), mut_ptr<T>(out), N * C, C, P,
-                                                                          ld);
+  WICK_DEVICE_DISPATCH_FLOAT(dt, "cuda conv (channels-first copy)", [&]<typename T>() {
+    channels_first_kernel<T><<<rg.grid, rg.threads, 0, current_stream()>>>(static_cast<const T*>(in), mut_ptr<T>(out),
+                                                                          N * C, C, P, ld);
     WICK_CUDA_CHECK_LAUNCH();
   });
   return out;
 }
+Tensor channels_first(const Tensor& t, int64_t N, int64_t C, int64_t P, int64_t ld) {
+  return channels_first(t.data_ptr_raw(), t.dtype(), t, N, C, P, ld);
+}
 
-// out [N, C, H, W] = the [C, ld] product `in` (dtype out's, or float32 for
-// 16-bit out) + bias[c] (bias may be undefined).
-void batch_major(const Tensor& in, const Tensor& bias, const Tensor& out, int64_t N, int64_t C, int64_t P,
+// The [N, C, H, W] tensor at `out` (dtype out_dt) = the [C, ld] product
+// `in` (out_dt, or float32 for 16-bit out_dt) + bias[c] (bias may be
+// undefined).
+void batch_major(const Tensor& in, const Tensor& bias, void* out, DType out_dt, int64_t N, int64_t C, int64_t P,
                  int64_t ld) {
   const RowGrid rg = row_grid(N * C, P);
-  WICK_DEVICE_DISPATCH_FLOAT(out.dtype(), "cuda conv (1x1 copy back)", [&]<typename T>() {
+  WICK_DEVICE_DISPATCH_FLOAT(out_dt, "cuda conv (copy back to NCHW)", [&]<typename T>() {
     using In = std::conditional_t<is_reduced_float_v<T>, float, T>;
     batch_major_kernel<T, In><<<rg.grid, rg.threads, 0, current_stream()>>>(
-        static_cast<const In*>(in.data_ptr_raw()), ptr<T>(bias), mut_ptr<T>(out), N * C, C, P, ld);
+        static_cast<const In*>(in.data_ptr_raw()), ptr<T>(bias), static_cast<T*>(out), N * C, C, P, ld);
     WICK_CUDA_CHECK_LAUNCH();
   });
 }
@@ -966,7 +971,7 @@ void gemm_1x1_forward(const ConvGeometry& cg, const Tensor& image, const Tensor&
     a.C = y.data_ptr_raw(), a.ldc = ld;                               // Y' [C_out, N*P]
     a.alpha = 1.0, a.beta = 0.0, a.ab_dtype = dt, a.c_dtype = out_dt;
     gemm(a);
-    batch_major(y, bias, map, cg.N, cg.C_out, P, ld);
+    batch_major(y, bias, map.data_ptr_raw(), dt, cg.N, cg.C_out, P, ld);
     return;
   }
   if (bias.defined()) fill_channels(bias, map, cg.C_out, P);
@@ -997,7 +1002,7 @@ void gemm_1x1_transpose(const ConvGeometry& cg, const Tensor& map, const Tensor&
     a.C = x.data_ptr_raw(), a.ldc = ld;                             // X' [C_in, N*P]
     a.alpha = 1.0, a.beta = 0.0, a.ab_dtype = dt, a.c_dtype = out_dt;
     gemm(a);
-    batch_major(x, bias, image, cg.N, cg.C_in, P, ld);
+    batch_major(x, bias, image.data_ptr_raw(), dt, cg.N, cg.C_in, P, ld);
     return;
   }
   if (bias.defined()) fill_channels(bias, image, cg.C_in, P);
@@ -1011,14 +1016,61 @@ void gemm_1x1_transpose(const ConvGeometry& cg, const Tensor& map, const Tensor&
   gemm(a);
 }
 
-// weight_grad[i] = the sum of `count` partials [count, C_out * C_in] (accumulation type), rounded once.
-void sum_partials(const Tensor& partials, int64_t count, int64_t MN, const Tensor& weight_grad) {
-  WICK_DEVICE_DISPATCH_FLOAT(weight_grad.dtype(), "cuda conv2d_weight_grad (1x1 sum)", [&]<typename T>() {
+// out[i] = the sum of `count` partials [count, MN] (accumulation type of
+// out_dt), in order, rounded once into out_dt.
+void sum_partials(const Tensor& partials, int64_t count, int64_t MN, void* out, DType out_dt) {
+  WICK_DEVICE_DISPATCH_FLOAT(out_dt, "cuda conv2d_weight_grad (partial sums)", [&]<typename T>() {
     using Acc = acc_t<T>;
     sum_slices_kernel<T, Acc><<<grid_for(MN, 256), 256, 0, current_stream()>>>(
-        static_cast<const Acc*>(partials.data_ptr_raw()), count, MN, mut_ptr<T>(weight_grad));
+        static_cast<const Acc*>(partials.data_ptr_raw()), count, MN, static_cast<T*>(out));
     WICK_CUDA_CHECK_LAUNCH();
   });
+}
+
+// out [M, Nw] (dtype out_dt: dt, or its accumulation type) =
+// dy [M, NP] . x [Nw, NP]^T, both operands of dtype dt with rows ld apart:
+// the weight gradient once the batch's pixels are one K = NP. Its
+// ceil(M/128) * ceil(Nw/128) tiles do not grow with the batch, so K is
+// split into S chunks of Kc (a multiple of 64), batched over blockIdx.z
+// (stride Kc along K), so that the tiles become about two blocks per SM,
+// each chunk at least 512 long and the S partials within the workspace;
+// the partials are summed in order and rounded once (deterministic: S
+// depends only on the shapes and the SM count).
+void split_k_weight_product(const void* dy, const void* x, int64_t NP, int64_t ld, int64_t M, int64_t Nw, DType dt,
+                            void* out, DType out_dt, const Tensor& like) {
+  const DType acc = dt == kFloat64 ? kFloat64 : kFloat32;
+  const int64_t MN = M * Nw;
+  const int64_t acc_size = static_cast<int64_t>(dtype_size(acc)), esz = static_cast<int64_t>(dtype_size(dt));
+  int dev = 0;
+  WICK_CUDA_CHECK(cudaGetDevice(&dev));
+  const int64_t sms = device_properties(dev).multiProcessorCount;
+  const int64_t tiles = ((M + kGemmTile - 1) / kGemmTile) * ((Nw + kGemmTile - 1) / kGemmTile);
+  int64_t S = (2 * sms + tiles - 1) / tiles;
+  S = std::min(S, std::max<int64_t>(1, NP / 512));
+  S = std::min(S, std::max<int64_t>(1, kWgradWorkspaceBytes / (MN * acc_size)));
+  const int64_t Kc = ((NP + S - 1) / S + 63) / 64 * 64;
+  S = (NP + Kc - 1) / Kc;  // rounding Kc up may leave fewer chunks
+  GemmArgs a;
+  a.M = M, a.N = Nw;
+  a.trans_a = false, a.lda = ld;  // dY' [M, NP]
+  a.trans_b = true, a.ldb = ld;   // X'^T, X' [Nw, NP]
+  a.ldc = Nw, a.alpha = 1.0, a.beta = 0.0, a.ab_dtype = dt;
+  if (S <= 1) {  // one product straight into the output, rounded once
+    a.K = NP, a.batch = 1, a.A = dy, a.B = x, a.C = out, a.c_dtype = out_dt;
+    gemm(a);
+    return;
+  }
+  const Tensor ws = empty({S, MN}, TensorOptions(acc).device(like.device()));
+  a.c_dtype = acc, a.stride_c = MN;
+  // Chunks 0 .. S-2 (Kc each) in one batched launch, then the last (shorter or equal) one.
+  a.K = Kc, a.batch = S - 1;
+  a.A = dy, a.stride_a = Kc, a.B = x, a.stride_b = Kc, a.C = ws.data_ptr_raw();
+  gemm(a);
+  a.K = NP - (S - 1) * Kc, a.batch = 1, a.stride_a = a.stride_b = a.stride_c = 0;
+  a.A = static_cast<const char*>(dy) + (S - 1) * Kc * esz, a.B = static_cast<const char*>(x) + (S - 1) * Kc * esz;
+  a.C = static_cast<char*>(ws.data_ptr_raw()) + (S - 1) * MN * acc_size;
+  gemm(a);
+  sum_partials(ws, S, MN, out, out_dt);
 }
 
 // weight_grad = sum_n map[n] . image[n]^T, by one of two products (conv.cu,
@@ -1056,45 +1108,289 @@ void gemm_1x1_weight_grad(const ConvGeometry& cg, const Tensor& image, const Ten
     a.C = ws.data_ptr_raw(), a.ldc = cg.C_in, a.stride_c = MN;                          // partial n [C_out, C_in]
     a.alpha = 1.0, a.beta = 0.0, a.ab_dtype = dt, a.c_dtype = acc;
     gemm(a);
-    sum_partials(ws, N, MN, weight_grad);
+    sum_partials(ws, N, MN, weight_grad.data_ptr_raw(), dt);
     return;
   }
 
   // (b) K = N*P: the batch as [C, N*P] matrices (one image needs no copy),
-  // K split into S chunks of Kc (a multiple of 64) so that the
-  // ceil(C_out/128) * ceil(C_in/128) tiles become about two blocks per SM,
-  // each chunk at least 512 long, the S partials within the workspace.
+  // then one product split along K.
   const int64_t NP = N * P, ld = N == 1 ? P : channels_first_ld(NP);
   const Tensor dy = N == 1 ? map : channels_first(map, N, cg.C_out, P, ld);
   const Tensor x = N == 1 ? image : channels_first(image, N, cg.C_in, P, ld);
-  const int64_t tiles = ((cg.C_out + kGemmTile - 1) / kGemmTile) * ((cg.C_in + kGemmTile - 1) / kGemmTile);
-  int64_t S = (2 * sms + tiles - 1) / tiles;
-  S = std::min(S, std::max<int64_t>(1, NP / 512));
-  S = std::min(S, std::max<int64_t>(1, kWgradWorkspaceBytes / (MN * acc_size)));
-  const int64_t Kc = ((NP + S - 1) / S + 63) / 64 * 64;
-  S = (NP + Kc - 1) / Kc;  // rounding Kc up may leave fewer chunks
-  GemmArgs a;
-  a.M = cg.C_out, a.N = cg.C_in;
-  a.trans_a = false, a.lda = ld;  // dY' [C_out, N*P]
-  a.trans_b = true, a.ldb = ld;   // X'^T, X' [C_in, N*P]
-  a.ldc = cg.C_in, a.alpha = 1.0, a.beta = 0.0, a.ab_dtype = dt;
-  if (S <= 1) {  // one product straight into the gradient, rounded once
-    a.K = NP, a.batch = 1, a.A = dy.data_ptr_raw(), a.B = x.data_ptr_raw(), a.C = weight_grad.data_ptr_raw();
-    a.c_dtype = dt;
-    gemm(a);
-    return;
+  split_k_weight_product(dy.data_ptr_raw(), x.data_ptr_raw(), NP, ld, cg.C_out, cg.C_in, dt,
+                         weight_grad.data_ptr_raw(), dt, image);
+}
+
+// ---------------------------------------------------------------------------
+// 5. the other convolutions of one group through column matrices and cuda::gemm
+
+// Off until a GPU has run CudaConvIm2col.* (set_conv_im2col, WICK_CUDA_CONV_IM2COL).
+OptInSwitch& im2col_switch() {
+  static OptInSwitch s("WICK_CUDA_CONV_IM2COL");
+  return s;
+}
+std::atomic<int64_t>& im2col_workspace() {
+  static std::atomic<int64_t> bytes{256LL << 20};
+  return bytes;
+}
+
+// cols[n * image_stride + k * row_stride + p] = col(image)[k, (n, p)] for
+// the rows r = n * Kp + k of a chunk of images (image points at its first;
+// the index math is conv_columns.h's); rows K .. Kp-1 are zero (the padding
+// that keeps the product's rows 16-byte aligned). A block row per r decodes
+// (n, ci, ki, kj) once; threads run along p, so the writes are coalesced
+// and the reads are too at stride 1.
+template <typename T>
+__global__ void im2col_kernel(ColumnGeometry g, const T* image, T* cols, int64_t rows, int64_t K, int64_t Kp,
+                              int64_t image_stride, int64_t row_stride) {
+  const int OP = g.OH * g.OW;
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    const int64_t n = r / Kp, k = r - n * Kp;
+    T* dst = cols + n * image_stride + k * row_stride;
+    if (k >= K) {
+      for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < OP; p += gridDim.x * blockDim.x)
+        dst[p] = from_compute<T>(acc_t<T>(0));
+      continue;
+    }
+    const ColumnRow row = column_row(g, k);
+    const T* src = image + (n * g.C_in + row.ci) * g.H * g.W;
+    for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < OP; p += gridDim.x * blockDim.x) {
+      const int o = column_source(g, row, p);
+      dst[p] = o >= 0 ? src[o] : from_compute<T>(acc_t<T>(0));
+    }
   }
-  const Tensor ws = empty({S, MN}, TensorOptions(acc).device(image.device()));
-  a.c_dtype = acc, a.ldc = cg.C_in, a.stride_c = MN;
-  // Chunks 0 .. S-2 (Kc each) in one batched launch, then the last (shorter or equal) one.
-  a.K = Kc, a.batch = S - 1;
-  a.A = dy.data_ptr_raw(), a.stride_a = Kc, a.B = x.data_ptr_raw(), a.stride_b = Kc, a.C = ws.data_ptr_raw();
-  gemm(a);
-  a.K = NP - (S - 1) * Kc, a.batch = 1, a.stride_a = a.stride_b = a.stride_c = 0;
-  a.A = byte_ptr(dy) + (S - 1) * Kc * esz, a.B = byte_ptr(x) + (S - 1) * Kc * esz;
-  a.C = static_cast<char*>(ws.data_ptr_raw()) + (S - 1) * MN * acc_size;
-  gemm(a);
-  sum_partials(ws, S, MN, weight_grad);
+}
+
+// The transpose's gather back from the column gradients, for the rows
+// r = n * C_in + c of a chunk of images: image[n, c, y, x] = bias[c] + the
+// taps that read (y, x) (column_gather), summed in In (the product's
+// float32, or float64) in a fixed order and rounded once into T; no atomics.
+template <typename T, typename In>
+__global__ void col2im_kernel(ColumnGeometry g, const In* dcol, const T* bias, T* image, int64_t rows,
+                              int64_t image_stride, int64_t row_stride) {
+  const int P = g.H * g.W;
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    const int64_t n = r / g.C_in, c = r - n * g.C_in;
+    const In* src = dcol + n * image_stride + c * g.kh * g.kw * row_stride;
+    T* dst = image + r * P;
+    const In b = bias ? to_compute<In>(bias[c]) : In(0);
+    for (int q = blockIdx.x * blockDim.x + threadIdx.x; q < P; q += gridDim.x * blockDim.x)
+      dst[q] = from_compute<T>(column_gather(g, src, row_stride, q, b));
+  }
+}
+
+// out [R, Kp] = w [R, K] with zero columns K .. Kp-1.
+template <typename T>
+__global__ void pad_columns_kernel(const T* w, T* out, int64_t R, int64_t K, int64_t Kp) {
+  const int64_t total = R * Kp;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = i / Kp, j = i - r * Kp;
+    out[i] = j < K ? w[r * K + j] : from_compute<T>(acc_t<T>(0));
+  }
+}
+
+// Whether the GEMM runs products of dt on this device: 16-bit inputs need
+// tensor cores (sm_80+; the GEMM has no SIMT path for them).
+bool gemm_runs(DType dt) {
+  if (dt != kFloat16 && dt != kBFloat16) return true;
+  int dev = 0;
+  WICK_CUDA_CHECK(cudaGetDevice(&dev));
+  return device_properties(dev).major >= 8;
+}
+
+// Whether the column path takes this convolution: switched on, one group,
+// not a plain 1x1 (section 4 decides those, Conv1x1Path::Igemm included),
+// extents every GEMM grid takes (C_out and C_in*kh*kw rows, one image's
+// pixels as columns).
+bool im2col_eligible(const ConvGeometry& cg, DType dt) {
+  if (!im2col_switch().on() || cg.groups != 1 || plain_1x1(cg)) return false;
+  const int64_t K = cg.C_in * cg.kh * cg.kw;
+  return K + 8 <= kGemmMaxExtent && cg.C_out <= kGemmMaxExtent && cg.OH * cg.OW <= kGemmMaxExtent && gemm_runs(dt);
+}
+
+// The column matrices' row count: K rounded up to 16 bytes' worth of
+// elements, so that the weight's rows (the product's A, lda = Kp) start
+// 16-byte aligned and the GEMM's vector / TMA loads apply (ResNet's 7x7
+// stem: K = 147 -> 152). Rows past K are zero.
+int64_t padded_k(int64_t K, DType dt) {
+  const int64_t align = 16 / static_cast<int64_t>(dtype_size(dt));
+  return (K + align - 1) / align * align;
+}
+
+// The weight [C_out, K] as [C_out, Kp] (itself when K == Kp).
+Tensor padded_weight(const Tensor& weight, int64_t C_out, int64_t K, int64_t Kp) {
+  if (K == Kp) return weight;
+  const Tensor out = empty({C_out, Kp}, TensorOptions(weight.dtype()).device(weight.device()));
+  WICK_DEVICE_DISPATCH_FLOAT(weight.dtype(), "cuda conv (padded weight)", [&]<typename T>() {
+    pad_columns_kernel<T><<<grid_for(C_out * Kp, 256), 256, 0, current_stream()>>>(ptr<T>(weight), mut_ptr<T>(out),
+                                                                                    C_out, K, Kp);
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+  return out;
+}
+
+// Whether a product runs per image on [K, OP] column matrices laid out
+// image after image (one launch batched over the images, writing the NCHW
+// map in place), or once over the chunk's pixels on a [K, nb*OP] matrix
+// (then copied back to NCHW): as direct_1x1, images of >= 256 pixels whose
+// rows stay 16-byte aligned go per image; smaller ones would leave most of
+// each 128-wide tile empty.
+bool im2col_direct(int64_t OP, DType dt) { return OP >= 256 && OP % (16 / static_cast<int64_t>(dtype_size(dt))) == 0; }
+
+// Images per chunk: as many as keep the chunk's scratch matrices
+// (per_image bytes each) within the workspace, one at least, and for a
+// product over the chunk's pixels (!direct) no more pixels than a GEMM
+// grid takes.
+int64_t images_per_chunk(int64_t N, int64_t per_image, int64_t OP, bool direct) {
+  const int64_t budget = im2col_workspace().load(std::memory_order_relaxed);
+  int64_t nb = std::max<int64_t>(1, budget / std::max<int64_t>(per_image, 1));
+  if (!direct) nb = std::min(nb, std::max<int64_t>(1, kGemmMaxExtent / OP));
+  return std::min(nb, N);
+}
+
+ColumnGeometry column_geometry(const Geo& g) {
+  return ColumnGeometry(g.C_in, g.H, g.W, g.kh, g.kw, g.OH, g.OW, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw);
+}
+
+// The columns of images [n0, n0 + nb) into cols (rows Kp, layout as in im2col_kernel).
+void im2col(const Geo& g, const Tensor& image, int64_t n0, int64_t nb, int64_t K, int64_t Kp, const Tensor& cols,
+            int64_t image_stride, int64_t row_stride) {
+  const int64_t OP = static_cast<int64_t>(g.OH) * g.OW;
+  const RowGrid rg = row_grid(nb * Kp, OP);
+  WICK_DEVICE_DISPATCH_FLOAT(image.dtype(), "cuda conv (im2col)", [&]<typename T>() {
+    im2col_kernel<T><<<rg.grid, rg.threads, 0, current_stream()>>>(
+        column_geometry(g), ptr<T>(image) + n0 * g.C_in * g.H * g.W, mut_ptr<T>(cols), nb * Kp, K, Kp, image_stride,
+        row_stride);
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+}
+
+// Images [n0, n0 + nb) of `image` from the column gradients dcol (the
+// accumulation type; layout as in col2im_kernel), + bias.
+void col2im(const Geo& g, const Tensor& dcol, const Tensor& bias, const Tensor& image, int64_t n0, int64_t nb,
+            int64_t image_stride, int64_t row_stride) {
+  const int64_t P = static_cast<int64_t>(g.H) * g.W;
+  const RowGrid rg = row_grid(nb * g.C_in, P);
+  WICK_DEVICE_DISPATCH_FLOAT(image.dtype(), "cuda conv (col2im)", [&]<typename T>() {
+    using In = acc_t<T>;
+    col2im_kernel<T, In><<<rg.grid, rg.threads, 0, current_stream()>>>(
+        column_geometry(g), static_cast<const In*>(dcol.data_ptr_raw()), ptr<T>(bias),
+        mut_ptr<T>(image) + n0 * g.C_in * P, nb * g.C_in, image_stride, row_stride);
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+}
+
+DType acc_dtype(DType dt) { return dt == kFloat64 ? kFloat64 : kFloat32; }
+
+// map = weight . col(image) (+ bias), chunk by chunk of images.
+void im2col_forward(const ConvGeometry& cg, const Geo& g, const Tensor& image, const Tensor& weight,
+                    const Tensor& bias, const Tensor& map) {
+  const DType dt = image.dtype();
+  const int64_t esz = static_cast<int64_t>(dtype_size(dt));
+  const int64_t K = cg.C_in * cg.kh * cg.kw, Kp = padded_k(K, dt), OP = cg.OH * cg.OW, C_out = cg.C_out;
+  const Tensor w = padded_weight(weight, C_out, K, Kp);
+  const bool direct = im2col_direct(OP, dt);
+  const DType y_dt = direct ? dt : (dt == kFloat64 ? kFloat64 : kFloat32);  // product before the copy back
+  const int64_t per_image = Kp * OP * esz + (direct ? 0 : C_out * OP * static_cast<int64_t>(dtype_size(y_dt)));
+  const int64_t nb = images_per_chunk(cg.N, per_image, OP, direct);
+  if (direct && bias.defined()) fill_channels(bias, map, C_out, OP);
+  for (int64_t n0 = 0; n0 < cg.N; n0 += nb) {
+    const int64_t cnt = std::min(nb, cg.N - n0);
+    GemmArgs a;
+    a.M = C_out, a.K = Kp, a.ab_dtype = dt;
+    a.trans_a = false, a.A = w.data_ptr_raw(), a.lda = Kp, a.stride_a = 0;  // W [C_out, Kp], shared
+    if (direct) {  // Y[n] [C_out, OP] (+)= W . cols[n] [Kp, OP], batched over the chunk's images
+      const Tensor cols = empty({cnt, Kp, OP}, TensorOptions(dt).device(image.device()));
+      im2col(g, image, n0, cnt, K, Kp, cols, Kp * OP, OP);
+      a.N = OP, a.batch = cnt;
+      a.trans_b = false, a.B = cols.data_ptr_raw(), a.ldb = OP, a.stride_b = Kp * OP;
+      a.C = static_cast<char*>(map.data_ptr_raw()) + n0 * C_out * OP * esz, a.ldc = OP, a.stride_c = C_out * OP;
+      a.alpha = 1.0, a.beta = bias.defined() ? 1.0 : 0.0, a.c_dtype = dt;
+      gemm(a);
+      continue;
+    }
+    // Y' [C_out, cnt*OP] = W . cols [Kp, cnt*OP], then back to NCHW (+ bias)
+    const int64_t ld = channels_first_ld(cnt * OP);
+    const Tensor cols = empty({Kp, ld}, TensorOptions(dt).device(image.device()));
+    im2col(g, image, n0, cnt, K, Kp, cols, OP, ld);
+    const Tensor y = empty({C_out, ld}, TensorOptions(y_dt).device(image.device()));
+    a.N = cnt * OP, a.batch = 1;
+    a.trans_b = false, a.B = cols.data_ptr_raw(), a.ldb = ld;
+    a.C = y.data_ptr_raw(), a.ldc = ld, a.alpha = 1.0, a.beta = 0.0, a.c_dtype = y_dt;
+    gemm(a);
+    batch_major(y, bias, static_cast<char*>(map.data_ptr_raw()) + n0 * C_out * OP * esz, dt, cnt, C_out, OP, ld);
+  }
+}
+
+// image = col2im(weight^T . map) (+ bias), chunk by chunk of images: the
+// column gradients [K, pixels] are products in the accumulation type, and
+// col2im sums each image pixel's taps from them, rounding once.
+void im2col_transpose(const ConvGeometry& cg, const Geo& g, const Tensor& map, const Tensor& weight,
+                      const Tensor& bias, const Tensor& image) {
+  const DType dt = image.dtype(), acc = acc_dtype(dt);
+  const int64_t esz = static_cast<int64_t>(dtype_size(dt)), acc_size = static_cast<int64_t>(dtype_size(acc));
+  const int64_t K = cg.C_in * cg.kh * cg.kw, Kp = padded_k(K, dt), OP = cg.OH * cg.OW, C_out = cg.C_out;
+  const Tensor w = padded_weight(weight, C_out, K, Kp);  // W^T rows Kp apart: aligned
+  const bool direct = im2col_direct(OP, dt);
+  const int64_t per_image = K * OP * acc_size + (direct ? 0 : C_out * OP * esz);
+  const int64_t nb = images_per_chunk(cg.N, per_image, OP, direct);
+  for (int64_t n0 = 0; n0 < cg.N; n0 += nb) {
+    const int64_t cnt = std::min(nb, cg.N - n0);
+    const char* map_chunk = byte_ptr(map) + n0 * C_out * OP * esz;
+    GemmArgs a;
+    a.M = K, a.K = C_out, a.ab_dtype = dt, a.c_dtype = acc, a.alpha = 1.0, a.beta = 0.0;
+    a.trans_a = true, a.A = w.data_ptr_raw(), a.lda = Kp, a.stride_a = 0;  // W^T: W stored [C_out, Kp]
+    if (direct) {  // dcols[n] [K, OP] = W^T . dY[n] [C_out, OP], batched over the chunk's images
+      const Tensor dcol = empty({cnt, K, OP}, TensorOptions(acc).device(image.device()));
+      a.N = OP, a.batch = cnt;
+      a.trans_b = false, a.B = map_chunk, a.ldb = OP, a.stride_b = C_out * OP;
+      a.C = dcol.data_ptr_raw(), a.ldc = OP, a.stride_c = K * OP;
+      gemm(a);
+      col2im(g, dcol, bias, image, n0, cnt, K * OP, OP);
+      continue;
+    }
+    // dcols [K, cnt*OP] = W^T . dY' [C_out, cnt*OP]
+    const int64_t ld = channels_first_ld(cnt * OP);
+    const Tensor dy = channels_first(map_chunk, dt, map, cnt, C_out, OP, ld);
+    const Tensor dcol = empty({K, ld}, TensorOptions(acc).device(image.device()));
+    a.N = cnt * OP, a.batch = 1;
+    a.trans_b = false, a.B = dy.data_ptr_raw(), a.ldb = ld;
+    a.C = dcol.data_ptr_raw(), a.ldc = ld;
+    gemm(a);
+    col2im(g, dcol, bias, image, n0, cnt, OP, ld);
+  }
+}
+
+// weight_grad [C_out, K] = sum over the batch's pixels of dY' . cols^T, K
+// = the pixels, chunk by chunk of images; a chunk's product is split along
+// its pixels (split_k_weight_product), and several chunks' partials (the
+// accumulation type) are summed in order and rounded once.
+void im2col_weight_grad(const ConvGeometry& cg, const Geo& g, const Tensor& image, const Tensor& map,
+                        const Tensor& weight_grad) {
+  const DType dt = image.dtype(), acc = acc_dtype(dt);
+  const int64_t esz = static_cast<int64_t>(dtype_size(dt)), acc_size = static_cast<int64_t>(dtype_size(acc));
+  const int64_t K = cg.C_in * cg.kh * cg.kw, OP = cg.OH * cg.OW, C_out = cg.C_out, MN = C_out * K;
+  const int64_t nb = images_per_chunk(cg.N, (K + C_out) * OP * esz, OP, false);
+  const int64_t chunks = (cg.N + nb - 1) / nb;
+  const Tensor partials = chunks > 1 ? empty({chunks, MN}, TensorOptions(acc).device(image.device())) : Tensor();
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t n0 = c * nb, cnt = std::min(nb, cg.N - n0);
+    const int64_t ld = channels_first_ld(cnt * OP);
+    const char* map_chunk = byte_ptr(map) + n0 * C_out * OP * esz;
+    const Tensor cols = empty({K, ld}, TensorOptions(dt).device(image.device()));
+    im2col(g, image, n0, cnt, K, K, cols, OP, ld);
+    // One image whose rows are already ld long needs no copy of dY.
+    const Tensor dy = cnt == 1 && ld == OP ? Tensor() : channels_first(map_chunk, dt, map, cnt, C_out, OP, ld);
+    const void* dy_ptr = dy.defined() ? dy.data_ptr_raw() : static_cast<const void*>(map_chunk);
+    if (chunks == 1)
+      split_k_weight_product(dy_ptr, cols.data_ptr_raw(), cnt * OP, ld, C_out, K, dt, weight_grad.data_ptr_raw(),
+                             dt, image);
+    else
+      split_k_weight_product(dy_ptr, cols.data_ptr_raw(), cnt * OP, ld, C_out, K, dt,
+                             static_cast<char*>(partials.data_ptr_raw()) + c * MN * acc_size, acc, image);
+  }
+  if (chunks > 1) sum_partials(partials, chunks, MN, weight_grad.data_ptr_raw(), dt);
 }
 
 }  // namespace
@@ -1104,6 +1400,12 @@ void gemm_1x1_weight_grad(const ConvGeometry& cg, const Tensor& image, const Ten
 
 void set_conv1x1_path(Conv1x1Path p) { path_1x1().store(p, std::memory_order_relaxed); }
 Conv1x1Path conv1x1_path() { return path_1x1().load(std::memory_order_relaxed); }
+void set_conv_im2col(bool on) { im2col_switch().set(on); }
+bool conv_im2col() { return im2col_switch().on(); }
+int64_t set_conv_im2col_workspace(int64_t bytes) {
+  WICK_CHECK(bytes > 0, "cuda::set_conv_im2col_workspace: expected a positive byte count, got ", bytes);
+  return im2col_workspace().exchange(bytes, std::memory_order_relaxed);
+}
 
 ConvBackend default_conv_backend() {
   static const ConvBackend b = parse_backend_env();
@@ -1135,6 +1437,10 @@ void conv2d_forward(const ConvGeometry& cg, const Tensor& image, const Tensor& w
     gemm_1x1_forward(cg, image, weight, bias, map);
     return;
   }
+  if (im2col_eligible(cg, image.dtype())) {
+    im2col_forward(cg, g, image, weight, bias, map);
+    return;
+  }
   WICK_DEVICE_DISPATCH_FLOAT(image.dtype(), "cuda conv2d_forward", [&]<typename T>() {
     const ForwardProblem<T, acc_t<T>> p{g, ptr<T>(image), ptr<T>(weight), ptr<T>(bias), mut_ptr<T>(map)};
     run_igemm<T, false>(p, image, g.G, g.Mg, static_cast<int64_t>(g.N) * g.OH * g.OW,
@@ -1154,6 +1460,10 @@ void conv2d_transpose(const ConvGeometry& cg, const Tensor& map, const Tensor& w
   }
   if (gemm_1x1_eligible(cg, image.dtype())) {
     gemm_1x1_transpose(cg, map, weight, bias, image);
+    return;
+  }
+  if (im2col_eligible(cg, image.dtype())) {
+    im2col_transpose(cg, g, map, weight, bias, image);
     return;
   }
   WICK_DEVICE_DISPATCH_FLOAT(image.dtype(), "cuda conv2d_transpose", [&]<typename T>() {
@@ -1185,6 +1495,10 @@ void conv2d_weight_grad(const ConvGeometry& cg, const Tensor& image, const Tenso
   }
   if (gemm_1x1_eligible(cg, image.dtype())) {
     gemm_1x1_weight_grad(cg, image, map, weight_grad);
+    return;
+  }
+  if (im2col_eligible(cg, image.dtype())) {
+    im2col_weight_grad(cg, g, image, map, weight_grad);
     return;
   }
   WICK_DEVICE_DISPATCH_FLOAT(image.dtype(), "cuda conv2d_weight_grad", [&]<typename T>() {

@@ -58,6 +58,24 @@ enum class Conv1x1Path : uint8_t { Auto, Gemm, Igemm };
 void set_conv1x1_path(Conv1x1Path p);
 Conv1x1Path conv1x1_path();
 
+// Whether wick's backend runs the other convolutions of one group (any
+// kernel size, stride, padding or dilation, and the 1x1s the GEMM path does
+// not take) as explicit column matrices ("im2col") multiplied by cuda::gemm
+// (conv.cu, section 5), instead of the implicit GEMM. The columns cost a
+// pass over a [C_in*kh*kw, pixels] matrix in memory; in exchange the product
+// runs on the GEMM's tensor-core / Hopper kernels. Grouped convolutions stay
+// on the implicit GEMM. Process-wide, read on every call; initially off
+// (written without a GPU at hand: on once a GPU has run its tests), the
+// environment variable WICK_CUDA_CONV_IM2COL=1|0 overrides that. cuDNN
+// requests ignore it.
+void set_conv_im2col(bool on);
+bool conv_im2col();
+// The most bytes the column path's scratch matrices take at once (default
+// 256 MiB): a batch whose columns exceed it runs in chunks of images (one
+// image at least). For the tests, which set it small to run the chunked
+// path; returns the previous value.
+int64_t set_conv_im2col_workspace(int64_t bytes);
+
 // All tensors: contiguous, on one CUDA device, one dtype, shaped as the
 // geometry says (image [N, C_in, H, W], weight [C_out, C_in/groups, kh, kw],
 // map [N, C_out, OH, OW], bias [C_out] / [C_in] or undefined). Checked;

@@ -17,7 +17,10 @@
 //   apply     elementwise: out = x * scale[c] + shift[c] (backward:
 //             gx = ka[c] gy + kx[c] (x - mean[c]) + k0[c]).
 // Forward: 1 read (partial) + 1 read + 1 write (apply) per element;
-// backward: 2 reads + 3 reads + 1 write. The variance is the CPU's shifted
+// backward: 2 reads + 3 reads + 1 write. Every element's channel (apply)
+// or offset (partial) takes a division by S (and C): multiply-shifts
+// (FastDiv, NcsIndex) for tensors of fewer than 2^31 elements, since 64-bit
+// division would leave these kernels compute-bound. The variance is the CPU's shifted
 // one-pass formula: s1 = sum(x - K), s2 = sum((x - K)^2) with K the
 // channel's first value, mean = K + s1 / M, var = s2 / M - (s1 / M)^2; with
 // K within a few standard deviations of the mean this loses about one digit,
@@ -34,11 +37,13 @@
 #include "cuda/kernels/norm.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <limits>
 
 #include "cuda/kernels/block.cuh"
 #include "cuda/kernels/device_types.cuh"
+#include "cuda/kernels/fast_div.h"
 #include "cuda/kernels/nn.h"
 #include "cuda/kernels/strided.cuh"
 #include "cuda/runtime.h"
@@ -72,20 +77,48 @@ __device__ __forceinline__ int64_t channel_offset(int64_t i, int64_t c, int64_t 
   return (n * C + c) * S + (i - n * S);
 }
 
+// batch_norm's index decoding for x viewed as [N, C, S]: the channel of
+// element t, (t / S) % C, and the offset of channel c's i-th value
+// (channel_offset). Each element takes a division by S (and by C); 64-bit
+// division is a long emulated sequence on the GPU, enough to make these
+// memory-bound kernels compute-bound, so when every index fits 31 bits
+// (all but tensors of 2^31 elements or more) the divisions are FastDiv's
+// multiply-shifts, with the 64-bit division kept for the rest.
+struct NcsIndex {
+  int64_t C = 0, S = 0;
+  bool fast = false;  // every index < 2^31
+  FastDiv div_S, div_C;
+
+  NcsIndex(int64_t C_, int64_t S_, int64_t total) : C(C_), S(S_), fast(total <= INT_MAX) {
+    if (fast) div_S = FastDiv(static_cast<int>(S)), div_C = FastDiv(static_cast<int>(C));
+  }
+  __device__ __forceinline__ int64_t channel(int64_t t) const {
+    if (!fast) return (t / S) % C;
+    const int q = div_S.div(static_cast<int>(t));
+    return q - div_C.div(q) * div_C.d;
+  }
+  __device__ __forceinline__ int64_t offset(int64_t i, int64_t c) const {
+    if (!fast) return channel_offset(i, c, C, S);
+    int s;
+    const int64_t n = div_S.divmod(static_cast<int>(i), s);
+    return (n * C + c) * S + s;
+  }
+};
+
 // ---- batch_norm forward -------------------------------------------------------
 
 // part[c * G + g] = sum(x - K), part[(C + c) * G + g] = sum((x - K)^2) over
 // chunk g of channel c (K = the channel's first value).
 template <typename T>
-__global__ void bn_stats_partial_kernel(double* __restrict__ part, const T* __restrict__ x, int64_t C, int64_t S,
+__global__ void bn_stats_partial_kernel(double* __restrict__ part, const T* __restrict__ x, NcsIndex idx,
                                         int64_t M, int64_t per) {
   using A = compute_t<T>;
-  const int64_t c = blockIdx.x, G = gridDim.y, g = blockIdx.y;
-  const A k = to_compute<A>(x[c * S]);
+  const int64_t c = blockIdx.x, G = gridDim.y, g = blockIdx.y, C = idx.C;
+  const A k = to_compute<A>(x[c * idx.S]);
   const int64_t i1 = min(M, (g + 1) * per);
   A s1 = 0, s2 = 0;
   for (int64_t i = g * per + threadIdx.x; i < i1; i += blockDim.x) {
-    const A d = to_compute<A>(x[channel_offset(i, c, C, S)]) - k;
+    const A d = to_compute<A>(x[idx.offset(i, c)]) - k;
     s1 += d;
     s2 += d * d;
   }
@@ -145,10 +178,11 @@ __global__ void bn_finalize_kernel(compute_t<T>* __restrict__ coef, compute_t<T>
 
 template <typename T>
 __global__ void bn_apply_kernel(T* __restrict__ out, const T* __restrict__ x, const compute_t<T>* __restrict__ coef,
-                                int64_t C, int64_t S, int64_t total) {
+                                NcsIndex idx, int64_t total) {
   using A = compute_t<T>;
+  const int64_t C = idx.C;
   for (int64_t t = global_thread(); t < total; t += grid_threads()) {
-    const int64_t c = (t / S) % C;
+    const int64_t c = idx.channel(t);
     out[t] = from_compute<T>(to_compute<A>(x[t]) * coef[c] + coef[C + c]);
   }
 }
@@ -158,15 +192,14 @@ __global__ void bn_apply_kernel(T* __restrict__ out, const T* __restrict__ x, co
 // part[c * G + g] = sum(gy), part[(C + c) * G + g] = sum(gy * (x - mean)).
 template <typename T>
 __global__ void bn_bwd_partial_kernel(double* __restrict__ part, const T* __restrict__ gy, const T* __restrict__ x,
-                                      const compute_t<T>* __restrict__ mean, int64_t C, int64_t S, int64_t M,
-                                      int64_t per) {
+                                      const compute_t<T>* __restrict__ mean, NcsIndex idx, int64_t M, int64_t per) {
   using A = compute_t<T>;
-  const int64_t c = blockIdx.x, G = gridDim.y, g = blockIdx.y;
+  const int64_t c = blockIdx.x, G = gridDim.y, g = blockIdx.y, C = idx.C;
   const A m = mean[c];
   const int64_t i1 = min(M, (g + 1) * per);
   A s1 = 0, s2 = 0;
   for (int64_t i = g * per + threadIdx.x; i < i1; i += blockDim.x) {
-    const int64_t o = channel_offset(i, c, C, S);
+    const int64_t o = idx.offset(i, c);
     const A gv = to_compute<A>(gy[o]);
     s1 += gv;
     s2 += gv * (to_compute<A>(x[o]) - m);
@@ -207,10 +240,11 @@ __global__ void bn_bwd_finalize_kernel(compute_t<T>* __restrict__ coef, T* __res
 template <typename T>
 __global__ void bn_bwd_apply_kernel(T* __restrict__ gx, const T* __restrict__ gy, const T* __restrict__ x,
                                     const compute_t<T>* __restrict__ mean, const compute_t<T>* __restrict__ coef,
-                                    int64_t C, int64_t S, int64_t total, bool training) {
+                                    NcsIndex idx, int64_t total, bool training) {
   using A = compute_t<T>;
+  const int64_t C = idx.C;
   for (int64_t t = global_thread(); t < total; t += grid_threads()) {
-    const int64_t c = (t / S) % C;
+    const int64_t c = idx.channel(t);
     A v = coef[c] * to_compute<A>(gy[t]);
     if (training) v += coef[C + c] * (to_compute<A>(x[t]) - mean[c]) + coef[2 * C + c];
     gx[t] = from_compute<T>(v);
@@ -369,7 +403,7 @@ void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor
       G = (M + per - 1) / per;  // no empty chunk
       part = empty({2, C, G}, o);
       bn_stats_partial_kernel<T><<<dim3(static_cast<unsigned>(C), static_cast<unsigned>(G)), kThreads, 0, stream>>>(
-          ptr<double>(part), ptr<const T>(x), C, S, M, per);
+          ptr<double>(part), ptr<const T>(x), NcsIndex(C, S, x.numel()), M, per);
       WICK_CUDA_CHECK_LAUNCH();
     }
     Tensor coef = empty({2, C}, TensorOptions(dtype_of_storage<A>()).device(x.device()));
@@ -379,8 +413,8 @@ void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor
         ptr<const T>(b), C, S, M, G, training, momentum, eps);
     WICK_CUDA_CHECK_LAUNCH();
     if (M > 0) {
-      bn_apply_kernel<T><<<grid_for(x.numel(), kThreads), kThreads, 0, stream>>>(ptr<T>(out), ptr<const T>(x),
-                                                                                   ptr<const A>(coef), C, S, x.numel());
+      bn_apply_kernel<T><<<grid_for(x.numel(), kThreads), kThreads, 0, stream>>>(
+          ptr<T>(out), ptr<const T>(x), ptr<const A>(coef), NcsIndex(C, S, x.numel()), x.numel());
       WICK_CUDA_CHECK_LAUNCH();
     }
   });
@@ -415,7 +449,8 @@ void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
       G = (M + per - 1) / per;
       part = empty({2, C, G}, TensorOptions(kFloat64).device(x.device()));
       bn_bwd_partial_kernel<T><<<dim3(static_cast<unsigned>(C), static_cast<unsigned>(G)), kThreads, 0, stream>>>(
-          ptr<double>(part), ptr<const T>(gy), ptr<const T>(x), ptr<const A>(mean), C, S, M, per);
+          ptr<double>(part), ptr<const T>(gy), ptr<const T>(x), ptr<const A>(mean), NcsIndex(C, S, x.numel()), M,
+          per);
       WICK_CUDA_CHECK_LAUNCH();
     }
     Tensor coef = want_gx ? empty({3, C}, TensorOptions(dtype_of_storage<A>()).device(x.device())) : Tensor();
@@ -427,8 +462,8 @@ void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
     }
     if (want_gx) {
       bn_bwd_apply_kernel<T><<<grid_for(x.numel(), kThreads), kThreads, 0, stream>>>(
-          ptr<T>(gx), ptr<const T>(gy), ptr<const T>(x), ptr<const A>(mean), ptr<const A>(coef), C, S, x.numel(),
-          training);
+          ptr<T>(gx), ptr<const T>(gy), ptr<const T>(x), ptr<const A>(mean), ptr<const A>(coef),
+          NcsIndex(C, S, x.numel()), x.numel(), training);
       WICK_CUDA_CHECK_LAUNCH();
     }
   });

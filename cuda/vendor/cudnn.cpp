@@ -49,6 +49,7 @@
 #include <mutex>
 
 #include "cuda/cuda.h"
+#include "cuda/vendor/cudnn_handle.h"
 #include "ops/creation.h"
 #endif
 
@@ -500,6 +501,10 @@ void cudnn_conv2d_weight_grad(const ConvGeometry& g, const Tensor& image, const 
   const ConvDesc conv(op, dt, g);
   const Call c{x.d, dy.d, dw.d, conv.d, image.data_ptr_raw(), weight_grad.data_ptr_raw(), map.data_ptr_raw()};
   convolve<BackwardFilter>(op, g, dt, c, image);
+}
+
+void with_cudnn_handle(const std::function<void(cudnnHandle_t, int)>& body) {
+  with_handle([&](cudnnHandle_t h, int dev) { body(h, dev); });
 }
 
 #endif  // WICK_WITH_CUDNN

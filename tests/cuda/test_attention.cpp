@@ -744,4 +744,134 @@ TEST(CudaAttentionFa2Backward, IneligibleGradientsTakeTheGeneralKernels) {
   EXPECT_TRUE(all_equal(f32(got.dk), f32(want.dk)));
   EXPECT_TRUE(all_equal(f32(got.dv), f32(want.dv)));
 }
+
+// ---- cuDNN's SDPA node as the alternate (cuda/vendor/cudnn_attention.cpp) ----
+// Selected for a scope: the non-causal, unmasked 16-bit inputs it takes
+// against the float64 CPU (out, lse, and the gradients through the op, by
+// cuDNN's backward where cuDNN builds one, else wick's on cuDNN's lse), that
+// cuDNN really ran them (its plan cache grew), and that the requests it does
+// not take (causal, masks, float32) run wick's kernels bit for bit.
+#include "cuda/vendor/cudnn.h"
+#include "cuda/vendor/cudnn_attention.h"
+
+namespace {
+
+class BackendScope {
+ public:
+  explicit BackendScope(cuda::AttentionBackend b) : prev_(cuda::attention_backend()) { cuda::set_attention_backend(b); }
+  ~BackendScope() { cuda::set_attention_backend(prev_); }
+  BackendScope(const BackendScope&) = delete;
+  BackendScope& operator=(const BackendScope&) = delete;
+
+ private:
+  cuda::AttentionBackend prev_;
+};
+
+// Whether cuDNN's node takes plain inputs here (an sm_80+ device, cuDNN built).
+bool cudnn_attention_runs_here() {
+  const TensorOptions o = TensorOptions(kBFloat16).device(kCuda);
+  return cuda::vendor::cudnn_attention_eligible(zeros({1, 4, 64}, o), zeros({1, 4, 64}, o), zeros({1, 4, 64}, o),
+                                                Tensor(), false);
+}
+
+// Skips without cuDNN or below sm_80; on sm_90 a refusal is a bug.
+#define WICK_SKIP_WITHOUT_CUDNN_ATTENTION()                                                              \
+  do {                                                                                                   \
+    WICK_SKIP_WITHOUT_CUDA();                                                                            \
+    if (!cuda::vendor::cudnn_built()) GTEST_SKIP() << "this build has no cuDNN";                          \
+    if (!cudnn_attention_runs_here()) {                                                                  \
+      if (cuda::wgmma_supported(cuda::current_device())) FAIL() << "cuDNN attention refuses plain inputs on sm_90"; \
+      GTEST_SKIP() << "cuDNN's fused attention needs sm_80+";                                            \
+    }                                                                                                    \
+  } while (0)
+
+}  // namespace
+
+TEST(CudaAttentionCudnn, BackendSelection) {
+  EXPECT_STREQ(cuda::attention_backend_name(cuda::AttentionBackend::Wick), "wick");
+  EXPECT_STREQ(cuda::attention_backend_name(cuda::AttentionBackend::Cudnn), "cudnn");
+  const char* env = std::getenv("WICK_CUDA_ATTENTION");
+  const bool cudnn_env = env != nullptr && std::string(env) == "cudnn";
+  EXPECT_EQ(cuda::attention_backend(), cudnn_env ? cuda::AttentionBackend::Cudnn : cuda::AttentionBackend::Wick);
+  if (cuda::vendor::cudnn_built()) {
+    BackendScope scope(cuda::AttentionBackend::Cudnn);
+    EXPECT_EQ(cuda::attention_backend(), cuda::AttentionBackend::Cudnn);
+  } else {
+    EXPECT_THROW(cuda::set_attention_backend(cuda::AttentionBackend::Cudnn), Error);
+    EXPECT_FALSE(cuda::vendor::cudnn_attention_eligible(Tensor(), Tensor(), Tensor(), Tensor(), false));
+  }
+}
+
+TEST(CudaAttentionCudnn, ForwardMatchesTheFloat64Cpu) {
+  WICK_SKIP_WITHOUT_CUDNN_ATTENTION();
+  BackendScope scope(cuda::AttentionBackend::Cudnn);
+  uint64_t seed = 15000;
+  for (DType dt : {kBFloat16, kFloat16})
+    for (int64_t E : {64, 128})
+      for (auto [L, S] : {std::pair<int64_t, int64_t>{128, 128}, {100, 160}, {1, 33}, {257, 64}}) {
+        SCOPED_TRACE(testing::Message() << dt << " E=" << E << " L=" << L << " S=" << S);
+        const Tensor q = normal_as({3, L, E}, dt, seed++), k = normal_as({3, S, E}, dt, seed++),
+                     v = normal_as({3, S, E}, dt, seed++);
+        const Tensor qg = q.to(kCuda).to(dt), kg = k.to(kCuda).to(dt), vg = v.to(kCuda).to(dt);
+        ASSERT_TRUE(cuda::vendor::cudnn_attention_eligible(qg, kg, vg, Tensor(), false));
+        const size_t plans = cuda::vendor::cudnn_attention_plan_count();
+        // The same checks as the FA2 forward's: out and lse against the CPU.
+        Tensor out = empty({3, L, E}, TensorOptions(dt).device(kCuda));
+        Tensor lse = empty({3 * L}, TensorOptions(kFloat32).device(kCuda));
+        const double scale = 1.0 / std::sqrt(static_cast<double>(E));
+        cuda::attention_forward(out, lse, qg, kg, vg, Tensor(), Tensor(), false, scale);
+        EXPECT_EQ(cuda::vendor::cudnn_attention_plan_count(), plans + 1) << "cuDNN built a plan for the shape";
+        cpu::AttentionProblem<double> p;
+        const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+        p.N = 3, p.L = L, p.S = S, p.E = E, p.Ev = E, p.scale = scale, p.causal = false;
+        p.q = static_cast<const double*>(qc.data_ptr_raw());
+        p.k = static_cast<const double*>(kc.data_ptr_raw());
+        p.v = static_cast<const double*>(vc.data_ptr_raw());
+        Tensor want_out = empty({3, L, E}, TensorOptions(kFloat64)), want_lse = empty({3 * L}, TensorOptions(kFloat64));
+        cpu::attention_forward(p, static_cast<double*>(want_out.data_ptr_raw()),
+                               static_cast<double*>(want_lse.data_ptr_raw()));
+        EXPECT_TRUE(all_close(out.to(kFloat64).cpu(), want_out, tol(dt), tol(dt))) << "out";
+        EXPECT_TRUE(all_close(lse.to(kFloat64).cpu(), want_lse, 2e-3, 2e-3)) << "lse (cuDNN's stats)";
+      }
+}
+
+TEST(CudaAttentionCudnn, GradientsThroughTheOpMatchTheFloat64Cpu) {
+  WICK_SKIP_WITHOUT_CUDNN_ATTENTION();
+  BackendScope scope(cuda::AttentionBackend::Cudnn);
+  uint64_t seed = 16000;
+  for (DType dt : {kBFloat16, kFloat16})
+    for (int64_t E : {64, 128})
+      for (auto [L, S] : {std::pair<int64_t, int64_t>{128, 128}, {100, 160}}) {
+        SCOPED_TRACE(testing::Message() << dt << " E=" << E << " L=" << L << " S=" << S);
+        const Tensor q = normal_as({2, 3, L, E}, dt, seed++), k = normal_as({2, 3, S, E}, dt, seed++),
+                     v = normal_as({2, 3, S, E}, dt, seed++);
+        expect_matches_cpu(q, k, v, Tensor(), false, {}, dt, seed++);
+      }
+  std::printf("cuDNN attention: %zu plans cached (forward and backward shapes, refused backward ones included)\n",
+              cuda::vendor::cudnn_attention_plan_count());
+}
+
+TEST(CudaAttentionCudnn, RequestsItDoesNotTakeRunWicksKernels) {
+  WICK_SKIP_WITHOUT_CUDNN_ATTENTION();
+  const TensorOptions o = TensorOptions(kBFloat16).device(kCuda);
+  Generator g(17000);
+  const Tensor q = randn({2, 70, 64}, o, &g), k = randn({2, 90, 64}, o, &g), v = randn({2, 90, 64}, o, &g);
+  const Tensor mask = ones({70, 90}, TensorOptions(kBool).device(kCuda));
+  EXPECT_FALSE(cuda::vendor::cudnn_attention_eligible(q, k, v, Tensor(), true)) << "causal";
+  EXPECT_FALSE(cuda::vendor::cudnn_attention_eligible(q, k, v, mask, false)) << "mask";
+  EXPECT_FALSE(cuda::vendor::cudnn_attention_eligible(q.to(kFloat32), k.to(kFloat32), v.to(kFloat32), Tensor(), false))
+      << "float32";
+  EXPECT_FALSE(cuda::vendor::cudnn_attention_eligible(q.slice(2, 0, 60).contiguous(), k.slice(2, 0, 60).contiguous(),
+                                                      v.slice(2, 0, 60).contiguous(), Tensor(), false))
+      << "head dim 60, not a multiple of 8";
+  auto run = [&](cuda::AttentionBackend b) {
+    BackendScope scope(b);
+    Tensor out = empty({2, 70, 64}, o), lse = empty({140}, TensorOptions(kFloat32).device(kCuda));
+    cuda::attention_forward(out, lse, q, k, v, Tensor(), Tensor(), true, 0.125);
+    return out.to(kFloat32).cpu();
+  };
+  const size_t plans = cuda::vendor::cudnn_attention_plan_count();
+  EXPECT_TRUE(all_equal(run(cuda::AttentionBackend::Cudnn), run(cuda::AttentionBackend::Wick)));
+  EXPECT_EQ(cuda::vendor::cudnn_attention_plan_count(), plans) << "a causal request must not reach cuDNN";
+}
 #endif  // WICK_WITH_CUDA

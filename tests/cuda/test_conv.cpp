@@ -526,9 +526,11 @@ const char* path_name(Conv1x1Path p) {
 }
 
 // The raw maps selected by `maps` ("ftw": forward, transpose, weight grad)
-// with ConvBackend::Wick on NaN-filled outputs vs the CPU reference kernels.
-void check_1x1_maps(const ConvGeometry& g, DType dt, uint64_t seed, const std::string& maps = "ftw") {
-  SCOPED_TRACE(str(describe(g), " ", dt, " path ", path_name(cuda::conv1x1_path())));
+// with ConvBackend::Wick on NaN-filled outputs vs the CPU reference kernels
+// (any geometry; the weight gradient twice, bit for bit).
+void check_maps(const ConvGeometry& g, DType dt, uint64_t seed, const std::string& maps = "ftw") {
+  SCOPED_TRACE(str(describe(g), " ", dt, " 1x1 path ", path_name(cuda::conv1x1_path()), " im2col ",
+                   cuda::conv_im2col() ? "on" : "off"));
   const Shape is{g.N, g.C_in, g.H, g.W}, ws{g.C_out, g.C_in / g.groups, g.kh, g.kw}, ms{g.N, g.C_out, g.OH, g.OW};
   const bool ft = maps.find_first_of("ft") != std::string::npos;  // the weight is an input
   const Tensor image = dev_rand(is, dt, seed), map = dev_rand(ms, dt, seed + 2);
@@ -588,7 +590,7 @@ TEST(CudaConv1x1, GemmAndImplicitGemmMaps) {
   for (Conv1x1Path path : {Conv1x1Path::Gemm, Conv1x1Path::Igemm, Conv1x1Path::Auto}) {
     const Conv1x1PathScope scope(path);
     for (const ConvGeometry& g : geos)
-      for (DType dt : kDtypes) check_1x1_maps(g, dt, seed += 10);
+      for (DType dt : kDtypes) check_maps(g, dt, seed += 10);
   }
 }
 
@@ -601,7 +603,7 @@ TEST(CudaConv1x1, WeightGradSplitK) {
   uint64_t seed = 1200;
   for (Conv1x1Path path : {Conv1x1Path::Gemm, Conv1x1Path::Auto}) {
     const Conv1x1PathScope scope(path);
-    for (DType dt : kDtypes) check_1x1_maps(g, dt, seed += 10, "w");
+    for (DType dt : kDtypes) check_maps(g, dt, seed += 10, "w");
   }
 }
 
@@ -682,6 +684,124 @@ TEST(CudaConv1x1, NonContiguousInputAndEmptyBatch) {
                              zeros({0, 5, 7, 9}, TensorOptions(dt).device(kCuda)), wg, ConvBackend::Wick);
     EXPECT_TRUE(test::all_close(host64(wg), zeros({5, 3, 1, 1}, kFloat64), 0, 0));
   }
+}
+
+
+// ---- the column path (conv.cu, section 5) ----------------------------------
+// Convolutions of one group as explicit column matrices and cuda::gemm
+// (cuda::set_conv_im2col): every map against the float64 CPU kernels in
+// both column layouts (per image for >= 256 aligned map pixels, one matrix
+// over the chunk's pixels otherwise), K padded to 16 bytes (the 7x7 stem's
+// 147), strides, dilation, asymmetric kernels, a map smaller than the
+// geometry implies, one image; chunks of images (a workspace too small for
+// two); grouped and plain 1x1 convolutions, which take the other paths with
+// the switch on; the ops with autograd.
+
+// Sets the column path (and optionally its workspace) for a scope.
+class Im2colScope {
+ public:
+  explicit Im2colScope(bool on, int64_t workspace = 0) : prev_(cuda::conv_im2col()) {
+    cuda::set_conv_im2col(on);
+    if (workspace > 0) prev_ws_ = cuda::set_conv_im2col_workspace(workspace);
+  }
+  ~Im2colScope() {
+    cuda::set_conv_im2col(prev_);
+    if (prev_ws_ > 0) cuda::set_conv_im2col_workspace(prev_ws_);
+  }
+  Im2colScope(const Im2colScope&) = delete;
+  Im2colScope& operator=(const Im2colScope&) = delete;
+
+ private:
+  bool prev_;
+  int64_t prev_ws_ = 0;
+};
+
+const std::vector<ConvGeometry>& im2col_geometries() {
+  static const std::vector<ConvGeometry> geos = {
+      geometry(2, 3, 9, 7, 5, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1),       // small map: one product over the pixels
+      geometry(3, 8, 11, 13, 6, 3, 3, {2, 2}, {1, 1}, {1, 1}, 1),     // stride 2
+      geometry(2, 5, 16, 16, 7, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1),     // 256 map pixels: per image
+      geometry(1, 5, 16, 16, 7, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1),     // one image (weight grad without a dY copy)
+      geometry(2, 3, 35, 33, 10, 7, 7, {2, 2}, {3, 3}, {1, 1}, 1),    // 7x7 stem, K = 147 padded; 18x17 map
+      geometry(1, 4, 12, 12, 4, 5, 4, {3, 2}, {2, 1}, {1, 2}, 1),     // asymmetric, dilated along W
+      geometry(1, 3, 17, 16, 5, 5, 4, {2, 2}, {2, 1}, {2, 2}, 1),     // stride phases sharing a factor
+      geometry(2, 3, 11, 10, 5, 3, 3, {1, 1}, {2, 2}, {2, 2}, 1),     // dilation 2
+      geometry(3, 8, 7, 9, 6, 1, 1, {2, 2}, {0, 0}, {1, 1}, 1),       // strided 1x1 (ResNet's downsample)
+      geometry(2, 3, 9, 8, 4, 3, 3, {1, 1}, {1, 1}, {2, 2}, 1, 6, 5),  // map smaller than the geometry implies
+      geometry(2, 130, 6, 7, 70, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1),    // ragged 128-tiles, K = 1170
+      // Not for the column path: grouped (implicit GEMM) and a plain 1x1 (the 1x1 GEMM path).
+      geometry(2, 6, 8, 7, 4, 3, 3, {1, 2}, {1, 0}, {1, 1}, 2),
+      geometry(3, 7, 5, 5, 9, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1),
+  };
+  return geos;
+}
+
+TEST(CudaConvIm2col, SwitchAndWorkspace) {
+  // No GPU needed: the switch and the workspace setting are host state.
+  const bool was = cuda::conv_im2col();
+  cuda::set_conv_im2col(!was);
+  EXPECT_EQ(cuda::conv_im2col(), !was);
+  cuda::set_conv_im2col(was);
+  const int64_t prev = cuda::set_conv_im2col_workspace(12345);
+  EXPECT_EQ(prev, 256LL << 20);
+  EXPECT_EQ(cuda::set_conv_im2col_workspace(prev), 12345);
+  EXPECT_WICK_ERROR(cuda::set_conv_im2col_workspace(0), "positive byte count");
+}
+
+TEST(CudaConvIm2col, MapsAgainstCpu) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const Im2colScope scope(true);
+  uint64_t seed = 1500;
+  for (const ConvGeometry& g : im2col_geometries())
+    for (DType dt : kDtypes) check_maps(g, dt, seed += 10);
+}
+
+TEST(CudaConvIm2col, ChunksOfImages) {
+  WICK_SKIP_WITHOUT_CUDA();
+  // A 1-byte workspace: one image per chunk in every map, the weight
+  // gradient summed over the chunks' partials.
+  const Im2colScope scope(true, 1);
+  const std::vector<ConvGeometry> geos = {
+      geometry(3, 3, 9, 7, 5, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1),     // one product per chunk's pixels
+      geometry(3, 5, 16, 16, 7, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1),   // per image
+      geometry(4, 3, 35, 33, 10, 7, 7, {2, 2}, {3, 3}, {1, 1}, 1),  // padded K
+  };
+  uint64_t seed = 1700;
+  for (const ConvGeometry& g : geos)
+    for (DType dt : kDtypes) check_maps(g, dt, seed += 10);
+  // Room for two float64 images' weight-gradient columns ((K + C_out) *
+  // pixels * 8 bytes): chunks of 2 to 8 images by dtype and map, a short
+  // last chunk where that does not divide 5.
+  cuda::set_conv_im2col_workspace(2 * (5 * 9 + 7) * 256 * 8);
+  for (DType dt : kDtypes) check_maps(geometry(5, 5, 16, 16, 7, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1), dt, seed += 10);
+}
+
+TEST(CudaConvIm2col, OpsWithAutograd) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const Im2colScope scope(true);
+  uint64_t seed = 1900;
+  for (const Conv2dCase& c : kConv2dCases)
+    for (DType dt : kDtypes) check_conv2d(c, dt, seed += 10);
+}
+
+TEST(CudaConvIm2col, Deterministic) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const Im2colScope scope(true);
+  const ConvGeometry g = geometry(16, 32, 20, 20, 32, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1);
+  const Tensor image = dev_rand({g.N, g.C_in, g.H, g.W}, kFloat32, 1);
+  const Tensor weight = dev_rand({g.C_out, g.C_in, g.kh, g.kw}, kFloat32, 2);
+  const Tensor map = dev_rand({g.N, g.C_out, g.OH, g.OW}, kFloat32, 3);
+  Tensor i1 = nan_out(image.sizes(), kFloat32), i2 = nan_out(image.sizes(), kFloat32);
+  cuda::conv2d_transpose(g, map, weight, Tensor(), i1, ConvBackend::Wick);
+  cuda::conv2d_transpose(g, map, weight, Tensor(), i2, ConvBackend::Wick);
+  EXPECT_TRUE(test::all_equal(i1.cpu(), i2.cpu()));
+  Tensor w1 = nan_out(weight.sizes(), kFloat32), w2 = nan_out(weight.sizes(), kFloat32);
+  cuda::conv2d_weight_grad(g, image, map, w1, ConvBackend::Wick);
+  cuda::conv2d_weight_grad(g, image, map, w2, ConvBackend::Wick);
+  EXPECT_TRUE(test::all_equal(w1.cpu(), w2.cpu()));
+  Tensor wr = nan_out(weight.sizes(), kFloat32);
+  cuda::conv2d_weight_grad_reference(g, image, map, wr);
+  EXPECT_TRUE(test::all_close(w1.cpu(), wr.cpu(), 1e-3, 1e-4));
 }
 
 }  // namespace
