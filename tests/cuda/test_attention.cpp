@@ -452,15 +452,17 @@ bool fa2_runs_here() {
     }                                                                                                \
   } while (0)
 
-// cuda::attention_forward (FA2 selected) on q [N, L, E], k, v [N, S, E]
-// (float64 CPU values representable in dt) against cpu::attention_forward in
-// float64: out and lse.
-void expect_fa2_forward_matches_cpu(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, double scale,
-                                    DType dt) {
+// cuda::attention_forward (with whichever kernel is selected) on
+// q [N, L, E], k, v [N, S, E] (float64 CPU values representable in dt)
+// against cpu::attention_forward in float64: out and lse. `eligible` (when
+// given) must accept the device inputs: the kernel under test takes them.
+using Eligible = std::function<bool(const Tensor&, const Tensor&, const Tensor&)>;
+void expect_forward_matches_cpu(const Tensor& q, const Tensor& k, const Tensor& v, bool causal, double scale,
+                                DType dt, const Eligible& eligible) {
   const int64_t N = q.size(0), L = q.size(1), S = k.size(1), E = q.size(2);
   const Tensor qg = q.to(kCuda).to(dt).contiguous(), kg = k.to(kCuda).to(dt).contiguous(),
                vg = v.to(kCuda).to(dt).contiguous();
-  ASSERT_TRUE(cuda::attention_fa2_eligible(qg, kg, vg, Tensor()));
+  ASSERT_TRUE(eligible(qg, kg, vg));
   Tensor out = empty({N, L, E}, TensorOptions(dt).device(kCuda));
   Tensor lse = empty({N * L}, TensorOptions(cuda::attention_lse_dtype(dt)).device(kCuda));
   ASSERT_EQ(lse.dtype(), kFloat32);
@@ -502,7 +504,10 @@ TEST(CudaAttentionFa2, ForwardMatchesTheFloat64Cpu) {
           const Tensor q = normal_as({3, L, E}, dt, seed++), k = normal_as({3, S, E}, dt, seed++),
                        v = normal_as({3, S, E}, dt, seed++);
           const double scale = (L + S) % 3 == 0 ? 0.3 : 1.0 / std::sqrt(static_cast<double>(E));
-          expect_fa2_forward_matches_cpu(q, k, v, causal, scale, dt);
+          expect_forward_matches_cpu(q, k, v, causal, scale, dt,
+                                     [](const Tensor& a, const Tensor& b, const Tensor& c) {
+                                       return cuda::attention_fa2_eligible(a, b, c, Tensor());
+                                     });
         }
 }
 
@@ -812,26 +817,12 @@ TEST(CudaAttentionCudnn, ForwardMatchesTheFloat64Cpu) {
         SCOPED_TRACE(testing::Message() << dt << " E=" << E << " L=" << L << " S=" << S);
         const Tensor q = normal_as({3, L, E}, dt, seed++), k = normal_as({3, S, E}, dt, seed++),
                      v = normal_as({3, S, E}, dt, seed++);
-        const Tensor qg = q.to(kCuda).to(dt), kg = k.to(kCuda).to(dt), vg = v.to(kCuda).to(dt);
-        ASSERT_TRUE(cuda::vendor::cudnn_attention_eligible(qg, kg, vg, Tensor(), false));
         const size_t plans = cuda::vendor::cudnn_attention_plan_count();
-        // The same checks as the FA2 forward's: out and lse against the CPU.
-        Tensor out = empty({3, L, E}, TensorOptions(dt).device(kCuda));
-        Tensor lse = empty({3 * L}, TensorOptions(kFloat32).device(kCuda));
-        const double scale = 1.0 / std::sqrt(static_cast<double>(E));
-        cuda::attention_forward(out, lse, qg, kg, vg, Tensor(), Tensor(), false, scale);
+        expect_forward_matches_cpu(q, k, v, false, 1.0 / std::sqrt(static_cast<double>(E)), dt,
+                                   [](const Tensor& a, const Tensor& b, const Tensor& c) {
+                                     return cuda::vendor::cudnn_attention_eligible(a, b, c, Tensor(), false);
+                                   });
         EXPECT_EQ(cuda::vendor::cudnn_attention_plan_count(), plans + 1) << "cuDNN built a plan for the shape";
-        cpu::AttentionProblem<double> p;
-        const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
-        p.N = 3, p.L = L, p.S = S, p.E = E, p.Ev = E, p.scale = scale, p.causal = false;
-        p.q = static_cast<const double*>(qc.data_ptr_raw());
-        p.k = static_cast<const double*>(kc.data_ptr_raw());
-        p.v = static_cast<const double*>(vc.data_ptr_raw());
-        Tensor want_out = empty({3, L, E}, TensorOptions(kFloat64)), want_lse = empty({3 * L}, TensorOptions(kFloat64));
-        cpu::attention_forward(p, static_cast<double*>(want_out.data_ptr_raw()),
-                               static_cast<double*>(want_lse.data_ptr_raw()));
-        EXPECT_TRUE(all_close(out.to(kFloat64).cpu(), want_out, tol(dt), tol(dt))) << "out";
-        EXPECT_TRUE(all_close(lse.to(kFloat64).cpu(), want_lse, 2e-3, 2e-3)) << "lse (cuDNN's stats)";
       }
 }
 
