@@ -100,25 +100,6 @@ __global__ void copy_contiguous_kernel(To* __restrict__ dst, const From* __restr
   for (int64_t i = nvec * V + global_thread(); i < n; i += grid_threads()) dst[i] = cast_to<To>(src[i]);
 }
 
-// ix.offsets with a 32-bit division whenever the index and the size fit:
-// a 64-bit div/mod is a long emulated sequence on the GPU, and with a few
-// dims per 16-byte vector it would make the copy issue-bound.
-__device__ __forceinline__ void fast_offsets(const StridedIndexer<2>& ix, int64_t linear, int64_t (&off)[2]) {
-  off[0] = off[1] = 0;
-  for (int d = ix.ndim - 1; d >= 0; --d) {
-    const int64_t size = ix.sizes[d];
-    int64_t q;
-    if (((linear | size) >> 32) == 0)
-      q = static_cast<uint32_t>(linear) / static_cast<uint32_t>(size);
-    else
-      q = linear / size;
-    const int64_t i = linear - q * size;
-    linear = q;
-    off[0] += i * ix.strides[0][d];
-    off[1] += i * ix.strides[1][d];
-  }
-}
-
 // Path 3: ix is in units of vectors (last dim size / V, stride 1 in both;
 // every other stride / V); the caller checked both pointers are aligned to
 // their Vec and nvec = n / V.
@@ -129,7 +110,7 @@ __global__ void copy_inner_vec_kernel(To* __restrict__ dst, const From* __restri
   auto* out = reinterpret_cast<Vec<To, V>*>(dst);
   for (int64_t v = global_thread(); v < nvec; v += grid_threads()) {
     int64_t off[2];
-    fast_offsets(ix, v, off);
+    ix.offsets(v, off);
     const Vec<From, V> a = in[off[1]];
     Vec<To, V> b;
 #pragma unroll
@@ -175,7 +156,7 @@ __global__ void __launch_bounds__(kTile * kTileRows)
     const int64_t ct = t % p.col_tiles, rest = t / p.col_tiles;
     const int64_t rt = rest % p.row_tiles, b = rest / p.row_tiles;
     int64_t base[2];
-    fast_offsets(p.batch, b, base);
+    p.batch.offsets(b, base);
     const int64_t r0 = rt * kTile, c0 = ct * kTile;
 #pragma unroll
     for (int j = 0; j < kTile; j += kTileRows) {  // 4 independent loads in flight per thread

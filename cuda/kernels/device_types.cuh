@@ -62,6 +62,14 @@ constexpr DType dtype_of_storage() {
 }
 
 // The value of a one-element CPU tensor (a wrapped scalar) as T.
+// n / d for element indices (n >= 0, d >= 1), in 32 bits whenever both fit:
+// a 64-bit division is a long emulated sequence on the GPU, enough to make a
+// memory-bound kernel issue-bound when every element decodes its index.
+__device__ __forceinline__ int64_t index_div(int64_t n, int64_t d) {
+  if (((n | d) >> 32) == 0) return static_cast<uint32_t>(n) / static_cast<uint32_t>(d);
+  return n / d;
+}
+
 template <typename T>
 inline T host_scalar(const Tensor& t) {
   return *static_cast<const T*>(t.data_ptr_raw());

@@ -72,7 +72,7 @@ __device__ __forceinline__ int64_t offset_of(int64_t lin, const DimGroup& g) {
   if (g.n <= 1) return g.n == 0 ? 0 : lin * g.stride[0];
   int64_t off = 0;
   for (int d = g.n - 1; d > 0; --d) {
-    const int64_t q = lin / g.size[d];
+    const int64_t q = index_div(lin, g.size[d]);
     off += (lin - q * g.size[d]) * g.stride[d];
     lin = q;
   }

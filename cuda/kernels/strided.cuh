@@ -30,13 +30,16 @@ struct StridedIndexer {
   int64_t sizes[kMaxDims];
   int64_t strides[N][kMaxDims];
 
-  // off[k] = memory offset (elements) of operand k at row-major index `linear`.
+  // off[k] = memory offset (elements) of operand k at row-major index `linear`
+  // (each dim's division 32-bit whenever it fits: index_div).
   __device__ __forceinline__ void offsets(int64_t linear, int64_t (&off)[N]) const {
 #pragma unroll
     for (int k = 0; k < N; ++k) off[k] = 0;
     for (int d = ndim - 1; d >= 0; --d) {
-      const int64_t i = linear % sizes[d];
-      linear /= sizes[d];
+      const int64_t size = sizes[d];
+      const int64_t q = index_div(linear, size);
+      const int64_t i = linear - q * size;
+      linear = q;
 #pragma unroll
       for (int k = 0; k < N; ++k) off[k] += i * strides[k][d];
     }
