@@ -1016,6 +1016,10 @@ void gemm_1x1_transpose(const ConvGeometry& cg, const Tensor& map, const Tensor&
   gemm(a);
 }
 
+// The accumulation dtype of products and partial sums over dt: float64 for
+// float64, float32 for the rest.
+DType acc_dtype(DType dt) { return dt == kFloat64 ? kFloat64 : kFloat32; }
+
 // out[i] = the sum of `count` partials [count, MN] (accumulation type of
 // out_dt), in order, rounded once into out_dt.
 void sum_partials(const Tensor& partials, int64_t count, int64_t MN, void* out, DType out_dt) {
@@ -1038,7 +1042,7 @@ void sum_partials(const Tensor& partials, int64_t count, int64_t MN, void* out, 
 // depends only on the shapes and the SM count).
 void split_k_weight_product(const void* dy, const void* x, int64_t NP, int64_t ld, int64_t M, int64_t Nw, DType dt,
                             void* out, DType out_dt, const Tensor& like) {
-  const DType acc = dt == kFloat64 ? kFloat64 : kFloat32;
+  const DType acc = acc_dtype(dt);
   const int64_t MN = M * Nw;
   const int64_t acc_size = static_cast<int64_t>(dtype_size(acc)), esz = static_cast<int64_t>(dtype_size(dt));
   int dev = 0;
@@ -1077,7 +1081,7 @@ void split_k_weight_product(const void* dy, const void* x, int64_t NP, int64_t l
 // section 4): per-image partials, or K over the whole batch after a copy.
 void gemm_1x1_weight_grad(const ConvGeometry& cg, const Tensor& image, const Tensor& map, const Tensor& weight_grad) {
   const DType dt = image.dtype();
-  const DType acc = dt == kFloat64 ? kFloat64 : kFloat32;
+  const DType acc = acc_dtype(dt);
   const int64_t N = cg.N, P = cg.H * cg.W, MN = cg.C_out * cg.C_in;
   const int64_t acc_size = static_cast<int64_t>(dtype_size(acc)), esz = static_cast<int64_t>(dtype_size(dt));
   int dev = 0;
@@ -1281,8 +1285,6 @@ void col2im(const Geo& g, const Tensor& dcol, const Tensor& bias, const Tensor& 
   });
 }
 
-DType acc_dtype(DType dt) { return dt == kFloat64 ? kFloat64 : kFloat32; }
-
 // map = weight . col(image) (+ bias), chunk by chunk of images.
 void im2col_forward(const ConvGeometry& cg, const Geo& g, const Tensor& image, const Tensor& weight,
                     const Tensor& bias, const Tensor& map) {
@@ -1291,7 +1293,7 @@ void im2col_forward(const ConvGeometry& cg, const Geo& g, const Tensor& image, c
   const int64_t K = cg.C_in * cg.kh * cg.kw, Kp = padded_k(K, dt), OP = cg.OH * cg.OW, C_out = cg.C_out;
   const Tensor w = padded_weight(weight, C_out, K, Kp);
   const bool direct = im2col_direct(OP, dt);
-  const DType y_dt = direct ? dt : (dt == kFloat64 ? kFloat64 : kFloat32);  // product before the copy back
+  const DType y_dt = direct ? dt : acc_dtype(dt);  // the product before the copy back
   const int64_t per_image = Kp * OP * esz + (direct ? 0 : C_out * OP * static_cast<int64_t>(dtype_size(y_dt)));
   const int64_t nb = images_per_chunk(cg.N, per_image, OP, direct);
   if (direct && bias.defined()) fill_channels(bias, map, C_out, OP);
