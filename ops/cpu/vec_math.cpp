@@ -17,6 +17,7 @@
 
 #include "ops/cpu/vec_math.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "tensor/error.h"
@@ -43,8 +44,19 @@ inline vf add(vf a, vf b) { return a + b; }
 inline vf sub(vf a, vf b) { return a - b; }
 inline vf mul(vf a, vf b) { return a * b; }
 inline vf div(vf a, vf b) { return a / b; }
+// Fused where the target has an FMA instruction, so that the scalar variant
+// rounds exactly like the AVX ones whatever the optimization level (GCC
+// contracts a * b + c into an FMA only from -O2, so at -O1 erf's exact -x^2
+// term was 0 here and exact in the vectors: 2 ulp apart); a plain multiply-add
+// elsewhere (a software fma would be far slower), where the algorithms'
+// accuracy bounds still hold (tests/ops/test_vec_math.cpp).
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+inline vf fmadd(vf a, vf b, vf c) { return std::fma(a, b, c); }
+inline vf fnmadd(vf a, vf b, vf c) { return std::fma(-a, b, c); }
+#else
 inline vf fmadd(vf a, vf b, vf c) { return a * b + c; }
 inline vf fnmadd(vf a, vf b, vf c) { return c - a * b; }
+#endif
 inline vf vmin(vf a, vf b) { return a < b ? a : b; }
 inline vf vmax(vf a, vf b) { return a > b ? a : b; }
 inline vf as_f(vi v) { float f; std::memcpy(&f, &v, 4); return f; }
