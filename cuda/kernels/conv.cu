@@ -801,6 +801,10 @@ std::atomic<Conv1x1Path>& path_1x1() {
   return p;
 }
 
+// The accumulation dtype of products and partial sums over dt: float64 for
+// float64, float32 for the rest.
+DType acc_dtype(DType dt) { return dt == kFloat64 ? kFloat64 : kFloat32; }
+
 // out[n, c, p] = bias[c] for out = [N, C, P] contiguous: the C operand of a
 // beta = 1 product that adds the convolution to its bias.
 template <typename T>
@@ -961,7 +965,7 @@ void gemm_1x1_forward(const ConvGeometry& cg, const Tensor& image, const Tensor&
   const DType dt = image.dtype();
   if (!direct_1x1(cg.N, P, dt)) {  // Y' [C_out, N*P] = W . X' [C_in, N*P], then back to NCHW (+ bias)
     const int64_t NP = cg.N * P, ld = channels_first_ld(NP);
-    const DType out_dt = dt == kFloat16 || dt == kBFloat16 ? kFloat32 : dt;
+    const DType out_dt = acc_dtype(dt);
     const Tensor x = channels_first(image, cg.N, cg.C_in, P, ld);
     const Tensor y = empty({cg.C_out, ld}, TensorOptions(out_dt).device(image.device()));
     GemmArgs a;
@@ -992,7 +996,7 @@ void gemm_1x1_transpose(const ConvGeometry& cg, const Tensor& map, const Tensor&
   const DType dt = image.dtype();
   if (!direct_1x1(cg.N, P, dt)) {  // X' [C_in, N*P] = W^T . Y' [C_out, N*P], then back to NCHW (+ bias)
     const int64_t NP = cg.N * P, ld = channels_first_ld(NP);
-    const DType out_dt = dt == kFloat16 || dt == kBFloat16 ? kFloat32 : dt;
+    const DType out_dt = acc_dtype(dt);
     const Tensor y = channels_first(map, cg.N, cg.C_out, P, ld);
     const Tensor x = empty({cg.C_in, ld}, TensorOptions(out_dt).device(image.device()));
     GemmArgs a;
@@ -1015,10 +1019,6 @@ void gemm_1x1_transpose(const ConvGeometry& cg, const Tensor& map, const Tensor&
   a.ab_dtype = a.c_dtype = image.dtype();
   gemm(a);
 }
-
-// The accumulation dtype of products and partial sums over dt: float64 for
-// float64, float32 for the rest.
-DType acc_dtype(DType dt) { return dt == kFloat64 ? kFloat64 : kFloat32; }
 
 // out[i] = the sum of `count` partials [count, MN] (accumulation type of
 // out_dt), in order, rounded once into out_dt.
@@ -1243,13 +1243,14 @@ Tensor padded_weight(const Tensor& weight, int64_t C_out, int64_t K, int64_t Kp)
 bool im2col_direct(int64_t OP, DType dt) { return OP >= 256 && OP % (16 / static_cast<int64_t>(dtype_size(dt))) == 0; }
 
 // Images per chunk: as many as keep the chunk's scratch matrices
-// (per_image bytes each) within the workspace, one at least, and for a
-// product over the chunk's pixels (!direct) no more pixels than a GEMM
-// grid takes.
-int64_t images_per_chunk(int64_t N, int64_t per_image, int64_t OP, bool direct) {
+// (per_image bytes each) within the workspace, one at least, and when the
+// chunk's pixels are one grid dimension of the product (the forward and
+// transpose over all of them: pixels_on_grid) no more than a GEMM grid
+// takes. (The weight gradient's pixels are its K: no grid limit.)
+int64_t images_per_chunk(int64_t N, int64_t per_image, int64_t OP, bool pixels_on_grid) {
   const int64_t budget = im2col_workspace().load(std::memory_order_relaxed);
   int64_t nb = std::max<int64_t>(1, budget / std::max<int64_t>(per_image, 1));
-  if (!direct) nb = std::min(nb, std::max<int64_t>(1, kGemmMaxExtent / OP));
+  if (pixels_on_grid) nb = std::min(nb, std::max<int64_t>(1, kGemmMaxExtent / OP));
   return std::min(nb, N);
 }
 
@@ -1295,7 +1296,7 @@ void im2col_forward(const ConvGeometry& cg, const Geo& g, const Tensor& image, c
   const bool direct = im2col_direct(OP, dt);
   const DType y_dt = direct ? dt : acc_dtype(dt);  // the product before the copy back
   const int64_t per_image = Kp * OP * esz + (direct ? 0 : C_out * OP * static_cast<int64_t>(dtype_size(y_dt)));
-  const int64_t nb = images_per_chunk(cg.N, per_image, OP, direct);
+  const int64_t nb = images_per_chunk(cg.N, per_image, OP, !direct);
   if (direct && bias.defined()) fill_channels(bias, map, C_out, OP);
   for (int64_t n0 = 0; n0 < cg.N; n0 += nb) {
     const int64_t cnt = std::min(nb, cg.N - n0);
@@ -1336,7 +1337,7 @@ void im2col_transpose(const ConvGeometry& cg, const Geo& g, const Tensor& map, c
   const Tensor w = padded_weight(weight, C_out, K, Kp);  // W^T rows Kp apart: aligned
   const bool direct = im2col_direct(OP, dt);
   const int64_t per_image = K * OP * acc_size + (direct ? 0 : C_out * OP * esz);
-  const int64_t nb = images_per_chunk(cg.N, per_image, OP, direct);
+  const int64_t nb = images_per_chunk(cg.N, per_image, OP, !direct);
   for (int64_t n0 = 0; n0 < cg.N; n0 += nb) {
     const int64_t cnt = std::min(nb, cg.N - n0);
     const char* map_chunk = byte_ptr(map) + n0 * C_out * OP * esz;
