@@ -50,6 +50,9 @@ const Shape kShapes[] = {
     {8192, 768, 3072, false, true, "gpt2 fc proj fwd NT"},
     {8192, 768, 2304, false, false, "gpt2 qkv bwd dX NN"},
     {2304, 768, 8192, true, false, "gpt2 qkv bwd dW TN"},
+    {768, 768, 8192, true, false, "gpt2 attn proj bwd dW TN"},
+    {3072, 768, 8192, true, false, "gpt2 fc bwd dW TN"},
+    {768, 3072, 8192, true, false, "gpt2 fc proj bwd dW TN"},
 };
 
 // The card and its datasheet dense peaks (TFLOP/s).
@@ -110,12 +113,18 @@ struct Operands {
 
 // Seconds per call of `calls` back-to-back launches (host clock around a
 // synchronized batch; a batch is tens of ms, so the sync costs nothing).
-double time_calls(Operands& o, GemmBackend be, int calls) {
+// stream_k >= 0 sets the wgmma kernel's stream-K switch for the batch (0 off,
+// 1 on) and restores it after.
+double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1) {
+  const bool was = wick::cuda::wgmma_stream_k();
+  if (stream_k >= 0) wick::cuda::set_wgmma_stream_k(stream_k == 1);
   wick::cuda::synchronize();
   const double t0 = wick::bench::now_s();
   for (int i = 0; i < calls; ++i) wick::cuda::gemm(o.g, be);
   wick::cuda::synchronize();
-  return (wick::bench::now_s() - t0) / calls;
+  const double t = (wick::bench::now_s() - t0) / calls;
+  wick::cuda::set_wgmma_stream_k(was);
+  return t;
 }
 
 std::string label(const Shape& s, DType dt) {
@@ -156,37 +165,49 @@ double median(std::vector<double> v) {
 }
 
 // --compare: wick, wick's wgmma kernel (16-bit inputs on compute capability
-// 9.0) and cuBLAS alternately, one timed batch (~50 ms) each per round.
+// 9.0) without and with stream-K, cuBLAS and cuBLASLt alternately, one timed
+// batch (~50 ms) each per round.
 int compare(int rounds) {
   const bool sm90 = wick::cuda::wgmma_supported(wick::cuda::current_device());
-  std::printf("%-40s %9s %9s %9s %9s %7s %7s %7s %9s %9s\n", "shape (MxNxK)", "wick", "wgmma", "cublas", "cublasLt",
-              "ratio", "wgmma/", "lt/", "best/pk", "cublas/pk");
+  std::printf("%-44s %9s %9s %9s %9s %9s %7s %7s %7s %7s %9s %9s\n", "shape (MxNxK)", "wick", "wgmma", "wgmma+sk",
+              "cublas", "cublasLt", "ratio", "wgmma/", "sk/", "lt/", "best/pk", "cublas/pk");
+  struct Alt {
+    GemmBackend be;
+    int stream_k;  // time_calls' switch setting
+  };
   for (DType dt : {wick::kBFloat16, wick::kFloat32})
     for (const Shape& s : kShapes) {
       Operands o(s, dt);
       const double flops = 2.0 * s.M * s.N * s.K;
       const bool wg = sm90 && dt == wick::kBFloat16;
-      std::vector<GemmBackend> bes = {GemmBackend::Wick, GemmBackend::Cublas, GemmBackend::CublasLt};
-      if (wg) bes.push_back(GemmBackend::Wgmma);
+      std::vector<Alt> alts = {{GemmBackend::Wick, -1}, {GemmBackend::Cublas, -1}, {GemmBackend::CublasLt, -1}};
+      if (wg) {
+        alts.push_back({GemmBackend::Wgmma, 0});
+        alts.push_back({GemmBackend::Wgmma, 1});
+      }
       double one = 0;
-      for (GemmBackend be : bes) time_calls(o, be, 2);
-      for (GemmBackend be : bes) one = std::max(one, time_calls(o, be, 1));
+      for (const Alt& a : alts) time_calls(o, a.be, 2, a.stream_k);
+      for (const Alt& a : alts) one = std::max(one, time_calls(o, a.be, 1, a.stream_k));
       const int calls = std::max(1, static_cast<int>(0.05 / std::max(one, 1e-6)));
-      std::vector<std::vector<double>> t(bes.size());
+      std::vector<std::vector<double>> t(alts.size());
       for (int r = 0; r < rounds; ++r)
-        for (size_t i = 0; i < bes.size(); ++i) t[i].push_back(flops / time_calls(o, bes[i], calls) * 1e-12);
-      const double mw = median(t[0]), mc = median(t[1]), ml = median(t[2]), mg = wg ? median(t[3]) : 0.0;
-      char wgs[32] = "-", wgr[32] = "-";
+        for (size_t i = 0; i < alts.size(); ++i)
+          t[i].push_back(flops / time_calls(o, alts[i].be, calls, alts[i].stream_k) * 1e-12);
+      const double mw = median(t[0]), mc = median(t[1]), ml = median(t[2]);
+      const double mg = wg ? median(t[3]) : 0.0, mk = wg ? median(t[4]) : 0.0;
+      char wgs[32] = "-", wgr[32] = "-", sks[32] = "-", skr[32] = "-";
       if (wg) {
         std::snprintf(wgs, sizeof wgs, "%.1f", mg);
         std::snprintf(wgr, sizeof wgr, "%.3f", mg / mc);
+        std::snprintf(sks, sizeof sks, "%.1f", mk);
+        std::snprintf(skr, sizeof skr, "%.3f", mk / mc);
       }
-      std::printf("%-40s %9.1f %9s %9.1f %9.1f %7.3f %7s %7.3f %9.3f %9.3f\n", label(s, dt).c_str(), mw, wgs, mc, ml,
-                  mw / mc, wgr, ml / mc, std::max(mw, mg) / peak(dt), mc / peak(dt));
+      std::printf("%-44s %9.1f %9s %9s %9.1f %9.1f %7.3f %7s %7s %7.3f %9.3f %9.3f\n", label(s, dt).c_str(), mw, wgs,
+                  sks, mc, ml, mw / mc, wgr, skr, ml / mc, std::max({mw, mg, mk}) / peak(dt), mc / peak(dt));
       std::fflush(stdout);
     }
   std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas, wgmma/ = wgmma / cublas,\n"
-              " lt/ = cublasLt / cublas;"
+              " sk/ = wgmma with stream-K (WICK_CUDA_GEMM_STREAMK) / cublas, lt/ = cublasLt / cublas;"
               " pk = datasheet dense peak)\n",
               rounds);
   return 0;

@@ -54,6 +54,12 @@
 //    copied K-major first). Reading MN-major operands in place
 //    (set_wgmma_mn_major, gemm_sm90.h, on by default): 685 TFLOP/s at 4096^3 and
 //    349 (0.54x) on the TN shape on an H200.
+//  Stream-K (set_wgmma_stream_k, WICK_CUDA_GEMM_STREAMK=1; opt-in, not yet
+//  run on a GPU): a product of batch 1 with fewer tiles than SMs (the weight
+//  gradients: 18-72 tiles of K = 8192 for GPT-2 small) runs the TMA kernel on
+//  up to one CTA per SM, each over an equal run of k tiles that crosses tile
+//  boundaries (cuda/kernels/stream_k.h); partial tiles go to a float32
+//  workspace and stream_k_fixup_kernel sums them in CTA order.
 #include "cuda/kernels/gemm_sm90.h"
 
 #include <cuda.h>  // CUtensorMap and its enums (types only: the encoder comes through the runtime's entry point)
@@ -67,6 +73,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "cuda/kernels/stream_k.h"
 #include "cuda/runtime.h"
 #include "ops/creation.h"
 
@@ -356,6 +363,45 @@ struct TmaParams {
   float alpha, beta;
   int a_batched, b_batched;  // 0: the operand is shared by every batch (tensor-map batch coordinate 0)
   int vec_store;             // C, ldc and stride_c allow two-element stores
+  // Stream-K (batch 1 only; stream_k.h): sk.ctas CTAs share sk.tiles x sk.k_iters iterations; CTA c stores
+  // the float32 accumulators of a partial segment to sk_ws + (2 c + slot) * kPartialFloats, accumulator i of
+  // consumer thread u (0..255) at i * 256 + u; stream_k_fixup_kernel finishes those tiles.
+  // sk.ctas == 0: one tile per CTA (blockIdx.x along N, .y along M, .z over the batches).
+  StreamKPlan sk;
+  int64_t tiles_n;  // tiles along N (stream-K's tile t is at row t / tiles_n, column t % tiles_n)
+  float* sk_ws;
+};
+constexpr int64_t kPartialFloats = int64_t{kBM} * kBN;  // one tile's accumulators: 128 per consumer thread
+
+// One unit of a CTA's work: k tiles [k0, k1) of the output tile at (m0, n0) of batch bi; `full` when that is
+// all of K (the epilogue then stores C), else a stream-K partial for workspace slot `slot`.
+struct TmaWork {
+  int m0, n0, k0, k1;
+  int64_t bi;
+  bool full;
+  int slot;
+};
+// A CTA's units in order; the producer and the consumers each walk their own copy, in step.
+struct TmaWorkIter {
+  StreamKCursor sk;
+  int64_t bi = 0;
+  __device__ explicit TmaWorkIter(const TmaParams& p) : bi(blockIdx.z) {
+    if (p.sk.ctas) sk = StreamKCursor(p.sk, blockIdx.x);
+  }
+  __device__ bool next(const TmaParams& p, int nk, TmaWork& w) {
+    if (p.sk.ctas == 0) {
+      if (bi >= p.batch) return false;
+      w = {static_cast<int>(blockIdx.y) * kBM, static_cast<int>(blockIdx.x) * kBN, 0, nk, bi, true, 0};
+      bi += gridDim.z;
+      return true;
+    }
+    StreamKSegment s;
+    if (!sk.next(p.sk, s)) return false;
+    const int64_t tm = s.tile / p.tiles_n, tn = s.tile - tm * p.tiles_n;
+    w = {static_cast<int>(tm * kBM), static_cast<int>(tn * kBN), static_cast<int>(s.k0), static_cast<int>(s.k1), 0,
+         s.full(p.sk.k_iters), s.slot};
+    return true;
+  }
 };
 
 // kMnA / kMnB: the operand is MN-major in global memory (A stored transposed,
@@ -374,7 +420,6 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
   const uint32_t full0 = ring + kTmaStages * kStageBytes, empty0 = full0 + kTmaStages * 8;
 
   const int wg = threadIdx.x >> 7, t = threadIdx.x & 127;
-  const int m0 = static_cast<int>(blockIdx.y) * kBM, n0 = static_cast<int>(blockIdx.x) * kBN;
   const int nk = static_cast<int>((p.K + kBK - 1) / kBK);
   if (threadIdx.x == 0) {
     for (int s = 0; s < kTmaStages; ++s) {
@@ -390,9 +435,12 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
     if (t == 0) {
       int stage = 0;
       uint32_t phase = 0;
-      for (int64_t bi = blockIdx.z; bi < p.batch; bi += gridDim.z) {
-        const int za = p.a_batched ? static_cast<int>(bi) : 0, zb = p.b_batched ? static_cast<int>(bi) : 0;
-        for (int kt = 0; kt < nk; ++kt) {
+      TmaWorkIter work(p);
+      TmaWork w;
+      while (work.next(p, nk, w)) {
+        const int za = p.a_batched ? static_cast<int>(w.bi) : 0, zb = p.b_batched ? static_cast<int>(w.bi) : 0;
+        const int m0 = w.m0, n0 = w.n0;
+        for (int kt = w.k0; kt < w.k1; ++kt) {
           mbar_wait(empty0 + 8 * stage, phase);
           mbar_arrive_expect_tx(full0 + 8 * stage, kStageBytes);
           const uint32_t bar = full0 + 8 * stage;
@@ -419,12 +467,14 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
       for (int s = 0; s < kTmaStages; ++s) mbar_arrive(empty0 + 8 * s);  // every stage starts free
     int stage = 0;
     uint32_t phase = 0;
-    for (int64_t bi = blockIdx.z; bi < p.batch; bi += gridDim.z) {
+    TmaWorkIter work(p);
+    TmaWork w;
+    while (work.next(p, nk, w)) {
       float d[kBN / 2];
 #pragma unroll
       for (int i = 0; i < kBN / 2; ++i) d[i] = 0.f;
       int prev = -1;
-      for (int kt = 0; kt < nk; ++kt) {
+      for (int kt = w.k0; kt < w.k1; ++kt) {
         mbar_wait(full0 + 8 * stage, phase);
         // This warpgroup's 64 rows of A start 8 KiB into the tile in either layout. A k16 step is 32 bytes
         // along a K-major row, 16 rows of 128 bytes down an MN-major tile.
@@ -449,10 +499,16 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
       fence_operands(d);
       if (prev >= 0 && t == 0) mbar_arrive(empty0 + 8 * prev);
 
+      if (!w.full) {  // a stream-K partial: the raw accumulators, coalesced across the 256 consumer threads
+        float* ws = p.sk_ws + (static_cast<int64_t>(blockIdx.x) * 2 + w.slot) * kPartialFloats + cw * 128 + t;
+#pragma unroll
+        for (int i = 0; i < kBN / 2; ++i) ws[i * 256] = d[i];
+        continue;
+      }
       // Epilogue: accumulator 4 j + 2 h + e of (warp, lane) is C[m0 + 64 cw + 16 warp + lane / 4 + 8 h]
       // [n0 + 8 j + 2 (lane % 4) + e]; pairs e = 0, 1 are adjacent columns.
-      TOut* C = static_cast<TOut*>(p.C) + bi * p.stride_c;
-      const int64_t row0 = m0 + cw * 64 + warp * 16 + (lane >> 2);
+      TOut* C = static_cast<TOut*>(p.C) + w.bi * p.stride_c;
+      const int64_t row0 = w.m0 + cw * 64 + warp * 16 + (lane >> 2);
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int64_t m = row0 + 8 * h;
@@ -460,7 +516,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
         TOut* crow = C + m * p.ldc;
 #pragma unroll
         for (int j = 0; j < kBN / 8; ++j) {
-          const int64_t n = n0 + 8 * j + 2 * (lane & 3);
+          const int64_t n = w.n0 + 8 * j + 2 * (lane & 3);
           if (n >= p.N) continue;
           float r0 = p.alpha * d[4 * j + 2 * h], r1 = p.alpha * d[4 * j + 2 * h + 1];
           if (p.vec_store && n + 1 < p.N) {
@@ -488,6 +544,41 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
   }
 #else
   __trap();  // only the sm_90a pass has wgmma; the host launches this on compute capability 9.0 only
+#endif
+}
+
+// Finishes the tiles of a stream-K product that no one CTA covered: C = alpha
+// * (the sum of the tile's partials, in CTA order) + beta * C, rounded once to
+// TOut. Block (t, y): tile t, accumulators [16 y, 16 y + 16) of each of the
+// 256 threads, thread u playing consumer thread u of the GEMM kernel (so the
+// element of accumulator i is the epilogue's, and the reads are coalesced).
+constexpr int kFixupSplit = 8;
+template <typename TOut>
+__global__ void __launch_bounds__(256) stream_k_fixup_kernel(TmaParams p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  const StreamKPlan& sk = p.sk;
+  const int64_t t = blockIdx.x;
+  const int64_t lo = sk.cta_of(t * sk.k_iters), hi = sk.cta_of((t + 1) * sk.k_iters - 1);
+  if (lo == hi) return;  // one CTA covered the tile and stored it
+  const int u = threadIdx.x, cw = u >> 7, warp = (u >> 5) & 3, lane = u & 31;
+  const int64_t tm = t / p.tiles_n, tn = t - tm * p.tiles_n;
+  const int64_t row0 = tm * kBM + cw * 64 + warp * 16 + (lane >> 2), col0 = tn * kBN + 2 * (lane & 3);
+  TOut* C = static_cast<TOut*>(p.C);
+  constexpr int kPer = kBN / 2 / kFixupSplit;
+  for (int q = 0; q < kPer; ++q) {
+    const int i = static_cast<int>(blockIdx.y) * kPer + q;  // accumulator 4 j + 2 h + e
+    float s = 0.f;
+    for (int64_t c = lo; c <= hi; ++c) s += p.sk_ws[(2 * c + sk.slot(c, t)) * kPartialFloats + i * 256 + u];
+    const int64_t m = row0 + 8 * ((i >> 1) & 1), n = col0 + 8 * (i >> 2) + (i & 1);
+    if (m < p.M && n < p.N) {
+      TOut* c = C + m * p.ldc + n;
+      float r = p.alpha * s;
+      if (p.beta != 0.f) r = fmaf(p.beta, to_f32(*c), r);
+      *c = from_f32<TOut>(r);
+    }
+  }
+#else
+  __trap();  // launched only after gemm_tma_kernel, on compute capability 9.0
 #endif
 }
 
@@ -616,10 +707,21 @@ template <typename TIn, typename TOut, bool kMnA, bool kMnB>
 void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const TmaParams& p) {
   auto kernel = gemm_tma_kernel<TIn, TOut, kMnA, kMnB>;
   WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kTmaSmemBytes));
-  const dim3 grid(static_cast<unsigned>((p.N + kBN - 1) / kBN), static_cast<unsigned>((p.M + kBM - 1) / kBM),
-                  static_cast<unsigned>(std::min<int64_t>(p.batch, 65535)));
+  const dim3 grid = p.sk.ctas ? dim3(static_cast<unsigned>(p.sk.ctas))
+                              : dim3(static_cast<unsigned>((p.N + kBN - 1) / kBN),
+                                     static_cast<unsigned>((p.M + kBM - 1) / kBM),
+                                     static_cast<unsigned>(std::min<int64_t>(p.batch, 65535)));
   kernel<<<grid, kTmaThreads, kTmaSmemBytes, current_stream()>>>(ma, mb, p);
   WICK_CUDA_CHECK_LAUNCH();
+  if (p.sk.ctas) {
+    stream_k_fixup_kernel<TOut><<<dim3(static_cast<unsigned>(p.sk.tiles), kFixupSplit), 256, 0, current_stream()>>>(p);
+    WICK_CUDA_CHECK_LAUNCH();
+  }
+}
+
+OptInSwitch& stream_k_switch() {
+  static OptInSwitch s("WICK_CUDA_GEMM_STREAMK", /*default_on=*/false);
+  return s;
 }
 
 // Runs g on gemm_tma_kernel from the K-major operands a, b; false (nothing
@@ -635,6 +737,18 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   p.C = g.C, p.M = g.M, p.N = g.N, p.K = g.K, p.batch = g.batch, p.ldc = g.ldc, p.stride_c = g.stride_c;
   p.alpha = static_cast<float>(g.alpha), p.beta = static_cast<float>(g.beta);
   p.a_batched = a.bstride != 0, p.b_batched = b.bstride != 0;
+  p.tiles_n = (g.N + kBN - 1) / kBN;
+  Tensor ws;  // stream-K partials; freed after the launches, reused only by later work on this stream
+  if (g.batch == 1 && stream_k_switch().on()) {
+    int dev = 0;
+    WICK_CUDA_CHECK(cudaGetDevice(&dev));
+    p.sk = plan_stream_k(p.tiles_n * ((g.M + kBM - 1) / kBM), (g.K + kBK - 1) / kBK,
+                         device_properties(dev).multiProcessorCount);
+    if (p.sk.ctas) {
+      ws = empty({p.sk.ctas * 2 * kPartialFloats}, TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
+      p.sk_ws = static_cast<float*>(ws.data_ptr_raw());
+    }
+  }
   const size_t out_bytes = g.c_dtype == kFloat32 ? 4 : 2;
   p.vec_store = reinterpret_cast<uintptr_t>(g.C) % (2 * out_bytes) == 0 && g.ldc % 2 == 0 &&
                 (g.batch <= 1 || g.stride_c % 2 == 0);
@@ -676,6 +790,9 @@ OptInSwitch& mn_switch() {
 
 void set_wgmma_mn_major(bool on) { mn_switch().set(on); }
 bool wgmma_mn_major() { return mn_switch().on(); }
+
+void set_wgmma_stream_k(bool on) { stream_k_switch().set(on); }
+bool wgmma_stream_k() { return stream_k_switch().on(); }
 
 bool wgmma_supported(int device) {
   const cudaDeviceProp& prop = device_properties(device);

@@ -22,4 +22,15 @@ void gemm_wgmma(const GemmArgs& g);
 void set_wgmma_mn_major(bool on);
 bool wgmma_mn_major();
 
+// Stream-K for the TMA kernel (cuda/kernels/stream_k.h): a product of batch 1
+// with fewer 128 x 256 output tiles than the device has SMs and a long K (the
+// weight gradients of linear layers: dW = dY^T X over all the tokens) is
+// shared among up to one CTA per SM, each taking an equal run of k steps
+// across tile boundaries; a fixup kernel sums the partial tiles in a fixed
+// order (deterministic). OFF by default until a GPU has run its tests
+// (CudaGemm.StreamK); WICK_CUDA_GEMM_STREAMK=1 turns it on for the process,
+// the setter (process-wide) lets tests run both.
+void set_wgmma_stream_k(bool on);
+bool wgmma_stream_k();
+
 }  // namespace wick::cuda

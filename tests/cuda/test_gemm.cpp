@@ -32,6 +32,8 @@
 #ifdef WICK_WITH_CUDA
 #include "cuda/kernels/gemm.h"
 #include "cuda/kernels/gemm_sm90.h"
+#include "cuda/kernels/stream_k.h"
+#include "cuda/runtime.h"
 #endif
 
 namespace wick {
@@ -289,6 +291,60 @@ TEST(CudaGemm, AlignedMnMajorOperands) {
         check_case({64, 136, 72, 3, ta, tb, 0, false, 0.5, 1.5}, p.ab, p.c);
         check_case({64, 136, 72, 3, ta, tb, 0, true, 1.0, 0.0}, p.ab, p.c);
       }
+  }
+}
+
+// Stream-K (cuda/kernels/stream_k.h) in the wgmma TMA kernel: products of
+// batch 1 with fewer output tiles than SMs and a long K, which the plan
+// shares among more CTAs than tiles (asserted, so that the path really runs):
+// k steps split across tile boundaries, partial tiles along M, N and K, a
+// single tile split many ways, alpha and beta, aligned (MN-major read in
+// place) and padded (copied) operands; then bit-for-bit repeatability.
+TEST(CudaGemm, StreamK) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const int dev = cuda::current_device();
+  if (!cuda::wgmma_supported(dev)) GTEST_SKIP() << "stream-K is in the wgmma kernel (compute capability 9.0)";
+  struct Restore {
+    bool was = cuda::wgmma_stream_k();
+    ~Restore() { cuda::set_wgmma_stream_k(was); }
+  } restore;
+  const int64_t sms = cuda::device_properties(dev).multiProcessorCount;
+  struct SkCase {
+    int64_t M, N, K, pad;
+    double alpha, beta;
+  };
+  const SkCase cases[] = {{300, 260, 2000, 0, 1.0, 0.0}, {129, 257, 4100, 3, 1.0, 0.0}, {64, 8, 8200, 0, 1.0, 0.0},
+                          {200, 300, 1500, 0, 1.5, 0.5}};
+  for (const SkCase& c : cases) {
+    const cuda::StreamKPlan plan = cuda::plan_stream_k(((c.M + 127) / 128) * ((c.N + 255) / 256), (c.K + 63) / 64, sms);
+    ASSERT_GT(plan.ctas, plan.tiles) << c.M << "x" << c.N << "x" << c.K << ": the plan keeps one tile per CTA";
+  }
+  for (bool on : {true, false}) {
+    SCOPED_TRACE(on ? "stream-K on" : "stream-K off");
+    cuda::set_wgmma_stream_k(on);
+    for (const DtypePair& p : kPairs) {
+      if (p.ab != kFloat16 && p.ab != kBFloat16) continue;
+      for (int t = 0; t < 4; ++t) {
+        const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+        SCOPED_TRACE(testing::Message() << p.ab << "->" << p.c << " ta " << ta << " tb " << tb);
+        for (const SkCase& c : cases) check_case({c.M, c.N, c.K, 1, ta, tb, c.pad, false, c.alpha, c.beta}, p.ab, p.c);
+      }
+    }
+  }
+  // The partials are summed in a fixed order: every run gives the same bits.
+  cuda::set_wgmma_stream_k(true);
+  const Tensor a = test::randn_t({777, 5000}, kFloat32, 11, false).to(kCuda).to(kBFloat16);
+  const Tensor b = test::randn_t({5000, 300}, kFloat32, 12, false).to(kCuda).to(kBFloat16);
+  Tensor first;
+  for (int run = 0; run < 3; ++run) {
+    Tensor out = empty({777, 300}, TensorOptions(kFloat32).device(kCuda));
+    cuda::batched_gemm(out, a, b, 1, 0, GemmBackend::Wgmma);
+    if (run == 0) {
+      first = out.to(kCPU);
+      continue;
+    }
+    const Tensor again = out.to(kCPU);
+    EXPECT_EQ(std::memcmp(first.data_ptr_raw(), again.data_ptr_raw(), first.numel() * sizeof(float)), 0) << "run " << run;
   }
 }
 

@@ -1,0 +1,105 @@
+// Stream-K: how the Hopper TMA GEMM (gemm_sm90.cu) shares a product of few
+// output tiles among all the SMs, after Osama et al., "Stream-K: Work-centric
+// Parallel Decomposition for Dense Matrix Multiplication on the GPU" (2023).
+//
+// Why: a weight gradient dW = dY^T X of a linear layer is a small output
+// (GPT-2's 768 x 768 .. 3072 x 768) over a long K (the 8192 tokens of a
+// batch). Cut into 128 x 256 tiles it makes 18 to 72 CTAs on an H100's 132
+// SMs: one tile per CTA leaves 45-86% of the GPU idle for the whole product.
+//
+// The work is tiles x k_iters iterations (one 64-deep k step of one tile),
+// numbered tile-major: iteration i is k step i % k_iters of tile
+// i / k_iters. CTA c of `ctas` takes the iterations [begin(c), begin(c + 1)),
+// begin(c) = floor(c * work / ctas), so every CTA does the same number of
+// iterations, give or take one, across tile boundaries. A CTA's range splits
+// into segments, one per tile it touches:
+//  - a segment that covers all of its tile's k steps ("full") is stored to C
+//    by the GEMM's epilogue, as in the one-tile-per-CTA kernel;
+//  - a partial one is stored, as raw float32 accumulators, to the workspace
+//    slot (c, slot): slot 0 for the CTA's first segment, 1 for its last.
+//    Middle segments are always full, so two slots per CTA suffice.
+// A second kernel (the fixup) then finishes each tile that no one CTA
+// covered: it sums the partials of the CTAs cta_of(first iteration) ..
+// cta_of(last iteration) of the tile, in that order (deterministic: the same
+// sums in the same order on every run), and applies alpha, beta and the
+// output's rounding.
+//
+// Plain C++ as well as CUDA, like fast_div.h: tests/cuda/test_stream_k.cpp
+// checks the partition and the plan on the CPU.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define WICK_STREAM_K_FN __host__ __device__ __forceinline__
+#else
+#define WICK_STREAM_K_FN inline
+#endif
+
+namespace wick::cuda {
+
+struct StreamKPlan {
+  int64_t tiles = 0;    // output tiles of the product
+  int64_t k_iters = 0;  // k steps per tile
+  int64_t ctas = 0;     // CTAs sharing the work; 0: no stream-K (one tile per CTA)
+
+  WICK_STREAM_K_FN int64_t work() const { return tiles * k_iters; }
+  // The first iteration of CTA c, for 0 <= c <= ctas (begin(ctas) = work()).
+  WICK_STREAM_K_FN int64_t begin(int64_t c) const { return c * work() / ctas; }
+  // The CTA whose range holds iteration it (0 <= it < work()): the largest c
+  // with floor(c * work / ctas) <= it, i.e. c * work < (it + 1) * ctas.
+  WICK_STREAM_K_FN int64_t cta_of(int64_t it) const { return ((it + 1) * ctas + work() - 1) / work() - 1; }
+  // The workspace slot CTA c's partial of tile t is in: 0 when tile t is the
+  // first tile c touches, else 1 (then it is the last).
+  WICK_STREAM_K_FN int slot(int64_t c, int64_t t) const { return begin(c) >= t * k_iters ? 0 : 1; }
+};
+
+// One segment of a CTA's range: k steps [k0, k1) of tile `tile`.
+struct StreamKSegment {
+  int64_t tile = 0;
+  int64_t k0 = 0, k1 = 0;
+  int slot = 0;  // workspace slot of a partial segment
+  WICK_STREAM_K_FN bool full(int64_t k_iters) const { return k0 == 0 && k1 == k_iters; }
+};
+
+// Walks CTA c's segments in order: `it` starts at plan.begin(c);
+// next() fills `s` and returns false past the CTA's range.
+struct StreamKCursor {
+  int64_t it = 0, first = 0, end = 0;  // default: no segments
+  StreamKCursor() = default;
+  WICK_STREAM_K_FN StreamKCursor(const StreamKPlan& p, int64_t c) : it(p.begin(c)), first(p.begin(c)), end(p.begin(c + 1)) {}
+  WICK_STREAM_K_FN bool next(const StreamKPlan& p, StreamKSegment& s) {
+    if (it >= end) return false;
+    s.tile = it / p.k_iters;
+    s.k0 = it - s.tile * p.k_iters;
+    const int64_t left = end - it;
+    s.k1 = p.k_iters - s.k0 < left ? p.k_iters : s.k0 + left;
+    s.slot = it == first ? 0 : 1;
+    it += s.k1 - s.k0;
+    return true;
+  }
+};
+
+// The plan for a tiles x k_iters product on `sms` SMs that each run one CTA:
+// stream-K only where the one-tile-per-CTA grid leaves SMs idle (fewer tiles
+// than SMs) and the balanced work, plus the partial tiles' store and fixup
+// (costed as kStreamKPartialCost k steps, an estimate: a 128 x 256 float32
+// partial is 128 KiB out and back), beats one tile's k_iters steps by 20%.
+// Each CTA gets at least kStreamKMinIters iterations, so the pipeline's
+// fill is amortized.
+constexpr int64_t kStreamKMinIters = 4;
+constexpr int64_t kStreamKPartialCost = 8;
+inline StreamKPlan plan_stream_k(int64_t tiles, int64_t k_iters, int64_t sms) {
+  StreamKPlan p;
+  p.tiles = tiles, p.k_iters = k_iters;
+  if (tiles <= 0 || k_iters <= 0 || sms <= 0 || tiles >= sms) return p;
+  int64_t ctas = p.work() / kStreamKMinIters;
+  if (ctas > sms) ctas = sms;
+  if (ctas <= tiles) return p;
+  const int64_t per_cta = (p.work() + ctas - 1) / ctas;
+  if (5 * (per_cta + kStreamKPartialCost) >= 4 * k_iters) return p;
+  p.ctas = ctas;
+  return p;
+}
+
+}  // namespace wick::cuda

@@ -1,0 +1,188 @@
+// The stream-K partition of the Hopper GEMM (cuda/kernels/stream_k.h), on
+// the CPU: the same functions the GEMM kernel and its fixup kernel call.
+//  - Partition: every iteration belongs to exactly one CTA, cta_of inverts
+//    begin, CTAs get equal shares give or take one.
+//  - Segments and slots, simulated exactly as the kernels use them: each CTA
+//    walks its segments (the GEMM kernel), full ones "store" C, partial ones
+//    their workspace slot, which must never be written twice; the fixup then
+//    rebuilds each tile from the contributors' slots, and the k ranges it
+//    reads must tile [0, k_iters) in order. Run on a product of integers, the
+//    result must equal the plain product exactly.
+//  - The plan: stream-K only below one wave of tiles and when it pays.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "cuda/kernels/stream_k.h"
+
+namespace wick {
+namespace {
+
+using cuda::StreamKCursor;
+using cuda::StreamKPlan;
+using cuda::StreamKSegment;
+
+TEST(StreamK, PartitionCoversEveryIterationOnce) {
+  for (int64_t tiles = 1; tiles <= 20; ++tiles)
+    for (int64_t k = 1; k <= 20; ++k)
+      for (int64_t ctas = 1; ctas <= tiles * k && ctas <= 50; ++ctas) {
+        const StreamKPlan p{tiles, k, ctas};
+        ASSERT_EQ(p.begin(0), 0);
+        ASSERT_EQ(p.begin(ctas), p.work());
+        for (int64_t c = 0; c < ctas; ++c) {
+          const int64_t n = p.begin(c + 1) - p.begin(c);
+          ASSERT_TRUE(n == p.work() / ctas || n == p.work() / ctas + 1) << tiles << " " << k << " " << ctas << " " << c;
+          for (int64_t it = p.begin(c); it < p.begin(c + 1); ++it)
+            ASSERT_EQ(p.cta_of(it), c) << "tiles " << tiles << " k " << k << " ctas " << ctas << " it " << it;
+        }
+      }
+  // GPT-2's weight gradients on an H100: 18..72 tiles of 128 k steps over 132 CTAs.
+  for (int64_t tiles : {18, 36, 54, 72}) {
+    const StreamKPlan p{tiles, 128, 132};
+    for (int64_t c = 0; c < 132; ++c)
+      for (int64_t it = p.begin(c); it < p.begin(c + 1); ++it) ASSERT_EQ(p.cta_of(it), c);
+  }
+}
+
+// Runs the kernels' protocol on the host for A [M, K] and B [K, N] of small
+// integers, tiles of tm x tn, k steps of kt: returns C and checks the
+// protocol's invariants along the way.
+std::vector<int64_t> simulate(const StreamKPlan& p, int64_t M, int64_t N, int64_t K, int64_t tm, int64_t tn,
+                              int64_t kt, const std::vector<int64_t>& A, const std::vector<int64_t>& B) {
+  const int64_t tiles_n = (N + tn - 1) / tn;
+  std::vector<int64_t> C(M * N, -1);
+  // workspace[(c, slot)] = (tile, k0, k1, accumulators)
+  struct Partial {
+    int64_t tile, k0, k1;
+    std::vector<int64_t> acc;
+  };
+  std::map<std::pair<int64_t, int>, Partial> ws;
+  auto accumulate = [&](int64_t tile, int64_t k0, int64_t k1) {
+    std::vector<int64_t> acc(tm * tn, 0);
+    const int64_t m0 = tile / tiles_n * tm, n0 = tile % tiles_n * tn;
+    for (int64_t i = 0; i < tm; ++i)
+      for (int64_t j = 0; j < tn; ++j)
+        for (int64_t k = k0 * kt; k < k1 * kt && k < K; ++k)
+          if (m0 + i < M && n0 + j < N) acc[i * tn + j] += A[(m0 + i) * K + k] * B[k * N + n0 + j];
+    return acc;
+  };
+  auto store = [&](int64_t tile, const std::vector<int64_t>& acc) {
+    const int64_t m0 = tile / tiles_n * tm, n0 = tile % tiles_n * tn;
+    for (int64_t i = 0; i < tm; ++i)
+      for (int64_t j = 0; j < tn; ++j)
+        if (m0 + i < M && n0 + j < N) {
+          EXPECT_EQ(C[(m0 + i) * N + n0 + j], -1) << "element stored twice";
+          C[(m0 + i) * N + n0 + j] = acc[i * tn + j];
+        }
+  };
+  // The GEMM kernel: every CTA walks its segments.
+  for (int64_t c = 0; c < p.ctas; ++c) {
+    StreamKCursor cur(p, c);
+    StreamKSegment s;
+    int segments = 0;
+    while (cur.next(p, s)) {
+      ++segments;
+      EXPECT_LT(s.k0, s.k1);
+      const std::vector<int64_t> acc = accumulate(s.tile, s.k0, s.k1);
+      if (s.full(p.k_iters)) {
+        store(s.tile, acc);
+      } else {
+        EXPECT_EQ(s.slot, p.slot(c, s.tile)) << "the fixup would read another slot";
+        const bool fresh = ws.emplace(std::make_pair(c, s.slot), Partial{s.tile, s.k0, s.k1, acc}).second;
+        EXPECT_TRUE(fresh) << "CTA " << c << " writes slot " << s.slot << " twice";
+      }
+    }
+    EXPECT_GT(segments, 0) << "CTA " << c << " has no work";
+  }
+  // The fixup: each tile no single CTA covered.
+  for (int64_t t = 0; t < p.tiles; ++t) {
+    const int64_t lo = p.cta_of(t * p.k_iters), hi = p.cta_of((t + 1) * p.k_iters - 1);
+    if (lo == hi) continue;
+    std::vector<int64_t> acc(tm * tn, 0);
+    int64_t next_k = 0;
+    for (int64_t c = lo; c <= hi; ++c) {
+      auto f = ws.find({c, p.slot(c, t)});
+      if (f == ws.end()) {
+        ADD_FAILURE() << "tile " << t << ": no partial from CTA " << c;
+        continue;
+      }
+      EXPECT_EQ(f->second.tile, t);
+      EXPECT_EQ(f->second.k0, next_k) << "tile " << t << " CTA " << c;
+      next_k = f->second.k1;
+      for (size_t i = 0; i < acc.size(); ++i) acc[i] += f->second.acc[i];
+    }
+    EXPECT_EQ(next_k, p.k_iters) << "tile " << t;
+    store(t, acc);
+  }
+  return C;
+}
+
+TEST(StreamK, SimulatedProductIsExact) {
+  std::mt19937 gen(5);
+  std::uniform_int_distribution<int> d(-3, 3);
+  struct Dims {
+    int64_t M, N, K, ctas;
+  };
+  // Tiles of 4 x 8, k steps of 3: partial tiles and k steps, CTAs with one
+  // segment inside one tile, with several tiles, with a full middle tile.
+  const Dims dims[] = {{4, 8, 3, 1},  {9, 17, 40, 7}, {13, 5, 31, 11}, {8, 16, 60, 3},
+                       {12, 8, 7, 2}, {5, 30, 100, 16}, {20, 20, 9, 13}};
+  for (const Dims& x : dims) {
+    const int64_t tm = 4, tn = 8, kt = 3;
+    const int64_t tiles = ((x.M + tm - 1) / tm) * ((x.N + tn - 1) / tn), k_iters = (x.K + kt - 1) / kt;
+    const StreamKPlan p{tiles, k_iters, std::min(x.ctas, tiles * k_iters)};
+    std::vector<int64_t> A(x.M * x.K), B(x.K * x.N);
+    for (auto& v : A) v = d(gen);
+    for (auto& v : B) v = d(gen);
+    SCOPED_TRACE(testing::Message() << x.M << "x" << x.N << "x" << x.K << " ctas " << p.ctas);
+    const std::vector<int64_t> C = simulate(p, x.M, x.N, x.K, tm, tn, kt, A, B);
+    for (int64_t m = 0; m < x.M; ++m)
+      for (int64_t n = 0; n < x.N; ++n) {
+        int64_t want = 0;
+        for (int64_t k = 0; k < x.K; ++k) want += A[m * x.K + k] * B[k * x.N + n];
+        ASSERT_EQ(C[m * x.N + n], want) << "C[" << m << ", " << n << "]";
+      }
+  }
+}
+
+TEST(StreamK, PlanOnlyBelowOneWaveAndWhenItPays) {
+  using cuda::plan_stream_k;
+  // GPT-2 small's weight gradients (K = 8192 tokens: 128 k steps of 64) in
+  // 128 x 256 tiles on an H100: 18 (768 x 768), 54 (2304 x 768), 72 (3072 x 768).
+  for (int64_t tiles : {18, 36, 54, 72}) {
+    const StreamKPlan p = plan_stream_k(tiles, 128, 132);
+    EXPECT_EQ(p.ctas, 132) << tiles << " tiles";
+    EXPECT_EQ(p.tiles, tiles);
+    EXPECT_EQ(p.k_iters, 128);
+  }
+  // A wave or more of tiles: one tile per CTA.
+  EXPECT_EQ(plan_stream_k(132, 128, 132).ctas, 0);
+  EXPECT_EQ(plan_stream_k(192, 12, 132).ctas, 0);  // 8192 x 768 x 768
+  // Short K: the partials' cost is not recovered.
+  EXPECT_EQ(plan_stream_k(6, 9, 132).ctas, 0);
+  EXPECT_EQ(plan_stream_k(100, 12, 132).ctas, 0);
+  // Long K, few tiles: as many CTAs as keep >= kStreamKMinIters iterations each.
+  EXPECT_EQ(plan_stream_k(6, 63, 132).ctas, 6 * 63 / cuda::kStreamKMinIters);
+  EXPECT_EQ(plan_stream_k(1, 1000, 132).ctas, 132);
+  // Degenerate inputs.
+  EXPECT_EQ(plan_stream_k(0, 10, 132).ctas, 0);
+  EXPECT_EQ(plan_stream_k(3, 0, 132).ctas, 0);
+  EXPECT_EQ(plan_stream_k(3, 100, 0).ctas, 0);
+  // Whenever it plans stream-K, every CTA has work and more CTAs than tiles.
+  for (int64_t tiles = 1; tiles < 140; tiles += 3)
+    for (int64_t k = 1; k < 300; k += 7) {
+      const StreamKPlan p = plan_stream_k(tiles, k, 132);
+      if (p.ctas == 0) continue;
+      EXPECT_GT(p.ctas, tiles);
+      EXPECT_LE(p.ctas, 132);
+      EXPECT_GE(p.work() / p.ctas, cuda::kStreamKMinIters);
+    }
+}
+
+}  // namespace
+}  // namespace wick
