@@ -2,7 +2,8 @@
 // reduce.cu) on 64M float32 elements: add (12 bytes moved per element: two
 // reads, one write), gelu (8 bytes) and a full sum (4 bytes, the two-pass
 // split reduction), plus a strided add (a transposed operand) and sum over
-// rows / columns of [8192, 8192]. Counter: GB/s of the bytes each kernel must
+// rows / columns of [8192, 8192] and bias gradients (sums over 8192 rows of
+// bfloat16 [8192, 768] and [8192, 3072]). Counter: GB/s of the bytes each kernel must
 // move, and its fraction of the H100 SXM's 3.35 TB/s HBM3 peak (other cards:
 // the peak from the memory clock and bus width the driver reports).
 //
@@ -13,8 +14,10 @@
 
 #include <cstdio>
 #include <functional>
+#include <string>
 
 #include "cuda/cuda.h"
+#include "cuda/kernels/reduce.h"
 #include "cuda/runtime.h"
 #include "peak.h"
 #include "wick.h"
@@ -93,6 +96,20 @@ void register_all() {
     Tensor a = dev_randn({8192, 8192});
     return [a] { benchmark::DoNotOptimize(sum(a, {0})); };
   });
+  // Bias gradients of GPT-2 small's linear layers at 8192 tokens (bfloat16
+  // under autocast), by the scalar columns kernel and the vectorized one
+  // (WICK_CUDA_REDUCE_VEC; each call sets the switch for itself).
+  for (int64_t cols : {768, 3072})
+    for (bool vec : {false, true}) {
+      const std::string name = "sum/bias_grad/8192x" + std::to_string(cols) + "_bf16/" + (vec ? "vectorized" : "scalar");
+      reg(name.c_str(), 2.0 * 8192 * cols, [cols, vec] {
+        Tensor a = dev_randn({8192, cols}).to(kBFloat16);
+        return [a, vec] {
+          cuda::set_reduce_columns_vectorized(vec);
+          benchmark::DoNotOptimize(sum(a, {0}));
+        };
+      });
+    }
 }
 
 }  // namespace

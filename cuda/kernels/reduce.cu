@@ -21,6 +21,14 @@
 //                   y, y + Y, ... of output c, so a warp reads 32 adjacent
 //                   columns of one reduced row (coalesced); the Y partials
 //                   are merged in shared memory in a fixed order.
+//                   columns_vec_kernel is the same for the common case of
+//                   one run of contiguous kept columns and one reduced dim
+//                   of 16-byte aligned rows (a bias gradient: [tokens, C]
+//                   summed over the tokens): each thread owns V = 16 /
+//                   sizeof(T) adjacent outputs, reads them as one 16-byte
+//                   vector per row, 4 rows in flight, so a warp reads 512
+//                   contiguous bytes of a row per load instead of 32
+//                   elements (64 bytes of bfloat16) one load at a time.
 //   finalize_kernel when the two above cannot fill the GPU (few outputs,
 //                   long reductions: the full sum of a big tensor, a bias
 //                   gradient) they split every output's reduced range into S
@@ -165,6 +173,69 @@ __global__ void columns_kernel(const T* x, DimGroup kept, DimGroup red, int64_t 
   }
 }
 
+// The columns kernel with V = 16 / sizeof(T) outputs per thread (see the file
+// comment): x + o is output o's first element, reduced element i of it at
+// x + o + i * red_stride; n_out % V == 0, x and red_stride * sizeof(T) 16-byte
+// aligned (run_reduce checks). Thread (c, y) folds rows y, y + Y, ... of its
+// V outputs in increasing order, as columns_kernel does for one.
+template <typename T, typename R, int V>
+__global__ void columns_vec_kernel(const T* x, int64_t red_stride, int64_t n_out, int64_t n_red, int64_t chunk, R r,
+                                   typename R::Acc* partial) {
+  using A = typename R::Acc;
+  static_assert(V * sizeof(T) == 16, "one 16-byte vector per row");
+  constexpr int kUnroll = 4;
+  extern __shared__ __align__(16) unsigned char raw[];
+  A* sm = reinterpret_cast<A*>(raw);  // blockDim.x * blockDim.y * V accumulators (when blockDim.y > 1)
+  const int64_t S = gridDim.y, s = blockIdx.y;
+  const int64_t rb = s * chunk, re = min(n_red, rb + chunk), ys = blockDim.y;
+  const int64_t per_block = static_cast<int64_t>(blockDim.x) * V;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * per_block;
+  auto fold = [&](A (&a)[V], const uint4& u, int64_t i) {
+    alignas(16) T v[V];
+    *reinterpret_cast<uint4*>(v) = u;
+#pragma unroll
+    for (int e = 0; e < V; ++e) r.step(a[e], v[e], i);
+  };
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * per_block; base < n_out; base += step) {
+    const int64_t o0 = base + static_cast<int64_t>(threadIdx.x) * V;
+    A a[V];
+#pragma unroll
+    for (int e = 0; e < V; ++e) a[e] = r.identity();
+    if (o0 < n_out) {
+      const T* p = x + o0;
+      int64_t i = rb + threadIdx.y;
+      for (; i + (kUnroll - 1) * ys < re; i += kUnroll * ys) {
+        uint4 u[kUnroll];
+#pragma unroll
+        for (int k = 0; k < kUnroll; ++k) u[k] = *reinterpret_cast<const uint4*>(p + (i + k * ys) * red_stride);
+#pragma unroll
+        for (int k = 0; k < kUnroll; ++k) fold(a, u[k], i + k * ys);
+      }
+      for (; i < re; i += ys) fold(a, *reinterpret_cast<const uint4*>(p + i * red_stride), i);
+    }
+    if (blockDim.y > 1) {
+      A* mine = sm + (static_cast<int64_t>(threadIdx.y) * blockDim.x + threadIdx.x) * V;
+#pragma unroll
+      for (int e = 0; e < V; ++e) mine[e] = a[e];
+      __syncthreads();
+      if (threadIdx.y == 0)
+        for (unsigned y = 1; y < blockDim.y; ++y) {
+          const A* theirs = sm + (static_cast<int64_t>(y) * blockDim.x + threadIdx.x) * V;
+#pragma unroll
+          for (int e = 0; e < V; ++e) r.merge(a[e], theirs[e]);
+        }
+      __syncthreads();  // sm is reused by the next iteration
+    }
+    if (threadIdx.y == 0 && o0 < n_out) {
+#pragma unroll
+      for (int e = 0; e < V; ++e) {
+        if (S == 1) r.finish(o0 + e, a[e]);
+        else partial[(o0 + e) * S + s] = a[e];
+      }
+    }
+  }
+}
+
 // blockDim (32, Y): warp y of the block merges the S partials of one output.
 template <typename R>
 __global__ void finalize_kernel(const typename R::Acc* partial, int64_t n_out, int64_t S, R r) {
@@ -212,6 +283,11 @@ Geometry make_geometry(const Tensor& x, const ReduceDims& dims) {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+OptInSwitch& columns_vec_switch() {
+  static OptInSwitch s("WICK_CUDA_REDUCE_VEC", /*default_on=*/false);
+  return s;
+}
+
 template <typename T, typename R>
 void run_reduce(const Tensor& x_in, const ReduceDims& dims, const R& r) {
   using A = typename R::Acc;
@@ -241,10 +317,29 @@ void run_reduce(const Tensor& x_in, const ReduceDims& dims, const R& r) {
   constexpr int64_t kMinPerThread = 64;  // below this a split does not pay for its partial pass
 
   const bool use_rows = !g.columns && g.n_red > 32;
+  // The vectorized columns kernel: one run of contiguous outputs, one reduced dim, 16-byte aligned rows.
+  constexpr int kVec = 16 / static_cast<int>(sizeof(T));
+  const bool use_vec = kVec > 1 && 16 % sizeof(T) == 0 && g.columns && g.kept.n == 1 && g.kept.stride[0] == 1 &&
+                       g.red.n == 1 && g.n_red > 0 && g.n_out % kVec == 0 &&
+                       reinterpret_cast<uintptr_t>(base) % 16 == 0 &&
+                       (g.red.stride[0] * static_cast<int64_t>(sizeof(T))) % 16 == 0 && columns_vec_switch().on();
   int64_t S = 1;
   dim3 block, grid;
   size_t smem = 0;
-  if (use_rows) {
+  if (use_vec) {
+    // Y rows at once per block, fewer where the merge's shared memory (Y x 32 x V accumulators) passes 48 KiB.
+    int64_t by = 8;
+    while (by > 1 && by * 32 * kVec * static_cast<int64_t>(sizeof(A)) > 48 * 1024) by /= 2;
+    by = std::min<int64_t>(by, g.n_red);
+    block = dim3(32, static_cast<unsigned>(by));
+    const int64_t tiles = ceil_div(g.n_out, 32 * kVec);
+    constexpr int64_t kMinRowsPerThread = 16;
+    if (tiles < target_blocks)
+      S = std::clamp<int64_t>(std::min(ceil_div(target_blocks, tiles), ceil_div(g.n_red, by * kMinRowsPerThread)), 1,
+                              1024);
+    grid = dim3(static_cast<unsigned>(std::min<int64_t>(tiles, 1 << 20)), 1);
+    smem = by > 1 ? static_cast<size_t>(32 * by * kVec) * sizeof(A) : 0;
+  } else if (use_rows) {
     int64_t bx = 32;
     while (bx < 512 && bx * 8 < g.n_red) bx *= 2;  // ~8+ elements per thread
     block = dim3(static_cast<unsigned>(bx));
@@ -275,7 +370,11 @@ void run_reduce(const Tensor& x_in, const ReduceDims& dims, const R& r) {
     workspace = empty({g.n_out * S * static_cast<int64_t>(sizeof(A))}, TensorOptions(kUInt8).device(x.device()));
     partial = static_cast<A*>(workspace.data_ptr_raw());
   }
-  if (use_rows)
+  if (use_vec) {
+    if constexpr (kVec > 1 && 16 % sizeof(T) == 0)
+      columns_vec_kernel<T, R, kVec><<<grid, block, smem, stream>>>(base, g.red.stride[0], g.n_out, g.n_red, chunk, r,
+                                                                    partial);
+  } else if (use_rows)
     rows_kernel<T, R><<<grid, block, 0, stream>>>(base, g.kept, g.red, g.n_out, g.n_red, chunk, r, partial);
   else
     columns_kernel<T, R><<<grid, block, smem, stream>>>(base, g.kept, g.red, g.n_out, g.n_red, chunk, r, partial);
@@ -675,5 +774,8 @@ void cumsum(const Tensor& x_in, int64_t dim, bool reverse, const Tensor& out) {
     WICK_CUDA_CHECK_LAUNCH();
   });
 }
+
+void set_reduce_columns_vectorized(bool on) { columns_vec_switch().set(on); }
+bool reduce_columns_vectorized() { return columns_vec_switch().on(); }
 
 }  // namespace wick::cuda

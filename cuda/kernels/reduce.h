@@ -40,4 +40,13 @@ void any(const Tensor& x, const ReduceDims& dims, const Tensor& out);
 // float32 (a scan is sequential along the dim, so a float sum would drift).
 void cumsum(const Tensor& x, int64_t dim, bool reverse, const Tensor& out);
 
+// The vectorized columns kernel (reduce.cu: one 16-byte load per row for
+// V = 16 / sizeof(T) adjacent outputs, 4 rows in flight) for reductions over
+// the leading dims of a contiguous [rows, C] block with aligned rows: bias
+// and layer-norm parameter gradients. OFF by default until a GPU has run
+// CudaReduction.VectorizedColumns; WICK_CUDA_REDUCE_VEC=1 turns it on for the
+// process, the setter (process-wide) lets tests run both.
+void set_reduce_columns_vectorized(bool on);
+bool reduce_columns_vectorized();
+
 }  // namespace wick::cuda

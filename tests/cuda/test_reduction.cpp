@@ -28,6 +28,10 @@
 #include "support/test_util.h"
 #include "tensor/random.h"
 
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/reduce.h"
+#endif
+
 using namespace wick;
 using wick::test::all_close;
 using wick::test::all_equal;
@@ -194,6 +198,66 @@ TEST(CudaReduction, IntegerBoolAndHalfDTypes) {
     EXPECT_TRUE(all_equal(argmax(hg, 1).to(kCPU), argmax(ref, 1))) << dt;
   }
 }
+
+#ifdef WICK_WITH_CUDA
+// The vectorized columns kernel (reduce.cu), in both switch settings: sums
+// over the leading dims of contiguous [rows, C] blocks with C a multiple of
+// the vector width (16 bytes) and aligned rows, in every dtype; row counts
+// across its unrolled loop and its tail, one row, bias-gradient sizes; a
+// [B, T, C] block over (0, 1); unaligned views (an offset start, an odd row
+// stride), which take the scalar kernel; ties for argmax/argmin.
+TEST(CudaReduction, VectorizedColumns) {
+  WICK_SKIP_WITHOUT_CUDA();
+  struct Restore {
+    bool was = cuda::reduce_columns_vectorized();
+    ~Restore() { cuda::set_reduce_columns_vectorized(was); }
+  } restore;
+  for (bool on : {true, false}) {
+    SCOPED_TRACE(on ? "vectorized" : "scalar");
+    cuda::set_reduce_columns_vectorized(on);
+    for (const Shape& shape : std::vector<Shape>{{1, 16}, {3, 32}, {33, 64}, {1025, 48}, {8192, 768}, {4, 9, 80}}) {
+      const std::vector<int64_t> dims = shape.size() == 3 ? std::vector<int64_t>{0, 1} : std::vector<int64_t>{0};
+      const int64_t n = reduced_count(shape, dims);
+      for (const Op& op : float_ops()) {
+        for (DType dt : {kFloat32, kFloat64}) {
+          SCOPED_TRACE(op.name + " " + dtype_name(dt) + " shape " + shape_str(shape));
+          Tensor x = values_for(op, shape, 21).to(dt);
+          EXPECT_TRUE(matches(op.f(x.to(kCuda), dims, false), op.f(x, dims, false), n));
+        }
+      }
+      Tensor v = round(mul(randn64(shape, 22), 2.0));  // integer values: many ties along the rows
+      for (DType dt : {kUInt8, kInt32, kInt64, kBool}) {
+        SCOPED_TRACE(dtype_name(dt) + std::string(" shape ") + shape_str(shape));
+        Tensor x = (dt == kUInt8 ? abs(v) : v).to(dt);
+        Tensor xg = x.to(kCuda);
+        EXPECT_TRUE(matches(sum(xg, dims), sum(x, dims), 0));
+        EXPECT_TRUE(matches(amax(xg, dims), amax(x, dims), 0));
+        EXPECT_TRUE(matches(any(xg, dims), any(x, dims), 0));
+        EXPECT_TRUE(matches(all(xg, dims), all(x, dims), 0));
+        if (shape.size() == 2) {
+          EXPECT_TRUE(matches(argmax(xg, 0), argmax(x, 0), 0));
+          EXPECT_TRUE(matches(argmin(xg, 0), argmin(x, 0), 0));
+        }
+      }
+      for (DType dt : {kFloat16, kBFloat16}) {
+        SCOPED_TRACE(dtype_name(dt) + std::string(" shape ") + shape_str(shape));
+        Tensor hg = randn64(shape, 23).to(kFloat32).to(kCuda).to(dt);
+        Tensor ref = hg.to(kFloat32).to(kCPU);  // the same rounded inputs, summed in double
+        const double tol = dt == kFloat16 ? 2e-3 : 1.6e-2;
+        EXPECT_TRUE(all_close(sum(hg, dims).to(kFloat32).to(kCPU), sum(ref, dims),
+                              1e-3 * std::sqrt(static_cast<double>(n)), tol));
+        EXPECT_TRUE(all_close(var(hg, dims, 1).to(kFloat32).to(kCPU), var(ref, dims, 1), 1e-3, tol));
+        if (shape.size() == 2) EXPECT_TRUE(all_equal(argmax(hg, 0).to(kCPU), argmax(ref, 0)));
+      }
+    }
+    // Unaligned: a start 1 element in, rows of an odd stride.
+    Tensor base = randn64({200, 129}, 24).to(kFloat32);
+    Tensor bg = base.to(kCuda);
+    EXPECT_TRUE(matches(sum(slice(bg, 1, 1, 129), {0}), sum(slice(base, 1, 1, 129), {0}), 200));
+    EXPECT_TRUE(matches(sum(slice(bg, 1, 0, 128), {0}), sum(slice(base, 1, 0, 128), {0}), 200));
+  }
+}
+#endif
 
 TEST(CudaReduction, MaxMinWithIndicesTiesAndNaN) {
   WICK_SKIP_WITHOUT_CUDA();
