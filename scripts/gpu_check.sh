@@ -117,7 +117,9 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
               "WICK_CUDA_FFT=1 WICK_CUDA_EIGH=1 test_cuda_backend_ops" \
               "WICK_CUDA_CONV_IM2COL=1 test_cuda_models" "WICK_CUDA_CONV_IM2COL=1 test_cuda_amp" \
               "WICK_CUDA_GEMM_STREAMK=1 test_cuda_models" "WICK_CUDA_GEMM_STREAMK=1 test_cuda_amp" \
-              "WICK_CUDA_REDUCE_VEC=1 test_cuda_models" "WICK_CUDA_REDUCE_VEC=1 test_cuda_nn"; do
+              "WICK_CUDA_REDUCE_VEC=1 test_cuda_models" "WICK_CUDA_REDUCE_VEC=1 test_cuda_nn" \
+              "WICK_CUDA_WGMMA_N192=1 test_cuda_gemm" "WICK_CUDA_WGMMA_N192=1 test_cuda_models" \
+              "WICK_CUDA_WGMMA_N192=1 WICK_CUDA_GEMM_STREAMK=1 test_cuda_amp"; do
     n=${spec##* }; vars=${spec% *}; [ -x "$bin/$n" ] || continue
     log="$out/detail/alt_${n}_$(echo "$vars" | tr -c 'A-Za-z0-9\n' '_').log"
     # shellcheck disable=SC2086
@@ -182,10 +184,12 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
         timeout 150 python3 bench/peer/cuda_models.py --workload $wl --steps 5 --warmup 2 --json >> "$out/models.jsonl" \
           2>> "$out/models.err" || echo "torch $wl: failed (rc $?): $(tail -2 "$out/models.err")"
         # The opt-in paths (until they are the default): "wick-opt". GPT-2: the FA2 backward,
-        # stream-K for the weight gradients, the vectorized bias-gradient sums; ResNet-50: the
-        # column path for the non-1x1 convolutions, the vectorized sums.
-        opt="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_REDUCE_VEC=1"
-        [ $wl = resnet50 ] && opt="WICK_CUDA_CONV_IM2COL=1 WICK_CUDA_REDUCE_VEC=1"
+        # stream-K for the weight gradients, 192-wide GEMM tiles, the vectorized bias-gradient sums;
+        # ResNet-50: the column path for the non-1x1 convolutions (its GEMMs with the same two
+        # GEMM paths), the vectorized sums.
+        gemm_opt="WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1 WICK_CUDA_REDUCE_VEC=1"
+        opt="WICK_CUDA_ATTENTION_FA2_BWD=1 $gemm_opt"
+        [ $wl = resnet50 ] && opt="WICK_CUDA_CONV_IM2COL=1 $gemm_opt"
         # shellcheck disable=SC2086
         env $opt timeout 150 "$bin/bench_cuda_models" --workload $wl --steps 5 --warmup 2 --json \
           2>> "$out/models.err" | sed 's/"framework": "wick"/"framework": "wick-opt"/' >> "$out/models.jsonl"
@@ -208,7 +212,7 @@ for wl in ("gpt2", "resnet50"):
     opt = [r for r in rows if r["workload"] == wl and r["framework"] == "wick-opt"]
     if opt:
         f = statistics.median(r["throughput"] for r in opt)
-        what = "FA2 backward, stream-K, vector sums" if wl == "gpt2" else "conv column path, vector sums"
+        what = "FA2 bwd, GEMM paths, vector sums" if wl == "gpt2" else "conv columns, GEMM paths, vector sums"
         print(f"          wick-opt (opt-in: {what}) {f:10.0f}  ratio {f / t:5.2f}x, "
               f"forward/backward/optimizer ms {ph(opt[-1])}")
 PY

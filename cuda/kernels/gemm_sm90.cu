@@ -58,8 +58,13 @@
 //  run on a GPU): a product of batch 1 with fewer tiles than SMs (the weight
 //  gradients: 18-72 tiles of K = 8192 for GPT-2 small) runs the TMA kernel on
 //  up to one CTA per SM, each over an equal run of k tiles that crosses tile
-//  boundaries (cuda/kernels/stream_k.h); partial tiles go to a float32
+//  boundaries (cuda/kernels/gemm_sm90_plan.h); partial tiles go to a float32
 //  workspace and stream_k_fixup_kernel sums them in CTA order.
+//  128 x 192 tiles (set_wgmma_narrow_tiles, WICK_CUDA_WGMMA_N192=1; opt-in,
+//  not yet run on a GPU): the TMA kernel templated on its tile width, for
+//  grids whose 256-wide tiles leave much of the last wave idle (GPT-2's
+//  768- and 2304-column products at 8192 tokens; choose_tile_n). Its
+//  256-wide instantiations compile to the same PTX as before the template.
 #include "cuda/kernels/gemm_sm90.h"
 
 #include <cuda.h>  // CUtensorMap and its enums (types only: the encoder comes through the runtime's entry point)
@@ -73,7 +78,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "cuda/kernels/stream_k.h"
+#include "cuda/kernels/gemm_sm90_plan.h"
 #include "cuda/runtime.h"
 #include "ops/creation.h"
 
@@ -128,9 +133,10 @@ __device__ __forceinline__ void wgmma_wait() {
 }
 // Pins the accumulators in place around the asynchronous MMAs, so that the
 // compiler neither reads them before the wait nor moves writes across it.
-__device__ __forceinline__ void fence_operands(float (&d)[kBN / 2]) {
+template <int N>
+__device__ __forceinline__ void fence_operands(float (&d)[N]) {
 #pragma unroll
-  for (int i = 0; i < kBN / 2; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
 // A K-major operand tile in the 128-byte swizzle: start address, stride
@@ -185,11 +191,57 @@ __device__ __forceinline__ uint64_t smem_desc_mn(uint32_t addr) {
                : "l"(da), "l"(db), "r"(1), "n"(kTA), "n"(kTB))
 
 template <bool kBf16, int kTA = 0, int kTB = 0>
-__device__ __forceinline__ void wgmma_m64n256k16(float (&d)[kBN / 2], uint64_t da, uint64_t db) {
+__device__ __forceinline__ void wgmma_m64n256k16(float (&d)[128], uint64_t da, uint64_t db) {
   if constexpr (kBf16)
     WICK_WGMMA_M64N256K16("bf16");
   else
     WICK_WGMMA_M64N256K16("f16");
+}
+
+// The same for a 192-wide B tile: 96 accumulators per thread, the first 96
+// operands of the lists above.
+#define WICK_WGMMA_D_REGS_96 \
+  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, " \
+  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, " \
+  "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, " \
+  "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, " \
+  "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, " \
+  "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"
+#define WICK_WGMMA_D_OPERANDS_96 \
+  "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), \
+  "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), \
+  "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), \
+  "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), \
+  "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), \
+  "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), \
+  "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), \
+  "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), \
+  "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), \
+  "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), \
+  "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), \
+  "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95])
+#define WICK_WGMMA_M64N192K16(TYPE)                                                                   \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"                                         \
+               "wgmma.mma_async.sync.aligned.m64n192k16.f32." TYPE "." TYPE " {" WICK_WGMMA_D_REGS_96 \
+               "}, %96, %97, p, 1, 1, %99, %100;\n}\n"                                            \
+               : WICK_WGMMA_D_OPERANDS_96                                                           \
+               : "l"(da), "l"(db), "r"(1), "n"(kTA), "n"(kTB))
+
+template <bool kBf16, int kTA = 0, int kTB = 0>
+__device__ __forceinline__ void wgmma_m64n192k16(float (&d)[96], uint64_t da, uint64_t db) {
+  if constexpr (kBf16)
+    WICK_WGMMA_M64N192K16("bf16");
+  else
+    WICK_WGMMA_M64N192K16("f16");
+}
+
+// One wgmma m64 x BN x k16 (BN = 256 or 192) on accumulators d[BN / 2].
+template <bool kBf16, int kTA, int kTB, int BN>
+__device__ __forceinline__ void wgmma_tile(float (&d)[BN / 2], uint64_t da, uint64_t db) {
+  if constexpr (BN == 256)
+    wgmma_m64n256k16<kBf16, kTA, kTB>(d, da, db);
+  else
+    wgmma_m64n192k16<kBf16, kTA, kTB>(d, da, db);
 }
 
 // Rows [r0, r0 + rows) x k [k0, k0 + 64) of a K-major matrix (extent R x K,
@@ -352,9 +404,21 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Sm90Params p) {
 // r * kStages + s; the producer waits for phase r of empty[s] to complete
 // (parity r & 1; phase 0 completes on the consumers' initial arrivals) and
 // the consumers for phase r of full[s] (completed by the copy engine).
-constexpr int kTmaConsumers = 2, kTmaThreads = 128 * (kTmaConsumers + 1), kTmaStages = 4;
-constexpr int kTmaSmemBytes = kTmaStages * kStageBytes + 2 * kTmaStages * 8 + 1024;
+// The kernel is templated on the tile width BN (gemm_sm90_plan.h,
+// choose_tile_n): 256 as described, or 192 (wgmma m64n192k16, 96
+// accumulators per thread, 40 KiB stages, five of them).
+constexpr int kTmaConsumers = 2, kTmaThreads = 128 * (kTmaConsumers + 1);
 static_assert(kBM == 64 * kTmaConsumers, "one consumer warpgroup per 64 rows of the tile");
+template <int BN>
+struct TmaTile {
+  static_assert(BN == 256 || BN == 192, "the TMA kernel's tiles are 128 x 256 or 128 x 192");
+  static constexpr int kStageBytes = kTileABytes + BN * kBK * 2;  // 48 or 40 KiB
+  static constexpr int kStages = BN == 256 ? 4 : 5;
+  static constexpr int kSmemBytes = kStages * kStageBytes + 2 * kStages * 8 + 1024;
+  static constexpr int64_t kPartialFloats = int64_t{kBM} * BN;  // one tile's accumulators: BN / 2 per consumer thread
+};
+static_assert(TmaTile<256>::kSmemBytes <= 227 * 1024 && TmaTile<192>::kSmemBytes <= 227 * 1024,
+              "the stages fit the 227 KiB of shared memory a Hopper CTA may use");
 
 struct TmaParams {
   void* C;
@@ -363,15 +427,14 @@ struct TmaParams {
   float alpha, beta;
   int a_batched, b_batched;  // 0: the operand is shared by every batch (tensor-map batch coordinate 0)
   int vec_store;             // C, ldc and stride_c allow two-element stores
-  // Stream-K (batch 1 only; stream_k.h): sk.ctas CTAs share sk.tiles x sk.k_iters iterations; CTA c stores
-  // the float32 accumulators of a partial segment to sk_ws + (2 c + slot) * kPartialFloats, accumulator i of
-  // consumer thread u (0..255) at i * 256 + u; stream_k_fixup_kernel finishes those tiles.
+  // Stream-K (batch 1 only; gemm_sm90_plan.h): sk.ctas CTAs share sk.tiles x sk.k_iters iterations; CTA c stores
+  // the float32 accumulators of a partial segment to sk_ws + (2 c + slot) * TmaTile<BN>::kPartialFloats,
+  // accumulator i of consumer thread u (0..255) at i * 256 + u; stream_k_fixup_kernel finishes those tiles.
   // sk.ctas == 0: one tile per CTA (blockIdx.x along N, .y along M, .z over the batches).
   StreamKPlan sk;
   int64_t tiles_n;  // tiles along N (stream-K's tile t is at row t / tiles_n, column t % tiles_n)
   float* sk_ws;
 };
-constexpr int64_t kPartialFloats = int64_t{kBM} * kBN;  // one tile's accumulators: 128 per consumer thread
 
 // One unit of a CTA's work: k tiles [k0, k1) of the output tile at (m0, n0) of batch bi; `full` when that is
 // all of K (the epilogue then stores C), else a stream-K partial for workspace slot `slot`.
@@ -382,6 +445,7 @@ struct TmaWork {
   int slot;
 };
 // A CTA's units in order; the producer and the consumers each walk their own copy, in step.
+template <int BN>
 struct TmaWorkIter {
   StreamKCursor sk;
   int64_t bi = 0;
@@ -391,27 +455,28 @@ struct TmaWorkIter {
   __device__ bool next(const TmaParams& p, int nk, TmaWork& w) {
     if (p.sk.ctas == 0) {
       if (bi >= p.batch) return false;
-      w = {static_cast<int>(blockIdx.y) * kBM, static_cast<int>(blockIdx.x) * kBN, 0, nk, bi, true, 0};
+      w = {static_cast<int>(blockIdx.y) * kBM, static_cast<int>(blockIdx.x) * BN, 0, nk, bi, true, 0};
       bi += gridDim.z;
       return true;
     }
     StreamKSegment s;
     if (!sk.next(p.sk, s)) return false;
     const int64_t tm = s.tile / p.tiles_n, tn = s.tile - tm * p.tiles_n;
-    w = {static_cast<int>(tm * kBM), static_cast<int>(tn * kBN), static_cast<int>(s.k0), static_cast<int>(s.k1), 0,
+    w = {static_cast<int>(tm * kBM), static_cast<int>(tn * BN), static_cast<int>(s.k0), static_cast<int>(s.k1), 0,
          s.full(p.sk.k_iters), s.slot};
     return true;
   }
 };
 
 // kMnA / kMnB: the operand is MN-major in global memory (A stored transposed,
-// B not), loaded as 64 x 64 boxes (64 m or n by 64 k; 2 for A, 4 for B) and
-// read by wgmma transposed; else K-major, one box per operand.
-template <typename TIn, typename TOut, bool kMnA, bool kMnB>
+// B not), loaded as 64 x 64 boxes (64 m or n by 64 k; 2 for A, BN / 64 for B)
+// and read by wgmma transposed; else K-major, one box per operand.
+template <typename TIn, typename TOut, bool kMnA, bool kMnB, int BN>
 __global__ void __launch_bounds__(kTmaThreads, 1)
     gemm_tma_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, TmaParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr bool kBf16 = std::is_same_v<TIn, __nv_bfloat16>;
+  constexpr int kStageBytes = TmaTile<BN>::kStageBytes, kTmaStages = TmaTile<BN>::kStages;
   extern __shared__ uint8_t smem_raw[];
   const uint32_t smem_base = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
   const uint32_t ring = (smem_base + 1023u) & ~1023u;  // the 128-byte swizzle repeats every 1024 bytes
@@ -435,7 +500,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
     if (t == 0) {
       int stage = 0;
       uint32_t phase = 0;
-      TmaWorkIter work(p);
+      TmaWorkIter<BN> work(p);
       TmaWork w;
       while (work.next(p, nk, w)) {
         const int za = p.a_batched ? static_cast<int>(w.bi) : 0, zb = p.b_batched ? static_cast<int>(w.bi) : 0;
@@ -452,7 +517,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
           }
           if constexpr (kMnB) {
 #pragma unroll
-            for (int j = 0; j < kBN / 64; ++j) tma_load_3d(tile_b(stage) + j * 8192, &map_b, bar, n0 + 64 * j, kt * kBK, zb);
+            for (int j = 0; j < BN / 64; ++j) tma_load_3d(tile_b(stage) + j * 8192, &map_b, bar, n0 + 64 * j, kt * kBK, zb);
           } else {
             tma_load_3d(tile_b(stage), &map_b, bar, kt * kBK, n0, zb);
           }
@@ -467,12 +532,12 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
       for (int s = 0; s < kTmaStages; ++s) mbar_arrive(empty0 + 8 * s);  // every stage starts free
     int stage = 0;
     uint32_t phase = 0;
-    TmaWorkIter work(p);
+    TmaWorkIter<BN> work(p);
     TmaWork w;
     while (work.next(p, nk, w)) {
-      float d[kBN / 2];
+      float d[BN / 2];
 #pragma unroll
-      for (int i = 0; i < kBN / 2; ++i) d[i] = 0.f;
+      for (int i = 0; i < BN / 2; ++i) d[i] = 0.f;
       int prev = -1;
       for (int kt = w.k0; kt < w.k1; ++kt) {
         mbar_wait(full0 + 8 * stage, phase);
@@ -485,7 +550,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
         for (int s = 0; s < kBK / 16; ++s) {
           const uint64_t da = kMnA ? smem_desc_mn(a + 2048 * s) : smem_desc(a + 32 * s);
           const uint64_t db = kMnB ? smem_desc_mn(b + 2048 * s) : smem_desc(b + 32 * s);
-          wgmma_m64n256k16<kBf16, kMnA ? 1 : 0, kMnB ? 1 : 0>(d, da, db);
+          wgmma_tile<kBf16, kMnA ? 1 : 0, kMnB ? 1 : 0, BN>(d, da, db);
         }
         wgmma_commit();
         fence_operands(d);
@@ -500,9 +565,9 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
       if (prev >= 0 && t == 0) mbar_arrive(empty0 + 8 * prev);
 
       if (!w.full) {  // a stream-K partial: the raw accumulators, coalesced across the 256 consumer threads
-        float* ws = p.sk_ws + (static_cast<int64_t>(blockIdx.x) * 2 + w.slot) * kPartialFloats + cw * 128 + t;
+        float* ws = p.sk_ws + (static_cast<int64_t>(blockIdx.x) * 2 + w.slot) * TmaTile<BN>::kPartialFloats + cw * 128 + t;
 #pragma unroll
-        for (int i = 0; i < kBN / 2; ++i) ws[i * 256] = d[i];
+        for (int i = 0; i < BN / 2; ++i) ws[i * 256] = d[i];
         continue;
       }
       // Epilogue: accumulator 4 j + 2 h + e of (warp, lane) is C[m0 + 64 cw + 16 warp + lane / 4 + 8 h]
@@ -515,7 +580,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
         if (m >= p.M) continue;
         TOut* crow = C + m * p.ldc;
 #pragma unroll
-        for (int j = 0; j < kBN / 8; ++j) {
+        for (int j = 0; j < BN / 8; ++j) {
           const int64_t n = w.n0 + 8 * j + 2 * (lane & 3);
           if (n >= p.N) continue;
           float r0 = p.alpha * d[4 * j + 2 * h], r1 = p.alpha * d[4 * j + 2 * h + 1];
@@ -549,11 +614,12 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
 
 // Finishes the tiles of a stream-K product that no one CTA covered: C = alpha
 // * (the sum of the tile's partials, in CTA order) + beta * C, rounded once to
-// TOut. Block (t, y): tile t, accumulators [16 y, 16 y + 16) of each of the
-// 256 threads, thread u playing consumer thread u of the GEMM kernel (so the
-// element of accumulator i is the epilogue's, and the reads are coalesced).
+// TOut. Block (t, y): tile t, accumulators [BN / 16 y, BN / 16 (y + 1)) of
+// each of the 256 threads, thread u playing consumer thread u of the GEMM
+// kernel (so the element of accumulator i is the epilogue's, and the reads
+// are coalesced).
 constexpr int kFixupSplit = 8;
-template <typename TOut>
+template <typename TOut, int BN>
 __global__ void __launch_bounds__(256) stream_k_fixup_kernel(TmaParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   const StreamKPlan& sk = p.sk;
@@ -562,9 +628,10 @@ __global__ void __launch_bounds__(256) stream_k_fixup_kernel(TmaParams p) {
   if (lo == hi) return;  // one CTA covered the tile and stored it
   const int u = threadIdx.x, cw = u >> 7, warp = (u >> 5) & 3, lane = u & 31;
   const int64_t tm = t / p.tiles_n, tn = t - tm * p.tiles_n;
-  const int64_t row0 = tm * kBM + cw * 64 + warp * 16 + (lane >> 2), col0 = tn * kBN + 2 * (lane & 3);
+  const int64_t row0 = tm * kBM + cw * 64 + warp * 16 + (lane >> 2), col0 = tn * BN + 2 * (lane & 3);
   TOut* C = static_cast<TOut*>(p.C);
-  constexpr int kPer = kBN / 2 / kFixupSplit;
+  constexpr int kPer = BN / 2 / kFixupSplit;
+  constexpr int64_t kPartialFloats = TmaTile<BN>::kPartialFloats;
   for (int q = 0; q < kPer; ++q) {
     const int i = static_cast<int>(blockIdx.y) * kPer + q;  // accumulator 4 j + 2 h + e
     float s = 0.f;
@@ -703,24 +770,30 @@ bool make_map(CUtensorMap* map, const KMajor& op, int64_t rows, int64_t K, int64
              CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename TIn, typename TOut, bool kMnA, bool kMnB>
+template <typename TIn, typename TOut, bool kMnA, bool kMnB, int BN>
 void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const TmaParams& p) {
-  auto kernel = gemm_tma_kernel<TIn, TOut, kMnA, kMnB>;
-  WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kTmaSmemBytes));
+  auto kernel = gemm_tma_kernel<TIn, TOut, kMnA, kMnB, BN>;
+  constexpr int kSmem = TmaTile<BN>::kSmemBytes;
+  WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   const dim3 grid = p.sk.ctas ? dim3(static_cast<unsigned>(p.sk.ctas))
-                              : dim3(static_cast<unsigned>((p.N + kBN - 1) / kBN),
+                              : dim3(static_cast<unsigned>((p.N + BN - 1) / BN),
                                      static_cast<unsigned>((p.M + kBM - 1) / kBM),
                                      static_cast<unsigned>(std::min<int64_t>(p.batch, 65535)));
-  kernel<<<grid, kTmaThreads, kTmaSmemBytes, current_stream()>>>(ma, mb, p);
+  kernel<<<grid, kTmaThreads, kSmem, current_stream()>>>(ma, mb, p);
   WICK_CUDA_CHECK_LAUNCH();
   if (p.sk.ctas) {
-    stream_k_fixup_kernel<TOut><<<dim3(static_cast<unsigned>(p.sk.tiles), kFixupSplit), 256, 0, current_stream()>>>(p);
+    stream_k_fixup_kernel<TOut, BN>
+        <<<dim3(static_cast<unsigned>(p.sk.tiles), kFixupSplit), 256, 0, current_stream()>>>(p);
     WICK_CUDA_CHECK_LAUNCH();
   }
 }
 
 OptInSwitch& stream_k_switch() {
   static OptInSwitch s("WICK_CUDA_GEMM_STREAMK", /*default_on=*/false);
+  return s;
+}
+OptInSwitch& n192_switch() {
+  static OptInSwitch s("WICK_CUDA_WGMMA_N192", /*default_on=*/false);
   return s;
 }
 
@@ -731,33 +804,40 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   constexpr int64_t kMax = int64_t{1} << 31;
   if (g.M >= kMax || g.N >= kMax || g.K >= kMax || g.batch >= kMax || g.K == 0) return false;
   const bool bf16 = g.ab_dtype == kBFloat16;
+  int dev = 0;
+  WICK_CUDA_CHECK(cudaGetDevice(&dev));
+  const int64_t sms = device_properties(dev).multiProcessorCount;
+  // Stream-K (in 256-wide tiles) where the grid is under one wave; else the tile width that fills the waves.
+  const int64_t tiles_m = (g.M + kBM - 1) / kBM, k_iters = (g.K + kBK - 1) / kBK;
+  StreamKPlan sk;
+  if (g.batch == 1 && stream_k_switch().on()) sk = plan_stream_k(tiles_m * ((g.N + 255) / 256), k_iters, sms);
+  const int bn = sk.ctas == 0 && n192_switch().on() ? choose_tile_n(g.M, g.N, g.batch, sms) : 256;
   CUtensorMap ma, mb;
-  if (!make_map(&ma, a, g.M, g.K, g.batch, kBM, bf16) || !make_map(&mb, b, g.N, g.K, g.batch, kBN, bf16)) return false;
+  if (!make_map(&ma, a, g.M, g.K, g.batch, kBM, bf16) || !make_map(&mb, b, g.N, g.K, g.batch, bn, bf16)) return false;
   TmaParams p{};
   p.C = g.C, p.M = g.M, p.N = g.N, p.K = g.K, p.batch = g.batch, p.ldc = g.ldc, p.stride_c = g.stride_c;
   p.alpha = static_cast<float>(g.alpha), p.beta = static_cast<float>(g.beta);
   p.a_batched = a.bstride != 0, p.b_batched = b.bstride != 0;
-  p.tiles_n = (g.N + kBN - 1) / kBN;
+  p.tiles_n = (g.N + bn - 1) / bn;
+  p.sk = sk;
   Tensor ws;  // stream-K partials; freed after the launches, reused only by later work on this stream
-  if (g.batch == 1 && stream_k_switch().on()) {
-    int dev = 0;
-    WICK_CUDA_CHECK(cudaGetDevice(&dev));
-    p.sk = plan_stream_k(p.tiles_n * ((g.M + kBM - 1) / kBM), (g.K + kBK - 1) / kBK,
-                         device_properties(dev).multiProcessorCount);
-    if (p.sk.ctas) {
-      ws = empty({p.sk.ctas * 2 * kPartialFloats}, TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
-      p.sk_ws = static_cast<float*>(ws.data_ptr_raw());
-    }
+  if (sk.ctas) {
+    ws = empty({sk.ctas * 2 * TmaTile<256>::kPartialFloats},
+               TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
+    p.sk_ws = static_cast<float*>(ws.data_ptr_raw());
   }
   const size_t out_bytes = g.c_dtype == kFloat32 ? 4 : 2;
   p.vec_store = reinterpret_cast<uintptr_t>(g.C) % (2 * out_bytes) == 0 && g.ldc % 2 == 0 &&
                 (g.batch <= 1 || g.stride_c % 2 == 0);
   const bool f32_out = g.c_dtype == kFloat32;
+  auto by_width = [&]<typename TIn, typename TOut, bool kMnA, bool kMnB>() {
+    bn == 256 ? launch_tma<TIn, TOut, kMnA, kMnB, 256>(ma, mb, p) : launch_tma<TIn, TOut, kMnA, kMnB, 192>(ma, mb, p);
+  };
   auto by_layout = [&]<typename TIn, typename TOut>() {
     if (a.mn)
-      b.mn ? launch_tma<TIn, TOut, true, true>(ma, mb, p) : launch_tma<TIn, TOut, true, false>(ma, mb, p);
+      b.mn ? by_width.operator()<TIn, TOut, true, true>() : by_width.operator()<TIn, TOut, true, false>();
     else
-      b.mn ? launch_tma<TIn, TOut, false, true>(ma, mb, p) : launch_tma<TIn, TOut, false, false>(ma, mb, p);
+      b.mn ? by_width.operator()<TIn, TOut, false, true>() : by_width.operator()<TIn, TOut, false, false>();
   };
   if (bf16)
     f32_out ? by_layout.operator()<__nv_bfloat16, float>() : by_layout.operator()<__nv_bfloat16, __nv_bfloat16>();
@@ -793,6 +873,9 @@ bool wgmma_mn_major() { return mn_switch().on(); }
 
 void set_wgmma_stream_k(bool on) { stream_k_switch().set(on); }
 bool wgmma_stream_k() { return stream_k_switch().on(); }
+
+void set_wgmma_narrow_tiles(bool on) { n192_switch().set(on); }
+bool wgmma_narrow_tiles() { return n192_switch().on(); }
 
 bool wgmma_supported(int device) {
   const cudaDeviceProp& prop = device_properties(device);

@@ -22,7 +22,7 @@ void gemm_wgmma(const GemmArgs& g);
 void set_wgmma_mn_major(bool on);
 bool wgmma_mn_major();
 
-// Stream-K for the TMA kernel (cuda/kernels/stream_k.h): a product of batch 1
+// Stream-K for the TMA kernel (cuda/kernels/gemm_sm90_plan.h): a product of batch 1
 // with fewer 128 x 256 output tiles than the device has SMs and a long K (the
 // weight gradients of linear layers: dW = dY^T X over all the tokens) is
 // shared among up to one CTA per SM, each taking an equal run of k steps
@@ -32,5 +32,13 @@ bool wgmma_mn_major();
 // the setter (process-wide) lets tests run both.
 void set_wgmma_stream_k(bool on);
 bool wgmma_stream_k();
+
+// 128 x 192 tiles for the TMA kernel where its grid of 128 x 256 tiles would
+// leave much of the last wave idle (choose_tile_n in gemm_sm90_plan.h: GPT-2's
+// products with 768 or 2304 output columns at 8192 tokens). OFF by default
+// until a GPU has run its tests (CudaGemm.NarrowTiles);
+// WICK_CUDA_WGMMA_N192=1 turns it on for the process.
+void set_wgmma_narrow_tiles(bool on);
+bool wgmma_narrow_tiles();
 
 }  // namespace wick::cuda

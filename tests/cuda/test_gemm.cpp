@@ -32,7 +32,7 @@
 #ifdef WICK_WITH_CUDA
 #include "cuda/kernels/gemm.h"
 #include "cuda/kernels/gemm_sm90.h"
-#include "cuda/kernels/stream_k.h"
+#include "cuda/kernels/gemm_sm90_plan.h"
 #include "cuda/runtime.h"
 #endif
 
@@ -294,7 +294,7 @@ TEST(CudaGemm, AlignedMnMajorOperands) {
   }
 }
 
-// Stream-K (cuda/kernels/stream_k.h) in the wgmma TMA kernel: products of
+// Stream-K (cuda/kernels/gemm_sm90_plan.h) in the wgmma TMA kernel: products of
 // batch 1 with fewer output tiles than SMs and a long K, which the plan
 // shares among more CTAs than tiles (asserted, so that the path really runs):
 // k steps split across tile boundaries, partial tiles along M, N and K, a
@@ -345,6 +345,40 @@ TEST(CudaGemm, StreamK) {
     }
     const Tensor again = out.to(kCPU);
     EXPECT_EQ(std::memcmp(first.data_ptr_raw(), again.data_ptr_raw(), first.numel() * sizeof(float)), 0) << "run " << run;
+  }
+}
+
+// 128 x 192 tiles in the wgmma TMA kernel (choose_tile_n picks them for each
+// case here, asserted): a partial last tile along N, MN-major and K-major B
+// (tb), batches with a broadcast B, alpha and beta, padded (copied) operands.
+TEST(CudaGemm, NarrowTiles) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const int dev = cuda::current_device();
+  if (!cuda::wgmma_supported(dev)) GTEST_SKIP() << "the 192-wide tiles are the wgmma kernel's (compute capability 9.0)";
+  struct Restore {
+    bool was = cuda::wgmma_narrow_tiles();
+    ~Restore() { cuda::set_wgmma_narrow_tiles(was); }
+  } restore;
+  const int64_t sms = cuda::device_properties(dev).multiProcessorCount;
+  const Case cases[] = {{200, 136, 77, 1, false, false, 0, false, 1.0, 0.0},
+                        {72, 264, 520, 1, false, false, 0, false, 1.0, 0.0},
+                        {300, 400, 130, 3, false, false, 0, true, 1.0, 0.0},
+                        {129, 385, 64, 2, false, false, 3, false, 1.5, 0.5},
+                        {1024, 768, 256, 1, false, false, 0, false, 1.0, 0.0}};
+  for (const Case& c : cases)
+    ASSERT_EQ(cuda::choose_tile_n(c.M, c.N, c.batch, sms), 192) << c.M << "x" << c.N << " batch " << c.batch;
+  for (bool on : {true, false}) {
+    SCOPED_TRACE(on ? "192-wide tiles" : "256-wide tiles");
+    cuda::set_wgmma_narrow_tiles(on);
+    for (const DtypePair& p : kPairs) {
+      if (p.ab != kFloat16 && p.ab != kBFloat16) continue;
+      for (int t = 0; t < 4; ++t)
+        for (Case c : cases) {
+          c.ta = (t & 1) != 0, c.tb = (t & 2) != 0;
+          SCOPED_TRACE(testing::Message() << p.ab << "->" << p.c << " ta " << c.ta << " tb " << c.tb);
+          check_case(c, p.ab, p.c);
+        }
+    }
   }
 }
 

@@ -1,6 +1,20 @@
-// Stream-K: how the Hopper TMA GEMM (gemm_sm90.cu) shares a product of few
-// output tiles among all the SMs, after Osama et al., "Stream-K: Work-centric
-// Parallel Decomposition for Dense Matrix Multiplication on the GPU" (2023).
+// Host-side planning of the Hopper TMA GEMM (gemm_sm90.cu): the width of its
+// output tiles and stream-K. Plain C++ as well as CUDA, like fast_div.h:
+// tests/cuda/test_gemm_sm90_plan.cpp checks both on the CPU.
+//
+// Tile width. The kernel's tiles are 128 x 256 (rows x columns of C), or
+// 128 x 192. With one CTA per SM, a grid of T tiles runs in ceil(T / SMs)
+// waves; a product whose last wave is mostly empty wastes the rest. GPT-2
+// small's products with 768 output columns make 64 x 3 = 192 tiles of 256 on
+// an H100's 132 SMs: 1.45 waves, 27% of the SM time idle; in tiles of 192
+// they make 256, 1.94 waves. choose_tile_n takes the width whose grid keeps
+// the larger fraction of the SMs' tile slots busy with useful columns, the
+// narrow tile discounted by kNarrowTileEfficiency (its own per-SM rate,
+// estimated: its k16 steps read 4096 operand elements per 196,608 products
+// from shared memory against 5120 per 262,144).
+//
+// Stream-K, after Osama et al., "Stream-K: Work-centric Parallel
+// Decomposition for Dense Matrix Multiplication on the GPU" (2023).
 //
 // Why: a weight gradient dW = dY^T X of a linear layer is a small output
 // (GPT-2's 768 x 768 .. 3072 x 768) over a long K (the 8192 tokens of a
@@ -23,9 +37,6 @@
 // cta_of(last iteration) of the tile, in that order (deterministic: the same
 // sums in the same order on every run), and applies alpha, beta and the
 // output's rounding.
-//
-// Plain C++ as well as CUDA, like fast_div.h: tests/cuda/test_stream_k.cpp
-// checks the partition and the plan on the CPU.
 #pragma once
 
 #include <cstdint>
@@ -100,6 +111,21 @@ inline StreamKPlan plan_stream_k(int64_t tiles, int64_t k_iters, int64_t sms) {
   if (5 * (per_cta + kStreamKPartialCost) >= 4 * k_iters) return p;
   p.ctas = ctas;
   return p;
+}
+
+// The TMA kernel's tile width (columns of C) for a product C [M, N] x batch
+// on `sms` SMs running one CTA each: 256, or 192 when its grid keeps enough
+// more of the SMs' tile slots busy (see the file comment).
+constexpr double kNarrowTileEfficiency = 0.95;
+inline int choose_tile_n(int64_t M, int64_t N, int64_t batch, int64_t sms) {
+  if (M <= 0 || N <= 0 || batch <= 0 || sms <= 0) return 256;
+  auto busy = [&](int64_t bn) {  // useful elements / (waves x SMs x tile elements)
+    const int64_t tiles = ((M + 127) / 128) * ((N + bn - 1) / bn) * batch;
+    const int64_t waves = (tiles + sms - 1) / sms;
+    return static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(batch) /
+           (static_cast<double>(waves) * static_cast<double>(sms) * 128.0 * static_cast<double>(bn));
+  };
+  return kNarrowTileEfficiency * busy(192) > busy(256) ? 192 : 256;
 }
 
 }  // namespace wick::cuda

@@ -1,5 +1,6 @@
-// The stream-K partition of the Hopper GEMM (cuda/kernels/stream_k.h), on
-// the CPU: the same functions the GEMM kernel and its fixup kernel call.
+// The planning of the Hopper GEMM (cuda/kernels/gemm_sm90_plan.h), on the
+// CPU: the same functions the GEMM kernel, its fixup kernel and its host side
+// call. Stream-K:
 //  - Partition: every iteration belongs to exactly one CTA, cta_of inverts
 //    begin, CTAs get equal shares give or take one.
 //  - Segments and slots, simulated exactly as the kernels use them: each CTA
@@ -9,6 +10,7 @@
 //    reads must tile [0, k_iters) in order. Run on a product of integers, the
 //    result must equal the plain product exactly.
 //  - The plan: stream-K only below one wave of tiles and when it pays.
+// The tile width: 192 only where it fills the SMs' waves better.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "cuda/kernels/stream_k.h"
+#include "cuda/kernels/gemm_sm90_plan.h"
 
 namespace wick {
 namespace {
@@ -182,6 +184,28 @@ TEST(StreamK, PlanOnlyBelowOneWaveAndWhenItPays) {
       EXPECT_LE(p.ctas, 132);
       EXPECT_GE(p.work() / p.ctas, cuda::kStreamKMinIters);
     }
+}
+
+TEST(GemmSm90Plan, TileWidth) {
+  using cuda::choose_tile_n;
+  // GPT-2 small at 8192 tokens on an H100 (132 SMs). 768 columns: 192 tiles
+  // of 256 (1.45 waves) against 256 of 192 (1.94 waves).
+  EXPECT_EQ(choose_tile_n(8192, 768, 1, 132), 192);
+  EXPECT_EQ(choose_tile_n(8192, 2304, 1, 132), 192);  // 576 tiles (4.4 waves) against 768 (5.8)
+  EXPECT_EQ(choose_tile_n(8192, 3072, 1, 132), 256);  // 768 tiles, 5.8 waves already
+  EXPECT_EQ(choose_tile_n(4096, 4096, 1, 132), 256);  // 512 tiles, 3.9 waves; 192 would pad 4096 to 4224
+  EXPECT_EQ(choose_tile_n(8192, 50304, 1, 132), 256);  // the vocabulary projection
+  // Whole waves of 256 stay 256; the batch counts in the tiles.
+  EXPECT_EQ(choose_tile_n(128 * 132, 256, 1, 132), 256);
+  EXPECT_EQ(choose_tile_n(128, 256, 132, 132), 256);
+  EXPECT_EQ(choose_tile_n(128 * 66, 768, 2, 132), 256);  // 396 tiles of 256: exactly 3 waves
+  EXPECT_EQ(choose_tile_n(128 * 66, 768, 1, 132), 192);  // 198 tiles of 256 (1.5 waves) vs 264 of 192 (2)
+  // Below one wave a wave lasts one tile: narrower tiles on more SMs finish first.
+  EXPECT_EQ(choose_tile_n(128, 192, 1, 132), 192);
+  EXPECT_EQ(choose_tile_n(128, 256, 1, 132), 192);
+  // Degenerate inputs keep the default.
+  EXPECT_EQ(choose_tile_n(0, 768, 1, 132), 256);
+  EXPECT_EQ(choose_tile_n(8192, 768, 1, 0), 256);
 }
 
 }  // namespace
