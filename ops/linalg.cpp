@@ -80,13 +80,17 @@ bool rows_foldable(const Tensor& a) {
 }
 
 // out = alpha * a @ b + beta * out on the operands' device (shapes and dtypes checked).
-void run_batched_gemm(const Tensor& out, const Tensor& a, const Tensor& b, const Scalar& alpha, const Scalar& beta) {
+// bias (CUDA only): a contiguous [N] vector of out's dtype that the GEMM adds
+// as beta * bias[n] in place of beta * out (cuda::GemmArgs::bias).
+void run_batched_gemm(const Tensor& out, const Tensor& a, const Tensor& b, const Scalar& alpha, const Scalar& beta,
+                      const Tensor& bias = Tensor()) {
 #ifdef WICK_WITH_CUDA
   if (out.is_cuda()) {
-    cuda::batched_gemm(out, a, b, alpha, beta);
+    cuda::batched_gemm(out, a, b, alpha, beta, cuda::GemmBackend::Default, bias);
     return;
   }
 #endif
+  WICK_CHECK(!bias.defined(), "run_batched_gemm: a bias vector is for CUDA products");
   cpu::batched_gemm(out, a, b, alpha, beta);
 }
 
@@ -255,11 +259,19 @@ Tensor addmm(const Tensor& c, const Tensor& a, const Tensor& b, const Scalar& be
              shape_str(shape));
   Tensor out = empty(shape, TensorOptions(a.dtype()).device(a.device()));
   const bool beta_zero = beta.to_double() == 0;
-  if (!beta_zero) {
+  // A CUDA product takes a row-vector c (a linear layer's bias) into its epilogue: no broadcast copy of c into
+  // out, no read of it back. Elsewhere c is copied into out and the product adds beta * out.
+  const bool bias_vector = out.is_cuda() && !beta_zero && shape[1] > 1 && c.numel() == shape[1] &&
+                           (c.dim() == 1 || (c.dim() == 2 && c.size(0) == 1));
+  Tensor bias;
+  if (bias_vector) {
+    NoGradGuard ng;
+    bias = c.reshape({shape[1]}).contiguous();
+  } else if (!beta_zero) {
     NoGradGuard ng;
     copy_(out, c);
   }
-  run_batched_gemm(out, a, b, alpha, beta);  // beta = 0: out's contents are ignored (NaN in c does not propagate)
+  run_batched_gemm(out, a, b, alpha, beta, bias);  // beta = 0: out's contents are ignored (NaN in c does not propagate)
   if (autograd::needs_grad({c, a, b})) {
     autograd::record(
         "AddmmBackward", {c, a, b}, {out},

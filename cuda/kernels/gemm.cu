@@ -128,7 +128,10 @@ __global__ void gemm_reference_kernel(GemmArgs g) {
       acc += a * w;
     }
     double r = g.alpha * acc;
-    if (g.beta != 0) r += g.beta * to_double(*c);  // beta = 0: C is never read (NaN does not propagate)
+    if (g.bias != nullptr)
+      r += g.beta * to_double(static_cast<const TC*>(g.bias)[n]);  // the bias takes C's place
+    else if (g.beta != 0)
+      r += g.beta * to_double(*c);  // beta = 0: C is never read (NaN does not propagate)
     *c = from_double<TC>(r);
   }
 }
@@ -539,6 +542,20 @@ __global__ void __launch_bounds__(kTcThreads) gemm_tc_kernel(TcParams p) {
   }
 }
 
+// C[b][m, n] = bias[n] for every batch and row: a GemmArgs bias made C's
+// contents, for the kernels that read beta * C instead (E: the element's
+// size, moved as raw bits).
+template <typename E>
+__global__ void broadcast_bias_kernel(E* C, const E* bias, int64_t M, int64_t N, int64_t ldc, int64_t stride_c,
+                                      int64_t batch) {
+  const int64_t total = batch * M * N;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t n = i % N, r = i / N, m = r % M, b = r / M;
+    C[b * stride_c + m * ldc + n] = bias[n];
+  }
+}
+
 // ---------------------------------------------------------------------------
 // host side
 
@@ -700,9 +717,26 @@ void check_gemm_args(const GemmArgs& g) {
   WICK_CHECK(g.ldc >= std::max<int64_t>(1, g.N), "cuda gemm: ldc = ", g.ldc, " < N = ", g.N);
 }
 
-void gemm(const GemmArgs& g, GemmBackend backend) {
-  check_gemm_args(g);
-  if (g.M == 0 || g.N == 0 || g.batch == 0) return;
+void materialize_bias(GemmArgs& g) {
+  if (g.bias == nullptr) return;
+  const int64_t total = g.batch * g.M * g.N;
+  const unsigned grid = grid_for(total, 256);
+  const size_t esz = dtype_size(g.c_dtype);
+  auto launch = [&]<typename E>() {
+    broadcast_bias_kernel<E><<<grid, 256, 0, current_stream()>>>(static_cast<E*>(g.C), static_cast<const E*>(g.bias),
+                                                                 g.M, g.N, g.ldc, g.stride_c, g.batch);
+  };
+  if (esz == 2) launch.operator()<uint16_t>();
+  else if (esz == 4) launch.operator()<uint32_t>();
+  else launch.operator()<uint64_t>();
+  WICK_CUDA_CHECK_LAUNCH();
+  g.bias = nullptr;
+}
+
+void gemm(const GemmArgs& g_in, GemmBackend backend) {
+  check_gemm_args(g_in);
+  if (g_in.M == 0 || g_in.N == 0 || g_in.batch == 0) return;
+  GemmArgs g = g_in;
   if (backend == GemmBackend::Default) backend = default_gemm_backend();
   if (backend == GemmBackend::Default) {
     // wick's choice: the wgmma kernel for 16-bit inputs on compute capability 9.0 (2x the mma.sync
@@ -714,6 +748,7 @@ void gemm(const GemmArgs& g, GemmBackend backend) {
   }
   // K = 0 (C = beta C) stays with wick's kernel, whose epilogue does exactly
   // that, rather than relying on each cuBLAS version's quick-return path.
+  if ((backend == GemmBackend::Cublas || backend == GemmBackend::CublasLt) && g.K > 0) materialize_bias(g);
   if (backend == GemmBackend::Cublas && g.K > 0) {
     vendor::cublas_gemm(g);
     return;
@@ -723,9 +758,10 @@ void gemm(const GemmArgs& g, GemmBackend backend) {
     return;
   }
   if (backend == GemmBackend::Wgmma && (g.ab_dtype == kFloat16 || g.ab_dtype == kBFloat16)) {
-    gemm_wgmma(g);
+    gemm_wgmma(g);  // the bias in the TMA kernel's epilogue, else materialized there
     return;
   }
+  materialize_bias(g);
   switch (g.ab_dtype) {
     case DType::Float32: launch_simt<float>(g); break;
     case DType::Float64: launch_simt<double>(g); break;
@@ -751,7 +787,7 @@ void gemm_reference(const GemmArgs& g) {
 }
 
 void batched_gemm(const Tensor& out, const Tensor& a_in, const Tensor& b_in, const Scalar& alpha, const Scalar& beta,
-                  GemmBackend backend) {
+                  GemmBackend backend, const Tensor& bias) {
   const int64_t M = out.size(out.dim() - 2), N = out.size(out.dim() - 1), K = a_in.size(a_in.dim() - 1);
   const Shape batch(out.sizes().begin(), out.sizes().end() - 2);
   const int64_t count = numel_of(batch);
@@ -781,6 +817,13 @@ void batched_gemm(const Tensor& out, const Tensor& a_in, const Tensor& b_in, con
   g.ldc = N, g.stride_c = M * N;
   g.alpha = alpha.to_double(), g.beta = beta.to_double();
   g.ab_dtype = a.dtype(), g.c_dtype = out.dtype();
+  if (bias.defined()) {
+    WICK_CHECK(bias.is_cuda() && bias.device() == out.device() && bias.dtype() == out.dtype() && bias.dim() == 1 &&
+                   bias.size(0) == N && bias.is_contiguous(),
+               "cuda batched_gemm: the bias must be a contiguous [", N, "] ", out.dtype(), " tensor on ", out.device(),
+               ", got ", bias.dtype(), " ", shape_str(bias.sizes()), " on ", bias.device());
+    g.bias = bias.data_ptr_raw();
+  }
   const int64_t esz = static_cast<int64_t>(dtype_size(a.dtype())), csz = static_cast<int64_t>(dtype_size(out.dtype()));
   const char* pa = static_cast<const char*>(a.data_ptr_raw());
   const char* pb = static_cast<const char*>(b.data_ptr_raw());

@@ -64,6 +64,12 @@ struct GemmArgs {
   double alpha = 1.0, beta = 0.0;
   DType ab_dtype = kFloat32;  // dtype of A and B
   DType c_dtype = kFloat32;   // dtype of C: ab_dtype, or float32 for float16/bfloat16 inputs
+  // Optional: a vector bias[N] of c_dtype that takes C's place in the sum,
+  //   C[b][m, n] = alpha * sum_k A B + beta * bias[n],
+  // C's prior contents unread (addmm with a 1-D bias: linear layers). The
+  // wgmma TMA kernel adds it in its epilogue; every other path first
+  // broadcasts it into C's rows.
+  const void* bias = nullptr;
 };
 
 // Throws wick::Error (naming the values) when the arguments are inconsistent:
@@ -83,7 +89,9 @@ void gemm_reference(const GemmArgs& g);
 // b = [..., K, N] have batch dims broadcastable to out's and any strides.
 // All three share out's device and dtype (float32, float64, float16,
 // bfloat16); checked by ops/linalg.cpp.
+// bias (optional): a contiguous [N] tensor of out's dtype and device, added
+// as beta * bias[n] in place of beta * out (GemmArgs::bias).
 void batched_gemm(const Tensor& out, const Tensor& a, const Tensor& b, const Scalar& alpha, const Scalar& beta,
-                  GemmBackend backend = GemmBackend::Default);
+                  GemmBackend backend = GemmBackend::Default, const Tensor& bias = Tensor());
 
 }  // namespace wick::cuda

@@ -427,6 +427,7 @@ struct TmaParams {
   float alpha, beta;
   int a_batched, b_batched;  // 0: the operand is shared by every batch (tensor-map batch coordinate 0)
   int vec_store;             // C, ldc and stride_c allow two-element stores
+  const void* bias;          // GemmArgs::bias (TOut [N]) or null
   // Stream-K (batch 1 only; gemm_sm90_plan.h): sk.ctas CTAs share sk.tiles x sk.k_iters iterations; CTA c stores
   // the float32 accumulators of a partial segment to sk_ws + (2 c + slot) * TmaTile<BN>::kPartialFloats,
   // accumulator i of consumer thread u (0..255) at i * 256 + u; stream_k_fixup_kernel finishes those tiles.
@@ -584,8 +585,13 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
           const int64_t n = w.n0 + 8 * j + 2 * (lane & 3);
           if (n >= p.N) continue;
           float r0 = p.alpha * d[4 * j + 2 * h], r1 = p.alpha * d[4 * j + 2 * h + 1];
+          if (p.bias != nullptr) {  // beta * bias[n] in C's place; C is then only written
+            const TOut* bias = static_cast<const TOut*>(p.bias);
+            r0 = fmaf(p.beta, to_f32(bias[n]), r0);
+            if (n + 1 < p.N) r1 = fmaf(p.beta, to_f32(bias[n + 1]), r1);
+          }
           if (p.vec_store && n + 1 < p.N) {
-            if (p.beta != 0.f) {
+            if (p.beta != 0.f && p.bias == nullptr) {
               r0 = fmaf(p.beta, to_f32(crow[n]), r0);
               r1 = fmaf(p.beta, to_f32(crow[n + 1]), r1);
             }
@@ -596,10 +602,11 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
             else
               *reinterpret_cast<__nv_bfloat162*>(crow + n) = __floats2bfloat162_rn(r0, r1);
           } else {
-            if (p.beta != 0.f) r0 = fmaf(p.beta, to_f32(crow[n]), r0);
+            const bool read_c = p.beta != 0.f && p.bias == nullptr;
+            if (read_c) r0 = fmaf(p.beta, to_f32(crow[n]), r0);
             crow[n] = from_f32<TOut>(r0);
             if (n + 1 < p.N) {
-              if (p.beta != 0.f) r1 = fmaf(p.beta, to_f32(crow[n + 1]), r1);
+              if (read_c) r1 = fmaf(p.beta, to_f32(crow[n + 1]), r1);
               crow[n + 1] = from_f32<TOut>(r1);
             }
           }
@@ -640,7 +647,10 @@ __global__ void __launch_bounds__(256) stream_k_fixup_kernel(TmaParams p) {
     if (m < p.M && n < p.N) {
       TOut* c = C + m * p.ldc + n;
       float r = p.alpha * s;
-      if (p.beta != 0.f) r = fmaf(p.beta, to_f32(*c), r);
+      if (p.bias != nullptr)
+        r = fmaf(p.beta, to_f32(static_cast<const TOut*>(p.bias)[n]), r);
+      else if (p.beta != 0.f)
+        r = fmaf(p.beta, to_f32(*c), r);
       *c = from_f32<TOut>(r);
     }
   }
@@ -818,6 +828,7 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   p.C = g.C, p.M = g.M, p.N = g.N, p.K = g.K, p.batch = g.batch, p.ldc = g.ldc, p.stride_c = g.stride_c;
   p.alpha = static_cast<float>(g.alpha), p.beta = static_cast<float>(g.beta);
   p.a_batched = a.bstride != 0, p.b_batched = b.bstride != 0;
+  p.bias = g.bias;
   p.tiles_n = (g.N + bn - 1) / bn;
   p.sk = sk;
   Tensor ws;  // stream-K partials; freed after the launches, reused only by later work on this stream
@@ -882,7 +893,8 @@ bool wgmma_supported(int device) {
   return prop.major == 9 && prop.minor == 0;
 }
 
-void gemm_wgmma(const GemmArgs& g) {
+void gemm_wgmma(const GemmArgs& g_in) {
+  GemmArgs g = g_in;
   int dev = 0;
   WICK_CUDA_CHECK(cudaGetDevice(&dev));
   WICK_CHECK(g.ab_dtype == kFloat16 || g.ab_dtype == kBFloat16, "cuda gemm (wgmma): ", g.ab_dtype,
@@ -893,6 +905,7 @@ void gemm_wgmma(const GemmArgs& g) {
   // stored transposed, else k * ldb + n.
   Tensor ha, hb;
   if (g.K == 0) {  // C = beta C: the kernel reads neither operand
+    materialize_bias(g);
     Sm90Params p{};
     p.A = static_cast<const uint16_t*>(g.A), p.B = static_cast<const uint16_t*>(g.B), p.C = g.C;
     p.M = g.M, p.N = g.N, p.K = 0, p.batch = g.batch, p.lda = 8, p.ldb = 8, p.ldc = g.ldc, p.stride_c = g.stride_c;
@@ -913,6 +926,7 @@ void gemm_wgmma(const GemmArgs& g) {
   const bool in_place = use_tma() && wgmma_mn_major();
   KMajor a = operand_a(in_place), b = operand_b(in_place);
   if (use_tma() && try_tma(g, a, b)) return;
+  materialize_bias(g);  // the cp.async kernel reads beta * C
   if (a.mn) a = operand_a(false);
   if (b.mn) b = operand_b(false);
   Sm90Params p{};

@@ -13,6 +13,10 @@ bool wgmma_supported(int device);
 // device and stream; wick::Error when the device is not sm_90.
 void gemm_wgmma(const GemmArgs& g);
 
+// Broadcasts g.bias (if any) into C's rows and clears it, so that a kernel
+// reading beta * C computes the same (gemm.cu).
+void materialize_bias(GemmArgs& g);
+
 // Whether the TMA kernel reads an aligned MN-major operand (A transposed, B
 // not) in place through transposed descriptors instead of copying it K-major
 // first. ON by default since CudaGemm.AlignedMnMajorOperands passed in both

@@ -137,6 +137,7 @@ struct Case {
   int64_t pad;         // added to every leading dimension and batch stride (misalignment)
   bool broadcast_b;    // stride_b = 0
   double alpha, beta;  // beta = 0: C starts as NaN, which must not propagate
+  bool bias = false;   // GemmArgs::bias: beta * bias[n] in C's place; C starts as NaN, which must not be read
 };
 
 // The product of `c` in float64 on the host, from the host copies of A, B, C.
@@ -191,7 +192,20 @@ void check_case(const Case& cs, DType ab, DType cdt) {
   const std::vector<double> A = inputs(na, ab, 1), B = inputs(nb, ab, 2);
   std::vector<double> C0 = inputs(nc, cdt, 3);
   std::vector<double> abs_sum;
-  const std::vector<double> want = host_gemm(g, A, B, C0, &abs_sum);
+  Tensor d_bias;
+  std::vector<double> want;
+  if (cs.bias) {  // the reference: C holding bias[n] in every row
+    const std::vector<double> bias = inputs(static_cast<size_t>(std::max<int64_t>(cs.N, 1)), cdt, 4);
+    std::vector<double> c_bias = C0;
+    for (int64_t b = 0; b < cs.batch; ++b)
+      for (int64_t m = 0; m < cs.M; ++m)
+        for (int64_t n = 0; n < cs.N; ++n) c_bias[b * g.stride_c + m * g.ldc + n] = bias[n];
+    want = host_gemm(g, A, B, c_bias, &abs_sum);
+    d_bias = upload(bias, cdt);
+    g.bias = d_bias.data_ptr_raw();
+  } else {
+    want = host_gemm(g, A, B, C0, &abs_sum);
+  }
   const Tensor dA = upload(A, ab), dB = upload(B, ab);
   g.A = dA.data_ptr_raw(), g.B = dB.data_ptr_raw();
 
@@ -201,7 +215,7 @@ void check_case(const Case& cs, DType ab, DType cdt) {
   for (int which = 0; which < (wgmma ? 5 : 4); ++which) {
     const char* name = names[which];
     std::vector<double> start = C0;
-    if (cs.beta == 0) {  // beta = 0 must ignore C entirely, NaN included (padding keeps its value)
+    if (cs.beta == 0 || cs.bias) {  // beta = 0 or a bias: C is not read, NaN included (padding keeps its value)
       for (int64_t b = 0; b < cs.batch; ++b)
         for (int64_t m = 0; m < cs.M; ++m)
           for (int64_t n = 0; n < cs.N; ++n)
@@ -225,6 +239,7 @@ void check_case(const Case& cs, DType ab, DType cdt) {
         ADD_FAILURE() << name << " " << ab << "->" << cdt << " M=" << cs.M << " N=" << cs.N << " K=" << cs.K
                       << " batch=" << cs.batch << " ta=" << cs.ta << " tb=" << cs.tb << " pad=" << cs.pad
                       << " bcastB=" << cs.broadcast_b << " alpha=" << cs.alpha << " beta=" << cs.beta
+                      << " bias=" << cs.bias
                       << ": C[" << i << "] = " << got[i] << ", want " << want[i] << " (tol " << tol << ")";
       }
     }
@@ -382,6 +397,38 @@ TEST(CudaGemm, NarrowTiles) {
   }
 }
 
+// GemmArgs::bias (addmm's row-vector c): in the wgmma TMA kernel's epilogue
+// (and its stream-K fixup), materialized into C for every other kernel and
+// the vendors, read natively by the reference; C is NaN and must not be read.
+// Odd shapes, transposes, padding, batches, beta != 1, K = 0.
+TEST(CudaGemm, BiasEpilogue) {
+  WICK_SKIP_WITHOUT_CUDA();
+  struct Restore {
+    bool sk = cuda::wgmma_stream_k(), narrow = cuda::wgmma_narrow_tiles();
+    ~Restore() {
+      cuda::set_wgmma_stream_k(sk);
+      cuda::set_wgmma_narrow_tiles(narrow);
+    }
+  } restore;
+  for (int paths = 0; paths < 3; ++paths) {  // the TMA kernel as is, with stream-K, with 192-wide tiles
+    cuda::set_wgmma_stream_k(paths == 1);
+    cuda::set_wgmma_narrow_tiles(paths == 2);
+    SCOPED_TRACE(paths == 0 ? "default paths" : paths == 1 ? "stream-K" : "192-wide tiles");
+    for (const DtypePair& p : kPairs) {
+      if (paths > 0 && p.ab != kFloat16 && p.ab != kBFloat16) continue;
+      for (int t = 0; t < 4; ++t) {
+        const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+        SCOPED_TRACE(testing::Message() << p.ab << "->" << p.c << " ta " << ta << " tb " << tb);
+        check_case({33, 65, 40, 1, ta, tb, 0, false, 1.0, 1.0, true}, p.ab, p.c);
+        check_case({129, 300, 72, 2, ta, tb, 3, false, 1.0, 1.0, true}, p.ab, p.c);
+        check_case({64, 136, 520, 1, ta, tb, 0, false, -0.5, 2.0, true}, p.ab, p.c);
+        check_case({200, 260, 2000, 1, ta, tb, 0, false, 1.0, 1.0, true}, p.ab, p.c);  // stream-K when on
+        check_case({5, 9, 0, 2, ta, tb, 0, false, 1.0, 0.5, true}, p.ab, p.c);       // K = 0: C = beta bias
+      }
+    }
+  }
+}
+
 TEST(CudaGemm, KZeroScalesC) {
   WICK_SKIP_WITHOUT_CUDA();
   for (const DtypePair& p : kPairs) {
@@ -478,6 +525,35 @@ TEST(CudaMatmul, ProductsAddmmAndLinear) {
                               addmm(c, a[0], b[0], 0.5, 2.0), 1e-11, 1e-11));
   const Tensor w = cpu_f64({10, 30}, 4);
   EXPECT_TRUE(test::all_close(linear(a.to(kCuda), w.to(kCuda), c.to(kCuda)).to(kCPU), linear(a, w, c), 1e-11, 1e-11));
+  // addmm's c in every form: a row vector goes to the GEMM's bias (1-D, [1, N], strided), the others are
+  // copied into the output first ([M, N], a column [M, 1], a scalar-like [1]).
+  const Tensor wide = cpu_f64({20}, 5);
+  for (const Tensor& cc : {c, c.view({1, 10}), slice(wide, 0, 0, 20, 2), cpu_f64({20, 10}, 6), cpu_f64({20, 1}, 7),
+                           cpu_f64({1}, 8)}) {
+    SCOPED_TRACE(shape_str(cc.sizes()));
+    Tensor cg = cc.to(kCuda);
+    if (cc.dim() == 1 && cc.size(0) == 10 && !cc.is_contiguous()) cg = slice(wide.to(kCuda), 0, 0, 20, 2);
+    EXPECT_TRUE(test::all_close(addmm(cg, a[0].to(kCuda), b[0].to(kCuda), 0.5, 2.0).to(kCPU),
+                                addmm(cc, a[0], b[0], 0.5, 2.0), 1e-11, 1e-11));
+    EXPECT_TRUE(test::all_close(addmm(cg, a[0].to(kCuda), b[0].to(kCuda)).to(kCPU), addmm(cc, a[0], b[0]), 1e-11,
+                                1e-11));
+  }
+  // Gradients through the bias path, against the CPU's.
+  Tensor x = a[1].clone().requires_grad_(true), wt = w.clone().requires_grad_(true), bias = c.clone().requires_grad_(true);
+  Tensor xg = a[1].to(kCuda).requires_grad_(true), wg = w.to(kCuda).requires_grad_(true),
+         bg = c.to(kCuda).requires_grad_(true);
+  sum(mul(linear(x, wt, bias), linear(x, wt, bias))).backward();
+  sum(mul(linear(xg, wg, bg), linear(xg, wg, bg))).backward();
+  EXPECT_TRUE(test::all_close(xg.grad().to(kCPU), x.grad(), 1e-10, 1e-10));
+  EXPECT_TRUE(test::all_close(wg.grad().to(kCPU), wt.grad(), 1e-10, 1e-10));
+  EXPECT_TRUE(test::all_close(bg.grad().to(kCPU), bias.grad(), 1e-10, 1e-10));
+  // 16-bit: the bias rounded into the output once, like the CPU product of the same rounded values.
+  for (DType dt : {kBFloat16, kFloat16}) {
+    const Tensor ah = a[0].to(kFloat32).to(dt).to(kFloat64), bh = b[0].to(kFloat32).to(dt).to(kFloat64),
+                 ch = c.to(kFloat32).to(dt).to(kFloat64);
+    const Tensor got = addmm(ch.to(kCuda).to(dt), ah.to(kCuda).to(dt), bh.to(kCuda).to(dt)).to(kFloat64).to(kCPU);
+    EXPECT_TRUE(test::all_close(got, addmm(ch, ah, bh), dt == kBFloat16 ? 1e-2 : 2e-3, 1e-2)) << dt;
+  }
 }
 
 // float16/bfloat16 through the ops (casts on the device): random inputs, the
