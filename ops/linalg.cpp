@@ -261,8 +261,11 @@ Tensor addmm(const Tensor& c, const Tensor& a, const Tensor& b, const Scalar& be
   const bool beta_zero = beta.to_double() == 0;
   // A CUDA product takes a row-vector c (a linear layer's bias) into its epilogue: no broadcast copy of c into
   // out, no read of it back. Elsewhere c is copied into out and the product adds beta * out.
-  const bool bias_vector = out.is_cuda() && !beta_zero && shape[1] > 1 && c.numel() == shape[1] &&
-                           (c.dim() == 1 || (c.dim() == 2 && c.size(0) == 1));
+  bool bias_vector = false;
+#ifdef WICK_WITH_CUDA
+  bias_vector = out.is_cuda() && cuda::gemm_bias_epilogue() && !beta_zero && shape[1] > 1 && c.numel() == shape[1] &&
+                (c.dim() == 1 || (c.dim() == 2 && c.size(0) == 1));
+#endif
   Tensor bias;
   if (bias_vector) {
     NoGradGuard ng;

@@ -717,6 +717,16 @@ void check_gemm_args(const GemmArgs& g) {
   WICK_CHECK(g.ldc >= std::max<int64_t>(1, g.N), "cuda gemm: ldc = ", g.ldc, " < N = ", g.N);
 }
 
+namespace {
+OptInSwitch& bias_switch() {
+  static OptInSwitch s("WICK_CUDA_GEMM_BIAS", /*default_on=*/false);
+  return s;
+}
+}  // namespace
+
+void set_gemm_bias_epilogue(bool on) { bias_switch().set(on); }
+bool gemm_bias_epilogue() { return bias_switch().on(); }
+
 void materialize_bias(GemmArgs& g) {
   if (g.bias == nullptr) return;
   const int64_t total = g.batch * g.M * g.N;

@@ -89,6 +89,14 @@ void gemm_reference(const GemmArgs& g);
 // b = [..., K, N] have batch dims broadcastable to out's and any strides.
 // All three share out's device and dtype (float32, float64, float16,
 // bfloat16); checked by ops/linalg.cpp.
+// Whether addmm (ops/linalg.cpp) hands a row-vector c (a linear layer's
+// bias) to the GEMM as GemmArgs::bias instead of copying it into the output
+// first. OFF by default until a GPU has run CudaGemm.BiasEpilogue and the
+// ops' tests with it; WICK_CUDA_GEMM_BIAS=1 turns it on for the process, the
+// setter (process-wide) lets tests run both.
+void set_gemm_bias_epilogue(bool on);
+bool gemm_bias_epilogue();
+
 // bias (optional): a contiguous [N] tensor of out's dtype and device, added
 // as beta * bias[n] in place of beta * out (GemmArgs::bias).
 void batched_gemm(const Tensor& out, const Tensor& a, const Tensor& b, const Scalar& alpha, const Scalar& beta,

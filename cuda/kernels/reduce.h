@@ -42,8 +42,8 @@ void cumsum(const Tensor& x, int64_t dim, bool reverse, const Tensor& out);
 
 // The vectorized columns kernel (reduce.cu: one 16-byte load per row for
 // V = 16 / sizeof(T) adjacent outputs, 4 rows in flight) for reductions over
-// the leading dims of a contiguous [rows, C] block with aligned rows: bias
-// and layer-norm parameter gradients. OFF by default until a GPU has run
+// the leading dims of a contiguous [rows, C] block with aligned rows (the
+// bias gradients of linear layers, sum over the tokens). OFF by default until a GPU has run
 // CudaReduction.VectorizedColumns; WICK_CUDA_REDUCE_VEC=1 turns it on for the
 // process, the setter (process-wide) lets tests run both.
 void set_reduce_columns_vectorized(bool on);

@@ -514,8 +514,9 @@ TEST(CudaMatmul, Float32AndFloat64MatchCpu) {
   }
 }
 
-TEST(CudaMatmul, ProductsAddmmAndLinear) {
-  WICK_SKIP_WITHOUT_CUDA();
+// The products on CUDA tensors against the CPU's; run by the test below in
+// both settings of the GEMM's bias epilogue.
+void products_addmm_and_linear() {
   const Tensor a = cpu_f64({3, 20, 30}, 1), b = cpu_f64({3, 30, 10}, 2), c = cpu_f64({10}, 3);
   EXPECT_TRUE(test::all_close(bmm(a.to(kCuda), b.to(kCuda)).to(kCPU), bmm(a, b), 1e-11, 1e-11));
   EXPECT_TRUE(test::all_close(mm(a[0].to(kCuda), b[1].to(kCuda)).to(kCPU), mm(a[0], b[1]), 1e-11, 1e-11));
@@ -554,6 +555,23 @@ TEST(CudaMatmul, ProductsAddmmAndLinear) {
     const Tensor got = addmm(ch.to(kCuda).to(dt), ah.to(kCuda).to(dt), bh.to(kCuda).to(dt)).to(kFloat64).to(kCPU);
     EXPECT_TRUE(test::all_close(got, addmm(ch, ah, bh), dt == kBFloat16 ? 1e-2 : 2e-3, 1e-2)) << dt;
   }
+}
+
+TEST(CudaMatmul, ProductsAddmmAndLinear) {
+  WICK_SKIP_WITHOUT_CUDA();
+#ifdef WICK_WITH_CUDA
+  struct Restore {
+    bool was = cuda::gemm_bias_epilogue();
+    ~Restore() { cuda::set_gemm_bias_epilogue(was); }
+  } restore;
+  for (bool epilogue : {true, false}) {
+    SCOPED_TRACE(epilogue ? "bias in the GEMM's epilogue" : "bias copied into the output");
+    cuda::set_gemm_bias_epilogue(epilogue);
+    products_addmm_and_linear();
+  }
+#else
+  products_addmm_and_linear();
+#endif
 }
 
 // float16/bfloat16 through the ops (casts on the device): random inputs, the
