@@ -20,6 +20,7 @@
 #include "ops/nn.h"
 
 #include <algorithm>
+#include <initializer_list>
 
 #include "autograd/autocast.h"
 #include "autograd/function.h"
@@ -128,12 +129,32 @@ TensorOptions stats_options(const Tensor& x) {
 
 // An optional per-feature parameter (weight/bias/running stat): undefined, or
 // of `shape` and x's dtype and device.
-void check_param(const char* op, const char* name, const Tensor& p, const Shape& shape, const Tensor& x) {
+// want: the dtype p must have (x's unless a mixed-precision kernel says otherwise).
+void check_param(const char* op, const char* name, const Tensor& p, const Shape& shape, const Tensor& x,
+                 DType want) {
   if (!p.defined()) return;
   WICK_CHECK(p.sizes() == shape, op, ": ", name, " has shape ", shape_str(p.sizes()), " but expected ",
              shape_str(shape), " for input of shape ", shape_str(x.sizes()));
-  WICK_CHECK(p.dtype() == x.dtype(), op, ": ", name, " has dtype ", p.dtype(), " but input has dtype ", x.dtype());
+  WICK_CHECK(p.dtype() == want, op, ": ", name, " has dtype ", p.dtype(), " but input has dtype ", x.dtype(),
+             want != x.dtype() ? str(" (and the other parameters ", want, ")") : std::string());
   WICK_CHECK(p.device() == x.device(), op, ": ", name, " is on ", p.device(), " but input is on ", x.device());
+}
+void check_param(const char* op, const char* name, const Tensor& p, const Shape& shape, const Tensor& x) {
+  check_param(op, name, p, shape, x, x.dtype());
+}
+
+// batch_norm's parameter dtype: x's, or float32 for a 16-bit CUDA x whose
+// first defined parameter is float32 when the mixed kernels are on
+// (cuda::batch_norm_mixed: x, out and gx stay 16-bit).
+DType batch_norm_param_dtype(const Tensor& x, std::initializer_list<Tensor> params) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda() && (x.dtype() == kFloat16 || x.dtype() == kBFloat16) && cuda::batch_norm_mixed())
+    for (const Tensor& p : params)
+      if (p.defined()) return p.dtype() == kFloat32 ? kFloat32 : x.dtype();
+#else
+  (void)params;
+#endif
+  return x.dtype();
 }
 
 Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
@@ -298,19 +319,25 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
-  // Autocast: float32 (wick's kernels take one dtype for x and the affine
-  // parameters); the running statistics are updated in place, never cast.
-  if (autocast::Cast ac{x, weight, bias}; ac)
-    return batch_norm(ac.fp32(x), running_mean, running_var, ac.fp32(weight), ac.fp32(bias), training, momentum, eps);
+  // Autocast: float32; or, with the mixed CUDA kernels on (cuda::batch_norm_mixed), a 16-bit CUDA input as it
+  // is beside float32 parameters, as cuDNN runs it under PyTorch's autocast. The running statistics are updated
+  // in place, never cast.
+  if (autocast::Cast ac{x, weight, bias}; ac) {
+    const Tensor w32 = ac.fp32(weight), b32 = ac.fp32(bias);
+    if (batch_norm_param_dtype(x, {w32, b32, running_mean, running_var}) == kFloat32 && x.dtype() != kFloat32)
+      return batch_norm(x, running_mean, running_var, w32, b32, training, momentum, eps);
+    return batch_norm(ac.fp32(x), running_mean, running_var, w32, b32, training, momentum, eps);
+  }
   const char* op = "batch_norm";
   check_float_input(op, x, /*on_cuda=*/true);
   WICK_CHECK(x.dim() >= 2, op, ": expected input of shape [N, C, ...] with at least 2 dims, got ",
              shape_str(x.sizes()));
   const int64_t N = x.size(0), C = x.size(1), S = C && N ? x.numel() / (N * C) : 0;
-  check_param(op, "weight", weight, {C}, x);
-  check_param(op, "bias", bias, {C}, x);
-  check_param(op, "running_mean", running_mean, {C}, x);
-  check_param(op, "running_var", running_var, {C}, x);
+  const DType pd = batch_norm_param_dtype(x, {weight, bias, running_mean, running_var});
+  check_param(op, "weight", weight, {C}, x, pd);
+  check_param(op, "bias", bias, {C}, x, pd);
+  check_param(op, "running_mean", running_mean, {C}, x, pd);
+  check_param(op, "running_var", running_var, {C}, x, pd);
   const int64_t count = N * S;  // values per channel
   if (training) {
     WICK_CHECK(count > 1 || x.numel() == 0, op, ": expected more than 1 value per channel when training, got input of shape ",
@@ -347,22 +374,24 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   if (autograd::needs_grad({x, weight, bias})) {
     autograd::record(
         "BatchNormBackward", {x, weight, bias}, {out},
-        [sx = SavedTensor(x), sw = SavedTensor(weight), mean, rstd, cs, red, training, eps, N, C, S](const Ctx& c) {
+        [sx = SavedTensor(x), sw = SavedTensor(weight), mean, rstd, cs, red, training, eps, N, C, S, pd](const Ctx& c) {
           const Tensor& g = c.grad();
           Tensor xv = sx.unpack(), w = sw.unpack();
           if (!autograd::GradMode::is_enabled()) {
             // First-order backward, not recorded: one fused kernel (two passes).
             const TensorOptions o = TensorOptions(xv.dtype()).device(xv.device());
+            const TensorOptions po = TensorOptions(pd).device(xv.device());  // the parameters' gradients
             Tensor gx = c.needs_input_grad(0) ? empty(xv.sizes(), o) : Tensor();
-            Tensor gw = c.needs_input_grad(1) ? empty({C}, o) : Tensor();
-            Tensor gb = c.needs_input_grad(2) ? empty({C}, o) : Tensor();
+            Tensor gw = c.needs_input_grad(1) ? empty({C}, po) : Tensor();
+            Tensor gb = c.needs_input_grad(2) ? empty({C}, po) : Tensor();
             kern::batch_norm_backward(gx, gw, gb, g.to(xv.dtype()).contiguous(), xv.contiguous(), mean, rstd,
                                      w.defined() ? w.contiguous() : Tensor(), N, C, S, training);
             return tensor_list{gx, gw, gb};
           }
           // Under create_graph: the formula written with ops, differentiable again.
-          // (16-bit inputs on CUDA saved float32 statistics: back to x's dtype.)
-          Tensor wb = w.defined() ? w.reshape(cs) : Tensor();
+          // (16-bit inputs on CUDA saved float32 statistics: back to x's dtype; float32 parameters of a
+          // 16-bit x, the mixed kernels, likewise, and their gradients back to float32 at the end.)
+          Tensor wb = w.defined() ? w.to(xv.dtype()).reshape(cs) : Tensor();
           Tensor mc = mean.to(xv.dtype()).reshape(cs), rc = rstd.to(xv.dtype()).reshape(cs);
           Tensor xhat, r;
           if (training) {
@@ -377,8 +406,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
             Tensor gh = wb.defined() ? mul(g, wb) : g;
             gx = training ? norm_input_grad(gh, xhat, r, red, /*center=*/true) : mul(gh, r);
           }
-          if (c.needs_input_grad(1)) gw = sum(mul(g, xhat), red);
-          if (c.needs_input_grad(2)) gb = sum(g, red);
+          if (c.needs_input_grad(1)) gw = sum(mul(g, xhat), red).to(pd);
+          if (c.needs_input_grad(2)) gb = sum(g, red).to(pd);
           return tensor_list{gx, gw, gb};
         });
   }

@@ -108,7 +108,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   # path also has its own tests in the main run above, which switch it on and off themselves, so a
   # failure here is traced there. Turn one on when its own tests and these pass (README: the switches).
   optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_CONV_IM2COL=1 WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1"
-  optin="$optin WICK_CUDA_GEMM_BIAS=1 WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_FFT=1 WICK_CUDA_EIGH=1"
+  optin="$optin WICK_CUDA_GEMM_BIAS=1 WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_BN_MIXED=1 WICK_CUDA_FFT=1 WICK_CUDA_EIGH=1"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
   # several at once would time each other's GPU work in the amp training run.
   for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -119,7 +119,8 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
               "WICK_CUDA_COPY_FAST=0 WICK_CUDA_WGMMA_MN=0 test_cuda_amp" \
               "WICK_CUDA_ATTENTION_FA2=0 test_cuda_attention" "WICK_CUDA_ATTENTION_FA2=0 test_cuda_models" \
               "$optin test_cuda_models" "$optin test_cuda_amp" "$optin test_cuda_nn" "$optin test_cuda_backend_ops" \
-              "$optin test_cuda_gemm" "$optin test_cuda_attention" "$optin test_cuda_conv"; do
+              "$optin test_cuda_gemm" "$optin test_cuda_attention" "$optin test_cuda_conv" \
+              "$optin test_cuda_norm"; do
     n=${spec##* }; vars=${spec% *}; [ -x "$bin/$n" ] || continue
     log="$out/detail/alt_${n}_$(echo "$vars" | tr -c 'A-Za-z0-9\n' '_').log"
     shown=$spec
@@ -188,10 +189,10 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
         # The opt-in paths (until they are the default): "wick-opt". GPT-2: the FA2 backward,
         # stream-K for the weight gradients, 192-wide GEMM tiles, the vectorized bias-gradient sums;
         # ResNet-50: the column path for the non-1x1 convolutions (its GEMMs with the same two
-        # GEMM paths), the vectorized sums.
+        # GEMM paths), batch norm on bfloat16 activations (mixed kernels), the vectorized sums.
         gemm_opt="WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1 WICK_CUDA_GEMM_BIAS=1 WICK_CUDA_REDUCE_VEC=1"
         opt="WICK_CUDA_ATTENTION_FA2_BWD=1 $gemm_opt"
-        [ $wl = resnet50 ] && opt="WICK_CUDA_CONV_IM2COL=1 $gemm_opt"
+        [ $wl = resnet50 ] && opt="WICK_CUDA_CONV_IM2COL=1 WICK_CUDA_BN_MIXED=1 $gemm_opt"
         # shellcheck disable=SC2086
         env $opt timeout 150 "$bin/bench_cuda_models" --workload $wl --steps 5 --warmup 2 --json \
           2>> "$out/models.err" | sed 's/"framework": "wick"/"framework": "wick-opt"/' >> "$out/models.jsonl"
@@ -214,7 +215,7 @@ for wl in ("gpt2", "resnet50"):
     opt = [r for r in rows if r["workload"] == wl and r["framework"] == "wick-opt"]
     if opt:
         f = statistics.median(r["throughput"] for r in opt)
-        what = "FA2 bwd, GEMM paths, vector sums" if wl == "gpt2" else "conv columns, GEMM paths, vector sums"
+        what = "FA2 bwd, GEMM paths, vector sums" if wl == "gpt2" else "conv columns, bf16 BN, GEMM paths"
         print(f"          wick-opt (opt-in: {what}) {f:10.0f}  ratio {f / t:5.2f}x, "
               f"forward/backward/optimizer ms {ph(opt[-1])}")
 PY

@@ -39,6 +39,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 
 #include "cuda/kernels/block.cuh"
@@ -132,19 +133,21 @@ __global__ void bn_stats_partial_kernel(double* __restrict__ part, const T* __re
 
 // One thread per channel: statistics (eval: read from rm, rv), the running
 // update (training only), coef[c] = scale, coef[C + c] = shift
-// (out = x * scale + shift).
-template <typename T>
+// (out = x * scale + shift). P: the dtype of the affine parameters and the
+// running statistics: T, or float32 for 16-bit x (the mixed kernels).
+template <typename T, typename P>
 __global__ void bn_finalize_kernel(compute_t<T>* __restrict__ coef, compute_t<T>* __restrict__ save_mean,
-                                   compute_t<T>* __restrict__ save_rstd, T* __restrict__ rm, T* __restrict__ rv,
+                                   compute_t<T>* __restrict__ save_rstd, P* __restrict__ rm, P* __restrict__ rv,
                                    const double* __restrict__ part, const T* __restrict__ x,
-                                   const T* __restrict__ w, const T* __restrict__ b, int64_t C, int64_t S,
+                                   const P* __restrict__ w, const P* __restrict__ b, int64_t C, int64_t S,
                                    int64_t M, int64_t G, bool training, double momentum, double eps) {
   using A = compute_t<T>;
+  using AP = compute_t<P>;
   for (int64_t c = global_thread(); c < C; c += grid_threads()) {
     double mean, var;
     if (!training) {
-      mean = static_cast<double>(to_compute<A>(rm[c]));
-      var = static_cast<double>(to_compute<A>(rv[c]));
+      mean = static_cast<double>(to_compute<AP>(rm[c]));
+      var = static_cast<double>(to_compute<AP>(rv[c]));
     } else if (M == 0) {
       mean = var = NAN;  // the running statistics stay as they are
     } else {
@@ -156,13 +159,13 @@ __global__ void bn_finalize_kernel(compute_t<T>* __restrict__ coef, compute_t<T>
       const double d = s1 / static_cast<double>(M);
       mean = static_cast<double>(to_compute<A>(x[c * S])) + d;
       var = fmax(0.0, s2 / static_cast<double>(M) - d * d);
-      // The CPU's constants: momentum and 1 - momentum rounded to T, and
+      // The CPU's constants: momentum and 1 - momentum rounded to P, and
       // momentum * M / (M - 1) for the unbiased running variance.
       const double mom_bessel = M > 1 ? momentum * (static_cast<double>(M) / static_cast<double>(M - 1)) : 0.0;
-      // Values rounded as the update's operands: to T (16-bit storage: to float).
+      // Values rounded as the update's operands: to P (16-bit storage: to float).
       auto in_t = [](double v) {
-        if constexpr (is_reduced_float_v<T>) return static_cast<double>(static_cast<float>(v));
-        else return static_cast<double>(static_cast<T>(v));
+        if constexpr (is_reduced_float_v<P>) return static_cast<double>(static_cast<float>(v));
+        else return static_cast<double>(static_cast<P>(v));
       };
       if (rm) rm[c] = running_update(rm[c], in_t(mean), in_t(1.0 - momentum), in_t(momentum));
       if (rv) rv[c] = running_update(rv[c], in_t(var), in_t(1.0 - momentum), in_t(mom_bessel));
@@ -170,9 +173,9 @@ __global__ void bn_finalize_kernel(compute_t<T>* __restrict__ coef, compute_t<T>
     const double rstd = 1.0 / sqrt(var + eps);
     if (save_mean) save_mean[c] = static_cast<A>(mean);
     if (save_rstd) save_rstd[c] = static_cast<A>(rstd);
-    const double scale = rstd * (w ? static_cast<double>(to_compute<A>(w[c])) : 1.0);
+    const double scale = rstd * (w ? static_cast<double>(to_compute<AP>(w[c])) : 1.0);
     coef[c] = static_cast<A>(scale);
-    coef[C + c] = static_cast<A>((b ? static_cast<double>(to_compute<A>(b[c])) : 0.0) - mean * scale);
+    coef[C + c] = static_cast<A>((b ? static_cast<double>(to_compute<AP>(b[c])) : 0.0) - mean * scale);
   }
 }
 
@@ -213,11 +216,13 @@ __global__ void bn_bwd_partial_kernel(double* __restrict__ part, const T* __rest
 }
 
 // gb = sg, gw = sgx * rstd; coef [3, C] = ka, kx, k0 for gx (see the CPU file).
-template <typename T>
-__global__ void bn_bwd_finalize_kernel(compute_t<T>* __restrict__ coef, T* __restrict__ gw, T* __restrict__ gb,
+// P: the dtype of w, gw and gb (see bn_finalize_kernel).
+template <typename T, typename P>
+__global__ void bn_bwd_finalize_kernel(compute_t<T>* __restrict__ coef, P* __restrict__ gw, P* __restrict__ gb,
                                        const double* __restrict__ part, const compute_t<T>* __restrict__ rstd,
-                                       const T* __restrict__ w, int64_t C, int64_t M, int64_t G, bool training) {
+                                       const P* __restrict__ w, int64_t C, int64_t M, int64_t G, bool training) {
   using A = compute_t<T>;
+  using AP = compute_t<P>;
   for (int64_t c = global_thread(); c < C; c += grid_threads()) {
     double sg = 0, sgx = 0;
     for (int64_t g = 0; g < G; ++g) {  // G = 0 for an empty batch: zero sums
@@ -225,10 +230,10 @@ __global__ void bn_bwd_finalize_kernel(compute_t<T>* __restrict__ coef, T* __res
       sgx += part[(C + c) * G + g];
     }
     const double r = static_cast<double>(rstd[c]);
-    if (gb) gb[c] = from_compute<T>(sg);
-    if (gw) gw[c] = from_compute<T>(M ? sgx * r : 0.0);  // empty: rstd is NaN
+    if (gb) gb[c] = from_compute<P>(sg);
+    if (gw) gw[c] = from_compute<P>(M ? sgx * r : 0.0);  // empty: rstd is NaN
     if (coef) {
-      const double ka = r * (w ? static_cast<double>(to_compute<A>(w[c])) : 1.0);
+      const double ka = r * (w ? static_cast<double>(to_compute<AP>(w[c])) : 1.0);
       const double inv_m = M ? 1.0 / static_cast<double>(M) : 0.0;
       coef[c] = static_cast<A>(ka);
       coef[C + c] = training ? static_cast<A>(-ka * r * r * sgx * inv_m) : A(0);
@@ -372,7 +377,28 @@ P* ptr(const Tensor& t) {
   return ptr_or_null<P>(t);
 }
 
+// The dtype batch_norm's parameters (weight, bias, running statistics, their
+// gradients) must have: x's, or float32 for a 16-bit x whose first defined
+// parameter is float32 (the mixed kernels: autocast keeps a 16-bit x with
+// float32 master parameters, as cuDNN does under PyTorch's autocast).
+DType batch_norm_param_dtype(const Tensor& x, std::initializer_list<Tensor> params) {
+  if (x.dtype() != kFloat16 && x.dtype() != kBFloat16) return x.dtype();
+  for (const Tensor& p : params)
+    if (p.defined()) return p.dtype() == kFloat32 ? kFloat32 : x.dtype();
+  return x.dtype();
+}
+
 }  // namespace
+
+namespace {
+OptInSwitch& mixed_switch() {
+  static OptInSwitch s("WICK_CUDA_BN_MIXED", /*default_on=*/false);
+  return s;
+}
+}  // namespace
+
+void set_batch_norm_mixed(bool on) { mixed_switch().set(on); }
+bool batch_norm_mixed() { return mixed_switch().on(); }
 
 void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor& save_rstd,
                         const Tensor& running_mean, const Tensor& running_var, const Tensor& x, const Tensor& w,
@@ -380,43 +406,53 @@ void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor
                         double eps) {
   const char* op = "batch_norm";
   const DType sd = layer_norm_stats_dtype(x.dtype());
+  const DType pd = batch_norm_param_dtype(x, {w, b, running_mean, running_var});
   WICK_CHECK(x.is_cuda() && x.is_contiguous() && x.numel() == N * C * S, "cuda::batch_norm: x must be a contiguous CUDA tensor of N * C * S values");
   check_tensor(op, "out", out, x, x.numel(), x.dtype(), true);
   check_tensor(op, "save_mean", save_mean, x, C, sd, false);
   check_tensor(op, "save_rstd", save_rstd, x, C, sd, false);
-  check_tensor(op, "running_mean", running_mean, x, C, x.dtype(), !training);
-  check_tensor(op, "running_var", running_var, x, C, x.dtype(), !training);
-  check_tensor(op, "weight", w, x, C, x.dtype(), false);
-  check_tensor(op, "bias", b, x, C, x.dtype(), false);
+  check_tensor(op, "running_mean", running_mean, x, C, pd, !training);
+  check_tensor(op, "running_var", running_var, x, C, pd, !training);
+  check_tensor(op, "weight", w, x, C, pd, false);
+  check_tensor(op, "bias", b, x, C, pd, false);
   if (C == 0) return;
   const int64_t M = N * S;
   DeviceGuard guard(x.device().index);
   cudaStream_t stream = current_stream();
   WICK_DEVICE_DISPATCH_FLOAT(x.dtype(), op, [&]<typename T>() {
     using A = compute_t<T>;
-    const TensorOptions o = TensorOptions(kFloat64).device(x.device());
-    int64_t G = 0;
-    Tensor part;
-    if (training && M > 0) {
-      G = channel_chunks(C, M, x.device().index);
-      const int64_t per = (M + G - 1) / G;
-      G = (M + per - 1) / per;  // no empty chunk
-      part = empty({2, C, G}, o);
-      bn_stats_partial_kernel<T><<<dim3(static_cast<unsigned>(C), static_cast<unsigned>(G)), kThreads, 0, stream>>>(
-          ptr<double>(part), ptr<const T>(x), NcsIndex(C, S, x.numel()), M, per);
+    auto run = [&]<typename P>() {
+      const TensorOptions o = TensorOptions(kFloat64).device(x.device());
+      int64_t G = 0;
+      Tensor part;
+      if (training && M > 0) {
+        G = channel_chunks(C, M, x.device().index);
+        const int64_t per = (M + G - 1) / G;
+        G = (M + per - 1) / per;  // no empty chunk
+        part = empty({2, C, G}, o);
+        bn_stats_partial_kernel<T><<<dim3(static_cast<unsigned>(C), static_cast<unsigned>(G)), kThreads, 0, stream>>>(
+            ptr<double>(part), ptr<const T>(x), NcsIndex(C, S, x.numel()), M, per);
+        WICK_CUDA_CHECK_LAUNCH();
+      }
+      Tensor coef = empty({2, C}, TensorOptions(dtype_of_storage<A>()).device(x.device()));
+      bn_finalize_kernel<T, P><<<grid_for(C, kThreads), kThreads, 0, stream>>>(
+          ptr<A>(coef), ptr<A>(save_mean), ptr<A>(save_rstd), ptr<P>(running_mean), ptr<P>(running_var),
+          ptr<const double>(part), ptr<const T>(x), ptr<const P>(w), ptr<const P>(b), C, S, M, G, training, momentum,
+          eps);
       WICK_CUDA_CHECK_LAUNCH();
+      if (M > 0) {
+        bn_apply_kernel<T><<<grid_for(x.numel(), kThreads), kThreads, 0, stream>>>(
+            ptr<T>(out), ptr<const T>(x), ptr<const A>(coef), NcsIndex(C, S, x.numel()), x.numel());
+        WICK_CUDA_CHECK_LAUNCH();
+      }
+    };
+    if constexpr (is_reduced_float_v<T>) {
+      if (pd == kFloat32) {
+        run.template operator()<float>();
+        return;
+      }
     }
-    Tensor coef = empty({2, C}, TensorOptions(dtype_of_storage<A>()).device(x.device()));
-    bn_finalize_kernel<T><<<grid_for(C, kThreads), kThreads, 0, stream>>>(
-        ptr<A>(coef), ptr<A>(save_mean), ptr<A>(save_rstd), ptr<T>(running_mean), ptr<T>(running_var),
-        ptr<const double>(part), ptr<const T>(x), ptr<const T>(w),
-        ptr<const T>(b), C, S, M, G, training, momentum, eps);
-    WICK_CUDA_CHECK_LAUNCH();
-    if (M > 0) {
-      bn_apply_kernel<T><<<grid_for(x.numel(), kThreads), kThreads, 0, stream>>>(
-          ptr<T>(out), ptr<const T>(x), ptr<const A>(coef), NcsIndex(C, S, x.numel()), x.numel());
-      WICK_CUDA_CHECK_LAUNCH();
-    }
+    run.template operator()<T>();
   });
 }
 
@@ -425,15 +461,16 @@ void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
                          bool training) {
   const char* op = "batch_norm_backward";
   const DType sd = layer_norm_stats_dtype(x.dtype());
+  const DType pd = batch_norm_param_dtype(x, {w, gw, gb});
   WICK_CHECK(x.is_cuda() && x.is_contiguous() && x.numel() == N * C * S,
              "cuda::batch_norm_backward: x must be a contiguous CUDA tensor of N * C * S values");
   check_tensor(op, "grad_output", gy, x, x.numel(), x.dtype(), true);
   check_tensor(op, "grad_input", gx, x, x.numel(), x.dtype(), false);
-  check_tensor(op, "grad_weight", gw, x, C, x.dtype(), false);
-  check_tensor(op, "grad_bias", gb, x, C, x.dtype(), false);
+  check_tensor(op, "grad_weight", gw, x, C, pd, false);
+  check_tensor(op, "grad_bias", gb, x, C, pd, false);
   check_tensor(op, "mean", mean, x, C, sd, true);
   check_tensor(op, "rstd", rstd, x, C, sd, true);
-  check_tensor(op, "weight", w, x, C, x.dtype(), false);
+  check_tensor(op, "weight", w, x, C, pd, false);
   if (C == 0) return;
   const int64_t M = N * S;
   const bool want_gx = gx.defined() && M > 0;
@@ -441,31 +478,40 @@ void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
   cudaStream_t stream = current_stream();
   WICK_DEVICE_DISPATCH_FLOAT(x.dtype(), op, [&]<typename T>() {
     using A = compute_t<T>;
-    int64_t G = 0;
-    Tensor part;
-    if (M > 0 && (gw.defined() || gb.defined() || (want_gx && training))) {
-      G = channel_chunks(C, M, x.device().index);
-      const int64_t per = (M + G - 1) / G;
-      G = (M + per - 1) / per;
-      part = empty({2, C, G}, TensorOptions(kFloat64).device(x.device()));
-      bn_bwd_partial_kernel<T><<<dim3(static_cast<unsigned>(C), static_cast<unsigned>(G)), kThreads, 0, stream>>>(
-          ptr<double>(part), ptr<const T>(gy), ptr<const T>(x), ptr<const A>(mean), NcsIndex(C, S, x.numel()), M,
-          per);
-      WICK_CUDA_CHECK_LAUNCH();
+    auto run = [&]<typename P>() {
+      int64_t G = 0;
+      Tensor part;
+      if (M > 0 && (gw.defined() || gb.defined() || (want_gx && training))) {
+        G = channel_chunks(C, M, x.device().index);
+        const int64_t per = (M + G - 1) / G;
+        G = (M + per - 1) / per;
+        part = empty({2, C, G}, TensorOptions(kFloat64).device(x.device()));
+        bn_bwd_partial_kernel<T><<<dim3(static_cast<unsigned>(C), static_cast<unsigned>(G)), kThreads, 0, stream>>>(
+            ptr<double>(part), ptr<const T>(gy), ptr<const T>(x), ptr<const A>(mean), NcsIndex(C, S, x.numel()), M,
+            per);
+        WICK_CUDA_CHECK_LAUNCH();
+      }
+      Tensor coef = want_gx ? empty({3, C}, TensorOptions(dtype_of_storage<A>()).device(x.device())) : Tensor();
+      if (want_gx || gw.defined() || gb.defined()) {
+        bn_bwd_finalize_kernel<T, P><<<grid_for(C, kThreads), kThreads, 0, stream>>>(
+            ptr<A>(coef), ptr<P>(gw), ptr<P>(gb), ptr<const double>(part), ptr<const A>(rstd), ptr<const P>(w), C, M,
+            G, training);
+        WICK_CUDA_CHECK_LAUNCH();
+      }
+      if (want_gx) {
+        bn_bwd_apply_kernel<T><<<grid_for(x.numel(), kThreads), kThreads, 0, stream>>>(
+            ptr<T>(gx), ptr<const T>(gy), ptr<const T>(x), ptr<const A>(mean), ptr<const A>(coef),
+            NcsIndex(C, S, x.numel()), x.numel(), training);
+        WICK_CUDA_CHECK_LAUNCH();
+      }
+    };
+    if constexpr (is_reduced_float_v<T>) {
+      if (pd == kFloat32) {
+        run.template operator()<float>();
+        return;
+      }
     }
-    Tensor coef = want_gx ? empty({3, C}, TensorOptions(dtype_of_storage<A>()).device(x.device())) : Tensor();
-    if (want_gx || gw.defined() || gb.defined()) {
-      bn_bwd_finalize_kernel<T><<<grid_for(C, kThreads), kThreads, 0, stream>>>(
-          ptr<A>(coef), ptr<T>(gw), ptr<T>(gb), ptr<const double>(part), ptr<const A>(rstd), ptr<const T>(w), C, M,
-          G, training);
-      WICK_CUDA_CHECK_LAUNCH();
-    }
-    if (want_gx) {
-      bn_bwd_apply_kernel<T><<<grid_for(x.numel(), kThreads), kThreads, 0, stream>>>(
-          ptr<T>(gx), ptr<const T>(gy), ptr<const T>(x), ptr<const A>(mean), ptr<const A>(coef),
-          NcsIndex(C, S, x.numel()), x.numel(), training);
-      WICK_CUDA_CHECK_LAUNCH();
-    }
+    run.template operator()<T>();
   });
 }
 

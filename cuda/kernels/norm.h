@@ -29,6 +29,9 @@ namespace wick::cuda {
 // each channel (shifted one-pass sums), the running statistics updated in
 // place (running_var with the unbiased variance, in the CPU's rounding
 // order), eval mode from the running statistics; out = x * scale + shift.
+// Parameters (w, b, running statistics; in the backward w, gw, gb) have x's
+// dtype, or, for a float16/bfloat16 x, all float32 (mixed: x, out, gy and gx
+// stay 16-bit, the statistics are float32 as for any 16-bit x).
 void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor& save_rstd,
                         const Tensor& running_mean, const Tensor& running_var, const Tensor& x, const Tensor& w,
                         const Tensor& b, int64_t N, int64_t C, int64_t S, bool training, double momentum,
@@ -39,6 +42,15 @@ void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor
 void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy, const Tensor& x,
                          const Tensor& mean, const Tensor& rstd, const Tensor& w, int64_t N, int64_t C, int64_t S,
                          bool training);
+
+// Whether autocast runs batch_norm on a 16-bit CUDA input as it is, with its
+// float32 parameters (the mixed kernels above), instead of casting the input
+// to float32 (then the output, the ReLU after it and the next convolution's
+// cast all move float32: ~3x the bytes of a ResNet's normalization layers).
+// OFF by default until a GPU has run CudaNorm.BatchNormMixed and the models'
+// tests with it; WICK_CUDA_BN_MIXED=1 turns it on for the process.
+void set_batch_norm_mixed(bool on);
+bool batch_norm_mixed();
 
 // See cpu::group_norm: statistics per (n, group) over C / groups channels
 // and S positions (two passes: mean, then centred squares); mean and rstd

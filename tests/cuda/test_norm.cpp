@@ -10,7 +10,9 @@
 #include <functional>
 #include <vector>
 
+#include "autograd/autocast.h"
 #include "autograd/gradcheck.h"
+#include "ops/conv.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
@@ -19,6 +21,10 @@
 #include "ops/view.h"
 #include "support/cuda_util.h"
 #include "support/test_util.h"
+
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/norm.h"
+#endif
 
 using namespace wick;
 using wick::test::all_close;
@@ -221,6 +227,85 @@ TEST(CudaNorm, HalfPrecisionMatchesTheFloat64Cpu) {
     expect_same(g64, c, 4 * t);
   }
 }
+
+#ifdef WICK_WITH_CUDA
+// The mixed kernels (cuda::set_batch_norm_mixed): a 16-bit x with float32
+// weight, bias and running statistics. y and gx stay 16-bit, gw, gb and the
+// running statistics float32, all against the float64 CPU on the same
+// values; with the switch off the mixed dtypes are an error, as before.
+// Under autocast, conv -> batch_norm -> relu keeps bfloat16 activations with
+// the switch on (float32 with it off) and agrees with the float32 path.
+TEST(CudaNorm, BatchNormMixed) {
+  WICK_SKIP_WITHOUT_CUDA();
+  struct Restore {
+    bool was = cuda::batch_norm_mixed();
+    ~Restore() { cuda::set_batch_norm_mixed(was); }
+  } restore;
+  cuda::set_batch_norm_mixed(true);
+  auto ref = [](const Tensor& v) { return v.defined() ? v.to(kFloat32).cpu().to(kFloat64) : Tensor(); };
+  for (DType dt : {kFloat16, kBFloat16}) {
+    const double t = dt == kFloat16 ? 1e-2 : 6e-2;
+    auto half = [&](const Tensor& v) { return v.defined() ? v.to(kCuda).to(dt) : Tensor(); };
+    auto f32 = [&](const Tensor& v) { return v.defined() ? v.to(kCuda) : Tensor(); };
+    for (const Shape& s : std::vector<Shape>{{4, 6, 5, 7}, {64, 3, 8, 8}, {8, 6}}) {
+      for (bool affine : {true, false}) {
+        const NormArgs a32 = make_args(s, kFloat32, affine, true, 90);
+        NormArgs m{half(a32.x), f32(a32.w), f32(a32.b), f32(a32.rm), f32(a32.rv), half(a32.gy)};
+        NormArgs r{ref(m.x), ref(m.w), ref(m.b), ref(m.rm), ref(m.rv), ref(m.gy)};
+        for (bool training : {true, false}) {
+          SCOPED_TRACE(str(dt, " ", shape_str(s), training ? " train" : " eval", affine ? " affine" : ""));
+          auto f = [&](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& rm, const Tensor& rv) {
+            Tensor y = batch_norm(x, rm, rv, w, b, training, 0.1, 1e-5);
+            if (x.is_cuda()) {
+              EXPECT_EQ(rm.dtype(), kFloat32);
+              if (w.defined()) EXPECT_EQ(w.dtype(), kFloat32);
+            }
+            return y;
+          };
+          const Result g = run(f, m, kCuda), c = run(f, r, Device(kCPU));
+          EXPECT_EQ(g.dtypes[0], dt);
+          EXPECT_EQ(g.dtypes[1], dt);
+          Result g64;
+          for (const Tensor& v : g.t) g64.t.push_back(ref(v));
+          expect_same(g64, c, 4 * t);
+        }
+      }
+    }
+    // Switch off: mixed dtypes are refused, naming them.
+    cuda::set_batch_norm_mixed(false);
+    const NormArgs a32 = make_args({4, 6, 5, 7}, kFloat32, true, true, 91);
+    EXPECT_WICK_ERROR(batch_norm(half(a32.x), f32(a32.rm), f32(a32.rv), f32(a32.w), f32(a32.b), true, 0.1, 1e-5),
+                      "has dtype float32 but input has dtype");
+    cuda::set_batch_norm_mixed(true);
+  }
+  // Autocast: conv -> batch_norm -> relu, bfloat16 activations with the mixed kernels.
+  const Tensor x = normal({8, 3, 16, 16}, kFloat32, 92).to(kCuda);
+  const Tensor cw = normal({16, 3, 3, 3}, kFloat32, 93, 0.3).to(kCuda);
+  const NormArgs p = make_args({8, 16, 16, 16}, kFloat32, true, true, 94);
+  Tensor outs[2], wgrads[2];
+  for (int mixed = 0; mixed < 2; ++mixed) {
+    cuda::set_batch_norm_mixed(mixed == 1);
+    Tensor w = p.w.to(kCuda).requires_grad_(true), b = p.b.to(kCuda).requires_grad_(true);
+    Tensor rm = p.rm.to(kCuda).clone(), rv = p.rv.to(kCuda).clone();
+    Tensor y;
+    {
+      Autocast ac(kCuda, kBFloat16);
+      Tensor h = conv2d(x, cw, Tensor(), {1, 1}, {1, 1});
+      EXPECT_EQ(h.dtype(), kBFloat16);
+      y = relu(batch_norm(h, rm, rv, w, b, true, 0.1, 1e-5));
+    }
+    EXPECT_EQ(y.dtype(), mixed ? kBFloat16 : kFloat32) << (mixed ? "mixed" : "float32");
+    EXPECT_EQ(rm.dtype(), kFloat32);
+    sum(y.to(kFloat32)).backward();
+    ASSERT_TRUE(w.grad().defined());
+    EXPECT_EQ(w.grad().dtype(), kFloat32);
+    outs[mixed] = y.to(kFloat32).cpu();
+    wgrads[mixed] = w.grad().cpu();
+  }
+  EXPECT_TRUE(all_close(outs[1], outs[0], 3e-2, 2e-2));
+  EXPECT_TRUE(all_close(wgrads[1], wgrads[0], 0.5, 2e-2));  // sums of 2048 bf16 values per channel
+}
+#endif
 
 TEST(CudaNorm, GradcheckFloat64OnTheDevice) {
   WICK_SKIP_WITHOUT_CUDA();
