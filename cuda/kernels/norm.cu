@@ -377,6 +377,19 @@ P* ptr(const Tensor& t) {
   return ptr_or_null<P>(t);
 }
 
+// run.template operator()<P>() with P the parameters' storage type: float
+// for a 16-bit T whose parameters are float32 (pd), else T.
+template <typename T, typename F>
+void with_param_type(DType pd, F& run) {
+  if constexpr (is_reduced_float_v<T>) {
+    if (pd == kFloat32) {
+      run.template operator()<float>();
+      return;
+    }
+  }
+  run.template operator()<T>();
+}
+
 // The dtype batch_norm's parameters (weight, bias, running statistics, their
 // gradients) must have: x's, or float32 for a 16-bit x whose first defined
 // parameter is float32 (the mixed kernels: autocast keeps a 16-bit x with
@@ -446,13 +459,7 @@ void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor
         WICK_CUDA_CHECK_LAUNCH();
       }
     };
-    if constexpr (is_reduced_float_v<T>) {
-      if (pd == kFloat32) {
-        run.template operator()<float>();
-        return;
-      }
-    }
-    run.template operator()<T>();
+    with_param_type<T>(pd, run);
   });
 }
 
@@ -505,13 +512,7 @@ void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
         WICK_CUDA_CHECK_LAUNCH();
       }
     };
-    if constexpr (is_reduced_float_v<T>) {
-      if (pd == kFloat32) {
-        run.template operator()<float>();
-        return;
-      }
-    }
-    run.template operator()<T>();
+    with_param_type<T>(pd, run);
   });
 }
 
