@@ -19,10 +19,12 @@
 // gradcheck in float64 with the product on the GPU, device/dtype errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "support/cuda_util.h"
@@ -145,8 +147,10 @@ std::vector<double> host_gemm(const GemmArgs& g, const std::vector<double>& A, c
                               const std::vector<double>& C, std::vector<double>* abs_sum) {
   std::vector<double> out = C;
   abs_sum->assign(C.size(), 0.0);
-  for (int64_t b = 0; b < g.batch; ++b)
-    for (int64_t m = 0; m < g.M; ++m)
+  // Rows (b, m) on the host's cores: each writes its own elements of out and abs_sum.
+  auto rows = [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / g.M, m = r % g.M;
       for (int64_t n = 0; n < g.N; ++n) {
         double acc = 0, mag = 0;
         for (int64_t k = 0; k < g.K; ++k) {
@@ -159,6 +163,16 @@ std::vector<double> host_gemm(const GemmArgs& g, const std::vector<double>& A, c
         out[i] = g.alpha * acc + (g.beta != 0 ? g.beta * C[i] : 0.0);
         (*abs_sum)[i] = std::abs(g.alpha) * mag + (g.beta != 0 ? std::abs(g.beta * C[i]) : 0.0);
       }
+    }
+  };
+  const int64_t total = g.batch * g.M;
+  const int64_t threads =
+      std::clamp<int64_t>(g.M * g.N * g.K * g.batch / (int64_t{1} << 22), 1,
+                          std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency())));
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < threads; ++t) pool.emplace_back(rows, total * t / threads, total * (t + 1) / threads);
+  rows(0, total / threads);
+  for (std::thread& th : pool) th.join();
   return out;
 }
 
@@ -259,6 +273,39 @@ struct Dims {
 // 65 SIMT k tiles, through every pipeline stage several times).
 const Dims kDims[] = {{1, 1, 1},     {7, 5, 3},      {33, 17, 9},    {128, 128, 32}, {129, 257, 33},
                       {257, 129, 200}, {64, 300, 7}, {1, 257, 129},  {300, 1, 64},   {300, 260, 520}};
+
+// The host reference itself (it runs its rows on several threads), on the
+// CPU: every element of a batched, transposed, padded case against a plain
+// loop over the same formula. Runs without a GPU.
+TEST(CudaGemm, HostReferenceIsThePlainProduct) {
+  GemmArgs g;
+  g.M = 150, g.N = 37, g.K = 900, g.batch = 3, g.trans_a = true, g.trans_b = false;
+  g.lda = g.M + 2, g.ldb = g.N + 1, g.ldc = g.N + 3;
+  g.stride_a = g.K * g.lda + 5, g.stride_b = g.K * g.ldb, g.stride_c = g.M * g.ldc + 1;
+  g.alpha = 0.5, g.beta = -1.5;
+  const std::vector<double> A = inputs(static_cast<size_t>(g.stride_a * g.batch), kFloat64, 7),
+                            B = inputs(static_cast<size_t>(g.stride_b * g.batch), kFloat64, 8),
+                            C = inputs(static_cast<size_t>(g.stride_c * g.batch), kFloat64, 9);
+  std::vector<double> abs_sum;
+  const std::vector<double> got = host_gemm(g, A, B, C, &abs_sum);
+  int bad = 0;
+  for (int64_t b = 0; b < g.batch; ++b)
+    for (int64_t m = 0; m < g.M; ++m)
+      for (int64_t n = 0; n < g.N; ++n) {
+        double acc = 0;
+        for (int64_t k = 0; k < g.K; ++k)
+          acc += A[b * g.stride_a + k * g.lda + m] * B[b * g.stride_b + k * g.ldb + n];
+        const int64_t i = b * g.stride_c + m * g.ldc + n;
+        const double want = g.alpha * acc + g.beta * C[i];
+        // (The same sums in the same order; the bound only allows a compiler's FMA contraction.)
+        if (std::abs(got[i] - want) > 1e-12 * (std::abs(want) + 1) && ++bad <= 3)
+          ADD_FAILURE() << "C[" << b << ", " << m << ", " << n << "] = " << got[i] << ", want " << want;
+      }
+  EXPECT_EQ(bad, 0);
+  // Elements outside the product (padding) keep C's values.
+  EXPECT_EQ(got[g.N], C[g.N]);
+  EXPECT_EQ(got[g.stride_c - 1], C[g.stride_c - 1]);
+}
 
 TEST(CudaGemm, AllTransposesShapesAndDtypes) {
   WICK_SKIP_WITHOUT_CUDA();
