@@ -93,7 +93,8 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   echo "== CUDA tests (the CPU tests run in CI), 4 binaries at a time on the one GPU"
   t0=$(date +%s)
   # shellcheck disable=SC2016
-  ls "$bin"/test_* | xargs -P 4 -I{} bash -c 'n=$(basename {}); timeout 150 {} --gtest_brief=1 > "$0/detail/$n.log" 2>&1;
+  ls "$bin"/test_* | xargs -P 4 -I{} bash -c 'n=$(basename {}); timeout 150 {} --gtest_brief=1 \
+    --gtest_output=json:"$0/detail/$n.json" > "$0/detail/$n.log" 2>&1;
     echo $? > "$0/detail/$n.rc"' "$out"
   for t in "$bin"/test_*; do
     n=$(basename "$t"); rc=$(cat "$out/detail/$n.rc")
@@ -127,9 +128,49 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
     if [ "$vars" = "$optin" ]; then log="$out/detail/alt_${n}_optin.log"; shown="(every opt-in path) $n"; fi
     # shellcheck disable=SC2086
     env $vars timeout 150 "$bin/$n" --gtest_brief=1 > "$log" 2>&1; rc=$?
+    [ "$vars" = "$optin" ] && echo "$rc" > "${log%.log}.rc"
     printf '%-52s rc %-3s %s\n' "$shown" "$rc" "$(grep -E '^\[  (PASSED|FAILED)' "$log" | tr '\n' ' ')"
     [ "$rc" = 0 ] || grep -E 'Failure|Error|Expected|Which is' "$log" | head -12
   done
+  echo "== the opt-in paths: their own tests in the main run, and every opt-in path at once (alternates)"
+  # "flip" = its own tests ran and passed (from the main run's gtest JSON: not skipped, none missing) and
+  # every "(every opt-in path)" run above passed: then check its bench figures and turn it on.
+  python3 - "$out/detail" <<'PY'
+import glob, json, os, sys
+d = sys.argv[1]
+table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
+    ("WICK_CUDA_ATTENTION_FA2_BWD", "test_cuda_attention", ["CudaAttentionFa2Backward."]),
+    ("WICK_CUDA_CONV_IM2COL", "test_cuda_conv", ["CudaConvIm2col."]),
+    ("WICK_CUDA_FFT", "test_cuda_fft", ["CudaFft.", "CudaFftKernel."]),
+    ("WICK_CUDA_EIGH", "test_cuda_linalg", ["CudaEigh."]),
+    ("WICK_CUDA_GEMM_STREAMK", "test_cuda_gemm", ["CudaGemm.StreamK"]),
+    ("WICK_CUDA_WGMMA_N192", "test_cuda_gemm", ["CudaGemm.NarrowTiles"]),
+    ("WICK_CUDA_GEMM_BIAS", "test_cuda_gemm", ["CudaGemm.BiasEpilogue", "CudaMatmul.ProductsAddmmAndLinear"]),
+    ("WICK_CUDA_REDUCE_VEC", "test_cuda_reduction", ["CudaReduction.VectorizedColumns"]),
+    ("WICK_CUDA_BN_MIXED", "test_cuda_norm", ["CudaNorm.BatchNormMixed"]),
+]
+rcs = [open(f).read().strip() for f in glob.glob(os.path.join(d, "alt_*_optin.rc"))]
+together = "not run" if not rcs else "passed" if all(r == "0" for r in rcs) else "FAILED"
+for switch, binary, prefixes in table:
+    path = os.path.join(d, binary + ".json")
+    if not os.path.exists(path):
+        print(f"{switch:28s} no results of {binary} (timed out or crashed?) -> keep off")
+        continue
+    tests = [(s["name"] + "." + t["name"], t.get("result"), bool(t.get("failures")))
+             for s in json.load(open(path)).get("testsuites", []) for t in s.get("testsuite", [])]
+    mine = [t for t in tests if any(t[0].startswith(p) for p in prefixes)]
+    missing = [p for p in prefixes if not any(t[0].startswith(p) for t in tests)]
+    if missing:
+        own = "missing " + " ".join(missing)
+    elif any(f for _, _, f in mine):
+        own = "FAILED " + " ".join(n for n, _, f in mine if f)
+    elif any(r != "COMPLETED" for _, r, _ in mine):
+        own = "skipped"
+    else:
+        own = f"passed ({len(mine)})"
+    verdict = "flip" if own.startswith("passed") and together == "passed" else "keep off"
+    print(f"{switch:28s} own tests: {own:14s} all opt-in paths at once: {together:8s} -> {verdict}")
+PY
   fi
   [ -n "${WICK_GPU_TESTS_ONLY:-}" ] && exit 0
   echo "== compute-sanitizer memcheck (in parallel)"
