@@ -35,7 +35,8 @@ def entries(ptx):
     return out
 
 
-def normalized(body):
+def normalized(name, body):
+    body = body.replace(name[2:], "KERNEL")  # also in its static shared arrays' names (_ZZ<name>E2As)
     body = re.sub(r"_GLOBAL__N__[0-9a-f]+_", "_GLOBAL__N__X_", body)  # the hash depends on the source path
     body = re.sub(r"_Z\S*?(_param_\d+)", r"KERNEL\1", body)
     body = re.sub(r"\.entry \S+\(", ".entry KERNEL(", body)
@@ -76,8 +77,8 @@ def main():
         archive = subprocess.run(["git", "-C", root, "archive", a.rev], capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", old_root], input=archive, check=True)
         for cu in a.files:
-            old = {short(k): normalized(v) for k, v in compile_ptx(a.nvcc, old_root, cu, a.arch).items()}
-            new = {short(k): normalized(v) for k, v in compile_ptx(a.nvcc, root, cu, a.arch).items()}
+            old = {short(k): normalized(k, v) for k, v in compile_ptx(a.nvcc, old_root, cu, a.arch).items()}
+            new = {short(k): normalized(k, v) for k, v in compile_ptx(a.nvcc, root, cu, a.arch).items()}
             digest = lambda body: hashlib.sha1(body.encode()).hexdigest()
             new_by_body = {}
             for k, v in new.items():

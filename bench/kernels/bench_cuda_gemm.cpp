@@ -12,6 +12,7 @@
 //   bench_cuda_gemm                        Google Benchmark (wick and cuBLAS registered alternately)
 //   bench_cuda_gemm --compare [--rounds=R] one table: wick, cuBLAS and cuBLASLt timed alternately, batch by
 //                                          batch, median TFLOP/s over R rounds (the ratio to trust)
+//                   [--only=fp32|bf16]     one dtype's rows
 // Without a usable GPU it prints "no GPU, skipping" and exits 0.
 #include <benchmark/benchmark.h>
 
@@ -169,7 +170,7 @@ double median(std::vector<double> v) {
 // --compare: wick, wick's wgmma kernel (16-bit inputs on compute capability
 // 9.0) as is, with stream-K and with 192-wide tiles where they are chosen,
 // cuBLAS and cuBLASLt alternately, one timed batch (~50 ms) each per round.
-int compare(int rounds) {
+int compare(int rounds, const std::vector<DType>& dtypes) {
   const bool sm90 = wick::cuda::wgmma_supported(wick::cuda::current_device());
   std::printf("%-44s %9s %9s %9s %9s %9s %9s %7s %7s %7s %7s %7s %9s %9s\n", "shape (MxNxK)", "wick", "wgmma",
               "wgmma+sk", "wgmma+192", "cublas", "cublasLt", "ratio", "wgmma/", "sk/", "n192/", "lt/", "best/pk",
@@ -178,7 +179,7 @@ int compare(int rounds) {
     GemmBackend be;
     int stream_k, narrow;  // time_calls' switch settings
   };
-  for (DType dt : {wick::kBFloat16, wick::kFloat32})
+  for (DType dt : dtypes)
     for (const Shape& s : kShapes) {
       Operands o(s, dt);
       const double flops = 2.0 * s.M * s.N * s.K;
@@ -232,13 +233,16 @@ int main(int argc, char** argv) {
   }
   bool cmp = false;
   int rounds = 7;
+  std::vector<DType> dtypes = {wick::kBFloat16, wick::kFloat32};
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--compare") == 0) cmp = true;
     if (std::strncmp(argv[i], "--rounds=", 9) == 0) rounds = std::max(1, std::atoi(argv[i] + 9));
+    if (std::strcmp(argv[i], "--only=fp32") == 0) dtypes = {wick::kFloat32};
+    if (std::strcmp(argv[i], "--only=bf16") == 0) dtypes = {wick::kBFloat16};
   }
   std::printf("device: %s\npeaks: bf16 %.1f TFLOP/s, fp32 %.1f TFLOP/s\n", card().name.c_str(), card().bf16_tflops,
               card().f32_tflops);
-  if (cmp) return compare(rounds);
+  if (cmp) return compare(rounds, dtypes);
   register_all();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

@@ -221,8 +221,12 @@ __device__ __forceinline__ int micro_row(int t, int i) {
   return i < TM / 2 ? t * (TM / 2) + i : BM / 2 + t * (TM / 2) + (i - TM / 2);
 }
 
-template <typename T, int BM, int BN, int BK, int TM, int TN, int V>
-__global__ void __launch_bounds__((BM / TM) * (BN / TN)) gemm_simt_kernel(SimtParams<T> p) {
+// kMinBlocks: CTAs per SM the register allocation must allow (__launch_bounds__):
+// 1 (the default: 185 registers for float on sm_90, one CTA of 8 warps per
+// SM) or 2 (set_gemm_simt_two_blocks: 128 registers and a 68-byte spill, two
+// CTAs per SM to hide latency; which is faster is for bench_cuda_gemm to say).
+template <typename T, int BM, int BN, int BK, int TM, int TN, int V, int kMinBlocks = 0>
+__global__ void __launch_bounds__((BM / TM) * (BN / TN), kMinBlocks) gemm_simt_kernel(SimtParams<T> p) {
   constexpr int NT = (BM / TM) * (BN / TN);
   __shared__ __align__(16) T As[2][BK][BM];
   __shared__ __align__(16) T Bs[2][BK][BN];
@@ -570,6 +574,11 @@ unsigned tiles(int64_t extent, int tile, const char* what) {
 
 bool aligned(const void* p, int bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
+OptInSwitch& simt_two_blocks_switch() {
+  static OptInSwitch s("WICK_CUDA_SIMT_OCC2", /*default_on=*/false);
+  return s;
+}
+
 template <typename T>
 void launch_simt(const GemmArgs& g) {
   constexpr bool kFloat = std::is_same_v<T, float>;
@@ -586,6 +595,13 @@ void launch_simt(const GemmArgs& g) {
   p.vec_a = aligned(g.A, 16) && g.lda % V == 0 && g.stride_a % V == 0;
   p.vec_b = aligned(g.B, 16) && g.ldb % V == 0 && g.stride_b % V == 0;
   const dim3 grid(tiles(g.N, BN, "N"), tiles(g.M, BM, "M"), batch_grid(g.batch));
+  if constexpr (kFloat) {
+    if (simt_two_blocks_switch().on()) {
+      gemm_simt_kernel<T, BM, BN, BK, TM, TN, V, 2><<<grid, (BM / TM) * (BN / TN), 0, current_stream()>>>(p);
+      WICK_CUDA_CHECK_LAUNCH();
+      return;
+    }
+  }
   gemm_simt_kernel<T, BM, BN, BK, TM, TN, V><<<grid, (BM / TM) * (BN / TN), 0, current_stream()>>>(p);
   WICK_CUDA_CHECK_LAUNCH();
 }
@@ -723,6 +739,9 @@ OptInSwitch& bias_switch() {
   return s;
 }
 }  // namespace
+
+void set_gemm_simt_two_blocks(bool on) { simt_two_blocks_switch().set(on); }
+bool gemm_simt_two_blocks() { return simt_two_blocks_switch().on(); }
 
 void set_gemm_bias_epilogue(bool on) { bias_switch().set(on); }
 bool gemm_bias_epilogue() { return bias_switch().on(); }

@@ -89,6 +89,13 @@ void gemm_reference(const GemmArgs& g);
 // b = [..., K, N] have batch dims broadcastable to out's and any strides.
 // All three share out's device and dtype (float32, float64, float16,
 // bfloat16); checked by ops/linalg.cpp.
+// The float32 SIMT kernel compiled for two CTAs per SM (128 registers, a
+// 68-byte spill on sm_90) instead of one (185 registers): an experiment for
+// the SGEMM gap (bench_cuda_gemm's fp32 rows with WICK_CUDA_SIMT_OCC2=1).
+// OFF by default; the tests run both (CudaGemm.SimtTwoBlocksPerSm).
+void set_gemm_simt_two_blocks(bool on);
+bool gemm_simt_two_blocks();
+
 // Whether addmm (ops/linalg.cpp) hands a row-vector c (a linear layer's
 // bias) to the GEMM as GemmArgs::bias instead of copying it into the output
 // first. OFF by default until a GPU has run CudaGemm.BiasEpilogue and the

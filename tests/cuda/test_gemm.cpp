@@ -477,6 +477,26 @@ TEST(CudaGemm, BiasEpilogue) {
   }
 }
 
+// The float32 SIMT kernel compiled for two CTAs per SM (its registers capped
+// at 128, with a small spill): the shapes, transposes and padding of the
+// default kernel's tests, and alpha, beta and batches.
+TEST(CudaGemm, SimtTwoBlocksPerSm) {
+  WICK_SKIP_WITHOUT_CUDA();
+  struct Restore {
+    bool was = cuda::gemm_simt_two_blocks();
+    ~Restore() { cuda::set_gemm_simt_two_blocks(was); }
+  } restore;
+  cuda::set_gemm_simt_two_blocks(true);
+  for (const Dims& d : kDims)
+    for (int t = 0; t < 4; ++t)
+      for (int64_t pad : {0, 3}) {
+        SCOPED_TRACE(testing::Message() << d.M << "x" << d.N << "x" << d.K << " t " << t << " pad " << pad);
+        check_case({d.M, d.N, d.K, 1, (t & 1) != 0, (t & 2) != 0, pad, false, 1.0, 0.0}, kFloat32, kFloat32);
+      }
+  check_case({130, 70, 48, 4, false, true, 0, true, 1.0, -2.0}, kFloat32, kFloat32);
+  check_case({33, 65, 40, 3, true, false, 5, false, -0.5, 0.5}, kFloat32, kFloat32);
+}
+
 TEST(CudaGemm, KZeroScalesC) {
   WICK_SKIP_WITHOUT_CUDA();
   for (const DtypePair& p : kPairs) {
