@@ -143,14 +143,11 @@ void check_param(const char* op, const char* name, const Tensor& p, const Shape&
   check_param(op, name, p, shape, x, x.dtype());
 }
 
-// batch_norm's parameter dtype: x's, or float32 for a 16-bit CUDA x whose
-// first defined parameter is float32 when the mixed kernels are on
-// (cuda::batch_norm_mixed: x, out and gx stay 16-bit).
+// batch_norm's parameter dtype: x's, or, on CUDA with the mixed kernels on
+// (cuda::batch_norm_mixed: x, out and gx stay 16-bit), the kernels' rule.
 DType batch_norm_param_dtype(const Tensor& x, std::initializer_list<Tensor> params) {
 #ifdef WICK_WITH_CUDA
-  if (x.is_cuda() && (x.dtype() == kFloat16 || x.dtype() == kBFloat16) && cuda::batch_norm_mixed())
-    for (const Tensor& p : params)
-      if (p.defined()) return p.dtype() == kFloat32 ? kFloat32 : x.dtype();
+  if (x.is_cuda() && cuda::batch_norm_mixed()) return cuda::batch_norm_param_dtype(x, params);
 #else
   (void)params;
 #endif

@@ -775,9 +775,13 @@ void gemm(const GemmArgs& g_in, GemmBackend backend) {
     if (half) WICK_CUDA_CHECK(cudaGetDevice(&dev));
     backend = half && wgmma_supported(dev) ? GemmBackend::Wgmma : GemmBackend::Wick;
   }
+  if (backend == GemmBackend::Wgmma && (g.ab_dtype == kFloat16 || g.ab_dtype == kBFloat16)) {
+    gemm_wgmma(g);  // the bias in the TMA kernel's epilogue, else materialized there
+    return;
+  }
+  materialize_bias(g);  // every other kernel, and the vendors, read beta * C
   // K = 0 (C = beta C) stays with wick's kernel, whose epilogue does exactly
   // that, rather than relying on each cuBLAS version's quick-return path.
-  if ((backend == GemmBackend::Cublas || backend == GemmBackend::CublasLt) && g.K > 0) materialize_bias(g);
   if (backend == GemmBackend::Cublas && g.K > 0) {
     vendor::cublas_gemm(g);
     return;
@@ -786,11 +790,6 @@ void gemm(const GemmArgs& g_in, GemmBackend backend) {
     vendor::cublaslt_gemm(g);
     return;
   }
-  if (backend == GemmBackend::Wgmma && (g.ab_dtype == kFloat16 || g.ab_dtype == kBFloat16)) {
-    gemm_wgmma(g);  // the bias in the TMA kernel's epilogue, else materialized there
-    return;
-  }
-  materialize_bias(g);
   switch (g.ab_dtype) {
     case DType::Float32: launch_simt<float>(g); break;
     case DType::Float64: launch_simt<double>(g); break;

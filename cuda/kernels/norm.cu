@@ -390,18 +390,14 @@ void with_param_type(DType pd, F& run) {
   run.template operator()<T>();
 }
 
-// The dtype batch_norm's parameters (weight, bias, running statistics, their
-// gradients) must have: x's, or float32 for a 16-bit x whose first defined
-// parameter is float32 (the mixed kernels: autocast keeps a 16-bit x with
-// float32 master parameters, as cuDNN does under PyTorch's autocast).
+}  // namespace
+
 DType batch_norm_param_dtype(const Tensor& x, std::initializer_list<Tensor> params) {
   if (x.dtype() != kFloat16 && x.dtype() != kBFloat16) return x.dtype();
   for (const Tensor& p : params)
     if (p.defined()) return p.dtype() == kFloat32 ? kFloat32 : x.dtype();
   return x.dtype();
 }
-
-}  // namespace
 
 namespace {
 OptInSwitch& mixed_switch() {

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 
 #include "tensor/tensor.h"
 
@@ -51,6 +52,11 @@ void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
 // tests with it; WICK_CUDA_BN_MIXED=1 turns it on for the process.
 void set_batch_norm_mixed(bool on);
 bool batch_norm_mixed();
+
+// The dtype the kernels above take for batch_norm's parameters (weight,
+// bias, running statistics, their gradients): x's, or float32 for a 16-bit
+// x whose first defined parameter is float32 (the mixed kernels).
+DType batch_norm_param_dtype(const Tensor& x, std::initializer_list<Tensor> params);
 
 // See cpu::group_norm: statistics per (n, group) over C / groups channels
 // and S positions (two passes: mean, then centred squares); mean and rstd

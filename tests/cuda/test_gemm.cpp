@@ -336,10 +336,7 @@ TEST(CudaGemm, AlphaBetaAndBatches) {
 // still take the copy). Partial boxes along M, N and K, batches, a broadcast B.
 TEST(CudaGemm, AlignedMnMajorOperands) {
   WICK_SKIP_WITHOUT_CUDA();
-  struct Restore {
-    bool was = cuda::wgmma_mn_major();
-    ~Restore() { cuda::set_wgmma_mn_major(was); }
-  } restore;
+  const test::SwitchScope restore(cuda::wgmma_mn_major, cuda::set_wgmma_mn_major);
   for (bool in_place : {false, true}) {
     SCOPED_TRACE(in_place ? "MN-major operands in place" : "MN-major operands copied K-major");
     cuda::set_wgmma_mn_major(in_place);
@@ -366,10 +363,7 @@ TEST(CudaGemm, StreamK) {
   WICK_SKIP_WITHOUT_CUDA();
   const int dev = cuda::current_device();
   if (!cuda::wgmma_supported(dev)) GTEST_SKIP() << "stream-K is in the wgmma kernel (compute capability 9.0)";
-  struct Restore {
-    bool was = cuda::wgmma_stream_k();
-    ~Restore() { cuda::set_wgmma_stream_k(was); }
-  } restore;
+  const test::SwitchScope restore(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
   const int64_t sms = cuda::device_properties(dev).multiProcessorCount;
   struct SkCase {
     int64_t M, N, K, pad;
@@ -418,10 +412,7 @@ TEST(CudaGemm, NarrowTiles) {
   WICK_SKIP_WITHOUT_CUDA();
   const int dev = cuda::current_device();
   if (!cuda::wgmma_supported(dev)) GTEST_SKIP() << "the 192-wide tiles are the wgmma kernel's (compute capability 9.0)";
-  struct Restore {
-    bool was = cuda::wgmma_narrow_tiles();
-    ~Restore() { cuda::set_wgmma_narrow_tiles(was); }
-  } restore;
+  const test::SwitchScope restore(cuda::wgmma_narrow_tiles, cuda::set_wgmma_narrow_tiles);
   const int64_t sms = cuda::device_properties(dev).multiProcessorCount;
   const Case cases[] = {{200, 136, 77, 1, false, false, 0, false, 1.0, 0.0},
                         {72, 264, 520, 1, false, false, 0, false, 1.0, 0.0},
@@ -451,13 +442,8 @@ TEST(CudaGemm, NarrowTiles) {
 // Odd shapes, transposes, padding, batches, beta != 1, K = 0.
 TEST(CudaGemm, BiasEpilogue) {
   WICK_SKIP_WITHOUT_CUDA();
-  struct Restore {
-    bool sk = cuda::wgmma_stream_k(), narrow = cuda::wgmma_narrow_tiles();
-    ~Restore() {
-      cuda::set_wgmma_stream_k(sk);
-      cuda::set_wgmma_narrow_tiles(narrow);
-    }
-  } restore;
+  const test::SwitchScope restore_sk(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
+  const test::SwitchScope restore_narrow(cuda::wgmma_narrow_tiles, cuda::set_wgmma_narrow_tiles);
   for (int paths = 0; paths < 3; ++paths) {  // the TMA kernel as is, with stream-K, with 192-wide tiles
     cuda::set_wgmma_stream_k(paths == 1);
     cuda::set_wgmma_narrow_tiles(paths == 2);
@@ -482,10 +468,7 @@ TEST(CudaGemm, BiasEpilogue) {
 // default kernel's tests, and alpha, beta and batches.
 TEST(CudaGemm, SimtTwoBlocksPerSm) {
   WICK_SKIP_WITHOUT_CUDA();
-  struct Restore {
-    bool was = cuda::gemm_simt_two_blocks();
-    ~Restore() { cuda::set_gemm_simt_two_blocks(was); }
-  } restore;
+  const test::SwitchScope restore(cuda::gemm_simt_two_blocks, cuda::set_gemm_simt_two_blocks);
   cuda::set_gemm_simt_two_blocks(true);
   for (const Dims& d : kDims)
     for (int t = 0; t < 4; ++t)
@@ -628,10 +611,7 @@ void products_addmm_and_linear() {
 TEST(CudaMatmul, ProductsAddmmAndLinear) {
   WICK_SKIP_WITHOUT_CUDA();
 #ifdef WICK_WITH_CUDA
-  struct Restore {
-    bool was = cuda::gemm_bias_epilogue();
-    ~Restore() { cuda::set_gemm_bias_epilogue(was); }
-  } restore;
+  const test::SwitchScope restore(cuda::gemm_bias_epilogue, cuda::set_gemm_bias_epilogue);
   for (bool epilogue : {true, false}) {
     SCOPED_TRACE(epilogue ? "bias in the GEMM's epilogue" : "bias copied into the output");
     cuda::set_gemm_bias_epilogue(epilogue);

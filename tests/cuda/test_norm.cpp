@@ -237,10 +237,7 @@ TEST(CudaNorm, HalfPrecisionMatchesTheFloat64Cpu) {
 // the switch on (float32 with it off) and agrees with the float32 path.
 TEST(CudaNorm, BatchNormMixed) {
   WICK_SKIP_WITHOUT_CUDA();
-  struct Restore {
-    bool was = cuda::batch_norm_mixed();
-    ~Restore() { cuda::set_batch_norm_mixed(was); }
-  } restore;
+  const test::SwitchScope restore(cuda::batch_norm_mixed, cuda::set_batch_norm_mixed);
   cuda::set_batch_norm_mixed(true);
   auto ref = [](const Tensor& v) { return v.defined() ? v.to(kFloat32).cpu().to(kFloat64) : Tensor(); };
   for (DType dt : {kFloat16, kBFloat16}) {

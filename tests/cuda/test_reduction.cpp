@@ -208,10 +208,7 @@ TEST(CudaReduction, IntegerBoolAndHalfDTypes) {
 // stride), which take the scalar kernel; ties for argmax/argmin.
 TEST(CudaReduction, VectorizedColumns) {
   WICK_SKIP_WITHOUT_CUDA();
-  struct Restore {
-    bool was = cuda::reduce_columns_vectorized();
-    ~Restore() { cuda::set_reduce_columns_vectorized(was); }
-  } restore;
+  const test::SwitchScope restore(cuda::reduce_columns_vectorized, cuda::set_reduce_columns_vectorized);
   for (bool on : {true, false}) {
     SCOPED_TRACE(on ? "vectorized" : "scalar");
     cuda::set_reduce_columns_vectorized(on);

@@ -12,3 +12,23 @@
       GTEST_SKIP() << (::wick::cuda::is_built() ? "no usable CUDA device on this machine"      \
                                                  : "wick was built without CUDA");           \
   } while (0)
+
+namespace wick::test {
+
+// Keeps a process-wide on/off switch of the CUDA backend (its getter and
+// setter, e.g. cuda::wgmma_stream_k / cuda::set_wgmma_stream_k) for a test's
+// scope: the value found at construction is restored when the scope ends,
+// after a failed ASSERT too, so a test that flips a switch leaves none behind.
+class SwitchScope {
+ public:
+  SwitchScope(bool (*get)(), void (*set)(bool)) : set_(set), was_(get()) {}
+  ~SwitchScope() { set_(was_); }
+  SwitchScope(const SwitchScope&) = delete;
+  SwitchScope& operator=(const SwitchScope&) = delete;
+
+ private:
+  void (*set_)(bool);
+  bool was_;
+};
+
+}  // namespace wick::test
