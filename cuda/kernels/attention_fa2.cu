@@ -93,6 +93,13 @@ OptInSwitch& fa2_switch() {
   return s;
 }
 
+// 128-row query tiles (kM = 2) for head dim 64: off until a GPU has run
+// CudaAttentionFa2.*Rows128* and bench_cuda_attention timed it.
+OptInSwitch& fa2_rows128_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_ROWS128");
+  return s;
+}
+
 OptInSwitch& fa2_backward_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_BWD");
   return s;
@@ -178,35 +185,46 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
 //   A (16 x 16): a0 (g, 2t..2t+1), a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8, 2t+8..)
 //   B (16 x 8):  b0 (k 2t..2t+1, n g), b1 (k 2t+8.., n g)
 //   C (16 x 8):  c0, c1 (g, 2t..2t+1), c2, c3 (g+8, 2t..2t+1)
-template <typename T, int kD>
+// kM: 16-row fragments per warp, so a CTA takes 64 kM query rows and warp w
+// owns rows 16 kM w .. 16 kM (w + 1) - 1. Each K and V fragment read from
+// shared memory then feeds kM mma's instead of one (kM = 2 is FA2's 128-row
+// tile for head dim 64: half the ldmatrix traffic per mma, twice the
+// independent accumulator chains, and the per-tile costs (barriers, copies,
+// max shuffles) spread over twice the rows).
+template <typename T, int kD, int kM>
 __global__ void __launch_bounds__(kThreads)
     fa2_forward_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, T* __restrict__ out,
                        float* __restrict__ lse, int64_t L, int64_t S, float scale_log2, bool causal) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
   __trap();  // the host takes this kernel on sm_80+ only
 #else
-  constexpr int kKB = kD / 16;   // k-blocks of Q K^T
-  constexpr int kNB = kBc / 8;   // n-blocks (8 keys) of S
-  constexpr int kPB = kBc / 16;  // k-blocks of P V
-  constexpr int kOB = kD / 8;    // n-blocks (8 dims) of O
+  constexpr int kRows = kBr * kM;  // query rows per CTA
+  constexpr int kKB = kD / 16;     // k-blocks of Q K^T
+  constexpr int kNB = kBc / 8;     // n-blocks (8 keys) of S
+  constexpr int kPB = kBc / 16;    // k-blocks of P V
+  constexpr int kOB = kD / 8;      // n-blocks (8 dims) of O
   constexpr int kTile = 64 * kD;
   static_assert(kKB % 2 == 0 && kOB % 2 == 0, "head dim must be a multiple of 32");
   extern __shared__ __align__(128) unsigned char smem_raw[];
   T* Qs = reinterpret_cast<T*>(smem_raw);
-  T* Ks = Qs + kTile;      // 2 buffers
-  T* Vs = Ks + 2 * kTile;  // 2 buffers
+  T* Ks = Qs + kM * kTile;  // 2 buffers
+  T* Vs = Ks + 2 * kTile;   // 2 buffers
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int64_t qblocks = (L + kBr - 1) / kBr;
+  const int64_t qblocks = (L + kRows - 1) / kRows;
   const int64_t n = blockIdx.x / qblocks;
-  const int64_t i0 = (qblocks - 1 - blockIdx.x % qblocks) * kBr;
+  const int64_t i0 = (qblocks - 1 - blockIdx.x % qblocks) * kRows;
   const T* kn = k + n * S * kD;
   const T* vn = v + n * S * kD;
-  const int64_t jend = causal ? min(S, i0 + kBr) : S;  // keys past jend are masked for every row
+  const int64_t jend = causal ? min(S, i0 + kRows) : S;  // keys past jend are masked for every row
   const int64_t ntiles = (jend + kBc - 1) / kBc;
 
   // Two copy groups: Q, then key tile 0 (empty when S == 0).
-  load_tile_async<kD>(Qs, q + (n * L + i0) * kD, L - i0);
+#pragma unroll
+  for (int mi = 0; mi < kM; ++mi) {  // Q tile mi: rows i0 + 64 mi .. (none past L: src is not read then)
+    const int64_t qi = i0 + 64 * mi;
+    load_tile_async<kD>(Qs + mi * kTile, mi == 0 || qi < L ? q + (n * L + qi) * kD : q, L - qi);
+  }
   cp_async_commit();
   if (ntiles > 0) {
     load_tile_async<kD>(Ks, kn, S);
@@ -215,16 +233,26 @@ __global__ void __launch_bounds__(kThreads)
   cp_async_commit();
   cp_async_wait<1>();  // Q is in (tile 0 may still be in flight)
   __syncthreads();
-  uint32_t qf[kKB][4];  // this warp's 16 Q rows as A fragments, for the whole loop
+  // This warp's 16 kM Q rows as A fragments, for the whole loop. The kM Q
+  // tiles are one swizzled [64 kM, kD] tile: swz(64 mi + r, c) is tile mi's
+  // swz(r, c) plus mi * kTile, as (64 mi + r) & 7 == r & 7.
+  uint32_t qf[kM][kKB][4];
 #pragma unroll
-  for (int kb = 0; kb < kKB; ++kb) ldsm_x4(qf[kb], Qs + swz<kD>(16 * warp + (lane & 15), 2 * kb + (lane >> 4)));
+  for (int mi = 0; mi < kM; ++mi)
+#pragma unroll
+    for (int kb = 0; kb < kKB; ++kb)
+      ldsm_x4(qf[mi][kb], Qs + swz<kD>(16 * (kM * warp + mi) + (lane & 15), 2 * kb + (lane >> 4)));
 
-  // Rows of this thread: i0 + 16 warp + g (+ 8).
-  const int64_t row0 = i0 + 16 * warp + g;
-  float o[kOB][4];
+  // Rows of this thread: i0 + 16 (kM warp + mi) + g (+ 8).
+  const int64_t row0 = i0 + 16 * kM * warp + g;
+  float o[kM][kOB][4];
 #pragma unroll
-  for (int b = 0; b < kOB; ++b) o[b][0] = o[b][1] = o[b][2] = o[b][3] = 0.f;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  for (int mi = 0; mi < kM; ++mi)
+#pragma unroll
+    for (int b = 0; b < kOB; ++b) o[mi][b][0] = o[mi][b][1] = o[mi][b][2] = o[mi][b][3] = 0.f;
+  float m[kM][2], l[kM][2];
+#pragma unroll
+  for (int mi = 0; mi < kM; ++mi) m[mi][0] = m[mi][1] = -INFINITY, l[mi][0] = l[mi][1] = 0.f;
 
   for (int64_t tile = 0; tile < ntiles; ++tile) {
     const int buf = static_cast<int>(tile & 1);
@@ -242,10 +270,12 @@ __global__ void __launch_bounds__(kThreads)
     const T* Kb = Ks + buf * kTile;
     const T* Vb = Vs + buf * kTile;
 
-    // s = Q K^T (16 x 64 per warp).
-    float s[kNB][4];
+    // s = Q K^T (16 kM x 64 per warp).
+    float s[kM][kNB][4];
 #pragma unroll
-    for (int nb = 0; nb < kNB; ++nb) s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.f;
+    for (int mi = 0; mi < kM; ++mi)
+#pragma unroll
+      for (int nb = 0; nb < kNB; ++nb) s[mi][nb][0] = s[mi][nb][1] = s[mi][nb][2] = s[mi][nb][3] = 0.f;
 #pragma unroll
     for (int kp = 0; kp < kKB; kp += 2) {
 #pragma unroll
@@ -253,64 +283,70 @@ __global__ void __launch_bounds__(kThreads)
         // Matrices: keys 8nb..8nb+7 x dims 16kp + (0, 8, 16, 24) .. +7.
         uint32_t b[4];
         ldsm_x4(b, Kb + swz<kD>(8 * nb + (lane & 7), 2 * kp + (lane >> 3)));
-        mma16816<T>(s[nb], qf[kp], b[0], b[1]);
-        mma16816<T>(s[nb], qf[kp + 1], b[2], b[3]);
+#pragma unroll
+        for (int mi = 0; mi < kM; ++mi) {
+          mma16816<T>(s[mi][nb], qf[mi][kp], b[0], b[1]);
+          mma16816<T>(s[mi][nb], qf[mi][kp + 1], b[2], b[3]);
+        }
       }
     }
 
     // Scale into the log2 domain; mask only the tiles that cross S or the diagonal.
     const bool need_mask = j0 + kBc > S || (causal && j0 + kBc - 1 > i0);
+    uint32_t pf[kM][kPB][4];  // P as A fragments of P V
 #pragma unroll
-    for (int nb = 0; nb < kNB; ++nb)
+    for (int mi = 0; mi < kM; ++mi) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[nb][e] *= scale_log2;
-        if (need_mask) {
-          const int64_t j = j0 + 8 * nb + 2 * t + (e & 1), i = row0 + (e >> 1) * 8;
-          if (j >= S || (causal && j > i)) s[nb][e] = -INFINITY;
+      for (int nb = 0; nb < kNB; ++nb)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s[mi][nb][e] *= scale_log2;
+          if (need_mask) {
+            const int64_t j = j0 + 8 * nb + 2 * t + (e & 1), i = row0 + 16 * mi + (e >> 1) * 8;
+            if (j >= S || (causal && j > i)) s[mi][nb][e] = -INFINITY;
+          }
         }
+
+      // Online softmax: new row max over the quad, rescale factors, p.
+      float mx[2] = {m[mi][0], m[mi][1]};
+#pragma unroll
+      for (int nb = 0; nb < kNB; ++nb) {
+        mx[0] = fmaxf(mx[0], fmaxf(s[mi][nb][0], s[mi][nb][1]));
+        mx[1] = fmaxf(mx[1], fmaxf(s[mi][nb][2], s[mi][nb][3]));
       }
-
-    // Online softmax: new row max over the quad, rescale factors, p.
-    float mx[2] = {m[0], m[1]};
+      float mu[2], alpha[2];
 #pragma unroll
-    for (int nb = 0; nb < kNB; ++nb) {
-      mx[0] = fmaxf(mx[0], fmaxf(s[nb][0], s[nb][1]));
-      mx[1] = fmaxf(mx[1], fmaxf(s[nb][2], s[nb][3]));
-    }
-    float mu[2], alpha[2];
+      for (int r = 0; r < 2; ++r) {
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+        // Every key so far masked: subtract 0, not -inf (p = 0, not NaN).
+        mu[r] = mx[r] == -INFINITY ? 0.f : mx[r];
+        alpha[r] = exp2f(m[mi][r] - mu[r]);  // 0 when m was -inf (l, o are 0 then)
+        m[mi][r] = mx[r];
+      }
+      float rs[2] = {0.f, 0.f};
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-      // Every key so far masked: subtract 0, not -inf (p = 0, not NaN).
-      mu[r] = mx[r] == -INFINITY ? 0.f : mx[r];
-      alpha[r] = exp2f(m[r] - mu[r]);  // 0 when m was -inf (l, o are 0 then)
-      m[r] = mx[r];
-    }
-    uint32_t pf[kPB][4];  // P as A fragments of P V
-    float rs[2] = {0.f, 0.f};
+      for (int nb = 0; nb < kNB; ++nb) {
+        const float p0 = exp2f(s[mi][nb][0] - mu[0]), p1 = exp2f(s[mi][nb][1] - mu[0]);
+        const float p2 = exp2f(s[mi][nb][2] - mu[1]), p3 = exp2f(s[mi][nb][3] - mu[1]);
+        rs[0] += p0 + p1;
+        rs[1] += p2 + p3;
+        // C of keys 8nb.. is the k-half (nb & 1) of A block nb / 2: a0/a1 or a2/a3.
+        pf[mi][nb / 2][(nb & 1) * 2 + 0] = pack2<T>(p0, p1);
+        pf[mi][nb / 2][(nb & 1) * 2 + 1] = pack2<T>(p2, p3);
+      }
 #pragma unroll
-    for (int nb = 0; nb < kNB; ++nb) {
-      const float p0 = exp2f(s[nb][0] - mu[0]), p1 = exp2f(s[nb][1] - mu[0]);
-      const float p2 = exp2f(s[nb][2] - mu[1]), p3 = exp2f(s[nb][3] - mu[1]);
-      rs[0] += p0 + p1;
-      rs[1] += p2 + p3;
-      // C of keys 8nb.. is the k-half (nb & 1) of A block nb / 2: a0/a1 or a2/a3.
-      pf[nb / 2][(nb & 1) * 2 + 0] = pack2<T>(p0, p1);
-      pf[nb / 2][(nb & 1) * 2 + 1] = pack2<T>(p2, p3);
-    }
+      for (int r = 0; r < 2; ++r) l[mi][r] = l[mi][r] * alpha[r] + rs[r];
 #pragma unroll
-    for (int r = 0; r < 2; ++r) l[r] = l[r] * alpha[r] + rs[r];
-#pragma unroll
-    for (int b = 0; b < kOB; ++b) {
-      o[b][0] *= alpha[0];
-      o[b][1] *= alpha[0];
-      o[b][2] *= alpha[1];
-      o[b][3] *= alpha[1];
+      for (int b = 0; b < kOB; ++b) {
+        o[mi][b][0] *= alpha[0];
+        o[mi][b][1] *= alpha[0];
+        o[mi][b][2] *= alpha[1];
+        o[mi][b][3] *= alpha[1];
+      }
     }
 
-    // o += P V (16 x D per warp).
+    // o += P V (16 kM x D per warp).
 #pragma unroll
     for (int kb = 0; kb < kPB; ++kb) {
 #pragma unroll
@@ -318,8 +354,11 @@ __global__ void __launch_bounds__(kThreads)
         // Matrices (transposed): keys 16kb + (0, 8) x dims 8ob.., then 8(ob+1)..
         uint32_t b[4];
         ldsm_x4_trans(b, Vb + swz<kD>(16 * kb + (lane & 7) + ((lane >> 3) & 1) * 8, ob + (lane >> 4)));
-        mma16816<T>(o[ob], pf[kb], b[0], b[1]);
-        mma16816<T>(o[ob + 1], pf[kb], b[2], b[3]);
+#pragma unroll
+        for (int mi = 0; mi < kM; ++mi) {
+          mma16816<T>(o[mi][ob], pf[mi][kb], b[0], b[1]);
+          mma16816<T>(o[mi][ob + 1], pf[mi][kb], b[2], b[3]);
+        }
       }
     }
     __syncthreads();  // every warp is done with buffer buf before it is refilled
@@ -328,30 +367,34 @@ __global__ void __launch_bounds__(kThreads)
   // Epilogue: full row sums, O / l (0 / 0 = NaN for a row with no key, as
   // the composed softmax), lse = ln 2 * m + ln l (-inf then).
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-  }
+  for (int mi = 0; mi < kM; ++mi) {
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int64_t i = row0 + 8 * r;
-    if (i >= L) continue;
-    const float inv = 1.f / l[r];
-    T* orow = out + (n * L + i) * kD;
+    for (int r = 0; r < 2; ++r) {
+      l[mi][r] += __shfl_xor_sync(0xffffffffu, l[mi][r], 1);
+      l[mi][r] += __shfl_xor_sync(0xffffffffu, l[mi][r], 2);
+    }
 #pragma unroll
-    for (int b = 0; b < kOB; ++b)
-      *reinterpret_cast<uint32_t*>(orow + 8 * b + 2 * t) = pack2<T>(o[b][2 * r] * inv, o[b][2 * r + 1] * inv);
-    if (t == 0) lse[n * L + i] = m[r] * 0.69314718055994531f + logf(l[r]);
+    for (int r = 0; r < 2; ++r) {
+      const int64_t i = row0 + 16 * mi + 8 * r;
+      if (i >= L) continue;
+      const float inv = 1.f / l[mi][r];
+      T* orow = out + (n * L + i) * kD;
+#pragma unroll
+      for (int b = 0; b < kOB; ++b)
+        *reinterpret_cast<uint32_t*>(orow + 8 * b + 2 * t) =
+            pack2<T>(o[mi][b][2 * r] * inv, o[mi][b][2 * r + 1] * inv);
+      if (t == 0) lse[n * L + i] = m[mi][r] * 0.69314718055994531f + logf(l[mi][r]);
+    }
   }
 #endif
 }
 
-template <typename T, int kD>
+template <typename T, int kD, int kM>
 void launch(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, int64_t N,
             int64_t L, int64_t S, bool causal, double scale) {
-  constexpr size_t kSmem = size_t(5) * 64 * kD * sizeof(T);
-  auto kernel = fa2_forward_kernel<T, kD>;
-  const int64_t blocks = N * ((L + kBr - 1) / kBr);
+  constexpr size_t kSmem = size_t(4 + kM) * 64 * kD * sizeof(T);
+  auto kernel = fa2_forward_kernel<T, kD, kM>;
+  const int64_t blocks = N * ((L + kBr * kM - 1) / (kBr * kM));
   WICK_CHECK(blocks <= 0x7fffffff, kOp, ": too many query tiles for one launch (", blocks, ")");
   WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
   kernel<<<static_cast<unsigned>(blocks), kThreads, kSmem, current_stream()>>>(
@@ -693,6 +736,10 @@ bool attention_fa2_eligible(const Tensor& q, const Tensor& k, const Tensor& v, c
   return device_properties(q.device().index).major >= 8;
 }
 
+void set_attention_fa2_rows128(bool on) { fa2_rows128_switch().set(on); }
+
+bool attention_fa2_rows128() { return fa2_rows128_switch().on(); }
+
 void set_attention_fa2_backward(bool on) { fa2_backward_switch().set(on); }
 
 bool attention_fa2_backward_selected() { return fa2_backward_switch().on(); }
@@ -740,12 +787,17 @@ void attention_fa2_forward(const Tensor& out, const Tensor& lse, const Tensor& q
   if (L == 0 || q.numel() == 0) return;
   const int64_t N = q.numel() / (L * E);
   DeviceGuard guard(q.device().index);
+  // Head dim 128 keeps 64-row tiles: two fragments per warp would need
+  // ~300 registers (Q 64, S 64, O 128 per thread).
+  const bool rows128 = E == 64 && fa2_rows128_switch().on();
   if (q.dtype() == kFloat16) {
-    if (E == 64) launch<__half, 64>(out, lse, q, k, v, N, L, S, causal, scale);
-    else launch<__half, 128>(out, lse, q, k, v, N, L, S, causal, scale);
+    if (E == 128) launch<__half, 128, 1>(out, lse, q, k, v, N, L, S, causal, scale);
+    else if (rows128) launch<__half, 64, 2>(out, lse, q, k, v, N, L, S, causal, scale);
+    else launch<__half, 64, 1>(out, lse, q, k, v, N, L, S, causal, scale);
   } else {
-    if (E == 64) launch<__nv_bfloat16, 64>(out, lse, q, k, v, N, L, S, causal, scale);
-    else launch<__nv_bfloat16, 128>(out, lse, q, k, v, N, L, S, causal, scale);
+    if (E == 128) launch<__nv_bfloat16, 128, 1>(out, lse, q, k, v, N, L, S, causal, scale);
+    else if (rows128) launch<__nv_bfloat16, 64, 2>(out, lse, q, k, v, N, L, S, causal, scale);
+    else launch<__nv_bfloat16, 64, 1>(out, lse, q, k, v, N, L, S, causal, scale);
   }
 }
 

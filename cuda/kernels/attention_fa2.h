@@ -30,6 +30,16 @@ bool attention_fa2_eligible(const Tensor& q, const Tensor& k, const Tensor& v, c
 void attention_fa2_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                            bool causal, double scale);
 
+// 128 query rows per CTA (two 16-row mma fragments per warp, FA2's tile for
+// head dim 64) instead of 64, for head dim 64 only: each K and V fragment
+// read from shared memory feeds two mma's. Written without a GPU at hand, so
+// OFF until a GPU has run its tests (CudaAttentionFa2.*Rows128*) and
+// bench_cuda_attention has timed it beside the 64-row kernel;
+// set_attention_fa2_rows128(true) or WICK_CUDA_ATTENTION_FA2_ROWS128=1 turns
+// it on for the process.
+void set_attention_fa2_rows128(bool on);
+bool attention_fa2_rows128();
+
 // The backward in the same style (attention_fa2.cu, "backward"): dK/dV and
 // dQ by two kernels on mma.sync with P and dS register-resident, no atomics
 // (deterministic, like the general backward). Taken by

@@ -430,6 +430,10 @@ class Selection {
 struct Fa2Selected : Selection {
   Fa2Selected() : Selection(cuda::attention_fa2, cuda::set_attention_fa2, true) {}
 };
+struct Fa2Rows128Selected : Selection {
+  explicit Fa2Rows128Selected(bool on = true)
+      : Selection(cuda::attention_fa2_rows128, cuda::set_attention_fa2_rows128, on) {}
+};
 struct Fa2BackwardSelected : Selection {
   explicit Fa2BackwardSelected(bool on = true)
       : Selection(cuda::attention_fa2_backward_selected, cuda::set_attention_fa2_backward, on) {}
@@ -610,6 +614,85 @@ TEST(CudaAttentionFa2, ManyKeyTilesAgreeWithTheGeneralKernel) {
         EXPECT_TRUE(all_close(out_a.to(kFloat64).cpu(), out_b.to(kFloat64).cpu(), tol(dt), tol(dt))) << "out";
         EXPECT_TRUE(all_close(lse_a.to(kFloat64).cpu(), lse_b.to(kFloat64).cpu(), 1e-3, 1e-3)) << "lse";
       }
+}
+
+// The 128-row variant (set_attention_fa2_rows128, head dim 64): lengths
+// around its 128-row CTA tile (a partial or empty second Q tile, the causal
+// diagonal crossing two key tiles of one CTA), against the float64 CPU.
+TEST(CudaAttentionFa2, Rows128ForwardMatchesTheFloat64Cpu) {
+  WICK_SKIP_WITHOUT_FA2();
+  Fa2Selected on;
+  Fa2Rows128Selected rows128;
+  std::vector<std::pair<int64_t, int64_t>> lens;
+  for (int64_t L : {1, 17, 64, 65, 127, 128, 130, 257})
+    for (int64_t S : {1, 33, 64, 200}) lens.emplace_back(L, S);
+  for (int64_t L : {128, 130, 200, 257}) lens.emplace_back(L, L);  // causal diagonals off and on the tiles
+  uint64_t seed = 7500;
+  for (DType dt : {kBFloat16, kFloat16})
+    for (bool causal : {false, true})
+      for (auto [L, S] : lens) {
+        SCOPED_TRACE(testing::Message() << dt << " causal=" << causal << " L=" << L << " S=" << S);
+        const Tensor q = normal_as({3, L, 64}, dt, seed++), k = normal_as({3, S, 64}, dt, seed++),
+                     v = normal_as({3, S, 64}, dt, seed++);
+        const double scale = (L + S) % 3 == 0 ? 0.3 : 0.125;
+        expect_forward_matches_cpu(q, k, v, causal, scale, dt, [](const Tensor& a, const Tensor& b, const Tensor& c) {
+          return cuda::attention_fa2_eligible(a, b, c, Tensor());
+        });
+      }
+}
+
+TEST(CudaAttentionFa2, Rows128NoKeysAndManyTilesAgreeWithTheRows64Kernel) {
+  WICK_SKIP_WITHOUT_FA2();
+  Fa2Selected on;
+  uint64_t seed = 9700;
+  for (DType dt : {kBFloat16, kFloat16}) {
+    const TensorOptions o = TensorOptions(dt).device(kCuda), f = TensorOptions(kFloat32).device(kCuda);
+    {  // S == 0: NaN rows and lse -inf, also in the empty half of the last 128-row tile (L = 70)
+      Fa2Rows128Selected rows128;
+      const Tensor q = normal_as({3, 70, 64}, dt, seed++).to(kCuda).to(dt), k = zeros({3, 0, 64}, o),
+                   v = zeros({3, 0, 64}, o);
+      Tensor out = full({3, 70, 64}, Scalar(7.0), o), lse = zeros({3 * 70}, f);
+      cuda::attention_forward(out, lse, q, k, v, Tensor(), Tensor(), true, 0.125);
+      EXPECT_TRUE(all_equal(isnan(out.to(kFloat32)).cpu(), ones({3, 70, 64}, TensorOptions(kBool))));
+      EXPECT_TRUE(
+          all_equal(lse.cpu(), full({3 * 70}, Scalar(-std::numeric_limits<double>::infinity()), TensorOptions(kFloat32))));
+    }
+    for (bool causal : {true, false}) {
+      // GPT-2-like lengths: the same rows through both tilings. Per row the
+      // two do the same operations in the same order (a 128-row CTA only adds
+      // fully masked key tiles, which change nothing), so they agree to far
+      // below the dtype's tolerance.
+      SCOPED_TRACE(testing::Message() << dt << " causal=" << causal);
+      Generator g(seed++);
+      const Tensor q = randn({4, 1000, 64}, o, &g), k = randn({4, 1030, 64}, o, &g), v = randn({4, 1030, 64}, o, &g);
+      Tensor out_a = empty({4, 1000, 64}, o), lse_a = empty({4 * 1000}, f);
+      Tensor out_b = empty({4, 1000, 64}, o), lse_b = empty({4 * 1000}, f);
+      {
+        Fa2Rows128Selected rows128(true);
+        cuda::attention_forward(out_a, lse_a, q, k, v, Tensor(), Tensor(), causal, 0.125);
+      }
+      {
+        Fa2Rows128Selected rows64(false);
+        cuda::attention_forward(out_b, lse_b, q, k, v, Tensor(), Tensor(), causal, 0.125);
+      }
+      EXPECT_TRUE(all_close(out_a.to(kFloat64).cpu(), out_b.to(kFloat64).cpu(), 1e-6, 1e-6)) << "out";
+      EXPECT_TRUE(all_close(lse_a.to(kFloat64).cpu(), lse_b.to(kFloat64).cpu(), 1e-6, 1e-6)) << "lse";
+    }
+  }
+}
+
+TEST(CudaAttentionFa2, Rows128ThroughSdpaForwardAndBackward) {
+  WICK_SKIP_WITHOUT_FA2();
+  Fa2Selected on;
+  Fa2Rows128Selected rows128;
+  uint64_t seed = 8500;
+  for (DType dt : {kBFloat16, kFloat16})
+    for (auto [L, S, causal] : {std::tuple<int64_t, int64_t, bool>{130, 200, false}, {257, 257, true}, {17, 33, true}}) {
+      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal);
+      const Tensor q = normal_as({2, 3, L, 64}, dt, seed++), k = normal_as({2, 3, S, 64}, dt, seed++),
+                   v = normal_as({2, 3, S, 64}, dt, seed++);
+      expect_matches_cpu(q, k, v, Tensor(), causal, {}, dt, seed++);
+    }
 }
 
 // ---- the FlashAttention-2 backward (cuda/kernels/attention_fa2.cu) ----
