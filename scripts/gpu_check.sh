@@ -110,7 +110,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   # failure here is traced there. Turn one on when its own tests and these pass (README: the switches).
   optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_CONV_IM2COL=1 WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1"
   optin="$optin WICK_CUDA_GEMM_BIAS=1 WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_BN_MIXED=1 WICK_CUDA_FFT=1 WICK_CUDA_EIGH=1"
-  optin="$optin WICK_CUDA_SIMT_OCC2=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1"
+  optin="$optin WICK_CUDA_SIMT_OCC2=1 WICK_CUDA_SIMT_WIDE=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
   # several at once would time each other's GPU work in the amp training run.
   for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -151,6 +151,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
     ("WICK_CUDA_REDUCE_VEC", "test_cuda_reduction", ["CudaReduction.VectorizedColumns"]),
     ("WICK_CUDA_BN_MIXED", "test_cuda_norm", ["CudaNorm.BatchNormMixed"]),
     ("WICK_CUDA_SIMT_OCC2", "test_cuda_gemm", ["CudaGemm.SimtTwoBlocksPerSm"]),
+    ("WICK_CUDA_SIMT_WIDE", "test_cuda_gemm", ["CudaGemm.SimtWideTiles"]),
 ]
 rcs = [open(f).read().strip() for f in glob.glob(os.path.join(d, "alt_*_optin.rc"))]
 together = "not run" if not rcs else "passed" if all(r == "0" for r in rcs) else "FAILED"
@@ -203,6 +204,9 @@ PY
   echo "== fp32 with the SIMT kernel at two CTAs per SM (WICK_CUDA_SIMT_OCC2=1; the wick column)"
   WICK_CUDA_SIMT_OCC2=1 timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 --only=fp32 2>&1 | grep '^fp32' |
     tee "$out/bench_cuda_gemm_occ2.txt"
+  echo "== fp32 with the SIMT kernel at 4 warps, 8 x 16 outputs per thread, two CTAs per SM (WICK_CUDA_SIMT_WIDE=1)"
+  WICK_CUDA_SIMT_WIDE=1 timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 --only=fp32 2>&1 | grep '^fp32' |
+    tee "$out/bench_cuda_gemm_wide.txt"
   echo "== the same with MN-major operands copied K-major first (WICK_CUDA_WGMMA_MN=0)"
   WICK_CUDA_WGMMA_MN=0 timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 --only=bf16 2>&1 | grep '^bf16' | tee "$out/bench_cuda_gemm_mn.txt"
   fi

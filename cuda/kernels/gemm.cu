@@ -215,10 +215,12 @@ struct SimtTileLoader {
 };
 
 // Row (or column) of the tile held by element i of a thread's micro-tile:
-// two halves of TM/2 consecutive rows, BM/2 apart.
-template <int BM, int TM>
+// TM / V groups of V consecutive rows (one 16-byte vector each), BM / (TM / V)
+// apart, so that the vector loads of 8 consecutive threads (one phase of a
+// 16-byte shared load) fall in distinct banks. TM = 2V: two halves BM/2 apart.
+template <int BM, int TM, int V>
 __device__ __forceinline__ int micro_row(int t, int i) {
-  return i < TM / 2 ? t * (TM / 2) + i : BM / 2 + t * (TM / 2) + (i - TM / 2);
+  return (i / V) * (BM / (TM / V)) + t * V + i % V;
 }
 
 // kMinBlocks: CTAs per SM the register allocation must allow (__launch_bounds__):
@@ -267,13 +269,17 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), kMinBlocks) gemm_simt_k
       for (int kk = 0; kk < BK; ++kk) {
         T a[TM], b[TN];
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const Vec<T, TM / 2> va = *reinterpret_cast<const Vec<T, TM / 2>*>(&As[cur][kk][h * (BM / 2) + ty * (TM / 2)]);
-          const Vec<T, TN / 2> vb = *reinterpret_cast<const Vec<T, TN / 2>*>(&Bs[cur][kk][h * (BN / 2) + tx * (TN / 2)]);
+        for (int h = 0; h < (TM > TN ? TM : TN) / V; ++h) {  // one vector of A and one of B per group
+          if (h < TM / V) {
+            const Vec<T, V> va = *reinterpret_cast<const Vec<T, V>*>(&As[cur][kk][h * (BM / (TM / V)) + ty * V]);
 #pragma unroll
-          for (int i = 0; i < TM / 2; ++i) a[h * (TM / 2) + i] = va.v[i];
+            for (int i = 0; i < V; ++i) a[h * V + i] = va.v[i];
+          }
+          if (h < TN / V) {
+            const Vec<T, V> vb = *reinterpret_cast<const Vec<T, V>*>(&Bs[cur][kk][h * (BN / (TN / V)) + tx * V]);
 #pragma unroll
-          for (int j = 0; j < TN / 2; ++j) b[h * (TN / 2) + j] = vb.v[j];
+            for (int j = 0; j < V; ++j) b[h * V + j] = vb.v[j];
+          }
         }
 #pragma unroll
         for (int i = 0; i < TM; ++i)
@@ -290,11 +296,11 @@ __global__ void __launch_bounds__((BM / TM) * (BN / TN), kMinBlocks) gemm_simt_k
     T* C = p.C + bi * p.stride_c;
 #pragma unroll
     for (int i = 0; i < TM; ++i) {
-      const int64_t m = m0 + micro_row<BM, TM>(ty, i);
+      const int64_t m = m0 + micro_row<BM, TM, V>(ty, i);
       if (m >= p.M) continue;
 #pragma unroll
       for (int j = 0; j < TN; ++j) {
-        const int64_t n = n0 + micro_row<BN, TN>(tx, j);
+        const int64_t n = n0 + micro_row<BN, TN, V>(tx, j);
         if (n >= p.N) continue;
         T* c = C + m * p.ldc + n;
         T r = p.alpha * acc[i][j];
@@ -579,6 +585,19 @@ OptInSwitch& simt_two_blocks_switch() {
   return s;
 }
 
+// The float32 SIMT kernel with 128 outputs per thread (8 x 16) and 4 warps
+// per 128 x 128 tile, two CTAs per SM: per k, 6 vector loads from shared
+// memory feed 128 FMAs (the default: 4 feed 64), 1024 FMAs per thread
+// between barriers (512), and either CTA computes while the other waits at
+// its barrier. ptxas (sm_90): 221 registers, no spill; with K steps of 16
+// instead of 8 the staged loads push it to 255 and a spill in the loop. The
+// shape of the fastest published CUDA-C SGEMMs and of cuBLAS's 4-warp SIMT
+// tiles. An experiment until bench_cuda_gemm times it on a GPU.
+OptInSwitch& simt_wide_switch() {
+  static OptInSwitch s("WICK_CUDA_SIMT_WIDE", /*default_on=*/false);
+  return s;
+}
+
 template <typename T>
 void launch_simt(const GemmArgs& g) {
   constexpr bool kFloat = std::is_same_v<T, float>;
@@ -596,6 +615,12 @@ void launch_simt(const GemmArgs& g) {
   p.vec_b = aligned(g.B, 16) && g.ldb % V == 0 && g.stride_b % V == 0;
   const dim3 grid(tiles(g.N, BN, "N"), tiles(g.M, BM, "M"), batch_grid(g.batch));
   if constexpr (kFloat) {
+    if (simt_wide_switch().on()) {
+      constexpr int kBK = 8, kTN = 16;
+      gemm_simt_kernel<T, BM, BN, kBK, TM, kTN, V, 2><<<grid, (BM / TM) * (BN / kTN), 0, current_stream()>>>(p);
+      WICK_CUDA_CHECK_LAUNCH();
+      return;
+    }
     if (simt_two_blocks_switch().on()) {
       gemm_simt_kernel<T, BM, BN, BK, TM, TN, V, 2><<<grid, (BM / TM) * (BN / TN), 0, current_stream()>>>(p);
       WICK_CUDA_CHECK_LAUNCH();
@@ -740,6 +765,8 @@ OptInSwitch& bias_switch() {
 }
 }  // namespace
 
+void set_gemm_simt_wide(bool on) { simt_wide_switch().set(on); }
+bool gemm_simt_wide() { return simt_wide_switch().on(); }
 void set_gemm_simt_two_blocks(bool on) { simt_two_blocks_switch().set(on); }
 bool gemm_simt_two_blocks() { return simt_two_blocks_switch().on(); }
 

@@ -96,6 +96,13 @@ void gemm_reference(const GemmArgs& g);
 void set_gemm_simt_two_blocks(bool on);
 bool gemm_simt_two_blocks();
 
+// The float32 SIMT kernel with 4 warps per 128 x 128 tile, 8 x 16 outputs
+// per thread and two CTAs per SM (gemm.cu, simt_wide_switch):
+// the second SGEMM experiment (WICK_CUDA_SIMT_WIDE=1; takes precedence over
+// the two-CTA build). OFF by default; tested by CudaGemm.SimtWideTiles.
+void set_gemm_simt_wide(bool on);
+bool gemm_simt_wide();
+
 // Whether addmm (ops/linalg.cpp) hands a row-vector c (a linear layer's
 // bias) to the GEMM as GemmArgs::bias instead of copying it into the output
 // first. OFF by default until a GPU has run CudaGemm.BiasEpilogue and the
