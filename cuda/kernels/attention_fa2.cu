@@ -78,6 +78,7 @@
 
 #include "cuda/kernels/device_types.cuh"
 #include "cuda/runtime.h"
+#include "ops/creation.h"
 
 namespace wick::cuda {
 
@@ -97,6 +98,13 @@ OptInSwitch& fa2_switch() {
 // CudaAttentionFa2.*Rows128* and bench_cuda_attention timed it.
 OptInSwitch& fa2_rows128_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_ROWS128");
+  return s;
+}
+
+// The backward's fused variant (dQ by atomics in the dK/dV kernel): off
+// until a GPU has run CudaAttentionFa2Backward.FusedDq* and timed it.
+OptInSwitch& fa2_fused_dq_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_BWD_FUSED");
   return s;
 }
 
@@ -486,13 +494,78 @@ __device__ __forceinline__ void stage_query_rows(float* lse_s, float* D_s, const
   }
 }
 
-// Kernel 1: dK and dV of 64 keys.
+// The fused variant's dQ (kDq below). The warp's ds^T fragments (16 keys x
+// 64 queries, already rounded to T as the A fragments of dK += ds^T Q) into
+// the CTA's [64 keys, 64 queries] swizzled tile dsT, rows 16 warp.. .
+template <typename T>
+__device__ __forceinline__ void store_dst(T* dsT, const uint32_t (&a)[kBc / 16][4], int warp, int lane) {
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int nb = 0; nb < kBc / 8; ++nb)
+#pragma unroll
+    for (int r = 0; r < 2; ++r)  // a0/a2 hold row g, a1/a3 row g + 8 (c_to_a)
+      *reinterpret_cast<uint32_t*>(dsT + swz<64>(16 * warp + g + 8 * r, nb) + 2 * t) = a[nb / 2][(nb & 1) * 2 + r];
+}
+
+// acc = ds K over the tile's 64 keys for this warp's 16 queries (rows
+// 16 warp.. of the query tile) and dims [64 c, 64 c + 64): ds is dsT read
+// transposed (ldmatrix.trans of the stored [key][query] 8 x 8 blocks gives
+// the A fragment of rows = queries, k = keys: matrices (queries +0/+8) x
+// (keys +0/+8) in a0..a3 order), K the key tile read transposed as in warp_ay.
 template <typename T, int kD>
+__device__ __forceinline__ void warp_dq_chunk(float (&acc)[8][4], const T* dsT, const T* Ks, int c, int warp,
+                                              int lane) {
+#pragma unroll
+  for (int b = 0; b < 8; ++b) acc[b][0] = acc[b][1] = acc[b][2] = acc[b][3] = 0.f;
+#pragma unroll
+  for (int kb = 0; kb < kBc / 16; ++kb) {
+    uint32_t a[4];
+    ldsm_x4_trans(a, dsT + swz<64>(16 * kb + (lane & 7) + ((lane >> 4) & 1) * 8, 2 * warp + ((lane >> 3) & 1)));
+#pragma unroll
+    for (int ob = 0; ob < 8; ob += 2) {
+      uint32_t b[4];
+      ldsm_x4_trans(b, Ks + swz<kD>(16 * kb + (lane & 7) + ((lane >> 3) & 1) * 8, 8 * c + ob + (lane >> 4)));
+      mma16816<T>(acc[ob], a, b[0], b[1]);
+      mma16816<T>(acc[ob + 1], a, b[2], b[3]);
+    }
+  }
+}
+
+// dq_acc[row, 64 c + ..] += acc for this warp's rows 16 warp + g (+ 8) < rows_valid
+// (dq_acc: float32 rows of kD from the query tile's first row).
+template <int kD>
+__device__ __forceinline__ void warp_dq_atomic(float* dq_acc, int64_t rows_valid, const float (&acc)[8][4], int c,
+                                               int warp, int lane) {
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = 16 * warp + g + 8 * r;
+    if (row >= rows_valid) continue;
+    float* d = dq_acc + int64_t(row) * kD + 64 * c + 2 * t;
+#pragma unroll
+    for (int b = 0; b < 8; ++b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+      atomicAdd(reinterpret_cast<float2*>(d + 8 * b), make_float2(acc[b][2 * r], acc[b][2 * r + 1]));
+#else
+      atomicAdd(d + 8 * b, acc[b][2 * r]);
+      atomicAdd(d + 8 * b + 1, acc[b][2 * r + 1]);
+#endif
+    }
+  }
+}
+
+// Kernel 1: dK and dV of 64 keys. kDq (the fused variant, FA2's own
+// scheme): also dQ, as each query tile's ds (64 queries x these 64 keys)
+// times K added into the float32 dq_acc [N L, kD] with atomics (zeroed
+// before; scaled and rounded by fa2_dq_convert_kernel after), instead of
+// fa2_dq_kernel recomputing s and dp: 5 products per tile pair instead of 7,
+// at the price of a summation order that depends on timing.
+template <typename T, int kD, bool kDq>
 __global__ void __launch_bounds__(kThreads)
     fa2_dkdv_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
                     const T* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ Dv,
                     T* __restrict__ dk, T* __restrict__ dv, int64_t L, int64_t S, float scale_log2, float scale,
-                    bool causal) {
+                    bool causal, float* __restrict__ dq_acc) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
   __trap();
 #else
@@ -504,6 +577,7 @@ __global__ void __launch_bounds__(kThreads)
   T* dOs = Qs + 2 * kTile;  // 2 buffers
   float* lse_s = reinterpret_cast<float*>(dOs + 2 * kTile);  // 2 buffers of kBr, log2 domain
   float* D_s = lse_s + 2 * kBr;                               // 2 buffers of kBr
+  T* dsT = reinterpret_cast<T*>(D_s + 2 * kBr);               // kDq: [64 keys, 64 queries]
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int64_t kblocks = (S + kBc - 1) / kBc;
@@ -571,7 +645,17 @@ __global__ void __launch_bounds__(kThreads)
     warp_ay<T, kD>(dva, af, dOb, lane);  // dV += p^T dO
     c_to_a<T>(af, dpt);
     warp_ay<T, kD>(dka, af, Qb, lane);  // dK += ds^T Q
-    __syncthreads();  // every warp is done with buffer buf before it is refilled
+    if constexpr (kDq) {
+      store_dst<T>(dsT, af, warp, lane);  // dsT was last read before the previous iteration's final barrier
+      __syncthreads();                    // every warp's 16 keys of ds^T are in
+#pragma unroll
+      for (int c = 0; c < kD / 64; ++c) {
+        float acc[8][4];
+        warp_dq_chunk<T, kD>(acc, dsT, Ks, c, warp, lane);
+        warp_dq_atomic<kD>(dq_acc + (n * L + i0) * kD, L - i0, acc, c, warp, lane);
+      }
+    }
+    __syncthreads();  // every warp is done with buffer buf (and dsT) before it is refilled
   }
   cp_async_wait<0>();  // nothing left in flight at exit (ntiles == 0 committed an empty group)
 
@@ -671,6 +755,14 @@ __global__ void __launch_bounds__(kThreads)
 #endif
 }
 
+// dq = scale * acc, rounded to T (the fused backward's last step).
+template <typename T>
+__global__ void fa2_dq_convert_kernel(T* __restrict__ dq, const float* __restrict__ acc, int64_t n, float scale) {
+  for (int64_t i = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * 2; i < n;
+       i += int64_t(gridDim.x) * blockDim.x * 2)  // n is even (a multiple of the head dim)
+    *reinterpret_cast<uint32_t*>(dq + i) = pack2<T>(scale * acc[i], scale * acc[i + 1]);
+}
+
 template <typename T, int kD>
 void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& q, const Tensor& k,
                      const Tensor& v, const Tensor& dout, const Tensor& lse, const Tensor& D, int64_t N, int64_t L,
@@ -684,15 +776,32 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
   const float* lp = static_cast<const float*>(lse.data_ptr_raw());
   const float* Dp = static_cast<const float*>(D.data_ptr_raw());
   auto out_ptr = [](const Tensor& t) { return t.defined() ? static_cast<T*>(t.data_ptr_raw()) : nullptr; };
-  if (dk.defined() || dv.defined()) {
-    constexpr size_t kSmem = kTiles + size_t(4) * kBr * sizeof(float);
-    auto kernel = fa2_dkdv_kernel<T, kD>;
-    const int64_t blocks = N * ((S + kBc - 1) / kBc);
-    WICK_CHECK(blocks <= 0x7fffffff, kOp, ": too many key tiles for one launch (", blocks, ")");
+  const int64_t kv_blocks = N * ((S + kBc - 1) / kBc);
+  WICK_CHECK(kv_blocks <= 0x7fffffff, kOp, ": too many key tiles for one launch (", kv_blocks, ")");
+  constexpr size_t kDkdvSmem = kTiles + size_t(4) * kBr * sizeof(float);
+  // The fused variant: dK, dV and dQ (through float32 atomics) in one pass.
+  if (fa2_fused_dq_switch().on() && dq.defined() && (dk.defined() || dv.defined()) && L > 0) {
+    constexpr size_t kSmem = kDkdvSmem + size_t(kBc) * kBr * sizeof(T);  // + the ds^T tile
+    const int64_t n = N * L * kD;
+    Tensor acc = empty({n}, TensorOptions(kFloat32).device(q.device()));
+    float* ap = static_cast<float*>(acc.data_ptr_raw());
+    WICK_CUDA_CHECK(cudaMemsetAsync(ap, 0, static_cast<size_t>(n) * sizeof(float), current_stream()));
+    auto kernel = fa2_dkdv_kernel<T, kD, true>;
     WICK_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
-    kernel<<<static_cast<unsigned>(blocks), kThreads, kSmem, current_stream()>>>(
-        qp, kp, vp, gp, lp, Dp, out_ptr(dk), out_ptr(dv), L, S, scale_log2, sc, causal);
+    kernel<<<static_cast<unsigned>(kv_blocks), kThreads, kSmem, current_stream()>>>(
+        qp, kp, vp, gp, lp, Dp, out_ptr(dk), out_ptr(dv), L, S, scale_log2, sc, causal, ap);
+    WICK_CUDA_CHECK_LAUNCH();
+    fa2_dq_convert_kernel<T><<<grid_for(n / 2, 256), 256, 0, current_stream()>>>(out_ptr(dq), ap, n, sc);
+    WICK_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  if (dk.defined() || dv.defined()) {
+    auto kernel = fa2_dkdv_kernel<T, kD, false>;
+    WICK_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kDkdvSmem)));
+    kernel<<<static_cast<unsigned>(kv_blocks), kThreads, kDkdvSmem, current_stream()>>>(
+        qp, kp, vp, gp, lp, Dp, out_ptr(dk), out_ptr(dv), L, S, scale_log2, sc, causal, nullptr);
     WICK_CUDA_CHECK_LAUNCH();
   }
   if (dq.defined() && L > 0) {
@@ -739,6 +848,10 @@ bool attention_fa2_eligible(const Tensor& q, const Tensor& k, const Tensor& v, c
 void set_attention_fa2_rows128(bool on) { fa2_rows128_switch().set(on); }
 
 bool attention_fa2_rows128() { return fa2_rows128_switch().on(); }
+
+void set_attention_fa2_backward_fused(bool on) { fa2_fused_dq_switch().set(on); }
+
+bool attention_fa2_backward_fused() { return fa2_fused_dq_switch().on(); }
 
 void set_attention_fa2_backward(bool on) { fa2_backward_switch().set(on); }
 

@@ -50,6 +50,18 @@ bool attention_fa2_rows128();
 void set_attention_fa2_backward(bool on);
 bool attention_fa2_backward_selected();
 
+// The backward's fused variant (FA2's own scheme): when dq and dk or dv are
+// wanted, the dK/dV kernel also adds each (query tile, key tile) pair's
+// ds K into a float32 dQ accumulator with atomics, instead of a second
+// kernel recomputing s and dp (5 tile products per pair instead of 7; the
+// order of dQ's float32 sums then depends on timing, so dq may differ in its
+// last bits from run to run, as PyTorch's flash backward). Head dims 64 and
+// 128 (dQ in 64-dim chunks). Written without a GPU at hand: OFF until a GPU
+// has run CudaAttentionFa2Backward.FusedDq*; set_attention_fa2_backward_fused(true)
+// or WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 (with the FA2 backward selected).
+void set_attention_fa2_backward_fused(bool on);
+bool attention_fa2_backward_fused();
+
 // Whether attention_fa2_backward takes these: q, k, v, mask as
 // attention_fa2_eligible; dout like q, contiguous and 16-byte aligned; each of
 // dq, dk, dv undefined or contiguous like q, k, v and 4-byte aligned.

@@ -438,6 +438,10 @@ struct Fa2BackwardSelected : Selection {
   explicit Fa2BackwardSelected(bool on = true)
       : Selection(cuda::attention_fa2_backward_selected, cuda::set_attention_fa2_backward, on) {}
 };
+struct Fa2FusedDqSelected : Selection {
+  explicit Fa2FusedDqSelected(bool on = true)
+      : Selection(cuda::attention_fa2_backward_fused, cuda::set_attention_fa2_backward_fused, on) {}
+};
 
 // The FA2 kernel needs sm_80+: probe with inputs it takes everywhere else.
 bool fa2_runs_here() {
@@ -831,6 +835,64 @@ TEST(CudaAttentionFa2Backward, IneligibleGradientsTakeTheGeneralKernels) {
   EXPECT_TRUE(all_equal(f32(got.dq), f32(want.dq)));
   EXPECT_TRUE(all_equal(f32(got.dk), f32(want.dk)));
   EXPECT_TRUE(all_equal(f32(got.dv), f32(want.dv)));
+}
+
+// The fused variant (dQ by float32 atomics in the dK/dV kernel): the float64
+// CPU through the op, then against the two-kernel FA2 backward on GPT-2-like
+// lengths. dk and dv do not depend on the variant (same kernel, same order):
+// bit for bit. dq is summed in a timing-dependent order: a tolerance.
+TEST(CudaAttentionFa2Backward, FusedDqGradientsMatchTheFloat64Cpu) {
+  WICK_SKIP_WITHOUT_FA2();
+  Fa2Selected fwd;
+  Fa2BackwardSelected bwd;
+  Fa2FusedDqSelected fused;
+  uint64_t seed = 11500;
+  const std::tuple<int64_t, int64_t, bool> cases[] = {{1, 1, false},     {17, 33, true},  {64, 64, true},
+                                                      {130, 200, false}, {130, 130, true}, {200, 70, true},
+                                                      {70, 200, true}};
+  for (DType dt : {kBFloat16, kFloat16})
+    for (int64_t E : {64, 128})
+      for (auto [L, S, causal] : cases) {
+        SCOPED_TRACE(testing::Message() << dt << " E=" << E << " L=" << L << " S=" << S << " causal=" << causal);
+        const Tensor q = normal_as({2, 3, L, E}, dt, seed++), k = normal_as({2, 3, S, E}, dt, seed++),
+                     v = normal_as({2, 3, S, E}, dt, seed++);
+        const std::optional<double> scale = (L + S) % 3 == 0 ? std::optional<double>(0.3) : std::nullopt;
+        expect_matches_cpu(q, k, v, Tensor(), causal, scale, dt, seed++);
+      }
+}
+
+TEST(CudaAttentionFa2Backward, FusedDqAgreesWithTheTwoKernelBackward) {
+  WICK_SKIP_WITHOUT_FA2();
+  uint64_t seed = 12500;
+  const std::tuple<int64_t, int64_t, bool> cases[] = {{1000, 1030, false}, {1024, 1024, true}, {700, 1000, true}};
+  for (DType dt : {kBFloat16, kFloat16})
+    for (int64_t E : {64, 128})
+      for (auto [L, S, causal] : cases) {
+        SCOPED_TRACE(testing::Message() << dt << " E=" << E << " L=" << L << " S=" << S << " causal=" << causal);
+        const TensorOptions o = TensorOptions(dt).device(kCuda);
+        Generator g(seed++);
+        const Tensor q = randn({3, L, E}, o, &g), k = randn({3, S, E}, o, &g), v = randn({3, S, E}, o, &g),
+                     dout = randn({3, L, E}, o, &g);
+        const double scale = 1.0 / std::sqrt(static_cast<double>(E));
+        DeviceGrads two, one;
+        {
+          Fa2FusedDqSelected off(false);
+          two = device_backward(q, k, v, dout, causal, scale, true, true, true);
+        }
+        {
+          Fa2FusedDqSelected on(true);
+          one = device_backward(q, k, v, dout, causal, scale, true, true, true);
+        }
+        EXPECT_TRUE(all_equal(f32(one.dk), f32(two.dk))) << "dk";
+        EXPECT_TRUE(all_equal(f32(one.dv), f32(two.dv))) << "dv";
+        // ds from s^T = K Q^T here and s = Q K^T there (a 16-bit rounding of
+        // ds may flip by an ulp), float32 sums in another order, then one
+        // rounding to 16 bits each: far below the bound against the general backward.
+        EXPECT_LT(rel_error(one.dq, two.dq), dt == kBFloat16 ? 4e-3 : 1e-3) << "dq";
+        // And the general backward, as the two-kernel test does.
+        const DeviceGrads want = device_backward(q, k, v, dout, causal, scale, false, true, true);
+        EXPECT_LT(rel_error(one.dq, want.dq), dt == kBFloat16 ? 2e-2 : 4e-3) << "dq vs the general backward";
+      }
 }
 
 // ---- cuDNN's SDPA node as the alternate (cuda/vendor/cudnn_attention.cpp) ----
