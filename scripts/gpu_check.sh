@@ -111,7 +111,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_CONV_IM2COL=1 WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1"
   optin="$optin WICK_CUDA_GEMM_BIAS=1 WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_BN_MIXED=1 WICK_CUDA_FFT=1 WICK_CUDA_EIGH=1"
   optin="$optin WICK_CUDA_SIMT_OCC2=1 WICK_CUDA_SIMT_WIDE=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1"
-  optin="$optin WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1"
+  optin="$optin WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CUDA_GEMM_PERSISTENT=1"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
   # several at once would time each other's GPU work in the amp training run.
   for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -149,6 +149,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
     ("WICK_CUDA_EIGH", "test_cuda_linalg", ["CudaEigh."]),
     ("WICK_CUDA_GEMM_STREAMK", "test_cuda_gemm", ["CudaGemm.StreamK"]),
     ("WICK_CUDA_WGMMA_N192", "test_cuda_gemm", ["CudaGemm.NarrowTiles"]),
+    ("WICK_CUDA_GEMM_PERSISTENT", "test_cuda_gemm", ["CudaGemm.PersistentTiles"]),
     ("WICK_CUDA_GEMM_BIAS", "test_cuda_gemm", ["CudaGemm.BiasEpilogue", "CudaMatmul.ProductsAddmmAndLinear"]),
     ("WICK_CUDA_REDUCE_VEC", "test_cuda_reduction", ["CudaReduction.VectorizedColumns"]),
     ("WICK_CUDA_BN_MIXED", "test_cuda_norm", ["CudaNorm.BatchNormMixed"]),
@@ -248,10 +249,11 @@ PY
           2>> "$out/models.err" || echo "torch $wl: failed (rc $?): $(tail -2 "$out/models.err")"
         # The opt-in paths (until they are the default): "wick-opt". GPT-2: the FA2 backward and
         # 128-row forward tiles and the fused dQ,
-        # stream-K for the weight gradients, 192-wide GEMM tiles, the vectorized bias-gradient sums;
+        # stream-K for the weight gradients, 192-wide and persistent GEMM tiles, the vectorized bias-gradient sums;
         # ResNet-50: the column path for the non-1x1 convolutions (its GEMMs with the same two
         # GEMM paths), batch norm on bfloat16 activations (mixed kernels), the vectorized sums.
-        gemm_opt="WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1 WICK_CUDA_GEMM_BIAS=1 WICK_CUDA_REDUCE_VEC=1"
+        gemm_opt="WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1 WICK_CUDA_GEMM_PERSISTENT=1 WICK_CUDA_GEMM_BIAS=1"
+        gemm_opt="$gemm_opt WICK_CUDA_REDUCE_VEC=1"
         opt="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 $gemm_opt"
         [ $wl = resnet50 ] && opt="WICK_CUDA_CONV_IM2COL=1 WICK_CUDA_BN_MIXED=1 $gemm_opt"
         # shellcheck disable=SC2086

@@ -114,12 +114,15 @@ struct Operands {
 
 // Seconds per call of `calls` back-to-back launches (host clock around a
 // synchronized batch; a batch is tens of ms, so the sync costs nothing).
-// stream_k / narrow >= 0 set the wgmma kernel's stream-K / 192-wide tile
-// switches for the batch (0 off, 1 on) and restore them after.
-double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int narrow = -1) {
-  const bool was_sk = wick::cuda::wgmma_stream_k(), was_narrow = wick::cuda::wgmma_narrow_tiles();
+// stream_k / narrow / persistent >= 0 set the wgmma kernel's stream-K /
+// 192-wide tile / persistent tile switches for the batch (0 off, 1 on) and
+// restore them after.
+double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int narrow = -1, int persistent = -1) {
+  const bool was_sk = wick::cuda::wgmma_stream_k(), was_narrow = wick::cuda::wgmma_narrow_tiles(),
+             was_persistent = wick::cuda::wgmma_persistent();
   if (stream_k >= 0) wick::cuda::set_wgmma_stream_k(stream_k == 1);
   if (narrow >= 0) wick::cuda::set_wgmma_narrow_tiles(narrow == 1);
+  if (persistent >= 0) wick::cuda::set_wgmma_persistent(persistent == 1);
   wick::cuda::synchronize();
   const double t0 = wick::bench::now_s();
   for (int i = 0; i < calls; ++i) wick::cuda::gemm(o.g, be);
@@ -127,6 +130,7 @@ double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int
   const double t = (wick::bench::now_s() - t0) / calls;
   wick::cuda::set_wgmma_stream_k(was_sk);
   wick::cuda::set_wgmma_narrow_tiles(was_narrow);
+  wick::cuda::set_wgmma_persistent(was_persistent);
   return t;
 }
 
@@ -168,41 +172,47 @@ double median(std::vector<double> v) {
 }
 
 // --compare: wick, wick's wgmma kernel (16-bit inputs on compute capability
-// 9.0) as is, with stream-K and with 192-wide tiles where they are chosen,
-// cuBLAS and cuBLASLt alternately, one timed batch (~50 ms) each per round.
+// 9.0) as is, with stream-K, with 192-wide tiles where they are chosen and
+// with persistent tiles (and 192-wide ones where chosen), cuBLAS and cuBLASLt
+// alternately, one timed batch (~50 ms) each per round.
 int compare(int rounds, const std::vector<DType>& dtypes) {
   const bool sm90 = wick::cuda::wgmma_supported(wick::cuda::current_device());
-  std::printf("%-44s %9s %9s %9s %9s %9s %9s %7s %7s %7s %7s %7s %9s %9s\n", "shape (MxNxK)", "wick", "wgmma",
-              "wgmma+sk", "wgmma+192", "cublas", "cublasLt", "ratio", "wgmma/", "sk/", "n192/", "lt/", "best/pk",
-              "cublas/pk");
+  std::printf("%-44s %9s %9s %9s %9s %9s %9s %9s %7s %7s %7s %7s %7s %7s %9s %9s\n", "shape (MxNxK)", "wick",
+              "wgmma", "wgmma+sk", "wgmma+192", "wgmma+p", "cublas", "cublasLt", "ratio", "wgmma/", "sk/", "n192/",
+              "p/", "lt/", "best/pk", "cublas/pk");
   struct Alt {
     GemmBackend be;
-    int stream_k, narrow;  // time_calls' switch settings
+    int stream_k, narrow, persistent;  // time_calls' switch settings
   };
+  constexpr int kWg = 4;  // wgmma columns
   for (DType dt : dtypes)
     for (const Shape& s : kShapes) {
       Operands o(s, dt);
       const double flops = 2.0 * s.M * s.N * s.K;
       const bool wg = sm90 && dt == wick::kBFloat16;
-      std::vector<Alt> alts = {
-          {GemmBackend::Wick, -1, -1}, {GemmBackend::Cublas, -1, -1}, {GemmBackend::CublasLt, -1, -1}};
+      std::vector<Alt> alts = {{GemmBackend::Wick, -1, -1, -1},
+                               {GemmBackend::Cublas, -1, -1, -1},
+                               {GemmBackend::CublasLt, -1, -1, -1}};
       if (wg) {
-        alts.push_back({GemmBackend::Wgmma, 0, 0});
-        alts.push_back({GemmBackend::Wgmma, 1, 0});
-        alts.push_back({GemmBackend::Wgmma, 0, 1});
+        alts.push_back({GemmBackend::Wgmma, 0, 0, 0});
+        alts.push_back({GemmBackend::Wgmma, 1, 0, 0});
+        alts.push_back({GemmBackend::Wgmma, 0, 1, 0});
+        alts.push_back({GemmBackend::Wgmma, 0, 1, 1});
       }
       double one = 0;
-      for (const Alt& a : alts) time_calls(o, a.be, 2, a.stream_k, a.narrow);
-      for (const Alt& a : alts) one = std::max(one, time_calls(o, a.be, 1, a.stream_k, a.narrow));
+      for (const Alt& a : alts) time_calls(o, a.be, 2, a.stream_k, a.narrow, a.persistent);
+      for (const Alt& a : alts) one = std::max(one, time_calls(o, a.be, 1, a.stream_k, a.narrow, a.persistent));
       const int calls = std::max(1, static_cast<int>(0.05 / std::max(one, 1e-6)));
       std::vector<std::vector<double>> t(alts.size());
       for (int r = 0; r < rounds; ++r)
         for (size_t i = 0; i < alts.size(); ++i)
-          t[i].push_back(flops / time_calls(o, alts[i].be, calls, alts[i].stream_k, alts[i].narrow) * 1e-12);
+          t[i].push_back(flops /
+                         time_calls(o, alts[i].be, calls, alts[i].stream_k, alts[i].narrow, alts[i].persistent) *
+                         1e-12);
       const double mw = median(t[0]), mc = median(t[1]), ml = median(t[2]);
       double best = mw;
-      char val[3][32], rat[3][32];
-      for (int i = 0; i < 3; ++i) {
+      char val[kWg][32], rat[kWg][32];
+      for (int i = 0; i < kWg; ++i) {
         std::snprintf(val[i], sizeof val[i], "-");
         std::snprintf(rat[i], sizeof rat[i], "-");
         if (!wg) continue;
@@ -211,14 +221,15 @@ int compare(int rounds, const std::vector<DType>& dtypes) {
         std::snprintf(val[i], sizeof val[i], "%.1f", m);
         std::snprintf(rat[i], sizeof rat[i], "%.3f", m / mc);
       }
-      std::printf("%-44s %9.1f %9s %9s %9s %9.1f %9.1f %7.3f %7s %7s %7s %7.3f %9.3f %9.3f\n", label(s, dt).c_str(),
-                  mw, val[0], val[1], val[2], mc, ml, mw / mc, rat[0], rat[1], rat[2], ml / mc, best / peak(dt),
-                  mc / peak(dt));
+      std::printf("%-44s %9.1f %9s %9s %9s %9s %9.1f %9.1f %7.3f %7s %7s %7s %7s %7.3f %9.3f %9.3f\n",
+                  label(s, dt).c_str(), mw, val[0], val[1], val[2], val[3], mc, ml, mw / mc, rat[0], rat[1], rat[2],
+                  rat[3], ml / mc, best / peak(dt), mc / peak(dt));
       std::fflush(stdout);
     }
   std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas, wgmma/ = wgmma / cublas,\n"
               " sk/ = wgmma with stream-K (WICK_CUDA_GEMM_STREAMK), n192/ = wgmma with 192-wide tiles where\n"
-              " chosen (WICK_CUDA_WGMMA_N192), each / cublas; lt/ = cublasLt / cublas; pk = datasheet dense peak)\n",
+              " chosen (WICK_CUDA_WGMMA_N192), p/ = wgmma with persistent tiles and 192-wide ones where chosen\n"
+              " (WICK_CUDA_GEMM_PERSISTENT), each / cublas; lt/ = cublasLt / cublas; pk = datasheet dense peak)\n",
               rounds);
   return 0;
 }

@@ -65,6 +65,11 @@
 //  grids whose 256-wide tiles leave much of the last wave idle (GPT-2's
 //  768- and 2304-column products at 8192 tokens; choose_tile_n). Its
 //  256-wide instantiations compile to the same PTX as before the template.
+//  Persistent tiles (set_wgmma_persistent, WICK_CUDA_GEMM_PERSISTENT=1;
+//  opt-in, not yet run on a GPU): min(tiles, SMs) CTAs, each walking tiles
+//  c, c + ctas, ... (PersistentTiles in gemm_sm90_plan.h): the producer runs
+//  on into the next tile's k steps while the consumers store the current one,
+//  so only a CTA's first tile waits for the pipeline to fill.
 #include "cuda/kernels/gemm_sm90.h"
 
 #include <cuda.h>  // CUtensorMap and its enums (types only: the encoder comes through the runtime's entry point)
@@ -418,6 +423,9 @@ struct TmaParams {
   StreamKPlan sk;
   int64_t tiles_n;  // tiles along N (stream-K's tile t is at row t / tiles_n, column t % tiles_n)
   float* sk_ws;
+  // Persistent tiles (sk.ctas == 0 only; gemm_sm90_plan.h): pt.batch > 0 when on, CTA blockIdx.x then
+  // takes tiles blockIdx.x + i gridDim.x of pt.total().
+  PersistentTiles pt;
 };
 
 // One unit of a CTA's work: k tiles [k0, k1) of the output tile at (m0, n0) of batch bi; `full` when that is
@@ -432,11 +440,19 @@ struct TmaWork {
 template <int BN>
 struct TmaWorkIter {
   StreamKCursor sk;
-  int64_t bi = 0;
-  __device__ explicit TmaWorkIter(const TmaParams& p) : bi(blockIdx.z) {
+  int64_t bi = 0;  // one tile per CTA: the batch; persistent: the tile
+  __device__ explicit TmaWorkIter(const TmaParams& p) : bi(p.pt.batch > 0 ? blockIdx.x : blockIdx.z) {
     if (p.sk.ctas) sk = StreamKCursor(p.sk, blockIdx.x);
   }
   __device__ bool next(const TmaParams& p, int nk, TmaWork& w) {
+    if (p.pt.batch > 0) {
+      if (bi >= p.pt.total()) return false;
+      int b, tm, tn;
+      p.pt.decode(static_cast<int>(bi), b, tm, tn);
+      w = {tm * kBM, tn * BN, 0, nk, b, true, 0};
+      bi += gridDim.x;
+      return true;
+    }
     if (p.sk.ctas == 0) {
       if (bi >= p.batch) return false;
       w = {static_cast<int>(blockIdx.y) * kBM, static_cast<int>(blockIdx.x) * BN, 0, nk, bi, true, 0};
@@ -764,12 +780,13 @@ bool make_map(CUtensorMap* map, const KMajor& op, int64_t rows, int64_t K, int64
 }
 
 template <typename TIn, typename TOut, bool kMnA, bool kMnB, int BN>
-void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const TmaParams& p) {
+void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const TmaParams& p, int64_t sms) {
   auto kernel = gemm_tma_kernel<TIn, TOut, kMnA, kMnB, BN>;
   constexpr int kSmem = TmaTile<BN>::kSmemBytes;
   WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-  const dim3 grid = p.sk.ctas ? dim3(static_cast<unsigned>(p.sk.ctas))
-                              : dim3(static_cast<unsigned>((p.N + BN - 1) / BN),
+  const dim3 grid = p.sk.ctas      ? dim3(static_cast<unsigned>(p.sk.ctas))
+                    : p.pt.batch > 0 ? dim3(static_cast<unsigned>(persistent_ctas(p.pt, sms)))
+                                     : dim3(static_cast<unsigned>((p.N + BN - 1) / BN),
                                      static_cast<unsigned>((p.M + kBM - 1) / kBM),
                                      static_cast<unsigned>(std::min<int64_t>(p.batch, 65535)));
   kernel<<<grid, kTmaThreads, kSmem, current_stream()>>>(ma, mb, p);
@@ -787,6 +804,10 @@ OptInSwitch& stream_k_switch() {
 }
 OptInSwitch& n192_switch() {
   static OptInSwitch s("WICK_CUDA_WGMMA_N192", /*default_on=*/false);
+  return s;
+}
+OptInSwitch& persistent_switch() {
+  static OptInSwitch s("WICK_CUDA_GEMM_PERSISTENT", /*default_on=*/false);
   return s;
 }
 
@@ -814,6 +835,7 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   p.bias = g.bias;
   p.tiles_n = (g.N + bn - 1) / bn;
   p.sk = sk;
+  if (sk.ctas == 0 && persistent_switch().on()) p.pt = PersistentTiles::make(tiles_m, p.tiles_n, g.batch);
   Tensor ws;  // stream-K partials; freed after the launches, reused only by later work on this stream
   if (sk.ctas) {
     ws = empty({sk.ctas * 2 * TmaTile<256>::kPartialFloats},
@@ -825,7 +847,8 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
                 (g.batch <= 1 || g.stride_c % 2 == 0);
   const bool f32_out = g.c_dtype == kFloat32;
   auto by_width = [&]<typename TIn, typename TOut, bool kMnA, bool kMnB>() {
-    bn == 256 ? launch_tma<TIn, TOut, kMnA, kMnB, 256>(ma, mb, p) : launch_tma<TIn, TOut, kMnA, kMnB, 192>(ma, mb, p);
+    bn == 256 ? launch_tma<TIn, TOut, kMnA, kMnB, 256>(ma, mb, p, sms)
+              : launch_tma<TIn, TOut, kMnA, kMnB, 192>(ma, mb, p, sms);
   };
   auto by_layout = [&]<typename TIn, typename TOut>() {
     if (a.mn)
@@ -870,6 +893,9 @@ bool wgmma_stream_k() { return stream_k_switch().on(); }
 
 void set_wgmma_narrow_tiles(bool on) { n192_switch().set(on); }
 bool wgmma_narrow_tiles() { return n192_switch().on(); }
+
+void set_wgmma_persistent(bool on) { persistent_switch().set(on); }
+bool wgmma_persistent() { return persistent_switch().on(); }
 
 bool wgmma_supported(int device) {
   const cudaDeviceProp& prop = device_properties(device);

@@ -45,4 +45,13 @@ bool wgmma_stream_k();
 void set_wgmma_narrow_tiles(bool on);
 bool wgmma_narrow_tiles();
 
+// Persistent tiles for the TMA kernel (gemm_sm90_plan.h, PersistentTiles):
+// min(tiles, SMs) CTAs walk the output tiles in turn, so that the producer
+// loads the next tile's operands while the consumers store the current one,
+// where stream-K is not planned. OFF by default until a GPU has run its tests
+// (CudaGemm.PersistentTiles); WICK_CUDA_GEMM_PERSISTENT=1 turns it on for the
+// process.
+void set_wgmma_persistent(bool on);
+bool wgmma_persistent();
+
 }  // namespace wick::cuda

@@ -436,6 +436,36 @@ TEST(CudaGemm, NarrowTiles) {
   }
 }
 
+// Persistent tiles (set_wgmma_persistent): one CTA per SM walking the tiles
+// of every batch, alone and with 192-wide tiles, against the float64 host
+// product; grids of fewer tiles than SMs, several tiles per CTA, batches
+// (broadcast B too), edges, padding, alpha and beta.
+TEST(CudaGemm, PersistentTiles) {
+  WICK_SKIP_WITHOUT_CUDA();
+  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "the persistent tiles are the wgmma kernel's";
+  const test::SwitchScope restore(cuda::wgmma_persistent, cuda::set_wgmma_persistent);
+  const test::SwitchScope restore_narrow(cuda::wgmma_narrow_tiles, cuda::set_wgmma_narrow_tiles);
+  cuda::set_wgmma_persistent(true);
+  const Case cases[] = {{200, 136, 77, 1, false, false, 0, false, 1.0, 0.0},
+                        {2100, 1030, 72, 1, false, false, 0, false, 1.0, 0.0},  // 17 x 5 tiles: 85
+                        {300, 400, 130, 5, false, false, 0, true, 1.0, 0.0},    // 3 x 2 x 5 batches: 30
+                        {129, 385, 64, 40, false, false, 3, false, 1.5, 0.5},   // 2 x 2 x 40: 160 > 132 SMs
+                        {4100, 1030, 40, 1, false, false, 0, false, 1.0, 1.0}};  // 33 x 5: 165 (192-wide: 198)
+  for (bool narrow : {false, true}) {
+    cuda::set_wgmma_narrow_tiles(narrow);
+    for (const DtypePair& p : kPairs) {
+      if (p.ab != kFloat16 && p.ab != kBFloat16) continue;
+      for (int t = 0; t < 4; ++t)
+        for (Case c : cases) {
+          c.ta = (t & 1) != 0, c.tb = (t & 2) != 0;
+          SCOPED_TRACE(testing::Message() << p.ab << "->" << p.c << " ta " << c.ta << " tb " << c.tb << " narrow "
+                                          << narrow << " " << c.M << "x" << c.N << "x" << c.K << " b" << c.batch);
+          check_case(c, p.ab, p.c);
+        }
+    }
+  }
+}
+
 // GemmArgs::bias (addmm's row-vector c): in the wgmma TMA kernel's epilogue
 // (and its stream-K fixup), materialized into C for every other kernel and
 // the vendors, read natively by the reference; C is NaN and must not be read.

@@ -208,5 +208,35 @@ TEST(GemmSm90Plan, TileWidth) {
   EXPECT_EQ(choose_tile_n(8192, 768, 1, 0), 256);
 }
 
+// Persistent tiles: CTAs c, c + ctas, ... over all the tiles of all the
+// batches visit every tile exactly once (the kernel's walk, simulated), the
+// decode is the row-major order of (batch, row, column), the grid never
+// exceeds the tiles, and a product of 2^31 tiles or more is refused.
+TEST(PersistentTiles, EveryTileOnceInOrder) {
+  for (int64_t tm : {1, 2, 5, 64})
+    for (int64_t tn : {1, 3, 4, 12})
+      for (int64_t batch : {1, 2, 7})
+        for (int64_t sms : {1, 2, 132}) {
+          const cuda::PersistentTiles t = cuda::PersistentTiles::make(tm, tn, batch);
+          ASSERT_EQ(t.total(), tm * tn * batch);
+          const int64_t ctas = cuda::persistent_ctas(t, sms);
+          ASSERT_EQ(ctas, std::min<int64_t>(t.total(), sms));
+          std::vector<int> seen(static_cast<size_t>(t.total()), 0);
+          for (int64_t c = 0; c < ctas; ++c)
+            for (int64_t u = c; u < t.total(); u += ctas) {  // TmaWorkIter's persistent walk
+              int b, m, n;
+              t.decode(static_cast<int>(u), b, m, n);
+              ASSERT_TRUE(b >= 0 && b < batch && m >= 0 && m < tm && n >= 0 && n < tn) << u;
+              ASSERT_EQ((int64_t{b} * tm + m) * tn + n, u);
+              ++seen[static_cast<size_t>(u)];
+            }
+          for (int v : seen) ASSERT_EQ(v, 1);
+        }
+  EXPECT_EQ(cuda::PersistentTiles::make(65536, 32768, 1).batch, 0);  // 2^31 tiles: off
+  EXPECT_EQ(cuda::PersistentTiles::make(1024, 1024, 2048).batch, 0);
+  EXPECT_EQ(cuda::PersistentTiles::make(0, 3, 1).batch, 0);
+  EXPECT_EQ(cuda::PersistentTiles::make(64, 3, 1).batch, 1);
+}
+
 }  // namespace
 }  // namespace wick
