@@ -111,7 +111,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_CONV_IM2COL=1 WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1"
   optin="$optin WICK_CUDA_GEMM_BIAS=1 WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_BN_MIXED=1 WICK_CUDA_FFT=1 WICK_CUDA_EIGH=1"
   optin="$optin WICK_CUDA_SIMT_OCC2=1 WICK_CUDA_SIMT_WIDE=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1"
-  optin="$optin WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CUDA_GEMM_PERSISTENT=1"
+  optin="$optin WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CUDA_GEMM_PERSISTENT=1 WICK_CUDA_TOPK_SELECT=1"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
   # several at once would time each other's GPU work in the amp training run.
   for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -123,7 +123,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
               "WICK_CUDA_ATTENTION_FA2=0 test_cuda_attention" "WICK_CUDA_ATTENTION_FA2=0 test_cuda_models" \
               "$optin test_cuda_models" "$optin test_cuda_amp" "$optin test_cuda_nn" "$optin test_cuda_backend_ops" \
               "$optin test_cuda_gemm" "$optin test_cuda_attention" "$optin test_cuda_conv" \
-              "$optin test_cuda_norm"; do
+              "$optin test_cuda_norm" "$optin test_cuda_sort"; do
     n=${spec##* }; vars=${spec% *}; [ -x "$bin/$n" ] || continue
     log="$out/detail/alt_${n}_$(echo "$vars" | tr -c 'A-Za-z0-9\n' '_').log"
     shown=$spec
@@ -152,6 +152,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
     ("WICK_CUDA_GEMM_PERSISTENT", "test_cuda_gemm", ["CudaGemm.PersistentTiles"]),
     ("WICK_CUDA_GEMM_BIAS", "test_cuda_gemm", ["CudaGemm.BiasEpilogue", "CudaMatmul.ProductsAddmmAndLinear"]),
     ("WICK_CUDA_REDUCE_VEC", "test_cuda_reduction", ["CudaReduction.VectorizedColumns"]),
+    ("WICK_CUDA_TOPK_SELECT", "test_cuda_sort", ["CudaSort.TopkRadixSelect"]),
     ("WICK_CUDA_BN_MIXED", "test_cuda_norm", ["CudaNorm.BatchNormMixed"]),
     ("WICK_CUDA_SIMT_OCC2", "test_cuda_gemm", ["CudaGemm.SimtTwoBlocksPerSm"]),
     ("WICK_CUDA_SIMT_WIDE", "test_cuda_gemm", ["CudaGemm.SimtWideTiles"]),

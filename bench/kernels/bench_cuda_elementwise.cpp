@@ -3,7 +3,8 @@
 // reads, one write), gelu (8 bytes) and a full sum (4 bytes, the two-pass
 // split reduction), plus a strided add (a transposed operand) and sum over
 // rows / columns of [8192, 8192] and bias gradients (sums over 8192 rows of
-// bfloat16 [8192, 768] and [8192, 3072]). Counter: GB/s of the bytes each kernel must
+// bfloat16 [8192, 768] and [8192, 3072]), and topk (k = 50 of 8 rows of
+// 50257: sort path and radix select). Counter: GB/s of the bytes each kernel must
 // move, and its fraction of the H100 SXM's 3.35 TB/s HBM3 peak (other cards:
 // the peak from the memory clock and bus width the driver reports).
 //
@@ -18,6 +19,7 @@
 
 #include "cuda/cuda.h"
 #include "cuda/kernels/reduce.h"
+#include "cuda/kernels/sort.h"
 #include "cuda/runtime.h"
 #include "peak.h"
 #include "wick.h"
@@ -110,6 +112,18 @@ void register_all() {
         };
       });
     }
+  // topk of GPT-2 logits (k = 50 of 50257, 8 rows; bytes: one read of the
+  // rows) by the sort path and by radix select (WICK_CUDA_TOPK_SELECT).
+  for (bool select : {false, true}) {
+    const std::string name = std::string("topk/k50/8x50257/") + (select ? "radix_select" : "sort");
+    reg(name.c_str(), f * 8 * 50257, [select] {
+      Tensor a = dev_randn({8, 50257});
+      return [a, select] {
+        cuda::set_topk_select(select);
+        benchmark::DoNotOptimize(topk(a, 50, 1));
+      };
+    });
+  }
 }
 
 }  // namespace

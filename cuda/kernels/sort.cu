@@ -28,10 +28,12 @@
 //    other run that come before it (a binary search), so a pass is one
 //    independent thread per element, deterministic. Each pass reads and
 //    writes 16 bytes per element; scratch is 32 bytes per element.
-// topk sorts the whole row and keeps the first k (a radix select would do
-// O(n) work for small k: not yet).
+// topk sorts the whole row and keeps the first k; for rows longer than 2048
+// and k <= 2048, a radix select (below, opt-in until a GPU has run its tests)
+// does O(n) work per byte of key instead.
 #include "cuda/kernels/sort.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 #include <utility>
@@ -196,6 +198,167 @@ __global__ void take_first_kernel(const T* __restrict__ x, const int64_t* __rest
   }
 }
 
+// ---- topk by radix select (opt-in: WICK_CUDA_TOPK_SELECT=1) -------------------
+// For rows longer than kTile and k <= kTile: one block per row finds the k-th
+// key of the row's order (the key of its k-th element), one byte at a time
+// from the top, with a 256-bucket histogram of the keys that share the bytes
+// found so far (a pass over the row per byte: 1, 4 or 8 of them by dtype);
+// then one pass collects every key below it (in any order) and, in position
+// order (a block-wide ranking of each chunk), the first keys equal to it
+// until there are k; a bitonic sort of those k pairs in shared memory gives
+// them the row's order. O(n) reads per byte of key against the merge path's
+// log2(n / 2048) passes over 16-byte pairs plus its sorted tiles, and no
+// scratch in global memory. Same (key, position) order as the sort, so the
+// same values and indices as the CPU.
+
+OptInSwitch& topk_select_switch() {
+  static OptInSwitch s("WICK_CUDA_TOPK_SELECT", /*default_on=*/false);
+  return s;
+}
+
+// Bytes of order_key<T> that differ between elements (the bits above are 0,
+// or all ones once flipped for a descending order).
+template <typename T>
+__host__ __device__ constexpr int key_bytes() {
+  if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, uint8_t>) return 1;
+  else if constexpr (std::is_same_v<T, int64_t> || std::is_same_v<T, double>) return 8;
+  else return 4;
+}
+
+constexpr int kSelectThreads = 1024;
+
+// rows of n (kTile < n < 2^31) elements; k in [1, kTile]; tile = the power of
+// two >= max(k, 2) that the final bitonic sort pads k to.
+template <typename T>
+__global__ void __launch_bounds__(kSelectThreads)
+    topk_select_kernel(const T* __restrict__ x, int64_t rows, int64_t n, int64_t k, int tile, bool descending,
+                       T* __restrict__ values, int64_t* __restrict__ indices) {
+  constexpr int kBytes = key_bytes<T>();
+  constexpr int kWarps = kSelectThreads / 32;
+  __shared__ uint64_t sk[kTile];
+  __shared__ int64_t sp[kTile];
+  __shared__ unsigned hist[256];
+  __shared__ unsigned warp_eq[kWarps], warp_lt[kWarps];
+  __shared__ uint64_t s_prefix;
+  __shared__ unsigned s_need, s_less;
+  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, warp = tid >> 5;
+  const uint64_t high = kBytes == 8 ? 0 : ~uint64_t{0} << (8 * kBytes);  // the bits every key shares
+
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const T* xr = x + row * n;
+    auto key_of = [&](int64_t i) {
+      const uint64_t key = order_key(xr[i]);
+      return descending ? ~key : key;
+    };
+    // 1. The k-th key: after the pass over byte b, `prefix` holds its bytes
+    // from the top down to b and `need` its rank among the keys that share them.
+    uint64_t prefix = descending ? high : 0, mask = high;
+    unsigned need = static_cast<unsigned>(k);
+    for (int byte = kBytes - 1; byte >= 0; --byte) {
+      const int shift = 8 * byte;
+      for (int b = tid; b < 256; b += kSelectThreads) hist[b] = 0;
+      __syncthreads();
+      for (int64_t i = tid; i < n; i += kSelectThreads) {
+        const uint64_t key = key_of(i);
+        if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255], 1u);
+      }
+      __syncthreads();
+      if (warp == 0) {  // the bucket holding the need-th key: lane l scans buckets 8l .. 8l + 7
+        unsigned c[8], mine = 0;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) mine += c[j] = hist[8 * lane + j];
+        unsigned incl = mine;
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+          const unsigned v = __shfl_up_sync(0xffffffffu, incl, o);
+          if (lane >= o) incl += v;
+        }
+        unsigned below = incl - mine;
+        if (below < need && need <= incl) {  // exactly one lane: 1 <= need <= the keys sharing prefix
+          int j = 0;
+          while (below + c[j] < need) below += c[j++];
+          s_prefix = prefix | (static_cast<uint64_t>(8 * lane + j) << shift);
+          s_need = need - below;
+        }
+      }
+      __syncthreads();
+      prefix = s_prefix, need = s_need;
+      mask |= uint64_t{255} << shift;
+    }
+    const uint64_t kth = prefix;
+    const unsigned less = static_cast<unsigned>(k) - need;  // keys below kth: all of them are taken
+
+    // 2. Collect the keys below kth (slots [0, less), any order) and the
+    // first `need` keys equal to it by position (slots less + their rank).
+    if (tid == 0) s_less = 0;
+    __syncthreads();
+    // Keys equal to kth and below it in the chunks before this one: the same
+    // in every thread (block-wide counts), so the early exit is uniform.
+    unsigned eq_before = 0, lt_before = 0;
+    for (int64_t c0 = 0; c0 < n; c0 += kSelectThreads) {
+      const int64_t i = c0 + tid;
+      uint64_t key = 0;
+      bool eq = false, lt = false;
+      if (i < n) {
+        key = key_of(i);
+        lt = key < kth, eq = key == kth;
+        if (lt) {
+          const unsigned slot = atomicAdd(&s_less, 1u);
+          sk[slot] = key;
+          sp[slot] = i;
+        }
+      }
+      const unsigned ballot = __ballot_sync(0xffffffffu, eq), ballot_lt = __ballot_sync(0xffffffffu, lt);
+      if (lane == 0) warp_eq[warp] = __popc(ballot), warp_lt[warp] = __popc(ballot_lt);
+      __syncthreads();
+      unsigned rank = eq_before + __popc(ballot & ((1u << lane) - 1u));
+      for (int w = 0; w < kWarps; ++w) {
+        const unsigned v = warp_eq[w];
+        if (w < warp) rank += v;
+        eq_before += v;
+        lt_before += warp_lt[w];
+      }
+      if (eq && rank < need) {
+        sk[less + rank] = key;
+        sp[less + rank] = i;
+      }
+      __syncthreads();  // warp_eq and warp_lt are rewritten by the next chunk
+      if (eq_before >= need && lt_before == less) break;  // all k found
+    }
+
+    // 3. The k pairs in the row's order: sentinels (after every real pair) up
+    // to `tile`, the bitonic network of tile_sort_kernel on tile / 2 threads.
+    for (int e = static_cast<int>(k) + tid; e < tile; e += kSelectThreads) {
+      sk[e] = kSentinelKey;
+      sp[e] = kSentinelPos;
+    }
+    for (int size = 2; size <= tile; size <<= 1) {
+      for (int stride = size >> 1; stride > 0; stride >>= 1) {
+        __syncthreads();
+        if (tid < tile / 2) {
+          const int a = 2 * tid - (tid & (stride - 1)), b = a + stride;
+          const bool ascending = (a & size) == 0;
+          const uint64_t ka = sk[a], kb = sk[b];
+          const int64_t pa = sp[a], pb = sp[b];
+          if (before(kb, pb, ka, pa) == ascending) {
+            sk[a] = kb;
+            sk[b] = ka;
+            sp[a] = pb;
+            sp[b] = pa;
+          }
+        }
+      }
+    }
+    __syncthreads();
+    for (int e = tid; e < k; e += kSelectThreads) {
+      const int64_t p = sp[e];
+      values[row * k + e] = xr[p];
+      indices[row * k + e] = p;
+    }
+    __syncthreads();  // the next row reuses the shared arrays
+  }
+}
+
 int tile_for(int64_t n) {
   int t = 2;
   while (t < n) t <<= 1;
@@ -219,6 +382,12 @@ void sort_rows(const Tensor& values, const Tensor& indices, const Tensor& x, int
       const size_t smem = static_cast<size_t>(segs) * tile * (sizeof(uint64_t) + sizeof(int64_t));
       tile_sort_kernel<T><<<static_cast<unsigned>(blocks), segs * half, smem, stream>>>(
           xp, rows, n, tile, 1, descending, vp, ip, k, nullptr, nullptr);
+      WICK_CUDA_CHECK_LAUNCH();
+      return;
+    }
+    if (k <= kTile && n < INT32_MAX && topk_select_switch().on()) {  // topk of long rows: radix select
+      const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(rows, 65535LL * 16));
+      topk_select_kernel<T><<<blocks, kSelectThreads, 0, stream>>>(xp, rows, n, k, tile_for(k), descending, vp, ip);
       WICK_CUDA_CHECK_LAUNCH();
       return;
     }
@@ -276,5 +445,8 @@ void sort(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t 
 void topk(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t k, int64_t dim, bool largest) {
   order(values, indices, x, k, dim, largest, "topk");
 }
+
+void set_topk_select(bool on) { topk_select_switch().set(on); }
+bool topk_select() { return topk_select_switch().on(); }
 
 }  // namespace wick::cuda

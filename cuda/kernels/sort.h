@@ -17,4 +17,12 @@ void sort(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t 
 // of x sorted along dim (descending when largest).
 void topk(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t k, int64_t dim, bool largest);
 
+// topk of rows longer than 2048 with k <= 2048 by radix select (one block per
+// row: the k-th key byte by byte from histograms, then the k elements before
+// it sorted in shared memory) instead of sorting the whole row. Same results.
+// Written without a GPU at hand: OFF until a GPU has run
+// CudaSort.TopkRadixSelect*; set_topk_select(true) or WICK_CUDA_TOPK_SELECT=1.
+void set_topk_select(bool on);
+bool topk_select();
+
 }  // namespace wick::cuda

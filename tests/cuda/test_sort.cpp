@@ -19,6 +19,9 @@
 #include "ops/sort.h"
 #include "ops/view.h"
 #include "support/cuda_util.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/sort.h"
+#endif
 #include "support/test_util.h"
 
 using namespace wick;
@@ -204,3 +207,66 @@ TEST(CudaSort, BackwardMatchesTheCpuAndGradchecks) {
   EXPECT_TRUE(gradcheck(on_gpu([](const Tensor& v) { return topk(v, 2, 1).first; }), {xr}));
   EXPECT_TRUE(gradgradcheck(on_gpu([](const Tensor& v) { return mul(topk(v, 3, 0, false).first, topk(v, 3, 0, false).first); }), {xr}));
 }
+
+// topk by radix select (cuda::set_topk_select; rows longer than 2048, k up to
+// 2048): the CPU's values and indices on ties everywhere (every dtype: bool and
+// uint8 rows are almost all ties at the k-th key), NaN / inf / -0.0, k from 1
+// to 2048, both directions, several rows, a long dim that is not the last,
+// rows of one repeated value; k past 2048 still goes through the sort.
+#ifdef WICK_WITH_CUDA
+TEST(CudaSort, TopkRadixSelectMatchesTheCpu) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const test::SwitchScope restore(cuda::topk_select, cuda::set_topk_select);
+  cuda::set_topk_select(true);
+  uint64_t seed = 300;
+  for (int64_t n : {2049, 5000, 50257})
+    for (int64_t k : {1, 7, 50, 1000, 2048})
+      for (bool largest : {true, false}) {
+        expect_topk_matches(tied({3, n}, kFloat32, 200.0, seed++), k, 1, largest);
+        expect_topk_matches(with_nans(tied({2, n}, kFloat64, 30.0, seed++), 97), k, 1, largest);
+      }
+  for (DType dt : {kInt32, kInt64, kUInt8, kBool})
+    for (int64_t k : {1, 300, 2048})
+      for (bool largest : {true, false}) expect_topk_matches(tied({2, 4000}, dt, 50.0, seed++), k, 1, largest);
+  // NaN, infinities and both zeros, repeated through a long row.
+  const std::vector<double> v = {1.0, kNaN, -0.0, kInf, 0.0, -kInf, kNaN, -1.0, 0.0, -0.0, 1.0, kInf, -3.5};
+  std::vector<double> lv;
+  for (int r = 0; r < 400; ++r) lv.insert(lv.end(), v.begin(), v.end());  // 5200 elements
+  for (DType dt : {kFloat32, kFloat64})
+    for (int64_t k : {1, 5, 401, 2048})
+      for (bool largest : {true, false}) expect_topk_matches(from_vector<double>(lv).to(dt), k, 0, largest);
+  // One value repeated: the k-th key's ties are the whole row.
+  for (bool largest : {true, false}) expect_topk_matches(full({2, 3000}, Scalar(2.5), TensorOptions(kFloat32)), 77, 1, largest);
+  // A long dim that is not the last; k past 2048 (the sort).
+  expect_topk_matches(tied({4100, 3}, kFloat64, 50.0, seed++), 64, 0, true);
+  expect_topk_matches(tied({2, 5000}, kFloat32, 40.0, seed++), 3000, 1, true);
+  // 16-bit floats: the CPU's order of their float32 values.
+  for (DType dt : {kFloat16, kBFloat16})
+    for (bool largest : {true, false}) {
+      SCOPED_TRACE(str(dt, largest ? " largest" : " smallest"));
+      Tensor g = with_nans(tied({3, 6000}, kFloat64, 4.0, seed++), 11).to(kCuda).to(dt);
+      auto [cv, ci] = topk(g.to(kFloat32).cpu(), 100, 1, largest);
+      auto [gv, gi] = topk(g, 100, 1, largest);
+      EXPECT_TRUE(all_equal(gv.to(kFloat32).cpu(), cv));
+      EXPECT_TRUE(all_equal(gi.cpu(), ci));
+    }
+}
+
+// The select path against the sort path on the device, rows of many lengths
+// (5 rows each).
+TEST(CudaSort, TopkRadixSelectAgreesWithTheSortPath) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const test::SwitchScope restore(cuda::topk_select, cuda::set_topk_select);
+  uint64_t seed = 400;
+  for (int64_t n : {2049, 2050, 3000, 4097, 20000})
+    for (int64_t k : {1, 2, 3, 64, 129, 2047}) {
+      const Tensor x = tied({5, n}, kFloat32, 1000.0, seed++).to(kCuda);
+      cuda::set_topk_select(false);
+      auto [sv, si] = topk(x, k, 1, true);
+      cuda::set_topk_select(true);
+      auto [rv, ri] = topk(x, k, 1, true);
+      EXPECT_TRUE(all_equal(rv.cpu(), sv.cpu())) << "n " << n << " k " << k;
+      EXPECT_TRUE(all_equal(ri.cpu(), si.cpu())) << "n " << n << " k " << k;
+    }
+}
+#endif  // WICK_WITH_CUDA
