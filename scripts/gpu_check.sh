@@ -22,6 +22,8 @@
 #                                            ".devdeps/fashion-mnist"]: test_cuda_amp trains on it)
 #                                            runs the CUDA tests, the sanitizer and the benches
 #                                            from the pack; the CPU tests already ran in CI.
+#                                            WICK_GPU_DEADLINE=S skips what would not end by
+#                                            S seconds (see want() below),
 #                                            WICK_GPU_TESTS_ONLY=1 stops after the tests,
 #                                            WICK_GPU_BENCH_ONLY=1 runs only the benches: two
 #                                            calls when one would pass its time limit.
@@ -77,7 +79,17 @@ done
 
 # WICK_GPU_ONLY="alternates sanitizer gemm elementwise attention conv models profile" (any subset): the
 # prebuilt check runs only those sections after the tests, for a short lease; unset, all of them.
-want() { [ -z "${WICK_GPU_ONLY:-}" ] || [[ " $WICK_GPU_ONLY " == *" $1 "* ]]; }
+# WICK_GPU_DEADLINE=S (seconds from the start; set it below the call's timeout): a section that would
+# not finish by then, by its rough cost below, is skipped with a line saying so, so the call ends on
+# its own (and packs its logs) instead of being killed mid-bench.
+t_start=$(date +%s)
+want() {
+  [ -z "${WICK_GPU_ONLY:-}" ] || [[ " $WICK_GPU_ONLY " == *" $1 "* ]] || return 1
+  local need=${2:-60} left
+  [ -z "${WICK_GPU_DEADLINE:-}" ] && return 0
+  left=$(( WICK_GPU_DEADLINE - ($(date +%s) - t_start) ))
+  if [ "$left" -lt "$need" ]; then echo "== skipped: $1 (about ${need} s; ${left} s left before WICK_GPU_DEADLINE)"; return 1; fi
+}
 
 if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   echo "== prebuilt: $WICK_GPU_PREBUILT (built for sm_90 on the CPU machine)"
@@ -103,7 +115,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   done
   grep -h '^ConvNet on Fashion-MNIST' "$out"/detail/test_cuda_amp.log 2>/dev/null
   echo "tests: $(( $(date +%s) - t0 )) s"
-  if want alternates; then
+  if want alternates 240; then
   echo "== the alternates through the same tests: cuDNN convolutions, the other GEMMs, the old default paths, the opt-in kernels"
   # Every opt-in path at once ("optin" below), through the tests of the ops and models they serve; each
   # path also has its own tests in the main run above, which switch it on and off themselves, so a
@@ -182,7 +194,7 @@ PY
   fi
   [ -n "${WICK_GPU_TESTS_ONLY:-}" ] && exit 0
   echo "== compute-sanitizer memcheck (in parallel)"
-  if want sanitizer && command -v compute-sanitizer >/dev/null; then
+  if want sanitizer 110 && command -v compute-sanitizer >/dev/null; then
     # --report-api-errors no: the allocator's out-of-memory test fails a cudaMalloc on purpose.
     # WICK_GPU_SANITIZE: the binaries to check, when not the whole representative list.
     pids=()
@@ -201,7 +213,7 @@ PY
   fi  # WICK_GPU_BENCH_ONLY
   echo "== GPU benches (wick vs cuBLAS, interleaved in the same run)"
   export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/tmp/deps/usr/lib/x86_64-linux-gnu
-  if want gemm; then
+  if want gemm 150; then
   timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | tee "$out/bench_cuda_gemm.txt" | tail -45
   echo "== the same with the first (cp.async) wgmma kernel in the wgmma column"
   WICK_CUDA_WGMMA=cpasync timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 --only=bf16 2>&1 | grep '^bf16' | tee "$out/bench_cuda_gemm_cpasync.txt"
@@ -214,8 +226,8 @@ PY
   echo "== the same with MN-major operands copied K-major first (WICK_CUDA_WGMMA_MN=0)"
   WICK_CUDA_WGMMA_MN=0 timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 --only=bf16 2>&1 | grep '^bf16' | tee "$out/bench_cuda_gemm_mn.txt"
   fi
-  want elementwise && timeout 60 "$bin/bench_cuda_elementwise" 2>&1 | tee "$out/bench_cuda_elementwise.txt" | tail -30
-  if want attention; then
+  want elementwise 40 && timeout 60 "$bin/bench_cuda_elementwise" 2>&1 | tee "$out/bench_cuda_elementwise.txt" | tail -30
+  if want attention 90; then
   echo "== attention: wick fused vs wick composed; then PyTorch's scaled_dot_product_attention (same table)"
   [ -x "$bin/bench_cuda_attention" ] && timeout 90 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -12
   echo "== the same with the general forward instead of the FlashAttention-2 one (WICK_CUDA_ATTENTION_FA2=0)"
@@ -233,14 +245,14 @@ PY
     tee "$out/bench_cuda_attention_fused.txt" | grep -E '^wick-fused'
   timeout 90 python3 bench/peer/cuda_attention.py --rounds 3 2>&1 | tee "$out/bench_torch_attention.txt" | tail -8
   fi
-  if want conv; then
+  if want conv 120; then
   echo "== convolution: wick vs cuDNN (ResNet-50 layers, interleaved)"
   [ -x "$bin/bench_cuda_conv" ] && timeout 120 "$bin/bench_cuda_conv" --compare --rounds=3 2>&1 | tee "$out/bench_cuda_conv.txt" | tail -40
   echo "== the same with the column path for the non-1x1 layers, opt-in until it passes here (WICK_CUDA_CONV_IM2COL=1)"
   [ -x "$bin/bench_cuda_conv" ] && WICK_CUDA_CONV_IM2COL=1 timeout 120 "$bin/bench_cuda_conv" --compare --rounds=3 2>&1 |
     tee "$out/bench_cuda_conv_im2col.txt" | tail -40
   fi
-  if want models && [ -x "$bin/bench_cuda_models" ]; then
+  if want models 240 && [ -x "$bin/bench_cuda_models" ]; then
   echo "== training steps vs PyTorch eager (bfloat16 autocast; wick, torch, wick, torch)"
     for wl in gpt2 resnet50; do
       for r in 1 2; do
@@ -288,7 +300,7 @@ PY
   # launch of one small step (batch 2 / 8; the kernels run one at a time, clocks left alone), summed
   # by kernel name; then the same step of the PyTorch twin under torch.profiler.
   # Last: it is the first thing to drop when the call's time runs short.
-  if want profile && [ -x "$bin/bench_cuda_models" ] && command -v ncu >/dev/null; then
+  if want profile 200 && [ -x "$bin/bench_cuda_models" ] && command -v ncu >/dev/null; then
   for spec in gpt2:2 resnet50:8; do  # workload:batch
     wl=${spec%%:*} batch=${spec##*:}
     echo "== $wl (batch $batch, one bf16 step) GPU time by kernel, ncu"
