@@ -77,6 +77,8 @@
 #include <type_traits>
 
 #include "cuda/kernels/device_types.cuh"
+#include "cuda/kernels/gemm_sm90.h"
+#include "cuda/kernels/wgmma.cuh"
 #include "cuda/runtime.h"
 #include "ops/creation.h"
 
@@ -105,6 +107,13 @@ OptInSwitch& fa2_rows128_switch() {
 // until a GPU has run CudaAttentionFa2Backward.FusedDq* and timed it.
 OptInSwitch& fa2_fused_dq_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_BWD_FUSED");
+  return s;
+}
+
+// The fused backward on wgmma (wgmma_bwd_kernel): off until a GPU has run
+// CudaAttentionFa2Backward.Wgmma* and timed it.
+OptInSwitch& wgmma_bwd_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_BWD");
   return s;
 }
 
@@ -755,6 +764,179 @@ __global__ void __launch_bounds__(kThreads)
 #endif
 }
 
+// The fused backward on Hopper's warpgroup MMA (sm_90a, head dim 64; opt-in
+// WICK_CUDA_ATTENTION_WGMMA_BWD): fa2_dkdv_kernel<T, 64, true>'s algorithm,
+// tiles and masks, with its five products as wgmma m64n64k16 on one warpgroup
+// (4 warps) per (slice, 64 keys) instead of mma.sync: the operands are read
+// from shared memory by the tensor cores (no ldmatrix), in tiles whose
+// swizzle (swz<64>: rows of 128 bytes, chunk c ^ (r & 7)) is wgmma's 128-byte
+// one once each tile is 1024-byte aligned (cuda/kernels/wgmma.cuh):
+//   s^T  = K Q^T     A = K tile (K-major), B = Q tile (K-major)
+//   dp^T = V dO^T    A = V tile,           B = dO tile
+//   dV  += p^T dO    A = p^T from registers (the accumulators of s^T, as the
+//   dK  += ds^T Q        mma.sync kernels' P), B = dO / Q tile read MN-major
+//   dQ_part = ds K   A = ds^T tile in shared memory read MN-major (it is ds
+//                    transposed), B = K tile read MN-major; added to dq_acc
+//                    with float2 atomics, as the fused mma.sync kernel does.
+// The accumulator layout of m64n64 is the mma.sync kernels' [8][4] C
+// fragments (warp w: keys, or queries for dQ, 16 w ..), so the masks, the
+// softmax gradient, store_dst, warp_dq_atomic and warp_store are theirs.
+// Shared memory: K, V, 2 Q, 2 dO, ds^T (7 x 8 KiB, 1024-aligned) + 1 KiB of
+// row vectors + 1 KiB of alignment slack.
+constexpr int kWgmmaBwdTiles = 7;
+constexpr size_t kWgmmaBwdSmem = size_t(kWgmmaBwdTiles) * 64 * 64 * 2 + 4 * kBr * sizeof(float) + 1024;
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    wgmma_bwd_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                     const T* __restrict__ dout, const float* __restrict__ lse, const float* __restrict__ Dv,
+                     T* __restrict__ dk, T* __restrict__ dv, int64_t L, int64_t S, float scale_log2, float scale,
+                     bool causal, float* __restrict__ dq_acc) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using namespace sm90;
+  constexpr int kD = 64, kTile = 64 * kD;
+  constexpr bool kBf16 = std::is_same_v<T, __nv_bfloat16>;
+  static_assert(kThreads == 128, "one warpgroup");
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  const uint32_t raw = smem_addr(smem_raw), pad = ((raw + 1023u) & ~1023u) - raw;
+  T* Ks = reinterpret_cast<T*>(smem_raw + pad);
+  T* Vs = Ks + kTile;
+  T* Qs = Vs + kTile;       // 2 buffers
+  T* dOs = Qs + 2 * kTile;  // 2 buffers
+  T* dsT = dOs + 2 * kTile;
+  float* lse_s = reinterpret_cast<float*>(dsT + kTile);  // 2 buffers of kBr, log2 domain
+  float* D_s = lse_s + 2 * kBr;                           // 2 buffers of kBr
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int64_t kblocks = (S + kBc - 1) / kBc;
+  const int64_t n = blockIdx.x / kblocks;
+  const int64_t j0 = (blockIdx.x % kblocks) * kBc;
+  const int64_t istart = causal ? j0 : 0;
+  const int64_t ntiles = L > istart ? (L - istart + kBr - 1) / kBr : 0;
+  const T* qn = q + n * L * kD;
+  const T* don = dout + n * L * kD;
+
+  if (ntiles > 0) {
+    load_tile_async<kD>(Ks, k + (n * S + j0) * kD, S - j0);
+    load_tile_async<kD>(Vs, v + (n * S + j0) * kD, S - j0);
+    load_tile_async<kD>(Qs, qn + istart * kD, L - istart);
+    load_tile_async<kD>(dOs, don + istart * kD, L - istart);
+    stage_query_rows(lse_s, D_s, lse + n * L, Dv + n * L, istart, L);
+  }
+  cp_async_commit();
+
+  float dka[32], dva[32];
+#pragma unroll
+  for (int i = 0; i < 32; ++i) dka[i] = dva[i] = 0.f;
+  const uint32_t ks = smem_addr(Ks), vs = smem_addr(Vs), dss = smem_addr(dsT);
+
+  for (int64_t tile = 0; tile < ntiles; ++tile) {
+    const int buf = static_cast<int>(tile & 1);
+    const int64_t i0 = istart + tile * kBr;
+    if (tile + 1 < ntiles) {
+      const int64_t in = i0 + kBr;
+      load_tile_async<kD>(Qs + (buf ^ 1) * kTile, qn + in * kD, L - in);
+      load_tile_async<kD>(dOs + (buf ^ 1) * kTile, don + in * kD, L - in);
+      stage_query_rows(lse_s + (buf ^ 1) * kBr, D_s + (buf ^ 1) * kBr, lse + n * L, Dv + n * L, in, L);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    fence_proxy_async();  // this thread's cp.async writes, visible to wgmma after the barrier
+    __syncthreads();
+    const uint32_t qs = smem_addr(Qs + buf * kTile), dos = smem_addr(dOs + buf * kTile);
+    const float* lb = lse_s + buf * kBr;
+    const float* Db = D_s + buf * kBr;
+
+    // s^T = K Q^T and dp^T = V dO^T: 64 keys x 64 queries, k = the 64 dims.
+    float st[32], dpt[32];
+#pragma unroll
+    for (int i = 0; i < 32; ++i) st[i] = dpt[i] = 0.f;
+    wgmma_fence();
+    fence_operands(st);
+    fence_operands(dpt);
+#pragma unroll
+    for (int s16 = 0; s16 < kD / 16; ++s16) {
+      wgmma_m64n64k16_ss<kBf16, 0, 0>(st, smem_desc(ks + 32 * s16), smem_desc(qs + 32 * s16));
+      wgmma_m64n64k16_ss<kBf16, 0, 0>(dpt, smem_desc(vs + 32 * s16), smem_desc(dos + 32 * s16));
+    }
+    wgmma_commit();
+    fence_operands(st);
+    fence_operands(dpt);
+    wgmma_wait<0>();
+    fence_operands(st);
+    fence_operands(dpt);
+
+    const bool need_mask = i0 + kBr > L || j0 + kBc > S || (causal && i0 < j0 + kBc - 1);
+#pragma unroll
+    for (int nb = 0; nb < kBc / 8; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int c = 8 * nb + 2 * t + (e & 1);  // query column in the tile
+        float pv = exp2f(fmaf(st[4 * nb + e], scale_log2, -lb[c]));
+        if (need_mask) {
+          const int64_t i = i0 + c, j = j0 + 16 * warp + g + 8 * (e >> 1);
+          if (i >= L || j >= S || (causal && j > i)) pv = 0.f;
+        }
+        st[4 * nb + e] = pv;                               // p^T
+        dpt[4 * nb + e] = pv * (dpt[4 * nb + e] - Db[c]);  // ds^T
+      }
+    uint32_t pa[kBc / 16][4], sa[kBc / 16][4];  // p^T and ds^T as A operands (k = the 64 queries)
+    c_to_a<T>(pa, reinterpret_cast<const float(&)[kBc / 8][4]>(st));
+    c_to_a<T>(sa, reinterpret_cast<const float(&)[kBc / 8][4]>(dpt));
+
+    // dV += p^T dO, dK += ds^T Q: B = the dO / Q tile read MN-major (its rows are the k = queries).
+    wgmma_fence();
+    fence_operands(dva);
+    fence_operands(dka);
+    fence_operands(pa);
+    fence_operands(sa);
+#pragma unroll
+    for (int s16 = 0; s16 < kBc / 16; ++s16) {
+      wgmma_m64n64k16_rs<kBf16, 1>(dva, pa[s16], smem_desc_mn(dos + 2048 * s16));
+      wgmma_m64n64k16_rs<kBf16, 1>(dka, sa[s16], smem_desc_mn(qs + 2048 * s16));
+    }
+    wgmma_commit();
+    fence_operands(dva);
+    fence_operands(dka);
+    // While they run: ds^T into its tile (the previous tile's dQ product, its last reader, completed
+    // before that iteration's final barrier).
+    store_dst<T>(dsT, sa, warp, lane);
+    wgmma_wait<0>();
+    fence_operands(dva);
+    fence_operands(dka);
+    fence_operands(pa);
+    fence_operands(sa);
+    fence_proxy_async();
+    __syncthreads();  // every warp's 16 keys of ds^T are in
+
+    // dQ part = ds K: 64 queries x 64 dims, k = the 64 keys; A = ds^T read MN-major (ds), B = K MN-major.
+    float dqp[32];
+#pragma unroll
+    for (int i = 0; i < 32; ++i) dqp[i] = 0.f;
+    wgmma_fence();
+    fence_operands(dqp);
+#pragma unroll
+    for (int s16 = 0; s16 < kBc / 16; ++s16)
+      wgmma_m64n64k16_ss<kBf16, 1, 1>(dqp, smem_desc_mn(dss + 2048 * s16), smem_desc_mn(ks + 2048 * s16));
+    wgmma_commit();
+    fence_operands(dqp);
+    wgmma_wait<0>();
+    fence_operands(dqp);
+    warp_dq_atomic<kD>(dq_acc + (n * L + i0) * kD, L - i0, reinterpret_cast<const float(&)[8][4]>(dqp), 0, warp,
+                       lane);
+    __syncthreads();  // every warp is done with buffer buf and dsT before they are refilled
+  }
+  cp_async_wait<0>();
+
+  if (dv) warp_store<T, kD>(dv + (n * S + j0) * kD, S - j0, reinterpret_cast<const float(&)[8][4]>(dva), 1.f, warp, lane);
+  if (dk) warp_store<T, kD>(dk + (n * S + j0) * kD, S - j0, reinterpret_cast<const float(&)[8][4]>(dka), scale, warp, lane);
+#else
+  __trap();  // only the sm_90a pass has wgmma; the host launches this on compute capability 9.0 only
+#endif
+}
+
 // dq = scale * acc, rounded to T (the fused backward's last step).
 template <typename T>
 __global__ void fa2_dq_convert_kernel(T* __restrict__ dq, const float* __restrict__ acc, int64_t n, float scale) {
@@ -779,17 +961,19 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
   const int64_t kv_blocks = N * ((S + kBc - 1) / kBc);
   WICK_CHECK(kv_blocks <= 0x7fffffff, kOp, ": too many key tiles for one launch (", kv_blocks, ")");
   constexpr size_t kDkdvSmem = kTiles + size_t(4) * kBr * sizeof(float);
-  // The fused variant: dK, dV and dQ (through float32 atomics) in one pass.
-  if (fa2_fused_dq_switch().on() && dq.defined() && (dk.defined() || dv.defined()) && L > 0) {
-    constexpr size_t kSmem = kDkdvSmem + size_t(kBc) * kBr * sizeof(T);  // + the ds^T tile
+  // The fused variants: dK, dV and dQ (through float32 atomics) in one pass, on wgmma (sm_90, head
+  // dim 64) or on mma.sync.
+  const bool wgmma = kD == 64 && wgmma_bwd_switch().on() && wgmma_supported(q.device().index);
+  if ((wgmma || fa2_fused_dq_switch().on()) && dq.defined() && (dk.defined() || dv.defined()) && L > 0) {
     const int64_t n = N * L * kD;
     Tensor acc = empty({n}, TensorOptions(kFloat32).device(q.device()));
     float* ap = static_cast<float*>(acc.data_ptr_raw());
     WICK_CUDA_CHECK(cudaMemsetAsync(ap, 0, static_cast<size_t>(n) * sizeof(float), current_stream()));
-    auto kernel = fa2_dkdv_kernel<T, kD, true>;
+    const size_t smem = wgmma ? kWgmmaBwdSmem : kDkdvSmem + size_t(kBc) * kBr * sizeof(T);  // + the ds^T tile
+    auto kernel = wgmma ? wgmma_bwd_kernel<T> : fa2_dkdv_kernel<T, kD, true>;
     WICK_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
-    kernel<<<static_cast<unsigned>(kv_blocks), kThreads, kSmem, current_stream()>>>(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem, current_stream()>>>(
         qp, kp, vp, gp, lp, Dp, out_ptr(dk), out_ptr(dv), L, S, scale_log2, sc, causal, ap);
     WICK_CUDA_CHECK_LAUNCH();
     fa2_dq_convert_kernel<T><<<grid_for(n / 2, 256), 256, 0, current_stream()>>>(out_ptr(dq), ap, n, sc);
@@ -852,6 +1036,10 @@ bool attention_fa2_rows128() { return fa2_rows128_switch().on(); }
 void set_attention_fa2_backward_fused(bool on) { fa2_fused_dq_switch().set(on); }
 
 bool attention_fa2_backward_fused() { return fa2_fused_dq_switch().on(); }
+
+void set_attention_wgmma_backward(bool on) { wgmma_bwd_switch().set(on); }
+
+bool attention_wgmma_backward() { return wgmma_bwd_switch().on(); }
 
 void set_attention_fa2_backward(bool on) { fa2_backward_switch().set(on); }
 

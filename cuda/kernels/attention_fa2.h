@@ -62,6 +62,17 @@ bool attention_fa2_backward_selected();
 void set_attention_fa2_backward_fused(bool on);
 bool attention_fa2_backward_fused();
 
+// The fused backward on Hopper's warpgroup MMA (wgmma m64n64k16; sm_90, head
+// dim 64; attention_fa2.cu, wgmma_bwd_kernel): the same algorithm, masks and
+// atomics as the fused variant above, its five tile products read from
+// shared memory by the tensor cores. Taken before the mma.sync variants
+// where it applies (with the FA2 backward selected, dq and dk or dv wanted).
+// Written without a GPU at hand: OFF until a GPU has run
+// CudaAttentionFa2Backward.Wgmma*; set_attention_wgmma_backward(true) or
+// WICK_CUDA_ATTENTION_WGMMA_BWD=1.
+void set_attention_wgmma_backward(bool on);
+bool attention_wgmma_backward();
+
 // Whether attention_fa2_backward takes these: q, k, v, mask as
 // attention_fa2_eligible; dout like q, contiguous and 16-byte aligned; each of
 // dq, dk, dv undefined or contiguous like q, k, v and 4-byte aligned.

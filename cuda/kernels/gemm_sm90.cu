@@ -84,6 +84,7 @@
 #include <type_traits>
 
 #include "cuda/kernels/gemm_sm90_plan.h"
+#include "cuda/kernels/wgmma.cuh"
 #include "cuda/runtime.h"
 #include "ops/creation.h"
 
@@ -129,35 +130,13 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
-__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
-// Pins the accumulators in place around the asynchronous MMAs, so that the
-// compiler neither reads them before the wait nor moves writes across it.
-template <int N>
-__device__ __forceinline__ void fence_operands(float (&d)[N]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
-}
-
-// A K-major operand tile in the 128-byte swizzle: start address, stride
-// byte offset 1024 (the next 8 rows), leading byte offset unused (1), mode 1.
-__device__ __forceinline__ uint64_t smem_desc(uint32_t addr) {
-  return (static_cast<uint64_t>((addr & 0x3FFFF) >> 4)) | (uint64_t{1} << 16) | (uint64_t{1024 >> 4} << 32) |
-         (uint64_t{1} << 62);
-}
-// An MN-major operand tile (gemm_tma_kernel only): 64 consecutive m (or n) of
-// one k per 128-byte row, rows k = 0, 1, ... in the 128-byte swizzle, 8-row
-// atoms 1024 bytes apart (stride byte offset), and the next 64 m (n) 8 KiB on
-// (leading byte offset: one 64 x 64 box of the copy engine).
-__device__ __forceinline__ uint64_t smem_desc_mn(uint32_t addr) {
-  return (static_cast<uint64_t>((addr & 0x3FFFF) >> 4)) | (uint64_t{8192 >> 4} << 16) |
-         (uint64_t{1024 >> 4} << 32) | (uint64_t{1} << 62);
-}
+using sm90::fence_operands;
+using sm90::fence_proxy_async;
+using sm90::smem_desc;
+using sm90::smem_desc_mn;
+using sm90::wgmma_commit;
+using sm90::wgmma_fence;
+using sm90::wgmma_wait;
 
 // The accumulator operands of wgmma: the first 96 (n192: 96 floats per
 // thread) and all 128 (n256).

@@ -438,6 +438,10 @@ struct Fa2BackwardSelected : Selection {
   explicit Fa2BackwardSelected(bool on = true)
       : Selection(cuda::attention_fa2_backward_selected, cuda::set_attention_fa2_backward, on) {}
 };
+struct WgmmaBackwardSelected : Selection {
+  explicit WgmmaBackwardSelected(bool on = true)
+      : Selection(cuda::attention_wgmma_backward, cuda::set_attention_wgmma_backward, on) {}
+};
 struct Fa2FusedDqSelected : Selection {
   explicit Fa2FusedDqSelected(bool on = true)
       : Selection(cuda::attention_fa2_backward_fused, cuda::set_attention_fa2_backward_fused, on) {}
@@ -893,6 +897,84 @@ TEST(CudaAttentionFa2Backward, FusedDqAgreesWithTheTwoKernelBackward) {
         const DeviceGrads want = device_backward(q, k, v, dout, causal, scale, false, true, true);
         EXPECT_LT(rel_error(one.dq, want.dq), dt == kBFloat16 ? 2e-2 : 4e-3) << "dq vs the general backward";
       }
+}
+
+// The fused backward on wgmma (sm_90, head dim 64): through the op against
+// the float64 CPU, then against the mma.sync fused backward on GPT-2-like
+// lengths (the same algorithm and roundings to 16 bits; float32 sums in
+// other orders), each gradient alone, and head dim 128 (not taken: the
+// mma.sync kernels run it).
+#define WICK_SKIP_WITHOUT_WGMMA()                                                               \
+  do {                                                                                          \
+    WICK_SKIP_WITHOUT_FA2();                                                                    \
+    if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";   \
+  } while (0)
+
+TEST(CudaAttentionFa2Backward, WgmmaGradientsMatchTheFloat64Cpu) {
+  WICK_SKIP_WITHOUT_WGMMA();
+  Fa2Selected fwd;
+  Fa2BackwardSelected bwd;
+  WgmmaBackwardSelected wgmma;
+  uint64_t seed = 11700;
+  const std::tuple<int64_t, int64_t, bool> cases[] = {{1, 1, false},     {17, 33, true},   {64, 64, true},
+                                                      {64, 64, false},   {130, 200, false}, {130, 130, true},
+                                                      {200, 70, true},   {70, 200, true}};
+  for (DType dt : {kBFloat16, kFloat16})
+    for (auto [L, S, causal] : cases) {
+      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal);
+      const Tensor q = normal_as({2, 3, L, 64}, dt, seed++), k = normal_as({2, 3, S, 64}, dt, seed++),
+                   v = normal_as({2, 3, S, 64}, dt, seed++);
+      const std::optional<double> scale = (L + S) % 3 == 0 ? std::optional<double>(0.3) : std::nullopt;
+      expect_matches_cpu(q, k, v, Tensor(), causal, scale, dt, seed++);
+    }
+}
+
+TEST(CudaAttentionFa2Backward, WgmmaAgreesWithTheMmaSyncFusedBackward) {
+  WICK_SKIP_WITHOUT_WGMMA();
+  Fa2FusedDqSelected fused;
+  uint64_t seed = 12700;
+  const std::tuple<int64_t, int64_t, bool> cases[] = {{1000, 1030, false}, {1024, 1024, true}, {700, 1000, true}};
+  for (DType dt : {kBFloat16, kFloat16})
+    for (auto [L, S, causal] : cases) {
+      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal);
+      const TensorOptions o = TensorOptions(dt).device(kCuda);
+      Generator g(seed++);
+      const Tensor q = randn({3, L, 64}, o, &g), k = randn({3, S, 64}, o, &g), v = randn({3, S, 64}, o, &g),
+                   dout = randn({3, L, 64}, o, &g);
+      DeviceGrads mma, wg;
+      {
+        WgmmaBackwardSelected off(false);
+        mma = device_backward(q, k, v, dout, causal, 0.125, true, true, true);
+      }
+      WgmmaBackwardSelected on(true);
+      wg = device_backward(q, k, v, dout, causal, 0.125, true, true, true);
+      const double bound = dt == kBFloat16 ? 4e-3 : 1e-3;
+      EXPECT_LT(rel_error(wg.dq, mma.dq), bound) << "dq";
+      EXPECT_LT(rel_error(wg.dk, mma.dk), bound) << "dk";
+      EXPECT_LT(rel_error(wg.dv, mma.dv), bound) << "dv";
+      // One gradient alone takes the two-kernel mma.sync path (the fused ones need dq and dk or dv).
+      const DeviceGrads only_kv = device_backward(q, k, v, dout, causal, 0.125, true, false, true);
+      EXPECT_LT(rel_error(only_kv.dk, wg.dk), bound) << "dk alone";
+      const DeviceGrads want = device_backward(q, k, v, dout, causal, 0.125, false, true, true);
+      EXPECT_LT(rel_error(wg.dq, want.dq), dt == kBFloat16 ? 2e-2 : 4e-3) << "dq vs the general backward";
+    }
+  // Head dim 128 with the switch on: the mma.sync fused kernel, dk and dv the same bits as with it off.
+  const TensorOptions o = TensorOptions(kBFloat16).device(kCuda);
+  Generator g(seed);
+  const Tensor q = randn({2, 300, 128}, o, &g), k = randn({2, 300, 128}, o, &g), v = randn({2, 300, 128}, o, &g),
+               dout = randn({2, 300, 128}, o, &g);
+  DeviceGrads a, b;
+  {
+    WgmmaBackwardSelected on(true);
+    a = device_backward(q, k, v, dout, true, 0.1, true, true, true);
+  }
+  {
+    WgmmaBackwardSelected off(false);
+    b = device_backward(q, k, v, dout, true, 0.1, true, true, true);
+  }
+  EXPECT_TRUE(all_equal(f32(a.dk), f32(b.dk)));
+  EXPECT_TRUE(all_equal(f32(a.dv), f32(b.dv)));
+  EXPECT_LT(rel_error(a.dq, b.dq), 4e-3);  // atomics: the order of dq's sums varies
 }
 
 // ---- cuDNN's SDPA node as the alternate (cuda/vendor/cudnn_attention.cpp) ----
