@@ -110,6 +110,13 @@ OptInSwitch& fa2_fused_dq_switch() {
   return s;
 }
 
+// The forward on wgmma (wgmma_forward_kernel): off until a GPU has run
+// CudaAttentionFa2.Wgmma* and timed it.
+OptInSwitch& wgmma_fwd_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_FWD");
+  return s;
+}
+
 // The fused backward on wgmma (wgmma_bwd_kernel): off until a GPU has run
 // CudaAttentionFa2Backward.Wgmma* and timed it.
 OptInSwitch& wgmma_bwd_switch() {
@@ -406,12 +413,179 @@ __global__ void __launch_bounds__(kThreads)
 #endif
 }
 
+// The forward on Hopper's warpgroup MMA (sm_90a, head dim 64; opt-in
+// WICK_CUDA_ATTENTION_WGMMA_FWD): fa2_forward_kernel<T, 64, 1>'s tiles, copies,
+// masks and online softmax, with its two products as wgmma m64n64k16 on the
+// CTA's one warpgroup (warp w: rows 16 w .., the mma.sync kernel's rows):
+//   s  = Q K^T   A = the Q tile, B = the K tile, both K-major in shared memory
+//   o += P V     A = P from registers (the s accumulators rounded in pairs),
+//                B = the V tile read MN-major (its rows are the k = keys)
+// so no operand goes through ldmatrix or Q fragments through registers. The
+// tiles' swizzle (swz<64>) is wgmma's 128-byte one on 1024-aligned tiles
+// (cuda/kernels/wgmma.cuh). Shared memory: Q, 2 K, 2 V (5 x 8 KiB) + 1 KiB
+// of alignment slack.
+constexpr size_t kWgmmaFwdSmem = size_t(5) * 64 * 64 * 2 + 1024;
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    wgmma_forward_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                         T* __restrict__ out, float* __restrict__ lse, int64_t L, int64_t S, float scale_log2,
+                         bool causal) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using namespace sm90;
+  constexpr int kD = 64, kTile = 64 * kD, kNB = kBc / 8, kOB = kD / 8;
+  constexpr bool kBf16 = std::is_same_v<T, __nv_bfloat16>;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  const uint32_t raw = smem_addr(smem_raw), pad = ((raw + 1023u) & ~1023u) - raw;
+  T* Qs = reinterpret_cast<T*>(smem_raw + pad);
+  T* Ks = Qs + kTile;      // 2 buffers
+  T* Vs = Ks + 2 * kTile;  // 2 buffers
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int64_t qblocks = (L + kBr - 1) / kBr;
+  const int64_t n = blockIdx.x / qblocks;
+  const int64_t i0 = (qblocks - 1 - blockIdx.x % qblocks) * kBr;
+  const T* kn = k + n * S * kD;
+  const T* vn = v + n * S * kD;
+  const int64_t jend = causal ? min(S, i0 + kBr) : S;
+  const int64_t ntiles = (jend + kBc - 1) / kBc;
+
+  load_tile_async<kD>(Qs, q + (n * L + i0) * kD, L - i0);
+  cp_async_commit();
+  if (ntiles > 0) {
+    load_tile_async<kD>(Ks, kn, S);
+    load_tile_async<kD>(Vs, vn, S);
+  }
+  cp_async_commit();
+  const uint32_t qs = smem_addr(Qs);
+
+  const int64_t row0 = i0 + 16 * warp + g;
+  float o[32];
+#pragma unroll
+  for (int i = 0; i < 32; ++i) o[i] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+
+  for (int64_t tile = 0; tile < ntiles; ++tile) {
+    const int buf = static_cast<int>(tile & 1);
+    const int64_t j0 = tile * kBc;
+    if (tile + 1 < ntiles) {
+      const int64_t jn = j0 + kBc;
+      load_tile_async<kD>(Ks + (buf ^ 1) * kTile, kn + jn * kD, S - jn);
+      load_tile_async<kD>(Vs + (buf ^ 1) * kTile, vn + jn * kD, S - jn);
+      cp_async_commit();
+      cp_async_wait<1>();  // Q (first tile) and this tile are in
+    } else {
+      cp_async_wait<0>();
+    }
+    fence_proxy_async();  // this thread's cp.async writes, visible to wgmma after the barrier
+    __syncthreads();
+    const uint32_t kb = smem_addr(Ks + buf * kTile), vb = smem_addr(Vs + buf * kTile);
+
+    // s = Q K^T (64 x 64; this warp's 16 rows in the accumulators).
+    float s[32];
+#pragma unroll
+    for (int i = 0; i < 32; ++i) s[i] = 0.f;
+    wgmma_fence();
+    fence_operands(s);
+#pragma unroll
+    for (int s16 = 0; s16 < kD / 16; ++s16)
+      wgmma_m64n64k16_ss<kBf16, 0, 0>(s, smem_desc(qs + 32 * s16), smem_desc(kb + 32 * s16));
+    wgmma_commit();
+    fence_operands(s);
+    wgmma_wait<0>();
+    fence_operands(s);
+
+    const bool need_mask = j0 + kBc > S || (causal && j0 + kBc - 1 > i0);
+#pragma unroll
+    for (int nb = 0; nb < kNB; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        s[4 * nb + e] *= scale_log2;
+        if (need_mask) {
+          const int64_t j = j0 + 8 * nb + 2 * t + (e & 1), i = row0 + (e >> 1) * 8;
+          if (j >= S || (causal && j > i)) s[4 * nb + e] = -INFINITY;
+        }
+      }
+    float mx[2] = {m[0], m[1]};
+#pragma unroll
+    for (int nb = 0; nb < kNB; ++nb) {
+      mx[0] = fmaxf(mx[0], fmaxf(s[4 * nb], s[4 * nb + 1]));
+      mx[1] = fmaxf(mx[1], fmaxf(s[4 * nb + 2], s[4 * nb + 3]));
+    }
+    float mu[2], alpha[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      mu[r] = mx[r] == -INFINITY ? 0.f : mx[r];
+      alpha[r] = exp2f(m[r] - mu[r]);
+      m[r] = mx[r];
+    }
+    uint32_t pf[kBc / 16][4];
+    float rs[2] = {0.f, 0.f};
+#pragma unroll
+    for (int nb = 0; nb < kNB; ++nb) {
+      const float p0 = exp2f(s[4 * nb] - mu[0]), p1 = exp2f(s[4 * nb + 1] - mu[0]);
+      const float p2 = exp2f(s[4 * nb + 2] - mu[1]), p3 = exp2f(s[4 * nb + 3] - mu[1]);
+      rs[0] += p0 + p1;
+      rs[1] += p2 + p3;
+      pf[nb / 2][(nb & 1) * 2 + 0] = pack2<T>(p0, p1);
+      pf[nb / 2][(nb & 1) * 2 + 1] = pack2<T>(p2, p3);
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) l[r] = l[r] * alpha[r] + rs[r];
+#pragma unroll
+    for (int b = 0; b < kOB; ++b) {
+      o[4 * b] *= alpha[0];
+      o[4 * b + 1] *= alpha[0];
+      o[4 * b + 2] *= alpha[1];
+      o[4 * b + 3] *= alpha[1];
+    }
+
+    // o += P V (k = the tile's 64 keys, 16 per step: the V tile's rows).
+    wgmma_fence();
+    fence_operands(o);
+    fence_operands(pf);
+#pragma unroll
+    for (int s16 = 0; s16 < kBc / 16; ++s16) wgmma_m64n64k16_rs<kBf16, 1>(o, pf[s16], smem_desc_mn(vb + 2048 * s16));
+    wgmma_commit();
+    fence_operands(o);
+    wgmma_wait<0>();
+    fence_operands(o);
+    fence_operands(pf);
+    __syncthreads();  // every warp is done with buffer buf before it is refilled
+  }
+  cp_async_wait<0>();  // nothing in flight at exit (S == 0: Q's copy was never waited for)
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t i = row0 + 8 * r;
+    if (i >= L) continue;
+    const float inv = 1.f / l[r];
+    T* orow = out + (n * L + i) * kD;
+#pragma unroll
+    for (int b = 0; b < kOB; ++b)
+      *reinterpret_cast<uint32_t*>(orow + 8 * b + 2 * t) = pack2<T>(o[4 * b + 2 * r] * inv, o[4 * b + 2 * r + 1] * inv);
+    if (t == 0) lse[n * L + i] = m[r] * 0.69314718055994531f + logf(l[r]);
+  }
+#else
+  __trap();  // only the sm_90a pass has wgmma; the host launches this on compute capability 9.0 only
+#endif
+}
+
 template <typename T, int kD, int kM>
 void launch(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, int64_t N,
             int64_t L, int64_t S, bool causal, double scale) {
-  constexpr size_t kSmem = size_t(4 + kM) * 64 * kD * sizeof(T);
-  auto kernel = fa2_forward_kernel<T, kD, kM>;
-  const int64_t blocks = N * ((L + kBr * kM - 1) / (kBr * kM));
+  // kM == 0: the wgmma kernel (head dim 64, 64-row tiles).
+  constexpr size_t kSmem = kM == 0 ? kWgmmaFwdSmem : size_t(4 + kM) * 64 * kD * sizeof(T);
+  auto kernel = kM == 0 ? wgmma_forward_kernel<T> : fa2_forward_kernel<T, kD, kM == 0 ? 1 : kM>;
+  constexpr int kRows = kBr * (kM == 0 ? 1 : kM);
+  const int64_t blocks = N * ((L + kRows - 1) / kRows);
   WICK_CHECK(blocks <= 0x7fffffff, kOp, ": too many query tiles for one launch (", blocks, ")");
   WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
   kernel<<<static_cast<unsigned>(blocks), kThreads, kSmem, current_stream()>>>(
@@ -1037,6 +1211,10 @@ void set_attention_fa2_backward_fused(bool on) { fa2_fused_dq_switch().set(on); 
 
 bool attention_fa2_backward_fused() { return fa2_fused_dq_switch().on(); }
 
+void set_attention_wgmma_forward(bool on) { wgmma_fwd_switch().set(on); }
+
+bool attention_wgmma_forward() { return wgmma_fwd_switch().on(); }
+
 void set_attention_wgmma_backward(bool on) { wgmma_bwd_switch().set(on); }
 
 bool attention_wgmma_backward() { return wgmma_bwd_switch().on(); }
@@ -1090,13 +1268,16 @@ void attention_fa2_forward(const Tensor& out, const Tensor& lse, const Tensor& q
   DeviceGuard guard(q.device().index);
   // Head dim 128 keeps 64-row tiles: two fragments per warp would need
   // ~300 registers (Q 64, S 64, O 128 per thread).
+  const bool wgmma = E == 64 && wgmma_fwd_switch().on() && wgmma_supported(q.device().index);
   const bool rows128 = E == 64 && fa2_rows128_switch().on();
   if (q.dtype() == kFloat16) {
     if (E == 128) launch<__half, 128, 1>(out, lse, q, k, v, N, L, S, causal, scale);
+    else if (wgmma) launch<__half, 64, 0>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (rows128) launch<__half, 64, 2>(out, lse, q, k, v, N, L, S, causal, scale);
     else launch<__half, 64, 1>(out, lse, q, k, v, N, L, S, causal, scale);
   } else {
     if (E == 128) launch<__nv_bfloat16, 128, 1>(out, lse, q, k, v, N, L, S, causal, scale);
+    else if (wgmma) launch<__nv_bfloat16, 64, 0>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (rows128) launch<__nv_bfloat16, 64, 2>(out, lse, q, k, v, N, L, S, causal, scale);
     else launch<__nv_bfloat16, 64, 1>(out, lse, q, k, v, N, L, S, causal, scale);
   }

@@ -40,6 +40,16 @@ void attention_fa2_forward(const Tensor& out, const Tensor& lse, const Tensor& q
 void set_attention_fa2_rows128(bool on);
 bool attention_fa2_rows128();
 
+// The forward on Hopper's warpgroup MMA (wgmma m64n64k16; sm_90, head dim
+// 64; attention_fa2.cu, wgmma_forward_kernel): the 64-row kernel's tiles,
+// masks and online softmax, its two products read from shared memory by the
+// tensor cores (P from registers). Taken before the 128- and 64-row mma.sync
+// kernels where it applies. Written without a GPU at hand: OFF until a GPU
+// has run CudaAttentionFa2.Wgmma*; set_attention_wgmma_forward(true) or
+// WICK_CUDA_ATTENTION_WGMMA_FWD=1.
+void set_attention_wgmma_forward(bool on);
+bool attention_wgmma_forward();
+
 // The backward in the same style (attention_fa2.cu, "backward"): dK/dV and
 // dQ by two kernels on mma.sync with P and dS register-resident, no atomics
 // (deterministic, like the general backward). Taken by

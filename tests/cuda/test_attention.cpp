@@ -447,6 +447,13 @@ struct Fa2FusedDqSelected : Selection {
       : Selection(cuda::attention_fa2_backward_fused, cuda::set_attention_fa2_backward_fused, on) {}
 };
 
+// ||a - b|| / ||b|| over all elements, in float64.
+double rel_error(const Tensor& a, const Tensor& b) {
+  const Tensor x = a.to(kFloat64).cpu(), y = b.to(kFloat64).cpu();
+  const double num = sum(mul(sub(x, y), sub(x, y))).item<double>(), den = sum(mul(y, y)).item<double>();
+  return std::sqrt(num / std::max(den, 1e-300));
+}
+
 // The FA2 kernel needs sm_80+: probe with inputs it takes everywhere else.
 bool fa2_runs_here() {
   const TensorOptions o = TensorOptions(kBFloat16).device(kCuda);
@@ -703,19 +710,98 @@ TEST(CudaAttentionFa2, Rows128ThroughSdpaForwardAndBackward) {
     }
 }
 
+// The forward on wgmma (set_attention_wgmma_forward; sm_90, head dim 64):
+// the float64 CPU on the same lengths as the mma.sync kernels, S = 0 (NaN
+// rows), GPT-2 lengths against the 64-row mma.sync kernel (the same
+// roundings to 16 bits; float32 sums in other orders), and the op's forward
+// and backward through it.
+struct WgmmaForwardSelected : Selection {
+  explicit WgmmaForwardSelected(bool on = true)
+      : Selection(cuda::attention_wgmma_forward, cuda::set_attention_wgmma_forward, on) {}
+};
+
+TEST(CudaAttentionFa2, WgmmaForwardMatchesTheFloat64Cpu) {
+  WICK_SKIP_WITHOUT_FA2();
+  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
+  Fa2Selected on;
+  WgmmaForwardSelected wgmma;
+  std::vector<std::pair<int64_t, int64_t>> lens;
+  for (int64_t L : {1, 17, 64, 65, 130})
+    for (int64_t S : {1, 33, 64, 200}) lens.emplace_back(L, S);
+  for (int64_t L : {130, 200}) lens.emplace_back(L, L);
+  uint64_t seed = 7700;
+  for (DType dt : {kBFloat16, kFloat16})
+    for (bool causal : {false, true})
+      for (auto [L, S] : lens) {
+        SCOPED_TRACE(testing::Message() << dt << " causal=" << causal << " L=" << L << " S=" << S);
+        const Tensor q = normal_as({3, L, 64}, dt, seed++), k = normal_as({3, S, 64}, dt, seed++),
+                     v = normal_as({3, S, 64}, dt, seed++);
+        expect_forward_matches_cpu(q, k, v, causal, (L + S) % 3 == 0 ? 0.3 : 0.125, dt,
+                                   [](const Tensor& a, const Tensor& b, const Tensor& c) {
+                                     return cuda::attention_fa2_eligible(a, b, c, Tensor());
+                                   });
+      }
+}
+
+TEST(CudaAttentionFa2, WgmmaForwardNoKeysAndManyTilesAgreeWithTheMmaSyncKernel) {
+  WICK_SKIP_WITHOUT_FA2();
+  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
+  Fa2Selected on;
+  uint64_t seed = 9800;
+  for (DType dt : {kBFloat16, kFloat16}) {
+    const TensorOptions o = TensorOptions(dt).device(kCuda), f = TensorOptions(kFloat32).device(kCuda);
+    {
+      WgmmaForwardSelected wgmma;
+      const Tensor q = normal_as({3, 70, 64}, dt, seed++).to(kCuda).to(dt), k = zeros({3, 0, 64}, o),
+                   v = zeros({3, 0, 64}, o);
+      Tensor out = full({3, 70, 64}, Scalar(7.0), o), lse = zeros({3 * 70}, f);
+      cuda::attention_forward(out, lse, q, k, v, Tensor(), Tensor(), true, 0.125);
+      EXPECT_TRUE(all_equal(isnan(out.to(kFloat32)).cpu(), ones({3, 70, 64}, TensorOptions(kBool))));
+      EXPECT_TRUE(
+          all_equal(lse.cpu(), full({3 * 70}, Scalar(-std::numeric_limits<double>::infinity()), TensorOptions(kFloat32))));
+    }
+    for (bool causal : {true, false}) {
+      SCOPED_TRACE(testing::Message() << dt << " causal=" << causal);
+      Generator g(seed++);
+      const Tensor q = randn({4, 1000, 64}, o, &g), k = randn({4, 1030, 64}, o, &g), v = randn({4, 1030, 64}, o, &g);
+      Tensor out_a = empty({4, 1000, 64}, o), lse_a = empty({4 * 1000}, f);
+      Tensor out_b = empty({4, 1000, 64}, o), lse_b = empty({4 * 1000}, f);
+      {
+        WgmmaForwardSelected wgmma(true);
+        cuda::attention_forward(out_a, lse_a, q, k, v, Tensor(), Tensor(), causal, 0.125);
+      }
+      {
+        WgmmaForwardSelected mma(false);
+        Fa2Rows128Selected rows64(false);
+        cuda::attention_forward(out_b, lse_b, q, k, v, Tensor(), Tensor(), causal, 0.125);
+      }
+      EXPECT_LT(rel_error(out_a, out_b), dt == kBFloat16 ? 4e-3 : 1e-3) << "out";
+      EXPECT_TRUE(all_close(lse_a.to(kFloat64).cpu(), lse_b.to(kFloat64).cpu(), 1e-4, 1e-4)) << "lse";
+    }
+  }
+}
+
+TEST(CudaAttentionFa2, WgmmaForwardThroughSdpaForwardAndBackward) {
+  WICK_SKIP_WITHOUT_FA2();
+  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
+  Fa2Selected on;
+  WgmmaForwardSelected wgmma;
+  uint64_t seed = 8700;
+  for (DType dt : {kBFloat16, kFloat16})
+    for (auto [L, S, causal] : {std::tuple<int64_t, int64_t, bool>{130, 200, false}, {257, 257, true}, {17, 33, true}}) {
+      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal);
+      const Tensor q = normal_as({2, 3, L, 64}, dt, seed++), k = normal_as({2, 3, S, 64}, dt, seed++),
+                   v = normal_as({2, 3, S, 64}, dt, seed++);
+      expect_matches_cpu(q, k, v, Tensor(), causal, {}, dt, seed++);
+    }
+}
+
 // ---- the FlashAttention-2 backward (cuda/kernels/attention_fa2.cu) ----
 // With both FA2 selections on: gradients through the op against the float64
 // CPU, then on GPT-2-like lengths against the general backward on the device,
 // each gradient alone, and the inputs it does not take.
 
 namespace {
-
-// ||a - b|| / ||b|| over all elements, in float64.
-double rel_error(const Tensor& a, const Tensor& b) {
-  const Tensor x = a.to(kFloat64).cpu(), y = b.to(kFloat64).cpu();
-  const double num = sum(mul(sub(x, y), sub(x, y))).item<double>(), den = sum(mul(y, y)).item<double>();
-  return std::sqrt(num / std::max(den, 1e-300));
-}
 
 Tensor f32(const Tensor& t) { return t.to(kFloat32).cpu(); }
 
