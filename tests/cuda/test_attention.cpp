@@ -825,19 +825,14 @@ DeviceGrads device_backward(const Tensor& q, const Tensor& k, const Tensor& v, c
   return g;
 }
 
-}  // namespace
-
-TEST(CudaAttentionFa2Backward, GradientsMatchTheFloat64Cpu) {
-  WICK_SKIP_WITHOUT_FA2();
-  Fa2Selected fwd;
-  Fa2BackwardSelected bwd;
-  uint64_t seed = 11000;
-  const std::tuple<int64_t, int64_t, bool> cases[] = {{1, 1, false}, {1, 1, true},    {17, 33, false},
-                                                      {17, 33, true}, {64, 64, true}, {64, 64, false},
-                                                      {130, 200, false}, {130, 130, true}, {200, 70, true},
-                                                      {70, 200, true}};
+// Gradients through the op against the float64 CPU (expect_matches_cpu) for
+// each (L, S, causal) case, 16-bit dtype and head dim, on [2, 3] heads; the
+// scale 0.3 where (L + S) % 3 == 0, else the default.
+using LenCase = std::tuple<int64_t, int64_t, bool>;
+void expect_gradients_match_cpu(const std::vector<LenCase>& cases, const std::vector<int64_t>& head_dims,
+                                uint64_t seed) {
   for (DType dt : {kBFloat16, kFloat16})
-    for (int64_t E : {64, 128})
+    for (int64_t E : head_dims)
       for (auto [L, S, causal] : cases) {
         SCOPED_TRACE(testing::Message() << dt << " E=" << E << " L=" << L << " S=" << S << " causal=" << causal);
         const Tensor q = normal_as({2, 3, L, E}, dt, seed++), k = normal_as({2, 3, S, E}, dt, seed++),
@@ -845,6 +840,25 @@ TEST(CudaAttentionFa2Backward, GradientsMatchTheFloat64Cpu) {
         const std::optional<double> scale = (L + S) % 3 == 0 ? std::optional<double>(0.3) : std::nullopt;
         expect_matches_cpu(q, k, v, Tensor(), causal, scale, dt, seed++);
       }
+}
+
+}  // namespace
+
+TEST(CudaAttentionFa2Backward, GradientsMatchTheFloat64Cpu) {
+  WICK_SKIP_WITHOUT_FA2();
+  Fa2Selected fwd;
+  Fa2BackwardSelected bwd;
+  expect_gradients_match_cpu({{1, 1, false},
+                              {1, 1, true},
+                              {17, 33, false},
+                              {17, 33, true},
+                              {64, 64, true},
+                              {64, 64, false},
+                              {130, 200, false},
+                              {130, 130, true},
+                              {200, 70, true},
+                              {70, 200, true}},
+                             {64, 128}, 11000);
 }
 
 TEST(CudaAttentionFa2Backward, ManyTilesAgreeWithTheGeneralBackward) {
@@ -936,19 +950,9 @@ TEST(CudaAttentionFa2Backward, FusedDqGradientsMatchTheFloat64Cpu) {
   Fa2Selected fwd;
   Fa2BackwardSelected bwd;
   Fa2FusedDqSelected fused;
-  uint64_t seed = 11500;
-  const std::tuple<int64_t, int64_t, bool> cases[] = {{1, 1, false},     {17, 33, true},  {64, 64, true},
-                                                      {130, 200, false}, {130, 130, true}, {200, 70, true},
-                                                      {70, 200, true}};
-  for (DType dt : {kBFloat16, kFloat16})
-    for (int64_t E : {64, 128})
-      for (auto [L, S, causal] : cases) {
-        SCOPED_TRACE(testing::Message() << dt << " E=" << E << " L=" << L << " S=" << S << " causal=" << causal);
-        const Tensor q = normal_as({2, 3, L, E}, dt, seed++), k = normal_as({2, 3, S, E}, dt, seed++),
-                     v = normal_as({2, 3, S, E}, dt, seed++);
-        const std::optional<double> scale = (L + S) % 3 == 0 ? std::optional<double>(0.3) : std::nullopt;
-        expect_matches_cpu(q, k, v, Tensor(), causal, scale, dt, seed++);
-      }
+  expect_gradients_match_cpu(
+      {{1, 1, false}, {17, 33, true}, {64, 64, true}, {130, 200, false}, {130, 130, true}, {200, 70, true}, {70, 200, true}},
+      {64, 128}, 11500);
 }
 
 TEST(CudaAttentionFa2Backward, FusedDqAgreesWithTheTwoKernelBackward) {
@@ -1001,18 +1005,15 @@ TEST(CudaAttentionFa2Backward, WgmmaGradientsMatchTheFloat64Cpu) {
   Fa2Selected fwd;
   Fa2BackwardSelected bwd;
   WgmmaBackwardSelected wgmma;
-  uint64_t seed = 11700;
-  const std::tuple<int64_t, int64_t, bool> cases[] = {{1, 1, false},     {17, 33, true},   {64, 64, true},
-                                                      {64, 64, false},   {130, 200, false}, {130, 130, true},
-                                                      {200, 70, true},   {70, 200, true}};
-  for (DType dt : {kBFloat16, kFloat16})
-    for (auto [L, S, causal] : cases) {
-      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal);
-      const Tensor q = normal_as({2, 3, L, 64}, dt, seed++), k = normal_as({2, 3, S, 64}, dt, seed++),
-                   v = normal_as({2, 3, S, 64}, dt, seed++);
-      const std::optional<double> scale = (L + S) % 3 == 0 ? std::optional<double>(0.3) : std::nullopt;
-      expect_matches_cpu(q, k, v, Tensor(), causal, scale, dt, seed++);
-    }
+  expect_gradients_match_cpu({{1, 1, false},
+                              {17, 33, true},
+                              {64, 64, true},
+                              {64, 64, false},
+                              {130, 200, false},
+                              {130, 130, true},
+                              {200, 70, true},
+                              {70, 200, true}},
+                             {64}, 11700);
 }
 
 TEST(CudaAttentionFa2Backward, WgmmaAgreesWithTheMmaSyncFusedBackward) {

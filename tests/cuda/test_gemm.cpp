@@ -496,10 +496,9 @@ TEST(CudaGemm, BiasEpilogue) {
 // The float32 SIMT kernel compiled for two CTAs per SM (its registers capped
 // at 128, with a small spill): the shapes, transposes and padding of the
 // default kernel's tests, and alpha, beta and batches.
-TEST(CudaGemm, SimtTwoBlocksPerSm) {
-  WICK_SKIP_WITHOUT_CUDA();
-  const test::SwitchScope restore(cuda::gemm_simt_two_blocks, cuda::set_gemm_simt_two_blocks);
-  cuda::set_gemm_simt_two_blocks(true);
+// The float32 cases the SIMT variants below run: the default kernel's shapes,
+// transposes and padding, and alpha, beta and batches.
+void check_simt_variant() {
   for (const Dims& d : kDims)
     for (int t = 0; t < 4; ++t)
       for (int64_t pad : {0, 3}) {
@@ -510,20 +509,20 @@ TEST(CudaGemm, SimtTwoBlocksPerSm) {
   check_case({33, 65, 40, 3, true, false, 5, false, -0.5, 0.5}, kFloat32, kFloat32);
 }
 
+TEST(CudaGemm, SimtTwoBlocksPerSm) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const test::SwitchScope restore(cuda::gemm_simt_two_blocks, cuda::set_gemm_simt_two_blocks);
+  cuda::set_gemm_simt_two_blocks(true);
+  check_simt_variant();
+}
+
 // The float32 SIMT kernel with 4 warps and 8 x 16 outputs per thread
 // (set_gemm_simt_wide): the same cases, plus edges of its 16-column groups.
 TEST(CudaGemm, SimtWideTiles) {
   WICK_SKIP_WITHOUT_CUDA();
   const test::SwitchScope restore(cuda::gemm_simt_wide, cuda::set_gemm_simt_wide);
   cuda::set_gemm_simt_wide(true);
-  for (const Dims& d : kDims)
-    for (int t = 0; t < 4; ++t)
-      for (int64_t pad : {0, 3}) {
-        SCOPED_TRACE(testing::Message() << d.M << "x" << d.N << "x" << d.K << " t " << t << " pad " << pad);
-        check_case({d.M, d.N, d.K, 1, (t & 1) != 0, (t & 2) != 0, pad, false, 1.0, 0.0}, kFloat32, kFloat32);
-      }
-  check_case({130, 70, 48, 4, false, true, 0, true, 1.0, -2.0}, kFloat32, kFloat32);
-  check_case({33, 65, 40, 3, true, false, 5, false, -0.5, 0.5}, kFloat32, kFloat32);
+  check_simt_variant();
   check_case({129, 161, 17, 2, false, false, 0, false, 1.0, 0.0}, kFloat32, kFloat32);  // 32-column groups cut
   check_case({256, 96, 520, 1, true, true, 0, false, 1.0, 1.0}, kFloat32, kFloat32);
 }
