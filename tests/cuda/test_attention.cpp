@@ -631,6 +631,41 @@ TEST(CudaAttentionFa2, ManyKeyTilesAgreeWithTheGeneralKernel) {
       }
 }
 
+namespace {
+
+// S == 0 through whichever forward is selected: every row NaN, lse -inf
+// (70 rows: a partial last tile in every tiling).
+void expect_no_keys_gives_nan_rows(DType dt, uint64_t seed) {
+  const TensorOptions o = TensorOptions(dt).device(kCuda), f = TensorOptions(kFloat32).device(kCuda);
+  const Tensor q = normal_as({3, 70, 64}, dt, seed).to(kCuda).to(dt), k = zeros({3, 0, 64}, o), v = zeros({3, 0, 64}, o);
+  Tensor out = full({3, 70, 64}, Scalar(7.0), o), lse = zeros({3 * 70}, f);
+  cuda::attention_forward(out, lse, q, k, v, Tensor(), Tensor(), true, 0.125);
+  EXPECT_TRUE(all_equal(isnan(out.to(kFloat32)).cpu(), ones({3, 70, 64}, TensorOptions(kBool))));
+  EXPECT_TRUE(
+      all_equal(lse.cpu(), full({3 * 70}, Scalar(-std::numeric_limits<double>::infinity()), TensorOptions(kFloat32))));
+}
+
+// GPT-2-like lengths (4 slices, L = 1000, S = 1030, head dim 64) through the
+// forward with select(true), then select(false): out within out_bound
+// (norm-wise) and lse within lse_tol of each other.
+void expect_forward_variants_agree(DType dt, bool causal, uint64_t seed, const std::function<void(bool)>& select,
+                                   double out_bound, double lse_tol) {
+  SCOPED_TRACE(testing::Message() << dt << " causal=" << causal);
+  const TensorOptions o = TensorOptions(dt).device(kCuda), f = TensorOptions(kFloat32).device(kCuda);
+  Generator g(seed);
+  const Tensor q = randn({4, 1000, 64}, o, &g), k = randn({4, 1030, 64}, o, &g), v = randn({4, 1030, 64}, o, &g);
+  Tensor out[2], lse[2];
+  for (int i = 0; i < 2; ++i) {
+    out[i] = empty({4, 1000, 64}, o), lse[i] = empty({4 * 1000}, f);
+    select(i == 0);
+    cuda::attention_forward(out[i], lse[i], q, k, v, Tensor(), Tensor(), causal, 0.125);
+  }
+  EXPECT_LE(rel_error(out[0], out[1]), out_bound) << "out";
+  EXPECT_TRUE(all_close(lse[0].to(kFloat64).cpu(), lse[1].to(kFloat64).cpu(), lse_tol, lse_tol)) << "lse";
+}
+
+}  // namespace
+
 // The 128-row variant (set_attention_fa2_rows128, head dim 64): lengths
 // around its 128-row CTA tile (a partial or empty second Q tile, the causal
 // diagonal crossing two key tiles of one CTA), against the float64 CPU.
@@ -659,40 +694,16 @@ TEST(CudaAttentionFa2, Rows128ForwardMatchesTheFloat64Cpu) {
 TEST(CudaAttentionFa2, Rows128NoKeysAndManyTilesAgreeWithTheRows64Kernel) {
   WICK_SKIP_WITHOUT_FA2();
   Fa2Selected on;
+  const test::SwitchScope restore(cuda::attention_fa2_rows128, cuda::set_attention_fa2_rows128);
   uint64_t seed = 9700;
   for (DType dt : {kBFloat16, kFloat16}) {
-    const TensorOptions o = TensorOptions(dt).device(kCuda), f = TensorOptions(kFloat32).device(kCuda);
-    {  // S == 0: NaN rows and lse -inf, also in the empty half of the last 128-row tile (L = 70)
-      Fa2Rows128Selected rows128;
-      const Tensor q = normal_as({3, 70, 64}, dt, seed++).to(kCuda).to(dt), k = zeros({3, 0, 64}, o),
-                   v = zeros({3, 0, 64}, o);
-      Tensor out = full({3, 70, 64}, Scalar(7.0), o), lse = zeros({3 * 70}, f);
-      cuda::attention_forward(out, lse, q, k, v, Tensor(), Tensor(), true, 0.125);
-      EXPECT_TRUE(all_equal(isnan(out.to(kFloat32)).cpu(), ones({3, 70, 64}, TensorOptions(kBool))));
-      EXPECT_TRUE(
-          all_equal(lse.cpu(), full({3 * 70}, Scalar(-std::numeric_limits<double>::infinity()), TensorOptions(kFloat32))));
-    }
-    for (bool causal : {true, false}) {
-      // GPT-2-like lengths: the same rows through both tilings. Per row the
-      // two do the same operations in the same order (a 128-row CTA only adds
-      // fully masked key tiles, which change nothing), so they agree to far
-      // below the dtype's tolerance.
-      SCOPED_TRACE(testing::Message() << dt << " causal=" << causal);
-      Generator g(seed++);
-      const Tensor q = randn({4, 1000, 64}, o, &g), k = randn({4, 1030, 64}, o, &g), v = randn({4, 1030, 64}, o, &g);
-      Tensor out_a = empty({4, 1000, 64}, o), lse_a = empty({4 * 1000}, f);
-      Tensor out_b = empty({4, 1000, 64}, o), lse_b = empty({4 * 1000}, f);
-      {
-        Fa2Rows128Selected rows128(true);
-        cuda::attention_forward(out_a, lse_a, q, k, v, Tensor(), Tensor(), causal, 0.125);
-      }
-      {
-        Fa2Rows128Selected rows64(false);
-        cuda::attention_forward(out_b, lse_b, q, k, v, Tensor(), Tensor(), causal, 0.125);
-      }
-      EXPECT_TRUE(all_close(out_a.to(kFloat64).cpu(), out_b.to(kFloat64).cpu(), 1e-6, 1e-6)) << "out";
-      EXPECT_TRUE(all_close(lse_a.to(kFloat64).cpu(), lse_b.to(kFloat64).cpu(), 1e-6, 1e-6)) << "lse";
-    }
+    cuda::set_attention_fa2_rows128(true);
+    expect_no_keys_gives_nan_rows(dt, seed++);
+    // Per row the two tilings do the same operations in the same order (a
+    // 128-row CTA only adds fully masked key tiles, which change nothing), so
+    // they agree to far below the dtype's tolerance.
+    for (bool causal : {true, false})
+      expect_forward_variants_agree(dt, causal, seed++, cuda::set_attention_fa2_rows128, 1e-6, 1e-6);
   }
 }
 
@@ -747,37 +758,15 @@ TEST(CudaAttentionFa2, WgmmaForwardNoKeysAndManyTilesAgreeWithTheMmaSyncKernel) 
   WICK_SKIP_WITHOUT_FA2();
   if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
   Fa2Selected on;
+  Fa2Rows128Selected rows64(false);  // the 64-row mma.sync kernel when wgmma is off
+  const test::SwitchScope restore(cuda::attention_wgmma_forward, cuda::set_attention_wgmma_forward);
   uint64_t seed = 9800;
   for (DType dt : {kBFloat16, kFloat16}) {
-    const TensorOptions o = TensorOptions(dt).device(kCuda), f = TensorOptions(kFloat32).device(kCuda);
-    {
-      WgmmaForwardSelected wgmma;
-      const Tensor q = normal_as({3, 70, 64}, dt, seed++).to(kCuda).to(dt), k = zeros({3, 0, 64}, o),
-                   v = zeros({3, 0, 64}, o);
-      Tensor out = full({3, 70, 64}, Scalar(7.0), o), lse = zeros({3 * 70}, f);
-      cuda::attention_forward(out, lse, q, k, v, Tensor(), Tensor(), true, 0.125);
-      EXPECT_TRUE(all_equal(isnan(out.to(kFloat32)).cpu(), ones({3, 70, 64}, TensorOptions(kBool))));
-      EXPECT_TRUE(
-          all_equal(lse.cpu(), full({3 * 70}, Scalar(-std::numeric_limits<double>::infinity()), TensorOptions(kFloat32))));
-    }
-    for (bool causal : {true, false}) {
-      SCOPED_TRACE(testing::Message() << dt << " causal=" << causal);
-      Generator g(seed++);
-      const Tensor q = randn({4, 1000, 64}, o, &g), k = randn({4, 1030, 64}, o, &g), v = randn({4, 1030, 64}, o, &g);
-      Tensor out_a = empty({4, 1000, 64}, o), lse_a = empty({4 * 1000}, f);
-      Tensor out_b = empty({4, 1000, 64}, o), lse_b = empty({4 * 1000}, f);
-      {
-        WgmmaForwardSelected wgmma(true);
-        cuda::attention_forward(out_a, lse_a, q, k, v, Tensor(), Tensor(), causal, 0.125);
-      }
-      {
-        WgmmaForwardSelected mma(false);
-        Fa2Rows128Selected rows64(false);
-        cuda::attention_forward(out_b, lse_b, q, k, v, Tensor(), Tensor(), causal, 0.125);
-      }
-      EXPECT_LT(rel_error(out_a, out_b), dt == kBFloat16 ? 4e-3 : 1e-3) << "out";
-      EXPECT_TRUE(all_close(lse_a.to(kFloat64).cpu(), lse_b.to(kFloat64).cpu(), 1e-4, 1e-4)) << "lse";
-    }
+    cuda::set_attention_wgmma_forward(true);
+    expect_no_keys_gives_nan_rows(dt, seed++);
+    for (bool causal : {true, false})
+      expect_forward_variants_agree(dt, causal, seed++, cuda::set_attention_wgmma_forward,
+                                    dt == kBFloat16 ? 4e-3 : 1e-3, 1e-4);
   }
 }
 
