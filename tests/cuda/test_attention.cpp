@@ -814,6 +814,20 @@ DeviceGrads device_backward(const Tensor& q, const Tensor& k, const Tensor& v, c
   return g;
 }
 
+// Random CUDA q [3, L, E], k, v [3, S, E] and an upstream gradient, and the
+// GPT-2-like lengths the backward variants are compared on (16 tiles through
+// both double buffers, causal tile skipping with L == S and L != S).
+struct BackwardInputs {
+  Tensor q, k, v, dout;
+  BackwardInputs(DType dt, int64_t L, int64_t S, int64_t E, uint64_t seed) {
+    const TensorOptions o = TensorOptions(dt).device(kCuda);
+    Generator g(seed);
+    q = randn({3, L, E}, o, &g), k = randn({3, S, E}, o, &g), v = randn({3, S, E}, o, &g);
+    dout = randn({3, L, E}, o, &g);
+  }
+};
+const std::tuple<int64_t, int64_t, bool> kLongCases[] = {{1000, 1030, false}, {1024, 1024, true}, {700, 1000, true}};
+
 // Gradients through the op against the float64 CPU (expect_matches_cpu) for
 // each (L, S, causal) case, 16-bit dtype and head dim, on [2, 3] heads; the
 // scale 0.3 where (L + S) % 3 == 0, else the default.
@@ -853,17 +867,13 @@ TEST(CudaAttentionFa2Backward, GradientsMatchTheFloat64Cpu) {
 TEST(CudaAttentionFa2Backward, ManyTilesAgreeWithTheGeneralBackward) {
   WICK_SKIP_WITHOUT_FA2();
   uint64_t seed = 12000;
-  // GPT-2-like lengths (16 tiles through both double buffers), causal tile
-  // skipping with L == S and L != S, and each gradient alone.
-  const std::tuple<int64_t, int64_t, bool> cases[] = {{1000, 1030, false}, {1024, 1024, true}, {700, 1000, true}};
+  // GPT-2-like lengths, and each gradient alone.
   for (DType dt : {kBFloat16, kFloat16})
     for (int64_t E : {64, 128})
-      for (auto [L, S, causal] : cases) {
+      for (auto [L, S, causal] : kLongCases) {
         SCOPED_TRACE(testing::Message() << dt << " E=" << E << " L=" << L << " S=" << S << " causal=" << causal);
         const TensorOptions o = TensorOptions(dt).device(kCuda);
-        Generator g(seed++);
-        const Tensor q = randn({3, L, E}, o, &g), k = randn({3, S, E}, o, &g), v = randn({3, S, E}, o, &g),
-                     dout = randn({3, L, E}, o, &g);
+        const auto [q, k, v, dout] = BackwardInputs(dt, L, S, E, seed++);
         const double scale = 1.0 / std::sqrt(static_cast<double>(E));
         ASSERT_TRUE(cuda::attention_fa2_backward_eligible(empty({3, L, E}, o), empty({3, S, E}, o),
                                                           empty({3, S, E}, o), q, k, v, Tensor(), dout));
@@ -947,15 +957,11 @@ TEST(CudaAttentionFa2Backward, FusedDqGradientsMatchTheFloat64Cpu) {
 TEST(CudaAttentionFa2Backward, FusedDqAgreesWithTheTwoKernelBackward) {
   WICK_SKIP_WITHOUT_FA2();
   uint64_t seed = 12500;
-  const std::tuple<int64_t, int64_t, bool> cases[] = {{1000, 1030, false}, {1024, 1024, true}, {700, 1000, true}};
   for (DType dt : {kBFloat16, kFloat16})
     for (int64_t E : {64, 128})
-      for (auto [L, S, causal] : cases) {
+      for (auto [L, S, causal] : kLongCases) {
         SCOPED_TRACE(testing::Message() << dt << " E=" << E << " L=" << L << " S=" << S << " causal=" << causal);
-        const TensorOptions o = TensorOptions(dt).device(kCuda);
-        Generator g(seed++);
-        const Tensor q = randn({3, L, E}, o, &g), k = randn({3, S, E}, o, &g), v = randn({3, S, E}, o, &g),
-                     dout = randn({3, L, E}, o, &g);
+        const auto [q, k, v, dout] = BackwardInputs(dt, L, S, E, seed++);
         const double scale = 1.0 / std::sqrt(static_cast<double>(E));
         DeviceGrads two, one;
         {
@@ -1009,14 +1015,10 @@ TEST(CudaAttentionFa2Backward, WgmmaAgreesWithTheMmaSyncFusedBackward) {
   WICK_SKIP_WITHOUT_WGMMA();
   Fa2FusedDqSelected fused;
   uint64_t seed = 12700;
-  const std::tuple<int64_t, int64_t, bool> cases[] = {{1000, 1030, false}, {1024, 1024, true}, {700, 1000, true}};
   for (DType dt : {kBFloat16, kFloat16})
-    for (auto [L, S, causal] : cases) {
+    for (auto [L, S, causal] : kLongCases) {
       SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal);
-      const TensorOptions o = TensorOptions(dt).device(kCuda);
-      Generator g(seed++);
-      const Tensor q = randn({3, L, 64}, o, &g), k = randn({3, S, 64}, o, &g), v = randn({3, S, 64}, o, &g),
-                   dout = randn({3, L, 64}, o, &g);
+      const auto [q, k, v, dout] = BackwardInputs(dt, L, S, 64, seed++);
       DeviceGrads mma, wg;
       {
         WgmmaBackwardSelected off(false);
@@ -1035,10 +1037,7 @@ TEST(CudaAttentionFa2Backward, WgmmaAgreesWithTheMmaSyncFusedBackward) {
       EXPECT_LT(rel_error(wg.dq, want.dq), dt == kBFloat16 ? 2e-2 : 4e-3) << "dq vs the general backward";
     }
   // Head dim 128 with the switch on: the mma.sync fused kernel, dk and dv the same bits as with it off.
-  const TensorOptions o = TensorOptions(kBFloat16).device(kCuda);
-  Generator g(seed);
-  const Tensor q = randn({2, 300, 128}, o, &g), k = randn({2, 300, 128}, o, &g), v = randn({2, 300, 128}, o, &g),
-               dout = randn({2, 300, 128}, o, &g);
+  const auto [q, k, v, dout] = BackwardInputs(kBFloat16, 300, 300, 128, seed);
   DeviceGrads a, b;
   {
     WgmmaBackwardSelected on(true);
