@@ -24,11 +24,11 @@
 //
 // The weights stay float32 (the "master weights"): the cast is an op on the
 // tape, so the gradient flowing back through it is cast back, and .grad is
-// float32. Where wick differs from PyTorch: batch_norm runs in float32 by
-// default (PyTorch keeps a 16-bit input beside float32 parameters; wick's
-// mixed CUDA kernels for that, cuda::set_batch_norm_mixed or
-// WICK_CUDA_BN_MIXED=1, are off until a GPU has run their tests), and casts
-// of weights are not cached across ops in a scope (each use casts again).
+// float32. batch_norm keeps a 16-bit CUDA input beside its float32
+// parameters, as PyTorch does (wick's mixed CUDA kernels; off with
+// cuda::set_batch_norm_mixed(false) or WICK_CUDA_BN_MIXED=0, which casts the
+// input to float32 instead). Where wick differs from PyTorch: casts of
+// weights are not cached across ops in a scope (each use casts again).
 //
 // Autocast does not apply inside an op it already cast (a composed op such as
 // attention's math path runs its parts in the dtype it was given), nor during

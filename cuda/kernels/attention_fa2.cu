@@ -99,7 +99,7 @@ OptInSwitch& fa2_switch() {
 // 128-row query tiles (kM = 2) for head dim 64: off until a GPU has run
 // CudaAttentionFa2.*Rows128* and bench_cuda_attention timed it.
 OptInSwitch& fa2_rows128_switch() {
-  static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_ROWS128");
+  static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_ROWS128", /*default_on=*/true);
   return s;
 }
 
@@ -113,14 +113,14 @@ OptInSwitch& fa2_fused_dq_switch() {
 // The forward on wgmma (wgmma_forward_kernel): off until a GPU has run
 // CudaAttentionFa2.Wgmma* and timed it.
 OptInSwitch& wgmma_fwd_switch() {
-  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_FWD");
+  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_FWD", /*default_on=*/true);
   return s;
 }
 
 // The fused backward on wgmma (wgmma_bwd_kernel): off until a GPU has run
 // CudaAttentionFa2Backward.Wgmma* and timed it.
 OptInSwitch& wgmma_bwd_switch() {
-  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_BWD");
+  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_BWD", /*default_on=*/true);
   return s;
 }
 
@@ -1226,6 +1226,10 @@ bool attention_fa2_backward_selected() { return fa2_backward_switch().on(); }
 bool attention_fa2_backward_eligible(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& q,
                                      const Tensor& k, const Tensor& v, const Tensor& mask, const Tensor& dout) {
   if (!attention_fa2_eligible(q, k, v, mask)) return false;
+  // Head dim 64 only: at 128 these kernels missed the float64 CPU check for bfloat16 on an H100
+  // (2026-11-27: dq and dk 0.05-0.07 off on one causal shape per test, a different one per seed);
+  // the general backward takes head dim 128 until that is understood.
+  if (q.size(-1) != 64) return false;
   if (!(dout.is_cuda() && dout.dtype() == q.dtype() && dout.sizes() == q.sizes() && dout.is_contiguous() &&
         aligned16(dout)))
     return false;
@@ -1238,7 +1242,7 @@ void attention_fa2_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv
   WICK_CHECK(attention_fa2_backward_eligible(dq, dk, dv, q, k, v, Tensor(), dout), kOp,
              ": internal: the FA2 backward does not take these inputs (", q.dtype(), ", head dims ", q.size(-1), ", ",
              v.size(-1), ")");
-  const int64_t E = q.size(-1), L = q.size(-2), S = k.size(-2);
+  const int64_t L = q.size(-2), S = k.size(-2);  // head dim 64 (eligible)
   WICK_CHECK(lse.is_cuda() && lse.dtype() == kFloat32 && D.is_cuda() && D.dtype() == kFloat32, kOp,
              ": internal: lse and D must be float32 CUDA tensors");
   int64_t N = 1;  // (batch, head) slices
@@ -1247,11 +1251,9 @@ void attention_fa2_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv
   WICK_CHECK(lse.numel() >= N * L && D.numel() >= N * L, kOp, ": internal: lse / D hold fewer than N * L rows");
   DeviceGuard guard(q.device().index);
   if (q.dtype() == kFloat16) {
-    if (E == 64) launch_backward<__half, 64>(dq, dk, dv, q, k, v, dout, lse, D, N, L, S, causal, scale);
-    else launch_backward<__half, 128>(dq, dk, dv, q, k, v, dout, lse, D, N, L, S, causal, scale);
+    launch_backward<__half, 64>(dq, dk, dv, q, k, v, dout, lse, D, N, L, S, causal, scale);
   } else {
-    if (E == 64) launch_backward<__nv_bfloat16, 64>(dq, dk, dv, q, k, v, dout, lse, D, N, L, S, causal, scale);
-    else launch_backward<__nv_bfloat16, 128>(dq, dk, dv, q, k, v, dout, lse, D, N, L, S, causal, scale);
+    launch_backward<__nv_bfloat16, 64>(dq, dk, dv, q, k, v, dout, lse, D, N, L, S, causal, scale);
   }
 }
 

@@ -1128,9 +1128,9 @@ void gemm_1x1_weight_grad(const ConvGeometry& cg, const Tensor& image, const Ten
 // ---------------------------------------------------------------------------
 // 5. the other convolutions of one group through column matrices and cuda::gemm
 
-// Off until a GPU has run CudaConvIm2col.* (set_conv_im2col, WICK_CUDA_CONV_IM2COL).
+// On since CudaConvIm2col.* passed on an H100 (set_conv_im2col, WICK_CUDA_CONV_IM2COL=0 to turn off).
 OptInSwitch& im2col_switch() {
-  static OptInSwitch s("WICK_CUDA_CONV_IM2COL");
+  static OptInSwitch s("WICK_CUDA_CONV_IM2COL", /*default_on=*/true);
   return s;
 }
 std::atomic<int64_t>& im2col_workspace() {

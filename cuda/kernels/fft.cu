@@ -76,7 +76,7 @@ constexpr int kThreads = 256;                      // threads per block, every k
 constexpr int64_t kScratchMax = int64_t{1} << 24;  // complex doubles of global scratch per chunk (256 MiB)
 
 OptInSwitch& fft_switch() {
-  static OptInSwitch s("WICK_CUDA_FFT", /*default_on=*/false);
+  static OptInSwitch s("WICK_CUDA_FFT", /*default_on=*/true);
   return s;
 }
 

@@ -31,11 +31,11 @@
 // memory. Twiddles, chirps and the Bluestein filter are computed on the host
 // in double and cached per (device, n).
 //
-// Selection: these kernels are OFF by default until a GPU has run their
-// tests (tests/cuda/test_fft.cpp); then ops/fft.cpp computes the transforms
-// of CUDA tensors on the CPU through an explicit round trip (copy to the
-// host, CPU kernel, copy back). set_fft_kernels(true) or the environment
-// variable WICK_CUDA_FFT=1 turns them on.
+// Selection: these kernels are ON by default since tests/cuda/test_fft.cpp
+// passed on an H100 (2026-11-27). set_fft_kernels(false) or the environment
+// variable WICK_CUDA_FFT=0 turns them off; ops/fft.cpp then computes the
+// transforms of CUDA tensors on the CPU through an explicit round trip (copy
+// to the host, CPU kernel, copy back).
 #pragma once
 
 #include <cstdint>
@@ -45,7 +45,7 @@
 namespace wick::cuda {
 
 // Process-wide selection of these kernels for CUDA tensors in ops/fft.cpp
-// (atomic; initially off, on when the environment has WICK_CUDA_FFT=1).
+// (atomic; initially on, off when the environment has WICK_CUDA_FFT=0).
 void set_fft_kernels(bool on);
 bool fft_kernels();
 

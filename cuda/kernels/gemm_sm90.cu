@@ -782,11 +782,11 @@ OptInSwitch& stream_k_switch() {
   return s;
 }
 OptInSwitch& n192_switch() {
-  static OptInSwitch s("WICK_CUDA_WGMMA_N192", /*default_on=*/false);
+  static OptInSwitch s("WICK_CUDA_WGMMA_N192", /*default_on=*/true);
   return s;
 }
 OptInSwitch& persistent_switch() {
-  static OptInSwitch s("WICK_CUDA_GEMM_PERSISTENT", /*default_on=*/false);
+  static OptInSwitch s("WICK_CUDA_GEMM_PERSISTENT", /*default_on=*/true);
   return s;
 }
 

@@ -72,7 +72,7 @@ constexpr int kNonFinite = 1;
 constexpr int kNoConvergence = 2;
 
 OptInSwitch& eigh_switch() {
-  static OptInSwitch s("WICK_CUDA_EIGH", /*default_on=*/false);
+  static OptInSwitch s("WICK_CUDA_EIGH", /*default_on=*/true);
   return s;
 }
 

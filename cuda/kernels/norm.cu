@@ -401,7 +401,7 @@ DType batch_norm_param_dtype(const Tensor& x, std::initializer_list<Tensor> para
 
 namespace {
 OptInSwitch& mixed_switch() {
-  static OptInSwitch s("WICK_CUDA_BN_MIXED", /*default_on=*/false);
+  static OptInSwitch s("WICK_CUDA_BN_MIXED", /*default_on=*/true);
   return s;
 }
 }  // namespace

@@ -133,7 +133,12 @@ void cublas_gemm(const GemmArgs& g) {
   Handles& hs = handles();
   std::lock_guard<std::mutex> lock(hs.mu);
   cublasHandle_t& h = hs.h[dev];
-  if (h == nullptr) WICK_CUBLAS_CHECK(cublasCreate(&h));
+  if (h == nullptr) {
+    WICK_CUBLAS_CHECK(cublasCreate(&h));
+    // wick's GEMM contract: float32 accumulation, one rounding to the output type. cuBLAS otherwise
+    // may sum split-K partials of a 16-bit product in 16 bits (several ulps off at K ~ 2000 on an H100).
+    WICK_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION));
+  }
   WICK_CUBLAS_CHECK(cublasSetStream(h, current_stream()));
   const Tensor ws = workspace(dev);  // cublasSetStream dropped the previous call's
   WICK_CUBLAS_CHECK(cublasSetWorkspace(h, ws.data_ptr_raw(), kWorkspaceBytes));
@@ -218,6 +223,10 @@ struct LtPreference {
                                                            sizeof align_c));
     WICK_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c,
                                                            sizeof align_c));
+    // Split-K partials summed in the compute type (float32) only, as cublas_gemm's math mode asks.
+    const uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+    WICK_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(d, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
+                                                           sizeof schemes));
   }
   ~LtPreference() { cublasLtMatmulPreferenceDestroy(d); }
   LtPreference(const LtPreference&) = delete;

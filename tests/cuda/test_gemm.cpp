@@ -648,8 +648,9 @@ void products_addmm_and_linear() {
   EXPECT_TRUE(test::all_close(bg.grad().to(kCPU), bias.grad(), 1e-10, 1e-10));
   // 16-bit: the bias rounded into the output once, like the CPU product of the same rounded values.
   for (DType dt : {kBFloat16, kFloat16}) {
-    const Tensor ah = a[0].to(kFloat32).to(dt).to(kFloat64), bh = b[0].to(kFloat32).to(dt).to(kFloat64),
-                 ch = c.to(kFloat32).to(dt).to(kFloat64);
+    // Rounded on the device: the CPU has no 16-bit floats.
+    auto rounded = [dt](const Tensor& t) { return t.to(kCuda).to(dt).to(kFloat64).to(kCPU); };
+    const Tensor ah = rounded(a[0]), bh = rounded(b[0]), ch = rounded(c);
     const Tensor got = addmm(ch.to(kCuda).to(dt), ah.to(kCuda).to(dt), bh.to(kCuda).to(dt)).to(kFloat64).to(kCPU);
     EXPECT_TRUE(test::all_close(got, addmm(ch, ah, bh), dt == kBFloat16 ? 1e-2 : 2e-3, 1e-2)) << dt;
   }
