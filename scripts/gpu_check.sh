@@ -122,7 +122,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   # failure here is traced there. Turn one on when its own tests and these pass (README: the switches).
   optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_CONV_IM2COL=1 WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1"
   optin="$optin WICK_CUDA_GEMM_BIAS=1 WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_BN_MIXED=1 WICK_CUDA_FFT=1 WICK_CUDA_EIGH=1"
-  optin="$optin WICK_CUDA_SIMT_OCC2=1 WICK_CUDA_SIMT_WIDE=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1"
+  optin="$optin WICK_CUDA_SIMT_WIDE=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1"
   optin="$optin WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CUDA_GEMM_PERSISTENT=1 WICK_CUDA_TOPK_SELECT=1"
   optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
@@ -169,7 +169,6 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
     ("WICK_CUDA_REDUCE_VEC", "test_cuda_reduction", ["CudaReduction.VectorizedColumns"]),
     ("WICK_CUDA_TOPK_SELECT", "test_cuda_sort", ["CudaSort.TopkRadixSelect"]),
     ("WICK_CUDA_BN_MIXED", "test_cuda_norm", ["CudaNorm.BatchNormMixed"]),
-    ("WICK_CUDA_SIMT_OCC2", "test_cuda_gemm", ["CudaGemm.SimtTwoBlocksPerSm"]),
     ("WICK_CUDA_SIMT_WIDE", "test_cuda_gemm", ["CudaGemm.SimtWideTiles"]),
 ]
 rcs = [open(f).read().strip() for f in glob.glob(os.path.join(d, "alt_*_optin.rc"))]
@@ -220,9 +219,6 @@ PY
   timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | tee "$out/bench_cuda_gemm.txt" | tail -45
   echo "== the same with the first (cp.async) wgmma kernel in the wgmma column"
   WICK_CUDA_WGMMA=cpasync timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 --only=bf16 2>&1 | grep '^bf16' | tee "$out/bench_cuda_gemm_cpasync.txt"
-  echo "== fp32 with the SIMT kernel at two CTAs per SM (WICK_CUDA_SIMT_OCC2=1; the wick column)"
-  WICK_CUDA_SIMT_OCC2=1 timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 --only=fp32 2>&1 | grep '^fp32' |
-    tee "$out/bench_cuda_gemm_occ2.txt"
   echo "== fp32 with the SIMT kernel at 4 warps, 8 x 16 outputs per thread, two CTAs per SM (WICK_CUDA_SIMT_WIDE=1)"
   WICK_CUDA_SIMT_WIDE=1 timeout 150 "$bin/bench_cuda_gemm" --compare --rounds=3 --only=fp32 2>&1 | grep '^fp32' |
     tee "$out/bench_cuda_gemm_wide.txt"
@@ -259,7 +255,7 @@ PY
   [ -x "$bin/bench_cuda_conv" ] && WICK_CUDA_CONV_IM2COL=1 timeout 120 "$bin/bench_cuda_conv" --compare --rounds=3 2>&1 |
     tee "$out/bench_cuda_conv_im2col.txt" | tail -40
   fi
-  if want models 240 && [ -x "$bin/bench_cuda_models" ]; then
+  if want models 90 && [ -x "$bin/bench_cuda_models" ]; then
   echo "== training steps vs PyTorch eager (bfloat16 autocast; wick, torch, wick, torch)"
     for wl in gpt2 resnet50; do
       for r in 1 2; do

@@ -59,7 +59,6 @@
 // Hopper (wgmma/TMA) kernels.
 #include "cuda/kernels/attention.h"
 #include "cuda/kernels/attention_fa2.h"
-#include "cuda/kernels/gemm_sm90.h"
 #include "cuda/vendor/cudnn.h"
 #include "cuda/vendor/cudnn_attention.h"
 
@@ -1058,10 +1057,7 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
       WICK_CUDA_CHECK_LAUNCH();
     }
     if constexpr (is_reduced_float_v<T>) {  // cuda/kernels/attention_fa2.h
-      // The FA2 backward when selected, and its wgmma kernel (head dim 64 on sm_90) on its own switch.
-      const bool wgmma = attention_wgmma_backward() && q.size(-1) == 64 && wgmma_supported(q.device().index);
-      if ((attention_fa2_backward_selected() || wgmma) &&
-          attention_fa2_backward_eligible(dq, dk, dv, q, k, v, mask, dout)) {
+      if (attention_fa2_backward_wanted(q) && attention_fa2_backward_eligible(dq, dk, dv, q, k, v, mask, dout)) {
         attention_fa2_backward(dq, dk, dv, q, k, v, causal, scale, dout, lse, Dvec);
         return;
       }

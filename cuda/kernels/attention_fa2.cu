@@ -205,6 +205,67 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   }
 }
 
+// One key tile of the forward's online softmax for a thread's two rows
+// (row0, row0 + 8) of a 16-row fragment: s (the tile's scores, C fragments
+// of keys j0 + 8 nb ..) scaled into the log2 domain and masked where
+// need_mask (keys past S, or past the row when causal); the running row max
+// m and sum l updated (the sum stays a per-thread partial, reduced in the
+// epilogue); o rescaled; p = 2^(s - max) rounded into pf, the A fragments of
+// P V (the C fragment of keys 8nb.. is the k-half (nb & 1) of A block nb / 2).
+// Shared by the mma.sync and the wgmma forward (same accumulator layout).
+template <typename T, int kOB>
+__device__ __forceinline__ void online_softmax_tile(float (&s)[kBc / 8][4], float (&m)[2], float (&l)[2],
+                                                    float (&o)[kOB][4], uint32_t (&pf)[kBc / 16][4], int64_t j0,
+                                                    int64_t row0, int64_t S, bool causal, bool need_mask,
+                                                    float scale_log2, int t) {
+  constexpr int kNB = kBc / 8;
+#pragma unroll
+  for (int nb = 0; nb < kNB; ++nb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      s[nb][e] *= scale_log2;
+      if (need_mask) {
+        const int64_t j = j0 + 8 * nb + 2 * t + (e & 1), i = row0 + (e >> 1) * 8;
+        if (j >= S || (causal && j > i)) s[nb][e] = -INFINITY;
+      }
+    }
+  float mx[2] = {m[0], m[1]};
+#pragma unroll
+  for (int nb = 0; nb < kNB; ++nb) {
+    mx[0] = fmaxf(mx[0], fmaxf(s[nb][0], s[nb][1]));
+    mx[1] = fmaxf(mx[1], fmaxf(s[nb][2], s[nb][3]));
+  }
+  float mu[2], alpha[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    // Every key so far masked: subtract 0, not -inf (p = 0, not NaN).
+    mu[r] = mx[r] == -INFINITY ? 0.f : mx[r];
+    alpha[r] = exp2f(m[r] - mu[r]);  // 0 when m was -inf (l, o are 0 then)
+    m[r] = mx[r];
+  }
+  float rs[2] = {0.f, 0.f};
+#pragma unroll
+  for (int nb = 0; nb < kNB; ++nb) {
+    const float p0 = exp2f(s[nb][0] - mu[0]), p1 = exp2f(s[nb][1] - mu[0]);
+    const float p2 = exp2f(s[nb][2] - mu[1]), p3 = exp2f(s[nb][3] - mu[1]);
+    rs[0] += p0 + p1;
+    rs[1] += p2 + p3;
+    pf[nb / 2][(nb & 1) * 2 + 0] = pack2<T>(p0, p1);
+    pf[nb / 2][(nb & 1) * 2 + 1] = pack2<T>(p2, p3);
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) l[r] = l[r] * alpha[r] + rs[r];
+#pragma unroll
+  for (int b = 0; b < kOB; ++b) {
+    o[b][0] *= alpha[0];
+    o[b][1] *= alpha[0];
+    o[b][2] *= alpha[1];
+    o[b][3] *= alpha[1];
+  }
+}
+
 // Fragment coordinates (PTX ISA, mma.m16n8k16): lane = 4 g + t.
 //   A (16 x 16): a0 (g, 2t..2t+1), a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8, 2t+8..)
 //   B (16 x 8):  b0 (k 2t..2t+1, n g), b1 (k 2t+8.., n g)
@@ -319,56 +380,9 @@ __global__ void __launch_bounds__(kThreads)
     const bool need_mask = j0 + kBc > S || (causal && j0 + kBc - 1 > i0);
     uint32_t pf[kM][kPB][4];  // P as A fragments of P V
 #pragma unroll
-    for (int mi = 0; mi < kM; ++mi) {
-#pragma unroll
-      for (int nb = 0; nb < kNB; ++nb)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          s[mi][nb][e] *= scale_log2;
-          if (need_mask) {
-            const int64_t j = j0 + 8 * nb + 2 * t + (e & 1), i = row0 + 16 * mi + (e >> 1) * 8;
-            if (j >= S || (causal && j > i)) s[mi][nb][e] = -INFINITY;
-          }
-        }
-
-      // Online softmax: new row max over the quad, rescale factors, p.
-      float mx[2] = {m[mi][0], m[mi][1]};
-#pragma unroll
-      for (int nb = 0; nb < kNB; ++nb) {
-        mx[0] = fmaxf(mx[0], fmaxf(s[mi][nb][0], s[mi][nb][1]));
-        mx[1] = fmaxf(mx[1], fmaxf(s[mi][nb][2], s[mi][nb][3]));
-      }
-      float mu[2], alpha[2];
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-        // Every key so far masked: subtract 0, not -inf (p = 0, not NaN).
-        mu[r] = mx[r] == -INFINITY ? 0.f : mx[r];
-        alpha[r] = exp2f(m[mi][r] - mu[r]);  // 0 when m was -inf (l, o are 0 then)
-        m[mi][r] = mx[r];
-      }
-      float rs[2] = {0.f, 0.f};
-#pragma unroll
-      for (int nb = 0; nb < kNB; ++nb) {
-        const float p0 = exp2f(s[mi][nb][0] - mu[0]), p1 = exp2f(s[mi][nb][1] - mu[0]);
-        const float p2 = exp2f(s[mi][nb][2] - mu[1]), p3 = exp2f(s[mi][nb][3] - mu[1]);
-        rs[0] += p0 + p1;
-        rs[1] += p2 + p3;
-        // C of keys 8nb.. is the k-half (nb & 1) of A block nb / 2: a0/a1 or a2/a3.
-        pf[mi][nb / 2][(nb & 1) * 2 + 0] = pack2<T>(p0, p1);
-        pf[mi][nb / 2][(nb & 1) * 2 + 1] = pack2<T>(p2, p3);
-      }
-#pragma unroll
-      for (int r = 0; r < 2; ++r) l[mi][r] = l[mi][r] * alpha[r] + rs[r];
-#pragma unroll
-      for (int b = 0; b < kOB; ++b) {
-        o[mi][b][0] *= alpha[0];
-        o[mi][b][1] *= alpha[0];
-        o[mi][b][2] *= alpha[1];
-        o[mi][b][3] *= alpha[1];
-      }
-    }
+    for (int mi = 0; mi < kM; ++mi)
+      online_softmax_tile<T, kOB>(s[mi], m[mi], l[mi], o[mi], pf[mi], j0, row0 + 16 * mi, S, causal, need_mask,
+                                  scale_log2, t);
 
     // o += P V (16 kM x D per warp).
 #pragma unroll
@@ -496,51 +510,9 @@ __global__ void __launch_bounds__(kThreads)
     fence_operands(s);
 
     const bool need_mask = j0 + kBc > S || (causal && j0 + kBc - 1 > i0);
-#pragma unroll
-    for (int nb = 0; nb < kNB; ++nb)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[4 * nb + e] *= scale_log2;
-        if (need_mask) {
-          const int64_t j = j0 + 8 * nb + 2 * t + (e & 1), i = row0 + (e >> 1) * 8;
-          if (j >= S || (causal && j > i)) s[4 * nb + e] = -INFINITY;
-        }
-      }
-    float mx[2] = {m[0], m[1]};
-#pragma unroll
-    for (int nb = 0; nb < kNB; ++nb) {
-      mx[0] = fmaxf(mx[0], fmaxf(s[4 * nb], s[4 * nb + 1]));
-      mx[1] = fmaxf(mx[1], fmaxf(s[4 * nb + 2], s[4 * nb + 3]));
-    }
-    float mu[2], alpha[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-      mu[r] = mx[r] == -INFINITY ? 0.f : mx[r];
-      alpha[r] = exp2f(m[r] - mu[r]);
-      m[r] = mx[r];
-    }
     uint32_t pf[kBc / 16][4];
-    float rs[2] = {0.f, 0.f};
-#pragma unroll
-    for (int nb = 0; nb < kNB; ++nb) {
-      const float p0 = exp2f(s[4 * nb] - mu[0]), p1 = exp2f(s[4 * nb + 1] - mu[0]);
-      const float p2 = exp2f(s[4 * nb + 2] - mu[1]), p3 = exp2f(s[4 * nb + 3] - mu[1]);
-      rs[0] += p0 + p1;
-      rs[1] += p2 + p3;
-      pf[nb / 2][(nb & 1) * 2 + 0] = pack2<T>(p0, p1);
-      pf[nb / 2][(nb & 1) * 2 + 1] = pack2<T>(p2, p3);
-    }
-#pragma unroll
-    for (int r = 0; r < 2; ++r) l[r] = l[r] * alpha[r] + rs[r];
-#pragma unroll
-    for (int b = 0; b < kOB; ++b) {
-      o[4 * b] *= alpha[0];
-      o[4 * b + 1] *= alpha[0];
-      o[4 * b + 2] *= alpha[1];
-      o[4 * b + 3] *= alpha[1];
-    }
+    online_softmax_tile<T, kOB>(reinterpret_cast<float(&)[kNB][4]>(s), m, l, reinterpret_cast<float(&)[kOB][4]>(o), pf,
+                                j0, row0, S, causal, need_mask, scale_log2, t);
 
     // o += P V (k = the tile's 64 keys, 16 per step: the V tile's rows).
     wgmma_fence();
@@ -677,6 +649,31 @@ __device__ __forceinline__ void stage_query_rows(float* lse_s, float* D_s, const
   }
 }
 
+// p^T and ds^T of one (64 keys, 64 queries) tile pair in place, for the
+// backward kernels that hold s^T and dp^T as C fragments (this warp's keys
+// j0 + 16 warp + g (+ 8), queries i0 + 8 nb + 2 t (+ 1)): p = 2^(c s - lse2),
+// 0 where masked (queries past L, keys past S, keys past the query when
+// causal; only checked where need_mask), ds = p (dp - D). lb, Db: the query
+// tile's lse (log2 domain) and D.
+__device__ __forceinline__ void softmax_grad_tile(float (&st)[kBc / 8][4], float (&dpt)[kBc / 8][4], const float* lb,
+                                                  const float* Db, int64_t i0, int64_t j0, int64_t L, int64_t S,
+                                                  bool causal, bool need_mask, float scale_log2, int warp, int lane) {
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int nb = 0; nb < kBc / 8; ++nb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int c = 8 * nb + 2 * t + (e & 1);  // query column in the tile
+      float pv = exp2f(fmaf(st[nb][e], scale_log2, -lb[c]));
+      if (need_mask) {
+        const int64_t i = i0 + c, j = j0 + 16 * warp + g + 8 * (e >> 1);
+        if (i >= L || j >= S || (causal && j > i)) pv = 0.f;
+      }
+      st[nb][e] = pv;                          // p^T
+      dpt[nb][e] = pv * (dpt[nb][e] - Db[c]);  // ds^T
+    }
+}
+
 // The fused variant's dQ (kDq below). The warp's ds^T fragments (16 keys x
 // 64 queries, already rounded to T as the A fragments of dK += ds^T Q) into
 // the CTA's [64 keys, 64 queries] swizzled tile dsT, rows 16 warp.. .
@@ -762,7 +759,7 @@ __global__ void __launch_bounds__(kThreads)
   float* D_s = lse_s + 2 * kBr;                               // 2 buffers of kBr
   T* dsT = reinterpret_cast<T*>(D_s + 2 * kBr);               // kDq: [64 keys, 64 queries]
 
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t kblocks = (S + kBc - 1) / kBc;
   const int64_t n = blockIdx.x / kblocks;
   const int64_t j0 = (blockIdx.x % kblocks) * kBc;
@@ -810,19 +807,7 @@ __global__ void __launch_bounds__(kThreads)
     warp_xyt<T, kD>(st, Ks, Qb, warp, lane);
     warp_xyt<T, kD>(dpt, Vs, dOb, warp, lane);
     const bool need_mask = i0 + kBr > L || j0 + kBc > S || (causal && i0 < j0 + kBc - 1);
-#pragma unroll
-    for (int nb = 0; nb < kBc / 8; ++nb)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int c = 8 * nb + 2 * t + (e & 1);  // query column in the tile
-        float pv = exp2f(fmaf(st[nb][e], scale_log2, -lb[c]));
-        if (need_mask) {
-          const int64_t i = i0 + c, j = j0 + 16 * warp + g + 8 * (e >> 1);
-          if (i >= L || j >= S || (causal && j > i)) pv = 0.f;
-        }
-        st[nb][e] = pv;                        // p^T
-        dpt[nb][e] = pv * (dpt[nb][e] - Db[c]);  // ds^T
-      }
+    softmax_grad_tile(st, dpt, lb, Db, i0, j0, L, S, causal, need_mask, scale_log2, warp, lane);
     uint32_t af[kBc / 16][4];
     c_to_a<T>(af, st);
     warp_ay<T, kD>(dva, af, dOb, lane);  // dV += p^T dO
@@ -981,7 +966,7 @@ __global__ void __launch_bounds__(kThreads)
   float* lse_s = reinterpret_cast<float*>(dsT + kTile);  // 2 buffers of kBr, log2 domain
   float* D_s = lse_s + 2 * kBr;                           // 2 buffers of kBr
 
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t kblocks = (S + kBc - 1) / kBc;
   const int64_t n = blockIdx.x / kblocks;
   const int64_t j0 = (blockIdx.x % kblocks) * kBc;
@@ -1043,19 +1028,8 @@ __global__ void __launch_bounds__(kThreads)
     fence_operands(dpt);
 
     const bool need_mask = i0 + kBr > L || j0 + kBc > S || (causal && i0 < j0 + kBc - 1);
-#pragma unroll
-    for (int nb = 0; nb < kBc / 8; ++nb)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int c = 8 * nb + 2 * t + (e & 1);  // query column in the tile
-        float pv = exp2f(fmaf(st[4 * nb + e], scale_log2, -lb[c]));
-        if (need_mask) {
-          const int64_t i = i0 + c, j = j0 + 16 * warp + g + 8 * (e >> 1);
-          if (i >= L || j >= S || (causal && j > i)) pv = 0.f;
-        }
-        st[4 * nb + e] = pv;                               // p^T
-        dpt[4 * nb + e] = pv * (dpt[4 * nb + e] - Db[c]);  // ds^T
-      }
+    softmax_grad_tile(reinterpret_cast<float(&)[kBc / 8][4]>(st), reinterpret_cast<float(&)[kBc / 8][4]>(dpt), lb, Db,
+                      i0, j0, L, S, causal, need_mask, scale_log2, warp, lane);
     uint32_t pa[kBc / 16][4], sa[kBc / 16][4];  // p^T and ds^T as A operands (k = the 64 queries)
     c_to_a<T>(pa, reinterpret_cast<const float(&)[kBc / 8][4]>(st));
     c_to_a<T>(sa, reinterpret_cast<const float(&)[kBc / 8][4]>(dpt));
@@ -1119,6 +1093,11 @@ __global__ void fa2_dq_convert_kernel(T* __restrict__ dq, const float* __restric
     *reinterpret_cast<uint32_t*>(dq + i) = pack2<T>(scale * acc[i], scale * acc[i + 1]);
 }
 
+// The wgmma backward's domain: its switch, head dim 64, a compute capability 9.0 device.
+bool wgmma_backward_applies(const Tensor& q) {
+  return wgmma_bwd_switch().on() && q.size(-1) == 64 && wgmma_supported(q.device().index);
+}
+
 template <typename T, int kD>
 void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& q, const Tensor& k,
                      const Tensor& v, const Tensor& dout, const Tensor& lse, const Tensor& D, int64_t N, int64_t L,
@@ -1137,7 +1116,7 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
   constexpr size_t kDkdvSmem = kTiles + size_t(4) * kBr * sizeof(float);
   // The fused variants: dK, dV and dQ (through float32 atomics) in one pass, on wgmma (sm_90, head
   // dim 64) or on mma.sync.
-  const bool wgmma = kD == 64 && wgmma_bwd_switch().on() && wgmma_supported(q.device().index);
+  const bool wgmma = wgmma_backward_applies(q);
   if ((wgmma || fa2_fused_dq_switch().on()) && dq.defined() && (dk.defined() || dv.defined()) && L > 0) {
     const int64_t n = N * L * kD;
     Tensor acc = empty({n}, TensorOptions(kFloat32).device(q.device()));
@@ -1216,6 +1195,10 @@ void set_attention_wgmma_forward(bool on) { wgmma_fwd_switch().set(on); }
 bool attention_wgmma_forward() { return wgmma_fwd_switch().on(); }
 
 void set_attention_wgmma_backward(bool on) { wgmma_bwd_switch().set(on); }
+
+bool attention_fa2_backward_wanted(const Tensor& q) {
+  return fa2_backward_switch().on() || wgmma_backward_applies(q);
+}
 
 bool attention_wgmma_backward() { return wgmma_bwd_switch().on(); }
 

@@ -88,6 +88,11 @@ bool attention_fa2_backward_fused();
 void set_attention_wgmma_backward(bool on);
 bool attention_wgmma_backward();
 
+// Whether cuda::attention_backward hands inputs like q (that
+// attention_fa2_backward_eligible takes) to attention_fa2_backward: the FA2
+// backward selected, or the wgmma backward on for q's head dim and device.
+bool attention_fa2_backward_wanted(const Tensor& q);
+
 // Whether attention_fa2_backward takes these: q, k, v, mask as
 // attention_fa2_eligible; dout like q, contiguous and 16-byte aligned; each of
 // dq, dk, dv undefined or contiguous like q, k, v and 4-byte aligned.

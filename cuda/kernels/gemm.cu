@@ -224,9 +224,10 @@ __device__ __forceinline__ int micro_row(int t, int i) {
 }
 
 // kMinBlocks: CTAs per SM the register allocation must allow (__launch_bounds__):
-// 1 (the default: 185 registers for float on sm_90, one CTA of 8 warps per
-// SM) or 2 (set_gemm_simt_two_blocks: 128 registers and a 68-byte spill, two
-// CTAs per SM to hide latency; which is faster is for bench_cuda_gemm to say).
+// 0 for the default (185 registers for float on sm_90, one CTA of 8 warps per
+// SM), 2 for the wide-tile experiment (simt_wide_switch). The same default
+// tiles at 2 (128 registers and a spill) ran slower on an H100 on every
+// shape (0.16-0.72x cuBLAS against 0.21-0.78x, 2026-11-27) and were removed.
 template <typename T, int BM, int BN, int BK, int TM, int TN, int V, int kMinBlocks = 0>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN), kMinBlocks) gemm_simt_kernel(SimtParams<T> p) {
   constexpr int NT = (BM / TM) * (BN / TN);
@@ -580,11 +581,6 @@ unsigned tiles(int64_t extent, int tile, const char* what) {
 
 bool aligned(const void* p, int bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
-OptInSwitch& simt_two_blocks_switch() {
-  static OptInSwitch s("WICK_CUDA_SIMT_OCC2", /*default_on=*/false);
-  return s;
-}
-
 // The float32 SIMT kernel with 128 outputs per thread (8 x 16) and 4 warps
 // per 128 x 128 tile, two CTAs per SM: per k, 6 vector loads from shared
 // memory feed 128 FMAs (the default: 4 feed 64), 1024 FMAs per thread
@@ -592,7 +588,9 @@ OptInSwitch& simt_two_blocks_switch() {
 // its barrier. ptxas (sm_90): 221 registers, no spill; with K steps of 16
 // instead of 8 the staged loads push it to 255 and a spill in the loop. The
 // shape of the fastest published CUDA-C SGEMMs and of cuBLAS's 4-warp SIMT
-// tiles. An experiment until bench_cuda_gemm times it on a GPU.
+// tiles. On an H100 (2026-11-27) 0.71x cuBLAS at 4096^3 against the
+// default's 0.68x, but 0.17-0.69x on the GPT-2 shapes against 0.21-0.78x:
+// an experiment, off.
 OptInSwitch& simt_wide_switch() {
   static OptInSwitch s("WICK_CUDA_SIMT_WIDE", /*default_on=*/false);
   return s;
@@ -618,11 +616,6 @@ void launch_simt(const GemmArgs& g) {
     if (simt_wide_switch().on()) {
       constexpr int kBK = 8, kTN = 16;
       gemm_simt_kernel<T, BM, BN, kBK, TM, kTN, V, 2><<<grid, (BM / TM) * (BN / kTN), 0, current_stream()>>>(p);
-      WICK_CUDA_CHECK_LAUNCH();
-      return;
-    }
-    if (simt_two_blocks_switch().on()) {
-      gemm_simt_kernel<T, BM, BN, BK, TM, TN, V, 2><<<grid, (BM / TM) * (BN / TN), 0, current_stream()>>>(p);
       WICK_CUDA_CHECK_LAUNCH();
       return;
     }
@@ -767,8 +760,6 @@ OptInSwitch& bias_switch() {
 
 void set_gemm_simt_wide(bool on) { simt_wide_switch().set(on); }
 bool gemm_simt_wide() { return simt_wide_switch().on(); }
-void set_gemm_simt_two_blocks(bool on) { simt_two_blocks_switch().set(on); }
-bool gemm_simt_two_blocks() { return simt_two_blocks_switch().on(); }
 
 void set_gemm_bias_epilogue(bool on) { bias_switch().set(on); }
 bool gemm_bias_epilogue() { return bias_switch().on(); }

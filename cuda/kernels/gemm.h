@@ -89,17 +89,10 @@ void gemm_reference(const GemmArgs& g);
 // b = [..., K, N] have batch dims broadcastable to out's and any strides.
 // All three share out's device and dtype (float32, float64, float16,
 // bfloat16); checked by ops/linalg.cpp.
-// The float32 SIMT kernel compiled for two CTAs per SM (128 registers, a
-// 68-byte spill on sm_90) instead of one (185 registers): an experiment for
-// the SGEMM gap (bench_cuda_gemm's fp32 rows with WICK_CUDA_SIMT_OCC2=1).
-// OFF by default; the tests run both (CudaGemm.SimtTwoBlocksPerSm).
-void set_gemm_simt_two_blocks(bool on);
-bool gemm_simt_two_blocks();
-
 // The float32 SIMT kernel with 4 warps per 128 x 128 tile, 8 x 16 outputs
 // per thread and two CTAs per SM (gemm.cu, simt_wide_switch):
-// the second SGEMM experiment (WICK_CUDA_SIMT_WIDE=1; takes precedence over
-// the two-CTA build). OFF by default; tested by CudaGemm.SimtWideTiles.
+// an SGEMM experiment (WICK_CUDA_SIMT_WIDE=1): faster than the default only
+// at 4096^3 on an H100, so OFF by default; tested by CudaGemm.SimtWideTiles.
 void set_gemm_simt_wide(bool on);
 bool gemm_simt_wide();
 

@@ -496,7 +496,7 @@ TEST(CudaGemm, BiasEpilogue) {
 // The float32 SIMT kernel compiled for two CTAs per SM (its registers capped
 // at 128, with a small spill): the shapes, transposes and padding of the
 // default kernel's tests, and alpha, beta and batches.
-// The float32 cases the SIMT variants below run: the default kernel's shapes,
+// The float32 cases the SIMT variant below runs: the default kernel's shapes,
 // transposes and padding, and alpha, beta and batches.
 void check_simt_variant() {
   for (const Dims& d : kDims)
@@ -507,13 +507,6 @@ void check_simt_variant() {
       }
   check_case({130, 70, 48, 4, false, true, 0, true, 1.0, -2.0}, kFloat32, kFloat32);
   check_case({33, 65, 40, 3, true, false, 5, false, -0.5, 0.5}, kFloat32, kFloat32);
-}
-
-TEST(CudaGemm, SimtTwoBlocksPerSm) {
-  WICK_SKIP_WITHOUT_CUDA();
-  const test::SwitchScope restore(cuda::gemm_simt_two_blocks, cuda::set_gemm_simt_two_blocks);
-  cuda::set_gemm_simt_two_blocks(true);
-  check_simt_variant();
 }
 
 // The float32 SIMT kernel with 4 warps and 8 x 16 outputs per thread
