@@ -6,6 +6,7 @@
 #include "autograd/function.h"
 #include "autograd/grad_mode.h"
 #include "autograd/gradcheck.h"
+#include "autograd/profiler.h"
 #include "cuda/cuda.h"
 #include "cuda/stream.h"
 #include "data/audio.h"

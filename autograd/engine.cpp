@@ -20,6 +20,7 @@
 #include "autograd/function.h"
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "autograd/profiler.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
 #include "ops/reduction.h"
@@ -157,6 +158,7 @@ tensor_list execute(const std::vector<Edge>& roots, const tensor_list& root_grad
           buf[nr] = zeros(m.sizes, TensorOptions(m.dtype).device(m.device));
         }
       try {
+        profiler::BackwardScope timed(n->name());
         outs = n->apply(std::move(buf));
       } catch (const Error& e) {
         throw Error(str("in ", n->name(), ": ", e.what()));

@@ -2,6 +2,7 @@
 #include "autograd/function.h"
 
 #include "autograd/graveyard.h"
+#include "autograd/profiler.h"
 
 namespace wick::autograd {
 
@@ -85,6 +86,7 @@ bool Ctx::needs_input_grad(size_t i) const { return i < node_->next_edges.size()
 
 std::shared_ptr<Node> record(const char* name, const tensor_list& inputs, const tensor_list& outputs,
                              BackwardFn backward, bool save_outputs) {
+  profiler::mark_forward(name);  // the op's work is queued: charge it to the op
   auto node = std::make_shared<FunctionNode>(name, std::move(backward));
   node->next_edges.reserve(inputs.size());
   for (const Tensor& in : inputs) {

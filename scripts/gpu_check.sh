@@ -77,7 +77,7 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_6
   [ -d "$d" ] && export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
 done
 
-# WICK_GPU_ONLY="alternates sanitizer gemm elementwise attention conv models profile" (any subset): the
+# WICK_GPU_ONLY="alternates sanitizer gemm elementwise attention conv models profile ncu" (any subset): the
 # prebuilt check runs only those sections after the tests, for a short lease; unset, all of them.
 # WICK_GPU_DEADLINE=S (seconds from the start; set it below the call's timeout): a section that would
 # not finish by then, by its rough cost below, is skipped with a line saying so, so the call ends on
@@ -300,11 +300,22 @@ for wl in ("gpt2", "resnet50"):
               f"forward/backward/optimizer ms {ph(opt[-1])}")
 PY
   fi
-  # Where a GPT-2 and a ResNet-50 step's GPU time goes, kernel by kernel: Nsight Compute times every
-  # launch of one small step (batch 2 / 8; the kernels run one at a time, clocks left alone), summed
-  # by kernel name; then the same step of the PyTorch twin under torch.profiler.
+  # Where a GPT-2 and a ResNet-50 step's GPU time goes, op by op, at the benchmark's own batch: one
+  # step under wick's op profiler (CUDA events between ops: no Nsight, no counter permissions), then
+  # the same step of the PyTorch twin under torch.profiler (by kernel, then by op).
+  if want profile 60 && [ -x "$bin/bench_cuda_models" ]; then
+  for wl in gpt2 resnet50; do
+    echo "== $wl: one bf16 step under wick's op profiler"
+    timeout 90 "$bin/bench_cuda_models" --workload $wl --steps 1 --warmup 2 --profile 45 2>&1 | tee "$out/profile_$wl.txt"
+    echo "== $wl: the same step in PyTorch eager under torch.profiler"
+    timeout 90 python3 bench/peer/cuda_models.py --workload $wl --steps 1 --warmup 2 --profile 30 \
+      2>&1 >/dev/null | tee "$out/torch_profile_$wl.txt"
+  done
+  fi
+  # The same kernel by kernel: Nsight Compute times every launch of one small step (batch 2 / 8;
+  # the kernels run one at a time, clocks left alone), summed by kernel name; then the PyTorch twin.
   # Last: it is the first thing to drop when the call's time runs short.
-  if want profile 200 && [ -x "$bin/bench_cuda_models" ] && command -v ncu >/dev/null; then
+  if want ncu 200 && [ -x "$bin/bench_cuda_models" ] && command -v ncu >/dev/null; then
   for spec in gpt2:2 resnet50:8; do  # workload:batch
     wl=${spec%%:*} batch=${spec##*:}
     echo "== $wl (batch $batch, one bf16 step) GPU time by kernel, ncu"

@@ -14,6 +14,12 @@
 // high-water mark of live tensors.
 //
 //   bench_cuda_models --workload gpt2 --steps 10 --warmup 3 [--dtype bf16|fp32] [--batch N] [--json]
+//                     [--profile ROWS]
+//
+// --profile ROWS: one more step under the op profiler (autograd/profiler.h,
+// device time by CUDA events), its ROWS costliest ops printed after the
+// result: where the step's device time goes, op by op (forward ops, backward
+// nodes, the optimizer step), without Nsight.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -92,7 +98,10 @@ Workload make_gpt2(int64_t batch, bool bf16) {
     ph.mark(0);
     loss.backward();
     ph.mark(1);
-    opt->step();
+    {
+      autograd::profiler::RecordFunction r("optimizer.step");
+      opt->step();
+    }
     ph.mark(2);
     return loss.item<double>();
   };
@@ -124,7 +133,10 @@ Workload make_resnet50(int64_t batch, bool bf16) {
     ph.mark(0);
     loss.backward();
     ph.mark(1);
-    opt->step();
+    {
+      autograd::profiler::RecordFunction r("optimizer.step");
+      opt->step();
+    }
     ph.mark(2);
     return loss.item<double>();
   };
@@ -140,17 +152,19 @@ double median(std::vector<double> v) {
 void usage(FILE* f) {
   std::fprintf(f,
                "usage: bench_cuda_models --workload gpt2|resnet50 [--steps N=10] [--warmup N=3] [--batch N]\n"
-               "                         [--dtype bf16|fp32] [--json]\n"
+               "                         [--dtype bf16|fp32] [--json] [--profile ROWS]\n"
                "One training step (forward, backward, optimizer) of GPT-2 small (batch 8 x 1024 tokens) or\n"
                "ResNet-50 (batch 64, 224x224) on the current CUDA device; prints the median step time and\n"
-               "throughput. bench/peer/cuda_models.py runs the same workloads in PyTorch eager.\n");
+               "throughput. bench/peer/cuda_models.py runs the same workloads in PyTorch eager.\n"
+               "--profile ROWS: then one more step under the op profiler; prints its ROWS costliest ops by\n"
+               "device time (to stderr with --json).\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string workload, dtype = "bf16";
-  int steps = 10, warmup = 3;
+  int steps = 10, warmup = 3, profile_rows = 0;
   int64_t batch = 0;
   bool json = false;
   for (int i = 1; i < argc; ++i) {
@@ -177,6 +191,8 @@ int main(int argc, char** argv) {
       dtype = value();
     } else if (a == "--json") {
       json = true;
+    } else if (a == "--profile") {
+      profile_rows = std::atoi(value().c_str());
     } else {
       std::fprintf(stderr, "bench_cuda_models: unknown argument '%s'\n", a.c_str());
       usage(stderr);
@@ -184,7 +200,7 @@ int main(int argc, char** argv) {
     }
   }
   if ((workload != "gpt2" && workload != "resnet50") || (dtype != "bf16" && dtype != "fp32") || steps < 1 ||
-      warmup < 0 || batch < 0) {
+      warmup < 0 || batch < 0 || profile_rows < 0) {
     usage(stderr);
     return 2;
   }
@@ -224,6 +240,14 @@ int main(int argc, char** argv) {
                   "      one synchronized step: forward %.2f ms, backward %.2f ms, optimizer %.2f ms\n",
                   workload.c_str(), dtype.c_str(), med, per_s, w.unit, static_cast<long long>(w.params), peak_mb, loss,
                   phase_ms[0], phase_ms[1], phase_ms[2]);
+    if (profile_rows > 0) {
+      autograd::profiler::Profile prof(/*use_cuda=*/true);
+      prof.start();
+      w.step(untimed);
+      prof.stop();
+      std::fprintf(json ? stderr : stdout, "== %s %s, one step under the op profiler (device time by CUDA events)\n%s",
+                   workload.c_str(), dtype.c_str(), prof.table(profile_rows).c_str());
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_cuda_models: %s\n", e.what());
     return 1;

@@ -23,6 +23,8 @@
 //   bench_models --benchmark_filter=mlp [--benchmark_repetitions=...]   Google Benchmark; the counters
 //                                                                       median_ms, peak_rss_mb, params
 //   bench_models --workload mlp --steps 30 --warmup 5 --json            one JSON line (for the peer script)
+//   bench_models --workload resnet18 --profile 25                        then one step under the op profiler
+//                                                                       (autograd/profiler.h): host time by op
 // Threads: WICK_NUM_THREADS (default: all cores).
 #include <sys/resource.h>
 
@@ -77,7 +79,10 @@ std::unique_ptr<Workload> classifier(std::shared_ptr<Model> model, std::unique_p
     o->zero_grad(true);
     Tensor loss = cross_entropy(model->forward(x), y);
     loss.backward();
-    o->step();
+    {
+      autograd::profiler::RecordFunction r("optimizer.step");
+      o->step();
+    }
     self->last_loss = loss.item<double>();
   };
   return w;
@@ -162,7 +167,10 @@ std::unique_ptr<Workload> make_gpt() {
     opt->zero_grad(true);
     Tensor loss = model->loss(tokens);
     loss.backward();
-    opt->step();
+    {
+      autograd::profiler::RecordFunction r("optimizer.step");
+      opt->step();
+    }
     self->last_loss = loss.item<double>();
   };
   return w;
@@ -270,7 +278,7 @@ void register_benchmarks() {
 
 // ---- plain mode (bench/peer/run.py) -------------------------------------------------------
 
-int run_plain(const std::string& name, int steps, int warmup, bool json) {
+int run_plain(const std::string& name, int steps, int warmup, bool json, int profile_rows) {
   const double rss_before = peak_rss_mb();
   auto w = make(name);
   for (int i = 0; i < warmup; ++i) w->step();
@@ -304,6 +312,14 @@ int run_plain(const std::string& name, int steps, int warmup, bool json) {
                 name.c_str(), med, mean, mn, peak_rss_mb(), static_cast<long long>(w->params), get_num_threads(),
                 w->last_loss);
   }
+  if (profile_rows > 0) {
+    autograd::profiler::Profile prof;
+    prof.start();
+    w->step();
+    prof.stop();
+    std::fprintf(json ? stderr : stdout, "== %s, one step under the op profiler (host time)\n%s", name.c_str(),
+                 prof.table(profile_rows).c_str());
+  }
   std::fflush(stdout);
   return 0;
 }
@@ -312,6 +328,7 @@ void usage() {
   std::printf(
       "bench_models: one training step of wick's reference workloads.\n"
       "  bench_models --workload NAME [--steps N] [--warmup N] [--json]   median step time, peak RSS, params\n"
+      "               [--profile ROWS]                                   then one step under the op profiler\n"
       "  bench_models --list                                             the workload names\n"
       "  bench_models [Google Benchmark flags, e.g. --benchmark_filter=mlp]\n"
       "Threads: WICK_NUM_THREADS.\n");
@@ -321,7 +338,7 @@ void usage() {
 
 int main(int argc, char** argv) {
   std::string workload;
-  int steps = kSteps, warmup = kWarmup;
+  int steps = kSteps, warmup = kWarmup, profile_rows = 0;
   bool json = false, plain = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -341,6 +358,8 @@ int main(int argc, char** argv) {
       warmup = std::atoi(next("--warmup").c_str());
     } else if (a == "--json") {
       json = true;
+    } else if (a == "--profile") {
+      profile_rows = std::atoi(next("--profile").c_str());
     } else if (a == "--list") {
       for (const auto& [n, f] : workloads()) std::printf("%s\n", n.c_str());
       return 0;
@@ -350,11 +369,11 @@ int main(int argc, char** argv) {
     }
   }
   if (plain) {
-    if (steps < 1 || warmup < 0) {
-      std::fprintf(stderr, "bench_models: --steps must be >= 1 and --warmup >= 0\n");
+    if (steps < 1 || warmup < 0 || profile_rows < 0) {
+      std::fprintf(stderr, "bench_models: --steps must be >= 1, --warmup and --profile >= 0\n");
       return 2;
     }
-    return run_plain(workload, steps, warmup, json);
+    return run_plain(workload, steps, warmup, json, profile_rows);
   }
   register_benchmarks();
   benchmark::Initialize(&argc, argv);

@@ -166,17 +166,30 @@ def print_kernel_profile(step, top):
     """One step under torch.profiler; its GPU kernels summed by name, costliest first."""
     from torch.profiler import ProfilerActivity, profile
     torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         step()
         torch.cuda.synchronize()
     def gpu_us(e):  # device_time_total since torch 2.4, cuda_time_total before
         return e.device_time_total if hasattr(e, "device_time_total") else e.cuda_time_total
-    rows = [(e.key, gpu_us(e), e.count) for e in prof.key_averages() if gpu_us(e) > 0]
+    events = prof.key_averages()
+    rows = [(e.key, gpu_us(e), e.count) for e in events if gpu_us(e) > 0 and not is_op(e.key)]
     total = sum(t for _, t, _ in rows) or 1.0
     rows.sort(key=lambda r: -r[1])
     print(f"torch: {len(rows)} kernels, {total / 1e3:.1f} ms of GPU time in one step (us below)", file=sys.stderr)
     for name, t, n in rows[:top]:
         print(f"{t:10.0f} us {100 * t / total:5.1f}%  x{n:<5d} {name[:100]}", file=sys.stderr)
+    # The same step by op, to set beside bench_cuda_models --profile: each op's device time
+    # includes its children's (aten::conv2d holds aten::cudnn_convolution), so rows overlap.
+    ops = [(e.key, gpu_us(e), e.count) for e in events if gpu_us(e) > 0 and is_op(e.key)]
+    ops.sort(key=lambda r: -r[1])
+    print(f"torch: the same step by op (device time including nested ops; us)", file=sys.stderr)
+    for name, t, n in ops[:top]:
+        print(f"{t:10.0f} us {100 * t / total:5.1f}%  x{n:<5d} {name[:100]}", file=sys.stderr)
+
+
+def is_op(key):
+    """A profiler row that is an op or a backward node rather than a kernel."""
+    return key.startswith(("aten::", "autograd::", "Optimizer.")) or "evaluate_function" in key
 
 
 def main():
