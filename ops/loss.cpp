@@ -10,6 +10,8 @@
 // of samples N * d1 * ...). An empty Mean is NaN.
 #include "ops/loss.h"
 
+#include <optional>
+
 #include "autograd/autocast.h"
 #include "autograd/function.h"
 #include "ops/copy.h"
@@ -58,6 +60,8 @@ void cross_entropy_forward(const Tensor& loss, const Tensor& lse, const Tensor& 
 #ifdef WICK_WITH_CUDA
   if (x.is_cuda()) return cuda::cross_entropy_forward(loss, lse, x, target, weight, outer, C, inner, ignore_index, eps);
 #endif
+  WICK_CHECK(loss.dtype() == x.dtype(), "cross_entropy: ", loss.dtype(), " loss beside ", x.dtype(),
+             " logits is a CUDA form (autocast's); the CPU kernel takes one dtype");
   cpu::cross_entropy_forward(loss, lse, x, target, weight, outer, C, inner, ignore_index, eps);
 }
 void cross_entropy_backward(const Tensor& gx, const Tensor& g, double scale, const Tensor& x, const Tensor& lse,
@@ -88,11 +92,13 @@ Tensor apply_reduction(const Tensor& loss, Reduction r) {
 }
 
 // The class-weight tensor of a class-index or probability loss: [C], input's dtype.
-void check_class_weight(const char* op, const Tensor& weight, int64_t C, const Tensor& input) {
+// want: the weight's dtype, the input's unless the mixed cross entropy's float32 beside 16-bit logits.
+void check_class_weight(const char* op, const Tensor& weight, int64_t C, const Tensor& input,
+                        std::optional<DType> want = {}) {
   if (!weight.defined()) return;
   WICK_CHECK(weight.dim() == 1 && weight.size(0) == C, op, ": weight has shape ", shape_str(weight.sizes()),
              " but expected [", C, "] (one weight per class) for input of shape ", shape_str(input.sizes()));
-  WICK_CHECK(weight.dtype() == input.dtype(), op, ": weight has dtype ", weight.dtype(), " but input has dtype ",
+  WICK_CHECK(weight.dtype() == want.value_or(input.dtype()), op, ": weight has dtype ", weight.dtype(), " but input has dtype ",
              input.dtype());
 }
 
@@ -106,7 +112,8 @@ struct ClassTargetLoss {
 };
 
 // Dtype and shape checks of a class-index target against logits/log-probabilities.
-void check_class_target(const char* op, const Tensor& logp, const Tensor& target, const Tensor& weight) {
+void check_class_target(const char* op, const Tensor& logp, const Tensor& target, const Tensor& weight,
+                        std::optional<DType> weight_dtype = {}) {
   check_defined(op, target, "target");
   check_same_device(op, logp, {&target, &weight});
   WICK_CHECK(target.dtype() == kInt64 || target.dtype() == kInt32, op,
@@ -124,7 +131,7 @@ void check_class_target(const char* op, const Tensor& logp, const Tensor& target
     WICK_CHECK(target.sizes() == expect, op, ": target has shape ", shape_str(target.sizes()), " but expected ",
                shape_str(expect), " for input of shape ", shape_str(logp.sizes()), " (classes at dim 1)");
   }
-  check_class_weight(op, weight, logp.size(cd), logp);
+  check_class_weight(op, weight, logp.size(cd), logp, weight_dtype);
 }
 
 ClassTargetLoss class_target_loss(const char* op, const Tensor& logp, const Tensor& target, const Tensor& weight,
@@ -159,15 +166,41 @@ Tensor cross_entropy_composed(const Tensor& input, const Tensor& target, const T
 // create_graph, the same gradient written with ops:
 //   gx = (softmax(x) a - target_dist) * g,  a = (1-eps) wt + eps W / C (0 if ignored),
 //   target_dist[c] = (1-eps) wt [c == t] + eps w_c / C (0 if ignored).
+// The buffer cross entropy's fused backward writes the logits' gradient
+// into: like x, except that on CUDA with cuda::cross_entropy_16bit, [N, C]
+// logits whose rows are not a whole number of 16 bytes get rows padded to
+// 16 bytes (the same values through a strided view): the head's backward
+// GEMMs (dX = dlogits W, dW = dlogits^T X) read it through the wgmma
+// kernel's TMA loads, which need 16-byte strides, instead of copying it into
+// aligned rows first (GPT-2: 8192 x 50257 logits, two copies of 823 MB).
+Tensor logits_grad_buffer(const Tensor& x, int64_t inner) {
+  const TensorOptions o = TensorOptions(x.dtype()).device(x.device());
+#ifdef WICK_WITH_CUDA
+  const int64_t esz = static_cast<int64_t>(dtype_size(x.dtype())), align = 16 / esz;
+  if (x.is_cuda() && cuda::cross_entropy_16bit() && x.dim() == 2 && inner == 1 && x.size(1) % align != 0) {
+    const int64_t Cp = (x.size(1) + align - 1) / align * align;
+    return empty({x.size(0), Cp}, o).narrow(1, 0, x.size(1));
+  }
+#else
+  (void)inner;
+#endif
+  return empty(x.sizes(), o);
+}
+
+// loss_dtype: the loss's (and the class weight's) dtype: the input's, or
+// float32 beside 16-bit CUDA logits (autocast with cuda::cross_entropy_16bit:
+// the kernels read the logits as they are, compute in float32 and return the
+// gradient in the logits' dtype, rounded once: what casting the logits to
+// float32 first gives, without the float32 copies).
 Tensor cross_entropy_fused(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
-                           Reduction reduction, double eps) {
+                           Reduction reduction, double eps, DType loss_dtype) {
   const char* op = "cross_entropy";
-  check_class_target(op, input, target, weight);
+  check_class_target(op, input, target, weight, loss_dtype);
   const int64_t cd = input.dim() == 1 ? 0 : 1;
   const int64_t C = input.size(cd);
   const int64_t outer = cd == 0 ? 1 : input.size(0);
   const int64_t inner = outer * C == 0 ? 0 : input.numel() / (outer * C);
-  const TensorOptions opt = TensorOptions(input.dtype()).device(input.device());
+  const TensorOptions opt = TensorOptions(loss_dtype).device(input.device());
 
   Tensor t64, wt, out, lse;
   double wsum = 0.0;  // Mean: the summed target weights (the divisor)
@@ -202,33 +235,37 @@ Tensor cross_entropy_fused(const Tensor& input, const Tensor& target, const Tens
           const Tensor x = sx.unpack();
           const double scale = reduction == Reduction::Mean ? 1.0 / wsum : 1.0;
           if (!autograd::GradMode::is_enabled()) {
-            Tensor gx = empty(x.sizes(), TensorOptions(x.dtype()).device(x.device()));
-            kern::cross_entropy_backward(gx, c.grad().to(x.dtype()).contiguous(), scale, x.contiguous(), lse, t64,
+            Tensor gx = logits_grad_buffer(x, inner);
+            kern::cross_entropy_backward(gx, c.grad().to(lse.dtype()).contiguous(), scale, x.contiguous(), lse, t64,
                                         wc, outer, C, inner, ignore_index, eps);
             return tensor_list{gx};
           }
           // Recorded (create_graph): the same gradient with ops; the target
-          // distribution and the row coefficients are constants.
+          // distribution and the row coefficients are constants. The mixed
+          // form runs it on the logits cast to the loss's float32 (a recorded
+          // cast, so higher derivatives reach x) and casts the result back.
+          const Tensor xm = x.dtype() == lse.dtype() ? x : x.to(lse.dtype());
+          const TensorOptions mo = TensorOptions(xm.dtype()).device(xm.device());
           Tensor a, dist;
           {
             NoGradGuard ng;
-            Tensor valid = ne(t64, Scalar(ignore_index)).to(x.dtype());
+            Tensor valid = ne(t64, Scalar(ignore_index)).to(xm.dtype());
             Tensor t_safe = masked_fill(t64, eq(t64, Scalar(ignore_index)), Scalar(int64_t{0}));
             const double W = wc.defined() ? sum(wc).item() : static_cast<double>(C);
             a = add(mul(wt, 1.0 - eps), mul(valid, eps * W / static_cast<double>(C)));
-            dist = scatter(zeros(x.sizes(), TensorOptions(x.dtype()).device(x.device())), cd,
-                           unsqueeze(t_safe, cd), unsqueeze(mul(wt, 1.0 - eps), cd));
+            dist = scatter(zeros(xm.sizes(), mo), cd, unsqueeze(t_safe, cd), unsqueeze(mul(wt, 1.0 - eps), cd));
             if (eps > 0) {
-              Shape ws(x.dim(), 1);
+              Shape ws(xm.dim(), 1);
               ws[cd] = C;
-              Tensor wcl = wc.defined() ? wc.reshape(ws) : ones(ws, TensorOptions(x.dtype()).device(x.device()));
+              Tensor wcl = wc.defined() ? wc.reshape(ws) : ones(ws, mo);
               dist = add(dist, mul(mul(wcl, unsqueeze(valid, cd)), eps / static_cast<double>(C)));
             }
             a = unsqueeze(a, cd);
           }
           const Tensor& g = c.grad();
           Tensor gs = reduction == Reduction::None ? unsqueeze(g, cd) : mul(g, scale);
-          return tensor_list{mul(sub(mul(softmax(x, cd), a), dist), gs)};
+          Tensor gx = mul(sub(mul(softmax(xm, cd), a), dist), gs);
+          return tensor_list{gx.dtype() == x.dtype() ? gx : gx.to(x.dtype())};
         });
   }
   return out;
@@ -247,10 +284,26 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
   return nll_impl("nll_loss", input, target, weight, ignore_index, reduction);
 }
 
-Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
-                     Reduction reduction, double label_smoothing) {
-  if (autocast::Cast ac{input, target, weight}; ac)
-    return cross_entropy(ac.fp32(input), ac.fp32(target), ac.fp32(weight), ignore_index, reduction, label_smoothing);
+namespace {
+
+// Whether autocast's cross entropy takes the mixed fused form (see above):
+// 16-bit CUDA logits of [C] or [N, C, ...], class-index targets, and a class
+// weight (float32 by then) that needs no gradient: the inputs the fused
+// path below takes.
+bool mixed_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight) {
+#ifdef WICK_WITH_CUDA
+  return cuda::cross_entropy_16bit() && input.defined() && input.is_cuda() &&
+         (input.dtype() == kBFloat16 || input.dtype() == kFloat16) && input.dim() >= 1 && target.defined() &&
+         !is_floating(target.dtype()) && target.sizes() != input.sizes() && input.size(input.dim() == 1 ? 0 : 1) > 0 &&
+         !(weight.defined() && (autograd::needs_grad({weight}) || weight.dtype() != kFloat32));
+#else
+  (void)input, (void)target, (void)weight;
+  return false;
+#endif
+}
+
+Tensor cross_entropy_checked(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                             Reduction reduction, double label_smoothing, DType loss_dtype) {
   const char* op = "cross_entropy";
   check_float_input(op, input);
   check_defined(op, target, "target");
@@ -294,8 +347,26 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
   // requires grad (its label-smoothing term is differentiable) keeps the
   // composed path below.
   const bool weight_grad = weight.defined() && autograd::needs_grad({weight});
-  if (!weight_grad && C > 0) return cross_entropy_fused(input, target, weight, ignore_index, reduction, eps);
+  if (!weight_grad && C > 0)
+    return cross_entropy_fused(input, target, weight, ignore_index, reduction, eps, loss_dtype);
+  WICK_CHECK(loss_dtype == input.dtype(), op, ": internal: the mixed form needs the fused path");
   return cross_entropy_composed(input, target, weight, ignore_index, reduction, eps);
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                     Reduction reduction, double label_smoothing) {
+  if (autocast::Cast ac{input, target, weight}; ac) {
+    // float32 math and a float32 loss. With cuda::cross_entropy_16bit the
+    // fused kernels read 16-bit CUDA logits as they are (no float32 copy of
+    // the logits or of their gradient); otherwise the logits are cast first.
+    const Tensor w32 = ac.fp32(weight);
+    if (mixed_cross_entropy(input, target, w32))
+      return cross_entropy_checked(input, target, w32, ignore_index, reduction, label_smoothing, kFloat32);
+    return cross_entropy(ac.fp32(input), ac.fp32(target), w32, ignore_index, reduction, label_smoothing);
+  }
+  return cross_entropy_checked(input, target, weight, ignore_index, reduction, label_smoothing, input.dtype());
 }
 
 namespace {

@@ -124,7 +124,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   optin="$optin WICK_CUDA_GEMM_BIAS=1 WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_BN_MIXED=1 WICK_CUDA_FFT=1 WICK_CUDA_EIGH=1"
   optin="$optin WICK_CUDA_SIMT_WIDE=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1"
   optin="$optin WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CUDA_GEMM_PERSISTENT=1 WICK_CUDA_TOPK_SELECT=1"
-  optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1"
+  optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_CE_16BIT=1"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
   # several at once would time each other's GPU work in the amp training run.
   for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -136,7 +136,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
               "WICK_CUDA_ATTENTION_FA2=0 test_cuda_attention" "WICK_CUDA_ATTENTION_FA2=0 test_cuda_models" \
               "$optin test_cuda_models" "$optin test_cuda_amp" "$optin test_cuda_nn" "$optin test_cuda_backend_ops" \
               "$optin test_cuda_gemm" "$optin test_cuda_attention" "$optin test_cuda_conv" \
-              "$optin test_cuda_norm" "$optin test_cuda_sort"; do
+              "$optin test_cuda_norm" "$optin test_cuda_sort" "$optin test_cuda_loss"; do
     n=${spec##* }; vars=${spec% *}; [ -x "$bin/$n" ] || continue
     log="$out/detail/alt_${n}_$(echo "$vars" | tr -c 'A-Za-z0-9\n' '_').log"
     shown=$spec
@@ -265,11 +265,12 @@ PY
           2>> "$out/models.err" || echo "torch $wl: failed (rc $?): $(tail -2 "$out/models.err")"
         # The opt-in paths (until they are the default): "wick-opt". GPT-2: the FA2 backward and
         # 128-row forward tiles, the fused dQ and the wgmma forward and backward,
-        # stream-K for the weight gradients, 192-wide and persistent GEMM tiles, the vectorized bias-gradient sums;
+        # stream-K for the weight gradients, 192-wide and persistent GEMM tiles, the vectorized bias-gradient sums,
+        # cross entropy on the bf16 logits with a padded-row gradient (both workloads);
         # ResNet-50: the column path for the non-1x1 convolutions (its GEMMs with the same two
         # GEMM paths), batch norm on bfloat16 activations (mixed kernels), the vectorized sums.
         gemm_opt="WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1 WICK_CUDA_GEMM_PERSISTENT=1 WICK_CUDA_GEMM_BIAS=1"
-        gemm_opt="$gemm_opt WICK_CUDA_REDUCE_VEC=1"
+        gemm_opt="$gemm_opt WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_CE_16BIT=1"
         opt="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1"
         opt="$opt WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 $gemm_opt"
         [ $wl = resnet50 ] && opt="WICK_CUDA_CONV_IM2COL=1 WICK_CUDA_BN_MIXED=1 $gemm_opt"
@@ -295,7 +296,7 @@ for wl in ("gpt2", "resnet50"):
     opt = [r for r in rows if r["workload"] == wl and r["framework"] == "wick-opt"]
     if opt:
         f = statistics.median(r["throughput"] for r in opt)
-        what = "wgmma attention fwd/bwd, GEMM paths, vector sums" if wl == "gpt2" else "conv columns, bf16 BN, GEMM paths"
+        what = "GEMM paths, vector sums, bf16 cross entropy" if wl == "gpt2" else "GEMM paths, vector sums, bf16 cross entropy"
         print(f"          wick-opt (opt-in: {what}) {f:10.0f}  ratio {f / t:5.2f}x, "
               f"forward/backward/optimizer ms {ph(opt[-1])}")
 PY

@@ -11,6 +11,7 @@
 #include "cuda/kernels/loss.h"
 
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/kernels/block.cuh"
 #include "cuda/kernels/device_types.cuh"
@@ -46,24 +47,27 @@ __global__ void class_target_kernel(int64_t* __restrict__ t_safe, W* __restrict_
 }
 
 // Sum of the class weights (C without weights), needed with label smoothing.
-template <typename T>
-__device__ compute_t<T> weight_total(const T* w, int64_t C) {
-  using A = compute_t<T>;
+template <typename A, typename W>
+__device__ A weight_total(const W* w, int64_t C) {
   if (!w) return static_cast<A>(C);
   A s = 0;
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x) s += to_compute<A>(w[c]);
   return block_sum(s);
 }
 
-template <typename T>
-__global__ void ce_forward_kernel(T* __restrict__ loss, T* __restrict__ lse_out, const T* __restrict__ x,
-                                  const int64_t* __restrict__ target, const T* __restrict__ w, int64_t P, int64_t C,
+// T: the logits (and their gradient); O: the loss, lse, class weight and
+// incoming gradient, T itself or float32 beside a 16-bit T (the mixed form).
+// The math is in compute_t<T>, which is compute_t<O> in both forms.
+template <typename T, typename O>
+__global__ void ce_forward_kernel(O* __restrict__ loss, O* __restrict__ lse_out, const T* __restrict__ x,
+                                  const int64_t* __restrict__ target, const O* __restrict__ w, int64_t P, int64_t C,
                                   int64_t inner, int64_t ignore_index, double eps) {
   using A = compute_t<T>;
+  static_assert(std::is_same_v<A, compute_t<O>>, "the mixed form pairs 16-bit logits with float32");
   for (int64_t p = blockIdx.x; p < P; p += gridDim.x) {  // uniform across the block
     const int64_t t = target[p];
     if (t == ignore_index) {
-      if (threadIdx.x == 0) loss[p] = lse_out[p] = from_compute<T>(A(0));
+      if (threadIdx.x == 0) loss[p] = lse_out[p] = from_compute<O>(A(0));
       continue;
     }
     const T* xr = x + (p / inner) * C * inner + p % inner;
@@ -80,53 +84,81 @@ __global__ void ce_forward_kernel(T* __restrict__ loss, T* __restrict__ lse_out,
       for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
         sw += (w ? to_compute<A>(w[c]) : A(1)) * to_compute<A>(xr[c * inner]);
       sw = block_sum(sw);
-      l += static_cast<A>(eps) / static_cast<A>(C) * (weight_total(w, C) * lse - sw);
+      l += static_cast<A>(eps) / static_cast<A>(C) * (weight_total<A>(w, C) * lse - sw);
     }
     if (threadIdx.x == 0) {
-      loss[p] = from_compute<T>(l);
-      lse_out[p] = from_compute<T>(lse);
+      loss[p] = from_compute<O>(l);
+      lse_out[p] = from_compute<O>(lse);
     }
   }
 }
 
-template <typename T>
-__global__ void ce_backward_kernel(T* __restrict__ gx, const T* __restrict__ g, bool per_pos, double scale,
-                                   const T* __restrict__ x, const T* __restrict__ lse,
-                                   const int64_t* __restrict__ target, const T* __restrict__ w, int64_t P, int64_t C,
+// gx's outer rows are gx_rows elements apart (C * inner when contiguous;
+// more for padded [outer, C] rows).
+template <typename T, typename O>
+__global__ void ce_backward_kernel(T* __restrict__ gx, int64_t gx_rows, const O* __restrict__ g, bool per_pos,
+                                   double scale, const T* __restrict__ x, const O* __restrict__ lse,
+                                   const int64_t* __restrict__ target, const O* __restrict__ w, int64_t P, int64_t C,
                                    int64_t inner, int64_t ignore_index, double eps) {
   using A = compute_t<T>;
+  static_assert(std::is_same_v<A, compute_t<O>>, "the mixed form pairs 16-bit logits with float32");
   for (int64_t p = blockIdx.x; p < P; p += gridDim.x) {
     const int64_t base = (p / inner) * C * inner + p % inner;
+    T* const gr = gx + (p / inner) * gx_rows + p % inner;
     const int64_t t = target[p];
     if (t == ignore_index) {
-      for (int64_t c = threadIdx.x; c < C; c += blockDim.x) gx[base + c * inner] = from_compute<T>(A(0));
+      for (int64_t c = threadIdx.x; c < C; c += blockDim.x) gr[c * inner] = from_compute<T>(A(0));
       continue;
     }
     const A s = to_compute<A>(g[per_pos ? p : 0]) * static_cast<A>(scale);
     const A wt = w ? to_compute<A>(w[t]) : A(1);
     const A one_m = static_cast<A>(1.0 - eps), e_c = static_cast<A>(eps) / static_cast<A>(C);
-    const A W = eps > 0 ? weight_total(w, C) : A(0);
+    const A W = eps > 0 ? weight_total<A>(w, C) : A(0);
     const A cp = s * (one_m * wt + e_c * W), ce = s * e_c;
     const A l = to_compute<A>(lse[p]);
     for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
       A v = dexp(to_compute<A>(x[base + c * inner]) - l) * cp;
       if (eps > 0) v -= ce * (w ? to_compute<A>(w[c]) : A(1));
       if (c == t) v -= s * one_m * wt;
-      gx[base + c * inner] = from_compute<T>(v);
+      gr[c * inner] = from_compute<T>(v);
     }
   }
 }
 
+// The loss-side dtype beside logits of dtype x: x's, or float32 beside 16-bit logits.
+bool loss_dtype_ok(DType x, DType o) { return o == x || (o == kFloat32 && (x == kFloat16 || x == kBFloat16)); }
+
 void check_layout(const char* op, const Tensor& x, const Tensor& target, const Tensor& weight, int64_t outer,
-                  int64_t C, int64_t inner) {
+                  int64_t C, int64_t inner, DType o) {
   WICK_CHECK(x.is_cuda() && x.is_contiguous() && x.numel() == outer * C * inner, "cuda::", op,
              ": expected contiguous CUDA logits of outer x C x inner elements");
+  WICK_CHECK(loss_dtype_ok(x.dtype(), o), "cuda::", op, ": ", o, " loss beside ", x.dtype(),
+             " logits (expected the logits' dtype, or float32 beside 16-bit logits)");
   WICK_CHECK(target.device() == x.device() && target.dtype() == kInt64 && target.is_contiguous() &&
                  target.numel() == outer * inner,
              "cuda::", op, ": expected a contiguous int64 target of outer x inner elements on ", x.device());
-  WICK_CHECK(!weight.defined() || (weight.device() == x.device() && weight.dtype() == x.dtype() &&
-                                   weight.is_contiguous() && weight.numel() == C),
-             "cuda::", op, ": expected a contiguous class weight of ", C, " values on ", x.device());
+  WICK_CHECK(!weight.defined() || (weight.device() == x.device() && weight.dtype() == o && weight.is_contiguous() &&
+                                   weight.numel() == C),
+             "cuda::", op, ": expected a contiguous ", o, " class weight of ", C, " values on ", x.device());
+}
+
+// Runs f.template operator()<T, O>() for logits x and loss-side dtype o.
+template <typename F>
+void dispatch_mixed(DType x, DType o, const char* op, F&& f) {
+  if (o == x) {
+    WICK_DEVICE_DISPATCH_FLOAT(x, op, [&]<typename T>() { f.template operator()<T, T>(); });
+  } else if (x == kBFloat16) {
+    f.template operator()<__nv_bfloat16, float>();
+  } else if (x == kFloat16) {
+    f.template operator()<__half, float>();
+  } else {
+    WICK_FAIL("cuda::", op, ": ", o, " loss beside ", x, " logits");
+  }
+}
+
+OptInSwitch& ce_16bit_switch() {
+  static OptInSwitch s("WICK_CUDA_CE_16BIT");
+  return s;
 }
 
 }  // namespace
@@ -170,12 +202,16 @@ void cross_entropy_forward(const Tensor& loss, const Tensor& lse, const Tensor& 
                            double label_smoothing) {
   const int64_t P = outer * inner;
   if (P == 0) return;
-  check_layout("cross_entropy", x, target, weight, outer, C, inner);
+  check_layout("cross_entropy", x, target, weight, outer, C, inner, loss.dtype());
+  WICK_CHECK(loss.device() == x.device() && lse.device() == x.device() && lse.dtype() == loss.dtype() &&
+                 loss.is_contiguous() && lse.is_contiguous() && loss.numel() == P && lse.numel() == P,
+             "cuda::cross_entropy: expected contiguous loss and lse of outer x inner values, one dtype, on ",
+             x.device());
   DeviceGuard guard(x.device().index);
-  WICK_DEVICE_DISPATCH_FLOAT(x.dtype(), "cross_entropy", [&]<typename T>() {
-    ce_forward_kernel<T><<<row_grid(P), row_threads(C), 0, current_stream()>>>(
-        static_cast<T*>(loss.data_ptr_raw()), static_cast<T*>(lse.data_ptr_raw()), ptr_or_null<T>(x),
-        ptr_or_null<int64_t>(target), ptr_or_null<T>(weight), P, C, inner, ignore_index, label_smoothing);
+  dispatch_mixed(x.dtype(), loss.dtype(), "cross_entropy", [&]<typename T, typename O>() {
+    ce_forward_kernel<T, O><<<row_grid(P), row_threads(C), 0, current_stream()>>>(
+        static_cast<O*>(loss.data_ptr_raw()), static_cast<O*>(lse.data_ptr_raw()), ptr_or_null<T>(x),
+        ptr_or_null<int64_t>(target), ptr_or_null<O>(weight), P, C, inner, ignore_index, label_smoothing);
     WICK_CUDA_CHECK_LAUNCH();
   });
 }
@@ -185,19 +221,27 @@ void cross_entropy_backward(const Tensor& gx, const Tensor& g, double scale, con
                             int64_t ignore_index, double label_smoothing) {
   const int64_t P = outer * inner;
   if (P == 0 || C == 0) return;
-  check_layout("cross_entropy_backward", x, target, weight, outer, C, inner);
-  WICK_CHECK(gx.device() == x.device() && gx.dtype() == x.dtype() && gx.is_contiguous() && gx.numel() == x.numel() &&
-                 g.device() == x.device() && g.dtype() == x.dtype() && g.is_contiguous() &&
-                 (g.numel() == 1 || g.numel() == P),
-             "cuda::cross_entropy_backward: expected contiguous gx like x and g with 1 or outer x inner values");
+  check_layout("cross_entropy_backward", x, target, weight, outer, C, inner, lse.dtype());
+  // gx: contiguous, or [outer, C] rows (inner == 1) at a stride of at least C.
+  const bool padded_rows = inner == 1 && gx.dim() == 2 && gx.size(0) == outer && gx.size(1) == C &&
+                           gx.stride(1) == 1 && gx.stride(0) >= C;
+  WICK_CHECK(gx.device() == x.device() && gx.dtype() == x.dtype() && gx.numel() == x.numel() &&
+                 (gx.is_contiguous() || padded_rows) && g.device() == x.device() && g.dtype() == lse.dtype() &&
+                 g.is_contiguous() && (g.numel() == 1 || g.numel() == P) && lse.is_contiguous() && lse.numel() == P,
+             "cuda::cross_entropy_backward: expected gx like x (contiguous, or [outer, C] rows apart), g of lse's "
+             "dtype with 1 or outer x inner values");
+  const int64_t gx_rows = gx.is_contiguous() ? C * inner : gx.stride(0);
   DeviceGuard guard(x.device().index);
-  WICK_DEVICE_DISPATCH_FLOAT(x.dtype(), "cross_entropy_backward", [&]<typename T>() {
-    ce_backward_kernel<T><<<row_grid(P), row_threads(C), 0, current_stream()>>>(
-        static_cast<T*>(gx.data_ptr_raw()), ptr_or_null<T>(g), g.numel() != 1, scale, ptr_or_null<T>(x),
-        ptr_or_null<T>(lse), ptr_or_null<int64_t>(target), ptr_or_null<T>(weight), P, C, inner, ignore_index,
+  dispatch_mixed(x.dtype(), lse.dtype(), "cross_entropy_backward", [&]<typename T, typename O>() {
+    ce_backward_kernel<T, O><<<row_grid(P), row_threads(C), 0, current_stream()>>>(
+        static_cast<T*>(gx.data_ptr_raw()), gx_rows, ptr_or_null<O>(g), g.numel() != 1, scale, ptr_or_null<T>(x),
+        ptr_or_null<O>(lse), ptr_or_null<int64_t>(target), ptr_or_null<O>(weight), P, C, inner, ignore_index,
         label_smoothing);
     WICK_CUDA_CHECK_LAUNCH();
   });
 }
+
+void set_cross_entropy_16bit(bool on) { ce_16bit_switch().set(on); }
+bool cross_entropy_16bit() { return ce_16bit_switch().on(); }
 
 }  // namespace wick::cuda

@@ -2,12 +2,15 @@
 // against the CPU kernel: class dim last and in the middle, unbatched,
 // class weights, ignore_index, label smoothing, every reduction, int32
 // targets, float16/bfloat16 logits, the fused backward, out-of-range targets,
-// and a float64 gradcheck on the device; plus the composed losses on CUDA.
+// and a float64 gradcheck on the device; plus the composed losses on CUDA,
+// and autocast's mixed form (16-bit logits, float32 loss).
 // Every test skips without a GPU.
 #include <gtest/gtest.h>
 
 #include <functional>
 
+#include "autograd/autocast.h"
+#include "autograd/engine.h"
 #include "autograd/gradcheck.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
@@ -18,6 +21,9 @@
 #include "support/cuda_util.h"
 #include "support/test_util.h"
 #include "tensor/random.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/loss.h"
+#endif
 
 using namespace wick;
 using wick::test::all_close;
@@ -130,3 +136,93 @@ TEST(CudaLoss, ComposedLossesRunOnTheDevice) {
   // Cross entropy with class probabilities is composed (log_softmax on the device).
   check([](const Tensor& x, const Tensor& y) { return cross_entropy(x, softmax(y, 1)); });
 }
+
+#ifdef WICK_WITH_CUDA
+// cuda::cross_entropy_16bit: under autocast the fused kernels read 16-bit
+// logits as they are, with float32 math, lse and loss. Casting 16-bit values
+// to float32 is exact and both forms run the same float32 arithmetic in the
+// same order, so the loss and the logits' gradient (rounded once to the
+// logits' dtype either way) must equal the cast-first form bit for bit; the
+// gradient of [N, C] logits whose rows are not whole 16 bytes comes with
+// padded rows.
+TEST(CudaLoss, CrossEntropy16BitEqualsTheFloat32Cast) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const test::SwitchScope restore(cuda::cross_entropy_16bit, cuda::set_cross_entropy_16bit);
+  struct Case {
+    Shape x, t;
+  };
+  const std::vector<Case> cases = {{{37, 1001}, {37}}, {{16, 64}, {16}}, {{3, 7, 5}, {3, 5}}, {{9}, {}}};
+  for (DType dt : {kBFloat16, kFloat16})
+    for (const Case& cs : cases)
+      for (Reduction red : {Reduction::None, Reduction::Mean})
+        for (double eps : {0.0, 0.1})
+          for (bool weighted : {false, true}) {
+            const int64_t C = cs.x.size() == 1 ? cs.x[0] : cs.x[1];
+            SCOPED_TRACE(str(dt, " ", shape_str(cs.x), " reduction ", static_cast<int>(red), " eps ", eps,
+                             weighted ? " weighted" : ""));
+            const Tensor x = normal(cs.x, kFloat32, 21, 3.0).to(kCuda).to(dt);
+            Tensor t = classes(cs.t, C, 22).to(kCuda);
+            if (t.numel() > 2) t.reshape({-1}).narrow(0, 1, 1).fill_(-100);
+            const Tensor w = weighted ? add(abs(normal({C}, kFloat32, 23)), 0.1).to(kCuda) : Tensor();
+            const Tensor gy = red == Reduction::None ? normal(cs.t, kFloat32, 24).to(kCuda) : Tensor();
+            auto run = [&](bool mixed) {
+              cuda::set_cross_entropy_16bit(mixed);
+              Tensor xl = x.detach().requires_grad_(true);
+              Tensor l;
+              {
+                Autocast ac(kCuda, dt);
+                l = cross_entropy(xl, t, w, -100, red, eps);
+              }
+              EXPECT_EQ(l.dtype(), kFloat32);
+              const Tensor out = gy.defined() ? sum(mul(l, gy)) : l;
+              const Tensor g = autograd::grad({out}, {xl})[0];
+              return std::pair{l.detach(), g};
+            };
+            const auto cast = run(false), mixed = run(true);
+            EXPECT_EQ(mixed.second.dtype(), dt);
+            EXPECT_EQ(max(abs(sub(mixed.first, cast.first))).item(), 0.0);
+            EXPECT_EQ(max(abs(sub(mixed.second.to(kFloat32), cast.second.to(kFloat32)))).item(), 0.0);
+            const bool padded = cs.x.size() == 2 && C % 8 != 0;
+            EXPECT_EQ(mixed.second.is_contiguous(), !padded);
+            if (padded) EXPECT_EQ(mixed.second.stride(0), (C + 7) / 8 * 8);
+          }
+}
+
+// The padded gradient through a language-model head (linear, then cross
+// entropy): the head's backward GEMMs read it in place; the weight and input
+// gradients match the cast-first form's, and a second derivative
+// (create_graph) runs the mixed form's recorded formula.
+TEST(CudaLoss, CrossEntropy16BitThroughALinearHead) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const test::SwitchScope restore(cuda::cross_entropy_16bit, cuda::set_cross_entropy_16bit);
+  const int64_t N = 300, D = 64, V = 1001;
+  const Tensor h0 = normal({N, D}, kFloat32, 31).to(kCuda);
+  const Tensor w0 = mul(normal({V, D}, kFloat32, 32), 0.1).to(kCuda);
+  const Tensor t = classes({N}, V, 33).to(kCuda);
+  auto run = [&](bool mixed, bool second) {
+    cuda::set_cross_entropy_16bit(mixed);
+    Tensor h = h0.detach().requires_grad_(true), w = w0.detach().requires_grad_(true);
+    Tensor l;
+    {
+      Autocast ac(kCuda, kBFloat16);
+      l = cross_entropy(linear(h, w), t);
+    }
+    if (second) {
+      const Tensor gh = autograd::grad({l}, {h}, {}, true, true)[0];
+      sum(mul(gh, gh)).backward();
+    } else {
+      l.backward();
+    }
+    return std::tuple{l.item(), h.grad().cpu(), w.grad().cpu()};
+  };
+  for (bool second : {false, true}) {
+    SCOPED_TRACE(second ? "second derivative" : "first derivative");
+    const auto [lc, hc, wc] = run(false, second);
+    const auto [lm, hm, wm] = run(true, second);
+    EXPECT_EQ(lm, lc);
+    // The GEMMs may read the operand in another layout (in place vs a copy): float32 sums in another order.
+    EXPECT_TRUE(all_close(hm, hc, 1e-2, 1e-5));
+    EXPECT_TRUE(all_close(wm, wc, 1e-2, 1e-5));
+  }
+}
+#endif
