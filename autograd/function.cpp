@@ -40,6 +40,7 @@ FunctionNode::~FunctionNode() {
 }
 
 void FunctionNode::release() {
+  if (saves_nothing) return;
   BackwardFn dead = std::move(fn_);
   fn_ = nullptr;
   saved_outputs.clear();

@@ -78,6 +78,11 @@ class FunctionNode : public Node {
   std::vector<TensorMeta> input_meta;  // to check gradient shapes and dtypes
   std::vector<std::shared_ptr<TensorImpl>> saved_outputs;  // detached aliases of the outputs
   std::vector<uint64_t> saved_output_versions;
+  // Set by ops whose backward holds no tensor (split's, a concatenation of
+  // the incoming gradients): release() has nothing to free, so the node may
+  // run again in a later backward pass, as PyTorch frees saved tensors, not
+  // nodes.
+  bool saves_nothing = false;
 
  private:
   BackwardFn fn_;

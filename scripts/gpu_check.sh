@@ -304,7 +304,7 @@ PY
   # Where a GPT-2 and a ResNet-50 step's GPU time goes, op by op, at the benchmark's own batch: one
   # step under wick's op profiler (CUDA events between ops: no Nsight, no counter permissions), then
   # the same step of the PyTorch twin under torch.profiler (by kernel, then by op).
-  if want profile 60 && [ -x "$bin/bench_cuda_models" ]; then
+  if want profile 80 && [ -x "$bin/bench_cuda_models" ]; then
   for wl in gpt2 resnet50; do
     echo "== $wl: one bf16 step under wick's op profiler"
     timeout 90 "$bin/bench_cuda_models" --workload $wl --steps 1 --warmup 2 --profile 45 2>&1 | tee "$out/profile_$wl.txt"

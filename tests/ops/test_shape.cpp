@@ -132,6 +132,48 @@ TEST(Split, GradientThroughPieces) {
       {x}));
 }
 
+TEST(Split, OneBackwardNodeForAllPieces) {
+  Tensor x = noncontig_f64({7, 4}, 2).requires_grad_(true);
+  auto p = split(x, 3, 0);  // 3, 3, 1 rows
+  ASSERT_EQ(p.size(), 3u);
+  ASSERT_TRUE(p[0].grad_fn());
+  EXPECT_EQ(p[0].grad_fn()->name(), "SplitBackward");
+  for (size_t i = 0; i < p.size(); ++i) {
+    EXPECT_EQ(p[i].grad_fn().get(), p[0].grad_fn().get()) << i;
+    EXPECT_EQ(p[i].output_nr(), i);
+    EXPECT_TRUE(p[i].requires_grad());
+    EXPECT_EQ(p[i].storage(), x.storage());  // still views
+  }
+  // Unused pieces get zeros; used ones their own gradient; one piece used twice sums.
+  sum(p[2] * 5.0).backward();
+  Tensor want = zeros({7, 4}, TensorOptions(kFloat64));
+  want.narrow(0, 6, 1).fill_(5.0);
+  EXPECT_TRUE(all_close(x.grad(), want, 0, 0));
+  x.set_grad(Tensor());
+  sum(add(p[1], mul(p[1], p[1]))).backward();  // a second pass through the node (it saves nothing)
+  want = zeros({7, 4}, TensorOptions(kFloat64));
+  want.narrow(0, 3, 3).copy_(add(mul(x.detach().narrow(0, 3, 3), 2.0), 1.0));
+  EXPECT_TRUE(all_close(x.grad(), want, 1e-15, 0));
+  // The list form and chunk share the node too; without grad no node.
+  auto q = split(x, std::vector<int64_t>{1, 0, 3}, 1);
+  EXPECT_EQ(q[1].grad_fn().get(), q[0].grad_fn().get());
+  EXPECT_EQ(q[1].sizes(), (Shape{7, 0}));
+  EXPECT_EQ(chunk(x, 2, 1)[1].grad_fn()->name(), "SplitBackward");
+  EXPECT_FALSE(split(x.detach(), 2, 0)[0].grad_fn());
+}
+
+TEST(Split, GradcheckAndSecondOrder) {
+  Tensor x = noncontig_f64({5, 6}, 3);
+  // Pieces used unevenly, one twice, one not at all, an empty one; then a second derivative.
+  auto f = [](const tensor_list& t) {
+    auto p = split(t[0], std::vector<int64_t>{2, 0, 3, 1}, 1);
+    return cat({mul(p[0], p[0]), p[1], mul(p[2], 3.0), mul(p[0], p[2].narrow(1, 0, 2))}, 1);
+  };
+  EXPECT_TRUE(gradcheck(f, {x}));
+  EXPECT_TRUE(gradgradcheck(f, {x}));
+  EXPECT_TRUE(gradcheck([](const tensor_list& t) { return chunk(t[0], 4, 0)[1] * 2.0; }, {x}));
+}
+
 TEST(Split, Errors) {
   EXPECT_WICK_ERROR(split(zeros({4}), -1), "split: split_size must be non-negative");
   EXPECT_WICK_ERROR(split(zeros({4}), 0), "split: split_size can only be 0");
