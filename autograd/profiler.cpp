@@ -25,6 +25,12 @@ const char* phase_name(Phase p) {
   return "?";
 }
 
+const OpStats* find(const std::vector<OpStats>& rows, const std::string& name, Phase phase) {
+  for (const OpStats& r : rows)
+    if (r.name == name && r.phase == phase) return &r;
+  return nullptr;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;

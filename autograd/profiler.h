@@ -62,6 +62,9 @@ struct OpStats {
   double cuda_ms = 0.0;  // 0 without use_cuda
 };
 
+// The row of `name` in `phase` among rows (ops() or ranges()), or nullptr.
+const OpStats* find(const std::vector<OpStats>& rows, const std::string& name, Phase phase);
+
 class Profile {
  public:
   // use_cuda: time the device too (wick::Error at start() without a usable GPU).

@@ -19,12 +19,6 @@ using namespace wick::autograd::profiler;
 
 namespace {
 
-const OpStats* find(const std::vector<OpStats>& rows, const std::string& name, Phase phase) {
-  for (const OpStats& r : rows)
-    if (r.name == name && r.phase == phase) return &r;
-  return nullptr;
-}
-
 int64_t calls(const std::vector<OpStats>& rows, const std::string& name, Phase phase) {
   const OpStats* r = find(rows, name, phase);
   return r ? r->calls : 0;

@@ -21,16 +21,6 @@
 using namespace wick;
 using namespace wick::autograd::profiler;
 
-namespace {
-
-const OpStats* find(const std::vector<OpStats>& rows, const std::string& name, Phase phase) {
-  for (const OpStats& r : rows)
-    if (r.name == name && r.phase == phase) return &r;
-  return nullptr;
-}
-
-}  // namespace
-
 TEST(CudaProfiler, DeviceTimeGoesToTheOpThatQueuedIt) {
   WICK_SKIP_WITHOUT_CUDA();
   const Tensor x = test::randn_t({2048, 2048}, kFloat32, 5, false).to(Device("cuda")).requires_grad_();
