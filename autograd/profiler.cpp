@@ -281,8 +281,9 @@ std::vector<OpStats> Profile::key_averages() const {
   check_stopped("key_averages");
   std::vector<OpStats> rows = ops_;
   const bool dev = use_cuda_;
-  std::stable_sort(rows.begin(), rows.end(),
-                   [dev](const OpStats& a, const OpStats& b) { return dev ? a.cuda_ms > b.cuda_ms : a.cpu_ms > b.cpu_ms; });
+  std::stable_sort(rows.begin(), rows.end(), [dev](const OpStats& a, const OpStats& b) {
+    return dev ? a.cuda_ms > b.cuda_ms : a.cpu_ms > b.cpu_ms;
+  });
   return rows;
 }
 
@@ -307,7 +308,8 @@ std::string Profile::table(int row_limit) const {
     std::snprintf(line, sizeof line, "%-34.34s %-8s %6lld %10.3f %6.1f", r.name.c_str(), phase_name(r.phase),
                   static_cast<long long>(r.calls), r.cpu_ms, pct(r.cpu_ms, total_cpu_ms_));
     out += line;
-    const double per_call = 1e3 * (use_cuda_ ? r.cuda_ms : r.cpu_ms) / static_cast<double>(std::max<int64_t>(r.calls, 1));
+    const double calls = static_cast<double>(std::max<int64_t>(r.calls, 1));
+    const double per_call = 1e3 * (use_cuda_ ? r.cuda_ms : r.cpu_ms) / calls;
     if (use_cuda_)
       std::snprintf(line, sizeof line, " %10.3f %6.1f %11.1f", r.cuda_ms, pct(r.cuda_ms, total_cuda_ms_), per_call);
     else

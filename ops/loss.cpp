@@ -98,8 +98,8 @@ void check_class_weight(const char* op, const Tensor& weight, int64_t C, const T
   if (!weight.defined()) return;
   WICK_CHECK(weight.dim() == 1 && weight.size(0) == C, op, ": weight has shape ", shape_str(weight.sizes()),
              " but expected [", C, "] (one weight per class) for input of shape ", shape_str(input.sizes()));
-  WICK_CHECK(weight.dtype() == want.value_or(input.dtype()), op, ": weight has dtype ", weight.dtype(), " but input has dtype ",
-             input.dtype());
+  WICK_CHECK(weight.dtype() == want.value_or(input.dtype()), op, ": weight has dtype ", weight.dtype(),
+             " but input has dtype ", input.dtype());
 }
 
 // Per-element pieces of a class-index loss on log-probabilities `logp`
@@ -160,12 +160,6 @@ Tensor nll_impl(const char* op, const Tensor& logp, const Tensor& target, const 
 Tensor cross_entropy_composed(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                               Reduction reduction, double eps);
 
-// Cross entropy with class-index targets in one fused kernel (ops/cpu/loss.cpp):
-// per row the logsumexp and the loss, no log_softmax tensor. The recorded
-// backward runs the fused kernel for a first-order backward and, under
-// create_graph, the same gradient written with ops:
-//   gx = (softmax(x) a - target_dist) * g,  a = (1-eps) wt + eps W / C (0 if ignored),
-//   target_dist[c] = (1-eps) wt [c == t] + eps w_c / C (0 if ignored).
 // The buffer cross entropy's fused backward writes the logits' gradient
 // into: like x, except that on CUDA with cuda::cross_entropy_16bit, [N, C]
 // logits whose rows are not a whole number of 16 bytes get rows padded to
@@ -187,6 +181,12 @@ Tensor logits_grad_buffer(const Tensor& x, int64_t inner) {
   return empty(x.sizes(), o);
 }
 
+// Cross entropy with class-index targets in one fused kernel (ops/cpu/loss.cpp):
+// per row the logsumexp and the loss, no log_softmax tensor. The recorded
+// backward runs the fused kernel for a first-order backward and, under
+// create_graph, the same gradient written with ops:
+//   gx = (softmax(x) a - target_dist) * g,  a = (1-eps) wt + eps W / C (0 if ignored),
+//   target_dist[c] = (1-eps) wt [c == t] + eps w_c / C (0 if ignored).
 // loss_dtype: the loss's (and the class weight's) dtype: the input's, or
 // float32 beside 16-bit CUDA logits (autocast with cuda::cross_entropy_16bit:
 // the kernels read the logits as they are, compute in float32 and return the

@@ -163,7 +163,8 @@ std::vector<Tensor> split_views(const Tensor& x, const std::vector<int64_t>& len
     }
   }
   if (autograd::needs_grad({x})) {
-    auto node = autograd::record("SplitBackward", {x}, out, [d](const Ctx& c) { return tensor_list{cat(c.grads(), d)}; });
+    auto node = autograd::record("SplitBackward", {x}, out,
+                                 [d](const Ctx& c) { return tensor_list{cat(c.grads(), d)}; });
     // Nothing saved: pieces may be backpropagated in separate passes, as with one node per piece.
     static_cast<autograd::FunctionNode*>(node.get())->saves_nothing = true;
   }

@@ -296,7 +296,7 @@ for wl in ("gpt2", "resnet50"):
     opt = [r for r in rows if r["workload"] == wl and r["framework"] == "wick-opt"]
     if opt:
         f = statistics.median(r["throughput"] for r in opt)
-        what = "GEMM paths, vector sums, bf16 cross entropy" if wl == "gpt2" else "GEMM paths, vector sums, bf16 cross entropy"
+        what = "GEMM paths, vector sums, bf16 cross entropy"
         print(f"          wick-opt (opt-in: {what}) {f:10.0f}  ratio {f / t:5.2f}x, "
               f"forward/backward/optimizer ms {ph(opt[-1])}")
 PY
