@@ -83,6 +83,33 @@ __device__ __forceinline__ bool before(uint64_t ka, int64_t pa, uint64_t kb, int
   return ka < kb || (ka == kb && pa < pb);
 }
 
+// Sorts the `tile` pairs (sk, sp) in shared memory (tile a power of two) by
+// before(): the classic network, merging bitonic sequences of `size` by
+// compare-exchanging pairs `stride` apart; pair (a, a + stride) ascends when
+// bit `size` of a is 0. Thread t < tile / 2 (an owner) exchanges one pair per
+// step; every thread of the block calls it (it holds the block's barriers,
+// and one after the last step).
+__device__ __forceinline__ void bitonic_sort_shared(uint64_t* sk, int64_t* sp, int tile, int t, bool owner) {
+  for (int size = 2; size <= tile; size <<= 1) {
+    for (int stride = size >> 1; stride > 0; stride >>= 1) {
+      __syncthreads();
+      if (owner) {
+        const int a = 2 * t - (t & (stride - 1)), b = a + stride;
+        const bool ascending = (a & size) == 0;
+        const uint64_t ka = sk[a], kb = sk[b];
+        const int64_t pa = sp[a], pb = sp[b];
+        if (before(kb, pb, ka, pa) == ascending) {
+          sk[a] = kb;
+          sk[b] = ka;
+          sp[a] = pb;
+          sp[b] = pa;
+        }
+      }
+    }
+  }
+  __syncthreads();
+}
+
 // Bitonic sort of segments of `tile` pairs (tile a power of two >= 2) in
 // shared memory: tile/2 threads per segment, blockDim.x / (tile/2) segments
 // per block. Segment g holds elements [t * tile, (t + 1) * tile) of row
@@ -115,24 +142,7 @@ __global__ void tile_sort_kernel(const T* __restrict__ x, int64_t rows, int64_t 
       sp[e] = kSentinelPos;
     }
   }
-  // The classic network: merge bitonic sequences of `size`, compare-exchanging
-  // pairs `stride` apart; pair (a, a + stride) ascends when bit `size` of a is 0.
-  for (int size = 2; size <= tile; size <<= 1) {
-    for (int stride = size >> 1; stride > 0; stride >>= 1) {
-      __syncthreads();
-      const int a = 2 * t - (t & (stride - 1)), b = a + stride;
-      const bool ascending = (a & size) == 0;
-      const uint64_t ka = sk[a], kb = sk[b];
-      const int64_t pa = sp[a], pb = sp[b];
-      if (before(kb, pb, ka, pa) == ascending) {
-        sk[a] = kb;
-        sk[b] = ka;
-        sp[a] = pb;
-        sp[b] = pa;
-      }
-    }
-  }
-  __syncthreads();
+  bitonic_sort_shared(sk, sp, tile, t, /*owner=*/true);
   if (!live) return;
   for (int e = t; e < tile; e += half) {
     if (values) {
@@ -332,24 +342,7 @@ __global__ void __launch_bounds__(kSelectThreads)
       sk[e] = kSentinelKey;
       sp[e] = kSentinelPos;
     }
-    for (int size = 2; size <= tile; size <<= 1) {
-      for (int stride = size >> 1; stride > 0; stride >>= 1) {
-        __syncthreads();
-        if (tid < tile / 2) {
-          const int a = 2 * tid - (tid & (stride - 1)), b = a + stride;
-          const bool ascending = (a & size) == 0;
-          const uint64_t ka = sk[a], kb = sk[b];
-          const int64_t pa = sp[a], pb = sp[b];
-          if (before(kb, pb, ka, pa) == ascending) {
-            sk[a] = kb;
-            sk[b] = ka;
-            sp[a] = pb;
-            sp[b] = pa;
-          }
-        }
-      }
-    }
-    __syncthreads();
+    bitonic_sort_shared(sk, sp, tile, tid, /*owner=*/tid < tile / 2);
     for (int e = tid; e < k; e += kSelectThreads) {
       const int64_t p = sp[e];
       values[row * k + e] = xr[p];
