@@ -17,11 +17,15 @@
 // CPU float32/64: ops/cpu/attention.cpp, or CUDA float16/bfloat16/32/64 with
 // head dims E, Ev <= 128: cuda/kernels/attention.cu, whose tiles of larger
 // heads would not fit in shared memory): q, k, v are broadcast to the common batch
-// shape and made contiguous [N, L, E] (differentiably, so the gradients flow
-// back through expand/contiguous to any strides), the mask is read through
-// its broadcast strides without a copy, and the forward saves the per-row
-// logsumexp. Its backward node runs the FlashAttention-2 backward kernel when
-// the backward is not itself recorded; under create_graph it re-runs the
+// shape and read in place where their layout allows (kernel_operand: a
+// slice_layout, ops/attention_slices.h, e.g. the heads of a [B, T, 3 H E]
+// projection), else copied packed (differentiably, so the gradients flow
+// back through expand/contiguous to any strides); the output and the
+// gradients of heads split from such a projection are laid out [B, T, H, E]
+// (empty_output_like); the mask is read through its broadcast strides
+// without a copy, and the forward saves the per-row logsumexp. Its backward
+// node runs the FlashAttention-2 backward kernel when the backward is not
+// itself recorded; under create_graph it re-runs the
 // composed reference on the saved inputs and differentiates that (with
 // create_graph), so double backward works as before. Memory: O(N L E) for
 // inputs/outputs and O(threads * Br * Bc) workspace, never O(L S). The CUDA
@@ -35,6 +39,7 @@
 #include "autograd/autocast.h"
 #include "autograd/engine.h"
 #include "autograd/function.h"
+#include "ops/attention_slices.h"
 #include "ops/cpu/attention.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
@@ -128,7 +133,90 @@ bool scaled_dot_product_attention_uses_flash(const Tensor& q, const Tensor& k, c
   return kernel && dropout_p == 0.0 && mask_ok && q.size(-1) > 0 && k.size(-2) > 0;
 }
 
+std::optional<SliceLayout> slice_layout(const Tensor& t) {
+  const int64_t nd = t.dim();
+  WICK_CHECK(nd >= 2, "slice_layout: expected [batch..., rows, cols], got ", shape_str(t.sizes()));
+  const int64_t R = t.size(-2), C = t.size(-1);
+  if (t.numel() == 0) return SliceLayout::packed(R, C);
+  if (C > 1 && t.stride(-1) != 1) return std::nullopt;
+  // The batch dims as (size, stride), outermost first: size-1 dims dropped,
+  // a dim merged into the one before it when that one steps over it exactly.
+  int64_t size[2] = {1, 1}, stride[2] = {0, 0};
+  int used = 0;
+  for (int64_t d = 0; d + 2 < nd; ++d) {
+    const int64_t sz = t.size(d), st = t.stride(d);
+    if (sz == 1) continue;
+    if (used > 0 && stride[used - 1] == sz * st) {
+      size[used - 1] *= sz;
+      stride[used - 1] = st;
+    } else {
+      if (used == 2) return std::nullopt;
+      size[used] = sz;
+      stride[used] = st;
+      ++used;
+    }
+  }
+  SliceLayout l;
+  l.row_stride = R > 1 ? t.stride(-2) : C;
+  if (used == 1) {
+    l.batch_stride = stride[0];
+  } else if (used == 2) {
+    l.heads = size[1];
+    l.batch_stride = stride[0];
+    l.head_stride = stride[1];
+  }
+  return l;
+}
+
 namespace {
+
+// Whether the kernels take x [batch..., rows, cols] as it is (else the
+// caller copies it packed): always on the CPU for any slice_layout; on CUDA
+// when cuda::attention_strided() is on and wick's kernels run, and for
+// 16-bit dtypes only if every row starts 16-byte aligned (the FA2 kernels
+// move 16-byte chunks; a packed copy of a head dim of 8k elements is).
+bool kernel_reads_in_place(const Tensor& x) {
+  const std::optional<SliceLayout> l = slice_layout(x);
+  if (!l) return false;
+  if (x.is_cpu()) return true;
+#ifdef WICK_WITH_CUDA
+  if (!cuda::attention_strided() || cuda::attention_backend() != cuda::AttentionBackend::Wick) return false;
+  if (x.dtype() == kFloat16 || x.dtype() == kBFloat16) {
+    const int64_t chunk = 8;  // elements per 16 bytes
+    return l->batch_stride % chunk == 0 && l->head_stride % chunk == 0 && l->row_stride % chunk == 0 &&
+           reinterpret_cast<uintptr_t>(x.data_ptr_raw()) % 16 == 0;
+  }
+  return true;
+#else
+  return false;
+#endif
+}
+
+// x itself when the kernels read it in place, else a packed copy
+// (differentiable: gradients flow back through the copy).
+Tensor kernel_operand(const Tensor& x) { return kernel_reads_in_place(x) ? x : x.contiguous(); }
+
+// An uninitialized [batch..., rows, cols] output (the attention output, or a
+// gradient) laid out like `like` [batch..., rows, like_cols], as PyTorch's
+// flash attention does: when like is [B, H, rows, E] with the heads inside
+// the rows (the heads split from a [B, rows, H E] projection: stride(1) <
+// stride(2)) and the kernels read it in place, the result is [B, rows, H,
+// cols] packed and returned with the strides of its transpose(1, 2) (a
+// tensor of its own, not a view: in-place ops on it stay allowed), so that
+// the usual out.transpose(1, 2).reshape(B, rows, H cols) needs no copy.
+// Else packed.
+Tensor empty_output_like(const Tensor& like, int64_t cols, DType dtype) {
+  const TensorOptions opt = TensorOptions(dtype).device(like.device());
+  Shape shape(like.sizes().begin(), like.sizes().end());
+  shape.back() = cols;
+  if (like.dim() == 4 && like.size(1) > 1 && like.size(2) > 1 && like.stride(1) > 0 &&
+      like.stride(1) < like.stride(2) && kernel_reads_in_place(like)) {
+    const int64_t B = shape[0], H = shape[1], R = shape[2];
+    Tensor base = empty({B, R, H, cols}, opt);
+    return make_tensor(base.storage(), shape, {R * H * cols, cols, H * cols, 1}, base.offset(), dtype);
+  }
+  return empty(shape, opt);
+}
 
 template <typename T>
 cpu::AttentionProblem<T> make_problem(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
@@ -139,9 +227,9 @@ cpu::AttentionProblem<T> make_problem(const Tensor& q, const Tensor& k, const Te
   p.E = q.size(-1);
   p.Ev = v.size(-1);
   p.N = numel_of(Shape(q.sizes().begin(), q.sizes().end() - 2));
-  p.q = q.data_ptr<T>();
-  p.k = k.data_ptr<T>();
-  p.v = v.data_ptr<T>();
+  p.q = slices_of<const T>(q);
+  p.k = slices_of<const T>(k);
+  p.v = slices_of<const T>(v);
   p.scale = static_cast<T>(scale);
   p.causal = is_causal;
   if (mask.defined()) {
@@ -156,8 +244,9 @@ cpu::AttentionProblem<T> make_problem(const Tensor& q, const Tensor& k, const Te
   return p;
 }
 
-// The tiled kernel's autograd-aware forward. q, k, v: contiguous, common batch
-// shape; mask: undefined or a view broadcast to [batch..., L, S].
+// The tiled kernel's autograd-aware forward. q, k, v: a common batch shape,
+// each packed or read in place (kernel_operand); mask: undefined or a view
+// broadcast to [batch..., L, S].
 Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool is_causal,
                        double scale) {
   const Shape batch(q.sizes().begin(), q.sizes().end() - 2);
@@ -178,11 +267,7 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
       }
     }
   }
-  Shape out_shape = batch;
-  out_shape.push_back(L);
-  out_shape.push_back(Ev);
-  const TensorOptions opt = TensorOptions(q.dtype()).device(q.device());
-  Tensor out = empty(out_shape, opt);
+  Tensor out = empty_output_like(q, Ev, q.dtype());
   // The CUDA kernel reads the mask offsets from device memory, and keeps the
   // logsumexp in float32 for 16-bit inputs.
   Tensor mask_offset_dev;
@@ -202,7 +287,7 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
   {
     WICK_DISPATCH_FLOAT(q.dtype(), kOp, [&]<typename scalar_t>() {
       cpu::attention_forward(make_problem<scalar_t>(q, k, v, mask, mask_offset, is_causal, scale),
-                             out.data_ptr<scalar_t>(), lse.data_ptr<scalar_t>());
+                             slices_of<scalar_t>(out), lse.data_ptr<scalar_t>());
     });
   }
 
@@ -232,23 +317,24 @@ Tensor flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, const 
             return res;
           }
           Tensor o = c.output();
-          Tensor go = c.grad().contiguous();
-          const TensorOptions o2 = TensorOptions(qs.dtype()).device(qs.device());
-          Tensor dq = c.needs_input_grad(0) ? empty(qs.sizes(), o2) : Tensor();
-          Tensor dk = c.needs_input_grad(1) ? empty(ks.sizes(), o2) : Tensor();
-          Tensor dv = c.needs_input_grad(2) ? empty(vs.sizes(), o2) : Tensor();
+          Tensor go = c.grad();
+          if (go.dtype() != qs.dtype()) go = go.to(qs.dtype());
+          go = kernel_operand(go);
+          auto grad_like = [&](size_t i, const Tensor& x) {
+            return c.needs_input_grad(i) ? empty_output_like(x, x.size(-1), x.dtype()) : Tensor();
+          };
+          Tensor dq = grad_like(0, qs), dk = grad_like(1, ks), dv = grad_like(2, vs);
 #ifdef WICK_WITH_CUDA
           if (qs.is_cuda()) {
-            if (go.dtype() != qs.dtype()) go = go.to(qs.dtype());
             cuda::attention_backward(dq, dk, dv, qs, ks, vs, mask, mask_offset_dev, is_causal, scale, o, go, lse);
             return tensor_list{dq, dk, dv};
           }
 #endif
           WICK_DISPATCH_FLOAT(qs.dtype(), kOp, [&]<typename scalar_t>() {
-            auto ptr = [](const Tensor& t) { return t.defined() ? t.data_ptr<scalar_t>() : nullptr; };
             cpu::attention_backward(make_problem<scalar_t>(qs, ks, vs, mask, mask_offset, is_causal, scale),
-                                    o.data_ptr<scalar_t>(), go.data_ptr<scalar_t>(), lse.data_ptr<scalar_t>(),
-                                    ptr(dq), ptr(dk), ptr(dv));
+                                    slices_of<const scalar_t>(o), slices_of<const scalar_t>(go),
+                                    lse.data_ptr<scalar_t>(), slices_of<scalar_t>(dq), slices_of<scalar_t>(dk),
+                                    slices_of<scalar_t>(dv));
           });
           return tensor_list{dq, dk, dv};
         },
@@ -280,10 +366,11 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     s.push_back(b);
     return s;
   };
-  // Differentiable broadcast + copy: a no-op for inputs already in this layout.
-  Tensor qc = q.expand(with(L, E)).contiguous();
-  Tensor kc = k.expand(with(S, E)).contiguous();
-  Tensor vc = v.expand(with(S, Ev)).contiguous();
+  // Differentiable broadcast, then a packed copy only where the kernels
+  // cannot read the operand in place (kernel_operand).
+  Tensor qc = kernel_operand(q.expand(with(L, E)));
+  Tensor kc = kernel_operand(k.expand(with(S, E)));
+  Tensor vc = kernel_operand(v.expand(with(S, Ev)));
   Tensor mask = attn_mask.defined() ? attn_mask.detach().expand(with(L, S)) : Tensor();
   const double s = scale.value_or(1.0 / std::sqrt(static_cast<double>(E)));
   return flash_attention(qc, kc, vc, mask, is_causal, s);

@@ -75,6 +75,7 @@
 #include "cuda/kernels/block.cuh"
 #include "cuda/kernels/device_types.cuh"
 #include "cuda/runtime.h"
+#include "ops/attention_slices.h"
 #include "ops/creation.h"
 
 namespace wick::cuda {
@@ -87,9 +88,7 @@ constexpr char kOp[] = "scaled_dot_product_attention";
 template <typename T>
 struct Params {
   using A = compute_t<T>;
-  const T* q = nullptr;
-  const T* k = nullptr;
-  const T* v = nullptr;
+  Slices<const T> q, k, v;  // any slice_layout (ops/attention_slices.h)
   int64_t N = 0, L = 0, S = 0;
   int E = 0, Ev = 0;
   A scale = A(1);
@@ -122,8 +121,9 @@ struct Tiles {
 };
 
 // dst[r * ld + c] = src[r * width + c] for r < rows_valid, c < cols_valid,
-// else 0, over a kRows x kCols tile (the zero padding makes the products
-// over the padded head dim and the rows past L or S contribute nothing).
+// else 0, over a kRows x kCols tile; width is the source's row stride (the
+// zero padding makes the products over the padded head dim and the rows past
+// L or S contribute nothing).
 template <int kRows, int kCols, typename A, typename T>
 __device__ __forceinline__ void load_tile(A* __restrict__ dst, int ld, const T* __restrict__ src, int64_t width,
                                           int64_t rows_valid, int cols_valid) {
@@ -209,7 +209,7 @@ __device__ __forceinline__ A masked_score(const Params<T>& p, int64_t moff, int6
 
 template <typename T, int kD, int R, int C>
 __global__ void __launch_bounds__(kThreads)
-    attention_forward_kernel(const Params<T> p, T* __restrict__ out, compute_t<T>* __restrict__ lse) {
+    attention_forward_kernel(const Params<T> p, const Slices<T> out, compute_t<T>* __restrict__ lse) {
   using A = compute_t<T>;
   constexpr int Br = 16 * R, Bc = 16 * C, ld = kD + 1, ldp = Bc + 1, CD = kD / 16;
   extern __shared__ __align__(128) unsigned char smem_raw[];
@@ -223,8 +223,10 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t n = blockIdx.x / qblocks;
   const int64_t i0 = (qblocks - 1 - blockIdx.x % qblocks) * Br;  // the longest (causal) tiles first
   const int64_t moff = p.mask_offset ? p.mask_offset[n] : 0;
+  const SliceRows<const T> qn = p.q.slice(n), kn = p.k.slice(n), vn = p.v.slice(n);
+  const SliceRows<T> on = out.slice(n);
 
-  load_tile<Br, kD>(Qs, ld, p.q + (n * L + i0) * p.E, p.E, L - i0, p.E);
+  load_tile<Br, kD>(Qs, ld, qn.row(i0), qn.ld, L - i0, p.E);
 
   A m[R], l[R], acc[R][CD];
 #pragma unroll
@@ -238,8 +240,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t jend = p.causal ? std::min<int64_t>(S, i0 + Br) : S;  // causal: keys j <= i only
   for (int64_t j0 = 0; j0 < jend; j0 += Bc) {
     __syncthreads();  // the previous tile's readers of Ks, Vs, Ps are done
-    load_tile<Bc, kD>(Ks, ld, p.k + (n * S + j0) * p.E, p.E, S - j0, p.E);
-    load_tile<Bc, kD>(Vs, ld, p.v + (n * S + j0) * p.Ev, p.Ev, S - j0, p.Ev);
+    load_tile<Bc, kD>(Ks, ld, kn.row(j0), kn.ld, S - j0, p.E);
+    load_tile<Bc, kD>(Vs, ld, vn.row(j0), vn.ld, S - j0, p.Ev);
     __syncthreads();
 
     A s[R][C];
@@ -288,7 +290,7 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t i = i0 + ty * R + r;
     if (i >= L) continue;
     const A inv = A(1) / l[r];  // l = 0 (fully masked): 0 * inf = NaN, as the composed softmax
-    T* o = out + (n * L + i) * p.Ev;
+    T* o = on.row(i);
 #pragma unroll
     for (int c = 0; c < CD; ++c) {
       const int e = tx + 16 * c;
@@ -300,16 +302,19 @@ __global__ void __launch_bounds__(kThreads)
 
 // ---- backward ---------------------------------------------------------------
 
-// D[row] = sum_e dout[row, e] * out[row, e], one warp per row.
+// D[n L + i] = sum_e dout[n, i, e] * out[n, i, e], one warp per row.
 template <typename T>
-__global__ void attention_rowdot_kernel(compute_t<T>* __restrict__ D, const T* __restrict__ dout,
-                                        const T* __restrict__ out, int64_t rows, int Ev) {
+__global__ void attention_rowdot_kernel(compute_t<T>* __restrict__ D, const Slices<const T> dout,
+                                        const Slices<const T> out, int64_t N, int64_t L, int Ev) {
   using A = compute_t<T>;
   const int lane = threadIdx.x & 31;
   const int64_t warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
-  for (int64_t row = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5; row < rows; row += warps) {
+  for (int64_t row = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) >> 5; row < N * L; row += warps) {
+    const int64_t n = row / L;
+    const T* go = dout.row(n, row - n * L);
+    const T* o = out.row(n, row - n * L);
     A acc = A(0);
-    for (int e = lane; e < Ev; e += 32) acc += to_compute<A>(dout[row * Ev + e]) * to_compute<A>(out[row * Ev + e]);
+    for (int e = lane; e < Ev; e += 32) acc += to_compute<A>(go[e]) * to_compute<A>(o[e]);
     acc = warp_sum(acc);
     if (lane == 0) D[row] = acc;
   }
@@ -336,8 +341,8 @@ __device__ __forceinline__ void prob_and_ds(const Params<T>& p, int64_t moff, in
 // score tiles are keys, columns queries (Bq = 16C per tile).
 template <typename T, int kD, int R, int C>
 __global__ void __launch_bounds__(kThreads)
-    attention_dkdv_kernel(const Params<T> p, const T* __restrict__ dout, const compute_t<T>* __restrict__ lse,
-                          const compute_t<T>* __restrict__ Dv, T* __restrict__ dk, T* __restrict__ dv) {
+    attention_dkdv_kernel(const Params<T> p, const Slices<const T> dout, const compute_t<T>* __restrict__ lse,
+                          const compute_t<T>* __restrict__ Dv, const Slices<T> dk, const Slices<T> dv) {
   using A = compute_t<T>;
   constexpr int Bk = 16 * R, Bq = 16 * C, ld = kD + 1, ldp = Bq + 1, CD = kD / 16;
   extern __shared__ __align__(128) unsigned char smem_raw[];
@@ -355,9 +360,12 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t n = blockIdx.x / kblocks;
   const int64_t j0 = (blockIdx.x % kblocks) * Bk;
   const int64_t moff = p.mask_offset ? p.mask_offset[n] : 0;
+  const SliceRows<const T> qn = p.q.slice(n), kn = p.k.slice(n), vn = p.v.slice(n);
+  const SliceRows<const T> don = dout.slice(n);
+  const SliceRows<T> dkn = dk.slice(n), dvn = dv.slice(n);
 
-  load_tile<Bk, kD>(Ks, ld, p.k + (n * S + j0) * p.E, p.E, S - j0, p.E);
-  load_tile<Bk, kD>(Vs, ld, p.v + (n * S + j0) * p.Ev, p.Ev, S - j0, p.Ev);
+  load_tile<Bk, kD>(Ks, ld, kn.row(j0), kn.ld, S - j0, p.E);
+  load_tile<Bk, kD>(Vs, ld, vn.row(j0), vn.ld, S - j0, p.Ev);
 
   A dka[R][CD], dva[R][CD];
 #pragma unroll
@@ -368,8 +376,8 @@ __global__ void __launch_bounds__(kThreads)
   // Causal: rows i < j0 see none of these keys (their p is 0), skip them.
   for (int64_t i0 = p.causal ? j0 : 0; i0 < L; i0 += Bq) {
     __syncthreads();  // the previous tile's readers of Qs, dOs, Ps, dSs are done
-    load_tile<Bq, kD>(Qs, ld, p.q + (n * L + i0) * p.E, p.E, L - i0, p.E);
-    load_tile<Bq, kD>(dOs, ld, dout + (n * L + i0) * p.Ev, p.Ev, L - i0, p.Ev);
+    load_tile<Bq, kD>(Qs, ld, qn.row(i0), qn.ld, L - i0, p.E);
+    load_tile<Bq, kD>(dOs, ld, don.row(i0), don.ld, L - i0, p.Ev);
     for (int c = threadIdx.x; c < Bq; c += kThreads) {
       const bool in = i0 + c < L;
       lse_s[c] = in ? lse[n * L + i0 + c] : A(0);
@@ -406,8 +414,8 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int c = 0; c < CD; ++c) {
       const int e = tx + 16 * c;
-      if (dk && e < p.E) dk[(n * S + j) * p.E + e] = from_compute<T>(p.scale * dka[r][c]);
-      if (dv && e < p.Ev) dv[(n * S + j) * p.Ev + e] = from_compute<T>(dva[r][c]);
+      if (dk && e < p.E) dkn.row(j)[e] = from_compute<T>(p.scale * dka[r][c]);
+      if (dv && e < p.Ev) dvn.row(j)[e] = from_compute<T>(dva[r][c]);
     }
   }
 }
@@ -416,8 +424,8 @@ __global__ void __launch_bounds__(kThreads)
 // score tiles are queries, columns keys (Bk = 16C per tile).
 template <typename T, int kD, int R, int C>
 __global__ void __launch_bounds__(kThreads)
-    attention_dq_kernel(const Params<T> p, const T* __restrict__ dout, const compute_t<T>* __restrict__ lse,
-                        const compute_t<T>* __restrict__ Dv, T* __restrict__ dq) {
+    attention_dq_kernel(const Params<T> p, const Slices<const T> dout, const compute_t<T>* __restrict__ lse,
+                        const compute_t<T>* __restrict__ Dv, const Slices<T> dq) {
   using A = compute_t<T>;
   constexpr int Bq = 16 * R, Bk = 16 * C, ld = kD + 1, ldp = Bk + 1, CD = kD / 16;
   extern __shared__ __align__(128) unsigned char smem_raw[];
@@ -432,9 +440,12 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t n = blockIdx.x / qblocks;
   const int64_t i0 = (qblocks - 1 - blockIdx.x % qblocks) * Bq;  // the longest (causal) tiles first
   const int64_t moff = p.mask_offset ? p.mask_offset[n] : 0;
+  const SliceRows<const T> qn = p.q.slice(n), kn = p.k.slice(n), vn = p.v.slice(n);
+  const SliceRows<const T> don = dout.slice(n);
+  const SliceRows<T> dqn = dq.slice(n);
 
-  load_tile<Bq, kD>(Qs, ld, p.q + (n * L + i0) * p.E, p.E, L - i0, p.E);
-  load_tile<Bq, kD>(dOs, ld, dout + (n * L + i0) * p.Ev, p.Ev, L - i0, p.Ev);
+  load_tile<Bq, kD>(Qs, ld, qn.row(i0), qn.ld, L - i0, p.E);
+  load_tile<Bq, kD>(dOs, ld, don.row(i0), don.ld, L - i0, p.Ev);
   A lse_r[R], D_r[R], dqa[R][CD];
 #pragma unroll
   for (int r = 0; r < R; ++r) {
@@ -448,8 +459,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t jend = p.causal ? std::min<int64_t>(S, i0 + Bq) : S;
   for (int64_t j0 = 0; j0 < jend; j0 += Bk) {
     __syncthreads();  // the previous tile's readers of Ks, Vs, dSs are done (and Qs, dOs stored)
-    load_tile<Bk, kD>(Ks, ld, p.k + (n * S + j0) * p.E, p.E, S - j0, p.E);
-    load_tile<Bk, kD>(Vs, ld, p.v + (n * S + j0) * p.Ev, p.Ev, S - j0, p.Ev);
+    load_tile<Bk, kD>(Ks, ld, kn.row(j0), kn.ld, S - j0, p.E);
+    load_tile<Bk, kD>(Vs, ld, vn.row(j0), vn.ld, S - j0, p.Ev);
     __syncthreads();
 
     A st[R][C], dpt[R][C];
@@ -479,7 +490,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int c = 0; c < CD; ++c) {
       const int e = tx + 16 * c;
-      if (e < p.E) dq[(n * L + i) * p.E + e] = from_compute<T>(p.scale * dqa[r][c]);
+      if (e < p.E) dqn.row(i)[e] = from_compute<T>(p.scale * dqa[r][c]);
     }
   }
 }
@@ -517,7 +528,7 @@ struct TcTiles {
 };
 
 // dst[r * ld + c] = src[r * width + c] (zero outside rows_valid x cols_valid),
-// kept in the storage type.
+// kept in the storage type (width: the source's row stride).
 template <int kRows, int kCols, typename T>
 __device__ __forceinline__ void load_tile_raw(T* __restrict__ dst, int ld, const T* __restrict__ src, int64_t width,
                                               int64_t rows_valid, int cols_valid) {
@@ -529,7 +540,7 @@ __device__ __forceinline__ void load_tile_raw(T* __restrict__ dst, int ld, const
 
 template <typename T, int kD>
 __global__ void __launch_bounds__(kThreads)
-    attention_forward_tc_kernel(const Params<T> p, T* __restrict__ out, float* __restrict__ lse) {
+    attention_forward_tc_kernel(const Params<T> p, const Slices<T> out, float* __restrict__ lse) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
   __trap();  // the host takes this kernel on sm_80+ only
 #else
@@ -554,17 +565,19 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t n = blockIdx.x / qblocks;
   const int64_t i0 = (qblocks - 1 - blockIdx.x % qblocks) * Br;
   const int64_t moff = p.mask_offset ? p.mask_offset[n] : 0;
+  const SliceRows<const T> qn = p.q.slice(n), kn = p.k.slice(n), vn = p.v.slice(n);
+  const SliceRows<T> on = out.slice(n);
   const int64_t i = i0 + row;
 
-  load_tile_raw<Br, kD>(Qs, ldh, p.q + (n * L + i0) * p.E, p.E, L - i0, p.E);
+  load_tile_raw<Br, kD>(Qs, ldh, qn.row(i0), qn.ld, L - i0, p.E);
   for (int idx = threadIdx.x; idx < Br * ldo; idx += kThreads) Os[idx] = 0.f;
   float m = -INFINITY, l = 0.f;
 
   const int64_t jend = p.causal ? std::min<int64_t>(S, i0 + Br) : S;
   for (int64_t j0 = 0; j0 < jend; j0 += Bc) {
     __syncthreads();  // the previous tile's readers of Ks, Vs, Ps and writers of Os are done
-    load_tile_raw<Bc, kD>(Ks, ldh, p.k + (n * S + j0) * p.E, p.E, S - j0, p.E);
-    load_tile_raw<Bc, kD>(Vs, ldh, p.v + (n * S + j0) * p.Ev, p.Ev, S - j0, p.Ev);
+    load_tile_raw<Bc, kD>(Ks, ldh, kn.row(j0), kn.ld, S - j0, p.E);
+    load_tile_raw<Bc, kD>(Vs, ldh, vn.row(j0), vn.ld, S - j0, p.Ev);
     __syncthreads();
 
     {  // s = Q K^T: this warp's row block x column blocks 2 half, 2 half + 1
@@ -641,7 +654,7 @@ __global__ void __launch_bounds__(kThreads)
 
   if (i < L) {
     const float inv = 1.f / l;  // l = 0 (fully masked): NaN, as the composed softmax
-    T* o = out + (n * L + i) * p.Ev;
+    T* o = on.row(i);
     for (int c = quad; c < p.Ev; c += 4) o[c] = from_compute<T>(Os[row * ldo + c] * inv);
     if (quad == 0) lse[n * L + i] = m + dlog(l);
   }
@@ -718,10 +731,10 @@ __device__ __forceinline__ void tc_nn(nvcuda::wmma::fragment<nvcuda::wmma::accum
 }
 
 // Writes scale * acc (this warp's fragments of a [64, kD] result, staged
-// through the float buffer `stage`) to dst rows r0.. (valid rows, cols < width).
-// Every thread must call; starts and ends with a barrier.
+// through the float buffer `stage`) to the rows of dst (row stride ld; valid
+// rows, cols < width). Every thread must call; starts and ends with a barrier.
 template <typename T, int kD, int F, int ldo>
-__device__ __forceinline__ void tc_write(T* dst, int64_t rows_valid, int width, float scale, float* stage,
+__device__ __forceinline__ void tc_write(T* dst, int64_t ld, int64_t rows_valid, int width, float scale, float* stage,
                                          const nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> (&acc)[F],
                                          int rb, int half) {
   namespace wmma = nvcuda::wmma;
@@ -732,7 +745,7 @@ __device__ __forceinline__ void tc_write(T* dst, int64_t rows_valid, int width, 
   __syncthreads();
   for (int idx = threadIdx.x; idx < 64 * kD; idx += kThreads) {
     const int r = idx / kD, c = idx % kD;
-    if (r < rows_valid && c < width) dst[int64_t(r) * width + c] = from_compute<T>(scale * stage[r * ldo + c]);
+    if (r < rows_valid && c < width) dst[int64_t(r) * ld + c] = from_compute<T>(scale * stage[r * ldo + c]);
   }
   __syncthreads();
 }
@@ -740,8 +753,8 @@ __device__ __forceinline__ void tc_write(T* dst, int64_t rows_valid, int width, 
 // Kernel 1 on tensor cores: one block per (slice n, 64 keys).
 template <typename T, int kD>
 __global__ void __launch_bounds__(kThreads)
-    attention_dkdv_tc_kernel(const Params<T> p, const T* __restrict__ dout, const float* __restrict__ lse,
-                             const float* __restrict__ Dv, T* __restrict__ dk, T* __restrict__ dv) {
+    attention_dkdv_tc_kernel(const Params<T> p, const Slices<const T> dout, const float* __restrict__ lse,
+                             const float* __restrict__ Dv, const Slices<T> dk, const Slices<T> dv) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
   __trap();
 #else
@@ -766,9 +779,11 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t n = blockIdx.x / kblocks;
   const int64_t j0 = (blockIdx.x % kblocks) * B;
   const int64_t moff = p.mask_offset ? p.mask_offset[n] : 0;
+  const SliceRows<const T> qn = p.q.slice(n), kn = p.k.slice(n), vn = p.v.slice(n);
+  const SliceRows<const T> don = dout.slice(n);
 
-  load_tile_raw<B, kD>(Ks, ldh, p.k + (n * S + j0) * p.E, p.E, S - j0, p.E);
-  load_tile_raw<B, kD>(Vs, ldh, p.v + (n * S + j0) * p.Ev, p.Ev, S - j0, p.Ev);
+  load_tile_raw<B, kD>(Ks, ldh, kn.row(j0), kn.ld, S - j0, p.E);
+  load_tile_raw<B, kD>(Vs, ldh, vn.row(j0), vn.ld, S - j0, p.Ev);
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> dka[F], dva[F];
 #pragma unroll
   for (int f = 0; f < F; ++f) {
@@ -778,8 +793,8 @@ __global__ void __launch_bounds__(kThreads)
 
   for (int64_t i0 = p.causal ? j0 : 0; i0 < L; i0 += B) {
     __syncthreads();  // the previous tile's readers of Qs, dOs, Pt, dSt, lse_s, D_s are done
-    load_tile_raw<B, kD>(Qs, ldh, p.q + (n * L + i0) * p.E, p.E, L - i0, p.E);
-    load_tile_raw<B, kD>(dOs, ldh, dout + (n * L + i0) * p.Ev, p.Ev, L - i0, p.Ev);
+    load_tile_raw<B, kD>(Qs, ldh, qn.row(i0), qn.ld, L - i0, p.E);
+    load_tile_raw<B, kD>(dOs, ldh, don.row(i0), don.ld, L - i0, p.Ev);
     for (int c = threadIdx.x; c < B; c += kThreads) {
       const bool in = i0 + c < L;
       lse_s[c] = in ? lse[n * L + i0 + c] : 0.f;
@@ -811,16 +826,16 @@ __global__ void __launch_bounds__(kThreads)
   }
 
   float* stage = St;  // [64, ldo] floats over the two float tiles
-  if (dv) tc_write<T, kD, F, Tl::ldo>(dv + (n * S + j0) * p.Ev, S - j0, p.Ev, 1.f, stage, dva, rb, half);
-  if (dk) tc_write<T, kD, F, Tl::ldo>(dk + (n * S + j0) * p.E, S - j0, p.E, p.scale, stage, dka, rb, half);
+  if (dv) tc_write<T, kD, F, Tl::ldo>(dv.slice(n).row(j0), dv.ld(), S - j0, p.Ev, 1.f, stage, dva, rb, half);
+  if (dk) tc_write<T, kD, F, Tl::ldo>(dk.slice(n).row(j0), dk.ld(), S - j0, p.E, p.scale, stage, dka, rb, half);
 #endif
 }
 
 // Kernel 2 on tensor cores: one block per (slice n, 64 queries).
 template <typename T, int kD>
 __global__ void __launch_bounds__(kThreads)
-    attention_dq_tc_kernel(const Params<T> p, const T* __restrict__ dout, const float* __restrict__ lse,
-                           const float* __restrict__ Dv, T* __restrict__ dq) {
+    attention_dq_tc_kernel(const Params<T> p, const Slices<const T> dout, const float* __restrict__ lse,
+                           const float* __restrict__ Dv, const Slices<T> dq) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
   __trap();
 #else
@@ -842,11 +857,13 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t n = blockIdx.x / qblocks;
   const int64_t i0 = (qblocks - 1 - blockIdx.x % qblocks) * B;  // the longest (causal) tiles first
   const int64_t moff = p.mask_offset ? p.mask_offset[n] : 0;
+  const SliceRows<const T> qn = p.q.slice(n), kn = p.k.slice(n), vn = p.v.slice(n);
+  const SliceRows<const T> don = dout.slice(n);
   const int64_t i = i0 + row;
   const float lse_i = i < L ? lse[n * L + i] : 0.f, D_i = i < L ? Dv[n * L + i] : 0.f;
 
-  load_tile_raw<B, kD>(Qs, ldh, p.q + (n * L + i0) * p.E, p.E, L - i0, p.E);
-  load_tile_raw<B, kD>(dOs, ldh, dout + (n * L + i0) * p.Ev, p.Ev, L - i0, p.Ev);
+  load_tile_raw<B, kD>(Qs, ldh, qn.row(i0), qn.ld, L - i0, p.E);
+  load_tile_raw<B, kD>(dOs, ldh, don.row(i0), don.ld, L - i0, p.Ev);
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> dqa[F];
 #pragma unroll
   for (int f = 0; f < F; ++f) wmma::fill_fragment(dqa[f], 0.f);
@@ -854,8 +871,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t jend = p.causal ? std::min<int64_t>(S, i0 + B) : S;
   for (int64_t j0 = 0; j0 < jend; j0 += B) {
     __syncthreads();  // the previous tile's readers of Ks, Vs, dSs are done (and Qs, dOs stored)
-    load_tile_raw<B, kD>(Ks, ldh, p.k + (n * S + j0) * p.E, p.E, S - j0, p.E);
-    load_tile_raw<B, kD>(Vs, ldh, p.v + (n * S + j0) * p.Ev, p.Ev, S - j0, p.Ev);
+    load_tile_raw<B, kD>(Ks, ldh, kn.row(j0), kn.ld, S - j0, p.E);
+    load_tile_raw<B, kD>(Vs, ldh, vn.row(j0), vn.ld, S - j0, p.Ev);
     __syncthreads();
     {
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2];
@@ -879,7 +896,7 @@ __global__ void __launch_bounds__(kThreads)
     tc_nn<T, F, ldp, ldh>(dqa, dSs, Ks, rb, half);  // dQ_i += ds K_j
   }
 
-  tc_write<T, kD, F, Tl::ldo>(dq + (n * L + i0) * p.E, L - i0, p.E, p.scale, Ss, dqa, rb, half);
+  tc_write<T, kD, F, Tl::ldo>(dq.slice(n).row(i0), dq.ld(), L - i0, p.E, p.scale, Ss, dqa, rb, half);
 #endif
 }
 
@@ -900,7 +917,7 @@ size_t max_smem(DType dtype, int bucket) {
 }
 
 // The number of (batch*head) slices of q [batch..., L, E].
-int64_t slices(const Tensor& q) {
+int64_t slice_count(const Tensor& q) {
   int64_t n = 1;
   for (int64_t d = 0; d + 2 < q.dim(); ++d) n *= q.size(d);
   return n;
@@ -910,12 +927,12 @@ template <typename T>
 Params<T> make_params(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, const Tensor& mask_offset,
                       bool causal, double scale) {
   Params<T> p;
-  p.q = static_cast<const T*>(q.data_ptr_raw());
-  p.k = static_cast<const T*>(k.data_ptr_raw());
-  p.v = static_cast<const T*>(v.data_ptr_raw());
+  p.q = slices_of<const T>(q);
+  p.k = slices_of<const T>(k);
+  p.v = slices_of<const T>(v);
   p.L = q.size(-2);
   p.S = k.size(-2);
-  p.N = slices(q);
+  p.N = slice_count(q);
   p.E = static_cast<int>(q.size(-1));
   p.Ev = static_cast<int>(v.size(-1));
   p.scale = static_cast<compute_t<T>>(scale);
@@ -936,8 +953,6 @@ Params<T> make_params(const Tensor& q, const Tensor& k, const Tensor& v, const T
 
 void check_args(const Tensor& q, const Tensor& k, const Tensor& v) {
   WICK_CHECK(q.is_cuda() && k.is_cuda() && v.is_cuda(), kOp, ": the CUDA kernel needs CUDA tensors");
-  WICK_CHECK(q.is_contiguous() && k.is_contiguous() && v.is_contiguous(), kOp,
-             ": internal: the CUDA kernel needs contiguous q, k, v");
   WICK_CHECK(attention_supported(q.dtype(), q.size(-1), v.size(-1), q.device().index), kOp, ": the fused CUDA kernel does not take ",
              q.dtype(), " with head dims ", q.size(-1), ", ", v.size(-1));
 }
@@ -961,7 +976,18 @@ std::atomic<AttentionBackend>& attention_backend_state() {
   return b;
 }
 
+OptInSwitch& strided_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_STRIDED");
+  return s;
+}
+
+// cuDNN's SDPA node takes packed [N, L, E] tensors only.
+bool packed(const Tensor& t) { return !t.defined() || t.is_contiguous(); }
+
 }  // namespace
+
+void set_attention_strided(bool on) { strided_switch().set(on); }
+bool attention_strided() { return strided_switch().on(); }
 
 void set_attention_backend(AttentionBackend b) {
   WICK_CHECK(b != AttentionBackend::Cudnn || vendor::cudnn_built(),
@@ -983,7 +1009,8 @@ DType attention_lse_dtype(DType dtype) { return dtype == kFloat64 ? kFloat64 : k
 void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& mask, const Tensor& mask_offset, bool causal, double scale) {
   check_args(q, k, v);
-  if (attention_backend() == AttentionBackend::Cudnn && vendor::cudnn_attention_eligible(q, k, v, mask, causal)) {
+  if (attention_backend() == AttentionBackend::Cudnn && vendor::cudnn_attention_eligible(q, k, v, mask, causal) &&
+      packed(out)) {
     vendor::cudnn_attention_forward(out, lse, q, k, v, scale);
     return;
   }
@@ -996,7 +1023,7 @@ void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, co
     using A = compute_t<T>;
     const Params<T> p = make_params<T>(q, k, v, mask, mask_offset, causal, scale);
     if (p.N * p.L == 0) return;
-    T* o = static_cast<T*>(out.data_ptr_raw());
+    const Slices<T> o = slices_of<T>(out);
     A* ls = static_cast<A*>(lse.data_ptr_raw());
     auto run = [&]<int kD>() {
       if constexpr (is_reduced_float_v<T>) {
@@ -1033,10 +1060,10 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
                         const Tensor& v, const Tensor& mask, const Tensor& mask_offset, bool causal, double scale,
                         const Tensor& out, const Tensor& dout, const Tensor& lse) {
   check_args(q, k, v);
-  WICK_CHECK(out.is_contiguous() && dout.is_contiguous(), kOp, ": internal: out and dout must be contiguous");
   // cuDNN's backward, where it builds a plan (else wick's, on the same lse).
   if (attention_backend() == AttentionBackend::Cudnn && vendor::cudnn_attention_eligible(q, k, v, mask, causal) &&
-      (dq.defined() || dk.defined() || dv.defined()) &&
+      (dq.defined() || dk.defined() || dv.defined()) && packed(out) && packed(dout) && packed(dq) && packed(dk) &&
+      packed(dv) &&
       vendor::cudnn_attention_backward(dq, dk, dv, q, k, v, scale, out, dout, lse))
     return;
   DeviceGuard guard(q.device().index);
@@ -1048,12 +1075,12 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
     cudaStream_t stream = current_stream();
     // D_i = rowsum(dO_i * O_i): [N L] in the compute type.
     Tensor Dvec = empty({std::max<int64_t>(p.N * p.L, 1)}, TensorOptions(dtype_v<A>).device(q.device()));
-    const T* go = static_cast<const T*>(dout.data_ptr_raw());
+    const Slices<const T> go = slices_of<const T>(dout);
     const A* ls = static_cast<const A*>(lse.data_ptr_raw());
     A* D = static_cast<A*>(Dvec.data_ptr_raw());
     if (p.N * p.L > 0) {
-      attention_rowdot_kernel<T><<<grid_for(p.N * p.L * 32, 256), 256, 0, stream>>>(
-          D, go, static_cast<const T*>(out.data_ptr_raw()), p.N * p.L, p.Ev);
+      attention_rowdot_kernel<T><<<grid_for(p.N * p.L * 32, 256), 256, 0, stream>>>(D, go, slices_of<const T>(out), p.N,
+                                                                                    p.L, p.Ev);
       WICK_CUDA_CHECK_LAUNCH();
     }
     if constexpr (is_reduced_float_v<T>) {  // cuda/kernels/attention_fa2.h
@@ -1073,7 +1100,7 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
             WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                  static_cast<int>(Tc::kDkdvSmem)));
             kernel<<<static_cast<unsigned>(blocks), kThreads, Tc::kDkdvSmem, stream>>>(
-                p, go, ls, D, ptr_or_null<T>(dk), ptr_or_null<T>(dv));
+                p, go, ls, D, slices_of<T>(dk), slices_of<T>(dv));
             WICK_CUDA_CHECK_LAUNCH();
           }
           if (dq.defined() && p.L > 0) {
@@ -1083,7 +1110,7 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
             WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                  static_cast<int>(Tc::kDqSmem)));
             kernel<<<static_cast<unsigned>(blocks), kThreads, Tc::kDqSmem, stream>>>(p, go, ls, D,
-                                                                                     ptr_or_null<T>(dq));
+                                                                                     slices_of<T>(dq));
             WICK_CUDA_CHECK_LAUNCH();
           }
           return;
@@ -1097,8 +1124,8 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
         WICK_CHECK(blocks <= 0x7fffffff, kOp, ": too many key tiles for one launch (", blocks, ")");
         WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                              static_cast<int>(Tl::kDkdvSmem)));
-        kernel<<<static_cast<unsigned>(blocks), kThreads, Tl::kDkdvSmem, stream>>>(p, go, ls, D, ptr_or_null<T>(dk),
-                                                                                    ptr_or_null<T>(dv));
+        kernel<<<static_cast<unsigned>(blocks), kThreads, Tl::kDkdvSmem, stream>>>(p, go, ls, D, slices_of<T>(dk),
+                                                                                    slices_of<T>(dv));
         WICK_CUDA_CHECK_LAUNCH();
       }
       if (dq.defined() && p.L > 0) {
@@ -1107,7 +1134,7 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
         WICK_CHECK(blocks <= 0x7fffffff, kOp, ": too many query tiles for one launch (", blocks, ")");
         WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                              static_cast<int>(Tl::kDqSmem)));
-        kernel<<<static_cast<unsigned>(blocks), kThreads, Tl::kDqSmem, stream>>>(p, go, ls, D, ptr_or_null<T>(dq));
+        kernel<<<static_cast<unsigned>(blocks), kThreads, Tl::kDqSmem, stream>>>(p, go, ls, D, slices_of<T>(dq));
         WICK_CUDA_CHECK_LAUNCH();
       }
     };

@@ -3,8 +3,12 @@
 // backward. The same contract as the CPU kernels of ops/cpu/attention.h
 // (read there what each computes), with tensors instead of raw pointers:
 //
-//   q [N, L, E], k [N, S, E], v [N, S, Ev]   contiguous, one dtype:
-//                                            float16, bfloat16, float32, float64
+//   q [N, L, E], k [N, S, E], v [N, S, Ev]   one dtype: float16, bfloat16,
+//                                            float32, float64; each with
+//                                            batch dims N and in any
+//                                            slice_layout (ops/attention_slices.h:
+//                                            rows need not be packed, e.g. the
+//                                            heads of a [B, L, H E] projection)
 //   mask (optional)   bool (true = attend) or q's dtype (added to the
 //                     scores), element (n, i, j) at
 //                     mask + mask_offset[n] + i * mask.stride(-2) + j * mask.stride(-1)
@@ -54,13 +58,30 @@ void set_attention_backend(AttentionBackend b);
 AttentionBackend attention_backend();
 const char* attention_backend_name(AttentionBackend b);
 
-// out [N, L, Ev] (contiguous, q's dtype) and lse [N * L].
+// Whether scaled_dot_product_attention (ops/attention.cpp) hands wick's CUDA
+// kernels q, k, v, the output gradient, the output and the input gradients
+// in the layouts they come in (any slice_layout whose rows start 16-byte
+// aligned for 16-bit dtypes) instead of packed copies, the output and the
+// input gradients of [B, H, L, E] heads split from a [B, L, H E] projection
+// then laid out [B, L, H, E] (as PyTorch's flash attention): for GPT's
+// attention that drops 8 copies of a [B, L, E] activation per layer and
+// step (3 of q, k, v and 1 of the output's merge in the forward, 1 of the
+// output gradient and 3 of the input gradients' merges in the backward).
+// The CPU kernels always read in place. Process-wide (atomic); initially
+// off, on when the environment has WICK_CUDA_ATTENTION_STRIDED=1. Off by
+// default until a GPU has run CudaAttentionStrided.*.
+void set_attention_strided(bool on);
+bool attention_strided();
+
+// out [N, L, Ev] (q's dtype, any slice_layout, 16-byte aligned rows for
+// 16-bit dtypes) and lse [N * L] (packed).
 void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                        const Tensor& mask, const Tensor& mask_offset, bool causal, double scale);
 
-// From the forward's out and lse and dout [N, L, Ev] (contiguous): dq [N, L, E],
-// dk [N, S, E], dv [N, S, Ev] (contiguous, q's dtype); any may be undefined
-// (not computed).
+// From the forward's out and lse and dout [N, L, Ev]: dq [N, L, E],
+// dk [N, S, E], dv [N, S, Ev] (q's dtype); any may be undefined (not
+// computed). Every tensor in any slice_layout, as q above (the gradients
+// must not overlap themselves or each other).
 void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& q, const Tensor& k,
                         const Tensor& v, const Tensor& mask, const Tensor& mask_offset, bool causal, double scale,
                         const Tensor& out, const Tensor& dout, const Tensor& lse);

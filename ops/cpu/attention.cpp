@@ -112,9 +112,8 @@ inline double exp_shift_sum(double* x, int64_t n, double shift) {
 // causal / bool / float mask. Masked entries become -inf.
 template <typename T>
 void scores_tile(const AttentionProblem<T>& p, int64_t n, int64_t i0, int64_t br, int64_t j0, int64_t bc, T* s) {
-  const T* Q = p.q + (n * p.L + i0) * p.E;
-  const T* K = p.k + (n * p.S + j0) * p.E;
-  gemm<T>(br, bc, p.E, p.scale, MatRef<const T>{Q, p.E, 1}, MatRef<const T>{K, 1, p.E}, T(0), s, Bc);
+  gemm<T>(br, bc, p.E, p.scale, MatRef<const T>{p.q.row(n, i0), p.q.ld(), 1},
+          MatRef<const T>{p.k.row(n, j0), 1, p.k.ld()}, T(0), s, Bc);
   constexpr T ninf = -std::numeric_limits<T>::infinity();
   if (p.causal && j0 + bc - 1 > i0) {
     for (int64_t r = 0; r < br; ++r)
@@ -149,14 +148,14 @@ void zero_masked(const AttentionProblem<T>& p, int64_t n, int64_t i0, int64_t br
 }
 
 template <typename T>
-void forward_block(const AttentionProblem<T>& p, int64_t n, int64_t i0, T* out, T* lse, T* s, T* acc, T* m, T* l) {
+void forward_block(const AttentionProblem<T>& p, int64_t n, int64_t i0, const Slices<T>& out, T* lse, T* s, T* acc,
+                   T* m, T* l) {
   const int64_t br = std::min(Br, p.L - i0), Ev = p.Ev;
   constexpr T ninf = -std::numeric_limits<T>::infinity();
   std::fill(acc, acc + br * Ev, T(0));
   std::fill(m, m + br, ninf);
   std::fill(l, l + br, T(0));
   const int64_t jend = p.causal ? std::min(p.S, i0 + br) : p.S;  // causal: keys j <= i only
-  const T* V = p.v + n * p.S * Ev;
   for (int64_t j0 = 0; j0 < jend; j0 += Bc) {
     const int64_t bc = std::min(Bc, jend - j0);
     scores_tile(p, n, i0, br, j0, bc, s);
@@ -178,12 +177,13 @@ void forward_block(const AttentionProblem<T>& p, int64_t n, int64_t i0, T* out, 
       }
       m[r] = mnew;
     }
-    gemm<T>(br, Ev, bc, T(1), MatRef<const T>{s, Bc, 1}, MatRef<const T>{V + j0 * Ev, Ev, 1}, T(1), acc, Ev);
+    gemm<T>(br, Ev, bc, T(1), MatRef<const T>{s, Bc, 1}, MatRef<const T>{p.v.row(n, j0), p.v.ld(), 1}, T(1), acc,
+            Ev);
   }
-  T* o = out + (n * p.L + i0) * Ev;
   for (int64_t r = 0; r < br; ++r) {
     const T inv = T(1) / l[r];  // l = 0 (fully masked): 0 * inf = NaN, as the composed softmax
-    for (int64_t e = 0; e < Ev; ++e) o[r * Ev + e] = acc[r * Ev + e] * inv;
+    T* o = out.row(n, i0 + r);
+    for (int64_t e = 0; e < Ev; ++e) o[e] = acc[r * Ev + e] * inv;
     lse[n * p.L + i0 + r] = m[r] + std::log(l[r]);
   }
 }
@@ -228,7 +228,7 @@ int64_t attention_workspace_bytes(int64_t elem_size, int64_t E, int64_t Ev) {
 }
 
 template <typename T>
-void attention_forward(const AttentionProblem<T>& p, T* out, T* lse) {
+void attention_forward(const AttentionProblem<T>& p, Slices<T> out, T* lse) {
   const int64_t qblocks = (p.L + Br - 1) / Br;
   const int64_t tasks = p.N * qblocks;
   if (tasks == 0) return;
@@ -240,25 +240,38 @@ void attention_forward(const AttentionProblem<T>& p, T* out, T* lse) {
   });
 }
 
+namespace {
+
+// Zeroes the cols leading elements of each of the N x rows rows of x.
 template <typename T>
-void attention_backward(const AttentionProblem<T>& p, const T* out, const T* dout, const T* lse, T* dq, T* dk,
-                        T* dv) {
+void zero_rows(const Slices<T>& x, int64_t N, int64_t rows, int64_t cols) {
+  if (!x) return;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t r = 0; r < rows; ++r) std::fill_n(x.row(n, r), cols, T(0));
+}
+
+}  // namespace
+
+template <typename T>
+void attention_backward(const AttentionProblem<T>& p, Slices<const T> out, Slices<const T> dout, const T* lse,
+                        Slices<T> dq, Slices<T> dk, Slices<T> dv) {
   const int64_t N = p.N, L = p.L, S = p.S, E = p.E, Ev = p.Ev;
-  if (dk) std::fill(dk, dk + N * S * E, T(0));
-  if (dv) std::fill(dv, dv + N * S * Ev, T(0));
-  if (dq) std::fill(dq, dq + N * L * E, T(0));
+  zero_rows(dk, N, S, E);
+  zero_rows(dv, N, S, Ev);
+  zero_rows(dq, N, L, E);
   if (N * L == 0 || S == 0) return;
   // D_i = rowsum(dO_i * O_i) = sum_j p_ij dp_ij.
   Scratch<T> Dbuf(N * L);
   T* D = Dbuf.p;
   parallel_for(0, N * L, grain_for(Ev) * 4, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
+      const T* go = dout.row(r / L, r % L);
+      const T* o = out.row(r / L, r % L);
       T acc = T(0);
-      for (int64_t e = 0; e < Ev; ++e) acc += dout[r * Ev + e] * out[r * Ev + e];
+      for (int64_t e = 0; e < Ev; ++e) acc += go[e] * o[e];
       D[r] = acc;
     }
   });
-
   // One pass per (batch*head) slice when there are enough slices to keep
   // every thread busy: the thread owning slice n owns its dQ, dK and dV, so it
   // accumulates all three in a fixed order without recomputing s and dp.
@@ -269,27 +282,30 @@ void attention_backward(const AttentionProblem<T>& p, const T* out, const T* dou
       for (int64_t n = n0; n < n1; ++n)
         for (int64_t j0 = 0; j0 < S; j0 += Bc) {
           const int64_t bc = std::min(Bc, S - j0);
-          const T* Kj = p.k + (n * S + j0) * E;
-          const T* Vj = p.v + (n * S + j0) * Ev;
-          T* dKj = dk ? dk + (n * S + j0) * E : nullptr;
-          T* dVj = dv ? dv + (n * S + j0) * Ev : nullptr;
+          const T* Kj = p.k.row(n, j0);
+          const T* Vj = p.v.row(n, j0);
+          T* dKj = dk ? dk.row(n, j0) : nullptr;
+          T* dVj = dv ? dv.row(n, j0) : nullptr;
           const int64_t istart = p.causal ? (j0 / Br) * Br : 0;  // causal: rows i >= j0 only
           for (int64_t i0 = istart; i0 < L; i0 += Br) {
             const int64_t br = std::min(Br, L - i0);
-            const T* Qi = p.q + (n * L + i0) * E;
-            const T* dOi = dout + (n * L + i0) * Ev;
+            const T* Qi = p.q.row(n, i0);
+            const T* dOi = dout.row(n, i0);
             scores_tile(p, n, i0, br, j0, bc, P.p);
             probs_tile(lse + n * L + i0, br, bc, P.p);
             if (dVj)
-              gemm<T>(bc, Ev, br, T(1), MatRef<const T>{P.p, 1, Bc}, MatRef<const T>{dOi, Ev, 1}, T(1), dVj, Ev);
+              gemm<T>(bc, Ev, br, T(1), MatRef<const T>{P.p, 1, Bc}, MatRef<const T>{dOi, dout.ld(), 1}, T(1), dVj,
+                      dv.ld());
             if (!dKj && !dq) continue;
-            gemm<T>(br, bc, Ev, T(1), MatRef<const T>{dOi, Ev, 1}, MatRef<const T>{Vj, 1, Ev}, T(0), dP.p, Bc);
+            gemm<T>(br, bc, Ev, T(1), MatRef<const T>{dOi, dout.ld(), 1}, MatRef<const T>{Vj, 1, p.v.ld()}, T(0),
+                    dP.p, Bc);
             ds_tile(p, n, i0, br, j0, bc, P.p, D + n * L + i0, dP.p);
             if (dKj)
-              gemm<T>(bc, E, br, p.scale, MatRef<const T>{dP.p, 1, Bc}, MatRef<const T>{Qi, E, 1}, T(1), dKj, E);
+              gemm<T>(bc, E, br, p.scale, MatRef<const T>{dP.p, 1, Bc}, MatRef<const T>{Qi, p.q.ld(), 1}, T(1), dKj,
+                      dk.ld());
             if (dq)
-              gemm<T>(br, E, bc, p.scale, MatRef<const T>{dP.p, Bc, 1}, MatRef<const T>{Kj, E, 1}, T(1),
-                      dq + (n * L + i0) * E, E);
+              gemm<T>(br, E, bc, p.scale, MatRef<const T>{dP.p, Bc, 1}, MatRef<const T>{Kj, p.k.ld(), 1}, T(1),
+                      dq.row(n, i0), dq.ld());
           }
         }
     });
@@ -304,22 +320,25 @@ void attention_backward(const AttentionProblem<T>& p, const T* out, const T* dou
       Scratch<T> P(Br * Bc), dP(Br * Bc);
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t n = t / kblocks, j0 = (t % kblocks) * Bc, bc = std::min(Bc, S - j0);
-        const T* Vj = p.v + (n * S + j0) * Ev;
-        T* dKj = dk ? dk + (n * S + j0) * E : nullptr;
-        T* dVj = dv ? dv + (n * S + j0) * Ev : nullptr;
+        const T* Vj = p.v.row(n, j0);
+        T* dKj = dk ? dk.row(n, j0) : nullptr;
+        T* dVj = dv ? dv.row(n, j0) : nullptr;
         const int64_t istart = p.causal ? (j0 / Br) * Br : 0;  // causal: rows i >= j0 only
         for (int64_t i0 = istart; i0 < L; i0 += Br) {
           const int64_t br = std::min(Br, L - i0);
-          const T* Qi = p.q + (n * L + i0) * E;
-          const T* dOi = dout + (n * L + i0) * Ev;
+          const T* Qi = p.q.row(n, i0);
+          const T* dOi = dout.row(n, i0);
           scores_tile(p, n, i0, br, j0, bc, P.p);
           probs_tile(lse + n * L + i0, br, bc, P.p);
           if (dVj)
-            gemm<T>(bc, Ev, br, T(1), MatRef<const T>{P.p, 1, Bc}, MatRef<const T>{dOi, Ev, 1}, T(1), dVj, Ev);
+            gemm<T>(bc, Ev, br, T(1), MatRef<const T>{P.p, 1, Bc}, MatRef<const T>{dOi, dout.ld(), 1}, T(1), dVj,
+                    dv.ld());
           if (dKj) {
-            gemm<T>(br, bc, Ev, T(1), MatRef<const T>{dOi, Ev, 1}, MatRef<const T>{Vj, 1, Ev}, T(0), dP.p, Bc);
+            gemm<T>(br, bc, Ev, T(1), MatRef<const T>{dOi, dout.ld(), 1}, MatRef<const T>{Vj, 1, p.v.ld()}, T(0),
+                    dP.p, Bc);
             ds_tile(p, n, i0, br, j0, bc, P.p, D + n * L + i0, dP.p);
-            gemm<T>(bc, E, br, p.scale, MatRef<const T>{dP.p, 1, Bc}, MatRef<const T>{Qi, E, 1}, T(1), dKj, E);
+            gemm<T>(bc, E, br, p.scale, MatRef<const T>{dP.p, 1, Bc}, MatRef<const T>{Qi, p.q.ld(), 1}, T(1), dKj,
+                    dk.ld());
           }
         }
       }
@@ -334,29 +353,31 @@ void attention_backward(const AttentionProblem<T>& p, const T* out, const T* dou
       Scratch<T> P(Br * Bc), dP(Br * Bc);
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t n = t / qblocks, i0 = (t % qblocks) * Br, br = std::min(Br, L - i0);
-        const T* dOi = dout + (n * L + i0) * Ev;
-        T* dQi = dq + (n * L + i0) * E;
+        const T* dOi = dout.row(n, i0);
+        T* dQi = dq.row(n, i0);
         const int64_t jend = p.causal ? std::min(S, i0 + br) : S;
         for (int64_t j0 = 0; j0 < jend; j0 += Bc) {
           const int64_t bc = std::min(Bc, jend - j0);
-          const T* Kj = p.k + (n * S + j0) * E;
-          const T* Vj = p.v + (n * S + j0) * Ev;
+          const T* Kj = p.k.row(n, j0);
+          const T* Vj = p.v.row(n, j0);
           scores_tile(p, n, i0, br, j0, bc, P.p);
           probs_tile(lse + n * L + i0, br, bc, P.p);
-          gemm<T>(br, bc, Ev, T(1), MatRef<const T>{dOi, Ev, 1}, MatRef<const T>{Vj, 1, Ev}, T(0), dP.p, Bc);
+          gemm<T>(br, bc, Ev, T(1), MatRef<const T>{dOi, dout.ld(), 1}, MatRef<const T>{Vj, 1, p.v.ld()}, T(0),
+                  dP.p, Bc);
           ds_tile(p, n, i0, br, j0, bc, P.p, D + n * L + i0, dP.p);
-          gemm<T>(br, E, bc, p.scale, MatRef<const T>{dP.p, Bc, 1}, MatRef<const T>{Kj, E, 1}, T(1), dQi, E);
+          gemm<T>(br, E, bc, p.scale, MatRef<const T>{dP.p, Bc, 1}, MatRef<const T>{Kj, p.k.ld(), 1}, T(1), dQi,
+                  dq.ld());
         }
       }
     });
   }
 }
 
-template void attention_forward<float>(const AttentionProblem<float>&, float*, float*);
-template void attention_forward<double>(const AttentionProblem<double>&, double*, double*);
-template void attention_backward<float>(const AttentionProblem<float>&, const float*, const float*, const float*,
-                                        float*, float*, float*);
-template void attention_backward<double>(const AttentionProblem<double>&, const double*, const double*,
-                                         const double*, double*, double*, double*);
+template void attention_forward<float>(const AttentionProblem<float>&, Slices<float>, float*);
+template void attention_forward<double>(const AttentionProblem<double>&, Slices<double>, double*);
+template void attention_backward<float>(const AttentionProblem<float>&, Slices<const float>, Slices<const float>,
+                                        const float*, Slices<float>, Slices<float>, Slices<float>);
+template void attention_backward<double>(const AttentionProblem<double>&, Slices<const double>, Slices<const double>,
+                                         const double*, Slices<double>, Slices<double>, Slices<double>);
 
 }  // namespace wick::cpu

@@ -7,22 +7,24 @@
 
 #include <cstdint>
 
+#include "ops/attention_slices.h"
+
 namespace wick::cpu {
 
 constexpr int64_t kAttnBlockQ = 64;  // Br: query rows per tile
 constexpr int64_t kAttnBlockK = 64;  // Bc: key rows per tile
 
 // One attention problem over N independent (batch, head) slices.
-// q [N, L, E], k [N, S, E], v [N, S, Ev], all contiguous.
+// q [N, L, E], k [N, S, E], v [N, S, Ev], each in any SliceLayout
+// (ops/attention_slices.h: rows need not be packed, so the heads of a
+// [B, L, H * E] projection are read in place).
 // The optional mask (bool: true = attend, or float: added to the scores) is
 // read at mask + mask_offset[n] + i * mask_rs + j * mask_cs (any strides,
 // 0 for broadcast dims). `causal` masks j > i (top-left aligned).
 template <typename T>
 struct AttentionProblem {
   int64_t N = 0, L = 0, S = 0, E = 0, Ev = 0;
-  const T* q = nullptr;
-  const T* k = nullptr;
-  const T* v = nullptr;
+  Slices<const T> q, k, v;
   T scale = T(1);
   bool causal = false;
   const bool* mask_bool = nullptr;
@@ -31,18 +33,20 @@ struct AttentionProblem {
   int64_t mask_rs = 0, mask_cs = 0;
 };
 
-// out [N, L, Ev], lse [N, L] = log sum_j exp(score_ij) (the softmax
-// normalizer, -inf for a fully masked row whose output is then NaN).
+// out [N, L, Ev] (any SliceLayout), lse [N, L] (packed) = log sum_j
+// exp(score_ij) (the softmax normalizer, -inf for a fully masked row whose
+// output is then NaN).
 template <typename T>
-void attention_forward(const AttentionProblem<T>& p, T* out, T* lse);
+void attention_forward(const AttentionProblem<T>& p, Slices<T> out, T* lse);
 
 // FlashAttention-2 backward from the forward's out and lse and the output
-// gradient dout [N, L, Ev] (contiguous). Writes dq [N, L, E], dk [N, S, E],
-// dv [N, S, Ev]; any of them may be null (not computed). Deterministic: dk/dv
-// are computed per key block, dq per query block, with no shared accumulation.
+// gradient dout [N, L, Ev]. Writes dq [N, L, E], dk [N, S, E], dv [N, S, Ev];
+// any of them may be null (not computed). Every operand in any SliceLayout
+// (outputs must not overlap). Deterministic: dk/dv are computed per key
+// block, dq per query block, with no shared accumulation.
 template <typename T>
-void attention_backward(const AttentionProblem<T>& p, const T* out, const T* dout, const T* lse, T* dq, T* dk,
-                        T* dv);
+void attention_backward(const AttentionProblem<T>& p, Slices<const T> out, Slices<const T> dout, const T* lse,
+                        Slices<T> dq, Slices<T> dk, Slices<T> dv);
 
 // Peak workspace bytes per thread of the kernels above (for tests and docs):
 // O(Br * Bc + Br * Ev), independent of L and S.

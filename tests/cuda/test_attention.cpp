@@ -410,6 +410,7 @@ TEST(CudaAttention, ManySlices) {
 
 #include "cuda/kernels/attention_fa2.h"
 #include "cuda/kernels/gemm_sm90.h"
+#include "ops/shape.h"
 #include "ops/cpu/attention.h"
 
 namespace {
@@ -490,13 +491,13 @@ void expect_forward_matches_cpu(const Tensor& q, const Tensor& k, const Tensor& 
   const Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
   cpu::AttentionProblem<double> p;
   p.N = N, p.L = L, p.S = S, p.E = E, p.Ev = E;
-  p.q = static_cast<const double*>(qc.data_ptr_raw());
-  p.k = static_cast<const double*>(kc.data_ptr_raw());
-  p.v = static_cast<const double*>(vc.data_ptr_raw());
+  p.q = slices_of<const double>(qc);
+  p.k = slices_of<const double>(kc);
+  p.v = slices_of<const double>(vc);
   p.scale = scale;
   p.causal = causal;
   Tensor want_out = empty({N, L, E}, TensorOptions(kFloat64)), want_lse = empty({N * L}, TensorOptions(kFloat64));
-  cpu::attention_forward(p, static_cast<double*>(want_out.data_ptr_raw()), static_cast<double*>(want_lse.data_ptr_raw()));
+  cpu::attention_forward(p, slices_of<double>(want_out), static_cast<double*>(want_lse.data_ptr_raw()));
 
   EXPECT_TRUE(all_close(out.to(kFloat64).cpu(), want_out, tol(dt), tol(dt))) << "out";
   // lse depends on the 16-bit inputs only through float32 sums (p is rounded
@@ -1185,5 +1186,152 @@ TEST(CudaAttentionCudnn, RequestsItDoesNotTakeRunWicksKernels) {
   const size_t plans = cuda::vendor::cudnn_attention_plan_count();
   EXPECT_TRUE(all_equal(run(cuda::AttentionBackend::Cudnn), run(cuda::AttentionBackend::Wick)));
   EXPECT_EQ(cuda::vendor::cudnn_attention_plan_count(), plans) << "a causal request must not reach cuDNN";
+}
+
+// ---- q, k, v read in place (set_attention_strided) ---------------------------
+//
+// With the switch on, scaled_dot_product_attention hands the kernels the
+// heads of a [B, T, 3 H D] projection as they are (no packed copies) and
+// lays the output and the gradients out [B, T, H, D]. The kernels compute
+// the same sums in the same order either way, so the results must equal the
+// packed path's bit for bit, except dq where the backward adds it with
+// atomics (the wgmma and fused FA2 backwards: summation order by timing).
+
+namespace {
+
+struct StridedSelected : Selection {
+  explicit StridedSelected(bool on = true) : Selection(cuda::attention_strided, cuda::set_attention_strided, on) {}
+};
+
+// out and dx of causal attention on the heads of x [B, T, 3 H D] (CUDA).
+tensor_list head_views_attention(const Tensor& x0, int64_t H, bool causal, const Tensor& gy, bool strided,
+                                 bool expect_in_place) {
+  StridedSelected sel(strided);
+  const int64_t B = x0.size(0), T = x0.size(1), D = x0.size(2) / (3 * H);
+  Tensor x = x0.detach().requires_grad_(true);
+  std::vector<Tensor> qkv = split(x, H * D, -1);
+  auto heads = [&](const Tensor& t) { return t.view({B, T, H, D}).transpose(1, 2); };
+  Tensor q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);
+  if (expect_in_place && strided) EXPECT_TRUE(cuda::attention_fa2_eligible(q, k, v, Tensor())) << "FA2 in place";
+  Tensor y = scaled_dot_product_attention(q, k, v, {}, 0.0, causal);
+  if (strided)
+    EXPECT_TRUE(y.transpose(1, 2).is_contiguous()) << "the output laid out [B, T, H, D]";
+  else
+    EXPECT_TRUE(y.is_contiguous());
+  tensor_list g = autograd::grad({y}, {x}, {gy.to(kCuda).to(y.dtype())});
+  return {y.detach(), g[0]};
+}
+
+void expect_strided_equals_packed(DType dt, int64_t D, bool causal, uint64_t seed, bool dq_by_atomics) {
+  SCOPED_TRACE(testing::Message() << dt << " head dim " << D << (causal ? " causal" : ""));
+  const int64_t B = 2, T = 130, H = 3;
+  const Tensor x = normal_as({B, T, 3 * H * D}, dt, seed).to(kCuda).to(dt);
+  const Tensor gy = normal_as({B, H, T, D}, dt, seed + 1);
+  const bool fa2 = (dt == kBFloat16 || dt == kFloat16) && (D == 64 || D == 128);
+  const tensor_list a = head_views_attention(x, H, causal, gy, true, fa2);
+  const tensor_list b = head_views_attention(x, H, causal, gy, false, fa2);
+  EXPECT_TRUE(all_equal(a[0].cpu(), b[0].cpu())) << "out";
+  const Tensor da = a[1].cpu(), db = b[1].cpu();
+  EXPECT_TRUE(all_equal(da.narrow(2, H * D, 2 * H * D), db.narrow(2, H * D, 2 * H * D))) << "dk, dv";
+  if (dq_by_atomics)
+    EXPECT_LT(rel_error(da.narrow(2, 0, H * D), db.narrow(2, 0, H * D)), 1e-3) << "dq";
+  else
+    EXPECT_TRUE(all_equal(da.narrow(2, 0, H * D), db.narrow(2, 0, H * D))) << "dq";
+}
+
+}  // namespace
+
+TEST(CudaAttentionStrided, HeadViewsEqualThePackedPathInEveryKernel) {
+  WICK_SKIP_WITHOUT_CUDA();
+  uint64_t seed = 9000;
+  // The general kernels: float32 (SIMT), 16-bit head dim 40 (tensor cores, not FA2).
+  for (bool causal : {false, true}) {
+    expect_strided_equals_packed(kFloat32, 64, causal, seed += 2, false);
+    expect_strided_equals_packed(kBFloat16, 40, causal, seed += 2, false);
+  }
+  if (!fa2_runs_here()) GTEST_SKIP() << "the FA2 kernels need sm_80+";
+  const bool wgmma = cuda::wgmma_supported(cuda::current_device());
+  for (DType dt : {kBFloat16, kFloat16})
+    for (bool causal : {false, true}) {
+      {  // the defaults (sm_90: the wgmma forward and backward, dq by atomics)
+        SCOPED_TRACE("defaults");
+        expect_strided_equals_packed(dt, 64, causal, seed += 2, wgmma && cuda::attention_wgmma_backward());
+        expect_strided_equals_packed(dt, 128, causal, seed += 2, false);
+      }
+      {  // the mma.sync kernels: 64- and 128-row forwards, the two-kernel and fused FA2 backwards
+        SCOPED_TRACE("mma.sync");
+        WgmmaForwardSelected no_wgmma_fwd(false);
+        WgmmaBackwardSelected no_wgmma_bwd(false);
+        Fa2BackwardSelected fa2_bwd(true);
+        expect_strided_equals_packed(dt, 64, causal, seed += 2, false);
+        {
+          Fa2Rows128Selected rows64(false);
+          Fa2FusedDqSelected fused(true);
+          expect_strided_equals_packed(dt, 64, causal, seed += 2, true);
+        }
+      }
+      {  // the general tensor-core kernels at head dim 64
+        SCOPED_TRACE("general");
+        Selection no_fa2(cuda::attention_fa2, cuda::set_attention_fa2, false);
+        WgmmaBackwardSelected no_wgmma_bwd(false);
+        expect_strided_equals_packed(dt, 64, causal, seed += 2, false);
+      }
+    }
+}
+
+TEST(CudaAttentionStrided, HeadViewsMatchTheFloat64Cpu) {
+  WICK_SKIP_WITHOUT_CUDA();
+  StridedSelected on;
+  // NonContiguousHeadViews' check with the views read in place.
+  const int64_t B = 2, T = 70, H = 3, d = 64;
+  for (DType dt : {kFloat32, kBFloat16}) {
+    SCOPED_TRACE(testing::Message() << dt);
+    const Tensor x0 = normal_as({B, T, 3 * H * d}, dt, 31);
+    const Tensor gy = normal_as({B, H, T, d}, dt, 32);
+    auto run = [&](const Tensor& x) {
+      std::vector<Tensor> qkv = split(x, H * d, -1);
+      auto heads = [&](const Tensor& t) { return t.view({B, T, H, d}).transpose(1, 2); };
+      return forward_backward(
+          [&] { return scaled_dot_product_attention(heads(qkv[0]), heads(qkv[1]), heads(qkv[2]), {}, 0.0, true); },
+          {x}, gy);
+    };
+    expect_lists_close(run(x0.to(kCuda).to(dt).requires_grad_(true)), run(x0.detach().requires_grad_(true)), tol(dt));
+  }
+}
+
+TEST(CudaAttentionStrided, SharedKeysAndUnalignedViews) {
+  WICK_SKIP_WITHOUT_CUDA();
+  StridedSelected on;
+  uint64_t seed = 9100;
+  // The views are made on each device from leaves (a copy to the device
+  // would pack them): out and the leaves' gradients, device against CPU.
+  auto both = [&](DType dt, const std::vector<Tensor>& leaves, const Shape& out_shape,
+                  const std::function<Tensor(const tensor_list&)>& f) {
+    tensor_list cpu, dev;
+    for (const Tensor& t : leaves) {
+      cpu.push_back(t.detach().requires_grad_(true));
+      dev.push_back(t.to(kCuda).to(dt).requires_grad_(true));
+    }
+    const Tensor gy = normal_as(out_shape, dt, seed++);
+    expect_lists_close(forward_backward([&] { return f(dev); }, dev, gy),
+                       forward_backward([&] { return f(cpu); }, cpu, gy), tol(dt));
+  };
+  for (DType dt : {kFloat32, kBFloat16}) {
+    SCOPED_TRACE(testing::Message() << dt);
+    // Keys and values shared by the heads: a stride-0 head dim, read in place.
+    const Shape kv{2, 4, 60, 64};
+    both(dt, {normal_as({2, 4, 50, 64}, dt, seed++), normal_as({2, 1, 60, 64}, dt, seed++),
+              normal_as({2, 1, 60, 64}, dt, seed++)},
+         {2, 4, 50, 64}, [&](const tensor_list& t) {
+           return scaled_dot_product_attention(t[0], t[1].expand(kv), t[2].expand(kv), {}, 0.0, true);
+         });
+    // Query rows 8 bytes off 16-byte alignment: copied packed for 16-bit
+    // dtypes (the FA2 kernels move 16-byte chunks), read in place for float32.
+    both(dt, {normal_as({2, 50, 68}, dt, seed++), normal_as({2, 60, 64}, dt, seed++),
+              normal_as({2, 60, 64}, dt, seed++)},
+         {2, 50, 64}, [&](const tensor_list& t) {
+           return scaled_dot_product_attention(t[0].narrow(2, 4, 64), t[1], t[2], {}, 0.0, false);
+         });
+  }
 }
 #endif  // WICK_WITH_CUDA

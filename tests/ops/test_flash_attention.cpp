@@ -5,9 +5,14 @@
 // empty queries, fully masked rows (NaN in both), gradcheck and
 // gradgradcheck in double (the create_graph path), determinism, and the
 // memory bound: forward + backward at L = S = 2048 must stay far below the
-// L x S score matrix the composed path materializes.
+// L x S score matrix the composed path materializes. The operand layouts the
+// kernels read in place (slice_layout, ops/attention_slices.h): the heads of
+// a [B, T, 3 H E] projection without copies, the output and the gradients
+// laid out [B, T, H, E].
 #include <cmath>
 
+#include "autograd/node.h"
+#include "ops/attention_slices.h"
 #include "ops/cpu/attention.h"
 #include "support/test_util.h"
 #include "tensor/allocator.h"
@@ -251,4 +256,120 @@ TEST(FlashAttention, MemoryDoesNotGrowWithLTimesS) {
   EXPECT_GT(composed, scores_bytes) << "composed path peak extra bytes " << composed;
   // The kernel's own scratch is tile-sized.
   EXPECT_LT(cpu::attention_workspace_bytes(4, E, E), 64 * 1024);
+}
+
+namespace {
+
+void expect_layout(const std::optional<SliceLayout>& l, int64_t heads, int64_t batch_stride, int64_t head_stride,
+                   int64_t row_stride) {
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ(l->heads, heads);
+  EXPECT_EQ(l->batch_stride, batch_stride);
+  EXPECT_EQ(l->head_stride, head_stride);
+  EXPECT_EQ(l->row_stride, row_stride);
+}
+
+// The names of the nodes of y's graph up to `depth` edges from y.
+void graph_names(const std::shared_ptr<autograd::Node>& fn, int depth, std::vector<std::string>& names) {
+  if (!fn || depth < 0) return;
+  names.push_back(fn->name());
+  for (const autograd::Edge& e : fn->next_edges) graph_names(e.fn, depth - 1, names);
+}
+
+bool contains(const std::vector<std::string>& names, const std::string& what) {
+  for (const std::string& n : names)
+    if (n.find(what) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST(FlashAttention, SliceLayouts) {
+  // Packed [N, L, E] and [B, H, L, E]: the batch dims merge into one stride.
+  expect_layout(slice_layout(zeros({3, 5, 8})), 1, 40, 0, 8);
+  expect_layout(slice_layout(zeros({2, 3, 5, 8})), 1, 40, 0, 8);
+  expect_layout(slice_layout(zeros({5, 8})), 1, 0, 0, 8);  // unbatched: one slice
+  // Heads split from [B, T, 3 H E] (one of q, k, v): [B, H, T, E] strides (T 3HE, E, 3HE, 1).
+  const int64_t B = 2, T = 7, H = 3, E = 4;
+  Tensor x = zeros({B, T, 3 * H * E});
+  Tensor k = x.narrow(2, H * E, H * E).view({B, T, H, E}).transpose(1, 2);
+  expect_layout(slice_layout(k), H, T * 3 * H * E, E, 3 * H * E);
+  EXPECT_EQ(slice_layout(k)->offset(4, 2), (4 / H) * T * 3 * H * E + (4 % H) * E + 2 * 3 * H * E);
+  // Size-1 dims drop out; a broadcast (stride 0) head dim is a head stride of 0.
+  expect_layout(slice_layout(zeros({2, 1, 5, 8}).expand({2, 3, 5, 8})), 3, 40, 0, 8);
+  expect_layout(slice_layout(zeros({1, 1, 5, 8})), 1, 0, 0, 8);
+  // Three batch strides that do not tile each other: no layout.
+  EXPECT_FALSE(slice_layout(zeros({2, 3, 4, 5, 8}).permute({1, 0, 2, 3, 4}).narrow(2, 0, 3)).has_value());
+  // Rows whose elements are not adjacent: no layout (a transposed key).
+  EXPECT_FALSE(slice_layout(zeros({2, 8, 5}).transpose(1, 2)).has_value());
+  // ... unless a row holds one element.
+  EXPECT_TRUE(slice_layout(zeros({2, 1, 5}).transpose(1, 2)).has_value());
+}
+
+TEST(FlashAttention, ReadsHeadViewsInPlace) {
+  // GPT's layout: q, k, v split from one [B, T, 3 H E] projection. The
+  // kernels read them without copies, write the output and the gradients
+  // [B, T, H, E], and still match the composed reference.
+  const int64_t B = 2, T = 37, H = 3, E = 8;
+  for (DType dt : {kFloat64, kFloat32}) {
+    SCOPED_TRACE(dtype_name(dt));
+    const double tol = dt == kFloat64 ? 1e-10 : 2e-5;
+    Tensor x = leaf({B, T, 3 * H * E}, 31, dt);
+    std::vector<Tensor> qkv = split(x, H * E, -1);
+    auto heads = [&](const Tensor& t) { return t.view({B, T, H, E}).transpose(1, 2); };
+    Tensor q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);
+    compare(q, k, v, {}, true, {}, tol);
+    compare(q, k, v, bool_mask({T, T}, 32), false, 0.3, tol);
+
+    Tensor y = scaled_dot_product_attention(q, k, v, {}, 0.0, true);
+    // No packed copy of q, k or v between them and the attention node.
+    std::vector<std::string> names;
+    graph_names(y.grad_fn(), 3, names);
+    ASSERT_TRUE(contains(names, "ScaledDotProductAttention"));
+    EXPECT_FALSE(contains(names, "Clone")) << "a copy of q, k or v";
+    // The output's heads sit inside its rows: merging them back is a view.
+    EXPECT_TRUE(y.transpose(1, 2).is_contiguous());
+    // So are the gradients of q, k and v (they reach split's backward without a copy).
+    int laid_out = 0;
+    for (const Tensor& t : {q, k, v})
+      t.register_hook([&laid_out](const Tensor& g) {
+        laid_out += g.transpose(1, 2).is_contiguous();
+        return Tensor();
+      });
+    Tensor gy = randn_like_seeded(y.sizes(), 33, dt);
+    autograd::grad({y}, {x}, {gy});
+    EXPECT_EQ(laid_out, 3);
+  }
+  // An operand the kernels cannot read in place (its rows' elements not
+  // adjacent) is copied packed first: the copy shows in the graph (so the
+  // check above can fail), and the result is still right.
+  Tensor q = leaf({2, 9, 6}, 34, kFloat64), v = leaf({2, 11, 6}, 35, kFloat64);
+  Tensor kt = leaf({2, 6, 11}, 36, kFloat64).transpose(1, 2);
+  std::vector<std::string> names;
+  graph_names(scaled_dot_product_attention(q, kt, v).grad_fn(), 3, names);
+  EXPECT_TRUE(contains(names, "Clone"));
+  compare(q, kt, v, {}, false, {}, 1e-10);
+}
+
+TEST(FlashAttention, HeadViewsBroadcastAndGradcheck) {
+  // Keys and values shared by the heads (a stride-0 head dim, read in place)
+  // and the split-heads layout, through gradcheck in double.
+  const int64_t B = 2, T = 5, H = 2, E = 3;
+  Tensor q = rand_f64({B, H, T, E}, 41);
+  Tensor k = rand_f64({B, 1, T + 2, E}, 42), v = rand_f64({B, 1, T + 2, E}, 43);
+  auto shared_kv = [H](const tensor_list& t) {
+    const Shape kv{t[1].size(0), H, t[1].size(2), t[1].size(3)};
+    return scaled_dot_product_attention(t[0], t[1].expand(kv), t[2].expand(kv));
+  };
+  EXPECT_TRUE(gradcheck(shared_kv, {q, k, v}));
+  compare(leaf({B, H, T, E}, 44, kFloat64), leaf({B, 1, T + 2, E}, 45, kFloat64).expand({B, H, T + 2, E}),
+          leaf({B, 1, T + 2, E}, 46, kFloat64).expand({B, H, T + 2, E}), {}, true, {}, 1e-10);
+  Tensor x = rand_f64({B, T, 3 * H * E}, 47);
+  auto split_heads = [=](const tensor_list& t) {
+    std::vector<Tensor> qkv = split(t[0], H * E, -1);
+    auto heads = [&](const Tensor& u) { return u.view({B, T, H, E}).transpose(1, 2); };
+    return scaled_dot_product_attention(heads(qkv[0]), heads(qkv[1]), heads(qkv[2]), {}, 0.0, true);
+  };
+  EXPECT_TRUE(gradcheck(split_heads, {x}));
+  EXPECT_TRUE(gradgradcheck(split_heads, {x}));
 }
