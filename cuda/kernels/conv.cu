@@ -710,6 +710,8 @@ ConvBackend parse_backend_env() {
 constexpr int64_t kIntLimit = INT_MAX - 2 * kBN;  // headroom for tile coordinates past the edge
 
 // Checks the geometry and the tensors, and returns the 32-bit geometry.
+Geo make_geo(const ConvGeometry& cg);
+
 Geo check(const char* op, const ConvGeometry& cg, const Tensor& image, const Tensor& weight, const Tensor& map,
           const Tensor& bias, int64_t bias_size) {
   WICK_CHECK(cg.N >= 0 && cg.C_in > 0 && cg.H > 0 && cg.W > 0 && cg.C_out > 0 && cg.kh > 0 && cg.kw > 0 &&
@@ -746,7 +748,12 @@ Geo check(const char* op, const ConvGeometry& cg, const Tensor& image, const Ten
   check_t("weight", weight, {cg.C_out, Cg, cg.kh, cg.kw});
   check_t("map", map, {cg.N, cg.C_out, cg.OH, cg.OW});
   if (bias.defined()) check_t("bias", bias, {bias_size});
+  return make_geo(cg);
+}
 
+// The kernels' geometry of a checked cg.
+Geo make_geo(const ConvGeometry& cg) {
+  const int64_t Cg = cg.C_in / cg.groups, Mg = cg.C_out / cg.groups;
   Geo g;
   g.N = static_cast<int>(cg.N), g.C_in = static_cast<int>(cg.C_in), g.H = static_cast<int>(cg.H);
   g.W = static_cast<int>(cg.W), g.C_out = static_cast<int>(cg.C_out), g.kh = static_cast<int>(cg.kh);
@@ -1133,6 +1140,11 @@ OptInSwitch& im2col_switch() {
   static OptInSwitch s("WICK_CUDA_CONV_IM2COL", /*default_on=*/true);
   return s;
 }
+// Off until a GPU has run CudaConvTransposeAsForward.* (set_conv_transpose_as_forward).
+OptInSwitch& transpose_as_forward_switch() {
+  static OptInSwitch s("WICK_CUDA_CONV_TRANSPOSE_FWD");
+  return s;
+}
 std::atomic<int64_t>& im2col_workspace() {
   static std::atomic<int64_t> bytes{256LL << 20};
   return bytes;
@@ -1192,6 +1204,30 @@ __global__ void pad_columns_kernel(const T* w, T* out, int64_t R, int64_t K, int
     const int64_t r = i / Kp, j = i - r * Kp;
     out[i] = j < K ? w[r * K + j] : from_compute<T>(acc_t<T>(0));
   }
+}
+
+// out [C_in, C_out, taps] = w [C_out, C_in, taps] with the channels swapped
+// and the taps (ki kw + kj, both axes) reversed: the weight of the forward
+// convolution that computes the transpose (conv_transpose_as_forward_geometry).
+template <typename T>
+__global__ void flip_transpose_weight_kernel(const T* w, T* out, int64_t C_out, int64_t C_in, int64_t taps) {
+  const int64_t total = C_out * C_in * taps;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t t = i % taps, co = (i / taps) % C_out, c = i / (taps * C_out);
+    out[i] = w[(co * C_in + c) * taps + (taps - 1 - t)];
+  }
+}
+
+Tensor flip_transpose_weight(const Tensor& weight, const ConvGeometry& cg) {
+  const Tensor out = empty({cg.C_in, cg.C_out, cg.kh, cg.kw}, TensorOptions(weight.dtype()).device(weight.device()));
+  const int64_t taps = cg.kh * cg.kw;
+  WICK_DEVICE_DISPATCH_FLOAT(weight.dtype(), "cuda conv (flipped weight)", [&]<typename T>() {
+    flip_transpose_weight_kernel<T><<<grid_for(weight.numel(), 256), 256, 0, current_stream()>>>(
+        ptr<T>(weight), mut_ptr<T>(out), cg.C_out, cg.C_in, taps);
+    WICK_CUDA_CHECK_LAUNCH();
+  });
+  return out;
 }
 
 // Whether the GEMM runs products of dt on this device: 16-bit inputs need
@@ -1405,6 +1441,24 @@ void set_conv1x1_path(Conv1x1Path p) { path_1x1().store(p, std::memory_order_rel
 Conv1x1Path conv1x1_path() { return path_1x1().load(std::memory_order_relaxed); }
 void set_conv_im2col(bool on) { im2col_switch().set(on); }
 bool conv_im2col() { return im2col_switch().on(); }
+void set_conv_transpose_as_forward(bool on) { transpose_as_forward_switch().set(on); }
+bool conv_transpose_as_forward() { return transpose_as_forward_switch().on(); }
+
+std::optional<ConvGeometry> conv_transpose_as_forward_geometry(const ConvGeometry& cg) {
+  if (cg.sh != 1 || cg.sw != 1 || cg.groups != 1) return std::nullopt;
+  const int64_t ph = cg.dh * (cg.kh - 1) - cg.ph, pw = cg.dw * (cg.kw - 1) - cg.pw;
+  if (ph < 0 || pw < 0) return std::nullopt;
+  // The full map only: a shorter one drops output rows, which the forward's
+  // symmetric padding cannot express.
+  if (cg.OH != cg.H + 2 * cg.ph - cg.dh * (cg.kh - 1) || cg.OW != cg.W + 2 * cg.pw - cg.dw * (cg.kw - 1))
+    return std::nullopt;
+  ConvGeometry f = cg;
+  f.C_in = cg.C_out, f.C_out = cg.C_in;
+  f.H = cg.OH, f.W = cg.OW, f.OH = cg.H, f.OW = cg.W;
+  f.ph = ph, f.pw = pw;
+  return f;
+}
+
 int64_t set_conv_im2col_workspace(int64_t bytes) {
   WICK_CHECK(bytes > 0, "cuda::set_conv_im2col_workspace: expected a positive byte count, got ", bytes);
   return im2col_workspace().exchange(bytes, std::memory_order_relaxed);
@@ -1466,6 +1520,12 @@ void conv2d_transpose(const ConvGeometry& cg, const Tensor& map, const Tensor& w
     return;
   }
   if (im2col_eligible(cg, image.dtype())) {
+    const std::optional<ConvGeometry> f =
+        transpose_as_forward_switch().on() ? conv_transpose_as_forward_geometry(cg) : std::nullopt;
+    if (f && im2col_eligible(*f, image.dtype())) {  // image = conv(map, W flipped), section 5's forward
+      im2col_forward(*f, make_geo(*f), map, flip_transpose_weight(weight, cg), bias, image);
+      return;
+    }
     im2col_transpose(cg, g, map, weight, bias, image);
     return;
   }

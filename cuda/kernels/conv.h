@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "ops/cpu/conv.h"
 #include "tensor/tensor.h"
@@ -76,6 +77,26 @@ bool conv_im2col();
 // image at least). For the tests, which set it small to run the chunked
 // path; returns the previous value.
 int64_t set_conv_im2col_workspace(int64_t bytes);
+
+// The column path's input gradient (conv2d_transpose) for stride-1
+// convolutions whose map is the full output (OH = H + 2 ph - dh (kh - 1),
+// the same along W) and whose padding is at most dh (kh - 1) (dw (kw - 1)):
+// that transpose is itself a convolution, image = conv(map, W') with W'[c,
+// co] = W[co, c] with its taps reversed, padding d (k - 1) - p and the same
+// dilation, so it runs as the column path's forward (the map's columns, in
+// the 16-bit type, times W') instead of the float32 column gradients
+// W^T . map [C_in kh kw, pixels] summed back by col2im: for a 3x3 layer at
+// C_in = C_out about half the bytes, and a product whose reduction runs over
+// C_out kh kw instead of C_out. Written without a GPU at hand: opt-in
+// (WICK_CUDA_CONV_TRANSPOSE_FWD=1, set_conv_transpose_as_forward) until
+// CudaConvTransposeAsForward.* pass on one.
+void set_conv_transpose_as_forward(bool on);
+bool conv_transpose_as_forward();
+
+// The forward geometry whose output is cg's transpose (the rule above), or
+// nullopt where cg is not such a convolution (stride > 1, groups > 1, a map
+// smaller than the full output, padding past d (k - 1)). Host-only.
+std::optional<ConvGeometry> conv_transpose_as_forward_geometry(const ConvGeometry& cg);
 
 // All tensors: contiguous, on one CUDA device, one dtype, shaped as the
 // geometry says (image [N, C_in, H, W], weight [C_out, C_in/groups, kh, kw],

@@ -804,6 +804,100 @@ TEST(CudaConvIm2col, Deterministic) {
   EXPECT_TRUE(test::all_close(w1.cpu(), wr.cpu(), 1e-3, 1e-4));
 }
 
+
+// ---- the stride-1 input gradient as a forward convolution ------------------
+
+class TransposeAsForwardScope {
+ public:
+  explicit TransposeAsForwardScope(bool on) : prev_(cuda::conv_transpose_as_forward()) {
+    cuda::set_conv_transpose_as_forward(on);
+  }
+  ~TransposeAsForwardScope() { cuda::set_conv_transpose_as_forward(prev_); }
+  TransposeAsForwardScope(const TransposeAsForwardScope&) = delete;
+  TransposeAsForwardScope& operator=(const TransposeAsForwardScope&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// Stride-1 geometries the rule takes (and two it does not, run by the
+// column path's transpose as before).
+const std::vector<ConvGeometry>& transpose_as_forward_geometries() {
+  static const std::vector<ConvGeometry> geos = {
+      geometry(2, 5, 16, 16, 7, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1),     // "same" 3x3, per image (256 pixels)
+      geometry(2, 3, 9, 7, 5, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1),       // small map: one product over the pixels
+      geometry(2, 4, 10, 9, 6, 3, 3, {1, 1}, {0, 0}, {1, 1}, 1),      // "valid": the forward pads 2
+      geometry(2, 3, 11, 10, 5, 3, 3, {1, 1}, {1, 2}, {2, 1}, 1),     // dilation and padding per axis
+      geometry(1, 4, 12, 12, 6, 5, 3, {1, 1}, {2, 0}, {1, 2}, 1),     // kh != kw
+      geometry(2, 130, 6, 7, 70, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1),    // ragged 128-tiles, K' = 630
+      geometry(2, 3, 19, 17, 4, 7, 7, {1, 1}, {3, 3}, {1, 1}, 1),     // 7x7, K' = 196 padded
+      geometry(2, 3, 9, 8, 4, 3, 3, {1, 1}, {1, 1}, {2, 2}, 1, 6, 5),  // map smaller than the full output: not taken
+      geometry(2, 3, 8, 8, 4, 3, 3, {1, 1}, {3, 3}, {1, 1}, 1),       // padding past d (k - 1): not taken
+  };
+  return geos;
+}
+
+TEST(CudaConvTransposeAsForward, GeometryRuleAndItsIdentityOnTheCpu) {
+  // No GPU needed: the rule is host code, and the identity it rests on is
+  // checked with the float64 CPU references (transpose of cg = forward of
+  // the returned geometry with the flipped, channel-swapped weight).
+  const ConvGeometry same = geometry(2, 5, 16, 16, 7, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1);
+  const std::optional<ConvGeometry> f = cuda::conv_transpose_as_forward_geometry(same);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->C_in, 7);
+  EXPECT_EQ(f->C_out, 5);
+  EXPECT_EQ(f->ph, 1);
+  EXPECT_EQ(f->H, 16);
+  EXPECT_EQ(f->OH, 16);
+  EXPECT_EQ(cuda::conv_transpose_as_forward_geometry(geometry(2, 4, 10, 9, 6, 3, 3, {1, 1}, {0, 0}, {1, 1}, 1))->pw,
+            2);
+  EXPECT_FALSE(cuda::conv_transpose_as_forward_geometry(geometry(2, 4, 9, 9, 6, 3, 3, {2, 2}, {1, 1}, {1, 1}, 1)))
+      << "stride 2";
+  EXPECT_FALSE(cuda::conv_transpose_as_forward_geometry(geometry(2, 4, 9, 9, 6, 3, 3, {1, 1}, {1, 1}, {1, 1}, 2)))
+      << "groups";
+  uint64_t seed = 2100;
+  int taken = 0;
+  for (const ConvGeometry& g : transpose_as_forward_geometries()) {
+    SCOPED_TRACE(describe(g));
+    const std::optional<ConvGeometry> fg = cuda::conv_transpose_as_forward_geometry(g);
+    if (!fg) continue;
+    ++taken;
+    Generator gen(seed++);
+    const Tensor map = randn({g.N, g.C_out, g.OH, g.OW}, TensorOptions(kFloat64), &gen);
+    const Tensor weight = randn({g.C_out, g.C_in, g.kh, g.kw}, TensorOptions(kFloat64), &gen);
+    const Tensor bias = randn({g.C_in}, TensorOptions(kFloat64), &gen);
+    Tensor want = zeros({g.N, g.C_in, g.H, g.W}, kFloat64), got = zeros({g.N, g.C_in, g.H, g.W}, kFloat64);
+    cpu::conv2d_transpose_reference<double>(g, map.data_ptr<double>(), weight.data_ptr<double>(),
+                                            bias.data_ptr<double>(), want.data_ptr<double>());
+    const Tensor flipped = flip(weight.transpose(0, 1), {2, 3}).contiguous();
+    cpu::conv2d_forward_reference<double>(*fg, map.data_ptr<double>(), flipped.data_ptr<double>(),
+                                          bias.data_ptr<double>(), got.data_ptr<double>());
+    EXPECT_TRUE(test::all_close(got, want, 1e-12, 1e-12));
+  }
+  EXPECT_EQ(taken, 7);
+}
+
+TEST(CudaConvTransposeAsForward, MapsAgainstCpu) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const Im2colScope im2col(true);
+  const TransposeAsForwardScope on(true);
+  uint64_t seed = 2200;
+  for (const ConvGeometry& g : transpose_as_forward_geometries())
+    for (DType dt : kDtypes) check_maps(g, dt, seed += 10, "t");
+  // Chunks of one image.
+  const Im2colScope chunked(true, 1);
+  for (DType dt : kDtypes) check_maps(transpose_as_forward_geometries()[0], dt, seed += 10, "t");
+}
+
+TEST(CudaConvTransposeAsForward, OpsWithAutograd) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const Im2colScope im2col(true);
+  const TransposeAsForwardScope on(true);
+  uint64_t seed = 2400;
+  for (const Conv2dCase& c : kConv2dCases)
+    for (DType dt : kDtypes) check_conv2d(c, dt, seed += 10);
+}
+
 }  // namespace
 }  // namespace wick
 #endif  // WICK_WITH_CUDA
