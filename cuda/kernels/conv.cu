@@ -116,10 +116,11 @@
 //    WICK_CUDA_CONV_1X1=gemm|igemm for all three maps) to test and measure.
 //
 // 5. The other convolutions of one group through column matrices
-//    (im2col_*; opt-in, set_conv_im2col / WICK_CUDA_CONV_IM2COL=1, until a
-//    GPU has run CudaConvIm2col.*). The implicit GEMM's gathers keep it near
-//    20 TFLOP/s in every dtype (H100, ResNet-50's 3x3 layers: 0.13-0.42x
-//    cuDNN), where cuda::gemm runs 16-bit products at 300-700. So the
+//    (im2col_*; on by default since CudaConvIm2col.* passed on an H100,
+//    set_conv_im2col / WICK_CUDA_CONV_IM2COL=0 to turn off). The implicit
+//    GEMM's gathers keep it near 20 TFLOP/s in every dtype (H100,
+//    ResNet-50's 3x3 layers: 0.13-0.42x cuDNN), where cuda::gemm runs
+//    16-bit products at 300-700. So the
 //    gather becomes a pass of its own that writes the column matrix
 //    col(image) [K = C_in*kh*kw, pixels] (im2col_kernel: row (ci, ki, kj),
 //    column (n, oy, ox), zero outside the image), and the maps become the
@@ -130,6 +131,11 @@
 //                  read it, in order, + bias, rounded once (a gather: no
 //                  atomics, deterministic)
 //      weight grad dW = dY' . col^T, K = the pixels: split_k_weight_product
+//    Opt-in (set_conv_transpose_as_forward): a stride-1 transpose over the
+//    full map runs as the forward of conv_transpose_as_forward_geometry
+//    instead (image = conv(map, W with channels swapped and taps reversed),
+//    padding d (k - 1) - p): columns of the map in the 16-bit type rather
+//    than float32 column gradients, and no col2im.
 //    The column layouts are section 4's: per image ([n][K][OP] rows OP
 //    apart, the product batched over the images and writing the NCHW
 //    output in place) for maps of >= 256 pixels whose rows stay 16-byte
