@@ -953,12 +953,23 @@ void batch_major(const Tensor& in, const Tensor& bias, void* out, DType out_dt, 
                  int64_t ld) {
   const RowGrid rg = row_grid(N * C, P);
   WICK_DEVICE_DISPATCH_FLOAT(out_dt, "cuda conv (copy back to NCHW)", [&]<typename T>() {
-    using In = std::conditional_t<is_reduced_float_v<T>, float, T>;
-    batch_major_kernel<T, In><<<rg.grid, rg.threads, 0, current_stream()>>>(
-        static_cast<const In*>(in.data_ptr_raw()), ptr<T>(bias), static_cast<T*>(out), N * C, C, P, ld);
+    auto launch = [&]<typename In>() {
+      batch_major_kernel<T, In><<<rg.grid, rg.threads, 0, current_stream()>>>(
+          static_cast<const In*>(in.data_ptr_raw()), ptr<T>(bias), static_cast<T*>(out), N * C, C, P, ld);
+    };
+    if (in.dtype() == out_dt)
+      launch.template operator()<T>();
+    else
+      launch.template operator()<acc_t<T>>();
     WICK_CUDA_CHECK_LAUNCH();
   });
 }
+
+// The dtype of a channels-first product that batch_major copies back into
+// dt: dt itself without a bias (the product's one rounding is then the
+// result's, and the copy moves half the bytes of float32 for 16-bit dt),
+// else the accumulation type (the bias is added before the one rounding).
+DType product_dtype(DType dt, const Tensor& bias) { return bias.defined() ? acc_dtype(dt) : dt; }
 
 // Whether the forward and transpose run directly on the NCHW tensors (one
 // product batched over the images, operand rows P apart), or on
@@ -978,7 +989,7 @@ void gemm_1x1_forward(const ConvGeometry& cg, const Tensor& image, const Tensor&
   const DType dt = image.dtype();
   if (!direct_1x1(cg.N, P, dt)) {  // Y' [C_out, N*P] = W . X' [C_in, N*P], then back to NCHW (+ bias)
     const int64_t NP = cg.N * P, ld = channels_first_ld(NP);
-    const DType out_dt = acc_dtype(dt);
+    const DType out_dt = product_dtype(dt, bias);
     const Tensor x = channels_first(image, cg.N, cg.C_in, P, ld);
     const Tensor y = empty({cg.C_out, ld}, TensorOptions(out_dt).device(image.device()));
     GemmArgs a;
@@ -1009,7 +1020,7 @@ void gemm_1x1_transpose(const ConvGeometry& cg, const Tensor& map, const Tensor&
   const DType dt = image.dtype();
   if (!direct_1x1(cg.N, P, dt)) {  // X' [C_in, N*P] = W^T . Y' [C_out, N*P], then back to NCHW (+ bias)
     const int64_t NP = cg.N * P, ld = channels_first_ld(NP);
-    const DType out_dt = acc_dtype(dt);
+    const DType out_dt = product_dtype(dt, bias);
     const Tensor y = channels_first(map, cg.N, cg.C_out, P, ld);
     const Tensor x = empty({cg.C_in, ld}, TensorOptions(out_dt).device(image.device()));
     GemmArgs a;
@@ -1336,7 +1347,7 @@ void im2col_forward(const ConvGeometry& cg, const Geo& g, const Tensor& image, c
   const int64_t K = cg.C_in * cg.kh * cg.kw, Kp = padded_k(K, dt), OP = cg.OH * cg.OW, C_out = cg.C_out;
   const Tensor w = padded_weight(weight, C_out, K, Kp);
   const bool direct = im2col_direct(OP, dt);
-  const DType y_dt = direct ? dt : acc_dtype(dt);  // the product before the copy back
+  const DType y_dt = direct ? dt : product_dtype(dt, bias);  // the product before the copy back
   const int64_t per_image = Kp * OP * esz + (direct ? 0 : C_out * OP * static_cast<int64_t>(dtype_size(y_dt)));
   const int64_t nb = images_per_chunk(cg.N, per_image, OP, !direct);
   if (direct && bias.defined()) fill_channels(bias, map, C_out, OP);
