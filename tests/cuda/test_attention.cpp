@@ -197,10 +197,11 @@ TEST(CudaAttention, BroadcastBatchAndMasks) {
   expect_matches_cpu(q, k, v, normal_as({S, L}, kFloat64, seed++).transpose(0, 1), false, {}, kFloat32, seed++);
 }
 
-TEST(CudaAttention, NonContiguousHeadViews) {
-  WICK_SKIP_WITHOUT_CUDA();
-  // MHA's layout: x [B, T, 3 H d] viewed [B, T, H, d] and transposed to [B, H, T, d];
-  // the gradient flows back to x through the views.
+namespace {
+
+// MHA's layout: x [B, T, 3 H d] viewed [B, T, H, d] and transposed to [B, H, T, d];
+// the gradient flows back to x through the views. Device against the CPU.
+void expect_head_views_match_cpu() {
   const int64_t B = 2, T = 70, H = 3, d = 64;
   for (DType dt : {kFloat32, kBFloat16}) {
     SCOPED_TRACE(testing::Message() << dt);
@@ -217,6 +218,13 @@ TEST(CudaAttention, NonContiguousHeadViews) {
     const tensor_list got = run(x0.to(kCuda).to(dt).requires_grad_(true));
     expect_lists_close(got, ref, tol(dt));
   }
+}
+
+}  // namespace
+
+TEST(CudaAttention, NonContiguousHeadViews) {
+  WICK_SKIP_WITHOUT_CUDA();
+  expect_head_views_match_cpu();
   // Transposed key storage.
   const Tensor kt = normal_as({2, 8, 40}, kFloat32, 13).transpose(-2, -1);
   expect_matches_cpu(normal_as({2, 33, 8}, kFloat32, 14), kt, normal_as({2, 40, 8}, kFloat32, 15), {}, false, {},
@@ -1282,21 +1290,7 @@ TEST(CudaAttentionStrided, HeadViewsEqualThePackedPathInEveryKernel) {
 TEST(CudaAttentionStrided, HeadViewsMatchTheFloat64Cpu) {
   WICK_SKIP_WITHOUT_CUDA();
   StridedSelected on;
-  // NonContiguousHeadViews' check with the views read in place.
-  const int64_t B = 2, T = 70, H = 3, d = 64;
-  for (DType dt : {kFloat32, kBFloat16}) {
-    SCOPED_TRACE(testing::Message() << dt);
-    const Tensor x0 = normal_as({B, T, 3 * H * d}, dt, 31);
-    const Tensor gy = normal_as({B, H, T, d}, dt, 32);
-    auto run = [&](const Tensor& x) {
-      std::vector<Tensor> qkv = split(x, H * d, -1);
-      auto heads = [&](const Tensor& t) { return t.view({B, T, H, d}).transpose(1, 2); };
-      return forward_backward(
-          [&] { return scaled_dot_product_attention(heads(qkv[0]), heads(qkv[1]), heads(qkv[2]), {}, 0.0, true); },
-          {x}, gy);
-    };
-    expect_lists_close(run(x0.to(kCuda).to(dt).requires_grad_(true)), run(x0.detach().requires_grad_(true)), tol(dt));
-  }
+  expect_head_views_match_cpu();  // NonContiguousHeadViews' check, the views read in place
 }
 
 TEST(CudaAttentionStrided, SharedKeysAndUnalignedViews) {
