@@ -17,7 +17,10 @@
 //   apply     elementwise: out = x * scale[c] + shift[c] (backward:
 //             gx = ka[c] gy + kx[c] (x - mean[c]) + k0[c]).
 // Forward: 1 read (partial) + 1 read + 1 write (apply) per element;
-// backward: 2 reads + 3 reads + 1 write. Every element's channel (apply)
+// backward: 2 reads + 3 reads + 1 write. With set_batch_norm_vectorized
+// each thread moves a pack of V adjacent values of one channel (16 bytes
+// where S and the alignment allow; bn_vector_width), the index math then
+// counting packs. Every element's channel (apply)
 // or offset (partial) takes a division by S (and C): multiply-shifts
 // (FastDiv, NcsIndex) for tensors of fewer than 2^31 elements, since 64-bit
 // division would leave these kernels compute-bound. The variance is the CPU's shifted
@@ -45,6 +48,7 @@
 #include "cuda/kernels/block.cuh"
 #include "cuda/kernels/device_types.cuh"
 #include "cuda/kernels/fast_div.h"
+#include "cuda/kernels/loops.cuh"
 #include "cuda/kernels/nn.h"
 #include "cuda/kernels/strided.cuh"
 #include "cuda/runtime.h"
@@ -108,20 +112,33 @@ struct NcsIndex {
 
 // ---- batch_norm forward -------------------------------------------------------
 
+// The kernels below move V adjacent values of one channel per thread and
+// step (one 16-byte load for V = 16 / sizeof(T)) when S is a multiple of V
+// and the tensors are aligned to V values (bn_vector_width; V = 1: one value
+// at a time). Their NcsIndex, M, per and total then count packs of V values:
+// pack t holds values V t .. V t + V - 1, all of channel idx.channel(t).
+template <typename T, int V>
+using BnPack = loops::Pack<T, V>;
+
 // part[c * G + g] = sum(x - K), part[(C + c) * G + g] = sum((x - K)^2) over
 // chunk g of channel c (K = the channel's first value).
-template <typename T>
+template <typename T, int V>
 __global__ void bn_stats_partial_kernel(double* __restrict__ part, const T* __restrict__ x, NcsIndex idx,
                                         int64_t M, int64_t per) {
   using A = compute_t<T>;
   const int64_t c = blockIdx.x, G = gridDim.y, g = blockIdx.y, C = idx.C;
-  const A k = to_compute<A>(x[c * idx.S]);
+  const A k = to_compute<A>(x[c * idx.S * V]);
   const int64_t i1 = min(M, (g + 1) * per);
+  const BnPack<T, V>* xv = reinterpret_cast<const BnPack<T, V>*>(x);
   A s1 = 0, s2 = 0;
   for (int64_t i = g * per + threadIdx.x; i < i1; i += blockDim.x) {
-    const A d = to_compute<A>(x[idx.offset(i, c)]) - k;
-    s1 += d;
-    s2 += d * d;
+    const BnPack<T, V> p = xv[idx.offset(i, c)];
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const A d = to_compute<A>(p.v[j]) - k;
+      s1 += d;
+      s2 += d * d;
+    }
   }
   const double t1 = block_sum(static_cast<double>(s1));
   const double t2 = block_sum(static_cast<double>(s2));
@@ -179,33 +196,46 @@ __global__ void bn_finalize_kernel(compute_t<T>* __restrict__ coef, compute_t<T>
   }
 }
 
-template <typename T>
+template <typename T, int V>
 __global__ void bn_apply_kernel(T* __restrict__ out, const T* __restrict__ x, const compute_t<T>* __restrict__ coef,
                                 NcsIndex idx, int64_t total) {
   using A = compute_t<T>;
   const int64_t C = idx.C;
+  const BnPack<T, V>* xv = reinterpret_cast<const BnPack<T, V>*>(x);
+  BnPack<T, V>* ov = reinterpret_cast<BnPack<T, V>*>(out);
   for (int64_t t = global_thread(); t < total; t += grid_threads()) {
     const int64_t c = idx.channel(t);
-    out[t] = from_compute<T>(to_compute<A>(x[t]) * coef[c] + coef[C + c]);
+    const A scale = coef[c], shift = coef[C + c];
+    const BnPack<T, V> p = xv[t];
+    BnPack<T, V> o;
+#pragma unroll
+    for (int j = 0; j < V; ++j) o.v[j] = from_compute<T>(to_compute<A>(p.v[j]) * scale + shift);
+    ov[t] = o;
   }
 }
 
 // ---- batch_norm backward ------------------------------------------------------
 
 // part[c * G + g] = sum(gy), part[(C + c) * G + g] = sum(gy * (x - mean)).
-template <typename T>
+template <typename T, int V>
 __global__ void bn_bwd_partial_kernel(double* __restrict__ part, const T* __restrict__ gy, const T* __restrict__ x,
                                       const compute_t<T>* __restrict__ mean, NcsIndex idx, int64_t M, int64_t per) {
   using A = compute_t<T>;
   const int64_t c = blockIdx.x, G = gridDim.y, g = blockIdx.y, C = idx.C;
   const A m = mean[c];
   const int64_t i1 = min(M, (g + 1) * per);
+  const BnPack<T, V>* gv_ = reinterpret_cast<const BnPack<T, V>*>(gy);
+  const BnPack<T, V>* xv = reinterpret_cast<const BnPack<T, V>*>(x);
   A s1 = 0, s2 = 0;
   for (int64_t i = g * per + threadIdx.x; i < i1; i += blockDim.x) {
     const int64_t o = idx.offset(i, c);
-    const A gv = to_compute<A>(gy[o]);
-    s1 += gv;
-    s2 += gv * (to_compute<A>(x[o]) - m);
+    const BnPack<T, V> pg = gv_[o], px = xv[o];
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const A gv = to_compute<A>(pg.v[j]);
+      s1 += gv;
+      s2 += gv * (to_compute<A>(px.v[j]) - m);
+    }
   }
   const double t1 = block_sum(static_cast<double>(s1));
   const double t2 = block_sum(static_cast<double>(s2));
@@ -242,17 +272,28 @@ __global__ void bn_bwd_finalize_kernel(compute_t<T>* __restrict__ coef, P* __res
   }
 }
 
-template <typename T>
+template <typename T, int V>
 __global__ void bn_bwd_apply_kernel(T* __restrict__ gx, const T* __restrict__ gy, const T* __restrict__ x,
                                     const compute_t<T>* __restrict__ mean, const compute_t<T>* __restrict__ coef,
                                     NcsIndex idx, int64_t total, bool training) {
   using A = compute_t<T>;
   const int64_t C = idx.C;
+  const BnPack<T, V>* gv = reinterpret_cast<const BnPack<T, V>*>(gy);
+  const BnPack<T, V>* xv = reinterpret_cast<const BnPack<T, V>*>(x);
+  BnPack<T, V>* ov = reinterpret_cast<BnPack<T, V>*>(gx);
   for (int64_t t = global_thread(); t < total; t += grid_threads()) {
     const int64_t c = idx.channel(t);
-    A v = coef[c] * to_compute<A>(gy[t]);
-    if (training) v += coef[C + c] * (to_compute<A>(x[t]) - mean[c]) + coef[2 * C + c];
-    gx[t] = from_compute<T>(v);
+    const A ka = coef[c], kx = coef[C + c], k0 = coef[2 * C + c], mc = mean[c];
+    const BnPack<T, V> pg = gv[t];
+    const BnPack<T, V> px = training ? xv[t] : pg;
+    BnPack<T, V> o;
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      A v = ka * to_compute<A>(pg.v[j]);
+      if (training) v += kx * (to_compute<A>(px.v[j]) - mc) + k0;
+      o.v[j] = from_compute<T>(v);
+    }
+    ov[t] = o;
   }
 }
 
@@ -404,7 +445,45 @@ OptInSwitch& mixed_switch() {
   static OptInSwitch s("WICK_CUDA_BN_MIXED", /*default_on=*/true);
   return s;
 }
+
+// Off until a GPU has run CudaNorm.BatchNormVectorized (set_batch_norm_vectorized).
+OptInSwitch& vec_switch() {
+  static OptInSwitch s("WICK_CUDA_BN_VEC");
+  return s;
+}
+
+// The values per pack of the batch_norm kernels for x viewed as [N, C, S]:
+// 16 bytes' worth when the switch is on, halved until S is a multiple of it
+// and every tensor the kernels move (x, and out or gy, gx) starts aligned to
+// a pack; 1 when the switch is off.
+template <typename T>
+int bn_vector_width(int64_t S, std::initializer_list<Tensor> tensors) {
+  if (!vec_switch().on()) return 1;
+  int V = static_cast<int>(16 / sizeof(T));
+  auto fits = [&](int v) {
+    if (S % v != 0) return false;
+    for (const Tensor& t : tensors)
+      if (t.defined() && reinterpret_cast<uintptr_t>(t.data_ptr_raw()) % (v * sizeof(T)) != 0) return false;
+    return true;
+  };
+  while (V > 1 && !fits(V)) V /= 2;
+  return V;
+}
+
+// f.template operator()<V>() for V = v (1, 2, 4 or 8, no wider than 16 bytes of T).
+template <typename T, typename F>
+void with_vector_width(int v, F&& f) {
+  if constexpr (sizeof(T) <= 2)
+    if (v == 8) return f.template operator()<8>();
+  if constexpr (sizeof(T) <= 4)
+    if (v == 4) return f.template operator()<4>();
+  if (v == 2) return f.template operator()<2>();
+  f.template operator()<1>();
+}
 }  // namespace
+
+void set_batch_norm_vectorized(bool on) { vec_switch().set(on); }
+bool batch_norm_vectorized() { return vec_switch().on(); }
 
 void set_batch_norm_mixed(bool on) { mixed_switch().set(on); }
 bool batch_norm_mixed() { return mixed_switch().on(); }
@@ -434,13 +513,18 @@ void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor
       const TensorOptions o = TensorOptions(kFloat64).device(x.device());
       int64_t G = 0;
       Tensor part;
+      const int vw = bn_vector_width<T>(S, {x, out});
       if (training && M > 0) {
+        const int64_t Mv = M / vw;  // packs per channel
         G = channel_chunks(C, M, x.device().index);
-        const int64_t per = (M + G - 1) / G;
-        G = (M + per - 1) / per;  // no empty chunk
+        const int64_t per = (Mv + G - 1) / G;
+        G = (Mv + per - 1) / per;  // no empty chunk
         part = empty({2, C, G}, o);
-        bn_stats_partial_kernel<T><<<dim3(static_cast<unsigned>(C), static_cast<unsigned>(G)), kThreads, 0, stream>>>(
-            ptr<double>(part), ptr<const T>(x), NcsIndex(C, S, x.numel()), M, per);
+        with_vector_width<T>(vw, [&]<int V>() {
+          bn_stats_partial_kernel<T, V>
+              <<<dim3(static_cast<unsigned>(C), static_cast<unsigned>(G)), kThreads, 0, stream>>>(
+                  ptr<double>(part), ptr<const T>(x), NcsIndex(C, S / V, x.numel() / V), Mv, per);
+        });
         WICK_CUDA_CHECK_LAUNCH();
       }
       Tensor coef = empty({2, C}, TensorOptions(dtype_of_storage<A>()).device(x.device()));
@@ -450,8 +534,11 @@ void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor
           eps);
       WICK_CUDA_CHECK_LAUNCH();
       if (M > 0) {
-        bn_apply_kernel<T><<<grid_for(x.numel(), kThreads), kThreads, 0, stream>>>(
-            ptr<T>(out), ptr<const T>(x), ptr<const A>(coef), NcsIndex(C, S, x.numel()), x.numel());
+        with_vector_width<T>(vw, [&]<int V>() {
+          const int64_t packs = x.numel() / V;
+          bn_apply_kernel<T, V><<<grid_for(packs, kThreads), kThreads, 0, stream>>>(
+              ptr<T>(out), ptr<const T>(x), ptr<const A>(coef), NcsIndex(C, S / V, packs), packs);
+        });
         WICK_CUDA_CHECK_LAUNCH();
       }
     };
@@ -484,14 +571,19 @@ void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
     auto run = [&]<typename P>() {
       int64_t G = 0;
       Tensor part;
+      const int vw = bn_vector_width<T>(S, {x, gy, gx});
       if (M > 0 && (gw.defined() || gb.defined() || (want_gx && training))) {
+        const int64_t Mv = M / vw;  // packs per channel
         G = channel_chunks(C, M, x.device().index);
-        const int64_t per = (M + G - 1) / G;
-        G = (M + per - 1) / per;
+        const int64_t per = (Mv + G - 1) / G;
+        G = (Mv + per - 1) / per;
         part = empty({2, C, G}, TensorOptions(kFloat64).device(x.device()));
-        bn_bwd_partial_kernel<T><<<dim3(static_cast<unsigned>(C), static_cast<unsigned>(G)), kThreads, 0, stream>>>(
-            ptr<double>(part), ptr<const T>(gy), ptr<const T>(x), ptr<const A>(mean), NcsIndex(C, S, x.numel()), M,
-            per);
+        with_vector_width<T>(vw, [&]<int V>() {
+          bn_bwd_partial_kernel<T, V>
+              <<<dim3(static_cast<unsigned>(C), static_cast<unsigned>(G)), kThreads, 0, stream>>>(
+                  ptr<double>(part), ptr<const T>(gy), ptr<const T>(x), ptr<const A>(mean),
+                  NcsIndex(C, S / V, x.numel() / V), Mv, per);
+        });
         WICK_CUDA_CHECK_LAUNCH();
       }
       Tensor coef = want_gx ? empty({3, C}, TensorOptions(dtype_of_storage<A>()).device(x.device())) : Tensor();
@@ -502,9 +594,12 @@ void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
         WICK_CUDA_CHECK_LAUNCH();
       }
       if (want_gx) {
-        bn_bwd_apply_kernel<T><<<grid_for(x.numel(), kThreads), kThreads, 0, stream>>>(
-            ptr<T>(gx), ptr<const T>(gy), ptr<const T>(x), ptr<const A>(mean), ptr<const A>(coef),
-            NcsIndex(C, S, x.numel()), x.numel(), training);
+        with_vector_width<T>(vw, [&]<int V>() {
+          const int64_t packs = x.numel() / V;
+          bn_bwd_apply_kernel<T, V><<<grid_for(packs, kThreads), kThreads, 0, stream>>>(
+              ptr<T>(gx), ptr<const T>(gy), ptr<const T>(x), ptr<const A>(mean), ptr<const A>(coef),
+              NcsIndex(C, S / V, packs), packs, training);
+        });
         WICK_CUDA_CHECK_LAUNCH();
       }
     };

@@ -54,6 +54,18 @@ void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
 void set_batch_norm_mixed(bool on);
 bool batch_norm_mixed();
 
+// Whether the batch_norm kernels move 16 bytes of one channel per thread and
+// step (8 bfloat16 / float16, 4 float32, 2 float64 values, one vector load
+// or store) where the spatial size S is a multiple of that and the tensors
+// are aligned to it (else the widest power of two that fits, down to one
+// value: ResNet's 14x14 maps take 4 values, 7x7 one). The scalar kernels
+// move 2 bytes per load for 16-bit activations. Written without a GPU: off
+// until CudaNorm.BatchNormVectorized passes on one (WICK_CUDA_BN_VEC=1,
+// set_batch_norm_vectorized). The statistics' sums run in a different
+// order than the scalar kernels' (same values to rounding).
+void set_batch_norm_vectorized(bool on);
+bool batch_norm_vectorized();
+
 // The dtype the kernels above take for batch_norm's parameters (weight,
 // bias, running statistics, their gradients): x's, or float32 for a 16-bit
 // x whose first defined parameter is float32 (the mixed kernels).

@@ -304,6 +304,54 @@ TEST(CudaNorm, BatchNormMixed) {
 }
 #endif
 
+#ifdef WICK_WITH_CUDA
+// The vectorized kernels (cuda::set_batch_norm_vectorized): spatial sizes
+// that take packs of 8, 4, 2 and 1 values, every dtype (16-bit with float32
+// parameters, the mixed kernels), training and eval, against the CPU; an x
+// that starts one value off alignment takes single values and still agrees.
+TEST(CudaNorm, BatchNormVectorized) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const test::SwitchScope restore(cuda::batch_norm_vectorized, cuda::set_batch_norm_vectorized);
+  const test::SwitchScope restore_mixed(cuda::batch_norm_mixed, cuda::set_batch_norm_mixed);
+  cuda::set_batch_norm_vectorized(true);
+  cuda::set_batch_norm_mixed(true);
+  auto ref = [](const Tensor& v) { return v.defined() ? v.to(kFloat32).cpu().to(kFloat64) : Tensor(); };
+  const std::vector<Shape> shapes = {{4, 6, 8, 8}, {3, 5, 14, 14}, {2, 3, 2, 5}, {2, 4, 7, 7}, {8, 6}, {64, 3, 16, 16}};
+  for (DType dt : {kFloat64, kFloat32, kBFloat16, kFloat16}) {
+    const bool half = dt == kFloat16 || dt == kBFloat16;
+    const double t = dt == kFloat64 ? 1e-10 : dt == kFloat32 ? 3e-5 : dt == kFloat16 ? 4e-2 : 0.24;
+    for (const Shape& s : shapes)
+      for (bool training : {true, false}) {
+        SCOPED_TRACE(str(dt, " ", shape_str(s), training ? " train" : " eval"));
+        const NormArgs a = make_args(s, half ? kFloat32 : dt, true, true, 95);
+        // Device inputs: x and gy in dt, the parameters float32 for 16-bit x.
+        auto dx = [&](const Tensor& v) { return half ? v.to(kCuda).to(dt) : v; };
+        NormArgs d{dx(a.x), a.w, a.b, a.rm, a.rv, dx(a.gy)};
+        NormArgs r = half ? NormArgs{ref(d.x), ref(a.w), ref(a.b), ref(a.rm), ref(a.rv), ref(d.gy)} : a;
+        auto f = [&](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& rm, const Tensor& rv) {
+          return batch_norm(x, rm, rv, w, b, training, 0.1, 1e-5);
+        };
+        const Result g = run(f, d, kCuda), c = run(f, r, Device(kCPU));
+        Result g64;
+        for (const Tensor& v : g.t) g64.t.push_back(half ? ref(v) : v);
+        expect_same(g64, c, t);
+      }
+  }
+  // x one value past an aligned start: packs of 1.
+  const NormArgs a = make_args({4, 6, 8, 8}, kFloat32, true, true, 96);
+  auto f = [](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& rm, const Tensor& rv) {
+    return batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
+  };
+  auto shifted = [](const Tensor& v) {
+    Tensor flat = empty({v.numel() + 1}, TensorOptions(v.dtype()).device(v.device()));
+    Tensor view = flat.narrow(0, 1, v.numel()).view(v.sizes());
+    view.copy_(v);
+    return view;
+  };
+  expect_same(run(f, a, kCuda, shifted), run(f, a, Device(kCPU)), 3e-5);
+}
+#endif
+
 TEST(CudaNorm, GradcheckFloat64OnTheDevice) {
   WICK_SKIP_WITHOUT_CUDA();
   auto on_gpu = [](std::function<Tensor(const tensor_list&)> f) {
