@@ -126,6 +126,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   optin="$optin WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CUDA_GEMM_PERSISTENT=1 WICK_CUDA_TOPK_SELECT=1"
   optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_CE_16BIT=1"
   optin="$optin WICK_CUDA_ATTENTION_STRIDED=1 WICK_CUDA_CONV_TRANSPOSE_FWD=1 WICK_CUDA_BN_VEC=1"
+  optin="$optin WICK_CUDA_CONV_PACKS=1"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
   # several at once would time each other's GPU work in the amp training run.
   for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -163,6 +164,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
     ("WICK_CUDA_ATTENTION_STRIDED", "test_cuda_attention", ["CudaAttentionStrided."]),
     ("WICK_CUDA_CONV_IM2COL", "test_cuda_conv", ["CudaConvIm2col."]),
     ("WICK_CUDA_CONV_TRANSPOSE_FWD", "test_cuda_conv", ["CudaConvTransposeAsForward."]),
+    ("WICK_CUDA_CONV_PACKS", "test_cuda_conv", ["CudaConvIm2col.Packs"]),
     ("WICK_CUDA_FFT", "test_cuda_fft", ["CudaFft.", "CudaFftKernel."]),
     ("WICK_CUDA_EIGH", "test_cuda_linalg", ["CudaEigh."]),
     ("WICK_CUDA_GEMM_STREAMK", "test_cuda_gemm", ["CudaGemm.StreamK"]),
@@ -274,14 +276,15 @@ PY
         # reading q, k, v in place and writing [B, T, H, D] (no copies of the heads);
         # ResNet-50: the column path for the non-1x1 convolutions (its GEMMs with the same two
         # GEMM paths), batch norm on bfloat16 activations (mixed kernels), the vectorized sums,
-        # the stride-1 input gradients as forward convolutions, batch norm on 16-byte packs.
+        # the stride-1 input gradients as forward convolutions, batch norm and the column
+        # path's copies on 16-byte packs.
         gemm_opt="WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1 WICK_CUDA_GEMM_PERSISTENT=1 WICK_CUDA_GEMM_BIAS=1"
         gemm_opt="$gemm_opt WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_CE_16BIT=1"
         opt="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1"
         opt="$opt WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_ATTENTION_STRIDED=1"
         opt="$opt $gemm_opt"
         [ $wl = resnet50 ] && opt="WICK_CUDA_CONV_IM2COL=1 WICK_CUDA_BN_MIXED=1 WICK_CUDA_CONV_TRANSPOSE_FWD=1"
-        [ $wl = resnet50 ] && opt="$opt WICK_CUDA_BN_VEC=1 $gemm_opt"
+        [ $wl = resnet50 ] && opt="$opt WICK_CUDA_BN_VEC=1 WICK_CUDA_CONV_PACKS=1 $gemm_opt"
         # shellcheck disable=SC2086
         env $opt timeout 150 "$bin/bench_cuda_models" --workload $wl --steps 5 --warmup 2 --json \
           2>> "$out/models.err" | sed 's/"framework": "wick"/"framework": "wick-opt"/' >> "$out/models.jsonl"
@@ -305,7 +308,7 @@ for wl in ("gpt2", "resnet50"):
     if opt:
         f = statistics.median(r["throughput"] for r in opt)
         what = "GEMM paths, vector sums, bf16 cross entropy" + (
-            ", in-place attention" if wl == "gpt2" else ", stride-1 input gradients as forward convs, vector BN")
+            ", in-place attention" if wl == "gpt2" else ", stride-1 input gradients as forward convs, BN and copies on packs")
         print(f"          wick-opt (opt-in: {what}) {f:10.0f}  ratio {f / t:5.2f}x, "
               f"forward/backward/optimizer ms {ph(opt[-1])}")
 PY

@@ -169,6 +169,7 @@
 #include "cuda/kernels/device_types.cuh"
 #include "cuda/kernels/conv_columns.h"
 #include "cuda/kernels/fast_div.h"
+#include "cuda/kernels/loops.cuh"
 #include "cuda/kernels/gemm.h"
 #include "cuda/runtime.h"
 #include "cuda/vendor/cudnn.h"
@@ -883,13 +884,14 @@ const char* byte_ptr(const Tensor& t) { return static_cast<const char*>(t.data_p
 // [N, C, P] as one [C, N*P] matrix, so that a product can run over every
 // pixel of the batch at once. Rows of P elements are contiguous on both
 // sides (coalesced reads and writes).
-template <typename T>
+template <typename T, int V>
 __global__ void channels_first_kernel(const T* in, T* out, int64_t rows, int64_t C, int64_t P, int64_t ld) {
+  using Pk = loops::Pack<T, V>;
   for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {  // r = n*C + c
     const int64_t n = r / C, c = r - n * C;
-    const T* src = in + r * P;
-    T* dst = out + c * ld + n * P;
-    for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < P;
+    const Pk* src = reinterpret_cast<const Pk*>(in + r * P);
+    Pk* dst = reinterpret_cast<Pk*>(out + c * ld + n * P);
+    for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < P / V;
          p += static_cast<int64_t>(gridDim.x) * blockDim.x)
       dst[p] = src[p];
   }
@@ -898,18 +900,23 @@ __global__ void channels_first_kernel(const T* in, T* out, int64_t rows, int64_t
 // The inverse, with a bias: out[n, c, p] = in[c * ld + n*P + p] + bias[c]
 // (bias may be null), added in the accumulation type and rounded once into
 // T (In is float32 for 16-bit T: the product's unrounded output).
-template <typename T, typename In>
+template <typename T, typename In, int V>
 __global__ void batch_major_kernel(const In* in, const T* bias, T* out, int64_t rows, int64_t C, int64_t P,
                                    int64_t ld) {
   using Acc = acc_t<T>;
   for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {  // r = n*C + c
     const int64_t n = r / C, c = r - n * C;
-    const In* src = in + c * ld + n * P;
-    T* dst = out + r * P;
+    const auto* src = reinterpret_cast<const loops::Pack<In, V>*>(in + c * ld + n * P);
+    auto* dst = reinterpret_cast<loops::Pack<T, V>*>(out + r * P);
     const Acc b = bias ? to_compute<Acc>(bias[c]) : Acc(0);
-    for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < P;
-         p += static_cast<int64_t>(gridDim.x) * blockDim.x)
-      dst[p] = from_compute<T>(to_compute<Acc>(src[p]) + b);
+    for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < P / V;
+         p += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+      const loops::Pack<In, V> x = src[p];
+      loops::Pack<T, V> y;
+#pragma unroll
+      for (int j = 0; j < V; ++j) y.v[j] = from_compute<T>(to_compute<Acc>(x.v[j]) + b);
+      dst[p] = y;
+    }
   }
 }
 
@@ -930,14 +937,61 @@ RowGrid row_grid(int64_t rows, int64_t P) {
 // apply whatever P is.
 int64_t channels_first_ld(int64_t NP) { return (NP + 7) / 8 * 8; }
 
+// Off until a GPU has run CudaConvIm2col.*Packs (set_conv_copy_packs).
+OptInSwitch& copy_packs_switch() {
+  static OptInSwitch s("WICK_CUDA_CONV_PACKS");
+  return s;
+}
+
+// An operand of a copy: its base and element size.
+struct PackedOperand {
+  const void* ptr;
+  int64_t elem;
+};
+
+// Elements per thread and step of the column path's copies (channels_first,
+// batch_major, im2col): with the switch on, 16 bytes of the widest element
+// moved (max_elem bytes), halved until every count in `multiples` (row
+// lengths, strides, offsets in elements) is a multiple of it and every
+// operand's base is aligned to that many of its elements; 1 with the switch
+// off.
+int copy_pack(int64_t max_elem, std::initializer_list<int64_t> multiples,
+              std::initializer_list<PackedOperand> operands) {
+  if (!copy_packs_switch().on()) return 1;
+  int V = static_cast<int>(16 / max_elem);
+  auto fits = [&](int v) {
+    for (int64_t m : multiples)
+      if (m % v != 0) return false;
+    for (const PackedOperand& o : operands)
+      if (reinterpret_cast<uintptr_t>(o.ptr) % (v * o.elem) != 0) return false;
+    return true;
+  };
+  while (V > 1 && !fits(V)) V /= 2;
+  return V;
+}
+
+// f.template operator()<V>() for V = v in {1, 2, 4, 8} (wider packs only where 16 bytes of Tmax hold them).
+template <typename Tmax, typename F>
+void with_pack(int v, F&& f) {
+  if constexpr (sizeof(Tmax) <= 2)
+    if (v == 8) return f.template operator()<8>();
+  if constexpr (sizeof(Tmax) <= 4)
+    if (v == 4) return f.template operator()<4>();
+  if (v == 2) return f.template operator()<2>();
+  f.template operator()<1>();
+}
+
 // The [C, ld] copy of the contiguous [N, C, H, W] tensor at `in` (dtype dt,
 // on `like`'s device; channels_first_kernel).
 Tensor channels_first(const void* in, DType dt, const Tensor& like, int64_t N, int64_t C, int64_t P, int64_t ld) {
   const Tensor out = empty({C, ld}, TensorOptions(dt).device(like.device()));
-  const RowGrid rg = row_grid(N * C, P);
   WICK_DEVICE_DISPATCH_FLOAT(dt, "cuda conv (channels-first copy)", [&]<typename T>() {
-    channels_first_kernel<T><<<rg.grid, rg.threads, 0, current_stream()>>>(static_cast<const T*>(in), mut_ptr<T>(out),
-                                                                          N * C, C, P, ld);
+    const int v = copy_pack(sizeof(T), {P, ld}, {{in, sizeof(T)}, {out.data_ptr_raw(), sizeof(T)}});
+    with_pack<T>(v, [&]<int V>() {
+      const RowGrid rg = row_grid(N * C, P / V);
+      channels_first_kernel<T, V><<<rg.grid, rg.threads, 0, current_stream()>>>(static_cast<const T*>(in),
+                                                                               mut_ptr<T>(out), N * C, C, P, ld);
+    });
     WICK_CUDA_CHECK_LAUNCH();
   });
   return out;
@@ -951,11 +1005,14 @@ Tensor channels_first(const Tensor& t, int64_t N, int64_t C, int64_t P, int64_t 
 // undefined).
 void batch_major(const Tensor& in, const Tensor& bias, void* out, DType out_dt, int64_t N, int64_t C, int64_t P,
                  int64_t ld) {
-  const RowGrid rg = row_grid(N * C, P);
   WICK_DEVICE_DISPATCH_FLOAT(out_dt, "cuda conv (copy back to NCHW)", [&]<typename T>() {
     auto launch = [&]<typename In>() {
-      batch_major_kernel<T, In><<<rg.grid, rg.threads, 0, current_stream()>>>(
-          static_cast<const In*>(in.data_ptr_raw()), ptr<T>(bias), static_cast<T*>(out), N * C, C, P, ld);
+      const int v = copy_pack(sizeof(In), {P, ld}, {{in.data_ptr_raw(), sizeof(In)}, {out, sizeof(T)}});
+      with_pack<In>(v, [&]<int V>() {
+        const RowGrid rg = row_grid(N * C, P / V);
+        batch_major_kernel<T, In, V><<<rg.grid, rg.threads, 0, current_stream()>>>(
+            static_cast<const In*>(in.data_ptr_raw()), ptr<T>(bias), static_cast<T*>(out), N * C, C, P, ld);
+      });
     };
     if (in.dtype() == out_dt)
       launch.template operator()<T>();
@@ -1173,23 +1230,39 @@ std::atomic<int64_t>& im2col_workspace() {
 // that keeps the product's rows 16-byte aligned). A block row per r decodes
 // (n, ci, ki, kj) once; threads run along p, so the writes are coalesced
 // and the reads are too at stride 1.
-template <typename T>
+// V: consecutive pixels per thread and step, written as one pack (OP,
+// image_stride, row_stride and cols multiples of V); V = 1 is the per-pixel
+// definition (column_source), V > 1 takes the V sources by column_sources.
+template <typename T, int V>
 __global__ void im2col_kernel(ColumnGeometry g, const T* image, T* cols, int64_t rows, int64_t K, int64_t Kp,
                               int64_t image_stride, int64_t row_stride) {
+  using Pk = loops::Pack<T, V>;
   const int OP = g.OH * g.OW;
+  const T zero = from_compute<T>(acc_t<T>(0));
   for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
     const int64_t n = r / Kp, k = r - n * Kp;
-    T* dst = cols + n * image_stride + k * row_stride;
+    Pk* dst = reinterpret_cast<Pk*>(cols + n * image_stride + k * row_stride);
     if (k >= K) {
-      for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < OP; p += gridDim.x * blockDim.x)
-        dst[p] = from_compute<T>(acc_t<T>(0));
+      Pk z;
+#pragma unroll
+      for (int j = 0; j < V; ++j) z.v[j] = zero;
+      for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < OP / V; p += gridDim.x * blockDim.x) dst[p] = z;
       continue;
     }
     const ColumnRow row = column_row(g, k);
     const T* src = image + (n * g.C_in + row.ci) * g.H * g.W;
-    for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < OP; p += gridDim.x * blockDim.x) {
-      const int o = column_source(g, row, p);
-      dst[p] = o >= 0 ? src[o] : from_compute<T>(acc_t<T>(0));
+    for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < OP / V; p += gridDim.x * blockDim.x) {
+      Pk o;
+      if constexpr (V == 1) {
+        const int s = column_source(g, row, p);
+        o.v[0] = s >= 0 ? src[s] : zero;
+      } else {
+        int at[V];
+        column_sources<V>(g, row, p * V, at);
+#pragma unroll
+        for (int j = 0; j < V; ++j) o.v[j] = at[j] >= 0 ? src[at[j]] : zero;
+      }
+      dst[p] = o;
     }
   }
 }
@@ -1315,11 +1388,14 @@ ColumnGeometry column_geometry(const Geo& g) {
 void im2col(const Geo& g, const Tensor& image, int64_t n0, int64_t nb, int64_t K, int64_t Kp, const Tensor& cols,
             int64_t image_stride, int64_t row_stride) {
   const int64_t OP = static_cast<int64_t>(g.OH) * g.OW;
-  const RowGrid rg = row_grid(nb * Kp, OP);
   WICK_DEVICE_DISPATCH_FLOAT(image.dtype(), "cuda conv (im2col)", [&]<typename T>() {
-    im2col_kernel<T><<<rg.grid, rg.threads, 0, current_stream()>>>(
-        column_geometry(g), ptr<T>(image) + n0 * g.C_in * g.H * g.W, mut_ptr<T>(cols), nb * Kp, K, Kp, image_stride,
-        row_stride);
+    const int v = copy_pack(sizeof(T), {OP, image_stride, row_stride}, {{cols.data_ptr_raw(), sizeof(T)}});
+    with_pack<T>(v, [&]<int V>() {
+      const RowGrid rg = row_grid(nb * Kp, OP / V);
+      im2col_kernel<T, V><<<rg.grid, rg.threads, 0, current_stream()>>>(
+          column_geometry(g), ptr<T>(image) + n0 * g.C_in * g.H * g.W, mut_ptr<T>(cols), nb * Kp, K, Kp,
+          image_stride, row_stride);
+    });
     WICK_CUDA_CHECK_LAUNCH();
   });
 }
@@ -1458,6 +1534,9 @@ void set_conv1x1_path(Conv1x1Path p) { path_1x1().store(p, std::memory_order_rel
 Conv1x1Path conv1x1_path() { return path_1x1().load(std::memory_order_relaxed); }
 void set_conv_im2col(bool on) { im2col_switch().set(on); }
 bool conv_im2col() { return im2col_switch().on(); }
+void set_conv_copy_packs(bool on) { copy_packs_switch().set(on); }
+bool conv_copy_packs() { return copy_packs_switch().on(); }
+
 void set_conv_transpose_as_forward(bool on) { transpose_as_forward_switch().set(on); }
 bool conv_transpose_as_forward() { return transpose_as_forward_switch().on(); }
 

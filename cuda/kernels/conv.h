@@ -78,6 +78,16 @@ bool conv_im2col();
 // path; returns the previous value.
 int64_t set_conv_im2col_workspace(int64_t bytes);
 
+// Whether the column path's copies (im2col, and the channels-first copies
+// of the 1x1 and column products and their copies back to NCHW) move 16
+// bytes per thread and step (8 bf16 values, one vector store) where the row
+// lengths, strides and alignment allow (else the widest power of two that
+// does, down to one value: ResNet-50's 56x56 and 28x28 maps take 8, 14x14
+// 4, 7x7 1), instead of one 2-byte value. Written without a GPU: off until
+// CudaConvIm2col.Packs passes on one (WICK_CUDA_CONV_PACKS=1).
+void set_conv_copy_packs(bool on);
+bool conv_copy_packs();
+
 // The column path's input gradient (conv2d_transpose) for stride-1
 // convolutions whose map is the full output (OH = H + 2 ph - dh (kh - 1),
 // the same along W) and whose padding is at most dh (kh - 1) (dw (kw - 1)):

@@ -49,6 +49,20 @@ WICK_FAST_DIV_FN int column_source(const ColumnGeometry& g, const ColumnRow& row
   return iy >= 0 && iy < g.H && ix >= 0 && ix < g.W ? iy * g.W + ix : -1;
 }
 
+// column_source of the V consecutive pixels p0 .. p0 + V - 1 (im2col's
+// packs), one division for the first and a step along the output row for
+// the rest (ox + 1, or the next row's ox = 0).
+template <int V>
+WICK_FAST_DIV_FN void column_sources(const ColumnGeometry& g, const ColumnRow& row, int p0, int (&src)[V]) {
+  int ox;
+  int oy = g.div_OW.divmod(p0, ox);
+  for (int j = 0; j < V; ++j) {
+    const int iy = oy * g.sh + row.y0, ix = ox * g.sw + row.x0;
+    src[j] = iy >= 0 && iy < g.H && ix >= 0 && ix < g.W ? iy * g.W + ix : -1;
+    if (++ox == g.OW) ox = 0, ++oy;
+  }
+}
+
 // The transpose's gather: init + the sum, over taps (ki, kj) in order, of
 // dcol[(c, ki, kj), (n, oy, ox)] for the output pixels that read image
 // pixel q = y*W + x of channel c through the tap: oy*sh = y + ph - ki*dh

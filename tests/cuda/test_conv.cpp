@@ -784,6 +784,36 @@ TEST(CudaConvIm2col, OpsWithAutograd) {
     for (DType dt : kDtypes) check_conv2d(c, dt, seed += 10);
 }
 
+// The column path's copies on packs of up to 16 bytes (set_conv_copy_packs):
+// the im2col geometries, 1x1 layers whose channels-first copies take packs
+// of 8, 4, 2 and 1 (P = 64, 196, 14 and 49), chunks of one image, every
+// dtype, against the float64 CPU; with and without a bias (the copy back
+// from a float32 product, or the product in the input's dtype).
+TEST(CudaConvIm2col, Packs) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const bool was = cuda::conv_copy_packs();
+  cuda::set_conv_copy_packs(true);
+  {
+    const Im2colScope scope(true);
+    const Conv1x1PathScope gemm(Conv1x1Path::Gemm);
+    uint64_t seed = 2600;
+    for (const ConvGeometry& g : im2col_geometries())
+      for (DType dt : kDtypes) check_maps(g, dt, seed += 10);
+    for (const ConvGeometry& g : {geometry(3, 5, 8, 8, 7, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1),
+                                  geometry(2, 6, 14, 14, 4, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1),
+                                  geometry(3, 4, 2, 7, 5, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1),
+                                  geometry(2, 6, 7, 7, 4, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1),
+                                  geometry(2, 6, 28, 28, 4, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1)})
+      for (DType dt : kDtypes) check_maps(g, dt, seed += 10);
+  }
+  {
+    const Im2colScope chunked(true, 1);
+    uint64_t seed = 2800;
+    for (DType dt : kDtypes) check_maps(geometry(3, 5, 16, 16, 7, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1), dt, seed += 10);
+  }
+  cuda::set_conv_copy_packs(was);
+}
+
 TEST(CudaConvIm2col, Deterministic) {
   WICK_SKIP_WITHOUT_CUDA();
   const Im2colScope scope(true);

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "cuda/kernels/conv_columns.h"
@@ -221,6 +222,38 @@ TEST(CudaConvColumns, ColumnRowDecoding) {
         EXPECT_EQ(row.y0, ki * 3 - 1);
         EXPECT_EQ(row.x0, kj * 2 - 2);
       }
+}
+
+TEST(CudaConvColumns, PackSourcesStepLikeThePerPixelDecoding) {
+  // column_sources (im2col's packs of V pixels) against column_source for
+  // every pixel, at every pack start, over row wraps, padding, strides and
+  // dilation, for the pack widths the kernel takes.
+  const std::vector<ConvGeometry> geos = {
+      geometry(1, 2, 56, 56, 1, 3, 3, 1, 1, 1, 1, 1, 1),   // ResNet's 3x3, 56x56
+      geometry(1, 2, 14, 14, 1, 3, 3, 1, 1, 1, 1, 1, 1),   // 14x14: packs cross the rows
+      geometry(1, 2, 11, 13, 1, 3, 3, 2, 2, 1, 1, 1, 1),   // stride 2
+      geometry(1, 2, 12, 12, 1, 5, 4, 3, 2, 2, 1, 1, 2),   // asymmetric, dilated
+      geometry(1, 2, 3, 3, 1, 5, 5, 1, 1, 1, 1, 1, 1),     // a 1x1 map
+  };
+  auto check = [](const ConvGeometry& g, auto width) {
+    constexpr int V = decltype(width)::value;
+    const ColumnGeometry cg = columns_of(g);
+    const int OP = static_cast<int>(g.OH * g.OW);
+    for (int64_t k = 0; k < g.C_in * g.kh * g.kw; ++k) {
+      const cuda::ColumnRow row = cuda::column_row(cg, k);
+      for (int p0 = 0; p0 + V <= OP; p0 += V) {
+        int at[V];
+        cuda::column_sources<V>(cg, row, p0, at);
+        for (int j = 0; j < V; ++j) ASSERT_EQ(at[j], cuda::column_source(cg, row, p0 + j)) << "k " << k << " p " << p0 + j;
+      }
+    }
+  };
+  for (const ConvGeometry& g : geos) {
+    SCOPED_TRACE(describe(g));
+    check(g, std::integral_constant<int, 8>{});
+    check(g, std::integral_constant<int, 4>{});
+    check(g, std::integral_constant<int, 2>{});
+  }
 }
 
 }  // namespace
