@@ -126,7 +126,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   optin="$optin WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CUDA_GEMM_PERSISTENT=1 WICK_CUDA_TOPK_SELECT=1"
   optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_CE_16BIT=1"
   optin="$optin WICK_CUDA_ATTENTION_STRIDED=1 WICK_CUDA_CONV_TRANSPOSE_FWD=1 WICK_CUDA_BN_VEC=1"
-  optin="$optin WICK_CUDA_CONV_PACKS=1"
+  optin="$optin WICK_CUDA_CONV_PACKS=1 WICK_CUDA_ROW_CHUNKS=1"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
   # several at once would time each other's GPU work in the amp training run.
   for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -165,6 +165,8 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
     ("WICK_CUDA_CONV_IM2COL", "test_cuda_conv", ["CudaConvIm2col."]),
     ("WICK_CUDA_CONV_TRANSPOSE_FWD", "test_cuda_conv", ["CudaConvTransposeAsForward."]),
     ("WICK_CUDA_CONV_PACKS", "test_cuda_conv", ["CudaConvIm2col.Packs"]),
+    ("WICK_CUDA_ROW_CHUNKS", "test_cuda_loss", ["CudaLoss.CrossEntropyRowChunks"]),
+    ("WICK_CUDA_ROW_CHUNKS", "test_cuda_nn", ["CudaNn.SoftmaxRowChunks"]),
     ("WICK_CUDA_FFT", "test_cuda_fft", ["CudaFft.", "CudaFftKernel."]),
     ("WICK_CUDA_EIGH", "test_cuda_linalg", ["CudaEigh."]),
     ("WICK_CUDA_GEMM_STREAMK", "test_cuda_gemm", ["CudaGemm.StreamK"]),
@@ -279,7 +281,7 @@ PY
         # the stride-1 input gradients as forward convolutions, batch norm and the column
         # path's copies on 16-byte packs.
         gemm_opt="WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1 WICK_CUDA_GEMM_PERSISTENT=1 WICK_CUDA_GEMM_BIAS=1"
-        gemm_opt="$gemm_opt WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_CE_16BIT=1"
+        gemm_opt="$gemm_opt WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_CE_16BIT=1 WICK_CUDA_ROW_CHUNKS=1"
         opt="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1"
         opt="$opt WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_ATTENTION_STRIDED=1"
         opt="$opt $gemm_opt"

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "cuda/kernels/device_types.cuh"
 #include "tensor/tensor.h"
 
 namespace wick::cuda {
@@ -75,6 +76,64 @@ __device__ A block_max(A v) {
   if (lane == 0) sm[warp] = v;
   __syncthreads();
   return warp_max(lane < nwarps ? sm[lane] : A(-INFINITY));
+}
+
+// A block's sweep over a row of n values in chunks of kRowChunk: chunk k
+// (values kRowChunk k ..) belongs to thread k % blockDim.x, which reads it
+// with one vector load where the chunk is aligned to its size and whole,
+// else with kRowChunk loads issued before any is used, and then calls
+// f(i, x[i]) for its values in index order. So every thread has kRowChunk
+// loads in flight instead of one, and which thread sums which values (the
+// order of a reduction's sums) depends on the index alone, not on the row's
+// alignment or dtype. For the row kernels' opt-in chunked forms.
+constexpr int kRowChunk = 8;
+template <typename T>
+struct alignas(sizeof(T) * kRowChunk) RowChunk {
+  T v[kRowChunk];
+};
+// Values i0 .. i0 + kRowChunk - 1 of the row (those < n; the rest repeat
+// xr[i0]): one vector load when aligned and whole, else kRowChunk loads
+// issued before any is used.
+template <typename T>
+__device__ __forceinline__ RowChunk<T> row_chunk_raw(const T* __restrict__ xr, int64_t n, int64_t i0) {
+  if (i0 + kRowChunk <= n && reinterpret_cast<uintptr_t>(xr + i0) % sizeof(RowChunk<T>) == 0)
+    return *reinterpret_cast<const RowChunk<T>*>(xr + i0);
+  RowChunk<T> c;
+#pragma unroll
+  for (int j = 0; j < kRowChunk; ++j) c.v[j] = i0 + j < n ? xr[i0 + j] : xr[i0];
+  return c;
+}
+// The same values in the compute type A.
+template <typename T, typename A>
+__device__ __forceinline__ void row_chunk_load(const T* __restrict__ xr, int64_t n, int64_t i0, A (&v)[kRowChunk]) {
+  const RowChunk<T> c = row_chunk_raw(xr, n, i0);
+#pragma unroll
+  for (int j = 0; j < kRowChunk; ++j) v[j] = to_compute<A>(c.v[j]);
+}
+// out[i] = g(i) (g returns T) for i0 .. i0 + kRowChunk - 1 (< n): one vector
+// store when aligned and whole.
+template <typename T, typename G>
+__device__ __forceinline__ void row_chunk_store(T* __restrict__ out, int64_t n, int64_t i0, G&& g) {
+  if (i0 + kRowChunk <= n && reinterpret_cast<uintptr_t>(out + i0) % sizeof(RowChunk<T>) == 0) {
+    RowChunk<T> c;
+#pragma unroll
+    for (int j = 0; j < kRowChunk; ++j) c.v[j] = g(i0 + j);
+    *reinterpret_cast<RowChunk<T>*>(out + i0) = c;
+  } else {
+#pragma unroll
+    for (int j = 0; j < kRowChunk; ++j)
+      if (i0 + j < n) out[i0 + j] = g(i0 + j);
+  }
+}
+// The sweep: f(i, x[i]) for this thread's chunks, in index order.
+template <typename T, typename F>
+__device__ __forceinline__ void row_chunks(const T* __restrict__ xr, int64_t n, F&& f) {
+  for (int64_t i0 = int64_t(threadIdx.x) * kRowChunk; i0 < n; i0 += int64_t(blockDim.x) * kRowChunk) {
+    const RowChunk<T> c = row_chunk_raw(xr, n, i0);
+#pragma unroll
+    for (int j = 0; j < kRowChunk; ++j)
+      if (i0 + j < n) f(i0 + j, c.v[j]);
+  }
 }
 
 // Threads for a block-per-row kernel: enough warps for the row, at most 256.

@@ -15,6 +15,7 @@
 
 #include "cuda/kernels/block.cuh"
 #include "cuda/kernels/device_types.cuh"
+#include "cuda/kernels/nn.h"
 #include "cuda/kernels/strided.cuh"
 #include "cuda/runtime.h"
 #include "ops/creation.h"
@@ -58,7 +59,8 @@ __device__ A weight_total(const W* w, int64_t C) {
 // T: the logits (and their gradient); O: the loss, lse, class weight and
 // incoming gradient, T itself or float32 beside a 16-bit T (the mixed form).
 // The math is in compute_t<T>, which is compute_t<O> in both forms.
-template <typename T, typename O>
+// kChunks (inner == 1 only): the row sweeps by row_chunks (block.cuh; set_row_chunks).
+template <typename T, typename O, bool kChunks>
 __global__ void ce_forward_kernel(O* __restrict__ loss, O* __restrict__ lse_out, const T* __restrict__ x,
                                   const int64_t* __restrict__ target, const O* __restrict__ w, int64_t P, int64_t C,
                                   int64_t inner, int64_t ignore_index, double eps) {
@@ -72,17 +74,26 @@ __global__ void ce_forward_kernel(O* __restrict__ loss, O* __restrict__ lse_out,
     }
     const T* xr = x + (p / inner) * C * inner + p % inner;
     A m = -INFINITY;
-    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) m = max_keep(m, to_compute<A>(xr[c * inner]));
+    if constexpr (kChunks)
+      row_chunks(xr, C, [&](int64_t, T v) { m = max_keep(m, to_compute<A>(v)); });
+    else
+      for (int64_t c = threadIdx.x; c < C; c += blockDim.x) m = max_keep(m, to_compute<A>(xr[c * inner]));
     m = block_max(m);
     A s = 0;
-    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) s += dexp(to_compute<A>(xr[c * inner]) - m);
+    if constexpr (kChunks)
+      row_chunks(xr, C, [&](int64_t, T v) { s += dexp(to_compute<A>(v) - m); });
+    else
+      for (int64_t c = threadIdx.x; c < C; c += blockDim.x) s += dexp(to_compute<A>(xr[c * inner]) - m);
     const A lse = m + dlog(block_sum(s));
     const A wt = w ? to_compute<A>(w[t]) : A(1);
     A l = static_cast<A>(1.0 - eps) * wt * (lse - to_compute<A>(xr[t * inner]));
     if (eps > 0) {
       A sw = 0;
-      for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
-        sw += (w ? to_compute<A>(w[c]) : A(1)) * to_compute<A>(xr[c * inner]);
+      if constexpr (kChunks)
+        row_chunks(xr, C, [&](int64_t c, T v) { sw += (w ? to_compute<A>(w[c]) : A(1)) * to_compute<A>(v); });
+      else
+        for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
+          sw += (w ? to_compute<A>(w[c]) : A(1)) * to_compute<A>(xr[c * inner]);
       sw = block_sum(sw);
       l += static_cast<A>(eps) / static_cast<A>(C) * (weight_total<A>(w, C) * lse - sw);
     }
@@ -95,7 +106,7 @@ __global__ void ce_forward_kernel(O* __restrict__ loss, O* __restrict__ lse_out,
 
 // gx's outer rows are gx_rows elements apart (C * inner when contiguous;
 // more for padded [outer, C] rows).
-template <typename T, typename O>
+template <typename T, typename O, bool kChunks>
 __global__ void ce_backward_kernel(T* __restrict__ gx, int64_t gx_rows, const O* __restrict__ g, bool per_pos,
                                    double scale, const T* __restrict__ x, const O* __restrict__ lse,
                                    const int64_t* __restrict__ target, const O* __restrict__ w, int64_t P, int64_t C,
@@ -116,11 +127,23 @@ __global__ void ce_backward_kernel(T* __restrict__ gx, int64_t gx_rows, const O*
     const A W = eps > 0 ? weight_total<A>(w, C) : A(0);
     const A cp = s * (one_m * wt + e_c * W), ce = s * e_c;
     const A l = to_compute<A>(lse[p]);
-    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
-      A v = dexp(to_compute<A>(x[base + c * inner]) - l) * cp;
+    auto grad = [&](int64_t c, A xc) {
+      A v = dexp(xc - l) * cp;
       if (eps > 0) v -= ce * (w ? to_compute<A>(w[c]) : A(1));
       if (c == t) v -= s * one_m * wt;
-      gr[c * inner] = from_compute<T>(v);
+      return from_compute<T>(v);
+    };
+    if constexpr (kChunks) {
+      // Each thread reads a chunk of x and writes the same chunk of gx (its
+      // stores need not wait on other threads' loads).
+      const T* xr = x + base;
+      for (int64_t i0 = int64_t(threadIdx.x) * kRowChunk; i0 < C; i0 += int64_t(blockDim.x) * kRowChunk) {
+        A xv[kRowChunk];
+        row_chunk_load(xr, C, i0, xv);
+        row_chunk_store(gr, C, i0, [&](int64_t c) { return grad(c, xv[c - i0]); });
+      }
+    } else {
+      for (int64_t c = threadIdx.x; c < C; c += blockDim.x) gr[c * inner] = grad(c, to_compute<A>(x[base + c * inner]));
     }
   }
 }
@@ -209,7 +232,8 @@ void cross_entropy_forward(const Tensor& loss, const Tensor& lse, const Tensor& 
              x.device());
   DeviceGuard guard(x.device().index);
   dispatch_mixed(x.dtype(), loss.dtype(), "cross_entropy", [&]<typename T, typename O>() {
-    ce_forward_kernel<T, O><<<row_grid(P), row_threads(C), 0, current_stream()>>>(
+    auto kernel = inner == 1 && row_kernels_chunked() ? ce_forward_kernel<T, O, true> : ce_forward_kernel<T, O, false>;
+    kernel<<<row_grid(P), row_threads(C), 0, current_stream()>>>(
         static_cast<O*>(loss.data_ptr_raw()), static_cast<O*>(lse.data_ptr_raw()), ptr_or_null<T>(x),
         ptr_or_null<int64_t>(target), ptr_or_null<O>(weight), P, C, inner, ignore_index, label_smoothing);
     WICK_CUDA_CHECK_LAUNCH();
@@ -233,7 +257,8 @@ void cross_entropy_backward(const Tensor& gx, const Tensor& g, double scale, con
   const int64_t gx_rows = gx.is_contiguous() ? C * inner : gx.stride(0);
   DeviceGuard guard(x.device().index);
   dispatch_mixed(x.dtype(), lse.dtype(), "cross_entropy_backward", [&]<typename T, typename O>() {
-    ce_backward_kernel<T, O><<<row_grid(P), row_threads(C), 0, current_stream()>>>(
+    auto kernel = inner == 1 && row_kernels_chunked() ? ce_backward_kernel<T, O, true> : ce_backward_kernel<T, O, false>;
+    kernel<<<row_grid(P), row_threads(C), 0, current_stream()>>>(
         static_cast<T*>(gx.data_ptr_raw()), gx_rows, ptr_or_null<O>(g), g.numel() != 1, scale, ptr_or_null<T>(x),
         ptr_or_null<O>(lse), ptr_or_null<int64_t>(target), ptr_or_null<O>(weight), P, C, inner, ignore_index,
         label_smoothing);

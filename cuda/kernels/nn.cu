@@ -35,7 +35,8 @@ constexpr unsigned kThreads = 256;
 
 // ---- softmax ----------------------------------------------------------------
 
-template <typename T>
+// kChunks: the sweeps by row_chunks (block.cuh; set_row_kernels_chunked).
+template <typename T, bool kChunks>
 __global__ void softmax_rows_kernel(T* __restrict__ out, const T* __restrict__ x, int64_t rows, int64_t n,
                                     bool log) {
   using A = compute_t<T>;
@@ -43,19 +44,29 @@ __global__ void softmax_rows_kernel(T* __restrict__ out, const T* __restrict__ x
     const T* xr = x + r * n;
     T* o = out + r * n;
     A m = -INFINITY;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) m = max_keep(m, to_compute<A>(xr[i]));
+    if constexpr (kChunks)
+      row_chunks(xr, n, [&](int64_t, T v) { m = max_keep(m, to_compute<A>(v)); });
+    else
+      for (int64_t i = threadIdx.x; i < n; i += blockDim.x) m = max_keep(m, to_compute<A>(xr[i]));
     m = block_max(m);
     A s = 0;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += dexp(to_compute<A>(xr[i]) - m);
+    if constexpr (kChunks)
+      row_chunks(xr, n, [&](int64_t, T v) { s += dexp(to_compute<A>(v) - m); });
+    else
+      for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += dexp(to_compute<A>(xr[i]) - m);
     s = block_sum(s);
-    if (log) {
-      // (x - max) - log(sum), as on the CPU: x - (max + log(sum)) would round max + log(sum) at the
-      // magnitude of max (1e4 in float32 loses 3 digits).
-      const A ls = dlog(s);
-      for (int64_t i = threadIdx.x; i < n; i += blockDim.x) o[i] = from_compute<T>((to_compute<A>(xr[i]) - m) - ls);
+    // (x - max) - log(sum), as on the CPU: x - (max + log(sum)) would round max + log(sum) at the
+    // magnitude of max (1e4 in float32 loses 3 digits).
+    const A ls = log ? dlog(s) : A(0), inv = A(1) / s;
+    auto value = [&](A xv) { return from_compute<T>(log ? (xv - m) - ls : dexp(xv - m) * inv); };
+    if constexpr (kChunks) {
+      for (int64_t i0 = int64_t(threadIdx.x) * kRowChunk; i0 < n; i0 += int64_t(blockDim.x) * kRowChunk) {
+        A xv[kRowChunk];
+        row_chunk_load(xr, n, i0, xv);
+        row_chunk_store(o, n, i0, [&](int64_t i) { return value(xv[i - i0]); });
+      }
     } else {
-      const A inv = A(1) / s;
-      for (int64_t i = threadIdx.x; i < n; i += blockDim.x) o[i] = from_compute<T>(dexp(to_compute<A>(xr[i]) - m) * inv);
+      for (int64_t i = threadIdx.x; i < n; i += blockDim.x) o[i] = value(to_compute<A>(xr[i]));
     }
   }
 }
@@ -88,19 +99,38 @@ __global__ void softmax_cols_kernel(T* __restrict__ out, const T* __restrict__ x
   }
 }
 
-template <typename T>
+template <typename T, bool kChunks>
 __global__ void softmax_bwd_rows_kernel(T* __restrict__ gx, const T* __restrict__ gy, const T* __restrict__ y,
                                         int64_t rows, int64_t n, bool log) {
   using A = compute_t<T>;
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const int64_t off = r * n;
     A s = 0;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
-      s += log ? to_compute<A>(gy[off + i]) : to_compute<A>(gy[off + i]) * to_compute<A>(y[off + i]);
+    if constexpr (kChunks) {
+      for (int64_t i0 = int64_t(threadIdx.x) * kRowChunk; i0 < n; i0 += int64_t(blockDim.x) * kRowChunk) {
+        A g[kRowChunk], yv[kRowChunk];
+        row_chunk_load(gy + off, n, i0, g);
+        if (!log) row_chunk_load(y + off, n, i0, yv);
+#pragma unroll
+        for (int j = 0; j < kRowChunk; ++j)
+          if (i0 + j < n) s += log ? g[j] : g[j] * yv[j];
+      }
+    } else {
+      for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+        s += log ? to_compute<A>(gy[off + i]) : to_compute<A>(gy[off + i]) * to_compute<A>(y[off + i]);
+    }
     s = block_sum(s);
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-      const A g = to_compute<A>(gy[off + i]), yv = to_compute<A>(y[off + i]);
-      gx[off + i] = from_compute<T>(log ? g - dexp(yv) * s : yv * (g - s));
+    auto value = [&](A g, A yv) { return from_compute<T>(log ? g - dexp(yv) * s : yv * (g - s)); };
+    if constexpr (kChunks) {
+      for (int64_t i0 = int64_t(threadIdx.x) * kRowChunk; i0 < n; i0 += int64_t(blockDim.x) * kRowChunk) {
+        A g[kRowChunk], yv[kRowChunk];
+        row_chunk_load(gy + off, n, i0, g);
+        row_chunk_load(y + off, n, i0, yv);
+        row_chunk_store(gx + off, n, i0, [&](int64_t i) { return value(g[i - i0], yv[i - i0]); });
+      }
+    } else {
+      for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
+        gx[off + i] = value(to_compute<A>(gy[off + i]), to_compute<A>(y[off + i]));
     }
   }
 }
@@ -122,6 +152,11 @@ __global__ void softmax_bwd_cols_kernel(T* __restrict__ gx, const T* __restrict_
       gx[i] = from_compute<T>(log ? g - dexp(yv) * s : yv * (g - s));
     }
   }
+}
+
+OptInSwitch& row_chunks_switch() {
+  static OptInSwitch s("WICK_CUDA_ROW_CHUNKS");
+  return s;
 }
 
 void check_same(const char* op, const Tensor& a, const Tensor& b) {
@@ -241,6 +276,9 @@ void check_vector(const char* op, const char* name, const Tensor& v, const Tenso
 
 }  // namespace
 
+void set_row_kernels_chunked(bool on) { row_chunks_switch().set(on); }
+bool row_kernels_chunked() { return row_chunks_switch().on(); }
+
 DType layer_norm_stats_dtype(DType x) { return x == kFloat16 || x == kBFloat16 ? kFloat32 : x; }
 
 void softmax(const Tensor& out, const Tensor& x, int64_t dim, bool log) {
@@ -253,7 +291,8 @@ void softmax(const Tensor& out, const Tensor& x, int64_t dim, bool log) {
     T* o = static_cast<T*>(out.data_ptr_raw());
     const T* p = static_cast<const T*>(x.data_ptr_raw());
     if (a.inner == 1)
-      softmax_rows_kernel<T><<<row_grid(a.outer), row_threads(a.n), 0, stream>>>(o, p, a.outer, a.n, log);
+      (row_kernels_chunked() ? softmax_rows_kernel<T, true> : softmax_rows_kernel<T, false>)
+          <<<row_grid(a.outer), row_threads(a.n), 0, stream>>>(o, p, a.outer, a.n, log);
     else
       softmax_cols_kernel<T><<<grid_for(a.outer * a.inner, kThreads), kThreads, 0, stream>>>(o, p, a.outer, a.n,
                                                                                               a.inner, log);
@@ -273,7 +312,8 @@ void softmax_backward(const Tensor& gx, const Tensor& gy, const Tensor& y, int64
     const T* go = static_cast<const T*>(gy.data_ptr_raw());
     const T* yo = static_cast<const T*>(y.data_ptr_raw());
     if (a.inner == 1)
-      softmax_bwd_rows_kernel<T><<<row_grid(a.outer), row_threads(a.n), 0, stream>>>(g, go, yo, a.outer, a.n, log);
+      (row_kernels_chunked() ? softmax_bwd_rows_kernel<T, true> : softmax_bwd_rows_kernel<T, false>)
+          <<<row_grid(a.outer), row_threads(a.n), 0, stream>>>(g, go, yo, a.outer, a.n, log);
     else
       softmax_bwd_cols_kernel<T><<<grid_for(a.outer * a.inner, kThreads), kThreads, 0, stream>>>(
           g, go, yo, a.outer, a.n, a.inner, log);

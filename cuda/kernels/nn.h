@@ -28,6 +28,18 @@ void softmax(const Tensor& out, const Tensor& x, int64_t dim, bool log);
 //   log_softmax:  gx = gy - exp(y) * sum(gy)
 void softmax_backward(const Tensor& gx, const Tensor& gy, const Tensor& y, int64_t dim, bool log);
 
+// Whether the block-per-row kernels (softmax over the last dim, and the
+// fused cross entropy over [N, C] logits, cuda/kernels/loss.cu) sweep their
+// rows in chunks of 8 values per thread (row_chunks, block.cuh: one 16-byte
+// load of bf16 where aligned, else 8 loads in flight together) instead of
+// one value per thread and step, whose 2- or 4-byte loads leave the memory
+// system mostly idle. A reduction's summation order then depends on the
+// index alone (the same for bf16 and float32 logits). Written without a
+// GPU: off until CudaLoss.CrossEntropyRowChunks and
+// CudaNn.SoftmaxRowChunks pass on one (WICK_CUDA_ROW_CHUNKS=1).
+void set_row_kernels_chunked(bool on);
+bool row_kernels_chunked();
+
 // The dtype of layer_norm's saved mean/rstd for input dtype x: float32 for
 // float16/bfloat16 (as PyTorch), else x.
 DType layer_norm_stats_dtype(DType x);

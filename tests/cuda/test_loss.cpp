@@ -23,6 +23,7 @@
 #include "tensor/random.h"
 #ifdef WICK_WITH_CUDA
 #include "cuda/kernels/loss.h"
+#include "cuda/kernels/nn.h"
 #endif
 
 using namespace wick;
@@ -41,8 +42,11 @@ Tensor classes(const Shape& s, int64_t C, uint64_t seed) {
 
 }  // namespace
 
-TEST(CudaLoss, CrossEntropyMatchesTheCpu) {
-  WICK_SKIP_WITHOUT_CUDA();
+namespace {
+
+// cross_entropy on the device against the CPU kernel: shapes, dtypes,
+// reductions, label smoothing, class weights, an ignored target.
+void expect_cross_entropy_matches_cpu() {
   struct Case {
     Shape x, t;
   };
@@ -72,6 +76,13 @@ TEST(CudaLoss, CrossEntropyMatchesTheCpu) {
             EXPECT_TRUE(all_close(g.first, c.first, tol, tol));
             EXPECT_TRUE(all_close(g.second, c.second, tol, tol));
           }
+}
+
+}  // namespace
+
+TEST(CudaLoss, CrossEntropyMatchesTheCpu) {
+  WICK_SKIP_WITHOUT_CUDA();
+  expect_cross_entropy_matches_cpu();
 }
 
 TEST(CudaLoss, CrossEntropyTargetsAndErrors) {
@@ -145,8 +156,9 @@ TEST(CudaLoss, ComposedLossesRunOnTheDevice) {
 // logits' dtype either way) must equal the cast-first form bit for bit; the
 // gradient of [N, C] logits whose rows are not whole 16 bytes comes with
 // padded rows.
-TEST(CudaLoss, CrossEntropy16BitEqualsTheFloat32Cast) {
-  WICK_SKIP_WITHOUT_CUDA();
+namespace {
+
+void expect_16bit_equals_the_float32_cast() {
   const test::SwitchScope restore(cuda::cross_entropy_16bit, cuda::set_cross_entropy_16bit);
   struct Case {
     Shape x, t;
@@ -186,6 +198,36 @@ TEST(CudaLoss, CrossEntropy16BitEqualsTheFloat32Cast) {
             EXPECT_EQ(mixed.second.is_contiguous(), !padded);
             if (padded) EXPECT_EQ(mixed.second.stride(0), (C + 7) / 8 * 8);
           }
+}
+
+}  // namespace
+
+TEST(CudaLoss, CrossEntropy16BitEqualsTheFloat32Cast) {
+  WICK_SKIP_WITHOUT_CUDA();
+  expect_16bit_equals_the_float32_cast();
+}
+
+// The chunked row sweeps (cuda::set_row_kernels_chunked): the two checks
+// above, whose [37, 1001] rows start off 16-byte alignment (scalar loads in
+// flight together) and whose float32 and 16-bit forms must still agree bit
+// for bit; and a GPT-2-wide row against the CPU.
+TEST(CudaLoss, CrossEntropyRowChunks) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const test::SwitchScope restore(cuda::row_kernels_chunked, cuda::set_row_kernels_chunked);
+  cuda::set_row_kernels_chunked(true);
+  expect_cross_entropy_matches_cpu();
+  expect_16bit_equals_the_float32_cast();
+  const Tensor x = normal({5, 50257}, kFloat32, 41, 2.0);
+  const Tensor t = classes({5}, 50257, 42);
+  auto run = [&](const Device& dev) {
+    Tensor xl = x.to(dev).detach().requires_grad_(true);
+    Tensor l = cross_entropy(xl, t.to(dev), Tensor(), -100, Reduction::Mean, 0.1);
+    l.backward();
+    return std::pair{l.detach().cpu(), xl.grad().cpu()};
+  };
+  const auto c = run(Device(kCPU)), g = run(kCuda);
+  EXPECT_TRUE(all_close(g.first, c.first, 2e-5, 2e-5));
+  EXPECT_TRUE(all_close(g.second, c.second, 2e-5, 2e-5));
 }
 
 // The padded gradient through a language-model head (linear, then cross

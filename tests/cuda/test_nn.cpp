@@ -19,6 +19,9 @@
 #include "support/cuda_util.h"
 #include "support/test_util.h"
 #include "tensor/random.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/nn.h"
+#endif
 
 using namespace wick;
 using wick::test::all_close;
@@ -55,8 +58,9 @@ void expect_matches_cpu(const std::function<Tensor(const Tensor&)>& f, const Ten
 
 }  // namespace
 
-TEST(CudaNn, SoftmaxAndLogSoftmaxEveryDimMatchTheCpu) {
-  WICK_SKIP_WITHOUT_CUDA();
+namespace {
+
+void expect_softmax_every_dim_matches_cpu() {
   const std::vector<Shape> shapes = {{7}, {3, 1000}, {4, 5, 6}, {2, 4097}, {33, 2, 17}, {1, 1}};
   for (DType dt : {kFloat32, kFloat64})
     for (const Shape& s : shapes)
@@ -67,6 +71,39 @@ TEST(CudaNn, SoftmaxAndLogSoftmaxEveryDimMatchTheCpu) {
           expect_matches_cpu(f, normal(s, dt, 1 + d, 3.0), tol(dt));
         }
 }
+
+}  // namespace
+
+TEST(CudaNn, SoftmaxAndLogSoftmaxEveryDimMatchTheCpu) {
+  WICK_SKIP_WITHOUT_CUDA();
+  expect_softmax_every_dim_matches_cpu();
+}
+
+#ifdef WICK_WITH_CUDA
+// The chunked row sweeps (cuda::set_row_kernels_chunked): every dim and
+// shape above ([3, 1000] float32 rows start off a chunk's alignment in every
+// other row), and 16-bit rows against the CPU on their rounded values.
+TEST(CudaNn, SoftmaxRowChunks) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const test::SwitchScope restore(cuda::row_kernels_chunked, cuda::set_row_kernels_chunked);
+  cuda::set_row_kernels_chunked(true);
+  expect_softmax_every_dim_matches_cpu();
+  for (DType dt : {kFloat16, kBFloat16}) {
+    const double t = dt == kFloat16 ? 2e-3 : 1.6e-2;
+    const Tensor x = normal({5, 301}, kFloat32, 17, 2.0).to(kCuda).to(dt);
+    const Tensor xr = x.to(kFloat32).cpu();
+    for (bool log : {false, true}) {
+      SCOPED_TRACE(str(dt, log ? " log_softmax" : " softmax"));
+      auto f = [log](const Tensor& v) { return log ? log_softmax(v, 1) : softmax(v, 1); };
+      const Tensor w = normal({5, 301}, kFloat32, 18);
+      const Pass g = forward_backward(f, x, w.to(kCuda).to(dt));
+      const Pass c = forward_backward(f, xr, w.to(kCuda).to(dt).to(kFloat32).cpu());
+      EXPECT_TRUE(all_close(g.y.to(kFloat32).cpu(), c.y, t, t));
+      EXPECT_TRUE(all_close(g.gx.to(kFloat32).cpu(), c.gx, 4 * t, 4 * t));
+    }
+  }
+}
+#endif
 
 TEST(CudaNn, SoftmaxEdgeCases) {
   WICK_SKIP_WITHOUT_CUDA();
