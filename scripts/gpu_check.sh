@@ -166,7 +166,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
     ("WICK_CUDA_CONV_TRANSPOSE_FWD", "test_cuda_conv", ["CudaConvTransposeAsForward."]),
     ("WICK_CUDA_CONV_PACKS", "test_cuda_conv", ["CudaConvIm2col.Packs"]),
     ("WICK_CUDA_ROW_CHUNKS", "test_cuda_loss", ["CudaLoss.CrossEntropyRowChunks"]),
-    ("WICK_CUDA_ROW_CHUNKS", "test_cuda_nn", ["CudaNn.SoftmaxRowChunks"]),
+    ("WICK_CUDA_ROW_CHUNKS", "test_cuda_nn", ["CudaNn.SoftmaxRowChunks", "CudaNn.LayerNormRowChunks"]),
     ("WICK_CUDA_FFT", "test_cuda_fft", ["CudaFft.", "CudaFftKernel."]),
     ("WICK_CUDA_EIGH", "test_cuda_linalg", ["CudaEigh."]),
     ("WICK_CUDA_GEMM_STREAMK", "test_cuda_gemm", ["CudaGemm.StreamK"]),

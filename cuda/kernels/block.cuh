@@ -141,6 +141,9 @@ inline unsigned row_threads(int64_t n) {
   const int64_t warps = std::min<int64_t>(8, std::max<int64_t>(1, (n + 31) / 32));
   return static_cast<unsigned>(warps * 32);
 }
+// Threads for a block-per-row kernel that sweeps its rows in chunks
+// (row_chunks): enough warps for the row's chunks, at most 256.
+inline unsigned row_threads_chunked(int64_t n) { return row_threads((n + kRowChunk - 1) / kRowChunk); }
 // Blocks for `rows` rows (the kernels loop when there are more).
 inline unsigned row_grid(int64_t rows) { return static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(rows, 1), 1 << 20)); }
 

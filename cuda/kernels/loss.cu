@@ -232,8 +232,9 @@ void cross_entropy_forward(const Tensor& loss, const Tensor& lse, const Tensor& 
              x.device());
   DeviceGuard guard(x.device().index);
   dispatch_mixed(x.dtype(), loss.dtype(), "cross_entropy", [&]<typename T, typename O>() {
-    auto kernel = inner == 1 && row_kernels_chunked() ? ce_forward_kernel<T, O, true> : ce_forward_kernel<T, O, false>;
-    kernel<<<row_grid(P), row_threads(C), 0, current_stream()>>>(
+    const bool chunks = inner == 1 && row_kernels_chunked();
+    auto kernel = chunks ? ce_forward_kernel<T, O, true> : ce_forward_kernel<T, O, false>;
+    kernel<<<row_grid(P), chunks ? row_threads_chunked(C) : row_threads(C), 0, current_stream()>>>(
         static_cast<O*>(loss.data_ptr_raw()), static_cast<O*>(lse.data_ptr_raw()), ptr_or_null<T>(x),
         ptr_or_null<int64_t>(target), ptr_or_null<O>(weight), P, C, inner, ignore_index, label_smoothing);
     WICK_CUDA_CHECK_LAUNCH();
@@ -257,8 +258,9 @@ void cross_entropy_backward(const Tensor& gx, const Tensor& g, double scale, con
   const int64_t gx_rows = gx.is_contiguous() ? C * inner : gx.stride(0);
   DeviceGuard guard(x.device().index);
   dispatch_mixed(x.dtype(), lse.dtype(), "cross_entropy_backward", [&]<typename T, typename O>() {
-    auto kernel = inner == 1 && row_kernels_chunked() ? ce_backward_kernel<T, O, true> : ce_backward_kernel<T, O, false>;
-    kernel<<<row_grid(P), row_threads(C), 0, current_stream()>>>(
+    const bool chunks = inner == 1 && row_kernels_chunked();
+    auto kernel = chunks ? ce_backward_kernel<T, O, true> : ce_backward_kernel<T, O, false>;
+    kernel<<<row_grid(P), chunks ? row_threads_chunked(C) : row_threads(C), 0, current_stream()>>>(
         static_cast<T*>(gx.data_ptr_raw()), gx_rows, ptr_or_null<O>(g), g.numel() != 1, scale, ptr_or_null<T>(x),
         ptr_or_null<O>(lse), ptr_or_null<int64_t>(target), ptr_or_null<O>(weight), P, C, inner, ignore_index,
         label_smoothing);

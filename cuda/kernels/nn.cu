@@ -167,7 +167,7 @@ void check_same(const char* op, const Tensor& a, const Tensor& b) {
 
 // ---- layer norm -------------------------------------------------------------
 
-template <typename T>
+template <typename T, bool kChunks>
 __global__ void layer_norm_kernel(T* __restrict__ out, compute_t<T>* __restrict__ mean_out, compute_t<T>* __restrict__ rstd_out,
                                   const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
                                   int64_t rows, int64_t cols, double eps, bool rms) {
@@ -177,31 +177,47 @@ __global__ void layer_norm_kernel(T* __restrict__ out, compute_t<T>* __restrict_
     A mean = 0;
     if (!rms) {
       A s = 0;
-      for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) s += to_compute<A>(xr[i]);
+      if constexpr (kChunks)
+        row_chunks(xr, cols, [&](int64_t, T v) { s += to_compute<A>(v); });
+      else
+        for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) s += to_compute<A>(xr[i]);
       mean = block_sum(s) / static_cast<A>(cols);
     }
     A q = 0;
-    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
-      const A d = to_compute<A>(xr[i]) - mean;
+    auto dev2 = [&](A v) {
+      const A d = v - mean;
       q += d * d;
-    }
+    };
+    if constexpr (kChunks)
+      row_chunks(xr, cols, [&](int64_t, T v) { dev2(to_compute<A>(v)); });
+    else
+      for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) dev2(to_compute<A>(xr[i]));
     const A rstd = A(1) / dsqrt(block_sum(q) / static_cast<A>(cols) + static_cast<A>(eps));
     if (threadIdx.x == 0) {
       if (mean_out) mean_out[r] = mean;
       rstd_out[r] = rstd;
     }
     T* o = out + r * cols;
-    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
-      A v = (to_compute<A>(xr[i]) - mean) * rstd;
+    auto value = [&](int64_t i, A xv) {
+      A v = (xv - mean) * rstd;
       if (w) v *= to_compute<A>(w[i]);
       if (b) v += to_compute<A>(b[i]);
-      o[i] = from_compute<T>(v);
+      return from_compute<T>(v);
+    };
+    if constexpr (kChunks) {
+      for (int64_t i0 = int64_t(threadIdx.x) * kRowChunk; i0 < cols; i0 += int64_t(blockDim.x) * kRowChunk) {
+        A xv[kRowChunk];
+        row_chunk_load(xr, cols, i0, xv);
+        row_chunk_store(o, cols, i0, [&](int64_t i) { return value(i, xv[i - i0]); });
+      }
+    } else {
+      for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) o[i] = value(i, to_compute<A>(xr[i]));
     }
   }
 }
 
 // gx per row: rstd * (gh - mean(gh) - xhat * mean(gh * xhat)), gh = gy * w.
-template <typename T>
+template <typename T, bool kChunks>
 __global__ void layer_norm_bwd_x_kernel(T* __restrict__ gx, const T* __restrict__ gy, const T* __restrict__ x,
                                         const compute_t<T>* __restrict__ mean, const compute_t<T>* __restrict__ rstd,
                                         const T* __restrict__ w, int64_t rows, int64_t cols, bool rms) {
@@ -209,19 +225,43 @@ __global__ void layer_norm_bwd_x_kernel(T* __restrict__ gx, const T* __restrict_
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const int64_t off = r * cols;
     const A mu = rms ? A(0) : mean[r], rs = rstd[r];
+    // xhat and gy * w of value i from x and gy.
+    auto xhat = [&](A xv) { return (xv - mu) * rs; };
+    auto gh_of = [&](int64_t i, A gv) { return w ? gv * to_compute<A>(w[i]) : gv; };
     A s1 = 0, s2 = 0;
-    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
-      const A xh = (to_compute<A>(x[off + i]) - mu) * rs;
-      const A gh = w ? to_compute<A>(gy[off + i]) * to_compute<A>(w[i]) : to_compute<A>(gy[off + i]);
-      s1 += gh;
-      s2 += gh * xh;
+    if constexpr (kChunks) {
+      for (int64_t i0 = int64_t(threadIdx.x) * kRowChunk; i0 < cols; i0 += int64_t(blockDim.x) * kRowChunk) {
+        A xv[kRowChunk], gv[kRowChunk];
+        row_chunk_load(x + off, cols, i0, xv);
+        row_chunk_load(gy + off, cols, i0, gv);
+#pragma unroll
+        for (int j = 0; j < kRowChunk; ++j)
+          if (i0 + j < cols) {
+            const A gh = gh_of(i0 + j, gv[j]);
+            s1 += gh;
+            s2 += gh * xhat(xv[j]);
+          }
+      }
+    } else {
+      for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+        const A gh = gh_of(i, to_compute<A>(gy[off + i]));
+        s1 += gh;
+        s2 += gh * xhat(to_compute<A>(x[off + i]));
+      }
     }
     const A m1 = rms ? A(0) : block_sum(s1) / static_cast<A>(cols);
     const A m2 = block_sum(s2) / static_cast<A>(cols);
-    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
-      const A xh = (to_compute<A>(x[off + i]) - mu) * rs;
-      const A gh = w ? to_compute<A>(gy[off + i]) * to_compute<A>(w[i]) : to_compute<A>(gy[off + i]);
-      gx[off + i] = from_compute<T>(rs * (gh - m1 - xh * m2));
+    auto value = [&](int64_t i, A xv, A gv) { return from_compute<T>(rs * (gh_of(i, gv) - m1 - xhat(xv) * m2)); };
+    if constexpr (kChunks) {
+      for (int64_t i0 = int64_t(threadIdx.x) * kRowChunk; i0 < cols; i0 += int64_t(blockDim.x) * kRowChunk) {
+        A xv[kRowChunk], gv[kRowChunk];
+        row_chunk_load(x + off, cols, i0, xv);
+        row_chunk_load(gy + off, cols, i0, gv);
+        row_chunk_store(gx + off, cols, i0, [&](int64_t i) { return value(i, xv[i - i0], gv[i - i0]); });
+      }
+    } else {
+      for (int64_t i = threadIdx.x; i < cols; i += blockDim.x)
+        gx[off + i] = value(i, to_compute<A>(x[off + i]), to_compute<A>(gy[off + i]));
     }
   }
 }
@@ -292,7 +332,8 @@ void softmax(const Tensor& out, const Tensor& x, int64_t dim, bool log) {
     const T* p = static_cast<const T*>(x.data_ptr_raw());
     if (a.inner == 1)
       (row_kernels_chunked() ? softmax_rows_kernel<T, true> : softmax_rows_kernel<T, false>)
-          <<<row_grid(a.outer), row_threads(a.n), 0, stream>>>(o, p, a.outer, a.n, log);
+          <<<row_grid(a.outer), row_kernels_chunked() ? row_threads_chunked(a.n) : row_threads(a.n), 0, stream>>>(
+              o, p, a.outer, a.n, log);
     else
       softmax_cols_kernel<T><<<grid_for(a.outer * a.inner, kThreads), kThreads, 0, stream>>>(o, p, a.outer, a.n,
                                                                                               a.inner, log);
@@ -313,7 +354,8 @@ void softmax_backward(const Tensor& gx, const Tensor& gy, const Tensor& y, int64
     const T* yo = static_cast<const T*>(y.data_ptr_raw());
     if (a.inner == 1)
       (row_kernels_chunked() ? softmax_bwd_rows_kernel<T, true> : softmax_bwd_rows_kernel<T, false>)
-          <<<row_grid(a.outer), row_threads(a.n), 0, stream>>>(g, go, yo, a.outer, a.n, log);
+          <<<row_grid(a.outer), row_kernels_chunked() ? row_threads_chunked(a.n) : row_threads(a.n), 0, stream>>>(
+              g, go, yo, a.outer, a.n, log);
     else
       softmax_bwd_cols_kernel<T><<<grid_for(a.outer * a.inner, kThreads), kThreads, 0, stream>>>(
           g, go, yo, a.outer, a.n, a.inner, log);
@@ -334,7 +376,9 @@ void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const
   DeviceGuard guard(x.device().index);
   cudaStream_t stream = current_stream();
   WICK_DEVICE_DISPATCH_FLOAT(x.dtype(), rms ? "rms_norm" : "layer_norm", [&]<typename T>() {
-    layer_norm_kernel<T><<<row_grid(rows), row_threads(cols), 0, stream>>>(
+    const bool chunks = row_kernels_chunked();
+    (chunks ? layer_norm_kernel<T, true> : layer_norm_kernel<T, false>)<<<
+        row_grid(rows), chunks ? row_threads_chunked(cols) : row_threads(cols), 0, stream>>>(
         ptr_or_null<T>(out), rms ? nullptr : ptr_or_null<compute_t<T>>(mean), ptr_or_null<compute_t<T>>(rstd), ptr_or_null<T>(x),
         ptr_or_null<T>(w), rms ? nullptr : ptr_or_null<T>(b), rows, cols, eps, rms);
     WICK_CUDA_CHECK_LAUNCH();
@@ -358,8 +402,10 @@ void layer_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
     using A = compute_t<T>;
     const A* mu = rms ? nullptr : ptr_or_null<A>(mean);
     const A* rs = ptr_or_null<A>(rstd);
+    const bool chunks = row_kernels_chunked();
     if (gx.defined() && rows > 0)
-      layer_norm_bwd_x_kernel<T><<<row_grid(rows), row_threads(cols), 0, stream>>>(
+      (chunks ? layer_norm_bwd_x_kernel<T, true> : layer_norm_bwd_x_kernel<T, false>)<<<
+          row_grid(rows), chunks ? row_threads_chunked(cols) : row_threads(cols), 0, stream>>>(
           ptr_or_null<T>(gx), ptr_or_null<T>(gy), ptr_or_null<T>(x), mu, rs, ptr_or_null<T>(w), rows,
           cols, rms);
     if ((gw.defined() || gb.defined()) && cols > 0) {

@@ -28,15 +28,18 @@ void softmax(const Tensor& out, const Tensor& x, int64_t dim, bool log);
 //   log_softmax:  gx = gy - exp(y) * sum(gy)
 void softmax_backward(const Tensor& gx, const Tensor& gy, const Tensor& y, int64_t dim, bool log);
 
-// Whether the block-per-row kernels (softmax over the last dim, and the
-// fused cross entropy over [N, C] logits, cuda/kernels/loss.cu) sweep their
+// Whether the block-per-row kernels (softmax over the last dim, layer_norm
+// and rms_norm, and the fused cross entropy over [N, C] logits,
+// cuda/kernels/loss.cu) sweep their
 // rows in chunks of 8 values per thread (row_chunks, block.cuh: one 16-byte
 // load of bf16 where aligned, else 8 loads in flight together) instead of
 // one value per thread and step, whose 2- or 4-byte loads leave the memory
 // system mostly idle. A reduction's summation order then depends on the
 // index alone (the same for bf16 and float32 logits). Written without a
-// GPU: off until CudaLoss.CrossEntropyRowChunks and
-// CudaNn.SoftmaxRowChunks pass on one (WICK_CUDA_ROW_CHUNKS=1).
+// GPU: off until CudaLoss.CrossEntropyRowChunks, CudaNn.SoftmaxRowChunks
+// and CudaNn.LayerNormRowChunks pass on one (WICK_CUDA_ROW_CHUNKS=1). Their
+// blocks then have a warp per 256 values (row_threads_chunked: GPT-2's
+// 768-wide rows take 3 warps) instead of one per 32.
 void set_row_kernels_chunked(bool on);
 bool row_kernels_chunked();
 

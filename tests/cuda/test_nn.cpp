@@ -147,8 +147,9 @@ TEST(CudaNn, HalfPrecisionSoftmaxAndLayerNorm) {
   }
 }
 
-TEST(CudaNn, LayerNormAndRmsNormMatchTheCpu) {
-  WICK_SKIP_WITHOUT_CUDA();
+namespace {
+
+void expect_layer_and_rms_norm_match_cpu() {
   const std::vector<std::pair<Shape, Shape>> cases = {
       {{6, 33}, {33}}, {{2, 3, 257}, {257}}, {{5, 1024}, {1024}}, {{4, 3, 5}, {3, 5}}, {{700, 7}, {7}}};
   for (DType dt : {kFloat32, kFloat64})
@@ -177,6 +178,24 @@ TEST(CudaNn, LayerNormAndRmsNormMatchTheCpu) {
           }
         }
 }
+
+}  // namespace
+
+TEST(CudaNn, LayerNormAndRmsNormMatchTheCpu) {
+  WICK_SKIP_WITHOUT_CUDA();
+  expect_layer_and_rms_norm_match_cpu();
+}
+
+#ifdef WICK_WITH_CUDA
+// The chunked row sweeps for layer_norm / rms_norm (rows of 33, 257, 1024,
+// 15 and 7 values: chunks cut short, rows off alignment).
+TEST(CudaNn, LayerNormRowChunks) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const test::SwitchScope restore(cuda::row_kernels_chunked, cuda::set_row_kernels_chunked);
+  cuda::set_row_kernels_chunked(true);
+  expect_layer_and_rms_norm_match_cpu();
+}
+#endif
 
 TEST(CudaNn, LayerNormWeightGradientIsDeterministic) {
   WICK_SKIP_WITHOUT_CUDA();
