@@ -46,9 +46,8 @@ void BasicBlock::reset() {
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = relu(bn1->forward(conv1->forward(x)));
-  out = bn2->forward(conv2->forward(out));
-  return relu(add(out, downsample ? downsample->forward(x) : x));
+  Tensor out = conv2->forward(bn1->forward_relu(conv1->forward(x)));
+  return bn2->forward_relu(out, downsample ? downsample->forward(x) : x);
 }
 
 // ---- Bottleneck ---------------------------------------------------------------------
@@ -70,10 +69,9 @@ void Bottleneck::reset() {
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
-  Tensor out = relu(bn1->forward(conv1->forward(x)));
-  out = relu(bn2->forward(conv2->forward(out)));
-  out = bn3->forward(conv3->forward(out));
-  return relu(add(out, downsample ? downsample->forward(x) : x));
+  Tensor out = bn1->forward_relu(conv1->forward(x));
+  out = conv3->forward(bn2->forward_relu(conv2->forward(out)));
+  return bn3->forward_relu(out, downsample ? downsample->forward(x) : x);
 }
 
 // ---- ResNet -------------------------------------------------------------------------
@@ -141,7 +139,7 @@ void ResNet::reset() {
 Tensor ResNet::features(const Tensor& x) {
   WICK_CHECK(x.dim() == 4 && x.size(1) == options.in_channels, "ResNet: expected input [N, ", options.in_channels,
              ", H, W], got ", shape_str(x.sizes()));
-  Tensor h = relu(bn1->forward(conv1->forward(x)));
+  Tensor h = bn1->forward_relu(conv1->forward(x));
   if (maxpool) h = maxpool->forward(h);
   h = layer4->forward(layer3->forward(layer2->forward(layer1->forward(h))));
   return mean(h, {2, 3});  // global average pool (AdaptiveAvgPool2d(1) + flatten)

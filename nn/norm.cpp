@@ -119,7 +119,7 @@ void BatchNormBase<Derived>::reset_running_stats() {
 }
 
 template <class Derived>
-Tensor BatchNormBase<Derived>::forward(const Tensor& x) {
+std::pair<bool, double> BatchNormBase<Derived>::prepare(const Tensor& x) {
   check_input_dim(x);
   WICK_CHECK(x.size(1) == num_features, this->name(), ": expected ", num_features, " channels (dim 1), got input ",
              shape_str(x.sizes()));
@@ -131,8 +131,19 @@ Tensor BatchNormBase<Derived>::forward(const Tensor& x) {
     if (!momentum) factor = 1.0 / static_cast<double>(num_batches_tracked.template item<int64_t>());
   }
   // Without running statistics, eval mode normalizes with the batch statistics too.
-  const bool use_batch_stats = training || !track_running_stats;
+  return {training || !track_running_stats, factor};
+}
+
+template <class Derived>
+Tensor BatchNormBase<Derived>::forward(const Tensor& x) {
+  const auto [use_batch_stats, factor] = prepare(x);
   return batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, factor, eps);
+}
+
+template <class Derived>
+Tensor BatchNormBase<Derived>::forward_relu(const Tensor& x, const Tensor& residual) {
+  const auto [use_batch_stats, factor] = prepare(x);
+  return batch_norm_relu(x, running_mean, running_var, weight, bias, use_batch_stats, factor, eps, residual);
 }
 
 template <class Derived>

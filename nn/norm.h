@@ -59,6 +59,9 @@ class BatchNormBase : public Cloneable<Derived> {
   // running_mean = 0, running_var = 1, num_batches_tracked = 0.
   void reset_running_stats();
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x) + residual) as one op (batch_norm_relu, ops/nn.h):
+  // the tail of a ResNet block, in one pass over the activation.
+  Tensor forward_relu(const Tensor& x, const Tensor& residual = {});
   std::string extra_repr() const override;
 
   int64_t num_features;
@@ -72,6 +75,11 @@ class BatchNormBase : public Cloneable<Derived> {
  protected:
   // Throws unless x has a rank this layer accepts.
   virtual void check_input_dim(const Tensor& x) const = 0;
+
+ private:
+  // Checks x, counts the batch, and returns (whether to use the batch's
+  // statistics, the running statistics' momentum) for this call.
+  std::pair<bool, double> prepare(const Tensor& x);
 };
 
 // Over [N, C] or [N, C, L].

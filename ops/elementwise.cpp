@@ -787,10 +787,12 @@ Tensor relu(const Tensor& x) {
   check_defined("relu", x);
   WICK_CHECK(x.dtype() != kBool, "relu: bool inputs are not supported");
   return with_grad(run_unary(UnaryOp::Relu, "relu", x, x.dtype(), x.dtype()), x, "ReluBackward",
-                   [](const Ctx& c) {
-                     if (auto f = fused_backward(cpu::UnaryGradOp::Relu, c.grad(), c.output())) return tensor_list{*f};
-                     return tensor_list{where(gt(c.output(), 0), c.grad(), 0)};
-                   }, true);
+                   [](const Ctx& c) { return tensor_list{relu_backward(c.grad(), c.output())}; }, true);
+}
+
+Tensor relu_backward(const Tensor& grad, const Tensor& y) {
+  if (auto f = fused_backward(cpu::UnaryGradOp::Relu, grad, y)) return *f;
+  return where(gt(y, 0), grad, 0);
 }
 
 Tensor leaky_relu(const Tensor& x, double negative_slope) {

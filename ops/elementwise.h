@@ -68,6 +68,10 @@ Tensor reciprocal(const Tensor& x);
 
 // ---- activations ----
 Tensor relu(const Tensor& x);
+// relu's backward from its output y: grad where y > 0, else 0 (PyTorch's
+// threshold_backward). One fused pass when the backward is not recorded;
+// differentiable in grad (where(y > 0, grad, 0)) under create_graph.
+Tensor relu_backward(const Tensor& grad, const Tensor& y);
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 // approximate: "none" (x * Phi(x)) or "tanh" (0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))))
 Tensor gelu(const Tensor& x, const std::string& approximate = "none");

@@ -92,14 +92,22 @@ void layer_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
 void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor& save_rstd,
                         const Tensor& running_mean, const Tensor& running_var, const Tensor& x, const Tensor& w,
                         const Tensor& b, int64_t N, int64_t C, int64_t S, bool training, double momentum,
-                        double eps) {
+                        double eps, const Tensor& residual, bool relu) {
 #ifdef WICK_WITH_CUDA
   if (x.is_cuda())
     return cuda::batch_norm_forward(out, save_mean, save_rstd, running_mean, running_var, x, w, b, N, C, S, training,
-                                    momentum, eps);
+                                    momentum, eps, residual, relu);
 #endif
   cpu::batch_norm_forward(out, save_mean, save_rstd, running_mean, running_var, x, w, b, N, C, S, training, momentum,
-                          eps);
+                          eps, residual, relu);
+}
+// Whether the forward kernel takes batch_norm_relu's epilogue for x.
+bool batch_norm_epilogue_fused(const Tensor& x) {
+#ifdef WICK_WITH_CUDA
+  if (x.is_cuda()) return cuda::batch_norm_relu_fused();
+#endif
+  (void)x;
+  return true;
 }
 void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, const Tensor& gy, const Tensor& x,
                          const Tensor& mean, const Tensor& rstd, const Tensor& w, int64_t N, int64_t C, int64_t S,
@@ -314,6 +322,12 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
   return layer_or_rms_norm("rms_norm", x, normalized_shape, weight, Tensor(), eps, /*rms=*/true);
 }
 
+namespace {
+Tensor batch_norm_impl(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, bool training, double momentum, double eps, const Tensor& residual,
+                       bool relu);
+}  // namespace
+
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
   // Autocast: float32; or, with the mixed CUDA kernels on (cuda::batch_norm_mixed), a 16-bit CUDA input as it
@@ -325,7 +339,18 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
       return batch_norm(x, running_mean, running_var, w32, b32, training, momentum, eps);
     return batch_norm(ac.fp32(x), running_mean, running_var, w32, b32, training, momentum, eps);
   }
-  const char* op = "batch_norm";
+  return batch_norm_impl(x, running_mean, running_var, weight, bias, training, momentum, eps, Tensor(), false);
+}
+
+namespace {
+
+// batch_norm, or with residual / relu batch_norm_relu's fused form (the
+// kernel applies relu(y + residual) in its output pass; residual contiguous,
+// of x's shape, dtype and device).
+Tensor batch_norm_impl(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, bool training, double momentum, double eps, const Tensor& residual,
+                       bool relu) {
+  const char* op = relu ? "batch_norm_relu" : "batch_norm";
   check_float_input(op, x, /*on_cuda=*/true);
   WICK_CHECK(x.dim() >= 2, op, ": expected input of shape [N, C, ...] with at least 2 dims, got ",
              shape_str(x.sizes()));
@@ -358,7 +383,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     auto staged = [&](const Tensor& r) { return r.defined() && !r.is_contiguous() ? r.contiguous() : r; };
     Tensor rm = staged(running_mean), rv = staged(running_var);
     kern::batch_norm_forward(out, mean, rstd, rm, rv, x.contiguous(), weight.defined() ? weight.contiguous() : Tensor(),
-                            bias.defined() ? bias.contiguous() : Tensor(), N, C, S, training, momentum, eps);
+                            bias.defined() ? bias.contiguous() : Tensor(), N, C, S, training, momentum, eps, residual,
+                            relu);
     if (training && count > 0) {
       for (auto [buf, staged_buf] : {std::pair{running_mean, rm}, std::pair{running_var, rv}}) {
         if (!buf.defined()) continue;
@@ -368,11 +394,16 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     }
   }
 
-  if (autograd::needs_grad({x, weight, bias})) {
+  const bool epilogue = relu || residual.defined();
+  const tensor_list inputs = epilogue ? tensor_list{x, weight, bias, residual} : tensor_list{x, weight, bias};
+  if (autograd::needs_grad(inputs)) {
     autograd::record(
-        "BatchNormBackward", {x, weight, bias}, {out},
-        [sx = SavedTensor(x), sw = SavedTensor(weight), mean, rstd, cs, red, training, eps, N, C, S, pd](const Ctx& c) {
-          const Tensor& g = c.grad();
+        epilogue ? "BatchNormReluBackward" : "BatchNormBackward", inputs, {out},
+        [sx = SavedTensor(x), sw = SavedTensor(weight), mean, rstd, cs, red, training, eps, N, C, S, pd, relu,
+         epilogue](const Ctx& c) {
+          // Through the epilogue first: the gradient of bn(x) + residual.
+          const Tensor g = relu ? relu_backward(c.grad(), c.output()) : c.grad();
+          const Tensor g_residual = epilogue && c.needs_input_grad(3) ? g : Tensor();
           Tensor xv = sx.unpack(), w = sw.unpack();
           if (!autograd::GradMode::is_enabled()) {
             // First-order backward, not recorded: one fused kernel (two passes).
@@ -383,7 +414,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
             Tensor gb = c.needs_input_grad(2) ? empty({C}, po) : Tensor();
             kern::batch_norm_backward(gx, gw, gb, g.to(xv.dtype()).contiguous(), xv.contiguous(), mean, rstd,
                                      w.defined() ? w.contiguous() : Tensor(), N, C, S, training);
-            return tensor_list{gx, gw, gb};
+            return epilogue ? tensor_list{gx, gw, gb, g_residual} : tensor_list{gx, gw, gb};
           }
           // Under create_graph: the formula written with ops, differentiable again.
           // (16-bit inputs on CUDA saved float32 statistics: back to x's dtype; float32 parameters of a
@@ -405,10 +436,37 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
           }
           if (c.needs_input_grad(1)) gw = sum(mul(g, xhat), red).to(pd);
           if (c.needs_input_grad(2)) gb = sum(g, red).to(pd);
-          return tensor_list{gx, gw, gb};
-        });
+          return epilogue ? tensor_list{gx, gw, gb, g_residual} : tensor_list{gx, gw, gb};
+        },
+        /*save_outputs=*/relu);
   }
   return out;
+}
+
+}  // namespace
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, bool training, double momentum, double eps, const Tensor& residual) {
+  if (autocast::Cast ac{x, weight, bias, residual}; ac) {  // batch_norm's rule for x and the parameters
+    const Tensor w32 = ac.fp32(weight), b32 = ac.fp32(bias);
+    const bool mixed =
+        batch_norm_param_dtype(x, {w32, b32, running_mean, running_var}) == kFloat32 && x.dtype() != kFloat32;
+    return batch_norm_relu(mixed ? x : ac.fp32(x), running_mean, running_var, w32, b32, training, momentum, eps,
+                           residual);
+  }
+  WICK_CHECK(x.defined(), "batch_norm_relu: undefined input");
+  WICK_CHECK(!residual.defined() || residual.sizes() == x.sizes(), "batch_norm_relu: the residual must have the "
+             "input's shape ", shape_str(x.sizes()), ", got ", shape_str(residual.sizes()));
+  // The fused epilogue takes a residual of x's dtype and device; anything
+  // else (type promotion, a device mismatch's error) is the composition's.
+  const bool fused = kern::batch_norm_epilogue_fused(x) &&
+                     (!residual.defined() || (residual.dtype() == x.dtype() && residual.device() == x.device()));
+  if (!fused) {
+    const Tensor y = batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps);
+    return relu(residual.defined() ? add(y, residual) : y);
+  }
+  return batch_norm_impl(x, running_mean, running_var, weight, bias, training, momentum, eps,
+                         residual.defined() ? residual.contiguous() : Tensor(), true);
 }
 
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {

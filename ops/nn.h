@@ -24,6 +24,15 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
 // eval uses the running statistics. Either running tensor may be undefined.
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+// relu(batch_norm(x, ...) + residual) (residual optional, x's shape): the
+// ResNet block's tail as one op. The CPU kernel (and the CUDA one with
+// cuda::batch_norm_relu_fused on) applies the add and the relu in the
+// normalization's output pass, saving a read and a write of the activation
+// per relu and per add; elsewhere it is the composed ops. Gradients (and
+// higher ones) are those of the composition.
+Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5,
+                       const Tensor& residual = {});
 // Normalizes over groups of C/num_groups channels (and all spatial dims) per sample.
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = {}, const Tensor& bias = {},
                   double eps = 1e-5);

@@ -126,7 +126,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   optin="$optin WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CUDA_GEMM_PERSISTENT=1 WICK_CUDA_TOPK_SELECT=1"
   optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_CE_16BIT=1"
   optin="$optin WICK_CUDA_ATTENTION_STRIDED=1 WICK_CUDA_CONV_TRANSPOSE_FWD=1 WICK_CUDA_BN_VEC=1"
-  optin="$optin WICK_CUDA_CONV_PACKS=1 WICK_CUDA_ROW_CHUNKS=1"
+  optin="$optin WICK_CUDA_CONV_PACKS=1 WICK_CUDA_ROW_CHUNKS=1 WICK_CUDA_BN_RELU=1"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
   # several at once would time each other's GPU work in the amp training run.
   for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -177,6 +177,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
     ("WICK_CUDA_TOPK_SELECT", "test_cuda_sort", ["CudaSort.TopkRadixSelect"]),
     ("WICK_CUDA_BN_MIXED", "test_cuda_norm", ["CudaNorm.BatchNormMixed"]),
     ("WICK_CUDA_BN_VEC", "test_cuda_norm", ["CudaNorm.BatchNormVectorized"]),
+    ("WICK_CUDA_BN_RELU", "test_cuda_norm", ["CudaNorm.BatchNormRelu"]),
     ("WICK_CUDA_SIMT_WIDE", "test_cuda_gemm", ["CudaGemm.SimtWideTiles"]),
 ]
 rcs = [open(f).read().strip() for f in glob.glob(os.path.join(d, "alt_*_optin.rc"))]
@@ -279,14 +280,14 @@ PY
         # ResNet-50: the column path for the non-1x1 convolutions (its GEMMs with the same two
         # GEMM paths), batch norm on bfloat16 activations (mixed kernels), the vectorized sums,
         # the stride-1 input gradients as forward convolutions, batch norm and the column
-        # path's copies on 16-byte packs.
+        # path's copies on 16-byte packs, batch norm with the blocks' add and relu fused in.
         gemm_opt="WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1 WICK_CUDA_GEMM_PERSISTENT=1 WICK_CUDA_GEMM_BIAS=1"
         gemm_opt="$gemm_opt WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_CE_16BIT=1 WICK_CUDA_ROW_CHUNKS=1"
         opt="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1"
         opt="$opt WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_ATTENTION_STRIDED=1"
         opt="$opt $gemm_opt"
         [ $wl = resnet50 ] && opt="WICK_CUDA_CONV_IM2COL=1 WICK_CUDA_BN_MIXED=1 WICK_CUDA_CONV_TRANSPOSE_FWD=1"
-        [ $wl = resnet50 ] && opt="$opt WICK_CUDA_BN_VEC=1 WICK_CUDA_CONV_PACKS=1 $gemm_opt"
+        [ $wl = resnet50 ] && opt="$opt WICK_CUDA_BN_VEC=1 WICK_CUDA_CONV_PACKS=1 WICK_CUDA_BN_RELU=1 $gemm_opt"
         # shellcheck disable=SC2086
         env $opt timeout 150 "$bin/bench_cuda_models" --workload $wl --steps 5 --warmup 2 --json \
           2>> "$out/models.err" | sed 's/"framework": "wick"/"framework": "wick-opt"/' >> "$out/models.jsonl"
@@ -310,7 +311,7 @@ for wl in ("gpt2", "resnet50"):
     if opt:
         f = statistics.median(r["throughput"] for r in opt)
         what = "GEMM paths, vector sums, bf16 cross entropy" + (
-            ", in-place attention" if wl == "gpt2" else ", stride-1 input gradients as forward convs, BN and copies on packs")
+            ", in-place attention" if wl == "gpt2" else ", stride-1 input gradients as forward convs, BN and copies on packs, BN+add+relu")
         print(f"          wick-opt (opt-in: {what}) {f:10.0f}  ratio {f / t:5.2f}x, "
               f"forward/backward/optimizer ms {ph(opt[-1])}")
 PY

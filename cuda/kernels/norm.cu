@@ -196,20 +196,30 @@ __global__ void bn_finalize_kernel(compute_t<T>* __restrict__ coef, compute_t<T>
   }
 }
 
+// out = x * scale + shift; with a residual and/or relu (batch_norm_relu's
+// epilogue), relu(that + residual), computed in A and rounded once.
 template <typename T, int V>
 __global__ void bn_apply_kernel(T* __restrict__ out, const T* __restrict__ x, const compute_t<T>* __restrict__ coef,
-                                NcsIndex idx, int64_t total) {
+                                NcsIndex idx, int64_t total, const T* __restrict__ residual, bool relu) {
   using A = compute_t<T>;
   const int64_t C = idx.C;
   const BnPack<T, V>* xv = reinterpret_cast<const BnPack<T, V>*>(x);
+  const BnPack<T, V>* rv = reinterpret_cast<const BnPack<T, V>*>(residual);
   BnPack<T, V>* ov = reinterpret_cast<BnPack<T, V>*>(out);
   for (int64_t t = global_thread(); t < total; t += grid_threads()) {
     const int64_t c = idx.channel(t);
     const A scale = coef[c], shift = coef[C + c];
     const BnPack<T, V> p = xv[t];
+    BnPack<T, V> r;
+    if (rv) r = rv[t];
     BnPack<T, V> o;
 #pragma unroll
-    for (int j = 0; j < V; ++j) o.v[j] = from_compute<T>(to_compute<A>(p.v[j]) * scale + shift);
+    for (int j = 0; j < V; ++j) {
+      A v = to_compute<A>(p.v[j]) * scale + shift;
+      if (rv) v += to_compute<A>(r.v[j]);
+      if (relu) v = v < A(0) ? A(0) : v;  // NaN propagates, as relu
+      o.v[j] = from_compute<T>(v);
+    }
     ov[t] = o;
   }
 }
@@ -483,6 +493,16 @@ void with_vector_width(int v, F&& f) {
 }  // namespace
 
 void set_batch_norm_vectorized(bool on) { vec_switch().set(on); }
+
+namespace {
+// Off until a GPU has run CudaNorm.BatchNormRelu (set_batch_norm_relu_fused).
+OptInSwitch& relu_switch() {
+  static OptInSwitch s("WICK_CUDA_BN_RELU");
+  return s;
+}
+}  // namespace
+void set_batch_norm_relu_fused(bool on) { relu_switch().set(on); }
+bool batch_norm_relu_fused() { return relu_switch().on(); }
 bool batch_norm_vectorized() { return vec_switch().on(); }
 
 void set_batch_norm_mixed(bool on) { mixed_switch().set(on); }
@@ -491,7 +511,7 @@ bool batch_norm_mixed() { return mixed_switch().on(); }
 void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor& save_rstd,
                         const Tensor& running_mean, const Tensor& running_var, const Tensor& x, const Tensor& w,
                         const Tensor& b, int64_t N, int64_t C, int64_t S, bool training, double momentum,
-                        double eps) {
+                        double eps, const Tensor& residual, bool relu) {
   const char* op = "batch_norm";
   const DType sd = layer_norm_stats_dtype(x.dtype());
   const DType pd = batch_norm_param_dtype(x, {w, b, running_mean, running_var});
@@ -503,6 +523,7 @@ void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor
   check_tensor(op, "running_var", running_var, x, C, pd, !training);
   check_tensor(op, "weight", w, x, C, pd, false);
   check_tensor(op, "bias", b, x, C, pd, false);
+  check_tensor(op, "residual", residual, x, x.numel(), x.dtype(), false);
   if (C == 0) return;
   const int64_t M = N * S;
   DeviceGuard guard(x.device().index);
@@ -513,7 +534,7 @@ void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor
       const TensorOptions o = TensorOptions(kFloat64).device(x.device());
       int64_t G = 0;
       Tensor part;
-      const int vw = bn_vector_width<T>(S, {x, out});
+      const int vw = bn_vector_width<T>(S, {x, out, residual});
       if (training && M > 0) {
         const int64_t Mv = M / vw;  // packs per channel
         G = channel_chunks(C, M, x.device().index);
@@ -537,7 +558,8 @@ void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor
         with_vector_width<T>(vw, [&]<int V>() {
           const int64_t packs = x.numel() / V;
           bn_apply_kernel<T, V><<<grid_for(packs, kThreads), kThreads, 0, stream>>>(
-              ptr<T>(out), ptr<const T>(x), ptr<const A>(coef), NcsIndex(C, S / V, packs), packs);
+              ptr<T>(out), ptr<const T>(x), ptr<const A>(coef), NcsIndex(C, S / V, packs), packs,
+              ptr<const T>(residual), relu);
         });
         WICK_CUDA_CHECK_LAUNCH();
       }

@@ -123,6 +123,8 @@ struct FwdArgs {
   const T* x;
   const T* w;
   const T* b;
+  const T* residual;  // added to the output before the relu (may be null)
+  bool relu;
 };
 
 template <typename T>
@@ -191,8 +193,21 @@ void bn_forward(const FwdArgs<T>& a, int64_t N, int64_t C, int64_t S, bool train
     const T* xr = a.x + r * S;
     T* o = a.out + r * S;
     const T sc = scale[c], sh = shift[c];
+    if (!a.residual && !a.relu) {
 #pragma omp simd
-    for (int64_t i = 0; i < S; ++i) o[i] = xr[i] * sc + sh;
+      for (int64_t i = 0; i < S; ++i) o[i] = xr[i] * sc + sh;
+      return;
+    }
+    // The epilogue in T, operation by operation as the composed ops round:
+    // y = x * scale + shift, y + residual, then relu (NaN propagates).
+    const T* rr = a.residual ? a.residual + r * S : nullptr;
+#pragma omp simd
+    for (int64_t i = 0; i < S; ++i) {
+      T v = xr[i] * sc + sh;
+      if (rr) v = v + rr[i];
+      if (a.relu) v = v < T(0) ? T(0) : v;
+      o[i] = v;
+    }
   });
 }
 
@@ -270,7 +285,7 @@ void bn_backward(const BwdArgs<T>& a, int64_t N, int64_t C, int64_t S, bool trai
 void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor& save_rstd,
                         const Tensor& running_mean, const Tensor& running_var, const Tensor& x, const Tensor& w,
                         const Tensor& b, int64_t N, int64_t C, int64_t S, bool training, double momentum,
-                        double eps) {
+                        double eps, const Tensor& residual, bool relu) {
   if (C == 0) return;
   WICK_DISPATCH_FLOAT(x.dtype(), "batch_norm", [&]<typename T>() {
     const FwdArgs<T> a{out.numel() ? out.data_ptr<T>() : nullptr,
@@ -280,7 +295,9 @@ void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor
                        opt_ptr<T>(running_var),
                        x.numel() ? x.data_ptr<T>() : nullptr,
                        opt_ptr<T>(w),
-                       opt_ptr<T>(b)};
+                       opt_ptr<T>(b),
+                       residual.defined() && residual.numel() ? residual.data_ptr<T>() : nullptr,
+                       relu};
     bn_forward<T>(a, N, C, S, training, momentum, eps);
   });
 }

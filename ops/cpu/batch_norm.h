@@ -21,10 +21,12 @@ namespace wick::cpu {
 // batch (M = 0) in training gives NaN statistics and leaves the running ones
 // as they are. The batch variance is computed in one pass with a per-channel
 // shift (see batch_norm.cpp).
+// With a residual (contiguous, x's shape and dtype) and/or relu, the output
+// is relu(out + residual) in the same pass (batch_norm_relu, ops/nn.h).
 void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor& save_rstd,
                         const Tensor& running_mean, const Tensor& running_var, const Tensor& x, const Tensor& w,
                         const Tensor& b, int64_t N, int64_t C, int64_t S, bool training, double momentum,
-                        double eps);
+                        double eps, const Tensor& residual = {}, bool relu = false);
 
 // First-order backward of batch_norm with the forward's mean and rstd ([C]).
 // With xhat = (x - mean) * rstd, per channel

@@ -271,6 +271,8 @@ void elementwise_rows(Table& t) {
 
   // activations
   t.add("relu", "", {F({3, 5})}, [](const V& x) { return relu(x[0]); });
+  t.add("relu_backward", "grad where the output is positive", {F({3, 5}), F({3, 5})},
+        [](const V& x) { return relu_backward(x[0], relu(x[1])); });
   t.add("leaky_relu", "", {S(F({3, 5}))}, [](const V& x) { return leaky_relu(x[0], 0.2); });
   t.add("gelu", "exact", {F({3, 5}, 2.0)}, [](const V& x) { return gelu(x[0]); });
   t.add("gelu", "tanh", {F({3, 5}, 2.0)}, [](const V& x) { return gelu(x[0], "tanh"); });
@@ -631,6 +633,10 @@ void nn_loss_rows(Table& t) {
    }).tol(1e-4);
   t.add("batch_norm", "eval, 4-d", {F({2, 3, 4, 5}), C({3}), Pos({3}, false), F({3}), F({3})},
         [](const V& x) { return batch_norm(x[0], x[1], x[2], x[3], x[4], false); }).tol(1e-4);
+  t.add("batch_norm_relu", "training, residual", {F({4, 3, 5}), C({3}), Pos({3}, false), F({3}), F({3}), F({4, 3, 5})},
+        [](const V& x) { return batch_norm_relu(x[0], x[1], x[2], x[3], x[4], true, 0.2, 1e-5, x[5]); }).tol(1e-4);
+  t.add("batch_norm_relu", "eval, no residual", {F({2, 3, 4, 5}), C({3}), Pos({3}, false), F({3}), F({3})},
+        [](const V& x) { return batch_norm_relu(x[0], x[1], x[2], x[3], x[4], false); }).tol(1e-4);
   t.add("group_norm", "affine", {F({2, 6, 5}), F({6}), F({6})},
         [](const V& x) { return group_norm(x[0], 3, x[1], x[2]); }).tol(1e-4);
   t.add("group_norm", "no affine, 4-d", {F({2, 4, 3, 3})}, [](const V& x) { return group_norm(x[0], 2); }).tol(1e-4);
@@ -978,7 +984,7 @@ const std::vector<std::string> kDeclared = {
     // elementwise.h
     "result_type", "sum_to", "add", "sub", "rsub", "mul", "div", "rdiv", "neg", "pow", "minimum", "maximum", "atan2",
     "clamp", "clamp_min", "clamp_max", "lerp", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "abs", "sign", "sin",
-    "cos", "tanh", "sigmoid", "erf", "floor", "round", "square", "reciprocal", "relu", "leaky_relu", "gelu", "silu",
+    "cos", "tanh", "sigmoid", "erf", "floor", "round", "square", "reciprocal", "relu", "relu_backward", "leaky_relu", "gelu", "silu",
     "softplus", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not",
     "isnan", "isinf", "isfinite", "where", "masked_fill", "add_", "sub_", "mul_", "div_", "pow_", "neg_", "exp_",
     "log_", "sqrt_", "abs_", "tanh_", "sigmoid_", "relu_", "clamp_", "lerp_", "masked_fill_", "fill_", "zero_",
@@ -998,7 +1004,7 @@ const std::vector<std::string> kDeclared = {
     "cross_entropy", "nll_loss", "binary_cross_entropy_with_logits", "mse_loss", "l1_loss", "smooth_l1_loss",
     "kl_div", "kl_div_batchmean", "cosine_similarity", "normalize", "cdist",
     // nn.h
-    "softmax", "log_softmax", "layer_norm", "rms_norm", "batch_norm", "group_norm", "dropout", "linear",
+    "softmax", "log_softmax", "layer_norm", "rms_norm", "batch_norm", "batch_norm_relu", "group_norm", "dropout", "linear",
     // pool.h
     "max_pool2d", "max_pool2d_with_indices", "avg_pool2d", "adaptive_avg_pool2d", "interpolate",
     // reduction.h

@@ -352,6 +352,59 @@ TEST(CudaNorm, BatchNormVectorized) {
 }
 #endif
 
+#ifdef WICK_WITH_CUDA
+// batch_norm_relu's fused epilogue on the device (cuda::set_batch_norm_relu_fused),
+// scalar and on packs: relu(bn(x) + residual) and every gradient against the
+// CPU (float32, float64), and bf16 activations with float32 parameters (the
+// mixed kernels) against the float64 CPU on the same values.
+TEST(CudaNorm, BatchNormRelu) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const test::SwitchScope restore(cuda::batch_norm_relu_fused, cuda::set_batch_norm_relu_fused);
+  const test::SwitchScope restore_vec(cuda::batch_norm_vectorized, cuda::set_batch_norm_vectorized);
+  cuda::set_batch_norm_relu_fused(true);
+  auto ref = [](const Tensor& v) { return v.defined() ? v.to(kFloat32).cpu().to(kFloat64) : Tensor(); };
+  for (bool vec : {false, true}) {
+    cuda::set_batch_norm_vectorized(vec);
+    for (const Shape& s : std::vector<Shape>{{4, 6, 8, 8}, {3, 5, 7, 7}, {8, 6}})
+      for (bool residual : {false, true})
+        for (DType dt : {kFloat64, kFloat32, kBFloat16}) {
+          SCOPED_TRACE(str(dt, " ", shape_str(s), residual ? " residual" : "", vec ? " packs" : ""));
+          const bool half = dt == kBFloat16;
+          const NormArgs a = make_args(s, half ? kFloat32 : dt, true, true, 97);
+          const Tensor r0 = normal(s, half ? kFloat32 : dt, 98);
+          auto dx = [&](const Tensor& v) { return half ? v.to(kCuda).to(dt) : v; };
+          NormArgs d{dx(a.x), a.w, a.b, a.rm, a.rv, dx(a.gy)};
+          const Tensor rd = dx(r0);
+          NormArgs c = half ? NormArgs{ref(d.x), ref(a.w), ref(a.b), ref(a.rm), ref(a.rv), ref(d.gy)} : a;
+          const Tensor rc = half ? ref(rd) : r0;
+          // The residual's gradient rides along as the op's output of a second call.
+          auto f = [&](const Tensor& rr) {
+            return [&, rr](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& rm, const Tensor& rv) {
+              return batch_norm_relu(x, rm, rv, w, b, true, 0.1, 1e-5,
+                                     residual ? rr.to(x.device()).to(x.dtype()) : Tensor());
+            };
+          };
+          const Result g = run(f(rd), d, kCuda), cpu = run(f(rc), c, Device(kCPU));
+          Result g64;
+          for (const Tensor& v : g.t) g64.t.push_back(half ? ref(v) : v);
+          const double t = dt == kFloat64 ? 1e-10 : dt == kFloat32 ? 3e-5 : 0.24;
+          expect_same(g64, cpu, t);
+          // The residual's gradient: the relu's mask times gy, on the device and the CPU.
+          if (residual) {
+            auto grad_r = [&](const Device& dev, const NormArgs& args, const Tensor& r) {
+              Tensor rl = r.to(dev).detach().requires_grad_(true);
+              Tensor y = batch_norm_relu(args.x.to(dev), Tensor(), Tensor(), args.w.to(dev), args.b.to(dev), true,
+                                         0.1, 1e-5, rl);
+              sum(mul(y, args.gy.to(dev))).backward();
+              return half ? ref(rl.grad()) : rl.grad().cpu();
+            };
+            EXPECT_TRUE(all_close(grad_r(kCuda, d, rd), grad_r(Device(kCPU), c, rc), t, t)) << "residual grad";
+          }
+        }
+  }
+}
+#endif
+
 TEST(CudaNorm, GradcheckFloat64OnTheDevice) {
   WICK_SKIP_WITHOUT_CUDA();
   auto on_gpu = [](std::function<Tensor(const tensor_list&)> f) {

@@ -259,3 +259,84 @@ TEST(BatchNormKernels, ErrorsUnchanged) {
   EXPECT_WICK_ERROR(batch_norm(zeros({4, 3}, kFloat32), {}, {}, ones({3}, kFloat64), {}, true),
                     "batch_norm: weight has dtype");
 }
+
+// batch_norm_relu: relu(batch_norm(x) + residual) in the forward kernel's
+// output pass, against the composed ops: outputs, running statistics and
+// every gradient (x, weight, bias, residual), training and eval, with and
+// without a residual and parameters, float32 and float64, a non-contiguous
+// residual, NaN propagation; gradcheck and gradgradcheck in double; errors.
+namespace {
+
+tensor_list bn_relu_pass(bool fused, const Tensor& x0, const Tensor& w0, const Tensor& b0, const Tensor& r0,
+                         const Tensor& rm0, const Tensor& rv0, bool training, const Tensor& g) {
+  Tensor x = x0.detach().requires_grad_(true);
+  Tensor w = w0.defined() ? w0.detach().requires_grad_(true) : Tensor();
+  Tensor b = b0.defined() ? b0.detach().requires_grad_(true) : Tensor();
+  Tensor r = r0.defined() ? r0.detach().requires_grad_(true) : Tensor();
+  Tensor rm = rm0.defined() ? rm0.clone() : Tensor(), rv = rv0.defined() ? rv0.clone() : Tensor();
+  Tensor y;
+  if (fused) {
+    y = batch_norm_relu(x, rm, rv, w, b, training, 0.2, 1e-5, r);
+  } else {
+    y = batch_norm(x, rm, rv, w, b, training, 0.2, 1e-5);
+    y = relu(r.defined() ? add(y, r) : y);
+  }
+  y.backward(g);
+  auto grad = [](const Tensor& t) { return t.defined() ? t.grad() : Tensor(); };
+  return {y.detach(), grad(x), grad(w), grad(b), grad(r), rm, rv};
+}
+
+}  // namespace
+
+TEST(BatchNormKernels, BatchNormReluEqualsTheComposedOps) {
+  const char* names[] = {"y", "gx", "gw", "gb", "g_residual", "running_mean", "running_var"};
+  uint64_t seed = 300;
+  for (DType dt : {kFloat32, kFloat64})
+    for (const Shape& s : {Shape{4, 3, 5, 5}, Shape{2, 6, 7}, Shape{8, 5}})
+      for (bool training : {true, false})
+        for (bool residual : {false, true})
+          for (bool affine : {false, true}) {
+            SCOPED_TRACE(str(dt, " ", shape_str(s), training ? " train" : " eval", residual ? " residual" : "",
+                             affine ? " affine" : ""));
+            const int64_t C = s[1];
+            const Tensor x = randn_t(s, dt, seed++, false);
+            const Tensor w = affine ? randn_t({C}, dt, seed++, false) : Tensor();
+            const Tensor b = affine ? randn_t({C}, dt, seed++, false) : Tensor();
+            const Tensor r = residual ? randn_t(s, dt, seed++, false) : Tensor();
+            const Tensor rm = randn_t({C}, dt, seed++, false), rv = add(abs(randn_t({C}, dt, seed++, false)), 0.5);
+            const Tensor g = randn_t(s, dt, seed++, false);
+            const tensor_list f = bn_relu_pass(true, x, w, b, r, rm, rv, training, g);
+            const tensor_list c = bn_relu_pass(false, x, w, b, r, rm, rv, training, g);
+            // The same operations in the same order, each rounded in the dtype.
+            for (size_t i = 0; i < f.size(); ++i) {
+              ASSERT_EQ(f[i].defined(), c[i].defined()) << names[i];
+              if (f[i].defined()) EXPECT_TRUE(all_close(f[i], c[i], 1e-6, 1e-6)) << names[i];
+            }
+            EXPECT_GT(sum(eq(f[0], 0.0)).item<double>(), 0) << "some outputs clipped";
+          }
+  // A non-contiguous residual, and NaN propagating through the relu.
+  Tensor x = randn_t({4, 3, 2, 2}, kFloat64, 320, false);
+  Tensor r = randn_t({4, 2, 2, 3}, kFloat64, 321, false).permute({0, 3, 1, 2});
+  ASSERT_FALSE(r.is_contiguous());
+  EXPECT_TRUE(all_close(batch_norm_relu(x, {}, {}, {}, {}, true, 0.1, 1e-5, r),
+                        relu(add(batch_norm(x, {}, {}, {}, {}, true), r)), 1e-12, 1e-12));
+  Tensor rn = zeros({4, 3, 2, 2}, kFloat64);
+  rn.view({-1}).narrow(0, 5, 1).fill_(std::nan(""));
+  Tensor yn = batch_norm_relu(x, {}, {}, {}, {}, true, 0.1, 1e-5, rn);
+  EXPECT_TRUE(std::isnan(yn.view({-1}).narrow(0, 5, 1).item<double>()));
+}
+
+TEST(BatchNormKernels, BatchNormReluGradcheckAndErrors) {
+  auto f = [](const tensor_list& in) { return batch_norm_relu(in[0], {}, {}, in[1], in[2], true, 0.1, 1e-5, in[3]); };
+  // Values away from relu's kink: the finite differences see one side of it.
+  Tensor x = rand_f64({4, 3, 2, 2}, 330), w = rand_f64({3}, 331), b = rand_f64({3}, 332);
+  Tensor r = rand_f64({4, 3, 2, 2}, 333);
+  EXPECT_TRUE(gradcheck(f, {x, w, b, r}));
+  EXPECT_TRUE(gradgradcheck(f, {x, w, b, r}));
+  auto nores = [](const tensor_list& in) { return batch_norm_relu(in[0], {}, {}, in[1], in[2], true); };
+  EXPECT_TRUE(gradcheck(nores, {rand_f64({5, 2, 3}, 334), rand_f64({2}, 335), rand_f64({2}, 336)}));
+  EXPECT_WICK_ERROR(batch_norm_relu(zeros({4, 3, 2}), {}, {}, {}, {}, true, 0.1, 1e-5, zeros({4, 3, 1})),
+                    "batch_norm_relu: the residual must have the input's shape");
+  EXPECT_WICK_ERROR(batch_norm_relu(zeros({1, 3, 1}), {}, {}, {}, {}, true),
+                    "batch_norm_relu: expected more than 1 value per channel when training");
+}
