@@ -943,43 +943,13 @@ OptInSwitch& copy_packs_switch() {
   return s;
 }
 
-// An operand of a copy: its base and element size.
-struct PackedOperand {
-  const void* ptr;
-  int64_t elem;
-};
-
 // Elements per thread and step of the column path's copies (channels_first,
-// batch_major, im2col): with the switch on, 16 bytes of the widest element
-// moved (max_elem bytes), halved until every count in `multiples` (row
-// lengths, strides, offsets in elements) is a multiple of it and every
-// operand's base is aligned to that many of its elements; 1 with the switch
-// off.
+// batch_major, im2col): loops::pack_width with the switch on, else 1.
 int copy_pack(int64_t max_elem, std::initializer_list<int64_t> multiples,
-              std::initializer_list<PackedOperand> operands) {
-  if (!copy_packs_switch().on()) return 1;
-  int V = static_cast<int>(16 / max_elem);
-  auto fits = [&](int v) {
-    for (int64_t m : multiples)
-      if (m % v != 0) return false;
-    for (const PackedOperand& o : operands)
-      if (reinterpret_cast<uintptr_t>(o.ptr) % (v * o.elem) != 0) return false;
-    return true;
-  };
-  while (V > 1 && !fits(V)) V /= 2;
-  return V;
+              std::initializer_list<loops::PackOperand> operands) {
+  return copy_packs_switch().on() ? loops::pack_width(max_elem, multiples, operands) : 1;
 }
-
-// f.template operator()<V>() for V = v in {1, 2, 4, 8} (wider packs only where 16 bytes of Tmax hold them).
-template <typename Tmax, typename F>
-void with_pack(int v, F&& f) {
-  if constexpr (sizeof(Tmax) <= 2)
-    if (v == 8) return f.template operator()<8>();
-  if constexpr (sizeof(Tmax) <= 4)
-    if (v == 4) return f.template operator()<4>();
-  if (v == 2) return f.template operator()<2>();
-  f.template operator()<1>();
-}
+using loops::with_pack;
 
 // The [C, ld] copy of the contiguous [N, C, H, W] tensor at `in` (dtype dt,
 // on `like`'s device; channels_first_kernel).

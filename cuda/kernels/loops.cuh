@@ -46,6 +46,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -79,6 +80,40 @@ template <typename T, int V>
 struct alignas(sizeof(T) * V) Pack {
   T v[V];
 };
+
+// Host side of the kernels that move Pack<T, V>s of their own (batch norm,
+// the convolution's column-path copies): the widest V, up to 16 bytes of the
+// widest element (max_elem bytes), halved until every count in `multiples`
+// (row lengths, strides, offsets, in elements) is a multiple of it and every
+// operand's base is aligned to V of its elements; and the launch for that V.
+struct PackOperand {
+  const void* ptr;
+  int64_t elem;  // bytes per element
+};
+inline int pack_width(int64_t max_elem, std::initializer_list<int64_t> multiples,
+                      std::initializer_list<PackOperand> operands) {
+  auto fits = [&](int v) {
+    for (int64_t m : multiples)
+      if (m % v != 0) return false;
+    for (const PackOperand& o : operands)
+      if (o.ptr != nullptr && reinterpret_cast<uintptr_t>(o.ptr) % (v * o.elem) != 0) return false;
+    return true;
+  };
+  int V = static_cast<int>(16 / max_elem);
+  while (V > 1 && !fits(V)) V /= 2;
+  return V;
+}
+// f.template operator()<V>() for V = v in {1, 2, 4, 8} (a V wider than 16
+// bytes of Tmax is never instantiated).
+template <typename Tmax, typename F>
+void with_pack(int v, F&& f) {
+  if constexpr (sizeof(Tmax) <= 2)
+    if (v == 8) return f.template operator()<8>();
+  if constexpr (sizeof(Tmax) <= 4)
+    if (v == 4) return f.template operator()<4>();
+  if (v == 2) return f.template operator()<2>();
+  f.template operator()<1>();
+}
 
 template <int V, typename T>
 __device__ __forceinline__ Pack<T, V> load_pack(const In<T>& a, int64_t i) {

@@ -462,33 +462,17 @@ OptInSwitch& vec_switch() {
   return s;
 }
 
-// The values per pack of the batch_norm kernels for x viewed as [N, C, S]:
-// 16 bytes' worth when the switch is on, halved until S is a multiple of it
-// and every tensor the kernels move (x, and out or gy, gx) starts aligned to
-// a pack; 1 when the switch is off.
+// The values per pack of the batch_norm kernels for x viewed as [N, C, S]
+// (loops::pack_width: 16 bytes' worth, halved until S is a multiple of it
+// and every tensor the kernels move starts aligned to a pack) when the
+// switch is on; 1 when it is off.
 template <typename T>
 int bn_vector_width(int64_t S, std::initializer_list<Tensor> tensors) {
   if (!vec_switch().on()) return 1;
-  int V = static_cast<int>(16 / sizeof(T));
-  auto fits = [&](int v) {
-    if (S % v != 0) return false;
-    for (const Tensor& t : tensors)
-      if (t.defined() && reinterpret_cast<uintptr_t>(t.data_ptr_raw()) % (v * sizeof(T)) != 0) return false;
-    return true;
-  };
-  while (V > 1 && !fits(V)) V /= 2;
+  int V = loops::pack_width(sizeof(T), {S}, {});
+  for (const Tensor& t : tensors)
+    if (t.defined()) V = std::min(V, loops::pack_width(sizeof(T), {S}, {{t.data_ptr_raw(), sizeof(T)}}));
   return V;
-}
-
-// f.template operator()<V>() for V = v (1, 2, 4 or 8, no wider than 16 bytes of T).
-template <typename T, typename F>
-void with_vector_width(int v, F&& f) {
-  if constexpr (sizeof(T) <= 2)
-    if (v == 8) return f.template operator()<8>();
-  if constexpr (sizeof(T) <= 4)
-    if (v == 4) return f.template operator()<4>();
-  if (v == 2) return f.template operator()<2>();
-  f.template operator()<1>();
 }
 }  // namespace
 
@@ -541,7 +525,7 @@ void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor
         const int64_t per = (Mv + G - 1) / G;
         G = (Mv + per - 1) / per;  // no empty chunk
         part = empty({2, C, G}, o);
-        with_vector_width<T>(vw, [&]<int V>() {
+        loops::with_pack<T>(vw, [&]<int V>() {
           bn_stats_partial_kernel<T, V>
               <<<dim3(static_cast<unsigned>(C), static_cast<unsigned>(G)), kThreads, 0, stream>>>(
                   ptr<double>(part), ptr<const T>(x), NcsIndex(C, S / V, x.numel() / V), Mv, per);
@@ -555,7 +539,7 @@ void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor
           eps);
       WICK_CUDA_CHECK_LAUNCH();
       if (M > 0) {
-        with_vector_width<T>(vw, [&]<int V>() {
+        loops::with_pack<T>(vw, [&]<int V>() {
           const int64_t packs = x.numel() / V;
           bn_apply_kernel<T, V><<<grid_for(packs, kThreads), kThreads, 0, stream>>>(
               ptr<T>(out), ptr<const T>(x), ptr<const A>(coef), NcsIndex(C, S / V, packs), packs,
@@ -600,7 +584,7 @@ void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
         const int64_t per = (Mv + G - 1) / G;
         G = (Mv + per - 1) / per;
         part = empty({2, C, G}, TensorOptions(kFloat64).device(x.device()));
-        with_vector_width<T>(vw, [&]<int V>() {
+        loops::with_pack<T>(vw, [&]<int V>() {
           bn_bwd_partial_kernel<T, V>
               <<<dim3(static_cast<unsigned>(C), static_cast<unsigned>(G)), kThreads, 0, stream>>>(
                   ptr<double>(part), ptr<const T>(gy), ptr<const T>(x), ptr<const A>(mean),
@@ -616,7 +600,7 @@ void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
         WICK_CUDA_CHECK_LAUNCH();
       }
       if (want_gx) {
-        with_vector_width<T>(vw, [&]<int V>() {
+        loops::with_pack<T>(vw, [&]<int V>() {
           const int64_t packs = x.numel() / V;
           bn_bwd_apply_kernel<T, V><<<grid_for(packs, kThreads), kThreads, 0, stream>>>(
               ptr<T>(gx), ptr<const T>(gy), ptr<const T>(x), ptr<const A>(mean), ptr<const A>(coef),

@@ -42,6 +42,8 @@ Tensor host(const Tensor& t) {
   return t.dtype() == kFloat16 || t.dtype() == kBFloat16 ? t.to(kFloat32).cpu() : t.cpu();
 }
 Tensor grad_of(const Tensor& t) { return t.defined() && t.grad().defined() ? host(t.grad()) : Tensor(); }
+// A float64 host copy of the values a (16-bit or float32) tensor holds, for the float64 CPU reference.
+Tensor ref(const Tensor& v) { return v.defined() ? v.to(kFloat32).cpu().to(kFloat64) : Tensor(); }
 
 // Everything a batch_norm / group_norm call produces, on the CPU: the output,
 // the gradients of x, w, b for L = sum(y * gy), and the running statistics
@@ -198,8 +200,7 @@ TEST(CudaNorm, HalfPrecisionMatchesTheFloat64Cpu) {
     const double t = dt == kFloat16 ? 1e-2 : 6e-2;
     // The 16-bit inputs, and the float64 CPU copies of their rounded values.
     auto half = [&](const Tensor& v) { return v.defined() ? v.to(kCuda).to(dt) : Tensor(); };
-    auto ref = [](const Tensor& v) { return v.defined() ? v.to(kFloat32).cpu().to(kFloat64) : Tensor(); };
-    const NormArgs a32 = make_args({4, 6, 5, 7}, kFloat32, true, true, 70);
+      const NormArgs a32 = make_args({4, 6, 5, 7}, kFloat32, true, true, 70);
     NormArgs h{half(a32.x), half(a32.w), half(a32.b), half(a32.rm), half(a32.rv), half(a32.gy)};
     NormArgs r{ref(h.x), ref(h.w), ref(h.b), ref(h.rm), ref(h.rv), ref(h.gy)};
     for (bool training : {true, false}) {
@@ -239,7 +240,6 @@ TEST(CudaNorm, BatchNormMixed) {
   WICK_SKIP_WITHOUT_CUDA();
   const test::SwitchScope restore(cuda::batch_norm_mixed, cuda::set_batch_norm_mixed);
   cuda::set_batch_norm_mixed(true);
-  auto ref = [](const Tensor& v) { return v.defined() ? v.to(kFloat32).cpu().to(kFloat64) : Tensor(); };
   for (DType dt : {kFloat16, kBFloat16}) {
     const double t = dt == kFloat16 ? 1e-2 : 6e-2;
     auto half = [&](const Tensor& v) { return v.defined() ? v.to(kCuda).to(dt) : Tensor(); };
@@ -315,7 +315,6 @@ TEST(CudaNorm, BatchNormVectorized) {
   const test::SwitchScope restore_mixed(cuda::batch_norm_mixed, cuda::set_batch_norm_mixed);
   cuda::set_batch_norm_vectorized(true);
   cuda::set_batch_norm_mixed(true);
-  auto ref = [](const Tensor& v) { return v.defined() ? v.to(kFloat32).cpu().to(kFloat64) : Tensor(); };
   const std::vector<Shape> shapes = {{4, 6, 8, 8}, {3, 5, 14, 14}, {2, 3, 2, 5}, {2, 4, 7, 7}, {8, 6}, {64, 3, 16, 16}};
   for (DType dt : {kFloat64, kFloat32, kBFloat16, kFloat16}) {
     const bool half = dt == kFloat16 || dt == kBFloat16;
@@ -362,7 +361,6 @@ TEST(CudaNorm, BatchNormRelu) {
   const test::SwitchScope restore(cuda::batch_norm_relu_fused, cuda::set_batch_norm_relu_fused);
   const test::SwitchScope restore_vec(cuda::batch_norm_vectorized, cuda::set_batch_norm_vectorized);
   cuda::set_batch_norm_relu_fused(true);
-  auto ref = [](const Tensor& v) { return v.defined() ? v.to(kFloat32).cpu().to(kFloat64) : Tensor(); };
   for (bool vec : {false, true}) {
     cuda::set_batch_norm_vectorized(vec);
     for (const Shape& s : std::vector<Shape>{{4, 6, 8, 8}, {3, 5, 7, 7}, {8, 6}})
