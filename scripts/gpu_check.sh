@@ -91,6 +91,26 @@ want() {
   if [ "$left" -lt "$need" ]; then echo "== skipped: $1 (about ${need} s; ${left} s left before WICK_GPU_DEADLINE)"; return 1; fi
 }
 
+# The environment of a "wick-opt" run of workload $1 (gpt2, resnet50): the opt-in paths, until they are
+# the default. GPT-2: the FA2 backward and 128-row forward tiles, the fused dQ and the wgmma forward and
+# backward, attention reading q, k, v in place and writing [B, T, H, D] (no copies of the heads);
+# ResNet-50: the column path for the non-1x1 convolutions, batch norm on bfloat16 activations (mixed
+# kernels), the stride-1 input gradients as forward convolutions, batch norm and the column path's
+# copies on 16-byte packs, batch norm with the blocks' add and relu fused in. Both: stream-K for the
+# weight gradients, 192-wide and persistent GEMM tiles, the bias epilogue and vectorized bias-gradient
+# sums, cross entropy on the bf16 logits with a padded-row gradient, the row kernels in chunks.
+wick_opt_env() {
+  local gemm="WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1 WICK_CUDA_GEMM_PERSISTENT=1 WICK_CUDA_GEMM_BIAS=1"
+  gemm="$gemm WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_CE_16BIT=1 WICK_CUDA_ROW_CHUNKS=1"
+  if [ "$1" = resnet50 ]; then
+    echo "WICK_CUDA_CONV_IM2COL=1 WICK_CUDA_BN_MIXED=1 WICK_CUDA_CONV_TRANSPOSE_FWD=1 WICK_CUDA_BN_VEC=1" \
+      "WICK_CUDA_CONV_PACKS=1 WICK_CUDA_BN_RELU=1 $gemm"
+  else
+    echo "WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1" \
+      "WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_ATTENTION_STRIDED=1 $gemm"
+  fi
+}
+
 if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   echo "== prebuilt: $WICK_GPU_PREBUILT (built for sm_90 on the CPU machine)"
   rm -rf /tmp/wickgpu && mkdir -p /tmp/wickgpu && tar -C /tmp/wickgpu -xJf "$WICK_GPU_PREBUILT" || exit 1
@@ -272,24 +292,8 @@ PY
           2>> "$out/models.err" || echo "wick $wl: failed (rc $?): $(tail -2 "$out/models.err")"
         timeout 150 python3 bench/peer/cuda_models.py --workload $wl --steps 5 --warmup 2 --json >> "$out/models.jsonl" \
           2>> "$out/models.err" || echo "torch $wl: failed (rc $?): $(tail -2 "$out/models.err")"
-        # The opt-in paths (until they are the default): "wick-opt". GPT-2: the FA2 backward and
-        # 128-row forward tiles, the fused dQ and the wgmma forward and backward,
-        # stream-K for the weight gradients, 192-wide and persistent GEMM tiles, the vectorized bias-gradient sums,
-        # cross entropy on the bf16 logits with a padded-row gradient (both workloads), attention
-        # reading q, k, v in place and writing [B, T, H, D] (no copies of the heads);
-        # ResNet-50: the column path for the non-1x1 convolutions (its GEMMs with the same two
-        # GEMM paths), batch norm on bfloat16 activations (mixed kernels), the vectorized sums,
-        # the stride-1 input gradients as forward convolutions, batch norm and the column
-        # path's copies on 16-byte packs, batch norm with the blocks' add and relu fused in.
-        gemm_opt="WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1 WICK_CUDA_GEMM_PERSISTENT=1 WICK_CUDA_GEMM_BIAS=1"
-        gemm_opt="$gemm_opt WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_CE_16BIT=1 WICK_CUDA_ROW_CHUNKS=1"
-        opt="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1"
-        opt="$opt WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_ATTENTION_STRIDED=1"
-        opt="$opt $gemm_opt"
-        [ $wl = resnet50 ] && opt="WICK_CUDA_CONV_IM2COL=1 WICK_CUDA_BN_MIXED=1 WICK_CUDA_CONV_TRANSPOSE_FWD=1"
-        [ $wl = resnet50 ] && opt="$opt WICK_CUDA_BN_VEC=1 WICK_CUDA_CONV_PACKS=1 WICK_CUDA_BN_RELU=1 $gemm_opt"
-        # shellcheck disable=SC2086
-        env $opt timeout 150 "$bin/bench_cuda_models" --workload $wl --steps 5 --warmup 2 --json \
+        # shellcheck disable=SC2046
+        env $(wick_opt_env $wl) timeout 150 "$bin/bench_cuda_models" --workload $wl --steps 5 --warmup 2 --json \
           2>> "$out/models.err" | sed 's/"framework": "wick"/"framework": "wick-opt"/' >> "$out/models.jsonl"
       done
     done
@@ -317,12 +321,17 @@ for wl in ("gpt2", "resnet50"):
 PY
   fi
   # Where a GPT-2 and a ResNet-50 step's GPU time goes, op by op, at the benchmark's own batch: one
-  # step under wick's op profiler (CUDA events between ops: no Nsight, no counter permissions), then
-  # the same step of the PyTorch twin under torch.profiler (by kernel, then by op).
-  if want profile 80 && [ -x "$bin/bench_cuda_models" ]; then
+  # step under wick's op profiler (CUDA events between ops: no Nsight, no counter permissions), the same
+  # with every opt-in path on, then the step of the PyTorch twin under torch.profiler (by kernel, then
+  # by op).
+  if want profile 110 && [ -x "$bin/bench_cuda_models" ]; then
   for wl in gpt2 resnet50; do
     echo "== $wl: one bf16 step under wick's op profiler"
     timeout 90 "$bin/bench_cuda_models" --workload $wl --steps 1 --warmup 2 --profile 45 2>&1 | tee "$out/profile_$wl.txt"
+    echo "== $wl: the same with every opt-in path on (wick-opt, wick_opt_env)"
+    # shellcheck disable=SC2046
+    env $(wick_opt_env $wl) timeout 90 "$bin/bench_cuda_models" --workload $wl --steps 1 --warmup 2 --profile 45 2>&1 |
+      tee "$out/profile_${wl}_opt.txt"
     echo "== $wl: the same step in PyTorch eager under torch.profiler"
     timeout 90 python3 bench/peer/cuda_models.py --workload $wl --steps 1 --warmup 2 --profile 30 \
       2>&1 >/dev/null | tee "$out/torch_profile_$wl.txt"
