@@ -85,7 +85,8 @@ struct alignas(sizeof(T) * V) Pack {
 // the convolution's column-path copies): the widest V, up to 16 bytes of the
 // widest element (max_elem bytes), halved until every count in `multiples`
 // (row lengths, strides, offsets, in elements) is a multiple of it and every
-// operand's base is aligned to V of its elements; and the launch for that V.
+// operand's base (a null one: an operand not moved) is aligned to V of its
+// elements; and the launch for that V.
 struct PackOperand {
   const void* ptr;
   int64_t elem;  // bytes per element

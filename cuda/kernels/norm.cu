@@ -467,12 +467,10 @@ OptInSwitch& vec_switch() {
 // and every tensor the kernels move starts aligned to a pack) when the
 // switch is on; 1 when it is off.
 template <typename T>
-int bn_vector_width(int64_t S, std::initializer_list<Tensor> tensors) {
+int bn_vector_width(int64_t S, const Tensor& a, const Tensor& b, const Tensor& c) {
   if (!vec_switch().on()) return 1;
-  int V = loops::pack_width(sizeof(T), {S}, {});
-  for (const Tensor& t : tensors)
-    if (t.defined()) V = std::min(V, loops::pack_width(sizeof(T), {S}, {{t.data_ptr_raw(), sizeof(T)}}));
-  return V;
+  auto base = [](const Tensor& t) { return t.defined() ? t.data_ptr_raw() : nullptr; };  // null: not moved
+  return loops::pack_width(sizeof(T), {S}, {{base(a), sizeof(T)}, {base(b), sizeof(T)}, {base(c), sizeof(T)}});
 }
 }  // namespace
 
@@ -518,7 +516,7 @@ void batch_norm_forward(const Tensor& out, const Tensor& save_mean, const Tensor
       const TensorOptions o = TensorOptions(kFloat64).device(x.device());
       int64_t G = 0;
       Tensor part;
-      const int vw = bn_vector_width<T>(S, {x, out, residual});
+      const int vw = bn_vector_width<T>(S, x, out, residual);
       if (training && M > 0) {
         const int64_t Mv = M / vw;  // packs per channel
         G = channel_chunks(C, M, x.device().index);
@@ -577,7 +575,7 @@ void batch_norm_backward(const Tensor& gx, const Tensor& gw, const Tensor& gb, c
     auto run = [&]<typename P>() {
       int64_t G = 0;
       Tensor part;
-      const int vw = bn_vector_width<T>(S, {x, gy, gx});
+      const int vw = bn_vector_width<T>(S, x, gy, gx);
       if (M > 0 && (gw.defined() || gb.defined() || (want_gx && training))) {
         const int64_t Mv = M / vw;  // packs per channel
         G = channel_chunks(C, M, x.device().index);
