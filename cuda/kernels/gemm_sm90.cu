@@ -54,12 +54,17 @@
 //    copied K-major first). Reading MN-major operands in place
 //    (set_wgmma_mn_major, gemm_sm90.h, on by default): 685 TFLOP/s at 4096^3 and
 //    349 (0.54x) on the TN shape on an H200.
-//  Stream-K (set_wgmma_stream_k, WICK_CUDA_GEMM_STREAMK=1; opt-in, not yet
-//  run on a GPU): a product of batch 1 with fewer tiles than SMs (the weight
-//  gradients: 18-72 tiles of K = 8192 for GPT-2 small) runs the TMA kernel on
-//  up to one CTA per SM, each over an equal run of k tiles that crosses tile
-//  boundaries (cuda/kernels/gemm_sm90_plan.h); partial tiles go to a float32
-//  workspace and stream_k_fixup_kernel sums them in CTA order.
+//  Stream-K (set_wgmma_stream_k, WICK_CUDA_GEMM_STREAMK=1; opt-in): a
+//  product of batch 1 with fewer tiles than SMs (the weight gradients: 18-72
+//  tiles of K = 8192 for GPT-2 small) runs the TMA kernel on up to one CTA
+//  per SM, each over an equal run of k tiles that crosses tile boundaries
+//  (cuda/kernels/gemm_sm90_plan.h); partial tiles go to a float32 workspace
+//  and stream_k_fixup_kernel sums them in CTA order. Its tests passed on an
+//  H100 (2026-11-27) but it was slower than the 192-wide tiles on 2 of its 3
+//  shapes, by a roughly constant ~50-60 us: the fixup's load latency chain
+//  (see that kernel), rewritten since, not yet measured.
+//  The TMA store epilogue (set_wgmma_tma_store, WICK_CUDA_GEMM_TMA_STORE=1;
+//  opt-in, not yet run on a GPU): see gemm_tma_kernel.
 //  128 x 192 tiles (set_wgmma_narrow_tiles, WICK_CUDA_WGMMA_N192=1; opt-in,
 //  not yet run on a GPU): the TMA kernel templated on its tile width, for
 //  grids whose 256-wide tiles leave much of the last wave idle (GPT-2's
@@ -78,6 +83,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -264,6 +270,40 @@ template <int kRegs>
 __device__ __forceinline__ void regs_alloc() {
   asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs));
 }
+// ---- the epilogue through shared memory and a TMA store (kStoreC) ----------
+// Box (c0 = n, c1 = m, c2 = batch) of C's tensor map from shared memory at
+// `src`, as one bulk async-group of the calling thread's.
+__device__ __forceinline__ void tma_store_3d(const CUtensorMap* map, uint32_t src, int c0, int c1, int c2) {
+  asm volatile("cp.async.bulk.tensor.3d.global.shared::cta.bulk_group [%0, {%2, %3, %4}], [%1];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(src), "r"(c0), "r"(c1), "r"(c2)
+               : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+// Waits until at most N of the thread's bulk groups still read shared memory.
+template <int N>
+__device__ __forceinline__ void bulk_wait_read() {
+  asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+}
+// Waits until the thread's bulk groups are complete (their writes performed).
+__device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+// Barrier `id` (1..15; 0 is __syncthreads') among `threads` threads.
+__device__ __forceinline__ void named_barrier(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void st_shared_b32(uint32_t addr, uint32_t v) {
+  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
+}
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  if constexpr (std::is_same_v<T, __half>) {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  } else {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  }
+}
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
@@ -376,15 +416,24 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Sm90Params p) {
 // accumulators per thread, 40 KiB stages, five of them).
 constexpr int kTmaConsumers = 2, kTmaThreads = 128 * (kTmaConsumers + 1);
 static_assert(kBM == 64 * kTmaConsumers, "one consumer warpgroup per 64 rows of the tile");
-template <int BN>
+// kStoreC: the epilogue stages C through shared memory and stores it with the
+// TMA (gemm_tma_kernel's comment): two 8 KiB buffers (64 x 64 16-bit values)
+// per consumer warpgroup after the stages, which leaves room for 4 stages at
+// either width.
+template <int BN, bool kStoreC = false>
 struct TmaTile {
   static_assert(BN == 256 || BN == 192, "the TMA kernel's tiles are 128 x 256 or 128 x 192");
   static constexpr int kStageBytes = kTileABytes + BN * kBK * 2;  // 48 or 40 KiB
-  static constexpr int kStages = BN == 256 ? 4 : 5;
-  static constexpr int kSmemBytes = kStages * kStageBytes + 2 * kStages * 8 + 1024;
-  static constexpr int64_t kPartialFloats = int64_t{kBM} * BN;  // one tile's accumulators: BN / 2 per consumer thread
+  static constexpr int kStages = BN == 256 || kStoreC ? 4 : 5;
+  static constexpr int kEpiBufBytes = 64 * 64 * 2;
+  static constexpr int kEpiBytes = kStoreC ? kTmaConsumers * 2 * kEpiBufBytes : 0;
+  static constexpr int kSmemBytes = kStages * kStageBytes + kEpiBytes + 2 * kStages * 8 + 1024;
 };
-static_assert(TmaTile<256>::kSmemBytes <= 227 * 1024 && TmaTile<192>::kSmemBytes <= 227 * 1024,
+// One tile's accumulators (BN / 2 per consumer thread): a stream-K partial.
+template <int BN>
+constexpr int64_t kPartialFloats = int64_t{kBM} * BN;
+static_assert(TmaTile<256>::kSmemBytes <= 227 * 1024 && TmaTile<192>::kSmemBytes <= 227 * 1024 &&
+                  TmaTile<256, true>::kSmemBytes <= 227 * 1024 && TmaTile<192, true>::kSmemBytes <= 227 * 1024,
               "the stages fit the 227 KiB of shared memory a Hopper CTA may use");
 
 struct TmaParams {
@@ -396,7 +445,7 @@ struct TmaParams {
   int vec_store;             // C, ldc and stride_c allow two-element stores
   const void* bias;          // GemmArgs::bias (TOut [N]) or null
   // Stream-K (batch 1 only; gemm_sm90_plan.h): sk.ctas CTAs share sk.tiles x sk.k_iters iterations; CTA c stores
-  // the float32 accumulators of a partial segment to sk_ws + (2 c + slot) * TmaTile<BN>::kPartialFloats,
+  // the float32 accumulators of a partial segment to sk_ws + (2 c + slot) * kPartialFloats<BN>,
   // accumulator i of consumer thread u (0..255) at i * 256 + u; stream_k_fixup_kernel finishes those tiles.
   // sk.ctas == 0: one tile per CTA (blockIdx.x along N, .y along M, .z over the batches).
   StreamKPlan sk;
@@ -450,18 +499,39 @@ struct TmaWorkIter {
 // kMnA / kMnB: the operand is MN-major in global memory (A stored transposed,
 // B not), loaded as 64 x 64 boxes (64 m or n by 64 k; 2 for A, BN / 64 for B)
 // and read by wgmma transposed; else K-major, one box per operand.
-template <typename TIn, typename TOut, bool kMnA, bool kMnB, int BN>
+//
+// kStoreC (16-bit C only; set_wgmma_tma_store, opt-in): the epilogue of a
+// full tile goes through shared memory and the TMA instead of each thread's
+// 4-byte stores to global memory. Each consumer warpgroup writes its 64 rows
+// as BN / 64 boxes of 64 x 64 values, alternating between its two 8 KiB
+// buffers in the 128-byte swizzle (16-byte chunk c of row r at chunk
+// c ^ (r & 7): the 8 rows of one warp store land in 32 distinct banks), and
+// one thread stores each box with cp.async.bulk.tensor, which the copy engine
+// finishes while the warpgroup goes on to its next box and, with persistent
+// tiles, to the next tile's products. Before a buffer is written again its
+// previous store must have read it (cp.async.bulk.wait_group.read 1: the
+// other buffer's store may still be in flight); after writing it, every
+// thread's fence.proxy.async makes its st.shared visible to the copy
+// engine, and a barrier of the warpgroup (named barrier 1 + warpgroup)
+// orders both before the issue. The TMA clips the boxes at M and N. Same
+// arithmetic and rounding as the direct epilogue, so the same bits. beta != 0
+// without a bias (C read) keeps the direct epilogue (the host's choice).
+template <typename TIn, typename TOut, bool kMnA, bool kMnB, int BN, bool kStoreC>
 __global__ void __launch_bounds__(kTmaThreads, 1)
-    gemm_tma_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, TmaParams p) {
+    gemm_tma_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b,
+                    const __grid_constant__ CUtensorMap map_c, TmaParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  static_assert(!kStoreC || std::is_same_v<TIn, TOut>, "the TMA store epilogue writes 16-bit C");
   constexpr bool kBf16 = std::is_same_v<TIn, __nv_bfloat16>;
-  constexpr int kStageBytes = TmaTile<BN>::kStageBytes, kTmaStages = TmaTile<BN>::kStages;
+  using Tile = TmaTile<BN, kStoreC>;
+  constexpr int kStageBytes = Tile::kStageBytes, kTmaStages = Tile::kStages;
   extern __shared__ uint8_t smem_raw[];
   const uint32_t smem_base = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
   const uint32_t ring = (smem_base + 1023u) & ~1023u;  // the 128-byte swizzle repeats every 1024 bytes
   auto tile_a = [&](int stage) { return ring + stage * kStageBytes; };
   auto tile_b = [&](int stage) { return ring + stage * kStageBytes + kTileABytes; };
-  const uint32_t full0 = ring + kTmaStages * kStageBytes, empty0 = full0 + kTmaStages * 8;
+  const uint32_t epi0 = ring + kTmaStages * kStageBytes;  // kStoreC's buffers (1024-aligned: whole stages before)
+  const uint32_t full0 = epi0 + Tile::kEpiBytes, empty0 = full0 + kTmaStages * 8;
 
   const int wg = threadIdx.x >> 7, t = threadIdx.x & 127;
   const int nk = static_cast<int>((p.K + kBK - 1) / kBK);
@@ -511,6 +581,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
       for (int s = 0; s < kTmaStages; ++s) mbar_arrive(empty0 + 8 * s);  // every stage starts free
     int stage = 0;
     uint32_t phase = 0;
+    int boxes = 0;  // kStoreC: boxes this warpgroup has stored (its buffer is boxes & 1)
     TmaWorkIter<BN> work(p);
     TmaWork w;
     while (work.next(p, nk, w)) {
@@ -544,9 +615,45 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
       if (prev >= 0 && t == 0) mbar_arrive(empty0 + 8 * prev);
 
       if (!w.full) {  // a stream-K partial: the raw accumulators, coalesced across the 256 consumer threads
-        float* ws = p.sk_ws + (static_cast<int64_t>(blockIdx.x) * 2 + w.slot) * TmaTile<BN>::kPartialFloats + cw * 128 + t;
+        float* ws = p.sk_ws + (static_cast<int64_t>(blockIdx.x) * 2 + w.slot) * kPartialFloats<BN> + cw * 128 + t;
 #pragma unroll
         for (int i = 0; i < BN / 2; ++i) ws[i * 256] = d[i];
+        continue;
+      }
+      if constexpr (kStoreC) {
+        const uint32_t epi = epi0 + cw * 2 * Tile::kEpiBufBytes;
+        const int mbox = w.m0 + 64 * cw;  // this warpgroup's rows of C
+        const TOut* bias = static_cast<const TOut*>(p.bias);
+#pragma unroll
+        for (int box = 0; box < BN / 64; ++box, ++boxes) {
+          const uint32_t buf = epi + (boxes & 1) * Tile::kEpiBufBytes;
+          if (t == 0) bulk_wait_read<1>();  // the store issued from buf two boxes ago has read it
+          named_barrier(1 + cw, 128);
+#pragma unroll
+          for (int jj = 0; jj < 8; ++jj) {  // columns 8 jj .. 8 jj + 7 of the box: 16-byte chunk jj of each row
+            const int j = 8 * box + jj;
+            const int n = w.n0 + 8 * j + 2 * (lane & 3);
+            float b0 = 0.f, b1 = 0.f;
+            if (bias != nullptr) {
+              if (n < p.N) b0 = to_f32(bias[n]);
+              if (n + 1 < p.N) b1 = to_f32(bias[n + 1]);
+            }
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              float r0 = p.alpha * d[4 * j + 2 * h], r1 = p.alpha * d[4 * j + 2 * h + 1];
+              if (bias != nullptr) r0 = fmaf(p.beta, b0, r0), r1 = fmaf(p.beta, b1, r1);
+              const int r = warp * 16 + (lane >> 2) + 8 * h;  // row of the box
+              st_shared_b32(buf + r * 128 + ((jj ^ (r & 7)) << 4) + 4 * (lane & 3), pack2<TOut>(r0, r1));
+            }
+          }
+          fence_proxy_async();
+          named_barrier(1 + cw, 128);
+          if (t == 0) {
+            if (mbox < p.M && w.n0 + 64 * box < p.N)
+              tma_store_3d(&map_c, buf, w.n0 + 64 * box, mbox, static_cast<int>(w.bi));
+            bulk_commit();
+          }
+        }
         continue;
       }
       // Epilogue: accumulator 4 j + 2 h + e of (warp, lane) is C[m0 + 64 cw + 16 warp + lane / 4 + 8 h]
@@ -591,6 +698,8 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
         }
       }
     }
+    if constexpr (kStoreC)
+      if (t == 0) bulk_wait_all();  // the buffers live until the CTA exits; the stores are complete before it does
   }
 #else
   __trap();  // only the sm_90a pass has wgmma; the host launches this on compute capability 9.0 only
@@ -599,11 +708,19 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
 
 // Finishes the tiles of a stream-K product that no one CTA covered: C = alpha
 // * (the sum of the tile's partials, in CTA order) + beta * C, rounded once to
-// TOut. Block (t, y): tile t, accumulators [BN / 16 y, BN / 16 (y + 1)) of
+// TOut. Block (t, y): tile t, accumulators [kFixupPer y, kFixupPer (y + 1)) of
 // each of the 256 threads, thread u playing consumer thread u of the GEMM
-// kernel (so the element of accumulator i is the epilogue's, and the reads
-// are coalesced).
-constexpr int kFixupSplit = 8;
+// kernel (so the element of accumulator i is the epilogue's, and each warp's
+// loads are 128 contiguous bytes).
+// The kernel is a pass over the partials (~17 MB for GPT-2's 768 x 768 weight
+// gradient), so what bounds it is how many loads are in flight: each thread
+// issues its kFixupPer loads of one partial together before adding them, and
+// the grid has BN / 2 / kFixupPer blocks per tile (an earlier version gave each
+// thread 16 accumulators summed one partial load at a time, in 8 blocks per
+// tile: ~150 KB in flight on the whole GPU, its time a chain of ~128 load
+// latencies). The sums run in the same order as before, so the bits are the
+// same.
+constexpr int kFixupPer = 4;
 template <typename TOut, int BN>
 __global__ void __launch_bounds__(256) stream_k_fixup_kernel(TmaParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -614,17 +731,28 @@ __global__ void __launch_bounds__(256) stream_k_fixup_kernel(TmaParams p) {
   const int u = threadIdx.x, cw = u >> 7, warp = (u >> 5) & 3, lane = u & 31;
   const int64_t tm = t / p.tiles_n, tn = t - tm * p.tiles_n;
   const int64_t row0 = tm * kBM + cw * 64 + warp * 16 + (lane >> 2), col0 = tn * BN + 2 * (lane & 3);
+  const int i0 = static_cast<int>(blockIdx.y) * kFixupPer;  // accumulators i0 .. i0 + kFixupPer - 1
+  const float* ws = p.sk_ws + i0 * 256 + u;
+  float s[kFixupPer];
+#pragma unroll
+  for (int q = 0; q < kFixupPer; ++q) s[q] = 0.f;
+#pragma unroll 2
+  for (int64_t c = lo; c <= hi; ++c) {
+    const float* w = ws + (2 * c + sk.slot(c, t)) * kPartialFloats<BN>;
+    float v[kFixupPer];
+#pragma unroll
+    for (int q = 0; q < kFixupPer; ++q) v[q] = __ldcg(w + q * 256);  // written by the GEMM kernel: in L2, not L1
+#pragma unroll
+    for (int q = 0; q < kFixupPer; ++q) s[q] += v[q];
+  }
   TOut* C = static_cast<TOut*>(p.C);
-  constexpr int kPer = BN / 2 / kFixupSplit;
-  constexpr int64_t kPartialFloats = TmaTile<BN>::kPartialFloats;
-  for (int q = 0; q < kPer; ++q) {
-    const int i = static_cast<int>(blockIdx.y) * kPer + q;  // accumulator 4 j + 2 h + e
-    float s = 0.f;
-    for (int64_t c = lo; c <= hi; ++c) s += p.sk_ws[(2 * c + sk.slot(c, t)) * kPartialFloats + i * 256 + u];
+#pragma unroll
+  for (int q = 0; q < kFixupPer; ++q) {
+    const int i = i0 + q;  // accumulator 4 j + 2 h + e
     const int64_t m = row0 + 8 * ((i >> 1) & 1), n = col0 + 8 * (i >> 2) + (i & 1);
     if (m < p.M && n < p.N) {
       TOut* c = C + m * p.ldc + n;
-      float r = p.alpha * s;
+      float r = p.alpha * s[q];
       if (p.bias != nullptr)
         r = fmaf(p.beta, to_f32(static_cast<const TOut*>(p.bias)[n]), r);
       else if (p.beta != 0.f)
@@ -636,6 +764,8 @@ __global__ void __launch_bounds__(256) stream_k_fixup_kernel(TmaParams p) {
   __trap();  // launched only after gemm_tma_kernel, on compute capability 9.0
 #endif
 }
+static_assert((kPartialFloats<256> / 256) % kFixupPer == 0 && (kPartialFloats<192> / 256) % kFixupPer == 0,
+              "the fixup's blocks split each thread's accumulators evenly");
 
 // out[b][i][j] (row stride ld_out) = in[b * in_batch + i * si + j * sj] for
 // i < I, j < J: a K-major copy of an operand (i = its m or n, j = k). Through
@@ -758,21 +888,42 @@ bool make_map(CUtensorMap* map, const KMajor& op, int64_t rows, int64_t K, int64
              CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename TIn, typename TOut, bool kMnA, bool kMnB, int BN>
-void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const TmaParams& p, int64_t sms) {
-  auto kernel = gemm_tma_kernel<TIn, TOut, kMnA, kMnB, BN>;
-  constexpr int kSmem = TmaTile<BN>::kSmemBytes;
+// C's tensor map for the TMA store epilogue: dimensions (n, m, batch), boxes
+// of 64 x 64 x 1 in the 128-byte swizzle; false where the layout does not
+// allow one (C not 16-byte aligned, a row or batch stride not a whole 16
+// bytes) or the driver refuses it: the kernel then stores C directly.
+bool make_c_map(CUtensorMap* map, const GemmArgs& g, bool bf16) {
+  EncodeTiled enc = encoder();
+  if (enc == nullptr || !aligned16(g.C) || g.ldc % 8 != 0 || g.ldc < g.N) return false;
+  const bool batched = g.batch > 1;
+  if (batched && (g.stride_c % 8 != 0 || g.stride_c < g.M * g.ldc)) return false;
+  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(g.N), static_cast<cuuint64_t>(g.M),
+                              static_cast<cuuint64_t>(batched ? g.batch : 1)};
+  const cuuint64_t strides[2] = {static_cast<cuuint64_t>(g.ldc) * 2,
+                                 static_cast<cuuint64_t>(batched ? g.stride_c : g.M * g.ldc) * 2};
+  const cuuint32_t box[3] = {64, 64, 1};
+  const cuuint32_t elem[3] = {1, 1, 1};
+  return enc(map, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 3, g.C, dims, strides,
+             box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_NONE,
+             CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+template <typename TIn, typename TOut, bool kMnA, bool kMnB, int BN, bool kStoreC>
+void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const CUtensorMap& mc, const TmaParams& p,
+                int64_t sms) {
+  auto kernel = gemm_tma_kernel<TIn, TOut, kMnA, kMnB, BN, kStoreC>;
+  constexpr int kSmem = TmaTile<BN, kStoreC>::kSmemBytes;
   WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   const dim3 grid = p.sk.ctas      ? dim3(static_cast<unsigned>(p.sk.ctas))
                     : p.pt.batch > 0 ? dim3(static_cast<unsigned>(persistent_ctas(p.pt, sms)))
                                      : dim3(static_cast<unsigned>((p.N + BN - 1) / BN),
                                      static_cast<unsigned>((p.M + kBM - 1) / kBM),
                                      static_cast<unsigned>(std::min<int64_t>(p.batch, 65535)));
-  kernel<<<grid, kTmaThreads, kSmem, current_stream()>>>(ma, mb, p);
+  kernel<<<grid, kTmaThreads, kSmem, current_stream()>>>(ma, mb, mc, p);
   WICK_CUDA_CHECK_LAUNCH();
   if (p.sk.ctas) {
     stream_k_fixup_kernel<TOut, BN>
-        <<<dim3(static_cast<unsigned>(p.sk.tiles), kFixupSplit), 256, 0, current_stream()>>>(p);
+        <<<dim3(static_cast<unsigned>(p.sk.tiles), BN / 2 / kFixupPer), 256, 0, current_stream()>>>(p);
     WICK_CUDA_CHECK_LAUNCH();
   }
 }
@@ -789,6 +940,11 @@ OptInSwitch& persistent_switch() {
   static OptInSwitch s("WICK_CUDA_GEMM_PERSISTENT", /*default_on=*/true);
   return s;
 }
+OptInSwitch& tma_store_switch() {
+  static OptInSwitch s("WICK_CUDA_GEMM_TMA_STORE", /*default_on=*/false);
+  return s;
+}
+std::atomic<int64_t> tma_store_products{0};
 
 // Runs g on gemm_tma_kernel from the K-major operands a, b; false (nothing
 // launched) when a size passes the copy engine's 32-bit coordinates or the
@@ -817,7 +973,7 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   if (sk.ctas == 0 && persistent_switch().on()) p.pt = PersistentTiles::make(tiles_m, p.tiles_n, g.batch);
   Tensor ws;  // stream-K partials; freed after the launches, reused only by later work on this stream
   if (sk.ctas) {
-    ws = empty({sk.ctas * 2 * TmaTile<256>::kPartialFloats},
+    ws = empty({sk.ctas * 2 * kPartialFloats<256>},
                TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
     p.sk_ws = static_cast<float*>(ws.data_ptr_raw());
   }
@@ -825,9 +981,21 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   p.vec_store = reinterpret_cast<uintptr_t>(g.C) % (2 * out_bytes) == 0 && g.ldc % 2 == 0 &&
                 (g.batch <= 1 || g.stride_c % 2 == 0);
   const bool f32_out = g.c_dtype == kFloat32;
+  // The TMA store epilogue: 16-bit C that the product only writes (beta = 0, or a bias in C's place).
+  CUtensorMap mc{};
+  const bool store_c =
+      tma_store_switch().on() && !f32_out && (g.beta == 0 || g.bias != nullptr) && make_c_map(&mc, g, bf16);
   auto by_width = [&]<typename TIn, typename TOut, bool kMnA, bool kMnB>() {
-    bn == 256 ? launch_tma<TIn, TOut, kMnA, kMnB, 256>(ma, mb, p, sms)
-              : launch_tma<TIn, TOut, kMnA, kMnB, 192>(ma, mb, p, sms);
+    if constexpr (std::is_same_v<TIn, TOut>) {
+      if (store_c) {
+        bn == 256 ? launch_tma<TIn, TOut, kMnA, kMnB, 256, true>(ma, mb, mc, p, sms)
+                  : launch_tma<TIn, TOut, kMnA, kMnB, 192, true>(ma, mb, mc, p, sms);
+        tma_store_products.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+    }
+    bn == 256 ? launch_tma<TIn, TOut, kMnA, kMnB, 256, false>(ma, mb, mc, p, sms)
+              : launch_tma<TIn, TOut, kMnA, kMnB, 192, false>(ma, mb, mc, p, sms);
   };
   auto by_layout = [&]<typename TIn, typename TOut>() {
     if (a.mn)
@@ -875,6 +1043,10 @@ bool wgmma_narrow_tiles() { return n192_switch().on(); }
 
 void set_wgmma_persistent(bool on) { persistent_switch().set(on); }
 bool wgmma_persistent() { return persistent_switch().on(); }
+
+void set_wgmma_tma_store(bool on) { tma_store_switch().set(on); }
+bool wgmma_tma_store() { return tma_store_switch().on(); }
+int64_t wgmma_tma_store_products() { return tma_store_products.load(std::memory_order_relaxed); }
 
 bool wgmma_supported(int device) {
   const cudaDeviceProp& prop = device_properties(device);

@@ -2,6 +2,8 @@
 // runs it for GemmBackend::Wgmma. Plain C++ header.
 #pragma once
 
+#include <cstdint>
+
 #include "cuda/kernels/gemm.h"
 
 namespace wick::cuda {
@@ -31,9 +33,11 @@ bool wgmma_mn_major();
 // weight gradients of linear layers: dW = dY^T X over all the tokens) is
 // shared among up to one CTA per SM, each taking an equal run of k steps
 // across tile boundaries; a fixup kernel sums the partial tiles in a fixed
-// order (deterministic). OFF by default until a GPU has run its tests
-// (CudaGemm.StreamK); WICK_CUDA_GEMM_STREAMK=1 turns it on for the process,
-// the setter (process-wide) lets tests run both.
+// order (deterministic). OFF by default: its tests (CudaGemm.StreamK) passed
+// on an H100 (2026-11-27), but it ran slower than the 192-wide tiles on two of
+// three weight-gradient shapes, held back by a fixup kernel with few loads in
+// flight, rewritten since and not yet timed; WICK_CUDA_GEMM_STREAMK=1 turns it
+// on for the process, the setter (process-wide) lets tests run both.
 void set_wgmma_stream_k(bool on);
 bool wgmma_stream_k();
 
@@ -55,5 +59,21 @@ bool wgmma_narrow_tiles();
 // WICK_CUDA_GEMM_PERSISTENT=0 turns it off for the process.
 void set_wgmma_persistent(bool on);
 bool wgmma_persistent();
+
+// The TMA kernel's epilogue through shared memory and the TMA store engine
+// (gemm_tma_kernel's comment) for 16-bit C that the product only writes
+// (beta = 0 or a bias), where C's layout allows a tensor map (16-byte aligned,
+// row and batch strides of whole 16 bytes): the consumer warpgroups stage
+// 64 x 64 boxes in shared memory and go on while the copy engine writes them,
+// instead of 4-byte stores from every thread. Expected to matter where K is
+// short (GPT-2's K = 768 forward products: ~12 k steps per tile against one
+// tile's stores), not measured. OFF by default until a GPU has run its tests
+// (CudaGemm.TmaStoreEpilogue); WICK_CUDA_GEMM_TMA_STORE=1 turns it on for the
+// process, the setter (process-wide) lets tests run both.
+void set_wgmma_tma_store(bool on);
+bool wgmma_tma_store();
+// How many products this process has run with that epilogue (for tests: the
+// path they mean to check really ran).
+int64_t wgmma_tma_store_products();
 
 }  // namespace wick::cuda

@@ -493,6 +493,84 @@ TEST(CudaGemm, BiasEpilogue) {
   }
 }
 
+// The TMA kernel's epilogue through shared memory and the TMA store
+// (set_wgmma_tma_store) for 16-bit C: boxes clipped at M and N (a warpgroup
+// wholly past M), batches (a broadcast B too), leading dimensions with
+// padding, alpha, a bias (C NaN, not read), with 256- and 192-wide tiles,
+// persistent or not, and stream-K's full tiles beside its partials. beta != 0
+// without a bias, C not 16-byte aligned, or a row stride of 3 extra elements
+// keep the direct epilogue (checked to run no store product). Then bit for
+// bit against the direct epilogue on random inputs: the same arithmetic.
+TEST(CudaGemm, TmaStoreEpilogue) {
+  WICK_SKIP_WITHOUT_CUDA();
+  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "the TMA store epilogue is the wgmma kernel's";
+  const test::SwitchScope restore(cuda::wgmma_tma_store, cuda::set_wgmma_tma_store);
+  const test::SwitchScope restore_narrow(cuda::wgmma_narrow_tiles, cuda::set_wgmma_narrow_tiles);
+  const test::SwitchScope restore_persistent(cuda::wgmma_persistent, cuda::set_wgmma_persistent);
+  const test::SwitchScope restore_sk(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
+  cuda::set_wgmma_tma_store(true);
+  const Case stored[] = {{200, 136, 77, 1, false, false, 0, false, 1.0, 0.0},
+                         {72, 264, 520, 1, false, false, 8, false, -0.5, 0.0},
+                         {64, 136, 72, 3, false, false, 0, false, 1.0, 0.0},  // rows 64..127 of each tile: none
+                         {300, 400, 130, 3, false, false, 0, true, 1.0, 0.0},
+                         {129, 392, 64, 2, false, false, 8, false, 1.5, 0.5, true},
+                         {2100, 1032, 72, 1, false, false, 0, false, 1.0, 0.0},  // 17 x 5 tiles: several per CTA
+                         {130, 264, 2000, 1, false, false, 0, false, 1.0, 0.0}};  // stream-K when on
+  const Case direct[] = {{33, 64, 40, 2, false, false, 0, false, 1.5, 0.5},   // beta C
+                         {129, 257, 64, 1, false, false, 0, false, 1.0, 0.0},  // ldc 257
+                         {65, 136, 48, 2, false, false, 3, false, 1.0, 0.0}};  // ldc 139
+  const DtypePair pairs[] = {{kBFloat16, kBFloat16}, {kFloat16, kFloat16}};
+  for (int paths = 0; paths < 4; ++paths) {  // as is, 256-wide only, not persistent, stream-K
+    cuda::set_wgmma_narrow_tiles(paths != 1);
+    cuda::set_wgmma_persistent(paths != 2);
+    cuda::set_wgmma_stream_k(paths == 3);
+    SCOPED_TRACE(paths == 0 ? "default paths" : paths == 1 ? "256-wide" : paths == 2 ? "one tile per CTA" : "stream-K");
+    for (const DtypePair& p : pairs)
+      for (int t = 0; t < 4; ++t) {
+        const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+        SCOPED_TRACE(testing::Message() << p.ab << "->" << p.c << " ta " << ta << " tb " << tb);
+        for (Case c : stored) {
+          c.ta = ta, c.tb = tb;
+          SCOPED_TRACE(testing::Message() << c.M << "x" << c.N << "x" << c.K << " b" << c.batch << " pad " << c.pad);
+          const int64_t before = cuda::wgmma_tma_store_products();
+          check_case(c, p.ab, p.c);
+          EXPECT_EQ(cuda::wgmma_tma_store_products(), before + 1) << "the wgmma product did not take the TMA store";
+        }
+        for (Case c : direct) {
+          c.ta = ta, c.tb = tb;
+          SCOPED_TRACE(testing::Message() << c.M << "x" << c.N << "x" << c.K << " b" << c.batch << " pad " << c.pad);
+          const int64_t before = cuda::wgmma_tma_store_products();
+          check_case(c, p.ab, p.c);
+          EXPECT_EQ(cuda::wgmma_tma_store_products(), before) << "a layout the TMA store cannot take took it";
+        }
+      }
+  }
+  // Bit for bit against the direct epilogue: random bf16 inputs, a bias and alpha = 0.3 (linear's forward shape at
+  // GPT-2's K), so both round alpha * sum + beta * bias the same way in every element.
+  cuda::set_wgmma_narrow_tiles(true);
+  cuda::set_wgmma_persistent(true);
+  cuda::set_wgmma_stream_k(false);
+  const Tensor x = test::randn_t({1000, 768}, kFloat32, 21, false).to(kCuda).to(kBFloat16);
+  const Tensor w = test::randn_t({776, 768}, kFloat32, 22, false).to(kCuda).to(kBFloat16);
+  const Tensor bias = test::randn_t({776}, kFloat32, 23, false).to(kCuda).to(kBFloat16);
+  Tensor out[2];
+  for (int on = 0; on < 2; ++on) {
+    cuda::set_wgmma_tma_store(on == 1);
+    out[on] = full({1000, 776}, std::numeric_limits<double>::quiet_NaN(), TensorOptions(kBFloat16).device(kCuda));
+    GemmArgs g;
+    g.M = 1000, g.N = 776, g.K = 768, g.batch = 1, g.trans_a = false, g.trans_b = true;
+    g.lda = 768, g.ldb = 768, g.ldc = 776, g.alpha = 0.3, g.beta = 1.0;
+    g.ab_dtype = kBFloat16, g.c_dtype = kBFloat16;
+    g.A = x.data_ptr_raw(), g.B = w.data_ptr_raw(), g.C = out[on].data_ptr_raw(), g.bias = bias.data_ptr_raw();
+    const int64_t before = cuda::wgmma_tma_store_products();
+    cuda::gemm(g, GemmBackend::Wgmma);
+    EXPECT_EQ(cuda::wgmma_tma_store_products(), before + on);
+    out[on] = out[on].to(kCPU);
+  }
+  ASSERT_EQ(out[0].sizes(), out[1].sizes());
+  EXPECT_EQ(std::memcmp(out[0].data_ptr_raw(), out[1].data_ptr_raw(), out[0].numel() * 2), 0);
+}
+
 // The float32 SIMT kernel compiled for two CTAs per SM (its registers capped
 // at 128, with a small spill): the shapes, transposes and padding of the
 // default kernel's tests, and alpha, beta and batches.
