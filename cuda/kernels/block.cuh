@@ -118,7 +118,17 @@ __device__ __forceinline__ void row_chunk_store(T* __restrict__ out, int64_t n, 
     RowChunk<T> c;
 #pragma unroll
     for (int j = 0; j < kRowChunk; ++j) c.v[j] = g(i0 + j);
-    *reinterpret_cast<RowChunk<T>*>(out + i0) = c;
+    // As 16-byte words through st.global.v4: a plain store of the struct (or of
+    // its words) was merged with the branch below into stores of single
+    // values (23 16-bit stores in the cross entropy's gradient kernel).
+    constexpr int kWords = static_cast<int>(sizeof(RowChunk<T>) / 16);
+    uint4 w[kWords];
+    memcpy(w, &c, sizeof(c));
+#pragma unroll
+    for (int k = 0; k < kWords; ++k)
+      asm volatile("st.global.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"l"(out + i0 + k * (16 / sizeof(T))), "r"(w[k].x),
+                   "r"(w[k].y), "r"(w[k].z), "r"(w[k].w)
+                   : "memory");
   } else {
 #pragma unroll
     for (int j = 0; j < kRowChunk; ++j)
