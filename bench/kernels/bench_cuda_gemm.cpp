@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -114,15 +115,17 @@ struct Operands {
 
 // Seconds per call of `calls` back-to-back launches (host clock around a
 // synchronized batch; a batch is tens of ms, so the sync costs nothing).
-// stream_k / narrow / persistent >= 0 set the wgmma kernel's stream-K /
-// 192-wide tile / persistent tile switches for the batch (0 off, 1 on) and
-// restore them after.
-double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int narrow = -1, int persistent = -1) {
+// stream_k / narrow / persistent / store >= 0 set the wgmma kernel's
+// stream-K / 192-wide tile / persistent tile / TMA store epilogue switches for
+// the batch (0 off, 1 on) and restore them after.
+double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int narrow = -1, int persistent = -1,
+                  int store = -1) {
   const bool was_sk = wick::cuda::wgmma_stream_k(), was_narrow = wick::cuda::wgmma_narrow_tiles(),
-             was_persistent = wick::cuda::wgmma_persistent();
+             was_persistent = wick::cuda::wgmma_persistent(), was_store = wick::cuda::wgmma_tma_store();
   if (stream_k >= 0) wick::cuda::set_wgmma_stream_k(stream_k == 1);
   if (narrow >= 0) wick::cuda::set_wgmma_narrow_tiles(narrow == 1);
   if (persistent >= 0) wick::cuda::set_wgmma_persistent(persistent == 1);
+  if (store >= 0) wick::cuda::set_wgmma_tma_store(store == 1);
   wick::cuda::synchronize();
   const double t0 = wick::bench::now_s();
   for (int i = 0; i < calls; ++i) wick::cuda::gemm(o.g, be);
@@ -131,6 +134,7 @@ double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int
   wick::cuda::set_wgmma_stream_k(was_sk);
   wick::cuda::set_wgmma_narrow_tiles(was_narrow);
   wick::cuda::set_wgmma_persistent(was_persistent);
+  wick::cuda::set_wgmma_tma_store(was_store);
   return t;
 }
 
@@ -172,64 +176,72 @@ double median(std::vector<double> v) {
 }
 
 // --compare: wick, wick's wgmma kernel (16-bit inputs on compute capability
-// 9.0) as is, with stream-K, with 192-wide tiles where they are chosen and
-// with persistent tiles (and 192-wide ones where chosen), cuBLAS and cuBLASLt
-// alternately, one timed batch (~50 ms) each per round.
+// 9.0) as is, with stream-K, with 192-wide tiles where they are chosen, with
+// persistent tiles (and 192-wide ones where chosen), then the last two with
+// the TMA store epilogue, cuBLAS and cuBLASLt alternately, one timed batch
+// (~50 ms) each per round.
 int compare(int rounds, const std::vector<DType>& dtypes) {
   const bool sm90 = wick::cuda::wgmma_supported(wick::cuda::current_device());
-  std::printf("%-44s %9s %9s %9s %9s %9s %9s %9s %7s %7s %7s %7s %7s %7s %9s %9s\n", "shape (MxNxK)", "wick",
-              "wgmma", "wgmma+sk", "wgmma+192", "wgmma+p", "cublas", "cublasLt", "ratio", "wgmma/", "sk/", "n192/",
-              "p/", "lt/", "best/pk", "cublas/pk");
   struct Alt {
     GemmBackend be;
-    int stream_k, narrow, persistent;  // time_calls' switch settings
+    int stream_k, narrow, persistent, store;  // time_calls' switch settings
+    const char* name;
   };
-  constexpr int kWg = 4;  // wgmma columns
+  // The wgmma columns: {stream-K, 192-wide, persistent, TMA store}.
+  const Alt wgmma_alts[] = {{GemmBackend::Wgmma, 0, 0, 0, 0, "wgmma"},    {GemmBackend::Wgmma, 1, 0, 0, 0, "+sk"},
+                            {GemmBackend::Wgmma, 0, 1, 0, 0, "+192"},     {GemmBackend::Wgmma, 0, 1, 1, 0, "+p"},
+                            {GemmBackend::Wgmma, 1, 0, 0, 1, "+sk+st"},   {GemmBackend::Wgmma, 0, 1, 1, 1, "+p+st"}};
+  constexpr int kWg = sizeof(wgmma_alts) / sizeof(wgmma_alts[0]);
+  std::printf("%-44s %9s", "shape (MxNxK)", "wick");
+  for (const Alt& a : wgmma_alts) std::printf(" %9s", a.name);
+  std::printf(" %9s %9s %7s", "cublas", "cublasLt", "ratio");
+  for (const Alt& a : wgmma_alts) std::printf(" %7s", (std::string(a.name) + "/").c_str());
+  std::printf(" %7s %9s %9s\n", "lt/", "best/pk", "cublas/pk");
   for (DType dt : dtypes)
     for (const Shape& s : kShapes) {
       Operands o(s, dt);
       const double flops = 2.0 * s.M * s.N * s.K;
       const bool wg = sm90 && dt == wick::kBFloat16;
-      std::vector<Alt> alts = {{GemmBackend::Wick, -1, -1, -1},
-                               {GemmBackend::Cublas, -1, -1, -1},
-                               {GemmBackend::CublasLt, -1, -1, -1}};
-      if (wg) {
-        alts.push_back({GemmBackend::Wgmma, 0, 0, 0});
-        alts.push_back({GemmBackend::Wgmma, 1, 0, 0});
-        alts.push_back({GemmBackend::Wgmma, 0, 1, 0});
-        alts.push_back({GemmBackend::Wgmma, 0, 1, 1});
-      }
+      std::vector<Alt> alts = {{GemmBackend::Wick, -1, -1, -1, -1, "wick"},
+                               {GemmBackend::Cublas, -1, -1, -1, -1, "cublas"},
+                               {GemmBackend::CublasLt, -1, -1, -1, -1, "cublasLt"}};
+      if (wg) alts.insert(alts.end(), std::begin(wgmma_alts), std::end(wgmma_alts));
+      auto run = [&](const Alt& a, int calls) {
+        return time_calls(o, a.be, calls, a.stream_k, a.narrow, a.persistent, a.store);
+      };
       double one = 0;
-      for (const Alt& a : alts) time_calls(o, a.be, 2, a.stream_k, a.narrow, a.persistent);
-      for (const Alt& a : alts) one = std::max(one, time_calls(o, a.be, 1, a.stream_k, a.narrow, a.persistent));
+      for (const Alt& a : alts) run(a, 2);
+      for (const Alt& a : alts) one = std::max(one, run(a, 1));
       const int calls = std::max(1, static_cast<int>(0.05 / std::max(one, 1e-6)));
       std::vector<std::vector<double>> t(alts.size());
       for (int r = 0; r < rounds; ++r)
-        for (size_t i = 0; i < alts.size(); ++i)
-          t[i].push_back(flops /
-                         time_calls(o, alts[i].be, calls, alts[i].stream_k, alts[i].narrow, alts[i].persistent) *
-                         1e-12);
+        for (size_t i = 0; i < alts.size(); ++i) t[i].push_back(flops / run(alts[i], calls) * 1e-12);
       const double mw = median(t[0]), mc = median(t[1]), ml = median(t[2]);
       double best = mw;
-      char val[kWg][32], rat[kWg][32];
+      std::string vals, rats;
       for (int i = 0; i < kWg; ++i) {
-        std::snprintf(val[i], sizeof val[i], "-");
-        std::snprintf(rat[i], sizeof rat[i], "-");
-        if (!wg) continue;
-        const double m = median(t[3 + i]);
-        best = std::max(best, m);
-        std::snprintf(val[i], sizeof val[i], "%.1f", m);
-        std::snprintf(rat[i], sizeof rat[i], "%.3f", m / mc);
+        char v[32] = "-", r[32] = "-";
+        if (wg) {
+          const double m = median(t[3 + i]);
+          best = std::max(best, m);
+          std::snprintf(v, sizeof v, "%.1f", m);
+          std::snprintf(r, sizeof r, "%.3f", m / mc);
+        }
+        char col[48];
+        std::snprintf(col, sizeof col, " %9s", v);
+        vals += col;
+        std::snprintf(col, sizeof col, " %7s", r);
+        rats += col;
       }
-      std::printf("%-44s %9.1f %9s %9s %9s %9s %9.1f %9.1f %7.3f %7s %7s %7s %7s %7.3f %9.3f %9.3f\n",
-                  label(s, dt).c_str(), mw, val[0], val[1], val[2], val[3], mc, ml, mw / mc, rat[0], rat[1], rat[2],
-                  rat[3], ml / mc, best / peak(dt), mc / peak(dt));
+      std::printf("%-44s %9.1f%s %9.1f %9.1f %7.3f%s %7.3f %9.3f %9.3f\n", label(s, dt).c_str(), mw, vals.c_str(), mc,
+                  ml, mw / mc, rats.c_str(), ml / mc, best / peak(dt), mc / peak(dt));
       std::fflush(stdout);
     }
-  std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas, wgmma/ = wgmma / cublas,\n"
-              " sk/ = wgmma with stream-K (WICK_CUDA_GEMM_STREAMK), n192/ = wgmma with 192-wide tiles where\n"
-              " chosen (WICK_CUDA_WGMMA_N192), p/ = wgmma with persistent tiles and 192-wide ones where chosen\n"
-              " (WICK_CUDA_GEMM_PERSISTENT), each / cublas; lt/ = cublasLt / cublas; pk = datasheet dense peak)\n",
+  std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas; wgmma = the TMA kernel with every\n"
+              " option off, +sk = with stream-K (WICK_CUDA_GEMM_STREAMK), +192 = 192-wide tiles where chosen\n"
+              " (WICK_CUDA_WGMMA_N192), +p = persistent tiles and 192-wide ones where chosen\n"
+              " (WICK_CUDA_GEMM_PERSISTENT: the default), +st = with the TMA store epilogue (WICK_CUDA_GEMM_TMA_STORE);\n"
+              " name/ = that column / cublas; lt/ = cublasLt / cublas; pk = datasheet dense peak)\n",
               rounds);
   return 0;
 }
