@@ -77,7 +77,7 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_6
   [ -d "$d" ] && export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
 done
 
-# WICK_GPU_ONLY="alternates sanitizer gemm elementwise attention conv models profile ncu" (any subset): the
+# WICK_GPU_ONLY="alternates sanitizer gemm elementwise attention conv models profile ncu-attn ncu" (any subset): the
 # prebuilt check runs only those sections after the tests, for a short lease; unset, all of them.
 # WICK_GPU_DEADLINE=S (seconds from the start; set it below the call's timeout): a section that would
 # not finish by then, by its rough cost below, is skipped with a line saying so, so the call ends on
@@ -338,6 +338,21 @@ PY
     timeout 90 python3 bench/peer/cuda_models.py --workload $wl --steps 1 --warmup 2 --profile 30 \
       2>&1 >/dev/null | tee "$out/torch_profile_$wl.txt"
   done
+  fi
+  # Why the attention kernels run where they do (the fused forward is at ~0.65x SDPA, the backward ~0.85x,
+  # and nothing in their arithmetic explains it: ~15 us of tensor and exp work per SM against ~90 us
+  # measured for the forward): Nsight Compute's throughput, occupancy, warp-stall and memory sections for
+  # the first bf16 launches of the default forward and backward kernels at the GPT-2 shape.
+  if want ncu-attn 60 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/dev/null; then
+    echo "== attention kernels under ncu (bf16, B8 H12 L1024 D64 causal): speed of light, occupancy, warp stalls"
+    timeout 90 ncu -k regex:'wgmma_forward|wgmma_bwd|fa2_' --launch-count 4 --section SpeedOfLight \
+      --section Occupancy --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
+      --section ComputeWorkloadAnalysis --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
+      --print-units base "$bin/bench_cuda_attention" --rounds=1 \
+      > "$out/ncu_attention.txt" 2> "$out/ncu_attention.err"
+    echo "ncu rc $?"
+    grep -E '^  [a-z_]+.*\(|Duration|Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Block Limit|Stall|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|L2 Hit|Mem Busy|stalled' \
+      "$out/ncu_attention.txt" | head -120
   fi
   # The same kernel by kernel: Nsight Compute times every launch of one small step (batch 2 / 8;
   # the kernels run one at a time, clocks left alone), summed by kernel name; then the PyTorch twin.
