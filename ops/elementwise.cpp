@@ -167,6 +167,19 @@ Tensor run_unary(UnaryOp op, const char* name, const Tensor& x, DType compute, D
   return out;
 }
 
+// Whether the device kernel reads a and b as they are into an out_dtype
+// result computed in `compute` (a float32 operand beside a 16-bit one on
+// CUDA, cuda::binary_reads_mixed), so neither needs a cast first.
+bool reads_mixed(BinaryOp op, const Tensor& a, const Tensor& b, DType compute, DType out_dtype) {
+#ifdef WICK_WITH_CUDA
+  return a.is_cuda() && b.is_cuda() && compute == out_dtype &&
+         cuda::binary_reads_mixed(op, out_dtype, a.dtype(), b.dtype());
+#else
+  (void)op, (void)a, (void)b, (void)compute, (void)out_dtype;
+  return false;
+#endif
+}
+
 Tensor run_binary(BinaryOp op, const char* name, const Tensor& a, const Tensor& b, DType compute, DType out_dtype) {
   WICK_CHECK(a.defined() && b.defined(), name, ": undefined tensor");
   check_same_device(name, a, b);
@@ -174,7 +187,8 @@ Tensor run_binary(BinaryOp op, const char* name, const Tensor& a, const Tensor& 
   Shape shape = broadcast_shapes(a.sizes(), b.sizes(), name);
   NoGradGuard ng;
   const Device dev = common_device({&a, &b});
-  Tensor ac = operand(a, compute, dev), bc = operand(b, compute, dev);
+  const bool as_they_are = reads_mixed(op, a, b, compute, out_dtype);
+  Tensor ac = as_they_are ? a : operand(a, compute, dev), bc = as_they_are ? b : operand(b, compute, dev);
   Tensor out = empty(shape, TensorOptions(out_dtype).device(dev));
   kern::binary(op, out, ac, bc);
   return out;
@@ -191,7 +205,7 @@ void run_binary_into(BinaryOp op, const char* name, const Tensor& self, const Te
              " can't be cast to the desired output type ", self.dtype());
   NoGradGuard ng;
   if (compute == self.dtype()) {
-    kern::binary(op, self, self, operand(b, compute, self.device()));
+    kern::binary(op, self, self, reads_mixed(op, self, b, compute, compute) ? b : operand(b, compute, self.device()));
   } else {
     Tensor tmp = run_binary(op, name, self, b, compute, compute);
     kern::copy(self, tmp);

@@ -99,10 +99,11 @@ want() {
 # copies on 16-byte packs, batch norm with the blocks' add and relu fused in. Both: stream-K for the
 # weight gradients, 192-wide and persistent GEMM tiles, the bias epilogue and vectorized bias-gradient
 # sums, cross entropy on the bf16 logits with a padded-row gradient, the row kernels in chunks, the GEMM's
-# TMA store epilogue.
+# TMA store epilogue, float32 + bf16 adds without a cast.
 wick_opt_env() {
   local gemm="WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1 WICK_CUDA_GEMM_PERSISTENT=1 WICK_CUDA_GEMM_BIAS=1"
   gemm="$gemm WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_CE_16BIT=1 WICK_CUDA_ROW_CHUNKS=1 WICK_CUDA_GEMM_TMA_STORE=1"
+  gemm="$gemm WICK_CUDA_MIXED_BINARY=1"
   if [ "$1" = resnet50 ]; then
     echo "WICK_CUDA_CONV_IM2COL=1 WICK_CUDA_BN_MIXED=1 WICK_CUDA_CONV_TRANSPOSE_FWD=1 WICK_CUDA_BN_VEC=1" \
       "WICK_CUDA_CONV_PACKS=1 WICK_CUDA_BN_RELU=1 $gemm"
@@ -148,6 +149,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_CE_16BIT=1"
   optin="$optin WICK_CUDA_ATTENTION_STRIDED=1 WICK_CUDA_CONV_TRANSPOSE_FWD=1 WICK_CUDA_BN_VEC=1"
   optin="$optin WICK_CUDA_CONV_PACKS=1 WICK_CUDA_ROW_CHUNKS=1 WICK_CUDA_BN_RELU=1 WICK_CUDA_GEMM_TMA_STORE=1"
+  optin="$optin WICK_CUDA_MIXED_BINARY=1"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
   # several at once would time each other's GPU work in the amp training run.
   for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -159,7 +161,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
               "WICK_CUDA_ATTENTION_FA2=0 test_cuda_attention" "WICK_CUDA_ATTENTION_FA2=0 test_cuda_models" \
               "$optin test_cuda_models" "$optin test_cuda_amp" "$optin test_cuda_nn" "$optin test_cuda_backend_ops" \
               "$optin test_cuda_gemm" "$optin test_cuda_attention" "$optin test_cuda_conv" \
-              "$optin test_cuda_norm" "$optin test_cuda_sort" "$optin test_cuda_loss"; do
+              "$optin test_cuda_norm" "$optin test_cuda_sort" "$optin test_cuda_loss" "$optin test_cuda_elementwise"; do
     n=${spec##* }; vars=${spec% *}; [ -x "$bin/$n" ] || continue
     log="$out/detail/alt_${n}_$(echo "$vars" | tr -c 'A-Za-z0-9\n' '_').log"
     shown=$spec
@@ -194,6 +196,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
     ("WICK_CUDA_WGMMA_N192", "test_cuda_gemm", ["CudaGemm.NarrowTiles"]),
     ("WICK_CUDA_GEMM_PERSISTENT", "test_cuda_gemm", ["CudaGemm.PersistentTiles"]),
     ("WICK_CUDA_GEMM_TMA_STORE", "test_cuda_gemm", ["CudaGemm.TmaStoreEpilogue"]),
+    ("WICK_CUDA_MIXED_BINARY", "test_cuda_elementwise", ["CudaElementwiseOps.MixedFloat32And16BitOperands"]),
     ("WICK_CUDA_GEMM_BIAS", "test_cuda_gemm", ["CudaGemm.BiasEpilogue", "CudaMatmul.ProductsAddmmAndLinear"]),
     ("WICK_CUDA_REDUCE_VEC", "test_cuda_reduction", ["CudaReduction.VectorizedColumns"]),
     ("WICK_CUDA_TOPK_SELECT", "test_cuda_sort", ["CudaSort.TopkRadixSelect"]),

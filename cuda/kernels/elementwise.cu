@@ -23,6 +23,7 @@
 
 #include "cuda/kernels/device_types.cuh"
 #include "cuda/kernels/loops.cuh"
+#include "cuda/runtime.h"
 
 namespace wick::cuda {
 
@@ -389,9 +390,59 @@ void unary_backward(UnaryGradOp op, const Tensor& out, const Tensor& grad, const
   });
 }
 
+namespace {
+// float32 = op(a, b), a and b of storage types A and B (float32 and a 16-bit one), computed in float32.
+template <BinaryOp OP, typename A, typename B>
+void binary_mixed_typed(const Tensor& out, const Tensor& a, const Tensor& b) {
+  launch<float, A, B>(out, Lift<float, float, BinaryF<OP, float>>{}, a, b);
+}
+template <BinaryOp OP>
+void binary_mixed_op(const Tensor& out, const Tensor& a, const Tensor& b) {
+  const DType da = a.dtype(), db = b.dtype();
+  if (da == kFloat32 && db == kBFloat16) return binary_mixed_typed<OP, float, __nv_bfloat16>(out, a, b);
+  if (da == kBFloat16 && db == kFloat32) return binary_mixed_typed<OP, __nv_bfloat16, float>(out, a, b);
+  if (da == kFloat32 && db == kFloat16) return binary_mixed_typed<OP, float, __half>(out, a, b);
+  if (da == kFloat16 && db == kFloat32) return binary_mixed_typed<OP, __half, float>(out, a, b);
+  WICK_FAIL("elementwise: no mixed kernel for ", da, " and ", db);
+}
+
+}  // namespace
+
+namespace {
+OptInSwitch& mixed_switch() {
+  static OptInSwitch s("WICK_CUDA_MIXED_BINARY", /*default_on=*/false);
+  return s;
+}
+}  // namespace
+void set_binary_mixed(bool on) { mixed_switch().set(on); }
+bool binary_mixed() { return mixed_switch().on(); }
+
+bool binary_reads_mixed(BinaryOp op, DType out, DType a, DType b) {
+  if (!mixed_switch().on()) return false;
+  const bool arith = op == BinaryOp::Add || op == BinaryOp::Sub || op == BinaryOp::Mul || op == BinaryOp::Div;
+  auto half = [](DType d) { return d == kFloat16 || d == kBFloat16; };
+  return arith && out == kFloat32 && a != b && ((a == kFloat32 && half(b)) || (half(a) && b == kFloat32));
+}
+
+namespace {
+// Two device operands of different dtypes: the mixed kernels above (the op layer asks binary_reads_mixed first).
+void binary_mixed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  WICK_CHECK(binary_reads_mixed(op, out.dtype(), a.dtype(), b.dtype()), "cuda elementwise: operands of dtypes ",
+             a.dtype(), " and ", b.dtype(), " into ", out.dtype(),
+             " (expected one dtype, or float32 beside float16/bfloat16 into float32 for add/sub/mul/div)");
+  switch (op) {
+    case BinaryOp::Add: return binary_mixed_op<BinaryOp::Add>(out, a, b);
+    case BinaryOp::Sub: return binary_mixed_op<BinaryOp::Sub>(out, a, b);
+    case BinaryOp::Mul: return binary_mixed_op<BinaryOp::Mul>(out, a, b);
+    default: return binary_mixed_op<BinaryOp::Div>(out, a, b);
+  }
+}
+}  // namespace
+
 // The operands' dtype is that of the device operand: a CPU scalar (either
 // side, e.g. 1 - x) is taken by value and converted, whatever its dtype.
 void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  if (!a.is_cpu() && !b.is_cpu() && a.dtype() != b.dtype()) return binary_mixed(op, out, a, b);
   const DType dt = a.is_cpu() ? b.dtype() : a.dtype();
   WICK_DEVICE_DISPATCH_ALL(dt, "elementwise", [&]<typename T>() { binary_dispatch<T>(op, out, a, b); });
 }

@@ -353,6 +353,63 @@ TEST(CudaElementwiseOps, OpsRunOnTheDeviceAndMatchTheCpu) {
   EXPECT_TRUE(all_close(r.to(kFloat32).to(kCPU), add(mul(h.to(kFloat32).to(kCPU), 2.0), 1), 1e-2, 1e-3));
 }
 
+#ifdef WICK_WITH_CUDA
+// A float32 operand beside a float16/bfloat16 one (cuda::binary_reads_mixed):
+// add/sub/mul/div read both as they are into a float32 result, bit for bit
+// what casting the 16-bit operand first gives (the conversion is exact);
+// either order, broadcast, a transposed view, in place, gradients of each
+// operand's dtype. The raw kernel is called too (the op layer would hide a
+// fallback to the cast), and the ops it does not take still promote.
+TEST(CudaElementwiseOps, MixedFloat32And16BitOperands) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const test::SwitchScope restore(cuda::binary_mixed, cuda::set_binary_mixed);
+  cuda::set_binary_mixed(false);
+  EXPECT_FALSE(cuda::binary_reads_mixed(BinaryOp::Add, kFloat32, kFloat32, kBFloat16));
+  cuda::set_binary_mixed(true);
+  const Tensor x = sample({37, 65}, kFloat32, 31).to(kFloat32).to(kCuda);
+  for (DType half : {kBFloat16, kFloat16}) {
+    SCOPED_TRACE(testing::Message() << half);
+    const Tensor h = add(abs(sample({37, 65}, kFloat32, 32).to(kFloat32)), 0.5).to(kCuda).to(half);
+    const Tensor hrow = sample({65}, kFloat32, 33).to(kFloat32).to(kCuda).to(half);
+    const Tensor ht = sample({65, 37}, kFloat32, 34).to(kFloat32).to(kCuda).to(half).t();  // strided
+    for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div}) {
+      EXPECT_TRUE(cuda::binary_reads_mixed(op, kFloat32, kFloat32, half));
+      EXPECT_TRUE(cuda::binary_reads_mixed(op, kFloat32, half, kFloat32));
+      Tensor out = empty({37, 65}, TensorOptions(kFloat32).device(kCuda));
+      cuda::binary(op, out, h, x);
+      Tensor want = empty({37, 65}, TensorOptions(kFloat32).device(kCuda));
+      cuda::binary(op, want, h.to(kFloat32), x);
+      EXPECT_TRUE(all_equal(out.to(kCPU), want.to(kCPU))) << "raw kernel, op " << static_cast<int>(op);
+    }
+    EXPECT_FALSE(cuda::binary_reads_mixed(BinaryOp::Pow, kFloat32, kFloat32, half));
+    EXPECT_FALSE(cuda::binary_reads_mixed(BinaryOp::Add, half, kFloat32, half));
+    EXPECT_FALSE(cuda::binary_reads_mixed(BinaryOp::Add, kFloat32, kBFloat16, kFloat16));
+    auto same = [](const Tensor& got, const Tensor& want) {
+      EXPECT_EQ(got.dtype(), kFloat32);
+      EXPECT_TRUE(all_equal(got.to(kCPU), want.to(kCPU)));
+    };
+    same(add(x, h), add(x, h.to(kFloat32)));
+    same(add(h, x), add(h.to(kFloat32), x));
+    same(sub(x, hrow), sub(x, hrow.to(kFloat32)));
+    same(mul(hrow, x), mul(hrow.to(kFloat32), x));
+    same(div(x, h), div(x, h.to(kFloat32)));
+    same(div(ht, x), div(ht.to(kFloat32), x));
+    same(add(x.t(), ht.t().t()), add(x.t(), ht.to(kFloat32)));
+    same(maximum(x, h), maximum(x, h.to(kFloat32)));  // not a mixed kernel: promoted by a cast
+    Tensor y = x.clone();
+    add_(y, hrow);
+    same(y, add(x, hrow.to(kFloat32)));
+    // Gradients come back in each operand's own dtype.
+    const Tensor xg = x.clone().requires_grad_(), hg = h.clone().requires_grad_();
+    sum(mul(xg, hg)).backward();
+    EXPECT_EQ(hg.grad().dtype(), half);
+    EXPECT_EQ(xg.grad().dtype(), kFloat32);
+    same(xg.grad(), h.to(kFloat32));
+    EXPECT_TRUE(all_equal(hg.grad().to(kFloat32).to(kCPU), x.to(half).to(kFloat32).to(kCPU)));
+  }
+}
+#endif  // WICK_WITH_CUDA
+
 TEST(CudaElementwiseOps, InPlaceOps) {
   WICK_SKIP_WITHOUT_CUDA();
   Tensor a = sample({5, 12}, kFloat32, 21).to(kFloat32), b = sample({12}, kFloat32, 22).to(kFloat32);
