@@ -99,11 +99,11 @@ want() {
 # copies on 16-byte packs, batch norm with the blocks' add and relu fused in. Both: stream-K for the
 # weight gradients, 192-wide and persistent GEMM tiles, the bias epilogue and vectorized bias-gradient
 # sums, cross entropy on the bf16 logits with a padded-row gradient, the row kernels in chunks, the GEMM's
-# TMA store epilogue, float32 + bf16 adds without a cast.
+# TMA store epilogue and 64-row tiles for M <= 64, float32 + bf16 adds without a cast.
 wick_opt_env() {
   local gemm="WICK_CUDA_GEMM_STREAMK=1 WICK_CUDA_WGMMA_N192=1 WICK_CUDA_GEMM_PERSISTENT=1 WICK_CUDA_GEMM_BIAS=1"
   gemm="$gemm WICK_CUDA_REDUCE_VEC=1 WICK_CUDA_CE_16BIT=1 WICK_CUDA_ROW_CHUNKS=1 WICK_CUDA_GEMM_TMA_STORE=1"
-  gemm="$gemm WICK_CUDA_MIXED_BINARY=1"
+  gemm="$gemm WICK_CUDA_MIXED_BINARY=1 WICK_CUDA_GEMM_ROWS64=1"
   if [ "$1" = resnet50 ]; then
     echo "WICK_CUDA_CONV_IM2COL=1 WICK_CUDA_BN_MIXED=1 WICK_CUDA_CONV_TRANSPOSE_FWD=1 WICK_CUDA_BN_VEC=1" \
       "WICK_CUDA_CONV_PACKS=1 WICK_CUDA_BN_RELU=1 $gemm"
@@ -149,7 +149,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_CE_16BIT=1"
   optin="$optin WICK_CUDA_ATTENTION_STRIDED=1 WICK_CUDA_CONV_TRANSPOSE_FWD=1 WICK_CUDA_BN_VEC=1"
   optin="$optin WICK_CUDA_CONV_PACKS=1 WICK_CUDA_ROW_CHUNKS=1 WICK_CUDA_BN_RELU=1 WICK_CUDA_GEMM_TMA_STORE=1"
-  optin="$optin WICK_CUDA_MIXED_BINARY=1"
+  optin="$optin WICK_CUDA_MIXED_BINARY=1 WICK_CUDA_GEMM_ROWS64=1"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
   # several at once would time each other's GPU work in the amp training run.
   for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -196,6 +196,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
     ("WICK_CUDA_WGMMA_N192", "test_cuda_gemm", ["CudaGemm.NarrowTiles"]),
     ("WICK_CUDA_GEMM_PERSISTENT", "test_cuda_gemm", ["CudaGemm.PersistentTiles"]),
     ("WICK_CUDA_GEMM_TMA_STORE", "test_cuda_gemm", ["CudaGemm.TmaStoreEpilogue"]),
+    ("WICK_CUDA_GEMM_ROWS64", "test_cuda_gemm", ["CudaGemm.Rows64Tiles"]),
     ("WICK_CUDA_MIXED_BINARY", "test_cuda_elementwise", ["CudaElementwiseOps.MixedFloat32And16BitOperands"]),
     ("WICK_CUDA_GEMM_BIAS", "test_cuda_gemm", ["CudaGemm.BiasEpilogue", "CudaMatmul.ProductsAddmmAndLinear"]),
     ("WICK_CUDA_REDUCE_VEC", "test_cuda_reduction", ["CudaReduction.VectorizedColumns"]),

@@ -55,6 +55,7 @@ const Shape kShapes[] = {
     {768, 768, 8192, true, false, "gpt2 attn proj bwd dW TN"},
     {3072, 768, 8192, true, false, "gpt2 fc bwd dW TN"},
     {768, 3072, 8192, true, false, "gpt2 fc proj bwd dW TN"},
+    {64, 200704, 576, false, false, "resnet50 layer1 3x3 fwd (64 images) NN"},
 };
 
 // The card and its datasheet dense peaks (TFLOP/s).
@@ -115,13 +116,15 @@ struct Operands {
 
 // Seconds per call of `calls` back-to-back launches (host clock around a
 // synchronized batch; a batch is tens of ms, so the sync costs nothing).
-// stream_k / narrow / persistent / store >= 0 set the wgmma kernel's
-// stream-K / 192-wide tile / persistent tile / TMA store epilogue switches for
-// the batch (0 off, 1 on) and restore them after.
+// stream_k / narrow / persistent / store / rows64 >= 0 set the wgmma kernel's
+// stream-K / 192-wide tile / persistent tile / TMA store epilogue / 64-row
+// tile switches for the batch (0 off, 1 on) and restore them after.
 double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int narrow = -1, int persistent = -1,
-                  int store = -1) {
+                  int store = -1, int rows64 = -1) {
   const bool was_sk = wick::cuda::wgmma_stream_k(), was_narrow = wick::cuda::wgmma_narrow_tiles(),
-             was_persistent = wick::cuda::wgmma_persistent(), was_store = wick::cuda::wgmma_tma_store();
+             was_persistent = wick::cuda::wgmma_persistent(), was_store = wick::cuda::wgmma_tma_store(),
+             was_rows64 = wick::cuda::wgmma_rows64();
+  if (rows64 >= 0) wick::cuda::set_wgmma_rows64(rows64 == 1);
   if (stream_k >= 0) wick::cuda::set_wgmma_stream_k(stream_k == 1);
   if (narrow >= 0) wick::cuda::set_wgmma_narrow_tiles(narrow == 1);
   if (persistent >= 0) wick::cuda::set_wgmma_persistent(persistent == 1);
@@ -135,6 +138,7 @@ double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int
   wick::cuda::set_wgmma_narrow_tiles(was_narrow);
   wick::cuda::set_wgmma_persistent(was_persistent);
   wick::cuda::set_wgmma_tma_store(was_store);
+  wick::cuda::set_wgmma_rows64(was_rows64);
   return t;
 }
 
@@ -184,13 +188,14 @@ int compare(int rounds, const std::vector<DType>& dtypes) {
   const bool sm90 = wick::cuda::wgmma_supported(wick::cuda::current_device());
   struct Alt {
     GemmBackend be;
-    int stream_k, narrow, persistent, store;  // time_calls' switch settings
+    int stream_k, narrow, persistent, store, rows64;  // time_calls' switch settings
     const char* name;
   };
-  // The wgmma columns: {stream-K, 192-wide, persistent, TMA store}.
-  const Alt wgmma_alts[] = {{GemmBackend::Wgmma, 0, 0, 0, 0, "wgmma"},    {GemmBackend::Wgmma, 1, 0, 0, 0, "+sk"},
-                            {GemmBackend::Wgmma, 0, 1, 0, 0, "+192"},     {GemmBackend::Wgmma, 0, 1, 1, 0, "+p"},
-                            {GemmBackend::Wgmma, 1, 0, 0, 1, "+sk+st"},   {GemmBackend::Wgmma, 0, 1, 1, 1, "+p+st"}};
+  // The wgmma columns: {stream-K, 192-wide, persistent, TMA store, 64-row tiles where M <= 64}.
+  const Alt wgmma_alts[] = {{GemmBackend::Wgmma, 0, 0, 0, 0, 0, "wgmma"},  {GemmBackend::Wgmma, 1, 0, 0, 0, 0, "+sk"},
+                            {GemmBackend::Wgmma, 0, 1, 0, 0, 0, "+192"},   {GemmBackend::Wgmma, 0, 1, 1, 0, 0, "+p"},
+                            {GemmBackend::Wgmma, 1, 0, 0, 1, 0, "+sk+st"}, {GemmBackend::Wgmma, 0, 1, 1, 1, 0, "+p+st"},
+                            {GemmBackend::Wgmma, 0, 1, 1, 0, 1, "+p+64r"}};
   constexpr int kWg = sizeof(wgmma_alts) / sizeof(wgmma_alts[0]);
   std::printf("%-44s %9s", "shape (MxNxK)", "wick");
   for (const Alt& a : wgmma_alts) std::printf(" %9s", a.name);
@@ -202,12 +207,12 @@ int compare(int rounds, const std::vector<DType>& dtypes) {
       Operands o(s, dt);
       const double flops = 2.0 * s.M * s.N * s.K;
       const bool wg = sm90 && dt == wick::kBFloat16;
-      std::vector<Alt> alts = {{GemmBackend::Wick, -1, -1, -1, -1, "wick"},
-                               {GemmBackend::Cublas, -1, -1, -1, -1, "cublas"},
-                               {GemmBackend::CublasLt, -1, -1, -1, -1, "cublasLt"}};
+      std::vector<Alt> alts = {{GemmBackend::Wick, -1, -1, -1, -1, -1, "wick"},
+                               {GemmBackend::Cublas, -1, -1, -1, -1, -1, "cublas"},
+                               {GemmBackend::CublasLt, -1, -1, -1, -1, -1, "cublasLt"}};
       if (wg) alts.insert(alts.end(), std::begin(wgmma_alts), std::end(wgmma_alts));
       auto run = [&](const Alt& a, int calls) {
-        return time_calls(o, a.be, calls, a.stream_k, a.narrow, a.persistent, a.store);
+        return time_calls(o, a.be, calls, a.stream_k, a.narrow, a.persistent, a.store, a.rows64);
       };
       double one = 0;
       for (const Alt& a : alts) run(a, 2);
@@ -240,7 +245,8 @@ int compare(int rounds, const std::vector<DType>& dtypes) {
   std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas; wgmma = the TMA kernel with every\n"
               " option off, +sk = with stream-K (WICK_CUDA_GEMM_STREAMK), +192 = 192-wide tiles where chosen\n"
               " (WICK_CUDA_WGMMA_N192), +p = persistent tiles and 192-wide ones where chosen\n"
-              " (WICK_CUDA_GEMM_PERSISTENT: the default), +st = with the TMA store epilogue (WICK_CUDA_GEMM_TMA_STORE);\n"
+              " (WICK_CUDA_GEMM_PERSISTENT: the default), +st = with the TMA store epilogue (WICK_CUDA_GEMM_TMA_STORE),\n"
+              " +64r = 64-row tiles where M <= 64 (WICK_CUDA_GEMM_ROWS64);\n"
               " name/ = that column / cublas; lt/ = cublasLt / cublas; pk = datasheet dense peak)\n",
               rounds);
   return 0;

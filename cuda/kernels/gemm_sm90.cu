@@ -65,6 +65,11 @@
 //  (see that kernel), rewritten since, not yet measured.
 //  The TMA store epilogue (set_wgmma_tma_store, WICK_CUDA_GEMM_TMA_STORE=1;
 //  opt-in, not yet run on a GPU): see gemm_tma_kernel.
+//  64-row tiles (set_wgmma_rows64, WICK_CUDA_GEMM_ROWS64=1; opt-in, not yet
+//  run on a GPU): for M <= 64 the TMA kernel runs with one consumer
+//  warpgroup (kWG = 1), 64 x 256 tiles, 5 stages, instead of multiplying as
+//  many zero rows as real ones. The two-warpgroup kernels' PTX is unchanged
+//  but for virtual-register names (checked against the commit before).
 //  128 x 192 tiles (set_wgmma_narrow_tiles, WICK_CUDA_WGMMA_N192=1; opt-in,
 //  not yet run on a GPU): the TMA kernel templated on its tile width, for
 //  grids whose 256-wide tiles leave much of the last wave idle (GPT-2's
@@ -88,6 +93,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "cuda/kernels/gemm_sm90_plan.h"
 #include "cuda/kernels/wgmma.cuh"
@@ -232,6 +238,15 @@ __device__ __forceinline__ void load_tile(uint32_t tile, const uint16_t* X, int6
     const uint16_t* src = bytes > 0 ? X + gr * ld + gk : X;
     cp_async16(tile + r * 128 + ((c ^ (r & 7)) << 4), src, bytes);
   }
+}
+
+// f(std::integral_constant<int, I>{}) for I = 0 .. N - 1, unrolled by the
+// language rather than the optimizer (indices into register arrays stay constant).
+template <int N, typename F>
+__device__ __forceinline__ void static_for(F&& f) {
+  [&]<int... I>(std::integer_sequence<int, I...>) {
+    (f(std::integral_constant<int, I>{}), ...);
+  }(std::make_integer_sequence<int, N>{});
 }
 
 // ---- mbarriers and the bulk tensor copy (TMA), for gemm_tma_kernel ----------
@@ -414,27 +429,37 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Sm90Params p) {
 // The kernel is templated on the tile width BN (gemm_sm90_plan.h,
 // choose_tile_n): 256 as described, or 192 (wgmma m64n192k16, 96
 // accumulators per thread, 40 KiB stages, five of them).
+// kWG: consumer warpgroups, each of 64 rows of the tile: 2 (tiles of 128
+// rows, as described) or 1 (64 rows, for products with M <= 64, whose
+// 128-row tiles would multiply as many zero rows as real ones: ResNet's
+// 64-channel convolutions, small batches of tokens; set_wgmma_rows64).
 constexpr int kTmaConsumers = 2, kTmaThreads = 128 * (kTmaConsumers + 1);
 static_assert(kBM == 64 * kTmaConsumers, "one consumer warpgroup per 64 rows of the tile");
 // kStoreC: the epilogue stages C through shared memory and stores it with the
 // TMA (gemm_tma_kernel's comment): two 8 KiB buffers (64 x 64 16-bit values)
 // per consumer warpgroup after the stages, which leaves room for 4 stages at
-// either width.
-template <int BN, bool kStoreC = false>
+// either width (5 with one consumer warpgroup).
+template <int BN, bool kStoreC = false, int kWG = kTmaConsumers>
 struct TmaTile {
   static_assert(BN == 256 || BN == 192, "the TMA kernel's tiles are 128 x 256 or 128 x 192");
-  static constexpr int kStageBytes = kTileABytes + BN * kBK * 2;  // 48 or 40 KiB
-  static constexpr int kStages = BN == 256 || kStoreC ? 4 : 5;
+  static_assert(kWG == 1 || kWG == 2, "one or two consumer warpgroups");
+  static constexpr int kBMw = 64 * kWG;                                 // rows of the tile
+  static constexpr int kTileA = kBMw * kBK * 2;                         // 16 or 8 KiB
+  static constexpr int kStageBytes = kTileA + BN * kBK * 2;             // 48 or 40 KiB (two warpgroups)
+  static constexpr int kStages = kWG == 1 ? 5 : BN == 256 || kStoreC ? 4 : 5;
   static constexpr int kEpiBufBytes = 64 * 64 * 2;
-  static constexpr int kEpiBytes = kStoreC ? kTmaConsumers * 2 * kEpiBufBytes : 0;
+  static constexpr int kEpiBytes = kStoreC ? kWG * 2 * kEpiBufBytes : 0;
   static constexpr int kSmemBytes = kStages * kStageBytes + kEpiBytes + 2 * kStages * 8 + 1024;
+  static constexpr int kThreads = 128 * (kWG + 1);
 };
 // One tile's accumulators (BN / 2 per consumer thread): a stream-K partial.
 template <int BN>
 constexpr int64_t kPartialFloats = int64_t{kBM} * BN;
 static_assert(TmaTile<256>::kSmemBytes <= 227 * 1024 && TmaTile<192>::kSmemBytes <= 227 * 1024 &&
-                  TmaTile<256, true>::kSmemBytes <= 227 * 1024 && TmaTile<192, true>::kSmemBytes <= 227 * 1024,
+                  TmaTile<256, true>::kSmemBytes <= 227 * 1024 && TmaTile<192, true>::kSmemBytes <= 227 * 1024 &&
+                  TmaTile<256, false, 1>::kSmemBytes <= 227 * 1024 && TmaTile<256, true, 1>::kSmemBytes <= 227 * 1024,
               "the stages fit the 227 KiB of shared memory a Hopper CTA may use");
+static_assert(TmaTile<256>::kTileA == kTileABytes && TmaTile<256>::kThreads == kTmaThreads, "the default tile");
 
 struct TmaParams {
   void* C;
@@ -465,25 +490,27 @@ struct TmaWork {
   int slot;
 };
 // A CTA's units in order; the producer and the consumers each walk their own copy, in step.
-template <int BN>
+// Tiles of BM rows; stream-K only with 128-row tiles (the host plans none for 64).
+template <int BN, int BM = kBM>
 struct TmaWorkIter {
+  static constexpr bool kStreamK = BM == kBM;
   StreamKCursor sk;
   int64_t bi = 0;  // one tile per CTA: the batch; persistent: the tile
   __device__ explicit TmaWorkIter(const TmaParams& p) : bi(p.pt.batch > 0 ? blockIdx.x : blockIdx.z) {
-    if (p.sk.ctas) sk = StreamKCursor(p.sk, blockIdx.x);
+    if (kStreamK && p.sk.ctas) sk = StreamKCursor(p.sk, blockIdx.x);
   }
   __device__ bool next(const TmaParams& p, int nk, TmaWork& w) {
     if (p.pt.batch > 0) {
       if (bi >= p.pt.total()) return false;
       int b, tm, tn;
       p.pt.decode(static_cast<int>(bi), b, tm, tn);
-      w = {tm * kBM, tn * BN, 0, nk, b, true, 0};
+      w = {tm * BM, tn * BN, 0, nk, b, true, 0};
       bi += gridDim.x;
       return true;
     }
-    if (p.sk.ctas == 0) {
+    if (!kStreamK || p.sk.ctas == 0) {
       if (bi >= p.batch) return false;
-      w = {static_cast<int>(blockIdx.y) * kBM, static_cast<int>(blockIdx.x) * BN, 0, nk, bi, true, 0};
+      w = {static_cast<int>(blockIdx.y) * BM, static_cast<int>(blockIdx.x) * BN, 0, nk, bi, true, 0};
       bi += gridDim.z;
       return true;
     }
@@ -516,20 +543,26 @@ struct TmaWorkIter {
 // orders both before the issue. The TMA clips the boxes at M and N. Same
 // arithmetic and rounding as the direct epilogue, so the same bits. beta != 0
 // without a bias (C read) keeps the direct epilogue (the host's choice).
-template <typename TIn, typename TOut, bool kMnA, bool kMnB, int BN, bool kStoreC>
+//
+// kWG = 1 (64-row tiles): one consumer warpgroup, 256 threads. The launch
+// bounds stay the two-warpgroup kernel's 384 threads, so that ptxas keeps it
+// at the same 168 registers per thread at launch and the setmaxnreg pair below
+// still moves registers from the producer to the consumer (for 256 threads it
+// could start at up to 255).
+template <typename TIn, typename TOut, bool kMnA, bool kMnB, int BN, bool kStoreC, int kWG>
 __global__ void __launch_bounds__(kTmaThreads, 1)
     gemm_tma_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b,
                     const __grid_constant__ CUtensorMap map_c, TmaParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   static_assert(!kStoreC || std::is_same_v<TIn, TOut>, "the TMA store epilogue writes 16-bit C");
   constexpr bool kBf16 = std::is_same_v<TIn, __nv_bfloat16>;
-  using Tile = TmaTile<BN, kStoreC>;
-  constexpr int kStageBytes = Tile::kStageBytes, kTmaStages = Tile::kStages;
+  using Tile = TmaTile<BN, kStoreC, kWG>;
+  constexpr int kStageBytes = Tile::kStageBytes, kTmaStages = Tile::kStages, BM = Tile::kBMw;
   extern __shared__ uint8_t smem_raw[];
   const uint32_t smem_base = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
   const uint32_t ring = (smem_base + 1023u) & ~1023u;  // the 128-byte swizzle repeats every 1024 bytes
   auto tile_a = [&](int stage) { return ring + stage * kStageBytes; };
-  auto tile_b = [&](int stage) { return ring + stage * kStageBytes + kTileABytes; };
+  auto tile_b = [&](int stage) { return ring + stage * kStageBytes + Tile::kTileA; };
   const uint32_t epi0 = ring + kTmaStages * kStageBytes;  // kStoreC's buffers (1024-aligned: whole stages before)
   const uint32_t full0 = epi0 + Tile::kEpiBytes, empty0 = full0 + kTmaStages * 8;
 
@@ -538,7 +571,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
   if (threadIdx.x == 0) {
     for (int s = 0; s < kTmaStages; ++s) {
       mbar_init(full0 + 8 * s, 1);
-      mbar_init(empty0 + 8 * s, kTmaConsumers);
+      mbar_init(empty0 + 8 * s, kWG);
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
@@ -549,7 +582,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
     if (t == 0) {
       int stage = 0;
       uint32_t phase = 0;
-      TmaWorkIter<BN> work(p);
+      TmaWorkIter<BN, BM> work(p);
       TmaWork w;
       while (work.next(p, nk, w)) {
         const int za = p.a_batched ? static_cast<int>(w.bi) : 0, zb = p.b_batched ? static_cast<int>(w.bi) : 0;
@@ -560,7 +593,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
           const uint32_t bar = full0 + 8 * stage;
           if constexpr (kMnA) {
 #pragma unroll
-            for (int i = 0; i < kBM / 64; ++i) tma_load_3d(tile_a(stage) + i * 8192, &map_a, bar, m0 + 64 * i, kt * kBK, za);
+            for (int i = 0; i < BM / 64; ++i) tma_load_3d(tile_a(stage) + i * 8192, &map_a, bar, m0 + 64 * i, kt * kBK, za);
           } else {
             tma_load_3d(tile_a(stage), &map_a, bar, kt * kBK, m0, za);
           }
@@ -582,7 +615,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
     int stage = 0;
     uint32_t phase = 0;
     int boxes = 0;  // kStoreC: boxes this warpgroup has stored (its buffer is boxes & 1)
-    TmaWorkIter<BN> work(p);
+    TmaWorkIter<BN, BM> work(p);
     TmaWork w;
     while (work.next(p, nk, w)) {
       float d[BN / 2];
@@ -614,7 +647,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
       fence_operands(d);
       if (prev >= 0 && t == 0) mbar_arrive(empty0 + 8 * prev);
 
-      if (!w.full) {  // a stream-K partial: the raw accumulators, coalesced across the 256 consumer threads
+      if (TmaWorkIter<BN, BM>::kStreamK && !w.full) {  // a stream-K partial: the raw accumulators, coalesced across the 256 consumer threads
         float* ws = p.sk_ws + (static_cast<int64_t>(blockIdx.x) * 2 + w.slot) * kPartialFloats<BN> + cw * 128 + t;
 #pragma unroll
         for (int i = 0; i < BN / 2; ++i) ws[i * 256] = d[i];
@@ -660,42 +693,55 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
       // [n0 + 8 j + 2 (lane % 4) + e]; pairs e = 0, 1 are adjacent columns.
       TOut* C = static_cast<TOut*>(p.C) + w.bi * p.stride_c;
       const int64_t row0 = w.m0 + cw * 64 + warp * 16 + (lane >> 2);
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int64_t m = row0 + 8 * h;
-        if (m >= p.M) continue;
-        TOut* crow = C + m * p.ldc;
-#pragma unroll
-        for (int j = 0; j < BN / 8; ++j) {
-          const int64_t n = w.n0 + 8 * j + 2 * (lane & 3);
-          if (n >= p.N) continue;
-          float r0 = p.alpha * d[4 * j + 2 * h], r1 = p.alpha * d[4 * j + 2 * h + 1];
-          if (p.bias != nullptr) {  // beta * bias[n] in C's place; C is then only written
-            const TOut* bias = static_cast<const TOut*>(p.bias);
-            r0 = fmaf(p.beta, to_f32(bias[n]), r0);
-            if (n + 1 < p.N) r1 = fmaf(p.beta, to_f32(bias[n + 1]), r1);
+      auto store_pair = [&](TOut* crow, auto hc, auto jc) {  // h, j: ints or std::integral_constant
+        const int h = hc, j = jc;
+        const int64_t n = w.n0 + 8 * j + 2 * (lane & 3);
+        if (n >= p.N) return;
+        float r0 = p.alpha * d[4 * j + 2 * h], r1 = p.alpha * d[4 * j + 2 * h + 1];
+        if (p.bias != nullptr) {  // beta * bias[n] in C's place; C is then only written
+          const TOut* bias = static_cast<const TOut*>(p.bias);
+          r0 = fmaf(p.beta, to_f32(bias[n]), r0);
+          if (n + 1 < p.N) r1 = fmaf(p.beta, to_f32(bias[n + 1]), r1);
+        }
+        if (p.vec_store && n + 1 < p.N) {
+          if (p.beta != 0.f && p.bias == nullptr) {
+            r0 = fmaf(p.beta, to_f32(crow[n]), r0);
+            r1 = fmaf(p.beta, to_f32(crow[n + 1]), r1);
           }
-          if (p.vec_store && n + 1 < p.N) {
-            if (p.beta != 0.f && p.bias == nullptr) {
-              r0 = fmaf(p.beta, to_f32(crow[n]), r0);
-              r1 = fmaf(p.beta, to_f32(crow[n + 1]), r1);
-            }
-            if constexpr (std::is_same_v<TOut, float>)
-              *reinterpret_cast<float2*>(crow + n) = make_float2(r0, r1);
-            else if constexpr (std::is_same_v<TOut, __half>)
-              *reinterpret_cast<__half2*>(crow + n) = __floats2half2_rn(r0, r1);
-            else
-              *reinterpret_cast<__nv_bfloat162*>(crow + n) = __floats2bfloat162_rn(r0, r1);
-          } else {
-            const bool read_c = p.beta != 0.f && p.bias == nullptr;
-            if (read_c) r0 = fmaf(p.beta, to_f32(crow[n]), r0);
-            crow[n] = from_f32<TOut>(r0);
-            if (n + 1 < p.N) {
-              if (read_c) r1 = fmaf(p.beta, to_f32(crow[n + 1]), r1);
-              crow[n + 1] = from_f32<TOut>(r1);
-            }
+          if constexpr (std::is_same_v<TOut, float>)
+            *reinterpret_cast<float2*>(crow + n) = make_float2(r0, r1);
+          else if constexpr (std::is_same_v<TOut, __half>)
+            *reinterpret_cast<__half2*>(crow + n) = __floats2half2_rn(r0, r1);
+          else
+            *reinterpret_cast<__nv_bfloat162*>(crow + n) = __floats2bfloat162_rn(r0, r1);
+        } else {
+          const bool read_c = p.beta != 0.f && p.bias == nullptr;
+          if (read_c) r0 = fmaf(p.beta, to_f32(crow[n]), r0);
+          crow[n] = from_f32<TOut>(r0);
+          if (n + 1 < p.N) {
+            if (read_c) r1 = fmaf(p.beta, to_f32(crow[n + 1]), r1);
+            crow[n + 1] = from_f32<TOut>(r1);
           }
         }
+      };
+      if constexpr (kWG == 2) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int64_t m = row0 + 8 * h;
+          if (m >= p.M) continue;
+          TOut* crow = C + m * p.ldc;
+#pragma unroll
+          for (int j = 0; j < BN / 8; ++j) store_pair(crow, h, j);
+        }
+      } else {
+        // Unrolled by static_for: left to the optimizer, the 64-row kernel's loops came out as a loop reading
+        // the accumulators from local memory (with wgmma serialized around them).
+        static_for<2>([&](auto hc) {
+          const int64_t m = row0 + 8 * decltype(hc)::value;
+          if (m >= p.M) return;
+          TOut* crow = C + m * p.ldc;
+          static_for<BN / 8>([&](auto jc) { store_pair(crow, hc, jc); });
+        });
       }
     }
     if constexpr (kStoreC)
@@ -908,18 +954,19 @@ bool make_c_map(CUtensorMap* map, const GemmArgs& g, bool bf16) {
              CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename TIn, typename TOut, bool kMnA, bool kMnB, int BN, bool kStoreC>
+template <typename TIn, typename TOut, bool kMnA, bool kMnB, int BN, bool kStoreC, int kWG>
 void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const CUtensorMap& mc, const TmaParams& p,
                 int64_t sms) {
-  auto kernel = gemm_tma_kernel<TIn, TOut, kMnA, kMnB, BN, kStoreC>;
-  constexpr int kSmem = TmaTile<BN, kStoreC>::kSmemBytes;
+  using Tile = TmaTile<BN, kStoreC, kWG>;
+  auto kernel = gemm_tma_kernel<TIn, TOut, kMnA, kMnB, BN, kStoreC, kWG>;
+  constexpr int kSmem = Tile::kSmemBytes;
   WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
   const dim3 grid = p.sk.ctas      ? dim3(static_cast<unsigned>(p.sk.ctas))
                     : p.pt.batch > 0 ? dim3(static_cast<unsigned>(persistent_ctas(p.pt, sms)))
                                      : dim3(static_cast<unsigned>((p.N + BN - 1) / BN),
-                                     static_cast<unsigned>((p.M + kBM - 1) / kBM),
+                                     static_cast<unsigned>((p.M + Tile::kBMw - 1) / Tile::kBMw),
                                      static_cast<unsigned>(std::min<int64_t>(p.batch, 65535)));
-  kernel<<<grid, kTmaThreads, kSmem, current_stream()>>>(ma, mb, mc, p);
+  kernel<<<grid, Tile::kThreads, kSmem, current_stream()>>>(ma, mb, mc, p);
   WICK_CUDA_CHECK_LAUNCH();
   if (p.sk.ctas) {
     stream_k_fixup_kernel<TOut, BN>
@@ -945,6 +992,11 @@ OptInSwitch& tma_store_switch() {
   return s;
 }
 std::atomic<int64_t> tma_store_products{0};
+OptInSwitch& rows64_switch() {
+  static OptInSwitch s("WICK_CUDA_GEMM_ROWS64", /*default_on=*/false);
+  return s;
+}
+std::atomic<int64_t> rows64_products{0};
 
 // Runs g on gemm_tma_kernel from the K-major operands a, b; false (nothing
 // launched) when a size passes the copy engine's 32-bit coordinates or the
@@ -956,13 +1008,19 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   int dev = 0;
   WICK_CUDA_CHECK(cudaGetDevice(&dev));
   const int64_t sms = device_properties(dev).multiProcessorCount;
-  // Stream-K (in 256-wide tiles) where the grid is under one wave; else the tile width that fills the waves.
-  const int64_t tiles_m = (g.M + kBM - 1) / kBM, k_iters = (g.K + kBK - 1) / kBK;
+  // 64-row tiles (one consumer warpgroup) for M <= 64, 256 wide; else stream-K (in 256-wide tiles) where the
+  // grid is under one wave, or the tile width that fills the waves.
+  const bool rows64 = g.M <= 64 && rows64_switch().on();
+  const int64_t bm = rows64 ? 64 : kBM;
+  const int64_t tiles_m = (g.M + bm - 1) / bm, k_iters = (g.K + kBK - 1) / kBK;
   StreamKPlan sk;
-  if (g.batch == 1 && stream_k_switch().on()) sk = plan_stream_k(tiles_m * ((g.N + 255) / 256), k_iters, sms);
-  const int bn = sk.ctas == 0 && n192_switch().on() ? choose_tile_n(g.M, g.N, g.batch, sms) : 256;
+  if (!rows64 && g.batch == 1 && stream_k_switch().on())
+    sk = plan_stream_k(tiles_m * ((g.N + 255) / 256), k_iters, sms);
+  const int bn = !rows64 && sk.ctas == 0 && n192_switch().on() ? choose_tile_n(g.M, g.N, g.batch, sms) : 256;
   CUtensorMap ma, mb;
-  if (!make_map(&ma, a, g.M, g.K, g.batch, kBM, bf16) || !make_map(&mb, b, g.N, g.K, g.batch, bn, bf16)) return false;
+  if (!make_map(&ma, a, g.M, g.K, g.batch, static_cast<int>(bm), bf16) ||
+      !make_map(&mb, b, g.N, g.K, g.batch, bn, bf16))
+    return false;
   TmaParams p{};
   p.C = g.C, p.M = g.M, p.N = g.N, p.K = g.K, p.batch = g.batch, p.ldc = g.ldc, p.stride_c = g.stride_c;
   p.alpha = static_cast<float>(g.alpha), p.beta = static_cast<float>(g.beta);
@@ -986,16 +1044,19 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   const bool store_c =
       tma_store_switch().on() && !f32_out && (g.beta == 0 || g.bias != nullptr) && make_c_map(&mc, g, bf16);
   auto by_width = [&]<typename TIn, typename TOut, bool kMnA, bool kMnB>() {
+    if (store_c) tma_store_products.fetch_add(1, std::memory_order_relaxed);
+    if (rows64) rows64_products.fetch_add(1, std::memory_order_relaxed);
     if constexpr (std::is_same_v<TIn, TOut>) {
       if (store_c) {
-        bn == 256 ? launch_tma<TIn, TOut, kMnA, kMnB, 256, true>(ma, mb, mc, p, sms)
-                  : launch_tma<TIn, TOut, kMnA, kMnB, 192, true>(ma, mb, mc, p, sms);
-        tma_store_products.fetch_add(1, std::memory_order_relaxed);
+        if (rows64) return launch_tma<TIn, TOut, kMnA, kMnB, 256, true, 1>(ma, mb, mc, p, sms);
+        bn == 256 ? launch_tma<TIn, TOut, kMnA, kMnB, 256, true, 2>(ma, mb, mc, p, sms)
+                  : launch_tma<TIn, TOut, kMnA, kMnB, 192, true, 2>(ma, mb, mc, p, sms);
         return;
       }
     }
-    bn == 256 ? launch_tma<TIn, TOut, kMnA, kMnB, 256, false>(ma, mb, mc, p, sms)
-              : launch_tma<TIn, TOut, kMnA, kMnB, 192, false>(ma, mb, mc, p, sms);
+    if (rows64) return launch_tma<TIn, TOut, kMnA, kMnB, 256, false, 1>(ma, mb, mc, p, sms);
+    bn == 256 ? launch_tma<TIn, TOut, kMnA, kMnB, 256, false, 2>(ma, mb, mc, p, sms)
+              : launch_tma<TIn, TOut, kMnA, kMnB, 192, false, 2>(ma, mb, mc, p, sms);
   };
   auto by_layout = [&]<typename TIn, typename TOut>() {
     if (a.mn)
@@ -1047,6 +1108,10 @@ bool wgmma_persistent() { return persistent_switch().on(); }
 void set_wgmma_tma_store(bool on) { tma_store_switch().set(on); }
 bool wgmma_tma_store() { return tma_store_switch().on(); }
 int64_t wgmma_tma_store_products() { return tma_store_products.load(std::memory_order_relaxed); }
+
+void set_wgmma_rows64(bool on) { rows64_switch().set(on); }
+bool wgmma_rows64() { return rows64_switch().on(); }
+int64_t wgmma_rows64_products() { return rows64_products.load(std::memory_order_relaxed); }
 
 bool wgmma_supported(int device) {
   const cudaDeviceProp& prop = device_properties(device);

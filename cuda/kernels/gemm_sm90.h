@@ -76,4 +76,16 @@ bool wgmma_tma_store();
 // path they mean to check really ran).
 int64_t wgmma_tma_store_products();
 
+// 64-row tiles for the TMA kernel where M <= 64 (one consumer warpgroup per
+// CTA, 64 x 256 tiles): a 128-row tile there multiplies as many zero rows as
+// real ones (ResNet's 64-channel convolutions and their weight gradients: a
+// quarter of its forward FLOPs; a linear layer over a few tokens). Not with
+// stream-K or 192-wide tiles. OFF by default until a GPU has run its tests
+// (CudaGemm.Rows64Tiles); WICK_CUDA_GEMM_ROWS64=1 turns it on for the process,
+// the setter (process-wide) lets tests run both. The counter: products run
+// with it (for tests).
+void set_wgmma_rows64(bool on);
+bool wgmma_rows64();
+int64_t wgmma_rows64_products();
+
 }  // namespace wick::cuda

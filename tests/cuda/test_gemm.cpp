@@ -571,6 +571,47 @@ TEST(CudaGemm, TmaStoreEpilogue) {
   EXPECT_EQ(std::memcmp(out[0].data_ptr_raw(), out[1].data_ptr_raw(), out[0].numel() * 2), 0);
 }
 
+// 64-row tiles in the wgmma TMA kernel (set_wgmma_rows64: one consumer
+// warpgroup) for products with M <= 64: one row, a partial tile, exactly 64;
+// every transpose, padded (copied) and aligned (in place) operands, batches
+// with a broadcast B, alpha, beta, a bias; persistent or not, with the TMA
+// store epilogue or not; each product checked to have taken the path, and
+// M = 65 checked not to.
+TEST(CudaGemm, Rows64Tiles) {
+  WICK_SKIP_WITHOUT_CUDA();
+  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "the 64-row tiles are the wgmma kernel's";
+  const test::SwitchScope restore(cuda::wgmma_rows64, cuda::set_wgmma_rows64);
+  const test::SwitchScope restore_persistent(cuda::wgmma_persistent, cuda::set_wgmma_persistent);
+  const test::SwitchScope restore_store(cuda::wgmma_tma_store, cuda::set_wgmma_tma_store);
+  cuda::set_wgmma_rows64(true);
+  const Case cases[] = {{1, 257, 129, 1, false, false, 0, false, 1.0, 0.0},
+                        {33, 520, 300, 1, false, false, 3, false, 1.0, 0.0},
+                        {64, 1032, 72, 1, false, false, 0, false, 1.0, 0.0},
+                        {64, 3136, 576, 4, false, false, 0, false, 1.0, 0.0},  // ResNet layer1's 3x3, 4 images
+                        {40, 264, 64, 3, false, false, 0, true, 1.5, 0.5},
+                        {64, 136, 520, 2, false, false, 8, false, -0.5, 1.0, true}};
+  for (int paths = 0; paths < 3; ++paths) {  // persistent, one tile per CTA, persistent + TMA store
+    cuda::set_wgmma_persistent(paths != 1);
+    cuda::set_wgmma_tma_store(paths == 2);
+    SCOPED_TRACE(paths == 0 ? "persistent" : paths == 1 ? "one tile per CTA" : "persistent, TMA store");
+    for (const DtypePair& p : kPairs) {
+      if (p.ab != kFloat16 && p.ab != kBFloat16) continue;
+      for (int t = 0; t < 4; ++t)
+        for (Case c : cases) {
+          c.ta = (t & 1) != 0, c.tb = (t & 2) != 0;
+          SCOPED_TRACE(testing::Message() << p.ab << "->" << p.c << " ta " << c.ta << " tb " << c.tb << " "
+                                          << c.M << "x" << c.N << "x" << c.K << " b" << c.batch);
+          const int64_t before = cuda::wgmma_rows64_products();
+          check_case(c, p.ab, p.c);
+          EXPECT_EQ(cuda::wgmma_rows64_products(), before + 1) << "the wgmma product did not take 64-row tiles";
+        }
+    }
+  }
+  const int64_t before = cuda::wgmma_rows64_products();
+  check_case({65, 136, 72, 1, false, false, 0, false, 1.0, 0.0}, kBFloat16, kBFloat16);
+  EXPECT_EQ(cuda::wgmma_rows64_products(), before) << "M = 65 took 64-row tiles";
+}
+
 // The float32 SIMT kernel compiled for two CTAs per SM (its registers capped
 // at 128, with a small spill): the shapes, transposes and padding of the
 // default kernel's tests, and alpha, beta and batches.
