@@ -93,7 +93,8 @@ want() {
 
 # The environment of a "wick-opt" run of workload $1 (gpt2, resnet50): the opt-in paths, until they are
 # the default. GPT-2: the FA2 backward and 128-row forward tiles, the fused dQ and the wgmma forward and
-# backward, attention reading q, k, v in place and writing [B, T, H, D] (no copies of the heads);
+# backward, attention reading q, k, v in place and writing [B, T, H, D] (no copies of the heads), the
+# pipelined wgmma forward;
 # ResNet-50: the column path for the non-1x1 convolutions, batch norm on bfloat16 activations (mixed
 # kernels), the stride-1 input gradients as forward convolutions, batch norm and the column path's
 # copies on 16-byte packs, batch norm with the blocks' add and relu fused in. Both: stream-K for the
@@ -109,7 +110,8 @@ wick_opt_env() {
       "WICK_CUDA_CONV_PACKS=1 WICK_CUDA_BN_RELU=1 $gemm"
   else
     echo "WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1" \
-      "WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_ATTENTION_STRIDED=1 $gemm"
+      "WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_ATTENTION_STRIDED=1" \
+      "WICK_CUDA_ATTENTION_WGMMA_PIPE=1 $gemm"
   fi
 }
 
@@ -149,7 +151,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_CE_16BIT=1"
   optin="$optin WICK_CUDA_ATTENTION_STRIDED=1 WICK_CUDA_CONV_TRANSPOSE_FWD=1 WICK_CUDA_BN_VEC=1"
   optin="$optin WICK_CUDA_CONV_PACKS=1 WICK_CUDA_ROW_CHUNKS=1 WICK_CUDA_BN_RELU=1 WICK_CUDA_GEMM_TMA_STORE=1"
-  optin="$optin WICK_CUDA_MIXED_BINARY=1 WICK_CUDA_GEMM_ROWS64=1"
+  optin="$optin WICK_CUDA_MIXED_BINARY=1 WICK_CUDA_GEMM_ROWS64=1 WICK_CUDA_ATTENTION_WGMMA_PIPE=1"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
   # several at once would time each other's GPU work in the amp training run.
   for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -185,6 +187,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
     ("WICK_CUDA_ATTENTION_WGMMA_BWD", "test_cuda_attention", ["CudaAttentionFa2Backward.Wgmma"]),
     ("WICK_CUDA_ATTENTION_WGMMA_FWD", "test_cuda_attention", ["CudaAttentionFa2.Wgmma"]),
     ("WICK_CUDA_ATTENTION_STRIDED", "test_cuda_attention", ["CudaAttentionStrided."]),
+    ("WICK_CUDA_ATTENTION_WGMMA_PIPE", "test_cuda_attention", ["CudaAttentionFa2.WgmmaPipelined"]),
     ("WICK_CUDA_CONV_IM2COL", "test_cuda_conv", ["CudaConvIm2col."]),
     ("WICK_CUDA_CONV_TRANSPOSE_FWD", "test_cuda_conv", ["CudaConvTransposeAsForward."]),
     ("WICK_CUDA_CONV_PACKS", "test_cuda_conv", ["CudaConvIm2col.Packs"]),
@@ -281,6 +284,9 @@ PY
   [ -x "$bin/bench_cuda_attention" ] && WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_ATTENTION_FA2_BWD=1 \
     WICK_CUDA_ATTENTION_WGMMA_BWD=1 timeout 90 "$bin/bench_cuda_attention" --rounds=3 2>&1 |
     tee "$out/bench_cuda_attention_wgmma.txt" | grep -E '^wick-fused'
+  echo "== the same with the pipelined wgmma forward (WICK_CUDA_ATTENTION_WGMMA_PIPE=1: softmax of tile j beside P V of j-1)"
+  [ -x "$bin/bench_cuda_attention" ] && WICK_CUDA_ATTENTION_WGMMA_PIPE=1 timeout 90 "$bin/bench_cuda_attention" --rounds=3 2>&1 |
+    tee "$out/bench_cuda_attention_pipe.txt" | grep -E '^wick-fused'
   timeout 90 python3 bench/peer/cuda_attention.py --rounds 3 2>&1 | tee "$out/bench_torch_attention.txt" | tail -8
   fi
   if want conv 120; then
@@ -347,7 +353,7 @@ PY
   # and nothing in their arithmetic explains it: ~15 us of tensor and exp work per SM against ~90 us
   # measured for the forward): Nsight Compute's throughput, occupancy, warp-stall and memory sections for
   # the first bf16 launches of the default forward and backward kernels at the GPT-2 shape.
-  if want ncu-attn 60 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/dev/null; then
+  if want ncu-attn 80 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/dev/null; then
     echo "== attention kernels under ncu (bf16, B8 H12 L1024 D64 causal): speed of light, occupancy, warp stalls"
     timeout 90 ncu -k regex:'wgmma_forward|wgmma_bwd|fa2_' --launch-count 4 --section SpeedOfLight \
       --section Occupancy --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
@@ -355,8 +361,14 @@ PY
       --print-units base "$bin/bench_cuda_attention" --rounds=1 \
       > "$out/ncu_attention.txt" 2> "$out/ncu_attention.err"
     echo "ncu rc $?"
+    # The pipelined forward's first launch beside them (WICK_CUDA_ATTENTION_WGMMA_PIPE=1).
+    WICK_CUDA_ATTENTION_WGMMA_PIPE=1 timeout 60 ncu -k regex:'wgmma_forward_pipe' --launch-count 1 \
+      --section SpeedOfLight --section Occupancy --section WarpStateStats \
+      --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --print-units base \
+      "$bin/bench_cuda_attention" --rounds=1 >> "$out/ncu_attention.txt" 2>> "$out/ncu_attention.err"
+    echo "ncu (pipelined forward) rc $?"
     grep -E '^  [a-z_]+.*\(|Duration|Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Block Limit|Stall|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|L2 Hit|Mem Busy|stalled' \
-      "$out/ncu_attention.txt" | head -120
+      "$out/ncu_attention.txt" | head -160
   fi
   # The same kernel by kernel: Nsight Compute times every launch of one small step (batch 2 / 8;
   # the kernels run one at a time, clocks left alone), summed by kernel name; then the PyTorch twin.

@@ -125,6 +125,13 @@ OptInSwitch& wgmma_bwd_switch() {
   return s;
 }
 
+// The pipelined wgmma forward (wgmma_forward_pipe_kernel): off until a GPU
+// has run CudaAttentionFa2.WgmmaPipelined* and timed it.
+OptInSwitch& wgmma_pipe_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_PIPE");
+  return s;
+}
+
 OptInSwitch& fa2_backward_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_BWD");
   return s;
@@ -216,11 +223,14 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
 // epilogue); o rescaled; p = 2^(s - max) rounded into pf, the A fragments of
 // P V (the C fragment of keys 8nb.. is the k-half (nb & 1) of A block nb / 2).
 // Shared by the mma.sync and the wgmma forward (same accumulator layout).
-template <typename T, int kOB>
-__device__ __forceinline__ void online_softmax_tile(float (&s)[kBc / 8][4], float (&m)[2], float (&l)[2],
-                                                    float (&o)[kOB][4], uint32_t (&pf)[kBc / 16][4], int64_t j0,
-                                                    int64_t row0, int64_t S, bool causal, bool need_mask,
-                                                    float scale_log2, int t) {
+// online_softmax_stats is all of it but o's rescaling, whose factors it
+// returns in alpha (the pipelined wgmma forward rescales o later, once the
+// previous tile's P V, in flight meanwhile, has landed); rescale_rows does it.
+template <typename T>
+__device__ __forceinline__ void online_softmax_stats(float (&s)[kBc / 8][4], float (&m)[2], float (&l)[2],
+                                                     float (&alpha)[2], uint32_t (&pf)[kBc / 16][4], int64_t j0,
+                                                     int64_t row0, int64_t S, bool causal, bool need_mask,
+                                                     float scale_log2, int t) {
   constexpr int kNB = kBc / 8;
 #pragma unroll
   for (int nb = 0; nb < kNB; ++nb)
@@ -238,7 +248,7 @@ __device__ __forceinline__ void online_softmax_tile(float (&s)[kBc / 8][4], floa
     mx[0] = fmaxf(mx[0], fmaxf(s[nb][0], s[nb][1]));
     mx[1] = fmaxf(mx[1], fmaxf(s[nb][2], s[nb][3]));
   }
-  float mu[2], alpha[2];
+  float mu[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
@@ -260,6 +270,10 @@ __device__ __forceinline__ void online_softmax_tile(float (&s)[kBc / 8][4], floa
   }
 #pragma unroll
   for (int r = 0; r < 2; ++r) l[r] = l[r] * alpha[r] + rs[r];
+}
+// o's rows (row0: elements 0, 1 of each C fragment; row0 + 8: 2, 3) times alpha.
+template <int kOB>
+__device__ __forceinline__ void rescale_rows(float (&o)[kOB][4], const float (&alpha)[2]) {
 #pragma unroll
   for (int b = 0; b < kOB; ++b) {
     o[b][0] *= alpha[0];
@@ -267,6 +281,15 @@ __device__ __forceinline__ void online_softmax_tile(float (&s)[kBc / 8][4], floa
     o[b][2] *= alpha[1];
     o[b][3] *= alpha[1];
   }
+}
+template <typename T, int kOB>
+__device__ __forceinline__ void online_softmax_tile(float (&s)[kBc / 8][4], float (&m)[2], float (&l)[2],
+                                                    float (&o)[kOB][4], uint32_t (&pf)[kBc / 16][4], int64_t j0,
+                                                    int64_t row0, int64_t S, bool causal, bool need_mask,
+                                                    float scale_log2, int t) {
+  float alpha[2];
+  online_softmax_stats<T>(s, m, l, alpha, pf, j0, row0, S, causal, need_mask, scale_log2, t);
+  rescale_rows(o, alpha);
 }
 
 // Fragment coordinates (PTX ISA, mma.m16n8k16): lane = 4 g + t.
@@ -432,6 +455,34 @@ __global__ void __launch_bounds__(kThreads)
 #endif
 }
 
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// The wgmma forwards' epilogue for a thread's two rows (row0, row0 + 8): the
+// row sums reduced over the quad, o / l rounded into the output rows, and
+// lse = m ln 2 + ln l (lse_n: the slice's L values).
+template <typename T>
+__device__ __forceinline__ void wgmma_forward_store(const SliceRows<T>& on, float* __restrict__ lse_n, int64_t L,
+                                                    int64_t row0, int t, const float (&m)[2], float (&l)[2],
+                                                    const float (&o)[32]) {
+  constexpr int kOB = 8;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t i = row0 + 8 * r;
+    if (i >= L) continue;
+    const float inv = 1.f / l[r];
+    T* orow = on.row(i);
+#pragma unroll
+    for (int b = 0; b < kOB; ++b)
+      *reinterpret_cast<uint32_t*>(orow + 8 * b + 2 * t) = pack2<T>(o[4 * b + 2 * r] * inv, o[4 * b + 2 * r + 1] * inv);
+    if (t == 0) lse_n[i] = m[r] * 0.69314718055994531f + logf(l[r]);
+  }
+}
+#endif
+
 // The forward on Hopper's warpgroup MMA (sm_90a, head dim 64; opt-in
 // WICK_CUDA_ATTENTION_WGMMA_FWD): fa2_forward_kernel<T, 64, 1>'s tiles, copies,
 // masks and online softmax, with its two products as wgmma m64n64k16 on the
@@ -533,24 +584,159 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();  // every warp is done with buffer buf before it is refilled
   }
   cp_async_wait<0>();  // nothing in flight at exit (S == 0: Q's copy was never waited for)
-  const SliceRows<T> on = out.slice(n);
+  wgmma_forward_store(out.slice(n), lse + n * L, L, row0, t, m, l, o);
+#else
+  __trap();  // only the sm_90a pass has wgmma; the host launches this on compute capability 9.0 only
+#endif
+}
 
+// The pipelined forward on wgmma (sm_90a, head dim 64; opt-in
+// WICK_CUDA_ATTENTION_WGMMA_PIPE): wgmma_forward_kernel's tiles, products and
+// softmax, reordered after FlashAttention-3's intra-warpgroup pipelining so
+// that the exponentials of key tile j run while the tensor cores multiply
+// P_{j-1} V_{j-1}:
+//   issue S_j = Q K_j^T, then issue O += P_{j-1} V_{j-1}  (two wgmma groups)
+//   wait for S_j; softmax of S_j -> P_j (the other P registers), m, l, alpha_j
+//   wait for P_{j-1} V_{j-1}; O *= alpha_j
+// and after the last tile O += P_{n-1} V_{n-1}. The rescaling is the same,
+// one tile later in time: O holds sum_{i<j} P_i V_i in the frame of m_{j-1}
+// when P_{j-1} V_{j-1} lands on it, as in the serial kernel, so the result is
+// bit for bit the serial kernel's. K and V have separate double buffers with
+// staggered copies: iteration j loads K_{j+1} and V_j (cp.async group j) and
+// waits for group j-1 (K_j, V_{j-1}); the buffer each overwrites was last read
+// by a product finished in iteration j-1, before its closing barrier.
+// Registers: the serial kernel's plus a second set of P operands (16).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    wgmma_forward_pipe_kernel(const Slices<const T> q, const Slices<const T> k, const Slices<const T> v,
+                              const Slices<T> out, float* __restrict__ lse, int64_t L, int64_t S, float scale_log2,
+                              bool causal) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using namespace sm90;
+  constexpr int kD = 64, kTile = 64 * kD, kNB = kBc / 8, kOB = kD / 8, kKS = kBc / 16;
+  constexpr bool kBf16 = std::is_same_v<T, __nv_bfloat16>;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  const uint32_t raw = smem_addr(smem_raw), pad = ((raw + 1023u) & ~1023u) - raw;
+  T* Qs = reinterpret_cast<T*>(smem_raw + pad);
+  T* Ks = Qs + kTile;      // 2 buffers
+  T* Vs = Ks + 2 * kTile;  // 2 buffers
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, t = lane & 3;
+  const int64_t qblocks = (L + kBr - 1) / kBr;
+  const int64_t n = blockIdx.x / qblocks;
+  const int64_t i0 = (qblocks - 1 - blockIdx.x % qblocks) * kBr;
+  const T* __restrict__ kn = k.row(n, 0);
+  const T* __restrict__ vn = v.row(n, 0);
+  const int64_t jend = causal ? min(S, i0 + kBr) : S;
+  const int64_t ntiles = (jend + kBc - 1) / kBc;
+  const int64_t row0 = i0 + 16 * warp + (lane >> 2);
+  const uint32_t qs = smem_addr(Qs);
+
+  load_tile_async<kD>(Qs, q.row(n, i0), q.ld(), L - i0);
+  cp_async_commit();
+  if (ntiles > 0) load_tile_async<kD>(Ks, kn, k.ld(), S);
+  cp_async_commit();  // group 0: K_0
+
+  float o[32];
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+  for (int i = 0; i < 32; ++i) o[i] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  uint32_t pa[kKS][4], pb[kKS][4];  // P_{j-1} (read by the product in flight) and P_j
+
+  // Copy group tile + 1: K_{tile+1} (if any) and V_tile; then wait for group tile (K_tile, V_{tile-1}) and make
+  // every thread's copies visible to wgmma.
+  auto copies = [&](int64_t tile) {
+    const int buf = static_cast<int>(tile & 1);
+    const int64_t j0 = tile * kBc;
+    if (tile + 1 < ntiles)
+      load_tile_async<kD>(Ks + (buf ^ 1) * kTile, kn + (j0 + kBc) * k.ld(), k.ld(), S - j0 - kBc);
+    load_tile_async<kD>(Vs + buf * kTile, vn + j0 * v.ld(), v.ld(), S - j0);
+    cp_async_commit();
+    cp_async_wait<1>();
+    fence_proxy_async();
+    __syncthreads();
+  };
+  // Issues s = Q K_tile^T as one wgmma group.
+  auto qk = [&](float (&s)[32], int64_t tile) {
+    const uint32_t kb = smem_addr(Ks + static_cast<int>(tile & 1) * kTile);
+#pragma unroll
+    for (int s16 = 0; s16 < kD / 16; ++s16)
+      wgmma_m64n64k16_ss<kBf16, 0, 0>(s, smem_desc(qs + 32 * s16), smem_desc(kb + 32 * s16));
+    wgmma_commit();
+  };
+  // Issues o += pa V_tile as one wgmma group.
+  auto pv = [&](int64_t tile) {
+    const uint32_t vb = smem_addr(Vs + static_cast<int>(tile & 1) * kTile);
+#pragma unroll
+    for (int s16 = 0; s16 < kKS; ++s16) wgmma_m64n64k16_rs<kBf16, 1>(o, pa[s16], smem_desc_mn(vb + 2048 * s16));
+    wgmma_commit();
+  };
+  auto softmax = [&](float (&s)[32], int64_t tile, float (&alpha)[2]) {
+    const int64_t j0 = tile * kBc;
+    const bool need_mask = j0 + kBc > S || (causal && j0 + kBc - 1 > i0);
+    online_softmax_stats<T>(reinterpret_cast<float(&)[kNB][4]>(s), m, l, alpha, pb, j0, row0, S, causal, need_mask,
+                            scale_log2, t);
+  };
+
+  if (ntiles > 0) {  // tile 0: S_0 and P_0 (O is 0: nothing to rescale)
+    copies(0);
+    float s[32], alpha[2];
+#pragma unroll
+    for (int i = 0; i < 32; ++i) s[i] = 0.f;
+    wgmma_fence();
+    fence_operands(s);
+    qk(s, 0);
+    fence_operands(s);
+    wgmma_wait<0>();
+    fence_operands(s);
+    softmax(s, 0, alpha);
+#pragma unroll
+    for (int s16 = 0; s16 < kKS; ++s16)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) pa[s16][e] = pb[s16][e];
+    __syncthreads();  // every warp is done with K_0 before K_2 overwrites it
   }
+  for (int64_t tile = 1; tile < ntiles; ++tile) {
+    copies(tile);
+    float s[32], alpha[2];
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int64_t i = row0 + 8 * r;
-    if (i >= L) continue;
-    const float inv = 1.f / l[r];
-    T* orow = on.row(i);
+    for (int i = 0; i < 32; ++i) s[i] = 0.f;
+    wgmma_fence();
+    fence_operands(s);
+    fence_operands(o);
+    fence_operands(pa);
+    qk(s, tile);
+    pv(tile - 1);  // O += P_{tile-1} V_{tile-1}
+    fence_operands(s);
+    wgmma_wait<1>();  // S_tile is in; P_{tile-1} V_{tile-1} may still run
+    fence_operands(s);
+    softmax(s, tile, alpha);
+    fence_operands(o);
+    wgmma_wait<0>();  // P_{tile-1} V_{tile-1} is in: O and pa are free
+    fence_operands(o);
+    fence_operands(pa);
+    rescale_rows(reinterpret_cast<float(&)[kOB][4]>(o), alpha);
 #pragma unroll
-    for (int b = 0; b < kOB; ++b)
-      *reinterpret_cast<uint32_t*>(orow + 8 * b + 2 * t) = pack2<T>(o[4 * b + 2 * r] * inv, o[4 * b + 2 * r + 1] * inv);
-    if (t == 0) lse[n * L + i] = m[r] * 0.69314718055994531f + logf(l[r]);
+    for (int s16 = 0; s16 < kKS; ++s16)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) pa[s16][e] = pb[s16][e];
+    __syncthreads();  // every warp is done with K_tile and V_{tile-1} before the next copies overwrite them
   }
+  if (ntiles > 0) {  // O += P_{n-1} V_{n-1}: V_{n-1} came with the last group
+    cp_async_wait<0>();
+    fence_proxy_async();
+    __syncthreads();
+    wgmma_fence();
+    fence_operands(o);
+    fence_operands(pa);
+    pv(ntiles - 1);
+    fence_operands(o);
+    wgmma_wait<0>();
+    fence_operands(o);
+    fence_operands(pa);
+  }
+  cp_async_wait<0>();  // nothing in flight at exit (S == 0: Q's copy was never waited for)
+  wgmma_forward_store(out.slice(n), lse + n * L, L, row0, t, m, l, o);
 #else
   __trap();  // only the sm_90a pass has wgmma; the host launches this on compute capability 9.0 only
 #endif
@@ -559,10 +745,13 @@ __global__ void __launch_bounds__(kThreads)
 template <typename T, int kD, int kM>
 void launch(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, int64_t N,
             int64_t L, int64_t S, bool causal, double scale) {
-  // kM == 0: the wgmma kernel (head dim 64, 64-row tiles).
-  constexpr size_t kSmem = kM == 0 ? kWgmmaFwdSmem : size_t(4 + kM) * 64 * kD * sizeof(T);
-  auto kernel = kM == 0 ? wgmma_forward_kernel<T> : fa2_forward_kernel<T, kD, kM == 0 ? 1 : kM>;
-  constexpr int kRows = kBr * (kM == 0 ? 1 : kM);
+  // kM == 0: the wgmma kernel (head dim 64, 64-row tiles); -1: its pipelined form (same tiles and shared memory).
+  constexpr bool kWg = kM <= 0;
+  constexpr size_t kSmem = kWg ? kWgmmaFwdSmem : size_t(4 + kM) * 64 * kD * sizeof(T);
+  auto kernel = kM == -1 ? wgmma_forward_pipe_kernel<T>
+                : kM == 0 ? wgmma_forward_kernel<T>
+                          : fa2_forward_kernel<T, kD, kWg ? 1 : kM>;
+  constexpr int kRows = kBr * (kWg ? 1 : kM);
   const int64_t blocks = N * ((L + kRows - 1) / kRows);
   WICK_CHECK(blocks <= 0x7fffffff, kOp, ": too many query tiles for one launch (", blocks, ")");
   WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
@@ -1215,6 +1404,8 @@ bool attention_fa2_backward_fused() { return fa2_fused_dq_switch().on(); }
 void set_attention_wgmma_forward(bool on) { wgmma_fwd_switch().set(on); }
 
 bool attention_wgmma_forward() { return wgmma_fwd_switch().on(); }
+void set_attention_wgmma_pipelined(bool on) { wgmma_pipe_switch().set(on); }
+bool attention_wgmma_pipelined() { return wgmma_pipe_switch().on(); }
 
 void set_attention_wgmma_backward(bool on) { wgmma_bwd_switch().set(on); }
 
@@ -1275,13 +1466,16 @@ void attention_fa2_forward(const Tensor& out, const Tensor& lse, const Tensor& q
   // ~300 registers (Q 64, S 64, O 128 per thread).
   const bool wgmma = E == 64 && wgmma_fwd_switch().on() && wgmma_supported(q.device().index);
   const bool rows128 = E == 64 && fa2_rows128_switch().on();
+  const bool pipe = wgmma && wgmma_pipe_switch().on();
   if (q.dtype() == kFloat16) {
     if (E == 128) launch<__half, 128, 1>(out, lse, q, k, v, N, L, S, causal, scale);
+    else if (pipe) launch<__half, 64, -1>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (wgmma) launch<__half, 64, 0>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (rows128) launch<__half, 64, 2>(out, lse, q, k, v, N, L, S, causal, scale);
     else launch<__half, 64, 1>(out, lse, q, k, v, N, L, S, causal, scale);
   } else {
     if (E == 128) launch<__nv_bfloat16, 128, 1>(out, lse, q, k, v, N, L, S, causal, scale);
+    else if (pipe) launch<__nv_bfloat16, 64, -1>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (wgmma) launch<__nv_bfloat16, 64, 0>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (rows128) launch<__nv_bfloat16, 64, 2>(out, lse, q, k, v, N, L, S, causal, scale);
     else launch<__nv_bfloat16, 64, 1>(out, lse, q, k, v, N, L, S, causal, scale);

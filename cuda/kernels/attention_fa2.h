@@ -51,6 +51,13 @@ bool attention_fa2_rows128();
 void set_attention_wgmma_forward(bool on);
 bool attention_wgmma_forward();
 
+// The wgmma forward pipelined after FlashAttention-3 (the exponentials of
+// key tile j overlap the product P_{j-1} V_{j-1}; bit for bit the serial
+// kernel's result): off until a GPU has run CudaAttentionFa2.WgmmaPipelined
+// (WICK_CUDA_ATTENTION_WGMMA_PIPE=1); applies where the wgmma forward does.
+void set_attention_wgmma_pipelined(bool on);
+bool attention_wgmma_pipelined();
+
 // The backward in the same style (attention_fa2.cu, "backward"): dK/dV and
 // dQ by two kernels on mma.sync with P and dS register-resident, no atomics
 // (deterministic, like the general backward). Taken by

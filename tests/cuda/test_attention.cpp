@@ -794,6 +794,70 @@ TEST(CudaAttentionFa2, WgmmaForwardThroughSdpaForwardAndBackward) {
     }
 }
 
+// The pipelined wgmma forward (set_attention_wgmma_pipelined): the same
+// operations as the serial wgmma kernel on every value, reordered in time, so
+// its out and lse are bit for bit the serial kernel's: lengths around the
+// 64-key tiles (one tile, a partial last tile, the causal diagonal inside a
+// CTA's tiles, S != L), GPT-2 lengths, query and key head views read in place
+// (strided rows), S = 0; then the float64 CPU through the op, forward and
+// backward.
+struct WgmmaPipelinedSelected : Selection {
+  explicit WgmmaPipelinedSelected(bool on = true)
+      : Selection(cuda::attention_wgmma_pipelined, cuda::set_attention_wgmma_pipelined, on) {}
+};
+
+TEST(CudaAttentionFa2, WgmmaPipelinedForwardEqualsTheSerialKernel) {
+  WICK_SKIP_WITHOUT_FA2();
+  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
+  Fa2Selected on;
+  WgmmaForwardSelected wgmma;
+  const test::SwitchScope restore(cuda::attention_wgmma_pipelined, cuda::set_attention_wgmma_pipelined);
+  std::vector<std::pair<int64_t, int64_t>> lens;
+  for (int64_t L : {1, 17, 64, 65, 130})
+    for (int64_t S : {1, 33, 64, 65, 128, 200}) lens.emplace_back(L, S);
+  for (int64_t L : {130, 200, 1000}) lens.emplace_back(L, L);
+  lens.emplace_back(1000, 1030);
+  uint64_t seed = 7900;
+  for (DType dt : {kBFloat16, kFloat16})
+    for (bool causal : {false, true})
+      for (bool views : {false, true})
+        for (auto [L, S] : lens) {
+          SCOPED_TRACE(testing::Message() << dt << " causal=" << causal << " views=" << views << " L=" << L
+                                          << " S=" << S);
+          const TensorOptions o = TensorOptions(dt).device(kCuda), f = TensorOptions(kFloat32).device(kCuda);
+          Generator g(seed++);
+          Tensor q, k, v;
+          if (views) {  // heads of [B, T, 3 H D]-style projections: rows 3 x 2 x 64 apart
+            q = randn({2, L, 3, 2, 64}, o, &g).select(2, 0).transpose(1, 2);
+            const Tensor kv = randn({2, S, 3, 2, 64}, o, &g);
+            k = kv.select(2, 1).transpose(1, 2), v = kv.select(2, 2).transpose(1, 2);
+          } else {
+            q = randn({4, L, 64}, o, &g), k = randn({4, S, 64}, o, &g), v = randn({4, S, 64}, o, &g);
+          }
+          Tensor out[2], lse[2];
+          for (int i = 0; i < 2; ++i) {
+            cuda::set_attention_wgmma_pipelined(i == 1);
+            Shape os = q.sizes();
+            out[i] = empty(os, o), lse[i] = empty({q.numel() / 64}, f);
+            cuda::attention_forward(out[i], lse[i], q, k, v, Tensor(), Tensor(), causal, (L + S) % 3 ? 0.125 : 0.3);
+          }
+          EXPECT_TRUE(all_equal(out[0].cpu(), out[1].cpu())) << "out";
+          EXPECT_TRUE(all_equal(lse[0].cpu(), lse[1].cpu())) << "lse";
+        }
+  for (DType dt : {kBFloat16, kFloat16}) {
+    cuda::set_attention_wgmma_pipelined(true);
+    expect_no_keys_gives_nan_rows(dt, seed++);
+  }
+  cuda::set_attention_wgmma_pipelined(true);
+  for (DType dt : {kBFloat16, kFloat16})
+    for (auto [L, S, causal] : {std::tuple<int64_t, int64_t, bool>{130, 200, false}, {257, 257, true}, {17, 33, true}}) {
+      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal << " (op)");
+      const Tensor q = normal_as({2, 3, L, 64}, dt, seed++), k = normal_as({2, 3, S, 64}, dt, seed++),
+                   v = normal_as({2, 3, S, 64}, dt, seed++);
+      expect_matches_cpu(q, k, v, Tensor(), causal, {}, dt, seed++);
+    }
+}
+
 // ---- the FlashAttention-2 backward (cuda/kernels/attention_fa2.cu) ----
 // With both FA2 selections on: gradients through the op against the float64
 // CPU, then on GPT-2-like lengths against the general backward on the device,
