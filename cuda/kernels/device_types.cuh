@@ -53,6 +53,21 @@ __host__ __device__ inline T from_compute(C v) {
   else return static_cast<T>(v);
 }
 
+// Two floats rounded to the 16-bit storage type T and packed into 32 bits,
+// lo in the low half (the lower column of a pair: the layout of mma/wgmma
+// A fragments and of two adjacent elements in memory).
+template <typename T>
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  static_assert(is_reduced_float_v<T>, "pack2 packs float16 or bfloat16");
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  } else {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  }
+}
+
 // The wick dtype stored as T.
 template <typename T>
 constexpr DType dtype_of_storage() {

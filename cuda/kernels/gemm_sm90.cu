@@ -95,6 +95,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "cuda/kernels/device_types.cuh"
 #include "cuda/kernels/gemm_sm90_plan.h"
 #include "cuda/kernels/wgmma.cuh"
 #include "cuda/runtime.h"
@@ -308,16 +309,6 @@ __device__ __forceinline__ void named_barrier(int id, int threads) {
 }
 __device__ __forceinline__ void st_shared_b32(uint32_t addr, uint32_t v) {
   asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
-}
-template <typename T>
-__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-  if constexpr (std::is_same_v<T, __half>) {
-    const __half2 h = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&h);
-  } else {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<const uint32_t*>(&h);
-  }
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
