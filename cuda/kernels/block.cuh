@@ -114,6 +114,7 @@ __device__ __forceinline__ void row_chunk_load(const T* __restrict__ xr, int64_t
 // store when aligned and whole.
 template <typename T, typename G>
 __device__ __forceinline__ void row_chunk_store(T* __restrict__ out, int64_t n, int64_t i0, G&& g) {
+  static_assert(sizeof(RowChunk<T>) % 16 == 0, "a chunk is whole 16-byte words");
   if (i0 + kRowChunk <= n && reinterpret_cast<uintptr_t>(out + i0) % sizeof(RowChunk<T>) == 0) {
     RowChunk<T> c;
 #pragma unroll

@@ -394,7 +394,7 @@ TEST(CudaElementwiseOps, MixedFloat32And16BitOperands) {
     same(mul(hrow, x), mul(hrow.to(kFloat32), x));
     same(div(x, h), div(x, h.to(kFloat32)));
     same(div(ht, x), div(ht.to(kFloat32), x));
-    same(add(x.t(), ht.t().t()), add(x.t(), ht.to(kFloat32)));
+    same(add(x.t(), ht.t()), add(x.t(), ht.t().to(kFloat32)));  // a transposed float32 view
     same(maximum(x, h), maximum(x, h.to(kFloat32)));  // not a mixed kernel: promoted by a cast
     Tensor y = x.clone();
     add_(y, hrow);

@@ -497,10 +497,12 @@ TEST(CudaGemm, BiasEpilogue) {
 // (set_wgmma_tma_store) for 16-bit C: boxes clipped at M and N (a warpgroup
 // wholly past M), batches (a broadcast B too), leading dimensions with
 // padding, alpha, a bias (C NaN, not read), with 256- and 192-wide tiles,
-// persistent or not, and stream-K's full tiles beside its partials. beta != 0
-// without a bias, C not 16-byte aligned, or a row stride of 3 extra elements
-// keep the direct epilogue (checked to run no store product). Then bit for
-// bit against the direct epilogue on random inputs: the same arithmetic.
+// persistent or not, and with stream-K on (whose plan never gives one CTA a
+// whole tile, so there every tile is finished by the fixup kernel: the
+// product must still come out right with the store kernel launched). beta !=
+// 0 without a bias, or a row stride that is not a whole 16 bytes, keep the
+// direct epilogue (checked to run no store product). Then bit for bit
+// against the direct epilogue on random inputs: the same arithmetic.
 TEST(CudaGemm, TmaStoreEpilogue) {
   WICK_SKIP_WITHOUT_CUDA();
   if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "the TMA store epilogue is the wgmma kernel's";
@@ -589,6 +591,7 @@ TEST(CudaGemm, Rows64Tiles) {
                         {64, 1032, 72, 1, false, false, 0, false, 1.0, 0.0},
                         {64, 3136, 576, 4, false, false, 0, false, 1.0, 0.0},  // ResNet layer1's 3x3, 4 images
                         {40, 264, 64, 3, false, false, 0, true, 1.5, 0.5},
+                        {40, 264, 72, 2, false, false, 0, false, 1.5, 0.0},  // the TMA store clipped at M = 40
                         {64, 136, 520, 2, false, false, 8, false, -0.5, 1.0, true}};
   for (int paths = 0; paths < 3; ++paths) {  // persistent, one tile per CTA, persistent + TMA store
     cuda::set_wgmma_persistent(paths != 1);
