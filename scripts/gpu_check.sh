@@ -111,7 +111,7 @@ wick_opt_env() {
   else
     echo "WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_ROWS128=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1" \
       "WICK_CUDA_ATTENTION_WGMMA_BWD=1 WICK_CUDA_ATTENTION_WGMMA_FWD=1 WICK_CUDA_ATTENTION_STRIDED=1" \
-      "WICK_CUDA_ATTENTION_WGMMA_PIPE=1 $gemm"
+      "WICK_CUDA_ATTENTION_WGMMA_PIPE=1 WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE=1 $gemm"
   fi
 }
 
@@ -152,6 +152,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   optin="$optin WICK_CUDA_ATTENTION_STRIDED=1 WICK_CUDA_CONV_TRANSPOSE_FWD=1 WICK_CUDA_BN_VEC=1"
   optin="$optin WICK_CUDA_CONV_PACKS=1 WICK_CUDA_ROW_CHUNKS=1 WICK_CUDA_BN_RELU=1 WICK_CUDA_GEMM_TMA_STORE=1"
   optin="$optin WICK_CUDA_MIXED_BINARY=1 WICK_CUDA_GEMM_ROWS64=1 WICK_CUDA_ATTENTION_WGMMA_PIPE=1"
+  optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE=1"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
   # several at once would time each other's GPU work in the amp training run.
   for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -188,6 +189,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
     ("WICK_CUDA_ATTENTION_WGMMA_FWD", "test_cuda_attention", ["CudaAttentionFa2.Wgmma"]),
     ("WICK_CUDA_ATTENTION_STRIDED", "test_cuda_attention", ["CudaAttentionStrided."]),
     ("WICK_CUDA_ATTENTION_WGMMA_PIPE", "test_cuda_attention", ["CudaAttentionFa2.WgmmaPipelined"]),
+    ("WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaPipelined"]),
     ("WICK_CUDA_CONV_IM2COL", "test_cuda_conv", ["CudaConvIm2col."]),
     ("WICK_CUDA_CONV_TRANSPOSE_FWD", "test_cuda_conv", ["CudaConvTransposeAsForward."]),
     ("WICK_CUDA_CONV_PACKS", "test_cuda_conv", ["CudaConvIm2col.Packs"]),
@@ -287,6 +289,9 @@ PY
   echo "== the same with the pipelined wgmma forward (WICK_CUDA_ATTENTION_WGMMA_PIPE=1: softmax of tile j beside P V of j-1)"
   [ -x "$bin/bench_cuda_attention" ] && WICK_CUDA_ATTENTION_WGMMA_PIPE=1 timeout 90 "$bin/bench_cuda_attention" --rounds=3 2>&1 |
     tee "$out/bench_cuda_attention_pipe.txt" | grep -E '^wick-fused'
+  echo "== and the backward's dQ product behind dV and dK (WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE=1) on top"
+  [ -x "$bin/bench_cuda_attention" ] && WICK_CUDA_ATTENTION_WGMMA_PIPE=1 WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE=1 timeout 90 \
+    "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention_pipe_bwd.txt" | grep -E '^wick-fused'
   timeout 90 python3 bench/peer/cuda_attention.py --rounds 3 2>&1 | tee "$out/bench_torch_attention.txt" | tail -8
   fi
   if want conv 120; then

@@ -132,6 +132,13 @@ OptInSwitch& wgmma_pipe_switch() {
   return s;
 }
 
+// The wgmma backward with dQ overlapped (wgmma_bwd_kernel<T, true>): off until
+// a GPU has run CudaAttentionFa2Backward.WgmmaPipelined* and timed it.
+OptInSwitch& wgmma_bwd_pipe_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE");
+  return s;
+}
+
 OptInSwitch& fa2_backward_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_BWD");
   return s;
@@ -1124,10 +1131,20 @@ __global__ void __launch_bounds__(kThreads)
 // softmax gradient, store_dst, warp_dq_atomic and warp_store are theirs.
 // Shared memory: K, V, 2 Q, 2 dO, ds^T (7 x 8 KiB, 1024-aligned) + 1 KiB of
 // row vectors + 1 KiB of alignment slack.
+// kOverlapDq (opt-in WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE): the dQ product is
+// issued as soon as every warp has stored its part of ds^T, behind the dV
+// and dK products still running, and one wait covers all three; otherwise the
+// kernel waits for dV and dK before that barrier and issues dQ after it,
+// leaving the tensor cores idle across the wait and the barrier. dK and dV
+// are the same either way, bit for bit; dQ's atomics run in a timing-
+// dependent order in both. (Issuing the next query tile's s^T and dp^T ahead
+// too, FlashAttention-3's full pipeline, needs s^T, dp^T, dQ, dK and dV
+// accumulators at once: ptxas then serializes the wgmma pipeline for lack of
+// registers at one warpgroup per CTA.)
 constexpr int kWgmmaBwdTiles = 7;
 constexpr size_t kWgmmaBwdSmem = size_t(kWgmmaBwdTiles) * 64 * 64 * 2 + 4 * kBr * sizeof(float) + 1024;
 
-template <typename T>
+template <typename T, bool kOverlapDq>
 __global__ void __launch_bounds__(kThreads)
     wgmma_bwd_kernel(const Slices<const T> q, const Slices<const T> k, const Slices<const T> v,
                      const Slices<const T> dout, const float* __restrict__ lse, const float* __restrict__ Dv,
@@ -1233,11 +1250,13 @@ __global__ void __launch_bounds__(kThreads)
     // While they run: ds^T into its tile (the previous tile's dQ product, its last reader, completed
     // before that iteration's final barrier).
     store_dst<T>(dsT, sa, warp, lane);
-    wgmma_wait<0>();
-    fence_operands(dva);
-    fence_operands(dka);
-    fence_operands(pa);
-    fence_operands(sa);
+    if constexpr (!kOverlapDq) {
+      wgmma_wait<0>();
+      fence_operands(dva);
+      fence_operands(dka);
+      fence_operands(pa);
+      fence_operands(sa);
+    }
     fence_proxy_async();
     __syncthreads();  // every warp's 16 keys of ds^T are in
 
@@ -1252,8 +1271,14 @@ __global__ void __launch_bounds__(kThreads)
       wgmma_m64n64k16_ss<kBf16, 1, 1>(dqp, smem_desc_mn(dss + 2048 * s16), smem_desc_mn(ks + 2048 * s16));
     wgmma_commit();
     fence_operands(dqp);
-    wgmma_wait<0>();
+    wgmma_wait<0>();  // kOverlapDq: dV and dK too
     fence_operands(dqp);
+    if constexpr (kOverlapDq) {
+      fence_operands(dva);
+      fence_operands(dka);
+      fence_operands(pa);
+      fence_operands(sa);
+    }
     warp_dq_atomic<kD>(dq_acc + (n * L + i0) * kD, L - i0, reinterpret_cast<const float(&)[8][4]>(dqp), 0, warp,
                        lane);
     __syncthreads();  // every warp is done with buffer buf and dsT before they are refilled
@@ -1315,7 +1340,9 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
     float* ap = static_cast<float*>(acc.data_ptr_raw());
     WICK_CUDA_CHECK(cudaMemsetAsync(ap, 0, static_cast<size_t>(n) * sizeof(float), current_stream()));
     const size_t smem = wgmma ? kWgmmaBwdSmem : kDkdvSmem + size_t(kBc) * kBr * sizeof(T);  // + the ds^T tile
-    auto kernel = wgmma ? wgmma_bwd_kernel<T> : fa2_dkdv_kernel<T, kD, true>;
+    auto kernel = !wgmma                       ? fa2_dkdv_kernel<T, kD, true>
+                  : wgmma_bwd_pipe_switch().on() ? wgmma_bwd_kernel<T, true>
+                                                 : wgmma_bwd_kernel<T, false>;
     WICK_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
     kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem, current_stream()>>>(
@@ -1394,6 +1421,8 @@ void set_attention_wgmma_forward(bool on) { wgmma_fwd_switch().set(on); }
 bool attention_wgmma_forward() { return wgmma_fwd_switch().on(); }
 void set_attention_wgmma_pipelined(bool on) { wgmma_pipe_switch().set(on); }
 bool attention_wgmma_pipelined() { return wgmma_pipe_switch().on(); }
+void set_attention_wgmma_backward_pipelined(bool on) { wgmma_bwd_pipe_switch().set(on); }
+bool attention_wgmma_backward_pipelined() { return wgmma_bwd_pipe_switch().on(); }
 
 void set_attention_wgmma_backward(bool on) { wgmma_bwd_switch().set(on); }
 

@@ -58,6 +58,14 @@ bool attention_wgmma_forward();
 void set_attention_wgmma_pipelined(bool on);
 bool attention_wgmma_pipelined();
 
+// The wgmma backward with its dQ product issued behind the dV and dK
+// products instead of after a wait and a barrier (dK and dV bit for bit the
+// serial kernel's): off until a GPU has run
+// CudaAttentionFa2Backward.WgmmaPipelined (WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE=1);
+// applies where the wgmma backward does.
+void set_attention_wgmma_backward_pipelined(bool on);
+bool attention_wgmma_backward_pipelined();
+
 // The backward in the same style (attention_fa2.cu, "backward"): dK/dV and
 // dQ by two kernels on mma.sync with P and dS register-resident, no atomics
 // (deterministic, like the general backward). Taken by

@@ -1102,6 +1102,38 @@ TEST(CudaAttentionFa2Backward, WgmmaGradientsMatchTheFloat64Cpu) {
                              {64}, 11700);
 }
 
+// The wgmma backward with its dQ product overlapping dV and dK
+// (set_attention_wgmma_backward_pipelined): dk and dv bit for bit the serial
+// kernel's, dq within the atomics' reordering; the short lengths (one tile,
+// partial tiles, causal diagonals) and GPT-2's; then against the float64 CPU.
+TEST(CudaAttentionFa2Backward, WgmmaPipelinedEqualsTheSerialKernel) {
+  WICK_SKIP_WITHOUT_WGMMA();
+  Fa2Selected fwd;
+  Fa2BackwardSelected bwd;
+  WgmmaBackwardSelected wgmma;
+  const test::SwitchScope restore(cuda::attention_wgmma_backward_pipelined,
+                                  cuda::set_attention_wgmma_backward_pipelined);
+  std::vector<std::tuple<int64_t, int64_t, bool>> cases = {
+      {1, 1, false}, {17, 33, true}, {64, 64, true}, {130, 200, false}, {200, 70, true}, {70, 200, true}};
+  for (const auto& c : kLongCases) cases.push_back(c);
+  uint64_t seed = 12900;
+  for (DType dt : {kBFloat16, kFloat16})
+    for (auto [L, S, causal] : cases) {
+      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal);
+      const auto [q, k, v, dout] = BackwardInputs(dt, L, S, 64, seed++);
+      DeviceGrads g[2];
+      for (int on = 0; on < 2; ++on) {
+        cuda::set_attention_wgmma_backward_pipelined(on == 1);
+        g[on] = device_backward(q, k, v, dout, causal, 0.125, true, true, true);
+      }
+      EXPECT_TRUE(all_equal(f32(g[1].dk), f32(g[0].dk))) << "dk";
+      EXPECT_TRUE(all_equal(f32(g[1].dv), f32(g[0].dv))) << "dv";
+      EXPECT_LT(rel_error(g[1].dq, g[0].dq), dt == kBFloat16 ? 4e-3 : 1e-3) << "dq";
+    }
+  cuda::set_attention_wgmma_backward_pipelined(true);
+  expect_gradients_match_cpu({{1, 1, false}, {17, 33, true}, {130, 200, false}, {200, 70, true}}, {64}, 13100);
+}
+
 TEST(CudaAttentionFa2Backward, WgmmaAgreesWithTheMmaSyncFusedBackward) {
   WICK_SKIP_WITHOUT_WGMMA();
   Fa2FusedDqSelected fused;
