@@ -340,7 +340,7 @@ PY
   # the first bf16 launches of the default forward and backward kernels at the GPT-2 shape.
   if want ncu-attn 80 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/dev/null; then
     echo "== attention kernels under ncu (bf16, B8 H12 L1024 D64 causal): speed of light, occupancy, warp stalls"
-    timeout 90 ncu -k regex:'wgmma_forward|wgmma_bwd|fa2_' --launch-count 4 --section SpeedOfLight \
+    timeout 90 ncu -k regex:'wgmma_forward_kernel|wgmma_bwd_kernel' --launch-count 6 --section SpeedOfLight \
       --section Occupancy --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
       --section ComputeWorkloadAnalysis --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
       --print-units base "$bin/bench_cuda_attention" --rounds=1 \
