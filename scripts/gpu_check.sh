@@ -175,6 +175,29 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
     printf '%-52s rc %-3s %s\n' "$shown" "$rc" "$(grep -E '^\[  (PASSED|FAILED)' "$log" | tr '\n' ' ')"
     [ "$rc" = 0 ] || grep -E 'Failure|Error|Expected|Which is' "$log" | head -12
   done
+  # A failing "every opt-in path" run would keep every switch off below. Find the switch behind it: bisect
+  # the switch list on the failing tests alone (or the whole binary when it crashed before naming one),
+  # then confirm the culprit alone; "combination" when no single switch fails on its own.
+  if want alternates 60; then
+  : > "$out/detail/bisect_culprits"
+  for f in "$out"/detail/alt_*_optin.rc; do
+    [ -e "$f" ] && [ "$(cat "$f")" != 0 ] || continue
+    n=$(basename "$f" _optin.rc); n=${n#alt_}
+    filter=$(grep -oE '^\[  FAILED  \] [A-Za-z0-9_/]+\.[A-Za-z0-9_/.]+' "$out/detail/alt_${n}_optin.log" | awk '{print $4}' |
+             sort -u | paste -sd:)
+    fails() { env "$@" timeout 100 "$bin/$n" --gtest_brief=1 ${filter:+--gtest_filter="$filter"} > /dev/null 2>&1; [ $? != 0 ]; }
+    # shellcheck disable=SC2206
+    sw=($optin)
+    while [ ${#sw[@]} -gt 1 ]; do
+      h=$(( ${#sw[@]} / 2 ))
+      if fails "${sw[@]:0:h}"; then sw=("${sw[@]:0:h}"); else sw=("${sw[@]:h}"); fi
+    done
+    culprit=${sw[0]%%=*}
+    fails "${sw[0]}" || culprit=combination
+    echo "bisect $n (${filter:-the whole binary}): $culprit"
+    echo "$culprit" >> "$out/detail/bisect_culprits"
+  done
+  fi
   echo "== the opt-in paths: their own tests in the main run, and every opt-in path at once (alternates)"
   # "flip" = its own tests ran and passed (from the main run's gtest JSON: not skipped, none missing) and
   # every "(every opt-in path)" run above passed: then check its bench figures and turn it on.
@@ -213,6 +236,13 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
 ]
 rcs = [open(f).read().strip() for f in glob.glob(os.path.join(d, "alt_*_optin.rc"))]
 together = "not run" if not rcs else "passed" if all(r == "0" for r in rcs) else "FAILED"
+# A failed together-run bisected to single switches (see above) blocks only those switches.
+culprits = set()
+cpath = os.path.join(d, "bisect_culprits")
+if together == "FAILED" and os.path.exists(cpath):
+    found = [l.strip() for l in open(cpath) if l.strip()]
+    if found and "combination" not in found and len(found) == sum(r != "0" for r in rcs):
+        culprits, together = set(found), "passed but " + ",".join(sorted(set(found)))
 for switch, binary, prefixes in table:
     path = os.path.join(d, binary + ".json")
     if not os.path.exists(path):
@@ -230,8 +260,10 @@ for switch, binary, prefixes in table:
         own = "skipped"
     else:
         own = f"passed ({len(mine)})"
-    verdict = "flip" if own.startswith("passed") and together == "passed" else "keep off"
-    print(f"{switch:28s} own tests: {own:14s} all opt-in paths at once: {together:8s} -> {verdict}")
+    together_ok = together == "passed" or (together.startswith("passed but") and switch not in culprits)
+    verdict = "flip" if own.startswith("passed") and together_ok else "keep off"
+    shown = "FAILED (bisected here)" if switch in culprits else together
+    print(f"{switch:28s} own tests: {own:14s} all opt-in paths at once: {shown:8s} -> {verdict}")
 PY
   fi
   [ -n "${WICK_GPU_TESTS_ONLY:-}" ] && exit 0
