@@ -16,9 +16,9 @@
 // Each backward is written with these same ops, so it is differentiable again.
 //
 // Devices: CPU tensors use ops/cpu/fft.h. CUDA tensors use cuda/kernels/fft.h
-// when those kernels are switched on (cuda::set_fft_kernels(true) or
-// WICK_CUDA_FFT=1; off by default until a GPU has run tests/cuda/test_fft.cpp);
-// otherwise each primitive copies its input to the host, runs the CPU kernel
+// when those kernels are switched on (cuda::set_fft_kernels; on by default
+// since tests/cuda/test_fft.cpp passed on an H100, WICK_CUDA_FFT=0 turns them
+// off); otherwise each primitive copies its input to the host, runs the CPU kernel
 // and copies the result back to the input's device (an explicit round trip:
 // correct, synchronous, slow). Either way the results stay on the input's
 // device, and so do the gradients (the backward is made of the same primitives).

@@ -70,13 +70,13 @@
 //  warpgroup (kWG = 1), 64 x 256 tiles, 5 stages, instead of multiplying as
 //  many zero rows as real ones. The two-warpgroup kernels' PTX is unchanged
 //  but for virtual-register names (checked against the commit before).
-//  128 x 192 tiles (set_wgmma_narrow_tiles, WICK_CUDA_WGMMA_N192=1; opt-in,
-//  not yet run on a GPU): the TMA kernel templated on its tile width, for
+//  128 x 192 tiles (set_wgmma_narrow_tiles; on by default since its tests
+//  passed on an H100, WICK_CUDA_WGMMA_N192=0 to turn off): the TMA kernel templated on its tile width, for
 //  grids whose 256-wide tiles leave much of the last wave idle (GPT-2's
 //  768- and 2304-column products at 8192 tokens; choose_tile_n). Its
 //  256-wide instantiations compile to the same PTX as before the template.
-//  Persistent tiles (set_wgmma_persistent, WICK_CUDA_GEMM_PERSISTENT=1;
-//  opt-in, not yet run on a GPU): min(tiles, SMs) CTAs, each walking tiles
+//  Persistent tiles (set_wgmma_persistent; on by default since its tests
+//  passed on an H100, WICK_CUDA_GEMM_PERSISTENT=0 to turn off): min(tiles, SMs) CTAs, each walking tiles
 //  c, c + ctas, ... (PersistentTiles in gemm_sm90_plan.h): the producer runs
 //  on into the next tile's k steps while the consumers store the current one,
 //  so only a CTA's first tile waits for the pipeline to fill.

@@ -43,9 +43,11 @@ void cumsum(const Tensor& x, int64_t dim, bool reverse, const Tensor& out);
 // The vectorized columns kernel (reduce.cu: one 16-byte load per row for
 // V = 16 / sizeof(T) adjacent outputs, 4 rows in flight) for reductions over
 // the leading dims of a contiguous [rows, C] block with aligned rows (the
-// bias gradients of linear layers, sum over the tokens). OFF by default until a GPU has run
-// CudaReduction.VectorizedColumns; WICK_CUDA_REDUCE_VEC=1 turns it on for the
-// process, the setter (process-wide) lets tests run both.
+// bias gradients of linear layers, sum over the tokens).
+// CudaReduction.VectorizedColumns passed on an H100 (2026-11-27); OFF by
+// default until bench_cuda_elementwise's sum/bias_grad rows time it;
+// WICK_CUDA_REDUCE_VEC=1 turns it on for the process, the setter
+// (process-wide) lets tests run both.
 void set_reduce_columns_vectorized(bool on);
 bool reduce_columns_vectorized();
 

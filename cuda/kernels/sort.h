@@ -20,8 +20,9 @@ void topk(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t 
 // topk of rows longer than 2048 with k <= 2048 by radix select (one block per
 // row: the k-th key byte by byte from histograms, then the k elements before
 // it sorted in shared memory) instead of sorting the whole row. Same results.
-// Written without a GPU at hand: OFF until a GPU has run
-// CudaSort.TopkRadixSelect*; set_topk_select(true) or WICK_CUDA_TOPK_SELECT=1.
+// CudaSort.TopkRadixSelect* passed on an H100 (2026-11-27); OFF by default
+// until bench_cuda_elementwise's topk rows time it against the sort path;
+// set_topk_select(true) or WICK_CUDA_TOPK_SELECT=1.
 void set_topk_select(bool on);
 bool topk_select();
 
