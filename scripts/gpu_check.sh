@@ -129,7 +129,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   echo "== CUDA tests (the CPU tests run in CI), 4 binaries at a time on the one GPU"
   t0=$(date +%s)
   # shellcheck disable=SC2016
-  ls "$bin"/test_* | xargs -P 4 -I{} bash -c 'n=$(basename {}); timeout 150 {} --gtest_brief=1 \
+  ls "$bin"/test_* | xargs -P 4 -I{} bash -c 'n=$(basename {}); timeout 240 {} --gtest_brief=1 \
     --gtest_output=json:"$0/detail/$n.json" > "$0/detail/$n.log" 2>&1;
     echo $? > "$0/detail/$n.rc"' "$out"
   for t in "$bin"/test_*; do
