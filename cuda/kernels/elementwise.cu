@@ -391,6 +391,12 @@ void unary_backward(UnaryGradOp op, const Tensor& out, const Tensor& grad, const
 }
 
 namespace {
+
+OptInSwitch& mixed_switch() {
+  static OptInSwitch s("WICK_CUDA_MIXED_BINARY", /*default_on=*/false);
+  return s;
+}
+
 // float32 = op(a, b), a and b of storage types A and B (float32 and a 16-bit one), computed in float32.
 template <BinaryOp OP, typename A, typename B>
 void binary_mixed_typed(const Tensor& out, const Tensor& a, const Tensor& b) {
@@ -406,14 +412,21 @@ void binary_mixed_op(const Tensor& out, const Tensor& a, const Tensor& b) {
   WICK_FAIL("elementwise: no mixed kernel for ", da, " and ", db);
 }
 
+// Two device operands of different dtypes: the mixed kernels above (the op layer asks binary_reads_mixed first).
+void launch_binary_mixed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  WICK_CHECK(binary_reads_mixed(op, out.dtype(), a.dtype(), b.dtype()), "cuda elementwise: operands of dtypes ",
+             a.dtype(), " and ", b.dtype(), " into ", out.dtype(),
+             " (expected one dtype, or float32 beside float16/bfloat16 into float32 for add/sub/mul/div)");
+  switch (op) {
+    case BinaryOp::Add: return binary_mixed_op<BinaryOp::Add>(out, a, b);
+    case BinaryOp::Sub: return binary_mixed_op<BinaryOp::Sub>(out, a, b);
+    case BinaryOp::Mul: return binary_mixed_op<BinaryOp::Mul>(out, a, b);
+    default: return binary_mixed_op<BinaryOp::Div>(out, a, b);  // binary_reads_mixed admits these four only
+  }
+}
+
 }  // namespace
 
-namespace {
-OptInSwitch& mixed_switch() {
-  static OptInSwitch s("WICK_CUDA_MIXED_BINARY", /*default_on=*/false);
-  return s;
-}
-}  // namespace
 void set_binary_mixed(bool on) { mixed_switch().set(on); }
 bool binary_mixed() { return mixed_switch().on(); }
 
@@ -424,25 +437,10 @@ bool binary_reads_mixed(BinaryOp op, DType out, DType a, DType b) {
   return arith && out == kFloat32 && a != b && ((a == kFloat32 && half(b)) || (half(a) && b == kFloat32));
 }
 
-namespace {
-// Two device operands of different dtypes: the mixed kernels above (the op layer asks binary_reads_mixed first).
-void binary_mixed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
-  WICK_CHECK(binary_reads_mixed(op, out.dtype(), a.dtype(), b.dtype()), "cuda elementwise: operands of dtypes ",
-             a.dtype(), " and ", b.dtype(), " into ", out.dtype(),
-             " (expected one dtype, or float32 beside float16/bfloat16 into float32 for add/sub/mul/div)");
-  switch (op) {
-    case BinaryOp::Add: return binary_mixed_op<BinaryOp::Add>(out, a, b);
-    case BinaryOp::Sub: return binary_mixed_op<BinaryOp::Sub>(out, a, b);
-    case BinaryOp::Mul: return binary_mixed_op<BinaryOp::Mul>(out, a, b);
-    default: return binary_mixed_op<BinaryOp::Div>(out, a, b);
-  }
-}
-}  // namespace
-
 // The operands' dtype is that of the device operand: a CPU scalar (either
 // side, e.g. 1 - x) is taken by value and converted, whatever its dtype.
 void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
-  if (!a.is_cpu() && !b.is_cpu() && a.dtype() != b.dtype()) return binary_mixed(op, out, a, b);
+  if (!a.is_cpu() && !b.is_cpu() && a.dtype() != b.dtype()) return launch_binary_mixed(op, out, a, b);
   const DType dt = a.is_cpu() ? b.dtype() : a.dtype();
   WICK_DEVICE_DISPATCH_ALL(dt, "elementwise", [&]<typename T>() { binary_dispatch<T>(op, out, a, b); });
 }
