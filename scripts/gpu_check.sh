@@ -152,7 +152,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   optin="$optin WICK_CUDA_ATTENTION_STRIDED=1 WICK_CUDA_CONV_TRANSPOSE_FWD=1 WICK_CUDA_BN_VEC=1"
   optin="$optin WICK_CUDA_CONV_PACKS=1 WICK_CUDA_ROW_CHUNKS=1 WICK_CUDA_BN_RELU=1 WICK_CUDA_GEMM_TMA_STORE=1"
   optin="$optin WICK_CUDA_MIXED_BINARY=1 WICK_CUDA_GEMM_ROWS64=1 WICK_CUDA_ATTENTION_WGMMA_PIPE=1"
-  optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE=1"
+  optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE=1 WICK_CUDA_SIMT_ASYNC=1"
   # Each spec: environment assignments, then the test binary (the last word). Run one after another:
   # several at once would time each other's GPU work in the amp training run.
   for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -236,6 +236,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
     ("WICK_CUDA_BN_VEC", "test_cuda_norm", ["CudaNorm.BatchNormVectorized"]),
     ("WICK_CUDA_BN_RELU", "test_cuda_norm", ["CudaNorm.BatchNormRelu"]),
     ("WICK_CUDA_SIMT_WIDE", "test_cuda_gemm", ["CudaGemm.SimtWideTiles"]),
+    ("WICK_CUDA_SIMT_ASYNC", "test_cuda_gemm", ["CudaGemm.SimtAsyncTiles"]),
 ]
 rcs = [open(f).read().strip() for f in glob.glob(os.path.join(d, "alt_*_optin.rc"))]
 together = "not run" if not rcs else "passed" if all(r == "0" for r in rcs) else "FAILED"

@@ -27,6 +27,7 @@
 
 #include "cuda/cuda.h"
 #include "cuda/kernels/gemm.h"
+#include "cuda/runtime.h"
 #include "cuda/kernels/gemm_sm90.h"
 #include "cuda/runtime.h"
 #include "peak.h"
@@ -118,12 +119,14 @@ struct Operands {
 // synchronized batch; a batch is tens of ms, so the sync costs nothing).
 // stream_k / narrow / persistent / store / rows64 >= 0 set the wgmma kernel's
 // stream-K / 192-wide tile / persistent tile / TMA store epilogue / 64-row
-// tile switches for the batch (0 off, 1 on) and restore them after.
+// tile switches for the batch (0 off, 1 on), simt_async >= 0 the float32
+// cp.async SIMT kernel's, and restore them after.
 double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int narrow = -1, int persistent = -1,
-                  int store = -1, int rows64 = -1) {
+                  int store = -1, int rows64 = -1, int simt_async = -1) {
   const bool was_sk = wick::cuda::wgmma_stream_k(), was_narrow = wick::cuda::wgmma_narrow_tiles(),
              was_persistent = wick::cuda::wgmma_persistent(), was_store = wick::cuda::wgmma_tma_store(),
-             was_rows64 = wick::cuda::wgmma_rows64();
+             was_rows64 = wick::cuda::wgmma_rows64(), was_async = wick::cuda::gemm_simt_async();
+  if (simt_async >= 0) wick::cuda::set_gemm_simt_async(simt_async == 1);
   if (rows64 >= 0) wick::cuda::set_wgmma_rows64(rows64 == 1);
   if (stream_k >= 0) wick::cuda::set_wgmma_stream_k(stream_k == 1);
   if (narrow >= 0) wick::cuda::set_wgmma_narrow_tiles(narrow == 1);
@@ -139,6 +142,7 @@ double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int
   wick::cuda::set_wgmma_persistent(was_persistent);
   wick::cuda::set_wgmma_tma_store(was_store);
   wick::cuda::set_wgmma_rows64(was_rows64);
+  wick::cuda::set_gemm_simt_async(was_async);
   return t;
 }
 
@@ -179,8 +183,8 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// --compare: wick, wick's wgmma kernel (16-bit inputs on compute capability
-// 9.0) as is, with stream-K, with 192-wide tiles where they are chosen, with
+// --compare: wick, wick's cp.async SIMT kernel (float32 rows, sm_80+), wick's
+// wgmma kernel (16-bit inputs on compute capability 9.0) as is, with stream-K, with 192-wide tiles where they are chosen, with
 // persistent tiles (and 192-wide ones where chosen), then the last two with
 // the TMA store epilogue, cuBLAS and cuBLASLt alternately, one timed batch
 // (~50 ms) each per round.
@@ -188,31 +192,42 @@ int compare(int rounds, const std::vector<DType>& dtypes) {
   const bool sm90 = wick::cuda::wgmma_supported(wick::cuda::current_device());
   struct Alt {
     GemmBackend be;
-    int stream_k, narrow, persistent, store, rows64;  // time_calls' switch settings
+    int stream_k, narrow, persistent, store, rows64, simt_async;  // time_calls' switch settings
     const char* name;
   };
-  // The wgmma columns: {stream-K, 192-wide, persistent, TMA store, 64-row tiles where M <= 64}.
-  const Alt wgmma_alts[] = {{GemmBackend::Wgmma, 0, 0, 0, 0, 0, "wgmma"},  {GemmBackend::Wgmma, 1, 0, 0, 0, 0, "+sk"},
-                            {GemmBackend::Wgmma, 0, 1, 0, 0, 0, "+192"},   {GemmBackend::Wgmma, 0, 1, 1, 0, 0, "+p"},
-                            {GemmBackend::Wgmma, 1, 0, 0, 1, 0, "+sk+st"}, {GemmBackend::Wgmma, 0, 1, 1, 1, 0, "+p+st"},
-                            {GemmBackend::Wgmma, 0, 1, 1, 0, 1, "+p+64r"}};
-  constexpr int kWg = sizeof(wgmma_alts) / sizeof(wgmma_alts[0]);
+  // The alternate columns. float32 rows: the cp.async SIMT kernel with split-K (sm_80+). bf16 rows, on
+  // compute capability 9.0: the wgmma kernel with {stream-K, 192-wide, persistent, TMA store, 64-row tiles
+  // where M <= 64}.
+  const Alt f32_alts[] = {{GemmBackend::Wick, -1, -1, -1, -1, -1, 1, "async"}};
+  const Alt wgmma_alts[] = {
+      {GemmBackend::Wgmma, 0, 0, 0, 0, 0, -1, "wgmma"},  {GemmBackend::Wgmma, 1, 0, 0, 0, 0, -1, "+sk"},
+      {GemmBackend::Wgmma, 0, 1, 0, 0, 0, -1, "+192"},   {GemmBackend::Wgmma, 0, 1, 1, 0, 0, -1, "+p"},
+      {GemmBackend::Wgmma, 1, 0, 0, 1, 0, -1, "+sk+st"}, {GemmBackend::Wgmma, 0, 1, 1, 1, 0, -1, "+p+st"},
+      {GemmBackend::Wgmma, 0, 1, 1, 0, 1, -1, "+p+64r"}};
+  std::vector<Alt> cols(std::begin(f32_alts), std::end(f32_alts));
+  cols.insert(cols.end(), std::begin(wgmma_alts), std::end(wgmma_alts));
+  const int kF32 = sizeof(f32_alts) / sizeof(f32_alts[0]), kCols = static_cast<int>(cols.size());
+  const bool sm80 = wick::cuda::device_properties(wick::cuda::current_device()).major >= 8;
   std::printf("%-44s %9s", "shape (MxNxK)", "wick");
-  for (const Alt& a : wgmma_alts) std::printf(" %9s", a.name);
+  for (const Alt& a : cols) std::printf(" %9s", a.name);
   std::printf(" %9s %9s %7s", "cublas", "cublasLt", "ratio");
-  for (const Alt& a : wgmma_alts) std::printf(" %7s", (std::string(a.name) + "/").c_str());
+  for (const Alt& a : cols) std::printf(" %7s", (std::string(a.name) + "/").c_str());
   std::printf(" %7s %9s %9s\n", "lt/", "best/pk", "cublas/pk");
   for (DType dt : dtypes)
     for (const Shape& s : kShapes) {
       Operands o(s, dt);
       const double flops = 2.0 * s.M * s.N * s.K;
-      const bool wg = sm90 && dt == wick::kBFloat16;
-      std::vector<Alt> alts = {{GemmBackend::Wick, -1, -1, -1, -1, -1, "wick"},
-                               {GemmBackend::Cublas, -1, -1, -1, -1, -1, "cublas"},
-                               {GemmBackend::CublasLt, -1, -1, -1, -1, -1, "cublasLt"}};
-      if (wg) alts.insert(alts.end(), std::begin(wgmma_alts), std::end(wgmma_alts));
+      // Which of `cols` this row times, and where in `alts` each one's times are (-1: not timed).
+      std::vector<Alt> alts = {{GemmBackend::Wick, -1, -1, -1, -1, -1, -1, "wick"},
+                               {GemmBackend::Cublas, -1, -1, -1, -1, -1, -1, "cublas"},
+                               {GemmBackend::CublasLt, -1, -1, -1, -1, -1, -1, "cublasLt"}};
+      std::vector<int> at(kCols, -1);
+      for (int i = 0; i < kCols; ++i) {
+        const bool applies = i < kF32 ? dt == wick::kFloat32 && sm80 : dt == wick::kBFloat16 && sm90;
+        if (applies) at[i] = static_cast<int>(alts.size()), alts.push_back(cols[i]);
+      }
       auto run = [&](const Alt& a, int calls) {
-        return time_calls(o, a.be, calls, a.stream_k, a.narrow, a.persistent, a.store, a.rows64);
+        return time_calls(o, a.be, calls, a.stream_k, a.narrow, a.persistent, a.store, a.rows64, a.simt_async);
       };
       double one = 0;
       for (const Alt& a : alts) run(a, 2);
@@ -224,10 +239,10 @@ int compare(int rounds, const std::vector<DType>& dtypes) {
       const double mw = median(t[0]), mc = median(t[1]), ml = median(t[2]);
       double best = mw;
       std::string vals, rats;
-      for (int i = 0; i < kWg; ++i) {
+      for (int i = 0; i < kCols; ++i) {
         char v[32] = "-", r[32] = "-";
-        if (wg) {
-          const double m = median(t[3 + i]);
+        if (at[i] >= 0) {
+          const double m = median(t[at[i]]);
           best = std::max(best, m);
           std::snprintf(v, sizeof v, "%.1f", m);
           std::snprintf(r, sizeof r, "%.3f", m / mc);
@@ -242,7 +257,8 @@ int compare(int rounds, const std::vector<DType>& dtypes) {
                   ml, mw / mc, rats.c_str(), ml / mc, best / peak(dt), mc / peak(dt));
       std::fflush(stdout);
     }
-  std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas; wgmma = the TMA kernel with every\n"
+  std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas; async = float32 on the cp.async\n"
+              " SIMT kernel with split-K (WICK_CUDA_SIMT_ASYNC); wgmma = the TMA kernel with every\n"
               " option off, +sk = with stream-K (WICK_CUDA_GEMM_STREAMK), +192 = 192-wide tiles where chosen\n"
               " (WICK_CUDA_WGMMA_N192), +p = persistent tiles and 192-wide ones where chosen\n"
               " (WICK_CUDA_GEMM_PERSISTENT: the default), +st = with the TMA store epilogue (WICK_CUDA_GEMM_TMA_STORE),\n"

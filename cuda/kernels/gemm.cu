@@ -63,6 +63,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -73,6 +74,7 @@
 #include "cuda/runtime.h"
 #include "ops/cpu/linalg.h"
 #include "cuda/vendor/cublas.h"
+#include "ops/creation.h"
 
 namespace wick::cuda {
 
@@ -553,6 +555,241 @@ __global__ void __launch_bounds__(kTcThreads) gemm_tc_kernel(TcParams p) {
   }
 }
 
+// ---------------------------------------------------------------------------
+// 4. float32 SIMT with cp.async stages and split-K (sm_80+; opt-in, simt_async_switch)
+//
+// The layout of cuBLAS's Hopper SGEMM tiles (128 x 128 x 8, 2 x 2 warps,
+// multi-stage): a CTA of 4 warps computes a 128 x 128 tile of C, each warp a
+// 64 x 64 quarter, each lane 16 x 8 outputs (128 accumulators). Lanes form
+// a 4 (m) x 8 (n) grid; a lane's rows are 4 groups of 4 consecutive rows 16
+// apart, its columns 2 groups of 4 consecutive columns 32 apart. Per k a
+// lane reads 4 + 2 16-byte vectors from shared memory for 128 FMAs (the
+// default kernel: 4 for 64), and the vectors a warp reads in one load are
+// contiguous: 4 distinct ones (64 bytes) for A, 8 (128 bytes) for B.
+//
+// Operand tiles go from global to shared memory by cp.async, kSaStages
+// stages deep (no register staging): each stage holds [BK][BM] of A and
+// [BK][BN] of B, k-major, rows padded to 132 floats. A layout whose
+// contiguous dimension is m (n for B) is copied 16 bytes at a time when
+// aligned, 4 otherwise; one whose contiguous dimension is k is copied 4 bytes
+// at a time, transposing: the 32 lanes of a warp cover 8 k by 4 rows, and the
+// padding (4 floats) puts those 32 stores in 32 distinct banks. Elements past
+// the matrix, or past the CTA's K range, are zero-filled by cp.async's
+// src-size operand.
+//
+// Split-K: when the tiles would leave SMs idle or run a thin last wave
+// (choose_simt_splits), the K range is cut into `splits` chunks (multiples of
+// BK), grid.z runs over (batch, split), each CTA stores its raw partial tile
+// in a float32 workspace [batch][splits][M][N], and simt_split_reduce_kernel
+// sums the splits in order (deterministic) and applies alpha and beta.
+//
+// Registers (ptxas, CUDA 13, __launch_bounds__(128, 2) caps them at 255):
+// 244-253 on sm_90a, no spill; on sm_80 four of the nine copy-mode pairs
+// spill 12-20 bytes. Written without a GPU: opt-in until CudaGemm.SimtAsyncTiles
+// passes on one and bench_cuda_gemm --compare times it.
+
+constexpr int kSaBM = 128, kSaBN = 128, kSaBK = 8, kSaStages = 4, kSaThreads = 128;
+constexpr int kSaLd = kSaBM + 4;  // floats per k-row of a stage's operand tile (padded)
+static_assert(kSaBM == kSaBN, "A's and B's stage tiles share one shape");
+
+// How an operand tile is copied: along its contiguous x (m or n) dimension
+// 16 bytes at a time (kVec) or 4 (kX), or along a contiguous k, 4 bytes at a
+// time (kK).
+enum class SaMode { kVec, kX, kK };
+
+struct SaParams {
+  int64_t M, N, K, batch;
+  const float* A;
+  const float* B;
+  float* C;
+  int64_t a_ms, a_ks;  // A(m, k) = A[m * a_ms + k * a_ks]
+  int64_t b_ks, b_ns;  // B(k, n) = B[k * b_ks + n * b_ns]
+  int64_t ldc, stride_a, stride_b, stride_c;
+  float alpha, beta;
+  bool vec_c;        // C rows 16-byte aligned (4-float stores)
+  int splits;        // K chunks; > 1: partial tiles to `work`
+  int64_t k_chunk;   // elements of K per chunk, a multiple of kSaBK
+  float* work;       // [batch][splits][M][N] when splits > 1
+};
+
+__device__ __forceinline__ void cp_async4(uint32_t dst, const void* src, int src_bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
+}
+
+// One thread's share of copying an operand's stage tiles: kCopies copies per
+// stage at fixed distances from one offset. The operand's element (x, k) is
+// at base[x * xs + k * ks], where the contiguous dimension's stride is 1 (x's
+// for kVec and kX, k's for kK) and the other one is `ld`; so copy i lies
+// i * kDx * ld (kK) or i * kDk * ld (kVec, kX) elements past copy 0, and a
+// stage kSaBK * ld (kVec, kX) or kSaBK (kK) past the previous one.
+template <SaMode kMode>
+struct SaLoader {
+  static constexpr bool kAlongK = kMode == SaMode::kK;
+  static constexpr int kCopies = kMode == SaMode::kVec ? 2 : 8;
+  // Copy i's tile coordinates: x = x_lane() + i * kDx, k = k_lane() + i * kDk.
+  static constexpr int kDx = kAlongK ? 16 : 0;
+  static constexpr int kDk = kMode == SaMode::kVec ? 4 : kMode == SaMode::kX ? 1 : 0;
+  static constexpr int kSmemStep = kDk * kSaLd + kDx;  // floats between copies in the stage tile
+
+  const float* base;  // the matrix of this batch index
+  int64_t off;        // copy 0's element at k = 0 (formed into a pointer only when inside)
+  int64_t ld;         // the stride of the non-contiguous dimension
+  uint32_t x_ok = 0;  // bit i: copy i's x lies inside the matrix
+  int vec_bytes = 0;  // kVec: bytes of the copies' 4 x values inside the matrix
+
+  __device__ __forceinline__ static int x_lane(int tid) {
+    return kMode == SaMode::kVec ? (tid % 32) * 4 : kMode == SaMode::kX ? tid : tid / 8;
+  }
+  __device__ __forceinline__ static int k_lane(int tid) {
+    return kMode == SaMode::kVec ? tid / 32 : kMode == SaMode::kX ? 0 : tid % 8;
+  }
+
+  __device__ __forceinline__ SaLoader(const float* mat, int64_t ld_, int64_t x0, int64_t X, int tid)
+      : base(mat), ld(ld_) {
+    const int64_t gx = x0 + x_lane(tid);
+    off = kAlongK ? gx * ld + k_lane(tid) : gx + k_lane(tid) * ld;
+#pragma unroll
+    for (int i = 0; i < kCopies; ++i)
+      if (gx + i * kDx < X) x_ok |= 1u << i;
+    if constexpr (kMode == SaMode::kVec) vec_bytes = gx < X ? static_cast<int>(X - gx < 4 ? X - gx : 4) * 4 : 0;
+  }
+
+  // The stage tile of k in [k0, k0 + kSaBK) (k < kend only) into smem tile
+  // `dst` ([kSaBK][kSaLd] floats).
+  __device__ __forceinline__ void copy(float* dst, int64_t k0, int64_t kend, int tid) const {
+    const int64_t o = off + (kAlongK ? k0 : k0 * ld), step = kAlongK ? kDx * ld : kDk * ld;
+    const int64_t k_room = kend - k0 - k_lane(tid);  // copy i is inside K when i * kDk < k_room
+    const uint32_t s = smem_addr(dst + k_lane(tid) * kSaLd + x_lane(tid));
+    int64_t oi = o;  // copy i's element (a running sum: no per-copy offsets kept live across the loop)
+#pragma unroll
+    for (int i = 0; i < kCopies; ++i, oi += step) {
+      const bool in = ((x_ok >> i) & 1u) != 0 && i * kDk < k_room;
+      const float* src = in ? base + oi : base;
+      if constexpr (kMode == SaMode::kVec)
+        cp_async16(s + i * kSmemStep * 4, src, in ? vec_bytes : 0);
+      else
+        cp_async4(s + i * kSmemStep * 4, src, in ? 4 : 0);
+    }
+  }
+};
+
+template <SaMode kA, SaMode kB>
+__global__ void __launch_bounds__(kSaThreads, 2) gemm_simt_async_kernel(SaParams p) {
+  __shared__ __align__(16) float As[kSaStages][kSaBK][kSaLd];
+  __shared__ __align__(16) float Bs[kSaStages][kSaBK][kSaLd];
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int row0 = (warp / 2) * 64 + (lane / 8) * 4;  // + g * 16 + r: the lane's rows in the tile
+  const int col0 = (warp % 2) * 64 + (lane % 8) * 4;  // + h * 32 + c: its columns
+  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kSaBM, n0 = static_cast<int64_t>(blockIdx.x) * kSaBN;
+
+  for (int64_t z = blockIdx.z; z < p.batch * p.splits; z += gridDim.z) {
+    const int64_t bi = z / p.splits;
+    const int split = static_cast<int>(z % p.splits);
+    const int64_t kbeg = split * p.k_chunk, kend = min(p.K, kbeg + p.k_chunk);
+    const int nk = kend > kbeg ? static_cast<int>((kend - kbeg + kSaBK - 1) / kSaBK) : 0;  // < 2^31 for K < 2^34
+    // A's non-contiguous stride is its m stride when k is contiguous (kK), else its k stride; B's likewise.
+    const SaLoader<kA> la(p.A + bi * p.stride_a, kA == SaMode::kK ? p.a_ms : p.a_ks, m0, p.M, tid);
+    const SaLoader<kB> lb(p.B + bi * p.stride_b, kB == SaMode::kK ? p.b_ns : p.b_ks, n0, p.N, tid);
+
+    float acc[16][8];
+#pragma unroll
+    for (int i = 0; i < 16; ++i)
+#pragma unroll
+      for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
+
+#pragma unroll
+    for (int s = 0; s < kSaStages - 1; ++s) {
+      if (s < nk) {
+        la.copy(&As[s][0][0], kbeg + s * kSaBK, kend, tid);
+        lb.copy(&Bs[s][0][0], kbeg + s * kSaBK, kend, tid);
+      }
+      cp_async_commit();  // empty groups keep the count that wait_group relies on
+    }
+    int64_t k_fill = kbeg + (kSaStages - 1) * kSaBK;  // first k of the stage the loop copies next
+    for (int kt = 0; kt < nk; ++kt, k_fill += kSaBK) {
+      cp_async_wait<kSaStages - 2>();  // this thread's copies of stage kt have landed
+      __syncthreads();                 // everyone's have; and stage kt - 1 is no longer read
+      const int next = kt + kSaStages - 1;
+      if (next < nk) {
+        const int buf = next % kSaStages;
+        la.copy(&As[buf][0][0], k_fill, kend, tid);
+        lb.copy(&Bs[buf][0][0], k_fill, kend, tid);
+      }
+      cp_async_commit();
+      const int cur = kt % kSaStages;
+#pragma unroll
+      for (int kk = 0; kk < kSaBK; ++kk) {
+        float a[16], b[8];
+#pragma unroll
+        for (int g = 0; g < 4; ++g) {
+          const float4 v = *reinterpret_cast<const float4*>(&As[cur][kk][row0 + g * 16]);
+          a[g * 4 + 0] = v.x, a[g * 4 + 1] = v.y, a[g * 4 + 2] = v.z, a[g * 4 + 3] = v.w;
+        }
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const float4 v = *reinterpret_cast<const float4*>(&Bs[cur][kk][col0 + h * 32]);
+          b[h * 4 + 0] = v.x, b[h * 4 + 1] = v.y, b[h * 4 + 2] = v.z, b[h * 4 + 3] = v.w;
+        }
+#pragma unroll
+        for (int i = 0; i < 16; ++i)
+#pragma unroll
+          for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+      }
+    }
+    cp_async_wait<0>();  // no copy still targets the buffers when the next (batch, split) starts
+    __syncthreads();
+
+    // Epilogue: C = alpha acc + beta C, or the raw partial into the workspace.
+    const bool partial = p.splits > 1;
+    float* out = partial ? p.work + z * p.M * p.N : p.C + bi * p.stride_c;
+    const int64_t ld = partial ? p.N : p.ldc;
+    const bool vec = partial ? p.N % 4 == 0 : p.vec_c;
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const int64_t m = m0 + row0 + (i / 4) * 16 + i % 4;
+      if (m >= p.M) continue;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int64_t n = n0 + col0 + h * 32;
+        float* c = out + m * ld + n;
+        float r[4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) r[e] = partial ? acc[i][h * 4 + e] : p.alpha * acc[i][h * 4 + e];
+        if (vec && n + 4 <= p.N) {
+          if (!partial && p.beta != 0.f) {
+            const float4 o = *reinterpret_cast<const float4*>(c);
+            r[0] = fmaf(p.beta, o.x, r[0]), r[1] = fmaf(p.beta, o.y, r[1]);
+            r[2] = fmaf(p.beta, o.z, r[2]), r[3] = fmaf(p.beta, o.w, r[3]);
+          }
+          *reinterpret_cast<float4*>(c) = make_float4(r[0], r[1], r[2], r[3]);
+        } else {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            if (n + e >= p.N) break;
+            c[e] = !partial && p.beta != 0.f ? fmaf(p.beta, c[e], r[e]) : r[e];
+          }
+        }
+      }
+    }
+  }
+}
+
+// C[b][m, n] = alpha * (sum over s, in order, of work[b][s][m, n]) + beta * C[b][m, n]
+// (beta = 0: C is not read).
+__global__ void simt_split_reduce_kernel(const float* work, float* C, int64_t M, int64_t N, int64_t batch,
+                                         int splits, int64_t ldc, int64_t stride_c, float alpha, float beta) {
+  const int64_t mn = M * N, total = batch * mn;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t b = i / mn, r = i % mn;
+    const float* w = work + b * splits * mn + r;
+    float s = 0.f;
+    for (int k = 0; k < splits; ++k) s += w[k * mn];
+    float* c = C + b * stride_c + (r / N) * ldc + r % N;
+    *c = beta != 0.f ? fmaf(beta, *c, alpha * s) : alpha * s;
+  }
+}
+
 // C[b][m, n] = bias[n] for every batch and row: a GemmArgs bias made C's
 // contents, for the kernels that read beta * C instead (E: the element's
 // size, moved as raw bits).
@@ -596,6 +833,120 @@ OptInSwitch& simt_wide_switch() {
   return s;
 }
 
+// The cp.async SIMT kernel with split-K (section 4): opt-in until a GPU has
+// run CudaGemm.SimtAsyncTiles and timed it (bench_cuda_gemm --compare's
+// "async" column).
+OptInSwitch& simt_async_switch() {
+  static OptInSwitch s("WICK_CUDA_SIMT_ASYNC", /*default_on=*/false);
+  return s;
+}
+std::atomic<int> simt_async_forced_splits{0};  // 0: choose_simt_splits
+std::atomic<int64_t> simt_async_count{0}, simt_async_split_count{0};
+
+// How many K chunks a float32 product of `tiles` 128 x 128 tiles (batch
+// included) and `ksteps` steps of kSaBK runs in, on `sms` SMs holding `occ`
+// CTAs each. A rough cost model, in units of one k step of an SM running
+// `occ` CTAs at once:
+//  - the blocks are spread evenly, so the busiest SM runs ceil(ctas / sms)
+//    CTAs in rounds of `occ`; a last round of fewer CTAs is assumed to take
+//    0.3 + 0.7 * (its CTAs / occ) of a full one (a lone CTA of 4 warps keeps
+//    its SM's FMA pipes busy only part of the time);
+//  - the partial tiles are written and read once each and C written (and
+//    read for beta != 0), at an assumed 4 MB per unit: an H100 moves about
+//    that in the ~3,400 cycles two CTAs take for a k step at 60% of the FMA
+//    peak.
+// Each chunk keeps at least 16 k steps, and the workspace stays under 1 GiB.
+int choose_simt_splits(int64_t tiles, int64_t ksteps, int64_t mn_batch, bool beta, int64_t sms, int occ) {
+  auto cost = [&](int s) {
+    const int64_t ctas = tiles * s, per_sm = (ctas + sms - 1) / sms;
+    const int64_t steps = (ksteps + s - 1) / s;
+    const int64_t full = per_sm / occ, rest = per_sm % occ;
+    double t = static_cast<double>(steps) * (static_cast<double>(full) + (rest ? 0.3 + 0.7 * rest / occ : 0.0));
+    if (s > 1) t += (2.0 * s + 1.0 + (beta ? 1.0 : 0.0)) * 4.0 * static_cast<double>(mn_batch) / 4e6;
+    return t;
+  };
+  int best = 1;
+  double best_cost = cost(1);
+  for (int s = 2; s <= 16 && ksteps / s >= 16 && static_cast<double>(s) * mn_batch * 4 < 1073741824.0; ++s) {
+    const double c = cost(s);
+    if (c < best_cost) best = s, best_cost = c;
+  }
+  return best;
+}
+
+// CTAs of the cp.async SIMT kernel one SM holds (2 by its launch bounds,
+// unless the device has fewer registers or less shared memory), per device.
+int simt_async_occupancy(int dev) {
+  static std::atomic<int> cached[64] = {};
+  std::atomic<int>* slot = dev >= 0 && dev < 64 ? &cached[dev] : nullptr;
+  if (slot != nullptr && slot->load(std::memory_order_relaxed) > 0) return slot->load(std::memory_order_relaxed);
+  int occ = 0;
+  WICK_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+      &occ, gemm_simt_async_kernel<SaMode::kK, SaMode::kVec>, kSaThreads, 0));
+  occ = std::max(occ, 1);
+  if (slot != nullptr) slot->store(occ, std::memory_order_relaxed);
+  return occ;
+}
+
+// The float32 product on the cp.async SIMT kernel; false where it does not
+// apply (below sm_80: no cp.async).
+bool launch_simt_async(const GemmArgs& g) {
+  int dev = 0;
+  WICK_CUDA_CHECK(cudaGetDevice(&dev));
+  const cudaDeviceProp& prop = device_properties(dev);
+  if (prop.major < 8) return false;
+  SaParams p{};
+  p.M = g.M, p.N = g.N, p.K = g.K, p.batch = g.batch;
+  p.A = static_cast<const float*>(g.A), p.B = static_cast<const float*>(g.B), p.C = static_cast<float*>(g.C);
+  p.a_ms = g.trans_a ? 1 : g.lda, p.a_ks = g.trans_a ? g.lda : 1;
+  p.b_ks = g.trans_b ? 1 : g.ldb, p.b_ns = g.trans_b ? g.ldb : 1;
+  p.ldc = g.ldc, p.stride_a = g.stride_a, p.stride_b = g.stride_b, p.stride_c = g.stride_c;
+  p.alpha = static_cast<float>(g.alpha), p.beta = static_cast<float>(g.beta);
+  p.vec_c = aligned(g.C, 16) && g.ldc % 4 == 0 && (g.batch <= 1 || g.stride_c % 4 == 0);
+  // A's contiguous dim is m when stored transposed, B's is n when not. 16-byte copies need every
+  // matrix's rows 16-byte aligned (a batch stride matters only with more than one matrix).
+  const bool vec_a = aligned(g.A, 16) && g.lda % 4 == 0 && (g.batch <= 1 || g.stride_a % 4 == 0);
+  const bool vec_b = aligned(g.B, 16) && g.ldb % 4 == 0 && (g.batch <= 1 || g.stride_b % 4 == 0);
+  const SaMode ma = !g.trans_a ? SaMode::kK : vec_a ? SaMode::kVec : SaMode::kX;
+  const SaMode mb = g.trans_b ? SaMode::kK : vec_b ? SaMode::kVec : SaMode::kX;
+
+  const unsigned tn = tiles(g.N, kSaBN, "N"), tm = tiles(g.M, kSaBM, "M");
+  const int64_t ksteps = (g.K + kSaBK - 1) / kSaBK;
+  int splits = simt_async_forced_splits.load(std::memory_order_relaxed);
+  if (splits <= 0)
+    splits = choose_simt_splits(static_cast<int64_t>(tn) * tm * g.batch, ksteps, g.M * g.N * g.batch, g.beta != 0,
+                                prop.multiProcessorCount, simt_async_occupancy(dev));
+  if (g.K == 0) splits = 1;
+  p.splits = splits;
+  p.k_chunk = (ksteps + splits - 1) / splits * kSaBK;
+  Tensor work;  // freed after the launches; the allocator reuses it only for later work on this stream
+  if (splits > 1) {
+    work = empty({g.batch * splits * g.M * g.N}, TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
+    p.work = static_cast<float*>(work.data_ptr_raw());
+  }
+  const dim3 grid(tn, tm, static_cast<unsigned>(std::min<int64_t>(g.batch * splits, 65535)));
+  auto launch = [&]<SaMode kA, SaMode kB>() {
+    gemm_simt_async_kernel<kA, kB><<<grid, kSaThreads, 0, current_stream()>>>(p);
+  };
+  auto with_b = [&]<SaMode kA>() {
+    if (mb == SaMode::kVec) launch.template operator()<kA, SaMode::kVec>();
+    else if (mb == SaMode::kX) launch.template operator()<kA, SaMode::kX>();
+    else launch.template operator()<kA, SaMode::kK>();
+  };
+  if (ma == SaMode::kVec) with_b.template operator()<SaMode::kVec>();
+  else if (ma == SaMode::kX) with_b.template operator()<SaMode::kX>();
+  else with_b.template operator()<SaMode::kK>();
+  WICK_CUDA_CHECK_LAUNCH();
+  if (splits > 1) {
+    simt_split_reduce_kernel<<<grid_for(g.batch * g.M * g.N, 256), 256, 0, current_stream()>>>(
+        p.work, p.C, g.M, g.N, g.batch, splits, g.ldc, g.stride_c, p.alpha, p.beta);
+    WICK_CUDA_CHECK_LAUNCH();
+    simt_async_split_count.fetch_add(1, std::memory_order_relaxed);
+  }
+  simt_async_count.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
 template <typename T>
 void launch_simt(const GemmArgs& g) {
   constexpr bool kFloat = std::is_same_v<T, float>;
@@ -613,6 +964,7 @@ void launch_simt(const GemmArgs& g) {
   p.vec_b = aligned(g.B, 16) && g.ldb % V == 0 && g.stride_b % V == 0;
   const dim3 grid(tiles(g.N, BN, "N"), tiles(g.M, BM, "M"), batch_grid(g.batch));
   if constexpr (kFloat) {
+    if (simt_async_switch().on() && launch_simt_async(g)) return;
     if (simt_wide_switch().on()) {
       constexpr int kBK = 8, kTN = 16;
       gemm_simt_kernel<T, BM, BN, kBK, TM, kTN, V, 2><<<grid, (BM / TM) * (BN / kTN), 0, current_stream()>>>(p);
@@ -759,6 +1111,11 @@ OptInSwitch& bias_switch() {
 }  // namespace
 
 void set_gemm_simt_wide(bool on) { simt_wide_switch().set(on); }
+void set_gemm_simt_async(bool on) { simt_async_switch().set(on); }
+bool gemm_simt_async() { return simt_async_switch().on(); }
+void set_gemm_simt_async_splits(int splits) { simt_async_forced_splits.store(std::max(splits, 0)); }
+int64_t gemm_simt_async_products() { return simt_async_count.load(); }
+int64_t gemm_simt_async_split_products() { return simt_async_split_count.load(); }
 bool gemm_simt_wide() { return simt_wide_switch().on(); }
 
 void set_gemm_bias_epilogue(bool on) { bias_switch().set(on); }

@@ -96,6 +96,20 @@ void gemm_reference(const GemmArgs& g);
 void set_gemm_simt_wide(bool on);
 bool gemm_simt_wide();
 
+// The float32 SIMT kernel after cuBLAS's Hopper SGEMM tiles (gemm.cu,
+// section 4): 4 warps per 128 x 128 tile, 16 x 8 outputs per lane, operand
+// tiles copied by cp.async 4 stages deep, and split-K where the tiles alone
+// would leave SMs idle (sm_80+; elsewhere the default kernel runs).
+// WICK_CUDA_SIMT_ASYNC=1 or the setter turns it on; OFF by default until a
+// GPU has run CudaGemm.SimtAsyncTiles and bench_cuda_gemm --compare.
+void set_gemm_simt_async(bool on);
+bool gemm_simt_async();
+// Forces its K chunks (tests); 0 (the default) lets the cost model choose.
+void set_gemm_simt_async_splits(int splits);
+// Products it has run, and those of them that ran split-K (tests).
+int64_t gemm_simt_async_products();
+int64_t gemm_simt_async_split_products();
+
 // Whether addmm (ops/linalg.cpp) hands a row-vector c (a linear layer's
 // bias) to the GEMM as GemmArgs::bias instead of copying it into the output
 // first. CudaGemm.BiasEpilogue passed on an H100 (2026-11-27); OFF by default

@@ -622,10 +622,7 @@ TEST(CudaGemm, Rows64Tiles) {
   EXPECT_EQ(cuda::wgmma_rows64_products(), before) << "M = 65 took 64-row tiles";
 }
 
-// The float32 SIMT kernel compiled for two CTAs per SM (its registers capped
-// at 128, with a small spill): the shapes, transposes and padding of the
-// default kernel's tests, and alpha, beta and batches.
-// The float32 cases the SIMT variant below runs: the default kernel's shapes,
+// The float32 cases the SIMT variants below run: the default kernel's shapes,
 // transposes and padding, and alpha, beta and batches.
 void check_simt_variant() {
   for (const Dims& d : kDims)
@@ -647,6 +644,52 @@ TEST(CudaGemm, SimtWideTiles) {
   check_simt_variant();
   check_case({129, 161, 17, 2, false, false, 0, false, 1.0, 0.0}, kFloat32, kFloat32);  // 32-column groups cut
   check_case({256, 96, 520, 1, true, true, 0, false, 1.0, 1.0}, kFloat32, kFloat32);
+}
+
+// The float32 SIMT kernel with cp.async stages and split-K
+// (set_gemm_simt_async; sm_80+): the SIMT variants' cases (every transpose:
+// A and B copied along k or along m/n, 16 or 4 bytes at a time, padded
+// leading dimensions; with pad 3 a single matrix's leading dimension M + 3
+// or N + 3 is a multiple of 4 where M, N is not, so the last 16-byte copy of
+// a row is partial), then split-K forced to 2, 3 and 7 chunks: a K that is
+// no multiple of the chunk, chunks with no K at all (K = 17 in 7 chunks of
+// 8), batches with a broadcast B, alpha and beta, N % 4 != 0 (scalar partial
+// stores), and the cost model choosing split-K by itself for a single tile
+// with a long K, and not for 512 tiles with K = 256 (on any SM count, two
+// chunks would halve each CTA's steps but double the CTAs per SM and add
+// the partials' traffic).
+TEST(CudaGemm, SimtAsyncTiles) {
+  WICK_SKIP_WITHOUT_CUDA();
+  if (cuda::device_properties(cuda::current_device()).major < 8) GTEST_SKIP() << "cp.async needs sm_80";
+  const test::SwitchScope restore(cuda::gemm_simt_async, cuda::set_gemm_simt_async);
+  struct SplitsScope {
+    ~SplitsScope() { cuda::set_gemm_simt_async_splits(0); }
+  } restore_splits;
+  cuda::set_gemm_simt_async(true);
+  const int64_t before = cuda::gemm_simt_async_products();
+  check_simt_variant();
+  EXPECT_GT(cuda::gemm_simt_async_products(), before) << "the products did not take the cp.async kernel";
+  check_case({256, 96, 520, 1, true, true, 0, false, 1.0, 1.0}, kFloat32, kFloat32);
+  check_case({200, 136, 64, 2, true, false, 0, false, 1.0, 0.0}, kFloat32, kFloat32);  // 16-byte copies, 2 x tiles
+  for (int splits : {2, 3, 7}) {
+    cuda::set_gemm_simt_async_splits(splits);
+    SCOPED_TRACE(testing::Message() << splits << " K chunks");
+    const int64_t split_before = cuda::gemm_simt_async_split_products();
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+      check_case({129, 257, 200, 1, ta, tb, 0, false, 1.0, 0.0}, kFloat32, kFloat32);
+      check_case({33, 65, 17, 3, ta, tb, 3, false, -0.5, 0.5}, kFloat32, kFloat32);
+    }
+    check_case({130, 70, 48, 4, false, true, 0, true, 1.0, -2.0}, kFloat32, kFloat32);
+    EXPECT_EQ(cuda::gemm_simt_async_split_products(), split_before + 9) << "a forced split-K product ran whole";
+  }
+  cuda::set_gemm_simt_async_splits(0);
+  int64_t split_before = cuda::gemm_simt_async_split_products();
+  check_case({64, 96, 4096, 1, true, false, 0, false, 1.0, 0.0}, kFloat32, kFloat32);
+  EXPECT_EQ(cuda::gemm_simt_async_split_products(), split_before + 1) << "one tile, K = 4096: no split-K chosen";
+  split_before = cuda::gemm_simt_async_split_products();
+  check_case({2048, 4096, 256, 1, true, false, 0, false, 1.0, 0.0}, kFloat32, kFloat32);
+  EXPECT_EQ(cuda::gemm_simt_async_split_products(), split_before) << "512 tiles with K = 256 were split";
 }
 
 TEST(CudaGemm, KZeroScalesC) {
