@@ -219,6 +219,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes)
     ("WICK_CUDA_CONV_IM2COL", "test_cuda_conv", ["CudaConvIm2col."]),
     ("WICK_CUDA_CONV_TRANSPOSE_FWD", "test_cuda_conv", ["CudaConvTransposeAsForward."]),
     ("WICK_CUDA_CONV_PACKS", "test_cuda_conv", ["CudaConvIm2col.Packs"]),
+    ("WICK_CUDA_CE_16BIT", "test_cuda_loss", ["CudaLoss.CrossEntropy16Bit"]),
     ("WICK_CUDA_ROW_CHUNKS", "test_cuda_loss", ["CudaLoss.CrossEntropyRowChunks"]),
     ("WICK_CUDA_ROW_CHUNKS", "test_cuda_nn", ["CudaNn.SoftmaxRowChunks", "CudaNn.LayerNormRowChunks"]),
     ("WICK_CUDA_FFT", "test_cuda_fft", ["CudaFft.", "CudaFftKernel."]),

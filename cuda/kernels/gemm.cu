@@ -597,15 +597,8 @@ static_assert(kSaBM == kSaBN, "A's and B's stage tiles share one shape");
 // time (kK).
 enum class SaMode { kVec, kX, kK };
 
-struct SaParams {
-  int64_t M, N, K, batch;
-  const float* A;
-  const float* B;
-  float* C;
-  int64_t a_ms, a_ks;  // A(m, k) = A[m * a_ms + k * a_ks]
-  int64_t b_ks, b_ns;  // B(k, n) = B[k * b_ks + n * b_ns]
-  int64_t ldc, stride_a, stride_b, stride_c;
-  float alpha, beta;
+// The SIMT kernel's parameters (vec_a / vec_b: 16-byte copies allowed) and:
+struct SaParams : SimtParams<float> {
   bool vec_c;        // C rows 16-byte aligned (4-float stores)
   int splits;        // K chunks; > 1: partial tiles to `work`
   int64_t k_chunk;   // elements of K per chunk, a multiple of kSaBK
@@ -833,6 +826,24 @@ OptInSwitch& simt_wide_switch() {
   return s;
 }
 
+// The SIMT kernels' parameters for a product.
+template <typename T>
+SimtParams<T> simt_params(const GemmArgs& g) {
+  constexpr int V = 16 / sizeof(T);
+  SimtParams<T> p{};
+  p.M = g.M, p.N = g.N, p.K = g.K, p.batch = g.batch;
+  p.A = static_cast<const T*>(g.A), p.B = static_cast<const T*>(g.B), p.C = static_cast<T*>(g.C);
+  p.a_ms = g.trans_a ? 1 : g.lda, p.a_ks = g.trans_a ? g.lda : 1;
+  p.b_ks = g.trans_b ? 1 : g.ldb, p.b_ns = g.trans_b ? g.ldb : 1;
+  // With K = 1 or M = 1 both strides may be 1; the loader then treats k as
+  // the contiguous dim of A (a_ks == 1), which is exact either way.
+  p.ldc = g.ldc, p.stride_a = g.stride_a, p.stride_b = g.stride_b, p.stride_c = g.stride_c;
+  p.alpha = static_cast<T>(g.alpha), p.beta = static_cast<T>(g.beta);
+  p.vec_a = aligned(g.A, 16) && g.lda % V == 0 && g.stride_a % V == 0;
+  p.vec_b = aligned(g.B, 16) && g.ldb % V == 0 && g.stride_b % V == 0;
+  return p;
+}
+
 // The cp.async SIMT kernel with split-K (section 4): opt-in until a GPU has
 // run CudaGemm.SimtAsyncTiles and timed it (bench_cuda_gemm --compare's
 // "async" column).
@@ -896,19 +907,15 @@ bool launch_simt_async(const GemmArgs& g) {
   const cudaDeviceProp& prop = device_properties(dev);
   if (prop.major < 8) return false;
   SaParams p{};
-  p.M = g.M, p.N = g.N, p.K = g.K, p.batch = g.batch;
-  p.A = static_cast<const float*>(g.A), p.B = static_cast<const float*>(g.B), p.C = static_cast<float*>(g.C);
-  p.a_ms = g.trans_a ? 1 : g.lda, p.a_ks = g.trans_a ? g.lda : 1;
-  p.b_ks = g.trans_b ? 1 : g.ldb, p.b_ns = g.trans_b ? g.ldb : 1;
-  p.ldc = g.ldc, p.stride_a = g.stride_a, p.stride_b = g.stride_b, p.stride_c = g.stride_c;
-  p.alpha = static_cast<float>(g.alpha), p.beta = static_cast<float>(g.beta);
+  static_cast<SimtParams<float>&>(p) = simt_params<float>(g);
+  // 16-byte copies need every matrix's rows 16-byte aligned (a batch stride matters only with more than one
+  // matrix; the default kernel's flags ask for it always).
+  p.vec_a = aligned(g.A, 16) && g.lda % 4 == 0 && (g.batch <= 1 || g.stride_a % 4 == 0);
+  p.vec_b = aligned(g.B, 16) && g.ldb % 4 == 0 && (g.batch <= 1 || g.stride_b % 4 == 0);
   p.vec_c = aligned(g.C, 16) && g.ldc % 4 == 0 && (g.batch <= 1 || g.stride_c % 4 == 0);
-  // A's contiguous dim is m when stored transposed, B's is n when not. 16-byte copies need every
-  // matrix's rows 16-byte aligned (a batch stride matters only with more than one matrix).
-  const bool vec_a = aligned(g.A, 16) && g.lda % 4 == 0 && (g.batch <= 1 || g.stride_a % 4 == 0);
-  const bool vec_b = aligned(g.B, 16) && g.ldb % 4 == 0 && (g.batch <= 1 || g.stride_b % 4 == 0);
-  const SaMode ma = !g.trans_a ? SaMode::kK : vec_a ? SaMode::kVec : SaMode::kX;
-  const SaMode mb = g.trans_b ? SaMode::kK : vec_b ? SaMode::kVec : SaMode::kX;
+  // A's contiguous dim is m when stored transposed, B's is n when not.
+  const SaMode ma = !g.trans_a ? SaMode::kK : p.vec_a ? SaMode::kVec : SaMode::kX;
+  const SaMode mb = g.trans_b ? SaMode::kK : p.vec_b ? SaMode::kVec : SaMode::kX;
 
   const unsigned tn = tiles(g.N, kSaBN, "N"), tm = tiles(g.M, kSaBM, "M");
   const int64_t ksteps = (g.K + kSaBK - 1) / kSaBK;
@@ -951,17 +958,7 @@ template <typename T>
 void launch_simt(const GemmArgs& g) {
   constexpr bool kFloat = std::is_same_v<T, float>;
   constexpr int BM = kFloat ? 128 : 64, BN = BM, BK = 8, TM = kFloat ? 8 : 4, TN = TM, V = 16 / sizeof(T);
-  SimtParams<T> p{};
-  p.M = g.M, p.N = g.N, p.K = g.K, p.batch = g.batch;
-  p.A = static_cast<const T*>(g.A), p.B = static_cast<const T*>(g.B), p.C = static_cast<T*>(g.C);
-  p.a_ms = g.trans_a ? 1 : g.lda, p.a_ks = g.trans_a ? g.lda : 1;
-  p.b_ks = g.trans_b ? 1 : g.ldb, p.b_ns = g.trans_b ? g.ldb : 1;
-  // With K = 1 or M = 1 both strides may be 1; the loader then treats k as
-  // the contiguous dim of A (a_ks == 1), which is exact either way.
-  p.ldc = g.ldc, p.stride_a = g.stride_a, p.stride_b = g.stride_b, p.stride_c = g.stride_c;
-  p.alpha = static_cast<T>(g.alpha), p.beta = static_cast<T>(g.beta);
-  p.vec_a = aligned(g.A, 16) && g.lda % V == 0 && g.stride_a % V == 0;
-  p.vec_b = aligned(g.B, 16) && g.ldb % V == 0 && g.stride_b % V == 0;
+  const SimtParams<T> p = simt_params<T>(g);
   const dim3 grid(tiles(g.N, BN, "N"), tiles(g.M, BM, "M"), batch_grid(g.batch));
   if constexpr (kFloat) {
     if (simt_async_switch().on() && launch_simt_async(g)) return;

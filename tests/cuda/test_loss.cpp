@@ -155,24 +155,33 @@ TEST(CudaLoss, ComposedLossesRunOnTheDevice) {
 // same order, so the loss and the logits' gradient (rounded once to the
 // logits' dtype either way) must equal the cast-first form bit for bit; the
 // gradient of [N, C] logits whose rows are not whole 16 bytes comes with
-// padded rows.
+// padded rows. Vocabularies of 1 and 7 (rows shorter than a 16-byte chunk),
+// 1001 and GPT-2's 50257, and logits whose storage starts 6 or 10 bytes off
+// 16-byte alignment.
 namespace {
 
 void expect_16bit_equals_the_float32_cast() {
   const test::SwitchScope restore(cuda::cross_entropy_16bit, cuda::set_cross_entropy_16bit);
   struct Case {
     Shape x, t;
+    int64_t offset = 0;  // elements before the logits in their storage (a contiguous view off alignment)
   };
-  const std::vector<Case> cases = {{{37, 1001}, {37}}, {{16, 64}, {16}}, {{3, 7, 5}, {3, 5}}, {{9}, {}}};
+  const std::vector<Case> cases = {{{37, 1001}, {37}},   {{16, 64}, {16}},     {{3, 7, 5}, {3, 5}}, {{9}, {}},
+                                   {{4, 50257}, {4}},    {{5, 1}, {5}},        {{5, 7}, {5}},
+                                   {{6, 40}, {6}, 3},    {{5, 301}, {5}, 5}};
   for (DType dt : {kBFloat16, kFloat16})
     for (const Case& cs : cases)
       for (Reduction red : {Reduction::None, Reduction::Mean})
         for (double eps : {0.0, 0.1})
           for (bool weighted : {false, true}) {
             const int64_t C = cs.x.size() == 1 ? cs.x[0] : cs.x[1];
-            SCOPED_TRACE(str(dt, " ", shape_str(cs.x), " reduction ", static_cast<int>(red), " eps ", eps,
-                             weighted ? " weighted" : ""));
-            const Tensor x = normal(cs.x, kFloat32, 21, 3.0).to(kCuda).to(dt);
+            SCOPED_TRACE(str(dt, " ", shape_str(cs.x), " offset ", cs.offset, " reduction ", static_cast<int>(red),
+                             " eps ", eps, weighted ? " weighted" : ""));
+            const Tensor x = normal({numel_of(cs.x) + cs.offset}, kFloat32, 21, 3.0)
+                                 .to(kCuda)
+                                 .to(dt)
+                                 .narrow(0, cs.offset, numel_of(cs.x))
+                                 .view(cs.x);
             Tensor t = classes(cs.t, C, 22).to(kCuda);
             if (t.numel() > 2) t.reshape({-1}).narrow(0, 1, 1).fill_(-100);
             const Tensor w = weighted ? add(abs(normal({C}, kFloat32, 23)), 0.1).to(kCuda) : Tensor();

@@ -81,8 +81,9 @@ TEST(CudaNn, SoftmaxAndLogSoftmaxEveryDimMatchTheCpu) {
 
 #ifdef WICK_WITH_CUDA
 // The chunked row sweeps (cuda::set_row_kernels_chunked): every dim and
-// shape above ([3, 1000] float32 rows start off a chunk's alignment in every
-// other row), and 16-bit rows against the CPU on their rounded values.
+// shape above (the rows of [2, 4097], [33, 2, 17], [4, 5, 6] and [7] start
+// off a chunk's alignment), and 16-bit rows against the CPU on their rounded
+// values.
 TEST(CudaNn, SoftmaxRowChunks) {
   WICK_SKIP_WITHOUT_CUDA();
   const test::SwitchScope restore(cuda::row_kernels_chunked, cuda::set_row_kernels_chunked);
@@ -188,12 +189,42 @@ TEST(CudaNn, LayerNormAndRmsNormMatchTheCpu) {
 
 #ifdef WICK_WITH_CUDA
 // The chunked row sweeps for layer_norm / rms_norm (rows of 33, 257, 1024,
-// 15 and 7 values: chunks cut short, rows off alignment).
+// 15 and 7 values: chunks cut short, rows off alignment), in float32 and
+// float64, then in float16 and bfloat16 (8 values per 16-byte chunk) against
+// the CPU on the rounded inputs: the output and the gradients of x, the
+// weight and the bias.
 TEST(CudaNn, LayerNormRowChunks) {
   WICK_SKIP_WITHOUT_CUDA();
   const test::SwitchScope restore(cuda::row_kernels_chunked, cuda::set_row_kernels_chunked);
   cuda::set_row_kernels_chunked(true);
   expect_layer_and_rms_norm_match_cpu();
+  const std::vector<std::pair<Shape, Shape>> cases = {
+      {{6, 33}, {33}}, {{5, 1024}, {1024}}, {{4, 3, 5}, {3, 5}}, {{700, 7}, {7}}};
+  auto f32 = [](const Tensor& v) { return v.defined() ? v.to(kFloat32).cpu() : v; };
+  for (DType dt : {kFloat16, kBFloat16})
+    for (const auto& [xs, ns] : cases)
+      for (bool rms : {false, true}) {
+        SCOPED_TRACE(str(dt, " ", shape_str(xs), rms ? " rms" : " layer"));
+        const double t = 4 * (dt == kFloat16 ? 2e-3 : 1.6e-2);
+        const Tensor x = add(normal(xs, kFloat32, 11, 2.0), 0.7).to(kCuda).to(dt);
+        const Tensor w = add(normal(ns, kFloat32, 12), 1.0).to(kCuda).to(dt);
+        const Tensor b = rms ? Tensor() : normal(ns, kFloat32, 13).to(kCuda).to(dt);
+        const Tensor gy = normal(xs, kFloat32, 14).to(kCuda).to(dt);
+        auto run = [&](const Tensor& x0, const Tensor& w0, const Tensor& b0, const Tensor& g0) {
+          Tensor xl = x0.detach().requires_grad_(true), wl = w0.detach().requires_grad_(true);
+          Tensor bl = b0.defined() ? b0.detach().requires_grad_(true) : Tensor();
+          Tensor y = rms ? rms_norm(xl, ns, wl, 1e-5) : layer_norm(xl, ns, wl, bl, 1e-5);
+          sum(mul(y, g0)).backward();
+          return std::vector<Tensor>{y.detach(), xl.grad(), wl.grad(), bl.defined() ? bl.grad() : Tensor()};
+        };
+        const std::vector<Tensor> g = run(x, w, b, gy), c = run(f32(x), f32(w), f32(b), f32(gy));
+        for (size_t i = 0; i < c.size(); ++i) {
+          ASSERT_EQ(c[i].defined(), g[i].defined()) << i;
+          if (!c[i].defined()) continue;
+          EXPECT_EQ(g[i].dtype(), dt) << "output " << i;
+          EXPECT_TRUE(all_close(f32(g[i]), c[i], t, t)) << "output " << i;
+        }
+      }
 }
 #endif
 
