@@ -315,7 +315,8 @@ TEST(CudaNorm, BatchNormVectorized) {
   const test::SwitchScope restore_mixed(cuda::batch_norm_mixed, cuda::set_batch_norm_mixed);
   cuda::set_batch_norm_vectorized(true);
   cuda::set_batch_norm_mixed(true);
-  const std::vector<Shape> shapes = {{4, 6, 8, 8}, {3, 5, 14, 14}, {2, 3, 2, 5}, {2, 4, 7, 7}, {8, 6}, {64, 3, 16, 16}};
+  const std::vector<Shape> shapes = {{4, 6, 8, 8}, {3, 5, 14, 14}, {2, 3, 2, 5}, {2, 4, 7, 7},
+                                     {8, 6},       {64, 3, 16, 16}, {1, 8, 16, 16}};
   for (DType dt : {kFloat64, kFloat32, kBFloat16, kFloat16}) {
     const bool half = dt == kFloat16 || dt == kBFloat16;
     const double t = dt == kFloat64 ? 1e-10 : dt == kFloat32 ? 3e-5 : dt == kFloat16 ? 4e-2 : 0.24;
@@ -336,18 +337,21 @@ TEST(CudaNorm, BatchNormVectorized) {
         expect_same(g64, c, t);
       }
   }
-  // x one value past an aligned start: packs of 1.
+  // x and gy one value past an aligned start (packs of 1), and two values past it (8-byte packs of 2).
   const NormArgs a = make_args({4, 6, 8, 8}, kFloat32, true, true, 96);
   auto f = [](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& rm, const Tensor& rv) {
     return batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
   };
-  auto shifted = [](const Tensor& v) {
-    Tensor flat = empty({v.numel() + 1}, TensorOptions(v.dtype()).device(v.device()));
-    Tensor view = flat.narrow(0, 1, v.numel()).view(v.sizes());
-    view.copy_(v);
-    return view;
-  };
-  expect_same(run(f, a, kCuda, shifted), run(f, a, Device(kCPU)), 3e-5);
+  for (int64_t shift : {1, 2}) {
+    SCOPED_TRACE(str("storage offset ", shift));
+    auto shifted = [shift](const Tensor& v) {
+      Tensor flat = empty({v.numel() + shift}, TensorOptions(v.dtype()).device(v.device()));
+      Tensor view = flat.narrow(0, shift, v.numel()).view(v.sizes());
+      view.copy_(v);
+      return view;
+    };
+    expect_same(run(f, a, kCuda, shifted), run(f, a, Device(kCPU)), 3e-5);
+  }
 }
 #endif
 
@@ -360,14 +364,16 @@ TEST(CudaNorm, BatchNormRelu) {
   WICK_SKIP_WITHOUT_CUDA();
   const test::SwitchScope restore(cuda::batch_norm_relu_fused, cuda::set_batch_norm_relu_fused);
   const test::SwitchScope restore_vec(cuda::batch_norm_vectorized, cuda::set_batch_norm_vectorized);
+  const test::SwitchScope restore_mixed(cuda::batch_norm_mixed, cuda::set_batch_norm_mixed);
   cuda::set_batch_norm_relu_fused(true);
+  cuda::set_batch_norm_mixed(true);
   for (bool vec : {false, true}) {
     cuda::set_batch_norm_vectorized(vec);
     for (const Shape& s : std::vector<Shape>{{4, 6, 8, 8}, {3, 5, 7, 7}, {8, 6}})
       for (bool residual : {false, true})
-        for (DType dt : {kFloat64, kFloat32, kBFloat16}) {
+        for (DType dt : {kFloat64, kFloat32, kBFloat16, kFloat16}) {
           SCOPED_TRACE(str(dt, " ", shape_str(s), residual ? " residual" : "", vec ? " packs" : ""));
-          const bool half = dt == kBFloat16;
+          const bool half = dt == kBFloat16 || dt == kFloat16;
           const NormArgs a = make_args(s, half ? kFloat32 : dt, true, true, 97);
           const Tensor r0 = normal(s, half ? kFloat32 : dt, 98);
           auto dx = [&](const Tensor& v) { return half ? v.to(kCuda).to(dt) : v; };
@@ -385,7 +391,7 @@ TEST(CudaNorm, BatchNormRelu) {
           const Result g = run(f(rd), d, kCuda), cpu = run(f(rc), c, Device(kCPU));
           Result g64;
           for (const Tensor& v : g.t) g64.t.push_back(half ? ref(v) : v);
-          const double t = dt == kFloat64 ? 1e-10 : dt == kFloat32 ? 3e-5 : 0.24;
+          const double t = dt == kFloat64 ? 1e-10 : dt == kFloat32 ? 3e-5 : dt == kFloat16 ? 4e-2 : 0.24;
           expect_same(g64, cpu, t);
           // The residual's gradient: the relu's mask times gy, on the device and the CPU.
           if (residual) {
@@ -399,6 +405,44 @@ TEST(CudaNorm, BatchNormRelu) {
             EXPECT_TRUE(all_close(grad_r(kCuda, d, rd), grad_r(Device(kCPU), c, rc), t, t)) << "residual grad";
           }
         }
+    // Eval mode (the running statistics normalize), float32 and bf16, with a residual.
+    for (DType dt : {kFloat32, kBFloat16}) {
+      SCOPED_TRACE(str(dt, " eval", vec ? " packs" : ""));
+      const bool half = dt == kBFloat16;
+      const Shape s = {4, 6, 8, 8};
+      const NormArgs a = make_args(s, kFloat32, true, true, 99);
+      const Tensor r0 = normal(s, kFloat32, 100);
+      auto dx = [&](const Tensor& v) { return half ? v.to(kCuda).to(dt) : v; };
+      const NormArgs d{dx(a.x), a.w, a.b, a.rm, a.rv, dx(a.gy)};
+      const NormArgs c = half ? NormArgs{ref(d.x), ref(a.w), ref(a.b), ref(a.rm), ref(a.rv), ref(d.gy)} : a;
+      const Tensor rd = dx(r0), rc = half ? ref(rd) : r0;
+      auto f = [&](const Tensor& rr) {
+        return [&, rr](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& rm, const Tensor& rv) {
+          return batch_norm_relu(x, rm, rv, w, b, false, 0.1, 1e-5, rr.to(x.device()).to(x.dtype()));
+        };
+      };
+      const Result g = run(f(rd), d, kCuda), cpu = run(f(rc), c, Device(kCPU));
+      Result g64;
+      for (const Tensor& v : g.t) g64.t.push_back(half ? ref(v) : v);
+      expect_same(g64, cpu, half ? 0.24 : 3e-5);
+    }
+    // relu at exactly zero: w = 0 makes bn(x) = b exactly, and residual = -b makes every pre-activation 0, so
+    // the output and every gradient (x, w, b, the residual) must be exactly 0, as relu'(0) = 0 in PyTorch.
+    for (DType dt : {kFloat32, kBFloat16}) {
+      SCOPED_TRACE(str(dt, " zero pre-activation", vec ? " packs" : ""));
+      const Shape s = {2, 3, 8, 8};
+      const auto o = TensorOptions(kFloat32).device(kCuda);
+      const Tensor b0 = normal({3}, kFloat32, 101).to(kCuda).to(dt).to(kFloat32);  // representable in dt
+      Tensor x = normal(s, kFloat32, 102).to(kCuda).to(dt).detach().requires_grad_(true);
+      Tensor w = zeros({3}, o).requires_grad_(true), b = b0.detach().requires_grad_(true);
+      Tensor r = neg(b0).view({1, 3, 1, 1}).expand(s).contiguous().to(dt).requires_grad_(true);
+      Tensor y = batch_norm_relu(x, Tensor(), Tensor(), w, b, true, 0.1, 1e-5, r);
+      sum(mul(y, normal(s, kFloat32, 103).to(kCuda).to(dt))).backward();
+      for (const Tensor& v : {y.detach(), x.grad(), w.grad(), b.grad(), r.grad()}) {
+        ASSERT_TRUE(v.defined());
+        EXPECT_EQ(max(abs(v.to(kFloat32))).item(), 0.0);
+      }
+    }
   }
 }
 #endif
