@@ -937,17 +937,20 @@ RowGrid row_grid(int64_t rows, int64_t P) {
 // apply whatever P is.
 int64_t channels_first_ld(int64_t NP) { return (NP + 7) / 8 * 8; }
 
-// Off until a GPU has run CudaConvIm2col.*Packs (set_conv_copy_packs).
+// Off until a GPU has run CudaConvIm2col.Packs (set_conv_copy_packs).
 OptInSwitch& copy_packs_switch() {
   static OptInSwitch s("WICK_CUDA_CONV_PACKS");
   return s;
 }
+std::atomic<int64_t> copy_packed_launches{0};  // copies launched on packs wider than one value (tests)
 
 // Elements per thread and step of the column path's copies (channels_first,
 // batch_major, im2col): loops::pack_width with the switch on, else 1.
 int copy_pack(int64_t max_elem, std::initializer_list<int64_t> multiples,
               std::initializer_list<loops::PackOperand> operands) {
-  return copy_packs_switch().on() ? loops::pack_width(max_elem, multiples, operands) : 1;
+  const int v = copy_packs_switch().on() ? loops::pack_width(max_elem, multiples, operands) : 1;
+  if (v > 1) copy_packed_launches.fetch_add(1, std::memory_order_relaxed);
+  return v;
 }
 using loops::with_pack;
 
@@ -1189,6 +1192,7 @@ OptInSwitch& transpose_as_forward_switch() {
   static OptInSwitch s("WICK_CUDA_CONV_TRANSPOSE_FWD");
   return s;
 }
+std::atomic<int64_t> transpose_as_forward_products{0};  // input gradients run as forwards (tests)
 std::atomic<int64_t>& im2col_workspace() {
   static std::atomic<int64_t> bytes{256LL << 20};
   return bytes;
@@ -1509,6 +1513,8 @@ bool conv_copy_packs() { return copy_packs_switch().on(); }
 
 void set_conv_transpose_as_forward(bool on) { transpose_as_forward_switch().set(on); }
 bool conv_transpose_as_forward() { return transpose_as_forward_switch().on(); }
+int64_t conv_transpose_as_forward_products() { return transpose_as_forward_products.load(); }
+int64_t conv_copy_packed_launches() { return copy_packed_launches.load(); }
 
 std::optional<ConvGeometry> conv_transpose_as_forward_geometry(const ConvGeometry& cg) {
   if (cg.sh != 1 || cg.sw != 1 || cg.groups != 1) return std::nullopt;
@@ -1589,6 +1595,7 @@ void conv2d_transpose(const ConvGeometry& cg, const Tensor& map, const Tensor& w
     const std::optional<ConvGeometry> f =
         transpose_as_forward_switch().on() ? conv_transpose_as_forward_geometry(cg) : std::nullopt;
     if (f && im2col_eligible(*f, image.dtype())) {  // image = conv(map, W flipped), section 5's forward
+      transpose_as_forward_products.fetch_add(1, std::memory_order_relaxed);
       im2col_forward(*f, make_geo(*f), map, flip_transpose_weight(weight, cg), bias, image);
       return;
     }

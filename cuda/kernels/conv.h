@@ -87,6 +87,8 @@ int64_t set_conv_im2col_workspace(int64_t bytes);
 // CudaConvIm2col.Packs passes on one (WICK_CUDA_CONV_PACKS=1).
 void set_conv_copy_packs(bool on);
 bool conv_copy_packs();
+// Copies the column path has launched on packs wider than one value (tests).
+int64_t conv_copy_packed_launches();
 
 // The column path's input gradient (conv2d_transpose) for stride-1
 // convolutions whose map is the full output (OH = H + 2 ph - dh (kh - 1),
@@ -102,6 +104,8 @@ bool conv_copy_packs();
 // CudaConvTransposeAsForward.* pass on one.
 void set_conv_transpose_as_forward(bool on);
 bool conv_transpose_as_forward();
+// Input gradients it has run as forward convolutions (tests).
+int64_t conv_transpose_as_forward_products();
 
 // The forward geometry whose output is cg's transpose (the rule above), or
 // nullopt where cg is not such a convolution (stride > 1, groups > 1, a map

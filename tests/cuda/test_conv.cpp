@@ -791,8 +791,9 @@ TEST(CudaConvIm2col, OpsWithAutograd) {
 // from a float32 product, or the product in the input's dtype).
 TEST(CudaConvIm2col, Packs) {
   WICK_SKIP_WITHOUT_CUDA();
-  const bool was = cuda::conv_copy_packs();
+  const test::SwitchScope restore(cuda::conv_copy_packs, cuda::set_conv_copy_packs);
   cuda::set_conv_copy_packs(true);
+  const int64_t packed_before = cuda::conv_copy_packed_launches();
   {
     const Im2colScope scope(true);
     const Conv1x1PathScope gemm(Conv1x1Path::Gemm);
@@ -811,7 +812,7 @@ TEST(CudaConvIm2col, Packs) {
     uint64_t seed = 2800;
     for (DType dt : kDtypes) check_maps(geometry(3, 5, 16, 16, 7, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1), dt, seed += 10);
   }
-  cuda::set_conv_copy_packs(was);
+  EXPECT_GT(cuda::conv_copy_packed_launches(), packed_before) << "no copy took packs wider than one value";
 }
 
 TEST(CudaConvIm2col, Deterministic) {
@@ -912,8 +913,10 @@ TEST(CudaConvTransposeAsForward, MapsAgainstCpu) {
   const Im2colScope im2col(true);
   const TransposeAsForwardScope on(true);
   uint64_t seed = 2200;
+  const int64_t before = cuda::conv_transpose_as_forward_products();
   for (const ConvGeometry& g : transpose_as_forward_geometries())
     for (DType dt : kDtypes) check_maps(g, dt, seed += 10, "t");
+  EXPECT_GT(cuda::conv_transpose_as_forward_products(), before) << "no input gradient ran as a forward";
   // Chunks of one image.
   const Im2colScope chunked(true, 1);
   for (DType dt : kDtypes) check_maps(transpose_as_forward_geometries()[0], dt, seed += 10, "t");
