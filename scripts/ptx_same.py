@@ -38,6 +38,9 @@ def entries(ptx):
 def normalized(name, body):
     body = body.replace(name[2:], "KERNEL")  # also in its static shared arrays' names (_ZZ<name>E2As)
     body = re.sub(r"_GLOBAL__N__[0-9a-f]+_", "_GLOBAL__N__X_", body)  # the hash depends on the source path
+    # Function-local statics of an anonymous namespace (a block reduction's shared array) are named
+    # _INTERNAL_<hash>_...: the hash changes with the file's contents, comments included.
+    body = re.sub(r"_INTERNAL_[0-9a-f]+_", "_INTERNAL_X_", body)
     body = re.sub(r"_Z\S*?(_param_\d+)", r"KERNEL\1", body)
     body = re.sub(r"\.entry \S+\(", ".entry KERNEL(", body)
     body = re.sub(r"\$L__\w+", "LBL", body)
