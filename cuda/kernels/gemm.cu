@@ -54,6 +54,11 @@
 //    256-thread block per SM; tensor-core 240-248, two 128-thread blocks per
 //    SM; no spills.
 //
+// 4. gemm_simt_async_kernel (float32, sm_80+; opt-in): cuBLAS's Hopper SGEMM
+//    layout (4 warps of 64 x 64 per 128 x 128 tile, 16 x 8 outputs per lane)
+//    with cp.async stages instead of register staging, and split-K chosen
+//    by a cost model; see section 4.
+//
 // All kernels loop over the batch with blockIdx.z (grid-stride, so batches
 // beyond the 65535 grid limit work) and use 64-bit element offsets.
 #include "cuda/kernels/gemm.h"
