@@ -217,7 +217,10 @@ void Profile::stop() {
     g_enabled.store(false, std::memory_order_relaxed);
   }
   const size_t n = s.marks.size();
-  if (s.use_cuda) s.events[n - 1].synchronize();
+  // Every event, not only the last: marks laid while another stream was current (a StreamGuard inside
+  // the profile) went on that stream, whose work the last mark's stream does not wait for.
+  if (s.use_cuda)
+    for (size_t i = 0; i < n; ++i) s.events[i].synchronize();
   std::vector<double> cuda_ms(n, 0.0);  // device time from the origin to each mark
   for (size_t i = 1; i < n; ++i)
     cuda_ms[i] = cuda_ms[i - 1] + (s.use_cuda ? s.events[i - 1].elapsed_time(s.events[i]) : 0.0);
