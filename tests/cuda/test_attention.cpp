@@ -841,7 +841,8 @@ TEST(CudaAttentionFa2, WgmmaPipelinedForwardEqualsTheSerialKernel) {
             out[i] = empty(os, o), lse[i] = empty({q.numel() / 64}, f);
             cuda::attention_forward(out[i], lse[i], q, k, v, Tensor(), Tensor(), causal, (L + S) % 3 ? 0.125 : 0.3);
           }
-          EXPECT_TRUE(all_equal(out[0].cpu(), out[1].cpu())) << "out";
+          // (16-bit tensors compare as float32, an exact cast: the CPU holds no 16-bit dtypes.)
+          EXPECT_TRUE(all_equal(out[0].to(kFloat32).cpu(), out[1].to(kFloat32).cpu())) << "out";
           EXPECT_TRUE(all_equal(lse[0].cpu(), lse[1].cpu())) << "lse";
         }
   for (DType dt : {kBFloat16, kFloat16}) {
@@ -1334,8 +1335,9 @@ void expect_strided_equals_packed(DType dt, int64_t D, bool causal, uint64_t see
   const bool fa2 = (dt == kBFloat16 || dt == kFloat16) && (D == 64 || D == 128);
   const tensor_list a = head_views_attention(x, H, causal, gy, true, fa2);
   const tensor_list b = head_views_attention(x, H, causal, gy, false, fa2);
-  EXPECT_TRUE(all_equal(a[0].cpu(), b[0].cpu())) << "out";
-  const Tensor da = a[1].cpu(), db = b[1].cpu();
+  // (As float32, an exact cast: the CPU holds no 16-bit dtypes.)
+  EXPECT_TRUE(all_equal(a[0].to(kFloat32).cpu(), b[0].to(kFloat32).cpu())) << "out";
+  const Tensor da = a[1].to(kFloat32).cpu(), db = b[1].to(kFloat32).cpu();
   EXPECT_TRUE(all_equal(da.narrow(2, H * D, 2 * H * D), db.narrow(2, H * D, 2 * H * D))) << "dk, dv";
   if (dq_by_atomics)
     EXPECT_LT(rel_error(da.narrow(2, 0, H * D), db.narrow(2, 0, H * D)), 1e-3) << "dq";

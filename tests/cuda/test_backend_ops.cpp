@@ -271,7 +271,8 @@ void elementwise_rows(Table& t) {
 
   // activations
   t.add("relu", "", {F({3, 5})}, [](const V& x) { return relu(x[0]); });
-  t.add("relu_backward", "grad where the output is positive", {F({3, 5}), F({3, 5})},
+  // (y only selects: no gradient reaches it, as in PyTorch's threshold_backward.)
+  t.add("relu_backward", "grad where the output is positive", {F({3, 5}), F({3, 5}, 1.0, 0.0, false)},
         [](const V& x) { return relu_backward(x[0], relu(x[1])); });
   t.add("leaky_relu", "", {S(F({3, 5}))}, [](const V& x) { return leaky_relu(x[0], 0.2); });
   t.add("gelu", "exact", {F({3, 5}, 2.0)}, [](const V& x) { return gelu(x[0]); });
