@@ -474,7 +474,9 @@ __device__ __forceinline__ void wgmma_forward_store(const SliceRows<T>& on, floa
 #pragma unroll
     for (int b = 0; b < kOB; ++b)
       *reinterpret_cast<uint32_t*>(orow + 8 * b + 2 * t) = pack2<T>(o[4 * b + 2 * r] * inv, o[4 * b + 2 * r + 1] * inv);
-    if (t == 0) lse_n[i] = m[r] * 0.69314718055994531f + logf(l[r]);
+    // Rounded product, then the sum: left to itself the compiler fused the two into an fma in the
+    // pipelined kernel but not in the serial one, 1 ulp apart on an H200 (their lse must be equal).
+    if (t == 0) lse_n[i] = __fadd_rn(__fmul_rn(m[r], 0.69314718055994531f), logf(l[r]));
   }
 }
 #endif

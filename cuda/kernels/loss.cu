@@ -47,6 +47,22 @@ __global__ void class_target_kernel(int64_t* __restrict__ t_safe, W* __restrict_
   }
 }
 
+// a * b and a * b + c in float or double, each rounded once, never contracted with a neighbour.
+template <typename S>
+__device__ __forceinline__ S mul_rn(S a, S b) {
+  if constexpr (std::is_same_v<S, float>)
+    return __fmul_rn(a, b);
+  else
+    return __dmul_rn(a, b);
+}
+template <typename S>
+__device__ __forceinline__ S fma_rn(S a, S b, S c) {
+  if constexpr (std::is_same_v<S, float>)
+    return __fmaf_rn(a, b, c);
+  else
+    return __fma_rn(a, b, c);
+}
+
 // Sum of the class weights (C without weights), needed with label smoothing.
 template <typename A, typename W>
 __device__ A weight_total(const W* w, int64_t C) {
@@ -127,10 +143,13 @@ __global__ void ce_backward_kernel(T* __restrict__ gx, int64_t gx_rows, const O*
     const A W = eps > 0 ? weight_total<A>(w, C) : A(0);
     const A cp = s * (one_m * wt + e_c * W), ce = s * e_c;
     const A l = to_compute<A>(lse[p]);
+    // Every rounding spelled out: written as p * cp - ce * w, the compiler may fuse either product into
+    // the subtraction, and chose differently in the 16-bit and the float32 chunked kernels (one ulp
+    // apart on an H200), which must round alike (CudaLoss.CrossEntropy16BitEqualsTheFloat32Cast).
     auto grad = [&](int64_t c, A xc) {
-      A v = dexp(xc - l) * cp;
-      if (eps > 0) v -= ce * (w ? to_compute<A>(w[c]) : A(1));
-      if (c == t) v -= s * one_m * wt;
+      A v = mul_rn(dexp(xc - l), cp);
+      if (eps > 0) v = fma_rn(-ce, w ? to_compute<A>(w[c]) : A(1), v);
+      if (c == t) v = fma_rn(-mul_rn(s, one_m), wt, v);
       return from_compute<T>(v);
     };
     if constexpr (kChunks) {
@@ -179,8 +198,10 @@ void dispatch_mixed(DType x, DType o, const char* op, F&& f) {
   }
 }
 
+// On since CudaLoss.CrossEntropy16Bit* passed on an H200 (2026-11-28); WICK_CUDA_CE_16BIT=0 casts the
+// logits to float32 first.
 OptInSwitch& ce_16bit_switch() {
-  static OptInSwitch s("WICK_CUDA_CE_16BIT");
+  static OptInSwitch s("WICK_CUDA_CE_16BIT", /*default_on=*/true);
   return s;
 }
 
