@@ -54,7 +54,7 @@
 //    copied K-major first). Reading MN-major operands in place
 //    (set_wgmma_mn_major, gemm_sm90.h, on by default): 685 TFLOP/s at 4096^3 and
 //    349 (0.54x) on the TN shape on an H200.
-//  Stream-K (set_wgmma_stream_k, WICK_CUDA_GEMM_STREAMK=1; opt-in): a
+//  Stream-K (set_wgmma_stream_k; on by default, WICK_CUDA_GEMM_STREAMK=0 to turn off): a
 //  product of batch 1 with fewer tiles than SMs (the weight gradients: 18-72
 //  tiles of K = 8192 for GPT-2 small) runs the TMA kernel on up to one CTA
 //  per SM, each over an equal run of k tiles that crosses tile boundaries
@@ -62,11 +62,14 @@
 //  and stream_k_fixup_kernel sums them in CTA order. Its tests passed on an
 //  H100 (2026-11-27) but it was slower than the 192-wide tiles on 2 of its 3
 //  shapes, by a roughly constant ~50-60 us: the fixup's load latency chain
-//  (see that kernel), rewritten since, not yet measured.
-//  The TMA store epilogue (set_wgmma_tma_store, WICK_CUDA_GEMM_TMA_STORE=1;
-//  opt-in, not yet run on a GPU): see gemm_tma_kernel.
-//  64-row tiles (set_wgmma_rows64, WICK_CUDA_GEMM_ROWS64=1; opt-in, not yet
-//  run on a GPU): for M <= 64 the TMA kernel runs with one consumer
+//  (see that kernel). With the fixup rewritten, on an H200 (2026-11-28) it
+//  doubled 768x768x8192 (0.62x cuBLAS against 0.31x) and lost only where one
+//  wave of 192-wide tiles does 3/4 of the k steps per CTA, which the plan now
+//  weighs (plan_stream_k_for); on by default since.
+//  The TMA store epilogue (set_wgmma_tma_store; on by default since its tests
+//  passed on an H200, 2026-11-28; WICK_CUDA_GEMM_TMA_STORE=0): see gemm_tma_kernel.
+//  64-row tiles (set_wgmma_rows64; on by default since its tests passed on an
+//  H200, 2026-11-28; WICK_CUDA_GEMM_ROWS64=0): for M <= 64 the TMA kernel runs with one consumer
 //  warpgroup (kWG = 1), 64 x 256 tiles, 5 stages, instead of multiplying as
 //  many zero rows as real ones. The two-warpgroup kernels' PTX is unchanged
 //  but for virtual-register names (checked against the commit before).
@@ -518,7 +521,7 @@ struct TmaWorkIter {
 // B not), loaded as 64 x 64 boxes (64 m or n by 64 k; 2 for A, BN / 64 for B)
 // and read by wgmma transposed; else K-major, one box per operand.
 //
-// kStoreC (16-bit C only; set_wgmma_tma_store, opt-in): the epilogue of a
+// kStoreC (16-bit C only; set_wgmma_tma_store): the epilogue of a
 // full tile goes through shared memory and the TMA instead of each thread's
 // 4-byte stores to global memory. Each consumer warpgroup writes its 64 rows
 // as BN / 64 boxes of 64 x 64 values, alternating between its two 8 KiB
@@ -928,10 +931,14 @@ bool make_map(CUtensorMap* map, const KMajor& op, int64_t rows, int64_t K, int64
 // C's tensor map for the TMA store epilogue: dimensions (n, m, batch), boxes
 // of 64 x 64 x 1 in the 128-byte swizzle; false where the layout does not
 // allow one (C not 16-byte aligned, a row or batch stride not a whole 16
-// bytes) or the driver refuses it: the kernel then stores C directly.
+// bytes, rows not a whole 16 bytes) or the driver refuses it: the kernel then
+// stores C directly. Rows of whole 16 bytes: on an H200 (2026-11-28) the store
+// of a box clipped at N = 5 also wrote columns 5..7 of every row (zeros: the
+// columns past N of the tile), as if the bound were kept in 16-byte units;
+// every N that passed was a multiple of 8.
 bool make_c_map(CUtensorMap* map, const GemmArgs& g, bool bf16) {
   EncodeTiled enc = encoder();
-  if (enc == nullptr || !aligned16(g.C) || g.ldc % 8 != 0 || g.ldc < g.N) return false;
+  if (enc == nullptr || !aligned16(g.C) || g.ldc % 8 != 0 || g.ldc < g.N || g.N % 8 != 0) return false;
   const bool batched = g.batch > 1;
   if (batched && (g.stride_c % 8 != 0 || g.stride_c < g.M * g.ldc)) return false;
   const cuuint64_t dims[3] = {static_cast<cuuint64_t>(g.N), static_cast<cuuint64_t>(g.M),
@@ -966,8 +973,10 @@ void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const CUtensorMap&
   }
 }
 
+// Stream-K, the TMA store epilogue and 64-row tiles: on since their tests passed on an H200 (2026-11-28);
+// WICK_CUDA_GEMM_STREAMK=0, WICK_CUDA_GEMM_TMA_STORE=0, WICK_CUDA_GEMM_ROWS64=0 to turn them off.
 OptInSwitch& stream_k_switch() {
-  static OptInSwitch s("WICK_CUDA_GEMM_STREAMK", /*default_on=*/false);
+  static OptInSwitch s("WICK_CUDA_GEMM_STREAMK", /*default_on=*/true);
   return s;
 }
 OptInSwitch& n192_switch() {
@@ -979,12 +988,12 @@ OptInSwitch& persistent_switch() {
   return s;
 }
 OptInSwitch& tma_store_switch() {
-  static OptInSwitch s("WICK_CUDA_GEMM_TMA_STORE", /*default_on=*/false);
+  static OptInSwitch s("WICK_CUDA_GEMM_TMA_STORE", /*default_on=*/true);
   return s;
 }
 std::atomic<int64_t> tma_store_products{0};
 OptInSwitch& rows64_switch() {
-  static OptInSwitch s("WICK_CUDA_GEMM_ROWS64", /*default_on=*/false);
+  static OptInSwitch s("WICK_CUDA_GEMM_ROWS64", /*default_on=*/true);
   return s;
 }
 std::atomic<int64_t> rows64_products{0};
@@ -1006,7 +1015,7 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   const int64_t tiles_m = (g.M + bm - 1) / bm, k_iters = (g.K + kBK - 1) / kBK;
   StreamKPlan sk;
   if (!rows64 && g.batch == 1 && stream_k_switch().on())
-    sk = plan_stream_k(tiles_m * ((g.N + 255) / 256), k_iters, sms);
+    sk = plan_stream_k_for(g.M, g.N, g.K, sms, n192_switch().on());
   const int bn = !rows64 && sk.ctas == 0 && n192_switch().on() ? choose_tile_n(g.M, g.N, g.batch, sms) : 256;
   CUtensorMap ma, mb;
   if (!make_map(&ma, a, g.M, g.K, g.batch, static_cast<int>(bm), bf16) ||
@@ -1084,6 +1093,7 @@ OptInSwitch& mn_switch() {
 }
 }  // namespace
 
+bool wgmma_tma_kernel() { return use_tma(); }
 void set_wgmma_mn_major(bool on) { mn_switch().set(on); }
 bool wgmma_mn_major() { return mn_switch().on(); }
 

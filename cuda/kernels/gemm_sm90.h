@@ -11,6 +11,11 @@ namespace wick::cuda {
 // Whether device `device` runs the wgmma kernel (compute capability 9.0).
 bool wgmma_supported(int device);
 
+// Whether the wgmma products run the TMA kernel (the default), whose options
+// the switches below select; false under WICK_CUDA_WGMMA=cpasync (the first
+// kernel, kept for comparison), where none of them applies.
+bool wgmma_tma_kernel();
+
 // g (float16/bfloat16 inputs, any transposes and strides) on the current
 // device and stream; wick::Error when the device is not sm_90.
 void gemm_wgmma(const GemmArgs& g);
@@ -33,11 +38,11 @@ bool wgmma_mn_major();
 // weight gradients of linear layers: dW = dY^T X over all the tokens) is
 // shared among up to one CTA per SM, each taking an equal run of k steps
 // across tile boundaries; a fixup kernel sums the partial tiles in a fixed
-// order (deterministic). OFF by default: its tests (CudaGemm.StreamK) passed
-// on an H100 (2026-11-27), but it ran slower than the 192-wide tiles on two of
-// three weight-gradient shapes, held back by a fixup kernel with few loads in
-// flight, rewritten since and not yet timed; WICK_CUDA_GEMM_STREAMK=1 turns it
-// on for the process, the setter (process-wide) lets tests run both.
+// order (deterministic). The plan weighs it against the grid it replaces,
+// 192-wide tiles included (plan_stream_k_for). ON by default since its tests
+// (CudaGemm.StreamK) passed on an H200 with the rewritten fixup (2026-11-28;
+// bf16 768x768x8192 0.62x cuBLAS against 0.31x); WICK_CUDA_GEMM_STREAMK=0
+// turns it off for the process, the setter (process-wide) lets tests run both.
 void set_wgmma_stream_k(bool on);
 bool wgmma_stream_k();
 
@@ -67,9 +72,11 @@ bool wgmma_persistent();
 // 64 x 64 boxes in shared memory and go on while the copy engine writes them,
 // instead of 4-byte stores from every thread. Expected to matter where K is
 // short (GPT-2's K = 768 forward products: ~12 k steps per tile against one
-// tile's stores), not measured. OFF by default until a GPU has run its tests
-// (CudaGemm.TmaStoreEpilogue); WICK_CUDA_GEMM_TMA_STORE=1 turns it on for the
-// process, the setter (process-wide) lets tests run both.
+// tile's stores). Rows must also be whole 16 bytes (N % 8 == 0; make_c_map).
+// ON by default since CudaGemm.TmaStoreEpilogue passed on an H200
+// (2026-11-28; GPT-2's K = 768 forwards 0.90-0.94x cuBLAS against
+// 0.63-0.66x); WICK_CUDA_GEMM_TMA_STORE=0 turns it off for the process, the
+// setter (process-wide) lets tests run both.
 void set_wgmma_tma_store(bool on);
 bool wgmma_tma_store();
 // How many products this process has run with that epilogue (for tests: the
@@ -80,10 +87,11 @@ int64_t wgmma_tma_store_products();
 // CTA, 64 x 256 tiles): a 128-row tile there multiplies as many zero rows as
 // real ones (ResNet's 64-channel convolutions and their weight gradients: a
 // quarter of its forward FLOPs; a linear layer over a few tokens). Not with
-// stream-K or 192-wide tiles. OFF by default until a GPU has run its tests
-// (CudaGemm.Rows64Tiles); WICK_CUDA_GEMM_ROWS64=1 turns it on for the process,
-// the setter (process-wide) lets tests run both. The counter: products run
-// with it (for tests).
+// stream-K or 192-wide tiles. ON by default since CudaGemm.Rows64Tiles passed
+// on an H200 (2026-11-28: wick's kernel; the test's cuBLAS rows needed a
+// looser bound, see check_case); WICK_CUDA_GEMM_ROWS64=0 turns it off for the
+// process, the setter (process-wide) lets tests run both. The counter:
+// products run with it (for tests).
 void set_wgmma_rows64(bool on);
 bool wgmma_rows64();
 int64_t wgmma_rows64_products();

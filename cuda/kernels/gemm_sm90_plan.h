@@ -97,10 +97,12 @@ struct StreamKCursor {
 // (costed as kStreamKPartialCost k steps, an estimate: a 128 x 256 float32
 // partial is 128 KiB out and back), beats one tile's k_iters steps by 20%.
 // Each CTA gets at least kStreamKMinIters iterations, so the pipeline's
-// fill is amortized.
+// fill is amortized. `baseline` (k steps of a 256-wide tile; k_iters when 0)
+// is the busiest CTA's work in the grid stream-K would replace: less than
+// k_iters where that grid has narrower tiles (plan_stream_k_for).
 constexpr int64_t kStreamKMinIters = 4;
 constexpr int64_t kStreamKPartialCost = 8;
-inline StreamKPlan plan_stream_k(int64_t tiles, int64_t k_iters, int64_t sms) {
+inline StreamKPlan plan_stream_k(int64_t tiles, int64_t k_iters, int64_t sms, double baseline = 0) {
   StreamKPlan p;
   p.tiles = tiles, p.k_iters = k_iters;
   if (tiles <= 0 || k_iters <= 0 || sms <= 0 || tiles >= sms) return p;
@@ -108,7 +110,9 @@ inline StreamKPlan plan_stream_k(int64_t tiles, int64_t k_iters, int64_t sms) {
   if (ctas > sms) ctas = sms;
   if (ctas <= tiles) return p;
   const int64_t per_cta = (p.work() + ctas - 1) / ctas;
-  if (5 * (per_cta + kStreamKPartialCost) >= 4 * k_iters) return p;
+  if (5.0 * static_cast<double>(per_cta + kStreamKPartialCost) >=
+      4.0 * (baseline > 0 ? baseline : static_cast<double>(k_iters)))
+    return p;
   p.ctas = ctas;
   return p;
 }
@@ -126,6 +130,23 @@ inline int choose_tile_n(int64_t M, int64_t N, int64_t batch, int64_t sms) {
            (static_cast<double>(waves) * static_cast<double>(sms) * 128.0 * static_cast<double>(bn));
   };
   return kNarrowTileEfficiency * busy(192) > busy(256) ? 192 : 256;
+}
+
+// The stream-K plan for C [M, N] = A [M, K] B (one batch) in 128 x 256 x 64
+// tiles, against the grid it replaces: 256-wide tiles, or with `narrow`
+// (set_wgmma_narrow_tiles) the width choose_tile_n picks. On an H200
+// (2026-11-28, bf16, K = 8192) stream-K against 192-wide tiles: 768 x 768
+// (18 tiles) 0.62x cuBLAS against 0.31x, 2304 x 768 (54) 0.70x against
+// 0.69x, but 3072 x 768 and 768 x 3072 (72) 0.75x against 0.81x: one wave of
+// 192-wide tiles does 3/4 of a 256-wide tile's k steps per CTA, which the
+// plan now weighs.
+inline StreamKPlan plan_stream_k_for(int64_t M, int64_t N, int64_t K, int64_t sms, bool narrow) {
+  const int64_t tiles_m = (M + 127) / 128, k_iters = (K + 63) / 64;
+  if (M <= 0 || N <= 0 || sms <= 0) return plan_stream_k(0, k_iters, sms);
+  const int bn = narrow ? choose_tile_n(M, N, 1, sms) : 256;
+  const int64_t waves = (tiles_m * ((N + bn - 1) / bn) + sms - 1) / sms;
+  return plan_stream_k(tiles_m * ((N + 255) / 256), k_iters, sms,
+                       static_cast<double>(k_iters) * static_cast<double>(waves) * bn / 256.0);
 }
 
 // Persistent tiles: a grid of min(tiles, SMs) CTAs, CTA c taking tiles c,

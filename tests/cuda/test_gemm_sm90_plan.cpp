@@ -171,6 +171,20 @@ TEST(StreamK, PlanOnlyBelowOneWaveAndWhenItPays) {
   // Long K, few tiles: as many CTAs as keep >= kStreamKMinIters iterations each.
   EXPECT_EQ(plan_stream_k(6, 63, 132).ctas, 6 * 63 / cuda::kStreamKMinIters);
   EXPECT_EQ(plan_stream_k(1, 1000, 132).ctas, 132);
+  // Against a grid of narrower tiles (baseline: its busiest CTA's k steps in 256-wide units).
+  EXPECT_EQ(plan_stream_k(72, 128, 132, 96.0).ctas, 0);
+  EXPECT_EQ(plan_stream_k(72, 128, 132, 128.0).ctas, 132);
+  // The same through plan_stream_k_for: GPT-2's weight gradients against 192-wide tiles (H200 measurements in
+  // gemm_sm90_plan.h): stream-K for 768 x 768 and 2304 x 768, not for 3072 x 768 or 768 x 3072, which
+  // one wave of 192-wide tiles covers at 3/4 of the k steps; against 256-wide tiles, all four.
+  for (auto [M, N] : {std::pair<int64_t, int64_t>{768, 768}, {2304, 768}, {3072, 768}, {768, 3072}}) {
+    const bool narrow_sk = M * N < 3072 * 768;
+    EXPECT_EQ(cuda::plan_stream_k_for(M, N, 8192, 132, true).ctas > 0, narrow_sk) << M << "x" << N << " narrow";
+    EXPECT_EQ(cuda::plan_stream_k_for(M, N, 8192, 132, false).ctas, 132) << M << "x" << N;
+  }
+  EXPECT_EQ(cuda::plan_stream_k_for(8192, 768, 768, 132, true).ctas, 0);  // 384 tiles: no stream-K
+  EXPECT_EQ(cuda::plan_stream_k_for(0, 768, 768, 132, true).ctas, 0);
+  EXPECT_EQ(cuda::plan_stream_k_for(64, 64, 64, 0, true).ctas, 0);
   // Degenerate inputs.
   EXPECT_EQ(plan_stream_k(0, 10, 132).ctas, 0);
   EXPECT_EQ(plan_stream_k(3, 0, 132).ctas, 0);
