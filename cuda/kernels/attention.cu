@@ -976,8 +976,10 @@ std::atomic<AttentionBackend>& attention_backend_state() {
   return b;
 }
 
+// On since CudaAttentionStrided.* passed on an H200 (2026-11-28); WICK_CUDA_ATTENTION_STRIDED=0 copies
+// q, k, v packed.
 OptInSwitch& strided_switch() {
-  static OptInSwitch s("WICK_CUDA_ATTENTION_STRIDED");
+  static OptInSwitch s("WICK_CUDA_ATTENTION_STRIDED", /*default_on=*/true);
   return s;
 }
 

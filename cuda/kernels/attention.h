@@ -67,9 +67,9 @@ const char* attention_backend_name(AttentionBackend b);
 // attention that drops 8 copies of a [B, L, E] activation per layer and
 // step (3 of q, k, v and 1 of the output's merge in the forward, 1 of the
 // output gradient and 3 of the input gradients' merges in the backward).
-// The CPU kernels always read in place. Process-wide (atomic); initially
-// off, on when the environment has WICK_CUDA_ATTENTION_STRIDED=1. Off by
-// default until a GPU has run CudaAttentionStrided.*.
+// The CPU kernels always read in place. Process-wide (atomic); on since
+// CudaAttentionStrided.* passed on an H200 (2026-11-28), off when the
+// environment has WICK_CUDA_ATTENTION_STRIDED=0.
 void set_attention_strided(bool on);
 bool attention_strided();
 

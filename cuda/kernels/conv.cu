@@ -131,7 +131,7 @@
 //                  read it, in order, + bias, rounded once (a gather: no
 //                  atomics, deterministic)
 //      weight grad dW = dY' . col^T, K = the pixels: split_k_weight_product
-//    Opt-in (set_conv_transpose_as_forward): a stride-1 transpose over the
+//    By default (set_conv_transpose_as_forward): a stride-1 transpose over the
 //    full map runs as the forward of conv_transpose_as_forward_geometry
 //    instead (image = conv(map, W with channels swapped and taps reversed),
 //    padding d (k - 1) - p): columns of the map in the 16-bit type rather
@@ -937,9 +937,9 @@ RowGrid row_grid(int64_t rows, int64_t P) {
 // apply whatever P is.
 int64_t channels_first_ld(int64_t NP) { return (NP + 7) / 8 * 8; }
 
-// Off until a GPU has run CudaConvIm2col.Packs (set_conv_copy_packs).
+// On since CudaConvIm2col.Packs passed on an H200 (2026-11-28; set_conv_copy_packs, WICK_CUDA_CONV_PACKS=0).
 OptInSwitch& copy_packs_switch() {
-  static OptInSwitch s("WICK_CUDA_CONV_PACKS");
+  static OptInSwitch s("WICK_CUDA_CONV_PACKS", /*default_on=*/true);
   return s;
 }
 std::atomic<int64_t> copy_packed_launches{0};  // copies launched on packs wider than one value (tests)
@@ -1187,9 +1187,10 @@ OptInSwitch& im2col_switch() {
   static OptInSwitch s("WICK_CUDA_CONV_IM2COL", /*default_on=*/true);
   return s;
 }
-// Off until a GPU has run CudaConvTransposeAsForward.* (set_conv_transpose_as_forward).
+// On since CudaConvTransposeAsForward.* passed on an H200 (2026-11-28; set_conv_transpose_as_forward,
+// WICK_CUDA_CONV_TRANSPOSE_FWD=0).
 OptInSwitch& transpose_as_forward_switch() {
-  static OptInSwitch s("WICK_CUDA_CONV_TRANSPOSE_FWD");
+  static OptInSwitch s("WICK_CUDA_CONV_TRANSPOSE_FWD", /*default_on=*/true);
   return s;
 }
 std::atomic<int64_t> transpose_as_forward_products{0};  // input gradients run as forwards (tests)

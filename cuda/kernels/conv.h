@@ -83,8 +83,8 @@ int64_t set_conv_im2col_workspace(int64_t bytes);
 // bytes per thread and step (8 bf16 values, one vector store) where the row
 // lengths, strides and alignment allow (else the widest power of two that
 // does, down to one value: ResNet-50's 56x56 and 28x28 maps take 8, 14x14
-// 4, 7x7 1), instead of one 2-byte value. Written without a GPU: off until
-// CudaConvIm2col.Packs passes on one (WICK_CUDA_CONV_PACKS=1).
+// 4, 7x7 1), instead of one 2-byte value. On since CudaConvIm2col.Packs
+// passed on an H200 (2026-11-28; WICK_CUDA_CONV_PACKS=0 to turn off).
 void set_conv_copy_packs(bool on);
 bool conv_copy_packs();
 // Copies the column path has launched on packs wider than one value (tests).
@@ -99,9 +99,8 @@ int64_t conv_copy_packed_launches();
 // the 16-bit type, times W') instead of the float32 column gradients
 // W^T . map [C_in kh kw, pixels] summed back by col2im: for a 3x3 layer at
 // C_in = C_out about half the bytes, and a product whose reduction runs over
-// C_out kh kw instead of C_out. Written without a GPU at hand: opt-in
-// (WICK_CUDA_CONV_TRANSPOSE_FWD=1, set_conv_transpose_as_forward) until
-// CudaConvTransposeAsForward.* pass on one.
+// C_out kh kw instead of C_out. On since CudaConvTransposeAsForward.* passed
+// on an H200 (2026-11-28; WICK_CUDA_CONV_TRANSPOSE_FWD=0 to turn off).
 void set_conv_transpose_as_forward(bool on);
 bool conv_transpose_as_forward();
 // Input gradients it has run as forward convolutions (tests).

@@ -392,8 +392,10 @@ void unary_backward(UnaryGradOp op, const Tensor& out, const Tensor& grad, const
 
 namespace {
 
+// On since CudaElementwiseOps.MixedFloat32And16BitOperands passed on an H200 (2026-11-28);
+// WICK_CUDA_MIXED_BINARY=0 casts the 16-bit operand first.
 OptInSwitch& mixed_switch() {
-  static OptInSwitch s("WICK_CUDA_MIXED_BINARY", /*default_on=*/false);
+  static OptInSwitch s("WICK_CUDA_MIXED_BINARY", /*default_on=*/true);
   return s;
 }
 

@@ -14,9 +14,9 @@
 //    values on load as PyTorch's TensorIterator does, into a float32 result:
 //    the same bits as casting the 16-bit operand first (that conversion is
 //    exact), without the cast's pass over memory and its temporary (a
-//    float32 residual stream plus a bf16 branch under autocast). Opt-in
-//    (WICK_CUDA_MIXED_BINARY=1, set_binary_mixed) until
-//    CudaElementwiseOps.MixedFloat32And16BitOperands passes on a GPU.
+//    float32 residual stream plus a bf16 branch under autocast). On since
+//    CudaElementwiseOps.MixedFloat32And16BitOperands passed on an H200
+//    (2026-11-28; WICK_CUDA_MIXED_BINARY=0 or set_binary_mixed to turn off).
 // All kernels run asynchronously on cuda::current_stream().
 #pragma once
 

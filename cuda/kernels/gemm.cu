@@ -49,12 +49,13 @@
 //    and sm_90, so on H100 it can reach only part of the dense peak (which
 //    needs wgmma: gemm_sm90.cu, the default for 16-bit inputs on sm_90). Measured on an H100 SXM
 //    (bench_cuda_gemm --compare, 2026-11-27): bf16 4096^3 177 TFLOP/s (0.18 of the dense peak,
-//    0.23x cuBLAS); GPT-2 shapes 99-129 TFLOP/s. SIMT float32: 29-35 TFLOP/s, 0.61-0.78x cuBLAS.
+//    0.23x cuBLAS); GPT-2 shapes 99-129 TFLOP/s. SIMT float32: 29-35 TFLOP/s, 0.61-0.78x cuBLAS
+//    (on an H200, 2026-11-28: 0.20-0.78x; the split-K cases below 0.4x).
 //    Registers (ptxas, CUDA 13): SIMT float 175 (sm_80) / 185 (sm_90), one
 //    256-thread block per SM; tensor-core 240-248, two 128-thread blocks per
 //    SM; no spills.
 //
-// 4. gemm_simt_async_kernel (float32, sm_80+; opt-in): cuBLAS's Hopper SGEMM
+// 4. gemm_simt_async_kernel (float32, sm_80+; the default there): cuBLAS's Hopper SGEMM
 //    layout (4 warps of 64 x 64 per 128 x 128 tile, 16 x 8 outputs per lane)
 //    with cp.async stages instead of register staging, and split-K chosen
 //    by a cost model; see section 4.
@@ -561,7 +562,7 @@ __global__ void __launch_bounds__(kTcThreads) gemm_tc_kernel(TcParams p) {
 }
 
 // ---------------------------------------------------------------------------
-// 4. float32 SIMT with cp.async stages and split-K (sm_80+; opt-in, simt_async_switch)
+// 4. float32 SIMT with cp.async stages and split-K (sm_80+; on by default, simt_async_switch)
 //
 // The layout of cuBLAS's Hopper SGEMM tiles (128 x 128 x 8, 2 x 2 warps,
 // multi-stage): a CTA of 4 warps computes a 128 x 128 tile of C, each warp a
@@ -590,8 +591,10 @@ __global__ void __launch_bounds__(kTcThreads) gemm_tc_kernel(TcParams p) {
 //
 // Registers (ptxas, CUDA 13, __launch_bounds__(128, 2) caps them at 255):
 // 244-253 on sm_90a, no spill; on sm_80 four of the nine copy-mode pairs
-// spill 12-20 bytes. Written without a GPU: opt-in until CudaGemm.SimtAsyncTiles
-// passes on one and bench_cuda_gemm --compare times it.
+// spill 12-20 bytes. Written without a GPU; CudaGemm.SimtAsyncTiles passed on
+// an H200 (2026-11-28), where bench_cuda_gemm --compare timed it at 0.77-0.90x
+// cuBLAS on the GPT-2 shapes and 4096^3 (37-45 TFLOP/s) and 0.46x on the
+// 64 x 200704 x 576 ResNet layer (section 1: 0.20-0.78x, 0.34x).
 
 constexpr int kSaBM = 128, kSaBN = 128, kSaBK = 8, kSaStages = 4, kSaThreads = 128;
 constexpr int kSaLd = kSaBM + 4;  // floats per k-row of a stage's operand tile (padded)
@@ -849,11 +852,12 @@ SimtParams<T> simt_params(const GemmArgs& g) {
   return p;
 }
 
-// The cp.async SIMT kernel with split-K (section 4): opt-in until a GPU has
-// run CudaGemm.SimtAsyncTiles and timed it (bench_cuda_gemm --compare's
-// "async" column).
+// The cp.async SIMT kernel with split-K (section 4): on since
+// CudaGemm.SimtAsyncTiles passed on an H200 (2026-11-28), where it ran the
+// float32 shapes of bench_cuda_gemm --compare at 0.77-0.90x cuBLAS against
+// 0.20-0.78x for the register-staged kernel (WICK_CUDA_SIMT_ASYNC=0 for that).
 OptInSwitch& simt_async_switch() {
-  static OptInSwitch s("WICK_CUDA_SIMT_ASYNC", /*default_on=*/false);
+  static OptInSwitch s("WICK_CUDA_SIMT_ASYNC", /*default_on=*/true);
   return s;
 }
 std::atomic<int> simt_async_forced_splits{0};  // 0: choose_simt_splits
@@ -1106,8 +1110,10 @@ void check_gemm_args(const GemmArgs& g) {
 }
 
 namespace {
+// On since CudaGemm.BiasEpilogue passed on an H100 and every opt-in path together on an H200
+// (2026-11-28); WICK_CUDA_GEMM_BIAS=0 materializes the bias in C first.
 OptInSwitch& bias_switch() {
-  static OptInSwitch s("WICK_CUDA_GEMM_BIAS", /*default_on=*/false);
+  static OptInSwitch s("WICK_CUDA_GEMM_BIAS", /*default_on=*/true);
   return s;
 }
 }  // namespace

@@ -42,8 +42,9 @@ void cross_entropy_backward(const Tensor& gx, const Tensor& g, double scale, con
 // 50257 logits the float32 copy, its float32 gradient and the cast back move
 // ~5 GB per step, and the 16-bit gradient's unaligned rows sent both GEMMs of
 // the head's backward through a copy into aligned rows first (the wgmma
-// kernel's TMA loads need 16-byte strides): another ~3.3 GB. Opt-in
-// (WICK_CUDA_CE_16BIT=1) until a GPU has run CudaLoss.CrossEntropy16Bit*.
+// kernel's TMA loads need 16-byte strides): another ~3.3 GB. On since
+// CudaLoss.CrossEntropy16Bit* passed on an H200 (2026-11-28;
+// WICK_CUDA_CE_16BIT=0 to turn off).
 void set_cross_entropy_16bit(bool on);
 bool cross_entropy_16bit();
 

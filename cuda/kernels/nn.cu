@@ -154,8 +154,10 @@ __global__ void softmax_bwd_cols_kernel(T* __restrict__ gx, const T* __restrict_
   }
 }
 
+// On since CudaNn.*RowChunks and CudaLoss.CrossEntropyRowChunks passed on an H200 (2026-11-28);
+// WICK_CUDA_ROW_CHUNKS=0 for one value per thread and step.
 OptInSwitch& row_chunks_switch() {
-  static OptInSwitch s("WICK_CUDA_ROW_CHUNKS");
+  static OptInSwitch s("WICK_CUDA_ROW_CHUNKS", /*default_on=*/true);
   return s;
 }
 

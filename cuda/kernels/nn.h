@@ -35,9 +35,10 @@ void softmax_backward(const Tensor& gx, const Tensor& gy, const Tensor& y, int64
 // load of bf16 where aligned, else 8 loads in flight together) instead of
 // one value per thread and step, whose 2- or 4-byte loads leave the memory
 // system mostly idle. A reduction's summation order then depends on the
-// index alone (the same for bf16 and float32 logits). Written without a
-// GPU: off until CudaLoss.CrossEntropyRowChunks, CudaNn.SoftmaxRowChunks
-// and CudaNn.LayerNormRowChunks pass on one (WICK_CUDA_ROW_CHUNKS=1). Their
+// index alone (the same for bf16 and float32 logits). On since
+// CudaLoss.CrossEntropyRowChunks, CudaNn.SoftmaxRowChunks and
+// CudaNn.LayerNormRowChunks passed on an H200 (2026-11-28;
+// WICK_CUDA_ROW_CHUNKS=0 to turn off). Their
 // blocks then have a warp per 256 values (row_threads_chunked: GPT-2's
 // 768-wide rows take 3 warps) instead of one per 32.
 void set_row_kernels_chunked(bool on);

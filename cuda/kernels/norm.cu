@@ -456,9 +456,10 @@ OptInSwitch& mixed_switch() {
   return s;
 }
 
-// Off until a GPU has run CudaNorm.BatchNormVectorized (set_batch_norm_vectorized).
+// On since CudaNorm.BatchNormVectorized passed on an H200 (2026-11-28; set_batch_norm_vectorized,
+// WICK_CUDA_BN_VEC=0 to turn off).
 OptInSwitch& vec_switch() {
-  static OptInSwitch s("WICK_CUDA_BN_VEC");
+  static OptInSwitch s("WICK_CUDA_BN_VEC", /*default_on=*/true);
   return s;
 }
 
@@ -477,9 +478,10 @@ int bn_vector_width(int64_t S, const Tensor& a, const Tensor& b, const Tensor& c
 void set_batch_norm_vectorized(bool on) { vec_switch().set(on); }
 
 namespace {
-// Off until a GPU has run CudaNorm.BatchNormRelu (set_batch_norm_relu_fused).
+// On since CudaNorm.BatchNormRelu passed on an H200 (2026-11-28; set_batch_norm_relu_fused,
+// WICK_CUDA_BN_RELU=0 to run the composed ops).
 OptInSwitch& relu_switch() {
-  static OptInSwitch s("WICK_CUDA_BN_RELU");
+  static OptInSwitch s("WICK_CUDA_BN_RELU", /*default_on=*/true);
   return s;
 }
 }  // namespace

@@ -59,9 +59,9 @@ bool batch_norm_mixed();
 // or store) where the spatial size S is a multiple of that and the tensors
 // are aligned to it (else the widest power of two that fits, down to one
 // value: ResNet's 14x14 maps take 4 values, 7x7 one). The scalar kernels
-// move 2 bytes per load for 16-bit activations. Written without a GPU: off
-// until CudaNorm.BatchNormVectorized passes on one (WICK_CUDA_BN_VEC=1,
-// set_batch_norm_vectorized). The statistics' sums run in a different
+// move 2 bytes per load for 16-bit activations. On since
+// CudaNorm.BatchNormVectorized passed on an H200 (2026-11-28;
+// WICK_CUDA_BN_VEC=0 or set_batch_norm_vectorized to turn off). The statistics' sums run in a different
 // order than the scalar kernels' (same values to rounding).
 void set_batch_norm_vectorized(bool on);
 bool batch_norm_vectorized();
@@ -71,9 +71,9 @@ bool batch_norm_vectorized();
 // and relu: computed in float32 and rounded once) instead of as separate
 // add and relu ops. Saves a read and a write of the activation per relu, and
 // two reads and two writes more per residual add: ~3.9 GB per ResNet-50
-// step at batch 64, counted. Written without a GPU: off until
-// CudaNorm.BatchNormRelu passes on one (WICK_CUDA_BN_RELU=1). The CPU
-// kernel always fuses.
+// step at batch 64, counted. On since CudaNorm.BatchNormRelu passed on an
+// H200 (2026-11-28; WICK_CUDA_BN_RELU=0 to turn off). The CPU kernel always
+// fuses.
 void set_batch_norm_relu_fused(bool on);
 bool batch_norm_relu_fused();
 

@@ -283,8 +283,10 @@ Geometry make_geometry(const Tensor& x, const ReduceDims& dims) {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// On since CudaReduction.VectorizedColumns passed on an H100 and with every opt-in path on an H200
+// (2026-11-28); WICK_CUDA_REDUCE_VEC=0 for the scalar column kernel.
 OptInSwitch& columns_vec_switch() {
-  static OptInSwitch s("WICK_CUDA_REDUCE_VEC", /*default_on=*/false);
+  static OptInSwitch s("WICK_CUDA_REDUCE_VEC", /*default_on=*/true);
   return s;
 }
 
