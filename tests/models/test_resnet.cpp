@@ -6,6 +6,7 @@
 
 #include "models/resnet.h"
 #include "optim/adam.h"
+#include "support/resnet_trajectory.h"
 #include "support/test_util.h"
 
 using namespace wick;
@@ -121,6 +122,24 @@ TEST(ResNet, MatchesTorchTrainAndEval) {
     NoGradGuard ng;
     EXPECT_TRUE(all_close(net(x), fixture(p + "y_eval"), 1e-10, 1e-8));
     EXPECT_TRUE(all_close(net.features(x), fixture(p + "f_eval"), 1e-10, 1e-8));
+  }
+}
+
+// Training, not one step: 4 SGD steps with momentum and weight decay from
+// torch's initial state (tests/support/resnet_trajectory.h) give torch's
+// losses and final state (parameters, running statistics, counts) in
+// float64. Written after wick's ResNet-50 loss rose over bench_cuda_models'
+// steps where PyTorch's fell (bench/README.md, 2026-11-28).
+TEST(ResNet, SgdTrajectoryMatchesTorch) {
+  const ResNetTrajectory r = resnet_sgd_trajectory(Device(kCPU), kFloat64);
+  const Tensor want = fixture("resnet/sgd_bottleneck__losses");
+  ASSERT_EQ(static_cast<int64_t>(r.losses.size()), want.numel());
+  for (size_t s = 0; s < r.losses.size(); ++s)
+    EXPECT_NEAR(r.losses[s], want.select(0, static_cast<int64_t>(s)).item<double>(), 1e-9) << "step " << s;
+  for (const auto& [k, t] : r.final_state) {
+    const Tensor w = fixture("resnet/sgd_bottleneck__final__" + k);
+    if (t.dtype() == kInt64) EXPECT_TRUE(all_equal(t, w)) << k;
+    else EXPECT_TRUE(all_close(t, w, 1e-9, 1e-8)) << k;
   }
 }
 
