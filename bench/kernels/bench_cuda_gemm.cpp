@@ -183,7 +183,8 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// --compare: wick, wick's cp.async SIMT kernel (float32 rows, sm_80+), wick's
+// --compare: wick (the defaults), wick's register-staged SIMT kernel (float32 rows, sm_80+: the default
+// there is the cp.async one), wick's
 // wgmma kernel (16-bit inputs on compute capability 9.0) as is, with stream-K, with 192-wide tiles where they are chosen, with
 // persistent tiles (and 192-wide ones where chosen), then the last two with
 // the TMA store epilogue, cuBLAS and cuBLASLt alternately, one timed batch
@@ -195,10 +196,10 @@ int compare(int rounds, const std::vector<DType>& dtypes) {
     int stream_k, narrow, persistent, store, rows64, simt_async;  // time_calls' switch settings
     const char* name;
   };
-  // The alternate columns. float32 rows: the cp.async SIMT kernel with split-K (sm_80+). bf16 rows, on
+  // The alternate columns. float32 rows: the register-staged SIMT kernel (sm_80+). bf16 rows, on
   // compute capability 9.0: the wgmma kernel with {stream-K, 192-wide, persistent, TMA store, 64-row tiles
   // where M <= 64}.
-  const Alt f32_alts[] = {{GemmBackend::Wick, -1, -1, -1, -1, -1, 1, "async"}};
+  const Alt f32_alts[] = {{GemmBackend::Wick, -1, -1, -1, -1, -1, 0, "regs"}};
   const Alt wgmma_alts[] = {
       {GemmBackend::Wgmma, 0, 0, 0, 0, 0, -1, "wgmma"},  {GemmBackend::Wgmma, 1, 0, 0, 0, 0, -1, "+sk"},
       {GemmBackend::Wgmma, 0, 1, 0, 0, 0, -1, "+192"},   {GemmBackend::Wgmma, 0, 1, 1, 0, 0, -1, "+p"},
@@ -257,11 +258,13 @@ int compare(int rounds, const std::vector<DType>& dtypes) {
                   ml, mw / mc, rats.c_str(), ml / mc, best / peak(dt), mc / peak(dt));
       std::fflush(stdout);
     }
-  std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas; async = float32 on the cp.async\n"
-              " SIMT kernel with split-K (WICK_CUDA_SIMT_ASYNC); wgmma = the TMA kernel with every\n"
+  std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas; wick = the defaults (float32:\n"
+              " the cp.async SIMT kernel with split-K on sm_80+; bf16 on sm_90: stream-K under one wave, else\n"
+              " persistent tiles, 192-wide where chosen, the TMA store, 64-row tiles where M <= 64); regs = float32\n"
+              " on the register-staged SIMT kernel (WICK_CUDA_SIMT_ASYNC=0); wgmma = the TMA kernel with every\n"
               " option off, +sk = with stream-K (WICK_CUDA_GEMM_STREAMK), +192 = 192-wide tiles where chosen\n"
               " (WICK_CUDA_WGMMA_N192), +p = persistent tiles and 192-wide ones where chosen\n"
-              " (WICK_CUDA_GEMM_PERSISTENT: the default), +st = with the TMA store epilogue (WICK_CUDA_GEMM_TMA_STORE),\n"
+              " (WICK_CUDA_GEMM_PERSISTENT), +st = with the TMA store epilogue (WICK_CUDA_GEMM_TMA_STORE),\n"
               " +64r = 64-row tiles where M <= 64 (WICK_CUDA_GEMM_ROWS64);\n"
               " name/ = that column / cublas; lt/ = cublasLt / cublas; pk = datasheet dense peak)\n",
               rounds);
