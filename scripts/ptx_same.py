@@ -26,12 +26,23 @@ import tempfile
 
 
 def entries(ptx):
-    """{kernel name: body} of every .entry in a PTX text."""
+    """{kernel name: body} of every .entry in a PTX text. The body runs to the brace that closes the
+    entry's: inline asm blocks ({ .reg .pred p; ... }, wgmma's) close their own braces on lines of their
+    own, so the first "\n}\n" would end the body early and hide every change after the first such
+    block."""
     out = {}
     for m in re.finditer(r"\.entry (\S+)\(", ptx):
         start = m.start()
-        end = ptx.index("\n}\n", start)
-        out[m.group(1)] = ptx[start:end]
+        i = ptx.index("{", ptx.index(")", start))  # after the parameter list
+        depth = 0
+        while True:
+            c = ptx[i]
+            depth += c == "{"
+            depth -= c == "}"
+            i += 1
+            if depth == 0:
+                break
+        out[m.group(1)] = ptx[start:i]
     return out
 
 

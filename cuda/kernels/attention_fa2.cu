@@ -72,6 +72,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -126,19 +127,36 @@ OptInSwitch& wgmma_bwd_switch() {
   return s;
 }
 
-// The pipelined wgmma forward (wgmma_forward_pipe_kernel): off until a GPU
-// has run CudaAttentionFa2.WgmmaPipelined* and timed it.
+// The pipelined wgmma forward (wgmma_forward_pipe_kernel): off, timed slower
+// than the serial kernel on an H200 (0.086 ms against 0.082, 2026-11-28).
 OptInSwitch& wgmma_pipe_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_PIPE");
   return s;
 }
 
-// The wgmma backward with dQ overlapped (wgmma_bwd_kernel<T, true>): off until
-// a GPU has run CudaAttentionFa2Backward.WgmmaPipelined* and timed it.
+// The lean wgmma forward (wgmma_forward_kernel<T, true>): off until a GPU has
+// run CudaAttentionFa2.WgmmaLean* and timed it.
+OptInSwitch& wgmma_lean_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_LEAN");
+  return s;
+}
+std::atomic<int64_t> wgmma_lean_launches{0};
+
+// The wgmma backward with dQ overlapped (wgmma_bwd_kernel<T, true>): off,
+// passed its test but timed slower on an H200 (fwd+bwd 0.353 ms against 0.346).
 OptInSwitch& wgmma_bwd_pipe_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE");
   return s;
 }
+
+// The wgmma backward staging each query tile's lse and D by cp.async
+// (wgmma_bwd_kernel<T, false, true>): off until a GPU has run
+// CudaAttentionFa2Backward.WgmmaRowsAsync* and timed it.
+OptInSwitch& wgmma_bwd_rows_async_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC");
+  return s;
+}
+std::atomic<int64_t> wgmma_bwd_rows_async_launches{0};
 
 OptInSwitch& fa2_backward_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_BWD");
@@ -222,7 +240,14 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
 // online_softmax_stats is all of it but o's rescaling, whose factors it
 // returns in alpha (the pipelined wgmma forward rescales o later, once the
 // previous tile's P V, in flight meanwhile, has landed); rescale_rows does it.
-template <typename T>
+//
+// kLean (the lean wgmma forward, scale_log2 > 0 only): s holds the raw
+// scores; their row max is taken unscaled (x -> round(c x) is monotonic for
+// c > 0, so it is the max of the scaled scores) and each exponent is one
+// fma, p = 2^(c s - m), instead of a multiply and a subtraction; the row
+// sums are left to the caller (l untouched), which has the tensor cores add
+// the rounded p (wgmma_forward_kernel).
+template <typename T, bool kLean = false>
 __device__ __forceinline__ void online_softmax_stats(float (&s)[kBc / 8][4], float (&m)[2], float (&l)[2],
                                                      float (&alpha)[2], uint32_t (&pf)[kBc / 16][4], int64_t j0,
                                                      int64_t row0, int64_t S, bool causal, bool need_mask,
@@ -232,13 +257,13 @@ __device__ __forceinline__ void online_softmax_stats(float (&s)[kBc / 8][4], flo
   for (int nb = 0; nb < kNB; ++nb)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      s[nb][e] *= scale_log2;
+      if constexpr (!kLean) s[nb][e] *= scale_log2;
       if (need_mask) {
         const int64_t j = j0 + 8 * nb + 2 * t + (e & 1), i = row0 + (e >> 1) * 8;
         if (j >= S || (causal && j > i)) s[nb][e] = -INFINITY;
       }
     }
-  float mx[2] = {m[0], m[1]};
+  float mx[2] = {kLean ? -INFINITY : m[0], kLean ? -INFINITY : m[1]};
 #pragma unroll
   for (int nb = 0; nb < kNB; ++nb) {
     mx[0] = fmaxf(mx[0], fmaxf(s[nb][0], s[nb][1]));
@@ -249,23 +274,29 @@ __device__ __forceinline__ void online_softmax_stats(float (&s)[kBc / 8][4], flo
   for (int r = 0; r < 2; ++r) {
     mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
     mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    if constexpr (kLean) mx[r] = fmaxf(m[r], __fmul_rn(mx[r], scale_log2));  // -inf stays -inf (c > 0)
     // Every key so far masked: subtract 0, not -inf (p = 0, not NaN).
     mu[r] = mx[r] == -INFINITY ? 0.f : mx[r];
     alpha[r] = exp2f(m[r] - mu[r]);  // 0 when m was -inf (l, o are 0 then)
     m[r] = mx[r];
   }
+  auto pexp = [&](float x, float u) { return kLean ? exp2f(__fmaf_rn(x, scale_log2, -u)) : exp2f(x - u); };
   float rs[2] = {0.f, 0.f};
 #pragma unroll
   for (int nb = 0; nb < kNB; ++nb) {
-    const float p0 = exp2f(s[nb][0] - mu[0]), p1 = exp2f(s[nb][1] - mu[0]);
-    const float p2 = exp2f(s[nb][2] - mu[1]), p3 = exp2f(s[nb][3] - mu[1]);
-    rs[0] += p0 + p1;
-    rs[1] += p2 + p3;
+    const float p0 = pexp(s[nb][0], mu[0]), p1 = pexp(s[nb][1], mu[0]);
+    const float p2 = pexp(s[nb][2], mu[1]), p3 = pexp(s[nb][3], mu[1]);
+    if constexpr (!kLean) {
+      rs[0] += p0 + p1;
+      rs[1] += p2 + p3;
+    }
     pf[nb / 2][(nb & 1) * 2 + 0] = pack2<T>(p0, p1);
     pf[nb / 2][(nb & 1) * 2 + 1] = pack2<T>(p2, p3);
   }
+  if constexpr (!kLean) {
 #pragma unroll
-  for (int r = 0; r < 2; ++r) l[r] = l[r] * alpha[r] + rs[r];
+    for (int r = 0; r < 2; ++r) l[r] = l[r] * alpha[r] + rs[r];
+  }
 }
 // o's rows (row0: elements 0, 1 of each C fragment; row0 + 8: 2, 3) times alpha.
 template <int kOB>
@@ -453,17 +484,20 @@ __global__ void __launch_bounds__(kThreads)
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // The wgmma forwards' epilogue for a thread's two rows (row0, row0 + 8): the
-// row sums reduced over the quad, o / l rounded into the output rows, and
-// lse = m ln 2 + ln l (lse_n: the slice's L values).
-template <typename T>
+// row sums reduced over the quad (kReduceL; the lean kernel's are whole
+// already), o / l rounded into the output rows, and lse = m ln 2 + ln l
+// (lse_n: the slice's L values).
+template <typename T, bool kReduceL = true>
 __device__ __forceinline__ void wgmma_forward_store(const SliceRows<T>& on, float* __restrict__ lse_n, int64_t L,
                                                     int64_t row0, int t, const float (&m)[2], float (&l)[2],
                                                     const float (&o)[32]) {
   constexpr int kOB = 8;
+  if constexpr (kReduceL) {
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    for (int r = 0; r < 2; ++r) {
+      l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+      l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    }
   }
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -492,9 +526,22 @@ __device__ __forceinline__ void wgmma_forward_store(const SliceRows<T>& on, floa
 // tiles' swizzle (swz<64>) is wgmma's 128-byte one on 1024-aligned tiles
 // (cuda/kernels/wgmma.cuh). Shared memory: Q, 2 K, 2 V (5 x 8 KiB) + 1 KiB
 // of alignment slack.
+//
+// kLean (set_attention_wgmma_lean, opt-in; scale > 0): fewer instructions per
+// score in the softmax, which Nsight Compute found the forward bound by
+// (issue slots, an H200, 2026-11-28): the scale folded into each exponent's
+// fma (online_softmax_stats<T, true>), and the row sums l computed by the
+// tensor cores as a ninth column block of the P V product: P times a 64 x 8
+// tile of ones (2 KiB more shared memory), four m64n8k16 per key tile, whose
+// accumulators are rescaled with o's. l is then the sum of the rounded P
+// that the product uses (the output's weights sum to 1 exactly as used),
+// not of the float32 p: lse moves by up to 2^-9 (bf16; 2^-12 fp16)
+// relatively in the worst case. Saves per thread and key tile 32 multiplies,
+// 32 adds and the quad reductions, for 4 small MMAs and 4 multiplies.
 constexpr size_t kWgmmaFwdSmem = size_t(5) * 64 * 64 * 2 + 1024;
+constexpr size_t kWgmmaOnesBytes = 2048;  // the lean kernel's ones tile (16 k rows of 128 bytes)
 
-template <typename T>
+template <typename T, bool kLean>
 __global__ void __launch_bounds__(kThreads)
     wgmma_forward_kernel(const Slices<const T> q, const Slices<const T> k, const Slices<const T> v,
                          const Slices<T> out, float* __restrict__ lse, int64_t L, int64_t S, float scale_log2,
@@ -508,6 +555,14 @@ __global__ void __launch_bounds__(kThreads)
   T* Qs = reinterpret_cast<T*>(smem_raw + pad);
   T* Ks = Qs + kTile;      // 2 buffers
   T* Vs = Ks + 2 * kTile;  // 2 buffers
+  [[maybe_unused]] T* Ones = Vs + 2 * kTile;  // kLean: 1024-aligned, every element 1
+  float lacc[4] = {0.f, 0.f, 0.f, 0.f};       // kLean: l as the m64n8 accumulators (every column the row sum)
+  if constexpr (kLean) {
+    static_assert(kWgmmaOnesBytes == kThreads * 16, "one 16-byte store per thread");
+    const uint32_t one2 = kBf16 ? 0x3F803F80u : 0x3C003C00u;  // two 1.0 in bf16 / fp16
+    reinterpret_cast<uint4*>(Ones)[threadIdx.x] = make_uint4(one2, one2, one2, one2);
+    // (made visible to wgmma by the loop's fence_proxy_async and barrier before the first product)
+  }
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int64_t qblocks = (L + kBr - 1) / kBr;
@@ -565,24 +620,43 @@ __global__ void __launch_bounds__(kThreads)
 
     const bool need_mask = j0 + kBc > S || (causal && j0 + kBc - 1 > i0);
     uint32_t pf[kBc / 16][4];
-    online_softmax_tile<T, kOB>(reinterpret_cast<float(&)[kNB][4]>(s), m, l, reinterpret_cast<float(&)[kOB][4]>(o), pf,
-                                j0, row0, S, causal, need_mask, scale_log2, t);
+    if constexpr (kLean) {
+      float alpha[2];
+      online_softmax_stats<T, true>(reinterpret_cast<float(&)[kNB][4]>(s), m, l, alpha, pf, j0, row0, S, causal,
+                                    need_mask, scale_log2, t);
+      rescale_rows(reinterpret_cast<float(&)[kOB][4]>(o), alpha);
+      rescale_rows(reinterpret_cast<float(&)[1][4]>(lacc), alpha);
+    } else {
+      online_softmax_tile<T, kOB>(reinterpret_cast<float(&)[kNB][4]>(s), m, l, reinterpret_cast<float(&)[kOB][4]>(o),
+                                  pf, j0, row0, S, causal, need_mask, scale_log2, t);
+    }
 
-    // o += P V (k = the tile's 64 keys, 16 per step: the V tile's rows).
+    // o += P V (k = the tile's 64 keys, 16 per step: the V tile's rows); kLean: l += P 1 beside it.
     wgmma_fence();
     fence_operands(o);
+    if constexpr (kLean) fence_operands(lacc);
     fence_operands(pf);
 #pragma unroll
-    for (int s16 = 0; s16 < kBc / 16; ++s16) wgmma_m64n64k16_rs<kBf16, 1>(o, pf[s16], smem_desc_mn(vb + 2048 * s16));
+    for (int s16 = 0; s16 < kBc / 16; ++s16) {
+      wgmma_m64n64k16_rs<kBf16, 1>(o, pf[s16], smem_desc_mn(vb + 2048 * s16));
+      if constexpr (kLean) wgmma_m64n8k16_rs<kBf16, 1>(lacc, pf[s16], smem_desc_mn(smem_addr(Ones)));
+    }
     wgmma_commit();
     fence_operands(o);
+    if constexpr (kLean) fence_operands(lacc);
     wgmma_wait<0>();
     fence_operands(o);
+    if constexpr (kLean) fence_operands(lacc);
     fence_operands(pf);
     __syncthreads();  // every warp is done with buffer buf before it is refilled
   }
   cp_async_wait<0>();  // nothing in flight at exit (S == 0: Q's copy was never waited for)
-  wgmma_forward_store(out.slice(n), lse + n * L, L, row0, t, m, l, o);
+  if constexpr (kLean) {
+    l[0] = lacc[0], l[1] = lacc[2];  // (row0: columns 2t, 2t + 1 of the ones product; row0 + 8: elements 2, 3)
+    wgmma_forward_store<T, false>(out.slice(n), lse + n * L, L, row0, t, m, l, o);
+  } else {
+    wgmma_forward_store(out.slice(n), lse + n * L, L, row0, t, m, l, o);
+  }
 #else
   __trap();  // only the sm_90a pass has wgmma; the host launches this on compute capability 9.0 only
 #endif
@@ -743,12 +817,17 @@ __global__ void __launch_bounds__(kThreads)
 template <typename T, int kD, int kM>
 void launch(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, int64_t N,
             int64_t L, int64_t S, bool causal, double scale) {
-  // kM == 0: the wgmma kernel (head dim 64, 64-row tiles); -1: its pipelined form (same tiles and shared memory).
+  // kM == 0: the wgmma kernel (head dim 64, 64-row tiles); -1: its pipelined form (same tiles and shared
+  // memory); -2: its lean form (the ones tile on top).
   constexpr bool kWg = kM <= 0;
-  constexpr size_t kSmem = kWg ? kWgmmaFwdSmem : size_t(4 + kM) * 64 * kD * sizeof(T);
-  auto kernel = kM == -1 ? wgmma_forward_pipe_kernel<T>
-                : kM == 0 ? wgmma_forward_kernel<T>
-                          : fa2_forward_kernel<T, kD, kWg ? 1 : kM>;
+  constexpr size_t kSmem = kM == -2 ? kWgmmaFwdSmem + kWgmmaOnesBytes
+                           : kWg    ? kWgmmaFwdSmem
+                                    : size_t(4 + kM) * 64 * kD * sizeof(T);
+  auto kernel = kM == -2   ? wgmma_forward_kernel<T, true>
+                : kM == -1 ? wgmma_forward_pipe_kernel<T>
+                : kM == 0  ? wgmma_forward_kernel<T, false>
+                           : fa2_forward_kernel<T, kD, kWg ? 1 : kM>;
+  if constexpr (kM == -2) wgmma_lean_launches.fetch_add(1, std::memory_order_relaxed);
   constexpr int kRows = kBr * (kWg ? 1 : kM);
   const int64_t blocks = N * ((L + kRows - 1) / kRows);
   WICK_CHECK(blocks <= 0x7fffffff, kOp, ": too many query tiles for one launch (", blocks, ")");
@@ -841,12 +920,32 @@ __device__ __forceinline__ void stage_query_rows(float* lse_s, float* D_s, const
   }
 }
 
+// The same by cp.async, 4 bytes per value, zero past L, without waiting:
+// stage_query_rows' loads held every thread that staged a value until they
+// landed, at the start of every query tile (the wgmma backward's "long
+// scoreboard" stalls on an H200). lse stays in the natural-log domain;
+// softmax_grad_tile<true> converts it where it reads it (the same rounded
+// product, so the same p). (Only the sm_90a pass's wgmma backward takes it.)
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ __forceinline__ void stage_query_rows_async(float* lse_s, float* D_s, const float* lse, const float* Dv,
+                                                       int64_t i0, int64_t L) {
+  for (int c = threadIdx.x; c < 2 * kBr; c += kThreads) {
+    const int r = c % kBr;
+    const bool in = i0 + r < L;
+    const float* src = (c < kBr ? lse : Dv) + (in ? i0 + r : 0);  // (not read past L: 0 bytes copied)
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(smem_addr((c < kBr ? lse_s : D_s) + r)),
+                 "l"(src), "r"(in ? 4 : 0));
+  }
+}
+#endif
+
 // p^T and ds^T of one (64 keys, 64 queries) tile pair in place, for the
 // backward kernels that hold s^T and dp^T as C fragments (this warp's keys
 // j0 + 16 warp + g (+ 8), queries i0 + 8 nb + 2 t (+ 1)): p = 2^(c s - lse2),
 // 0 where masked (queries past L, keys past S, keys past the query when
 // causal; only checked where need_mask), ds = p (dp - D). lb, Db: the query
-// tile's lse (log2 domain) and D.
+// tile's lse (log2 domain; natural log with kLseNatural) and D.
+template <bool kLseNatural = false>
 __device__ __forceinline__ void softmax_grad_tile(float (&st)[kBc / 8][4], float (&dpt)[kBc / 8][4], const float* lb,
                                                   const float* Db, int64_t i0, int64_t j0, int64_t L, int64_t S,
                                                   bool causal, bool need_mask, float scale_log2, int warp, int lane) {
@@ -856,7 +955,8 @@ __device__ __forceinline__ void softmax_grad_tile(float (&st)[kBc / 8][4], float
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       const int c = 8 * nb + 2 * t + (e & 1);  // query column in the tile
-      float pv = exp2f(fmaf(st[nb][e], scale_log2, -lb[c]));
+      const float lse2 = kLseNatural ? __fmul_rn(lb[c], kLog2e) : lb[c];
+      float pv = exp2f(fmaf(st[nb][e], scale_log2, -lse2));
       if (need_mask) {
         const int64_t i = i0 + c, j = j0 + 16 * warp + g + 8 * (e >> 1);
         if (i >= L || j >= S || (causal && j > i)) pv = 0.f;
@@ -1147,7 +1247,7 @@ __global__ void __launch_bounds__(kThreads)
 constexpr int kWgmmaBwdTiles = 7;
 constexpr size_t kWgmmaBwdSmem = size_t(kWgmmaBwdTiles) * 64 * 64 * 2 + 4 * kBr * sizeof(float) + 1024;
 
-template <typename T, bool kOverlapDq>
+template <typename T, bool kOverlapDq, bool kRowsAsync = false>
 __global__ void __launch_bounds__(kThreads)
     wgmma_bwd_kernel(const Slices<const T> q, const Slices<const T> k, const Slices<const T> v,
                      const Slices<const T> dout, const float* __restrict__ lse, const float* __restrict__ Dv,
@@ -1182,7 +1282,10 @@ __global__ void __launch_bounds__(kThreads)
     load_tile_async<kD>(Vs, v.row(n, j0), v.ld(), S - j0);
     load_tile_async<kD>(Qs, qn + istart * q.ld(), q.ld(), L - istart);
     load_tile_async<kD>(dOs, don + istart * dout.ld(), dout.ld(), L - istart);
-    stage_query_rows(lse_s, D_s, lse + n * L, Dv + n * L, istart, L);
+    if constexpr (kRowsAsync)
+      stage_query_rows_async(lse_s, D_s, lse + n * L, Dv + n * L, istart, L);
+    else
+      stage_query_rows(lse_s, D_s, lse + n * L, Dv + n * L, istart, L);
   }
   cp_async_commit();
 
@@ -1198,7 +1301,10 @@ __global__ void __launch_bounds__(kThreads)
       const int64_t in = i0 + kBr;
       load_tile_async<kD>(Qs + (buf ^ 1) * kTile, qn + in * q.ld(), q.ld(), L - in);
       load_tile_async<kD>(dOs + (buf ^ 1) * kTile, don + in * dout.ld(), dout.ld(), L - in);
-      stage_query_rows(lse_s + (buf ^ 1) * kBr, D_s + (buf ^ 1) * kBr, lse + n * L, Dv + n * L, in, L);
+      if constexpr (kRowsAsync)
+        stage_query_rows_async(lse_s + (buf ^ 1) * kBr, D_s + (buf ^ 1) * kBr, lse + n * L, Dv + n * L, in, L);
+      else
+        stage_query_rows(lse_s + (buf ^ 1) * kBr, D_s + (buf ^ 1) * kBr, lse + n * L, Dv + n * L, in, L);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -1230,7 +1336,7 @@ __global__ void __launch_bounds__(kThreads)
     fence_operands(dpt);
 
     const bool need_mask = i0 + kBr > L || j0 + kBc > S || (causal && i0 < j0 + kBc - 1);
-    softmax_grad_tile(reinterpret_cast<float(&)[kBc / 8][4]>(st), reinterpret_cast<float(&)[kBc / 8][4]>(dpt), lb, Db,
+    softmax_grad_tile<kRowsAsync>(reinterpret_cast<float(&)[kBc / 8][4]>(st), reinterpret_cast<float(&)[kBc / 8][4]>(dpt), lb, Db,
                       i0, j0, L, S, causal, need_mask, scale_log2, warp, lane);
     uint32_t pa[kBc / 16][4], sa[kBc / 16][4];  // p^T and ds^T as A operands (k = the 64 queries)
     c_to_a<T>(pa, reinterpret_cast<const float(&)[kBc / 8][4]>(st));
@@ -1343,9 +1449,12 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
     float* ap = static_cast<float*>(acc.data_ptr_raw());
     WICK_CUDA_CHECK(cudaMemsetAsync(ap, 0, static_cast<size_t>(n) * sizeof(float), current_stream()));
     const size_t smem = wgmma ? kWgmmaBwdSmem : kDkdvSmem + size_t(kBc) * kBr * sizeof(T);  // + the ds^T tile
-    auto kernel = !wgmma                       ? fa2_dkdv_kernel<T, kD, true>
-                  : wgmma_bwd_pipe_switch().on() ? wgmma_bwd_kernel<T, true>
-                                                 : wgmma_bwd_kernel<T, false>;
+    auto kernel = !wgmma                            ? fa2_dkdv_kernel<T, kD, true>
+                  : wgmma_bwd_pipe_switch().on()      ? wgmma_bwd_kernel<T, true>
+                  : wgmma_bwd_rows_async_switch().on() ? wgmma_bwd_kernel<T, false, true>
+                                                      : wgmma_bwd_kernel<T, false>;
+    if (wgmma && !wgmma_bwd_pipe_switch().on() && wgmma_bwd_rows_async_switch().on())
+      wgmma_bwd_rows_async_launches.fetch_add(1, std::memory_order_relaxed);
     WICK_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
     kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem, current_stream()>>>(
@@ -1423,8 +1532,16 @@ void set_attention_wgmma_forward(bool on) { wgmma_fwd_switch().set(on); }
 
 bool attention_wgmma_forward() { return wgmma_fwd_switch().on(); }
 void set_attention_wgmma_pipelined(bool on) { wgmma_pipe_switch().set(on); }
+void set_attention_wgmma_lean(bool on) { wgmma_lean_switch().set(on); }
+bool attention_wgmma_lean() { return wgmma_lean_switch().on(); }
+int64_t attention_wgmma_lean_launches() { return wgmma_lean_launches.load(std::memory_order_relaxed); }
 bool attention_wgmma_pipelined() { return wgmma_pipe_switch().on(); }
 void set_attention_wgmma_backward_pipelined(bool on) { wgmma_bwd_pipe_switch().set(on); }
+void set_attention_wgmma_backward_rows_async(bool on) { wgmma_bwd_rows_async_switch().set(on); }
+bool attention_wgmma_backward_rows_async() { return wgmma_bwd_rows_async_switch().on(); }
+int64_t attention_wgmma_backward_rows_async_launches() {
+  return wgmma_bwd_rows_async_launches.load(std::memory_order_relaxed);
+}
 bool attention_wgmma_backward_pipelined() { return wgmma_bwd_pipe_switch().on(); }
 
 void set_attention_wgmma_backward(bool on) { wgmma_bwd_switch().set(on); }
@@ -1487,15 +1604,18 @@ void attention_fa2_forward(const Tensor& out, const Tensor& lse, const Tensor& q
   const bool wgmma = E == 64 && wgmma_fwd_switch().on() && wgmma_supported(q.device().index);
   const bool rows128 = E == 64 && fa2_rows128_switch().on();
   const bool pipe = wgmma && wgmma_pipe_switch().on();
+  const bool lean = wgmma && !pipe && wgmma_lean_switch().on() && scale > 0;  // (its row max is taken unscaled)
   if (q.dtype() == kFloat16) {
     if (E == 128) launch<__half, 128, 1>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (pipe) launch<__half, 64, -1>(out, lse, q, k, v, N, L, S, causal, scale);
+    else if (lean) launch<__half, 64, -2>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (wgmma) launch<__half, 64, 0>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (rows128) launch<__half, 64, 2>(out, lse, q, k, v, N, L, S, causal, scale);
     else launch<__half, 64, 1>(out, lse, q, k, v, N, L, S, causal, scale);
   } else {
     if (E == 128) launch<__nv_bfloat16, 128, 1>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (pipe) launch<__nv_bfloat16, 64, -1>(out, lse, q, k, v, N, L, S, causal, scale);
+    else if (lean) launch<__nv_bfloat16, 64, -2>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (wgmma) launch<__nv_bfloat16, 64, 0>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (rows128) launch<__nv_bfloat16, 64, 2>(out, lse, q, k, v, N, L, S, causal, scale);
     else launch<__nv_bfloat16, 64, 1>(out, lse, q, k, v, N, L, S, causal, scale);

@@ -58,6 +58,19 @@ bool attention_wgmma_forward();
 void set_attention_wgmma_pipelined(bool on);
 bool attention_wgmma_pipelined();
 
+// The lean wgmma forward (attention_fa2.cu, wgmma_forward_kernel's kLean):
+// the scale folded into each exponent's fma and the row sums computed by the
+// tensor cores as P times a tile of ones, for fewer instructions per score
+// (the forward is issue-bound: Nsight Compute on an H200). Its lse is the
+// log of the sum of the rounded P (within 2^-9 relative of the float32
+// sum's for bf16). Applies where the wgmma forward does and the scale is
+// positive, unless the pipelined forward is on; off until a GPU has run
+// CudaAttentionFa2.WgmmaLean* and timed it (WICK_CUDA_ATTENTION_WGMMA_LEAN=1).
+// The counter: launches of it (tests).
+void set_attention_wgmma_lean(bool on);
+bool attention_wgmma_lean();
+int64_t attention_wgmma_lean_launches();
+
 // The wgmma backward with its dQ product issued behind the dV and dK
 // products instead of after a wait and a barrier (dK and dV bit for bit the
 // serial kernel's): off until a GPU has run
@@ -65,6 +78,17 @@ bool attention_wgmma_pipelined();
 // applies where the wgmma backward does.
 void set_attention_wgmma_backward_pipelined(bool on);
 bool attention_wgmma_backward_pipelined();
+
+// The wgmma backward staging each query tile's lse and D into shared memory
+// by cp.async instead of loads that every staging thread waited for at the
+// start of each tile (Nsight Compute on an H200: the backward's top stall,
+// "long scoreboard"); dK and dV bit for bit the default kernel's. Applies
+// where the wgmma backward does, unless the pipelined one is on; off until a
+// GPU has run CudaAttentionFa2Backward.WgmmaRowsAsync* and timed it
+// (WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1). The counter: its launches.
+void set_attention_wgmma_backward_rows_async(bool on);
+bool attention_wgmma_backward_rows_async();
+int64_t attention_wgmma_backward_rows_async_launches();
 
 // The backward in the same style (attention_fa2.cu, "backward"): dK/dV and
 // dQ by two kernels on mma.sync with P and dS register-resident, no atomics

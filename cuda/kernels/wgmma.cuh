@@ -108,6 +108,23 @@ __device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[32], const uint32_
     WICK_WGMMA_M64N64K16_RS("f16");
 }
 
+// d += A B, m64n8k16, A from registers, B from shared memory (4 float32
+// accumulators per thread: rows 16 warp + lane / 4 and + 8, columns
+// 2 (lane % 4) and + 1); kTB = 1: B is MN-major.
+#define WICK_WGMMA_M64N8K16_RS(TYPE)                                                                    \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %9, 0;\n"                                            \
+               "wgmma.mma_async.sync.aligned.m64n8k16.f32." TYPE "." TYPE                              \
+               " {%0, %1, %2, %3}, {%4, %5, %6, %7}, %8, p, 1, 1, %10;\n}\n"                          \
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                       \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1), "n"(kTB))
+template <bool kBf16, int kTB>
+__device__ __forceinline__ void wgmma_m64n8k16_rs(float (&d)[4], const uint32_t (&a)[4], uint64_t db) {
+  if constexpr (kBf16)
+    WICK_WGMMA_M64N8K16_RS("bf16");
+  else
+    WICK_WGMMA_M64N8K16_RS("f16");
+}
+
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 }  // namespace wick::cuda::sm90

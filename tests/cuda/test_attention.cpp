@@ -859,6 +859,94 @@ TEST(CudaAttentionFa2, WgmmaPipelinedForwardEqualsTheSerialKernel) {
     }
 }
 
+// The lean wgmma forward (set_attention_wgmma_lean): the scale folded into
+// each exponent's fma and the row sums computed by the tensor cores (P times
+// a tile of ones), so its l is the sum of the rounded P. Against the float64
+// CPU on lengths around the 64-key tiles (the wgmma forward's cases), then
+// against the serial kernel on long rows: out within the bound the wgmma
+// forward meets against the mma.sync kernel, lse within the rounded-P sum's
+// worst case (2^-9 of l for bf16, 2^-12 for fp16: 2e-3 and 2.5e-4) plus as
+// much times |lse|; no keys gives NaN rows; a negative scale (its row max is
+// taken unscaled) runs the serial kernel; the op's forward and backward
+// against the CPU. The launch counter shows which kernel ran.
+struct WgmmaLeanSelected : Selection {
+  explicit WgmmaLeanSelected(bool on = true) : Selection(cuda::attention_wgmma_lean, cuda::set_attention_wgmma_lean, on) {}
+};
+
+TEST(CudaAttentionFa2, WgmmaLeanForwardMatchesTheFloat64Cpu) {
+  WICK_SKIP_WITHOUT_FA2();
+  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
+  Fa2Selected on;
+  WgmmaForwardSelected wgmma;
+  WgmmaLeanSelected lean;
+  std::vector<std::pair<int64_t, int64_t>> lens;
+  for (int64_t L : {1, 17, 64, 65, 130})
+    for (int64_t S : {1, 33, 64, 200}) lens.emplace_back(L, S);
+  for (int64_t L : {130, 200}) lens.emplace_back(L, L);
+  uint64_t seed = 10700;
+  const int64_t before = cuda::attention_wgmma_lean_launches();
+  for (DType dt : {kBFloat16, kFloat16})
+    for (bool causal : {false, true})
+      for (auto [L, S] : lens) {
+        SCOPED_TRACE(testing::Message() << dt << " causal=" << causal << " L=" << L << " S=" << S);
+        const Tensor q = normal_as({3, L, 64}, dt, seed++), k = normal_as({3, S, 64}, dt, seed++),
+                     v = normal_as({3, S, 64}, dt, seed++);
+        expect_forward_matches_cpu(q, k, v, causal, (L + S) % 3 == 0 ? 0.3 : 0.125, dt,
+                                   [](const Tensor& a, const Tensor& b, const Tensor& c) {
+                                     return cuda::attention_fa2_eligible(a, b, c, Tensor());
+                                   });
+      }
+  EXPECT_EQ(cuda::attention_wgmma_lean_launches(), before + static_cast<int64_t>(2 * 2 * lens.size()))
+      << "not every forward took the lean kernel";
+}
+
+TEST(CudaAttentionFa2, WgmmaLeanAgreesWithTheSerialKernel) {
+  WICK_SKIP_WITHOUT_FA2();
+  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
+  Fa2Selected on;
+  WgmmaForwardSelected wgmma;
+  const test::SwitchScope restore(cuda::attention_wgmma_lean, cuda::set_attention_wgmma_lean);
+  uint64_t seed = 10800;
+  for (DType dt : {kBFloat16, kFloat16}) {
+    cuda::set_attention_wgmma_lean(true);
+    expect_no_keys_gives_nan_rows(dt, seed++);
+    for (bool causal : {true, false})
+      expect_forward_variants_agree(dt, causal, seed++, cuda::set_attention_wgmma_lean,
+                                    dt == kBFloat16 ? 4e-3 : 1e-3, dt == kBFloat16 ? 2e-3 : 2.5e-4);
+    // A negative scale: the serial kernel, bit for bit.
+    cuda::set_attention_wgmma_lean(true);
+    const TensorOptions o = TensorOptions(dt).device(kCuda), f = TensorOptions(kFloat32).device(kCuda);
+    Generator g(seed++);
+    const Tensor q = randn({2, 130, 64}, o, &g), k = randn({2, 200, 64}, o, &g), v = randn({2, 200, 64}, o, &g);
+    Tensor out[2], lse[2];
+    const int64_t before = cuda::attention_wgmma_lean_launches();
+    for (int i = 0; i < 2; ++i) {
+      cuda::set_attention_wgmma_lean(i == 0);
+      out[i] = empty({2, 130, 64}, o), lse[i] = empty({2 * 130}, f);
+      cuda::attention_forward(out[i], lse[i], q, k, v, Tensor(), Tensor(), false, -0.125);
+    }
+    EXPECT_EQ(cuda::attention_wgmma_lean_launches(), before) << "a negative scale took the lean kernel";
+    EXPECT_TRUE(all_equal(out[0].to(kFloat32).cpu(), out[1].to(kFloat32).cpu())) << "negative scale: out";
+    EXPECT_TRUE(all_equal(lse[0].cpu(), lse[1].cpu())) << "negative scale: lse";
+  }
+}
+
+TEST(CudaAttentionFa2, WgmmaLeanThroughSdpaForwardAndBackward) {
+  WICK_SKIP_WITHOUT_FA2();
+  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
+  Fa2Selected on;
+  WgmmaForwardSelected wgmma;
+  WgmmaLeanSelected lean;
+  uint64_t seed = 10900;
+  for (DType dt : {kBFloat16, kFloat16})
+    for (auto [L, S, causal] : {std::tuple<int64_t, int64_t, bool>{130, 200, false}, {257, 257, true}, {17, 33, true}}) {
+      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal);
+      const Tensor q = normal_as({2, 3, L, 64}, dt, seed++), k = normal_as({2, 3, S, 64}, dt, seed++),
+                   v = normal_as({2, 3, S, 64}, dt, seed++);
+      expect_matches_cpu(q, k, v, Tensor(), causal, {}, dt, seed++);
+    }
+}
+
 // ---- the FlashAttention-2 backward (cuda/kernels/attention_fa2.cu) ----
 // With both FA2 selections on: gradients through the op against the float64
 // CPU, then on GPT-2-like lengths against the general backward on the device,
@@ -1133,6 +1221,43 @@ TEST(CudaAttentionFa2Backward, WgmmaPipelinedEqualsTheSerialKernel) {
     }
   cuda::set_attention_wgmma_backward_pipelined(true);
   expect_gradients_match_cpu({{1, 1, false}, {17, 33, true}, {130, 200, false}, {200, 70, true}}, {64}, 13100);
+}
+
+// The wgmma backward staging lse and D by cp.async
+// (set_attention_wgmma_backward_rows_async): the same values in shared memory
+// and the same rounded lse * log2(e), so dk and dv bit for bit the default
+// kernel's, dq within the atomics' reordering; lengths whose query tiles end
+// past L (the zero-filled rows), GPT-2's; the launch counter; then against
+// the float64 CPU.
+TEST(CudaAttentionFa2Backward, WgmmaRowsAsyncEqualsTheDefaultKernel) {
+  WICK_SKIP_WITHOUT_WGMMA();
+  Fa2Selected fwd;
+  Fa2BackwardSelected bwd;
+  WgmmaBackwardSelected wgmma;
+  const test::SwitchScope restore(cuda::attention_wgmma_backward_rows_async,
+                                  cuda::set_attention_wgmma_backward_rows_async);
+  std::vector<std::tuple<int64_t, int64_t, bool>> cases = {
+      {1, 1, false}, {17, 33, true}, {64, 64, true}, {130, 200, false}, {200, 70, true}, {70, 200, true}};
+  for (const auto& c : kLongCases) cases.push_back(c);
+  uint64_t seed = 13300;
+  const int64_t before = cuda::attention_wgmma_backward_rows_async_launches();
+  for (DType dt : {kBFloat16, kFloat16})
+    for (auto [L, S, causal] : cases) {
+      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal);
+      const auto [q, k, v, dout] = BackwardInputs(dt, L, S, 64, seed++);
+      DeviceGrads g[2];
+      for (int on = 0; on < 2; ++on) {
+        cuda::set_attention_wgmma_backward_rows_async(on == 1);
+        g[on] = device_backward(q, k, v, dout, causal, 0.125, true, true, true);
+      }
+      EXPECT_TRUE(all_equal(f32(g[1].dk), f32(g[0].dk))) << "dk";
+      EXPECT_TRUE(all_equal(f32(g[1].dv), f32(g[0].dv))) << "dv";
+      EXPECT_LT(rel_error(g[1].dq, g[0].dq), dt == kBFloat16 ? 4e-3 : 1e-3) << "dq";
+    }
+  EXPECT_EQ(cuda::attention_wgmma_backward_rows_async_launches(), before + static_cast<int64_t>(2 * cases.size()))
+      << "not every backward took the cp.async staging";
+  cuda::set_attention_wgmma_backward_rows_async(true);
+  expect_gradients_match_cpu({{1, 1, false}, {17, 33, true}, {130, 200, false}, {200, 70, true}}, {64}, 13500);
 }
 
 TEST(CudaAttentionFa2Backward, WgmmaAgreesWithTheMmaSyncFusedBackward) {
