@@ -11,6 +11,7 @@
 
 #include <type_traits>
 
+#include "cuda/kernels/rounding.cuh"
 #include "cuda/kernels/strided.cuh"
 #include "cuda/runtime.h"
 
@@ -62,21 +63,7 @@ __global__ void arange_float_kernel(T* __restrict__ p, int64_t n, double start, 
     p[i] = cast_to<T>(__dadd_rn(start, __dmul_rn(static_cast<double>(i), step)));
 }
 
-// One rounding per operation in S (float or double).
-template <typename S>
-__device__ __forceinline__ S mul_rn(S a, S b) {
-  if constexpr (std::is_same_v<S, float>)
-    return __fmul_rn(a, b);
-  else
-    return __dmul_rn(a, b);
-}
-template <typename S>
-__device__ __forceinline__ S add_rn(S a, S b) {
-  if constexpr (std::is_same_v<S, float>)
-    return __fadd_rn(a, b);
-  else
-    return __dadd_rn(a, b);
-}
+// mul_rn, add_rn (rounding.cuh): one rounding per operation in float or double.
 
 // The first half steps up from start, the second down from end (both exact).
 template <typename T, typename S>

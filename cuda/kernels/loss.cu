@@ -15,6 +15,7 @@
 
 #include "cuda/kernels/block.cuh"
 #include "cuda/kernels/device_types.cuh"
+#include "cuda/kernels/rounding.cuh"
 #include "cuda/kernels/nn.h"
 #include "cuda/kernels/strided.cuh"
 #include "cuda/runtime.h"
@@ -45,22 +46,6 @@ __global__ void class_target_kernel(int64_t* __restrict__ t_safe, W* __restrict_
       wt[i] = weight ? weight[t] : from_compute<W>(1.0f);
     }
   }
-}
-
-// a * b and a * b + c in float or double, each rounded once, never contracted with a neighbour.
-template <typename S>
-__device__ __forceinline__ S mul_rn(S a, S b) {
-  if constexpr (std::is_same_v<S, float>)
-    return __fmul_rn(a, b);
-  else
-    return __dmul_rn(a, b);
-}
-template <typename S>
-__device__ __forceinline__ S fma_rn(S a, S b, S c) {
-  if constexpr (std::is_same_v<S, float>)
-    return __fmaf_rn(a, b, c);
-  else
-    return __fma_rn(a, b, c);
 }
 
 // Sum of the class weights (C without weights), needed with label smoothing.

@@ -1195,6 +1195,36 @@ TEST(CudaAttentionFa2Backward, WgmmaGradientsMatchTheFloat64Cpu) {
 // (set_attention_wgmma_backward_pipelined): dk and dv bit for bit the serial
 // kernel's, dq within the atomics' reordering; the short lengths (one tile,
 // partial tiles, causal diagonals) and GPT-2's; then against the float64 CPU.
+namespace {
+
+// A variant of the wgmma backward (`select` on) against the default kernel
+// (off) on the short lengths (one tile, partial tiles, causal diagonals) and
+// GPT-2's, both dtypes: dk and dv bit for bit, dq within the atomics'
+// reordering. Returns how many backwards ran with the variant selected.
+int64_t expect_backward_variant_equals_default(void (*select)(bool), uint64_t seed) {
+  std::vector<std::tuple<int64_t, int64_t, bool>> cases = {
+      {1, 1, false}, {17, 33, true}, {64, 64, true}, {130, 200, false}, {200, 70, true}, {70, 200, true}};
+  for (const auto& c : kLongCases) cases.push_back(c);
+  int64_t runs = 0;
+  for (DType dt : {kBFloat16, kFloat16})
+    for (auto [L, S, causal] : cases) {
+      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal);
+      const auto [q, k, v, dout] = BackwardInputs(dt, L, S, 64, seed++);
+      DeviceGrads g[2];
+      for (int on = 0; on < 2; ++on) {
+        select(on == 1);
+        g[on] = device_backward(q, k, v, dout, causal, 0.125, true, true, true);
+      }
+      ++runs;
+      EXPECT_TRUE(all_equal(f32(g[1].dk), f32(g[0].dk))) << "dk";
+      EXPECT_TRUE(all_equal(f32(g[1].dv), f32(g[0].dv))) << "dv";
+      EXPECT_LT(rel_error(g[1].dq, g[0].dq), dt == kBFloat16 ? 4e-3 : 1e-3) << "dq";
+    }
+  return runs;
+}
+
+}  // namespace
+
 TEST(CudaAttentionFa2Backward, WgmmaPipelinedEqualsTheSerialKernel) {
   WICK_SKIP_WITHOUT_WGMMA();
   Fa2Selected fwd;
@@ -1202,23 +1232,7 @@ TEST(CudaAttentionFa2Backward, WgmmaPipelinedEqualsTheSerialKernel) {
   WgmmaBackwardSelected wgmma;
   const test::SwitchScope restore(cuda::attention_wgmma_backward_pipelined,
                                   cuda::set_attention_wgmma_backward_pipelined);
-  std::vector<std::tuple<int64_t, int64_t, bool>> cases = {
-      {1, 1, false}, {17, 33, true}, {64, 64, true}, {130, 200, false}, {200, 70, true}, {70, 200, true}};
-  for (const auto& c : kLongCases) cases.push_back(c);
-  uint64_t seed = 12900;
-  for (DType dt : {kBFloat16, kFloat16})
-    for (auto [L, S, causal] : cases) {
-      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal);
-      const auto [q, k, v, dout] = BackwardInputs(dt, L, S, 64, seed++);
-      DeviceGrads g[2];
-      for (int on = 0; on < 2; ++on) {
-        cuda::set_attention_wgmma_backward_pipelined(on == 1);
-        g[on] = device_backward(q, k, v, dout, causal, 0.125, true, true, true);
-      }
-      EXPECT_TRUE(all_equal(f32(g[1].dk), f32(g[0].dk))) << "dk";
-      EXPECT_TRUE(all_equal(f32(g[1].dv), f32(g[0].dv))) << "dv";
-      EXPECT_LT(rel_error(g[1].dq, g[0].dq), dt == kBFloat16 ? 4e-3 : 1e-3) << "dq";
-    }
+  expect_backward_variant_equals_default(cuda::set_attention_wgmma_backward_pipelined, 12900);
   cuda::set_attention_wgmma_backward_pipelined(true);
   expect_gradients_match_cpu({{1, 1, false}, {17, 33, true}, {130, 200, false}, {200, 70, true}}, {64}, 13100);
 }
@@ -1236,25 +1250,9 @@ TEST(CudaAttentionFa2Backward, WgmmaRowsAsyncEqualsTheDefaultKernel) {
   WgmmaBackwardSelected wgmma;
   const test::SwitchScope restore(cuda::attention_wgmma_backward_rows_async,
                                   cuda::set_attention_wgmma_backward_rows_async);
-  std::vector<std::tuple<int64_t, int64_t, bool>> cases = {
-      {1, 1, false}, {17, 33, true}, {64, 64, true}, {130, 200, false}, {200, 70, true}, {70, 200, true}};
-  for (const auto& c : kLongCases) cases.push_back(c);
-  uint64_t seed = 13300;
   const int64_t before = cuda::attention_wgmma_backward_rows_async_launches();
-  for (DType dt : {kBFloat16, kFloat16})
-    for (auto [L, S, causal] : cases) {
-      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal);
-      const auto [q, k, v, dout] = BackwardInputs(dt, L, S, 64, seed++);
-      DeviceGrads g[2];
-      for (int on = 0; on < 2; ++on) {
-        cuda::set_attention_wgmma_backward_rows_async(on == 1);
-        g[on] = device_backward(q, k, v, dout, causal, 0.125, true, true, true);
-      }
-      EXPECT_TRUE(all_equal(f32(g[1].dk), f32(g[0].dk))) << "dk";
-      EXPECT_TRUE(all_equal(f32(g[1].dv), f32(g[0].dv))) << "dv";
-      EXPECT_LT(rel_error(g[1].dq, g[0].dq), dt == kBFloat16 ? 4e-3 : 1e-3) << "dq";
-    }
-  EXPECT_EQ(cuda::attention_wgmma_backward_rows_async_launches(), before + static_cast<int64_t>(2 * cases.size()))
+  const int64_t runs = expect_backward_variant_equals_default(cuda::set_attention_wgmma_backward_rows_async, 13300);
+  EXPECT_EQ(cuda::attention_wgmma_backward_rows_async_launches(), before + runs)
       << "not every backward took the cp.async staging";
   cuda::set_attention_wgmma_backward_rows_async(true);
   expect_gradients_match_cpu({{1, 1, false}, {17, 33, true}, {130, 200, false}, {200, 70, true}}, {64}, 13500);
