@@ -531,15 +531,15 @@ __device__ __forceinline__ void wgmma_forward_store(const SliceRows<T>& on, floa
 // score in the softmax, which Nsight Compute found the forward bound by
 // (issue slots, an H200, 2026-11-28): the scale folded into each exponent's
 // fma (online_softmax_stats<T, true>), and the row sums l computed by the
-// tensor cores as a ninth column block of the P V product: P times a 64 x 8
-// tile of ones (2 KiB more shared memory), four m64n8k16 per key tile, whose
+// tensor cores beside the P V product: P times a 64 x 8 tile of ones (2 KiB
+// more shared memory), four m64n8k16 per key tile, whose
 // accumulators are rescaled with o's. l is then the sum of the rounded P
 // that the product uses (the output's weights sum to 1 exactly as used),
-// not of the float32 p: lse moves by up to 2^-9 (bf16; 2^-12 fp16)
-// relatively in the worst case. Saves per thread and key tile 32 multiplies,
+// not of the float32 p: l moves by up to the unit roundoff, 2^-8 (bf16;
+// 2^-11 fp16) relatively, lse by as much absolutely, in the worst case. Saves per thread and key tile 32 multiplies,
 // 32 adds and the quad reductions, for 4 small MMAs and 4 multiplies.
 constexpr size_t kWgmmaFwdSmem = size_t(5) * 64 * 64 * 2 + 1024;
-constexpr size_t kWgmmaOnesBytes = 2048;  // the lean kernel's ones tile (16 k rows of 128 bytes)
+constexpr size_t kWgmmaOnesBytes = 2048;  // the lean kernel's ones tile (8 rows of 128 bytes read; 2 KiB filled)
 
 template <typename T, bool kLean>
 __global__ void __launch_bounds__(kThreads)
@@ -639,7 +639,9 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int s16 = 0; s16 < kBc / 16; ++s16) {
       wgmma_m64n64k16_rs<kBf16, 1>(o, pf[s16], smem_desc_mn(vb + 2048 * s16));
-      if constexpr (kLean) wgmma_m64n8k16_rs<kBf16, 1>(lacc, pf[s16], smem_desc_mn(smem_addr(Ones)));
+      // B = the ones as a K-major 8 x 64 tile (one 8-row swizzle atom, 1 KiB; the canonical layout of the
+      // Q K^T product's B): every k16 step may read its first 16 k, all ones.
+      if constexpr (kLean) wgmma_m64n8k16_rs<kBf16, 0>(lacc, pf[s16], smem_desc(smem_addr(Ones)));
     }
     wgmma_commit();
     fence_operands(o);
@@ -1604,7 +1606,9 @@ void attention_fa2_forward(const Tensor& out, const Tensor& lse, const Tensor& q
   const bool wgmma = E == 64 && wgmma_fwd_switch().on() && wgmma_supported(q.device().index);
   const bool rows128 = E == 64 && fa2_rows128_switch().on();
   const bool pipe = wgmma && wgmma_pipe_switch().on();
-  const bool lean = wgmma && !pipe && wgmma_lean_switch().on() && scale > 0;  // (its row max is taken unscaled)
+  // The lean kernel takes its row max unscaled: a positive scale in float, as the kernel gets it (one that
+  // rounds to 0 would make the masked scores' fma(-inf, 0, -0) NaN).
+  const bool lean = wgmma && !pipe && wgmma_lean_switch().on() && static_cast<float>(scale * 1.4426950408889634) > 0.f;
   if (q.dtype() == kFloat16) {
     if (E == 128) launch<__half, 128, 1>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (pipe) launch<__half, 64, -1>(out, lse, q, k, v, N, L, S, causal, scale);

@@ -62,8 +62,8 @@ bool attention_wgmma_pipelined();
 // the scale folded into each exponent's fma and the row sums computed by the
 // tensor cores as P times a tile of ones, for fewer instructions per score
 // (the forward is issue-bound: Nsight Compute on an H200). Its lse is the
-// log of the sum of the rounded P (within 2^-9 relative of the float32
-// sum's for bf16). Applies where the wgmma forward does and the scale is
+// log of the sum of the rounded P (within 2^-8 of the float32 sum's for
+// bf16, 2^-11 for fp16). Applies where the wgmma forward does and the scale is
 // positive, unless the pipelined forward is on; off until a GPU has run
 // CudaAttentionFa2.WgmmaLean* and timed it (WICK_CUDA_ATTENTION_WGMMA_LEAN=1).
 // The counter: launches of it (tests).
