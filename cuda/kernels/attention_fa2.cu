@@ -149,8 +149,8 @@ OptInSwitch& wgmma_bwd_pipe_switch() {
   return s;
 }
 
-// The wgmma backward staging each query tile's lse and D by cp.async
-// (wgmma_bwd_kernel<T, false, true>): off until a GPU has run
+// The wgmma backward staging each query tile's lse and D by cp.async, at 3
+// CTAs per SM (wgmma_bwd_kernel<T, false, true>): off until a GPU has run
 // CudaAttentionFa2Backward.WgmmaRowsAsync* and timed it.
 OptInSwitch& wgmma_bwd_rows_async_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC");
@@ -1249,8 +1249,15 @@ __global__ void __launch_bounds__(kThreads)
 constexpr int kWgmmaBwdTiles = 7;
 constexpr size_t kWgmmaBwdSmem = size_t(kWgmmaBwdTiles) * 64 * 64 * 2 + 4 * kBr * sizeof(float) + 1024;
 
+// kRowsAsync (opt-in WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC): lse and D
+// staged by cp.async (stage_query_rows_async), and registers capped for 3
+// CTAs per SM. The default kernel holds 201 registers per thread, so 2 CTAs
+// (8 warps) share an SM, too few to hide the latencies Nsight Compute found
+// it waiting on (H200); shared memory allows 3. At 168 registers ptxas
+// spills 44 bytes (CUDA 13), 177 without the cap. (Minimum 0: none, the
+// other kernels PTX-identical to before.)
 template <typename T, bool kOverlapDq, bool kRowsAsync = false>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kRowsAsync ? 3 : 0)
     wgmma_bwd_kernel(const Slices<const T> q, const Slices<const T> k, const Slices<const T> v,
                      const Slices<const T> dout, const float* __restrict__ lse, const float* __restrict__ Dv,
                      const Slices<T> dk, const Slices<T> dv, int64_t L, int64_t S, float scale_log2, float scale,

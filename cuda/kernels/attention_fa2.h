@@ -82,7 +82,9 @@ bool attention_wgmma_backward_pipelined();
 // The wgmma backward staging each query tile's lse and D into shared memory
 // by cp.async instead of loads that every staging thread waited for at the
 // start of each tile (Nsight Compute on an H200: the backward's top stall,
-// "long scoreboard"); dK and dV bit for bit the default kernel's. Applies
+// "long scoreboard"), with registers capped for 3 CTAs per SM instead of 2
+// (168 per thread, 44 bytes spilled); dK and dV bit for bit the default
+// kernel's. Applies
 // where the wgmma backward does, unless the pipelined one is on; off until a
 // GPU has run CudaAttentionFa2Backward.WgmmaRowsAsync* and timed it
 // (WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1). The counter: its launches.
