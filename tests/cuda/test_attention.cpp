@@ -750,16 +750,16 @@ TEST(CudaAttentionFa2, Rows128ThroughSdpaForwardAndBackward) {
 // rows), GPT-2 lengths against the 64-row mma.sync kernel (the same
 // roundings to 16 bits; float32 sums in other orders), and the op's forward
 // and backward through it.
-TEST(CudaAttentionFa2, WgmmaForwardMatchesTheFloat64Cpu) {
-  WICK_SKIP_WITHOUT_FA2();
-  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
-  Fa2Selected on;
-  WgmmaForwardSelected wgmma;
+namespace {
+
+// The wgmma forwards' lengths around the 64-key tiles (one tile, partial
+// tiles, the causal diagonal, S != L), both dtypes, causal or not, against
+// the float64 CPU. Returns how many forwards ran.
+int64_t expect_wgmma_forward_lengths_match_cpu(uint64_t seed) {
   std::vector<std::pair<int64_t, int64_t>> lens;
   for (int64_t L : {1, 17, 64, 65, 130})
     for (int64_t S : {1, 33, 64, 200}) lens.emplace_back(L, S);
   for (int64_t L : {130, 200}) lens.emplace_back(L, L);
-  uint64_t seed = 7700;
   for (DType dt : {kBFloat16, kFloat16})
     for (bool causal : {false, true})
       for (auto [L, S] : lens) {
@@ -771,6 +771,17 @@ TEST(CudaAttentionFa2, WgmmaForwardMatchesTheFloat64Cpu) {
                                      return cuda::attention_fa2_eligible(a, b, c, Tensor());
                                    });
       }
+  return static_cast<int64_t>(2 * 2 * lens.size());
+}
+
+}  // namespace
+
+TEST(CudaAttentionFa2, WgmmaForwardMatchesTheFloat64Cpu) {
+  WICK_SKIP_WITHOUT_FA2();
+  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
+  Fa2Selected on;
+  WgmmaForwardSelected wgmma;
+  expect_wgmma_forward_lengths_match_cpu(7700);
 }
 
 TEST(CudaAttentionFa2, WgmmaForwardNoKeysAndManyTilesAgreeWithTheMmaSyncKernel) {
@@ -886,25 +897,9 @@ TEST(CudaAttentionFa2, WgmmaLeanForwardMatchesTheFloat64Cpu) {
   WgmmaForwardSelected wgmma;
   WgmmaPipelinedSelected no_pipe(false);
   WgmmaLeanSelected lean;
-  std::vector<std::pair<int64_t, int64_t>> lens;
-  for (int64_t L : {1, 17, 64, 65, 130})
-    for (int64_t S : {1, 33, 64, 200}) lens.emplace_back(L, S);
-  for (int64_t L : {130, 200}) lens.emplace_back(L, L);
-  uint64_t seed = 10700;
   const int64_t before = cuda::attention_wgmma_lean_launches();
-  for (DType dt : {kBFloat16, kFloat16})
-    for (bool causal : {false, true})
-      for (auto [L, S] : lens) {
-        SCOPED_TRACE(testing::Message() << dt << " causal=" << causal << " L=" << L << " S=" << S);
-        const Tensor q = normal_as({3, L, 64}, dt, seed++), k = normal_as({3, S, 64}, dt, seed++),
-                     v = normal_as({3, S, 64}, dt, seed++);
-        expect_forward_matches_cpu(q, k, v, causal, (L + S) % 3 == 0 ? 0.3 : 0.125, dt,
-                                   [](const Tensor& a, const Tensor& b, const Tensor& c) {
-                                     return cuda::attention_fa2_eligible(a, b, c, Tensor());
-                                   });
-      }
-  EXPECT_EQ(cuda::attention_wgmma_lean_launches(), before + static_cast<int64_t>(2 * 2 * lens.size()))
-      << "not every forward took the lean kernel";
+  const int64_t runs = expect_wgmma_forward_lengths_match_cpu(10700);
+  EXPECT_EQ(cuda::attention_wgmma_lean_launches(), before + runs) << "not every forward took the lean kernel";
 }
 
 TEST(CudaAttentionFa2, WgmmaLeanAgreesWithTheSerialKernel) {
