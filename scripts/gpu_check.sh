@@ -109,8 +109,16 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   rm -rf /tmp/wickgpu && mkdir -p /tmp/wickgpu && tar -C /tmp/wickgpu -xJf "$WICK_GPU_PREBUILT" || exit 1
   bin=/tmp/wickgpu/pack
   export LD_LIBRARY_PATH=$bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}  # libwick.so (the pack's RPATH is this machine's)
-  # The device tool returns at most 8 files from $OUT: the per-binary logs travel as one tarball.
-  mkdir -p "$out/detail"; trap 'tar -C "$out" -czf "$out/detail.tgz" detail && rm -r "$out/detail"' EXIT
+  # The device tool returns at most 8 files from $OUT: everything but the console log travels as one
+  # tarball (the per-binary logs, the bench tables, ncu's and the profilers' reports; one call's
+  # profiles alone were 6 files and did not come back on 2026-11-28).
+  mkdir -p "$out/detail"
+  pack_out() {
+    local f files=()
+    for f in "$out"/*; do [ "$(basename "$f")" = gpu_check.log ] || files+=("$(basename "$f")"); done
+    tar -C "$out" -czf "$out/detail.tgz.tmp" "${files[@]}" && rm -r "${files[@]/#/$out/}" && mv "$out/detail.tgz.tmp" "$out/detail.tgz"
+  }
+  trap pack_out EXIT
   for f in "$bin"/*; do ldd "$f" | grep 'not found' | sed "s|^|$(basename "$f"): |"; done | sort -u
   # WICK_GPU_BENCH_ONLY=1: the benches alone (a second call after a WICK_GPU_TESTS_ONLY=1 one, when the
   # whole check would not fit one call's time limit).
