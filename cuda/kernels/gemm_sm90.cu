@@ -71,13 +71,15 @@
 //  64-row tiles (set_wgmma_rows64; on by default since its tests passed on an
 //  H200, 2026-11-28; WICK_CUDA_GEMM_ROWS64=0): for M <= 64 the TMA kernel runs with one consumer
 //  warpgroup (kWG = 1), 64 x 256 tiles, 5 stages, instead of multiplying as
-//  many zero rows as real ones. The two-warpgroup kernels' PTX is unchanged
-//  but for virtual-register names (checked against the commit before).
+//  many zero rows as real ones. (Its PTX check against the commit before
+//  compared only up to the first inline asm block, a ptx_same.py bug fixed
+//  since; the kernels passed on an H200.)
 //  128 x 192 tiles (set_wgmma_narrow_tiles; on by default since its tests
 //  passed on an H100, WICK_CUDA_WGMMA_N192=0 to turn off): the TMA kernel templated on its tile width, for
 //  grids whose 256-wide tiles leave much of the last wave idle (GPT-2's
-//  768- and 2304-column products at 8192 tokens; choose_tile_n). Its
-//  256-wide instantiations compile to the same PTX as before the template.
+//  768- and 2304-column products at 8192 tokens; choose_tile_n). (Its
+//  256-wide instantiations' PTX was checked before ptx_same.py's fix; they
+//  passed on an H100.)
 //  Persistent tiles (set_wgmma_persistent; on by default since its tests
 //  passed on an H100, WICK_CUDA_GEMM_PERSISTENT=0 to turn off): min(tiles, SMs) CTAs, each walking tiles
 //  c, c + ctas, ... (PersistentTiles in gemm_sm90_plan.h): the producer runs
