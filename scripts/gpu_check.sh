@@ -52,7 +52,7 @@ fi
 out=${OUT:-$PWD/gpu-check}
 mkdir -p "$out"
 log=$out/gpu_check.log
-exec > >(tee "$log") 2>&1
+exec > >(trap '' TERM INT HUP; exec tee "$log") 2>&1  # tee outlives a TERM to the group: the EXIT trap's writes get no SIGPIPE
 jobs=$(nproc)
 echo "== machine"; date -u; uname -a; nproc
 lscpu | grep -E 'Model name|Flags' | sed 's/Flags:/Flags (avx512):/;' | grep -o 'Model name.*\|avx512[a-z_]*' | sort -u | tr '\n' ' '; echo
@@ -116,7 +116,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   pack_out() {
     local f files=()
     for f in "$out"/*; do [ "$(basename "$f")" = gpu_check.log ] || files+=("$(basename "$f")"); done
-    tar -C "$out" -czf "$out/detail.tgz.tmp" "${files[@]}" && rm -r "${files[@]/#/$out/}" && mv "$out/detail.tgz.tmp" "$out/detail.tgz"
+    tar -C "$out" -czf "$out/detail.tgz.tmp" "${files[@]}" && rm -r "${files[@]/#/"$out/"}" && mv "$out/detail.tgz.tmp" "$out/detail.tgz"
   }
   trap pack_out EXIT
   for f in "$bin"/*; do ldd "$f" | grep 'not found' | sed "s|^|$(basename "$f"): |"; done | sort -u
@@ -129,6 +129,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   # rerun after fixes, on what is left of a lease); the opt-in table then judges only their switches.
   selected() { [ -z "${WICK_GPU_TESTS:-}" ] || [[ " $WICK_GPU_TESTS " == *" $1 "* ]]; }
   tests=(); for t in "$bin"/test_*; do selected "$(basename "$t")" && tests+=("$t"); done
+  [ ${#tests[@]} -gt 0 ] || echo "WARNING: WICK_GPU_TESTS names no test binary of the pack: '${WICK_GPU_TESTS:-}'"
   # shellcheck disable=SC2016
   printf '%s\n' "${tests[@]}" | xargs -P 4 -I{} bash -c 'n=$(basename {}); timeout 240 {} --gtest_brief=1 \
     --gtest_output=json:"$0/detail/$n.json" > "$0/detail/$n.log" 2>&1;
@@ -181,18 +182,30 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   : > "$out/detail/bisect_culprits"
   for f in "$out"/detail/alt_*_optin.rc; do
     [ -e "$f" ] && [ "$(cat "$f")" != 0 ] || continue
+    want alternates 60 || break  # (fewer lines than failed runs: the table keeps every switch off)
     n=$(basename "$f" _optin.rc); n=${n#alt_}
     if [ "$(cat "$f")" = 124 ]; then  # a hang: five more runs of up to the limit each would not fit
       echo "bisect $n: not bisected (the run timed out)"; echo combination >> "$out/detail/bisect_culprits"; continue
     fi
     filter=$(grep -oE '^\[  FAILED  \] [A-Za-z0-9_/]+\.[A-Za-z0-9_/.]+' "$out/detail/alt_${n}_optin.log" | awk '{print $4}' |
              sort -u | paste -sd:)
-    fails() { env "$@" timeout 60 "$bin/$n" --gtest_brief=1 ${filter:+--gtest_filter="$filter"} > /dev/null 2>&1; [ $? != 0 ]; }
+    # A run cut at 60 s proves nothing: it makes the verdict "combination" (every switch stays off).
+    timed_out=0
+    fails() { env "$@" timeout 60 "$bin/$n" --gtest_brief=1 ${filter:+--gtest_filter="$filter"} > "$out/detail/bisect_$n.log" 2>&1
+              local rc=$?; [ "$rc" = 124 ] && timed_out=1; [ "$rc" != 0 ]; }
     # Failing with no switch on: a failure of the default paths (the main run shows it), no switch's.
-    # (Without this check the halving below always lands on the list's first switch.)
+    # (Without this check the halving below always lands on the list's first switch.) Only the tests
+    # that pass with every switch off are bisected.
     if fails WICK_GPU_BISECT=none; then
-      echo "bisect $n (${filter:-the whole binary}): fails with every opt-in switch off (see the main run)"
-      echo default >> "$out/detail/bisect_culprits"; continue
+      left=$(comm -23 <(tr : '\n' <<< "$filter" | sort -u) <(grep -oE '^\[  FAILED  \] [A-Za-z0-9_/]+\.[A-Za-z0-9_/.]+' \
+             "$out/detail/bisect_$n.log" | awk '{print $4}' | sort -u) | paste -sd:)
+      if [ "$timed_out" = 1 ]; then
+        echo "bisect $n: not bisected (the run with every switch off passed 60 s)"; echo combination >> "$out/detail/bisect_culprits"; continue
+      elif [ -z "$filter" ] || [ -z "$left" ]; then
+        echo "bisect $n (${filter:-the whole binary}): fails with every opt-in switch off (see the main run)"
+        echo default >> "$out/detail/bisect_culprits"; continue
+      fi
+      filter=$left
     fi
     # shellcheck disable=SC2206
     sw=($optin)
@@ -202,6 +215,7 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
     done
     culprit=${sw[0]%%=*}
     fails "${sw[0]}" || culprit=combination
+    [ "$timed_out" = 1 ] && culprit=combination
     echo "bisect $n (${filter:-the whole binary}): $culprit"
     echo "$culprit" >> "$out/detail/bisect_culprits"
   done
@@ -209,9 +223,10 @@ if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   echo "== the opt-in paths: their own tests in the main run, and every opt-in path at once (alternates)"
   # "flip" = its own tests ran and passed (from the main run's gtest JSON: not skipped, none missing) and
   # every "(every opt-in path)" run above passed: then check its bench figures and turn it on.
-  python3 - "$out/detail" <<'PY'
+  python3 - "$out/detail" "$optin" <<'PY'
 import glob, json, os, sys
 d = sys.argv[1]
+optin = {w.split("=")[0] for w in sys.argv[2].split()}
 table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): the switches still off
     ("WICK_CUDA_ATTENTION_FA2_BWD", "test_cuda_attention", ["CudaAttentionFa2Backward."]),
     ("WICK_CUDA_ATTENTION_FA2_BWD_FUSED", "test_cuda_attention", ["CudaAttentionFa2Backward.FusedDq"]),
@@ -250,9 +265,11 @@ for switch, binary, prefixes in table:
         own = "skipped"
     else:
         own = f"passed ({len(mine)})"
-    together_ok = together == "passed" or (together.startswith("passed but") and switch not in culprits)
+    together_ok = (together == "passed" or (together.startswith("passed but") and switch not in culprits)) and switch in optin
     verdict = "flip" if own.startswith("passed") and together_ok else "keep off"
-    shown = "FAILED (bisected here)" if switch in culprits else together
+    shown = "FAILED (bisected here)" if switch in culprits else together if switch in optin else "not in them"
+    if os.environ.get("WICK_GPU_TESTS") and verdict == "flip":
+        verdict = "flip? (WICK_GPU_TESTS: only those binaries ran)"
     print(f"{switch:28s} own tests: {own:14s} all opt-in paths at once: {shown:8s} -> {verdict}")
 PY
   fi
@@ -271,7 +288,7 @@ PY
        echo "$n memcheck rc $? $(grep -E 'ERROR SUMMARY' "$out/detail/sanitizer_$n.log" | tail -1)") &
       pids+=($!)
     done
-    wait "${pids[@]}"  # not a bare wait: that would also wait for the tee behind exec
+    [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"  # not a bare wait: that would also wait for the tee behind exec
   fi
   [ "${1:-}" = "--quick" ] && exit 0
   fi  # WICK_GPU_BENCH_ONLY
@@ -302,7 +319,8 @@ PY
   [ -x "$bin/bench_cuda_conv" ] && WICK_CUDA_CONV_TRANSPOSE_FWD=0 WICK_CUDA_CONV_PACKS=0 timeout 120 \
     "$bin/bench_cuda_conv" --compare --rounds=3 2>&1 | tee "$out/bench_cuda_conv_before_1128.txt" | tail -40
   fi
-  if want models 90 && [ -x "$bin/bench_cuda_models" ]; then
+  # (About 45 s a round of the three runs of both workloads, from this section's first timed lease.)
+  if want models $(( 45 * ${WICK_GPU_MODEL_ROUNDS:-2} )) && [ -x "$bin/bench_cuda_models" ]; then
   echo "== training steps vs PyTorch eager (bfloat16 autocast; wick, torch, wick, torch)"
     # WICK_GPU_MODEL_ROUNDS=1: one round of the three (a short lease).
     for wl in gpt2 resnet50; do
@@ -319,7 +337,10 @@ PY
     done
     python3 - "$out/models.jsonl" <<'PY'
 import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+rows = []
+for l in open(sys.argv[1]):
+    try: rows.append(json.loads(l.replace(": -nan", ": NaN").replace(": nan", ": NaN")))
+    except ValueError: print("models.jsonl: not JSON:", l.strip()[:120])
 for wl in ("gpt2", "resnet50"):
     by = {fw: [r for r in rows if r["workload"] == wl and r["framework"] == fw] for fw in ("wick", "torch")}
     if not by["wick"] or not by["torch"]:
@@ -371,7 +392,7 @@ PY
     echo "ncu rc $?"
     # The lean forward's and the cp.async-staged backward's first launches beside them.
     WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1 timeout 60 ncu \
-      -k regex:'wgmma_forward_kernel|wgmma_bwd_kernel' --launch-count 2 \
+      -k regex:'wgmma_forward_kernel|wgmma_bwd_kernel' --launch-count 4 \
       --section SpeedOfLight --section Occupancy --section WarpStateStats \
       --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --print-units base \
       "$bin/bench_cuda_attention" --rounds=1 >> "$out/ncu_attention.txt" 2>> "$out/ncu_attention.err"
