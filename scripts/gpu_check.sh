@@ -80,7 +80,7 @@ done
 # WICK_GPU_ONLY="alternates sanitizer gemm elementwise attention conv models profile ncu-attn ncu" (any subset): the
 # prebuilt check runs only those sections after the tests, for a short lease. Unset: the check the issue
 # asks for, the tests, the sanitizer and the benches (sanitizer gemm elementwise attention conv models),
-# about 8 minutes on a lent H200 by the 2026-11-28 lease's section times; the extras (alternates: the
+# an estimated 8-9 minutes on a lent H200 from the sections' times (not yet timed as one run); the extras (alternates: the
 # other paths through the tests and the opt-in verdicts; profile, ncu-attn, ncu: where the time goes)
 # run only when named.
 # WICK_GPU_DEADLINE=S (seconds from the start; set it below the call's timeout): a section that would
