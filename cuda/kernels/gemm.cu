@@ -805,6 +805,24 @@ __global__ void broadcast_bias_kernel(E* C, const E* bias, int64_t M, int64_t N,
   }
 }
 
+// dst[b][m, n] = src[b][m, n] converted (to_f32 / pack on the way back), the
+// two C layouts (rows ld apart, batches stride apart) given separately: a 16-bit
+// C staged in float32 for the vendors (vendor_gemm_rounded_once).
+template <typename D, typename S>
+__global__ void convert_c_kernel(D* dst, int64_t ld_dst, int64_t stride_dst, const S* src, int64_t ld_src,
+                                 int64_t stride_src, int64_t M, int64_t N, int64_t batch) {
+  const int64_t total = batch * M * N;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t n = i % N, r = i / N, m = r % M, b = r / M;
+    const S v = src[b * stride_src + m * ld_src + n];
+    if constexpr (std::is_same_v<D, float>)
+      dst[b * stride_dst + m * ld_dst + n] = static_cast<float>(v);
+    else
+      dst[b * stride_dst + m * ld_dst + n] = static_cast<D>(v);  // round to nearest even, once
+  }
+}
+
 // ---------------------------------------------------------------------------
 // host side
 
@@ -1145,6 +1163,38 @@ void materialize_bias(GemmArgs& g) {
   g.bias = nullptr;
 }
 
+// The vendors under wick's GEMM contract (float32 sums, one rounding to C's
+// dtype). With a 16-bit C that beta reads (an accumulation, or a bias made
+// C's contents), cuBLAS and cuBLASLt round alpha A B to C's dtype before
+// adding beta C: two roundings, seen on an H200 (2026-11-28; fp16 -32.5 for
+// -32.4805, bf16 0.0625 for 0.0664 where the two terms nearly cancel). There
+// C goes to the library as float32 and comes back rounded once.
+static void vendor_gemm_rounded_once(const GemmArgs& g, GemmBackend backend) {
+  auto call = [&](const GemmArgs& a) {
+    backend == GemmBackend::Cublas ? vendor::cublas_gemm(a) : vendor::cublaslt_gemm(a);
+  };
+  const bool half_c = g.c_dtype == kFloat16 || g.c_dtype == kBFloat16;
+  if (!half_c || g.beta == 0) return call(g);
+  int dev = 0;
+  WICK_CUDA_CHECK(cudaGetDevice(&dev));
+  const int64_t mn = g.M * g.N, total = g.batch * mn;
+  const Tensor staged = empty({total}, TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
+  float* t = static_cast<float*>(staged.data_ptr_raw());
+  const unsigned grid = grid_for(total, 256);
+  auto convert = [&]<typename H>() {
+    H* c = static_cast<H*>(g.C);
+    convert_c_kernel<float, H><<<grid, 256, 0, current_stream()>>>(t, g.N, mn, c, g.ldc, g.stride_c, g.M, g.N, g.batch);
+    WICK_CUDA_CHECK_LAUNCH();
+    GemmArgs f = g;
+    f.C = t, f.c_dtype = kFloat32, f.ldc = g.N, f.stride_c = mn;
+    call(f);
+    convert_c_kernel<H, float><<<grid, 256, 0, current_stream()>>>(c, g.ldc, g.stride_c, t, g.N, mn, g.M, g.N, g.batch);
+    WICK_CUDA_CHECK_LAUNCH();
+  };
+  if (g.c_dtype == kFloat16) convert.operator()<__half>();
+  else convert.operator()<__nv_bfloat16>();
+}
+
 void gemm(const GemmArgs& g_in, GemmBackend backend) {
   check_gemm_args(g_in);
   if (g_in.M == 0 || g_in.N == 0 || g_in.batch == 0) return;
@@ -1165,12 +1215,8 @@ void gemm(const GemmArgs& g_in, GemmBackend backend) {
   materialize_bias(g);  // every other kernel, and the vendors, read beta * C
   // K = 0 (C = beta C) stays with wick's kernel, whose epilogue does exactly
   // that, rather than relying on each cuBLAS version's quick-return path.
-  if (backend == GemmBackend::Cublas && g.K > 0) {
-    vendor::cublas_gemm(g);
-    return;
-  }
-  if (backend == GemmBackend::CublasLt && g.K > 0) {
-    vendor::cublaslt_gemm(g);
+  if ((backend == GemmBackend::Cublas || backend == GemmBackend::CublasLt) && g.K > 0) {
+    vendor_gemm_rounded_once(g, backend);
     return;
   }
   switch (g.ab_dtype) {
