@@ -13,6 +13,8 @@
 //   bench_cuda_gemm --compare [--rounds=R] one table: wick, cuBLAS and cuBLASLt timed alternately, batch by
 //                                          batch, median TFLOP/s over R rounds (the ratio to trust)
 //                   [--only=fp32|bf16]     one dtype's rows
+//                   [--lean]               wick's defaults, cuBLAS and cuBLASLt only, not every variant
+//                                          column (the GPU check's default: a third of the time)
 // Without a usable GPU it prints "no GPU, skipping" and exits 0.
 #include <benchmark/benchmark.h>
 
@@ -73,8 +75,8 @@ const Card& card() {
     const double ghz = khz * 1e-6;
     Card r;
     char buf[256];
-    if (p.major == 9 && p.multiProcessorCount == 132) {
-      r = {"H100 SXM", 989.4, 66.9};
+    if (p.major == 9 && p.multiProcessorCount == 132) {  // the H200 has the H100 SXM's SMs and peaks
+      r = {std::strstr(p.name, "H200") ? "H200 (H100 SXM peaks)" : "H100 SXM", 989.4, 66.9};
     } else if (p.major == 9 && p.multiProcessorCount == 114) {
       r = {"H100 PCIe", 756.5, 51.2};
     } else if (p.major == 8 && p.minor == 0 && p.multiProcessorCount == 108) {
@@ -189,7 +191,7 @@ double median(std::vector<double> v) {
 // persistent tiles (and 192-wide ones where chosen), then the last two with
 // the TMA store epilogue, cuBLAS and cuBLASLt alternately, one timed batch
 // (~50 ms) each per round.
-int compare(int rounds, const std::vector<DType>& dtypes) {
+int compare(int rounds, const std::vector<DType>& dtypes, bool lean) {
   const bool sm90 = wick::cuda::wgmma_supported(wick::cuda::current_device());
   struct Alt {
     GemmBackend be;
@@ -205,9 +207,12 @@ int compare(int rounds, const std::vector<DType>& dtypes) {
       {GemmBackend::Wgmma, 0, 1, 0, 0, 0, -1, "+192"},   {GemmBackend::Wgmma, 0, 1, 1, 0, 0, -1, "+p"},
       {GemmBackend::Wgmma, 1, 0, 0, 1, 0, -1, "+sk+st"}, {GemmBackend::Wgmma, 0, 1, 1, 1, 0, -1, "+p+st"},
       {GemmBackend::Wgmma, 0, 1, 1, 0, 1, -1, "+p+64r"}};
-  std::vector<Alt> cols(std::begin(f32_alts), std::end(f32_alts));
-  cols.insert(cols.end(), std::begin(wgmma_alts), std::end(wgmma_alts));
-  const int kF32 = sizeof(f32_alts) / sizeof(f32_alts[0]), kCols = static_cast<int>(cols.size());
+  std::vector<Alt> cols;
+  if (!lean) {
+    cols.assign(std::begin(f32_alts), std::end(f32_alts));
+    cols.insert(cols.end(), std::begin(wgmma_alts), std::end(wgmma_alts));
+  }
+  const int kF32 = lean ? 0 : static_cast<int>(std::size(f32_alts)), kCols = static_cast<int>(cols.size());
   const bool sm80 = wick::cuda::device_properties(wick::cuda::current_device()).major >= 8;
   std::printf("%-44s %9s", "shape (MxNxK)", "wick");
   for (const Alt& a : cols) std::printf(" %9s", a.name);
@@ -260,14 +265,15 @@ int compare(int rounds, const std::vector<DType>& dtypes) {
     }
   std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas; wick = the defaults (float32:\n"
               " the cp.async SIMT kernel with split-K on sm_80+; bf16 on sm_90: stream-K under one wave, else\n"
-              " persistent tiles, 192-wide where chosen, the TMA store, 64-row tiles where M <= 64); regs = float32\n"
-              " on the register-staged SIMT kernel (WICK_CUDA_SIMT_ASYNC=0); wgmma = the TMA kernel with every\n"
-              " option off, +sk = with stream-K (WICK_CUDA_GEMM_STREAMK), +192 = 192-wide tiles where chosen\n"
-              " (WICK_CUDA_WGMMA_N192), +p = persistent tiles and 192-wide ones where chosen\n"
-              " (WICK_CUDA_GEMM_PERSISTENT), +st = with the TMA store epilogue (WICK_CUDA_GEMM_TMA_STORE),\n"
-              " +64r = 64-row tiles where M <= 64 (WICK_CUDA_GEMM_ROWS64);\n"
-              " name/ = that column / cublas; lt/ = cublasLt / cublas; pk = datasheet dense peak)\n",
+              " persistent tiles, 192-wide where chosen, the TMA store, 64-row tiles where M <= 64);\n",
               rounds);
+  if (!lean)
+    std::printf(" regs = float32 on the register-staged SIMT kernel (WICK_CUDA_SIMT_ASYNC=0); wgmma = the TMA kernel\n"
+                " with every option off, +sk = with stream-K (WICK_CUDA_GEMM_STREAMK), +192 = 192-wide tiles where\n"
+                " chosen (WICK_CUDA_WGMMA_N192), +p = persistent tiles and 192-wide ones where chosen\n"
+                " (WICK_CUDA_GEMM_PERSISTENT), +st = with the TMA store epilogue (WICK_CUDA_GEMM_TMA_STORE),\n"
+                " +64r = 64-row tiles where M <= 64 (WICK_CUDA_GEMM_ROWS64); name/ = that column / cublas;\n");
+  std::printf(" lt/ = cublasLt / cublas; pk = datasheet dense peak)\n");
   return 0;
 }
 
@@ -279,18 +285,19 @@ int main(int argc, char** argv) {
                 wick::cuda::is_built() ? "no usable CUDA device" : "wick built without CUDA");
     return 0;
   }
-  bool cmp = false;
+  bool cmp = false, lean = false;
   int rounds = 7;
   std::vector<DType> dtypes = {wick::kBFloat16, wick::kFloat32};
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--compare") == 0) cmp = true;
+    if (std::strcmp(argv[i], "--lean") == 0) lean = true;
     if (std::strncmp(argv[i], "--rounds=", 9) == 0) rounds = std::max(1, std::atoi(argv[i] + 9));
     if (std::strcmp(argv[i], "--only=fp32") == 0) dtypes = {wick::kFloat32};
     if (std::strcmp(argv[i], "--only=bf16") == 0) dtypes = {wick::kBFloat16};
   }
   std::printf("device: %s\npeaks: bf16 %.1f TFLOP/s, fp32 %.1f TFLOP/s\n", card().name.c_str(), card().bf16_tflops,
               card().f32_tflops);
-  if (cmp) return compare(rounds, dtypes);
+  if (cmp) return compare(rounds, dtypes, lean);
   register_all();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

@@ -147,17 +147,28 @@ std::vector<double> host_gemm(const GemmArgs& g, const std::vector<double>& A, c
                               const std::vector<double>& C, std::vector<double>* abs_sum) {
   std::vector<double> out = C;
   abs_sum->assign(C.size(), 0.0);
+  // A's rows and B's columns packed k-contiguous first (B once per batch, a broadcast B too), so the
+  // inner loop reads both at unit stride: half the time of reading them in place through their
+  // strides, the same sums in the same order. (This reference was most of test_cuda_gemm's time.)
+  std::vector<double> Ap(static_cast<size_t>(g.batch * g.M * g.K)), Bp(static_cast<size_t>(g.batch * g.N * g.K));
+  for (int64_t b = 0; b < g.batch; ++b)
+    for (int64_t k = 0; k < g.K; ++k) {
+      for (int64_t m = 0; m < g.M; ++m)
+        Ap[(b * g.M + m) * g.K + k] = A[b * g.stride_a + (g.trans_a ? k * g.lda + m : m * g.lda + k)];
+      for (int64_t n = 0; n < g.N; ++n)
+        Bp[(b * g.N + n) * g.K + k] = B[b * g.stride_b + (g.trans_b ? n * g.ldb + k : k * g.ldb + n)];
+    }
   // Rows (b, m) on the host's cores: each writes its own elements of out and abs_sum.
   auto rows = [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t b = r / g.M, m = r % g.M;
+      const double* a = Ap.data() + r * g.K;
       for (int64_t n = 0; n < g.N; ++n) {
+        const double* w = Bp.data() + (b * g.N + n) * g.K;
         double acc = 0, mag = 0;
         for (int64_t k = 0; k < g.K; ++k) {
-          const double a = A[b * g.stride_a + (g.trans_a ? k * g.lda + m : m * g.lda + k)];
-          const double w = B[b * g.stride_b + (g.trans_b ? n * g.ldb + k : k * g.ldb + n)];
-          acc += a * w;
-          mag += std::abs(a * w);
+          acc += a[k] * w[k];
+          mag += std::abs(a[k] * w[k]);
         }
         const int64_t i = b * g.stride_c + m * g.ldc + n;
         out[i] = g.alpha * acc + (g.beta != 0 ? g.beta * C[i] : 0.0);
@@ -276,37 +287,52 @@ struct Dims {
 const Dims kDims[] = {{1, 1, 1},     {7, 5, 3},      {33, 17, 9},    {128, 128, 32}, {129, 257, 33},
                       {257, 129, 200}, {64, 300, 7}, {1, 257, 129},  {300, 1, 64},   {300, 260, 520}};
 
-// The host reference itself (it runs its rows on several threads), on the
-// CPU: every element of a batched, transposed, padded case against a plain
-// loop over the same formula. Runs without a GPU.
+// The host reference itself (it packs the operands and runs its rows on
+// several threads), on the CPU: every element of batched, padded cases with
+// each transpose, and a broadcast B, against a plain loop over the same
+// formula. Runs without a GPU.
 TEST(CudaGemm, HostReferenceIsThePlainProduct) {
-  GemmArgs g;
-  g.M = 150, g.N = 37, g.K = 900, g.batch = 3, g.trans_a = true, g.trans_b = false;
-  g.lda = g.M + 2, g.ldb = g.N + 1, g.ldc = g.N + 3;
-  g.stride_a = g.K * g.lda + 5, g.stride_b = g.K * g.ldb, g.stride_c = g.M * g.ldc + 1;
-  g.alpha = 0.5, g.beta = -1.5;
-  const std::vector<double> A = inputs(static_cast<size_t>(g.stride_a * g.batch), kFloat64, 7),
-                            B = inputs(static_cast<size_t>(g.stride_b * g.batch), kFloat64, 8),
-                            C = inputs(static_cast<size_t>(g.stride_c * g.batch), kFloat64, 9);
-  std::vector<double> abs_sum;
-  const std::vector<double> got = host_gemm(g, A, B, C, &abs_sum);
-  int bad = 0;
-  for (int64_t b = 0; b < g.batch; ++b)
-    for (int64_t m = 0; m < g.M; ++m)
-      for (int64_t n = 0; n < g.N; ++n) {
-        double acc = 0;
-        for (int64_t k = 0; k < g.K; ++k)
-          acc += A[b * g.stride_a + k * g.lda + m] * B[b * g.stride_b + k * g.ldb + n];
-        const int64_t i = b * g.stride_c + m * g.ldc + n;
-        const double want = g.alpha * acc + g.beta * C[i];
-        // (The same sums in the same order; the bound only allows a compiler's FMA contraction.)
-        if (std::abs(got[i] - want) > 1e-12 * (std::abs(want) + 1) && ++bad <= 3)
-          ADD_FAILURE() << "C[" << b << ", " << m << ", " << n << "] = " << got[i] << ", want " << want;
-      }
-  EXPECT_EQ(bad, 0);
-  // Elements outside the product (padding) keep C's values.
-  EXPECT_EQ(got[g.N], C[g.N]);
-  EXPECT_EQ(got[g.stride_c - 1], C[g.stride_c - 1]);
+  for (int t = 0; t < 5; ++t) {  // 0..3: the transposes; 4: B broadcast over the batch (stride 0)
+    GemmArgs g;
+    g.M = 150, g.N = 37, g.K = 900, g.batch = 3, g.trans_a = (t & 1) != 0, g.trans_b = (t & 2) != 0;
+    g.lda = (g.trans_a ? g.M : g.K) + 2, g.ldb = (g.trans_b ? g.K : g.N) + 1, g.ldc = g.N + 3;
+    g.stride_a = (g.trans_a ? g.K : g.M) * g.lda + 5, g.stride_b = t == 4 ? 0 : (g.trans_b ? g.N : g.K) * g.ldb;
+    g.stride_c = g.M * g.ldc + 1;
+    g.alpha = 0.5, g.beta = -1.5;
+    SCOPED_TRACE(testing::Message() << "trans_a " << g.trans_a << " trans_b " << g.trans_b << " stride_b "
+                                    << g.stride_b);
+    const size_t nb = static_cast<size_t>(t == 4 ? g.K * g.ldb : g.stride_b * g.batch);
+    const std::vector<double> A = inputs(static_cast<size_t>(g.stride_a * g.batch), kFloat64, 7),
+                              B = inputs(nb, kFloat64, 8),
+                              C = inputs(static_cast<size_t>(g.stride_c * g.batch), kFloat64, 9);
+    std::vector<double> abs_sum;
+    const std::vector<double> got = host_gemm(g, A, B, C, &abs_sum);
+    int bad = 0;
+    for (int64_t b = 0; b < g.batch; ++b)
+      for (int64_t m = 0; m < g.M; ++m)
+        for (int64_t n = 0; n < g.N; ++n) {
+          double acc = 0, mag = 0;
+          for (int64_t k = 0; k < g.K; ++k) {
+            const double a = A[b * g.stride_a + (g.trans_a ? k * g.lda + m : m * g.lda + k)];
+            const double w = B[b * g.stride_b + (g.trans_b ? n * g.ldb + k : k * g.ldb + n)];
+            acc += a * w;
+            mag += std::abs(a * w);
+          }
+          const int64_t i = b * g.stride_c + m * g.ldc + n;
+          const double want = g.alpha * acc + g.beta * C[i];
+          const double want_mag = std::abs(g.alpha) * mag + std::abs(g.beta * C[i]);
+          // (The same sums in the same order; the bound only allows a compiler's FMA contraction.)
+          if ((std::abs(got[i] - want) > 1e-12 * (std::abs(want) + 1) ||
+               std::abs(abs_sum[i] - want_mag) > 1e-12 * (want_mag + 1)) &&
+              ++bad <= 3)
+            ADD_FAILURE() << "C[" << b << ", " << m << ", " << n << "] = " << got[i] << ", want " << want
+                          << "; |terms| " << abs_sum[i] << ", want " << want_mag;
+        }
+    EXPECT_EQ(bad, 0);
+    // Elements outside the product (padding) keep C's values.
+    EXPECT_EQ(got[g.N], C[g.N]);
+    EXPECT_EQ(got[g.stride_c - 1], C[g.stride_c - 1]);
+  }
 }
 
 TEST(CudaGemm, AllTransposesShapesAndDtypes) {

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""scripts/gpu_summary.py, the GPU check's closing table, on real H200 outputs
+(tests/fixtures/gpu_check) and on an empty folder: every figure it prints is
+recomputed here from the fixture's own numbers, and what is missing must say
+so. Runs without a GPU (ctest: gpu_check_summary)."""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, "scripts", "gpu_summary.py")
+FIXTURE = os.path.join(ROOT, "tests", "fixtures", "gpu_check")
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+
+
+def summary(folder, *args):
+    r = subprocess.run([sys.executable, SCRIPT, folder, *args], capture_output=True, text=True)
+    check(r.returncode == 0, f"exit {r.returncode}: {r.stderr}")
+    rows = {}
+    for line in r.stdout.splitlines()[1:]:
+        rows[line[:11].strip()] = line[11:]
+    return rows
+
+
+def expected_gemm(dtype):
+    """wick / cublas per row of the fixture's table, by the header's column names."""
+    cols, ratios = None, []
+    for line in open(os.path.join(FIXTURE, "bench_cuda_gemm.txt")):
+        if line.startswith("shape (MxNxK)"):
+            cols = line.split()[2:]
+        elif cols and line.startswith(dtype + " "):
+            v = dict(zip(cols, line.split()[-len(cols):]))
+            ratios.append(float(v["wick"]) / float(v["cublas"]))
+    return ratios
+
+
+rows = summary(FIXTURE, "--seconds", "401")
+check(set(rows) == {"tests", "sanitizer", "SGEMM fp32", "GEMM bf16", "attention", "GPT-2 step", "ResNet-50", "time"},
+      f"rows: {sorted(rows)}")
+
+# Tests: loss failed (rc 1) on the lease; sort passed; gemm ran as two shards, one failing.
+t = rows.get("tests", "")
+check("NOT met" in t, "tests: a failed binary must fail the row: " + t)
+check("3 binaries, 1 passed" in t, "tests: shards are one binary: " + t)
+check("FAILED: test_cuda_gemm test_cuda_loss" in t, "tests: the failed binaries: " + t)
+loss_passed = int(re.search(r"PASSED  \] (\d+) test", open(os.path.join(FIXTURE, "detail", "test_cuda_loss.log")).read())[1])
+sort_passed = int(re.search(r"PASSED  \] (\d+) test", open(os.path.join(FIXTURE, "detail", "test_cuda_sort.log")).read())[1])
+check(f"tests {loss_passed + sort_passed + 11 + 8} passed, 2 failed, 1 skipped" in t, "tests: counts: " + t)
+
+s = rows.get("sanitizer", "")
+check("NOT met" in s and "3 binaries, 1 with 0 errors" in s, "sanitizer: " + s)
+check("test_cuda_gemm (2)" in s and "no summary (time limit?): test_cuda_fft" in s, "sanitizer: " + s)
+
+for name, dtype, target in (("SGEMM fp32", "fp32", 0.85), ("GEMM bf16", "bf16", 0.7)):
+    r = expected_gemm(dtype)
+    line = rows.get(name, "")
+    want = f"{min(r):.2f}-{max(r):.2f}x over {len(r)} shapes, {sum(x >= target for x in r)} at >= {target}x"
+    check(want in line, f"{name}: want '{want}' in '{line}'")
+    check(("NOT met" in line) == (min(r) < target), f"{name}: verdict: {line}")
+
+# Attention: 0.222 / 0.346 (SDPA / wick, fwd+bwd) on that lease.
+a = rows.get("attention", "")
+check("NOT met" in a and "0.64x (wick 0.346 ms, SDPA 0.222)" in a, "attention: " + a)
+
+# Models: medians of the wick and torch runs in models.jsonl.
+import json
+import statistics
+runs = [json.loads(l) for l in open(os.path.join(FIXTURE, "models.jsonl")) if l.strip()]
+for wl, name, target in (("gpt2", "GPT-2 step", 1.0), ("resnet50", "ResNet-50", 0.8)):
+    w = statistics.median(r["throughput"] for r in runs if r["workload"] == wl and r["framework"] == "wick")
+    p = statistics.median(r["throughput"] for r in runs if r["workload"] == wl and r["framework"] == "torch")
+    line = rows.get(name, "")
+    check(f"{w / p:.2f}x (wick {w:.0f}" in line, f"{name}: want {w / p:.2f}x in '{line}'")
+    check(("NOT met" in line) == (w / p < target), f"{name}: verdict: {line}")
+
+check(rows.get("time", "").split()[:4] == ["<", "480", "s", "met"], "time: " + rows.get("time", ""))
+over = summary(FIXTURE, "--seconds", "481")
+check("NOT met" in over.get("time", ""), "time over the limit: " + over.get("time", ""))
+part = summary(FIXTURE, "--seconds", "900", "--partial", "WICK_GPU_ONLY='gemm'")
+check("met" not in part.get("time", "") and "a partial check" in part.get("time", ""), "partial: " + part.get("time", ""))
+
+# A build from source ran the CPU tests there (ctest.log): their row appears, and fails on a failure.
+with tempfile.TemporaryDirectory() as src:
+    for log, verdict in (("100% tests passed, 0 tests failed out of 900", "met"),
+                         ("99% tests passed, 2 tests failed out of 900", "NOT met"), ("(killed)", "NOT met")):
+        with open(os.path.join(src, "ctest.log"), "w") as f:
+            f.write(log + "\n")
+        line = summary(src).get("CPU tests", "")
+        check(re.search(r"\s" + verdict + r"\s", line) is not None, f"CPU tests for '{log}': {line}")
+check("CPU tests" not in summary(FIXTURE), "a pack's run has no CPU tests row")
+
+# Nothing measured: every row says so, none claims a verdict.
+with tempfile.TemporaryDirectory() as empty:
+    rows = summary(empty)
+    for name, line in rows.items():
+        check(("not run" in line or "not measured" in line) and "met" not in line.replace("not measured", ""),
+              f"empty folder, {name}: {line}")
+
+for f in failures:
+    print("FAIL:", f)
+print(f"test_gpu_summary: {'FAILED' if failures else 'passed'} ({len(failures)} failures)")
+sys.exit(1 if failures else 0)
