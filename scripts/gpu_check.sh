@@ -111,9 +111,11 @@ want() {
 
 # The environment of a "wick-opt" run of workload $1 (gpt2, resnet50): the paths still opt-in that could
 # serve it (empty: no such run). GPT-2: the lean wgmma attention forward (the scale folded into the
-# exponents, the row sums on the tensor cores) and the backward staging lse and D by cp.async.
+# exponents, the row sums on the tensor cores), the backward staging lse and D by cp.async, and its dQ
+# parts added by bulk reductions instead of atomics.
 wick_opt_env() {
-  [ "$1" = gpt2 ] && echo "WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
+  [ "$1" = gpt2 ] && echo "WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1" \
+    "WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1"
 }
 # The 14 paths turned on by default on 2026-11-28 (H200), turned off: the earlier default paths, kept as
 # fallbacks, run through the model tests in the alternates below.
@@ -230,6 +232,7 @@ optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CU
 # (Not the pipelined wgmma forward and backward: they would take the launches the lean forward and the
 # cp.async-staged backward are to run; their own tests run them.)
 optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
+optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1"
 # Each spec: environment assignments, then the test binary (the last word). Run one after another:
 # several at once would time each other's GPU work in the amp training run.
 for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -312,6 +315,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): 
     ("WICK_CUDA_ATTENTION_WGMMA_PIPE", "test_cuda_attention", ["CudaAttentionFa2.WgmmaPipelined"]),
     ("WICK_CUDA_ATTENTION_WGMMA_LEAN", "test_cuda_attention", ["CudaAttentionFa2.WgmmaLean"]),
     ("WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaRowsAsync"]),
+    ("WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaDqBulk"]),
     ("WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaPipelined"]),
     ("WICK_CUDA_TOPK_SELECT", "test_cuda_sort", ["CudaSort.TopkRadixSelect"]),
     ("WICK_CUDA_SIMT_WIDE", "test_cuda_gemm", ["CudaGemm.SimtWideTiles"]),
@@ -391,14 +395,12 @@ timeout 60 "$bin/bench_cuda_elementwise" 2>&1 | tee "$out/bench_cuda_elementwise
 fi
 if want attention 90; then
 section attention "attention: wick fused vs wick composed; then PyTorch's scaled_dot_product_attention (same table)"
-[ -x "$bin/bench_cuda_attention" ] && timeout 90 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -12
+# Its bf16 rows time the opt-in paths beside the default (+lean: the scale in the exponents' fma, the row
+# sums by the tensor cores; +rowsasync: lse and D staged by cp.async; +dqbulk: dQ by bulk reductions).
+[ -x "$bin/bench_cuda_attention" ] && timeout 120 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -16
 # (The earlier variants' runs, the general forward, the mma.sync FA2 backward and its fused form, the
 # 128-row forward, the first wgmma forward and backward, were dropped once measured: bench/README.md.)
 # (The pipelined forward and backward, measured slower on an H200: bench/README.md.)
-echo "== the same with the lean wgmma forward (WICK_CUDA_ATTENTION_WGMMA_LEAN=1: scale in the exponents' fma, row"
-echo "   sums by the tensor cores) and the backward staging lse, D by cp.async (WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1)"
-[ -x "$bin/bench_cuda_attention" ] && WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1 \
-  timeout 90 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention_lean.txt" | grep -E '^wick-fused'
 timeout 90 python3 bench/peer/cuda_attention.py --rounds 3 2>&1 | tee "$out/bench_torch_attention.txt" | tail -8
 fi
 if want conv 90; then
@@ -446,7 +448,7 @@ for wl in ("gpt2", "resnet50"):
     opt = [r for r in rows if r["workload"] == wl and r["framework"] == "wick-opt"]
     if opt:
         f = statistics.median(r["throughput"] for r in opt)
-        print(f"          wick-opt (lean attention forward, cp.async-staged backward) {f:10.0f}  ratio {f / t:5.2f}x, "
+        print(f"          wick-opt (attention: lean forward; backward with cp.async rows, bulk dQ) {f:10.0f}  ratio {f / t:5.2f}x, "
               f"forward/backward/optimizer ms {ph(opt[-1])}")
 PY
 fi
@@ -483,13 +485,14 @@ if want ncu-attn 80 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/de
     --print-units base "$bin/bench_cuda_attention" --rounds=1 \
     > "$out/ncu_attention.txt" 2> "$out/ncu_attention.err"
   echo "ncu rc $?"
-  # The lean forward's and the cp.async-staged backward's first launches beside them.
-  WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1 timeout 60 ncu \
+  # The lean forward's and the opt-in backward's (cp.async rows, bulk dQ) first launches beside them.
+  # shellcheck disable=SC2046
+  env $(wick_opt_env gpt2) timeout 60 ncu \
     -k regex:'wgmma_forward_kernel|wgmma_bwd_kernel' --launch-count 4 \
     --section SpeedOfLight --section Occupancy --section WarpStateStats \
     --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --print-units base \
     "$bin/bench_cuda_attention" --rounds=1 >> "$out/ncu_attention.txt" 2>> "$out/ncu_attention.err"
-  echo "ncu (lean forward, cp.async-staged backward) rc $?"
+  echo "ncu (lean forward; backward with cp.async rows and bulk dQ) rc $?"
   grep -E '^  [a-z_]+.*\(|Duration|Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Block Limit|Stall|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|L2 Hit|Mem Busy|stalled' \
     "$out/ncu_attention.txt" | head -160
 fi

@@ -134,8 +134,15 @@ def attention_line(wick, torch, shape="B8 H12 L1024 D64 causal"):
     w, t = wick.get(("wick-fused", "bf16", shape)), torch.get(("torch-sdpa", "bf16", shape))
     if not w or not t:
         return f"not measured ({'wick' if not w else 'SDPA'} missing)"
-    return (f"{t[1] / w[1]:.2f}x (wick {w[1]:.3f} ms, SDPA {t[1]:.3f}); forward alone {t[0] / w[0]:.2f}x "
+    line = (f"{t[1] / w[1]:.2f}x (wick {w[1]:.3f} ms, SDPA {t[1]:.3f}); forward alone {t[0] / w[0]:.2f}x "
             f"({w[0]:.3f} / {t[0]:.3f} ms), bf16 {shape}")
+    # The opt-in variants bench_cuda_attention times beside the default (rows named +lean, +dqbulk, ...).
+    opt = [(t[1] / v[1], impl) for (impl, dt, sh), v in wick.items() if impl.startswith("+") and dt == "bf16"
+           and sh == shape]
+    if opt:
+        best = max(opt)
+        line += f"; best opt-in {best[1]} {best[0]:.2f}x"
+    return line
 
 
 def models_lines(text):

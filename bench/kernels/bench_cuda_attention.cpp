@@ -11,6 +11,7 @@
 // (it recomputes the scores in its dQ kernel): TFLOP/s here is
 // useful-work throughput, comparable with bench/peer/cuda_attention.py,
 // which prints the same table for torch.nn.functional.scaled_dot_product_attention.
+// The bf16 rows time wick's opt-in attention paths beside the defaults too.
 // A second table times wick's fused kernel against cuDNN's SDPA node
 // (cuda/vendor/cudnn_attention.h, when this build has cuDNN) on the same
 // shape without the causal mask, the case cuDNN 9.19's backend API takes.
@@ -30,6 +31,7 @@
 
 #include "cuda/cuda.h"
 #include "cuda/kernels/attention.h"
+#include "cuda/kernels/attention_fa2.h"
 #include "cuda/vendor/cudnn.h"
 #include "peak.h"
 #include "wick.h"
@@ -46,8 +48,46 @@ struct Problem {
 const Problem kGpt2{8, 12, 1024, 64, true};
 const Problem kFull{8, 12, 1024, 64, false};  // cuDNN's node takes no causal mask (cudnn_attention.h)
 
-enum class Impl { Fused, Math, Cudnn };
-const char* impl_name(Impl i) { return i == Impl::Fused ? "wick-fused" : i == Impl::Math ? "wick-math" : "cudnn"; }
+// Fused with opt-in paths (cuda/kernels/attention_fa2.h) switched on for its calls: the lean wgmma
+// forward, the backward staging lse and D by cp.async, the backward's bulk dQ reduction, all three.
+enum class Impl { Fused, Math, Cudnn, Lean, RowsAsync, DqBulk, AllOptIn };
+const char* impl_name(Impl i) {
+  switch (i) {
+    case Impl::Fused: return "wick-fused";
+    case Impl::Math: return "wick-math";
+    case Impl::Cudnn: return "cudnn";
+    case Impl::Lean: return "+lean";
+    case Impl::RowsAsync: return "+rowsasync";
+    case Impl::DqBulk: return "+dqbulk";
+    case Impl::AllOptIn: return "+all3";
+  }
+  return "?";
+}
+
+// Turns on the opt-in switches impl names for its lifetime (the others as configured: the defaults, or
+// the environment's WICK_CUDA_* settings).
+class OptInScope {
+ public:
+  explicit OptInScope(Impl i)
+      : lean_(wick::cuda::attention_wgmma_lean()),
+        rows_(wick::cuda::attention_wgmma_backward_rows_async()),
+        bulk_(wick::cuda::attention_wgmma_backward_dq_bulk()) {
+    const bool all = i == Impl::AllOptIn;
+    if (all || i == Impl::Lean) wick::cuda::set_attention_wgmma_lean(true);
+    if (all || i == Impl::RowsAsync) wick::cuda::set_attention_wgmma_backward_rows_async(true);
+    if (all || i == Impl::DqBulk) wick::cuda::set_attention_wgmma_backward_dq_bulk(true);
+  }
+  ~OptInScope() {
+    wick::cuda::set_attention_wgmma_lean(lean_);
+    wick::cuda::set_attention_wgmma_backward_rows_async(rows_);
+    wick::cuda::set_attention_wgmma_backward_dq_bulk(bulk_);
+  }
+  OptInScope(const OptInScope&) = delete;
+  OptInScope& operator=(const OptInScope&) = delete;
+
+ private:
+  bool lean_, rows_, bulk_;
+};
 const char* short_dtype(DType dt) { return dt == wick::kFloat32 ? "fp32" : "bf16"; }
 
 double fwd_flops(const Problem& p) { return 4.0 * p.B * p.H * p.L * p.L * p.D * (p.causal ? 0.5 : 1.0); }
@@ -84,6 +124,7 @@ void step(const Operands& o, Impl impl, bool causal, bool backward) {
 
 // Seconds per call of `calls` back-to-back steps (host clock around a synchronized batch).
 double time_calls(const Operands& o, Impl impl, bool causal, bool backward, int calls) {
+  const OptInScope opt(impl);
   wick::cuda::synchronize();
   const double t0 = wick::bench::now_s();
   for (int i = 0; i < calls; ++i) step(o, impl, causal, backward);
@@ -128,14 +169,20 @@ void rows(const Problem& p, DType dt, const std::vector<Impl>& impls, int rounds
 int table(int rounds) {
   std::printf("%-11s %-5s %-26s %9s %9s %11s %11s\n", "impl", "dtype", "shape", "fwd_ms", "fwd_TF/s", "fwdbwd_ms",
               "fwdbwd_TF/s");
-  for (DType dt : {wick::kBFloat16, wick::kFloat32}) rows(kGpt2, dt, {Impl::Fused, Impl::Math}, rounds);
+  // bf16 causal: also the opt-in paths on the wgmma kernels (sm_90, head dim 64; elsewhere the same kernels
+  // as wick-fused), in the same interleaving.
+  rows(kGpt2, wick::kBFloat16,
+       {Impl::Fused, Impl::Lean, Impl::RowsAsync, Impl::DqBulk, Impl::AllOptIn, Impl::Math}, rounds);
+  rows(kGpt2, wick::kFloat32, {Impl::Fused, Impl::Math}, rounds);
   if (wick::cuda::vendor::cudnn_built())
     rows(kFull, wick::kBFloat16, {Impl::Fused, Impl::Cudnn}, rounds);
   else
     std::printf("(no cuDNN in this build: no cudnn rows)\n");
   wick::cuda::set_attention_backend(wick::cuda::AttentionBackend::Wick);
   std::printf("(median of %d rounds of 5 calls, implementations interleaved; TF/s of useful work: fwd 4BHLLD, "
-              "fwd+bwd 14BHLLD, halved for causal; cudnn's backward is wick's where cuDNN builds no backward plan)\n",
+              "fwd+bwd 14BHLLD, halved for causal; cudnn's backward is wick's where cuDNN builds no backward plan;\n"
+              " +lean, +rowsasync, +dqbulk: wick-fused with WICK_CUDA_ATTENTION_WGMMA_LEAN, _BWD_ROWS_ASYNC or\n"
+              " _BWD_DQ_BULK turned on, +all3 with the three)\n",
               rounds);
   return 0;
 }

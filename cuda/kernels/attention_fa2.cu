@@ -68,6 +68,7 @@
 //  Status: written without a GPU at hand; off by default until a GPU runs
 //  CudaAttentionFa2Backward.* (attention_fa2.h).
 #include "cuda/kernels/attention_fa2.h"
+#include "cuda/kernels/attention_dq_layout.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -157,6 +158,15 @@ OptInSwitch& wgmma_bwd_rows_async_switch() {
   return s;
 }
 std::atomic<int64_t> wgmma_bwd_rows_async_launches{0};
+
+// The wgmma backward adding each tile's dQ part by the copy engine's bulk
+// reduction instead of atomics (wgmma_bwd_kernel<T, false, *, true>): off
+// until a GPU has run CudaAttentionFa2Backward.WgmmaDqBulk* and timed it.
+OptInSwitch& wgmma_bwd_dq_bulk_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK");
+  return s;
+}
+std::atomic<int64_t> wgmma_bwd_dq_bulk_launches{0};
 
 OptInSwitch& fa2_backward_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_BWD");
@@ -1256,7 +1266,25 @@ constexpr size_t kWgmmaBwdSmem = size_t(kWgmmaBwdTiles) * 64 * 64 * 2 + 4 * kBr 
 // it waiting on (H200); shared memory allows 3. At 168 registers ptxas
 // spills 44 bytes (CUDA 13), 177 without the cap. (Minimum 0: none, the
 // other kernels PTX-identical to before.)
-template <typename T, bool kOverlapDq, bool kRowsAsync = false>
+//
+// kDqBulk (opt-in WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK): each warp puts its
+// 16 rows of the tile's dQ part (its 32 accumulators per lane) into 4 KiB of
+// shared memory and one lane adds them into dq_acc with one bulk reduction
+// (cp.reduce.async.bulk .add.f32, see wgmma.cuh), instead of the lanes'
+// 16 float2 atomics each: 4 requests per tile pair for the CTA instead of 64
+// warp-wide ones of 8 sectors, FlashAttention-3's way of accumulating dQ. So
+// that the 4 KiB are contiguous in dq_acc too, dq_acc is laid out in the
+// accumulators' order per slice and 64-row query tile, zero-padded past L
+// (cuda/kernels/attention_dq_layout.h), and fa2_dq_convert_bulk_kernel reads
+// it back. The
+// staging buffer (16 KiB after the row vectors) is rewritten a tile later,
+// after its lane has waited for the reduction to read it. dK and dV are bit
+// for bit the default kernel's; dQ adds the same parts in another
+// timing-dependent order.
+constexpr size_t kWgmmaBwdDqStage = dq_bulk::kTileFloats * sizeof(float);  // 4 warps x 4 KiB
+static_assert(dq_bulk::kTileRows == kBr, "one accumulator tile per query tile");
+
+template <typename T, bool kOverlapDq, bool kRowsAsync = false, bool kDqBulk = false>
 __global__ void __launch_bounds__(kThreads, kRowsAsync ? 3 : 0)
     wgmma_bwd_kernel(const Slices<const T> q, const Slices<const T> k, const Slices<const T> v,
                      const Slices<const T> dout, const float* __restrict__ lse, const float* __restrict__ Dv,
@@ -1267,6 +1295,7 @@ __global__ void __launch_bounds__(kThreads, kRowsAsync ? 3 : 0)
   constexpr int kD = 64, kTile = 64 * kD;
   constexpr bool kBf16 = std::is_same_v<T, __nv_bfloat16>;
   static_assert(kThreads == 128, "one warpgroup");
+  static_assert(!(kOverlapDq && kDqBulk), "the bulk dQ reduction follows the serial dQ product");
   extern __shared__ __align__(128) unsigned char smem_raw[];
   const uint32_t raw = smem_addr(smem_raw), pad = ((raw + 1023u) & ~1023u) - raw;
   T* Ks = reinterpret_cast<T*>(smem_raw + pad);
@@ -1276,12 +1305,15 @@ __global__ void __launch_bounds__(kThreads, kRowsAsync ? 3 : 0)
   T* dsT = dOs + 2 * kTile;
   float* lse_s = reinterpret_cast<float*>(dsT + kTile);  // 2 buffers of kBr, log2 domain
   float* D_s = lse_s + 2 * kBr;                           // 2 buffers of kBr
+  [[maybe_unused]] float* dq_s = D_s + 2 * kBr;           // kDqBulk: [warp][j][lane][4] (16-byte aligned)
+  [[maybe_unused]] const int64_t qtiles = (L + kBr - 1) / kBr;
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int64_t kblocks = (S + kBc - 1) / kBc;
   const int64_t n = blockIdx.x / kblocks;
   const int64_t j0 = (blockIdx.x % kblocks) * kBc;
   const int64_t istart = causal ? j0 : 0;
+  static_assert(kBr == kBc, "query tiles start at multiples of kBr (istart is 0 or j0)");
   const int64_t ntiles = L > istart ? (L - istart + kBr - 1) / kBr : 0;
   const T* __restrict__ qn = q.row(n, 0);
   const T* __restrict__ don = dout.row(n, 0);
@@ -1397,11 +1429,32 @@ __global__ void __launch_bounds__(kThreads, kRowsAsync ? 3 : 0)
       fence_operands(pa);
       fence_operands(sa);
     }
-    warp_dq_atomic<kD>(dq_acc + (n * L + i0) * kD, L - i0, reinterpret_cast<const float(&)[8][4]>(dqp), 0, warp,
-                       lane);
+    if constexpr (kDqBulk) {
+      // This warp's 16 rows into its 4 KiB of the staging tile, in dq_acc's order, then one reduction.
+      if (lane == 0) bulk_wait_read<0>();  // the reduction issued a tile ago has read the buffer
+      __syncwarp();
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        *reinterpret_cast<float4*>(dq_s + dq_bulk::slot(warp, j, lane)) =
+            make_float4(dqp[4 * j], dqp[4 * j + 1], dqp[4 * j + 2], dqp[4 * j + 3]);
+      fence_proxy_async();  // the lanes' stores, visible to the copy engine
+      __syncwarp();
+      if (lane == 0) {
+        // i0 is a multiple of kBr (istart is 0 or j0): the tile's own 16 KiB.
+        const int w0 = dq_bulk::slot(warp, 0, 0);
+        bulk_reduce_add(dq_acc + (n * qtiles + i0 / kBr) * dq_bulk::kTileFloats + w0, smem_addr(dq_s + w0),
+                        dq_bulk::kWarpFloats * sizeof(float));
+        bulk_commit();
+      }
+    } else {
+      warp_dq_atomic<kD>(dq_acc + (n * L + i0) * kD, L - i0, reinterpret_cast<const float(&)[8][4]>(dqp), 0, warp,
+                         lane);
+    }
     __syncthreads();  // every warp is done with buffer buf and dsT before they are refilled
   }
   cp_async_wait<0>();
+  if constexpr (kDqBulk)
+    if (lane == 0) bulk_wait_all();  // the staging tile lives until the CTA exits; the reductions end before it
 
   if (dv)
     warp_store<T, kD>(dv.row(n, j0), dv.ld(), S - j0, reinterpret_cast<const float(&)[8][4]>(dva), 1.f, warp, lane);
@@ -1431,6 +1484,25 @@ __global__ void fa2_dq_convert_kernel(const Slices<T> dq, const float* __restric
   }
 }
 
+// The same from the kDqBulk backward's dq_acc (attention_dq_layout.h): one
+// thread per float4 of accumulators (a coalesced 16-byte load), which hold
+// two adjacent columns of a row and of the row 8 below; rows past L (the
+// tile's zero padding) are not written.
+template <typename T>
+__global__ void fa2_dq_convert_bulk_kernel(const Slices<T> dq, const float* __restrict__ acc, int64_t N, int64_t L,
+                                           float scale) {
+  const int64_t qtiles = (L + kBr - 1) / kBr, total = N * qtiles * (dq_bulk::kTileFloats / 4);
+  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
+       idx += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t tile = idx / (dq_bulk::kTileFloats / 4);  // (slice, query tile)
+    const dq_bulk::RowCol rc = dq_bulk::element(static_cast<int>(idx % (dq_bulk::kTileFloats / 4)) * 4);
+    const int64_t n = tile / qtiles, i = (tile % qtiles) * kBr + rc.row;
+    const float4 a = reinterpret_cast<const float4*>(acc)[idx];
+    if (i < L) *reinterpret_cast<uint32_t*>(dq.row(n, i) + rc.col) = pack2<T>(scale * a.x, scale * a.y);
+    if (i + 8 < L) *reinterpret_cast<uint32_t*>(dq.row(n, i + 8) + rc.col) = pack2<T>(scale * a.z, scale * a.w);
+  }
+}
+
 // The wgmma backward's domain: its switch, head dim 64, a compute capability 9.0 device.
 bool wgmma_backward_applies(const Tensor& q) {
   return wgmma_bwd_switch().on() && q.size(-1) == 64 && wgmma_supported(q.device().index);
@@ -1453,24 +1525,32 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
   // dim 64) or on mma.sync.
   const bool wgmma = wgmma_backward_applies(q);
   if ((wgmma || fa2_fused_dq_switch().on()) && dq.defined() && (dk.defined() || dv.defined()) && L > 0) {
-    const int64_t n = N * L * kD;
+    // The bulk dQ reduction (wgmma only, not with the pipelined kernel) keeps dq_acc per 64-row query
+    // tile in the accumulators' order, zero-padded past L; the others keep it as [N L, kD] rows.
+    const bool pipe = wgmma && wgmma_bwd_pipe_switch().on(), rows_async = wgmma && !pipe && wgmma_bwd_rows_async_switch().on();
+    const bool bulk = kD == 64 && wgmma && !pipe && wgmma_bwd_dq_bulk_switch().on();
+    const int64_t n = bulk ? N * ((L + kBr - 1) / kBr) * kBr * kD : N * L * kD;
     Tensor acc = empty({n}, TensorOptions(kFloat32).device(q.device()));
     float* ap = static_cast<float*>(acc.data_ptr_raw());
     WICK_CUDA_CHECK(cudaMemsetAsync(ap, 0, static_cast<size_t>(n) * sizeof(float), current_stream()));
-    const size_t smem = wgmma ? kWgmmaBwdSmem : kDkdvSmem + size_t(kBc) * kBr * sizeof(T);  // + the ds^T tile
-    auto kernel = !wgmma                            ? fa2_dkdv_kernel<T, kD, true>
-                  : wgmma_bwd_pipe_switch().on()      ? wgmma_bwd_kernel<T, true>
-                  : wgmma_bwd_rows_async_switch().on() ? wgmma_bwd_kernel<T, false, true>
-                                                      : wgmma_bwd_kernel<T, false>;
-    if (wgmma && !wgmma_bwd_pipe_switch().on() && wgmma_bwd_rows_async_switch().on())
-      wgmma_bwd_rows_async_launches.fetch_add(1, std::memory_order_relaxed);
+    const size_t smem = !wgmma ? kDkdvSmem + size_t(kBc) * kBr * sizeof(T)  // + the ds^T tile
+                               : kWgmmaBwdSmem + (bulk ? kWgmmaBwdDqStage : 0);
+    auto kernel = !wgmma       ? fa2_dkdv_kernel<T, kD, true>
+                  : pipe       ? wgmma_bwd_kernel<T, true>
+                  : rows_async ? (bulk ? wgmma_bwd_kernel<T, false, true, true> : wgmma_bwd_kernel<T, false, true>)
+                               : (bulk ? wgmma_bwd_kernel<T, false, false, true> : wgmma_bwd_kernel<T, false>);
+    if (rows_async) wgmma_bwd_rows_async_launches.fetch_add(1, std::memory_order_relaxed);
+    if (bulk) wgmma_bwd_dq_bulk_launches.fetch_add(1, std::memory_order_relaxed);
     WICK_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
     kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem, current_stream()>>>(
         qp, kp, vp, gp, lp, Dp, slices_of<T>(dk), slices_of<T>(dv), L, S, scale_log2, sc, causal, ap);
     WICK_CUDA_CHECK_LAUNCH();
-    fa2_dq_convert_kernel<T, kD>
-        <<<grid_for(N * L * 32, 256), 256, 0, current_stream()>>>(slices_of<T>(dq), ap, N, L, sc);
+    if (bulk)
+      fa2_dq_convert_bulk_kernel<T><<<grid_for(n / 4, 256), 256, 0, current_stream()>>>(slices_of<T>(dq), ap, N, L, sc);
+    else
+      fa2_dq_convert_kernel<T, kD>
+          <<<grid_for(N * L * 32, 256), 256, 0, current_stream()>>>(slices_of<T>(dq), ap, N, L, sc);
     WICK_CUDA_CHECK_LAUNCH();
     return;
   }
@@ -1546,6 +1626,11 @@ bool attention_wgmma_lean() { return wgmma_lean_switch().on(); }
 int64_t attention_wgmma_lean_launches() { return wgmma_lean_launches.load(std::memory_order_relaxed); }
 bool attention_wgmma_pipelined() { return wgmma_pipe_switch().on(); }
 void set_attention_wgmma_backward_pipelined(bool on) { wgmma_bwd_pipe_switch().set(on); }
+void set_attention_wgmma_backward_dq_bulk(bool on) { wgmma_bwd_dq_bulk_switch().set(on); }
+bool attention_wgmma_backward_dq_bulk() { return wgmma_bwd_dq_bulk_switch().on(); }
+int64_t attention_wgmma_backward_dq_bulk_launches() {
+  return wgmma_bwd_dq_bulk_launches.load(std::memory_order_relaxed);
+}
 void set_attention_wgmma_backward_rows_async(bool on) { wgmma_bwd_rows_async_switch().set(on); }
 bool attention_wgmma_backward_rows_async() { return wgmma_bwd_rows_async_switch().on(); }
 int64_t attention_wgmma_backward_rows_async_launches() {

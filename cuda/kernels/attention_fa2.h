@@ -92,6 +92,20 @@ void set_attention_wgmma_backward_rows_async(bool on);
 bool attention_wgmma_backward_rows_async();
 int64_t attention_wgmma_backward_rows_async_launches();
 
+// The wgmma backward adding each tile's dQ part into its float32 accumulator
+// by the copy engine's bulk reduction (cp.reduce.async.bulk .add.f32: one
+// request per warp and tile, from 4 KiB staged in shared memory) instead of
+// each lane's float2 atomics, with the accumulator laid out in the wgmma
+// accumulators' order per 64-row query tile, as FlashAttention-3 does; dK and
+// dV bit for bit the default kernel's, dQ the same sums in another
+// timing-dependent order. Applies where the wgmma backward does, with or
+// without rows-async, unless the pipelined one is on; off until a GPU has run
+// CudaAttentionFa2Backward.WgmmaDqBulk* and timed it
+// (WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1). The counter: its launches.
+void set_attention_wgmma_backward_dq_bulk(bool on);
+bool attention_wgmma_backward_dq_bulk();
+int64_t attention_wgmma_backward_dq_bulk_launches();
+
 // The backward in the same style (attention_fa2.cu, "backward"): dK/dV and
 // dQ by two kernels on mma.sync with P and dS register-resident, no atomics
 // (deterministic, like the general backward). Taken by

@@ -148,6 +148,9 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
+using sm90::bulk_commit;
+using sm90::bulk_wait_all;
+using sm90::bulk_wait_read;
 using sm90::fence_operands;
 using sm90::fence_proxy_async;
 using sm90::smem_desc;
@@ -300,14 +303,6 @@ __device__ __forceinline__ void tma_store_3d(const CUtensorMap* map, uint32_t sr
                "r"(src), "r"(c0), "r"(c1), "r"(c2)
                : "memory");
 }
-__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
-// Waits until at most N of the thread's bulk groups still read shared memory.
-template <int N>
-__device__ __forceinline__ void bulk_wait_read() {
-  asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
-}
-// Waits until the thread's bulk groups are complete (their writes performed).
-__device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
 // Barrier `id` (1..15; 0 is __syncthreads') among `threads` threads.
 __device__ __forceinline__ void named_barrier(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
@@ -1014,7 +1009,7 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   // grid is under one wave, or the tile width that fills the waves.
   const bool rows64 = g.M <= 64 && rows64_switch().on();
   const int64_t bm = rows64 ? 64 : kBM;
-  const int64_t tiles_m = (g.M + bm - 1) / bm, k_iters = (g.K + kBK - 1) / kBK;
+  const int64_t tiles_m = (g.M + bm - 1) / bm;
   StreamKPlan sk;
   if (!rows64 && g.batch == 1 && stream_k_switch().on())
     sk = plan_stream_k_for(g.M, g.N, g.K, sms, n192_switch().on());

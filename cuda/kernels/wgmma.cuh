@@ -1,6 +1,7 @@
 // Hopper's warpgroup MMA (wgmma.mma_async, sm_90a) and the shared-memory
-// descriptors it reads its operands through: the pieces the wgmma GEMM
-// (gemm_sm90.cu) and the wgmma attention backward (attention_fa2.cu) share.
+// descriptors it reads its operands through, and the bulk async groups of the
+// copy engine: the pieces the wgmma GEMM (gemm_sm90.cu) and the wgmma attention
+// kernels (attention_fa2.cu) share.
 // Device code for the sm_90a pass only (__CUDA_ARCH_FEAT_SM90_ALL); include it
 // from .cu files.
 //
@@ -123,6 +124,26 @@ __device__ __forceinline__ void wgmma_m64n8k16_rs(float (&d)[4], const uint32_t 
     WICK_WGMMA_M64N8K16_RS("bf16");
   else
     WICK_WGMMA_M64N8K16_RS("f16");
+}
+
+// ---- bulk async groups (cp.async.bulk: the TMA store, the bulk reduction) ----
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+// Waits until at most N of the thread's bulk groups still read shared memory.
+template <int N>
+__device__ __forceinline__ void bulk_wait_read() {
+  asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(N) : "memory");
+}
+// Waits until the thread's bulk groups are complete (their writes performed).
+__device__ __forceinline__ void bulk_wait_all() { asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory"); }
+// dst[i] += src[i] for the `bytes` / 4 floats at shared address `src`, by the
+// copy engine as one operation of the calling thread's current bulk group
+// (both 16-byte aligned, bytes a multiple of 16; each element's add is
+// atomic, as atomicAdd's, but the whole is one request instead of a warp's
+// read-modify-writes per 8 bytes).
+__device__ __forceinline__ void bulk_reduce_add(float* dst, uint32_t src, uint32_t bytes) {
+  asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n" ::"l"(dst), "r"(src),
+               "r"(bytes)
+               : "memory");
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL

@@ -416,6 +416,7 @@ TEST(CudaAttention, ManySlices) {
 #include <tuple>
 #include <vector>
 
+#include "cuda/kernels/attention_dq_layout.h"
 #include "cuda/kernels/attention_fa2.h"
 #include "cuda/kernels/gemm_sm90.h"
 #include "ops/shape.h"
@@ -1265,6 +1266,63 @@ TEST(CudaAttentionFa2Backward, WgmmaRowsAsyncEqualsTheDefaultKernel) {
       << "not every backward took the cp.async staging";
   cuda::set_attention_wgmma_backward_rows_async(true);
   expect_gradients_match_cpu({{1, 1, false}, {17, 33, true}, {130, 200, false}, {200, 70, true}}, {64}, 13500);
+}
+
+// The bulk dQ reduction's accumulator order (attention_dq_layout.h), on the
+// CPU: slot and element are inverse permutations of a 64 x 64 tile, each
+// warp's share is its own contiguous 4 KiB, and every accumulator lands on
+// the element the wgmma m64n64 layout gives it: thread (warp w, lane 4 g +
+// t) holds d[4 j + 2 h + e] = D[16 w + g + 8 h][8 j + 2 t + e].
+TEST(CudaAttentionFa2Backward, DqBulkLayoutIsTheAccumulatorsOrder) {
+  namespace L = cuda::dq_bulk;
+  std::vector<int> seen(L::kTileFloats, 0);
+  int bad = 0;
+  for (int w = 0; w < 4; ++w)
+    for (int j = 0; j < 8; ++j)
+      for (int lane = 0; lane < 32; ++lane)
+        for (int x = 0; x < 4; ++x) {  // x = 2 h + e
+          const int off = L::slot(w, j, lane) + x;
+          ASSERT_GE(off, 0);
+          ASSERT_LT(off, L::kTileFloats);
+          ++seen[off];
+          EXPECT_EQ(L::slot(w, j, lane) % 4, 0) << "16-byte stores";
+          EXPECT_EQ(off / L::kWarpFloats, w) << "warp " << w << "'s 4 KiB";
+          const L::RowCol rc = L::element(off);
+          const int g = lane / 4, t = lane % 4, h = x / 2, e = x % 2;
+          if ((rc.row != 16 * w + g + 8 * h || rc.col != 8 * j + 2 * t + e) && ++bad <= 5)
+            ADD_FAILURE() << "w " << w << " j " << j << " lane " << lane << " x " << x << ": (" << rc.row << ", "
+                          << rc.col << ")";
+        }
+  EXPECT_EQ(bad, 0);
+  for (int i = 0; i < L::kTileFloats; ++i) EXPECT_EQ(seen[i], 1) << "offset " << i;
+  EXPECT_EQ(L::kTileRows, 64);
+}
+
+// The bulk dQ reduction (set_attention_wgmma_backward_dq_bulk): dk and dv bit
+// for bit the default kernel's, dq the same parts summed in another order;
+// query lengths that end inside a tile (the accumulator's zero padding), one
+// query, GPT-2's; the launch counter; alone and with the cp.async row
+// staging (both instantiations); then against the float64 CPU.
+TEST(CudaAttentionFa2Backward, WgmmaDqBulkEqualsTheDefaultKernel) {
+  WICK_SKIP_WITHOUT_WGMMA();
+  Fa2Selected fwd;
+  Fa2BackwardSelected bwd;
+  WgmmaBackwardSelected wgmma;
+  const test::SwitchScope restore(cuda::attention_wgmma_backward_dq_bulk, cuda::set_attention_wgmma_backward_dq_bulk);
+  const test::SwitchScope restore_rows(cuda::attention_wgmma_backward_rows_async,
+                                       cuda::set_attention_wgmma_backward_rows_async);
+  for (bool rows_async : {false, true}) {
+    SCOPED_TRACE(rows_async ? "with the cp.async row staging" : "alone");
+    cuda::set_attention_wgmma_backward_rows_async(rows_async);
+    const int64_t before = cuda::attention_wgmma_backward_dq_bulk_launches();
+    const int64_t runs =
+        expect_backward_variant_equals_default(cuda::set_attention_wgmma_backward_dq_bulk, rows_async ? 13900 : 13700);
+    EXPECT_EQ(cuda::attention_wgmma_backward_dq_bulk_launches(), before + runs)
+        << "not every backward took the bulk dQ reduction";
+  }
+  cuda::set_attention_wgmma_backward_rows_async(false);
+  cuda::set_attention_wgmma_backward_dq_bulk(true);
+  expect_gradients_match_cpu({{1, 1, false}, {17, 33, true}, {130, 200, false}, {200, 70, true}}, {64}, 14100);
 }
 
 TEST(CudaAttentionFa2Backward, WgmmaAgreesWithTheMmaSyncFusedBackward) {

@@ -69,6 +69,22 @@ for name, dtype, target in (("SGEMM fp32", "fp32", 0.85), ("GEMM bf16", "bf16", 
 a = rows.get("attention", "")
 check("NOT met" in a and "0.64x (wick 0.346 ms, SDPA 0.222)" in a, "attention: " + a)
 
+# The opt-in rows bench_cuda_attention prints beside wick-fused: the best one is named, the verdict stays
+# the default's.
+import shutil
+with tempfile.TemporaryDirectory() as var:
+    shutil.copy(os.path.join(FIXTURE, "bench_torch_attention.txt"), var)
+    with open(os.path.join(FIXTURE, "bench_cuda_attention.txt")) as f, \
+            open(os.path.join(var, "bench_cuda_attention.txt"), "w") as g:
+        for line in f:
+            g.write(line)
+            if line.startswith("wick-fused  bf16  B8 H12 L1024 D64 causal"):
+                g.write("+lean       bf16  B8 H12 L1024 D64 causal        0.075    170.00       0.340      132.00\n")
+                g.write("+dqbulk     bf16  B8 H12 L1024 D64 causal        0.082    156.00       0.300      150.00\n")
+    line = summary(var).get("attention", "")
+    check("NOT met" in line and "0.64x (wick 0.346" in line and f"best opt-in +dqbulk {0.222 / 0.300:.2f}x" in line,
+          "attention with opt-in rows: " + line)
+
 # Models: medians of the wick and torch runs in models.jsonl.
 import json
 import statistics
