@@ -83,12 +83,13 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_6
   [ -d "$d" ] && export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
 done
 
-# WICK_GPU_ONLY="alternates sanitizer gemm gemm-all elementwise attention conv conv-before models profile ncu-attn ncu"
+# WICK_GPU_ONLY="alternates sanitizer gemm gemm-all elementwise attention conv conv-before models profile ncu-attn
+# ncu-gemm ncu"
 # (any subset): only those sections after the tests, for a short lease. Unset: the check the issue asks
 # for, the tests, the sanitizer and the benches (sanitizer gemm elementwise attention conv models); the
 # extras run only when named (alternates: the other paths through the tests and the opt-in verdicts;
-# gemm-all, conv-before: the variant and earlier-path columns of those benches; profile, ncu-attn, ncu:
-# where the time goes). Every section prints its wall time, and the closing summary (scripts/gpu_summary.py)
+# gemm-all, conv-before: the variant and earlier-path columns of those benches; profile, ncu-attn, ncu-gemm,
+# ncu: where the time goes). Every section prints its wall time, and the closing summary (scripts/gpu_summary.py)
 # the issue's targets against this run's figures and the whole call's time. From the sections' times on
 # an H200 (2026-11-28) the default check should take 6-7 minutes from a pack; not yet timed as one run.
 # WICK_GPU_DEADLINE=S (seconds from the start; set it below the call's timeout): a section that would
@@ -97,7 +98,7 @@ done
 t_start=$(date +%s)
 want() {
   if [ -z "${WICK_GPU_ONLY:-}" ]; then
-    case " alternates gemm-all conv-before profile ncu-attn ncu " in
+    case " alternates gemm-all conv-before profile ncu-attn ncu-gemm ncu " in
       *" $1 "*) echo "== not run: $1 (an extra: name it in WICK_GPU_ONLY)"; return 1 ;;
     esac
   elif [[ " $WICK_GPU_ONLY " != *" $1 "* ]]; then
@@ -495,6 +496,24 @@ if want ncu-attn 80 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/de
   echo "ncu (lean forward; backward with cp.async rows and bulk dQ) rc $?"
   grep -E '^  [a-z_]+.*\(|Duration|Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Block Limit|Stall|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|L2 Hit|Mem Busy|stalled' \
     "$out/ncu_attention.txt" | head -160
+fi
+# The GEMM rows furthest from their targets (H200, 2026-11-28: the bf16 768 x 768 x 8192 weight gradient
+# at 0.62x cuBLAS on stream-K, the float32 8192 x 3072 x 768 forward at 0.77x with both operands k-major)
+# under Nsight Compute beside cuBLAS's kernel for the same row: throughput, occupancy, warp stalls, memory.
+if want ncu-gemm 90 && [ -x "$bin/bench_cuda_gemm" ] && command -v ncu >/dev/null; then
+  section ncu-gemm "the GEMM rows furthest from cuBLAS under ncu (wick's kernels and cuBLAS's, one round)"
+  for row in "bf16 768x768x8192" "fp32 8192x3072x768"; do
+    # (The first 8 product kernels: wick's two warm-up calls (main kernel + fixup or split-K sum), then
+    # cuBLAS's and cuBLASLt's; the operands' init kernels do not match.)
+    timeout 60 ncu -k regex:'gemm|nvjet|xmma|cutlass|fixup|split_reduce' --launch-count 8 \
+      --section SpeedOfLight --section Occupancy --section LaunchStats \
+      --section WarpStateStats --section MemoryWorkloadAnalysis \
+      --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --print-units base \
+      "$bin/bench_cuda_gemm" --compare --lean --rounds=1 --rows="$row" >> "$out/ncu_gemm.txt" 2>> "$out/ncu_gemm.err"
+    echo "ncu ($row) rc $?"
+  done
+  grep -E '^  [a-zA-Z_].*\(|Duration|Throughput|Achieved Occupancy|Registers Per|Block Limit|Warp Cycles Per Issued|Issue Slots Busy|L2 Hit|Mem Busy|stalled_(long|wait|barrier|math|not_sel|short|mio|lg)' \
+    "$out/ncu_gemm.txt" | head -120
 fi
 # The same kernel by kernel: Nsight Compute times every launch of one small step (batch 2 / 8;
 # the kernels run one at a time, clocks left alone), summed by kernel name; then the PyTorch twin.

@@ -15,6 +15,8 @@
 //                   [--only=fp32|bf16]     one dtype's rows
 //                   [--lean]               wick's defaults, cuBLAS and cuBLASLt only, not every variant
 //                                          column (the GPU check's default: a third of the time)
+//                   [--rows=SUBSTR]        only the rows whose label contains SUBSTR (e.g. "768x768x8192":
+//                                          what a profiler run under Nsight Compute looks at)
 // Without a usable GPU it prints "no GPU, skipping" and exits 0.
 #include <benchmark/benchmark.h>
 
@@ -191,7 +193,7 @@ double median(std::vector<double> v) {
 // persistent tiles (and 192-wide ones where chosen), then the last two with
 // the TMA store epilogue, cuBLAS and cuBLASLt alternately, one timed batch
 // (~50 ms) each per round.
-int compare(int rounds, const std::vector<DType>& dtypes, bool lean) {
+int compare(int rounds, const std::vector<DType>& dtypes, bool lean, const std::string& only_rows) {
   const bool sm90 = wick::cuda::wgmma_supported(wick::cuda::current_device());
   struct Alt {
     GemmBackend be;
@@ -221,6 +223,7 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean) {
   std::printf(" %7s %9s %9s\n", "lt/", "best/pk", "cublas/pk");
   for (DType dt : dtypes)
     for (const Shape& s : kShapes) {
+      if (!only_rows.empty() && label(s, dt).find(only_rows) == std::string::npos) continue;
       Operands o(s, dt);
       const double flops = 2.0 * s.M * s.N * s.K;
       // Which of `cols` this row times, and where in `alts` each one's times are (-1: not timed).
@@ -287,17 +290,19 @@ int main(int argc, char** argv) {
   }
   bool cmp = false, lean = false;
   int rounds = 7;
+  std::string only_rows;
   std::vector<DType> dtypes = {wick::kBFloat16, wick::kFloat32};
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--compare") == 0) cmp = true;
     if (std::strcmp(argv[i], "--lean") == 0) lean = true;
+    if (std::strncmp(argv[i], "--rows=", 7) == 0) only_rows = argv[i] + 7;
     if (std::strncmp(argv[i], "--rounds=", 9) == 0) rounds = std::max(1, std::atoi(argv[i] + 9));
     if (std::strcmp(argv[i], "--only=fp32") == 0) dtypes = {wick::kFloat32};
     if (std::strcmp(argv[i], "--only=bf16") == 0) dtypes = {wick::kBFloat16};
   }
   std::printf("device: %s\npeaks: bf16 %.1f TFLOP/s, fp32 %.1f TFLOP/s\n", card().name.c_str(), card().bf16_tflops,
               card().f32_tflops);
-  if (cmp) return compare(rounds, dtypes, lean);
+  if (cmp) return compare(rounds, dtypes, lean, only_rows);
   register_all();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
