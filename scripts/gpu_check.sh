@@ -57,6 +57,10 @@ if [ "${1:-}" = "--pack" ]; then
 fi
 out=${OUT:-$PWD/gpu-check}
 mkdir -p "$out"
+# A fresh run: what an earlier run into this folder left (its tarball, or the files of a killed run) must
+# not mix into this one's results.
+rm -rf "$out"/detail "$out"/detail.tgz "$out"/detail.tgz.tmp "$out"/bench_*.txt "$out"/models.jsonl "$out"/models.err \
+  "$out"/ncu_* "$out"/profile_*.txt "$out"/torch_*.txt "$out"/configure.log "$out"/build.log "$out"/ctest.log
 log=$out/gpu_check.log
 exec > >(trap '' TERM INT HUP; exec tee "$log") 2>&1  # tee outlives a TERM to the group: the EXIT trap's writes get no SIGPIPE
 jobs=$(nproc)
@@ -96,10 +100,11 @@ done
 # not finish by then, by its rough cost below, is skipped with a line saying so, so the call ends on
 # its own (and packs its logs) instead of being killed mid-bench.
 t_start=$(date +%s)
+extras_not_run="" deadline_skipped=""
 want() {
   if [ -z "${WICK_GPU_ONLY:-}" ]; then
     case " alternates gemm-all conv-before profile ncu-attn ncu-gemm ncu " in
-      *" $1 "*) echo "== not run: $1 (an extra: name it in WICK_GPU_ONLY)"; return 1 ;;
+      *" $1 "*) [[ " $extras_not_run " == *" $1 "* ]] || extras_not_run+=" $1"; return 1 ;;
     esac
   elif [[ " $WICK_GPU_ONLY " != *" $1 "* ]]; then
     return 1
@@ -107,7 +112,11 @@ want() {
   local need=${2:-60} left
   [ -z "${WICK_GPU_DEADLINE:-}" ] && return 0
   left=$(( WICK_GPU_DEADLINE - ($(date +%s) - t_start) ))
-  if [ "$left" -lt "$need" ]; then echo "== skipped: $1 (about ${need} s; ${left} s left before WICK_GPU_DEADLINE)"; return 1; fi
+  if [ "$left" -lt "$need" ]; then
+    echo "== skipped: $1 (about ${need} s; ${left} s left before WICK_GPU_DEADLINE)"
+    [[ " $deadline_skipped " == *" $1 "* ]] || deadline_skipped+=" $1"
+    return 1
+  fi
 }
 
 # The environment of a "wick-opt" run of workload $1 (gpt2, resnet50): the paths still opt-in that could
@@ -141,15 +150,42 @@ section() {
 # what this run measured, then the logs packed. The device tool returns at most 8 files from $OUT:
 # everything but the console log travels as one tarball (the per-binary logs, the bench tables, ncu's
 # and the profilers' reports; one call's profiles alone were 6 files and did not come back on 2026-11-28).
+# Process groups still running work (the test runs, the sanitizer's), ended by finish when the check
+# stops early (a TERM, an error): nothing may go on writing into detail/ after it is packed.
+groups=()
+runs=() quick="" completed=""  # runs: the test runs, three words each (binary, shard, shards); completed: set
+# just before the check's intended exits, else the summary says the run ended early
 finish() {
+  local rc=$? g
+  trap '' TERM INT HUP
+  for g in "${groups[@]}"; do kill -TERM -- "-$g" 2>/dev/null; done
+  for g in "${groups[@]}"; do wait "$g" 2>/dev/null; done
+  # A test run that never wrote its exit status (the check stopped first) has no result, which fails it.
+  local i sfx
+  for ((i = 0; i + 2 < ${#runs[@]}; i += 3)); do
+    sfx=; [ "${runs[i + 2]}" -gt 1 ] && sfx=.s${runs[i + 1]}
+    [ -e "$out/detail/$(basename "${runs[i]}")$sfx.rc" ] || echo missing > "$out/detail/$(basename "${runs[i]}")$sfx.rc"
+  done
   section end
+  [ -z "$extras_not_run" ] || echo "== extras not run (name them in WICK_GPU_ONLY):$extras_not_run"
   local partial=${WICK_GPU_ONLY:+WICK_GPU_ONLY=\'$WICK_GPU_ONLY\' }${WICK_GPU_TESTS:+WICK_GPU_TESTS=\'$WICK_GPU_TESTS\' }
   partial+=${WICK_GPU_TESTS_ONLY:+WICK_GPU_TESTS_ONLY }${WICK_GPU_BENCH_ONLY:+WICK_GPU_BENCH_ONLY }
-  command -v python3 >/dev/null && python3 scripts/gpu_summary.py "$out" --seconds $(( $(date +%s) - t_start )) \
-    ${partial:+--partial "$partial"}
+  partial+=${quick:+--quick }${deadline_skipped:+skipped by WICK_GPU_DEADLINE:$deadline_skipped }
+  if [ -z "$completed" ]; then
+    partial+="ended early (an error, a failed build or a signal) "
+    [ "$rc" != 0 ] || rc=1  # (after a TERM the trap sees 0)
+  fi
+  local summary_rc=0
+  if command -v python3 >/dev/null; then
+    python3 scripts/gpu_summary.py "$out" --seconds $(( $(date +%s) - t_start )) ${partial:+--partial "$partial"}
+    summary_rc=$?
+  fi
   local f files=()
   for f in "$out"/*; do [ "$(basename "$f")" = gpu_check.log ] || files+=("$(basename "$f")"); done
   tar -C "$out" -czf "$out/detail.tgz.tmp" "${files[@]}" && rm -r "${files[@]/#/"$out/"}" && mv "$out/detail.tgz.tmp" "$out/detail.tgz"
+  # The exit status: the check's own failure, else 1 when a test or the sanitizer failed (gpu_summary.py).
+  [ "$rc" != 0 ] || exit "$summary_rc"
+  exit "$rc"
 }
 trap finish EXIT
 
@@ -198,29 +234,38 @@ for heavy in 1 0; do
   for t in "${tests[@]}"; do
     k=$(shards "$(basename "$t")")
     if { [ "$heavy" = 1 ] && [ "$k" -gt 1 ]; } || { [ "$heavy" = 0 ] && [ "$k" = 1 ]; }; then
-      for ((i = 0; i < k; ++i)); do runs+=("$t $i $k"); done
+      for ((i = 0; i < k; ++i)); do runs+=("$t" "$i" "$k"); done  # (three words a run)
     fi
   done
 done
-# Each run writes detail/<binary>[.s<shard>].{log,json,rc}.
-# shellcheck disable=SC2016
-printf '%s\n' "${runs[@]}" | xargs -P 6 -L 1 bash -c 'n=$(basename "$1"); sfx=; [ "$3" -gt 1 ] && sfx=.s$2
-  GTEST_TOTAL_SHARDS=$3 GTEST_SHARD_INDEX=$2 timeout 240 "$1" --gtest_brief=1 \
-    --gtest_output=json:"$0/detail/$n$sfx.json" > "$0/detail/$n$sfx.log" 2>&1
-  echo $? > "$0/detail/$n$sfx.rc"' "$out"
+# Each run writes detail/<binary>[.s<shard>].{log,json,rc}. xargs runs in a process group of its own
+# (setsid), with every test in it (timeout --foreground keeps them there), so that finish can end them
+# all if the check stops early.
+if [ ${#runs[@]} -gt 0 ]; then
+  # shellcheck disable=SC2016
+  setsid -w xargs -0 -n 3 -P 6 bash -c 'n=$(basename "$1"); sfx=; [ "$3" -gt 1 ] && sfx=.s$2
+    GTEST_TOTAL_SHARDS=$3 GTEST_SHARD_INDEX=$2 timeout --foreground 240 "$1" --gtest_brief=1 \
+      --gtest_output=json:"$0/detail/$n$sfx.json" > "$0/detail/$n$sfx.log" 2>&1
+    echo $? > "$0/detail/$n$sfx.rc"' "$out" < <(printf '%s\0' "${runs[@]}") &
+  groups+=($!)
+  wait "$!"
+fi
 for t in "${tests[@]}"; do
-  n=$(basename "$t"); rc=0; logs=()
-  for f in "$out/detail/$n".rc "$out/detail/$n".s*.rc; do
-    [ -e "$f" ] || continue
-    r=$(cat "$f"); [ "$r" = 0 ] || rc=$r; logs+=("${f%.rc}.log")
+  n=$(basename "$t"); k=$(shards "$n"); rcs="" fail=0 logs=()
+  for ((i = 0; i < k; ++i)); do
+    f="$out/detail/$n.rc"; [ "$k" -gt 1 ] && f="$out/detail/$n.s$i.rc"
+    [ -e "$f" ] || echo missing > "$f"  # (no result: the run never ended, or never started)
+    r=$(cat "$f"); rcs+=${rcs:+,}$r; [ "$r" = 0 ] || fail=1
+    [ -e "${f%.rc}.log" ] && logs+=("${f%.rc}.log")
   done
-  [ ${#logs[@]} -gt 1 ] && shown="$n (${#logs[@]} shards)" || shown=$n
-  # gtest's closing lines, the shards' counts added: "[ PASSED ] n tests. [ SKIPPED ] m tests." and each failure.
-  printf '%-24s rc %-3s %s\n' "$shown" "$rc" "$(cat "${logs[@]}" | awk '
+  [ "$k" -gt 1 ] && shown="$n ($k shards)" || shown=$n
+  # gtest's closing lines, the shards' counts added: "[ PASSED ] n tests. [ SKIPPED ] m tests." and each
+  # failure; rc: each shard's exit status.
+  printf '%-24s rc %-3s %s\n' "$shown" "$rcs" "$(cat "${logs[@]}" /dev/null | awk '
     /^\[  PASSED  \] [0-9]+ test/ { p += $4 } /^\[  SKIPPED \] [0-9]+ test/ { k += $4 }
     /^\[  FAILED  \] [A-Za-z0-9_\/]+\.[A-Za-z0-9_\/]+/ { if (!seen[$4]++) f = f " [ FAILED ] " $4 }
     END { printf "[ PASSED ] %d tests.%s%s", p, (k ? sprintf(" [ SKIPPED ] %d tests.", k) : ""), f }')"
-  [ "$rc" = 0 ] || cat "${logs[@]}" | grep -E 'Failure|error|Error|FAILED|Expected|Which is|actual|SKIPPED' | head -30
+  [ "$fail" = 0 ] || cat "${logs[@]}" /dev/null | grep -E 'Failure|error|Error|FAILED|Expected|Which is|actual|SKIPPED' | head -30
 done
 grep -h '^ConvNet on Fashion-MNIST' "$out"/detail/test_cuda_amp.log 2>/dev/null
 if want alternates 240; then
@@ -333,14 +378,23 @@ if together == "FAILED" and os.path.exists(cpath):
         culprits = set(found) - {"default"}
         together = "passed but " + ",".join(sorted(culprits) + (["default paths"] if "default" in found else []))
 for switch, binary, prefixes in table:
-    # (A sharded binary wrote <binary>.s<i>.json per shard: their tests together are the binary's.)
-    paths = [p for p in [os.path.join(d, binary + ".json")] + sorted(glob.glob(os.path.join(d, binary + ".s*.json")))
-             if os.path.exists(p)]
-    if not paths:
-        print(f"{switch:28s} no results of {binary} (timed out or crashed?) -> keep off")
+    # A sharded binary wrote <binary>.s<i>.{rc,json} per shard: their tests together are the binary's,
+    # and only when every shard ended normally (gtest deals a suite's tests over the shards, so a crashed
+    # shard's tests would be missing without a trace).
+    runs = [f[:-3] for f in [os.path.join(d, binary + ".rc")] + sorted(glob.glob(os.path.join(d, binary + ".s*.rc")))
+            if os.path.exists(f)]
+    tests, broken = [], []
+    for run in runs:
+        try:
+            with open(run + ".json") as f:
+                tests += [(s["name"] + "." + t["name"], t.get("result"), bool(t.get("failures")))
+                          for s in json.load(f).get("testsuites", []) for t in s.get("testsuite", [])]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            broken.append(os.path.basename(run))
+    if not runs or broken:
+        print(f"{switch:28s} no complete results of {binary} ({' '.join(broken) or 'not run'}: timed out or "
+              "crashed?) -> keep off")
         continue
-    tests = [(s["name"] + "." + t["name"], t.get("result"), bool(t.get("failures")))
-             for path in paths for s in json.load(open(path)).get("testsuites", []) for t in s.get("testsuite", [])]
     mine = [t for t in tests if any(t[0].startswith(p) for p in prefixes)]
     missing = [p for p in prefixes if not any(t[0].startswith(p) for t in tests)]
     if missing:
@@ -359,24 +413,32 @@ for switch, binary, prefixes in table:
     print(f"{switch:28s} own tests: {own:14s} all opt-in paths at once: {shown:8s} -> {verdict}")
 PY
 fi
-[ -n "${WICK_GPU_TESTS_ONLY:-}" ] && exit 0
+if [ -n "${WICK_GPU_TESTS_ONLY:-}" ]; then completed=1; exit 0; fi
 if want sanitizer 110 && command -v compute-sanitizer >/dev/null; then
   section sanitizer "compute-sanitizer memcheck (the binaries in parallel)"
   # --report-api-errors no: the allocator's out-of-memory test fails a cudaMalloc on purpose.
   # WICK_GPU_SANITIZE: the binaries to check, when not the whole representative list.
+  # The binaries that take longest run one gtest shard of three under it (memcheck slows kernels ~100x):
+  # a third of their tests, a different third as the test list changes; the others whole. Each in a
+  # process group of its own (finish ends them if the check stops early).
   pids=()
   for n in ${WICK_GPU_SANITIZE:-test_cuda_copy test_cuda_elementwise test_cuda_reduction test_cuda_gemm test_cuda_nn \
            test_cuda_loss test_cuda_indexing test_cuda_allocator test_cuda_random test_cuda_conv test_cuda_pool \
            test_cuda_norm test_cuda_attention test_cuda_sort test_cuda_fft test_cuda_linalg test_cuda_stream}; do
     [ -x "$bin/$n" ] || continue
-    (timeout 100 compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 99 --print-limit 5 \
-       "$bin/$n" --gtest_brief=1 > "$out/detail/sanitizer_$n.log" 2>&1
-     echo "$n memcheck rc $? $(grep -E 'ERROR SUMMARY' "$out/detail/sanitizer_$n.log" | tail -1)") &
-    pids+=($!)
+    k=1; [ "$(shards "$n")" -gt 1 ] && k=3
+    # shellcheck disable=SC2016
+    setsid -w bash -c 'GTEST_TOTAL_SHARDS=$3 GTEST_SHARD_INDEX=0 timeout --foreground 100 compute-sanitizer --tool memcheck \
+        --report-api-errors no --error-exitcode 99 --print-limit 5 "$1" --gtest_brief=1 > "$2" 2>&1
+      echo "$(basename "$1") memcheck rc $?$([ "$3" -gt 1 ] && echo " (shard 1 of $3)") $(grep -E "ERROR SUMMARY" "$2" | tail -1)"' \
+      _ "$bin/$n" "$out/detail/sanitizer_$n.log" "$k" &
+    pids+=($!) groups+=($!)
   done
   [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"  # not a bare wait: that would also wait for the tee behind exec
+elif [ -z "${WICK_GPU_ONLY:-}" ] || [[ " $WICK_GPU_ONLY " == *" sanitizer "* ]]; then
+  command -v compute-sanitizer >/dev/null || echo "== sanitizer: not run (compute-sanitizer not found on PATH)"
 fi
-[ "${1:-}" = "--quick" ] && exit 0
+if [ "${1:-}" = "--quick" ]; then completed=1 quick=1; exit 0; fi
 fi  # WICK_GPU_BENCH_ONLY
 export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:/tmp/deps/usr/lib/x86_64-linux-gnu
 if want gemm 60; then
@@ -547,4 +609,5 @@ PY
     2>&1 >/dev/null | tee "$out/torch_${wl}_top.txt"
 done
 fi
+completed=1
 exit 0

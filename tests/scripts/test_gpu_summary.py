@@ -20,9 +20,10 @@ def check(cond, what):
         failures.append(what)
 
 
-def summary(folder, *args):
+def summary(folder, *args, rc=0):
+    """The table's rows by name; rc: the exit status expected (1 when the tests or the sanitizer failed)."""
     r = subprocess.run([sys.executable, SCRIPT, folder, *args], capture_output=True, text=True)
-    check(r.returncode == 0, f"exit {r.returncode}: {r.stderr}")
+    check(r.returncode == rc, f"exit {r.returncode}, want {rc}: {r.stderr}")
     rows = {}
     for line in r.stdout.splitlines()[1:]:
         rows[line[:11].strip()] = line[11:]
@@ -41,7 +42,7 @@ def expected_gemm(dtype):
     return ratios
 
 
-rows = summary(FIXTURE, "--seconds", "401")
+rows = summary(FIXTURE, "--seconds", "401", rc=1)
 check(set(rows) == {"tests", "sanitizer", "SGEMM fp32", "GEMM bf16", "attention", "GPT-2 step", "ResNet-50", "time"},
       f"rows: {sorted(rows)}")
 
@@ -97,9 +98,9 @@ for wl, name, target in (("gpt2", "GPT-2 step", 1.0), ("resnet50", "ResNet-50", 
     check(("NOT met" in line) == (w / p < target), f"{name}: verdict: {line}")
 
 check(rows.get("time", "").split()[:4] == ["<", "480", "s", "met"], "time: " + rows.get("time", ""))
-over = summary(FIXTURE, "--seconds", "481")
+over = summary(FIXTURE, "--seconds", "481", rc=1)
 check("NOT met" in over.get("time", ""), "time over the limit: " + over.get("time", ""))
-part = summary(FIXTURE, "--seconds", "900", "--partial", "WICK_GPU_ONLY='gemm'")
+part = summary(FIXTURE, "--seconds", "900", "--partial", "WICK_GPU_ONLY='gemm'", rc=1)
 check("met" not in part.get("time", "") and "a partial check" in part.get("time", ""), "partial: " + part.get("time", ""))
 
 # A build from source ran the CPU tests there (ctest.log): their row appears, and fails on a failure.
@@ -108,9 +109,71 @@ with tempfile.TemporaryDirectory() as src:
                          ("99% tests passed, 2 tests failed out of 900", "NOT met"), ("(killed)", "NOT met")):
         with open(os.path.join(src, "ctest.log"), "w") as f:
             f.write(log + "\n")
-        line = summary(src).get("CPU tests", "")
+        line = summary(src, rc=0 if verdict == "met" else 1).get("CPU tests", "")
         check(re.search(r"\s" + verdict + r"\s", line) is not None, f"CPU tests for '{log}': {line}")
-check("CPU tests" not in summary(FIXTURE), "a pack's run has no CPU tests row")
+check("CPU tests" not in summary(FIXTURE, rc=1), "a pack's run has no CPU tests row")
+
+def write(folder, name, text):
+    os.makedirs(os.path.dirname(os.path.join(folder, name)), exist_ok=True)
+    with open(os.path.join(folder, name), "w") as f:
+        f.write(text)
+
+
+GEMM_HEAD = "shape (MxNxK)                                     wick    cublas  cublasLt   ratio\n"
+GEMM_END = "(TFLOP/s, medians of 3 interleaved rounds; ...)\n"
+
+# Verdicts come from the unrounded ratios: 0.846 prints as 0.85x but is under 0.85; 0.9950 as 0.99x, 1.00x.
+with tempfile.TemporaryDirectory() as d:
+    write(d, "bench_cuda_gemm.txt", GEMM_HEAD + "fp32 4096x4096x4096 square NN  42.3  50.0  50.1  0.846\n"
+          "bf16 4096x4096x4096 square NN  700.0  1000.0  990.0  0.700\n" + GEMM_END)
+    write(d, "bench_cuda_attention.txt", "wick-fused  bf16  B8 H12 L1024 D64 causal  0.050  1.0  0.223  1.0\n")
+    write(d, "bench_torch_attention.txt", "torch-sdpa  bf16  B8 H12 L1024 D64 causal  0.056  1.0  0.222  1.0\n")
+    write(d, "models.jsonl", "\n".join(json.dumps(r) for r in [
+        {"framework": "wick", "workload": "gpt2", "throughput": 199000.0, "unit": "tokens/s"},
+        {"framework": "torch", "workload": "gpt2", "throughput": 199900.0, "unit": "tokens/s"},
+        {"framework": "wick", "workload": "resnet50", "throughput": 80.0},
+        {"framework": "torch", "workload": "resnet50", "throughput": 100.0}]) + "\n")
+    rows = summary(d)
+    for name, verdict in (("SGEMM fp32", "NOT met"), ("GEMM bf16", "met"), ("attention", "NOT met"),
+                          ("GPT-2 step", "NOT met"), ("ResNet-50", "met")):
+        line = rows.get(name, "")
+        check(re.search(r"\s" + verdict + r"\s", line) is not None and (verdict != "met" or "NOT met" not in line),
+              f"rounding at the target, {name}: want {verdict}: {line}")
+    # A table cut short by the time limit (no closing note) is not a pass, and says so.
+    write(d, "bench_cuda_gemm.txt", GEMM_HEAD + "bf16 4096x4096x4096 square NN  900.0  1000.0  990.0  0.900\n")
+    line = summary(d).get("GEMM bf16", "")
+    check("NOT met" in line and "cut short" in line, "a cut GEMM table: " + line)
+    # WICK_GPU_ONLY=gemm-all: the variant table has the same wick and cublas columns.
+    os.remove(os.path.join(d, "bench_cuda_gemm.txt"))
+    write(d, "bench_cuda_gemm_all.txt", "shape (MxNxK)  wick  async  cublas  cublasLt  ratio\n"
+          "bf16 4096x4096x4096 square NN  900.0  -  1000.0  990.0  0.900\n" + GEMM_END)
+    line = summary(d).get("GEMM bf16", "")
+    check(re.search(r"\smet\s", line) is not None and "0.90x over 1 shapes" in line, "gemm-all fallback: " + line)
+
+# Malformed input never loses the table: a cuBLAS column of zeros, models.jsonl lines without a
+# throughput, null, NaN, a zero torch throughput, a binary without a result.
+with tempfile.TemporaryDirectory() as d:
+    write(d, "bench_cuda_gemm.txt", GEMM_HEAD + "fp32 4096x4096x4096 square NN  42.3  0.0  50.1  0.846\n" + GEMM_END)
+    write(d, "models.jsonl", 'null\n{"framework": "wick", "workload": "gpt2"}\n'
+          '{"framework": "wick", "workload": "gpt2", "throughput": NaN}\n'
+          '{"framework": "wick", "workload": "resnet50", "throughput": 5.0}\n'
+          '{"framework": "torch", "workload": "resnet50", "throughput": 0.0}\nnot json\n')
+    write(d, "detail/test_cuda_gemm.rc", "missing\n")
+    write(d, "detail/test_cuda_copy.rc", "0\n")
+    rows = summary(d, rc=1)
+    check("not measured" in rows.get("SGEMM fp32", "") and "met" not in rows.get("SGEMM fp32", "").replace(
+        "not measured", ""), "zero cuBLAS time: " + rows.get("SGEMM fp32", ""))
+    for name in ("GPT-2 step", "ResNet-50"):
+        check("not measured" in rows.get(name, ""), f"malformed models.jsonl, {name}: " + rows.get(name, ""))
+    check("NOT met" in rows.get("tests", "") and "FAILED: test_cuda_gemm" in rows.get("tests", ""),
+          "a binary without a result: " + rows.get("tests", ""))
+
+# A build from source: the build's and the CPU tests' times are not the check's.
+with tempfile.TemporaryDirectory() as d:
+    write(d, "detail/times", "build 300\ncpu-tests 40\ntests 50\n")
+    line = summary(d, "--seconds", "800").get("time", "")
+    check(re.search(r"\smet\s", line) is not None and "460 s for the check (800 s with the build" in line,
+          "build time: " + line)
 
 # Nothing measured: every row says so, none claims a verdict.
 with tempfile.TemporaryDirectory() as empty:
