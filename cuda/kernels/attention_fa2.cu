@@ -1453,14 +1453,16 @@ __global__ void __launch_bounds__(kThreads, kRowsAsync ? 3 : 0)
     __syncthreads();  // every warp is done with buffer buf and dsT before they are refilled
   }
   cp_async_wait<0>();
-  if constexpr (kDqBulk)
-    if (lane == 0) bulk_wait_all();  // the staging tile lives until the CTA exits; the reductions end before it
 
   if (dv)
     warp_store<T, kD>(dv.row(n, j0), dv.ld(), S - j0, reinterpret_cast<const float(&)[8][4]>(dva), 1.f, warp, lane);
   if (dk)
     warp_store<T, kD>(dk.row(n, j0), dk.ld(), S - j0, reinterpret_cast<const float(&)[8][4]>(dka), scale, warp,
                       lane);
+  // The staging tile lives until the CTA exits: the last reduction must have read it (its writes to global
+  // memory are complete when the kernel is, as a TMA store's).
+  if constexpr (kDqBulk)
+    if (lane == 0) bulk_wait_read<0>();
 #else
   __trap();  // only the sm_90a pass has wgmma; the host launches this on compute capability 9.0 only
 #endif
@@ -1543,6 +1545,11 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
     if (bulk) wgmma_bwd_dq_bulk_launches.fetch_add(1, std::memory_order_relaxed);
     WICK_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    // Rows-async's 3 CTAs per SM fit only the largest shared-memory carveout (with bulk dQ: 3 x 75 KiB of
+    // 228); the carveout is a hint the driver otherwise picks itself.
+    if (rows_async)
+      WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                           static_cast<int>(cudaSharedmemCarveoutMaxShared)));
     kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem, current_stream()>>>(
         qp, kp, vp, gp, lp, Dp, slices_of<T>(dk), slices_of<T>(dv), L, S, scale_log2, sc, causal, ap);
     WICK_CUDA_CHECK_LAUNCH();

@@ -1213,7 +1213,8 @@ namespace {
 // reordering. Returns how many backwards ran with the variant selected.
 int64_t expect_backward_variant_equals_default(void (*select)(bool), uint64_t seed) {
   std::vector<std::tuple<int64_t, int64_t, bool>> cases = {
-      {1, 1, false}, {17, 33, true}, {64, 64, true}, {130, 200, false}, {200, 70, true}, {70, 200, true}};
+      {1, 1, false}, {17, 33, true}, {64, 64, true}, {130, 200, false}, {200, 70, true}, {70, 200, true},
+      {65, 2048, false}};  // (the last: 32 key tiles adding into each of 2 query tiles)
   for (const auto& c : kLongCases) cases.push_back(c);
   int64_t runs = 0;
   for (DType dt : {kBFloat16, kFloat16})
@@ -1260,6 +1261,9 @@ TEST(CudaAttentionFa2Backward, WgmmaRowsAsyncEqualsTheDefaultKernel) {
   WgmmaBackwardSelected wgmma;
   const test::SwitchScope restore(cuda::attention_wgmma_backward_rows_async,
                                   cuda::set_attention_wgmma_backward_rows_async);
+  const test::SwitchScope restore_pipe(cuda::attention_wgmma_backward_pipelined,
+                                       cuda::set_attention_wgmma_backward_pipelined);
+  cuda::set_attention_wgmma_backward_pipelined(false);  // (it would take the launches)
   const int64_t before = cuda::attention_wgmma_backward_rows_async_launches();
   const int64_t runs = expect_backward_variant_equals_default(cuda::set_attention_wgmma_backward_rows_async, 13300);
   EXPECT_EQ(cuda::attention_wgmma_backward_rows_async_launches(), before + runs)
@@ -1311,6 +1315,9 @@ TEST(CudaAttentionFa2Backward, WgmmaDqBulkEqualsTheDefaultKernel) {
   const test::SwitchScope restore(cuda::attention_wgmma_backward_dq_bulk, cuda::set_attention_wgmma_backward_dq_bulk);
   const test::SwitchScope restore_rows(cuda::attention_wgmma_backward_rows_async,
                                        cuda::set_attention_wgmma_backward_rows_async);
+  const test::SwitchScope restore_pipe(cuda::attention_wgmma_backward_pipelined,
+                                       cuda::set_attention_wgmma_backward_pipelined);
+  cuda::set_attention_wgmma_backward_pipelined(false);  // (it would take the launches)
   for (bool rows_async : {false, true}) {
     SCOPED_TRACE(rows_async ? "with the cp.async row staging" : "alone");
     cuda::set_attention_wgmma_backward_rows_async(rows_async);
