@@ -278,7 +278,7 @@ optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CU
 # (Not the pipelined wgmma forward and backward: they would take the launches the lean forward and the
 # cp.async-staged backward are to run; their own tests run them.)
 optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
-optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1"
+optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1 WICK_CUDA_SIMT_ROWS64=1"
 # Each spec: environment assignments, then the test binary (the last word). Run one after another:
 # several at once would time each other's GPU work in the amp training run.
 for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -365,6 +365,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): 
     ("WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaPipelined"]),
     ("WICK_CUDA_TOPK_SELECT", "test_cuda_sort", ["CudaSort.TopkRadixSelect"]),
     ("WICK_CUDA_SIMT_WIDE", "test_cuda_gemm", ["CudaGemm.SimtWideTiles"]),
+    ("WICK_CUDA_SIMT_ROWS64", "test_cuda_gemm", ["CudaGemm.SimtRows64Tiles"]),
 ]
 rcs = [open(f).read().strip() for f in glob.glob(os.path.join(d, "alt_*_optin.rc"))]
 together = "not run" if not rcs else "passed" if all(r == "0" for r in rcs) else "FAILED"

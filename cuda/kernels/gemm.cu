@@ -597,7 +597,6 @@ __global__ void __launch_bounds__(kTcThreads) gemm_tc_kernel(TcParams p) {
 // 64 x 200704 x 576 ResNet layer (section 1: 0.20-0.78x, 0.34x).
 
 constexpr int kSaBM = 128, kSaBN = 128, kSaBK = 8, kSaStages = 4, kSaThreads = 128;
-constexpr int kSaLd = kSaBM + 4;  // floats per k-row of a stage's operand tile (padded)
 static_assert(kSaBM == kSaBN, "A's and B's stage tiles share one shape");
 
 // How an operand tile is copied: along its contiguous x (m or n) dimension
@@ -623,14 +622,24 @@ __device__ __forceinline__ void cp_async4(uint32_t dst, const void* src, int src
 // for kVec and kX, k's for kK) and the other one is `ld`; so copy i lies
 // i * kDx * ld (kK) or i * kDk * ld (kVec, kX) elements past copy 0, and a
 // stage kSaBK * ld (kVec, kX) or kSaBK (kK) past the previous one.
-template <SaMode kMode>
+//
+// kBX: the stage tile's width (kSaBM = kSaBN = 128; the 64-row variant's A
+// and B tiles are 64 and 256 wide). The 128 threads cover a k-row of the
+// tile with 16-byte copies (kVec: kBX / 4 lanes along x, the rest on further
+// k), 4-byte ones along x (kX: kBX <= 128 lanes along x) or along k (kK: 8
+// lanes along k, 16 x per copy round).
+template <SaMode kMode, int kBX = kSaBM>
 struct SaLoader {
+  static_assert(kBX == 64 || kBX == 128 || kBX == 256, "stage tiles 64, 128 or 256 wide");
+  static_assert(kMode != SaMode::kX || kBX <= 128, "4-byte copies along x: at most one x per thread and k");
   static constexpr bool kAlongK = kMode == SaMode::kK;
-  static constexpr int kCopies = kMode == SaMode::kVec ? 2 : 8;
+  static constexpr int kLanesX = kMode == SaMode::kVec ? kBX / 4 : kMode == SaMode::kX ? kBX : 16;
+  static constexpr int kLd = kBX + 4;  // floats per k-row of the stage tile (padded)
   // Copy i's tile coordinates: x = x_lane() + i * kDx, k = k_lane() + i * kDk.
   static constexpr int kDx = kAlongK ? 16 : 0;
-  static constexpr int kDk = kMode == SaMode::kVec ? 4 : kMode == SaMode::kX ? 1 : 0;
-  static constexpr int kSmemStep = kDk * kSaLd + kDx;  // floats between copies in the stage tile
+  static constexpr int kDk = kAlongK ? 0 : kSaThreads / kLanesX;
+  static constexpr int kCopies = kAlongK ? kBX / 16 : kSaBK / kDk;
+  static constexpr int kSmemStep = kDk * kLd + kDx;  // floats between copies in the stage tile
 
   const float* base;  // the matrix of this batch index
   int64_t off;        // copy 0's element at k = 0 (formed into a pointer only when inside)
@@ -638,11 +647,14 @@ struct SaLoader {
   uint32_t x_ok = 0;  // bit i: copy i's x lies inside the matrix
   int vec_bytes = 0;  // kVec: bytes of the copies' 4 x values inside the matrix
 
+  // (kX with one x per thread, kBX == kSaThreads: tid itself and k 0, spelled so for the compiler, which
+  // does not know tid < 128.)
+  static constexpr bool kOneRow = kMode == SaMode::kX && kLanesX == kSaThreads;
   __device__ __forceinline__ static int x_lane(int tid) {
-    return kMode == SaMode::kVec ? (tid % 32) * 4 : kMode == SaMode::kX ? tid : tid / 8;
+    return kMode == SaMode::kVec ? (tid % kLanesX) * 4 : kOneRow ? tid : kMode == SaMode::kX ? tid % kLanesX : tid / 8;
   }
   __device__ __forceinline__ static int k_lane(int tid) {
-    return kMode == SaMode::kVec ? tid / 32 : kMode == SaMode::kX ? 0 : tid % 8;
+    return kOneRow ? 0 : kMode == SaMode::kVec || kMode == SaMode::kX ? tid / kLanesX : tid % 8;
   }
 
   __device__ __forceinline__ SaLoader(const float* mat, int64_t ld_, int64_t x0, int64_t X, int tid)
@@ -656,11 +668,11 @@ struct SaLoader {
   }
 
   // The stage tile of k in [k0, k0 + kSaBK) (k < kend only) into smem tile
-  // `dst` ([kSaBK][kSaLd] floats).
+  // `dst` ([kSaBK][kLd] floats).
   __device__ __forceinline__ void copy(float* dst, int64_t k0, int64_t kend, int tid) const {
     const int64_t o = off + (kAlongK ? k0 : k0 * ld), step = kAlongK ? kDx * ld : kDk * ld;
     const int64_t k_room = kend - k0 - k_lane(tid);  // copy i is inside K when i * kDk < k_room
-    const uint32_t s = smem_addr(dst + k_lane(tid) * kSaLd + x_lane(tid));
+    const uint32_t s = smem_addr(dst + k_lane(tid) * kLd + x_lane(tid));
     int64_t oi = o;  // copy i's element (a running sum: no per-copy offsets kept live across the loop)
 #pragma unroll
     for (int i = 0; i < kCopies; ++i, oi += step) {
@@ -674,14 +686,22 @@ struct SaLoader {
   }
 };
 
-template <SaMode kA, SaMode kB>
+// kRows64 (opt-in, simt_rows64_switch): 64 x 256 tiles for products of at
+// most 64 rows, where a 128-row tile computes half zeros (the 64 x 200704 x
+// 576 ResNet layer ran at 0.46x cuBLAS): the 4 warps side by side along n,
+// each still 64 x 64; the same k steps, copies (A's tile 64 wide, B's 256)
+// and epilogue. B's 4-byte copies along n (an unaligned n-contiguous B) do
+// not cover 256 columns, so those products keep the 128 x 128 tiles.
+template <SaMode kA, SaMode kB, bool kRows64 = false>
 __global__ void __launch_bounds__(kSaThreads, 2) gemm_simt_async_kernel(SaParams p) {
-  __shared__ __align__(16) float As[kSaStages][kSaBK][kSaLd];
-  __shared__ __align__(16) float Bs[kSaStages][kSaBK][kSaLd];
+  constexpr int kBM = kRows64 ? 64 : kSaBM, kBN = kRows64 ? 256 : kSaBN;
+  __shared__ __align__(16) float As[kSaStages][kSaBK][kBM + 4];
+  __shared__ __align__(16) float Bs[kSaStages][kSaBK][kBN + 4];
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
-  const int row0 = (warp / 2) * 64 + (lane / 8) * 4;  // + g * 16 + r: the lane's rows in the tile
-  const int col0 = (warp % 2) * 64 + (lane % 8) * 4;  // + h * 32 + c: its columns
-  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kSaBM, n0 = static_cast<int64_t>(blockIdx.x) * kSaBN;
+  // + g * 16 + r: the lane's rows in the tile; + h * 32 + c: its columns.
+  const int row0 = (kRows64 ? 0 : (warp / 2) * 64) + (lane / 8) * 4;
+  const int col0 = (kRows64 ? warp * 64 : (warp % 2) * 64) + (lane % 8) * 4;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kBM, n0 = static_cast<int64_t>(blockIdx.x) * kBN;
 
   for (int64_t z = blockIdx.z; z < p.batch * p.splits; z += gridDim.z) {
     const int64_t bi = z / p.splits;
@@ -689,8 +709,8 @@ __global__ void __launch_bounds__(kSaThreads, 2) gemm_simt_async_kernel(SaParams
     const int64_t kbeg = split * p.k_chunk, kend = min(p.K, kbeg + p.k_chunk);
     const int nk = kend > kbeg ? static_cast<int>((kend - kbeg + kSaBK - 1) / kSaBK) : 0;  // < 2^31 for K < 2^34
     // A's non-contiguous stride is its m stride when k is contiguous (kK), else its k stride; B's likewise.
-    const SaLoader<kA> la(p.A + bi * p.stride_a, kA == SaMode::kK ? p.a_ms : p.a_ks, m0, p.M, tid);
-    const SaLoader<kB> lb(p.B + bi * p.stride_b, kB == SaMode::kK ? p.b_ns : p.b_ks, n0, p.N, tid);
+    const SaLoader<kA, kBM> la(p.A + bi * p.stride_a, kA == SaMode::kK ? p.a_ms : p.a_ks, m0, p.M, tid);
+    const SaLoader<kB, kBN> lb(p.B + bi * p.stride_b, kB == SaMode::kK ? p.b_ns : p.b_ks, n0, p.N, tid);
 
     float acc[16][8];
 #pragma unroll
@@ -881,6 +901,14 @@ OptInSwitch& simt_async_switch() {
 std::atomic<int> simt_async_forced_splits{0};  // 0: choose_simt_splits
 std::atomic<int64_t> simt_async_count{0}, simt_async_split_count{0};
 
+// The cp.async SIMT kernel's 64 x 256 tiles for M <= 64 (gemm_simt_async_kernel's kRows64): off until a GPU
+// has run CudaGemm.SimtRows64Tiles and timed it.
+OptInSwitch& simt_rows64_switch() {
+  static OptInSwitch s("WICK_CUDA_SIMT_ROWS64");
+  return s;
+}
+std::atomic<int64_t> simt_rows64_count{0};
+
 // How many K chunks a float32 product of `tiles` 128 x 128 tiles (batch
 // included) and `ksteps` steps of kSaBK runs in, on `sms` SMs holding `occ`
 // CTAs each. A rough cost model, in units of one k step of an SM running
@@ -944,7 +972,10 @@ bool launch_simt_async(const GemmArgs& g) {
   const SaMode ma = !g.trans_a ? SaMode::kK : p.vec_a ? SaMode::kVec : SaMode::kX;
   const SaMode mb = g.trans_b ? SaMode::kK : p.vec_b ? SaMode::kVec : SaMode::kX;
 
-  const unsigned tn = tiles(g.N, kSaBN, "N"), tm = tiles(g.M, kSaBM, "M");
+  // 64 x 256 tiles for at most 64 rows (the same work per tile and k step as 128 x 128, so the same
+  // split-K choice), unless B is copied 4 bytes at a time along n.
+  const bool rows64 = simt_rows64_switch().on() && g.M <= 64 && mb != SaMode::kX;
+  const unsigned tn = tiles(g.N, rows64 ? 256 : kSaBN, "N"), tm = tiles(g.M, rows64 ? 64 : kSaBM, "M");
   const int64_t ksteps = (g.K + kSaBK - 1) / kSaBK;
   int splits = simt_async_forced_splits.load(std::memory_order_relaxed);
   if (splits <= 0)
@@ -960,6 +991,12 @@ bool launch_simt_async(const GemmArgs& g) {
   }
   const dim3 grid(tn, tm, static_cast<unsigned>(std::min<int64_t>(g.batch * splits, 65535)));
   auto launch = [&]<SaMode kA, SaMode kB>() {
+    if constexpr (kB != SaMode::kX) {
+      if (rows64) {
+        gemm_simt_async_kernel<kA, kB, true><<<grid, kSaThreads, 0, current_stream()>>>(p);
+        return;
+      }
+    }
     gemm_simt_async_kernel<kA, kB><<<grid, kSaThreads, 0, current_stream()>>>(p);
   };
   auto with_b = [&]<SaMode kA>() {
@@ -978,6 +1015,7 @@ bool launch_simt_async(const GemmArgs& g) {
     simt_async_split_count.fetch_add(1, std::memory_order_relaxed);
   }
   simt_async_count.fetch_add(1, std::memory_order_relaxed);
+  if (rows64) simt_rows64_count.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
@@ -1138,6 +1176,9 @@ OptInSwitch& bias_switch() {
 
 void set_gemm_simt_wide(bool on) { simt_wide_switch().set(on); }
 void set_gemm_simt_async(bool on) { simt_async_switch().set(on); }
+void set_gemm_simt_rows64(bool on) { simt_rows64_switch().set(on); }
+bool gemm_simt_rows64() { return simt_rows64_switch().on(); }
+int64_t gemm_simt_rows64_products() { return simt_rows64_count.load(); }
 bool gemm_simt_async() { return simt_async_switch().on(); }
 void set_gemm_simt_async_splits(int splits) { simt_async_forced_splits.store(std::max(splits, 0)); }
 int64_t gemm_simt_async_products() { return simt_async_count.load(); }

@@ -739,6 +739,54 @@ TEST(CudaGemm, SimtAsyncTiles) {
   EXPECT_EQ(cuda::gemm_simt_async_split_products(), split_before) << "512 tiles with K = 256 were split";
 }
 
+// The cp.async kernel's 64 x 256 tiles (set_gemm_simt_rows64) for M <= 64:
+// every transpose (A copied 16 bytes at a time along m, or 4 along k; B 16
+// along n or 4 along k), partial tiles in m, n and k, one row, a batch with
+// a broadcast B, alpha and beta, forced split-K; the products it must not
+// take (M > 64; B unaligned along n, copied 4 bytes at a time) keep the
+// 128 x 128 tiles, which the counter shows.
+TEST(CudaGemm, SimtRows64Tiles) {
+  WICK_SKIP_WITHOUT_CUDA();
+  if (cuda::device_properties(cuda::current_device()).major < 8) GTEST_SKIP() << "cp.async needs sm_80";
+  const test::SwitchScope restore(cuda::gemm_simt_async, cuda::set_gemm_simt_async);
+  const test::SwitchScope restore64(cuda::gemm_simt_rows64, cuda::set_gemm_simt_rows64);
+  struct SplitsScope {
+    ~SplitsScope() { cuda::set_gemm_simt_async_splits(0); }
+  } restore_splits;
+  cuda::set_gemm_simt_async(true);
+  cuda::set_gemm_simt_rows64(true);
+  int64_t before = cuda::gemm_simt_rows64_products();
+  int64_t taken = 0;
+  for (int t = 0; t < 4; ++t) {
+    const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+    SCOPED_TRACE(testing::Message() << "ta " << ta << " tb " << tb);
+    check_case({64, 600, 300, 1, ta, tb, 0, false, 1.0, 0.0}, kFloat32, kFloat32);   // 3 column tiles, the last partial
+    check_case({33, 100, 520, 2, ta, tb, 0, true, -0.5, 1.5}, kFloat32, kFloat32);   // a broadcast B, beta
+    // One row with K under one k step, and one column: stored [K, N], B's rows (257 and 1 floats) are not
+    // whole 16 bytes, so it is copied 4 bytes at a time and these keep the 128 x 128 tiles unless tb.
+    check_case({1, 257, 7, 1, ta, tb, 0, false, 1.0, 0.0}, kFloat32, kFloat32);
+    check_case({5, 1, 64, 1, ta, tb, 0, false, 1.0, 0.0}, kFloat32, kFloat32);
+    taken += tb ? 4 : 2;
+  }
+  EXPECT_EQ(cuda::gemm_simt_rows64_products(), before + taken) << "a product of M <= 64 kept 128 x 128 tiles";
+  for (int splits : {2, 5}) {
+    cuda::set_gemm_simt_async_splits(splits);
+    SCOPED_TRACE(testing::Message() << splits << " K chunks");
+    before = cuda::gemm_simt_rows64_products();
+    check_case({64, 300, 400, 1, true, false, 0, false, 1.0, 0.5}, kFloat32, kFloat32);
+    check_case({40, 513, 200, 3, false, true, 0, false, 2.0, 0.0}, kFloat32, kFloat32);
+    EXPECT_EQ(cuda::gemm_simt_rows64_products(), before + 2);
+  }
+  cuda::set_gemm_simt_async_splits(0);
+  before = cuda::gemm_simt_rows64_products();
+  check_case({65, 300, 40, 1, false, false, 0, false, 1.0, 0.0}, kFloat32, kFloat32);  // M > 64
+  check_case({64, 300, 40, 1, false, false, 3, false, 1.0, 0.0}, kFloat32, kFloat32);  // ldb % 4 != 0: 4-byte B
+  check_case({64, 300, 40, 1, true, false, 3, false, 1.0, 0.0}, kFloat32, kFloat32);   // the same, A along m
+  EXPECT_EQ(cuda::gemm_simt_rows64_products(), before) << "taken where it does not apply";
+  check_case({64, 300, 40, 1, false, true, 3, false, 1.0, 0.0}, kFloat32, kFloat32);   // B along k: it applies
+  EXPECT_EQ(cuda::gemm_simt_rows64_products(), before + 1);
+}
+
 TEST(CudaGemm, KZeroScalesC) {
   WICK_SKIP_WITHOUT_CUDA();
   for (const DtypePair& p : kPairs) {
