@@ -13,8 +13,9 @@
 //   bench_cuda_gemm --compare [--rounds=R] one table: wick, cuBLAS and cuBLASLt timed alternately, batch by
 //                                          batch, median TFLOP/s over R rounds (the ratio to trust)
 //                   [--only=fp32|bf16]     one dtype's rows
-//                   [--lean]               wick's defaults, cuBLAS and cuBLASLt only, not every variant
-//                                          column (the GPU check's default: a third of the time)
+//                   [--lean]               wick's defaults, cuBLAS and cuBLASLt, and the opt-in paths not
+//                                          yet decided on (r64), not every variant column (the GPU
+//                                          check's default: a third of the time)
 //                   [--rows=SUBSTR]        only the rows whose label contains SUBSTR (e.g. "768x768x8192":
 //                                          what a profiler run under Nsight Compute looks at)
 // Without a usable GPU it prints "no GPU, skipping" and exits 0.

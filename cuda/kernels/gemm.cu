@@ -591,7 +591,9 @@ __global__ void __launch_bounds__(kTcThreads) gemm_tc_kernel(TcParams p) {
 //
 // Registers (ptxas, CUDA 13, __launch_bounds__(128, 2) caps them at 255):
 // 244-253 on sm_90a, no spill; on sm_80 four of the nine copy-mode pairs
-// spill 12-20 bytes. Written without a GPU; CudaGemm.SimtAsyncTiles passed on
+// spill 12-20 bytes. The 64-row variant's six: 241-255, with 44 bytes spilled
+// by one on sm_90a (A along m, B along k) and 48 by one on sm_80 (A along k,
+// B along n), outside the k loop (SASS). Written without a GPU; CudaGemm.SimtAsyncTiles passed on
 // an H200 (2026-11-28), where bench_cuda_gemm --compare timed it at 0.77-0.90x
 // cuBLAS on the GPT-2 shapes and 4096^3 (37-45 TFLOP/s) and 0.46x on the
 // 64 x 200704 x 576 ResNet layer (section 1: 0.20-0.78x, 0.34x).
@@ -909,7 +911,7 @@ OptInSwitch& simt_rows64_switch() {
 }
 std::atomic<int64_t> simt_rows64_count{0};
 
-// How many K chunks a float32 product of `tiles` 128 x 128 tiles (batch
+// How many K chunks a float32 product of `tiles` 128 x 128 or 64 x 256 tiles (the same work; batch
 // included) and `ksteps` steps of kSaBK runs in, on `sms` SMs holding `occ`
 // CTAs each. A rough cost model, in units of one k step of an SM running
 // `occ` CTAs at once:

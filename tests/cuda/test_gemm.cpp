@@ -784,7 +784,10 @@ TEST(CudaGemm, SimtRows64Tiles) {
   check_case({64, 300, 40, 1, true, false, 3, false, 1.0, 0.0}, kFloat32, kFloat32);   // the same, A along m
   EXPECT_EQ(cuda::gemm_simt_rows64_products(), before) << "taken where it does not apply";
   check_case({64, 300, 40, 1, false, true, 3, false, 1.0, 0.0}, kFloat32, kFloat32);   // B along k: it applies
-  EXPECT_EQ(cuda::gemm_simt_rows64_products(), before + 1);
+  // lda 36, ldb 260: 16-byte copies whose last vector is partial (vec_bytes < 16) in both 64- and
+  // 256-wide loaders, and a C row that ends in scalar stores.
+  check_case({33, 257, 40, 1, true, false, 3, false, 1.0, 0.5}, kFloat32, kFloat32);
+  EXPECT_EQ(cuda::gemm_simt_rows64_products(), before + 2);
 }
 
 TEST(CudaGemm, KZeroScalesC) {
