@@ -122,10 +122,10 @@ want() {
 # The environment of a "wick-opt" run of workload $1 (gpt2, resnet50): the paths still opt-in that could
 # serve it (empty: no such run). GPT-2: the lean wgmma attention forward (the scale folded into the
 # exponents, the row sums on the tensor cores), the backward staging lse and D by cp.async, and its dQ
-# parts added by bulk reductions instead of atomics.
+# parts added by bulk reductions instead of atomics; the embedding backward through the sorted index.
 wick_opt_env() {
   [ "$1" = gpt2 ] && echo "WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1" \
-    "WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1"
+    "WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1 WICK_CUDA_INDEX_ADD_SORTED=1"
 }
 # The 14 paths turned on by default on 2026-11-28 (H200), turned off: the earlier default paths, kept as
 # fallbacks, run through the model tests in the alternates below.
@@ -278,7 +278,7 @@ optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CU
 # (Not the pipelined wgmma forward and backward: they would take the launches the lean forward and the
 # cp.async-staged backward are to run; their own tests run them.)
 optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
-optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1 WICK_CUDA_SIMT_ROWS64=1"
+optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1 WICK_CUDA_SIMT_ROWS64=1 WICK_CUDA_INDEX_ADD_SORTED=1"
 # Each spec: environment assignments, then the test binary (the last word). Run one after another:
 # several at once would time each other's GPU work in the amp training run.
 for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -366,6 +366,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): 
     ("WICK_CUDA_TOPK_SELECT", "test_cuda_sort", ["CudaSort.TopkRadixSelect"]),
     ("WICK_CUDA_SIMT_WIDE", "test_cuda_gemm", ["CudaGemm.SimtWideTiles"]),
     ("WICK_CUDA_SIMT_ROWS64", "test_cuda_gemm", ["CudaGemm.SimtRows64Tiles"]),
+    ("WICK_CUDA_INDEX_ADD_SORTED", "test_cuda_indexing", ["CudaIndexing.IndexAddSorted"]),
 ]
 rcs = [open(f).read().strip() for f in glob.glob(os.path.join(d, "alt_*_optin.rc"))]
 together = "not run" if not rcs else "passed" if all(r == "0" for r in rcs) else "FAILED"
@@ -512,7 +513,7 @@ for wl in ("gpt2", "resnet50"):
     opt = [r for r in rows if r["workload"] == wl and r["framework"] == "wick-opt"]
     if opt:
         f = statistics.median(r["throughput"] for r in opt)
-        print(f"          wick-opt (attention: lean forward; backward with cp.async rows, bulk dQ) {f:10.0f}  ratio {f / t:5.2f}x, "
+        print(f"          wick-opt (attention: lean forward, backward with cp.async rows and bulk dQ; sorted index_add) {f:10.0f}  ratio {f / t:5.2f}x, "
               f"forward/backward/optimizer ms {ph(opt[-1])}")
 PY
 fi

@@ -4,7 +4,8 @@
 // split reduction), plus a strided add (a transposed operand) and sum over
 // rows / columns of [8192, 8192] and bias gradients (sums over 8192 rows of
 // bfloat16 [8192, 768] and [8192, 3072]), and topk (k = 50 of 8 rows of
-// 50257: sort path and radix select). Counter: GB/s of the bytes each kernel must
+// 50257: sort path and radix select), and GPT-2's embedding backward (index_add of 8192 rows of 768
+// into 50257: the bucket kernel and the sorted one). Counter: GB/s of the bytes each kernel must
 // move, and its fraction of the H100 SXM's 3.35 TB/s HBM3 peak (other cards:
 // the peak from the memory clock and bus width the driver reports).
 //
@@ -18,6 +19,7 @@
 #include <string>
 
 #include "cuda/cuda.h"
+#include "cuda/kernels/indexing.h"
 #include "cuda/kernels/reduce.h"
 #include "cuda/kernels/sort.h"
 #include "cuda/runtime.h"
@@ -121,6 +123,22 @@ void register_all() {
       return [a, select] {
         cuda::set_topk_select(select);
         benchmark::DoNotOptimize(topk(a, 50, 1));
+      };
+    });
+  }
+  // GPT-2 small's embedding backward: 8192 token rows of 768 float32 added into the 50257-row gradient
+  // (index_add, the bucket kernel and the sorted one, WICK_CUDA_INDEX_ADD_SORTED; bytes: the sources read
+  // and the rows written once, the output's zero fill not included).
+  for (bool sorted : {false, true}) {
+    const std::string name = std::string("index_add/embedding_grad/8192x768_into_50257/") + (sorted ? "sorted" : "buckets");
+    reg(name.c_str(), 2.0 * f * 8192 * 768, [sorted] {
+      Tensor out = zeros({50257, 768}, TensorOptions(kFloat32).device(Device("cuda")));
+      Tensor src = dev_randn({8192, 768});
+      Tensor idx = randint(0, 50257, {8192}).to(Device("cuda"));
+      return [out, src, idx, sorted] {
+        cuda::set_index_add_sorted(sorted);
+        Tensor o = out;  // (accumulates across calls: the time is the same)
+        cuda::index_add(o, 0, idx, src, "index_add");
       };
     });
   }

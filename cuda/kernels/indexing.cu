@@ -25,10 +25,12 @@
 #include "cuda/kernels/indexing.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "autograd/grad_mode.h"
 #include "cuda/kernels/block.cuh"
 #include "cuda/kernels/device_types.cuh"
+#include "cuda/kernels/sort.h"
 #include "cuda/kernels/strided.cuh"
 #include "cuda/runtime.h"
 #include "ops/creation.h"
@@ -72,6 +74,32 @@ __global__ void index_add_kernel(T* __restrict__ out, const T* __restrict__ src,
       T* dst = out + (o * n + r) * inner + k;
       *dst = from_compute<T>(to_compute<C>(*dst) + to_compute<C>(src[(o * m + j) * inner + k]));
     }
+  }
+}
+
+// The same sums from the sorted index (index_add_sorted_switch): the stable
+// order of the rows by index puts each output row's sources together, in
+// index order; one thread per (outer, sorted position, inner column) whose
+// position starts a run of equal indices adds the run's sources into that
+// output element in order, rounding to T after each add as index_add_kernel
+// does, so the result is the same bit for bit. Work m * inner per outer
+// instead of kBuckets * m * inner index reads, and every column of a run in
+// flight at once instead of 32 buckets per column.
+template <typename T>
+__global__ void index_add_sorted_kernel(T* __restrict__ out, const T* __restrict__ src,
+                                        const int64_t* __restrict__ sorted, const int64_t* __restrict__ perm,
+                                        int64_t outer, int64_t n, int64_t m, int64_t inner) {
+  using C = compute_t<T>;
+  const int64_t total = outer * m * inner;
+  for (int64_t t = global_thread(); t < total; t += grid_threads()) {
+    const int64_t k = t % inner, p = (t / inner) % m, o = t / (inner * m);
+    const int64_t r = sorted[p];
+    if (p > 0 && sorted[p - 1] == r) continue;  // not the first of its run
+    T* dst = out + (o * n + r) * inner + k;
+    T acc = *dst;
+    for (int64_t q = p; q < m && sorted[q] == r; ++q)
+      acc = from_compute<T>(to_compute<C>(acc) + to_compute<C>(src[(o * m + perm[q]) * inner + k]));
+    *dst = acc;
   }
 }
 
@@ -199,6 +227,20 @@ void index_select(const Tensor& out, const Tensor& x, int64_t dim, const Tensor&
   });
 }
 
+namespace {
+// index_add from the sorted index (index_add_sorted_kernel): off until a GPU has run
+// CudaIndexing.IndexAddSorted* and timed it.
+OptInSwitch& index_add_sorted_switch() {
+  static OptInSwitch s("WICK_CUDA_INDEX_ADD_SORTED");
+  return s;
+}
+std::atomic<int64_t> index_add_sorted_count{0};
+}  // namespace
+
+void set_index_add_sorted(bool on) { index_add_sorted_switch().set(on); }
+bool index_add_sorted() { return index_add_sorted_switch().on(); }
+int64_t index_add_sorted_launches() { return index_add_sorted_count.load(std::memory_order_relaxed); }
+
 void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, const char* op) {
   WICK_CHECK(out.is_cuda() && src.device() == out.device() && index.device() == out.device() && out.is_contiguous() &&
                  src.is_contiguous() && src.dtype() == out.dtype(),
@@ -209,6 +251,21 @@ void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor
   check_indices(index, n, dim, op);
   const Around a = around(out, dim);
   if (m == 0 || a.outer * a.inner == 0) return;
+  if (index_add_sorted_switch().on()) {
+    // The index sorted stably (ties keep their order: cuda::sort), then one pass over the sources.
+    const TensorOptions io = TensorOptions(kInt64).device(index.device());
+    const Tensor sorted = empty({m}, io), perm = empty({m}, io);
+    wick::cuda::sort(sorted, perm, index.reshape({m}), 0, /*descending=*/false);
+    WICK_DEVICE_DISPATCH_NUMERIC(out.dtype(), op, [&]<typename T>() {
+      index_add_sorted_kernel<T><<<grid_for(a.outer * m * a.inner, kThreads), kThreads, 0, current_stream()>>>(
+          static_cast<T*>(out.data_ptr_raw()), static_cast<const T*>(src.data_ptr_raw()),
+          static_cast<const int64_t*>(sorted.data_ptr_raw()), static_cast<const int64_t*>(perm.data_ptr_raw()),
+          a.outer, n, m, a.inner);
+      WICK_CUDA_CHECK_LAUNCH();
+    });
+    index_add_sorted_count.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   WICK_DEVICE_DISPATCH_NUMERIC(out.dtype(), op, [&]<typename T>() {
     index_add_kernel<T><<<grid_for(a.outer * a.inner * kBuckets, kThreads), kThreads, 0, current_stream()>>>(
         static_cast<T*>(out.data_ptr_raw()), static_cast<const T*>(src.data_ptr_raw()),

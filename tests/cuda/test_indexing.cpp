@@ -12,6 +12,7 @@
 #include <random>
 
 #include "autograd/gradcheck.h"
+#include "cuda/kernels/indexing.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
@@ -122,6 +123,64 @@ TEST(CudaIndexing, IndexAddRepeatedIndicesAndAlpha) {
       Tensor g = index_add(x.to(kCuda), d, idx.to(kCuda), src.to(kCuda), alpha).cpu();
       EXPECT_TRUE(dt == kFloat32 ? all_close(g, c, 1e-6, 1e-6) : all_equal(g, c));
     }
+}
+
+// index_add through the sorted index (set_index_add_sorted) against the
+// bucket kernel, bit for bit (the same sums in the same order, rounded to the
+// dtype after each add): every dim of a 3-D tensor, many repeats, one index
+// repeated 300 times, one source row, an embedding-gradient shape; float32,
+// float64, float16, bfloat16, int64, int32, uint8; the launch counter; then
+// the embedding backward against the CPU with it on.
+TEST(CudaIndexing, IndexAddSortedEqualsTheBucketKernel) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const test::SwitchScope restore(cuda::index_add_sorted, cuda::set_index_add_sorted);
+  std::mt19937 gen(21);
+  auto indices = [&](int64_t m, int64_t n) {
+    std::vector<int64_t> v(static_cast<size_t>(m));
+    std::uniform_int_distribution<int64_t> d(0, n - 1);
+    for (int64_t& x : v) x = d(gen);
+    return from_vector(v, Shape{m});
+  };
+  struct Case {
+    Shape x;
+    int64_t dim, m;
+    bool same;  // every index the same row
+  };
+  const Case cases[] = {{{3, 50, 7}, 0, 9, false}, {{3, 50, 7}, 1, 200, false}, {{3, 50, 7}, 2, 40, false},
+                        {{6, 9}, 0, 300, true},      {{6, 9}, 1, 1, false},      {{1000, 64}, 0, 4096, false}};
+  int64_t runs = 0;
+  const int64_t before = cuda::index_add_sorted_launches();
+  for (DType dt : {kFloat32, kFloat64, kFloat16, kBFloat16, kInt64, kInt32, kUInt8})
+    for (const Case& c : cases) {
+      SCOPED_TRACE(str(dt, " x ", shape_str(c.x), " dim ", c.dim, " m ", c.m));
+      Shape ss = c.x;
+      ss[static_cast<size_t>(c.dim)] = c.m;
+      const Tensor idx = c.same ? full({c.m}, 4, TensorOptions(kInt64)) : indices(c.m, c.x[static_cast<size_t>(c.dim)]);
+      const bool integral = dt == kInt64 || dt == kInt32 || dt == kUInt8;
+      // (Integers: small non-negative values, which uint8 holds and its sums wrap as the CPU's.)
+      const Tensor x = (integral ? abs(normal(c.x, kFloat64, 3, 3.0)) : normal(c.x, kFloat64, 3)).to(dt).to(kCuda);
+      const Tensor src = (integral ? abs(normal(ss, kFloat64, 4, 3.0)) : normal(ss, kFloat64, 4)).to(dt).to(kCuda);
+      Tensor got[2];
+      for (int on = 0; on < 2; ++on) {
+        cuda::set_index_add_sorted(on == 1);
+        got[on] = index_add(x, c.dim, idx.to(kCuda), src).to(integral ? kInt64 : kFloat64).cpu();
+      }
+      ++runs;
+      EXPECT_TRUE(all_equal(got[1], got[0]));
+      if (dt == kFloat64)  // and the CPU's sums, to rounding (its order may differ)
+        EXPECT_TRUE(all_close(got[1], index_add(x.cpu(), c.dim, idx, src.cpu()), 1e-12, 1e-12));
+    }
+  EXPECT_EQ(cuda::index_add_sorted_launches(), before + runs) << "not every index_add took the sorted path";
+  cuda::set_index_add_sorted(true);
+  Tensor w = normal({11, 40}, kFloat32, 9);
+  Tensor ids = tensor({3, 3, 0, 10, 7, 3, 1, 0}, {}, kInt64).reshape({2, 4});
+  Tensor gy = normal({2, 4, 40}, kFloat32, 10);
+  auto grad = [&](const Device& dev) {
+    Tensor wl = w.to(dev).detach().requires_grad_(true);
+    sum(mul(embedding(wl, ids.to(dev), -1), gy.to(dev))).backward();
+    return wl.grad().cpu();
+  };
+  EXPECT_TRUE(all_close(grad(kCuda), grad(Device(kCPU)), 1e-6, 1e-6));
 }
 
 TEST(CudaIndexing, OutOfRangeIndicesAreErrors) {
