@@ -127,21 +127,29 @@ void register_all() {
     });
   }
   // GPT-2 small's embedding backward: 8192 token rows of 768 float32 added into the 50257-row gradient
-  // (index_add, the bucket kernel and the sorted one, WICK_CUDA_INDEX_ADD_SORTED; bytes: the sources read
-  // and the rows written once, the output's zero fill not included).
-  for (bool sorted : {false, true}) {
-    const std::string name = std::string("index_add/embedding_grad/8192x768_into_50257/") + (sorted ? "sorted" : "buckets");
-    reg(name.c_str(), 2.0 * f * 8192 * 768, [sorted] {
-      Tensor out = zeros({50257, 768}, TensorOptions(kFloat32).device(Device("cuda")));
-      Tensor src = dev_randn({8192, 768});
-      Tensor idx = randint(0, 50257, {8192}).to(Device("cuda"));
-      return [out, src, idx, sorted] {
-        cuda::set_index_add_sorted(sorted);
-        Tensor o = out;  // (accumulates across calls: the time is the same)
-        cuda::index_add(o, 0, idx, src, "index_add");
-      };
-    });
-  }
+  // (index_add, the bucket kernel and the sorted one, WICK_CUDA_INDEX_ADD_SORTED), with uniform token ids
+  // and with skewed ones (a quarter of the tokens one id, as text repeats its commonest tokens). The whole
+  // op: the index check (one read-back) and the sort included; bytes: the sources and the rows read and
+  // written once, the output's zero fill not included.
+  const bool sorted_was = cuda::index_add_sorted();
+  for (bool skewed : {false, true})
+    for (bool sorted : {false, true}) {
+      const std::string name = std::string("index_add/embedding_grad/8192x768_into_50257/") +
+                               (skewed ? "skewed/" : "uniform/") + (sorted ? "sorted" : "buckets");
+      reg(name.c_str(), 3.0 * f * 8192 * 768, [sorted, skewed, sorted_was] {
+        Tensor out = zeros({50257, 768}, TensorOptions(kFloat32).device(Device("cuda")));
+        Tensor src = dev_randn({8192, 768});
+        Tensor idx = randint(0, 50257, {8192});
+        if (skewed) idx = where(lt(randint(0, 4, {8192}), Scalar(int64_t{1})), full({8192}, 13, TensorOptions(kInt64)), idx);
+        idx = idx.to(Device("cuda"));
+        return [out, src, idx, sorted, sorted_was] {
+          cuda::set_index_add_sorted(sorted);
+          Tensor o = out;  // (accumulates across calls: the time is the same)
+          cuda::index_add(o, 0, idx, src, "index_add");
+          cuda::set_index_add_sorted(sorted_was);
+        };
+      });
+    }
 }
 
 }  // namespace

@@ -147,7 +147,8 @@ TEST(CudaIndexing, IndexAddSortedEqualsTheBucketKernel) {
     bool same;  // every index the same row
   };
   const Case cases[] = {{{3, 50, 7}, 0, 9, false}, {{3, 50, 7}, 1, 200, false}, {{3, 50, 7}, 2, 40, false},
-                        {{6, 9}, 0, 300, true},      {{6, 9}, 1, 1, false},      {{1000, 64}, 0, 4096, false}};
+                        {{6, 9}, 0, 300, true},      {{6, 9}, 1, 1, false},      {{1000, 64}, 0, 4096, false},
+                        {{37, 3}, 0, 5000, false}};  // (5000: sorted in 3 tiles of 2048 and merged)
   int64_t runs = 0;
   const int64_t before = cuda::index_add_sorted_launches();
   for (DType dt : {kFloat32, kFloat64, kFloat16, kBFloat16, kInt64, kInt32, kUInt8})
@@ -167,8 +168,9 @@ TEST(CudaIndexing, IndexAddSortedEqualsTheBucketKernel) {
       }
       ++runs;
       EXPECT_TRUE(all_equal(got[1], got[0]));
-      if (dt == kFloat64)  // and the CPU's sums, to rounding (its order may differ)
+      if (dt == kFloat64) {  // and the CPU's sums, to rounding
         EXPECT_TRUE(all_close(got[1], index_add(x.cpu(), c.dim, idx, src.cpu()), 1e-12, 1e-12));
+      }
     }
   EXPECT_EQ(cuda::index_add_sorted_launches(), before + runs) << "not every index_add took the sorted path";
   cuda::set_index_add_sorted(true);
