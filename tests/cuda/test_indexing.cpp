@@ -12,7 +12,9 @@
 #include <random>
 
 #include "autograd/gradcheck.h"
-#include "cuda/kernels/indexing.h"
+#ifdef WICK_WITH_CUDA
+#include "cuda/kernels/indexing.h"  // the sorted index_add switch: CUDA builds only
+#endif
 #include "ops/copy.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
@@ -125,6 +127,7 @@ TEST(CudaIndexing, IndexAddRepeatedIndicesAndAlpha) {
     }
 }
 
+#ifdef WICK_WITH_CUDA  // (the switch exists in CUDA builds only)
 // index_add through the sorted index (set_index_add_sorted) against the
 // bucket kernel, bit for bit (the same sums in the same order, rounded to the
 // dtype after each add): every dim of a 3-D tensor, many repeats, one index
@@ -184,6 +187,7 @@ TEST(CudaIndexing, IndexAddSortedEqualsTheBucketKernel) {
   };
   EXPECT_TRUE(all_close(grad(kCuda), grad(Device(kCPU)), 1e-6, 1e-6));
 }
+#endif  // WICK_WITH_CUDA
 
 TEST(CudaIndexing, OutOfRangeIndicesAreErrors) {
   WICK_SKIP_WITHOUT_CUDA();
