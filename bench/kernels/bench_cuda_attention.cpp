@@ -152,8 +152,20 @@ void rows(const Problem& p, DType dt, const std::vector<Impl>& impls, int rounds
     std::printf("warning: the fused kernel does not take %s at this shape\n", short_dtype(dt));
   const size_t n = impls.size();
   std::vector<std::vector<double>> t(2 * n);  // [impl * 2 + backward]
-  for (size_t i = 0; i < n; ++i)
-    for (int b = 0; b < 2; ++b) time_calls(o, impls[i], p.causal, b, 2);  // warm-up (allocator cache, plans)
+  // Warm-up (allocator cache, plans); for the opt-in rows, whether their kernels ran at all (launch
+  // counters): where they do not apply (not sm_90, another head dim) a row times the default path.
+  std::vector<std::string> not_taken;
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t lean0 = wick::cuda::attention_wgmma_lean_launches(),
+                  rows0 = wick::cuda::attention_wgmma_backward_rows_async_launches(),
+                  bulk0 = wick::cuda::attention_wgmma_backward_dq_bulk_launches();
+    for (int b = 0; b < 2; ++b) time_calls(o, impls[i], p.causal, b, 2);
+    const bool all = impls[i] == Impl::AllOptIn;
+    if (((all || impls[i] == Impl::Lean) && wick::cuda::attention_wgmma_lean_launches() == lean0) ||
+        ((all || impls[i] == Impl::RowsAsync) && wick::cuda::attention_wgmma_backward_rows_async_launches() == rows0) ||
+        ((all || impls[i] == Impl::DqBulk) && wick::cuda::attention_wgmma_backward_dq_bulk_launches() == bulk0))
+      not_taken.push_back(impl_name(impls[i]));
+  }
   for (int r = 0; r < rounds; ++r)
     for (int b = 0; b < 2; ++b)
       for (size_t i = 0; i < n; ++i) t[2 * i + b].push_back(time_calls(o, impls[i], p.causal, b, 5));
@@ -162,6 +174,8 @@ void rows(const Problem& p, DType dt, const std::vector<Impl>& impls, int rounds
     std::printf("%-11s %-5s %-26s %9.3f %9.2f %11.3f %11.2f\n", impl_name(impls[i]), short_dtype(dt),
                 shape_label(p).c_str(), f * 1e3, fwd_flops(p) / f * 1e-12, fb * 1e3, 3.5 * fwd_flops(p) / fb * 1e-12);
   }
+  for (const std::string& name : not_taken)
+    std::printf("(%s: its opt-in kernel did not run here, so the row times the default path)\n", name.c_str());
   std::fflush(stdout);
 }
 

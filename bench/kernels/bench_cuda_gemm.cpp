@@ -249,7 +249,12 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, const std::
                           a.simt_rows64);
       };
       double one = 0;
-      for (const Alt& a : alts) run(a, 2);
+      bool r64_fell_back = false;  // the r64 column's kernel did not run (its launch counter): it would time the default
+      for (const Alt& a : alts) {
+        const int64_t r64_before = wick::cuda::gemm_simt_rows64_products();
+        run(a, 2);
+        if (a.simt_rows64 == 1 && wick::cuda::gemm_simt_rows64_products() == r64_before) r64_fell_back = true;
+      }
       for (const Alt& a : alts) one = std::max(one, run(a, 1));
       const int calls = std::max(1, static_cast<int>(0.05 / std::max(one, 1e-6)));
       std::vector<std::vector<double>> t(alts.size());
@@ -274,6 +279,7 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, const std::
       }
       std::printf("%-44s %9.1f%s %9.1f %9.1f %7.3f%s %7.3f %9.3f %9.3f\n", label(s, dt).c_str(), mw, vals.c_str(), mc,
                   ml, mw / mc, rats.c_str(), ml / mc, best / peak(dt), mc / peak(dt));
+      if (r64_fell_back) std::printf("  (r64: the 64-row kernel did not run for this row; its column times the default)\n");
       std::fflush(stdout);
     }
   std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas; wick = the defaults (float32:\n"
