@@ -1529,7 +1529,8 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
   if ((wgmma || fa2_fused_dq_switch().on()) && dq.defined() && (dk.defined() || dv.defined()) && L > 0) {
     // The bulk dQ reduction (wgmma only, not with the pipelined kernel) keeps dq_acc per 64-row query
     // tile in the accumulators' order, zero-padded past L; the others keep it as [N L, kD] rows.
-    const bool pipe = wgmma && wgmma_bwd_pipe_switch().on(), rows_async = wgmma && !pipe && wgmma_bwd_rows_async_switch().on();
+    const bool pipe = wgmma && wgmma_bwd_pipe_switch().on();
+    const bool rows_async = wgmma && !pipe && wgmma_bwd_rows_async_switch().on();
     const bool bulk = kD == 64 && wgmma && !pipe && wgmma_bwd_dq_bulk_switch().on();
     const int64_t n = bulk ? N * ((L + kBr - 1) / kBr) * kBr * kD : N * L * kD;
     Tensor acc = empty({n}, TensorOptions(kFloat32).device(q.device()));
