@@ -494,29 +494,7 @@ section models "training steps vs PyTorch eager (bfloat16 autocast; wick, torch,
         >> "$out/models.jsonl"
     done
   done
-  python3 - "$out/models.jsonl" <<'PY'
-import json, statistics, sys
-rows = []
-for l in open(sys.argv[1]):
-    try: rows.append(json.loads(l.replace(": -nan", ": NaN").replace(": nan", ": NaN")))
-    except ValueError: print("models.jsonl: not JSON:", l.strip()[:120])
-for wl in ("gpt2", "resnet50"):
-    by = {fw: [r for r in rows if r["workload"] == wl and r["framework"] == fw] for fw in ("wick", "torch")}
-    if not by["wick"] or not by["torch"]:
-        print(f"{wl:9s} incomplete: wick {len(by['wick'])} runs, torch {len(by['torch'])} runs"); continue
-    w = statistics.median(r["throughput"] for r in by["wick"]); t = statistics.median(r["throughput"] for r in by["torch"])
-    print(f"{wl:9s} wick {w:10.0f} {by['wick'][0]['unit']}  torch {t:10.0f}  ratio {w / t:5.2f}x  "
-          f"params {by['wick'][0]['params']} vs {by['torch'][0]['params']}  "
-          f"peak MB {by['wick'][0]['peak_mem_mb']:.0f} vs {by['torch'][0]['peak_mem_mb']:.0f}")
-    ph = lambda r: "/".join(f"{r.get(k, float('nan')):.1f}" for k in ("forward_ms", "backward_ms", "optimizer_ms"))
-    print(f"          one synchronized step, forward/backward/optimizer ms: wick {ph(by['wick'][-1])}, "
-          f"torch {ph(by['torch'][-1])}")
-    opt = [r for r in rows if r["workload"] == wl and r["framework"] == "wick-opt"]
-    if opt:
-        f = statistics.median(r["throughput"] for r in opt)
-        print(f"          wick-opt (attention: lean forward, backward with cp.async rows and bulk dQ; sorted index_add) {f:10.0f}  ratio {f / t:5.2f}x, "
-              f"forward/backward/optimizer ms {ph(opt[-1])}")
-PY
+  python3 scripts/gpu_summary.py "$out" --models
 fi
 # Where a GPT-2 and a ResNet-50 step's GPU time goes, op by op, at the benchmark's own batch: one
 # step under wick's op profiler (CUDA events between ops: no Nsight, no counter permissions), the same

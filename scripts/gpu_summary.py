@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The GPU check's closing table: issue 6's targets against what this run measured.
 
-    python3 scripts/gpu_summary.py OUT [--seconds S] [--build-seconds B] [--partial WHAT]
+    python3 scripts/gpu_summary.py OUT [--seconds S] [--partial WHAT]
+    python3 scripts/gpu_summary.py OUT --models      (the models section's detail lines)
 
 OUT is gpu_check.sh's output folder: detail/ (the test binaries' .rc and .log,
 sanitizer_*.log, times, skipped), bench_cuda_gemm.txt (or bench_cuda_gemm_all.txt),
@@ -170,7 +171,9 @@ def attention_row(wick, torch, shape="B8 H12 L1024 D64 causal"):
     return line, "met" if both >= 1.0 else "NOT met"
 
 
-def model_rows(text, targets):
+def model_runs(text):
+    """The runs of models.jsonl (bench_cuda_models / bench/peer/cuda_models.py --json) with a finite
+    throughput; other lines are skipped."""
     rows = []
     for line in (text or "").splitlines():
         try:
@@ -179,6 +182,39 @@ def model_rows(text, targets):
             continue
         if isinstance(r, dict) and isinstance(r.get("throughput"), (int, float)) and math.isfinite(r["throughput"]):
             rows.append(r)
+    return rows
+
+
+def model_details(text):
+    """The models section's own lines: per workload the medians, parameters, peak memory and one
+    synchronized step's phases of wick, PyTorch and wick with the opt-in paths (wick-opt)."""
+    rows = model_runs(text)
+    for wl in ("gpt2", "resnet50"):
+        by = {fw: [r for r in rows if r.get("workload") == wl and r.get("framework") == fw]
+              for fw in ("wick", "torch", "wick-opt")}
+        if not by["wick"] or not by["torch"]:
+            print(f"{wl:9s} incomplete: wick {len(by['wick'])} runs, torch {len(by['torch'])} runs")
+            continue
+        w = statistics.median(r["throughput"] for r in by["wick"])
+        t = statistics.median(r["throughput"] for r in by["torch"])
+        ratio = ok_ratio(w, t)
+        first = by["wick"][0]
+        print(f"{wl:9s} wick {w:10.0f} {first.get('unit', '')}  torch {t:10.0f}  ratio "
+              f"{f'{ratio:5.2f}x' if ratio is not None else '  n/a'}  params {first.get('params')} vs "
+              f"{by['torch'][0].get('params')}  peak MB {first.get('peak_mem_mb', float('nan')):.0f} vs "
+              f"{by['torch'][0].get('peak_mem_mb', float('nan')):.0f}")
+        ph = lambda r: "/".join(f"{r.get(k, float('nan')):.1f}" for k in ("forward_ms", "backward_ms", "optimizer_ms"))
+        print(f"          one synchronized step, forward/backward/optimizer ms: wick {ph(by['wick'][-1])}, "
+              f"torch {ph(by['torch'][-1])}")
+        if by["wick-opt"]:
+            f = statistics.median(r["throughput"] for r in by["wick-opt"])
+            r = ok_ratio(f, t)
+            print(f"          wick-opt (gpu_check.sh's wick_opt_env) {f:10.0f}  ratio "
+                  f"{f'{r:5.2f}x' if r is not None else 'n/a'}, forward/backward/optimizer ms {ph(by['wick-opt'][-1])}")
+
+
+def model_rows(text, targets):
+    rows = model_runs(text)
     out = {}
     for wl, target in targets.items():
         by = {fw: [r["throughput"] for r in rows if r.get("workload") == wl and r.get("framework") == fw]
@@ -215,7 +251,12 @@ def main():
     ap.add_argument("--seconds", type=int, help="the check's wall time so far")
     ap.add_argument("--limit", type=int, default=480, help="the time the issue allows (s)")
     ap.add_argument("--partial", help="what this call ran when not the whole check (no verdict on its time)")
+    ap.add_argument("--models", action="store_true",
+                    help="only the training steps' detail from OUT/models.jsonl (gpu_check.sh's models section)")
     a = ap.parse_args()
+    if a.models:
+        model_details(read(os.path.join(a.out, "models.jsonl")))
+        return 0
     detail = os.path.join(a.out, "detail")
     gemm_text = read(os.path.join(a.out, "bench_cuda_gemm.txt"))
     if gemm_text is None:  # (WICK_GPU_ONLY=gemm-all: the same columns with the variants)

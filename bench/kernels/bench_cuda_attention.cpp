@@ -64,6 +64,15 @@ const char* impl_name(Impl i) {
   return "?";
 }
 
+// The opt-in switches impl turns on.
+struct OptIns {
+  bool lean, rows_async, dq_bulk;
+};
+OptIns opt_ins(Impl i) {
+  const bool all = i == Impl::AllOptIn;
+  return {all || i == Impl::Lean, all || i == Impl::RowsAsync, all || i == Impl::DqBulk};
+}
+
 // Turns on the opt-in switches impl names for its lifetime (the others as configured: the defaults, or
 // the environment's WICK_CUDA_* settings).
 class OptInScope {
@@ -72,10 +81,10 @@ class OptInScope {
       : lean_(wick::cuda::attention_wgmma_lean()),
         rows_(wick::cuda::attention_wgmma_backward_rows_async()),
         bulk_(wick::cuda::attention_wgmma_backward_dq_bulk()) {
-    const bool all = i == Impl::AllOptIn;
-    if (all || i == Impl::Lean) wick::cuda::set_attention_wgmma_lean(true);
-    if (all || i == Impl::RowsAsync) wick::cuda::set_attention_wgmma_backward_rows_async(true);
-    if (all || i == Impl::DqBulk) wick::cuda::set_attention_wgmma_backward_dq_bulk(true);
+    const OptIns on = opt_ins(i);
+    if (on.lean) wick::cuda::set_attention_wgmma_lean(true);
+    if (on.rows_async) wick::cuda::set_attention_wgmma_backward_rows_async(true);
+    if (on.dq_bulk) wick::cuda::set_attention_wgmma_backward_dq_bulk(true);
   }
   ~OptInScope() {
     wick::cuda::set_attention_wgmma_lean(lean_);
@@ -160,10 +169,10 @@ void rows(const Problem& p, DType dt, const std::vector<Impl>& impls, int rounds
                   rows0 = wick::cuda::attention_wgmma_backward_rows_async_launches(),
                   bulk0 = wick::cuda::attention_wgmma_backward_dq_bulk_launches();
     for (int b = 0; b < 2; ++b) time_calls(o, impls[i], p.causal, b, 2);
-    const bool all = impls[i] == Impl::AllOptIn;
-    if (((all || impls[i] == Impl::Lean) && wick::cuda::attention_wgmma_lean_launches() == lean0) ||
-        ((all || impls[i] == Impl::RowsAsync) && wick::cuda::attention_wgmma_backward_rows_async_launches() == rows0) ||
-        ((all || impls[i] == Impl::DqBulk) && wick::cuda::attention_wgmma_backward_dq_bulk_launches() == bulk0))
+    const OptIns on = opt_ins(impls[i]);
+    if ((on.lean && wick::cuda::attention_wgmma_lean_launches() == lean0) ||
+        (on.rows_async && wick::cuda::attention_wgmma_backward_rows_async_launches() == rows0) ||
+        (on.dq_bulk && wick::cuda::attention_wgmma_backward_dq_bulk_launches() == bulk0))
       not_taken.push_back(impl_name(impls[i]));
   }
   for (int r = 0; r < rounds; ++r)

@@ -97,6 +97,20 @@ for wl, name, target in (("gpt2", "GPT-2 step", 1.0), ("resnet50", "ResNet-50", 
     check(f"{w / p:.2f}x (wick {w:.0f}" in line, f"{name}: want {w / p:.2f}x in '{line}'")
     check(("NOT met" in line) == (w / p < target), f"{name}: verdict: {line}")
 
+# --models: the models section's detail lines (the same medians), and no crash on malformed lines.
+out = subprocess.run([sys.executable, SCRIPT, FIXTURE, "--models"], capture_output=True, text=True)
+w = statistics.median(r["throughput"] for r in runs if r["workload"] == "gpt2" and r["framework"] == "wick")
+p = statistics.median(r["throughput"] for r in runs if r["workload"] == "gpt2" and r["framework"] == "torch")
+check(out.returncode == 0 and f"gpt2      wick {w:10.0f} tokens/s  torch {p:10.0f}  ratio {w / p:5.2f}x" in out.stdout,
+      "--models: " + out.stdout + out.stderr)
+with tempfile.TemporaryDirectory() as d:
+    with open(os.path.join(d, "models.jsonl"), "w") as f:
+        f.write('null\n{"framework": "wick", "workload": "gpt2", "throughput": 5.0}\nnot json\n'
+                '{"framework": "torch", "workload": "gpt2", "throughput": 0.0}\n')
+    out = subprocess.run([sys.executable, SCRIPT, d, "--models"], capture_output=True, text=True)
+    check(out.returncode == 0 and "n/a" in out.stdout and "resnet50  incomplete" in out.stdout,
+          "--models on malformed input: " + out.stdout + out.stderr)
+
 check(rows.get("time", "").split()[:4] == ["<", "480", "s", "met"], "time: " + rows.get("time", ""))
 over = summary(FIXTURE, "--seconds", "481", rc=1)
 check("NOT met" in over.get("time", ""), "time over the limit: " + over.get("time", ""))
