@@ -185,6 +185,20 @@ __device__ __forceinline__ unsigned smem_addr(const void* p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
 
+// 2^x on the special-function unit alone (ex2.approx.ftz: one MUFU.EX2).
+// exp2f without --use_fast_math is ex2.approx.f32, which keeps subnormal
+// results by scaling around that unit (x < -126: 2^(x/2) squared): a compare
+// and two predicated multiplies more per exponential, on the softmax's issue
+// path that bounds the forward. For x >= -126 both are the same MUFU.EX2,
+// bit for bit; below, this gives 0 instead of a subnormal, a weight under
+// 2^-126 of the row's largest (1), which no float32 row sum resolves. -inf
+// still gives 0.
+__device__ __forceinline__ float exp2_ftz(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // 16 bytes global -> shared, asynchronously; zero-filled when !valid (src is
 // then not read).
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
@@ -203,12 +217,23 @@ __device__ __forceinline__ void cp_async_wait() {
 template <int kD, typename T>
 __device__ __forceinline__ void load_tile_async(T* __restrict__ dst, const T* __restrict__ src, int64_t ld,
                                                 int64_t rows_valid) {
-  constexpr int kChunks = kD / 8;
+  // Thread x copies chunk c = x % kChunks of rows r0 + kStep i (r0 = x / kChunks): the copies of
+  // for (idx = x; idx < 64 kChunks; idx += kThreads), unrolled, the source stepped by kStep rows
+  // and the row bound checked in 32 bits. kStep is a multiple of 8, so the swizzle's r & 7 is r0's
+  // for every i. ld goes through an empty asm volatile: nothing derived from it can be hoisted out
+  // of the callers' key-tile loops, whose registers would then hold every copy's offset (the
+  // wgmma forward: 118 registers instead of 92, 4 CTAs per SM instead of 5).
+  constexpr int kChunks = kD / 8, kStep = kThreads / kChunks;
+  static_assert(kThreads % kChunks == 0 && kStep % 8 == 0 && 64 % kStep == 0, "whole swizzle atoms per step");
+  asm volatile("" : "+l"(ld));
+  const int r0 = threadIdx.x / kChunks, c = threadIdx.x % kChunks;
+  const int rows = (rows_valid <= 0 ? 0 : rows_valid >= 64 ? 64 : static_cast<int>(rows_valid)) - r0;
+  const T* s = src + r0 * ld + c * 8;
+  T* d = dst + swz<kD>(r0, c);
 #pragma unroll
-  for (int idx = threadIdx.x; idx < 64 * kChunks; idx += kThreads) {
-    const int r = idx / kChunks, c = idx % kChunks;
-    const bool ok = r < rows_valid;
-    cp_async16(dst + swz<kD>(r, c), ok ? src + r * ld + c * 8 : src, ok);
+  for (int i = 0; i < 64 / kStep; ++i, s += kStep * ld) {
+    const bool ok = kStep * i < rows;
+    cp_async16(d + kStep * kD * i, ok ? s : src, ok);
   }
 }
 
@@ -287,10 +312,10 @@ __device__ __forceinline__ void online_softmax_stats(float (&s)[kBc / 8][4], flo
     if constexpr (kLean) mx[r] = fmaxf(m[r], __fmul_rn(mx[r], scale_log2));  // -inf stays -inf (c > 0)
     // Every key so far masked: subtract 0, not -inf (p = 0, not NaN).
     mu[r] = mx[r] == -INFINITY ? 0.f : mx[r];
-    alpha[r] = exp2f(m[r] - mu[r]);  // 0 when m was -inf (l, o are 0 then)
+    alpha[r] = exp2_ftz(m[r] - mu[r]);  // 0 when m was -inf (l, o are 0 then)
     m[r] = mx[r];
   }
-  auto pexp = [&](float x, float u) { return kLean ? exp2f(__fmaf_rn(x, scale_log2, -u)) : exp2f(x - u); };
+  auto pexp = [&](float x, float u) { return kLean ? exp2_ftz(__fmaf_rn(x, scale_log2, -u)) : exp2_ftz(x - u); };
   float rs[2] = {0.f, 0.f};
 #pragma unroll
   for (int nb = 0; nb < kNB; ++nb) {
@@ -968,7 +993,7 @@ __device__ __forceinline__ void softmax_grad_tile(float (&st)[kBc / 8][4], float
     for (int e = 0; e < 4; ++e) {
       const int c = 8 * nb + 2 * t + (e & 1);  // query column in the tile
       const float lse2 = kLseNatural ? __fmul_rn(lb[c], kLog2e) : lb[c];
-      float pv = exp2f(fmaf(st[nb][e], scale_log2, -lse2));
+      float pv = exp2_ftz(fmaf(st[nb][e], scale_log2, -lse2));
       if (need_mask) {
         const int64_t i = i0 + c, j = j0 + 16 * warp + g + 8 * (e >> 1);
         if (i >= L || j >= S || (causal && j > i)) pv = 0.f;
@@ -1209,7 +1234,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int r = e >> 1;
-        float pv = exp2f(fmaf(s[nb][e], scale_log2, -lse2[r]));
+        float pv = exp2_ftz(fmaf(s[nb][e], scale_log2, -lse2[r]));
         if (need_mask) {
           const int64_t j = j0 + 8 * nb + 2 * t + (e & 1), i = row0 + 8 * r;
           if (i >= L || j >= S || (causal && j > i)) pv = 0.f;
