@@ -648,6 +648,7 @@ struct SaLoader {
   int64_t ld;         // the stride of the non-contiguous dimension
   uint32_t x_ok = 0;  // bit i: copy i's x lies inside the matrix
   int vec_bytes = 0;  // kVec: bytes of the copies' 4 x values inside the matrix
+  bool x_all;         // the tile's whole x range lies inside the matrix (the same for every thread)
 
   // (kX with one x per thread, kBX == kSaThreads: tid itself and k 0, spelled so for the compiler, which
   // does not know tid < 128.)
@@ -660,7 +661,7 @@ struct SaLoader {
   }
 
   __device__ __forceinline__ SaLoader(const float* mat, int64_t ld_, int64_t x0, int64_t X, int tid)
-      : base(mat), ld(ld_) {
+      : base(mat), ld(ld_), x_all(x0 + kBX <= X) {
     const int64_t gx = x0 + x_lane(tid);
     off = kAlongK ? gx * ld + k_lane(tid) : gx + k_lane(tid) * ld;
 #pragma unroll
@@ -676,6 +677,19 @@ struct SaLoader {
     const int64_t k_room = kend - k0 - k_lane(tid);  // copy i is inside K when i * kDk < k_room
     const uint32_t s = smem_addr(dst + k_lane(tid) * kLd + x_lane(tid));
     int64_t oi = o;  // copy i's element (a running sum: no per-copy offsets kept live across the loop)
+    if constexpr (kMode == SaMode::kK) {
+      if (x_all && kend - k0 >= kSaBK) {
+        // A stage wholly inside the matrix (all but the edge tiles and K's last partial stage; the same
+        // for the whole CTA): the same copies without the per-copy bounds, selects and source sizes.
+        // ptxas, short of registers beside the 128 accumulators, otherwise recomputes x_ok's kBX / 16
+        // 64-bit compares every stage. (x_all: every copy's x = x_lane + 16 i < kBX; a whole stage: its
+        // k_lane < kSaBK <= kend - k0.) Only kK: the 16-byte (kVec) loaders make 2 copies a stage, and
+        // this path in them costs the sm_80 build spills.
+#pragma unroll
+        for (int i = 0; i < kCopies; ++i, oi += step) cp_async4(s + i * kSmemStep * 4, base + oi, 4);
+        return;
+      }
+    }
 #pragma unroll
     for (int i = 0; i < kCopies; ++i, oi += step) {
       const bool in = ((x_ok >> i) & 1u) != 0 && i * kDk < k_room;
