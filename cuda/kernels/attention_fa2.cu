@@ -1566,9 +1566,9 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
     if (bulk) wgmma_bwd_dq_bulk_launches.fetch_add(1, std::memory_order_relaxed);
     WICK_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-    // Rows-async's 3 CTAs per SM fit only the largest shared-memory carveout (with bulk dQ: 3 x 75 KiB of
-    // 228); the carveout is a hint the driver otherwise picks itself.
-    if (rows_async)
+    // Rows-async's 3 CTAs per SM (and bulk dQ's: 167 registers) fit only the largest shared-memory
+    // carveout (with bulk dQ: 3 x 75 KiB of 228); the carveout is a hint the driver otherwise picks itself.
+    if (rows_async || bulk)
       WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                            static_cast<int>(cudaSharedmemCarveoutMaxShared)));
     kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem, current_stream()>>>(
