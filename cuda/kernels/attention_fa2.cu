@@ -639,12 +639,14 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
     const uint32_t kb = smem_addr(Ks + buf * kTile), vb = smem_addr(Vs + buf * kTile);
 
-    // s = Q K^T (64 x 64; this warp's 16 rows in the accumulators), its first k16 step writing s.
+    // s = Q K^T (64 x 64; this warp's 16 rows in the accumulators).
     float s[32];
-    wgmma_fence();
-    wgmma_m64n64k16_ss_first<kBf16, 0, 0>(s, smem_desc(qs), smem_desc(kb));
 #pragma unroll
-    for (int s16 = 1; s16 < kD / 16; ++s16)
+    for (int i = 0; i < 32; ++i) s[i] = 0.f;
+    wgmma_fence();
+    fence_operands(s);
+#pragma unroll
+    for (int s16 = 0; s16 < kD / 16; ++s16)
       wgmma_m64n64k16_ss<kBf16, 0, 0>(s, smem_desc(qs + 32 * s16), smem_desc(kb + 32 * s16));
     wgmma_commit();
     fence_operands(s);
@@ -1381,13 +1383,14 @@ __global__ void __launch_bounds__(kThreads, kRowsAsync ? 3 : 0)
     const float* Db = D_s + buf * kBr;
 
     // s^T = K Q^T and dp^T = V dO^T: 64 keys x 64 queries, k = the 64 dims.
-    // (The first k16 step writes st and dpt: no zeroing.)
     float st[32], dpt[32];
-    wgmma_fence();
-    wgmma_m64n64k16_ss_first<kBf16, 0, 0>(st, smem_desc(ks), smem_desc(qs));
-    wgmma_m64n64k16_ss_first<kBf16, 0, 0>(dpt, smem_desc(vs), smem_desc(dos));
 #pragma unroll
-    for (int s16 = 1; s16 < kD / 16; ++s16) {
+    for (int i = 0; i < 32; ++i) st[i] = dpt[i] = 0.f;
+    wgmma_fence();
+    fence_operands(st);
+    fence_operands(dpt);
+#pragma unroll
+    for (int s16 = 0; s16 < kD / 16; ++s16) {
       wgmma_m64n64k16_ss<kBf16, 0, 0>(st, smem_desc(ks + 32 * s16), smem_desc(qs + 32 * s16));
       wgmma_m64n64k16_ss<kBf16, 0, 0>(dpt, smem_desc(vs + 32 * s16), smem_desc(dos + 32 * s16));
     }
@@ -1434,10 +1437,12 @@ __global__ void __launch_bounds__(kThreads, kRowsAsync ? 3 : 0)
 
     // dQ part = ds K: 64 queries x 64 dims, k = the 64 keys; A = ds^T read MN-major (ds), B = K MN-major.
     float dqp[32];
-    wgmma_fence();
-    wgmma_m64n64k16_ss_first<kBf16, 1, 1>(dqp, smem_desc_mn(dss), smem_desc_mn(ks));
 #pragma unroll
-    for (int s16 = 1; s16 < kBc / 16; ++s16)
+    for (int i = 0; i < 32; ++i) dqp[i] = 0.f;
+    wgmma_fence();
+    fence_operands(dqp);
+#pragma unroll
+    for (int s16 = 0; s16 < kBc / 16; ++s16)
       wgmma_m64n64k16_ss<kBf16, 1, 1>(dqp, smem_desc_mn(dss + 2048 * s16), smem_desc_mn(ks + 2048 * s16));
     wgmma_commit();
     fence_operands(dqp);

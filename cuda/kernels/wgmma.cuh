@@ -93,30 +93,6 @@ __device__ __forceinline__ void wgmma_m64n64k16_ss(float (&d)[32], uint64_t da, 
     WICK_WGMMA_M64N64K16_SS("f16");
 }
 
-// d = A B, the same product with scale-d false: d's previous contents are
-// neither read by the tensor cores nor, being outputs only here, by the
-// compiler, so a product's first k16 step needs no zeroed accumulators (32
-// register writes per thread saved per product).
-#define WICK_WGMMA_D32_OUTPUTS                                                                          \
-  "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3]), "=f"(d[4]), "=f"(d[5]), "=f"(d[6]), "=f"(d[7]),       \
-      "=f"(d[8]), "=f"(d[9]), "=f"(d[10]), "=f"(d[11]), "=f"(d[12]), "=f"(d[13]), "=f"(d[14]),          \
-      "=f"(d[15]), "=f"(d[16]), "=f"(d[17]), "=f"(d[18]), "=f"(d[19]), "=f"(d[20]), "=f"(d[21]),        \
-      "=f"(d[22]), "=f"(d[23]), "=f"(d[24]), "=f"(d[25]), "=f"(d[26]), "=f"(d[27]), "=f"(d[28]),        \
-      "=f"(d[29]), "=f"(d[30]), "=f"(d[31])
-#define WICK_WGMMA_M64N64K16_SS_FIRST(TYPE)                                                             \
-  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                          \
-               "wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " {" WICK_WGMMA_D32_REGS    \
-               "}, %32, %33, p, 1, 1, %35, %36;\n}\n"                                                \
-               : WICK_WGMMA_D32_OUTPUTS                                                               \
-               : "l"(da), "l"(db), "n"(0), "n"(kTA), "n"(kTB))
-template <bool kBf16, int kTA, int kTB>
-__device__ __forceinline__ void wgmma_m64n64k16_ss_first(float (&d)[32], uint64_t da, uint64_t db) {
-  if constexpr (kBf16)
-    WICK_WGMMA_M64N64K16_SS_FIRST("bf16");
-  else
-    WICK_WGMMA_M64N64K16_SS_FIRST("f16");
-}
-
 // d += A B, m64n64k16, A from registers (a[4], the layout above), B from
 // shared memory; kTB = 1: B is MN-major.
 #define WICK_WGMMA_M64N64K16_RS(TYPE)                                                                   \
