@@ -218,22 +218,25 @@ template <int kD, typename T>
 __device__ __forceinline__ void load_tile_async(T* __restrict__ dst, const T* __restrict__ src, int64_t ld,
                                                 int64_t rows_valid) {
   // Thread x copies chunk c = x % kChunks of rows r0 + kStep i (r0 = x / kChunks): the copies of
-  // for (idx = x; idx < 64 kChunks; idx += kThreads), unrolled, the source stepped by kStep rows
-  // and the row bound checked in 32 bits. kStep is a multiple of 8, so the swizzle's r & 7 is r0's
-  // for every i. ld goes through an empty asm volatile: nothing derived from it can be hoisted out
-  // of the callers' key-tile loops, whose registers would then hold every copy's offset (the
-  // wgmma forward: 118 registers instead of 92, 4 CTAs per SM instead of 5).
+  // for (idx = x; idx < 64 kChunks; idx += kThreads), unrolled (the compiler cannot tell x < 128,
+  // so that loop stayed a loop), the source stepped by kStep rows, whole tiles without bounds.
+  // kStep is a multiple of 8, so the swizzle's r & 7 is r0's for every i. The empty asm volatile
+  // statements keep the source a running sum: ld opaque, so that no offset is hoisted out of the
+  // callers' key-tile loops into registers (the wgmma forward: about 120 registers instead of 94,
+  // 4 CTAs per SM instead of 5), and each step one 64-bit add rather than a fresh 64-bit product.
   constexpr int kChunks = kD / 8, kStep = kThreads / kChunks;
   static_assert(kThreads % kChunks == 0 && kStep % 8 == 0 && 64 % kStep == 0, "whole swizzle atoms per step");
   asm volatile("" : "+l"(ld));
   const int r0 = threadIdx.x / kChunks, c = threadIdx.x % kChunks;
-  const int rows = (rows_valid <= 0 ? 0 : rows_valid >= 64 ? 64 : static_cast<int>(rows_valid)) - r0;
   const T* s = src + r0 * ld + c * 8;
   T* d = dst + swz<kD>(r0, c);
+  const int rows = (rows_valid <= 0 ? 0 : rows_valid >= 64 ? 64 : static_cast<int>(rows_valid)) - r0;
 #pragma unroll
-  for (int i = 0; i < 64 / kStep; ++i, s += kStep * ld) {
+  for (int i = 0; i < 64 / kStep; ++i) {
     const bool ok = kStep * i < rows;
     cp_async16(d + kStep * kD * i, ok ? s : src, ok);
+    s += kStep * ld;
+    asm volatile("" : "+l"(s));
   }
 }
 
@@ -966,7 +969,8 @@ __device__ __forceinline__ void stage_query_rows(float* lse_s, float* D_s, const
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 __device__ __forceinline__ void stage_query_rows_async(float* lse_s, float* D_s, const float* lse, const float* Dv,
                                                        int64_t i0, int64_t L) {
-  for (int c = threadIdx.x; c < 2 * kBr; c += kThreads) {
+  static_assert(kThreads >= 2 * kBr, "one value per thread");
+  if (const int c = threadIdx.x; c < 2 * kBr) {
     const int r = c % kBr;
     const bool in = i0 + r < L;
     const float* src = (c < kBr ? lse : Dv) + (in ? i0 + r : 0);  // (not read past L: 0 bytes copied)
@@ -1286,11 +1290,13 @@ constexpr size_t kWgmmaBwdSmem = size_t(kWgmmaBwdTiles) * 64 * 64 * 2 + 4 * kBr 
 
 // kRowsAsync (opt-in WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC): lse and D
 // staged by cp.async (stage_query_rows_async), and registers capped for 3
-// CTAs per SM. The default kernel holds 201 registers per thread, so 2 CTAs
-// (8 warps) share an SM, too few to hide the latencies Nsight Compute found
-// it waiting on (H200); shared memory allows 3. At 168 registers ptxas
-// spills 44 bytes (CUDA 13), 177 without the cap. (Minimum 0: none, the
-// other kernels PTX-identical to before.)
+// CTAs per SM. The default kernel held 201 registers per thread, so 2 CTAs
+// (8 warps) shared an SM, too few to hide the latencies Nsight Compute found
+// it waiting on (H200); shared memory allows 3. Capped at 168, ptxas spilled
+// 44 bytes (CUDA 13). Since the tile loader's rewrite (2026-11-28, not yet
+// timed) the default kernel holds 169 (still 2 CTAs per SM) and this one
+// fits 168 without a spill. kDqBulk is capped likewise (168, no spill): 3 CTAs
+// per SM however ptxas's allocation moves. (Minimum 0 for the others.)
 //
 // kDqBulk (opt-in WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK): each warp puts its
 // 16 rows of the tile's dQ part (its 32 accumulators per lane) into 4 KiB of
@@ -1310,7 +1316,7 @@ constexpr size_t kWgmmaBwdDqStage = dq_bulk::kTileFloats * sizeof(float);  // 4 
 static_assert(dq_bulk::kTileRows == kBr, "one accumulator tile per query tile");
 
 template <typename T, bool kOverlapDq, bool kRowsAsync = false, bool kDqBulk = false>
-__global__ void __launch_bounds__(kThreads, kRowsAsync ? 3 : 0)
+__global__ void __launch_bounds__(kThreads, kRowsAsync || kDqBulk ? 3 : 0)
     wgmma_bwd_kernel(const Slices<const T> q, const Slices<const T> k, const Slices<const T> v,
                      const Slices<const T> dout, const float* __restrict__ lse, const float* __restrict__ Dv,
                      const Slices<T> dk, const Slices<T> dv, int64_t L, int64_t S, float scale_log2, float scale,
@@ -1571,8 +1577,8 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
     if (bulk) wgmma_bwd_dq_bulk_launches.fetch_add(1, std::memory_order_relaxed);
     WICK_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-    // Rows-async's 3 CTAs per SM (and bulk dQ's: 167 registers) fit only the largest shared-memory
-    // carveout (with bulk dQ: 3 x 75 KiB of 228); the carveout is a hint the driver otherwise picks itself.
+    // Rows-async's and bulk dQ's 3 CTAs per SM fit only the largest shared-memory carveout (with bulk
+    // dQ: 3 x 75 KiB of 228); the carveout is a hint the driver otherwise picks itself.
     if (rows_async || bulk)
       WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                            static_cast<int>(cudaSharedmemCarveoutMaxShared)));

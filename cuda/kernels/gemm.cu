@@ -589,11 +589,11 @@ __global__ void __launch_bounds__(kTcThreads) gemm_tc_kernel(TcParams p) {
 // in a float32 workspace [batch][splits][M][N], and simt_split_reduce_kernel
 // sums the splits in order (deterministic) and applies alpha and beta.
 //
-// Registers (ptxas, CUDA 13, __launch_bounds__(128, 2) caps them at 255):
-// 244-253 on sm_90a, no spill; on sm_80 four of the nine copy-mode pairs
-// spill 12-20 bytes. The 64-row variant's six: 241-255, with 44 bytes spilled
-// by one on sm_90a (A along m, B along k) and 48 by one on sm_80 (A along k,
-// B along n), outside the k loop (SASS). Written without a GPU; CudaGemm.SimtAsyncTiles passed on
+// Registers (ptxas, CUDA 13, __launch_bounds__(128, 2) caps them at 255),
+// with the kK copies' whole-stage path (2026-11-28): 245-252 on sm_90a, no
+// spill; on sm_80 four of the nine copy-mode pairs spill 12-32 bytes, the
+// 64-row variant's six none; the reloads in the epilogue, not the k loop
+// (SASS). Written without a GPU; CudaGemm.SimtAsyncTiles passed on
 // an H200 (2026-11-28), where bench_cuda_gemm --compare timed it at 0.77-0.90x
 // cuBLAS on the GPT-2 shapes and 4096^3 (37-45 TFLOP/s) and 0.46x on the
 // 64 x 200704 x 576 ResNet layer (section 1: 0.20-0.78x, 0.34x).
