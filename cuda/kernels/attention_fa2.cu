@@ -267,6 +267,16 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
   }
 }
 
+// The masks below test tile-relative coordinates in 32 bits: a row or column
+// index r in [0, 64) of the tile against a bound n - r0 (rows, keys left in
+// the tensor) or a causal offset between the query and key tiles, clamped so
+// far that every r in [0, 64) gets the same outcome as unclamped (64-bit
+// compares of absolute indices cost about three times the instructions on
+// the tiles that need a mask).
+__device__ __forceinline__ int clamp_tile(int64_t n, int lo, int hi) {
+  return static_cast<int>(n < lo ? lo : n > hi ? hi : n);
+}
+
 // One key tile of the forward's online softmax for a thread's two rows
 // (row0, row0 + 8) of a 16-row fragment: s (the tile's scores, C fragments
 // of keys j0 + 8 nb ..) scaled into the log2 domain and masked where
@@ -291,14 +301,17 @@ __device__ __forceinline__ void online_softmax_stats(float (&s)[kBc / 8][4], flo
                                                      int64_t row0, int64_t S, bool causal, bool need_mask,
                                                      float scale_log2, int t) {
   constexpr int kNB = kBc / 8;
+  // Key j = j0 + jc (jc = 8 nb + 2 t + (e & 1)) is past S when jc >= kv, past the row i = row0 + 8 (e >> 1)
+  // when jc > d + 8 (e >> 1), d = row0 - j0 (clamped to [-9, 63]: beyond, never or always for jc < 64).
+  const int kv = clamp_tile(S - j0, 0, kBc), d = causal ? clamp_tile(row0 - j0, -9, kBc - 1) : kBc;
 #pragma unroll
   for (int nb = 0; nb < kNB; ++nb)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       if constexpr (!kLean) s[nb][e] *= scale_log2;
       if (need_mask) {
-        const int64_t j = j0 + 8 * nb + 2 * t + (e & 1), i = row0 + (e >> 1) * 8;
-        if (j >= S || (causal && j > i)) s[nb][e] = -INFINITY;
+        const int jc = 8 * nb + 2 * t + (e & 1);
+        if (jc >= kv || jc > d + 8 * (e >> 1)) s[nb][e] = -INFINITY;
       }
     }
   float mx[2] = {kLean ? -INFINITY : m[0], kLean ? -INFINITY : m[1]};
@@ -991,6 +1004,10 @@ __device__ __forceinline__ void softmax_grad_tile(float (&st)[kBc / 8][4], float
                                                   const float* Db, int64_t i0, int64_t j0, int64_t L, int64_t S,
                                                   bool causal, bool need_mask, float scale_log2, int warp, int lane) {
   const int g = lane >> 2, t = lane & 3;
+  // Query i0 + c is past L when c >= qv, key j0 + jr past S when jr >= kv and past the query when
+  // jr > c + d, d = i0 - j0 (clamped to [-64, 64]: beyond, always or never for c, jr in [0, 64)).
+  const int qv = clamp_tile(L - i0, 0, kBr), kv = clamp_tile(S - j0, 0, kBc);
+  const int d = causal ? clamp_tile(i0 - j0, -kBc, kBc) : kBc;
 #pragma unroll
   for (int nb = 0; nb < kBc / 8; ++nb)
 #pragma unroll
@@ -999,8 +1016,8 @@ __device__ __forceinline__ void softmax_grad_tile(float (&st)[kBc / 8][4], float
       const float lse2 = kLseNatural ? __fmul_rn(lb[c], kLog2e) : lb[c];
       float pv = exp2_ftz(fmaf(st[nb][e], scale_log2, -lse2));
       if (need_mask) {
-        const int64_t i = i0 + c, j = j0 + 16 * warp + g + 8 * (e >> 1);
-        if (i >= L || j >= S || (causal && j > i)) pv = 0.f;
+        const int jr = 16 * warp + g + 8 * (e >> 1);  // key row in the tile
+        if (c >= qv || jr >= kv || jr > c + d) pv = 0.f;
       }
       st[nb][e] = pv;                          // p^T
       dpt[nb][e] = pv * (dpt[nb][e] - Db[c]);  // ds^T
@@ -1233,6 +1250,9 @@ __global__ void __launch_bounds__(kThreads)
     warp_xyt<T, kD>(s, Qs, Kb, warp, lane);
     warp_xyt<T, kD>(dp, dOs, Vb, warp, lane);
     const bool need_mask = j0 + kBc > S || i0 + kBr > L || (causal && j0 + kBc - 1 > i0);
+    // Query i0 + ir past L when ir >= qv; key j0 + jc past S when jc >= kv, past the query when jc > ir + d.
+    const int qv = clamp_tile(L - i0, 0, kBr), kv = clamp_tile(S - j0, 0, kBc);
+    const int d = causal ? clamp_tile(i0 - j0, -kBc, kBc) : kBc;
 #pragma unroll
     for (int nb = 0; nb < kBc / 8; ++nb)
 #pragma unroll
@@ -1240,8 +1260,8 @@ __global__ void __launch_bounds__(kThreads)
         const int r = e >> 1;
         float pv = exp2_ftz(fmaf(s[nb][e], scale_log2, -lse2[r]));
         if (need_mask) {
-          const int64_t j = j0 + 8 * nb + 2 * t + (e & 1), i = row0 + 8 * r;
-          if (i >= L || j >= S || (causal && j > i)) pv = 0.f;
+          const int jc = 8 * nb + 2 * t + (e & 1), ir = 16 * warp + g + 8 * r;
+          if (ir >= qv || jc >= kv || jc > ir + d) pv = 0.f;
         }
         s[nb][e] = pv * (dp[nb][e] - Dr[r]);  // ds
       }
@@ -1288,15 +1308,17 @@ __global__ void __launch_bounds__(kThreads)
 constexpr int kWgmmaBwdTiles = 7;
 constexpr size_t kWgmmaBwdSmem = size_t(kWgmmaBwdTiles) * 64 * 64 * 2 + 4 * kBr * sizeof(float) + 1024;
 
+// Registers: every variant is bounded for 3 CTAs (12 warps) per SM, which
+// shared memory allows (with the largest carveout, set by the launcher). The
+// kernel held 201 registers per thread until 2026-11-28, so 2 CTAs (8 warps)
+// shared an SM, too few to hide the latencies Nsight Compute found it
+// waiting on (H200); capped at 168 it spilled 44 bytes then. Since the tile
+// loader and the masks were rewritten (fewer live values; not yet timed on a
+// GPU) ptxas fits every variant in 159-160 without a spill (CUDA 13).
+//
 // kRowsAsync (opt-in WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC): lse and D
-// staged by cp.async (stage_query_rows_async), and registers capped for 3
-// CTAs per SM. The default kernel held 201 registers per thread, so 2 CTAs
-// (8 warps) shared an SM, too few to hide the latencies Nsight Compute found
-// it waiting on (H200); shared memory allows 3. Capped at 168, ptxas spilled
-// 44 bytes (CUDA 13). Since the tile loader's rewrite (2026-11-28, not yet
-// timed) the default kernel holds 169 (still 2 CTAs per SM) and this one
-// fits 168 without a spill. kDqBulk is capped likewise (168, no spill): 3 CTAs
-// per SM however ptxas's allocation moves. (Minimum 0 for the others.)
+// staged by cp.async (stage_query_rows_async) instead of loads that hold the
+// staging threads until they land.
 //
 // kDqBulk (opt-in WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK): each warp puts its
 // 16 rows of the tile's dQ part (its 32 accumulators per lane) into 4 KiB of
@@ -1316,7 +1338,7 @@ constexpr size_t kWgmmaBwdDqStage = dq_bulk::kTileFloats * sizeof(float);  // 4 
 static_assert(dq_bulk::kTileRows == kBr, "one accumulator tile per query tile");
 
 template <typename T, bool kOverlapDq, bool kRowsAsync = false, bool kDqBulk = false>
-__global__ void __launch_bounds__(kThreads, kRowsAsync || kDqBulk ? 3 : 0)
+__global__ void __launch_bounds__(kThreads, 3)
     wgmma_bwd_kernel(const Slices<const T> q, const Slices<const T> k, const Slices<const T> v,
                      const Slices<const T> dout, const float* __restrict__ lse, const float* __restrict__ Dv,
                      const Slices<T> dk, const Slices<T> dv, int64_t L, int64_t S, float scale_log2, float scale,
@@ -1577,9 +1599,9 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
     if (bulk) wgmma_bwd_dq_bulk_launches.fetch_add(1, std::memory_order_relaxed);
     WICK_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-    // Rows-async's and bulk dQ's 3 CTAs per SM fit only the largest shared-memory carveout (with bulk
-    // dQ: 3 x 75 KiB of 228); the carveout is a hint the driver otherwise picks itself.
-    if (rows_async || bulk)
+    // The wgmma kernels' 3 CTAs per SM fit only the largest shared-memory carveout (3 x 59 KiB, with bulk
+    // dQ 3 x 75 KiB, of 228); the carveout is a hint the driver otherwise picks itself.
+    if (wgmma)
       WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                            static_cast<int>(cudaSharedmemCarveoutMaxShared)));
     kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem, current_stream()>>>(
