@@ -631,7 +631,11 @@ __global__ void __launch_bounds__(kThreads)
     load_tile_async<kD>(Vs, vn, v.ld(), S);
   }
   cp_async_commit();
-  const uint32_t qs = smem_addr(Qs);
+  // The operands' descriptors, built once: the K and V tiles of buffer b are b * 8 KiB on, a k16 step
+  // 32 bytes (K-major) or 2 KiB (V, MN-major) further (desc_add).
+  const uint64_t q_desc = smem_desc(smem_addr(Qs)), k_desc = smem_desc(smem_addr(Ks)),
+                 v_desc = smem_desc_mn(smem_addr(Vs));
+  [[maybe_unused]] const uint64_t ones_desc = smem_desc(smem_addr(Ones));
 
   const int64_t row0 = i0 + 16 * warp + g;
   float o[32];
@@ -653,7 +657,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     fence_proxy_async();  // this thread's cp.async writes, visible to wgmma after the barrier
     __syncthreads();
-    const uint32_t kb = smem_addr(Ks + buf * kTile), vb = smem_addr(Vs + buf * kTile);
+    const uint32_t tile_bytes = static_cast<uint32_t>(buf) * kTile * sizeof(T);
 
     // s = Q K^T (64 x 64; this warp's 16 rows in the accumulators).
     float s[32];
@@ -663,7 +667,7 @@ __global__ void __launch_bounds__(kThreads)
     fence_operands(s);
 #pragma unroll
     for (int s16 = 0; s16 < kD / 16; ++s16)
-      wgmma_m64n64k16_ss<kBf16, 0, 0>(s, smem_desc(qs + 32 * s16), smem_desc(kb + 32 * s16));
+      wgmma_m64n64k16_ss<kBf16, 0, 0>(s, desc_add(q_desc, 32 * s16), desc_add(k_desc, tile_bytes + 32 * s16));
     wgmma_commit();
     fence_operands(s);
     wgmma_wait<0>();
@@ -689,10 +693,10 @@ __global__ void __launch_bounds__(kThreads)
     fence_operands(pf);
 #pragma unroll
     for (int s16 = 0; s16 < kBc / 16; ++s16) {
-      wgmma_m64n64k16_rs<kBf16, 1>(o, pf[s16], smem_desc_mn(vb + 2048 * s16));
+      wgmma_m64n64k16_rs<kBf16, 1>(o, pf[s16], desc_add(v_desc, tile_bytes + 2048 * s16));
       // B = the ones as a K-major 8 x 64 tile (one 8-row swizzle atom, 1 KiB; the canonical layout of the
       // Q K^T product's B): every k16 step may read its first 16 k, all ones.
-      if constexpr (kLean) wgmma_m64n8k16_rs<kBf16, 0>(lacc, pf[s16], smem_desc(smem_addr(Ones)));
+      if constexpr (kLean) wgmma_m64n8k16_rs<kBf16, 0>(lacc, pf[s16], ones_desc);
     }
     wgmma_commit();
     fence_operands(o);
@@ -1386,7 +1390,12 @@ __global__ void __launch_bounds__(kThreads, 3)
   float dka[32], dva[32];
 #pragma unroll
   for (int i = 0; i < 32; ++i) dka[i] = dva[i] = 0.f;
-  const uint32_t ks = smem_addr(Ks), vs = smem_addr(Vs), dss = smem_addr(dsT);
+  // The operands' descriptors, built once (desc_add): K-major for s^T and dp^T, MN-major for the others; the
+  // Q and dO tiles of buffer b are b * 8 KiB on, a k16 step 32 bytes (K-major) or 2 KiB (MN-major) further.
+  const uint64_t k_desc = smem_desc(smem_addr(Ks)), v_desc = smem_desc(smem_addr(Vs)),
+                 q_desc = smem_desc(smem_addr(Qs)), do_desc = smem_desc(smem_addr(dOs)),
+                 q_mn = smem_desc_mn(smem_addr(Qs)), do_mn = smem_desc_mn(smem_addr(dOs)),
+                 ds_mn = smem_desc_mn(smem_addr(dsT)), k_mn = smem_desc_mn(smem_addr(Ks));
 
   for (int64_t tile = 0; tile < ntiles; ++tile) {
     const int buf = static_cast<int>(tile & 1);
@@ -1406,7 +1415,7 @@ __global__ void __launch_bounds__(kThreads, 3)
     }
     fence_proxy_async();  // this thread's cp.async writes, visible to wgmma after the barrier
     __syncthreads();
-    const uint32_t qs = smem_addr(Qs + buf * kTile), dos = smem_addr(dOs + buf * kTile);
+    const uint32_t tile_bytes = static_cast<uint32_t>(buf) * kTile * sizeof(T);
     const float* lb = lse_s + buf * kBr;
     const float* Db = D_s + buf * kBr;
 
@@ -1419,8 +1428,8 @@ __global__ void __launch_bounds__(kThreads, 3)
     fence_operands(dpt);
 #pragma unroll
     for (int s16 = 0; s16 < kD / 16; ++s16) {
-      wgmma_m64n64k16_ss<kBf16, 0, 0>(st, smem_desc(ks + 32 * s16), smem_desc(qs + 32 * s16));
-      wgmma_m64n64k16_ss<kBf16, 0, 0>(dpt, smem_desc(vs + 32 * s16), smem_desc(dos + 32 * s16));
+      wgmma_m64n64k16_ss<kBf16, 0, 0>(st, desc_add(k_desc, 32 * s16), desc_add(q_desc, tile_bytes + 32 * s16));
+      wgmma_m64n64k16_ss<kBf16, 0, 0>(dpt, desc_add(v_desc, 32 * s16), desc_add(do_desc, tile_bytes + 32 * s16));
     }
     wgmma_commit();
     fence_operands(st);
@@ -1444,8 +1453,8 @@ __global__ void __launch_bounds__(kThreads, 3)
     fence_operands(sa);
 #pragma unroll
     for (int s16 = 0; s16 < kBc / 16; ++s16) {
-      wgmma_m64n64k16_rs<kBf16, 1>(dva, pa[s16], smem_desc_mn(dos + 2048 * s16));
-      wgmma_m64n64k16_rs<kBf16, 1>(dka, sa[s16], smem_desc_mn(qs + 2048 * s16));
+      wgmma_m64n64k16_rs<kBf16, 1>(dva, pa[s16], desc_add(do_mn, tile_bytes + 2048 * s16));
+      wgmma_m64n64k16_rs<kBf16, 1>(dka, sa[s16], desc_add(q_mn, tile_bytes + 2048 * s16));
     }
     wgmma_commit();
     fence_operands(dva);
@@ -1471,7 +1480,7 @@ __global__ void __launch_bounds__(kThreads, 3)
     fence_operands(dqp);
 #pragma unroll
     for (int s16 = 0; s16 < kBc / 16; ++s16)
-      wgmma_m64n64k16_ss<kBf16, 1, 1>(dqp, smem_desc_mn(dss + 2048 * s16), smem_desc_mn(ks + 2048 * s16));
+      wgmma_m64n64k16_ss<kBf16, 1, 1>(dqp, desc_add(ds_mn, 2048 * s16), desc_add(k_mn, 2048 * s16));
     wgmma_commit();
     fence_operands(dqp);
     wgmma_wait<0>();  // kOverlapDq: dV and dK too

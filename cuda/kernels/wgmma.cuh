@@ -67,6 +67,18 @@ __device__ __forceinline__ uint64_t smem_desc_mn(uint32_t addr) {
          (uint64_t{1024 >> 4} << 32) | (uint64_t{1} << 62);
 }
 
+// The descriptor of the same kind of tile `bytes` further on (a multiple of
+// 16): smem_desc(a + bytes) == desc_add(smem_desc(a), bytes), and likewise
+// for smem_desc_mn, whenever a + bytes < 2^18, which holds for every shared
+// memory address (at most 228 KiB): the start address field (bits 0-13, the
+// address / 16) then takes the sum without a carry out of it. One 32-bit add
+// per product instead of rebuilding the descriptor from the address (mask,
+// shift, or with the constant bits: about five uniform instructions each).
+__device__ __forceinline__ uint64_t desc_add(uint64_t desc, uint32_t bytes) {
+  const uint32_t lo = static_cast<uint32_t>(desc) + (bytes >> 4), hi = static_cast<uint32_t>(desc >> 32);
+  return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+
 #define WICK_WGMMA_D32_REGS                                                                          \
   "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, " \
   "%21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
