@@ -970,7 +970,8 @@ __device__ __forceinline__ void warp_store(T* dst, int64_t ld, int64_t rows_vali
 // of the row vectors; 0 past L (those queries are masked anyway).
 __device__ __forceinline__ void stage_query_rows(float* lse_s, float* D_s, const float* lse, const float* Dv,
                                                  int64_t i0, int64_t L) {
-  for (int c = threadIdx.x; c < kBr; c += kThreads) {
+  static_assert(kThreads >= kBr, "one value per thread");
+  if (const int c = threadIdx.x; c < kBr) {  // (not a loop over c += kThreads: the compiler cannot tell c < 128)
     const bool in = i0 + c < L;
     lse_s[c] = in ? lse[i0 + c] * kLog2e : 0.f;
     D_s[c] = in ? Dv[i0 + c] : 0.f;
