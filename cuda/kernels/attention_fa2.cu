@@ -1319,7 +1319,7 @@ constexpr size_t kWgmmaBwdSmem = size_t(kWgmmaBwdTiles) * 64 * 64 * 2 + 4 * kBr 
 // shared an SM, too few to hide the latencies Nsight Compute found it
 // waiting on (H200); capped at 168 it spilled 44 bytes then. Since the tile
 // loader and the masks were rewritten (fewer live values; not yet timed on a
-// GPU) ptxas fits every variant in 159-160 without a spill (CUDA 13).
+// GPU) ptxas fits every variant in 157-166 without a spill (CUDA 13).
 //
 // kRowsAsync (opt-in WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC): lse and D
 // staged by cp.async (stage_query_rows_async) instead of loads that hold the
