@@ -219,7 +219,7 @@ __device__ __forceinline__ void load_tile_async(T* __restrict__ dst, const T* __
                                                 int64_t rows_valid) {
   // Thread x copies chunk c = x % kChunks of rows r0 + kStep i (r0 = x / kChunks): the copies of
   // for (idx = x; idx < 64 kChunks; idx += kThreads), unrolled (the compiler cannot tell x < 128,
-  // so that loop stayed a loop), the source stepped by kStep rows, whole tiles without bounds.
+  // so that loop stayed a loop), the source stepped by kStep rows, the row bound in 32 bits.
   // kStep is a multiple of 8, so the swizzle's r & 7 is r0's for every i. The empty asm volatile
   // statements keep the source a running sum: ld opaque, so that no offset is hoisted out of the
   // callers' key-tile loops into registers (the wgmma forward: about 120 registers instead of 94,
