@@ -69,6 +69,7 @@
 //  CudaAttentionFa2Backward.* (attention_fa2.h).
 #include "cuda/kernels/attention_fa2.h"
 #include "cuda/kernels/attention_dq_layout.h"
+#include "cuda/kernels/attention_mask.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -267,16 +268,6 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
   }
 }
 
-// The masks below test tile-relative coordinates in 32 bits: a row or column
-// index r in [0, 64) of the tile against a bound n - r0 (rows, keys left in
-// the tensor) or a causal offset between the query and key tiles, clamped so
-// far that every r in [0, 64) gets the same outcome as unclamped (64-bit
-// compares of absolute indices cost about three times the instructions on
-// the tiles that need a mask).
-__device__ __forceinline__ int clamp_tile(int64_t n, int lo, int hi) {
-  return static_cast<int>(n < lo ? lo : n > hi ? hi : n);
-}
-
 // One key tile of the forward's online softmax for a thread's two rows
 // (row0, row0 + 8) of a 16-row fragment: s (the tile's scores, C fragments
 // of keys j0 + 8 nb ..) scaled into the log2 domain and masked where
@@ -301,17 +292,14 @@ __device__ __forceinline__ void online_softmax_stats(float (&s)[kBc / 8][4], flo
                                                      int64_t row0, int64_t S, bool causal, bool need_mask,
                                                      float scale_log2, int t) {
   constexpr int kNB = kBc / 8;
-  // Key j = j0 + jc (jc = 8 nb + 2 t + (e & 1)) is past S when jc >= kv, past the row i = row0 + 8 (e >> 1)
-  // when jc > d + 8 (e >> 1), d = row0 - j0 (clamped to [-9, 63]: beyond, never or always for jc < 64).
-  const int kv = clamp_tile(S - j0, 0, kBc), d = causal ? clamp_tile(row0 - j0, -9, kBc - 1) : kBc;
+  const attention_mask::RowMask mask(j0, row0, S, causal);  // key j0 + 8 nb + 2 t + (e & 1), row row0 + 8 (e >> 1)
 #pragma unroll
   for (int nb = 0; nb < kNB; ++nb)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       if constexpr (!kLean) s[nb][e] *= scale_log2;
       if (need_mask) {
-        const int jc = 8 * nb + 2 * t + (e & 1);
-        if (jc >= kv || jc > d + 8 * (e >> 1)) s[nb][e] = -INFINITY;
+        if (mask.masked(8 * nb + 2 * t + (e & 1), e >> 1)) s[nb][e] = -INFINITY;
       }
     }
   float mx[2] = {kLean ? -INFINITY : m[0], kLean ? -INFINITY : m[1]};
@@ -1009,10 +997,7 @@ __device__ __forceinline__ void softmax_grad_tile(float (&st)[kBc / 8][4], float
                                                   const float* Db, int64_t i0, int64_t j0, int64_t L, int64_t S,
                                                   bool causal, bool need_mask, float scale_log2, int warp, int lane) {
   const int g = lane >> 2, t = lane & 3;
-  // Query i0 + c is past L when c >= qv, key j0 + jr past S when jr >= kv and past the query when
-  // jr > c + d, d = i0 - j0 (clamped to [-64, 64]: beyond, always or never for c, jr in [0, 64)).
-  const int qv = clamp_tile(L - i0, 0, kBr), kv = clamp_tile(S - j0, 0, kBc);
-  const int d = causal ? clamp_tile(i0 - j0, -kBc, kBc) : kBc;
+  const attention_mask::PairMask mask(i0, j0, L, S, causal);
 #pragma unroll
   for (int nb = 0; nb < kBc / 8; ++nb)
 #pragma unroll
@@ -1021,8 +1006,7 @@ __device__ __forceinline__ void softmax_grad_tile(float (&st)[kBc / 8][4], float
       const float lse2 = kLseNatural ? __fmul_rn(lb[c], kLog2e) : lb[c];
       float pv = exp2_ftz(fmaf(st[nb][e], scale_log2, -lse2));
       if (need_mask) {
-        const int jr = 16 * warp + g + 8 * (e >> 1);  // key row in the tile
-        if (c >= qv || jr >= kv || jr > c + d) pv = 0.f;
+        if (mask.masked(c, 16 * warp + g + 8 * (e >> 1))) pv = 0.f;  // (the key: this row of s^T)
       }
       st[nb][e] = pv;                          // p^T
       dpt[nb][e] = pv * (dpt[nb][e] - Db[c]);  // ds^T
@@ -1255,9 +1239,7 @@ __global__ void __launch_bounds__(kThreads)
     warp_xyt<T, kD>(s, Qs, Kb, warp, lane);
     warp_xyt<T, kD>(dp, dOs, Vb, warp, lane);
     const bool need_mask = j0 + kBc > S || i0 + kBr > L || (causal && j0 + kBc - 1 > i0);
-    // Query i0 + ir past L when ir >= qv; key j0 + jc past S when jc >= kv, past the query when jc > ir + d.
-    const int qv = clamp_tile(L - i0, 0, kBr), kv = clamp_tile(S - j0, 0, kBc);
-    const int d = causal ? clamp_tile(i0 - j0, -kBc, kBc) : kBc;
+    const attention_mask::PairMask mask(i0, j0, L, S, causal);
 #pragma unroll
     for (int nb = 0; nb < kBc / 8; ++nb)
 #pragma unroll
@@ -1265,8 +1247,7 @@ __global__ void __launch_bounds__(kThreads)
         const int r = e >> 1;
         float pv = exp2_ftz(fmaf(s[nb][e], scale_log2, -lse2[r]));
         if (need_mask) {
-          const int jc = 8 * nb + 2 * t + (e & 1), ir = 16 * warp + g + 8 * r;
-          if (ir >= qv || jc >= kv || jc > ir + d) pv = 0.f;
+          if (mask.masked(16 * warp + g + 8 * r, 8 * nb + 2 * t + (e & 1))) pv = 0.f;
         }
         s[nb][e] = pv * (dp[nb][e] - Dr[r]);  // ds
       }

@@ -16,11 +16,13 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <vector>
 
 #include "autograd/gradcheck.h"
 #ifdef WICK_WITH_CUDA
 #include "cuda/kernels/attention.h"
 #endif
+#include "cuda/kernels/attention_mask.h"  // plain C++: its test runs in every build
 #include "ops/attention.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
@@ -406,6 +408,49 @@ TEST(CudaAttention, ManySlices) {
   const Tensor want = scaled_dot_product_attention(q, k, v);
   const Tensor got = scaled_dot_product_attention(q.to(kCuda).to(kFloat32), k.to(kCuda).to(kFloat32), v.to(kCuda).to(kFloat32));
   EXPECT_TRUE(all_close(got.to(kFloat64).cpu(), want, 1e-4, 1e-4));
+}
+
+// The FA2/wgmma kernels' tile-relative masks (attention_mask.h), on the CPU:
+// each clamped 32-bit predicate equals the 64-bit one it replaced, for every
+// (q, k) of a tile pair, causal or not, tile offsets across and far beyond
+// the clamps, lengths before, inside and far past the tile, and starts past
+// 2^32.
+TEST(CudaAttentionFa2, TileMasksEqualTheAbsoluteCompares) {
+  namespace M = cuda::attention_mask;
+  const int64_t far = int64_t{1} << 33;
+  const std::vector<int64_t> room = {-3, 0, 1, 33, 63, 64, 65, far};  // L - i0, S - j0
+  std::vector<int64_t> offsets = {-far, -200, -129, 128, 129, 200, far};  // i0 - j0 (backward), row0 - j0
+  for (int64_t d = -80; d <= 80; ++d) offsets.push_back(d);
+  int64_t bad = 0, masked = 0, total = 0;
+  for (const bool causal : {false, true})
+    for (const int64_t off : offsets)
+      for (const int64_t lr : room)
+        for (const int64_t sr : room) {
+          const int64_t j0 = (int64_t{1} << 40) + 64 * 3, i0 = j0 + off;
+          // Backward and dQ kernels: query i0 + q, key j0 + k.
+          const M::PairMask pm(i0, j0, i0 + lr, j0 + sr, causal);
+          for (int q = 0; q < 64; ++q)
+            for (int k = 0; k < 64; ++k) {
+              const int64_t i = i0 + q, j = j0 + k;
+              const bool want = i >= i0 + lr || j >= j0 + sr || (causal && j > i);
+              bad += pm.masked(q, k) != want;
+              masked += want;
+              ++total;
+            }
+          // Forward: row0 = i0 (any row of the query tile), rows row0 + 8 h; the query bound is not its test.
+          const M::RowMask rm(j0, i0, j0 + sr, causal);
+          for (int h = 0; h < 2; ++h)
+            for (int jc = 0; jc < 64; ++jc) {
+              const int64_t i = i0 + 8 * h, j = j0 + jc;
+              const bool want = j >= j0 + sr || (causal && j > i);
+              bad += rm.masked(jc, h) != want;
+              masked += want;
+              ++total;
+            }
+        }
+  EXPECT_EQ(bad, 0) << "of " << total;
+  EXPECT_GT(masked, total / 10);  // both outcomes well represented
+  EXPECT_LT(masked, 9 * total / 10);
 }
 
 // ---- the FlashAttention-2 forward (cuda/kernels/attention_fa2.cu) ----
