@@ -683,8 +683,8 @@ struct SaLoader {
         // for the whole CTA): the same copies without the per-copy bounds, selects and source sizes.
         // ptxas, short of registers beside the 128 accumulators, otherwise recomputes x_ok's kBX / 16
         // 64-bit compares every stage. (x_all: every copy's x = x_lane + 16 i < kBX; a whole stage: its
-        // k_lane < kSaBK <= kend - k0.) Only kK: the 16-byte (kVec) loaders make 2 copies a stage, and
-        // this path in them costs the sm_80 build spills.
+        // k_lane < kSaBK <= kend - k0.) Only kK: in the 16-byte (kVec) loaders, 2 copies a stage, the
+        // same path saved no SASS on sm_90a and cost the sm_80 build spills.
 #pragma unroll
         for (int i = 0; i < kCopies; ++i, oi += step) cp_async4(s + i * kSmemStep * 4, base + oi, 4);
         return;
