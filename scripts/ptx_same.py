@@ -63,18 +63,33 @@ def short(name):
     return re.sub(r"\d+_GLOBAL__N__[0-9a-f]+_\d+_\w+?_cu_[0-9a-f]+", "(anon)", name)
 
 
-def compile_ptx(nvcc, root, cu, arch):
-    with tempfile.NamedTemporaryFile(suffix=".ptx", delete=False) as f:
-        out = f.name
+def compile_cu(nvcc, root, cu, arch, kind, out, tool="ptx_same"):
+    """nvcc -<kind> (ptx or cubin) of root/cu into out, with the library's defines and flags; exits with
+    nvcc's message on failure. Shared with scripts/sass_blocks.py."""
     cmd = [nvcc, "-DWICK_WITH_CUDA=1", "-DWICK_WITH_CUDNN=1", "-I" + root, "-O3", "-DNDEBUG", "-arch=" + arch,
-           "--expt-relaxed-constexpr", "-std=c++20", "-ptx", os.path.join(root, cu), "-o", out]
+           "--expt-relaxed-constexpr", "-std=c++20", "-" + kind, os.path.join(root, cu), "-o", out]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
-        sys.exit(f"ptx_same: nvcc failed on {cu} in {root}:\n{r.stderr[-2000:]}")
-    with open(out) as f:
-        text = f.read()
-    os.unlink(out)
-    return entries(text)
+        sys.exit(f"{tool}: nvcc failed on {cu} in {root}:\n{r.stderr[-2000:]}")
+
+
+def repo_root():
+    return subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def extract_rev(root, rev, into):
+    """The tree of git revision rev, written into the folder into."""
+    archive = subprocess.run(["git", "-C", root, "archive", rev], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", into], input=archive, check=True)
+
+
+def compile_ptx(nvcc, root, cu, arch):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "k.ptx")
+        compile_cu(nvcc, root, cu, arch, "ptx", out)
+        with open(out) as f:
+            return entries(f.read())
 
 
 def main():
@@ -84,12 +99,10 @@ def main():
     ap.add_argument("--arch", default="sm_90a")
     ap.add_argument("--nvcc", default="/usr/local/cuda/bin/nvcc")
     a = ap.parse_args()
-    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    root = repo_root()
     status = 0
     with tempfile.TemporaryDirectory() as old_root:
-        archive = subprocess.run(["git", "-C", root, "archive", a.rev], capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", old_root], input=archive, check=True)
+        extract_rev(root, a.rev, old_root)
         for cu in a.files:
             old = {short(k): normalized(k, v) for k, v in compile_ptx(a.nvcc, old_root, cu, a.arch).items()}
             new = {short(k): normalized(k, v) for k, v in compile_ptx(a.nvcc, root, cu, a.arch).items()}

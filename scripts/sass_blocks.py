@@ -28,6 +28,9 @@ import sys
 import tempfile
 from collections import Counter
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ptx_same  # noqa: E402  (nvcc's flags and a revision's tree, shared)
+
 NOTABLE = ("HGMMA", "HMMA", "MUFU", "LDGSTS", "LDGDEPBAR", "BAR", "WARPGROUP", "LDS", "STS", "LDSM", "LDG", "STG",
            "RED", "REDG", "ATOM", "ATOMG", "SHFL", "F2FP", "STL", "LDL", "UTMALDG", "UTMASTG", "SYNCS")
 INSTR = re.compile(r"^\s+/\*[0-9a-f]{4,}\*/\s+(.*?)\s*;")
@@ -108,11 +111,7 @@ def find_nvdisasm(given):
 def disassemble(nvcc, nvdisasm, root, cu, arch):
     with tempfile.TemporaryDirectory() as tmp:
         cubin = os.path.join(tmp, "k.cubin")
-        cmd = [nvcc, "-DWICK_WITH_CUDA=1", "-DWICK_WITH_CUDNN=1", "-I" + root, "-O3", "-DNDEBUG", "-arch=" + arch,
-               "--expt-relaxed-constexpr", "-std=c++20", "-cubin", os.path.join(root, cu), "-o", cubin]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0:
-            sys.exit(f"sass_blocks: nvcc failed on {cu} in {root}:\n{r.stderr[-2000:]}")
+        ptx_same.compile_cu(nvcc, root, cu, arch, "cubin", cubin, tool="sass_blocks")
         r = subprocess.run([nvdisasm, "-c", cubin], capture_output=True, text=True)
         if r.returncode != 0:
             sys.exit(f"sass_blocks: nvdisasm failed:\n{r.stderr[-2000:]}")
@@ -138,12 +137,10 @@ def main(argv=None):
         if not a.source:
             ap.error("give a .cu file or --sass")
         nvdisasm = find_nvdisasm(a.nvdisasm)
-        root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        root = ptx_same.repo_root()
         if a.rev:
             with tempfile.TemporaryDirectory() as old_root:
-                archive = subprocess.run(["git", "-C", root, "archive", a.rev], capture_output=True, check=True).stdout
-                subprocess.run(["tar", "-x", "-C", old_root], input=archive, check=True)
+                ptx_same.extract_rev(root, a.rev, old_root)
                 listings.append((f"[{a.rev}] ", disassemble(a.nvcc, nvdisasm, old_root, a.source, a.arch)))
         listings.append(("[tree] " if a.rev else "", disassemble(a.nvcc, nvdisasm, root, a.source, a.arch)))
     found = 0
