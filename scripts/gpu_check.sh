@@ -120,11 +120,12 @@ want() {
 }
 
 # The environment of a "wick-opt" run of workload $1 (gpt2, resnet50): the paths still opt-in that could
-# serve it (empty: no such run). GPT-2: the lean wgmma attention forward (the scale folded into the
-# exponents, the row sums on the tensor cores), the backward staging lse and D by cp.async, and its dQ
-# parts added by bulk reductions instead of atomics; the embedding backward through the sorted index.
+# serve it (empty: no such run). GPT-2: the warp-specialized wgmma attention forward (TMA producer, two
+# consumer warpgroups; it takes precedence over the lean forward, which bench_cuda_attention times alone),
+# the backward staging lse and D by cp.async, and its dQ parts added by bulk reductions instead of
+# atomics; the embedding backward through the sorted index.
 wick_opt_env() {
-  [ "$1" = gpt2 ] && echo "WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1" \
+  [ "$1" = gpt2 ] && echo "WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1" \
     "WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1 WICK_CUDA_INDEX_ADD_SORTED=1"
 }
 # The 14 paths turned on by default on 2026-11-28 (H200), turned off: the earlier default paths, kept as
@@ -280,6 +281,7 @@ optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CU
 # cp.async-staged backward are to run; their own tests run them.)
 optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
 optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1 WICK_CUDA_SIMT_ROWS64=1 WICK_CUDA_INDEX_ADD_SORTED=1"
+optin="$optin WICK_CUDA_ATTENTION_WGMMA_WS=1"
 # Each spec: environment assignments, then the test binary (the last word). Run one after another:
 # several at once would time each other's GPU work in the amp training run.
 for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -361,6 +363,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): 
     ("WICK_CUDA_ATTENTION_FA2_BWD_FUSED", "test_cuda_attention", ["CudaAttentionFa2Backward.FusedDq"]),
     ("WICK_CUDA_ATTENTION_WGMMA_PIPE", "test_cuda_attention", ["CudaAttentionFa2.WgmmaPipelined"]),
     ("WICK_CUDA_ATTENTION_WGMMA_LEAN", "test_cuda_attention", ["CudaAttentionFa2.WgmmaLean"]),
+    ("WICK_CUDA_ATTENTION_WGMMA_WS", "test_cuda_attention", ["CudaAttentionFa2.WgmmaWs"]),
     ("WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaRowsAsync"]),
     ("WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaDqBulk"]),
     ("WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaPipelined"]),
@@ -462,8 +465,9 @@ fi
 if want attention 90; then
 section attention "attention: wick fused vs wick composed; then PyTorch's scaled_dot_product_attention (same table)"
 # Its bf16 rows time the opt-in paths beside the default (+lean: the scale in the exponents' fma, the row
-# sums by the tensor cores; +rowsasync: lse and D staged by cp.async; +dqbulk: dQ by bulk reductions).
-[ -x "$bin/bench_cuda_attention" ] && timeout 120 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -16
+# sums by the tensor cores; +ws: the warp-specialized forward; +rowsasync: lse and D staged by cp.async;
+# +dqbulk: dQ by bulk reductions).
+[ -x "$bin/bench_cuda_attention" ] && timeout 120 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -18
 # (The earlier variants' runs, the general forward, the mma.sync FA2 backward and its fused form, the
 # 128-row forward, the first wgmma forward and backward, were dropped once measured: bench/README.md.)
 # (The pipelined forward and backward, measured slower on an H200: bench/README.md.)

@@ -49,28 +49,31 @@ const Problem kGpt2{8, 12, 1024, 64, true};
 const Problem kFull{8, 12, 1024, 64, false};  // cuDNN's node takes no causal mask (cudnn_attention.h)
 
 // Fused with opt-in paths (cuda/kernels/attention_fa2.h) switched on for its calls: the lean wgmma
-// forward, the backward staging lse and D by cp.async, the backward's bulk dQ reduction, all three.
-enum class Impl { Fused, Math, Cudnn, Lean, RowsAsync, DqBulk, AllOptIn };
+// forward, the warp-specialized wgmma forward, the backward staging lse and D by cp.async, the backward's
+// bulk dQ reduction; the last three together (the warp-specialized forward takes precedence over the
+// lean one, so "all" leaves the lean one out).
+enum class Impl { Fused, Math, Cudnn, Lean, Ws, RowsAsync, DqBulk, AllOptIn };
 const char* impl_name(Impl i) {
   switch (i) {
     case Impl::Fused: return "wick-fused";
     case Impl::Math: return "wick-math";
     case Impl::Cudnn: return "cudnn";
     case Impl::Lean: return "+lean";
+    case Impl::Ws: return "+ws";
     case Impl::RowsAsync: return "+rowsasync";
     case Impl::DqBulk: return "+dqbulk";
-    case Impl::AllOptIn: return "+all3";
+    case Impl::AllOptIn: return "+ws+bwd2";
   }
   return "?";
 }
 
 // The opt-in switches impl turns on.
 struct OptIns {
-  bool lean, rows_async, dq_bulk;
+  bool lean, ws, rows_async, dq_bulk;
 };
 OptIns opt_ins(Impl i) {
   const bool all = i == Impl::AllOptIn;
-  return {all || i == Impl::Lean, all || i == Impl::RowsAsync, all || i == Impl::DqBulk};
+  return {i == Impl::Lean, all || i == Impl::Ws, all || i == Impl::RowsAsync, all || i == Impl::DqBulk};
 }
 
 // Turns on the opt-in switches impl names for its lifetime (the others as configured: the defaults, or
@@ -79,15 +82,19 @@ class OptInScope {
  public:
   explicit OptInScope(Impl i)
       : lean_(wick::cuda::attention_wgmma_lean()),
+        ws_(wick::cuda::attention_wgmma_ws()),
         rows_(wick::cuda::attention_wgmma_backward_rows_async()),
         bulk_(wick::cuda::attention_wgmma_backward_dq_bulk()) {
     const OptIns on = opt_ins(i);
     if (on.lean) wick::cuda::set_attention_wgmma_lean(true);
+    if (on.lean) wick::cuda::set_attention_wgmma_ws(false);  // (it would take precedence)
+    if (on.ws) wick::cuda::set_attention_wgmma_ws(true);
     if (on.rows_async) wick::cuda::set_attention_wgmma_backward_rows_async(true);
     if (on.dq_bulk) wick::cuda::set_attention_wgmma_backward_dq_bulk(true);
   }
   ~OptInScope() {
     wick::cuda::set_attention_wgmma_lean(lean_);
+    wick::cuda::set_attention_wgmma_ws(ws_);
     wick::cuda::set_attention_wgmma_backward_rows_async(rows_);
     wick::cuda::set_attention_wgmma_backward_dq_bulk(bulk_);
   }
@@ -95,7 +102,7 @@ class OptInScope {
   OptInScope& operator=(const OptInScope&) = delete;
 
  private:
-  bool lean_, rows_, bulk_;
+  bool lean_, ws_, rows_, bulk_;
 };
 const char* short_dtype(DType dt) { return dt == wick::kFloat32 ? "fp32" : "bf16"; }
 
@@ -165,12 +172,13 @@ void rows(const Problem& p, DType dt, const std::vector<Impl>& impls, int rounds
   // counters): where they do not apply (not sm_90, another head dim) a row times the default path.
   std::vector<std::string> not_taken;
   for (size_t i = 0; i < n; ++i) {
-    const int64_t lean0 = wick::cuda::attention_wgmma_lean_launches(),
+    const int64_t lean0 = wick::cuda::attention_wgmma_lean_launches(), ws0 = wick::cuda::attention_wgmma_ws_launches(),
                   rows0 = wick::cuda::attention_wgmma_backward_rows_async_launches(),
                   bulk0 = wick::cuda::attention_wgmma_backward_dq_bulk_launches();
     for (int b = 0; b < 2; ++b) time_calls(o, impls[i], p.causal, b, 2);
     const OptIns on = opt_ins(impls[i]);
     if ((on.lean && wick::cuda::attention_wgmma_lean_launches() == lean0) ||
+        (on.ws && wick::cuda::attention_wgmma_ws_launches() == ws0) ||
         (on.rows_async && wick::cuda::attention_wgmma_backward_rows_async_launches() == rows0) ||
         (on.dq_bulk && wick::cuda::attention_wgmma_backward_dq_bulk_launches() == bulk0))
       not_taken.push_back(impl_name(impls[i]));
@@ -195,7 +203,7 @@ int table(int rounds) {
   // bf16 causal: also the opt-in paths on the wgmma kernels (sm_90, head dim 64; elsewhere the same kernels
   // as wick-fused), in the same interleaving.
   rows(kGpt2, wick::kBFloat16,
-       {Impl::Fused, Impl::Lean, Impl::RowsAsync, Impl::DqBulk, Impl::AllOptIn, Impl::Math}, rounds);
+       {Impl::Fused, Impl::Lean, Impl::Ws, Impl::RowsAsync, Impl::DqBulk, Impl::AllOptIn, Impl::Math}, rounds);
   rows(kGpt2, wick::kFloat32, {Impl::Fused, Impl::Math}, rounds);
   if (wick::cuda::vendor::cudnn_built())
     rows(kFull, wick::kBFloat16, {Impl::Fused, Impl::Cudnn}, rounds);
@@ -204,8 +212,8 @@ int table(int rounds) {
   wick::cuda::set_attention_backend(wick::cuda::AttentionBackend::Wick);
   std::printf("(median of %d rounds of 5 calls, implementations interleaved; TF/s of useful work: fwd 4BHLLD, "
               "fwd+bwd 14BHLLD, halved for causal; cudnn's backward is wick's where cuDNN builds no backward plan;\n"
-              " +lean, +rowsasync, +dqbulk: wick-fused with WICK_CUDA_ATTENTION_WGMMA_LEAN, _BWD_ROWS_ASYNC or\n"
-              " _BWD_DQ_BULK turned on, +all3 with the three)\n",
+              " +lean, +ws, +rowsasync, +dqbulk: wick-fused with WICK_CUDA_ATTENTION_WGMMA_LEAN, _WS, _BWD_ROWS_ASYNC\n"
+              " or _BWD_DQ_BULK turned on, +ws+bwd2 with the last three)\n",
               rounds);
   return 0;
 }

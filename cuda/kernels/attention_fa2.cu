@@ -81,6 +81,7 @@
 
 #include "cuda/kernels/device_types.cuh"
 #include "cuda/kernels/gemm_sm90.h"
+#include "cuda/kernels/tma.cuh"
 #include "cuda/kernels/wgmma.cuh"
 #include "cuda/runtime.h"
 #include "ops/attention_slices.h"
@@ -143,6 +144,14 @@ OptInSwitch& wgmma_lean_switch() {
   return s;
 }
 std::atomic<int64_t> wgmma_lean_launches{0};
+
+// The warp-specialized wgmma forward (wgmma_forward_ws_kernel): off until a
+// GPU has run CudaAttentionFa2.WgmmaWs* and timed it.
+OptInSwitch& wgmma_ws_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_WS");
+  return s;
+}
+std::atomic<int64_t> wgmma_ws_launches{0};
 
 // The wgmma backward with dQ overlapped (wgmma_bwd_kernel<T, true>): off,
 // passed its test but timed slower on an H200 (fwd+bwd 0.353 ms against 0.346).
@@ -857,6 +866,230 @@ __global__ void __launch_bounds__(kThreads)
 #else
   __trap();  // only the sm_90a pass has wgmma; the host launches this on compute capability 9.0 only
 #endif
+}
+
+// The warp-specialized wgmma forward (opt-in WICK_CUDA_ATTENTION_WGMMA_WS;
+// sm_90a, head dim 64), after FlashAttention-3's producer/consumer split:
+// one CTA per (slice, 128 query rows) = two consumer warpgroups of 64 rows
+// each and one producer warp (288 threads). The producer's lane 0 copies the
+// two Q tiles and then, key tile by key tile, K and V into a ring of
+// kWsStages stages with the bulk tensor copy engine (cuda/kernels/tma.cuh):
+// the copy engine writes the 128-byte swizzle the descriptors read and
+// zero-fills rows past L or S, so nobody computes an address or a bound per
+// copy. Each consumer warpgroup runs wgmma_forward_kernel's loop body on its
+// 64 rows against every stage: wait for full[s], S = Q K^T, the online
+// softmax, O += P V, and each of its warps releases the stage (empty[s]
+// counts 8 arrivals). Against the serial kernel:
+//  - the two warpgroups share each K and V tile, so a tile is read from L2
+//    once per 128 query rows instead of once per 64;
+//  - no cp.async, address arithmetic or proxy fence on the consumers' issue
+//    path (the serial forward is issue-bound: Nsight Compute, an H200), and
+//    no CTA barrier in the loop: a stage is refilled as soon as both
+//    warpgroups are done with it, up to kWsStages - 1 tiles ahead.
+// Each warpgroup multiplies exactly the tiles, in the same order, with the
+// same masks and arithmetic, as the serial kernel's CTA at its 64 rows
+// (causal: the first warpgroup's keys end 64 earlier; it only waits for and
+// releases the CTA's last stage), so out and lse are bit for bit the serial
+// kernel's. Phases: key tile j uses stage j % kWsStages for the r-th time, r
+// = j / kWsStages; the consumers wait for phase r of full[s] (the copy engine
+// completes it), the producer for phase r of empty[s] (phase 0: the
+// consumers' initial arrivals, so every stage starts free). A consumer
+// arrives on empty[s] for a use only after waiting for that use's full[s],
+// which the producer issued after phase r - 1 of empty[s] completed: no
+// arrival can count towards the previous phase.
+// Registers: at most 112 per thread (__launch_bounds__(288, 2); the serial
+// kernel needs 95), 2 CTAs (4 consumer warpgroups) per SM. Shared memory: 2
+// Q tiles and kWsStages x (K, V) of 8 KiB, 64 KiB, plus the barriers and 1
+// KiB of alignment slack.
+constexpr int kWsConsumers = 2;                         // consumer warpgroups, 64 query rows each
+constexpr int kWsRows = 64 * kWsConsumers;              // query rows per CTA
+constexpr int kWsThreads = 128 * kWsConsumers + 32;     // + the producer warp
+constexpr int kWsStages = 3;                            // K, V stages in the ring
+constexpr uint32_t kWsTile = 64 * 64 * 2;               // bytes of one [64, 64] 16-bit tile
+constexpr uint32_t kWsBarriers = 8 * (1 + 2 * kWsStages);  // q_full, full[s], empty[s]
+constexpr size_t kWgmmaWsSmem = size_t(kWsConsumers + 2 * kWsStages) * kWsTile + kWsBarriers + 1024;
+
+// Slice n of q, k or v is (head n % heads, batch n / heads) of its tensor map.
+struct WsHeads {
+  int q, k, v;
+};
+
+template <typename T>
+__global__ void __launch_bounds__(kWsThreads, 2)
+    wgmma_forward_ws_kernel(const __grid_constant__ CUtensorMap map_q, const __grid_constant__ CUtensorMap map_k,
+                            const __grid_constant__ CUtensorMap map_v, const Slices<T> out, float* __restrict__ lse,
+                            int64_t L, int64_t S, WsHeads heads, float scale_log2, bool causal) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using namespace sm90;
+  constexpr int kNB = kBc / 8, kOB = 64 / 8;
+  constexpr bool kBf16 = std::is_same_v<T, __nv_bfloat16>;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  const uint32_t base = (smem_addr(smem_raw) + 1023u) & ~1023u;  // the 128-byte swizzle repeats every 1024 bytes
+  const uint32_t q_tiles = base, ring = base + kWsConsumers * kWsTile;  // stage s: K at ring + 2 s kWsTile, V after
+  const uint32_t q_full = ring + 2 * kWsStages * kWsTile, full0 = q_full + 8, empty0 = full0 + 8 * kWsStages;
+
+  const int64_t qblocks = (L + kWsRows - 1) / kWsRows;
+  const int64_t n = blockIdx.x / qblocks;
+  const int64_t i0 = (qblocks - 1 - blockIdx.x % qblocks) * kWsRows;
+  const int64_t jend = causal ? min(S, i0 + kWsRows) : S;
+  const int ntiles = static_cast<int>((jend + kBc - 1) / kBc);  // S < 2^31 (the host's check)
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+
+  if (threadIdx.x == 0) {
+    mbar_init(q_full, 1);
+    for (int s = 0; s < kWsStages; ++s) {
+      mbar_init(full0 + 8 * s, 1);
+      mbar_init(empty0 + 8 * s, 4 * kWsConsumers);
+    }
+    mbar_init_fence();
+  }
+  __syncthreads();
+
+  if (warp == 4 * kWsConsumers) {  // the producer warp
+    if (lane == 0) {
+      const int ni = static_cast<int>(n);  // (< 2^31: the grid)
+      const int hk = ni % heads.k, bk = ni / heads.k, hv = ni % heads.v, bv = ni / heads.v;
+      mbar_arrive_expect_tx(q_full, kWsConsumers * kWsTile);
+#pragma unroll
+      for (int c = 0; c < kWsConsumers; ++c)
+        tma_load_4d(q_tiles + c * kWsTile, &map_q, q_full, 0, static_cast<int>(i0) + 64 * c, ni % heads.q, ni / heads.q);
+      int s = 0;
+      uint32_t phase = 0;
+      for (int tile = 0; tile < ntiles; ++tile) {
+        const uint32_t full = full0 + 8 * s, k_tile = ring + 2 * s * kWsTile;
+        mbar_wait(empty0 + 8 * s, phase);
+        mbar_arrive_expect_tx(full, 2 * kWsTile);
+        tma_load_4d(k_tile, &map_k, full, 0, 64 * tile, hk, bk);
+        tma_load_4d(k_tile + kWsTile, &map_v, full, 0, 64 * tile, hv, bv);
+        if (++s == kWsStages) s = 0, phase ^= 1;
+      }
+    }
+    return;  // (the consumers wait for every copy issued: none is in flight when the CTA ends)
+  }
+
+  // A consumer warpgroup: rows r0 .. r0 + 63 of the CTA's 128.
+  const int cw = warp >> 2, wq = warp & 3, g = lane >> 2, t = lane & 3;
+  if (lane == 0)
+    for (int s = 0; s < kWsStages; ++s) mbar_arrive(empty0 + 8 * s);  // every stage starts free
+  const int64_t r0 = i0 + 64 * cw, row0 = r0 + 16 * wq + g;
+  // The key tiles this warpgroup multiplies (the serial kernel's CTA at r0: causal, keys below r0 + 64);
+  // none when its rows all lie past L (it still waits for and releases every stage).
+  const int64_t jend_w = r0 >= L ? 0 : causal ? min(S, r0 + 64) : S;
+  const int ntiles_w = static_cast<int>((jend_w + kBc - 1) / kBc);
+  // The operands' descriptors, built once: stage s's K tile 2 s kWsTile bytes on, its V tile kWsTile
+  // further; a k16 step 32 bytes (K-major) or 2 KiB (V, MN-major) further (desc_add).
+  const uint64_t q_desc = smem_desc(q_tiles + cw * kWsTile), k_desc = smem_desc(ring),
+                 v_desc = smem_desc_mn(ring + kWsTile);
+
+  float o[32];
+#pragma unroll
+  for (int i = 0; i < 32; ++i) o[i] = 0.f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+  mbar_wait(q_full, 0);
+
+  int s = 0;
+  uint32_t phase = 0;
+  for (int tile = 0; tile < ntiles; ++tile) {
+    mbar_wait(full0 + 8 * s, phase);
+    if (tile < ntiles_w) {
+      const int64_t j0 = static_cast<int64_t>(tile) * kBc;
+      const uint32_t stage_bytes = 2 * s * kWsTile;
+
+      // s = Q K^T (64 x 64; this warp's 16 rows in the accumulators).
+      float sc[32];
+#pragma unroll
+      for (int i = 0; i < 32; ++i) sc[i] = 0.f;
+      wgmma_fence();
+      fence_operands(sc);
+#pragma unroll
+      for (int s16 = 0; s16 < 64 / 16; ++s16)
+        wgmma_m64n64k16_ss<kBf16, 0, 0>(sc, desc_add(q_desc, 32 * s16), desc_add(k_desc, stage_bytes + 32 * s16));
+      wgmma_commit();
+      fence_operands(sc);
+      wgmma_wait<0>();
+      fence_operands(sc);
+
+      const bool need_mask = j0 + kBc > S || (causal && j0 + kBc - 1 > r0);
+      uint32_t pf[kBc / 16][4];
+      auto& sf = reinterpret_cast<float(&)[kNB][4]>(sc);
+      auto& of = reinterpret_cast<float(&)[kOB][4]>(o);
+      if (need_mask)
+        online_softmax_tile<T, kOB>(sf, m, l, of, pf, j0, row0, S, causal, true, scale_log2, t);
+      else
+        online_softmax_tile<T, kOB>(sf, m, l, of, pf, j0, row0, S, causal, false, scale_log2, t);
+
+      // o += P V (k = the tile's 64 keys, 16 per step: the V tile's rows).
+      wgmma_fence();
+      fence_operands(o);
+      fence_operands(pf);
+#pragma unroll
+      for (int s16 = 0; s16 < kBc / 16; ++s16)
+        wgmma_m64n64k16_rs<kBf16, 1>(o, pf[s16], desc_add(v_desc, stage_bytes + 2048 * s16));
+      wgmma_commit();
+      fence_operands(o);
+      wgmma_wait<0>();
+      fence_operands(o);
+      fence_operands(pf);
+    }
+    if (lane == 0) mbar_arrive(empty0 + 8 * s);  // this warp's products have read the stage
+    if (++s == kWsStages) s = 0, phase ^= 1;
+  }
+  wgmma_forward_store(out.slice(n), lse + n * L, L, row0, t, m, l, o);
+#else
+  __trap();  // only the sm_90a pass has wgmma; the host launches this on compute capability 9.0 only
+#endif
+}
+
+
+// A 4-d tensor map (d, row, head, batch) over the slices of t [..., rows, 64]
+// (slice n = batch * heads + head), boxes of one [64, 64] tile in the
+// 128-byte swizzle; false where the copy engine cannot take the layout (a
+// stride of 0, as of a broadcast dim, or past 2^40 bytes; chunked_rows
+// makes the others whole 16 bytes) or the driver refuses it. A dim of size 1
+// gets the packed stride (its own is never used).
+bool make_slices_map(CUtensorMap* map, const Tensor& t, int64_t rows, int64_t N) {
+  const EncodeTiled enc = tensor_map_encoder();
+  const std::optional<SliceLayout> l = slice_layout(t);
+  if (enc == nullptr || !l || rows <= 0 || N <= 0 || l->heads <= 0 || N % l->heads != 0) return false;
+  const cuuint64_t dims[4] = {64, static_cast<cuuint64_t>(rows), static_cast<cuuint64_t>(l->heads),
+                              static_cast<cuuint64_t>(N / l->heads)};
+  const int64_t es = static_cast<int64_t>(dtype_size(t.dtype()));
+  const int64_t given[3] = {l->row_stride * es, l->head_stride * es, l->batch_stride * es};
+  cuuint64_t strides[3];
+  for (int i = 0; i < 3; ++i) {
+    const int64_t st = dims[i + 1] == 1 ? (i == 0 ? 64 * es : static_cast<int64_t>(strides[i - 1] * dims[i])) : given[i];
+    if (st <= 0 || st % 16 != 0 || st >= (int64_t{1} << 40)) return false;
+    strides[i] = static_cast<cuuint64_t>(st);
+  }
+  const cuuint32_t box[4] = {64, 64, 1, 1}, elem[4] = {1, 1, 1, 1};
+  return enc(map, t.dtype() == kBFloat16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4,
+             t.data_ptr_raw(), dims, strides, box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+// The warp-specialized forward on q [N, L, 64], k, v [N, S, 64]; false
+// (nothing launched) where a tensor map cannot describe an operand.
+template <typename T>
+bool launch_ws(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, int64_t N,
+               int64_t L, int64_t S, bool causal, double scale) {
+  // (TMA coordinates are 32-bit: rows and slices below 2^31.)
+  if (L <= 0 || S <= 0 || L > 0x7fffffff || S > 0x7fffffff || N > 0x7fffffff) return false;
+  CUtensorMap mq, mk, mv;
+  if (!(make_slices_map(&mq, q, L, N) && make_slices_map(&mk, k, S, N) && make_slices_map(&mv, v, S, N)))
+    return false;
+  const int64_t blocks = N * ((L + kWsRows - 1) / kWsRows);
+  WICK_CHECK(blocks <= 0x7fffffff, kOp, ": too many query tiles for one launch (", blocks, ")");
+  const WsHeads heads{static_cast<int>(slice_layout(q)->heads), static_cast<int>(slice_layout(k)->heads),
+                      static_cast<int>(slice_layout(v)->heads)};
+  auto kernel = wgmma_forward_ws_kernel<T>;
+  WICK_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kWgmmaWsSmem)));
+  kernel<<<static_cast<unsigned>(blocks), kWsThreads, kWgmmaWsSmem, current_stream()>>>(
+      mq, mk, mv, slices_of<T>(out), static_cast<float*>(lse.data_ptr_raw()), L, S, heads,
+      static_cast<float>(scale * 1.4426950408889634), causal);
+  WICK_CUDA_CHECK_LAUNCH();
+  wgmma_ws_launches.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 template <typename T, int kD, int kM>
@@ -1676,6 +1909,9 @@ void set_attention_wgmma_pipelined(bool on) { wgmma_pipe_switch().set(on); }
 void set_attention_wgmma_lean(bool on) { wgmma_lean_switch().set(on); }
 bool attention_wgmma_lean() { return wgmma_lean_switch().on(); }
 int64_t attention_wgmma_lean_launches() { return wgmma_lean_launches.load(std::memory_order_relaxed); }
+void set_attention_wgmma_ws(bool on) { wgmma_ws_switch().set(on); }
+bool attention_wgmma_ws() { return wgmma_ws_switch().on(); }
+int64_t attention_wgmma_ws_launches() { return wgmma_ws_launches.load(std::memory_order_relaxed); }
 bool attention_wgmma_pipelined() { return wgmma_pipe_switch().on(); }
 void set_attention_wgmma_backward_pipelined(bool on) { wgmma_bwd_pipe_switch().set(on); }
 void set_attention_wgmma_backward_dq_bulk(bool on) { wgmma_bwd_dq_bulk_switch().set(on); }
@@ -1753,6 +1989,11 @@ void attention_fa2_forward(const Tensor& out, const Tensor& lse, const Tensor& q
   // The lean kernel takes its row max unscaled: a positive scale in float, as the kernel gets it (one that
   // rounds to 0 would make the masked scores' fma(-inf, 0, -0) NaN).
   const bool lean = wgmma && !pipe && wgmma_lean_switch().on() && static_cast<float>(scale * 1.4426950408889634) > 0.f;
+  // The warp-specialized forward before the lean one; where no tensor map describes an operand, the rest.
+  if (wgmma && !pipe && wgmma_ws_switch().on() &&
+      (q.dtype() == kFloat16 ? launch_ws<__half>(out, lse, q, k, v, N, L, S, causal, scale)
+                             : launch_ws<__nv_bfloat16>(out, lse, q, k, v, N, L, S, causal, scale)))
+    return;
   if (q.dtype() == kFloat16) {
     if (E == 128) launch<__half, 128, 1>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (pipe) launch<__half, 64, -1>(out, lse, q, k, v, N, L, S, causal, scale);

@@ -71,6 +71,21 @@ void set_attention_wgmma_lean(bool on);
 bool attention_wgmma_lean();
 int64_t attention_wgmma_lean_launches();
 
+// The warp-specialized wgmma forward (attention_fa2.cu,
+// wgmma_forward_ws_kernel), after FlashAttention-3: a producer warp feeds K
+// and V tiles by the bulk tensor copy engine (TMA) through a ring of stages
+// on mbarriers to two consumer warpgroups of 64 query rows each, which share
+// every tile; no copies, address arithmetic or CTA barriers on the
+// consumers' path. Out and lse bit for bit the serial wgmma kernel's.
+// Applies where the wgmma forward does, unless the pipelined one is on, and
+// takes precedence over the lean one; an operand no tensor map describes (a
+// broadcast dim of stride 0) runs the others. Off until a GPU has run
+// CudaAttentionFa2.WgmmaWs* and timed it (WICK_CUDA_ATTENTION_WGMMA_WS=1).
+// The counter: its launches.
+void set_attention_wgmma_ws(bool on);
+bool attention_wgmma_ws();
+int64_t attention_wgmma_ws_launches();
+
 // The wgmma backward with its dQ product issued behind the dV and dK
 // products instead of after a wait and a barrier (dK and dV bit for bit the
 // serial kernel's): off until a GPU has run

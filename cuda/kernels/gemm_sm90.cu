@@ -87,7 +87,6 @@
 //  so only a CTA's first tile waits for the pipeline to fill.
 #include "cuda/kernels/gemm_sm90.h"
 
-#include <cuda.h>  // CUtensorMap and its enums (types only: the encoder comes through the runtime's entry point)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -102,6 +101,7 @@
 
 #include "cuda/kernels/device_types.cuh"
 #include "cuda/kernels/gemm_sm90_plan.h"
+#include "cuda/kernels/tma.cuh"
 #include "cuda/kernels/wgmma.cuh"
 #include "cuda/runtime.h"
 #include "ops/creation.h"
@@ -153,8 +153,14 @@ using sm90::bulk_wait_all;
 using sm90::bulk_wait_read;
 using sm90::fence_operands;
 using sm90::fence_proxy_async;
+using sm90::mbar_arrive;
+using sm90::mbar_arrive_expect_tx;
+using sm90::mbar_init;
+using sm90::mbar_init_fence;
+using sm90::mbar_wait;
 using sm90::smem_desc;
 using sm90::smem_desc_mn;
+using sm90::tma_load_3d;
 using sm90::wgmma_commit;
 using sm90::wgmma_fence;
 using sm90::wgmma_wait;
@@ -258,34 +264,7 @@ __device__ __forceinline__ void static_for(F&& f) {
   }(std::make_integer_sequence<int, N>{});
 }
 
-// ---- mbarriers and the bulk tensor copy (TMA), for gemm_tma_kernel ----------
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count));
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-// Arrives and adds `bytes` to the transaction count the phase waits for.
-__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-// Waits until the phase of parity `parity` has completed.
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred done;\nWICK_MBAR_WAIT:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra WICK_MBAR_WAIT;\n}\n" ::"r"(bar),
-      "r"(parity)
-      : "memory");
-}
-// Box (c0 = k, c1 = row, c2 = batch) of the tensor map into shared memory at
-// `dst`; completion adds the box's bytes to barrier `bar`'s transaction count.
-__device__ __forceinline__ void tma_load_3d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1, int c2) {
-  asm volatile(
-      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5}], [%2];\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(bar), "r"(c0), "r"(c1), "r"(c2)
-      : "memory");
-}
+// (mbarriers and the bulk tensor copy, for gemm_tma_kernel: cuda/kernels/tma.cuh)
 template <int kRegs>
 __device__ __forceinline__ void regs_dealloc() {
   asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegs));
@@ -564,7 +543,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
       mbar_init(full0 + 8 * s, 1);
       mbar_init(empty0 + 8 * s, kWG);
     }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    mbar_init_fence();
   }
   __syncthreads();
 
@@ -888,27 +867,12 @@ void launch_typed(const GemmArgs& g, const Sm90Params& p) {
 }
 
 // ---- host side of gemm_tma_kernel ----------------------------------------------
-// The driver's tensor-map encoder, through the runtime's entry-point query (no
-// link against libcuda).
-using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
-                                 const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
-                                 CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-EncodeTiled encoder() {
-  static EncodeTiled fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    WICK_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q));
-    return q == cudaDriverEntryPointSuccess ? reinterpret_cast<EncodeTiled>(f) : nullptr;
-  }();
-  return fn;
-}
-
 // A 3-d tensor map (k, row, batch) over a K-major operand with boxes of
 // kBK x box_rows x 1 in the 128-byte swizzle; false when the driver refuses
 // the layout (the caller then runs the cp.async kernel).
 // An MN-major operand: dimensions (row, k, batch), boxes of 64 x kBK.
 bool make_map(CUtensorMap* map, const KMajor& op, int64_t rows, int64_t K, int64_t batch, int box_rows, bool bf16) {
-  EncodeTiled enc = encoder();
+  EncodeTiled enc = tensor_map_encoder();
   if (enc == nullptr) return false;
   const bool batched = op.bstride != 0 && batch > 1;
   const int64_t inner = op.mn ? rows : K, outer = op.mn ? K : rows;
@@ -934,7 +898,7 @@ bool make_map(CUtensorMap* map, const KMajor& op, int64_t rows, int64_t K, int64
 // columns past N of the tile), as if the bound were kept in 16-byte units;
 // every N that passed was a multiple of 8.
 bool make_c_map(CUtensorMap* map, const GemmArgs& g, bool bf16) {
-  EncodeTiled enc = encoder();
+  EncodeTiled enc = tensor_map_encoder();
   if (enc == nullptr || !aligned16(g.C) || g.ldc % 8 != 0 || g.ldc < g.N || g.N % 8 != 0) return false;
   const bool batched = g.batch > 1;
   if (batched && (g.stride_c % 8 != 0 || g.stride_c < g.M * g.ldc)) return false;

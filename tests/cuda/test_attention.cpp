@@ -493,8 +493,12 @@ struct WgmmaForwardSelected : Selection {
 struct WgmmaLeanSelected : Selection {
   explicit WgmmaLeanSelected(bool on = true) : Selection(cuda::attention_wgmma_lean, cuda::set_attention_wgmma_lean, on) {}
 };
+struct WgmmaWsSelected : Selection {
+  explicit WgmmaWsSelected(bool on = true) : Selection(cuda::attention_wgmma_ws, cuda::set_attention_wgmma_ws, on) {}
+};
 // (Every wgmma forward test but the lean ones holds the lean forward off: WICK_CUDA_ATTENTION_WGMMA_LEAN=1
-// in the environment would otherwise replace the serial kernel they compare with.)
+// in the environment would otherwise replace the serial kernel they compare with. The warp-specialized
+// forward gives the serial kernel's bits; the lean tests hold it off, since it takes precedence.)
 struct WgmmaPipelinedSelected : Selection {
   explicit WgmmaPipelinedSelected(bool on = true)
       : Selection(cuda::attention_wgmma_pipelined, cuda::set_attention_wgmma_pipelined, on) {}
@@ -862,27 +866,22 @@ TEST(CudaAttentionFa2, WgmmaForwardThroughSdpaForwardAndBackward) {
     }
 }
 
-// The pipelined wgmma forward (set_attention_wgmma_pipelined): the same
-// operations as the serial wgmma kernel on every value, reordered in time, so
-// its out and lse are bit for bit the serial kernel's: lengths around the
-// 64-key tiles (one tile, a partial last tile, the causal diagonal inside a
-// CTA's tiles, S != L), GPT-2 lengths, query and key head views read in place
-// (strided rows), S = 0; then the float64 CPU through the op, forward and
-// backward.
+namespace {
 
-TEST(CudaAttentionFa2, WgmmaPipelinedForwardEqualsTheSerialKernel) {
-  WICK_SKIP_WITHOUT_FA2();
-  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
-  Fa2Selected on;
-  WgmmaForwardSelected wgmma;
-  WgmmaLeanSelected no_lean(false);
-  const test::SwitchScope restore(cuda::attention_wgmma_pipelined, cuda::set_attention_wgmma_pipelined);
+// out and lse of the serial wgmma forward (set(false)) against a variant's
+// (set(true)), bit for bit: lengths around the 64-key tiles (one tile, a
+// partial last tile, the causal diagonal inside a CTA's tiles, S != L) and
+// the 128-row CTAs (rows of the second half all past L: L = 1, 17, 64; one
+// row in it: 65), more key tiles than any ring has stages, GPT-2 lengths,
+// query and key head views read in place (strided rows, heads 128 bytes
+// apart). Returns the number of variant calls.
+int64_t expect_forward_variant_bit_equal(const std::function<void(bool)>& set, uint64_t seed) {
   std::vector<std::pair<int64_t, int64_t>> lens;
   for (int64_t L : {1, 17, 64, 65, 130})
     for (int64_t S : {1, 33, 64, 65, 128, 200}) lens.emplace_back(L, S);
   for (int64_t L : {130, 200, 1000}) lens.emplace_back(L, L);
   lens.emplace_back(1000, 1030);
-  uint64_t seed = 7900;
+  int64_t calls = 0;
   for (DType dt : {kBFloat16, kFloat16})
     for (bool causal : {false, true})
       for (bool views : {false, true})
@@ -901,15 +900,38 @@ TEST(CudaAttentionFa2, WgmmaPipelinedForwardEqualsTheSerialKernel) {
           }
           Tensor out[2], lse[2];
           for (int i = 0; i < 2; ++i) {
-            cuda::set_attention_wgmma_pipelined(i == 1);
+            set(i == 1);
             Shape os = q.sizes();
             out[i] = empty(os, o), lse[i] = empty({q.numel() / 64}, f);
             cuda::attention_forward(out[i], lse[i], q, k, v, Tensor(), Tensor(), causal, (L + S) % 3 ? 0.125 : 0.3);
           }
+          ++calls;
           // (16-bit tensors compare as float32, an exact cast: the CPU holds no 16-bit dtypes.)
           EXPECT_TRUE(all_equal(out[0].to(kFloat32).cpu(), out[1].to(kFloat32).cpu())) << "out";
           EXPECT_TRUE(all_equal(lse[0].cpu(), lse[1].cpu())) << "lse";
         }
+  return calls;
+}
+
+}  // namespace
+
+// The pipelined wgmma forward (set_attention_wgmma_pipelined): the same
+// operations as the serial wgmma kernel on every value, reordered in time, so
+// its out and lse are bit for bit the serial kernel's
+// (expect_forward_variant_bit_equal); S = 0; then the float64 CPU through the
+// op, forward and backward.
+
+TEST(CudaAttentionFa2, WgmmaPipelinedForwardEqualsTheSerialKernel) {
+  WICK_SKIP_WITHOUT_FA2();
+  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
+  Fa2Selected on;
+  WgmmaForwardSelected wgmma;
+  WgmmaLeanSelected no_lean(false);
+  WgmmaWsSelected no_ws(false);
+  const test::SwitchScope restore(cuda::attention_wgmma_pipelined, cuda::set_attention_wgmma_pipelined);
+  uint64_t seed = 7900;
+  expect_forward_variant_bit_equal(cuda::set_attention_wgmma_pipelined, seed);
+  seed += 1000;
   for (DType dt : {kBFloat16, kFloat16}) {
     cuda::set_attention_wgmma_pipelined(true);
     expect_no_keys_gives_nan_rows(dt, seed++);
@@ -922,6 +944,60 @@ TEST(CudaAttentionFa2, WgmmaPipelinedForwardEqualsTheSerialKernel) {
                    v = normal_as({2, 3, S, 64}, dt, seed++);
       expect_matches_cpu(q, k, v, Tensor(), causal, {}, dt, seed++);
     }
+}
+
+// The warp-specialized wgmma forward (set_attention_wgmma_ws): each of its
+// consumer warpgroups multiplies the serial kernel's tiles in the serial
+// kernel's order with its arithmetic, so out and lse are bit for bit the
+// serial kernel's (expect_forward_variant_bit_equal), every call through the
+// warp-specialized kernel (its launch counter); key and value heads
+// broadcast from one (a stride of 0, which no tensor map takes) run the
+// serial kernel instead, with the same result; S = 0 (the serial kernel: no
+// keys, no tensor map) gives NaN rows; then the float64 CPU through the op,
+// forward and backward.
+
+TEST(CudaAttentionFa2, WgmmaWsForwardEqualsTheSerialKernel) {
+  WICK_SKIP_WITHOUT_FA2();
+  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
+  Fa2Selected on;
+  WgmmaForwardSelected wgmma;
+  WgmmaPipelinedSelected no_pipe(false);
+  WgmmaLeanSelected no_lean(false);
+  const test::SwitchScope restore(cuda::attention_wgmma_ws, cuda::set_attention_wgmma_ws);
+  uint64_t seed = 11900;
+  const int64_t before = cuda::attention_wgmma_ws_launches();
+  const int64_t calls = expect_forward_variant_bit_equal(cuda::set_attention_wgmma_ws, seed);
+  EXPECT_EQ(cuda::attention_wgmma_ws_launches(), before + calls) << "not every call took the warp-specialized kernel";
+  seed += 1000;
+  for (DType dt : {kBFloat16, kFloat16}) {
+    SCOPED_TRACE(testing::Message() << dt << " (broadcast heads)");
+    const TensorOptions o = TensorOptions(dt).device(kCuda), f = TensorOptions(kFloat32).device(kCuda);
+    Generator g(seed++);
+    const Tensor q = randn({2, 3, 130, 64}, o, &g), k = randn({2, 1, 200, 64}, o, &g).expand({2, 3, 200, 64}),
+                 v = randn({2, 1, 200, 64}, o, &g).expand({2, 3, 200, 64});
+    Tensor out[2], lse[2];
+    const int64_t launched = cuda::attention_wgmma_ws_launches();
+    for (int i = 0; i < 2; ++i) {
+      cuda::set_attention_wgmma_ws(i == 1);
+      out[i] = empty({2, 3, 130, 64}, o), lse[i] = empty({2 * 3 * 130}, f);
+      cuda::attention_forward(out[i], lse[i], q, k, v, Tensor(), Tensor(), true, 0.125);
+    }
+    EXPECT_EQ(cuda::attention_wgmma_ws_launches(), launched) << "a stride-0 head dim took the tensor maps";
+    EXPECT_TRUE(all_equal(out[0].to(kFloat32).cpu(), out[1].to(kFloat32).cpu())) << "out";
+    EXPECT_TRUE(all_equal(lse[0].cpu(), lse[1].cpu())) << "lse";
+    cuda::set_attention_wgmma_ws(true);
+    expect_no_keys_gives_nan_rows(dt, seed++);
+  }
+  cuda::set_attention_wgmma_ws(true);
+  const int64_t before_op = cuda::attention_wgmma_ws_launches();
+  for (DType dt : {kBFloat16, kFloat16})
+    for (auto [L, S, causal] : {std::tuple<int64_t, int64_t, bool>{130, 200, false}, {257, 257, true}, {17, 33, true}}) {
+      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal << " (op)");
+      const Tensor q = normal_as({2, 3, L, 64}, dt, seed++), k = normal_as({2, 3, S, 64}, dt, seed++),
+                   v = normal_as({2, 3, S, 64}, dt, seed++);
+      expect_matches_cpu(q, k, v, Tensor(), causal, {}, dt, seed++);
+    }
+  EXPECT_GT(cuda::attention_wgmma_ws_launches(), before_op) << "the op did not run the warp-specialized kernel";
 }
 
 // The lean wgmma forward (set_attention_wgmma_lean): the scale folded into
@@ -942,6 +1018,7 @@ TEST(CudaAttentionFa2, WgmmaLeanForwardMatchesTheFloat64Cpu) {
   Fa2Selected on;
   WgmmaForwardSelected wgmma;
   WgmmaPipelinedSelected no_pipe(false);
+  WgmmaWsSelected no_ws(false);  // (it would take precedence)
   WgmmaLeanSelected lean;
   const int64_t before = cuda::attention_wgmma_lean_launches();
   const int64_t runs = expect_wgmma_forward_lengths_match_cpu(10700);
@@ -954,6 +1031,7 @@ TEST(CudaAttentionFa2, WgmmaLeanAgreesWithTheSerialKernel) {
   Fa2Selected on;
   WgmmaForwardSelected wgmma;
   WgmmaPipelinedSelected no_pipe(false);
+  WgmmaWsSelected no_ws(false);  // (it would take precedence)
   const test::SwitchScope restore(cuda::attention_wgmma_lean, cuda::set_attention_wgmma_lean);
   uint64_t seed = 10800;
   for (DType dt : {kBFloat16, kFloat16}) {
@@ -989,6 +1067,7 @@ TEST(CudaAttentionFa2, WgmmaLeanThroughSdpaForwardAndBackward) {
   Fa2Selected on;
   WgmmaForwardSelected wgmma;
   WgmmaPipelinedSelected no_pipe(false);
+  WgmmaWsSelected no_ws(false);  // (it would take precedence)
   WgmmaLeanSelected lean;
   uint64_t seed = 10900;
   const int64_t before = cuda::attention_wgmma_lean_launches();
