@@ -122,10 +122,10 @@ want() {
 # The environment of a "wick-opt" run of workload $1 (gpt2, resnet50): the paths still opt-in that could
 # serve it (empty: no such run). GPT-2: the warp-specialized wgmma attention forward (TMA producer, two
 # consumer warpgroups; it takes precedence over the lean forward, which bench_cuda_attention times alone),
-# the backward staging lse and D by cp.async, and its dQ parts added by bulk reductions instead of
-# atomics; the embedding backward through the sorted index.
+# the backward loading Q and dO by TMA (and lse and D by cp.async), and its dQ parts added by bulk
+# reductions instead of atomics; the embedding backward through the sorted index.
 wick_opt_env() {
-  [ "$1" = gpt2 ] && echo "WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1" \
+  [ "$1" = gpt2 ] && echo "WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=1" \
     "WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1 WICK_CUDA_INDEX_ADD_SORTED=1"
 }
 # The 14 paths turned on by default on 2026-11-28 (H200), turned off: the earlier default paths, kept as
@@ -281,7 +281,7 @@ optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CU
 # cp.async-staged backward are to run; their own tests run them.)
 optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
 optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1 WICK_CUDA_SIMT_ROWS64=1 WICK_CUDA_INDEX_ADD_SORTED=1"
-optin="$optin WICK_CUDA_ATTENTION_WGMMA_WS=1"
+optin="$optin WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=1"
 # Each spec: environment assignments, then the test binary (the last word). Run one after another:
 # several at once would time each other's GPU work in the amp training run.
 for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -366,6 +366,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): 
     ("WICK_CUDA_ATTENTION_WGMMA_WS", "test_cuda_attention", ["CudaAttentionFa2.WgmmaWs"]),
     ("WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaRowsAsync"]),
     ("WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaDqBulk"]),
+    ("WICK_CUDA_ATTENTION_WGMMA_BWD_TMA", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaTma"]),
     ("WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaPipelined"]),
     ("WICK_CUDA_TOPK_SELECT", "test_cuda_sort", ["CudaSort.TopkRadixSelect"]),
     ("WICK_CUDA_SIMT_WIDE", "test_cuda_gemm", ["CudaGemm.SimtWideTiles"]),
@@ -466,8 +467,8 @@ if want attention 90; then
 section attention "attention: wick fused vs wick composed; then PyTorch's scaled_dot_product_attention (same table)"
 # Its bf16 rows time the opt-in paths beside the default (+lean: the scale in the exponents' fma, the row
 # sums by the tensor cores; +ws: the warp-specialized forward; +rowsasync: lse and D staged by cp.async;
-# +dqbulk: dQ by bulk reductions).
-[ -x "$bin/bench_cuda_attention" ] && timeout 120 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -18
+# +dqbulk: dQ by bulk reductions; +bwdtma: Q and dO by TMA).
+[ -x "$bin/bench_cuda_attention" ] && timeout 120 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -19
 # (The earlier variants' runs, the general forward, the mma.sync FA2 backward and its fused form, the
 # 128-row forward, the first wgmma forward and backward, were dropped once measured: bench/README.md.)
 # (The pipelined forward and backward, measured slower on an H200: bench/README.md.)
@@ -533,14 +534,15 @@ if want ncu-attn 80 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/de
     --print-units base "$bin/bench_cuda_attention" --rounds=1 \
     > "$out/ncu_attention.txt" 2> "$out/ncu_attention.err"
   echo "ncu rc $?"
-  # The lean forward's and the opt-in backward's (cp.async rows, bulk dQ) first launches beside them.
+  # The warp-specialized forward's and the opt-in backward's (TMA loads, bulk dQ) first launches beside
+  # them.
   # shellcheck disable=SC2046
   env $(wick_opt_env gpt2) timeout 60 ncu \
-    -k regex:'wgmma_forward_kernel|wgmma_bwd_kernel' --launch-count 4 \
+    -k regex:'wgmma_forward_ws_kernel|wgmma_bwd_tma_kernel' --launch-count 4 \
     --section SpeedOfLight --section Occupancy --section WarpStateStats \
     --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --print-units base \
     "$bin/bench_cuda_attention" --rounds=1 >> "$out/ncu_attention.txt" 2>> "$out/ncu_attention.err"
-  echo "ncu (lean forward; backward with cp.async rows and bulk dQ) rc $?"
+  echo "ncu (warp-specialized forward; backward with TMA loads and bulk dQ) rc $?"
   grep -E '^  [a-z_]+.*\(|Duration|Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Block Limit|Stall|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|L2 Hit|Mem Busy|stalled' \
     "$out/ncu_attention.txt" | head -160
 fi

@@ -50,9 +50,10 @@ const Problem kFull{8, 12, 1024, 64, false};  // cuDNN's node takes no causal ma
 
 // Fused with opt-in paths (cuda/kernels/attention_fa2.h) switched on for its calls: the lean wgmma
 // forward, the warp-specialized wgmma forward, the backward staging lse and D by cp.async, the backward's
-// bulk dQ reduction; the last three together (the warp-specialized forward takes precedence over the
-// lean one, so "all" leaves the lean one out).
-enum class Impl { Fused, Math, Cudnn, Lean, Ws, RowsAsync, DqBulk, AllOptIn };
+// bulk dQ reduction, the backward loading Q and dO by TMA (with lse and D by cp.async); the
+// warp-specialized forward with the TMA backward and bulk dQ (the warp-specialized forward takes
+// precedence over the lean one, the TMA backward over rows-async, whose staging it includes).
+enum class Impl { Fused, Math, Cudnn, Lean, Ws, RowsAsync, DqBulk, BwdTma, AllOptIn };
 const char* impl_name(Impl i) {
   switch (i) {
     case Impl::Fused: return "wick-fused";
@@ -62,18 +63,20 @@ const char* impl_name(Impl i) {
     case Impl::Ws: return "+ws";
     case Impl::RowsAsync: return "+rowsasync";
     case Impl::DqBulk: return "+dqbulk";
-    case Impl::AllOptIn: return "+ws+bwd2";
+    case Impl::BwdTma: return "+bwdtma";
+    case Impl::AllOptIn: return "+ws+tma+bulk";
   }
   return "?";
 }
 
 // The opt-in switches impl turns on.
 struct OptIns {
-  bool lean, ws, rows_async, dq_bulk;
+  bool lean, ws, rows_async, dq_bulk, bwd_tma;
 };
 OptIns opt_ins(Impl i) {
   const bool all = i == Impl::AllOptIn;
-  return {i == Impl::Lean, all || i == Impl::Ws, all || i == Impl::RowsAsync, all || i == Impl::DqBulk};
+  return {i == Impl::Lean, all || i == Impl::Ws, i == Impl::RowsAsync, all || i == Impl::DqBulk,
+          all || i == Impl::BwdTma};
 }
 
 // Turns on the opt-in switches impl names for its lifetime (the others as configured: the defaults, or
@@ -84,25 +87,29 @@ class OptInScope {
       : lean_(wick::cuda::attention_wgmma_lean()),
         ws_(wick::cuda::attention_wgmma_ws()),
         rows_(wick::cuda::attention_wgmma_backward_rows_async()),
+        tma_(wick::cuda::attention_wgmma_backward_tma()),
         bulk_(wick::cuda::attention_wgmma_backward_dq_bulk()) {
     const OptIns on = opt_ins(i);
     if (on.lean) wick::cuda::set_attention_wgmma_lean(true);
     if (on.lean) wick::cuda::set_attention_wgmma_ws(false);  // (it would take precedence)
     if (on.ws) wick::cuda::set_attention_wgmma_ws(true);
     if (on.rows_async) wick::cuda::set_attention_wgmma_backward_rows_async(true);
+    if (on.rows_async) wick::cuda::set_attention_wgmma_backward_tma(false);  // (it would take precedence)
+    if (on.bwd_tma) wick::cuda::set_attention_wgmma_backward_tma(true);
     if (on.dq_bulk) wick::cuda::set_attention_wgmma_backward_dq_bulk(true);
   }
   ~OptInScope() {
     wick::cuda::set_attention_wgmma_lean(lean_);
     wick::cuda::set_attention_wgmma_ws(ws_);
     wick::cuda::set_attention_wgmma_backward_rows_async(rows_);
+    wick::cuda::set_attention_wgmma_backward_tma(tma_);
     wick::cuda::set_attention_wgmma_backward_dq_bulk(bulk_);
   }
   OptInScope(const OptInScope&) = delete;
   OptInScope& operator=(const OptInScope&) = delete;
 
  private:
-  bool lean_, ws_, rows_, bulk_;
+  bool lean_, ws_, rows_, tma_, bulk_;
 };
 const char* short_dtype(DType dt) { return dt == wick::kFloat32 ? "fp32" : "bf16"; }
 
@@ -174,12 +181,14 @@ void rows(const Problem& p, DType dt, const std::vector<Impl>& impls, int rounds
   for (size_t i = 0; i < n; ++i) {
     const int64_t lean0 = wick::cuda::attention_wgmma_lean_launches(), ws0 = wick::cuda::attention_wgmma_ws_launches(),
                   rows0 = wick::cuda::attention_wgmma_backward_rows_async_launches(),
+                  tma0 = wick::cuda::attention_wgmma_backward_tma_launches(),
                   bulk0 = wick::cuda::attention_wgmma_backward_dq_bulk_launches();
     for (int b = 0; b < 2; ++b) time_calls(o, impls[i], p.causal, b, 2);
     const OptIns on = opt_ins(impls[i]);
     if ((on.lean && wick::cuda::attention_wgmma_lean_launches() == lean0) ||
         (on.ws && wick::cuda::attention_wgmma_ws_launches() == ws0) ||
         (on.rows_async && wick::cuda::attention_wgmma_backward_rows_async_launches() == rows0) ||
+        (on.bwd_tma && wick::cuda::attention_wgmma_backward_tma_launches() == tma0) ||
         (on.dq_bulk && wick::cuda::attention_wgmma_backward_dq_bulk_launches() == bulk0))
       not_taken.push_back(impl_name(impls[i]));
   }
@@ -203,7 +212,8 @@ int table(int rounds) {
   // bf16 causal: also the opt-in paths on the wgmma kernels (sm_90, head dim 64; elsewhere the same kernels
   // as wick-fused), in the same interleaving.
   rows(kGpt2, wick::kBFloat16,
-       {Impl::Fused, Impl::Lean, Impl::Ws, Impl::RowsAsync, Impl::DqBulk, Impl::AllOptIn, Impl::Math}, rounds);
+       {Impl::Fused, Impl::Lean, Impl::Ws, Impl::RowsAsync, Impl::DqBulk, Impl::BwdTma, Impl::AllOptIn, Impl::Math},
+       rounds);
   rows(kGpt2, wick::kFloat32, {Impl::Fused, Impl::Math}, rounds);
   if (wick::cuda::vendor::cudnn_built())
     rows(kFull, wick::kBFloat16, {Impl::Fused, Impl::Cudnn}, rounds);
@@ -212,8 +222,8 @@ int table(int rounds) {
   wick::cuda::set_attention_backend(wick::cuda::AttentionBackend::Wick);
   std::printf("(median of %d rounds of 5 calls, implementations interleaved; TF/s of useful work: fwd 4BHLLD, "
               "fwd+bwd 14BHLLD, halved for causal; cudnn's backward is wick's where cuDNN builds no backward plan;\n"
-              " +lean, +ws, +rowsasync, +dqbulk: wick-fused with WICK_CUDA_ATTENTION_WGMMA_LEAN, _WS, _BWD_ROWS_ASYNC\n"
-              " or _BWD_DQ_BULK turned on, +ws+bwd2 with the last three)\n",
+              " +lean, +ws, +rowsasync, +dqbulk, +bwdtma: wick-fused with WICK_CUDA_ATTENTION_WGMMA_LEAN, _WS,\n"
+              " _BWD_ROWS_ASYNC, _BWD_DQ_BULK or _BWD_TMA turned on, +ws+tma+bulk with _WS, _BWD_TMA and _BWD_DQ_BULK)\n",
               rounds);
   return 0;
 }

@@ -178,6 +178,15 @@ OptInSwitch& wgmma_bwd_dq_bulk_switch() {
 }
 std::atomic<int64_t> wgmma_bwd_dq_bulk_launches{0};
 
+// The wgmma backward loading Q and dO tiles by TMA and lse and D by cp.async
+// onto mbarriers (wgmma_bwd_tma_kernel): off until a GPU has run
+// CudaAttentionFa2Backward.WgmmaTma* and timed it.
+OptInSwitch& wgmma_bwd_tma_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_BWD_TMA");
+  return s;
+}
+std::atomic<int64_t> wgmma_bwd_tma_launches{0};
+
 OptInSwitch& fa2_backward_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_BWD");
   return s;
@@ -949,9 +958,11 @@ __global__ void __launch_bounds__(kWsThreads, 2)
     if (lane == 0) {
       const int ni = static_cast<int>(n);  // (< 2^31: the grid)
       const int hk = ni % heads.k, bk = ni / heads.k, hv = ni % heads.v, bv = ni / heads.v;
-      mbar_arrive_expect_tx(q_full, kWsConsumers * kWsTile);
-#pragma unroll
-      for (int c = 0; c < kWsConsumers; ++c)
+      // The Q tiles of the warpgroups with a row before L (a warpgroup whose rows all lie past L reads none:
+      // no copy of a box wholly outside the array).
+      const int q_boxes = static_cast<int>(min(int64_t{kWsConsumers}, (L - i0 + 63) / 64));
+      mbar_arrive_expect_tx(q_full, q_boxes * kWsTile);
+      for (int c = 0; c < q_boxes; ++c)
         tma_load_4d(q_tiles + c * kWsTile, &map_q, q_full, 0, static_cast<int>(i0) + 64 * c, ni % heads.q, ni / heads.q);
       int s = 0;
       uint32_t phase = 0;
@@ -1073,7 +1084,7 @@ template <typename T>
 bool launch_ws(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, int64_t N,
                int64_t L, int64_t S, bool causal, double scale) {
   // (TMA coordinates are 32-bit: rows and slices below 2^31.)
-  if (L <= 0 || S <= 0 || L > 0x7fffffff || S > 0x7fffffff || N > 0x7fffffff) return false;
+  if (L <= 0 || S <= 0 || L > 0x7fffffff - kWsRows || S > 0x7fffffff || N > 0x7fffffff) return false;
   CUtensorMap mq, mk, mv;
   if (!(make_slices_map(&mq, q, L, N) && make_slices_map(&mk, k, S, N) && make_slices_map(&mv, v, S, N)))
     return false;
@@ -1525,6 +1536,12 @@ __global__ void __launch_bounds__(kThreads)
 // accumulators at once: ptxas then serializes the wgmma pipeline for lack of
 // registers at one warpgroup per CTA.)
 constexpr int kWgmmaBwdTiles = 7;
+// wgmma_bwd_tma_kernel's tensor maps (make_slices_map) of q and dout, and
+// their slices' heads (slice n is head n % heads of batch n / heads).
+struct BwdMaps {
+  CUtensorMap q, dout;
+  int heads_q, heads_dout;
+};
 constexpr size_t kWgmmaBwdSmem = size_t(kWgmmaBwdTiles) * 64 * 64 * 2 + 4 * kBr * sizeof(float) + 1024;
 
 // Registers: every variant is bounded for 3 CTAs (12 warps) per SM, which
@@ -1556,14 +1573,31 @@ constexpr size_t kWgmmaBwdSmem = size_t(kWgmmaBwdTiles) * 64 * 64 * 2 + 4 * kBr 
 constexpr size_t kWgmmaBwdDqStage = dq_bulk::kTileFloats * sizeof(float);  // 4 warps x 4 KiB
 static_assert(dq_bulk::kTileRows == kBr, "one accumulator tile per query tile");
 
-template <typename T, bool kOverlapDq, bool kRowsAsync = false, bool kDqBulk = false>
-__global__ void __launch_bounds__(kThreads, 3)
-    wgmma_bwd_kernel(const Slices<const T> q, const Slices<const T> k, const Slices<const T> v,
-                     const Slices<const T> dout, const float* __restrict__ lse, const float* __restrict__ Dv,
-                     const Slices<T> dk, const Slices<T> dv, int64_t L, int64_t S, float scale_log2, float scale,
-                     bool causal, float* __restrict__ dq_acc) {
+//
+// kTma (opt-in WICK_CUDA_ATTENTION_WGMMA_BWD_TMA; wgmma_bwd_tma_kernel): the
+// Q and dO tiles come by the bulk tensor copy engine (cuda/kernels/tma.cuh),
+// one thread issuing both boxes of the next query tile onto the mbarrier
+// full[buffer], and lse and D by cp.async (kRowsAsync's staging), whose
+// completion each thread reports on the same barrier
+// (cp.async.mbarrier.arrive.noinc: full counts 1 + 128 arrivals and the
+// boxes' bytes). Each tile then starts with one mbarrier wait instead of the
+// 128 threads' 16-byte copies with their addresses and bounds, a cp.async
+// wait, a proxy fence and a CTA barrier. Buffer b is refilled at the top of
+// the tile after the one that last read it, behind that tile's final CTA
+// barrier; use u of full[b] (tiles b, b + 2, ...) has parity u & 1. K and V
+// stay cp.async copies (once per CTA). dK and dV bit for bit the default
+// kernel's (kRowsAsync's rows and conversion, the same products), dQ the
+// same parts (atomics in another order).
+template <typename T, bool kOverlapDq, bool kRowsAsync, bool kDqBulk, bool kTma>
+__device__ __forceinline__ void wgmma_bwd_body(const Slices<const T> q, const Slices<const T> k,
+                                               const Slices<const T> v, const Slices<const T> dout,
+                                               const float* __restrict__ lse, const float* __restrict__ Dv,
+                                               const Slices<T> dk, const Slices<T> dv, int64_t L, int64_t S,
+                                               float scale_log2, float scale, bool causal, float* __restrict__ dq_acc,
+                                               [[maybe_unused]] const BwdMaps* maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using namespace sm90;
+  static_assert(!kTma || (!kOverlapDq && !kRowsAsync), "the TMA loads: the serial kernel, rows by cp.async");
   constexpr int kD = 64, kTile = 64 * kD;
   constexpr bool kBf16 = std::is_same_v<T, __nv_bfloat16>;
   static_assert(kThreads == 128, "one warpgroup");
@@ -1590,15 +1624,44 @@ __global__ void __launch_bounds__(kThreads, 3)
   const T* __restrict__ qn = q.row(n, 0);
   const T* __restrict__ don = dout.row(n, 0);
 
+  // kTma: full[b] after the row vectors (and kDqBulk's staging tile); the query tile `tile`'s Q and dO boxes
+  // into buffer b, issued by thread 0 (i0 < L < 2^31, n < 2^31: the host's checks).
+  [[maybe_unused]] const uint32_t full0 = smem_addr(D_s + 2 * kBr) + (kDqBulk ? kWgmmaBwdDqStage : 0);
+  [[maybe_unused]] int hq = 0, bq = 0, hd = 0, bd = 0;  // (head, batch) of slice n in the two maps
+  if constexpr (kTma) {
+    const int ni = static_cast<int>(n);
+    hq = ni % maps->heads_q, bq = ni / maps->heads_q, hd = ni % maps->heads_dout, bd = ni / maps->heads_dout;
+  }
+  [[maybe_unused]] auto issue_tile = [&](int64_t tile, int b) {
+    const uint32_t bar = full0 + 8 * b;
+    const int row = static_cast<int>(istart + tile * kBr);
+    mbar_arrive_expect_tx(bar, 2 * kTile * sizeof(T));
+    tma_load_4d(smem_addr(Qs + b * kTile), &maps->q, bar, 0, row, hq, bq);
+    tma_load_4d(smem_addr(dOs + b * kTile), &maps->dout, bar, 0, row, hd, bd);
+  };
+  if constexpr (kTma) {
+    if (threadIdx.x == 0) {
+      mbar_init(full0, 1 + kThreads);
+      mbar_init(full0 + 8, 1 + kThreads);
+      mbar_init_fence();
+    }
+    __syncthreads();
+  }
   if (ntiles > 0) {
     load_tile_async<kD>(Ks, k.row(n, j0), k.ld(), S - j0);
     load_tile_async<kD>(Vs, v.row(n, j0), v.ld(), S - j0);
-    load_tile_async<kD>(Qs, qn + istart * q.ld(), q.ld(), L - istart);
-    load_tile_async<kD>(dOs, don + istart * dout.ld(), dout.ld(), L - istart);
-    if constexpr (kRowsAsync)
+    if constexpr (kTma) {
+      if (threadIdx.x == 0) issue_tile(0, 0);
       stage_query_rows_async(lse_s, D_s, lse + n * L, Dv + n * L, istart, L);
-    else
-      stage_query_rows(lse_s, D_s, lse + n * L, Dv + n * L, istart, L);
+      cp_async_mbar_arrive_noinc(full0);  // (after K and V too: they have landed when full[0] completes)
+    } else {
+      load_tile_async<kD>(Qs, qn + istart * q.ld(), q.ld(), L - istart);
+      load_tile_async<kD>(dOs, don + istart * dout.ld(), dout.ld(), L - istart);
+      if constexpr (kRowsAsync)
+        stage_query_rows_async(lse_s, D_s, lse + n * L, Dv + n * L, istart, L);
+      else
+        stage_query_rows(lse_s, D_s, lse + n * L, Dv + n * L, istart, L);
+    }
   }
   cp_async_commit();
 
@@ -1615,7 +1678,20 @@ __global__ void __launch_bounds__(kThreads, 3)
   for (int64_t tile = 0; tile < ntiles; ++tile) {
     const int buf = static_cast<int>(tile & 1);
     const int64_t i0 = istart + tile * kBr;
-    if (tile + 1 < ntiles) {
+    if constexpr (kTma) {
+      // Buffer buf ^ 1 was last read in the previous tile, before its final barrier.
+      if (tile + 1 < ntiles) {
+        if (threadIdx.x == 0) issue_tile(tile + 1, buf ^ 1);
+        stage_query_rows_async(lse_s + (buf ^ 1) * kBr, D_s + (buf ^ 1) * kBr, lse + n * L, Dv + n * L, i0 + kBr, L);
+        cp_async_mbar_arrive_noinc(full0 + 8 * (buf ^ 1));
+      }
+      if (tile == 0) {  // K and V (cp.async, the generic proxy), visible to wgmma after the barrier
+        cp_async_wait<0>();
+        fence_proxy_async();
+        __syncthreads();
+      }
+      mbar_wait(full0 + 8 * buf, static_cast<uint32_t>(tile >> 1) & 1u);
+    } else if (tile + 1 < ntiles) {
       const int64_t in = i0 + kBr;
       load_tile_async<kD>(Qs + (buf ^ 1) * kTile, qn + in * q.ld(), q.ld(), L - in);
       load_tile_async<kD>(dOs + (buf ^ 1) * kTile, don + in * dout.ld(), dout.ld(), L - in);
@@ -1628,8 +1704,10 @@ __global__ void __launch_bounds__(kThreads, 3)
     } else {
       cp_async_wait<0>();
     }
-    fence_proxy_async();  // this thread's cp.async writes, visible to wgmma after the barrier
-    __syncthreads();
+    if constexpr (!kTma) {
+      fence_proxy_async();  // this thread's cp.async writes, visible to wgmma after the barrier
+      __syncthreads();
+    }
     const uint32_t tile_bytes = static_cast<uint32_t>(buf) * kTile * sizeof(T);
     const float* lb = lse_s + buf * kBr;
     const float* Db = D_s + buf * kBr;
@@ -1654,7 +1732,7 @@ __global__ void __launch_bounds__(kThreads, 3)
     fence_operands(dpt);
 
     const bool need_mask = i0 + kBr > L || j0 + kBc > S || (causal && i0 < j0 + kBc - 1);
-    softmax_grad_tile<kRowsAsync>(reinterpret_cast<float(&)[kBc / 8][4]>(st), reinterpret_cast<float(&)[kBc / 8][4]>(dpt), lb, Db,
+    softmax_grad_tile<kRowsAsync || kTma>(reinterpret_cast<float(&)[kBc / 8][4]>(st), reinterpret_cast<float(&)[kBc / 8][4]>(dpt), lb, Db,
                       i0, j0, L, S, causal, need_mask, scale_log2, warp, lane);
     uint32_t pa[kBc / 16][4], sa[kBc / 16][4];  // p^T and ds^T as A operands (k = the 64 queries)
     c_to_a<T>(pa, reinterpret_cast<const float(&)[kBc / 8][4]>(st));
@@ -1745,6 +1823,26 @@ __global__ void __launch_bounds__(kThreads, 3)
 #endif
 }
 
+template <typename T, bool kOverlapDq, bool kRowsAsync = false, bool kDqBulk = false>
+__global__ void __launch_bounds__(kThreads, 3)
+    wgmma_bwd_kernel(const Slices<const T> q, const Slices<const T> k, const Slices<const T> v,
+                     const Slices<const T> dout, const float* __restrict__ lse, const float* __restrict__ Dv,
+                     const Slices<T> dk, const Slices<T> dv, int64_t L, int64_t S, float scale_log2, float scale,
+                     bool causal, float* __restrict__ dq_acc) {
+  wgmma_bwd_body<T, kOverlapDq, kRowsAsync, kDqBulk, false>(q, k, v, dout, lse, Dv, dk, dv, L, S, scale_log2, scale,
+                                                            causal, dq_acc, nullptr);
+}
+
+template <typename T, bool kDqBulk>
+__global__ void __launch_bounds__(kThreads, 3)
+    wgmma_bwd_tma_kernel(const __grid_constant__ BwdMaps maps, const Slices<const T> q, const Slices<const T> k,
+                         const Slices<const T> v, const Slices<const T> dout, const float* __restrict__ lse,
+                         const float* __restrict__ Dv, const Slices<T> dk, const Slices<T> dv, int64_t L, int64_t S,
+                         float scale_log2, float scale, bool causal, float* __restrict__ dq_acc) {
+  wgmma_bwd_body<T, false, false, kDqBulk, true>(q, k, v, dout, lse, Dv, dk, dv, L, S, scale_log2, scale, causal,
+                                                 dq_acc, &maps);
+}
+
 // dq = scale * acc, rounded to T (the fused backward's last step): acc is
 // the packed float32 [N L, kD], dq any slice layout (4-byte aligned rows).
 // One warp per row, lanes on adjacent pairs.
@@ -1809,27 +1907,45 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
     const bool pipe = wgmma && wgmma_bwd_pipe_switch().on();
     const bool rows_async = wgmma && !pipe && wgmma_bwd_rows_async_switch().on();
     const bool bulk = kD == 64 && wgmma && !pipe && wgmma_bwd_dq_bulk_switch().on();
+    // The TMA loads (before the cp.async rows, which they include) where tensor maps describe q and dout.
+    BwdMaps maps{};
+    const bool tma = kD == 64 && wgmma && !pipe && wgmma_bwd_tma_switch().on() && L <= 0x7fffffff &&
+                     make_slices_map(&maps.q, q, L, N) && make_slices_map(&maps.dout, dout, L, N);
+    if (tma) {
+      maps.heads_q = static_cast<int>(slice_layout(q)->heads);
+      maps.heads_dout = static_cast<int>(slice_layout(dout)->heads);
+    }
     const int64_t n = bulk ? N * ((L + kBr - 1) / kBr) * kBr * kD : N * L * kD;
     Tensor acc = empty({n}, TensorOptions(kFloat32).device(q.device()));
     float* ap = static_cast<float*>(acc.data_ptr_raw());
     WICK_CUDA_CHECK(cudaMemsetAsync(ap, 0, static_cast<size_t>(n) * sizeof(float), current_stream()));
     const size_t smem = !wgmma ? kDkdvSmem + size_t(kBc) * kBr * sizeof(T)  // + the ds^T tile
-                               : kWgmmaBwdSmem + (bulk ? kWgmmaBwdDqStage : 0);
-    auto kernel = !wgmma       ? fa2_dkdv_kernel<T, kD, true>
-                  : pipe       ? wgmma_bwd_kernel<T, true>
-                  : rows_async ? (bulk ? wgmma_bwd_kernel<T, false, true, true> : wgmma_bwd_kernel<T, false, true>)
-                               : (bulk ? wgmma_bwd_kernel<T, false, false, true> : wgmma_bwd_kernel<T, false>);
-    if (rows_async) wgmma_bwd_rows_async_launches.fetch_add(1, std::memory_order_relaxed);
-    if (bulk) wgmma_bwd_dq_bulk_launches.fetch_add(1, std::memory_order_relaxed);
-    WICK_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+                               : kWgmmaBwdSmem + (bulk ? kWgmmaBwdDqStage : 0) + (tma ? 16 : 0);  // + full[2]
     // The wgmma kernels' 3 CTAs per SM fit only the largest shared-memory carveout (3 x 59 KiB, with bulk
     // dQ 3 x 75 KiB, of 228); the carveout is a hint the driver otherwise picks itself.
-    if (wgmma)
-      WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                           static_cast<int>(cudaSharedmemCarveoutMaxShared)));
-    kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem, current_stream()>>>(
-        qp, kp, vp, gp, lp, Dp, slices_of<T>(dk), slices_of<T>(dv), L, S, scale_log2, sc, causal, ap);
+    auto prepare = [&](auto kernel) {
+      WICK_CUDA_CHECK(
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+      if (wgmma)
+        WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                             static_cast<int>(cudaSharedmemCarveoutMaxShared)));
+      return kernel;
+    };
+    if (tma) {
+      auto kernel = prepare(bulk ? wgmma_bwd_tma_kernel<T, true> : wgmma_bwd_tma_kernel<T, false>);
+      kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem, current_stream()>>>(
+          maps, qp, kp, vp, gp, lp, Dp, slices_of<T>(dk), slices_of<T>(dv), L, S, scale_log2, sc, causal, ap);
+      wgmma_bwd_tma_launches.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      auto kernel = prepare(!wgmma       ? fa2_dkdv_kernel<T, kD, true>
+                            : pipe       ? wgmma_bwd_kernel<T, true>
+                            : rows_async ? (bulk ? wgmma_bwd_kernel<T, false, true, true> : wgmma_bwd_kernel<T, false, true>)
+                                         : (bulk ? wgmma_bwd_kernel<T, false, false, true> : wgmma_bwd_kernel<T, false>));
+      kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem, current_stream()>>>(
+          qp, kp, vp, gp, lp, Dp, slices_of<T>(dk), slices_of<T>(dv), L, S, scale_log2, sc, causal, ap);
+      if (rows_async) wgmma_bwd_rows_async_launches.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (bulk) wgmma_bwd_dq_bulk_launches.fetch_add(1, std::memory_order_relaxed);
     WICK_CUDA_CHECK_LAUNCH();
     if (bulk)
       fa2_dq_convert_bulk_kernel<T><<<grid_for(n / 4, 256), 256, 0, current_stream()>>>(slices_of<T>(dq), ap, N, L, sc);
@@ -1912,6 +2028,9 @@ int64_t attention_wgmma_lean_launches() { return wgmma_lean_launches.load(std::m
 void set_attention_wgmma_ws(bool on) { wgmma_ws_switch().set(on); }
 bool attention_wgmma_ws() { return wgmma_ws_switch().on(); }
 int64_t attention_wgmma_ws_launches() { return wgmma_ws_launches.load(std::memory_order_relaxed); }
+void set_attention_wgmma_backward_tma(bool on) { wgmma_bwd_tma_switch().set(on); }
+bool attention_wgmma_backward_tma() { return wgmma_bwd_tma_switch().on(); }
+int64_t attention_wgmma_backward_tma_launches() { return wgmma_bwd_tma_launches.load(std::memory_order_relaxed); }
 bool attention_wgmma_pipelined() { return wgmma_pipe_switch().on(); }
 void set_attention_wgmma_backward_pipelined(bool on) { wgmma_bwd_pipe_switch().set(on); }
 void set_attention_wgmma_backward_dq_bulk(bool on) { wgmma_bwd_dq_bulk_switch().set(on); }

@@ -121,6 +121,21 @@ void set_attention_wgmma_backward_dq_bulk(bool on);
 bool attention_wgmma_backward_dq_bulk();
 int64_t attention_wgmma_backward_dq_bulk_launches();
 
+// The wgmma backward with its Q and dO tiles loaded by the bulk tensor copy
+// engine (TMA, one thread issuing both boxes of the next query tile onto an
+// mbarrier) and lse and D by cp.async reporting on the same barrier: each
+// tile starts with one barrier wait instead of every thread's 16-byte copies,
+// a cp.async wait, a proxy fence and a CTA barrier. dK and dV bit for bit the
+// default kernel's. Applies where the wgmma backward does and tensor maps
+// describe q and dout (not a broadcast dim of stride 0), with or without
+// bulk dQ, unless the pipelined one is on; takes precedence over
+// rows-async, whose row staging it includes. Off until a GPU has run
+// CudaAttentionFa2Backward.WgmmaTma* and timed it
+// (WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=1). The counter: its launches.
+void set_attention_wgmma_backward_tma(bool on);
+bool attention_wgmma_backward_tma();
+int64_t attention_wgmma_backward_tma_launches();
+
 // The backward in the same style (attention_fa2.cu, "backward"): dK/dV and
 // dQ by two kernels on mma.sync with P and dS register-resident, no atomics
 // (deterministic, like the general backward). Taken by

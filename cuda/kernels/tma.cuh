@@ -67,6 +67,13 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
       "r"(parity)
       : "memory");
 }
+// Arrives on `bar` once every cp.async copy the calling thread issued before
+// has landed (its writes then visible to the threads that see the phase
+// complete). .noinc: the arrival is one of those the barrier was initialized
+// to expect.
+__device__ __forceinline__ void cp_async_mbar_arrive_noinc(uint32_t bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
 // Box (c0 = k, c1 = row, c2 = batch) of the tensor map into shared memory at
 // `dst`; completion adds the box's bytes to barrier `bar`'s transaction count.
 __device__ __forceinline__ void tma_load_3d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1, int c2) {

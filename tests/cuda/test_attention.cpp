@@ -1388,6 +1388,8 @@ TEST(CudaAttentionFa2Backward, WgmmaRowsAsyncEqualsTheDefaultKernel) {
   const test::SwitchScope restore_pipe(cuda::attention_wgmma_backward_pipelined,
                                        cuda::set_attention_wgmma_backward_pipelined);
   cuda::set_attention_wgmma_backward_pipelined(false);  // (it would take the launches)
+  const test::SwitchScope restore_tma(cuda::attention_wgmma_backward_tma, cuda::set_attention_wgmma_backward_tma);
+  cuda::set_attention_wgmma_backward_tma(false);  // (likewise)
   const int64_t before = cuda::attention_wgmma_backward_rows_async_launches();
   const int64_t runs = expect_backward_variant_equals_default(cuda::set_attention_wgmma_backward_rows_async, 13300);
   EXPECT_EQ(cuda::attention_wgmma_backward_rows_async_launches(), before + runs)
@@ -1442,6 +1444,8 @@ TEST(CudaAttentionFa2Backward, WgmmaDqBulkEqualsTheDefaultKernel) {
   const test::SwitchScope restore_pipe(cuda::attention_wgmma_backward_pipelined,
                                        cuda::set_attention_wgmma_backward_pipelined);
   cuda::set_attention_wgmma_backward_pipelined(false);  // (it would take the launches)
+  const test::SwitchScope restore_tma(cuda::attention_wgmma_backward_tma, cuda::set_attention_wgmma_backward_tma);
+  cuda::set_attention_wgmma_backward_tma(false);  // (WgmmaTmaEqualsTheDefaultKernel runs it with bulk dQ)
   for (bool rows_async : {false, true}) {
     SCOPED_TRACE(rows_async ? "with the cp.async row staging" : "alone");
     cuda::set_attention_wgmma_backward_rows_async(rows_async);
@@ -1454,6 +1458,39 @@ TEST(CudaAttentionFa2Backward, WgmmaDqBulkEqualsTheDefaultKernel) {
   cuda::set_attention_wgmma_backward_rows_async(false);
   cuda::set_attention_wgmma_backward_dq_bulk(true);
   expect_gradients_match_cpu({{1, 1, false}, {17, 33, true}, {130, 200, false}, {200, 70, true}}, {64}, 14100);
+}
+
+// The wgmma backward loading Q and dO by TMA and lse and D by cp.async onto
+// mbarriers (set_attention_wgmma_backward_tma): the default kernel's values
+// in shared memory (the copy engine's zero-filled rows past L, rows-async's
+// lse and D), so dk and dv bit for bit the default kernel's, dq within the
+// atomics' reordering; lengths whose query tiles end past L, one query,
+// GPT-2's; alone and with the bulk dQ reduction (both instantiations); the
+// launch counter; then against the float64 CPU.
+TEST(CudaAttentionFa2Backward, WgmmaTmaEqualsTheDefaultKernel) {
+  WICK_SKIP_WITHOUT_WGMMA();
+  Fa2Selected fwd;
+  Fa2BackwardSelected bwd;
+  WgmmaBackwardSelected wgmma;
+  const test::SwitchScope restore(cuda::attention_wgmma_backward_tma, cuda::set_attention_wgmma_backward_tma);
+  const test::SwitchScope restore_bulk(cuda::attention_wgmma_backward_dq_bulk,
+                                       cuda::set_attention_wgmma_backward_dq_bulk);
+  const test::SwitchScope restore_pipe(cuda::attention_wgmma_backward_pipelined,
+                                       cuda::set_attention_wgmma_backward_pipelined);
+  cuda::set_attention_wgmma_backward_pipelined(false);  // (it would take the launches)
+  for (bool bulk : {false, true}) {
+    SCOPED_TRACE(bulk ? "with the bulk dQ reduction" : "alone");
+    cuda::set_attention_wgmma_backward_dq_bulk(bulk);
+    const int64_t before = cuda::attention_wgmma_backward_tma_launches();
+    const int64_t runs =
+        expect_backward_variant_equals_default(cuda::set_attention_wgmma_backward_tma, bulk ? 14500 : 14300);
+    EXPECT_EQ(cuda::attention_wgmma_backward_tma_launches(), before + runs) << "not every backward took the TMA loads";
+  }
+  cuda::set_attention_wgmma_backward_dq_bulk(false);
+  cuda::set_attention_wgmma_backward_tma(true);
+  const int64_t before_op = cuda::attention_wgmma_backward_tma_launches();
+  expect_gradients_match_cpu({{1, 1, false}, {17, 33, true}, {130, 200, false}, {200, 70, true}}, {64}, 14700);
+  EXPECT_GT(cuda::attention_wgmma_backward_tma_launches(), before_op) << "the op did not run the TMA loads";
 }
 
 TEST(CudaAttentionFa2Backward, WgmmaAgreesWithTheMmaSyncFusedBackward) {
