@@ -894,7 +894,9 @@ __global__ void __launch_bounds__(kThreads)
 //  - no cp.async, address arithmetic or proxy fence on the consumers' issue
 //    path (the serial forward is issue-bound: Nsight Compute, an H200), and
 //    no CTA barrier in the loop: a stage is refilled as soon as both
-//    warpgroups are done with it, up to kWsStages - 1 tiles ahead.
+//    warpgroups are done with it, up to kWsStages - 1 tiles ahead;
+//  - o's rescaling skipped on tiles where no row of the warp has a new
+//    maximum (it would multiply by exactly 1).
 // Each warpgroup multiplies exactly the tiles, in the same order, with the
 // same masks and arithmetic, as the serial kernel's CTA at its 64 rows
 // (causal: the first warpgroup's keys end 64 earlier; it only waits for and
@@ -906,10 +908,13 @@ __global__ void __launch_bounds__(kThreads)
 // arrives on empty[s] for a use only after waiting for that use's full[s],
 // which the producer issued after phase r - 1 of empty[s] completed: no
 // arrival can count towards the previous phase.
-// Registers: at most 112 per thread (__launch_bounds__(288, 2); the serial
-// kernel needs 95), 2 CTAs (4 consumer warpgroups) per SM. Shared memory: 2
-// Q tiles and kWsStages x (K, V) of 8 KiB, 64 KiB, plus the barriers and 1
-// KiB of alignment slack.
+// Registers: __launch_bounds__(288, 2), 2 CTAs (4 consumer warpgroups) per
+// SM; ptxas (CUDA 13) allocates 96 per thread, no spill. SASS per consumer
+// warp and unmasked key tile: about 335 instructions (the serial kernel's
+// about 416, 95 of them its copies; with one softmax call instead of two,
+// about 300 more on every tile: see there). Shared memory: 2 Q tiles and
+// kWsStages x (K, V) of 8 KiB, 64 KiB, plus the barriers and 1 KiB of
+// alignment slack.
 constexpr int kWsConsumers = 2;                         // consumer warpgroups, 64 query rows each
 constexpr int kWsRows = 64 * kWsConsumers;              // query rows per CTA
 constexpr int kWsThreads = 128 * kWsConsumers + 32;     // + the producer warp
@@ -1020,14 +1025,21 @@ __global__ void __launch_bounds__(kWsThreads, 2)
       wgmma_wait<0>();
       fence_operands(sc);
 
+      // (Two calls with a literal need_mask: with one, ptxas computed the 32 mask predicates, about 300
+      // instructions, on every tile while the product ran, instead of branching past them.)
       const bool need_mask = j0 + kBc > S || (causal && j0 + kBc - 1 > r0);
       uint32_t pf[kBc / 16][4];
+      float alpha[2];
       auto& sf = reinterpret_cast<float(&)[kNB][4]>(sc);
-      auto& of = reinterpret_cast<float(&)[kOB][4]>(o);
       if (need_mask)
-        online_softmax_tile<T, kOB>(sf, m, l, of, pf, j0, row0, S, causal, true, scale_log2, t);
+        online_softmax_stats<T>(sf, m, l, alpha, pf, j0, row0, S, causal, true, scale_log2, t);
       else
-        online_softmax_tile<T, kOB>(sf, m, l, of, pf, j0, row0, S, causal, false, scale_log2, t);
+        online_softmax_stats<T>(sf, m, l, alpha, pf, j0, row0, S, causal, false, scale_log2, t);
+      // o *= alpha, skipped where it would multiply by exactly 1 (no row of the warp has a new max, so
+      // alpha = 2^0 = 1): the same bits without the 32 multiplies, as on most tiles past the first few
+      // when a row's largest scores come early (FlashAttention-4's observation).
+      if (!__all_sync(0xffffffffu, alpha[0] == 1.f && alpha[1] == 1.f))
+        rescale_rows(reinterpret_cast<float(&)[kOB][4]>(o), alpha);
 
       // o += P V (k = the tile's 64 keys, 16 per step: the V tile's rows).
       wgmma_fence();
@@ -1653,7 +1665,8 @@ __device__ __forceinline__ void wgmma_bwd_body(const Slices<const T> q, const Sl
     if constexpr (kTma) {
       if (threadIdx.x == 0) issue_tile(0, 0);
       stage_query_rows_async(lse_s, D_s, lse + n * L, Dv + n * L, istart, L);
-      cp_async_mbar_arrive_noinc(full0);  // (after K and V too: they have landed when full[0] completes)
+      cp_async_mbar_arrive_noinc(full0);  // (K and V have landed too when full[0] completes; still, the
+                                          // generic-proxy copies need tile 0's proxy fence before wgmma)
     } else {
       load_tile_async<kD>(Qs, qn + istart * q.ld(), q.ld(), L - istart);
       load_tile_async<kD>(dOs, don + istart * dout.ld(), dout.ld(), L - istart);

@@ -1478,6 +1478,9 @@ TEST(CudaAttentionFa2Backward, WgmmaTmaEqualsTheDefaultKernel) {
   const test::SwitchScope restore_pipe(cuda::attention_wgmma_backward_pipelined,
                                        cuda::set_attention_wgmma_backward_pipelined);
   cuda::set_attention_wgmma_backward_pipelined(false);  // (it would take the launches)
+  const test::SwitchScope restore_rows(cuda::attention_wgmma_backward_rows_async,
+                                       cuda::set_attention_wgmma_backward_rows_async);
+  cuda::set_attention_wgmma_backward_rows_async(false);  // (the default kernel on the other side)
   for (bool bulk : {false, true}) {
     SCOPED_TRACE(bulk ? "with the bulk dQ reduction" : "alone");
     cuda::set_attention_wgmma_backward_dq_bulk(bulk);
@@ -1487,6 +1490,34 @@ TEST(CudaAttentionFa2Backward, WgmmaTmaEqualsTheDefaultKernel) {
     EXPECT_EQ(cuda::attention_wgmma_backward_tma_launches(), before + runs) << "not every backward took the TMA loads";
   }
   cuda::set_attention_wgmma_backward_dq_bulk(false);
+  // Head views read in place, as GPT-2's: q, k, v of a [B, L, 3, H, 64] projection (rows 768 bytes apart,
+  // heads 128), dout of a [B, L, H, 64] gradient (rows 256 bytes apart): q's and dout's maps with heads
+  // and strides of their own.
+  uint64_t seed = 14600;
+  for (DType dt : {kBFloat16, kFloat16})
+    for (auto [L, causal] : {std::pair<int64_t, bool>{200, false}, {200, true}, {1024, true}}) {
+      SCOPED_TRACE(testing::Message() << dt << " views L=" << L << " causal=" << causal);
+      const TensorOptions o = TensorOptions(dt).device(kCuda);
+      Generator g(seed++);
+      const Tensor qkv = randn({2, L, 3, 2, 64}, o, &g);
+      const Tensor q = qkv.select(2, 0).transpose(1, 2), k = qkv.select(2, 1).transpose(1, 2),
+                   v = qkv.select(2, 2).transpose(1, 2), dout = randn({2, L, 2, 64}, o, &g).transpose(1, 2);
+      Tensor out = empty({2, 2, L, 64}, o), lse = empty({4 * L}, TensorOptions(kFloat32).device(kCuda));
+      cuda::attention_forward(out, lse, q, k, v, Tensor(), Tensor(), causal, 0.125);
+      DeviceGrads gr[2];
+      const int64_t launched = cuda::attention_wgmma_backward_tma_launches();
+      for (int on = 0; on < 2; ++on) {
+        cuda::set_attention_wgmma_backward_tma(on == 1);
+        gr[on].dq = full({2, 2, L, 64}, Scalar(7.0), o), gr[on].dk = full({2, 2, L, 64}, Scalar(7.0), o),
+        gr[on].dv = full({2, 2, L, 64}, Scalar(7.0), o);
+        cuda::attention_backward(gr[on].dq, gr[on].dk, gr[on].dv, q, k, v, Tensor(), Tensor(), causal, 0.125, out,
+                                 dout, lse);
+      }
+      EXPECT_EQ(cuda::attention_wgmma_backward_tma_launches(), launched + 1) << "the views did not take the TMA loads";
+      EXPECT_TRUE(all_equal(f32(gr[1].dk), f32(gr[0].dk))) << "dk";
+      EXPECT_TRUE(all_equal(f32(gr[1].dv), f32(gr[0].dv))) << "dv";
+      EXPECT_LT(rel_error(gr[1].dq, gr[0].dq), dt == kBFloat16 ? 4e-3 : 1e-3) << "dq";
+    }
   cuda::set_attention_wgmma_backward_tma(true);
   const int64_t before_op = cuda::attention_wgmma_backward_tma_launches();
   expect_gradients_match_cpu({{1, 1, false}, {17, 33, true}, {130, 200, false}, {200, 70, true}}, {64}, 14700);
