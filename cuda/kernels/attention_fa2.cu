@@ -1107,6 +1107,10 @@ bool launch_ws(const Tensor& out, const Tensor& lse, const Tensor& q, const Tens
   auto kernel = wgmma_forward_ws_kernel<T>;
   WICK_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kWgmmaWsSmem)));
+  // 2 CTAs per SM need 2 x 66 KiB of the carveout (a hint the driver otherwise picks itself); the loads
+  // bypass L1.
+  WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                       static_cast<int>(cudaSharedmemCarveoutMaxShared)));
   kernel<<<static_cast<unsigned>(blocks), kWsThreads, kWgmmaWsSmem, current_stream()>>>(
       mq, mk, mv, slices_of<T>(out), static_cast<float*>(lse.data_ptr_raw()), L, S, heads,
       static_cast<float>(scale * 1.4426950408889634), causal);
