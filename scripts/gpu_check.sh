@@ -281,7 +281,7 @@ optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CU
 # cp.async-staged backward are to run; their own tests run them.)
 optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
 optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1 WICK_CUDA_SIMT_ROWS64=1 WICK_CUDA_INDEX_ADD_SORTED=1"
-optin="$optin WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=1"
+optin="$optin WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=1 WICK_CUDA_GEMM_CLUSTER_K=1"
 # Each spec: environment assignments, then the test binary (the last word). Run one after another:
 # several at once would time each other's GPU work in the amp training run.
 for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -371,6 +371,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): 
     ("WICK_CUDA_TOPK_SELECT", "test_cuda_sort", ["CudaSort.TopkRadixSelect"]),
     ("WICK_CUDA_SIMT_WIDE", "test_cuda_gemm", ["CudaGemm.SimtWideTiles"]),
     ("WICK_CUDA_SIMT_ROWS64", "test_cuda_gemm", ["CudaGemm.SimtRows64Tiles"]),
+    ("WICK_CUDA_GEMM_CLUSTER_K", "test_cuda_gemm", ["CudaGemm.ClusterSplitK"]),
     ("WICK_CUDA_INDEX_ADD_SORTED", "test_cuda_indexing", ["CudaIndexing.IndexAddSorted"]),
 ]
 rcs = [open(f).read().strip() for f in glob.glob(os.path.join(d, "alt_*_optin.rc"))]
@@ -552,9 +553,10 @@ fi
 if want ncu-gemm 90 && [ -x "$bin/bench_cuda_gemm" ] && command -v ncu >/dev/null; then
   section ncu-gemm "the GEMM rows furthest from cuBLAS under ncu (wick's kernels and cuBLAS's, one round)"
   for row in "bf16 768x768x8192" "fp32 8192x3072x768"; do
-    # (The first 8 product kernels: wick's two warm-up calls (main kernel + fixup or split-K sum), then
-    # cuBLAS's and cuBLASLt's; the operands' init kernels do not match.)
-    timeout 60 ncu -k regex:'gemm|nvjet|xmma|cutlass|fixup|split_reduce' --launch-count 8 \
+    # (The first 10 product kernels: wick's two warm-up calls (main kernel + fixup or split-K sum), then
+    # cuBLAS's and cuBLASLt's, then the ck column's (cluster split-K: one kernel a call); the operands'
+    # init kernels do not match.)
+    timeout 60 ncu -k regex:'gemm|nvjet|xmma|cutlass|fixup|split_reduce' --launch-count 10 \
       --section SpeedOfLight --section Occupancy --section LaunchStats \
       --section WarpStateStats --section MemoryWorkloadAnalysis \
       --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --print-units base \

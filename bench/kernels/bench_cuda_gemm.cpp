@@ -127,11 +127,12 @@ struct Operands {
 // tile switches for the batch (0 off, 1 on), simt_async >= 0 the float32
 // cp.async SIMT kernel's, and restore them after.
 double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int narrow = -1, int persistent = -1,
-                  int store = -1, int rows64 = -1, int simt_async = -1, int simt_rows64 = -1) {
+                  int store = -1, int rows64 = -1, int simt_async = -1, int simt_rows64 = -1, int cluster_k = -1) {
   const bool was_sk = wick::cuda::wgmma_stream_k(), was_narrow = wick::cuda::wgmma_narrow_tiles(),
              was_persistent = wick::cuda::wgmma_persistent(), was_store = wick::cuda::wgmma_tma_store(),
              was_rows64 = wick::cuda::wgmma_rows64(), was_async = wick::cuda::gemm_simt_async(),
-             was_simt_rows64 = wick::cuda::gemm_simt_rows64();
+             was_simt_rows64 = wick::cuda::gemm_simt_rows64(), was_ck = wick::cuda::wgmma_cluster_k();
+  if (cluster_k >= 0) wick::cuda::set_wgmma_cluster_k(cluster_k == 1);
   if (simt_async >= 0) wick::cuda::set_gemm_simt_async(simt_async == 1);
   if (simt_rows64 >= 0) wick::cuda::set_gemm_simt_rows64(simt_rows64 == 1);
   if (rows64 >= 0) wick::cuda::set_wgmma_rows64(rows64 == 1);
@@ -151,6 +152,7 @@ double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int
   wick::cuda::set_wgmma_rows64(was_rows64);
   wick::cuda::set_gemm_simt_async(was_async);
   wick::cuda::set_gemm_simt_rows64(was_simt_rows64);
+  wick::cuda::set_wgmma_cluster_k(was_ck);
   return t;
 }
 
@@ -205,6 +207,7 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, const std::
     const char* name;
     int simt_rows64 = -1;
     bool pending = false;  // an opt-in path not yet decided on: timed in --lean too, where it applies
+    int cluster_k = -1;
   };
   // The alternate columns. float32 rows: the register-staged SIMT kernel (sm_80+). bf16 rows, on
   // compute capability 9.0: the wgmma kernel with {stream-K, 192-wide, persistent, TMA store, 64-row tiles
@@ -217,11 +220,14 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, const std::
       {GemmBackend::Wgmma, 0, 1, 0, 0, 0, -1, "+192"},   {GemmBackend::Wgmma, 0, 1, 1, 0, 0, -1, "+p"},
       {GemmBackend::Wgmma, 1, 0, 0, 1, 0, -1, "+sk+st"}, {GemmBackend::Wgmma, 0, 1, 1, 1, 0, -1, "+p+st"},
       {GemmBackend::Wgmma, 0, 1, 1, 0, 1, -1, "+p+64r"}};
+  // (ck: the defaults with cluster split-K where its plan takes it, bf16 on compute capability 9.0.)
+  const Alt wgmma_pending[] = {{GemmBackend::Wick, -1, -1, -1, -1, -1, -1, "ck", -1, true, 1}};
   std::vector<Alt> cols;
   for (const Alt& a : f32_alts)
     if (!lean || a.pending) cols.push_back(a);
   const int kF32 = static_cast<int>(cols.size());
   if (!lean) cols.insert(cols.end(), std::begin(wgmma_alts), std::end(wgmma_alts));
+  cols.insert(cols.end(), std::begin(wgmma_pending), std::end(wgmma_pending));
   const int kCols = static_cast<int>(cols.size());
   const bool sm80 = wick::cuda::device_properties(wick::cuda::current_device()).major >= 8;
   std::printf("%-44s %9s", "shape (MxNxK)", "wick");
@@ -246,14 +252,17 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, const std::
       }
       auto run = [&](const Alt& a, int calls) {
         return time_calls(o, a.be, calls, a.stream_k, a.narrow, a.persistent, a.store, a.rows64, a.simt_async,
-                          a.simt_rows64);
+                          a.simt_rows64, a.cluster_k);
       };
       double one = 0;
       bool r64_fell_back = false;  // the r64 column's kernel did not run (its launch counter): it would time the default
+      bool ck_fell_back = false;   // likewise the ck column's (where the plan keeps stream-K or none applies)
       for (const Alt& a : alts) {
-        const int64_t r64_before = wick::cuda::gemm_simt_rows64_products();
+        const int64_t r64_before = wick::cuda::gemm_simt_rows64_products(),
+                      ck_before = wick::cuda::wgmma_cluster_k_products();
         run(a, 2);
         if (a.simt_rows64 == 1 && wick::cuda::gemm_simt_rows64_products() == r64_before) r64_fell_back = true;
+        if (a.cluster_k == 1 && wick::cuda::wgmma_cluster_k_products() == ck_before) ck_fell_back = true;
       }
       for (const Alt& a : alts) one = std::max(one, run(a, 1));
       const int calls = std::max(1, static_cast<int>(0.05 / std::max(one, 1e-6)));
@@ -280,12 +289,14 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, const std::
       std::printf("%-44s %9.1f%s %9.1f %9.1f %7.3f%s %7.3f %9.3f %9.3f\n", label(s, dt).c_str(), mw, vals.c_str(), mc,
                   ml, mw / mc, rats.c_str(), ml / mc, best / peak(dt), mc / peak(dt));
       if (r64_fell_back) std::printf("  (r64: the 64-row kernel did not run for this row; its column times the default)\n");
+      if (ck_fell_back) std::printf("  (ck: no cluster split-K for this row; its column times the default)\n");
       std::fflush(stdout);
     }
   std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas; wick = the defaults (float32:\n"
               " the cp.async SIMT kernel with split-K on sm_80+; bf16 on sm_90: stream-K under one wave, else\n"
               " persistent tiles, 192-wide where chosen, the TMA store, 64-row tiles where M <= 64);\n"
-              " r64 = float32 on the cp.async kernel's 64 x 256 tiles, M <= 64 (opt-in WICK_CUDA_SIMT_ROWS64);\n",
+              " r64 = float32 on the cp.async kernel's 64 x 256 tiles, M <= 64 (opt-in WICK_CUDA_SIMT_ROWS64);\n"
+              " ck = bf16 with cluster split-K where its plan takes it (opt-in WICK_CUDA_GEMM_CLUSTER_K);\n",
               rounds);
   if (!lean)
     std::printf(" regs = float32 on the register-staged SIMT kernel (WICK_CUDA_SIMT_ASYNC=0); wgmma = the TMA kernel\n"

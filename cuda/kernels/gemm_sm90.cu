@@ -74,6 +74,13 @@
 //  many zero rows as real ones. (Its PTX check against the commit before
 //  compared only up to the first inline asm block, a ptx_same.py bug fixed
 //  since; the kernels passed on an H200.)
+//  Cluster split-K (set_wgmma_cluster_k; opt-in, written without a GPU,
+//  2026-11-28): where stream-K would run, each tile's k steps split evenly
+//  over the CTAs of one thread-block cluster (launched with
+//  cudaLaunchKernelEx's cluster dimension; plan_cluster_k picks the size from
+//  cudaOccupancyMaxActiveClusters so that one wave covers the tiles), whose
+//  partials meet in distributed shared memory (cluster_k_epilogue): no float32
+//  workspace in global memory and no fixup kernel.
 //  128 x 192 tiles (set_wgmma_narrow_tiles; on by default since its tests
 //  passed on an H100, WICK_CUDA_WGMMA_N192=0 to turn off): the TMA kernel templated on its tile width, for
 //  grids whose 256-wide tiles leave much of the last wave idle (GPT-2's
@@ -96,6 +103,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <type_traits>
 #include <utility>
 
@@ -374,6 +383,31 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Sm90Params p) {
 #endif
 }
 
+// ---- thread-block clusters: cluster split-K's exchange (kClusterK) -----------
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ __forceinline__ uint32_t cluster_ctarank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+// Every thread of the cluster arrives (its shared-memory writes released to the cluster), then waits for all
+// (acquiring theirs). Warp-converged (.aligned).
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+// The address of this CTA's shared-memory address `addr` in the shared memory of cluster CTA `rank`.
+__device__ __forceinline__ uint32_t dsmem_addr(uint32_t addr, uint32_t rank) {
+  uint32_t r;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(r) : "r"(addr), "r"(rank));
+  return r;
+}
+__device__ __forceinline__ float ld_dsmem(uint32_t addr) {
+  float v;
+  asm volatile("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(v) : "r"(addr) : "memory");
+  return v;
+}
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
 // ---- the warp-specialized kernel: TMA loads, mbarrier pipeline ----------------
 // One CTA = 3 warpgroups (384 threads), tile 128 x 256 x 64, kStages stages of
 // 48 KiB. Warpgroup 0 is the producer: one thread waits for a free stage
@@ -449,6 +483,10 @@ struct TmaParams {
   // Persistent tiles (sk.ctas == 0 only; gemm_sm90_plan.h): pt.batch > 0 when on, CTA blockIdx.x then
   // takes tiles blockIdx.x + i gridDim.x of pt.total().
   PersistentTiles pt;
+  // Cluster split-K (gemm_tma_kernel's kClusterK; gemm_sm90_plan.h): clusters of ck_splits CTAs, CTA
+  // blockIdx.x = tile * ck_splits + rank taking k steps [rank nk / s, (rank + 1) nk / s) of tile
+  // blockIdx.x / ck_splits (row t / tiles_n, column t % tiles_n).
+  int ck_splits;
 };
 
 // One unit of a CTA's work: k tiles [k0, k1) of the output tile at (m0, n0) of batch bi; `full` when that is
@@ -461,15 +499,23 @@ struct TmaWork {
 };
 // A CTA's units in order; the producer and the consumers each walk their own copy, in step.
 // Tiles of BM rows; stream-K only with 128-row tiles (the host plans none for 64).
-template <int BN, int BM = kBM>
+template <int BN, int BM = kBM, bool kClusterK = false>
 struct TmaWorkIter {
-  static constexpr bool kStreamK = BM == kBM;
+  static constexpr bool kStreamK = BM == kBM && !kClusterK;
   StreamKCursor sk;
-  int64_t bi = 0;  // one tile per CTA: the batch; persistent: the tile
-  __device__ explicit TmaWorkIter(const TmaParams& p) : bi(p.pt.batch > 0 ? blockIdx.x : blockIdx.z) {
+  int64_t bi = 0;  // one tile per CTA: the batch; persistent: the tile; kClusterK: units taken
+  __device__ explicit TmaWorkIter(const TmaParams& p) : bi(kClusterK ? 0 : p.pt.batch > 0 ? blockIdx.x : blockIdx.z) {
     if (kStreamK && p.sk.ctas) sk = StreamKCursor(p.sk, blockIdx.x);
   }
   __device__ bool next(const TmaParams& p, int nk, TmaWork& w) {
+    if constexpr (kClusterK) {  // one unit: this CTA's share of its cluster's tile
+      if (bi != 0) return false;
+      bi = 1;
+      const int sz = p.ck_splits, r = static_cast<int>(blockIdx.x % sz);
+      const int64_t tile = blockIdx.x / sz, tm = tile / p.tiles_n, tn = tile - tm * p.tiles_n;
+      w = {static_cast<int>(tm * BM), static_cast<int>(tn * BN), r * nk / sz, (r + 1) * nk / sz, 0, false, 0};
+      return true;
+    }
     if (p.pt.batch > 0) {
       if (bi >= p.pt.total()) return false;
       int b, tm, tn;
@@ -519,7 +565,69 @@ struct TmaWorkIter {
 // at the same 168 registers per thread at launch and the setmaxnreg pair below
 // still moves registers from the producer to the consumer (for 256 threads it
 // could start at up to 255).
-template <typename TIn, typename TOut, bool kMnA, bool kMnB, int BN, bool kStoreC, int kWG>
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// Cluster split-K's epilogue, run by the 256 consumer threads (u: 0..255)
+// of every CTA of a cluster of s = p.ck_splits, each holding its k range's
+// accumulators d of the cluster's tile (the producer warpgroup takes part in
+// the two cluster barriers only):
+//  1. both consumer warpgroups are past their last products, so the stages
+//     are free: every stage the producer filled has been consumed and its
+//     products waited for (named barrier 3; 1 and 2 are kStoreC's);
+//  2. the CTA's partial into its stages: accumulator i of thread u at float
+//     i * 256 + u (128 KiB for 256-wide tiles; conflict-free stores);
+//  3. cluster barrier: every partial is written and visible to the cluster;
+//  4. rank r adds pairs [r U / s, (r + 1) U / s) of the U = BN / 4 * 256
+//     accumulator pairs (2 ip, 2 ip + 1 of thread uu: one row, columns n and
+//     n + 1) over the cluster's s partials in rank order, through distributed
+//     shared memory (so every run gives the same bits), and stores C = alpha
+//     sum + beta (bias or C) as the stream-K fixup does, rounded once;
+//  5. cluster barrier: no CTA exits, its shared memory gone, while another
+//     still reads it.
+template <typename TOut, int BN>
+__device__ __forceinline__ void cluster_k_epilogue(const TmaParams& p, const float (&d)[BN / 2], uint32_t part,
+                                                   const TmaWork& w, int u) {
+  named_barrier(3, 256);
+#pragma unroll
+  for (int i = 0; i < BN / 2; ++i) st_shared_b32(part + 4u * (i * 256 + u), __float_as_uint(d[i]));
+  cluster_sync();
+  const int sz = p.ck_splits, r = static_cast<int>(cluster_ctarank());
+  constexpr int kPairs = BN / 4 * 256;
+  const int lo = r * kPairs / sz, hi = (r + 1) * kPairs / sz;
+  TOut* C = static_cast<TOut*>(p.C);
+  const TOut* bias = static_cast<const TOut*>(p.bias);
+  for (int x = lo + u; x < hi; x += 256) {
+    const int ip = x >> 8, uu = x & 255, i = 2 * ip;
+    const uint32_t off = part + 4u * (i * 256 + uu);  // accumulator i; i + 1 is 256 floats on
+    float s0 = 0.f, s1 = 0.f;
+    for (int q = 0; q < sz; ++q) {
+      const uint32_t a = dsmem_addr(off, static_cast<uint32_t>(q));
+      s0 += ld_dsmem(a);
+      s1 += ld_dsmem(a + 1024u);
+    }
+    // Accumulator 4 j + 2 h + e of consumer thread uu (warpgroup uu / 128, warp (uu / 32) % 4, lane uu % 32):
+    // C[m0 + 64 cw + 16 warp + lane / 4 + 8 h][n0 + 8 j + 2 (lane % 4) + e].
+    const int lane = uu & 31;
+    const int64_t m = w.m0 + 64 * (uu >> 7) + 16 * ((uu >> 5) & 3) + (lane >> 2) + 8 * ((i >> 1) & 1);
+    const int64_t n = w.n0 + 8 * (i >> 2) + 2 * (lane & 3);
+    if (m >= p.M) continue;
+    const float sums[2] = {s0, s1};
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      if (n + e >= p.N) break;
+      TOut* c = C + m * p.ldc + n + e;
+      float v = p.alpha * sums[e];
+      if (bias != nullptr)
+        v = fmaf(p.beta, to_f32(bias[n + e]), v);
+      else if (p.beta != 0.f)
+        v = fmaf(p.beta, to_f32(*c), v);
+      *c = from_f32<TOut>(v);
+    }
+  }
+  cluster_sync();
+}
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+template <typename TIn, typename TOut, bool kMnA, bool kMnB, int BN, bool kStoreC, int kWG, bool kClusterK = false>
 __global__ void __launch_bounds__(kTmaThreads, 1)
     gemm_tma_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b,
                     const __grid_constant__ CUtensorMap map_c, TmaParams p) {
@@ -552,7 +660,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
     if (t == 0) {
       int stage = 0;
       uint32_t phase = 0;
-      TmaWorkIter<BN, BM> work(p);
+      TmaWorkIter<BN, BM, kClusterK> work(p);
       TmaWork w;
       while (work.next(p, nk, w)) {
         const int za = p.a_batched ? static_cast<int>(w.bi) : 0, zb = p.b_batched ? static_cast<int>(w.bi) : 0;
@@ -577,6 +685,11 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
         }
       }
     }
+    if constexpr (kClusterK) {  // the consumers' two cluster barriers (cluster_k_epilogue)
+      __syncwarp();
+      cluster_sync();
+      cluster_sync();
+    }
   } else {  // consumers
     regs_alloc<232>();
     const int cw = wg - 1, warp = t >> 5, lane = t & 31;
@@ -585,7 +698,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
     int stage = 0;
     uint32_t phase = 0;
     int boxes = 0;  // kStoreC: boxes this warpgroup has stored (its buffer is boxes & 1)
-    TmaWorkIter<BN, BM> work(p);
+    TmaWorkIter<BN, BM, kClusterK> work(p);
     TmaWork w;
     while (work.next(p, nk, w)) {
       float d[BN / 2];
@@ -617,6 +730,11 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
       fence_operands(d);
       if (prev >= 0 && t == 0) mbar_arrive(empty0 + 8 * prev);
 
+      if constexpr (kClusterK) {
+        static_assert(!kStoreC && kWG == 2, "cluster split-K: the direct epilogue, 128-row tiles");
+        cluster_k_epilogue<TOut, BN>(p, d, ring, w, cw * 128 + t);
+        continue;
+      }
       if (TmaWorkIter<BN, BM>::kStreamK && !w.full) {  // a stream-K partial: the raw accumulators, coalesced across the 256 consumer threads
         float* ws = p.sk_ws + (static_cast<int64_t>(blockIdx.x) * 2 + w.slot) * kPartialFloats<BN> + cw * 128 + t;
 #pragma unroll
@@ -934,6 +1052,62 @@ void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const CUtensorMap&
   }
 }
 
+// Cluster split-K: tiles x p.ck_splits CTAs in clusters of p.ck_splits (the CTAs of tile t are t s .. t s + s - 1).
+template <typename TIn, typename TOut, bool kMnA, bool kMnB>
+void launch_tma_cluster(const CUtensorMap& ma, const CUtensorMap& mb, const CUtensorMap& mc, const TmaParams& p) {
+  using Tile = TmaTile<256>;
+  auto kernel = gemm_tma_kernel<TIn, TOut, kMnA, kMnB, 256, false, 2, true>;
+  WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Tile::kSmemBytes));
+  const int64_t tiles = ((p.M + kBM - 1) / kBM) * p.tiles_n;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(static_cast<unsigned>(tiles * p.ck_splits));
+  cfg.blockDim = dim3(Tile::kThreads);
+  cfg.dynamicSmemBytes = Tile::kSmemBytes;
+  cfg.stream = current_stream();
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeClusterDimension;
+  attr.val.clusterDim.x = static_cast<unsigned>(p.ck_splits), attr.val.clusterDim.y = 1, attr.val.clusterDim.z = 1;
+  cfg.attrs = &attr;
+  cfg.numAttrs = 1;
+  WICK_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, ma, mb, mc, p));
+}
+
+// Clusters of s = 1 .. kClusterKMax CTAs of the cluster split-K kernel the device runs at once
+// (cudaOccupancyMaxActiveClusters; its shared memory allows one CTA per SM, and a cluster's CTAs share a GPC),
+// per device, queried once. Every instantiation takes the same resources; 0 where the query fails.
+struct ClusterCounts {
+  int64_t n[kClusterKMax + 1] = {};
+};
+ClusterCounts active_clusters(int dev) {
+  static std::mutex mu;
+  static std::map<int, ClusterCounts> cache;
+  const std::lock_guard<std::mutex> lock(mu);
+  if (const auto it = cache.find(dev); it != cache.end()) return it->second;
+  using Tile = TmaTile<256>;
+  auto kernel = gemm_tma_kernel<__nv_bfloat16, __nv_bfloat16, true, true, 256, false, 2, true>;
+  WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Tile::kSmemBytes));
+  ClusterCounts c;
+  for (int sz = 1; sz <= kClusterKMax; ++sz) {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = dim3(static_cast<unsigned>(sz));
+    cfg.blockDim = dim3(Tile::kThreads);
+    cfg.dynamicSmemBytes = Tile::kSmemBytes;
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = static_cast<unsigned>(sz), attr.val.clusterDim.y = 1, attr.val.clusterDim.z = 1;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    int clusters = 0;
+    if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg) != cudaSuccess) {
+      (void)cudaGetLastError();  // (cleared: the plan then takes no clusters of this size)
+      clusters = 0;
+    }
+    c.n[sz] = clusters;
+  }
+  cache[dev] = c;
+  return c;
+}
+
 // Stream-K, the TMA store epilogue and 64-row tiles: on since their tests passed on an H200 (2026-11-28);
 // WICK_CUDA_GEMM_STREAMK=0, WICK_CUDA_GEMM_TMA_STORE=0, WICK_CUDA_GEMM_ROWS64=0 to turn them off.
 OptInSwitch& stream_k_switch() {
@@ -958,6 +1132,13 @@ OptInSwitch& rows64_switch() {
   return s;
 }
 std::atomic<int64_t> rows64_products{0};
+// Cluster split-K (gemm_sm90_plan.h, plan_cluster_k): off until a GPU has run CudaGemm.ClusterSplitK and
+// timed it (WICK_CUDA_GEMM_CLUSTER_K=1).
+OptInSwitch& cluster_k_switch() {
+  static OptInSwitch s("WICK_CUDA_GEMM_CLUSTER_K");
+  return s;
+}
+std::atomic<int64_t> cluster_k_products{0};
 
 // Runs g on gemm_tma_kernel from the K-major operands a, b; false (nothing
 // launched) when a size passes the copy engine's 32-bit coordinates or the
@@ -977,6 +1158,8 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   StreamKPlan sk;
   if (!rows64 && g.batch == 1 && stream_k_switch().on())
     sk = plan_stream_k_for(g.M, g.N, g.K, sms, n192_switch().on());
+  // Cluster split-K in stream-K's place where its plan says so (256-wide tiles, as stream-K's).
+  const int ck = sk.ctas > 0 && cluster_k_switch().on() ? plan_cluster_k(sk, active_clusters(dev).n) : 0;
   const int bn = !rows64 && sk.ctas == 0 && n192_switch().on() ? choose_tile_n(g.M, g.N, g.batch, sms) : 256;
   CUtensorMap ma, mb;
   if (!make_map(&ma, a, g.M, g.K, g.batch, static_cast<int>(bm), bf16) ||
@@ -988,10 +1171,11 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   p.a_batched = a.bstride != 0, p.b_batched = b.bstride != 0;
   p.bias = g.bias;
   p.tiles_n = (g.N + bn - 1) / bn;
-  p.sk = sk;
+  p.sk = ck ? StreamKPlan{} : sk;
+  p.ck_splits = ck;
   if (sk.ctas == 0 && persistent_switch().on()) p.pt = PersistentTiles::make(tiles_m, p.tiles_n, g.batch);
   Tensor ws;  // stream-K partials; freed after the launches, reused only by later work on this stream
-  if (sk.ctas) {
+  if (p.sk.ctas) {
     ws = empty({sk.ctas * 2 * kPartialFloats<256>},
                TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
     p.sk_ws = static_cast<float*>(ws.data_ptr_raw());
@@ -1002,9 +1186,13 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   const bool f32_out = g.c_dtype == kFloat32;
   // The TMA store epilogue: 16-bit C that the product only writes (beta = 0, or a bias in C's place).
   CUtensorMap mc{};
-  const bool store_c =
-      tma_store_switch().on() && !f32_out && (g.beta == 0 || g.bias != nullptr) && make_c_map(&mc, g, bf16);
+  const bool store_c = ck == 0 && tma_store_switch().on() && !f32_out && (g.beta == 0 || g.bias != nullptr) &&
+                       make_c_map(&mc, g, bf16);
   auto by_width = [&]<typename TIn, typename TOut, bool kMnA, bool kMnB>() {
+    if (ck) {
+      cluster_k_products.fetch_add(1, std::memory_order_relaxed);
+      return launch_tma_cluster<TIn, TOut, kMnA, kMnB>(ma, mb, mc, p);
+    }
     if (store_c) tma_store_products.fetch_add(1, std::memory_order_relaxed);
     if (rows64) rows64_products.fetch_add(1, std::memory_order_relaxed);
     if constexpr (std::is_same_v<TIn, TOut>) {
@@ -1070,6 +1258,17 @@ bool wgmma_persistent() { return persistent_switch().on(); }
 void set_wgmma_tma_store(bool on) { tma_store_switch().set(on); }
 bool wgmma_tma_store() { return tma_store_switch().on(); }
 int64_t wgmma_tma_store_products() { return tma_store_products.load(std::memory_order_relaxed); }
+
+void set_wgmma_cluster_k(bool on) { cluster_k_switch().set(on); }
+bool wgmma_cluster_k() { return cluster_k_switch().on(); }
+int64_t wgmma_cluster_k_products() { return cluster_k_products.load(std::memory_order_relaxed); }
+int wgmma_cluster_k_splits(int64_t M, int64_t N, int64_t K) {
+  if (M <= 0 || N <= 0 || K <= 0 || (M <= 64 && rows64_switch().on()) || !stream_k_switch().on()) return 0;
+  int dev = 0;
+  WICK_CUDA_CHECK(cudaGetDevice(&dev));
+  const StreamKPlan sk = plan_stream_k_for(M, N, K, device_properties(dev).multiProcessorCount, n192_switch().on());
+  return sk.ctas > 0 ? plan_cluster_k(sk, active_clusters(dev).n) : 0;
+}
 
 void set_wgmma_rows64(bool on) { rows64_switch().set(on); }
 bool wgmma_rows64() { return rows64_switch().on(); }

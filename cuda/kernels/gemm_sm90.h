@@ -83,6 +83,20 @@ bool wgmma_tma_store();
 // path they mean to check really ran).
 int64_t wgmma_tma_store_products();
 
+// Cluster split-K (gemm_sm90_plan.h, plan_cluster_k): where stream-K would
+// run a batch-1 product, each output tile's k steps split over the CTAs of one
+// thread-block cluster, whose partial tiles are added through distributed
+// shared memory in the GEMM kernel itself (rank order: the same bits every
+// run) instead of a float32 workspace in global memory and a fixup kernel.
+// Off until a GPU has run CudaGemm.ClusterSplitK and timed it
+// (WICK_CUDA_GEMM_CLUSTER_K=1). wgmma_cluster_k_splits: the cluster size the
+// plan takes for C [M, N] with inner dim K on the current device (0: none;
+// the switch aside); the counter: products that ran it.
+void set_wgmma_cluster_k(bool on);
+bool wgmma_cluster_k();
+int64_t wgmma_cluster_k_products();
+int wgmma_cluster_k_splits(int64_t M, int64_t N, int64_t K);
+
 // 64-row tiles for the TMA kernel where M <= 64 (one consumer warpgroup per
 // CTA, 64 x 256 tiles): a 128-row tile there multiplies as many zero rows as
 // real ones (ResNet's 64-channel convolutions and their weight gradients: a

@@ -149,6 +149,34 @@ inline StreamKPlan plan_stream_k_for(int64_t M, int64_t N, int64_t K, int64_t sm
                        static_cast<double>(k_iters) * static_cast<double>(waves) * bn / 256.0);
 }
 
+// Cluster split-K (opt-in, set_wgmma_cluster_k): where stream-K would run,
+// each tile's k steps split evenly over the s CTAs of one thread-block
+// cluster (s <= 8, the portable cluster size), which add their partial tiles
+// through distributed shared memory in the kernel instead of through a float32
+// workspace in global memory and stream_k_fixup_kernel (~17 MB out and back
+// for GPT-2's 768 x 768 weight gradient). The plan: the s in [2, 8] with the
+// fewest k steps per CTA, counting kClusterKReduceCost for the exchange, among
+// those where one wave of clusters covers the tiles (active[s]: clusters of
+// s CTAs the device runs at once, from cudaOccupancyMaxActiveClusters; a
+// cluster's CTAs share a GPC, so fewer than SMs / s) and each CTA keeps at
+// least kStreamKMinIters steps; taken where it beats stream-K's busiest CTA
+// plus its partial and fixup costs, else 0 (stream-K as planned). The costs
+// are estimates in k steps, to be replaced by measurements.
+constexpr int kClusterKMax = 8;
+constexpr int64_t kClusterKReduceCost = 3;  // 128 KiB into shared memory, the cluster's reads of 1/s of each
+constexpr int64_t kStreamKFixupCost = 8;    // stream_k_fixup_kernel's pass (not in plan_stream_k's estimate)
+inline int plan_cluster_k(const StreamKPlan& sk, const int64_t (&active)[kClusterKMax + 1]) {
+  if (sk.ctas <= 0 || sk.tiles <= 0 || sk.k_iters <= 0) return 0;
+  int best = 0;
+  int64_t best_cost = (sk.work() + sk.ctas - 1) / sk.ctas + kStreamKPartialCost + kStreamKFixupCost;
+  for (int s = 2; s <= kClusterKMax; ++s) {
+    if (sk.k_iters < s * kStreamKMinIters || active[s] < sk.tiles) continue;
+    const int64_t cost = (sk.k_iters + s - 1) / s + kClusterKReduceCost;
+    if (cost < best_cost) best = s, best_cost = cost;
+  }
+  return best;
+}
+
 // Persistent tiles: a grid of min(tiles, SMs) CTAs, CTA c taking tiles c,
 // c + ctas, c + 2 ctas, ... of all the batches in turn, instead of one CTA per
 // tile. The kernel's producer warpgroup then runs on into the next tile's k

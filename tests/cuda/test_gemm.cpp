@@ -433,6 +433,63 @@ TEST(CudaGemm, StreamK) {
   }
 }
 
+// Cluster split-K (set_wgmma_cluster_k; gemm_sm90_plan.h) in the wgmma TMA
+// kernel: the stream-K products (the plan picks clusters for each, asserted
+// through wgmma_cluster_k_splits, and the counter shows the kernel ran): k
+// ranges of a tile over 2 to 8 CTAs whose partials meet in distributed
+// shared memory, partial tiles along M, N and K, alpha and beta, a bias in
+// C's place, aligned (MN-major in place) and padded (copied) operands, every
+// transpose; against the float64 host product. Then the same bits every run
+// (the partials are added in rank order), and off: stream-K as before.
+TEST(CudaGemm, ClusterSplitK) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const int dev = cuda::current_device();
+  if (!cuda::wgmma_supported(dev)) GTEST_SKIP() << "cluster split-K is in the wgmma kernel (compute capability 9.0)";
+  const test::SwitchScope restore(cuda::wgmma_cluster_k, cuda::set_wgmma_cluster_k);
+  const test::SwitchScope restore_sk(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
+  cuda::set_wgmma_stream_k(true);
+  const Case cases[] = {{130, 260, 2000, 1, false, false, 0, false, 1.0, 0.0},
+                        {129, 257, 2100, 1, false, false, 3, false, 1.0, 0.0},
+                        {200, 300, 1500, 1, false, false, 0, false, 1.5, 0.5},
+                        {256, 512, 4096, 1, false, false, 0, false, 1.0, 0.0},
+                        {200, 136, 2000, 1, false, false, 0, false, 1.0, 0.0, true}};
+  for (const Case& c : cases)
+    ASSERT_GT(cuda::wgmma_cluster_k_splits(c.M, c.N, c.K), 1) << c.M << "x" << c.N << "x" << c.K << ": no cluster plan";
+  cuda::set_wgmma_cluster_k(true);
+  for (const DtypePair& p : kPairs) {
+    if (p.ab != kFloat16 && p.ab != kBFloat16) continue;
+    for (int t = 0; t < 4; ++t)
+      for (Case c : cases) {
+        c.ta = (t & 1) != 0, c.tb = (t & 2) != 0;
+        SCOPED_TRACE(testing::Message() << p.ab << "->" << p.c << " ta " << c.ta << " tb " << c.tb << " " << c.M
+                                        << "x" << c.N << "x" << c.K);
+        const int64_t before = cuda::wgmma_cluster_k_products();
+        check_case(c, p.ab, p.c);  // (its wgmma backend, and the default one where that is wgmma too)
+        EXPECT_GT(cuda::wgmma_cluster_k_products(), before) << "the product did not run cluster split-K";
+      }
+  }
+  // The same bits every run.
+  const Tensor a = test::randn_t({777, 5000}, kFloat32, 21, false).to(kCuda).to(kBFloat16);
+  const Tensor b = test::randn_t({5000, 300}, kFloat32, 22, false).to(kCuda).to(kBFloat16);
+  ASSERT_GT(cuda::wgmma_cluster_k_splits(777, 300, 5000), 1);
+  Tensor first;
+  for (int run = 0; run < 3; ++run) {
+    Tensor out = empty({777, 300}, TensorOptions(kFloat32).device(kCuda));
+    cuda::batched_gemm(out, a, b, 1, 0, GemmBackend::Wgmma);
+    if (run == 0) {
+      first = out.to(kCPU);
+      continue;
+    }
+    const Tensor again = out.to(kCPU);
+    EXPECT_EQ(std::memcmp(first.data_ptr_raw(), again.data_ptr_raw(), first.numel() * sizeof(float)), 0) << "run " << run;
+  }
+  // Off: stream-K, not the cluster kernel.
+  cuda::set_wgmma_cluster_k(false);
+  const int64_t before = cuda::wgmma_cluster_k_products();
+  check_case(cases[0], kBFloat16, kBFloat16);
+  EXPECT_EQ(cuda::wgmma_cluster_k_products(), before) << "switched off, yet the cluster kernel ran";
+}
+
 // 128 x 192 tiles in the wgmma TMA kernel (choose_tile_n picks them for each
 // case here, asserted): a partial last tile along N, MN-major and K-major B
 // (tb), batches with a broadcast B, alpha and beta, padded (copied) operands.

@@ -222,6 +222,59 @@ TEST(GemmSm90Plan, TileWidth) {
   EXPECT_EQ(choose_tile_n(8192, 768, 1, 0), 256);
 }
 
+// Cluster split-K's plan: none without a stream-K plan or where no cluster
+// size gives one wave; the split with the fewest k steps per CTA among those
+// that do, each CTA keeping kStreamKMinIters; only where it beats stream-K's
+// busiest CTA plus the partial and fixup costs. And the k ranges a cluster's
+// CTAs take (rank r: [r nk / s, (r + 1) nk / s), the kernel's split) tile [0,
+// nk) in order, each at least kStreamKMinIters long.
+TEST(GemmSm90Plan, ClusterSplitK) {
+  using cuda::plan_cluster_k;
+  using cuda::plan_stream_k_for;
+  // Clusters of s CTAs an H100-like device runs at once: 8 GPCs of 16 SMs plus 4 SMs (132), one CTA per SM.
+  int64_t h100[cuda::kClusterKMax + 1] = {};
+  for (int sz = 1; sz <= cuda::kClusterKMax; ++sz) h100[sz] = 8 * (16 / sz) + 4 / sz;
+  // GPT-2's 768 x 768 weight gradient: 18 tiles of 128 x 256, 128 k steps; stream-K runs 132 CTAs of ~18 steps.
+  const StreamKPlan sk768 = plan_stream_k_for(768, 768, 8192, 132, true);
+  ASSERT_GT(sk768.ctas, 0);
+  EXPECT_EQ(plan_cluster_k(sk768, h100), 5);  // 26 steps + 3 against 18 + 8 + 8; 6, 7, 8 leave a second wave
+  // 2304 x 768: 54 tiles; pairs, 64 + 3 steps against 53 + 16.
+  const StreamKPlan sk2304 = plan_stream_k_for(2304, 768, 8192, 132, true);
+  ASSERT_GT(sk2304.ctas, 0);
+  EXPECT_EQ(plan_cluster_k(sk2304, h100), 2);
+  // No stream-K plan: no cluster plan either.
+  EXPECT_EQ(plan_cluster_k(plan_stream_k_for(8192, 768, 768, 132, true), h100), 0);
+  // No cluster size fits the tiles in one wave.
+  int64_t none[cuda::kClusterKMax + 1] = {};
+  EXPECT_EQ(plan_cluster_k(sk768, none), 0);
+  // Where stream-K spreads long products over many more SMs than the clusters can, it stays: 10 tiles of
+  // 1000 steps, 76 + 16 on 132 CTAs against at best 125 + 3 on 80.
+  StreamKPlan p;
+  p.tiles = 10, p.k_iters = 1000, p.ctas = 132;
+  EXPECT_EQ(plan_cluster_k(p, h100), 0);
+  // Short ranges: at least kStreamKMinIters steps a CTA (8 steps: only pairs, 4 + 3 against 4 + 16).
+  p.tiles = 8, p.k_iters = 8, p.ctas = 16;
+  EXPECT_EQ(plan_cluster_k(p, h100), 2);
+  p.k_iters = 16, p.ctas = 32;  // 16 steps: up to 4 CTAs, 4 + 3
+  EXPECT_EQ(plan_cluster_k(p, h100), 4);
+  // Every plan's k ranges tile [0, nk) with at least kStreamKMinIters each.
+  for (int64_t tiles : {1, 5, 18, 54})
+    for (int64_t nk : {8, 13, 64, 128, 1000}) {
+      p.tiles = tiles, p.k_iters = nk, p.ctas = 132;
+      const int sz = plan_cluster_k(p, h100);
+      if (sz == 0) continue;
+      int64_t next = 0;
+      for (int r = 0; r < sz; ++r) {
+        const int64_t k0 = r * nk / sz, k1 = (r + 1) * nk / sz;
+        EXPECT_EQ(k0, next);
+        EXPECT_GE(k1 - k0, cuda::kStreamKMinIters) << "tiles " << tiles << " nk " << nk << " s " << sz;
+        next = k1;
+      }
+      EXPECT_EQ(next, nk);
+      EXPECT_GE(h100[sz], tiles);
+    }
+}
+
 // Persistent tiles: CTAs c, c + ctas, ... over all the tiles of all the
 // batches visit every tile exactly once (the kernel's walk, simulated), the
 // decode is the row-major order of (batch, row, column), the grid never
