@@ -395,6 +395,11 @@ __device__ __forceinline__ uint32_t cluster_ctarank() {
 __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
 }
+// The same without ordering memory: only that every thread has got this far (whose loads before it have
+// returned their values), without the release's wait for its global stores.
+__device__ __forceinline__ void cluster_sync_relaxed() {
+  asm volatile("barrier.cluster.arrive.relaxed.aligned;\nbarrier.cluster.wait.aligned;\n" ::: "memory");
+}
 // The address of this CTA's shared-memory address `addr` in the shared memory of cluster CTA `rank`.
 __device__ __forceinline__ uint32_t dsmem_addr(uint32_t addr, uint32_t rank) {
   uint32_t r;
@@ -581,11 +586,12 @@ struct TmaWorkIter {
 //     n + 1) over the cluster's s partials in rank order, through distributed
 //     shared memory (so every run gives the same bits), and stores C = alpha
 //     sum + beta (bias or C) as the stream-K fixup does, rounded once;
-//  5. cluster barrier: no CTA exits, its shared memory gone, while another
-//     still reads it.
+//  5. cluster barrier (relaxed: the reads have returned their values): no CTA
+//     exits, its shared memory gone, while another still reads it.
 template <typename TOut, int BN>
 __device__ __forceinline__ void cluster_k_epilogue(const TmaParams& p, const float (&d)[BN / 2], uint32_t part,
                                                    const TmaWork& w, int u) {
+  fence_proxy_async();  // (the stages' last accesses were the copy engine's and wgmma's, the async proxy)
   named_barrier(3, 256);
 #pragma unroll
   for (int i = 0; i < BN / 2; ++i) st_shared_b32(part + 4u * (i * 256 + u), __float_as_uint(d[i]));
@@ -623,7 +629,7 @@ __device__ __forceinline__ void cluster_k_epilogue(const TmaParams& p, const flo
       *c = from_f32<TOut>(v);
     }
   }
-  cluster_sync();
+  cluster_sync_relaxed();
 }
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
@@ -688,7 +694,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
     if constexpr (kClusterK) {  // the consumers' two cluster barriers (cluster_k_epilogue)
       __syncwarp();
       cluster_sync();
-      cluster_sync();
+      cluster_sync_relaxed();
     }
   } else {  // consumers
     regs_alloc<232>();
@@ -1263,9 +1269,11 @@ void set_wgmma_cluster_k(bool on) { cluster_k_switch().set(on); }
 bool wgmma_cluster_k() { return cluster_k_switch().on(); }
 int64_t wgmma_cluster_k_products() { return cluster_k_products.load(std::memory_order_relaxed); }
 int wgmma_cluster_k_splits(int64_t M, int64_t N, int64_t K) {
-  if (M <= 0 || N <= 0 || K <= 0 || (M <= 64 && rows64_switch().on()) || !stream_k_switch().on()) return 0;
+  if (M <= 0 || N <= 0 || K <= 0 || (M <= 64 && rows64_switch().on()) || !stream_k_switch().on() || !use_tma())
+    return 0;
   int dev = 0;
   WICK_CUDA_CHECK(cudaGetDevice(&dev));
+  if (!wgmma_supported(dev)) return 0;
   const StreamKPlan sk = plan_stream_k_for(M, N, K, device_properties(dev).multiProcessorCount, n192_switch().on());
   return sk.ctas > 0 ? plan_cluster_k(sk, active_clusters(dev).n) : 0;
 }

@@ -392,6 +392,8 @@ TEST(CudaGemm, StreamK) {
   const int dev = cuda::current_device();
   if (!cuda::wgmma_supported(dev)) GTEST_SKIP() << "stream-K is in the wgmma kernel (compute capability 9.0)";
   const test::SwitchScope restore(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
+  const test::SwitchScope restore_ck(cuda::wgmma_cluster_k, cuda::set_wgmma_cluster_k);
+  cuda::set_wgmma_cluster_k(false);  // (it would take these products: CudaGemm.ClusterSplitK's)
   const int64_t sms = cuda::device_properties(dev).multiProcessorCount;
   struct SkCase {
     int64_t M, N, K, pad;
@@ -445,6 +447,7 @@ TEST(CudaGemm, ClusterSplitK) {
   WICK_SKIP_WITHOUT_CUDA();
   const int dev = cuda::current_device();
   if (!cuda::wgmma_supported(dev)) GTEST_SKIP() << "cluster split-K is in the wgmma kernel (compute capability 9.0)";
+  if (!cuda::wgmma_tma_kernel()) GTEST_SKIP() << "WICK_CUDA_WGMMA=cpasync: not the TMA kernel, whose path this is";
   const test::SwitchScope restore(cuda::wgmma_cluster_k, cuda::set_wgmma_cluster_k);
   const test::SwitchScope restore_sk(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
   cuda::set_wgmma_stream_k(true);
@@ -452,7 +455,7 @@ TEST(CudaGemm, ClusterSplitK) {
                         {129, 257, 2100, 1, false, false, 3, false, 1.0, 0.0},
                         {200, 300, 1500, 1, false, false, 0, false, 1.5, 0.5},
                         {256, 512, 4096, 1, false, false, 0, false, 1.0, 0.0},
-                        {200, 136, 2000, 1, false, false, 0, false, 1.0, 0.0, true}};
+                        {200, 136, 2000, 1, false, false, 0, false, 1.0, -0.5, true}};
   for (const Case& c : cases)
     ASSERT_GT(cuda::wgmma_cluster_k_splits(c.M, c.N, c.K), 1) << c.M << "x" << c.N << "x" << c.K << ": no cluster plan";
   cuda::set_wgmma_cluster_k(true);
@@ -468,10 +471,21 @@ TEST(CudaGemm, ClusterSplitK) {
         EXPECT_GT(cuda::wgmma_cluster_k_products(), before) << "the product did not run cluster split-K";
       }
   }
+  // 18 tiles, as GPT-2's 768 x 768 weight gradient: clusters of 5 on an H100-like GPU where 8 would not fit
+  // one wave (a size the cases above do not take there); once, the host product being slow.
+  {
+    const Case c{384, 1536, 2048, 1, true, false, 0, false, 1.0, 0.0};
+    SCOPED_TRACE(testing::Message() << "18 tiles, s = " << cuda::wgmma_cluster_k_splits(c.M, c.N, c.K));
+    EXPECT_GT(cuda::wgmma_cluster_k_splits(c.M, c.N, c.K), 1);
+    const int64_t before = cuda::wgmma_cluster_k_products();
+    check_case(c, kBFloat16, kBFloat16);
+    EXPECT_GT(cuda::wgmma_cluster_k_products(), before) << "the product did not run cluster split-K";
+  }
   // The same bits every run.
   const Tensor a = test::randn_t({777, 5000}, kFloat32, 21, false).to(kCuda).to(kBFloat16);
   const Tensor b = test::randn_t({5000, 300}, kFloat32, 22, false).to(kCuda).to(kBFloat16);
   ASSERT_GT(cuda::wgmma_cluster_k_splits(777, 300, 5000), 1);
+  const int64_t runs_before = cuda::wgmma_cluster_k_products();
   Tensor first;
   for (int run = 0; run < 3; ++run) {
     Tensor out = empty({777, 300}, TensorOptions(kFloat32).device(kCuda));
@@ -483,6 +497,7 @@ TEST(CudaGemm, ClusterSplitK) {
     const Tensor again = out.to(kCPU);
     EXPECT_EQ(std::memcmp(first.data_ptr_raw(), again.data_ptr_raw(), first.numel() * sizeof(float)), 0) << "run " << run;
   }
+  EXPECT_EQ(cuda::wgmma_cluster_k_products(), runs_before + 3) << "not every run took cluster split-K";
   // Off: stream-K, not the cluster kernel.
   cuda::set_wgmma_cluster_k(false);
   const int64_t before = cuda::wgmma_cluster_k_products();
@@ -596,6 +611,8 @@ TEST(CudaGemm, TmaStoreEpilogue) {
   const test::SwitchScope restore_narrow(cuda::wgmma_narrow_tiles, cuda::set_wgmma_narrow_tiles);
   const test::SwitchScope restore_persistent(cuda::wgmma_persistent, cuda::set_wgmma_persistent);
   const test::SwitchScope restore_sk(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
+  const test::SwitchScope restore_ck(cuda::wgmma_cluster_k, cuda::set_wgmma_cluster_k);
+  cuda::set_wgmma_cluster_k(false);  // (it would take the stream-K shapes, without the TMA store)
   cuda::set_wgmma_tma_store(true);
   const Case stored[] = {{200, 136, 77, 1, false, false, 0, false, 1.0, 0.0},
                          {72, 264, 520, 1, false, false, 8, false, -0.5, 0.0},
