@@ -381,6 +381,25 @@ TEST(CudaGemm, AlignedMnMajorOperands) {
   }
 }
 
+// A 777 x 300 x 5000 bf16 product (fewer tiles than SMs, a long K) on the
+// wgmma kernel, run 3 times from operands drawn with `seed`: the same bits
+// every run (the split products add their partials in a fixed order).
+void expect_same_bits_every_run(uint64_t seed) {
+  const Tensor a = test::randn_t({777, 5000}, kFloat32, seed, false).to(kCuda).to(kBFloat16);
+  const Tensor b = test::randn_t({5000, 300}, kFloat32, seed + 1, false).to(kCuda).to(kBFloat16);
+  Tensor first;
+  for (int run = 0; run < 3; ++run) {
+    Tensor out = empty({777, 300}, TensorOptions(kFloat32).device(kCuda));
+    cuda::batched_gemm(out, a, b, 1, 0, GemmBackend::Wgmma);
+    if (run == 0) {
+      first = out.to(kCPU);
+      continue;
+    }
+    const Tensor again = out.to(kCPU);
+    EXPECT_EQ(std::memcmp(first.data_ptr_raw(), again.data_ptr_raw(), first.numel() * sizeof(float)), 0) << "run " << run;
+  }
+}
+
 // Stream-K (cuda/kernels/gemm_sm90_plan.h) in the wgmma TMA kernel: products of
 // batch 1 with fewer output tiles than SMs and a long K, which the plan
 // shares among more CTAs than tiles (asserted, so that the path really runs):
@@ -420,19 +439,7 @@ TEST(CudaGemm, StreamK) {
   }
   // The partials are summed in a fixed order: every run gives the same bits.
   cuda::set_wgmma_stream_k(true);
-  const Tensor a = test::randn_t({777, 5000}, kFloat32, 11, false).to(kCuda).to(kBFloat16);
-  const Tensor b = test::randn_t({5000, 300}, kFloat32, 12, false).to(kCuda).to(kBFloat16);
-  Tensor first;
-  for (int run = 0; run < 3; ++run) {
-    Tensor out = empty({777, 300}, TensorOptions(kFloat32).device(kCuda));
-    cuda::batched_gemm(out, a, b, 1, 0, GemmBackend::Wgmma);
-    if (run == 0) {
-      first = out.to(kCPU);
-      continue;
-    }
-    const Tensor again = out.to(kCPU);
-    EXPECT_EQ(std::memcmp(first.data_ptr_raw(), again.data_ptr_raw(), first.numel() * sizeof(float)), 0) << "run " << run;
-  }
+  expect_same_bits_every_run(11);
 }
 
 // Cluster split-K (set_wgmma_cluster_k; gemm_sm90_plan.h) in the wgmma TMA
@@ -482,21 +489,9 @@ TEST(CudaGemm, ClusterSplitK) {
     EXPECT_GT(cuda::wgmma_cluster_k_products(), before) << "the product did not run cluster split-K";
   }
   // The same bits every run.
-  const Tensor a = test::randn_t({777, 5000}, kFloat32, 21, false).to(kCuda).to(kBFloat16);
-  const Tensor b = test::randn_t({5000, 300}, kFloat32, 22, false).to(kCuda).to(kBFloat16);
   ASSERT_GT(cuda::wgmma_cluster_k_splits(777, 300, 5000), 1);
   const int64_t runs_before = cuda::wgmma_cluster_k_products();
-  Tensor first;
-  for (int run = 0; run < 3; ++run) {
-    Tensor out = empty({777, 300}, TensorOptions(kFloat32).device(kCuda));
-    cuda::batched_gemm(out, a, b, 1, 0, GemmBackend::Wgmma);
-    if (run == 0) {
-      first = out.to(kCPU);
-      continue;
-    }
-    const Tensor again = out.to(kCPU);
-    EXPECT_EQ(std::memcmp(first.data_ptr_raw(), again.data_ptr_raw(), first.numel() * sizeof(float)), 0) << "run " << run;
-  }
+  expect_same_bits_every_run(21);
   EXPECT_EQ(cuda::wgmma_cluster_k_products(), runs_before + 3) << "not every run took cluster split-K";
   // Off: stream-K, not the cluster kernel.
   cuda::set_wgmma_cluster_k(false);
