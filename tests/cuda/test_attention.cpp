@@ -1372,6 +1372,27 @@ TEST(CudaAttentionFa2Backward, WgmmaPipelinedEqualsTheSerialKernel) {
   expect_gradients_match_cpu({{1, 1, false}, {17, 33, true}, {130, 200, false}, {200, 70, true}}, {64}, 13100);
 }
 
+namespace {
+
+// The wgmma backward's opt-in variants held off for a test's lifetime (and
+// restored after): one left on by the environment (gpu_check's opt-in run)
+// would take the launches a variant's test counts, or replace the default
+// kernel it compares with. The test turns on what it tests.
+struct BackwardVariantsOff {
+  test::SwitchScope pipe{cuda::attention_wgmma_backward_pipelined, cuda::set_attention_wgmma_backward_pipelined};
+  test::SwitchScope rows{cuda::attention_wgmma_backward_rows_async, cuda::set_attention_wgmma_backward_rows_async};
+  test::SwitchScope bulk{cuda::attention_wgmma_backward_dq_bulk, cuda::set_attention_wgmma_backward_dq_bulk};
+  test::SwitchScope tma{cuda::attention_wgmma_backward_tma, cuda::set_attention_wgmma_backward_tma};
+  BackwardVariantsOff() {
+    cuda::set_attention_wgmma_backward_pipelined(false);
+    cuda::set_attention_wgmma_backward_rows_async(false);
+    cuda::set_attention_wgmma_backward_dq_bulk(false);
+    cuda::set_attention_wgmma_backward_tma(false);
+  }
+};
+
+}  // namespace
+
 // The wgmma backward staging lse and D by cp.async
 // (set_attention_wgmma_backward_rows_async): the same values in shared memory
 // and the same rounded lse * log2(e), so dk and dv bit for bit the default
@@ -1383,13 +1404,7 @@ TEST(CudaAttentionFa2Backward, WgmmaRowsAsyncEqualsTheDefaultKernel) {
   Fa2Selected fwd;
   Fa2BackwardSelected bwd;
   WgmmaBackwardSelected wgmma;
-  const test::SwitchScope restore(cuda::attention_wgmma_backward_rows_async,
-                                  cuda::set_attention_wgmma_backward_rows_async);
-  const test::SwitchScope restore_pipe(cuda::attention_wgmma_backward_pipelined,
-                                       cuda::set_attention_wgmma_backward_pipelined);
-  cuda::set_attention_wgmma_backward_pipelined(false);  // (it would take the launches)
-  const test::SwitchScope restore_tma(cuda::attention_wgmma_backward_tma, cuda::set_attention_wgmma_backward_tma);
-  cuda::set_attention_wgmma_backward_tma(false);  // (likewise)
+  const BackwardVariantsOff others;
   const int64_t before = cuda::attention_wgmma_backward_rows_async_launches();
   const int64_t runs = expect_backward_variant_equals_default(cuda::set_attention_wgmma_backward_rows_async, 13300);
   EXPECT_EQ(cuda::attention_wgmma_backward_rows_async_launches(), before + runs)
@@ -1438,14 +1453,7 @@ TEST(CudaAttentionFa2Backward, WgmmaDqBulkEqualsTheDefaultKernel) {
   Fa2Selected fwd;
   Fa2BackwardSelected bwd;
   WgmmaBackwardSelected wgmma;
-  const test::SwitchScope restore(cuda::attention_wgmma_backward_dq_bulk, cuda::set_attention_wgmma_backward_dq_bulk);
-  const test::SwitchScope restore_rows(cuda::attention_wgmma_backward_rows_async,
-                                       cuda::set_attention_wgmma_backward_rows_async);
-  const test::SwitchScope restore_pipe(cuda::attention_wgmma_backward_pipelined,
-                                       cuda::set_attention_wgmma_backward_pipelined);
-  cuda::set_attention_wgmma_backward_pipelined(false);  // (it would take the launches)
-  const test::SwitchScope restore_tma(cuda::attention_wgmma_backward_tma, cuda::set_attention_wgmma_backward_tma);
-  cuda::set_attention_wgmma_backward_tma(false);  // (WgmmaTmaEqualsTheDefaultKernel runs it with bulk dQ)
+  const BackwardVariantsOff others;  // (WgmmaTmaEqualsTheDefaultKernel runs bulk dQ with the TMA loads)
   for (bool rows_async : {false, true}) {
     SCOPED_TRACE(rows_async ? "with the cp.async row staging" : "alone");
     cuda::set_attention_wgmma_backward_rows_async(rows_async);
@@ -1472,15 +1480,7 @@ TEST(CudaAttentionFa2Backward, WgmmaTmaEqualsTheDefaultKernel) {
   Fa2Selected fwd;
   Fa2BackwardSelected bwd;
   WgmmaBackwardSelected wgmma;
-  const test::SwitchScope restore(cuda::attention_wgmma_backward_tma, cuda::set_attention_wgmma_backward_tma);
-  const test::SwitchScope restore_bulk(cuda::attention_wgmma_backward_dq_bulk,
-                                       cuda::set_attention_wgmma_backward_dq_bulk);
-  const test::SwitchScope restore_pipe(cuda::attention_wgmma_backward_pipelined,
-                                       cuda::set_attention_wgmma_backward_pipelined);
-  cuda::set_attention_wgmma_backward_pipelined(false);  // (it would take the launches)
-  const test::SwitchScope restore_rows(cuda::attention_wgmma_backward_rows_async,
-                                       cuda::set_attention_wgmma_backward_rows_async);
-  cuda::set_attention_wgmma_backward_rows_async(false);  // (the default kernel on the other side)
+  const BackwardVariantsOff others;  // (rows-async, say, would be the other side instead of the default kernel)
   for (bool bulk : {false, true}) {
     SCOPED_TRACE(bulk ? "with the bulk dQ reduction" : "alone");
     cuda::set_attention_wgmma_backward_dq_bulk(bulk);
