@@ -18,6 +18,8 @@
 //
 //   bench_cuda_attention                         the table: each implementation timed alternately,
 //   bench_cuda_attention --rounds=R              batch by batch, median over R rounds (default 5)
+//   bench_cuda_attention --no-optin              the defaults alone (no opt-in rows: a kernel not yet
+//                                                run on a GPU that traps would end the whole table)
 //   bench_cuda_attention --benchmark             Google Benchmark instead (--benchmark_filter=... etc.)
 // Without a usable GPU it prints "no GPU, skipping" and exits 0.
 #include <benchmark/benchmark.h>
@@ -206,14 +208,17 @@ void rows(const Problem& p, DType dt, const std::vector<Impl>& impls, int rounds
 }
 
 // The table (the same columns as bench/peer/cuda_attention.py prints).
-int table(int rounds) {
+int table(int rounds, bool optin) {
   std::printf("%-11s %-5s %-26s %9s %9s %11s %11s\n", "impl", "dtype", "shape", "fwd_ms", "fwd_TF/s", "fwdbwd_ms",
               "fwdbwd_TF/s");
   // bf16 causal: also the opt-in paths on the wgmma kernels (sm_90, head dim 64; elsewhere the same kernels
   // as wick-fused), in the same interleaving.
-  rows(kGpt2, wick::kBFloat16,
-       {Impl::Fused, Impl::Lean, Impl::Ws, Impl::RowsAsync, Impl::DqBulk, Impl::BwdTma, Impl::AllOptIn, Impl::Math},
-       rounds);
+  if (optin)
+    rows(kGpt2, wick::kBFloat16,
+         {Impl::Fused, Impl::Lean, Impl::Ws, Impl::RowsAsync, Impl::DqBulk, Impl::BwdTma, Impl::AllOptIn, Impl::Math},
+         rounds);
+  else
+    rows(kGpt2, wick::kBFloat16, {Impl::Fused, Impl::Math}, rounds);
   rows(kGpt2, wick::kFloat32, {Impl::Fused, Impl::Math}, rounds);
   if (wick::cuda::vendor::cudnn_built())
     rows(kFull, wick::kBFloat16, {Impl::Fused, Impl::Cudnn}, rounds);
@@ -260,13 +265,14 @@ int main(int argc, char** argv) {
                 wick::cuda::is_built() ? "no usable CUDA device" : "wick built without CUDA");
     return 0;
   }
-  bool gbench = false;
+  bool gbench = false, optin = true;
   int rounds = 5;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--benchmark") == 0) gbench = true;
+    if (std::strcmp(argv[i], "--no-optin") == 0) optin = false;
     if (std::strncmp(argv[i], "--rounds=", 9) == 0) rounds = std::max(1, std::atoi(argv[i] + 9));
   }
-  if (!gbench) return table(rounds);
+  if (!gbench) return table(rounds, optin);
   register_all();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

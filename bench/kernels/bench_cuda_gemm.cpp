@@ -14,8 +14,10 @@
 //                                          batch, median TFLOP/s over R rounds (the ratio to trust)
 //                   [--only=fp32|bf16]     one dtype's rows
 //                   [--lean]               wick's defaults, cuBLAS and cuBLASLt, and the opt-in paths not
-//                                          yet decided on (r64), not every variant column (the GPU
+//                                          yet decided on (r64, ck), not every variant column (the GPU
 //                                          check's default: a third of the time)
+//                   [--no-pending]         without those opt-in columns (one not yet run on a GPU that
+//                                          traps would end the whole table)
 //                   [--rows=SUBSTR]        only the rows whose label contains SUBSTR (e.g. "768x768x8192":
 //                                          what a profiler run under Nsight Compute looks at)
 // Without a usable GPU it prints "no GPU, skipping" and exits 0.
@@ -199,7 +201,7 @@ double median(std::vector<double> v) {
 // persistent tiles (and 192-wide ones where chosen), then the last two with
 // the TMA store epilogue, cuBLAS and cuBLASLt alternately, one timed batch
 // (~50 ms) each per round.
-int compare(int rounds, const std::vector<DType>& dtypes, bool lean, const std::string& only_rows) {
+int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pending, const std::string& only_rows) {
   const bool sm90 = wick::cuda::wgmma_supported(wick::cuda::current_device());
   struct Alt {
     GemmBackend be;
@@ -224,10 +226,10 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, const std::
   const Alt wgmma_pending[] = {{GemmBackend::Wick, -1, -1, -1, -1, -1, -1, "ck", -1, true, 1}};
   std::vector<Alt> cols;
   for (const Alt& a : f32_alts)
-    if (!lean || a.pending) cols.push_back(a);
+    if ((!lean || a.pending) && (pending || !a.pending)) cols.push_back(a);
   const int kF32 = static_cast<int>(cols.size());
   if (!lean) cols.insert(cols.end(), std::begin(wgmma_alts), std::end(wgmma_alts));
-  cols.insert(cols.end(), std::begin(wgmma_pending), std::end(wgmma_pending));
+  if (pending) cols.insert(cols.end(), std::begin(wgmma_pending), std::end(wgmma_pending));
   const int kCols = static_cast<int>(cols.size());
   const bool sm80 = wick::cuda::device_properties(wick::cuda::current_device()).major >= 8;
   std::printf("%-44s %9s", "shape (MxNxK)", "wick");
@@ -316,13 +318,14 @@ int main(int argc, char** argv) {
                 wick::cuda::is_built() ? "no usable CUDA device" : "wick built without CUDA");
     return 0;
   }
-  bool cmp = false, lean = false;
+  bool cmp = false, lean = false, pending = true;
   int rounds = 7;
   std::string only_rows;
   std::vector<DType> dtypes = {wick::kBFloat16, wick::kFloat32};
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--compare") == 0) cmp = true;
     if (std::strcmp(argv[i], "--lean") == 0) lean = true;
+    if (std::strcmp(argv[i], "--no-pending") == 0) pending = false;
     if (std::strncmp(argv[i], "--rows=", 7) == 0) only_rows = argv[i] + 7;
     if (std::strncmp(argv[i], "--rounds=", 9) == 0) rounds = std::max(1, std::atoi(argv[i] + 9));
     if (std::strcmp(argv[i], "--only=fp32") == 0) dtypes = {wick::kFloat32};
@@ -330,7 +333,7 @@ int main(int argc, char** argv) {
   }
   std::printf("device: %s\npeaks: bf16 %.1f TFLOP/s, fp32 %.1f TFLOP/s\n", card().name.c_str(), card().bf16_tflops,
               card().f32_tflops);
-  if (cmp) return compare(rounds, dtypes, lean, only_rows);
+  if (cmp) return compare(rounds, dtypes, lean, pending, only_rows);
   register_all();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

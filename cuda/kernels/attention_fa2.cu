@@ -909,7 +909,10 @@ __global__ void __launch_bounds__(kThreads)
 // which the producer issued after phase r - 1 of empty[s] completed: no
 // arrival can count towards the previous phase.
 // Registers: __launch_bounds__(288, 2), 2 CTAs (4 consumer warpgroups) per
-// SM; ptxas (CUDA 13) allocates 96 per thread, no spill. SASS per consumer
+// SM; ptxas (CUDA 13) allocates 96 per thread and spills 16 bytes in the
+// prologue (the bounded barrier waits' clock), none in the loop. Every
+// barrier wait traps after 2 s (mbar_wait_or_trap) until the kernel has run
+// on a GPU. SASS per consumer
 // warp and unmasked key tile: about 335 instructions (the serial kernel's
 // about 416, 95 of them its copies; with one softmax call instead of two,
 // about 300 more on every tile: see there). Shared memory: 2 Q tiles and
@@ -973,7 +976,7 @@ __global__ void __launch_bounds__(kWsThreads, 2)
       uint32_t phase = 0;
       for (int tile = 0; tile < ntiles; ++tile) {
         const uint32_t full = full0 + 8 * s, k_tile = ring + 2 * s * kWsTile;
-        mbar_wait(empty0 + 8 * s, phase);
+        mbar_wait_or_trap(empty0 + 8 * s, phase);
         mbar_arrive_expect_tx(full, 2 * kWsTile);
         tma_load_4d(k_tile, &map_k, full, 0, 64 * tile, hk, bk);
         tma_load_4d(k_tile + kWsTile, &map_v, full, 0, 64 * tile, hv, bv);
@@ -1001,12 +1004,12 @@ __global__ void __launch_bounds__(kWsThreads, 2)
 #pragma unroll
   for (int i = 0; i < 32; ++i) o[i] = 0.f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
-  mbar_wait(q_full, 0);
+  mbar_wait_or_trap(q_full, 0);
 
   int s = 0;
   uint32_t phase = 0;
   for (int tile = 0; tile < ntiles; ++tile) {
-    mbar_wait(full0 + 8 * s, phase);
+    mbar_wait_or_trap(full0 + 8 * s, phase);
     if (tile < ntiles_w) {
       const int64_t j0 = static_cast<int64_t>(tile) * kBc;
       const uint32_t stage_bytes = 2 * s * kWsTile;
@@ -1707,7 +1710,7 @@ __device__ __forceinline__ void wgmma_bwd_body(const Slices<const T> q, const Sl
         fence_proxy_async();
         __syncthreads();
       }
-      mbar_wait(full0 + 8 * buf, static_cast<uint32_t>(tile >> 1) & 1u);
+      mbar_wait_or_trap(full0 + 8 * buf, static_cast<uint32_t>(tile >> 1) & 1u);
     } else if (tile + 1 < ntiles) {
       const int64_t in = i0 + kBr;
       load_tile_async<kD>(Qs + (buf ^ 1) * kTile, qn + in * q.ld(), q.ld(), L - in);

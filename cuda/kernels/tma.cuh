@@ -74,6 +74,35 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
 __device__ __forceinline__ void cp_async_mbar_arrive_noinc(uint32_t bar) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
 }
+// One poll: whether the phase of parity `parity` has completed (try_wait may
+// suspend the thread for a while first).
+__device__ __forceinline__ bool mbar_try_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done;
+  asm volatile(
+      "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+      : "=r"(done)
+      : "r"(bar), "r"(parity)
+      : "memory");
+  return done != 0;
+}
+// mbar_wait for kernels whose barrier protocol has not yet run on a GPU: a
+// phase still open after kMbarTrapNs of polling (no real wait comes near it,
+// compute-sanitizer included) is a protocol bug, and __trap() ends the launch
+// with an error the host reports, instead of a hang that only a timeout ends
+// (the GPU check's test shards allow 240 s). The clock: the low 32 bits of the
+// global nanosecond timer, whose differences are exact below 2^32 ns.
+constexpr uint32_t kMbarTrapNs = 2'000'000'000u;
+__device__ __forceinline__ uint32_t global_ns_lo() {
+  uint32_t t;
+  asm volatile("mov.u32 %0, %%globaltimer_lo;\n" : "=r"(t));
+  return t;
+}
+__device__ __forceinline__ void mbar_wait_or_trap(uint32_t bar, uint32_t parity) {
+  if (mbar_try_wait(bar, parity)) return;
+  const uint32_t t0 = global_ns_lo();
+  while (!mbar_try_wait(bar, parity))
+    if (global_ns_lo() - t0 > kMbarTrapNs) __trap();
+}
 // Box (c0 = k, c1 = row, c2 = batch) of the tensor map into shared memory at
 // `dst`; completion adds the box's bytes to barrier `bar`'s transaction count.
 __device__ __forceinline__ void tma_load_3d(uint32_t dst, const CUtensorMap* map, uint32_t bar, int c0, int c1, int c2) {
