@@ -70,6 +70,7 @@
 #include "cuda/kernels/attention_fa2.h"
 #include "cuda/kernels/attention_dq_layout.h"
 #include "cuda/kernels/attention_mask.h"
+#include "cuda/kernels/attention_tma_map.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -1066,27 +1067,19 @@ __global__ void __launch_bounds__(kWsThreads, 2)
 #endif
 }
 
-
 // A 4-d tensor map (d, row, head, batch) over the slices of t [..., rows, 64]
-// (slice n = batch * heads + head), boxes of one [64, 64] tile in the
+// (slice_map_shape, attention_tma_map.h), boxes of one [64, 64] tile in the
 // 128-byte swizzle; false where the copy engine cannot take the layout (a
 // stride of 0, as of a broadcast dim, or past 2^40 bytes; chunked_rows
-// makes the others whole 16 bytes) or the driver refuses it. A dim of size 1
-// gets the packed stride (its own is never used).
+// makes the others whole 16 bytes) or the driver refuses it.
 bool make_slices_map(CUtensorMap* map, const Tensor& t, int64_t rows, int64_t N) {
   const EncodeTiled enc = tensor_map_encoder();
   const std::optional<SliceLayout> l = slice_layout(t);
-  if (enc == nullptr || !l || rows <= 0 || N <= 0 || l->heads <= 0 || N % l->heads != 0) return false;
-  const cuuint64_t dims[4] = {64, static_cast<cuuint64_t>(rows), static_cast<cuuint64_t>(l->heads),
-                              static_cast<cuuint64_t>(N / l->heads)};
-  const int64_t es = static_cast<int64_t>(dtype_size(t.dtype()));
-  const int64_t given[3] = {l->row_stride * es, l->head_stride * es, l->batch_stride * es};
-  cuuint64_t strides[3];
-  for (int i = 0; i < 3; ++i) {
-    const int64_t st = dims[i + 1] == 1 ? (i == 0 ? 64 * es : static_cast<int64_t>(strides[i - 1] * dims[i])) : given[i];
-    if (st <= 0 || st % 16 != 0 || st >= (int64_t{1} << 40)) return false;
-    strides[i] = static_cast<cuuint64_t>(st);
-  }
+  if (enc == nullptr || !l) return false;
+  const std::optional<SliceMapShape> m = slice_map_shape(*l, rows, N, static_cast<int64_t>(dtype_size(t.dtype())));
+  if (!m) return false;
+  const cuuint64_t dims[4] = {m->dims[0], m->dims[1], m->dims[2], m->dims[3]};
+  const cuuint64_t strides[3] = {m->strides[0], m->strides[1], m->strides[2]};
   const cuuint32_t box[4] = {64, 64, 1, 1}, elem[4] = {1, 1, 1, 1};
   return enc(map, t.dtype() == kBFloat16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4,
              t.data_ptr_raw(), dims, strides, box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,

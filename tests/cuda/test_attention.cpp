@@ -23,6 +23,7 @@
 #include "cuda/kernels/attention.h"
 #endif
 #include "cuda/kernels/attention_mask.h"  // plain C++: its test runs in every build
+#include "cuda/kernels/attention_tma_map.h"  // likewise
 #include "ops/attention.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
@@ -408,6 +409,36 @@ TEST(CudaAttention, ManySlices) {
   const Tensor want = scaled_dot_product_attention(q, k, v);
   const Tensor got = scaled_dot_product_attention(q.to(kCuda).to(kFloat32), k.to(kCuda).to(kFloat32), v.to(kCuda).to(kFloat32));
   EXPECT_TRUE(all_close(got.to(kFloat64).cpu(), want, 1e-4, 1e-4));
+}
+
+// The tensor maps' shapes (attention_tma_map.h, on the CPU): packed slices,
+// GPT-2's head views of a [B, T, 3 H D] projection (heads 128 bytes apart,
+// rows 3 H D elements), one row (its stride the packed one), one slice;
+// refused: a broadcast dim (stride 0), rows not whole 16 bytes, N not a whole
+// number of batches, no rows.
+TEST(CudaAttentionFa2, TensorMapShapes) {
+  using cuda::slice_map_shape;
+  auto expect = [](const std::optional<cuda::SliceMapShape>& m, std::vector<uint64_t> dims, std::vector<uint64_t> st) {
+    ASSERT_TRUE(m.has_value());
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(m->dims[i], dims[i]) << "dim " << i;
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(m->strides[i], st[i]) << "stride " << i;
+  };
+  // Packed [4, 100, 64] bf16: heads 1 (the packed stride stands in for its own, 0).
+  expect(slice_map_shape(SliceLayout::packed(100, 64), 100, 4, 2), {64, 100, 1, 4}, {128, 12800, 12800});
+  // [B = 2, T = 100, 3, H = 2, 64] viewed as q [2, 2, 100, 64]: heads 2, 128 bytes apart, rows 768.
+  const SliceLayout heads{2, 100 * 3 * 2 * 64, 64, 3 * 2 * 64};
+  expect(slice_map_shape(heads, 100, 4, 2), {64, 100, 2, 2}, {768, 128, 76800});
+  // One row: its stride is not used, the packed one stands in.
+  expect(slice_map_shape(heads, 1, 4, 2), {64, 1, 2, 2}, {128, 128, 76800});
+  // One slice: the batch stride, whatever it is, is not used.
+  expect(slice_map_shape(SliceLayout{1, 0, 0, 64}, 7, 1, 2), {64, 7, 1, 1}, {128, 896, 896});
+  // Refused.
+  EXPECT_FALSE(slice_map_shape(SliceLayout{3, 1000 * 64, 0, 64}, 1000, 6, 2)) << "k shared by 3 heads (stride 0)";
+  EXPECT_TRUE(slice_map_shape(SliceLayout{1, 100 * 72, 0, 72}, 100, 4, 2)) << "rows of 144 bytes (padded)";
+  EXPECT_FALSE(slice_map_shape(SliceLayout{1, 100 * 68, 0, 68}, 100, 4, 2)) << "rows of 136 bytes";
+  EXPECT_FALSE(slice_map_shape(heads, 100, 3, 2)) << "3 slices, heads 2";
+  EXPECT_FALSE(slice_map_shape(heads, 0, 4, 2)) << "no rows";
+  EXPECT_FALSE(slice_map_shape(SliceLayout{1, int64_t{1} << 40, 0, 64}, 10, 2, 2)) << "a stride of 2^41 bytes";
 }
 
 // The FA2/wgmma kernels' tile-relative masks (attention_mask.h), on the CPU:
