@@ -882,7 +882,8 @@ __global__ void __launch_bounds__(kThreads)
 // sm_90a, head dim 64), after FlashAttention-3's producer/consumer split:
 // one CTA per (slice, 128 query rows) = two consumer warpgroups of 64 rows
 // each and one producer warp (288 threads). The producer's lane 0 copies the
-// two Q tiles and then, key tile by key tile, K and V into a ring of
+// Q tiles (of the warpgroups with a row before L) and then, key tile by key
+// tile, K and V into a ring of
 // kWsStages stages with the bulk tensor copy engine (cuda/kernels/tma.cuh):
 // the copy engine writes the 128-byte swizzle the descriptors read and
 // zero-fills rows past L or S, so nobody computes an address or a bound per
@@ -913,12 +914,11 @@ __global__ void __launch_bounds__(kThreads)
 // SM; ptxas (CUDA 13) allocates 96 per thread and spills 16 bytes in the
 // prologue (the bounded barrier waits' clock), none in the loop. Every
 // barrier wait traps after 2 s (mbar_wait_or_trap) until the kernel has run
-// on a GPU. SASS per consumer
-// warp and unmasked key tile: about 335 instructions (the serial kernel's
-// about 416, 95 of them its copies; with one softmax call instead of two,
-// about 300 more on every tile: see there). Shared memory: 2 Q tiles and
-// kWsStages x (K, V) of 8 KiB, 64 KiB, plus the barriers and 1 KiB of
-// alignment slack.
+// on a GPU. SASS per consumer warp and unmasked key tile: about 335
+// instructions (the serial kernel's about 416, 95 of them its copies; with
+// one softmax call instead of two, about 300 more on every tile: see there).
+// Shared memory: 2 Q tiles and kWsStages x (K, V) of 8 KiB, 64 KiB, plus the
+// barriers and 1 KiB of alignment slack.
 constexpr int kWsConsumers = 2;                         // consumer warpgroups, 64 query rows each
 constexpr int kWsRows = 64 * kWsConsumers;              // query rows per CTA
 constexpr int kWsThreads = 128 * kWsConsumers + 32;     // + the producer warp
