@@ -541,6 +541,27 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// s = Q K^T for a warpgroup's 64 query rows and a 64-key tile (head dim 64),
+// waited for: q_desc the K-major Q tile's descriptor, k_desc + k_bytes the K
+// tile's (a k16 step 32 bytes on, desc_add); this warp's 16 rows in the
+// accumulators. The serial and the warp-specialized wgmma forwards' first
+// product.
+template <bool kBf16>
+__device__ __forceinline__ void wgmma_scores(float (&s)[32], uint64_t q_desc, uint64_t k_desc, uint32_t k_bytes) {
+  using namespace sm90;
+#pragma unroll
+  for (int i = 0; i < 32; ++i) s[i] = 0.f;
+  wgmma_fence();
+  fence_operands(s);
+#pragma unroll
+  for (int s16 = 0; s16 < 4; ++s16)
+    wgmma_m64n64k16_ss<kBf16, 0, 0>(s, desc_add(q_desc, 32 * s16), desc_add(k_desc, k_bytes + 32 * s16));
+  wgmma_commit();
+  fence_operands(s);
+  wgmma_wait<0>();
+  fence_operands(s);
+}
+
 // The wgmma forwards' epilogue for a thread's two rows (row0, row0 + 8): the
 // row sums reduced over the quad (kReduceL; the lean kernel's are whole
 // already), o / l rounded into the output rows, and lse = m ln 2 + ln l
@@ -668,17 +689,7 @@ __global__ void __launch_bounds__(kThreads)
 
     // s = Q K^T (64 x 64; this warp's 16 rows in the accumulators).
     float s[32];
-#pragma unroll
-    for (int i = 0; i < 32; ++i) s[i] = 0.f;
-    wgmma_fence();
-    fence_operands(s);
-#pragma unroll
-    for (int s16 = 0; s16 < kD / 16; ++s16)
-      wgmma_m64n64k16_ss<kBf16, 0, 0>(s, desc_add(q_desc, 32 * s16), desc_add(k_desc, tile_bytes + 32 * s16));
-    wgmma_commit();
-    fence_operands(s);
-    wgmma_wait<0>();
-    fence_operands(s);
+    wgmma_scores<kBf16>(s, q_desc, k_desc, tile_bytes);
 
     const bool need_mask = j0 + kBc > S || (causal && j0 + kBc - 1 > i0);
     uint32_t pf[kBc / 16][4];
@@ -1017,17 +1028,7 @@ __global__ void __launch_bounds__(kWsThreads, 2)
 
       // s = Q K^T (64 x 64; this warp's 16 rows in the accumulators).
       float sc[32];
-#pragma unroll
-      for (int i = 0; i < 32; ++i) sc[i] = 0.f;
-      wgmma_fence();
-      fence_operands(sc);
-#pragma unroll
-      for (int s16 = 0; s16 < 64 / 16; ++s16)
-        wgmma_m64n64k16_ss<kBf16, 0, 0>(sc, desc_add(q_desc, 32 * s16), desc_add(k_desc, stage_bytes + 32 * s16));
-      wgmma_commit();
-      fence_operands(sc);
-      wgmma_wait<0>();
-      fence_operands(sc);
+      wgmma_scores<kBf16>(sc, q_desc, k_desc, stage_bytes);
 
       // (Two calls with a literal need_mask: with one, ptxas computed the 32 mask predicates, about 300
       // instructions, on every tile while the product ran, instead of branching past them.)
