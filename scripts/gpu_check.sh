@@ -122,18 +122,17 @@ want() {
 # The environment of a "wick-opt" run of workload $1 (gpt2, resnet50): the paths still opt-in that could
 # serve it (empty: no such run). GPT-2: the warp-specialized wgmma attention forward (TMA producer, two
 # consumer warpgroups; it takes precedence over the lean forward, which bench_cuda_attention times alone),
-# the backward loading Q and dO by TMA (and lse and D by cp.async), and its dQ parts added by bulk
-# reductions instead of atomics; the embedding backward through the sorted index.
+# the embedding backward through the sorted index, cluster split-K for the weight gradients' GEMMs.
 wick_opt_env() {
-  [ "$1" = gpt2 ] && echo "WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=1" \
-    "WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1 WICK_CUDA_INDEX_ADD_SORTED=1"
+  [ "$1" = gpt2 ] && echo "WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_GEMM_CLUSTER_K=1"
 }
-# The 14 paths turned on by default on 2026-11-28 (H200), turned off: the earlier default paths, kept as
-# fallbacks, run through the model tests in the alternates below.
+# The 17 paths turned on by default on 2026-11-28 (H200 leases; the last three after the second), turned
+# off: the earlier default paths, kept as fallbacks, run through the model tests in the alternates below.
 before_1128="WICK_CUDA_SIMT_ASYNC=0 WICK_CUDA_GEMM_BIAS=0 WICK_CUDA_REDUCE_VEC=0 WICK_CUDA_MIXED_BINARY=0"
 before_1128="$before_1128 WICK_CUDA_GEMM_STREAMK=0 WICK_CUDA_GEMM_TMA_STORE=0 WICK_CUDA_GEMM_ROWS64=0"
 before_1128="$before_1128 WICK_CUDA_ROW_CHUNKS=0 WICK_CUDA_ATTENTION_STRIDED=0 WICK_CUDA_CE_16BIT=0 WICK_CUDA_BN_VEC=0"
 before_1128="$before_1128 WICK_CUDA_BN_RELU=0 WICK_CUDA_CONV_PACKS=0 WICK_CUDA_CONV_TRANSPOSE_FWD=0"
+before_1128="$before_1128 WICK_CUDA_SIMT_ROWS64=0 WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=0 WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=0"
 
 # Sections: `section NAME "title"` closes the one before with its wall time (also into detail/times),
 # so every run says where its minutes went.
@@ -280,8 +279,7 @@ optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CU
 # (Not the pipelined wgmma forward and backward: they would take the launches the lean forward and the
 # cp.async-staged backward are to run; their own tests run them.)
 optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
-optin="$optin WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1 WICK_CUDA_SIMT_ROWS64=1 WICK_CUDA_INDEX_ADD_SORTED=1"
-optin="$optin WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=1 WICK_CUDA_GEMM_CLUSTER_K=1"
+optin="$optin WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_GEMM_CLUSTER_K=1"
 # Each spec: environment assignments, then the test binary (the last word). Run one after another:
 # several at once would time each other's GPU work in the amp training run.
 for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -365,12 +363,9 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): 
     ("WICK_CUDA_ATTENTION_WGMMA_LEAN", "test_cuda_attention", ["CudaAttentionFa2.WgmmaLean"]),
     ("WICK_CUDA_ATTENTION_WGMMA_WS", "test_cuda_attention", ["CudaAttentionFa2.WgmmaWs"]),
     ("WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaRowsAsync"]),
-    ("WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaDqBulk"]),
-    ("WICK_CUDA_ATTENTION_WGMMA_BWD_TMA", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaTma"]),
     ("WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaPipelined"]),
     ("WICK_CUDA_TOPK_SELECT", "test_cuda_sort", ["CudaSort.TopkRadixSelect"]),
     ("WICK_CUDA_SIMT_WIDE", "test_cuda_gemm", ["CudaGemm.SimtWideTiles"]),
-    ("WICK_CUDA_SIMT_ROWS64", "test_cuda_gemm", ["CudaGemm.SimtRows64Tiles"]),
     ("WICK_CUDA_GEMM_CLUSTER_K", "test_cuda_gemm", ["CudaGemm.ClusterSplitK"]),
     ("WICK_CUDA_INDEX_ADD_SORTED", "test_cuda_indexing", ["CudaIndexing.IndexAddSorted"]),
 ]
@@ -427,19 +422,23 @@ if want sanitizer 110 && command -v compute-sanitizer >/dev/null; then
   # --report-api-errors no: the allocator's out-of-memory test fails a cudaMalloc on purpose.
   # WICK_GPU_SANITIZE: the binaries to check, when not the whole representative list.
   # The binaries that take longest run one gtest shard of three under it (memcheck slows kernels ~100x):
-  # a third of their tests, a different third as the test list changes; the others whole. Each in a
-  # process group of its own (finish ends them if the check stops early).
+  # a third of their tests, a different third as the test list changes; the others whole. Attention: one
+  # of six (a third took 134 s on an H200, 2026-11-28); linalg: without FastKernelMatchesReferenceKernel
+  # (14 s bare: it alone passed the time limit). Each in a process group of its own (finish ends them if
+  # the check stops early).
   pids=()
   for n in ${WICK_GPU_SANITIZE:-test_cuda_copy test_cuda_elementwise test_cuda_reduction test_cuda_gemm test_cuda_nn \
            test_cuda_loss test_cuda_indexing test_cuda_allocator test_cuda_random test_cuda_conv test_cuda_pool \
            test_cuda_norm test_cuda_attention test_cuda_sort test_cuda_fft test_cuda_linalg test_cuda_stream}; do
     [ -x "$bin/$n" ] || continue
     k=1; [ "$(shards "$n")" -gt 1 ] && k=3
+    [ "$n" = test_cuda_attention ] && k=6
+    filter='*'; [ "$n" = test_cuda_linalg ] && filter='-*.FastKernelMatchesReferenceKernel'
     # shellcheck disable=SC2016
     setsid -w bash -c 'GTEST_TOTAL_SHARDS=$3 GTEST_SHARD_INDEX=0 timeout --foreground 100 compute-sanitizer --tool memcheck \
-        --report-api-errors no --error-exitcode 99 --print-limit 5 "$1" --gtest_brief=1 > "$2" 2>&1
-      echo "$(basename "$1") memcheck rc $?$([ "$3" -gt 1 ] && echo " (shard 1 of $3)") $(grep -E "ERROR SUMMARY" "$2" | tail -1)"' \
-      _ "$bin/$n" "$out/detail/sanitizer_$n.log" "$k" &
+        --report-api-errors no --error-exitcode 99 --print-limit 5 "$1" --gtest_brief=1 --gtest_filter="$4" > "$2" 2>&1
+      echo "$(basename "$1") memcheck rc $?$([ "$3" -gt 1 ] && echo " (shard 1 of $3)")$([ "$4" != "*" ] && echo " ($4)") $(grep -E "ERROR SUMMARY" "$2" | tail -1)"' \
+      _ "$bin/$n" "$out/detail/sanitizer_$n.log" "$k" "$filter" &
     pids+=($!) groups+=($!)
   done
   [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"  # not a bare wait: that would also wait for the tee behind exec
@@ -472,9 +471,9 @@ timeout 60 "$bin/bench_cuda_elementwise" 2>&1 | tee "$out/bench_cuda_elementwise
 fi
 if want attention 90; then
 section attention "attention: wick fused vs wick composed; then PyTorch's scaled_dot_product_attention (same table)"
-# Its bf16 rows time the opt-in paths beside the default (+lean: the scale in the exponents' fma, the row
-# sums by the tensor cores; +ws: the warp-specialized forward; +rowsasync: lse and D staged by cp.async;
-# +dqbulk: dQ by bulk reductions; +bwdtma: Q and dO by TMA).
+# Its bf16 rows time the defaults with the backward's TMA loads and bulk dQ off (-tma-bulk, -tma, -bulk:
+# the earlier defaults) and the opt-in paths (+ws: the warp-specialized forward; +lean: the scale in the
+# exponents' fma, the row sums by the tensor cores; +rowsasync: lse and D staged by cp.async).
 if [ -x "$bin/bench_cuda_attention" ]; then
   timeout 120 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -19
   if [ "${PIPESTATUS[0]}" != 0 ]; then  # (as for the GEMM bench above)
@@ -541,21 +540,20 @@ fi
 if want ncu-attn 80 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/dev/null; then
   section ncu-attn
   echo "== attention kernels under ncu (bf16, B8 H12 L1024 D64 causal): speed of light, occupancy, warp stalls"
-  timeout 90 ncu -k regex:'wgmma_forward_kernel|wgmma_bwd_kernel' --launch-count 6 --section SpeedOfLight \
+  timeout 90 ncu -k regex:'wgmma_forward_kernel|wgmma_bwd_tma_kernel' --launch-count 6 --section SpeedOfLight \
     --section Occupancy --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
     --section ComputeWorkloadAnalysis --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
     --print-units base "$bin/bench_cuda_attention" --rounds=1 \
     > "$out/ncu_attention.txt" 2> "$out/ncu_attention.err"
   echo "ncu rc $?"
-  # The warp-specialized forward's and the opt-in backward's (TMA loads, bulk dQ) first launches beside
-  # them.
+  # The warp-specialized forward's (opt-in) first launches beside them.
   # shellcheck disable=SC2046
   env $(wick_opt_env gpt2) timeout 60 ncu \
-    -k regex:'wgmma_forward_ws_kernel|wgmma_bwd_tma_kernel' --launch-count 4 \
+    -k regex:'wgmma_forward_ws_kernel' --launch-count 3 \
     --section SpeedOfLight --section Occupancy --section WarpStateStats \
     --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --print-units base \
     "$bin/bench_cuda_attention" --rounds=1 >> "$out/ncu_attention.txt" 2>> "$out/ncu_attention.err"
-  echo "ncu (warp-specialized forward; backward with TMA loads and bulk dQ) rc $?"
+  echo "ncu (warp-specialized forward) rc $?"
   grep -E '^  [a-z_]+.*\(|Duration|Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Block Limit|Stall|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|L2 Hit|Mem Busy|stalled' \
     "$out/ncu_attention.txt" | head -160
 fi

@@ -189,7 +189,8 @@ def attention_row(wick, torch, shape="B8 H12 L1024 D64 causal"):
         return f"not measured (times {w} and {t})", ""
     line = (f"{both:.2f}x (wick {w[1]:.3f} ms, SDPA {t[1]:.3f}); forward alone {fwd:.2f}x "
             f"({w[0]:.3f} / {t[0]:.3f} ms), bf16 {shape}")
-    # The opt-in variants bench_cuda_attention times beside the default (rows named +lean, +dqbulk, ...).
+    # The opt-in variants bench_cuda_attention times beside the default (rows named +ws, +lean, ...; the
+    # rows named -tma, ... are earlier defaults).
     opt = [(r, impl) for (impl, dt, sh), v in wick.items() if impl.startswith("+") and dt == "bf16" and sh == shape
            for r in [ok_ratio(t[1], v[1])] if r is not None]
     if opt:

@@ -11,7 +11,7 @@
 // (it recomputes the scores in its dQ kernel): TFLOP/s here is
 // useful-work throughput, comparable with bench/peer/cuda_attention.py,
 // which prints the same table for torch.nn.functional.scaled_dot_product_attention.
-// The bf16 rows time wick's opt-in attention paths beside the defaults too.
+// The bf16 rows time wick's opt-in attention paths, and the earlier defaults, beside the defaults too.
 // A second table times wick's fused kernel against cuDNN's SDPA node
 // (cuda/vendor/cudnn_attention.h, when this build has cuDNN) on the same
 // shape without the causal mask, the case cuDNN 9.19's backend API takes.
@@ -50,12 +50,12 @@ struct Problem {
 const Problem kGpt2{8, 12, 1024, 64, true};
 const Problem kFull{8, 12, 1024, 64, false};  // cuDNN's node takes no causal mask (cudnn_attention.h)
 
-// Fused with opt-in paths (cuda/kernels/attention_fa2.h) switched on for its calls: the lean wgmma
-// forward, the warp-specialized wgmma forward, the backward staging lse and D by cp.async, the backward's
-// bulk dQ reduction, the backward loading Q and dO by TMA (with lse and D by cp.async); the
-// warp-specialized forward with the TMA backward and bulk dQ (the warp-specialized forward takes
-// precedence over the lean one, the TMA backward over rows-async, whose staging it includes).
-enum class Impl { Fused, Math, Cudnn, Lean, Ws, RowsAsync, DqBulk, BwdTma, AllOptIn };
+// Fused with switches of cuda/kernels/attention_fa2.h set for its calls. Off, the paths on by default
+// since 2026-11-28: the backward loading Q and dO by TMA (with lse and D by cp.async) and its bulk dQ
+// reduction, each and both (the defaults before). On, the opt-in ones: the lean wgmma forward, the
+// warp-specialized one (which takes precedence over the lean one), the backward staging lse and D by
+// cp.async (TMA off: the TMA backward, which includes that staging, takes precedence).
+enum class Impl { Fused, Math, Cudnn, Lean, Ws, RowsAsync, NoBulk, NoTma, Before };
 const char* impl_name(Impl i) {
   switch (i) {
     case Impl::Fused: return "wick-fused";
@@ -64,25 +64,32 @@ const char* impl_name(Impl i) {
     case Impl::Lean: return "+lean";
     case Impl::Ws: return "+ws";
     case Impl::RowsAsync: return "+rowsasync";
-    case Impl::DqBulk: return "+dqbulk";
-    case Impl::BwdTma: return "+bwdtma";
-    case Impl::AllOptIn: return "+ws+tma+bulk";
+    case Impl::NoBulk: return "-bulk";
+    case Impl::NoTma: return "-tma";
+    case Impl::Before: return "-tma-bulk";
   }
   return "?";
 }
 
-// The opt-in switches impl turns on.
+// The switches impl sets: 1 on, 0 off, -1 as configured (the defaults, or the environment's WICK_CUDA_*).
 struct OptIns {
-  bool lean, ws, rows_async, dq_bulk, bwd_tma;
+  int lean = -1, ws = -1, rows_async = -1, dq_bulk = -1, bwd_tma = -1;
 };
 OptIns opt_ins(Impl i) {
-  const bool all = i == Impl::AllOptIn;
-  return {i == Impl::Lean, all || i == Impl::Ws, i == Impl::RowsAsync, all || i == Impl::DqBulk,
-          all || i == Impl::BwdTma};
+  OptIns s;
+  switch (i) {
+    case Impl::Lean: s.lean = 1, s.ws = 0; break;
+    case Impl::Ws: s.ws = 1; break;
+    case Impl::RowsAsync: s.rows_async = 1, s.bwd_tma = 0; break;
+    case Impl::NoBulk: s.dq_bulk = 0; break;
+    case Impl::NoTma: s.bwd_tma = 0; break;
+    case Impl::Before: s.bwd_tma = 0, s.dq_bulk = 0; break;
+    default: break;
+  }
+  return s;
 }
 
-// Turns on the opt-in switches impl names for its lifetime (the others as configured: the defaults, or
-// the environment's WICK_CUDA_* settings).
+// Sets the switches impl names for its lifetime, then restores them.
 class OptInScope {
  public:
   explicit OptInScope(Impl i)
@@ -91,14 +98,12 @@ class OptInScope {
         rows_(wick::cuda::attention_wgmma_backward_rows_async()),
         tma_(wick::cuda::attention_wgmma_backward_tma()),
         bulk_(wick::cuda::attention_wgmma_backward_dq_bulk()) {
-    const OptIns on = opt_ins(i);
-    if (on.lean) wick::cuda::set_attention_wgmma_lean(true);
-    if (on.lean) wick::cuda::set_attention_wgmma_ws(false);  // (it would take precedence)
-    if (on.ws) wick::cuda::set_attention_wgmma_ws(true);
-    if (on.rows_async) wick::cuda::set_attention_wgmma_backward_rows_async(true);
-    if (on.rows_async) wick::cuda::set_attention_wgmma_backward_tma(false);  // (it would take precedence)
-    if (on.bwd_tma) wick::cuda::set_attention_wgmma_backward_tma(true);
-    if (on.dq_bulk) wick::cuda::set_attention_wgmma_backward_dq_bulk(true);
+    const OptIns s = opt_ins(i);
+    if (s.lean >= 0) wick::cuda::set_attention_wgmma_lean(s.lean == 1);
+    if (s.ws >= 0) wick::cuda::set_attention_wgmma_ws(s.ws == 1);
+    if (s.rows_async >= 0) wick::cuda::set_attention_wgmma_backward_rows_async(s.rows_async == 1);
+    if (s.bwd_tma >= 0) wick::cuda::set_attention_wgmma_backward_tma(s.bwd_tma == 1);
+    if (s.dq_bulk >= 0) wick::cuda::set_attention_wgmma_backward_dq_bulk(s.dq_bulk == 1);
   }
   ~OptInScope() {
     wick::cuda::set_attention_wgmma_lean(lean_);
@@ -187,11 +192,11 @@ void rows(const Problem& p, DType dt, const std::vector<Impl>& impls, int rounds
                   bulk0 = wick::cuda::attention_wgmma_backward_dq_bulk_launches();
     for (int b = 0; b < 2; ++b) time_calls(o, impls[i], p.causal, b, 2);
     const OptIns on = opt_ins(impls[i]);
-    if ((on.lean && wick::cuda::attention_wgmma_lean_launches() == lean0) ||
-        (on.ws && wick::cuda::attention_wgmma_ws_launches() == ws0) ||
-        (on.rows_async && wick::cuda::attention_wgmma_backward_rows_async_launches() == rows0) ||
-        (on.bwd_tma && wick::cuda::attention_wgmma_backward_tma_launches() == tma0) ||
-        (on.dq_bulk && wick::cuda::attention_wgmma_backward_dq_bulk_launches() == bulk0))
+    if ((on.lean == 1 && wick::cuda::attention_wgmma_lean_launches() == lean0) ||
+        (on.ws == 1 && wick::cuda::attention_wgmma_ws_launches() == ws0) ||
+        (on.rows_async == 1 && wick::cuda::attention_wgmma_backward_rows_async_launches() == rows0) ||
+        (on.bwd_tma == 1 && wick::cuda::attention_wgmma_backward_tma_launches() == tma0) ||
+        (on.dq_bulk == 1 && wick::cuda::attention_wgmma_backward_dq_bulk_launches() == bulk0))
       not_taken.push_back(impl_name(impls[i]));
   }
   for (int r = 0; r < rounds; ++r)
@@ -215,7 +220,7 @@ int table(int rounds, bool optin) {
   // as wick-fused), in the same interleaving.
   if (optin)
     rows(kGpt2, wick::kBFloat16,
-         {Impl::Fused, Impl::Lean, Impl::Ws, Impl::RowsAsync, Impl::DqBulk, Impl::BwdTma, Impl::AllOptIn, Impl::Math},
+         {Impl::Fused, Impl::Before, Impl::NoTma, Impl::NoBulk, Impl::Ws, Impl::Lean, Impl::RowsAsync, Impl::Math},
          rounds);
   else
     rows(kGpt2, wick::kBFloat16, {Impl::Fused, Impl::Math}, rounds);
@@ -227,8 +232,9 @@ int table(int rounds, bool optin) {
   wick::cuda::set_attention_backend(wick::cuda::AttentionBackend::Wick);
   std::printf("(median of %d rounds of 5 calls, implementations interleaved; TF/s of useful work: fwd 4BHLLD, "
               "fwd+bwd 14BHLLD, halved for causal; cudnn's backward is wick's where cuDNN builds no backward plan;\n"
-              " +lean, +ws, +rowsasync, +dqbulk, +bwdtma: wick-fused with WICK_CUDA_ATTENTION_WGMMA_LEAN, _WS,\n"
-              " _BWD_ROWS_ASYNC, _BWD_DQ_BULK or _BWD_TMA turned on, +ws+tma+bulk with _WS, _BWD_TMA and _BWD_DQ_BULK)\n",
+              " -tma-bulk, -tma, -bulk: wick-fused with WICK_CUDA_ATTENTION_WGMMA_BWD_TMA and _BWD_DQ_BULK, _BWD_TMA\n"
+              " or _BWD_DQ_BULK off (both off: the defaults before 2026-11-28); +ws, +lean, +rowsasync: with the opt-in\n"
+              " WICK_CUDA_ATTENTION_WGMMA_WS, _LEAN or _BWD_ROWS_ASYNC (and _BWD_TMA off) on)\n",
               rounds);
   return 0;
 }

@@ -182,8 +182,10 @@ void bench_body(benchmark::State& state, const Shape& s, DType dt, GemmBackend b
 void register_all() {
   for (DType dt : {wick::kBFloat16, wick::kFloat32})
     for (const Shape& s : kShapes)
-      for (GemmBackend be : {GemmBackend::Wick, GemmBackend::Cublas, GemmBackend::CublasLt}) {
-        const std::string name = std::string(wick::cuda::gemm_backend_name(be)) + " " + label(s, dt);
+      for (GemmBackend be : {GemmBackend::Default, GemmBackend::Wick, GemmBackend::Cublas, GemmBackend::CublasLt}) {
+        // (default: what a tensor op takes; wick: the mma.sync / SIMT kernels, sm_90 included.)
+        const char* who = be == GemmBackend::Default ? "default" : wick::cuda::gemm_backend_name(be);
+        const std::string name = std::string(who) + " " + label(s, dt);
         benchmark::RegisterBenchmark(name.c_str(), [s, dt, be](benchmark::State& st) { bench_body(st, s, dt, be); })
             ->UseManualTime()
             ->Unit(benchmark::kMillisecond);
@@ -223,7 +225,7 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       {GemmBackend::Wgmma, 1, 0, 0, 1, 0, -1, "+sk+st"}, {GemmBackend::Wgmma, 0, 1, 1, 1, 0, -1, "+p+st"},
       {GemmBackend::Wgmma, 0, 1, 1, 0, 1, -1, "+p+64r"}};
   // (ck: the defaults with cluster split-K where its plan takes it, bf16 on compute capability 9.0.)
-  const Alt wgmma_pending[] = {{GemmBackend::Wick, -1, -1, -1, -1, -1, -1, "ck", -1, true, 1}};
+  const Alt wgmma_pending[] = {{GemmBackend::Default, -1, -1, -1, -1, -1, -1, "ck", -1, true, 1}};
   std::vector<Alt> cols;
   for (const Alt& a : f32_alts)
     if ((!lean || a.pending) && (pending || !a.pending)) cols.push_back(a);
@@ -232,6 +234,9 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
   if (pending) cols.insert(cols.end(), std::begin(wgmma_pending), std::end(wgmma_pending));
   const int kCols = static_cast<int>(cols.size());
   const bool sm80 = wick::cuda::device_properties(wick::cuda::current_device()).major >= 8;
+  if (wick::cuda::default_gemm_backend() != GemmBackend::Default)
+    std::printf("(WICK_CUDA_GEMM is set: the wick column times %s, not wick's own choice)\n",
+                wick::cuda::gemm_backend_name(wick::cuda::default_gemm_backend()));
   std::printf("%-44s %9s", "shape (MxNxK)", "wick");
   for (const Alt& a : cols) std::printf(" %9s", a.name);
   std::printf(" %9s %9s %7s", "cublas", "cublasLt", "ratio");
@@ -243,7 +248,9 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       Operands o(s, dt);
       const double flops = 2.0 * s.M * s.N * s.K;
       // Which of `cols` this row times, and where in `alts` each one's times are (-1: not timed).
-      std::vector<Alt> alts = {{GemmBackend::Wick, -1, -1, -1, -1, -1, -1, "wick"},
+      // (wick: GemmBackend::Default, the path a tensor op takes: the wgmma kernels for 16-bit products on
+      // sm_90. GemmBackend::Wick would name the mma.sync / SIMT kernels on every device.)
+      std::vector<Alt> alts = {{GemmBackend::Default, -1, -1, -1, -1, -1, -1, "wick"},
                                {GemmBackend::Cublas, -1, -1, -1, -1, -1, -1, "cublas"},
                                {GemmBackend::CublasLt, -1, -1, -1, -1, -1, -1, "cublasLt"}};
       std::vector<int> at(kCols, -1);

@@ -64,8 +64,8 @@ bool attention_wgmma_pipelined();
 // (the forward is issue-bound: Nsight Compute on an H200). Its lse is the
 // log of the sum of the rounded P (within 2^-8 of the float32 sum's for
 // bf16, 2^-11 for fp16). Applies where the wgmma forward does and the scale is
-// positive, unless the pipelined forward is on; off until a GPU has run
-// CudaAttentionFa2.WgmmaLean* and timed it (WICK_CUDA_ATTENTION_WGMMA_LEAN=1).
+// positive, unless the pipelined forward is on. Off: its tests passed on an
+// H200 but it timed no faster there (WICK_CUDA_ATTENTION_WGMMA_LEAN=1 for it).
 // The counter: launches of it (tests).
 void set_attention_wgmma_lean(bool on);
 bool attention_wgmma_lean();
@@ -79,8 +79,9 @@ int64_t attention_wgmma_lean_launches();
 // consumers' path. Out and lse bit for bit the serial wgmma kernel's.
 // Applies where the wgmma forward does, unless the pipelined one is on, and
 // takes precedence over the lean one; an operand no tensor map describes (a
-// broadcast dim of stride 0) runs the others. Off until a GPU has run
-// CudaAttentionFa2.WgmmaWs* and timed it (WICK_CUDA_ATTENTION_WGMMA_WS=1).
+// broadcast dim of stride 0) runs the others. Off: CudaAttentionFa2.WgmmaWs*
+// passed on an H200 (2026-11-28) but it timed 1.5% slower there
+// (WICK_CUDA_ATTENTION_WGMMA_WS=1 for it).
 // The counter: its launches.
 void set_attention_wgmma_ws(bool on);
 bool attention_wgmma_ws();
@@ -100,9 +101,11 @@ bool attention_wgmma_backward_pipelined();
 // "long scoreboard"), with registers capped for 3 CTAs per SM instead of 2
 // (168 per thread, 44 bytes spilled); dK and dV bit for bit the default
 // kernel's. Applies
-// where the wgmma backward does, unless the pipelined one is on; off until a
-// GPU has run CudaAttentionFa2Backward.WgmmaRowsAsync* and timed it
-// (WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1). The counter: its launches.
+// where the wgmma backward does, unless the pipelined or the TMA one (on by
+// default, which includes this staging) is on. Off: its tests passed on an
+// H200 but it timed no faster there
+// (WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1 with _BWD_TMA=0 for it). The
+// counter: its launches.
 void set_attention_wgmma_backward_rows_async(bool on);
 bool attention_wgmma_backward_rows_async();
 int64_t attention_wgmma_backward_rows_async_launches();
@@ -114,9 +117,10 @@ int64_t attention_wgmma_backward_rows_async_launches();
 // accumulators' order per 64-row query tile, as FlashAttention-3 does; dK and
 // dV bit for bit the default kernel's, dQ the same sums in another
 // timing-dependent order. Applies where the wgmma backward does, with or
-// without rows-async, unless the pipelined one is on; off until a GPU has run
-// CudaAttentionFa2Backward.WgmmaDqBulk* and timed it
-// (WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=1). The counter: its launches.
+// without rows-async, unless the pipelined one is on. On by default since
+// CudaAttentionFa2Backward.WgmmaDqBulk* passed on an H200 and it timed faster
+// there (WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=0: atomics). The counter: its
+// launches.
 void set_attention_wgmma_backward_dq_bulk(bool on);
 bool attention_wgmma_backward_dq_bulk();
 int64_t attention_wgmma_backward_dq_bulk_launches();
@@ -129,9 +133,10 @@ int64_t attention_wgmma_backward_dq_bulk_launches();
 // default kernel's. Applies where the wgmma backward does and tensor maps
 // describe q and dout (not a broadcast dim of stride 0), with or without
 // bulk dQ, unless the pipelined one is on; takes precedence over
-// rows-async, whose row staging it includes. Off until a GPU has run
-// CudaAttentionFa2Backward.WgmmaTma* and timed it
-// (WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=1). The counter: its launches.
+// rows-async, whose row staging it includes. On by default since
+// CudaAttentionFa2Backward.WgmmaTma* passed on an H200 and it timed faster
+// there (WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=0: the copies by every thread).
+// The counter: its launches.
 void set_attention_wgmma_backward_tma(bool on);
 bool attention_wgmma_backward_tma();
 int64_t attention_wgmma_backward_tma_launches();

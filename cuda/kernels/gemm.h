@@ -113,8 +113,9 @@ int64_t gemm_simt_async_split_products();
 // Its 64 x 256 tiles (4 warps along n) for products of at most 64 rows, where
 // the 128 x 128 tiles compute half zeros (the 64 x 200704 x 576 ResNet layer
 // measured 0.46x cuBLAS on an H200); not for a B copied 4 bytes at a time
-// along n (unaligned). Opt-in (WICK_CUDA_SIMT_ROWS64=1) until a GPU has run
-// CudaGemm.SimtRows64Tiles and timed it; the counter: its products.
+// along n (unaligned). On by default since CudaGemm.SimtRows64Tiles passed on
+// an H200 (2026-11-28: that layer 0.96x cuBLAS, from 0.48x;
+// WICK_CUDA_SIMT_ROWS64=0 for the 128 x 128 tiles); the counter: its products.
 void set_gemm_simt_rows64(bool on);
 bool gemm_simt_rows64();
 int64_t gemm_simt_rows64_products();

@@ -162,8 +162,9 @@ TEST(CudaIndexing, IndexAddSortedEqualsTheBucketKernel) {
       const Tensor idx = c.same ? full({c.m}, 4, TensorOptions(kInt64)) : indices(c.m, c.x[static_cast<size_t>(c.dim)]);
       const bool integral = dt == kInt64 || dt == kInt32 || dt == kUInt8;
       // (Integers: small non-negative values, which uint8 holds and its sums wrap as the CPU's.)
-      const Tensor x = (integral ? abs(normal(c.x, kFloat64, 3, 3.0)) : normal(c.x, kFloat64, 3)).to(dt).to(kCuda);
-      const Tensor src = (integral ? abs(normal(ss, kFloat64, 4, 3.0)) : normal(ss, kFloat64, 4)).to(dt).to(kCuda);
+      // (Cast on the device: the CPU holds no 16-bit floats.)
+      const Tensor x = (integral ? abs(normal(c.x, kFloat64, 3, 3.0)) : normal(c.x, kFloat64, 3)).to(kCuda).to(dt);
+      const Tensor src = (integral ? abs(normal(ss, kFloat64, 4, 3.0)) : normal(ss, kFloat64, 4)).to(kCuda).to(dt);
       Tensor got[2];
       for (int on = 0; on < 2; ++on) {
         cuda::set_index_add_sorted(on == 1);
