@@ -95,7 +95,7 @@ done
 # gemm-all, conv-before: the variant and earlier-path columns of those benches; profile, ncu-attn, ncu-gemm,
 # ncu: where the time goes). Every section prints its wall time, and the closing summary (scripts/gpu_summary.py)
 # the issue's targets against this run's figures and the whole call's time. From the sections' times on
-# an H200 (2026-11-28) the default check should take 6-7 minutes from a pack; not yet timed as one run.
+# an H200 (2026-11-28) the default check from a pack took 324 s as one run.
 # WICK_GPU_DEADLINE=S (seconds from the start; set it below the call's timeout): a section that would
 # not finish by then, by its rough cost below, is skipped with a line saying so, so the call ends on
 # its own (and packs its logs) instead of being killed mid-bench.
