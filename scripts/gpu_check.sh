@@ -537,7 +537,7 @@ fi
 # and nothing in their arithmetic explains it: ~15 us of tensor and exp work per SM against ~90 us
 # measured for the forward): Nsight Compute's throughput, occupancy, warp-stall and memory sections for
 # the first bf16 launches of the default forward and backward kernels at the GPT-2 shape.
-if want ncu-attn 80 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/dev/null; then
+if want ncu-attn 110 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/dev/null; then
   section ncu-attn
   echo "== attention kernels under ncu (bf16, B8 H12 L1024 D64 causal): speed of light, occupancy, warp stalls"
   timeout 90 ncu -k regex:'wgmma_forward_kernel|wgmma_bwd_tma_kernel' --launch-count 6 --section SpeedOfLight \
@@ -546,16 +546,26 @@ if want ncu-attn 80 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/de
     --print-units base "$bin/bench_cuda_attention" --rounds=1 \
     > "$out/ncu_attention.txt" 2> "$out/ncu_attention.err"
   echo "ncu rc $?"
-  # The warp-specialized forward's (opt-in) first launches beside them.
-  # shellcheck disable=SC2046
-  env $(wick_opt_env gpt2) timeout 60 ncu \
-    -k regex:'wgmma_forward_ws_kernel' --launch-count 3 \
-    --section SpeedOfLight --section Occupancy --section WarpStateStats \
-    --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --print-units base \
-    "$bin/bench_cuda_attention" --rounds=1 >> "$out/ncu_attention.txt" 2>> "$out/ncu_attention.err"
-  echo "ncu (warp-specialized forward) rc $?"
+  # The other paths' kernels, each by its switches (the bench's first row takes the environment's settings,
+  # so the first launches are that row's warm-up): the opt-in forwards and backward, and the earlier
+  # default backward. Wall-clock rows cannot rank kernels on a host-bound machine (2026-11-28: a 71 us
+  # forward kernel in a 0.529 ms call); these durations can.
+  for v in "warp-specialized forward|WICK_CUDA_ATTENTION_WGMMA_WS=1|wgmma_forward_ws_kernel|3" \
+           "lean forward|WICK_CUDA_ATTENTION_WGMMA_LEAN=1|wgmma_forward_kernel|3" \
+           "rows-async backward|WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1 WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=0|wgmma_bwd_kernel|2" \
+           "the earlier default backward|WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=0 WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=0|wgmma_bwd_kernel|2"; do
+    IFS='|' read -r what vars regex count <<< "$v"
+    # shellcheck disable=SC2086
+    env $vars timeout 60 ncu -k regex:"$regex" --launch-count "$count" \
+      --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+      --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --print-units base \
+      "$bin/bench_cuda_attention" --rounds=1 >> "$out/ncu_attention.txt" 2>> "$out/ncu_attention.err"
+    echo "ncu ($what: $vars) rc $?"
+  done
   grep -E '^  [a-z_]+.*\(|Duration|Throughput|Achieved Occupancy|Theoretical Occupancy|Registers Per|Block Limit|Stall|Warp Cycles Per Issued|Issue Slots Busy|Executed Ipc A|L2 Hit|Mem Busy|stalled' \
-    "$out/ncu_attention.txt" | head -160
+    "$out/ncu_attention.txt" | head -100
+  echo "== attention kernels: duration under ncu by kernel (template arguments included), microseconds"
+  python3 scripts/ncu_durations.py "$out/ncu_attention.txt"
 fi
 # The GEMM rows furthest from their targets (H200, 2026-11-28: the bf16 768 x 768 x 8192 weight gradient
 # at 0.62x cuBLAS on stream-K, the float32 8192 x 3072 x 768 forward at 0.77x with both operands k-major)
@@ -575,6 +585,8 @@ if want ncu-gemm 90 && [ -x "$bin/bench_cuda_gemm" ] && command -v ncu >/dev/nul
   done
   grep -E '^  [a-zA-Z_].*\(|Duration|Throughput|Achieved Occupancy|Registers Per|Block Limit|Warp Cycles Per Issued|Issue Slots Busy|L2 Hit|Mem Busy|stalled_(long|wait|barrier|math|not_sel|short|mio|lg)' \
     "$out/ncu_gemm.txt" | head -120
+  echo "== GEMM kernels: duration under ncu by kernel, microseconds (both rows' in turn)"
+  python3 scripts/ncu_durations.py "$out/ncu_gemm.txt"
 fi
 # The same kernel by kernel: Nsight Compute times every launch of one small step (batch 2 / 8;
 # the kernels run one at a time, clocks left alone), summed by kernel name; then the PyTorch twin.

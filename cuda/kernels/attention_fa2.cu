@@ -139,8 +139,8 @@ OptInSwitch& wgmma_pipe_switch() {
 }
 
 // The lean wgmma forward (wgmma_forward_kernel<T, true>): off; passed its
-// tests on an H200 and timed no faster (2026-11-28: forward 0.529 ms, as the
-// default's).
+// tests on an H200 (2026-11-28), whose host-bound wall clock could not rank it
+// (gpu_check's ncu-attn times its kernel next).
 OptInSwitch& wgmma_lean_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_LEAN");
   return s;
@@ -165,8 +165,8 @@ OptInSwitch& wgmma_bwd_pipe_switch() {
 
 // The wgmma backward staging each query tile's lse and D by cp.async, at 3
 // CTAs per SM (wgmma_bwd_kernel<T, false, true>): off; passed its tests on an
-// H200 and timed no faster (2026-11-28: fwd+bwd 0.743 ms against 0.744). The
-// TMA backward below, on by default, includes its staging.
+// H200 (2026-11-28), not yet timed apart from the host. The TMA backward
+// below, on by default, includes its staging.
 OptInSwitch& wgmma_bwd_rows_async_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC");
   return s;

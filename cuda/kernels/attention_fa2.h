@@ -65,7 +65,8 @@ bool attention_wgmma_pipelined();
 // log of the sum of the rounded P (within 2^-8 of the float32 sum's for
 // bf16, 2^-11 for fp16). Applies where the wgmma forward does and the scale is
 // positive, unless the pipelined forward is on. Off: its tests passed on an
-// H200 but it timed no faster there (WICK_CUDA_ATTENTION_WGMMA_LEAN=1 for it).
+// H200, but that lease's wall clock was host-bound and could not rank it
+// (WICK_CUDA_ATTENTION_WGMMA_LEAN=1 for it).
 // The counter: launches of it (tests).
 void set_attention_wgmma_lean(bool on);
 bool attention_wgmma_lean();
@@ -103,7 +104,7 @@ bool attention_wgmma_backward_pipelined();
 // kernel's. Applies
 // where the wgmma backward does, unless the pipelined or the TMA one (on by
 // default, which includes this staging) is on. Off: its tests passed on an
-// H200 but it timed no faster there
+// H200, not yet timed apart from the host
 // (WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1 with _BWD_TMA=0 for it). The
 // counter: its launches.
 void set_attention_wgmma_backward_rows_async(bool on);

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Kernel durations from Nsight Compute's text report (ncu --section SpeedOfLight ... > FILE).
+
+Usage: ncu_durations.py FILE [FILE ...]
+
+Prints one line per kernel, template arguments included (so wgmma_bwd_kernel<__nv_bfloat16, 0, 0, 0> and
+<__nv_bfloat16, 0, 1, 1> are apart), in order of first appearance: launches profiled, median and minimum
+duration in microseconds. scripts/gpu_check.sh prints it after its ncu-attn and ncu-gemm sections: a
+kernel's duration ranks kernels where a wall-clock bench also times the host (a slow host's op overhead).
+"""
+import collections
+import re
+import sys
+
+
+def kernel_name(header: str) -> str:
+    """The kernel of an ncu report header line ("  void ns::<unnamed>::k<T, 1>(args) (grid)x(block), Context ...")."""
+    full = header.strip().removeprefix("void ").replace("<unnamed>::", "").replace("unnamed>::", "")
+    # The name ends at the argument list's parenthesis, the first one outside the template arguments.
+    depth = 0
+    for i, ch in enumerate(full):
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        elif ch == "(" and depth == 0:
+            full = full[:i]
+            break
+    head, lt, rest = full.strip().partition("<")
+    return head.rsplit("::", 1)[-1] + lt + rest
+
+
+def durations(lines):
+    """{kernel: [duration in microseconds, ...]} in order of first appearance."""
+    d = collections.OrderedDict()
+    name = None
+    for line in lines:
+        if line.startswith("  ") and not line.startswith("   ") and ", Context " in line:
+            name = kernel_name(line)
+            continue
+        m = re.match(r"^\s+Duration\s+(ns|us|usecond|nsecond|ms|msecond)\s+([\d,.]+)", line)
+        if m and name:
+            v = float(m.group(2).replace(",", ""))
+            unit = m.group(1)
+            us = v / 1e3 if unit.startswith("n") else v * 1e3 if unit.startswith("m") else v
+            d.setdefault(name, []).append(us)
+    return d
+
+
+def main(argv):
+    if len(argv) < 2 or argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0 if len(argv) >= 2 else 2
+    lines = []
+    for f in argv[1:]:
+        with open(f, errors="replace") as fh:
+            lines += fh.readlines()
+    d = durations(lines)
+    if not d:
+        print("(no kernel durations in the report)")
+    for k, v in d.items():
+        s = sorted(v)
+        print(f"{k[:78]:78s} n {len(v):2d}  median {s[len(s) // 2]:9.1f}  min {s[0]:9.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
