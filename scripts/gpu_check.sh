@@ -120,11 +120,11 @@ want() {
 }
 
 # The environment of a "wick-opt" run of workload $1 (gpt2, resnet50): the paths still opt-in that could
-# serve it (empty: no such run). GPT-2: the warp-specialized wgmma attention forward (TMA producer, two
-# consumer warpgroups; it takes precedence over the lean forward, which bench_cuda_attention times alone),
-# the embedding backward through the sorted index, cluster split-K for the weight gradients' GEMMs.
+# serve it (empty: no such run). GPT-2: the wgmma attention forward loading its tiles by TMA (not the
+# warp-specialized one, 7% slower on an H200; bench_cuda_attention times each forward), the embedding
+# backward through the sorted index, cluster split-K for the weight gradients' GEMMs.
 wick_opt_env() {
-  [ "$1" = gpt2 ] && echo "WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_GEMM_CLUSTER_K=1"
+  [ "$1" = gpt2 ] && echo "WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1 WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_GEMM_CLUSTER_K=1"
 }
 # The 17 paths turned on by default on 2026-11-28 (H200 leases; the last three after the second), turned
 # off: the earlier default paths, kept as fallbacks, run through the model tests in the alternates below.
@@ -280,6 +280,8 @@ optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CU
 # cp.async-staged backward are to run; their own tests run them.)
 optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
 optin="$optin WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_GEMM_CLUSTER_K=1"
+# (The TMA forward too, though the warp-specialized one takes its launches here: its own tests run it.)
+optin="$optin WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1"
 # Each spec: environment assignments, then the test binary (the last word). Run one after another:
 # several at once would time each other's GPU work in the amp training run.
 for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -362,6 +364,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): 
     ("WICK_CUDA_ATTENTION_WGMMA_PIPE", "test_cuda_attention", ["CudaAttentionFa2.WgmmaPipelined"]),
     ("WICK_CUDA_ATTENTION_WGMMA_LEAN", "test_cuda_attention", ["CudaAttentionFa2.WgmmaLean"]),
     ("WICK_CUDA_ATTENTION_WGMMA_WS", "test_cuda_attention", ["CudaAttentionFa2.WgmmaWs"]),
+    ("WICK_CUDA_ATTENTION_WGMMA_FWD_TMA", "test_cuda_attention", ["CudaAttentionFa2.WgmmaFwdTma"]),
     ("WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaRowsAsync"]),
     ("WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaPipelined"]),
     ("WICK_CUDA_TOPK_SELECT", "test_cuda_sort", ["CudaSort.TopkRadixSelect"]),
@@ -472,8 +475,9 @@ fi
 if want attention 90; then
 section attention "attention: wick fused vs wick composed; then PyTorch's scaled_dot_product_attention (same table)"
 # Its bf16 rows time the defaults with the backward's TMA loads and bulk dQ off (-tma-bulk, -tma, -bulk:
-# the earlier defaults) and the opt-in paths (+ws: the warp-specialized forward; +lean: the scale in the
-# exponents' fma, the row sums by the tensor cores; +rowsasync: lse and D staged by cp.async).
+# the earlier defaults) and the opt-in paths (+fwdtma: the forward's tiles by TMA, +fwdtma+lean with the
+# lean softmax; +ws: the warp-specialized forward; +lean: the scale in the exponents' fma, the row sums by
+# the tensor cores; +rowsasync: lse and D staged by cp.async).
 if [ -x "$bin/bench_cuda_attention" ]; then
   timeout 120 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -19
   if [ "${PIPESTATUS[0]}" != 0 ]; then  # (as for the GEMM bench above)
@@ -551,6 +555,7 @@ if want ncu-attn 110 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/d
   # default backward. Wall-clock rows cannot rank kernels on a host-bound machine (2026-11-28: a 71 us
   # forward kernel in a 0.529 ms call); these durations can.
   for v in "warp-specialized forward|WICK_CUDA_ATTENTION_WGMMA_WS=1|wgmma_forward_ws_kernel|3" \
+           "TMA forward|WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1|wgmma_forward_tma_kernel|3" \
            "lean forward|WICK_CUDA_ATTENTION_WGMMA_LEAN=1|wgmma_forward_kernel|3" \
            "rows-async backward|WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1 WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=0|wgmma_bwd_kernel|2" \
            "the earlier default backward|WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=0 WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=0|wgmma_bwd_kernel|2"; do

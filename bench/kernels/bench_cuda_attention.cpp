@@ -53,9 +53,10 @@ const Problem kFull{8, 12, 1024, 64, false};  // cuDNN's node takes no causal ma
 // Fused with switches of cuda/kernels/attention_fa2.h set for its calls. Off, the paths on by default
 // since 2026-11-28: the backward loading Q and dO by TMA (with lse and D by cp.async) and its bulk dQ
 // reduction, each and both (the defaults before). On, the opt-in ones: the lean wgmma forward, the
-// warp-specialized one (which takes precedence over the lean one), the backward staging lse and D by
-// cp.async (TMA off: the TMA backward, which includes that staging, takes precedence).
-enum class Impl { Fused, Math, Cudnn, Lean, Ws, RowsAsync, NoBulk, NoTma, Before };
+// warp-specialized one (which takes precedence over the lean one), the forward loading its tiles by TMA
+// (alone and with the lean softmax), the backward staging lse and D by cp.async (TMA off: the TMA
+// backward, which includes that staging, takes precedence).
+enum class Impl { Fused, Math, Cudnn, Lean, Ws, FwdTma, FwdTmaLean, RowsAsync, NoBulk, NoTma, Before };
 const char* impl_name(Impl i) {
   switch (i) {
     case Impl::Fused: return "wick-fused";
@@ -63,6 +64,8 @@ const char* impl_name(Impl i) {
     case Impl::Cudnn: return "cudnn";
     case Impl::Lean: return "+lean";
     case Impl::Ws: return "+ws";
+    case Impl::FwdTma: return "+fwdtma";
+    case Impl::FwdTmaLean: return "+fwdtma+lean";
     case Impl::RowsAsync: return "+rowsasync";
     case Impl::NoBulk: return "-bulk";
     case Impl::NoTma: return "-tma";
@@ -73,13 +76,15 @@ const char* impl_name(Impl i) {
 
 // The switches impl sets: 1 on, 0 off, -1 as configured (the defaults, or the environment's WICK_CUDA_*).
 struct OptIns {
-  int lean = -1, ws = -1, rows_async = -1, dq_bulk = -1, bwd_tma = -1;
+  int lean = -1, ws = -1, rows_async = -1, dq_bulk = -1, bwd_tma = -1, fwd_tma = -1;
 };
 OptIns opt_ins(Impl i) {
   OptIns s;
   switch (i) {
     case Impl::Lean: s.lean = 1, s.ws = 0; break;
     case Impl::Ws: s.ws = 1; break;
+    case Impl::FwdTma: s.fwd_tma = 1, s.ws = 0, s.lean = 0; break;
+    case Impl::FwdTmaLean: s.fwd_tma = 1, s.ws = 0, s.lean = 1; break;
     case Impl::RowsAsync: s.rows_async = 1, s.bwd_tma = 0; break;
     case Impl::NoBulk: s.dq_bulk = 0; break;
     case Impl::NoTma: s.bwd_tma = 0; break;
@@ -97,8 +102,10 @@ class OptInScope {
         ws_(wick::cuda::attention_wgmma_ws()),
         rows_(wick::cuda::attention_wgmma_backward_rows_async()),
         tma_(wick::cuda::attention_wgmma_backward_tma()),
-        bulk_(wick::cuda::attention_wgmma_backward_dq_bulk()) {
+        bulk_(wick::cuda::attention_wgmma_backward_dq_bulk()),
+        fwd_tma_(wick::cuda::attention_wgmma_forward_tma()) {
     const OptIns s = opt_ins(i);
+    if (s.fwd_tma >= 0) wick::cuda::set_attention_wgmma_forward_tma(s.fwd_tma == 1);
     if (s.lean >= 0) wick::cuda::set_attention_wgmma_lean(s.lean == 1);
     if (s.ws >= 0) wick::cuda::set_attention_wgmma_ws(s.ws == 1);
     if (s.rows_async >= 0) wick::cuda::set_attention_wgmma_backward_rows_async(s.rows_async == 1);
@@ -111,12 +118,13 @@ class OptInScope {
     wick::cuda::set_attention_wgmma_backward_rows_async(rows_);
     wick::cuda::set_attention_wgmma_backward_tma(tma_);
     wick::cuda::set_attention_wgmma_backward_dq_bulk(bulk_);
+    wick::cuda::set_attention_wgmma_forward_tma(fwd_tma_);
   }
   OptInScope(const OptInScope&) = delete;
   OptInScope& operator=(const OptInScope&) = delete;
 
  private:
-  bool lean_, ws_, rows_, tma_, bulk_;
+  bool lean_, ws_, rows_, tma_, bulk_, fwd_tma_;
 };
 const char* short_dtype(DType dt) { return dt == wick::kFloat32 ? "fp32" : "bf16"; }
 
@@ -189,14 +197,16 @@ void rows(const Problem& p, DType dt, const std::vector<Impl>& impls, int rounds
     const int64_t lean0 = wick::cuda::attention_wgmma_lean_launches(), ws0 = wick::cuda::attention_wgmma_ws_launches(),
                   rows0 = wick::cuda::attention_wgmma_backward_rows_async_launches(),
                   tma0 = wick::cuda::attention_wgmma_backward_tma_launches(),
-                  bulk0 = wick::cuda::attention_wgmma_backward_dq_bulk_launches();
+                  bulk0 = wick::cuda::attention_wgmma_backward_dq_bulk_launches(),
+                  fwd_tma0 = wick::cuda::attention_wgmma_forward_tma_launches();
     for (int b = 0; b < 2; ++b) time_calls(o, impls[i], p.causal, b, 2);
     const OptIns on = opt_ins(impls[i]);
     if ((on.lean == 1 && wick::cuda::attention_wgmma_lean_launches() == lean0) ||
         (on.ws == 1 && wick::cuda::attention_wgmma_ws_launches() == ws0) ||
         (on.rows_async == 1 && wick::cuda::attention_wgmma_backward_rows_async_launches() == rows0) ||
         (on.bwd_tma == 1 && wick::cuda::attention_wgmma_backward_tma_launches() == tma0) ||
-        (on.dq_bulk == 1 && wick::cuda::attention_wgmma_backward_dq_bulk_launches() == bulk0))
+        (on.dq_bulk == 1 && wick::cuda::attention_wgmma_backward_dq_bulk_launches() == bulk0) ||
+        (on.fwd_tma == 1 && wick::cuda::attention_wgmma_forward_tma_launches() == fwd_tma0))
       not_taken.push_back(impl_name(impls[i]));
   }
   for (int r = 0; r < rounds; ++r)
@@ -204,7 +214,7 @@ void rows(const Problem& p, DType dt, const std::vector<Impl>& impls, int rounds
       for (size_t i = 0; i < n; ++i) t[2 * i + b].push_back(time_calls(o, impls[i], p.causal, b, 5));
   for (size_t i = 0; i < n; ++i) {
     const double f = median(t[2 * i]), fb = median(t[2 * i + 1]);
-    std::printf("%-11s %-5s %-26s %9.3f %9.2f %11.3f %11.2f\n", impl_name(impls[i]), short_dtype(dt),
+    std::printf("%-12s %-5s %-26s %9.3f %9.2f %11.3f %11.2f\n", impl_name(impls[i]), short_dtype(dt),
                 shape_label(p).c_str(), f * 1e3, fwd_flops(p) / f * 1e-12, fb * 1e3, 3.5 * fwd_flops(p) / fb * 1e-12);
   }
   for (const std::string& name : not_taken)
@@ -214,13 +224,14 @@ void rows(const Problem& p, DType dt, const std::vector<Impl>& impls, int rounds
 
 // The table (the same columns as bench/peer/cuda_attention.py prints).
 int table(int rounds, bool optin) {
-  std::printf("%-11s %-5s %-26s %9s %9s %11s %11s\n", "impl", "dtype", "shape", "fwd_ms", "fwd_TF/s", "fwdbwd_ms",
+  std::printf("%-12s %-5s %-26s %9s %9s %11s %11s\n", "impl", "dtype", "shape", "fwd_ms", "fwd_TF/s", "fwdbwd_ms",
               "fwdbwd_TF/s");
   // bf16 causal: also the opt-in paths on the wgmma kernels (sm_90, head dim 64; elsewhere the same kernels
   // as wick-fused), in the same interleaving.
   if (optin)
     rows(kGpt2, wick::kBFloat16,
-         {Impl::Fused, Impl::Before, Impl::NoTma, Impl::NoBulk, Impl::Ws, Impl::Lean, Impl::RowsAsync, Impl::Math},
+         {Impl::Fused, Impl::Before, Impl::NoTma, Impl::NoBulk, Impl::FwdTma, Impl::FwdTmaLean, Impl::Ws, Impl::Lean,
+          Impl::RowsAsync, Impl::Math},
          rounds);
   else
     rows(kGpt2, wick::kBFloat16, {Impl::Fused, Impl::Math}, rounds);
@@ -233,8 +244,9 @@ int table(int rounds, bool optin) {
   std::printf("(median of %d rounds of 5 calls, implementations interleaved; TF/s of useful work: fwd 4BHLLD, "
               "fwd+bwd 14BHLLD, halved for causal; cudnn's backward is wick's where cuDNN builds no backward plan;\n"
               " -tma-bulk, -tma, -bulk: wick-fused with WICK_CUDA_ATTENTION_WGMMA_BWD_TMA and _BWD_DQ_BULK, _BWD_TMA\n"
-              " or _BWD_DQ_BULK off (both off: the defaults before 2026-11-28); +ws, +lean, +rowsasync: with the opt-in\n"
-              " WICK_CUDA_ATTENTION_WGMMA_WS, _LEAN or _BWD_ROWS_ASYNC (and _BWD_TMA off) on)\n",
+              " or _BWD_DQ_BULK off (both off: the defaults before 2026-11-28); +fwdtma, +fwdtma+lean, +ws, +lean,\n"
+              " +rowsasync: with the opt-in WICK_CUDA_ATTENTION_WGMMA_FWD_TMA (and _LEAN), _WS, _LEAN or\n"
+              " _BWD_ROWS_ASYNC (and _BWD_TMA off) on)\n",
               rounds);
   return 0;
 }

@@ -156,6 +156,14 @@ OptInSwitch& wgmma_ws_switch() {
 }
 std::atomic<int64_t> wgmma_ws_launches{0};
 
+// The wgmma forward loading its tiles by TMA (wgmma_forward_tma_kernel): off
+// until a GPU has run CudaAttentionFa2.WgmmaFwdTma* and timed it.
+OptInSwitch& wgmma_fwd_tma_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_FWD_TMA");
+  return s;
+}
+std::atomic<int64_t> wgmma_fwd_tma_launches{0};
+
 // The wgmma backward with dQ overlapped (wgmma_bwd_kernel<T, true>): off,
 // passed its test but timed slower on an H200 (fwd+bwd 0.353 ms against 0.346).
 OptInSwitch& wgmma_bwd_pipe_switch() {
@@ -623,14 +631,38 @@ __device__ __forceinline__ void wgmma_forward_store(const SliceRows<T>& on, floa
 // not of the float32 p: l moves by up to the unit roundoff, 2^-8 (bf16;
 // 2^-11 fp16) relatively, lse by as much absolutely, in the worst case. Saves per thread and key tile 32 multiplies,
 // 32 adds and the quad reductions, for 4 small MMAs and 4 multiplies.
+//
+// kTma (opt-in WICK_CUDA_ATTENTION_WGMMA_FWD_TMA; wgmma_forward_tma_kernel):
+// the Q, K and V tiles come by the bulk tensor copy engine
+// (cuda/kernels/tma.cuh), as the TMA backward's Q and dO do: thread 0 issues
+// Q with key tile 0's K and V onto the mbarrier full[0], and at the top of
+// each tile the next key tile's two boxes into the other buffer onto
+// full[buffer], which the tile before released with its final CTA barrier;
+// use u of full[b] (tiles b, b + 2, ...) has parity u & 1. Each tile then
+// starts with one barrier wait instead of every thread's 16-byte copies with
+// their addresses and bounds (about 95 of the about 416 SASS instructions per
+// warp and key tile), a cp.async wait, a proxy fence and a CTA barrier; the
+// copy engine zero-fills the rows past L and S as the copies did. Same
+// occupancy as the copies' kernel (5 CTAs per SM), unlike the
+// warp-specialized forward (2, by registers: 7% slower on an H200). The same
+// products of the same tiles: out and lse bit for bit the copies' kernel's
+// (with kLean, the lean kernel's).
 constexpr size_t kWgmmaFwdSmem = size_t(5) * 64 * 64 * 2 + 1024;
 constexpr size_t kWgmmaOnesBytes = 2048;  // the lean kernel's ones tile (8 rows of 128 bytes read; 2 KiB filled)
+constexpr size_t kWgmmaFwdBarriers = 16;  // kTma: full[2], after the tiles (and the ones)
 
-template <typename T, bool kLean>
-__global__ void __launch_bounds__(kThreads)
-    wgmma_forward_kernel(const Slices<const T> q, const Slices<const T> k, const Slices<const T> v,
-                         const Slices<T> out, float* __restrict__ lse, int64_t L, int64_t S, float scale_log2,
-                         bool causal) {
+// wgmma_forward_tma_kernel's tensor maps (make_slices_map) of q, k and v, and
+// their slices' heads (slice n is head n % heads of batch n / heads).
+struct FwdMaps {
+  CUtensorMap q, k, v;
+  int heads_q, heads_k, heads_v;
+};
+
+template <typename T, bool kLean, bool kTma>
+__device__ __forceinline__ void wgmma_forward_body(const Slices<const T> q, const Slices<const T> k,
+                                                   const Slices<const T> v, const Slices<T> out,
+                                                   float* __restrict__ lse, int64_t L, int64_t S, float scale_log2,
+                                                   bool causal, [[maybe_unused]] const FwdMaps* maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using namespace sm90;
   constexpr int kD = 64, kTile = 64 * kD, kNB = kBc / 8, kOB = kD / 8;
@@ -653,18 +685,38 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t qblocks = (L + kBr - 1) / kBr;
   const int64_t n = blockIdx.x / qblocks;
   const int64_t i0 = (qblocks - 1 - blockIdx.x % qblocks) * kBr;
-  const T* __restrict__ kn = k.row(n, 0);
-  const T* __restrict__ vn = v.row(n, 0);
+  [[maybe_unused]] const T* __restrict__ kn = k.row(n, 0);
+  [[maybe_unused]] const T* __restrict__ vn = v.row(n, 0);
   const int64_t jend = causal ? min(S, i0 + kBr) : S;
   const int64_t ntiles = (jend + kBc - 1) / kBc;
 
-  load_tile_async<kD>(Qs, q.row(n, i0), q.ld(), L - i0);
-  cp_async_commit();
-  if (ntiles > 0) {
-    load_tile_async<kD>(Ks, kn, k.ld(), S);
-    load_tile_async<kD>(Vs, vn, v.ld(), S);
+  // kTma: full[b] after the tiles (and the ones); buffer b's K and V boxes on it, key tile 0's with Q's.
+  [[maybe_unused]] const uint32_t full0 = smem_addr(Vs + 2 * kTile) + (kLean ? kWgmmaOnesBytes : 0);
+  [[maybe_unused]] int hk = 0, bk = 0, hv = 0, bv = 0;  // (head, batch) of slice n in k's and v's maps
+  if constexpr (kTma) {
+    // (n, i0 < 2^31 and S > 0, so ntiles >= 1: the host's checks.)
+    const int ni = static_cast<int>(n);
+    hk = ni % maps->heads_k, bk = ni / maps->heads_k, hv = ni % maps->heads_v, bv = ni / maps->heads_v;
+    if (threadIdx.x == 0) {
+      mbar_init(full0, 1);
+      mbar_init(full0 + 8, 1);
+      mbar_init_fence();
+      mbar_arrive_expect_tx(full0, 3 * kTile * sizeof(T));
+      tma_load_4d(smem_addr(Qs), &maps->q, full0, 0, static_cast<int>(i0), ni % maps->heads_q, ni / maps->heads_q);
+      tma_load_4d(smem_addr(Ks), &maps->k, full0, 0, 0, hk, bk);
+      tma_load_4d(smem_addr(Vs), &maps->v, full0, 0, 0, hv, bv);
+    }
+    if constexpr (kLean) fence_proxy_async();  // the ones tile's stores, visible to wgmma after the barrier
+    __syncthreads();  // the barriers initialized before any thread waits on them
+  } else {
+    load_tile_async<kD>(Qs, q.row(n, i0), q.ld(), L - i0);
+    cp_async_commit();
+    if (ntiles > 0) {
+      load_tile_async<kD>(Ks, kn, k.ld(), S);
+      load_tile_async<kD>(Vs, vn, v.ld(), S);
+    }
+    cp_async_commit();
   }
-  cp_async_commit();
   // The operands' descriptors, built once: the K and V tiles of buffer b are b * 8 KiB on, a k16 step
   // 32 bytes (K-major) or 2 KiB (V, MN-major) further (desc_add).
   const uint64_t q_desc = smem_desc(smem_addr(Qs)), k_desc = smem_desc(smem_addr(Ks)),
@@ -680,17 +732,29 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t tile = 0; tile < ntiles; ++tile) {
     const int buf = static_cast<int>(tile & 1);
     const int64_t j0 = tile * kBc;
-    if (tile + 1 < ntiles) {
-      const int64_t jn = j0 + kBc;
-      load_tile_async<kD>(Ks + (buf ^ 1) * kTile, kn + jn * k.ld(), k.ld(), S - jn);
-      load_tile_async<kD>(Vs + (buf ^ 1) * kTile, vn + jn * v.ld(), v.ld(), S - jn);
-      cp_async_commit();
-      cp_async_wait<1>();  // Q (first tile) and this tile are in
+    if constexpr (kTma) {
+      // Buffer buf ^ 1 was last read in the previous tile, before its final barrier.
+      if (tile + 1 < ntiles && threadIdx.x == 0) {
+        const uint32_t bar = full0 + 8 * (buf ^ 1);
+        const int row = static_cast<int>(j0 + kBc);
+        mbar_arrive_expect_tx(bar, 2 * kTile * sizeof(T));
+        tma_load_4d(smem_addr(Ks + (buf ^ 1) * kTile), &maps->k, bar, 0, row, hk, bk);
+        tma_load_4d(smem_addr(Vs + (buf ^ 1) * kTile), &maps->v, bar, 0, row, hv, bv);
+      }
+      mbar_wait_or_trap(full0 + 8 * buf, static_cast<uint32_t>(tile >> 1) & 1u);
     } else {
-      cp_async_wait<0>();
+      if (tile + 1 < ntiles) {
+        const int64_t jn = j0 + kBc;
+        load_tile_async<kD>(Ks + (buf ^ 1) * kTile, kn + jn * k.ld(), k.ld(), S - jn);
+        load_tile_async<kD>(Vs + (buf ^ 1) * kTile, vn + jn * v.ld(), v.ld(), S - jn);
+        cp_async_commit();
+        cp_async_wait<1>();  // Q (first tile) and this tile are in
+      } else {
+        cp_async_wait<0>();
+      }
+      fence_proxy_async();  // this thread's cp.async writes, visible to wgmma after the barrier
+      __syncthreads();
     }
-    fence_proxy_async();  // this thread's cp.async writes, visible to wgmma after the barrier
-    __syncthreads();
     const uint32_t tile_bytes = static_cast<uint32_t>(buf) * kTile * sizeof(T);
 
     // s = Q K^T (64 x 64; this warp's 16 rows in the accumulators).
@@ -731,7 +795,8 @@ __global__ void __launch_bounds__(kThreads)
     fence_operands(pf);
     __syncthreads();  // every warp is done with buffer buf before it is refilled
   }
-  cp_async_wait<0>();  // nothing in flight at exit (S == 0: Q's copy was never waited for)
+  // Nothing in flight at exit (S == 0: Q's copy was never waited for; kTma: every box was waited for).
+  if constexpr (!kTma) cp_async_wait<0>();
   if constexpr (kLean) {
     l[0] = lacc[0], l[1] = lacc[2];  // (row0: columns 2t, 2t + 1 of the ones product; row0 + 8: elements 2, 3)
     wgmma_forward_store<T, false>(out.slice(n), lse + n * L, L, row0, t, m, l, o);
@@ -741,6 +806,22 @@ __global__ void __launch_bounds__(kThreads)
 #else
   __trap();  // only the sm_90a pass has wgmma; the host launches this on compute capability 9.0 only
 #endif
+}
+
+template <typename T, bool kLean>
+__global__ void __launch_bounds__(kThreads)
+    wgmma_forward_kernel(const Slices<const T> q, const Slices<const T> k, const Slices<const T> v,
+                         const Slices<T> out, float* __restrict__ lse, int64_t L, int64_t S, float scale_log2,
+                         bool causal) {
+  wgmma_forward_body<T, kLean, false>(q, k, v, out, lse, L, S, scale_log2, causal, nullptr);
+}
+
+template <typename T, bool kLean>
+__global__ void __launch_bounds__(kThreads)
+    wgmma_forward_tma_kernel(const __grid_constant__ FwdMaps maps, const Slices<const T> q, const Slices<const T> k,
+                             const Slices<const T> v, const Slices<T> out, float* __restrict__ lse, int64_t L,
+                             int64_t S, float scale_log2, bool causal) {
+  wgmma_forward_body<T, kLean, true>(q, k, v, out, lse, L, S, scale_log2, causal, &maps);
 }
 
 // The pipelined forward on wgmma (sm_90a, head dim 64; opt-in
@@ -1119,6 +1200,32 @@ bool launch_ws(const Tensor& out, const Tensor& lse, const Tensor& q, const Tens
       static_cast<float>(scale * 1.4426950408889634), causal);
   WICK_CUDA_CHECK_LAUNCH();
   wgmma_ws_launches.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+// The wgmma forward with its tiles loaded by TMA (kLean: the lean one) on q [N, L, 64], k, v [N, S, 64];
+// false (nothing launched) where a tensor map cannot describe an operand.
+template <typename T, bool kLean>
+bool launch_fwd_tma(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
+                    int64_t N, int64_t L, int64_t S, bool causal, double scale) {
+  // (TMA coordinates are 32-bit: rows and slices below 2^31; S > 0: the kernel copies key tile 0.)
+  if (L <= 0 || S <= 0 || L > 0x7fffffff - kBr || S > 0x7fffffff || N > 0x7fffffff) return false;
+  FwdMaps maps;
+  if (!(make_slices_map(&maps.q, q, L, N) && make_slices_map(&maps.k, k, S, N) && make_slices_map(&maps.v, v, S, N)))
+    return false;
+  maps.heads_q = static_cast<int>(slice_layout(q)->heads), maps.heads_k = static_cast<int>(slice_layout(k)->heads),
+  maps.heads_v = static_cast<int>(slice_layout(v)->heads);
+  const int64_t blocks = N * ((L + kBr - 1) / kBr);
+  WICK_CHECK(blocks <= 0x7fffffff, kOp, ": too many query tiles for one launch (", blocks, ")");
+  constexpr size_t kSmem = kWgmmaFwdSmem + (kLean ? kWgmmaOnesBytes : 0) + kWgmmaFwdBarriers;
+  auto kernel = wgmma_forward_tma_kernel<T, kLean>;
+  WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
+  kernel<<<static_cast<unsigned>(blocks), kThreads, kSmem, current_stream()>>>(
+      maps, slices_of<const T>(q), slices_of<const T>(k), slices_of<const T>(v), slices_of<T>(out),
+      static_cast<float*>(lse.data_ptr_raw()), L, S, static_cast<float>(scale * 1.4426950408889634), causal);
+  WICK_CUDA_CHECK_LAUNCH();
+  wgmma_fwd_tma_launches.fetch_add(1, std::memory_order_relaxed);
+  if constexpr (kLean) wgmma_lean_launches.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
@@ -2048,6 +2155,9 @@ int64_t attention_wgmma_lean_launches() { return wgmma_lean_launches.load(std::m
 void set_attention_wgmma_ws(bool on) { wgmma_ws_switch().set(on); }
 bool attention_wgmma_ws() { return wgmma_ws_switch().on(); }
 int64_t attention_wgmma_ws_launches() { return wgmma_ws_launches.load(std::memory_order_relaxed); }
+void set_attention_wgmma_forward_tma(bool on) { wgmma_fwd_tma_switch().set(on); }
+bool attention_wgmma_forward_tma() { return wgmma_fwd_tma_switch().on(); }
+int64_t attention_wgmma_forward_tma_launches() { return wgmma_fwd_tma_launches.load(std::memory_order_relaxed); }
 void set_attention_wgmma_backward_tma(bool on) { wgmma_bwd_tma_switch().set(on); }
 bool attention_wgmma_backward_tma() { return wgmma_bwd_tma_switch().on(); }
 int64_t attention_wgmma_backward_tma_launches() { return wgmma_bwd_tma_launches.load(std::memory_order_relaxed); }
@@ -2133,6 +2243,15 @@ void attention_fa2_forward(const Tensor& out, const Tensor& lse, const Tensor& q
       (q.dtype() == kFloat16 ? launch_ws<__half>(out, lse, q, k, v, N, L, S, causal, scale)
                              : launch_ws<__nv_bfloat16>(out, lse, q, k, v, N, L, S, causal, scale)))
     return;
+  // Then the tiles by TMA (the lean softmax where chosen); likewise.
+  if (wgmma && !pipe && wgmma_fwd_tma_switch().on()) {
+    const bool f16 = q.dtype() == kFloat16;
+    if (lean ? (f16 ? launch_fwd_tma<__half, true>(out, lse, q, k, v, N, L, S, causal, scale)
+                    : launch_fwd_tma<__nv_bfloat16, true>(out, lse, q, k, v, N, L, S, causal, scale))
+             : (f16 ? launch_fwd_tma<__half, false>(out, lse, q, k, v, N, L, S, causal, scale)
+                    : launch_fwd_tma<__nv_bfloat16, false>(out, lse, q, k, v, N, L, S, causal, scale)))
+      return;
+  }
   if (q.dtype() == kFloat16) {
     if (E == 128) launch<__half, 128, 1>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (pipe) launch<__half, 64, -1>(out, lse, q, k, v, N, L, S, causal, scale);

@@ -88,6 +88,21 @@ void set_attention_wgmma_ws(bool on);
 bool attention_wgmma_ws();
 int64_t attention_wgmma_ws_launches();
 
+// The wgmma forward with its Q, K and V tiles loaded by the bulk tensor copy
+// engine (attention_fa2.cu, wgmma_forward_kernel's kTma): one thread issues
+// the next key tile's two boxes onto an mbarrier, so each key tile starts
+// with one barrier wait instead of every thread's copies, a cp.async wait, a
+// proxy fence and a CTA barrier, at the copies' kernel's occupancy. Out and
+// lse bit for bit the serial kernel's (with the lean one on, the lean
+// kernel's). Applies where the wgmma forward does, unless the pipelined or
+// the warp-specialized one is on; an operand no tensor map describes (a
+// broadcast dim of stride 0) runs the others. Off until a GPU has run
+// CudaAttentionFa2.WgmmaFwdTma* and timed it
+// (WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1). The counter: its launches.
+void set_attention_wgmma_forward_tma(bool on);
+bool attention_wgmma_forward_tma();
+int64_t attention_wgmma_forward_tma_launches();
+
 // The wgmma backward with its dQ product issued behind the dV and dK
 // products instead of after a wait and a barrier (dK and dV bit for bit the
 // serial kernel's): off until a GPU has run

@@ -527,6 +527,10 @@ struct WgmmaLeanSelected : Selection {
 struct WgmmaWsSelected : Selection {
   explicit WgmmaWsSelected(bool on = true) : Selection(cuda::attention_wgmma_ws, cuda::set_attention_wgmma_ws, on) {}
 };
+struct WgmmaFwdTmaSelected : Selection {
+  explicit WgmmaFwdTmaSelected(bool on = true)
+      : Selection(cuda::attention_wgmma_forward_tma, cuda::set_attention_wgmma_forward_tma, on) {}
+};
 // (Every wgmma forward test but the lean ones holds the lean forward off: WICK_CUDA_ATTENTION_WGMMA_LEAN=1
 // in the environment would otherwise replace the serial kernel they compare with. The warp-specialized
 // forward gives the serial kernel's bits; the lean tests hold it off, since it takes precedence.)
@@ -1029,6 +1033,69 @@ TEST(CudaAttentionFa2, WgmmaWsForwardEqualsTheSerialKernel) {
       expect_matches_cpu(q, k, v, Tensor(), causal, {}, dt, seed++);
     }
   EXPECT_GT(cuda::attention_wgmma_ws_launches(), before_op) << "the op did not run the warp-specialized kernel";
+}
+
+// The wgmma forward loading its tiles by TMA (set_attention_wgmma_forward_tma):
+// the serial kernel's products on the same tiles (the copy engine zero-fills
+// the rows past L and S as the copies do), so out and lse are bit for bit the
+// serial kernel's (expect_forward_variant_bit_equal: lengths around the tiles,
+// more key tiles than buffers, GPT-2 lengths, head views read in place), and
+// with the lean softmax on both sides the lean kernel's; every call through
+// the TMA kernel (its launch counter; the lean counter too); key and value
+// heads broadcast from one (a stride of 0, which no tensor map takes) run the
+// copies' kernel instead, with the same result; S = 0 (no keys: the copies'
+// kernel) gives NaN rows; then the float64 CPU through the op, forward and
+// backward.
+TEST(CudaAttentionFa2, WgmmaFwdTmaEqualsTheSerialKernel) {
+  WICK_SKIP_WITHOUT_FA2();
+  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
+  Fa2Selected on;
+  WgmmaForwardSelected wgmma;
+  WgmmaPipelinedSelected no_pipe(false);
+  WgmmaWsSelected no_ws(false);
+  WgmmaLeanSelected lean(false);
+  const test::SwitchScope restore(cuda::attention_wgmma_forward_tma, cuda::set_attention_wgmma_forward_tma);
+  uint64_t seed = 15900;
+  for (bool lean_on : {false, true}) {
+    SCOPED_TRACE(lean_on ? "lean" : "serial");
+    cuda::set_attention_wgmma_lean(lean_on);
+    const int64_t before = cuda::attention_wgmma_forward_tma_launches(), lean_before = cuda::attention_wgmma_lean_launches();
+    const int64_t calls = expect_forward_variant_bit_equal(cuda::set_attention_wgmma_forward_tma, seed);
+    seed += 1000;
+    EXPECT_EQ(cuda::attention_wgmma_forward_tma_launches(), before + calls) << "not every call took the TMA kernel";
+    // (Both sides lean: the copies' lean kernel, then the TMA one.)
+    if (lean_on) EXPECT_EQ(cuda::attention_wgmma_lean_launches(), lean_before + 2 * calls);
+  }
+  cuda::set_attention_wgmma_lean(false);
+  for (DType dt : {kBFloat16, kFloat16}) {
+    SCOPED_TRACE(testing::Message() << dt << " (broadcast heads)");
+    const TensorOptions o = TensorOptions(dt).device(kCuda), f = TensorOptions(kFloat32).device(kCuda);
+    Generator g(seed++);
+    const Tensor q = randn({2, 3, 130, 64}, o, &g), k = randn({2, 1, 200, 64}, o, &g).expand({2, 3, 200, 64}),
+                 v = randn({2, 1, 200, 64}, o, &g).expand({2, 3, 200, 64});
+    Tensor out[2], lse[2];
+    const int64_t launched = cuda::attention_wgmma_forward_tma_launches();
+    for (int i = 0; i < 2; ++i) {
+      cuda::set_attention_wgmma_forward_tma(i == 1);
+      out[i] = empty({2, 3, 130, 64}, o), lse[i] = empty({2 * 3 * 130}, f);
+      cuda::attention_forward(out[i], lse[i], q, k, v, Tensor(), Tensor(), true, 0.125);
+    }
+    EXPECT_EQ(cuda::attention_wgmma_forward_tma_launches(), launched) << "a stride-0 head dim took the tensor maps";
+    EXPECT_TRUE(all_equal(out[0].to(kFloat32).cpu(), out[1].to(kFloat32).cpu())) << "out";
+    EXPECT_TRUE(all_equal(lse[0].cpu(), lse[1].cpu())) << "lse";
+    cuda::set_attention_wgmma_forward_tma(true);
+    expect_no_keys_gives_nan_rows(dt, seed++);
+  }
+  cuda::set_attention_wgmma_forward_tma(true);
+  const int64_t before_op = cuda::attention_wgmma_forward_tma_launches();
+  for (DType dt : {kBFloat16, kFloat16})
+    for (auto [L, S, causal] : {std::tuple<int64_t, int64_t, bool>{130, 200, false}, {257, 257, true}, {17, 33, true}}) {
+      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal << " (op)");
+      const Tensor q = normal_as({2, 3, L, 64}, dt, seed++), k = normal_as({2, 3, S, 64}, dt, seed++),
+                   v = normal_as({2, 3, S, 64}, dt, seed++);
+      expect_matches_cpu(q, k, v, Tensor(), causal, {}, dt, seed++);
+    }
+  EXPECT_GT(cuda::attention_wgmma_forward_tma_launches(), before_op) << "the op did not run the TMA kernel";
 }
 
 // The lean wgmma forward (set_attention_wgmma_lean): the scale folded into
