@@ -479,7 +479,7 @@ section attention "attention: wick fused vs wick composed; then PyTorch's scaled
 # lean softmax; +ws: the warp-specialized forward; +lean: the scale in the exponents' fma, the row sums by
 # the tensor cores; +rowsasync: lse and D staged by cp.async).
 if [ -x "$bin/bench_cuda_attention" ]; then
-  timeout 120 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -19
+  timeout 120 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -22
   if [ "${PIPESTATUS[0]}" != 0 ]; then  # (as for the GEMM bench above)
     echo "== the attention bench failed: again without the opt-in rows"
     timeout 60 "$bin/bench_cuda_attention" --rounds=3 --no-optin 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -10

@@ -81,14 +81,14 @@ struct OptIns {
 OptIns opt_ins(Impl i) {
   OptIns s;
   switch (i) {
-    case Impl::Lean: s.lean = 1, s.ws = 0; break;
+    case Impl::Lean: s.lean = 1, s.ws = 0, s.fwd_tma = 0; break;
     case Impl::Ws: s.ws = 1; break;
     case Impl::FwdTma: s.fwd_tma = 1, s.ws = 0, s.lean = 0; break;
     case Impl::FwdTmaLean: s.fwd_tma = 1, s.ws = 0, s.lean = 1; break;
     case Impl::RowsAsync: s.rows_async = 1, s.bwd_tma = 0; break;
     case Impl::NoBulk: s.dq_bulk = 0; break;
     case Impl::NoTma: s.bwd_tma = 0; break;
-    case Impl::Before: s.bwd_tma = 0, s.dq_bulk = 0; break;
+    case Impl::Before: s.bwd_tma = 0, s.dq_bulk = 0, s.fwd_tma = 0; break;
     default: break;
   }
   return s;

@@ -678,7 +678,8 @@ __device__ __forceinline__ void wgmma_forward_body(const Slices<const T> q, cons
     static_assert(kWgmmaOnesBytes == kThreads * 16, "one 16-byte store per thread");
     const uint32_t one2 = kBf16 ? 0x3F803F80u : 0x3C003C00u;  // two 1.0 in bf16 / fp16
     reinterpret_cast<uint4*>(Ones)[threadIdx.x] = make_uint4(one2, one2, one2, one2);
-    // (made visible to wgmma by the loop's fence_proxy_async and barrier before the first product)
+    // (made visible to wgmma by the loop's fence_proxy_async and barrier before the first product; kTma: by
+    // those before the loop)
   }
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
@@ -701,13 +702,15 @@ __device__ __forceinline__ void wgmma_forward_body(const Slices<const T> q, cons
       mbar_init(full0, 1);
       mbar_init(full0 + 8, 1);
       mbar_init_fence();
+    }
+    if constexpr (kLean) fence_proxy_async();  // the ones tile's stores, visible to wgmma after the barrier
+    __syncthreads();  // the barriers initialized before any thread uses them
+    if (threadIdx.x == 0) {
       mbar_arrive_expect_tx(full0, 3 * kTile * sizeof(T));
       tma_load_4d(smem_addr(Qs), &maps->q, full0, 0, static_cast<int>(i0), ni % maps->heads_q, ni / maps->heads_q);
       tma_load_4d(smem_addr(Ks), &maps->k, full0, 0, 0, hk, bk);
       tma_load_4d(smem_addr(Vs), &maps->v, full0, 0, 0, hv, bv);
     }
-    if constexpr (kLean) fence_proxy_async();  // the ones tile's stores, visible to wgmma after the barrier
-    __syncthreads();  // the barriers initialized before any thread waits on them
   } else {
     load_tile_async<kD>(Qs, q.row(n, i0), q.ld(), L - i0);
     cp_async_commit();

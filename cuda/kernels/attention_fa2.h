@@ -89,7 +89,7 @@ bool attention_wgmma_ws();
 int64_t attention_wgmma_ws_launches();
 
 // The wgmma forward with its Q, K and V tiles loaded by the bulk tensor copy
-// engine (attention_fa2.cu, wgmma_forward_kernel's kTma): one thread issues
+// engine (attention_fa2.cu, wgmma_forward_tma_kernel): one thread issues
 // the next key tile's two boxes onto an mbarrier, so each key tile starts
 // with one barrier wait instead of every thread's copies, a cp.async wait, a
 // proxy fence and a CTA barrier, at the copies' kernel's occupancy. Out and

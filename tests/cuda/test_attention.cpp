@@ -527,10 +527,6 @@ struct WgmmaLeanSelected : Selection {
 struct WgmmaWsSelected : Selection {
   explicit WgmmaWsSelected(bool on = true) : Selection(cuda::attention_wgmma_ws, cuda::set_attention_wgmma_ws, on) {}
 };
-struct WgmmaFwdTmaSelected : Selection {
-  explicit WgmmaFwdTmaSelected(bool on = true)
-      : Selection(cuda::attention_wgmma_forward_tma, cuda::set_attention_wgmma_forward_tma, on) {}
-};
 // (Every wgmma forward test but the lean ones holds the lean forward off: WICK_CUDA_ATTENTION_WGMMA_LEAN=1
 // in the environment would otherwise replace the serial kernel they compare with. The warp-specialized
 // forward gives the serial kernel's bits; the lean tests hold it off, since it takes precedence.)
@@ -1064,7 +1060,9 @@ TEST(CudaAttentionFa2, WgmmaFwdTmaEqualsTheSerialKernel) {
     seed += 1000;
     EXPECT_EQ(cuda::attention_wgmma_forward_tma_launches(), before + calls) << "not every call took the TMA kernel";
     // (Both sides lean: the copies' lean kernel, then the TMA one.)
-    if (lean_on) EXPECT_EQ(cuda::attention_wgmma_lean_launches(), lean_before + 2 * calls);
+    if (lean_on) {
+      EXPECT_EQ(cuda::attention_wgmma_lean_launches(), lean_before + 2 * calls);
+    }
   }
   cuda::set_attention_wgmma_lean(false);
   for (DType dt : {kBFloat16, kFloat16}) {
