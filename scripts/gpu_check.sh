@@ -88,12 +88,12 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_6
 done
 
 # WICK_GPU_ONLY="alternates sanitizer gemm gemm-all elementwise attention conv conv-before models profile ncu-attn
-# ncu-gemm ncu"
+# ncu-gemm ncu-source ncu"
 # (any subset): only those sections after the tests, for a short lease. Unset: the check the issue asks
 # for, the tests, the sanitizer and the benches (sanitizer gemm elementwise attention conv models); the
 # extras run only when named (alternates: the other paths through the tests and the opt-in verdicts;
 # gemm-all, conv-before: the variant and earlier-path columns of those benches; profile, ncu-attn, ncu-gemm,
-# ncu: where the time goes). Every section prints its wall time, and the closing summary (scripts/gpu_summary.py)
+# ncu-source, ncu: where the time goes; ncu-source down to the SASS instruction). Every section prints its wall time, and the closing summary (scripts/gpu_summary.py)
 # the issue's targets against this run's figures and the whole call's time. From the sections' times on
 # an H200 (2026-11-28) the default check from a pack took 324 s as one run.
 # WICK_GPU_DEADLINE=S (seconds from the start; set it below the call's timeout): a section that would
@@ -103,7 +103,7 @@ t_start=$(date +%s)
 extras_not_run="" deadline_skipped=""
 want() {
   if [ -z "${WICK_GPU_ONLY:-}" ]; then
-    case " alternates gemm-all conv-before profile ncu-attn ncu-gemm ncu " in
+    case " alternates gemm-all conv-before profile ncu-attn ncu-gemm ncu-source ncu " in
       *" $1 "*) [[ " $extras_not_run " == *" $1 "* ]] || extras_not_run+=" $1"; return 1 ;;
     esac
   elif [[ " $WICK_GPU_ONLY " != *" $1 "* ]]; then
@@ -592,6 +592,31 @@ if want ncu-gemm 90 && [ -x "$bin/bench_cuda_gemm" ] && command -v ncu >/dev/nul
     "$out/ncu_gemm.txt" | head -120
   echo "== GEMM kernels: duration under ncu by kernel, microseconds (both rows' in turn)"
   python3 scripts/ncu_durations.py "$out/ncu_gemm.txt"
+fi
+# Where in their loops the warps of the kernels furthest from their targets wait: Nsight Compute's warp
+# stall samples per SASS instruction (SourceCounters, the source page as CSV, kept in detail/ for the
+# sessions without a GPU), summed by scripts/ncu_source_top.py. The float32 GEMM at K = 768 with both
+# operands k-major (wick's cp.async kernel at 0.77x cuBLAS's: the same instruction count, 2.82 cycles per
+# issued instruction against 2.24, H200 2026-11-28) beside cuBLAS's kernel; the attention forward (the
+# copies' and the TMA one) and the TMA backward.
+if want ncu-source 150 && command -v ncu >/dev/null; then
+  section ncu-source "per-instruction warp stall samples under ncu (SASS), the kernels furthest from their targets"
+  ncu_source() {  # name, kernel regex, launches, then the command
+    local name=$1 regex=$2 count=$3 rep="$out/detail/ncu_src_$1"; shift 3
+    timeout 90 ncu -k regex:"$regex" --launch-count "$count" --section SourceCounters --section WarpStateStats \
+      -f -o "$rep" "$@" > "$rep.log" 2>&1
+    echo "ncu ($name) rc $?"
+    timeout 60 ncu --import "$rep.ncu-rep" --page source --csv --print-source sass > "$rep.csv" 2>> "$rep.log"
+    echo "ncu source page ($name) rc $?, $(wc -l < "$rep.csv") lines"
+    rm -f "$rep.ncu-rep"  # (megabytes; the CSV holds what is read here)
+  }
+  [ -x "$bin/bench_cuda_gemm" ] && ncu_source sgemm 'gemm_simt_async|xmma_gemm' 2 \
+    "$bin/bench_cuda_gemm" --compare --lean --rounds=1 --rows="fp32 8192x3072x768"
+  # (The bench's first row takes the environment's switches: its warm-up's first launches.)
+  [ -x "$bin/bench_cuda_attention" ] && ncu_source attn_fwd 'wgmma_forward_kernel' 1 "$bin/bench_cuda_attention" --rounds=1
+  [ -x "$bin/bench_cuda_attention" ] && (export WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1
+    ncu_source attn_tma 'wgmma_forward_tma_kernel|wgmma_bwd_tma_kernel' 4 "$bin/bench_cuda_attention" --rounds=1)
+  python3 scripts/ncu_source_top.py "$out"/detail/ncu_src_*.csv | head -120
 fi
 # The same kernel by kernel: Nsight Compute times every launch of one small step (batch 2 / 8;
 # the kernels run one at a time, clocks left alone), summed by kernel name; then the PyTorch twin.
