@@ -541,7 +541,7 @@ fi
 # and nothing in their arithmetic explains it: ~15 us of tensor and exp work per SM against ~90 us
 # measured for the forward): Nsight Compute's throughput, occupancy, warp-stall and memory sections for
 # the first bf16 launches of the default forward and backward kernels at the GPT-2 shape.
-if want ncu-attn 110 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/dev/null; then
+if want ncu-attn 140 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/dev/null; then
   section ncu-attn
   echo "== attention kernels under ncu (bf16, B8 H12 L1024 D64 causal): speed of light, occupancy, warp stalls"
   timeout 90 ncu -k regex:'wgmma_forward_kernel|wgmma_bwd_tma_kernel' --launch-count 6 --section SpeedOfLight \
@@ -571,6 +571,23 @@ if want ncu-attn 110 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/d
     "$out/ncu_attention.txt" | head -100
   echo "== attention kernels: duration under ncu by kernel (template arguments included), microseconds"
   python3 scripts/ncu_durations.py "$out/ncu_attention.txt"
+  # One forward + backward's kernels, wick's and PyTorch SDPA's, at the benches' clocks (--clock-control
+  # none): the target's ratio with the host's time left out (2026-11-28's host made the wall clock of both
+  # several times their kernels'). The first 8 launches of each bench's warm-up: 3 forwards and one
+  # backward (wick: D's row sums, the backward, dQ's conversion; flash: dot(dO, O) with dQ's accumulator
+  # cleared, the backward, dQ's conversion), so each kernel's median is one step's. Not on wick's side:
+  # the clearing of its dQ accumulator (cudaMemsetAsync, 25 MB here: about 10 us at HBM speed), which
+  # ncu does not profile.
+  timeout 60 ncu -k regex:'wgmma_forward|attention_rowdot|wgmma_bwd|fa2_dq_convert' --launch-count 8 \
+    --clock-control none --metrics gpu__time_duration.sum --print-units base "$bin/bench_cuda_attention" --rounds=1 \
+    > "$out/ncu_attention_step_wick.txt" 2>&1
+  echo "ncu (wick's step) rc $?"
+  timeout 90 ncu -k regex:'flash|fmha|sdpa' --launch-count 8 --clock-control none --metrics gpu__time_duration.sum \
+    --print-units base python3 bench/peer/cuda_attention.py --rounds 1 > "$out/ncu_attention_step_torch.txt" 2>&1
+  echo "ncu (PyTorch's step) rc $?"
+  echo "== one bf16 causal forward + backward by kernel, microseconds: wick (without its dQ memset), then PyTorch's SDPA"
+  python3 scripts/ncu_durations.py --total "$out/ncu_attention_step_wick.txt"
+  python3 scripts/ncu_durations.py --total "$out/ncu_attention_step_torch.txt"
 fi
 # The GEMM rows furthest from their targets (H200, 2026-11-28: the bf16 768 x 768 x 8192 weight gradient
 # at 0.62x cuBLAS on stream-K, the float32 8192 x 3072 x 768 forward at 0.77x with both operands k-major)

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Kernel durations from Nsight Compute's text report (ncu --section SpeedOfLight ... > FILE).
 
-Usage: ncu_durations.py FILE [FILE ...]
+Usage: ncu_durations.py [--total] FILE [FILE ...]
 
 Prints one line per kernel, template arguments included (so wgmma_bwd_kernel<__nv_bfloat16, 0, 0, 0> and
 <__nv_bfloat16, 0, 1, 1> are apart), in order of first appearance: launches profiled, median and minimum
-duration in microseconds. scripts/gpu_check.sh prints it after its ncu-attn and ncu-gemm sections: a
+duration in microseconds. The duration is the SpeedOfLight section's "Duration" or the metric
+gpu__time_duration.sum. --total: then the sum of the kernels' medians (one launch of each kernel: a
+step whose kernels each ran once, as one attention forward + backward). scripts/gpu_check.sh prints it after its ncu-attn and ncu-gemm sections: a
 kernel's duration ranks kernels where a wall-clock bench also times the host (a slow host's op overhead).
 """
 import collections
@@ -38,7 +40,8 @@ def durations(lines):
         if line.startswith("  ") and not line.startswith("   ") and ", Context " in line:
             name = kernel_name(line)
             continue
-        m = re.match(r"^\s+Duration\s+(ns|us|usecond|nsecond|ms|msecond)\s+([\d,.]+)", line)
+        m = re.match(r"^\s+(?:Duration|gpu__time_duration\.sum)\s+(ns|us|usecond|nsecond|ms|msecond)\s+([\d,.]+)",
+                     line)
         if m and name:
             v = float(m.group(2).replace(",", ""))
             unit = m.group(1)
@@ -51,8 +54,10 @@ def main(argv):
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         print(__doc__.strip())
         return 0 if len(argv) >= 2 else 2
+    total = "--total" in argv
+    files = [a for a in argv[1:] if a != "--total"]
     lines = []
-    for f in argv[1:]:
+    for f in files:
         with open(f, errors="replace") as fh:
             lines += fh.readlines()
     d = durations(lines)
@@ -61,6 +66,8 @@ def main(argv):
     for k, v in d.items():
         s = sorted(v)
         print(f"{k[:78]:78s} n {len(v):2d}  median {s[len(s) // 2]:9.1f}  min {s[0]:9.1f}")
+    if total and d:
+        print(f"{'total of the kernels medians':78s} {'':4s}  {'':6s} {sum(sorted(v)[len(v) // 2] for v in d.values()):9.1f}")
     return 0
 
 

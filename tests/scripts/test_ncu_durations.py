@@ -48,6 +48,23 @@ check(d.get("gemm_simt_async_kernel<2, 2, 0>") == [1336.224], f"ns {d}")
 check(d.get("nvjet_sm90_tst_96x64_64x8_2x4_h_bz_NTN") == [26.14, 26.0], f"us and a second launch {d}")
 check(d.get("k<(int)3, float>") == [1500.0], f"ms {d}")
 
+# The metric form (ncu --metrics gpu__time_duration.sum) and --total.
+metric = ["  flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128, 64, 4>, true> (768, 8, 12)x(128, 1, 1), Context 1, Stream 7, Device 0, CC 9.0\n",
+          "    gpu__time_duration.sum                         ns        50,000\n",
+          "  flash_bwd_dot_do_o_kernel<true> (16, 8, 12)x(128, 1, 1), Context 1, Stream 7, Device 0, CC 9.0\n",
+          "    gpu__time_duration.sum                         ns        10,000\n",
+          "  flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128, 64, 4>, true> (768, 8, 12)x(128, 1, 1), Context 1, Stream 7, Device 0, CC 9.0\n",
+          "    gpu__time_duration.sum                         ns        52,000\n"]
+d = ncu_durations.durations(metric)
+check(d.get("flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128, 64, 4>, true>") == [50.0, 52.0]
+      and d.get("flash_bwd_dot_do_o_kernel<true>") == [10.0], f"the metric form {d}")
+with open(os.path.join(os.environ.get("TMPDIR", "/tmp"), "ncu_durations_metric.txt"), "w") as f:
+    f.writelines(metric)
+out = subprocess.run([sys.executable, SCRIPT, "--total", f.name], capture_output=True, text=True)
+check(out.returncode == 0 and out.stdout.strip().splitlines()[-1].split()[-1] == "62.0",
+      f"--total (medians 52 + 10): {out.stdout!r}")
+os.unlink(f.name)
+
 out = subprocess.run([sys.executable, SCRIPT, FIXTURE], capture_output=True, text=True)
 check(out.returncode == 0 and "wgmma_bwd_tma_kernel<__nv_bfloat16, 1>" in out.stdout and "143.7" in out.stdout,
       f"the command: {out.returncode} {out.stdout!r} {out.stderr!r}")
