@@ -115,6 +115,24 @@ with tempfile.TemporaryDirectory() as var:
     check("NOT met" in line and "0.64x (wick 0.346" in line and f"best opt-in +dqbulk {0.222 / 0.300:.2f}x" in line,
           "attention with opt-in rows: " + line)
 
+# The kernel-level attention row (ncu-attn's one-step files): PyTorch's total over wick's, medians per
+# kernel; absent files leave the row out.
+check("attn ncu" not in rows, "attn kernels without ncu files: " + str(rows.get("attn ncu")))
+with tempfile.TemporaryDirectory() as var:
+    hdr = ", Context 1, Stream 7, Device 0, CC 9.0\n"
+    with open(os.path.join(var, "ncu_attention_step_wick.txt"), "w") as g:
+        for name, us in (("wgmma_forward_kernel<bf16, 0>", 55), ("wgmma_forward_kernel<bf16, 0>", 57),
+                         ("attention_rowdot_kernel<bf16>", 8), ("wgmma_bwd_tma_kernel<bf16, 1>", 110),
+                         ("fa2_dq_convert_bulk_kernel<bf16>", 12)):
+            g.write(f"  void {name}(args) (1, 1, 1)x(128, 1, 1){hdr}    gpu__time_duration.sum    ns    {us * 1000}\n")
+    with open(os.path.join(var, "ncu_attention_step_torch.txt"), "w") as g:
+        for name, us in (("flash_fwd_kernel<T>", 50), ("flash_bwd_dot_do_o_kernel<true>", 15),
+                         ("flash_bwd_dq_dk_dv_loop_seqk_parallel_kernel<T>", 130), ("flash_bwd_convert_dq_kernel<T>", 10)):
+            g.write(f"  void {name}(args) (1, 1, 1)x(128, 1, 1){hdr}    gpu__time_duration.sum    ns    {us * 1000}\n")
+    line = summary(var).get("attn ncu", "")
+    check(f"{205 / 187:.2f}x" in line and "wick 187.0 us over 4 kernels" in line and "SDPA 205.0 us over 4" in line,
+          "attn ncu: " + line)
+
 # Models: medians of the wick and torch runs in models.jsonl.
 import json
 import statistics
