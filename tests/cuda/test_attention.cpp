@@ -944,6 +944,44 @@ int64_t expect_forward_variant_bit_equal(const std::function<void(bool)>& set, u
   return calls;
 }
 
+// A forward variant reading q, k and v through tensor maps (set(true); launches: its launch counter): key
+// and value heads broadcast from one (a stride of 0, which no tensor map takes) run the copies' kernel
+// instead, with the same out and lse; S = 0 (no keys: no tensor map either) gives NaN rows; then the
+// float64 CPU through the op, forward and backward, with the variant taken.
+void expect_tensor_map_forward_fallback_and_op(const std::function<void(bool)>& set,
+                                               const std::function<int64_t()>& launches, uint64_t& seed,
+                                               const char* kernel) {
+  for (DType dt : {kBFloat16, kFloat16}) {
+    SCOPED_TRACE(testing::Message() << dt << " (broadcast heads)");
+    const TensorOptions o = TensorOptions(dt).device(kCuda), f = TensorOptions(kFloat32).device(kCuda);
+    Generator g(seed++);
+    const Tensor q = randn({2, 3, 130, 64}, o, &g), k = randn({2, 1, 200, 64}, o, &g).expand({2, 3, 200, 64}),
+                 v = randn({2, 1, 200, 64}, o, &g).expand({2, 3, 200, 64});
+    Tensor out[2], lse[2];
+    const int64_t launched = launches();
+    for (int i = 0; i < 2; ++i) {
+      set(i == 1);
+      out[i] = empty({2, 3, 130, 64}, o), lse[i] = empty({2 * 3 * 130}, f);
+      cuda::attention_forward(out[i], lse[i], q, k, v, Tensor(), Tensor(), true, 0.125);
+    }
+    EXPECT_EQ(launches(), launched) << "a stride-0 head dim took the tensor maps";
+    EXPECT_TRUE(all_equal(out[0].to(kFloat32).cpu(), out[1].to(kFloat32).cpu())) << "out";
+    EXPECT_TRUE(all_equal(lse[0].cpu(), lse[1].cpu())) << "lse";
+    set(true);
+    expect_no_keys_gives_nan_rows(dt, seed++);
+  }
+  set(true);
+  const int64_t before_op = launches();
+  for (DType dt : {kBFloat16, kFloat16})
+    for (auto [L, S, causal] : {std::tuple<int64_t, int64_t, bool>{130, 200, false}, {257, 257, true}, {17, 33, true}}) {
+      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal << " (op)");
+      const Tensor q = normal_as({2, 3, L, 64}, dt, seed++), k = normal_as({2, 3, S, 64}, dt, seed++),
+                   v = normal_as({2, 3, S, 64}, dt, seed++);
+      expect_matches_cpu(q, k, v, Tensor(), causal, {}, dt, seed++);
+    }
+  EXPECT_GT(launches(), before_op) << "the op did not run " << kernel;
+}
+
 }  // namespace
 
 // The pipelined wgmma forward (set_attention_wgmma_pipelined): the same
@@ -1000,35 +1038,8 @@ TEST(CudaAttentionFa2, WgmmaWsForwardEqualsTheSerialKernel) {
   const int64_t calls = expect_forward_variant_bit_equal(cuda::set_attention_wgmma_ws, seed);
   EXPECT_EQ(cuda::attention_wgmma_ws_launches(), before + calls) << "not every call took the warp-specialized kernel";
   seed += 1000;
-  for (DType dt : {kBFloat16, kFloat16}) {
-    SCOPED_TRACE(testing::Message() << dt << " (broadcast heads)");
-    const TensorOptions o = TensorOptions(dt).device(kCuda), f = TensorOptions(kFloat32).device(kCuda);
-    Generator g(seed++);
-    const Tensor q = randn({2, 3, 130, 64}, o, &g), k = randn({2, 1, 200, 64}, o, &g).expand({2, 3, 200, 64}),
-                 v = randn({2, 1, 200, 64}, o, &g).expand({2, 3, 200, 64});
-    Tensor out[2], lse[2];
-    const int64_t launched = cuda::attention_wgmma_ws_launches();
-    for (int i = 0; i < 2; ++i) {
-      cuda::set_attention_wgmma_ws(i == 1);
-      out[i] = empty({2, 3, 130, 64}, o), lse[i] = empty({2 * 3 * 130}, f);
-      cuda::attention_forward(out[i], lse[i], q, k, v, Tensor(), Tensor(), true, 0.125);
-    }
-    EXPECT_EQ(cuda::attention_wgmma_ws_launches(), launched) << "a stride-0 head dim took the tensor maps";
-    EXPECT_TRUE(all_equal(out[0].to(kFloat32).cpu(), out[1].to(kFloat32).cpu())) << "out";
-    EXPECT_TRUE(all_equal(lse[0].cpu(), lse[1].cpu())) << "lse";
-    cuda::set_attention_wgmma_ws(true);
-    expect_no_keys_gives_nan_rows(dt, seed++);
-  }
-  cuda::set_attention_wgmma_ws(true);
-  const int64_t before_op = cuda::attention_wgmma_ws_launches();
-  for (DType dt : {kBFloat16, kFloat16})
-    for (auto [L, S, causal] : {std::tuple<int64_t, int64_t, bool>{130, 200, false}, {257, 257, true}, {17, 33, true}}) {
-      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal << " (op)");
-      const Tensor q = normal_as({2, 3, L, 64}, dt, seed++), k = normal_as({2, 3, S, 64}, dt, seed++),
-                   v = normal_as({2, 3, S, 64}, dt, seed++);
-      expect_matches_cpu(q, k, v, Tensor(), causal, {}, dt, seed++);
-    }
-  EXPECT_GT(cuda::attention_wgmma_ws_launches(), before_op) << "the op did not run the warp-specialized kernel";
+  expect_tensor_map_forward_fallback_and_op(cuda::set_attention_wgmma_ws, cuda::attention_wgmma_ws_launches, seed,
+                                            "the warp-specialized kernel");
 }
 
 // The wgmma forward loading its tiles by TMA (set_attention_wgmma_forward_tma):
@@ -1065,35 +1076,8 @@ TEST(CudaAttentionFa2, WgmmaFwdTmaEqualsTheSerialKernel) {
     }
   }
   cuda::set_attention_wgmma_lean(false);
-  for (DType dt : {kBFloat16, kFloat16}) {
-    SCOPED_TRACE(testing::Message() << dt << " (broadcast heads)");
-    const TensorOptions o = TensorOptions(dt).device(kCuda), f = TensorOptions(kFloat32).device(kCuda);
-    Generator g(seed++);
-    const Tensor q = randn({2, 3, 130, 64}, o, &g), k = randn({2, 1, 200, 64}, o, &g).expand({2, 3, 200, 64}),
-                 v = randn({2, 1, 200, 64}, o, &g).expand({2, 3, 200, 64});
-    Tensor out[2], lse[2];
-    const int64_t launched = cuda::attention_wgmma_forward_tma_launches();
-    for (int i = 0; i < 2; ++i) {
-      cuda::set_attention_wgmma_forward_tma(i == 1);
-      out[i] = empty({2, 3, 130, 64}, o), lse[i] = empty({2 * 3 * 130}, f);
-      cuda::attention_forward(out[i], lse[i], q, k, v, Tensor(), Tensor(), true, 0.125);
-    }
-    EXPECT_EQ(cuda::attention_wgmma_forward_tma_launches(), launched) << "a stride-0 head dim took the tensor maps";
-    EXPECT_TRUE(all_equal(out[0].to(kFloat32).cpu(), out[1].to(kFloat32).cpu())) << "out";
-    EXPECT_TRUE(all_equal(lse[0].cpu(), lse[1].cpu())) << "lse";
-    cuda::set_attention_wgmma_forward_tma(true);
-    expect_no_keys_gives_nan_rows(dt, seed++);
-  }
-  cuda::set_attention_wgmma_forward_tma(true);
-  const int64_t before_op = cuda::attention_wgmma_forward_tma_launches();
-  for (DType dt : {kBFloat16, kFloat16})
-    for (auto [L, S, causal] : {std::tuple<int64_t, int64_t, bool>{130, 200, false}, {257, 257, true}, {17, 33, true}}) {
-      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal << " (op)");
-      const Tensor q = normal_as({2, 3, L, 64}, dt, seed++), k = normal_as({2, 3, S, 64}, dt, seed++),
-                   v = normal_as({2, 3, S, 64}, dt, seed++);
-      expect_matches_cpu(q, k, v, Tensor(), causal, {}, dt, seed++);
-    }
-  EXPECT_GT(cuda::attention_wgmma_forward_tma_launches(), before_op) << "the op did not run the TMA kernel";
+  expect_tensor_map_forward_fallback_and_op(cuda::set_attention_wgmma_forward_tma,
+                                            cuda::attention_wgmma_forward_tma_launches, seed, "the TMA kernel");
 }
 
 // The lean wgmma forward (set_attention_wgmma_lean): the scale folded into
