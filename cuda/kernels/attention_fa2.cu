@@ -148,8 +148,8 @@ OptInSwitch& wgmma_lean_switch() {
 std::atomic<int64_t> wgmma_lean_launches{0};
 
 // The warp-specialized wgmma forward (wgmma_forward_ws_kernel): off; passed
-// CudaAttentionFa2.WgmmaWs* on an H200 (2026-11-28) but timed slower there
-// (GPT-2's causal forward 0.537 ms against the default's 0.529).
+// CudaAttentionFa2.WgmmaWs* on an H200 (2026-11-28) but its kernel was slower
+// there (GPT-2's causal forward, Nsight Compute: 77 us against 71-73).
 OptInSwitch& wgmma_ws_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_WS");
   return s;
@@ -193,9 +193,9 @@ std::atomic<int64_t> wgmma_bwd_dq_bulk_launches{0};
 
 // The wgmma backward loading Q and dO tiles by TMA and lse and D by cp.async
 // onto mbarriers (wgmma_bwd_tma_kernel): on since CudaAttentionFa2Backward.WgmmaTma*
-// passed on an H200 (2026-11-28), where it took GPT-2's causal fwd+bwd from
-// 0.744 ms to 0.735 alone and, with bulk dQ (and the WS forward), to 0.704
-// (=0: every thread's copies, as before).
+// passed on an H200 (2026-11-28), where its kernel with bulk dQ took 144 us
+// against the earlier default's 192-195 (Nsight Compute, GPT-2's causal
+// backward; =0: every thread's copies, as before).
 OptInSwitch& wgmma_bwd_tma_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_BWD_TMA", /*default_on=*/true);
   return s;
@@ -646,7 +646,8 @@ __device__ __forceinline__ void wgmma_forward_store(const SliceRows<T>& on, floa
 // occupancy as the copies' kernel (5 CTAs per SM), unlike the
 // warp-specialized forward (2, by registers: 7% slower on an H200). The same
 // products of the same tiles: out and lse bit for bit the copies' kernel's
-// (with kLean, the lean kernel's).
+// (with kLean, the lean kernel's). Its grid takes the slices fastest, so every
+// slice's heaviest causal query blocks run before any slice's lighter ones.
 constexpr size_t kWgmmaFwdSmem = size_t(5) * 64 * 64 * 2 + 1024;
 constexpr size_t kWgmmaOnesBytes = 2048;  // the lean kernel's ones tile (8 rows of 128 bytes read; 2 KiB filled)
 constexpr size_t kWgmmaFwdBarriers = 16;  // kTma: full[2], after the tiles (and the ones)
@@ -684,8 +685,13 @@ __device__ __forceinline__ void wgmma_forward_body(const Slices<const T> q, cons
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int64_t qblocks = (L + kBr - 1) / kBr;
-  const int64_t n = blockIdx.x / qblocks;
-  const int64_t i0 = (qblocks - 1 - blockIdx.x % qblocks) * kBr;
+  // The CTA's slice and query block. Both orders start each slice's heaviest causal blocks (the last
+  // rows, the most key tiles) first; kTma also takes the slices fastest, so every slice's heaviest
+  // blocks come before any slice's lighter ones (the longest first: a shorter tail of the last wave).
+  // Each CTA's work is the same either way.
+  const int64_t nsl = kTma ? gridDim.x / qblocks : 0;  // slices (the grid is slices x query blocks)
+  const int64_t n = kTma ? blockIdx.x % nsl : blockIdx.x / qblocks;
+  const int64_t i0 = (qblocks - 1 - (kTma ? blockIdx.x / nsl : blockIdx.x % qblocks)) * kBr;
   [[maybe_unused]] const T* __restrict__ kn = k.row(n, 0);
   [[maybe_unused]] const T* __restrict__ vn = v.row(n, 0);
   const int64_t jend = causal ? min(S, i0 + kBr) : S;
