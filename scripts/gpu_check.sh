@@ -281,7 +281,7 @@ optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CU
 optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
 optin="$optin WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_GEMM_CLUSTER_K=1"
 # (The TMA forward too, though the warp-specialized one takes its launches here: its own tests run it.)
-optin="$optin WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1"
+optin="$optin WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1 WICK_CUDA_SIMT_TRANSPOSE_K=1"
 # Each spec: environment assignments, then the test binary (the last word). Run one after another:
 # several at once would time each other's GPU work in the amp training run.
 for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -370,6 +370,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): 
     ("WICK_CUDA_TOPK_SELECT", "test_cuda_sort", ["CudaSort.TopkRadixSelect"]),
     ("WICK_CUDA_SIMT_WIDE", "test_cuda_gemm", ["CudaGemm.SimtWideTiles"]),
     ("WICK_CUDA_GEMM_CLUSTER_K", "test_cuda_gemm", ["CudaGemm.ClusterSplitK"]),
+    ("WICK_CUDA_SIMT_TRANSPOSE_K", "test_cuda_gemm", ["CudaGemm.SimtTransposedKMajor"]),
     ("WICK_CUDA_INDEX_ADD_SORTED", "test_cuda_indexing", ["CudaIndexing.IndexAddSorted"]),
 ]
 rcs = [open(f).read().strip() for f in glob.glob(os.path.join(d, "alt_*_optin.rc"))]

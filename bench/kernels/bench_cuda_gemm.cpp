@@ -129,12 +129,15 @@ struct Operands {
 // tile switches for the batch (0 off, 1 on), simt_async >= 0 the float32
 // cp.async SIMT kernel's, and restore them after.
 double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int narrow = -1, int persistent = -1,
-                  int store = -1, int rows64 = -1, int simt_async = -1, int simt_rows64 = -1, int cluster_k = -1) {
+                  int store = -1, int rows64 = -1, int simt_async = -1, int simt_rows64 = -1, int cluster_k = -1,
+                  int simt_tk = -1) {
   const bool was_sk = wick::cuda::wgmma_stream_k(), was_narrow = wick::cuda::wgmma_narrow_tiles(),
              was_persistent = wick::cuda::wgmma_persistent(), was_store = wick::cuda::wgmma_tma_store(),
              was_rows64 = wick::cuda::wgmma_rows64(), was_async = wick::cuda::gemm_simt_async(),
-             was_simt_rows64 = wick::cuda::gemm_simt_rows64(), was_ck = wick::cuda::wgmma_cluster_k();
+             was_simt_rows64 = wick::cuda::gemm_simt_rows64(), was_ck = wick::cuda::wgmma_cluster_k(),
+             was_tk = wick::cuda::gemm_simt_transpose_k();
   if (cluster_k >= 0) wick::cuda::set_wgmma_cluster_k(cluster_k == 1);
+  if (simt_tk >= 0) wick::cuda::set_gemm_simt_transpose_k(simt_tk == 1);
   if (simt_async >= 0) wick::cuda::set_gemm_simt_async(simt_async == 1);
   if (simt_rows64 >= 0) wick::cuda::set_gemm_simt_rows64(simt_rows64 == 1);
   if (rows64 >= 0) wick::cuda::set_wgmma_rows64(rows64 == 1);
@@ -155,6 +158,7 @@ double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int
   wick::cuda::set_gemm_simt_async(was_async);
   wick::cuda::set_gemm_simt_rows64(was_simt_rows64);
   wick::cuda::set_wgmma_cluster_k(was_ck);
+  wick::cuda::set_gemm_simt_transpose_k(was_tk);
   return t;
 }
 
@@ -212,13 +216,16 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
     int simt_rows64 = -1;
     bool pending = false;  // an opt-in path not yet decided on: timed in --lean too, where it applies
     int cluster_k = -1;
+    int simt_tk = -1;
   };
   // The alternate columns. float32 rows: the register-staged SIMT kernel (sm_80+). bf16 rows, on
   // compute capability 9.0: the wgmma kernel with {stream-K, 192-wide, persistent, TMA store, 64-row tiles
   // where M <= 64}.
   // (r64: the cp.async kernel's 64 x 256 tiles, rows of M <= 64 only.)
+  // (tk: the cp.async kernel with k-contiguous operands copied m/n-contiguous first, the copy timed too.)
   const Alt f32_alts[] = {{GemmBackend::Wick, -1, -1, -1, -1, -1, 0, "regs"},
-                          {GemmBackend::Wick, -1, -1, -1, -1, -1, 1, "r64", 1, true}};
+                          {GemmBackend::Wick, -1, -1, -1, -1, -1, 1, "r64", 1, true},
+                          {GemmBackend::Default, -1, -1, -1, -1, -1, 1, "tk", -1, true, -1, 1}};
   const Alt wgmma_alts[] = {
       {GemmBackend::Wgmma, 0, 0, 0, 0, 0, -1, "wgmma"},  {GemmBackend::Wgmma, 1, 0, 0, 0, 0, -1, "+sk"},
       {GemmBackend::Wgmma, 0, 1, 0, 0, 0, -1, "+192"},   {GemmBackend::Wgmma, 0, 1, 1, 0, 0, -1, "+p"},
@@ -255,13 +262,14 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
                                {GemmBackend::CublasLt, -1, -1, -1, -1, -1, -1, "cublasLt"}};
       std::vector<int> at(kCols, -1);
       for (int i = 0; i < kCols; ++i) {
-        const bool applies = i < kF32 ? dt == wick::kFloat32 && sm80 && (cols[i].simt_rows64 != 1 || s.M <= 64)
+        const bool applies = i < kF32 ? dt == wick::kFloat32 && sm80 && (cols[i].simt_rows64 != 1 || s.M <= 64) &&
+                                            (cols[i].simt_tk != 1 || (!s.ta && s.N >= 512) || (s.tb && s.M >= 512))
                                       : dt == wick::kBFloat16 && sm90;
         if (applies) at[i] = static_cast<int>(alts.size()), alts.push_back(cols[i]);
       }
       auto run = [&](const Alt& a, int calls) {
         return time_calls(o, a.be, calls, a.stream_k, a.narrow, a.persistent, a.store, a.rows64, a.simt_async,
-                          a.simt_rows64, a.cluster_k);
+                          a.simt_rows64, a.cluster_k, a.simt_tk);
       };
       double one = 0;
       bool r64_fell_back = false;  // the r64 column's kernel did not run (its launch counter): it would time the default
@@ -305,7 +313,9 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
               " the cp.async SIMT kernel with split-K on sm_80+; bf16 on sm_90: stream-K under one wave, else\n"
               " persistent tiles, 192-wide where chosen, the TMA store, 64-row tiles where M <= 64);\n"
               " r64 = float32 on the cp.async kernel's 64 x 256 tiles, M <= 64 (opt-in WICK_CUDA_SIMT_ROWS64);\n"
-              " ck = bf16 with cluster split-K where its plan takes it (opt-in WICK_CUDA_GEMM_CLUSTER_K);\n",
+              " ck = bf16 with cluster split-K where its plan takes it (opt-in WICK_CUDA_GEMM_CLUSTER_K);\n"
+              " tk = float32 with k-contiguous operands copied m/n-contiguous first, the copies timed too, where the\n"
+              " other dimension is >= 512 (opt-in WICK_CUDA_SIMT_TRANSPOSE_K);\n",
               rounds);
   if (!lean)
     std::printf(" regs = float32 on the register-staged SIMT kernel (WICK_CUDA_SIMT_ASYNC=0); wgmma = the TMA kernel\n"

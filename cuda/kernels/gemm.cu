@@ -926,6 +926,64 @@ OptInSwitch& simt_rows64_switch() {
 }
 std::atomic<int64_t> simt_rows64_count{0};
 
+// k-contiguous float32 operands copied m/n-contiguous before the cp.async kernel (opt-in
+// WICK_CUDA_SIMT_TRANSPOSE_K, written without a GPU): the kernel copies such an operand's stage tiles 4
+// bytes at a time (kK: 16 copies per thread and stage against 4 of 16 bytes, a warp's copy touching 4
+// rows), and on an H200 (2026-11-28) the GPT-2 forwards with both operands k-contiguous (NT) ran at
+// 0.74-0.86x cuBLAS against 0.95x for the weight gradients, whose operands are m/n-contiguous. The copy
+// reads and writes the operand once (for A, about 80 / N of the product's time at the SIMT kernel's and
+// HBM's rates), so it is made only where the other dimension is at least kSimtTransposeMinOther.
+OptInSwitch& simt_transpose_switch() {
+  static OptInSwitch s("WICK_CUDA_SIMT_TRANSPOSE_K");
+  return s;
+}
+std::atomic<int64_t> simt_transposed_count{0};  // operands copied
+constexpr int64_t kSimtTransposeMinOther = 512;
+
+// out[b][k][r] = in(b, r, k) for r < rows, k < K, in(b, r, k) = in[b * bstride + r * rs + k * ks]: 32 x 32
+// tiles through shared memory, read along k and written along r (both coalesced when ks == 1); rows
+// ld apart in out, batch z (a broadcast operand: one copy).
+__global__ void simt_mn_major_kernel(const float* __restrict__ in, int64_t bstride, int64_t rs, int64_t ks,
+                                     float* __restrict__ out, int64_t ld, int64_t rows, int64_t K, int64_t copies) {
+  __shared__ float tile[32][33];
+  const int64_t k0 = static_cast<int64_t>(blockIdx.x) * 32, r0 = static_cast<int64_t>(blockIdx.y) * 32;
+  for (int64_t b = blockIdx.z; b < copies; b += gridDim.z) {
+    const float* src = in + b * bstride;
+    float* dst = out + b * K * ld;
+#pragma unroll
+    for (int i = threadIdx.y; i < 32; i += 8) {
+      const int64_t r = r0 + i, k = k0 + threadIdx.x;
+      tile[i][threadIdx.x] = r < rows && k < K ? src[r * rs + k * ks] : 0.f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int i = threadIdx.y; i < 32; i += 8) {
+      const int64_t k = k0 + i, r = r0 + threadIdx.x;
+      if (k < K && r < rows) dst[k * ld + r] = tile[threadIdx.x][i];
+    }
+    __syncthreads();  // (the tile is refilled for the next batch index)
+  }
+}
+
+// Operand X of a float32 product (rows x K, element (r, k) at base + b * bstride + r * rs + k * ks) copied
+// m/n-contiguous into `holder`: element (r, k) at k * ld + r of copy b, ld = rows rounded up to 4 (16-byte
+// rows), copies K * ld apart (a broadcast operand, bstride 0 with batch > 1, once). Returns ld; *out_bstride
+// gets the copies' batch stride.
+int64_t simt_mn_major(const float* base, int64_t rows, int64_t K, int64_t rs, int64_t ks, int64_t batch,
+                      int64_t bstride, int dev, Tensor& holder, int64_t* out_bstride) {
+  const int64_t ld = (rows + 3) / 4 * 4;
+  const int64_t copies = bstride == 0 && batch > 1 ? 1 : batch;
+  holder = empty({copies * K * ld}, TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
+  const dim3 grid(static_cast<unsigned>((K + 31) / 32), static_cast<unsigned>((rows + 31) / 32),
+                  static_cast<unsigned>(std::min<int64_t>(copies, 65535)));
+  simt_mn_major_kernel<<<grid, dim3(32, 8), 0, current_stream()>>>(
+      base, bstride, rs, ks, static_cast<float*>(holder.data_ptr_raw()), ld, rows, K, copies);
+  WICK_CUDA_CHECK_LAUNCH();
+  simt_transposed_count.fetch_add(1, std::memory_order_relaxed);
+  *out_bstride = copies == 1 && batch > 1 ? 0 : K * ld;
+  return ld;
+}
+
 // How many K chunks a float32 product of `tiles` 128 x 128 or 64 x 256 tiles (the same work; batch
 // included) and `ksteps` steps of kSaBK runs in, on `sms` SMs holding `occ`
 // CTAs each. A rough cost model, in units of one k step of an SM running
@@ -973,11 +1031,28 @@ int simt_async_occupancy(int dev) {
 
 // The float32 product on the cp.async SIMT kernel; false where it does not
 // apply (below sm_80: no cp.async).
-bool launch_simt_async(const GemmArgs& g) {
+bool launch_simt_async(const GemmArgs& g_in) {
   int dev = 0;
   WICK_CUDA_CHECK(cudaGetDevice(&dev));
   const cudaDeviceProp& prop = device_properties(dev);
   if (prop.major < 8) return false;
+  // WICK_CUDA_SIMT_TRANSPOSE_K: k-contiguous operands copied m/n-contiguous first, where the other
+  // dimension makes the copy cheap beside the product (grids of at most 65535 x 32 rows and K < 2^21).
+  GemmArgs g = g_in;
+  Tensor ha, hb;  // the copies: freed after the launch; the allocator reuses them only for later work here
+  if (simt_transpose_switch().on() && g.K > 0 && g.K < (int64_t{1} << 21)) {
+    const int64_t max_rows = int64_t{65535} * 32;
+    if (!g.trans_a && g.N >= kSimtTransposeMinOther && g.M <= max_rows) {
+      int64_t bs = 0;
+      g.lda = simt_mn_major(static_cast<const float*>(g.A), g.M, g.K, g.lda, 1, g.batch, g.stride_a, dev, ha, &bs);
+      g.A = ha.data_ptr_raw(), g.trans_a = true, g.stride_a = bs;
+    }
+    if (g.trans_b && g.M >= kSimtTransposeMinOther && g.N <= max_rows) {
+      int64_t bs = 0;
+      g.ldb = simt_mn_major(static_cast<const float*>(g.B), g.N, g.K, g.ldb, 1, g.batch, g.stride_b, dev, hb, &bs);
+      g.B = hb.data_ptr_raw(), g.trans_b = false, g.stride_b = bs;
+    }
+  }
   SaParams p{};
   static_cast<SimtParams<float>&>(p) = simt_params<float>(g);
   // 16-byte copies need every matrix's rows 16-byte aligned (a batch stride matters only with more than one
@@ -1196,6 +1271,9 @@ void set_gemm_simt_async(bool on) { simt_async_switch().set(on); }
 void set_gemm_simt_rows64(bool on) { simt_rows64_switch().set(on); }
 bool gemm_simt_rows64() { return simt_rows64_switch().on(); }
 int64_t gemm_simt_rows64_products() { return simt_rows64_count.load(); }
+void set_gemm_simt_transpose_k(bool on) { simt_transpose_switch().set(on); }
+bool gemm_simt_transpose_k() { return simt_transpose_switch().on(); }
+int64_t gemm_simt_transposed_operands() { return simt_transposed_count.load(); }
 bool gemm_simt_async() { return simt_async_switch().on(); }
 void set_gemm_simt_async_splits(int splits) { simt_async_forced_splits.store(std::max(splits, 0)); }
 int64_t gemm_simt_async_products() { return simt_async_count.load(); }

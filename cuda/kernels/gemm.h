@@ -120,6 +120,17 @@ void set_gemm_simt_rows64(bool on);
 bool gemm_simt_rows64();
 int64_t gemm_simt_rows64_products();
 
+// The cp.async kernel's k-contiguous operands (A not transposed, B transposed)
+// copied m/n-contiguous first, so that its stage copies are 16 bytes along m/n
+// instead of 4 along k, where the other dimension is at least 512 (the copy
+// then costs little beside the product). Written without a GPU: opt-in
+// (WICK_CUDA_SIMT_TRANSPOSE_K=1) until CudaGemm.SimtTransposedKMajor passes
+// on one and bench_cuda_gemm's tk column shows a gain; the counter: operands
+// copied.
+void set_gemm_simt_transpose_k(bool on);
+bool gemm_simt_transpose_k();
+int64_t gemm_simt_transposed_operands();
+
 // Whether addmm (ops/linalg.cpp) hands a row-vector c (a linear layer's
 // bias) to the GEMM as GemmArgs::bias instead of copying it into the output
 // first. CudaGemm.BiasEpilogue passed on an H100 (2026-11-27); OFF by default

@@ -859,6 +859,43 @@ TEST(CudaGemm, SimtRows64Tiles) {
   EXPECT_EQ(cuda::gemm_simt_rows64_products(), before + 2);
 }
 
+// The cp.async kernel with its k-contiguous operands copied m/n-contiguous
+// first (set_gemm_simt_transpose_k), where the other dimension is at least
+// 512: A alone (N >= 512), B alone (M >= 512), both, neither (the counter
+// unchanged); batches with padded, misaligned leading dimensions and batch
+// strides (rows not a multiple of 4: the copies' rows padded), a broadcast B
+// (copied once), alpha and beta, K not a multiple of the copy kernel's 32 and
+// of the stage's 8, M <= 64 (then the 64-row tiles read the copy), against
+// the float64 reference; the transposing copies counted.
+TEST(CudaGemm, SimtTransposedKMajor) {
+  WICK_SKIP_WITHOUT_CUDA();
+  if (cuda::device_properties(cuda::current_device()).major < 8) GTEST_SKIP() << "cp.async needs sm_80";
+  const test::SwitchScope restore(cuda::gemm_simt_async, cuda::set_gemm_simt_async);
+  const test::SwitchScope restore_tk(cuda::gemm_simt_transpose_k, cuda::set_gemm_simt_transpose_k);
+  cuda::set_gemm_simt_async(true);
+  cuda::set_gemm_simt_transpose_k(true);
+  struct Expect {
+    Case c;
+    int copies;  // operands copied
+  };
+  const Expect cases[] = {
+      {{70, 530, 37, 1, false, false, 0, false, 1.0, 0.0}, 1},    // A (N >= 512); B n-contiguous already
+      {{530, 70, 45, 1, true, true, 0, false, 1.0, 0.0}, 1},      // B (M >= 512); A m-contiguous already
+      {{515, 517, 33, 2, false, true, 3, false, 1.0, 0.5}, 2},    // both, padded, batched, beta
+      {{513, 600, 20, 3, false, true, 1, true, -0.5, 0.0}, 2},    // a broadcast B, copied once
+      {{40, 700, 33, 1, false, true, 0, false, 1.0, 0.0}, 1},     // M <= 64: A copied, the 64-row tiles
+      {{300, 300, 64, 1, false, true, 0, false, 1.0, 0.0}, 0},    // both k-contiguous, neither dim >= 512
+      {{520, 530, 8, 1, true, false, 0, false, 1.0, 0.0}, 0},     // both m/n-contiguous: nothing to copy
+  };
+  for (const Expect& e : cases) {
+    SCOPED_TRACE(testing::Message() << e.c.M << "x" << e.c.N << "x" << e.c.K << " batch " << e.c.batch << " ta "
+                                    << e.c.ta << " tb " << e.c.tb << " pad " << e.c.pad);
+    const int64_t before = cuda::gemm_simt_transposed_operands();
+    check_case(e.c, kFloat32, kFloat32);
+    EXPECT_EQ(cuda::gemm_simt_transposed_operands(), before + e.copies);
+  }
+}
+
 TEST(CudaGemm, KZeroScalesC) {
   WICK_SKIP_WITHOUT_CUDA();
   for (const DtypePair& p : kPairs) {
