@@ -126,8 +126,10 @@ struct Operands {
 // synchronized batch; a batch is tens of ms, so the sync costs nothing).
 // stream_k / narrow / persistent / store / rows64 >= 0 set the wgmma kernel's
 // stream-K / 192-wide tile / persistent tile / TMA store epilogue / 64-row
-// tile switches for the batch (0 off, 1 on), simt_async >= 0 the float32
-// cp.async SIMT kernel's, and restore them after.
+// tile switches for the batch (0 off, 1 on), simt_async / simt_rows64 /
+// simt_tk >= 0 the float32 cp.async SIMT kernel's, its 64-row tiles' and its
+// k-major operands' copies', cluster_k >= 0 the bf16 cluster split-K's, and
+// restore them after.
 double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int narrow = -1, int persistent = -1,
                   int store = -1, int rows64 = -1, int simt_async = -1, int simt_rows64 = -1, int cluster_k = -1,
                   int simt_tk = -1) {
@@ -225,7 +227,7 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
   // (tk: the cp.async kernel with k-contiguous operands copied m/n-contiguous first, the copy timed too.)
   const Alt f32_alts[] = {{GemmBackend::Wick, -1, -1, -1, -1, -1, 0, "regs"},
                           {GemmBackend::Wick, -1, -1, -1, -1, -1, 1, "r64", 1, true},
-                          {GemmBackend::Default, -1, -1, -1, -1, -1, 1, "tk", -1, true, -1, 1}};
+                          {GemmBackend::Wick, -1, -1, -1, -1, -1, 1, "tk", -1, true, -1, 1}};
   const Alt wgmma_alts[] = {
       {GemmBackend::Wgmma, 0, 0, 0, 0, 0, -1, "wgmma"},  {GemmBackend::Wgmma, 1, 0, 0, 0, 0, -1, "+sk"},
       {GemmBackend::Wgmma, 0, 1, 0, 0, 0, -1, "+192"},   {GemmBackend::Wgmma, 0, 1, 1, 0, 0, -1, "+p"},
@@ -273,12 +275,15 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       };
       double one = 0;
       bool r64_fell_back = false;  // the r64 column's kernel did not run (its launch counter): it would time the default
+      bool tk_fell_back = false;   // likewise no operand of the tk column's was copied
       bool ck_fell_back = false;   // likewise the ck column's (where the plan keeps stream-K or none applies)
       for (const Alt& a : alts) {
+        const int64_t tk_before = wick::cuda::gemm_simt_transposed_operands();
         const int64_t r64_before = wick::cuda::gemm_simt_rows64_products(),
                       ck_before = wick::cuda::wgmma_cluster_k_products();
         run(a, 2);
         if (a.simt_rows64 == 1 && wick::cuda::gemm_simt_rows64_products() == r64_before) r64_fell_back = true;
+        if (a.simt_tk == 1 && wick::cuda::gemm_simt_transposed_operands() == tk_before) tk_fell_back = true;
         if (a.cluster_k == 1 && wick::cuda::wgmma_cluster_k_products() == ck_before) ck_fell_back = true;
       }
       for (const Alt& a : alts) one = std::max(one, run(a, 1));
@@ -306,6 +311,7 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       std::printf("%-44s %9.1f%s %9.1f %9.1f %7.3f%s %7.3f %9.3f %9.3f\n", label(s, dt).c_str(), mw, vals.c_str(), mc,
                   ml, mw / mc, rats.c_str(), ml / mc, best / peak(dt), mc / peak(dt));
       if (r64_fell_back) std::printf("  (r64: the 64-row kernel did not run for this row; its column times the default)\n");
+      if (tk_fell_back) std::printf("  (tk: no operand was copied for this row; its column times the default)\n");
       if (ck_fell_back) std::printf("  (ck: no cluster split-K for this row; its column times the default)\n");
       std::fflush(stdout);
     }

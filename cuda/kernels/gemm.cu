@@ -1037,10 +1037,10 @@ bool launch_simt_async(const GemmArgs& g_in) {
   const cudaDeviceProp& prop = device_properties(dev);
   if (prop.major < 8) return false;
   // WICK_CUDA_SIMT_TRANSPOSE_K: k-contiguous operands copied m/n-contiguous first, where the other
-  // dimension makes the copy cheap beside the product (grids of at most 65535 x 32 rows and K < 2^21).
+  // dimension makes the copy cheap beside the product (the copy's grid: at most 65535 x 32 rows).
   GemmArgs g = g_in;
   Tensor ha, hb;  // the copies: freed after the launch; the allocator reuses them only for later work here
-  if (simt_transpose_switch().on() && g.K > 0 && g.K < (int64_t{1} << 21)) {
+  if (simt_transpose_switch().on() && g.K > 0) {
     const int64_t max_rows = int64_t{65535} * 32;
     if (!g.trans_a && g.N >= kSimtTransposeMinOther && g.M <= max_rows) {
       int64_t bs = 0;

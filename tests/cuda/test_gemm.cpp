@@ -872,8 +872,10 @@ TEST(CudaGemm, SimtTransposedKMajor) {
   if (cuda::device_properties(cuda::current_device()).major < 8) GTEST_SKIP() << "cp.async needs sm_80";
   const test::SwitchScope restore(cuda::gemm_simt_async, cuda::set_gemm_simt_async);
   const test::SwitchScope restore_tk(cuda::gemm_simt_transpose_k, cuda::set_gemm_simt_transpose_k);
+  const test::SwitchScope restore64(cuda::gemm_simt_rows64, cuda::set_gemm_simt_rows64);
   cuda::set_gemm_simt_async(true);
   cuda::set_gemm_simt_transpose_k(true);
+  cuda::set_gemm_simt_rows64(true);
   struct Expect {
     Case c;
     int copies;  // operands copied
@@ -890,9 +892,12 @@ TEST(CudaGemm, SimtTransposedKMajor) {
   for (const Expect& e : cases) {
     SCOPED_TRACE(testing::Message() << e.c.M << "x" << e.c.N << "x" << e.c.K << " batch " << e.c.batch << " ta "
                                     << e.c.ta << " tb " << e.c.tb << " pad " << e.c.pad);
-    const int64_t before = cuda::gemm_simt_transposed_operands();
+    const int64_t before = cuda::gemm_simt_transposed_operands(), rows64 = cuda::gemm_simt_rows64_products();
     check_case(e.c, kFloat32, kFloat32);
     EXPECT_EQ(cuda::gemm_simt_transposed_operands(), before + e.copies);
+    if (e.c.M <= 64) {
+      EXPECT_EQ(cuda::gemm_simt_rows64_products(), rows64 + 1) << "the 64-row tiles did not read the copy";
+    }
   }
 }
 
