@@ -629,7 +629,8 @@ if want ncu-source 150 && command -v ncu >/dev/null; then
     echo "ncu source page ($name) rc $?, $(wc -l < "$rep.csv") lines"
     rm -f "$rep.ncu-rep"  # (megabytes; the CSV holds what is read here)
   }
-  [ -x "$bin/bench_cuda_gemm" ] && ncu_source sgemm 'gemm_simt_async|xmma_gemm' 2 \
+  # (The row's first product launches: wick's two warm-up calls, then cuBLAS's.)
+  [ -x "$bin/bench_cuda_gemm" ] && ncu_source sgemm 'gemm_simt_async|xmma_gemm' 3 \
     "$bin/bench_cuda_gemm" --compare --lean --rounds=1 --rows="fp32 8192x3072x768"
   # (The bench's first row takes the environment's switches: its warm-up's first launches.)
   [ -x "$bin/bench_cuda_attention" ] && ncu_source attn_fwd 'wgmma_forward_kernel' 1 "$bin/bench_cuda_attention" --rounds=1
