@@ -598,9 +598,9 @@ if want ncu-gemm 90 && [ -x "$bin/bench_cuda_gemm" ] && command -v ncu >/dev/nul
   for row in "bf16 768x768x8192" "fp32 8192x3072x768"; do
     # (The first 14 product kernels: wick's two warm-up calls (main kernel + fixup or split-K sum), then
     # cuBLAS's and cuBLASLt's, then the pending columns' (bf16 ck: cluster split-K, one kernel a call;
-    # float32 tk: the operands' transposing copies, then the product); the operands' init kernels do not
-    # match.)
-    timeout 60 ncu -k regex:'gemm|nvjet|xmma|cutlass|fixup|split_reduce|simt_mn_major' --launch-count 14 \
+    # float32 tk: the operands' transposing copies (copy_'s tiled transpose), then the product); the
+    # operands' init kernels do not match.)
+    timeout 60 ncu -k regex:'gemm|nvjet|xmma|cutlass|fixup|split_reduce|copy_transpose' --launch-count 14 \
       --section SpeedOfLight --section Occupancy --section LaunchStats \
       --section WarpStateStats --section MemoryWorkloadAnalysis \
       --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --print-units base \

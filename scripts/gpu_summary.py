@@ -211,7 +211,7 @@ def attention_kernels_row(out):
     totals = []
     for t in texts:
         d = ncu_durations.durations(t.splitlines())
-        totals.append((sum(sorted(v)[len(v) // 2] for v in d.values()), len(d)))
+        totals.append((ncu_durations.total_of_medians(d), len(d)))
     (w, nw), (p, np_) = totals
     if w <= 0 or p <= 0:
         return f"not measured (ncu gave {nw} wick and {np_} PyTorch kernels)", ""

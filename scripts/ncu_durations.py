@@ -50,6 +50,12 @@ def durations(lines):
     return d
 
 
+def total_of_medians(d):
+    """The sum over kernels of each kernel's median duration: one launch of each (a step whose kernels ran
+    once each)."""
+    return sum(sorted(v)[len(v) // 2] for v in d.values())
+
+
 def main(argv):
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         print(__doc__.strip())
@@ -67,7 +73,7 @@ def main(argv):
         s = sorted(v)
         print(f"{k[:78]:78s} n {len(v):2d}  median {s[len(s) // 2]:9.1f}  min {s[0]:9.1f}")
     if total and d:
-        print(f"{'total of the kernels medians':78s} {'':4s}  {'':6s} {sum(sorted(v)[len(v) // 2] for v in d.values()):9.1f}")
+        print(f"{'total of the kernels medians':78s} {'':4s}  {'':6s} {total_of_medians(d):9.1f}")
     return 0
 
 

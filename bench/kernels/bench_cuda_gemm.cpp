@@ -122,46 +122,58 @@ struct Operands {
   }
 };
 
+// Switch settings for a timed batch (cuda/kernels/gemm.h): -1 leaves a switch as configured (the
+// defaults, or the environment's), 0 turns it off, 1 on.
+struct Switches {
+  int stream_k = -1, narrow = -1, persistent = -1, store = -1, rows64 = -1;  // the bf16 wgmma TMA kernel's
+  int simt_async = -1, simt_rows64 = -1, simt_tk = -1;  // the float32 cp.async kernel, its 64-row tiles, copies
+  int cluster_k = -1;                                    // bf16 cluster split-K
+};
+
+// Sets the switches `s` names for its lifetime, then restores them.
+class SwitchesScope {
+ public:
+  explicit SwitchesScope(const Switches& s) {
+    namespace c = wick::cuda;
+    set(c::wgmma_stream_k, c::set_wgmma_stream_k, s.stream_k);
+    set(c::wgmma_narrow_tiles, c::set_wgmma_narrow_tiles, s.narrow);
+    set(c::wgmma_persistent, c::set_wgmma_persistent, s.persistent);
+    set(c::wgmma_tma_store, c::set_wgmma_tma_store, s.store);
+    set(c::wgmma_rows64, c::set_wgmma_rows64, s.rows64);
+    set(c::gemm_simt_async, c::set_gemm_simt_async, s.simt_async);
+    set(c::gemm_simt_rows64, c::set_gemm_simt_rows64, s.simt_rows64);
+    set(c::gemm_simt_transpose_k, c::set_gemm_simt_transpose_k, s.simt_tk);
+    set(c::wgmma_cluster_k, c::set_wgmma_cluster_k, s.cluster_k);
+  }
+  ~SwitchesScope() {
+    for (const Saved& v : saved_) v.set(v.was);
+  }
+  SwitchesScope(const SwitchesScope&) = delete;
+  SwitchesScope& operator=(const SwitchesScope&) = delete;
+
+ private:
+  struct Saved {
+    void (*set)(bool);
+    bool was;
+  };
+  void set(bool (*get)(), void (*setter)(bool), int want) {
+    if (want < 0) return;
+    saved_.push_back({setter, get()});
+    setter(want == 1);
+  }
+  std::vector<Saved> saved_;
+};
+
 // Seconds per call of `calls` back-to-back launches (host clock around a
-// synchronized batch; a batch is tens of ms, so the sync costs nothing).
-// stream_k / narrow / persistent / store / rows64 >= 0 set the wgmma kernel's
-// stream-K / 192-wide tile / persistent tile / TMA store epilogue / 64-row
-// tile switches for the batch (0 off, 1 on), simt_async / simt_rows64 /
-// simt_tk >= 0 the float32 cp.async SIMT kernel's, its 64-row tiles' and its
-// k-major operands' copies', cluster_k >= 0 the bf16 cluster split-K's, and
-// restore them after.
-double time_calls(Operands& o, GemmBackend be, int calls, int stream_k = -1, int narrow = -1, int persistent = -1,
-                  int store = -1, int rows64 = -1, int simt_async = -1, int simt_rows64 = -1, int cluster_k = -1,
-                  int simt_tk = -1) {
-  const bool was_sk = wick::cuda::wgmma_stream_k(), was_narrow = wick::cuda::wgmma_narrow_tiles(),
-             was_persistent = wick::cuda::wgmma_persistent(), was_store = wick::cuda::wgmma_tma_store(),
-             was_rows64 = wick::cuda::wgmma_rows64(), was_async = wick::cuda::gemm_simt_async(),
-             was_simt_rows64 = wick::cuda::gemm_simt_rows64(), was_ck = wick::cuda::wgmma_cluster_k(),
-             was_tk = wick::cuda::gemm_simt_transpose_k();
-  if (cluster_k >= 0) wick::cuda::set_wgmma_cluster_k(cluster_k == 1);
-  if (simt_tk >= 0) wick::cuda::set_gemm_simt_transpose_k(simt_tk == 1);
-  if (simt_async >= 0) wick::cuda::set_gemm_simt_async(simt_async == 1);
-  if (simt_rows64 >= 0) wick::cuda::set_gemm_simt_rows64(simt_rows64 == 1);
-  if (rows64 >= 0) wick::cuda::set_wgmma_rows64(rows64 == 1);
-  if (stream_k >= 0) wick::cuda::set_wgmma_stream_k(stream_k == 1);
-  if (narrow >= 0) wick::cuda::set_wgmma_narrow_tiles(narrow == 1);
-  if (persistent >= 0) wick::cuda::set_wgmma_persistent(persistent == 1);
-  if (store >= 0) wick::cuda::set_wgmma_tma_store(store == 1);
+// synchronized batch; a batch is tens of ms, so the sync costs nothing), with
+// the switches `sw` sets for the batch.
+double time_calls(Operands& o, GemmBackend be, int calls, const Switches& sw = {}) {
+  const SwitchesScope scope(sw);
   wick::cuda::synchronize();
   const double t0 = wick::bench::now_s();
   for (int i = 0; i < calls; ++i) wick::cuda::gemm(o.g, be);
   wick::cuda::synchronize();
-  const double t = (wick::bench::now_s() - t0) / calls;
-  wick::cuda::set_wgmma_stream_k(was_sk);
-  wick::cuda::set_wgmma_narrow_tiles(was_narrow);
-  wick::cuda::set_wgmma_persistent(was_persistent);
-  wick::cuda::set_wgmma_tma_store(was_store);
-  wick::cuda::set_wgmma_rows64(was_rows64);
-  wick::cuda::set_gemm_simt_async(was_async);
-  wick::cuda::set_gemm_simt_rows64(was_simt_rows64);
-  wick::cuda::set_wgmma_cluster_k(was_ck);
-  wick::cuda::set_gemm_simt_transpose_k(was_tk);
-  return t;
+  return (wick::bench::now_s() - t0) / calls;
 }
 
 std::string label(const Shape& s, DType dt) {
@@ -213,28 +225,29 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
   const bool sm90 = wick::cuda::wgmma_supported(wick::cuda::current_device());
   struct Alt {
     GemmBackend be;
-    int stream_k, narrow, persistent, store, rows64, simt_async;  // time_calls' switch settings
+    Switches sw;  // time_calls' switch settings
     const char* name;
-    int simt_rows64 = -1;
     bool pending = false;  // an opt-in path not yet decided on: timed in --lean too, where it applies
-    int cluster_k = -1;
-    int simt_tk = -1;
   };
   // The alternate columns. float32 rows: the register-staged SIMT kernel (sm_80+). bf16 rows, on
   // compute capability 9.0: the wgmma kernel with {stream-K, 192-wide, persistent, TMA store, 64-row tiles
   // where M <= 64}.
   // (r64: the cp.async kernel's 64 x 256 tiles, rows of M <= 64 only.)
   // (tk: the cp.async kernel with k-contiguous operands copied m/n-contiguous first, the copy timed too.)
-  const Alt f32_alts[] = {{GemmBackend::Wick, -1, -1, -1, -1, -1, 0, "regs"},
-                          {GemmBackend::Wick, -1, -1, -1, -1, -1, 1, "r64", 1, true},
-                          {GemmBackend::Wick, -1, -1, -1, -1, -1, 1, "tk", -1, true, -1, 1}};
+  const Alt f32_alts[] = {{GemmBackend::Wick, {.simt_async = 0}, "regs"},
+                          {GemmBackend::Wick, {.simt_async = 1, .simt_rows64 = 1}, "r64", true},
+                          {GemmBackend::Wick, {.simt_async = 1, .simt_tk = 1}, "tk", true}};
+  // The wgmma kernel's {stream-K, 192-wide, persistent, TMA store, 64-row} switches per column.
+  auto wg = [](int sk, int narrow, int persistent, int store, int rows64) {
+    return Switches{.stream_k = sk, .narrow = narrow, .persistent = persistent, .store = store, .rows64 = rows64};
+  };
   const Alt wgmma_alts[] = {
-      {GemmBackend::Wgmma, 0, 0, 0, 0, 0, -1, "wgmma"},  {GemmBackend::Wgmma, 1, 0, 0, 0, 0, -1, "+sk"},
-      {GemmBackend::Wgmma, 0, 1, 0, 0, 0, -1, "+192"},   {GemmBackend::Wgmma, 0, 1, 1, 0, 0, -1, "+p"},
-      {GemmBackend::Wgmma, 1, 0, 0, 1, 0, -1, "+sk+st"}, {GemmBackend::Wgmma, 0, 1, 1, 1, 0, -1, "+p+st"},
-      {GemmBackend::Wgmma, 0, 1, 1, 0, 1, -1, "+p+64r"}};
+      {GemmBackend::Wgmma, wg(0, 0, 0, 0, 0), "wgmma"},  {GemmBackend::Wgmma, wg(1, 0, 0, 0, 0), "+sk"},
+      {GemmBackend::Wgmma, wg(0, 1, 0, 0, 0), "+192"},   {GemmBackend::Wgmma, wg(0, 1, 1, 0, 0), "+p"},
+      {GemmBackend::Wgmma, wg(1, 0, 0, 1, 0), "+sk+st"}, {GemmBackend::Wgmma, wg(0, 1, 1, 1, 0), "+p+st"},
+      {GemmBackend::Wgmma, wg(0, 1, 1, 0, 1), "+p+64r"}};
   // (ck: the defaults with cluster split-K where its plan takes it, bf16 on compute capability 9.0.)
-  const Alt wgmma_pending[] = {{GemmBackend::Default, -1, -1, -1, -1, -1, -1, "ck", -1, true, 1}};
+  const Alt wgmma_pending[] = {{GemmBackend::Default, {.cluster_k = 1}, "ck", true}};
   std::vector<Alt> cols;
   for (const Alt& a : f32_alts)
     if ((!lean || a.pending) && (pending || !a.pending)) cols.push_back(a);
@@ -259,20 +272,17 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       // Which of `cols` this row times, and where in `alts` each one's times are (-1: not timed).
       // (wick: GemmBackend::Default, the path a tensor op takes: the wgmma kernels for 16-bit products on
       // sm_90. GemmBackend::Wick would name the mma.sync / SIMT kernels on every device.)
-      std::vector<Alt> alts = {{GemmBackend::Default, -1, -1, -1, -1, -1, -1, "wick"},
-                               {GemmBackend::Cublas, -1, -1, -1, -1, -1, -1, "cublas"},
-                               {GemmBackend::CublasLt, -1, -1, -1, -1, -1, -1, "cublasLt"}};
+      std::vector<Alt> alts = {
+          {GemmBackend::Default, {}, "wick"}, {GemmBackend::Cublas, {}, "cublas"}, {GemmBackend::CublasLt, {}, "cublasLt"}};
       std::vector<int> at(kCols, -1);
       for (int i = 0; i < kCols; ++i) {
-        const bool applies = i < kF32 ? dt == wick::kFloat32 && sm80 && (cols[i].simt_rows64 != 1 || s.M <= 64) &&
-                                            (cols[i].simt_tk != 1 || (!s.ta && s.N >= 512) || (s.tb && s.M >= 512))
+        const Switches& sw = cols[i].sw;
+        const bool applies = i < kF32 ? dt == wick::kFloat32 && sm80 && (sw.simt_rows64 != 1 || s.M <= 64) &&
+                                            (sw.simt_tk != 1 || (!s.ta && s.N >= 512) || (s.tb && s.M >= 512))
                                       : dt == wick::kBFloat16 && sm90;
         if (applies) at[i] = static_cast<int>(alts.size()), alts.push_back(cols[i]);
       }
-      auto run = [&](const Alt& a, int calls) {
-        return time_calls(o, a.be, calls, a.stream_k, a.narrow, a.persistent, a.store, a.rows64, a.simt_async,
-                          a.simt_rows64, a.cluster_k, a.simt_tk);
-      };
+      auto run = [&](const Alt& a, int calls) { return time_calls(o, a.be, calls, a.sw); };
       double one = 0;
       bool r64_fell_back = false;  // the r64 column's kernel did not run (its launch counter): it would time the default
       bool tk_fell_back = false;   // likewise no operand of the tk column's was copied
@@ -282,9 +292,9 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
         const int64_t r64_before = wick::cuda::gemm_simt_rows64_products(),
                       ck_before = wick::cuda::wgmma_cluster_k_products();
         run(a, 2);
-        if (a.simt_rows64 == 1 && wick::cuda::gemm_simt_rows64_products() == r64_before) r64_fell_back = true;
-        if (a.simt_tk == 1 && wick::cuda::gemm_simt_transposed_operands() == tk_before) tk_fell_back = true;
-        if (a.cluster_k == 1 && wick::cuda::wgmma_cluster_k_products() == ck_before) ck_fell_back = true;
+        if (a.sw.simt_rows64 == 1 && wick::cuda::gemm_simt_rows64_products() == r64_before) r64_fell_back = true;
+        if (a.sw.simt_tk == 1 && wick::cuda::gemm_simt_transposed_operands() == tk_before) tk_fell_back = true;
+        if (a.sw.cluster_k == 1 && wick::cuda::wgmma_cluster_k_products() == ck_before) ck_fell_back = true;
       }
       for (const Alt& a : alts) one = std::max(one, run(a, 1));
       const int calls = std::max(1, static_cast<int>(0.05 / std::max(one, 1e-6)));

@@ -652,8 +652,10 @@ constexpr size_t kWgmmaFwdSmem = size_t(5) * 64 * 64 * 2 + 1024;
 constexpr size_t kWgmmaOnesBytes = 2048;  // the lean kernel's ones tile (8 rows of 128 bytes read; 2 KiB filled)
 constexpr size_t kWgmmaFwdBarriers = 16;  // kTma: full[2], after the tiles (and the ones)
 
-// wgmma_forward_tma_kernel's tensor maps (make_slices_map) of q, k and v, and
-// their slices' heads (slice n is head n % heads of batch n / heads).
+// The tensor maps (make_slices_map) of q, k and v, and their slices' heads
+// (slice n is head n % heads of batch n / heads), of the forwards that load
+// their tiles by TMA (wgmma_forward_tma_kernel takes them whole; the
+// warp-specialized one the maps and WsHeads).
 struct FwdMaps {
   CUtensorMap q, k, v;
   int heads_q, heads_k, heads_v;
@@ -1183,6 +1185,18 @@ bool make_slices_map(CUtensorMap* map, const Tensor& t, int64_t rows, int64_t N)
              CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
+// The tensor maps of q [N, L, 64], k and v [N, S, 64] and their slices' heads, for the forwards that
+// load their tiles by TMA; false where a map cannot describe an operand.
+bool make_qkv_maps(FwdMaps* maps, const Tensor& q, const Tensor& k, const Tensor& v, int64_t N, int64_t L,
+                   int64_t S) {
+  if (!(make_slices_map(&maps->q, q, L, N) && make_slices_map(&maps->k, k, S, N) &&
+        make_slices_map(&maps->v, v, S, N)))
+    return false;
+  maps->heads_q = static_cast<int>(slice_layout(q)->heads), maps->heads_k = static_cast<int>(slice_layout(k)->heads),
+  maps->heads_v = static_cast<int>(slice_layout(v)->heads);
+  return true;
+}
+
 // The warp-specialized forward on q [N, L, 64], k, v [N, S, 64]; false
 // (nothing launched) where a tensor map cannot describe an operand.
 template <typename T>
@@ -1190,13 +1204,11 @@ bool launch_ws(const Tensor& out, const Tensor& lse, const Tensor& q, const Tens
                int64_t L, int64_t S, bool causal, double scale) {
   // (TMA coordinates are 32-bit: rows and slices below 2^31.)
   if (L <= 0 || S <= 0 || L > 0x7fffffff - kWsRows || S > 0x7fffffff || N > 0x7fffffff) return false;
-  CUtensorMap mq, mk, mv;
-  if (!(make_slices_map(&mq, q, L, N) && make_slices_map(&mk, k, S, N) && make_slices_map(&mv, v, S, N)))
-    return false;
+  FwdMaps maps;
+  if (!make_qkv_maps(&maps, q, k, v, N, L, S)) return false;
   const int64_t blocks = N * ((L + kWsRows - 1) / kWsRows);
   WICK_CHECK(blocks <= 0x7fffffff, kOp, ": too many query tiles for one launch (", blocks, ")");
-  const WsHeads heads{static_cast<int>(slice_layout(q)->heads), static_cast<int>(slice_layout(k)->heads),
-                      static_cast<int>(slice_layout(v)->heads)};
+  const WsHeads heads{maps.heads_q, maps.heads_k, maps.heads_v};
   auto kernel = wgmma_forward_ws_kernel<T>;
   WICK_CUDA_CHECK(
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kWgmmaWsSmem)));
@@ -1205,7 +1217,7 @@ bool launch_ws(const Tensor& out, const Tensor& lse, const Tensor& q, const Tens
   WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                        static_cast<int>(cudaSharedmemCarveoutMaxShared)));
   kernel<<<static_cast<unsigned>(blocks), kWsThreads, kWgmmaWsSmem, current_stream()>>>(
-      mq, mk, mv, slices_of<T>(out), static_cast<float*>(lse.data_ptr_raw()), L, S, heads,
+      maps.q, maps.k, maps.v, slices_of<T>(out), static_cast<float*>(lse.data_ptr_raw()), L, S, heads,
       static_cast<float>(scale * 1.4426950408889634), causal);
   WICK_CUDA_CHECK_LAUNCH();
   wgmma_ws_launches.fetch_add(1, std::memory_order_relaxed);
@@ -1220,10 +1232,7 @@ bool launch_fwd_tma(const Tensor& out, const Tensor& lse, const Tensor& q, const
   // (TMA coordinates are 32-bit: rows and slices below 2^31; S > 0: the kernel copies key tile 0.)
   if (L <= 0 || S <= 0 || L > 0x7fffffff - kBr || S > 0x7fffffff || N > 0x7fffffff) return false;
   FwdMaps maps;
-  if (!(make_slices_map(&maps.q, q, L, N) && make_slices_map(&maps.k, k, S, N) && make_slices_map(&maps.v, v, S, N)))
-    return false;
-  maps.heads_q = static_cast<int>(slice_layout(q)->heads), maps.heads_k = static_cast<int>(slice_layout(k)->heads),
-  maps.heads_v = static_cast<int>(slice_layout(v)->heads);
+  if (!make_qkv_maps(&maps, q, k, v, N, L, S)) return false;
   const int64_t blocks = N * ((L + kBr - 1) / kBr);
   WICK_CHECK(blocks <= 0x7fffffff, kOp, ": too many query tiles for one launch (", blocks, ")");
   constexpr size_t kSmem = kWgmmaFwdSmem + (kLean ? kWgmmaOnesBytes : 0) + kWgmmaFwdBarriers;
@@ -2253,14 +2262,13 @@ void attention_fa2_forward(const Tensor& out, const Tensor& lse, const Tensor& q
                              : launch_ws<__nv_bfloat16>(out, lse, q, k, v, N, L, S, causal, scale)))
     return;
   // Then the tiles by TMA (the lean softmax where chosen); likewise.
-  if (wgmma && !pipe && wgmma_fwd_tma_switch().on()) {
-    const bool f16 = q.dtype() == kFloat16;
-    if (lean ? (f16 ? launch_fwd_tma<__half, true>(out, lse, q, k, v, N, L, S, causal, scale)
-                    : launch_fwd_tma<__nv_bfloat16, true>(out, lse, q, k, v, N, L, S, causal, scale))
-             : (f16 ? launch_fwd_tma<__half, false>(out, lse, q, k, v, N, L, S, causal, scale)
-                    : launch_fwd_tma<__nv_bfloat16, false>(out, lse, q, k, v, N, L, S, causal, scale)))
-      return;
-  }
+  auto fwd_tma = [&]<typename T>() {
+    return lean ? launch_fwd_tma<T, true>(out, lse, q, k, v, N, L, S, causal, scale)
+                : launch_fwd_tma<T, false>(out, lse, q, k, v, N, L, S, causal, scale);
+  };
+  if (wgmma && !pipe && wgmma_fwd_tma_switch().on() &&
+      (q.dtype() == kFloat16 ? fwd_tma.template operator()<__half>() : fwd_tma.template operator()<__nv_bfloat16>()))
+    return;
   if (q.dtype() == kFloat16) {
     if (E == 128) launch<__half, 128, 1>(out, lse, q, k, v, N, L, S, causal, scale);
     else if (pipe) launch<__half, 64, -1>(out, lse, q, k, v, N, L, S, causal, scale);

@@ -80,6 +80,7 @@
 #include "cuda/runtime.h"
 #include "ops/cpu/linalg.h"
 #include "cuda/vendor/cublas.h"
+#include "cuda/kernels/copy.h"
 #include "ops/creation.h"
 
 namespace wick::cuda {
@@ -940,45 +941,21 @@ OptInSwitch& simt_transpose_switch() {
 std::atomic<int64_t> simt_transposed_count{0};  // operands copied
 constexpr int64_t kSimtTransposeMinOther = 512;
 
-// out[b][k][r] = in(b, r, k) for r < rows, k < K, in(b, r, k) = in[b * bstride + r * rs + k * ks]: 32 x 32
-// tiles through shared memory, read along k and written along r (both coalesced when ks == 1); rows
-// ld apart in out, batch z (a broadcast operand: one copy).
-__global__ void simt_mn_major_kernel(const float* __restrict__ in, int64_t bstride, int64_t rs, int64_t ks,
-                                     float* __restrict__ out, int64_t ld, int64_t rows, int64_t K, int64_t copies) {
-  __shared__ float tile[32][33];
-  const int64_t k0 = static_cast<int64_t>(blockIdx.x) * 32, r0 = static_cast<int64_t>(blockIdx.y) * 32;
-  for (int64_t b = blockIdx.z; b < copies; b += gridDim.z) {
-    const float* src = in + b * bstride;
-    float* dst = out + b * K * ld;
-#pragma unroll
-    for (int i = threadIdx.y; i < 32; i += 8) {
-      const int64_t r = r0 + i, k = k0 + threadIdx.x;
-      tile[i][threadIdx.x] = r < rows && k < K ? src[r * rs + k * ks] : 0.f;
-    }
-    __syncthreads();
-#pragma unroll
-    for (int i = threadIdx.y; i < 32; i += 8) {
-      const int64_t k = k0 + i, r = r0 + threadIdx.x;
-      if (k < K && r < rows) dst[k * ld + r] = tile[threadIdx.x][i];
-    }
-    __syncthreads();  // (the tile is refilled for the next batch index)
-  }
-}
-
 // Operand X of a float32 product (rows x K, element (r, k) at base + b * bstride + r * rs + k * ks) copied
 // m/n-contiguous into `holder`: element (r, k) at k * ld + r of copy b, ld = rows rounded up to 4 (16-byte
-// rows), copies K * ld apart (a broadcast operand, bstride 0 with batch > 1, once). Returns ld; *out_bstride
-// gets the copies' batch stride.
+// rows), copies K * ld apart (a broadcast operand, bstride 0 with batch > 1, once). The copy is copy_'s
+// (cuda/kernels/copy.h: its tiled transpose, destination and source contiguous along different dims), on
+// a view of the caller's memory. Returns ld; *out_bstride gets the copies' batch stride.
 int64_t simt_mn_major(const float* base, int64_t rows, int64_t K, int64_t rs, int64_t ks, int64_t batch,
                       int64_t bstride, int dev, Tensor& holder, int64_t* out_bstride) {
   const int64_t ld = (rows + 3) / 4 * 4;
   const int64_t copies = bstride == 0 && batch > 1 ? 1 : batch;
-  holder = empty({copies * K * ld}, TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
-  const dim3 grid(static_cast<unsigned>((K + 31) / 32), static_cast<unsigned>((rows + 31) / 32),
-                  static_cast<unsigned>(std::min<int64_t>(copies, 65535)));
-  simt_mn_major_kernel<<<grid, dim3(32, 8), 0, current_stream()>>>(
-      base, bstride, rs, ks, static_cast<float*>(holder.data_ptr_raw()), ld, rows, K, copies);
-  WICK_CUDA_CHECK_LAUNCH();
+  const Device device(DeviceType::CUDA, dev);
+  holder = empty({copies * K * ld}, TensorOptions(kFloat32).device(device));
+  const size_t span = static_cast<size_t>((copies - 1) * bstride + (rows - 1) * rs + (K - 1) * ks + 1) * sizeof(float);
+  const Tensor src = make_tensor(std::make_shared<Storage>(const_cast<float*>(base), span, device, nullptr),
+                                 {copies, rows, K}, {bstride, rs, ks}, 0, kFloat32);
+  cuda::copy(holder.as_strided({copies, rows, K}, {K * ld, 1, ld}), src);
   simt_transposed_count.fetch_add(1, std::memory_order_relaxed);
   *out_bstride = copies == 1 && batch > 1 ? 0 : K * ld;
   return ld;
