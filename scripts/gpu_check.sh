@@ -120,11 +120,12 @@ want() {
 }
 
 # The environment of a "wick-opt" run of workload $1 (gpt2, resnet50): the paths still opt-in that could
-# serve it (empty: no such run). GPT-2: the wgmma attention forward loading its tiles by TMA (not the
-# warp-specialized one, 7% slower on an H200; bench_cuda_attention times each forward), the embedding
-# backward through the sorted index, cluster split-K for the weight gradients' GEMMs.
+# serve it (empty: no such run). GPT-2: the attention opt-ins ($attn_opt: the wgmma forward loading its
+# tiles by TMA, not the warp-specialized one, 7% slower on an H200; the grids in LPT order), the
+# embedding backward through the sorted index, cluster split-K for the weight gradients' GEMMs.
+attn_opt="WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1 WICK_CUDA_ATTENTION_LPT=1"
 wick_opt_env() {
-  [ "$1" = gpt2 ] && echo "WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1 WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_GEMM_CLUSTER_K=1"
+  [ "$1" = gpt2 ] && echo "$attn_opt WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_GEMM_CLUSTER_K=1"
 }
 # The 17 paths turned on by default on 2026-11-28 (H200 leases; the last three after the second), turned
 # off: the earlier default paths, kept as fallbacks, run through the model tests in the alternates below.
@@ -281,7 +282,7 @@ optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CU
 optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
 optin="$optin WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_GEMM_CLUSTER_K=1"
 # (The TMA forward too, though the warp-specialized one takes its launches here: its own tests run it.)
-optin="$optin WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1 WICK_CUDA_SIMT_TRANSPOSE_K=1"
+optin="$optin WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1 WICK_CUDA_SIMT_TRANSPOSE_K=1 WICK_CUDA_ATTENTION_LPT=1"
 # Each spec: environment assignments, then the test binary (the last word). Run one after another:
 # several at once would time each other's GPU work in the amp training run.
 for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -372,6 +373,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): 
     ("WICK_CUDA_GEMM_CLUSTER_K", "test_cuda_gemm", ["CudaGemm.ClusterSplitK"]),
     ("WICK_CUDA_SIMT_TRANSPOSE_K", "test_cuda_gemm", ["CudaGemm.SimtTransposedKMajor"]),
     ("WICK_CUDA_INDEX_ADD_SORTED", "test_cuda_indexing", ["CudaIndexing.IndexAddSorted"]),
+    ("WICK_CUDA_ATTENTION_LPT", "test_cuda_attention", ["CudaAttentionFa2.LptOrder", "CudaAttentionFa2Backward.LptOrder"]),
 ]
 rcs = [open(f).read().strip() for f in glob.glob(os.path.join(d, "alt_*_optin.rc"))]
 together = "not run" if not rcs else "passed" if all(r == "0" for r in rcs) else "FAILED"
@@ -477,10 +479,10 @@ if want attention 90; then
 section attention "attention: wick fused vs wick composed; then PyTorch's scaled_dot_product_attention (same table)"
 # Its bf16 rows time the defaults with the backward's TMA loads and bulk dQ off (-tma-bulk, -tma, -bulk:
 # the earlier defaults) and the opt-in paths (+fwdtma: the forward's tiles by TMA, +fwdtma+lean with the
-# lean softmax; +ws: the warp-specialized forward; +lean: the scale in the exponents' fma, the row sums by
-# the tensor cores; +rowsasync: lse and D staged by cp.async).
+# lean softmax; +lpt, +fwdtma+lpt: the grids in LPT order; +ws: the warp-specialized forward; +lean: the
+# scale in the exponents' fma, the row sums by the tensor cores; +rowsasync: lse and D staged by cp.async).
 if [ -x "$bin/bench_cuda_attention" ]; then
-  timeout 120 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -22
+  timeout 120 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -25
   if [ "${PIPESTATUS[0]}" != 0 ]; then  # (as for the GEMM bench above)
     echo "== the attention bench failed: again without the opt-in rows"
     timeout 60 "$bin/bench_cuda_attention" --rounds=3 --no-optin 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -10
@@ -542,7 +544,7 @@ fi
 # and nothing in their arithmetic explains it: ~15 us of tensor and exp work per SM against ~90 us
 # measured for the forward): Nsight Compute's throughput, occupancy, warp-stall and memory sections for
 # the first bf16 launches of the default forward and backward kernels at the GPT-2 shape.
-if want ncu-attn 140 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/dev/null; then
+if want ncu-attn 200 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/dev/null; then
   section ncu-attn
   echo "== attention kernels under ncu (bf16, B8 H12 L1024 D64 causal): speed of light, occupancy, warp stalls"
   timeout 90 ncu -k regex:'wgmma_forward_kernel|wgmma_bwd_tma_kernel' --launch-count 6 --section SpeedOfLight \
@@ -558,6 +560,7 @@ if want ncu-attn 140 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/d
   for v in "warp-specialized forward|WICK_CUDA_ATTENTION_WGMMA_WS=1|wgmma_forward_ws_kernel|3" \
            "TMA forward|WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1|wgmma_forward_tma_kernel|3" \
            "lean forward|WICK_CUDA_ATTENTION_WGMMA_LEAN=1|wgmma_forward_kernel|3" \
+           "LPT order: 3 forwards, a backward|WICK_CUDA_ATTENTION_LPT=1|wgmma_[fb][a-z_]*kernel|4" \
            "rows-async backward|WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1 WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=0|wgmma_bwd_kernel|2" \
            "the earlier default backward|WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=0 WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=0|wgmma_bwd_kernel|2"; do
     IFS='|' read -r what vars regex count <<< "$v"
@@ -583,11 +586,18 @@ if want ncu-attn 140 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/d
     --clock-control none --metrics gpu__time_duration.sum --print-units base "$bin/bench_cuda_attention" --rounds=1 \
     > "$out/ncu_attention_step_wick.txt" 2>&1
   echo "ncu (wick's step) rc $?"
+  # shellcheck disable=SC2086
+  env $attn_opt timeout 60 ncu -k regex:'wgmma_forward|attention_rowdot|wgmma_bwd|fa2_dq_convert' --launch-count 8 \
+    --clock-control none --metrics gpu__time_duration.sum --print-units base "$bin/bench_cuda_attention" --rounds=1 \
+    > "$out/ncu_attention_step_wick_opt.txt" 2>&1
+  echo "ncu (wick's step with $attn_opt) rc $?"
   timeout 90 ncu -k regex:'flash|fmha|sdpa' --launch-count 8 --clock-control none --metrics gpu__time_duration.sum \
     --print-units base python3 bench/peer/cuda_attention.py --rounds 1 > "$out/ncu_attention_step_torch.txt" 2>&1
   echo "ncu (PyTorch's step) rc $?"
   echo "== one bf16 causal forward + backward by kernel, microseconds: wick (without its dQ memset), then PyTorch's SDPA"
   python3 scripts/ncu_durations.py --total "$out/ncu_attention_step_wick.txt"
+  echo "== the same, wick with $attn_opt"
+  python3 scripts/ncu_durations.py --total "$out/ncu_attention_step_wick_opt.txt"
   python3 scripts/ncu_durations.py --total "$out/ncu_attention_step_torch.txt"
 fi
 # The GEMM rows furthest from their targets (H200, 2026-11-28: the bf16 768 x 768 x 8192 weight gradient

@@ -202,21 +202,25 @@ def attention_row(wick, torch, shape="B8 H12 L1024 D64 causal"):
 def attention_kernels_row(out):
     """One bf16 causal forward + backward's kernels under ncu (gpu_check's ncu-attn: ncu_attention_step_*.txt),
     PyTorch SDPA's total over wick's: the ratio without the host's time. Informational (no verdict: the
-    target is the benches' side by side); wick's dQ accumulator memset is not in its total."""
-    texts = [read(os.path.join(out, f"ncu_attention_step_{who}.txt")) for who in ("wick", "torch")]
-    if any(t is None for t in texts):
+    target is the benches' side by side); wick's dQ accumulator memset is not in its total. Where the
+    step also ran with the attention opt-ins on (ncu_attention_step_wick_opt.txt), their ratio follows."""
+    texts = [read(os.path.join(out, f"ncu_attention_step_{who}.txt")) for who in ("wick", "torch", "wick_opt")]
+    if any(t is None for t in texts[:2]):
         return "not run", ""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import ncu_durations  # noqa: E402 (the same folder)
     totals = []
     for t in texts:
-        d = ncu_durations.durations(t.splitlines())
+        d = ncu_durations.durations((t or "").splitlines())
         totals.append((ncu_durations.total_of_medians(d), len(d)))
-    (w, nw), (p, np_) = totals
+    (w, nw), (p, np_), (o, no) = totals
     if w <= 0 or p <= 0:
         return f"not measured (ncu gave {nw} wick and {np_} PyTorch kernels)", ""
-    return (f"{p / w:.2f}x (one step's kernels under ncu: wick {w:.1f} us over {nw} kernels without its dQ memset, "
-            f"SDPA {p:.1f} us over {np_})"), ""
+    line = (f"{p / w:.2f}x (one step's kernels under ncu: wick {w:.1f} us over {nw} kernels without its dQ memset, "
+            f"SDPA {p:.1f} us over {np_})")
+    if o > 0:
+        line += f"; with the attention opt-ins {p / o:.2f}x (wick {o:.1f} us over {no})"
+    return line, ""
 
 
 def model_runs(text):

@@ -56,7 +56,7 @@ const Problem kFull{8, 12, 1024, 64, false};  // cuDNN's node takes no causal ma
 // warp-specialized one (which takes precedence over the lean one), the forward loading its tiles by TMA
 // (alone and with the lean softmax), the backward staging lse and D by cp.async (TMA off: the TMA
 // backward, which includes that staging, takes precedence).
-enum class Impl { Fused, Math, Cudnn, Lean, Ws, FwdTma, FwdTmaLean, RowsAsync, NoBulk, NoTma, Before };
+enum class Impl { Fused, Math, Cudnn, Lean, Ws, FwdTma, FwdTmaLean, RowsAsync, NoBulk, NoTma, Before, Lpt, FwdTmaLpt };
 const char* impl_name(Impl i) {
   switch (i) {
     case Impl::Fused: return "wick-fused";
@@ -70,13 +70,15 @@ const char* impl_name(Impl i) {
     case Impl::NoBulk: return "-bulk";
     case Impl::NoTma: return "-tma";
     case Impl::Before: return "-tma-bulk";
+    case Impl::Lpt: return "+lpt";
+    case Impl::FwdTmaLpt: return "+fwdtma+lpt";
   }
   return "?";
 }
 
 // The switches impl sets: 1 on, 0 off, -1 as configured (the defaults, or the environment's WICK_CUDA_*).
 struct OptIns {
-  int lean = -1, ws = -1, rows_async = -1, dq_bulk = -1, bwd_tma = -1, fwd_tma = -1;
+  int lean = -1, ws = -1, rows_async = -1, dq_bulk = -1, bwd_tma = -1, fwd_tma = -1, lpt = -1;
 };
 OptIns opt_ins(Impl i) {
   OptIns s;
@@ -89,42 +91,56 @@ OptIns opt_ins(Impl i) {
     case Impl::NoBulk: s.dq_bulk = 0; break;
     case Impl::NoTma: s.bwd_tma = 0; break;
     case Impl::Before: s.bwd_tma = 0, s.dq_bulk = 0, s.fwd_tma = 0; break;
+    case Impl::Lpt: s.lpt = 1, s.ws = 0, s.fwd_tma = 0; break;
+    case Impl::FwdTmaLpt: s.lpt = 1, s.ws = 0, s.fwd_tma = 1; break;
     default: break;
   }
   return s;
 }
 
+// Each opt-in switch: its accessors, the OptIns field that sets it and the counter of the launches it
+// makes.
+struct Switch {
+  bool (*get)();
+  void (*set)(bool);
+  int OptIns::*want;
+  int64_t (*launches)();
+};
+const Switch kSwitches[] = {
+    {wick::cuda::attention_wgmma_lean, wick::cuda::set_attention_wgmma_lean, &OptIns::lean,
+     wick::cuda::attention_wgmma_lean_launches},
+    {wick::cuda::attention_wgmma_ws, wick::cuda::set_attention_wgmma_ws, &OptIns::ws,
+     wick::cuda::attention_wgmma_ws_launches},
+    {wick::cuda::attention_wgmma_backward_rows_async, wick::cuda::set_attention_wgmma_backward_rows_async,
+     &OptIns::rows_async, wick::cuda::attention_wgmma_backward_rows_async_launches},
+    {wick::cuda::attention_wgmma_backward_dq_bulk, wick::cuda::set_attention_wgmma_backward_dq_bulk,
+     &OptIns::dq_bulk, wick::cuda::attention_wgmma_backward_dq_bulk_launches},
+    {wick::cuda::attention_wgmma_backward_tma, wick::cuda::set_attention_wgmma_backward_tma, &OptIns::bwd_tma,
+     wick::cuda::attention_wgmma_backward_tma_launches},
+    {wick::cuda::attention_wgmma_forward_tma, wick::cuda::set_attention_wgmma_forward_tma, &OptIns::fwd_tma,
+     wick::cuda::attention_wgmma_forward_tma_launches},
+    {wick::cuda::attention_lpt, wick::cuda::set_attention_lpt, &OptIns::lpt, wick::cuda::attention_lpt_launches},
+};
+constexpr size_t kNumSwitches = sizeof kSwitches / sizeof kSwitches[0];
+
 // Sets the switches impl names for its lifetime, then restores them.
 class OptInScope {
  public:
-  explicit OptInScope(Impl i)
-      : lean_(wick::cuda::attention_wgmma_lean()),
-        ws_(wick::cuda::attention_wgmma_ws()),
-        rows_(wick::cuda::attention_wgmma_backward_rows_async()),
-        tma_(wick::cuda::attention_wgmma_backward_tma()),
-        bulk_(wick::cuda::attention_wgmma_backward_dq_bulk()),
-        fwd_tma_(wick::cuda::attention_wgmma_forward_tma()) {
+  explicit OptInScope(Impl i) {
     const OptIns s = opt_ins(i);
-    if (s.fwd_tma >= 0) wick::cuda::set_attention_wgmma_forward_tma(s.fwd_tma == 1);
-    if (s.lean >= 0) wick::cuda::set_attention_wgmma_lean(s.lean == 1);
-    if (s.ws >= 0) wick::cuda::set_attention_wgmma_ws(s.ws == 1);
-    if (s.rows_async >= 0) wick::cuda::set_attention_wgmma_backward_rows_async(s.rows_async == 1);
-    if (s.bwd_tma >= 0) wick::cuda::set_attention_wgmma_backward_tma(s.bwd_tma == 1);
-    if (s.dq_bulk >= 0) wick::cuda::set_attention_wgmma_backward_dq_bulk(s.dq_bulk == 1);
+    for (size_t k = 0; k < kNumSwitches; ++k) {
+      prev_[k] = kSwitches[k].get();
+      if (s.*kSwitches[k].want >= 0) kSwitches[k].set(s.*kSwitches[k].want == 1);
+    }
   }
   ~OptInScope() {
-    wick::cuda::set_attention_wgmma_lean(lean_);
-    wick::cuda::set_attention_wgmma_ws(ws_);
-    wick::cuda::set_attention_wgmma_backward_rows_async(rows_);
-    wick::cuda::set_attention_wgmma_backward_tma(tma_);
-    wick::cuda::set_attention_wgmma_backward_dq_bulk(bulk_);
-    wick::cuda::set_attention_wgmma_forward_tma(fwd_tma_);
+    for (size_t k = 0; k < kNumSwitches; ++k) kSwitches[k].set(prev_[k]);
   }
   OptInScope(const OptInScope&) = delete;
   OptInScope& operator=(const OptInScope&) = delete;
 
  private:
-  bool lean_, ws_, rows_, tma_, bulk_, fwd_tma_;
+  bool prev_[kNumSwitches];
 };
 const char* short_dtype(DType dt) { return dt == wick::kFloat32 ? "fp32" : "bf16"; }
 
@@ -194,19 +210,14 @@ void rows(const Problem& p, DType dt, const std::vector<Impl>& impls, int rounds
   // counters): where they do not apply (not sm_90, another head dim) a row times the default path.
   std::vector<std::string> not_taken;
   for (size_t i = 0; i < n; ++i) {
-    const int64_t lean0 = wick::cuda::attention_wgmma_lean_launches(), ws0 = wick::cuda::attention_wgmma_ws_launches(),
-                  rows0 = wick::cuda::attention_wgmma_backward_rows_async_launches(),
-                  tma0 = wick::cuda::attention_wgmma_backward_tma_launches(),
-                  bulk0 = wick::cuda::attention_wgmma_backward_dq_bulk_launches(),
-                  fwd_tma0 = wick::cuda::attention_wgmma_forward_tma_launches();
+    int64_t launched[kNumSwitches];
+    for (size_t k = 0; k < kNumSwitches; ++k) launched[k] = kSwitches[k].launches();
     for (int b = 0; b < 2; ++b) time_calls(o, impls[i], p.causal, b, 2);
     const OptIns on = opt_ins(impls[i]);
-    if ((on.lean == 1 && wick::cuda::attention_wgmma_lean_launches() == lean0) ||
-        (on.ws == 1 && wick::cuda::attention_wgmma_ws_launches() == ws0) ||
-        (on.rows_async == 1 && wick::cuda::attention_wgmma_backward_rows_async_launches() == rows0) ||
-        (on.bwd_tma == 1 && wick::cuda::attention_wgmma_backward_tma_launches() == tma0) ||
-        (on.dq_bulk == 1 && wick::cuda::attention_wgmma_backward_dq_bulk_launches() == bulk0) ||
-        (on.fwd_tma == 1 && wick::cuda::attention_wgmma_forward_tma_launches() == fwd_tma0))
+    bool ran = true;
+    for (size_t k = 0; k < kNumSwitches; ++k)
+      if (on.*kSwitches[k].want == 1 && kSwitches[k].launches() == launched[k]) ran = false;
+    if (!ran)
       not_taken.push_back(impl_name(impls[i]));
   }
   for (int r = 0; r < rounds; ++r)
@@ -230,8 +241,8 @@ int table(int rounds, bool optin) {
   // as wick-fused), in the same interleaving.
   if (optin)
     rows(kGpt2, wick::kBFloat16,
-         {Impl::Fused, Impl::Before, Impl::NoTma, Impl::NoBulk, Impl::FwdTma, Impl::FwdTmaLean, Impl::Ws, Impl::Lean,
-          Impl::RowsAsync, Impl::Math},
+         {Impl::Fused, Impl::Before, Impl::NoTma, Impl::NoBulk, Impl::FwdTma, Impl::FwdTmaLean, Impl::Lpt,
+          Impl::FwdTmaLpt, Impl::Ws, Impl::Lean, Impl::RowsAsync, Impl::Math},
          rounds);
   else
     rows(kGpt2, wick::kBFloat16, {Impl::Fused, Impl::Math}, rounds);
@@ -246,7 +257,8 @@ int table(int rounds, bool optin) {
               " -tma-bulk, -tma, -bulk: wick-fused with WICK_CUDA_ATTENTION_WGMMA_BWD_TMA and _BWD_DQ_BULK, _BWD_TMA\n"
               " or _BWD_DQ_BULK off (both off: the defaults before 2026-11-28); +fwdtma, +fwdtma+lean, +ws, +lean,\n"
               " +rowsasync: with the opt-in WICK_CUDA_ATTENTION_WGMMA_FWD_TMA (and _LEAN), _WS, _LEAN or\n"
-              " _BWD_ROWS_ASYNC (and _BWD_TMA off) on)\n",
+              " _BWD_ROWS_ASYNC (and _BWD_TMA off) on; +lpt, +fwdtma+lpt: WICK_CUDA_ATTENTION_LPT on, without\n"
+              " and with _FWD_TMA)\n",
               rounds);
   return 0;
 }

@@ -69,12 +69,14 @@
 //  CudaAttentionFa2Backward.* (attention_fa2.h).
 #include "cuda/kernels/attention_fa2.h"
 #include "cuda/kernels/attention_dq_layout.h"
+#include "cuda/kernels/attention_grid.h"
 #include "cuda/kernels/attention_mask.h"
 #include "cuda/kernels/attention_tma_map.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -202,6 +204,25 @@ OptInSwitch& wgmma_bwd_tma_switch() {
 }
 std::atomic<int64_t> wgmma_bwd_tma_launches{0};
 
+// The wgmma forward (serial and lean) and backward kernels' grids in LPT
+// order (attention_grid.h: the slices fastest within sections sized for L2):
+// off until a GPU has run CudaAttentionFa2*.LptOrder* and timed it. (The
+// TMA forward always takes that order.)
+OptInSwitch& lpt_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_LPT");
+  return s;
+}
+std::atomic<int64_t> lpt_launches{0};
+
+// Slices per section of the LPT grid order (attention_grid.h) on `device`, unless set_attention_lpt_section
+// fixed it.
+std::atomic<int64_t> lpt_section_fixed{0};
+int64_t lpt_section(int64_t slices, int64_t slice_bytes, int device) {
+  const int64_t fixed = lpt_section_fixed.load(std::memory_order_relaxed);
+  if (fixed > 0) return std::min(fixed, slices);  // (attention_grid::cell takes widths up to the slices)
+  return attention_grid::section_width(slices, slice_bytes, device_properties(device).l2CacheSize);
+}
+
 OptInSwitch& fa2_backward_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_BWD");
   return s;
@@ -243,6 +264,25 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int kPending>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
+
+// The CTA's (slice, block): kLpt, in LPT order with sections of `section`
+// slices (attention_grid.h); else slices slowest, spelled as the kernels
+// always spelled it. (A template argument, not a runtime one, so that the
+// kernels without it compile as before: with either order at run time, n's
+// unknown range cost the wgmma loops 3-4 SASS instructions a tile, and a
+// 32-bit form of the LPT arithmetic the serial forward 26 registers.)
+template <bool kLpt>
+__device__ __forceinline__ attention_grid::Cell grid_cell(int64_t blocks, [[maybe_unused]] int64_t section) {
+  attention_grid::Cell c;
+  if constexpr (kLpt)
+    c = attention_grid::cell(blockIdx.x, gridDim.x, blocks, section);
+  else
+    c = {blockIdx.x / blocks, blockIdx.x % blocks};
+  // (Neither is negative: said so, divisions of offsets built from them stay shifts.)
+  __builtin_assume(c.slice >= 0);
+  __builtin_assume(c.block >= 0);
+  return c;
 }
 
 // A [64, kD] tile whose row 0 is at src (rows ld elements apart, each row's
@@ -661,11 +701,11 @@ struct FwdMaps {
   int heads_q, heads_k, heads_v;
 };
 
-template <typename T, bool kLean, bool kTma>
+template <typename T, bool kLean, bool kTma, bool kLpt>
 __device__ __forceinline__ void wgmma_forward_body(const Slices<const T> q, const Slices<const T> k,
                                                    const Slices<const T> v, const Slices<T> out,
                                                    float* __restrict__ lse, int64_t L, int64_t S, float scale_log2,
-                                                   bool causal, [[maybe_unused]] const FwdMaps* maps) {
+                                                   bool causal, int64_t lpt, [[maybe_unused]] const FwdMaps* maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using namespace sm90;
   constexpr int kD = 64, kTile = 64 * kD, kNB = kBc / 8, kOB = kD / 8;
@@ -687,13 +727,11 @@ __device__ __forceinline__ void wgmma_forward_body(const Slices<const T> q, cons
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int64_t qblocks = (L + kBr - 1) / kBr;
-  // The CTA's slice and query block. Both orders start each slice's heaviest causal blocks (the last
-  // rows, the most key tiles) first; kTma also takes the slices fastest, so every slice's heaviest
-  // blocks come before any slice's lighter ones (the longest first: a shorter tail of the last wave).
-  // Each CTA's work is the same either way.
-  const int64_t nsl = kTma ? gridDim.x / qblocks : 0;  // slices (the grid is slices x query blocks)
-  const int64_t n = kTma ? blockIdx.x % nsl : blockIdx.x / qblocks;
-  const int64_t i0 = (qblocks - 1 - (kTma ? blockIdx.x / nsl : blockIdx.x % qblocks)) * kBr;
+  // The CTA's slice and query block, each slice's heaviest causal blocks (the last rows, the most key
+  // tiles) first; kLpt: in sections of lpt slices, the slices fastest (grid_cell).
+  const attention_grid::Cell cell = grid_cell<kLpt>(qblocks, lpt);
+  const int64_t n = cell.slice;
+  const int64_t i0 = (qblocks - 1 - cell.block) * kBr;
   [[maybe_unused]] const T* __restrict__ kn = k.row(n, 0);
   [[maybe_unused]] const T* __restrict__ vn = v.row(n, 0);
   const int64_t jend = causal ? min(S, i0 + kBr) : S;
@@ -819,20 +857,20 @@ __device__ __forceinline__ void wgmma_forward_body(const Slices<const T> q, cons
 #endif
 }
 
-template <typename T, bool kLean>
+template <typename T, bool kLean, bool kLpt>
 __global__ void __launch_bounds__(kThreads)
     wgmma_forward_kernel(const Slices<const T> q, const Slices<const T> k, const Slices<const T> v,
                          const Slices<T> out, float* __restrict__ lse, int64_t L, int64_t S, float scale_log2,
-                         bool causal) {
-  wgmma_forward_body<T, kLean, false>(q, k, v, out, lse, L, S, scale_log2, causal, nullptr);
+                         bool causal, int64_t lpt) {
+  wgmma_forward_body<T, kLean, false, kLpt>(q, k, v, out, lse, L, S, scale_log2, causal, lpt, nullptr);
 }
 
 template <typename T, bool kLean>
 __global__ void __launch_bounds__(kThreads)
     wgmma_forward_tma_kernel(const __grid_constant__ FwdMaps maps, const Slices<const T> q, const Slices<const T> k,
                              const Slices<const T> v, const Slices<T> out, float* __restrict__ lse, int64_t L,
-                             int64_t S, float scale_log2, bool causal) {
-  wgmma_forward_body<T, kLean, true>(q, k, v, out, lse, L, S, scale_log2, causal, &maps);
+                             int64_t S, float scale_log2, bool causal, int64_t lpt) {
+  wgmma_forward_body<T, kLean, true, true>(q, k, v, out, lse, L, S, scale_log2, causal, lpt, &maps);
 }
 
 // The pipelined forward on wgmma (sm_90a, head dim 64; opt-in
@@ -1238,9 +1276,11 @@ bool launch_fwd_tma(const Tensor& out, const Tensor& lse, const Tensor& q, const
   constexpr size_t kSmem = kWgmmaFwdSmem + (kLean ? kWgmmaOnesBytes : 0) + kWgmmaFwdBarriers;
   auto kernel = wgmma_forward_tma_kernel<T, kLean>;
   WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
+  // (Always in LPT order: the grid of this kernel's first version.)
   kernel<<<static_cast<unsigned>(blocks), kThreads, kSmem, current_stream()>>>(
       maps, slices_of<const T>(q), slices_of<const T>(k), slices_of<const T>(v), slices_of<T>(out),
-      static_cast<float*>(lse.data_ptr_raw()), L, S, static_cast<float>(scale * 1.4426950408889634), causal);
+      static_cast<float*>(lse.data_ptr_raw()), L, S, static_cast<float>(scale * 1.4426950408889634), causal,
+      lpt_section(N, 2 * S * 64 * int64_t(sizeof(T)), q.device().index));
   WICK_CUDA_CHECK_LAUNCH();
   wgmma_fwd_tma_launches.fetch_add(1, std::memory_order_relaxed);
   if constexpr (kLean) wgmma_lean_launches.fetch_add(1, std::memory_order_relaxed);
@@ -1256,19 +1296,29 @@ void launch(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor&
   constexpr size_t kSmem = kM == -2 ? kWgmmaFwdSmem + kWgmmaOnesBytes
                            : kWg    ? kWgmmaFwdSmem
                                     : size_t(4 + kM) * 64 * kD * sizeof(T);
-  auto kernel = kM == -2   ? wgmma_forward_kernel<T, true>
-                : kM == -1 ? wgmma_forward_pipe_kernel<T>
-                : kM == 0  ? wgmma_forward_kernel<T, false>
-                           : fa2_forward_kernel<T, kD, kWg ? 1 : kM>;
   if constexpr (kM == -2) wgmma_lean_launches.fetch_add(1, std::memory_order_relaxed);
   constexpr int kRows = kBr * (kWg ? 1 : kM);
   const int64_t blocks = N * ((L + kRows - 1) / kRows);
   WICK_CHECK(blocks <= 0x7fffffff, kOp, ": too many query tiles for one launch (", blocks, ")");
-  WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
-  kernel<<<static_cast<unsigned>(blocks), kThreads, kSmem, current_stream()>>>(
-      slices_of<const T>(q), slices_of<const T>(k), slices_of<const T>(v), slices_of<T>(out),
-      static_cast<float*>(lse.data_ptr_raw()), L, S, static_cast<float>(scale * 1.4426950408889634), causal);
-  WICK_CUDA_CHECK_LAUNCH();
+  auto run = [&](auto kernel, auto... order) {
+    WICK_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmem)));
+    kernel<<<static_cast<unsigned>(blocks), kThreads, kSmem, current_stream()>>>(
+        slices_of<const T>(q), slices_of<const T>(k), slices_of<const T>(v), slices_of<T>(out),
+        static_cast<float*>(lse.data_ptr_raw()), L, S, static_cast<float>(scale * 1.4426950408889634), causal,
+        order...);
+    WICK_CUDA_CHECK_LAUNCH();
+  };
+  if constexpr (kM == 0 || kM == -2) {  // the serial and lean wgmma kernels: in either grid order
+    if (lpt_switch().on()) {
+      run(wgmma_forward_kernel<T, kM == -2, true>, lpt_section(N, 2 * S * kD * int64_t(sizeof(T)), q.device().index));
+      lpt_launches.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      run(wgmma_forward_kernel<T, kM == -2, false>, int64_t(0));
+    }
+  } else {
+    run(kM == -1 ? wgmma_forward_pipe_kernel<T> : fa2_forward_kernel<T, kD, kWg ? 1 : kM>);
+  }
 }
 
 // ---- backward ----------------------------------------------------------------
@@ -1732,13 +1782,13 @@ static_assert(dq_bulk::kTileRows == kBr, "one accumulator tile per query tile");
 // stay cp.async copies (once per CTA). dK and dV bit for bit the default
 // kernel's (kRowsAsync's rows and conversion, the same products), dQ the
 // same parts (atomics in another order).
-template <typename T, bool kOverlapDq, bool kRowsAsync, bool kDqBulk, bool kTma>
+template <typename T, bool kOverlapDq, bool kRowsAsync, bool kDqBulk, bool kTma, bool kLpt>
 __device__ __forceinline__ void wgmma_bwd_body(const Slices<const T> q, const Slices<const T> k,
                                                const Slices<const T> v, const Slices<const T> dout,
                                                const float* __restrict__ lse, const float* __restrict__ Dv,
                                                const Slices<T> dk, const Slices<T> dv, int64_t L, int64_t S,
-                                               float scale_log2, float scale, bool causal, float* __restrict__ dq_acc,
-                                               [[maybe_unused]] const BwdMaps* maps) {
+                                               float scale_log2, float scale, bool causal, int64_t lpt,
+                                               float* __restrict__ dq_acc, [[maybe_unused]] const BwdMaps* maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using namespace sm90;
   static_assert(!kTma || (!kOverlapDq && !kRowsAsync), "the TMA loads: the serial kernel, rows by cp.async");
@@ -1759,9 +1809,11 @@ __device__ __forceinline__ void wgmma_bwd_body(const Slices<const T> q, const Sl
   [[maybe_unused]] const int64_t qtiles = (L + kBr - 1) / kBr;
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int64_t kblocks = (S + kBc - 1) / kBc;
-  const int64_t n = blockIdx.x / kblocks;
-  const int64_t j0 = (blockIdx.x % kblocks) * kBc;
+  // The CTA's slice and key block, each slice's heaviest causal blocks (the first keys, seen by the most
+  // query tiles) first; kLpt: in sections of lpt slices, the slices fastest (grid_cell).
+  const attention_grid::Cell cell = grid_cell<kLpt>((S + kBc - 1) / kBc, lpt);
+  const int64_t n = cell.slice;
+  const int64_t j0 = cell.block * kBc;
   const int64_t istart = causal ? j0 : 0;
   static_assert(kBr == kBc, "query tiles start at multiples of kBr (istart is 0 or j0)");
   const int64_t ntiles = L > istart ? (L - istart + kBr - 1) / kBr : 0;
@@ -1968,24 +2020,24 @@ __device__ __forceinline__ void wgmma_bwd_body(const Slices<const T> q, const Sl
 #endif
 }
 
-template <typename T, bool kOverlapDq, bool kRowsAsync = false, bool kDqBulk = false>
+template <typename T, bool kOverlapDq, bool kRowsAsync = false, bool kDqBulk = false, bool kLpt = false>
 __global__ void __launch_bounds__(kThreads, 3)
     wgmma_bwd_kernel(const Slices<const T> q, const Slices<const T> k, const Slices<const T> v,
                      const Slices<const T> dout, const float* __restrict__ lse, const float* __restrict__ Dv,
                      const Slices<T> dk, const Slices<T> dv, int64_t L, int64_t S, float scale_log2, float scale,
-                     bool causal, float* __restrict__ dq_acc) {
-  wgmma_bwd_body<T, kOverlapDq, kRowsAsync, kDqBulk, false>(q, k, v, dout, lse, Dv, dk, dv, L, S, scale_log2, scale,
-                                                            causal, dq_acc, nullptr);
+                     bool causal, float* __restrict__ dq_acc, int64_t lpt) {
+  wgmma_bwd_body<T, kOverlapDq, kRowsAsync, kDqBulk, false, kLpt>(q, k, v, dout, lse, Dv, dk, dv, L, S, scale_log2,
+                                                                  scale, causal, lpt, dq_acc, nullptr);
 }
 
-template <typename T, bool kDqBulk>
+template <typename T, bool kDqBulk, bool kLpt>
 __global__ void __launch_bounds__(kThreads, 3)
     wgmma_bwd_tma_kernel(const __grid_constant__ BwdMaps maps, const Slices<const T> q, const Slices<const T> k,
                          const Slices<const T> v, const Slices<const T> dout, const float* __restrict__ lse,
                          const float* __restrict__ Dv, const Slices<T> dk, const Slices<T> dv, int64_t L, int64_t S,
-                         float scale_log2, float scale, bool causal, float* __restrict__ dq_acc) {
-  wgmma_bwd_body<T, false, false, kDqBulk, true>(q, k, v, dout, lse, Dv, dk, dv, L, S, scale_log2, scale, causal,
-                                                 dq_acc, &maps);
+                         float scale_log2, float scale, bool causal, float* __restrict__ dq_acc, int64_t lpt) {
+  wgmma_bwd_body<T, false, false, kDqBulk, true, kLpt>(q, k, v, dout, lse, Dv, dk, dv, L, S, scale_log2, scale,
+                                                       causal, lpt, dq_acc, &maps);
 }
 
 // dq = scale * acc, rounded to T (the fused backward's last step): acc is
@@ -2076,20 +2128,36 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
                                              static_cast<int>(cudaSharedmemCarveoutMaxShared)));
       return kernel;
     };
-    if (tma) {
-      auto kernel = prepare(bulk ? wgmma_bwd_tma_kernel<T, true> : wgmma_bwd_tma_kernel<T, false>);
+    const bool lpt = wgmma && lpt_switch().on();  // (the wgmma kernels in either grid order)
+    const int64_t section =
+        lpt ? lpt_section(N, L * kD * int64_t(2 * sizeof(T) + sizeof(float)), q.device().index) : 0;
+    // The wgmma kernel of these switches, in the grid order kLpt.
+    auto launch_wgmma = [&]<bool kLpt>() {
+      if (tma) {
+        auto kernel = prepare(bulk ? wgmma_bwd_tma_kernel<T, true, kLpt> : wgmma_bwd_tma_kernel<T, false, kLpt>);
+        kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem, current_stream()>>>(
+            maps, qp, kp, vp, gp, lp, Dp, slices_of<T>(dk), slices_of<T>(dv), L, S, scale_log2, sc, causal, ap,
+            section);
+        return;
+      }
+      auto kernel = prepare(pipe         ? wgmma_bwd_kernel<T, true, false, false, kLpt>
+                            : rows_async ? (bulk ? wgmma_bwd_kernel<T, false, true, true, kLpt>
+                                                 : wgmma_bwd_kernel<T, false, true, false, kLpt>)
+                                         : (bulk ? wgmma_bwd_kernel<T, false, false, true, kLpt>
+                                                 : wgmma_bwd_kernel<T, false, false, false, kLpt>));
       kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem, current_stream()>>>(
-          maps, qp, kp, vp, gp, lp, Dp, slices_of<T>(dk), slices_of<T>(dv), L, S, scale_log2, sc, causal, ap);
-      wgmma_bwd_tma_launches.fetch_add(1, std::memory_order_relaxed);
+          qp, kp, vp, gp, lp, Dp, slices_of<T>(dk), slices_of<T>(dv), L, S, scale_log2, sc, causal, ap, section);
+    };
+    if (wgmma) {
+      if (lpt) launch_wgmma.template operator()<true>();
+      else launch_wgmma.template operator()<false>();
+      if (tma) wgmma_bwd_tma_launches.fetch_add(1, std::memory_order_relaxed);
+      else if (rows_async) wgmma_bwd_rows_async_launches.fetch_add(1, std::memory_order_relaxed);
     } else {
-      auto kernel = prepare(!wgmma       ? fa2_dkdv_kernel<T, kD, true>
-                            : pipe       ? wgmma_bwd_kernel<T, true>
-                            : rows_async ? (bulk ? wgmma_bwd_kernel<T, false, true, true> : wgmma_bwd_kernel<T, false, true>)
-                                         : (bulk ? wgmma_bwd_kernel<T, false, false, true> : wgmma_bwd_kernel<T, false>));
-      kernel<<<static_cast<unsigned>(kv_blocks), kThreads, smem, current_stream()>>>(
+      prepare(fa2_dkdv_kernel<T, kD, true>)<<<static_cast<unsigned>(kv_blocks), kThreads, smem, current_stream()>>>(
           qp, kp, vp, gp, lp, Dp, slices_of<T>(dk), slices_of<T>(dv), L, S, scale_log2, sc, causal, ap);
-      if (rows_async) wgmma_bwd_rows_async_launches.fetch_add(1, std::memory_order_relaxed);
     }
+    if (lpt) lpt_launches.fetch_add(1, std::memory_order_relaxed);
     if (bulk) wgmma_bwd_dq_bulk_launches.fetch_add(1, std::memory_order_relaxed);
     WICK_CUDA_CHECK_LAUNCH();
     if (bulk)
@@ -2179,6 +2247,15 @@ int64_t attention_wgmma_forward_tma_launches() { return wgmma_fwd_tma_launches.l
 void set_attention_wgmma_backward_tma(bool on) { wgmma_bwd_tma_switch().set(on); }
 bool attention_wgmma_backward_tma() { return wgmma_bwd_tma_switch().on(); }
 int64_t attention_wgmma_backward_tma_launches() { return wgmma_bwd_tma_launches.load(std::memory_order_relaxed); }
+void set_attention_lpt(bool on) { lpt_switch().set(on); }
+bool attention_lpt() { return lpt_switch().on(); }
+int64_t attention_lpt_launches() { return lpt_launches.load(std::memory_order_relaxed); }
+void set_attention_lpt_section(int64_t slices) {
+  WICK_CHECK(slices >= 0, "set_attention_lpt_section: expected a number of slices >= 0 (0: from the L2 size), got ",
+             slices);
+  lpt_section_fixed.store(slices, std::memory_order_relaxed);
+}
+int64_t attention_lpt_section() { return lpt_section_fixed.load(std::memory_order_relaxed); }
 bool attention_wgmma_pipelined() { return wgmma_pipe_switch().on(); }
 void set_attention_wgmma_backward_pipelined(bool on) { wgmma_bwd_pipe_switch().set(on); }
 void set_attention_wgmma_backward_dq_bulk(bool on) { wgmma_bwd_dq_bulk_switch().set(on); }

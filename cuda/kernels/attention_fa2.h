@@ -157,6 +157,26 @@ void set_attention_wgmma_backward_tma(bool on);
 bool attention_wgmma_backward_tma();
 int64_t attention_wgmma_backward_tma_launches();
 
+// The wgmma kernels' grids in longest-processing-time-first order
+// (attention_grid.h): the serial and lean forwards and every wgmma backward
+// number their CTAs with the (batch, head) slices fastest within sections
+// sized to keep their operands in L2, instead of slices slowest, so each
+// section's heaviest causal blocks (the forward's last query rows, the
+// backward's first keys) are dispatched before any of its lighter ones and
+// the last wave holds the lightest (the TMA forward always does). Each CTA
+// computes what it did: out, lse, dK and dV bit for bit, dQ the same parts
+// summed in another order. Applies where those kernels do. Off until a GPU
+// has run CudaAttentionFa2*.LptOrder* and timed it
+// (WICK_CUDA_ATTENTION_LPT=1). The counter: the launches that took the
+// order by this switch (not the TMA forward's). set_attention_lpt_section
+// fixes the slices per section, at most the slices of a launch (tests:
+// several sections on a few slices; 0, the default: from the L2 size).
+void set_attention_lpt(bool on);
+bool attention_lpt();
+int64_t attention_lpt_launches();
+void set_attention_lpt_section(int64_t slices);
+int64_t attention_lpt_section();
+
 // The backward in the same style (attention_fa2.cu, "backward"): dK/dV and
 // dQ by two kernels on mma.sync with P and dS register-resident, no atomics
 // (deterministic, like the general backward). Taken by

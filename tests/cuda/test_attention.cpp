@@ -12,6 +12,7 @@
 // heads above 128). Every test skips without a GPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -22,7 +23,8 @@
 #ifdef WICK_WITH_CUDA
 #include "cuda/kernels/attention.h"
 #endif
-#include "cuda/kernels/attention_mask.h"  // plain C++: its test runs in every build
+#include "cuda/kernels/attention_grid.h"  // plain C++: its test runs in every build
+#include "cuda/kernels/attention_mask.h"  // likewise
 #include "cuda/kernels/attention_tma_map.h"  // likewise
 #include "ops/attention.h"
 #include "ops/copy.h"
@@ -441,6 +443,61 @@ TEST(CudaAttentionFa2, TensorMapShapes) {
   EXPECT_FALSE(slice_map_shape(SliceLayout{1, int64_t{1} << 40, 0, 64}, 10, 2, 2)) << "a stride of 2^41 bytes";
 }
 
+// The attention kernels' grid orders (attention_grid.h), on the CPU: for
+// grids of 1..7 slices x 1..5 blocks and every section width from 0 (slices
+// slowest) past the slice count, each CTA gets a cell in range and every
+// cell is taken once; slices slowest runs a slice's blocks in order; with
+// sections, the section of a CTA never precedes an earlier CTA's, and within
+// a section block b's CTAs all come before block b + 1's (the heaviest
+// first), each block's slices in order. Then section_width on GPT-2's
+// shapes and the edges.
+TEST(CudaAttentionFa2, LptGridCellsCoverTheGridOnce) {
+  namespace G = cuda::attention_grid;
+  int bad = 0;
+  for (int64_t slices = 1; slices <= 7; ++slices)
+    for (int64_t blocks = 1; blocks <= 5; ++blocks)
+      for (int64_t section = 0; section <= slices + 1; ++section) {  // (wider than the slices: taken as all)
+        const int64_t ctas = slices * blocks;
+        std::vector<int> seen(static_cast<size_t>(ctas), 0);
+        G::Cell prev{-1, -1};
+        for (int64_t c = 0; c < ctas; ++c) {
+          const G::Cell x = G::cell(c, ctas, blocks, std::min(section, slices));
+          const bool in = x.slice >= 0 && x.slice < slices && x.block >= 0 && x.block < blocks;
+          if (!in) {
+            if (++bad <= 5) ADD_FAILURE() << slices << "x" << blocks << " section " << section << " cta " << c;
+            continue;
+          }
+          ++seen[static_cast<size_t>(x.slice * blocks + x.block)];
+          if (c > 0) {
+            bool ordered;
+            if (section == 0) {
+              ordered = x.slice == prev.slice ? x.block == prev.block + 1 : x.slice == prev.slice + 1 && x.block == 0;
+            } else {
+              const int64_t w = std::min(section, slices), sx = x.slice / w, sp = prev.slice / w;
+              ordered = sx == sp ? (x.block == prev.block ? x.slice == prev.slice + 1 : x.block == prev.block + 1)
+                                 : sx == sp + 1 && x.block == 0 && x.slice == sx * w;
+            }
+            if (!ordered && ++bad <= 5)
+              ADD_FAILURE() << slices << "x" << blocks << " section " << section << ": cta " << c << " (" << x.slice
+                            << ", " << x.block << ") after (" << prev.slice << ", " << prev.block << ")";
+          }
+          prev = x;
+        }
+        for (int64_t i = 0; i < ctas; ++i)
+          if (seen[static_cast<size_t>(i)] != 1 && ++bad <= 5)
+            ADD_FAILURE() << slices << "x" << blocks << " section " << section << ": cell " << i << " taken "
+                          << seen[static_cast<size_t>(i)] << " times";
+      }
+  EXPECT_EQ(bad, 0);
+  const int64_t l2 = 50 * 1024 * 1024;                       // an H100's or H200's
+  EXPECT_EQ(G::section_width(96, 1024 * 64 * 8, l2), 48);   // GPT-2's backward: Q, dO, dQ's float32 accumulator
+  EXPECT_EQ(G::section_width(96, 1024 * 64 * 4, l2), 96);   // its forward: K, V
+  EXPECT_EQ(G::section_width(200, 1024 * 64 * 4, l2), 100);  // 133 fit: two sections of 100
+  EXPECT_EQ(G::section_width(5, int64_t(1) << 40, l2), 1);    // a slice larger than the L2
+  EXPECT_EQ(G::section_width(5, 0, l2), 5);
+  EXPECT_EQ(G::section_width(0, 1024, l2), 1);
+}
+
 // The FA2/wgmma kernels' tile-relative masks (attention_mask.h), on the CPU:
 // each clamped 32-bit predicate equals the 64-bit one it replaced, for every
 // (q, k) of a tile pair, causal or not, tile offsets across and far beyond
@@ -550,6 +607,24 @@ struct Fa2FusedDqSelected : Selection {
   explicit Fa2FusedDqSelected(bool on = true)
       : Selection(cuda::attention_fa2_backward_fused, cuda::set_attention_fa2_backward_fused, on) {}
 };
+// The LPT grid's section width as the test sets it (set_attention_lpt_section), back to the L2 size's after.
+struct LptSectionFixed {
+  LptSectionFixed() = default;
+  LptSectionFixed(const LptSectionFixed&) = delete;
+  LptSectionFixed& operator=(const LptSectionFixed&) = delete;
+  ~LptSectionFixed() { cuda::set_attention_lpt_section(0); }
+};
+// The serial wgmma forward selected for a scope: FA2 and the wgmma forward on, every forward variant that
+// would take its launches off (from the environment too: gpu_check's opt-in run). A test turns on the
+// variant it tests.
+struct SerialWgmmaForward {
+  Fa2Selected fa2;
+  WgmmaForwardSelected wgmma;
+  WgmmaPipelinedSelected no_pipe{false};
+  WgmmaWsSelected no_ws{false};
+  WgmmaLeanSelected no_lean{false};
+  Selection no_fwd_tma{cuda::attention_wgmma_forward_tma, cuda::set_attention_wgmma_forward_tma, false};
+};
 
 // ||a - b|| / ||b|| over all elements, in float64.
 double rel_error(const Tensor& a, const Tensor& b) {
@@ -573,6 +648,12 @@ bool fa2_runs_here() {
       if (cuda::wgmma_supported(cuda::current_device())) FAIL() << "FA2 refuses eligible inputs on sm_90"; \
       GTEST_SKIP() << "the FA2 attention kernel needs sm_80+";                                       \
     }                                                                                                \
+  } while (0)
+
+#define WICK_SKIP_WITHOUT_WGMMA()                                                               \
+  do {                                                                                          \
+    WICK_SKIP_WITHOUT_FA2();                                                                    \
+    if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";   \
   } while (0)
 
 // cuda::attention_forward (with whichever kernel is selected) on
@@ -944,6 +1025,19 @@ int64_t expect_forward_variant_bit_equal(const std::function<void(bool)>& set, u
   return calls;
 }
 
+// The op's forward and backward against the float64 CPU (expect_matches_cpu) with whichever wgmma forward
+// the switches select: a non-causal rectangle, causal squares of several tiles and of one partial tile,
+// both 16-bit dtypes.
+void expect_wgmma_forward_op_matches_cpu(uint64_t& seed) {
+  for (DType dt : {kBFloat16, kFloat16})
+    for (auto [L, S, causal] : {std::tuple<int64_t, int64_t, bool>{130, 200, false}, {257, 257, true}, {17, 33, true}}) {
+      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal << " (op)");
+      const Tensor q = normal_as({2, 3, L, 64}, dt, seed++), k = normal_as({2, 3, S, 64}, dt, seed++),
+                   v = normal_as({2, 3, S, 64}, dt, seed++);
+      expect_matches_cpu(q, k, v, Tensor(), causal, {}, dt, seed++);
+    }
+}
+
 // A forward variant reading q, k and v through tensor maps (set(true); launches: its launch counter): key
 // and value heads broadcast from one (a stride of 0, which no tensor map takes) run the copies' kernel
 // instead, with the same out and lse; S = 0 (no keys: no tensor map either) gives NaN rows; then the
@@ -972,13 +1066,7 @@ void expect_tensor_map_forward_fallback_and_op(const std::function<void(bool)>& 
   }
   set(true);
   const int64_t before_op = launches();
-  for (DType dt : {kBFloat16, kFloat16})
-    for (auto [L, S, causal] : {std::tuple<int64_t, int64_t, bool>{130, 200, false}, {257, 257, true}, {17, 33, true}}) {
-      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal << " (op)");
-      const Tensor q = normal_as({2, 3, L, 64}, dt, seed++), k = normal_as({2, 3, S, 64}, dt, seed++),
-                   v = normal_as({2, 3, S, 64}, dt, seed++);
-      expect_matches_cpu(q, k, v, Tensor(), causal, {}, dt, seed++);
-    }
+  expect_wgmma_forward_op_matches_cpu(seed);
   EXPECT_GT(launches(), before_op) << "the op did not run " << kernel;
 }
 
@@ -991,12 +1079,8 @@ void expect_tensor_map_forward_fallback_and_op(const std::function<void(bool)>& 
 // op, forward and backward.
 
 TEST(CudaAttentionFa2, WgmmaPipelinedForwardEqualsTheSerialKernel) {
-  WICK_SKIP_WITHOUT_FA2();
-  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
-  Fa2Selected on;
-  WgmmaForwardSelected wgmma;
-  WgmmaLeanSelected no_lean(false);
-  WgmmaWsSelected no_ws(false);
+  WICK_SKIP_WITHOUT_WGMMA();
+  const SerialWgmmaForward serial;
   const test::SwitchScope restore(cuda::attention_wgmma_pipelined, cuda::set_attention_wgmma_pipelined);
   uint64_t seed = 7900;
   expect_forward_variant_bit_equal(cuda::set_attention_wgmma_pipelined, seed);
@@ -1006,13 +1090,7 @@ TEST(CudaAttentionFa2, WgmmaPipelinedForwardEqualsTheSerialKernel) {
     expect_no_keys_gives_nan_rows(dt, seed++);
   }
   cuda::set_attention_wgmma_pipelined(true);
-  for (DType dt : {kBFloat16, kFloat16})
-    for (auto [L, S, causal] : {std::tuple<int64_t, int64_t, bool>{130, 200, false}, {257, 257, true}, {17, 33, true}}) {
-      SCOPED_TRACE(testing::Message() << dt << " L=" << L << " S=" << S << " causal=" << causal << " (op)");
-      const Tensor q = normal_as({2, 3, L, 64}, dt, seed++), k = normal_as({2, 3, S, 64}, dt, seed++),
-                   v = normal_as({2, 3, S, 64}, dt, seed++);
-      expect_matches_cpu(q, k, v, Tensor(), causal, {}, dt, seed++);
-    }
+  expect_wgmma_forward_op_matches_cpu(seed);
 }
 
 // The warp-specialized wgmma forward (set_attention_wgmma_ws): each of its
@@ -1026,12 +1104,8 @@ TEST(CudaAttentionFa2, WgmmaPipelinedForwardEqualsTheSerialKernel) {
 // forward and backward.
 
 TEST(CudaAttentionFa2, WgmmaWsForwardEqualsTheSerialKernel) {
-  WICK_SKIP_WITHOUT_FA2();
-  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
-  Fa2Selected on;
-  WgmmaForwardSelected wgmma;
-  WgmmaPipelinedSelected no_pipe(false);
-  WgmmaLeanSelected no_lean(false);
+  WICK_SKIP_WITHOUT_WGMMA();
+  const SerialWgmmaForward serial;
   const test::SwitchScope restore(cuda::attention_wgmma_ws, cuda::set_attention_wgmma_ws);
   uint64_t seed = 11900;
   const int64_t before = cuda::attention_wgmma_ws_launches();
@@ -1054,18 +1128,16 @@ TEST(CudaAttentionFa2, WgmmaWsForwardEqualsTheSerialKernel) {
 // kernel) gives NaN rows; then the float64 CPU through the op, forward and
 // backward.
 TEST(CudaAttentionFa2, WgmmaFwdTmaEqualsTheSerialKernel) {
-  WICK_SKIP_WITHOUT_FA2();
-  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";
-  Fa2Selected on;
-  WgmmaForwardSelected wgmma;
-  WgmmaPipelinedSelected no_pipe(false);
-  WgmmaWsSelected no_ws(false);
-  WgmmaLeanSelected lean(false);
+  WICK_SKIP_WITHOUT_WGMMA();
+  const SerialWgmmaForward serial;
   const test::SwitchScope restore(cuda::attention_wgmma_forward_tma, cuda::set_attention_wgmma_forward_tma);
+  const LptSectionFixed sections;
   uint64_t seed = 15900;
-  for (bool lean_on : {false, true}) {
-    SCOPED_TRACE(lean_on ? "lean" : "serial");
+  // (Its grid is in LPT order: 4 slices in one section from the L2 size, or in sections of 3 and 1.)
+  for (auto [lean_on, width] : {std::pair<bool, int64_t>{false, 0}, {true, 0}, {false, 3}}) {
+    SCOPED_TRACE(testing::Message() << (lean_on ? "lean" : "serial") << ", sections of " << width);
     cuda::set_attention_wgmma_lean(lean_on);
+    cuda::set_attention_lpt_section(width);
     const int64_t before = cuda::attention_wgmma_forward_tma_launches(), lean_before = cuda::attention_wgmma_lean_launches();
     const int64_t calls = expect_forward_variant_bit_equal(cuda::set_attention_wgmma_forward_tma, seed);
     seed += 1000;
@@ -1076,8 +1148,39 @@ TEST(CudaAttentionFa2, WgmmaFwdTmaEqualsTheSerialKernel) {
     }
   }
   cuda::set_attention_wgmma_lean(false);
+  cuda::set_attention_lpt_section(0);
   expect_tensor_map_forward_fallback_and_op(cuda::set_attention_wgmma_forward_tma,
                                             cuda::attention_wgmma_forward_tma_launches, seed, "the TMA kernel");
+}
+
+// The wgmma forwards' grid with the slices fastest (set_attention_lpt):
+// every CTA computes the query block it did, so out and lse are bit for bit
+// those of the slices-slowest grid (expect_forward_variant_bit_equal:
+// lengths around the tiles, one and many query blocks per slice, GPT-2
+// lengths, head views), for the serial and the lean kernel; every call
+// takes the order (the counter); then the float64 CPU through the op,
+// forward and backward (the backward in that order too).
+TEST(CudaAttentionFa2, LptOrderForwardEqualsTheSlicesSlowestGrid) {
+  WICK_SKIP_WITHOUT_WGMMA();
+  const SerialWgmmaForward serial;
+  const test::SwitchScope restore(cuda::attention_lpt, cuda::set_attention_lpt);
+  const LptSectionFixed sections;
+  uint64_t seed = 16900;
+  // (4 slices: sections from the L2 size hold all 4; sections of 3 leave a narrower last one.)
+  for (auto [lean_on, width] : {std::pair<bool, int64_t>{false, 0}, {false, 3}, {true, 3}}) {
+    SCOPED_TRACE(testing::Message() << (lean_on ? "lean" : "serial") << ", sections of " << width);
+    cuda::set_attention_wgmma_lean(lean_on);
+    cuda::set_attention_lpt_section(width);
+    const int64_t before = cuda::attention_lpt_launches();
+    const int64_t calls = expect_forward_variant_bit_equal(cuda::set_attention_lpt, seed);
+    seed += 1000;
+    EXPECT_EQ(cuda::attention_lpt_launches(), before + calls) << "not every call took the LPT grid";
+  }
+  cuda::set_attention_wgmma_lean(false);
+  cuda::set_attention_lpt(true);
+  const int64_t before_op = cuda::attention_lpt_launches();
+  expect_wgmma_forward_op_matches_cpu(seed);
+  EXPECT_GT(cuda::attention_lpt_launches(), before_op) << "the op did not take the LPT grid";
 }
 
 // The lean wgmma forward (set_attention_wgmma_lean): the scale folded into
@@ -1383,12 +1486,6 @@ TEST(CudaAttentionFa2Backward, FusedDqAgreesWithTheTwoKernelBackward) {
 // lengths (the same algorithm and roundings to 16 bits; float32 sums in
 // other orders), each gradient alone, and head dim 128 (not taken: the
 // mma.sync kernels run it).
-#define WICK_SKIP_WITHOUT_WGMMA()                                                               \
-  do {                                                                                          \
-    WICK_SKIP_WITHOUT_FA2();                                                                    \
-    if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "wgmma needs sm_90";   \
-  } while (0)
-
 TEST(CudaAttentionFa2Backward, WgmmaGradientsMatchTheFloat64Cpu) {
   WICK_SKIP_WITHOUT_WGMMA();
   Fa2Selected fwd;
@@ -1602,6 +1699,59 @@ TEST(CudaAttentionFa2Backward, WgmmaTmaEqualsTheDefaultKernel) {
   const int64_t before_op = cuda::attention_wgmma_backward_tma_launches();
   expect_gradients_match_cpu({{1, 1, false}, {17, 33, true}, {130, 200, false}, {200, 70, true}}, {64}, 14700);
   EXPECT_GT(cuda::attention_wgmma_backward_tma_launches(), before_op) << "the op did not run the TMA loads";
+}
+
+// The wgmma backward's grid with the slices fastest (set_attention_lpt):
+// every CTA computes the key block it did, so dk and dv are bit for bit
+// those of the slices-slowest grid and dq within the reordering of its sums
+// (expect_backward_variant_equals_default: one tile, partial tiles, causal
+// diagonals, GPT-2's lengths) in every wgmma backward kernel, with sections
+// from the L2 size and fixed ones; each run's forward and backward take the
+// order (the counter, the TMA forward held off); then against the float64
+// CPU.
+TEST(CudaAttentionFa2Backward, LptOrderEqualsTheSlicesSlowestGrid) {
+  WICK_SKIP_WITHOUT_WGMMA();
+  const SerialWgmmaForward serial;  // (the forward each run starts with: the serial kernel, in the same order)
+  Fa2BackwardSelected bwd;
+  WgmmaBackwardSelected wgmma;
+  const BackwardVariantsOff others;
+  const test::SwitchScope restore(cuda::attention_lpt, cuda::set_attention_lpt);
+  const LptSectionFixed sections;
+  uint64_t seed = 17100;
+  // Each wgmma backward kernel: TMA loads with bulk dQ (the defaults), the copies' loads with atomics,
+  // with bulk dQ and lse and D by cp.async, and the pipelined dQ. (3 slices: sections from the L2 size hold
+  // all 3; sections of 2 leave a narrower last one.)
+  struct Config {
+    const char* name;
+    bool tma, bulk, rows_async, pipe;
+    int64_t width;
+  };
+  for (const Config& c : {Config{"TMA loads, bulk dQ", true, true, false, false, 0},
+                          Config{"TMA loads, bulk dQ", true, true, false, false, 2},
+                          Config{"copies, atomics", false, false, false, false, 2},
+                          Config{"copies, rows-async, bulk dQ", false, true, true, false, 2},
+                          Config{"pipelined", false, false, false, true, 2}}) {
+    SCOPED_TRACE(testing::Message() << c.name << ", sections of " << c.width);
+    cuda::set_attention_wgmma_backward_tma(c.tma);
+    cuda::set_attention_wgmma_backward_dq_bulk(c.bulk);
+    cuda::set_attention_wgmma_backward_rows_async(c.rows_async);
+    cuda::set_attention_wgmma_backward_pipelined(c.pipe);
+    cuda::set_attention_lpt_section(c.width);
+    const int64_t before = cuda::attention_lpt_launches(), tma_before = cuda::attention_wgmma_backward_tma_launches();
+    const int64_t runs = expect_backward_variant_equals_default(cuda::set_attention_lpt, seed);
+    seed += 200;
+    EXPECT_EQ(cuda::attention_lpt_launches(), before + 2 * runs) << "not every forward and backward took the order";
+    EXPECT_EQ(cuda::attention_wgmma_backward_tma_launches(), tma_before + (c.tma ? 2 * runs : 0));
+  }
+  cuda::set_attention_wgmma_backward_rows_async(false);
+  cuda::set_attention_wgmma_backward_pipelined(false);
+  cuda::set_attention_wgmma_backward_tma(true);
+  cuda::set_attention_wgmma_backward_dq_bulk(true);
+  cuda::set_attention_lpt_section(0);
+  cuda::set_attention_lpt(true);
+  const int64_t before_op = cuda::attention_lpt_launches();
+  expect_gradients_match_cpu({{1, 1, false}, {17, 33, true}, {130, 200, false}, {200, 70, true}}, {64}, 17500);
+  EXPECT_GT(cuda::attention_lpt_launches(), before_op) << "the op did not take the LPT grid";
 }
 
 TEST(CudaAttentionFa2Backward, WgmmaAgreesWithTheMmaSyncFusedBackward) {
