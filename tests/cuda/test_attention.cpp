@@ -1153,9 +1153,10 @@ TEST(CudaAttentionFa2, WgmmaFwdTmaEqualsTheSerialKernel) {
                                             cuda::attention_wgmma_forward_tma_launches, seed, "the TMA kernel");
 }
 
-// The wgmma forwards' grid with the slices fastest (set_attention_lpt):
-// every CTA computes the query block it did, so out and lse are bit for bit
-// those of the slices-slowest grid (expect_forward_variant_bit_equal:
+// The wgmma forwards' grid in LPT order (set_attention_lpt; the slices
+// fastest within sections): every CTA computes the query block it did, so
+// out and lse are bit for bit those of the slices-slowest grid
+// (expect_forward_variant_bit_equal:
 // lengths around the tiles, one and many query blocks per slice, GPT-2
 // lengths, head views), for the serial and the lean kernel; every call
 // takes the order (the counter); then the float64 CPU through the op,
@@ -1701,7 +1702,7 @@ TEST(CudaAttentionFa2Backward, WgmmaTmaEqualsTheDefaultKernel) {
   EXPECT_GT(cuda::attention_wgmma_backward_tma_launches(), before_op) << "the op did not run the TMA loads";
 }
 
-// The wgmma backward's grid with the slices fastest (set_attention_lpt):
+// The wgmma backward's grid in LPT order (set_attention_lpt):
 // every CTA computes the key block it did, so dk and dv are bit for bit
 // those of the slices-slowest grid and dq within the reordering of its sums
 // (expect_backward_variant_equals_default: one tile, partial tiles, causal
