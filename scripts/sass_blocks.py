@@ -14,7 +14,11 @@ time; spill loads and stores are reported per loop.
       wgmma_forward_kernelI13__nv_bfloat16Lb0 [--arch sm_90a] [--rev REV]
   python3 scripts/sass_blocks.py --sass dump.txt KERNEL   (an nvdisasm -c output)
 
---rev REV: the same from git revision REV first, for a before/after. nvdisasm
+--rev REV: the same from git revision REV first, for a before/after.
+--same-as OLD (with --rev, or --rev-sass for a listing): compares each
+kernel's opcode counts (NOPs aside) with those of REV's one kernel whose name
+contains OLD, for a change meant to leave a kernel's code alone while its
+name changes (a template argument added); exits 3 where any differs. nvdisasm
 is not part of Debian's nvcc packages: `pip install --target /tmp/nvd
 nvidia-cuda-nvdisasm` provides one (found there, on PATH or by --nvdisasm).
 """
@@ -100,6 +104,25 @@ def report(name, lines, out):
         out.write(f" {mark}{label:<12}{len(ins):6d}  {notable}{'  ' + arrows if arrows else ''}\n")
 
 
+def opcode_counts(lines):
+    """{opcode with its modifiers: count} of a function's instructions, NOPs (alignment padding) left out."""
+    c = Counter(opcode(m.group(1)) for m in map(INSTR.match, lines) if m)
+    c.pop("NOP", None)
+    return c
+
+
+def compare_opcodes(new_name, new_lines, old_name, old_lines, out):
+    """Writes whether new's opcode counts equal old's (and the differences); returns whether they do."""
+    a, b = opcode_counts(old_lines), opcode_counts(new_lines)
+    diff = {k: (a[k], b[k]) for k in sorted(set(a) | set(b)) if a[k] != b[k]}
+    if not diff:
+        out.write(f"  opcode counts equal to {old_name} ({sum(b.values())} instructions)\n")
+        return True
+    out.write(f"  opcode counts differ from {old_name} ({sum(a.values())} -> {sum(b.values())}): "
+              + ", ".join(f"{k} {x} -> {y}" for k, (x, y) in diff.items()) + "\n")
+    return False
+
+
 def find_nvdisasm(given):
     for cand in [given, shutil.which("nvdisasm"), "/tmp/nvd/nvidia/cu13/bin/nvdisasm",
                  "/usr/local/cuda/bin/nvdisasm"]:
@@ -125,14 +148,24 @@ def main(argv=None):
     ap.add_argument("--sass", help="an nvdisasm -c listing to read instead of compiling")
     ap.add_argument("--arch", default="sm_90a")
     ap.add_argument("--rev", help="also report the kernels as of this git revision, first")
+    ap.add_argument("--same-as", metavar="OLD", help="with --rev or --rev-sass: compare each kernel's opcode counts "
+                    "with REV's one kernel whose name contains OLD")
+    ap.add_argument("--rev-sass", help="an nvdisasm -c listing standing for --rev's (with --sass)")
     ap.add_argument("--nvcc", default="/usr/local/cuda/bin/nvcc")
     ap.add_argument("--nvdisasm")
     a = ap.parse_args(argv)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # piped into head: stop quietly
     listings = []
+    if a.same_as is not None and not (a.rev or a.rev_sass):
+        ap.error("--same-as compares with --rev's kernels (or --rev-sass's)")
+    if a.rev_sass and not a.sass:
+        ap.error("--rev-sass goes with --sass")
     if a.sass:
+        if a.rev_sass:
+            with open(a.rev_sass) as f:
+                listings.append(("[rev] ", f.read()))
         with open(a.sass) as f:
-            listings.append(("", f.read()))
+            listings.append(("[tree] " if a.rev_sass else "", f.read()))
     else:
         if not a.source:
             ap.error("give a .cu file or --sass")
@@ -143,16 +176,24 @@ def main(argv=None):
                 ptx_same.extract_rev(root, a.rev, old_root)
                 listings.append((f"[{a.rev}] ", disassemble(a.nvcc, nvdisasm, old_root, a.source, a.arch)))
         listings.append(("[tree] " if a.rev else "", disassemble(a.nvcc, nvdisasm, root, a.source, a.arch)))
-    found = 0
-    for tag, sass in listings:
+    old = None  # (name, lines) of --same-as's kernel in the revision's listing
+    if a.same_as is not None:
+        matches = [(n, ls) for n, ls in functions(listings[0][1]).items() if a.same_as in n]
+        if len(matches) != 1:
+            sys.exit(f"sass_blocks: --same-as {a.same_as!r} names {len(matches)} kernels of the revision, not one")
+        old = matches[0]
+    found, same = 0, True
+    for i, (tag, sass) in enumerate(listings):
         for name, lines in functions(sass).items():
             if a.kernel in name:
                 found += 1
                 sys.stdout.write(tag)
                 report(name, lines, sys.stdout)
+                if old is not None and i == len(listings) - 1:
+                    same = compare_opcodes(name, lines, old[0], old[1], sys.stdout) and same
     if not found:
         sys.exit(f"sass_blocks: no kernel name contains {a.kernel!r}")
-    return 0
+    return 0 if same else 3
 
 
 if __name__ == "__main__":

@@ -66,6 +66,30 @@ check(sum(int(line.split()[1]) for line in rows) == want_total, "block rows do n
 check(re.search(r"loop \.L_x_\d+ \.\. \.L_x_\d+: \d+ instructions", stdout) is not None, "no loop found")
 check(any("LDG:2" in line and "STG:1" in line and "<-" in line for line in rows), "the loop's body row")
 
+# --same-as: the kernel renamed (a template argument added) with alignment NOPs more has the same opcode
+# counts (exit 0); with an instruction more, the difference is named (exit 3); a name the revision lacks, or
+# --same-as without a revision's listing, is an error.
+import tempfile  # noqa: E402
+old_path = os.path.join(FIXTURES, "spill_loop.txt")
+renamed = text.replace("_Z7spilledPf", "_Z7spilledPfl").replace(
+    "        /*00b0*/                   BRA `(.L_x_2);",
+    "        /*00b0*/                   BRA `(.L_x_2);\n        /*00c0*/                   NOP;")
+grown = renamed.replace("        /*0090*/                   STG.E", "        /*008c*/                   FFMA R1, R2, R3, R4 ;\n"
+                        "        /*0090*/                   STG.E")
+with tempfile.TemporaryDirectory() as d:
+    for name, body in (("renamed.txt", renamed), ("grown.txt", grown)):
+        with open(os.path.join(d, name), "w") as f:
+            f.write(body)
+    same = run("--sass", os.path.join(d, "renamed.txt"), "--rev-sass", old_path, "--same-as", "_Z7spilledPf",
+               "spilledPfl")
+    check("opcode counts equal to _Z7spilledPf (12 instructions)" in same, same)
+    diff = run("--sass", os.path.join(d, "grown.txt"), "--rev-sass", old_path, "--same-as", "_Z7spilledPf",
+               "spilledPfl", rc=3)
+    check("opcode counts differ from _Z7spilledPf (12 -> 13): FFMA 0 -> 1" in diff, diff)
+    run("--sass", os.path.join(d, "renamed.txt"), "--rev-sass", old_path, "--same-as", "nothing", "spilledPfl",
+        rc=1)
+    run("--sass", os.path.join(d, "renamed.txt"), "--same-as", "_Z7spilledPf", "spilledPfl", rc=2)
+
 # A name no kernel has: exit 1 with a message.
 run("--sass", os.path.join(FIXTURES, "spill_loop.txt"), "no_such_kernel", rc=1)
 
