@@ -12,12 +12,8 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "scripts", "gpu_summary.py")
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "gpu_check")
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402 (this folder)
 
 
 def summary(folder, *args, rc=0):
@@ -263,7 +259,4 @@ with tempfile.TemporaryDirectory() as empty:
         check(("not run" in line or "not measured" in line) and "met" not in line.replace("not measured", ""),
               f"empty folder, {name}: {line}")
 
-for f in failures:
-    print("FAIL:", f)
-print(f"test_gpu_summary: {'FAILED' if failures else 'passed'} ({len(failures)} failures)")
-sys.exit(1 if failures else 0)
+finish("test_gpu_summary")

@@ -9,12 +9,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import grid_order_model as m  # noqa: E402
 
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402 (this folder)
 
 
 def close(a, b):
@@ -64,7 +60,4 @@ r = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "grid_order_mo
 check(r.returncode == 0 and r.stdout.count("shorter") == 4 and "sections of 48" in r.stdout,
       "the default cases: " + r.stdout + r.stderr)
 
-if failures:
-    print("FAILED:\n  " + "\n  ".join(failures))
-    sys.exit(1)
-print("grid_order_model: all checks passed")
+finish("test_grid_order_model")

@@ -13,12 +13,8 @@ FIXTURE = os.path.join(ROOT, "tests", "fixtures", "ncu", "attention_h200.txt")
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import ncu_durations  # noqa: E402
 
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402 (this folder)
 
 
 with open(FIXTURE) as f:
@@ -70,9 +66,4 @@ check(out.returncode == 0 and "wgmma_bwd_tma_kernel<__nv_bfloat16, 1>" in out.st
       f"the command: {out.returncode} {out.stdout!r} {out.stderr!r}")
 check(subprocess.run([sys.executable, SCRIPT, "--help"], capture_output=True).returncode == 0, "--help")
 
-if failures:
-    print("test_ncu_durations: FAILED")
-    for f in failures:
-        print("  " + f)
-    sys.exit(1)
-print("test_ncu_durations: passed")
+finish("test_ncu_durations")

@@ -9,12 +9,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "scripts", "ncu_source_top.py")
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402 (this folder)
 
 
 def run(text, *extra):
@@ -53,9 +49,4 @@ out = run('"Address","Source","Instructions Executed"\n"0x0","MOV R1, R2","4"\n'
 check("no warp stall sampling column" in out, f"no samples column: {out}")
 check(subprocess.run([sys.executable, SCRIPT, "--help"], capture_output=True).returncode == 0, "--help")
 
-if failures:
-    print("test_ncu_source_top: FAILED")
-    for f in failures:
-        print("  " + f)
-    sys.exit(1)
-print("test_ncu_source_top: passed")
+finish("test_ncu_source_top")

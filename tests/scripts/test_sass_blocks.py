@@ -15,12 +15,8 @@ FIXTURES = os.path.join(ROOT, "tests", "fixtures", "sass")
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import sass_blocks  # noqa: E402
 
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import check, finish  # noqa: E402 (this folder)
 
 
 def run(*args, rc=0):
@@ -93,7 +89,4 @@ with tempfile.TemporaryDirectory() as d:
 # A name no kernel has: exit 1 with a message.
 run("--sass", os.path.join(FIXTURES, "spill_loop.txt"), "no_such_kernel", rc=1)
 
-if failures:
-    print("\n".join(failures))
-    sys.exit(1)
-print("sass_blocks: all checks passed")
+finish("test_sass_blocks")
