@@ -15,8 +15,10 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <initializer_list>
 #include <limits>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "autograd/gradcheck.h"
@@ -1070,6 +1072,27 @@ void expect_tensor_map_forward_fallback_and_op(const std::function<void(bool)>& 
   EXPECT_GT(launches(), before_op) << "the op did not run " << kernel;
 }
 
+// expect_forward_variant_bit_equal for a variant (set, its launch counter `launches`) in each
+// configuration (lean softmax on both sides or not, the LPT grid's section width: 0 from the L2 size),
+// every call through the variant (its counter) and, lean, through the lean kernel on both sides (its
+// counter twice a call); the lean forward off and the width from the L2 size after.
+void expect_forward_variant_in_configs(void (*set)(bool), int64_t (*launches)(),
+                                       std::initializer_list<std::pair<bool, int64_t>> configs, uint64_t& seed,
+                                       const char* kernel) {
+  for (auto [lean_on, width] : configs) {
+    SCOPED_TRACE(testing::Message() << (lean_on ? "lean" : "serial") << ", sections of " << width);
+    cuda::set_attention_wgmma_lean(lean_on);
+    cuda::set_attention_lpt_section(width);
+    const int64_t before = launches(), lean_before = cuda::attention_wgmma_lean_launches();
+    const int64_t calls = expect_forward_variant_bit_equal(set, seed);
+    seed += 1000;
+    EXPECT_EQ(launches(), before + calls) << "not every call took " << kernel;
+    EXPECT_EQ(cuda::attention_wgmma_lean_launches(), lean_before + (lean_on ? 2 * calls : 0));
+  }
+  cuda::set_attention_wgmma_lean(false);
+  cuda::set_attention_lpt_section(0);
+}
+
 }  // namespace
 
 // The pipelined wgmma forward (set_attention_wgmma_pipelined): the same
@@ -1134,21 +1157,8 @@ TEST(CudaAttentionFa2, WgmmaFwdTmaEqualsTheSerialKernel) {
   const LptSectionFixed sections;
   uint64_t seed = 15900;
   // (Its grid is in LPT order: 4 slices in one section from the L2 size, or in sections of 3 and 1.)
-  for (auto [lean_on, width] : {std::pair<bool, int64_t>{false, 0}, {true, 0}, {false, 3}}) {
-    SCOPED_TRACE(testing::Message() << (lean_on ? "lean" : "serial") << ", sections of " << width);
-    cuda::set_attention_wgmma_lean(lean_on);
-    cuda::set_attention_lpt_section(width);
-    const int64_t before = cuda::attention_wgmma_forward_tma_launches(), lean_before = cuda::attention_wgmma_lean_launches();
-    const int64_t calls = expect_forward_variant_bit_equal(cuda::set_attention_wgmma_forward_tma, seed);
-    seed += 1000;
-    EXPECT_EQ(cuda::attention_wgmma_forward_tma_launches(), before + calls) << "not every call took the TMA kernel";
-    // (Both sides lean: the copies' lean kernel, then the TMA one.)
-    if (lean_on) {
-      EXPECT_EQ(cuda::attention_wgmma_lean_launches(), lean_before + 2 * calls);
-    }
-  }
-  cuda::set_attention_wgmma_lean(false);
-  cuda::set_attention_lpt_section(0);
+  expect_forward_variant_in_configs(cuda::set_attention_wgmma_forward_tma, cuda::attention_wgmma_forward_tma_launches,
+                                    {{false, 0}, {true, 0}, {false, 3}}, seed, "the TMA kernel");
   expect_tensor_map_forward_fallback_and_op(cuda::set_attention_wgmma_forward_tma,
                                             cuda::attention_wgmma_forward_tma_launches, seed, "the TMA kernel");
 }
@@ -1168,16 +1178,8 @@ TEST(CudaAttentionFa2, LptOrderForwardEqualsTheSlicesSlowestGrid) {
   const LptSectionFixed sections;
   uint64_t seed = 16900;
   // (4 slices: sections from the L2 size hold all 4; sections of 3 leave a narrower last one.)
-  for (auto [lean_on, width] : {std::pair<bool, int64_t>{false, 0}, {false, 3}, {true, 3}}) {
-    SCOPED_TRACE(testing::Message() << (lean_on ? "lean" : "serial") << ", sections of " << width);
-    cuda::set_attention_wgmma_lean(lean_on);
-    cuda::set_attention_lpt_section(width);
-    const int64_t before = cuda::attention_lpt_launches();
-    const int64_t calls = expect_forward_variant_bit_equal(cuda::set_attention_lpt, seed);
-    seed += 1000;
-    EXPECT_EQ(cuda::attention_lpt_launches(), before + calls) << "not every call took the LPT grid";
-  }
-  cuda::set_attention_wgmma_lean(false);
+  expect_forward_variant_in_configs(cuda::set_attention_lpt, cuda::attention_lpt_launches,
+                                    {{false, 0}, {false, 3}, {true, 3}}, seed, "the LPT grid");
   cuda::set_attention_lpt(true);
   const int64_t before_op = cuda::attention_lpt_launches();
   expect_wgmma_forward_op_matches_cpu(seed);
