@@ -95,7 +95,7 @@ done
 # gemm-all, conv-before: the variant and earlier-path columns of those benches; profile, ncu-attn, ncu-gemm,
 # ncu-source, ncu: where the time goes; ncu-source down to the SASS instruction). Every section prints its wall time, and the closing summary (scripts/gpu_summary.py)
 # the issue's targets against this run's figures and the whole call's time. From the sections' times on
-# an H200 (2026-11-28) the default check from a pack took 324 s as one run.
+# an H200 (2026-11-28) the default check from a pack took 324 s and 275 s as one run (two leases).
 # WICK_GPU_DEADLINE=S (seconds from the start; set it below the call's timeout): a section that would
 # not finish by then, by its rough cost below, is skipped with a line saying so, so the call ends on
 # its own (and packs its logs) instead of being killed mid-bench.
@@ -120,20 +120,23 @@ want() {
 }
 
 # The environment of a "wick-opt" run of workload $1 (gpt2, resnet50): the paths still opt-in that could
-# serve it (empty: no such run). GPT-2: the attention opt-ins ($attn_opt: the wgmma forward loading its
-# tiles by TMA, not the warp-specialized one, 7% slower on an H200; the grids in LPT order), the
-# embedding backward through the sorted index, cluster split-K for the weight gradients' GEMMs.
-attn_opt="WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1 WICK_CUDA_ATTENTION_LPT=1"
+# serve it (empty: no such run). GPT-2: the embedding backward through the sorted index, cluster split-K
+# for the weight gradients' GEMMs, stream-K's partials kept in L2 (for those cluster split-K leaves to
+# stream-K). (Not the warp-specialized attention forward: 7% slower on an H200.)
 wick_opt_env() {
-  [ "$1" = gpt2 ] && echo "$attn_opt WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_GEMM_CLUSTER_K=1"
+  [ "$1" = gpt2 ] && echo "WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_GEMM_CLUSTER_K=1 WICK_CUDA_GEMM_SK_L2=1"
 }
-# The 17 paths turned on by default on 2026-11-28 (H200 leases; the last three after the second), turned
+# The attention paths turned on by the third lease of 2026-11-28, off: ncu-attn times one step's kernels
+# with them too.
+attn_before="WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=0 WICK_CUDA_ATTENTION_LPT=0"
+# The 20 paths turned on by default on 2026-11-28 (H200 leases; the last three after the third), turned
 # off: the earlier default paths, kept as fallbacks, run through the model tests in the alternates below.
 before_1128="WICK_CUDA_SIMT_ASYNC=0 WICK_CUDA_GEMM_BIAS=0 WICK_CUDA_REDUCE_VEC=0 WICK_CUDA_MIXED_BINARY=0"
 before_1128="$before_1128 WICK_CUDA_GEMM_STREAMK=0 WICK_CUDA_GEMM_TMA_STORE=0 WICK_CUDA_GEMM_ROWS64=0"
 before_1128="$before_1128 WICK_CUDA_ROW_CHUNKS=0 WICK_CUDA_ATTENTION_STRIDED=0 WICK_CUDA_CE_16BIT=0 WICK_CUDA_BN_VEC=0"
 before_1128="$before_1128 WICK_CUDA_BN_RELU=0 WICK_CUDA_CONV_PACKS=0 WICK_CUDA_CONV_TRANSPOSE_FWD=0"
 before_1128="$before_1128 WICK_CUDA_SIMT_ROWS64=0 WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=0 WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=0"
+before_1128="$before_1128 $attn_before WICK_CUDA_SIMT_TRANSPOSE_K=0"
 
 # Sections: `section NAME "title"` closes the one before with its wall time (also into detail/times),
 # so every run says where its minutes went.
@@ -280,9 +283,9 @@ optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CU
 # (Not the pipelined wgmma forward and backward: they would take the launches the lean forward and the
 # cp.async-staged backward are to run; their own tests run them.)
 optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
+# (The warp-specialized forward takes the TMA forward's launches here: the default's own tests run it.)
 optin="$optin WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_GEMM_CLUSTER_K=1"
-# (The TMA forward too, though the warp-specialized one takes its launches here: its own tests run it.)
-optin="$optin WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1 WICK_CUDA_SIMT_TRANSPOSE_K=1 WICK_CUDA_ATTENTION_LPT=1"
+optin="$optin WICK_CUDA_GEMM_SK_L2=1"
 # Each spec: environment assignments, then the test binary (the last word). Run one after another:
 # several at once would time each other's GPU work in the amp training run.
 for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
@@ -365,15 +368,13 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): 
     ("WICK_CUDA_ATTENTION_WGMMA_PIPE", "test_cuda_attention", ["CudaAttentionFa2.WgmmaPipelined"]),
     ("WICK_CUDA_ATTENTION_WGMMA_LEAN", "test_cuda_attention", ["CudaAttentionFa2.WgmmaLean"]),
     ("WICK_CUDA_ATTENTION_WGMMA_WS", "test_cuda_attention", ["CudaAttentionFa2.WgmmaWs"]),
-    ("WICK_CUDA_ATTENTION_WGMMA_FWD_TMA", "test_cuda_attention", ["CudaAttentionFa2.WgmmaFwdTma"]),
     ("WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaRowsAsync"]),
     ("WICK_CUDA_ATTENTION_WGMMA_BWD_PIPE", "test_cuda_attention", ["CudaAttentionFa2Backward.WgmmaPipelined"]),
     ("WICK_CUDA_TOPK_SELECT", "test_cuda_sort", ["CudaSort.TopkRadixSelect"]),
     ("WICK_CUDA_SIMT_WIDE", "test_cuda_gemm", ["CudaGemm.SimtWideTiles"]),
     ("WICK_CUDA_GEMM_CLUSTER_K", "test_cuda_gemm", ["CudaGemm.ClusterSplitK"]),
-    ("WICK_CUDA_SIMT_TRANSPOSE_K", "test_cuda_gemm", ["CudaGemm.SimtTransposedKMajor"]),
+    ("WICK_CUDA_GEMM_SK_L2", "test_cuda_gemm", ["CudaGemm.StreamKL2Hints"]),
     ("WICK_CUDA_INDEX_ADD_SORTED", "test_cuda_indexing", ["CudaIndexing.IndexAddSorted"]),
-    ("WICK_CUDA_ATTENTION_LPT", "test_cuda_attention", ["CudaAttentionFa2.LptOrder", "CudaAttentionFa2Backward.LptOrder"]),
 ]
 rcs = [open(f).read().strip() for f in glob.glob(os.path.join(d, "alt_*_optin.rc"))]
 together = "not run" if not rcs else "passed" if all(r == "0" for r in rcs) else "FAILED"
@@ -477,10 +478,11 @@ timeout 60 "$bin/bench_cuda_elementwise" 2>&1 | tee "$out/bench_cuda_elementwise
 fi
 if want attention 90; then
 section attention "attention: wick fused vs wick composed; then PyTorch's scaled_dot_product_attention (same table)"
-# Its bf16 rows time the defaults with the backward's TMA loads and bulk dQ off (-tma-bulk, -tma, -bulk:
-# the earlier defaults) and the opt-in paths (+fwdtma: the forward's tiles by TMA, +fwdtma+lean with the
-# lean softmax; +lpt, +fwdtma+lpt: the grids in LPT order; +ws: the warp-specialized forward; +lean: the
-# scale in the exponents' fma, the row sums by the tensor cores; +rowsasync: lse and D staged by cp.async).
+# Its bf16 rows time the defaults with the paths turned on since 2026-11-28 off (-tma, -bulk: the
+# backward's TMA loads and bulk dQ; -fwdtma: the forward's tiles by TMA; -lpt: the grids in LPT order;
+# -fwdtma-lpt, -all: the earlier defaults) and the opt-in paths (+lean: the scale in the exponents' fma,
+# the row sums by the tensor cores; +ws: the warp-specialized forward; +rowsasync: lse and D staged by
+# cp.async).
 if [ -x "$bin/bench_cuda_attention" ]; then
   timeout 120 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -25
   if [ "${PIPESTATUS[0]}" != 0 ]; then  # (as for the GEMM bench above)
@@ -491,7 +493,13 @@ fi
 # (The earlier variants' runs, the general forward, the mma.sync FA2 backward and its fused form, the
 # 128-row forward, the first wgmma forward and backward, were dropped once measured: bench/README.md.)
 # (The pipelined forward and backward, measured slower on an H200: bench/README.md.)
-timeout 90 python3 bench/peer/cuda_attention.py --rounds 3 2>&1 | tee "$out/bench_torch_attention.txt" | tail -8
+# PyTorch's in three processes: its fwd+bwd wall clock swung 0.225-0.380 ms between runs on one H200
+# (2026-11-28) while wick's held 0.226-0.229; the summary takes each row's median over the runs.
+rm -f "$out/bench_torch_attention.txt"
+for _ in 1 2 3; do
+  timeout 60 python3 bench/peer/cuda_attention.py --rounds 3 >> "$out/bench_torch_attention.txt" 2>&1
+done
+tail -8 "$out/bench_torch_attention.txt"
 fi
 if want conv 90; then
 section conv "convolution: wick vs cuDNN (ResNet-50 layers, interleaved)"
@@ -547,7 +555,7 @@ fi
 if want ncu-attn 200 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/dev/null; then
   section ncu-attn
   echo "== attention kernels under ncu (bf16, B8 H12 L1024 D64 causal): speed of light, occupancy, warp stalls"
-  timeout 90 ncu -k regex:'wgmma_forward_kernel|wgmma_bwd_tma_kernel' --launch-count 6 --section SpeedOfLight \
+  timeout 90 ncu -k regex:'wgmma_forward_tma_kernel|wgmma_bwd_tma_kernel' --launch-count 6 --section SpeedOfLight \
     --section Occupancy --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
     --section ComputeWorkloadAnalysis --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' \
     --print-units base "$bin/bench_cuda_attention" --rounds=1 \
@@ -555,12 +563,13 @@ if want ncu-attn 200 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/d
   echo "ncu rc $?"
   # The other paths' kernels, each by its switches (the bench's first row takes the environment's settings,
   # so the first launches are that row's warm-up): the opt-in forwards and backward, and the earlier
-  # default backward. Wall-clock rows cannot rank kernels on a host-bound machine (2026-11-28: a 71 us
-  # forward kernel in a 0.529 ms call); these durations can.
+  # default forward (serial, in LPT order), grids (slices slowest) and backward. Wall-clock rows cannot
+  # rank kernels on a host-bound machine (2026-11-28: a 71 us forward kernel in a 0.529 ms call); these
+  # durations can.
   for v in "warp-specialized forward|WICK_CUDA_ATTENTION_WGMMA_WS=1|wgmma_forward_ws_kernel|3" \
-           "TMA forward|WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1|wgmma_forward_tma_kernel|3" \
-           "lean forward|WICK_CUDA_ATTENTION_WGMMA_LEAN=1|wgmma_forward_kernel|3" \
-           "LPT order: 3 forwards, a backward|WICK_CUDA_ATTENTION_LPT=1|wgmma_[fb][a-z_]*kernel|4" \
+           "serial forward|WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=0|wgmma_forward_kernel|3" \
+           "lean TMA forward|WICK_CUDA_ATTENTION_WGMMA_LEAN=1|wgmma_forward_tma_kernel|3" \
+           "slices slowest: 3 serial forwards, a backward|$attn_before|wgmma_[fb][a-z_]*kernel|4" \
            "rows-async backward|WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1 WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=0|wgmma_bwd_kernel|2" \
            "the earlier default backward|WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=0 WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=0|wgmma_bwd_kernel|2"; do
     IFS='|' read -r what vars regex count <<< "$v"
@@ -586,31 +595,34 @@ if want ncu-attn 200 && [ -x "$bin/bench_cuda_attention" ] && command -v ncu >/d
     --clock-control none --metrics gpu__time_duration.sum --print-units base "$bin/bench_cuda_attention" --rounds=1 \
     > "$out/ncu_attention_step_wick.txt" 2>&1
   echo "ncu (wick's step) rc $?"
+  # (Then with the paths the third lease turned on off, the file's first line naming them.)
+  echo "# env: $attn_before" > "$out/ncu_attention_step_wick_alt.txt"
   # shellcheck disable=SC2086
-  env $attn_opt timeout 60 ncu -k regex:'wgmma_forward|attention_rowdot|wgmma_bwd|fa2_dq_convert' --launch-count 8 \
+  env $attn_before timeout 60 ncu -k regex:'wgmma_forward|attention_rowdot|wgmma_bwd|fa2_dq_convert' --launch-count 8 \
     --clock-control none --metrics gpu__time_duration.sum --print-units base "$bin/bench_cuda_attention" --rounds=1 \
-    > "$out/ncu_attention_step_wick_opt.txt" 2>&1
-  echo "ncu (wick's step with $attn_opt) rc $?"
+    >> "$out/ncu_attention_step_wick_alt.txt" 2>&1
+  echo "ncu (wick's step with $attn_before) rc $?"
   timeout 90 ncu -k regex:'flash|fmha|sdpa' --launch-count 8 --clock-control none --metrics gpu__time_duration.sum \
     --print-units base python3 bench/peer/cuda_attention.py --rounds 1 > "$out/ncu_attention_step_torch.txt" 2>&1
   echo "ncu (PyTorch's step) rc $?"
   echo "== one bf16 causal forward + backward by kernel, microseconds: wick (without its dQ memset), then PyTorch's SDPA"
   python3 scripts/ncu_durations.py --total "$out/ncu_attention_step_wick.txt"
-  echo "== the same, wick with $attn_opt"
-  python3 scripts/ncu_durations.py --total "$out/ncu_attention_step_wick_opt.txt"
+  echo "== the same, wick with $attn_before"
+  python3 scripts/ncu_durations.py --total "$out/ncu_attention_step_wick_alt.txt"
   python3 scripts/ncu_durations.py --total "$out/ncu_attention_step_torch.txt"
 fi
 # The GEMM rows furthest from their targets (H200, 2026-11-28: the bf16 768 x 768 x 8192 weight gradient
-# at 0.62x cuBLAS on stream-K, the float32 8192 x 3072 x 768 forward at 0.77x with both operands k-major)
+# at 0.60x cuBLAS on stream-K, its fixup kernel 12 of its 40 us; the float32 8192 x 768 x 768 forward at
+# 0.74x with both operands copied m/n-major first)
 # under Nsight Compute beside cuBLAS's kernel for the same row: throughput, occupancy, warp stalls, memory.
 if want ncu-gemm 90 && [ -x "$bin/bench_cuda_gemm" ] && command -v ncu >/dev/null; then
   section ncu-gemm "the GEMM rows furthest from cuBLAS under ncu (wick's kernels and cuBLAS's, one round)"
-  for row in "bf16 768x768x8192" "fp32 8192x3072x768"; do
-    # (The first 14 product kernels: wick's two warm-up calls (main kernel + fixup or split-K sum), then
+  for row in "bf16 768x768x8192" "fp32 8192x768x768"; do
+    # (The first 18 product kernels: wick's two warm-up calls (bf16: main kernel + fixup or split-K sum;
+    # float32: the operands' transposing copies (copy_'s tiled transpose), then the product), then
     # cuBLAS's and cuBLASLt's, then the pending columns' (bf16 ck: cluster split-K, one kernel a call;
-    # float32 tk: the operands' transposing copies (copy_'s tiled transpose), then the product); the
-    # operands' init kernels do not match.)
-    timeout 60 ncu -k regex:'gemm|nvjet|xmma|cutlass|fixup|split_reduce|copy_transpose' --launch-count 14 \
+    # l2: main kernel + fixup, the partials kept in L2); the operands' init kernels do not match.)
+    timeout 60 ncu -k regex:'gemm|nvjet|xmma|cutlass|fixup|split_reduce|copy_transpose' --launch-count 18 \
       --section SpeedOfLight --section Occupancy --section LaunchStats \
       --section WarpStateStats --section MemoryWorkloadAnalysis \
       --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --print-units base \
@@ -624,11 +636,12 @@ if want ncu-gemm 90 && [ -x "$bin/bench_cuda_gemm" ] && command -v ncu >/dev/nul
 fi
 # Where in their loops the warps of the kernels furthest from their targets wait: Nsight Compute's warp
 # stall samples per SASS instruction (SourceCounters, the source page as CSV, kept in detail/ for the
-# sessions without a GPU), summed by scripts/ncu_source_top.py. The float32 GEMM at K = 768 with both
-# operands k-major (wick's cp.async kernel at 0.77x cuBLAS's: the same instruction count, 2.82 cycles per
-# issued instruction against 2.24, H200 2026-11-28) beside cuBLAS's kernel; the attention forward (the
-# copies' and the TMA one) and the TMA backward.
-if want ncu-source 150 && command -v ncu >/dev/null; then
+# sessions without a GPU), summed by scripts/ncu_source_top.py. The float32 GEMM furthest from cuBLAS
+# (8192 x 768 x 768, both operands k-major and copied m/n-major first: 0.74x, H200 2026-11-28) beside
+# cuBLAS's kernel; the bf16 one (768 x 768 x 8192: stream-K's kernel, 28 us under ncu against cuBLAS's 26.5
+# for the whole product, and its fixup); the attention forward (the copies' and the TMA one) and the TMA
+# backward.
+if want ncu-source 180 && command -v ncu >/dev/null; then
   section ncu-source "per-instruction warp stall samples under ncu (SASS), the kernels furthest from their targets"
   ncu_source() {  # name, kernel regex, launches, then the command
     local name=$1 regex=$2 count=$3 rep="$out/detail/ncu_src_$1"; shift 3
@@ -641,11 +654,15 @@ if want ncu-source 150 && command -v ncu >/dev/null; then
   }
   # (The row's first product launches: wick's two warm-up calls, then cuBLAS's.)
   [ -x "$bin/bench_cuda_gemm" ] && ncu_source sgemm 'gemm_simt_async|xmma_gemm' 3 \
-    "$bin/bench_cuda_gemm" --compare --lean --rounds=1 --rows="fp32 8192x3072x768"
+    "$bin/bench_cuda_gemm" --compare --lean --rounds=1 --rows="fp32 8192x768x768"
+  # (wick's two warm-up calls, each the main kernel and the fixup, then cuBLAS's.)
+  [ -x "$bin/bench_cuda_gemm" ] && ncu_source bf16_skinny 'gemm_tma|stream_k_fixup|nvjet' 5 \
+    "$bin/bench_cuda_gemm" --compare --lean --no-pending --rounds=1 --rows="bf16 768x768x8192"
   # (The bench's first row takes the environment's switches: its warm-up's first launches.)
-  [ -x "$bin/bench_cuda_attention" ] && ncu_source attn_fwd 'wgmma_forward_kernel' 1 "$bin/bench_cuda_attention" --rounds=1
-  [ -x "$bin/bench_cuda_attention" ] && (export WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=1
-    ncu_source attn_tma 'wgmma_forward_tma_kernel|wgmma_bwd_tma_kernel' 4 "$bin/bench_cuda_attention" --rounds=1)
+  [ -x "$bin/bench_cuda_attention" ] && (export WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=0
+    ncu_source attn_fwd 'wgmma_forward_kernel' 1 "$bin/bench_cuda_attention" --rounds=1)
+  [ -x "$bin/bench_cuda_attention" ] &&
+    ncu_source attn_tma 'wgmma_forward_tma_kernel|wgmma_bwd_tma_kernel' 4 "$bin/bench_cuda_attention" --rounds=1
   python3 scripts/ncu_source_top.py "$out"/detail/ncu_src_*.csv | head -120
 fi
 # The same kernel by kernel: Nsight Compute times every launch of one small step (batch 2 / 8;

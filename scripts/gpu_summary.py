@@ -171,13 +171,14 @@ def gemm_row(rows, complete, dtype, target):
 
 
 def attention_rows(text):
-    """{(impl, dtype, shape): (fwd ms, fwd+bwd ms)} from bench_cuda_attention / cuda_attention.py."""
-    out = {}
+    """{(impl, dtype, shape): (fwd ms, fwd+bwd ms, runs)} from bench_cuda_attention / cuda_attention.py; a
+    row printed by several runs (gpu_check runs PyTorch's three times): each time's median over them."""
+    got = {}
     for line in (text or "").splitlines():
         m = re.match(r"(\S+)\s+(bf16|fp16|fp32)\s+(B\d+ H\d+ L\d+ D\d+ \w+)\s+([\d.]+)\s+[\d.]+\s+([\d.]+)", line)
         if m:
-            out[(m.group(1), m.group(2), m.group(3))] = (float(m.group(4)), float(m.group(5)))
-    return out
+            got.setdefault((m.group(1), m.group(2), m.group(3)), []).append((float(m.group(4)), float(m.group(5))))
+    return {k: (statistics.median(f for f, _ in v), statistics.median(b for _, b in v), len(v)) for k, v in got.items()}
 
 
 def attention_row(wick, torch, shape="B8 H12 L1024 D64 causal"):
@@ -187,8 +188,9 @@ def attention_row(wick, torch, shape="B8 H12 L1024 D64 causal"):
     both, fwd = ok_ratio(t[1], w[1]), ok_ratio(t[0], w[0])
     if both is None or fwd is None:
         return f"not measured (times {w} and {t})", ""
+    runs = f" (medians of {t[2]} runs)" if t[2] > 1 else ""
     line = (f"{both:.2f}x (wick {w[1]:.3f} ms, SDPA {t[1]:.3f}); forward alone {fwd:.2f}x "
-            f"({w[0]:.3f} / {t[0]:.3f} ms), bf16 {shape}")
+            f"({w[0]:.3f} / {t[0]:.3f} ms), bf16 {shape}{runs}")
     # The opt-in variants bench_cuda_attention times beside the default (rows named +ws, +lean, ...; the
     # rows named -tma, ... are earlier defaults).
     opt = [(r, impl) for (impl, dt, sh), v in wick.items() if impl.startswith("+") and dt == "bf16" and sh == shape
@@ -203,8 +205,9 @@ def attention_kernels_row(out):
     """One bf16 causal forward + backward's kernels under ncu (gpu_check's ncu-attn: ncu_attention_step_*.txt),
     PyTorch SDPA's total over wick's: the ratio without the host's time. Informational (no verdict: the
     target is the benches' side by side); wick's dQ accumulator memset is not in its total. Where the
-    step also ran with the attention opt-ins on (ncu_attention_step_wick_opt.txt), their ratio follows."""
-    texts = [read(os.path.join(out, f"ncu_attention_step_{who}.txt")) for who in ("wick", "torch", "wick_opt")]
+    step also ran with other switches (ncu_attention_step_wick_alt.txt, its first line "# env: VAR=V ..."),
+    that ratio follows."""
+    texts = [read(os.path.join(out, f"ncu_attention_step_{who}.txt")) for who in ("wick", "torch", "wick_alt")]
     if any(t is None for t in texts[:2]):
         return "not run", ""
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -219,7 +222,8 @@ def attention_kernels_row(out):
     line = (f"{p / w:.2f}x (one step's kernels under ncu: wick {w:.1f} us over {nw} kernels without its dQ memset, "
             f"SDPA {p:.1f} us over {np_})")
     if o > 0:
-        line += f"; with the attention opt-ins {p / o:.2f}x (wick {o:.1f} us over {no})"
+        env = re.match(r"# env: *(.*)", texts[2])
+        line += f"; with {env.group(1).strip() if env else 'other switches'} {p / o:.2f}x (wick {o:.1f} us over {no})"
     return line, ""
 
 

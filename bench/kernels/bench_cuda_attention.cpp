@@ -52,11 +52,12 @@ const Problem kFull{8, 12, 1024, 64, false};  // cuDNN's node takes no causal ma
 
 // Fused with switches of cuda/kernels/attention_fa2.h set for its calls. Off, the paths on by default
 // since 2026-11-28: the backward loading Q and dO by TMA (with lse and D by cp.async) and its bulk dQ
-// reduction, each and both (the defaults before). On, the opt-in ones: the lean wgmma forward, the
-// warp-specialized one (which takes precedence over the lean one), the forward loading its tiles by TMA
-// (alone and with the lean softmax), the backward staging lse and D by cp.async (TMA off: the TMA
-// backward, which includes that staging, takes precedence).
-enum class Impl { Fused, Math, Cudnn, Lean, Ws, FwdTma, FwdTmaLean, RowsAsync, NoBulk, NoTma, Before, Lpt, FwdTmaLpt };
+// reduction, the forward loading its tiles by TMA, the grids in LPT order; each, the last two together
+// (the defaults before the third lease) and all four (the defaults before the first). On, the opt-in
+// ones: the lean softmax (in the TMA forward), the warp-specialized forward (which takes precedence over
+// the TMA one), the backward staging lse and D by cp.async (TMA off: the TMA backward, which includes
+// that staging, takes precedence).
+enum class Impl { Fused, Math, Cudnn, Lean, Ws, RowsAsync, NoBulk, NoTma, NoFwdTma, NoLpt, Before3, Before };
 const char* impl_name(Impl i) {
   switch (i) {
     case Impl::Fused: return "wick-fused";
@@ -64,14 +65,13 @@ const char* impl_name(Impl i) {
     case Impl::Cudnn: return "cudnn";
     case Impl::Lean: return "+lean";
     case Impl::Ws: return "+ws";
-    case Impl::FwdTma: return "+fwdtma";
-    case Impl::FwdTmaLean: return "+fwdtma+lean";
     case Impl::RowsAsync: return "+rowsasync";
     case Impl::NoBulk: return "-bulk";
     case Impl::NoTma: return "-tma";
-    case Impl::Before: return "-tma-bulk";
-    case Impl::Lpt: return "+lpt";
-    case Impl::FwdTmaLpt: return "+fwdtma+lpt";
+    case Impl::NoFwdTma: return "-fwdtma";
+    case Impl::NoLpt: return "-lpt";
+    case Impl::Before3: return "-fwdtma-lpt";
+    case Impl::Before: return "-all";
   }
   return "?";
 }
@@ -83,16 +83,15 @@ struct OptIns {
 OptIns opt_ins(Impl i) {
   OptIns s;
   switch (i) {
-    case Impl::Lean: s.lean = 1, s.ws = 0, s.fwd_tma = 0; break;
+    case Impl::Lean: s.lean = 1, s.ws = 0, s.fwd_tma = 1; break;
     case Impl::Ws: s.ws = 1; break;
-    case Impl::FwdTma: s.fwd_tma = 1, s.ws = 0, s.lean = 0; break;
-    case Impl::FwdTmaLean: s.fwd_tma = 1, s.ws = 0, s.lean = 1; break;
     case Impl::RowsAsync: s.rows_async = 1, s.bwd_tma = 0; break;
     case Impl::NoBulk: s.dq_bulk = 0; break;
     case Impl::NoTma: s.bwd_tma = 0; break;
-    case Impl::Before: s.bwd_tma = 0, s.dq_bulk = 0, s.fwd_tma = 0; break;
-    case Impl::Lpt: s.lpt = 1, s.ws = 0, s.fwd_tma = 0; break;
-    case Impl::FwdTmaLpt: s.lpt = 1, s.ws = 0, s.fwd_tma = 1; break;
+    case Impl::NoFwdTma: s.fwd_tma = 0, s.ws = 0; break;
+    case Impl::NoLpt: s.lpt = 0; break;
+    case Impl::Before3: s.fwd_tma = 0, s.lpt = 0, s.ws = 0; break;
+    case Impl::Before: s.bwd_tma = 0, s.dq_bulk = 0, s.fwd_tma = 0, s.lpt = 0, s.ws = 0; break;
     default: break;
   }
   return s;
@@ -241,8 +240,8 @@ int table(int rounds, bool optin) {
   // as wick-fused), in the same interleaving.
   if (optin)
     rows(kGpt2, wick::kBFloat16,
-         {Impl::Fused, Impl::Before, Impl::NoTma, Impl::NoBulk, Impl::FwdTma, Impl::FwdTmaLean, Impl::Lpt,
-          Impl::FwdTmaLpt, Impl::Ws, Impl::Lean, Impl::RowsAsync, Impl::Math},
+         {Impl::Fused, Impl::Before, Impl::Before3, Impl::NoTma, Impl::NoBulk, Impl::NoFwdTma, Impl::NoLpt,
+          Impl::Lean, Impl::Ws, Impl::RowsAsync, Impl::Math},
          rounds);
   else
     rows(kGpt2, wick::kBFloat16, {Impl::Fused, Impl::Math}, rounds);
@@ -254,11 +253,11 @@ int table(int rounds, bool optin) {
   wick::cuda::set_attention_backend(wick::cuda::AttentionBackend::Wick);
   std::printf("(median of %d rounds of 5 calls, implementations interleaved; TF/s of useful work: fwd 4BHLLD, "
               "fwd+bwd 14BHLLD, halved for causal; cudnn's backward is wick's where cuDNN builds no backward plan;\n"
-              " -tma-bulk, -tma, -bulk: wick-fused with WICK_CUDA_ATTENTION_WGMMA_BWD_TMA and _BWD_DQ_BULK, _BWD_TMA\n"
-              " or _BWD_DQ_BULK off (both off: the defaults before 2026-11-28); +fwdtma, +fwdtma+lean, +ws, +lean,\n"
-              " +rowsasync: with the opt-in WICK_CUDA_ATTENTION_WGMMA_FWD_TMA (and _LEAN), _WS, _LEAN or\n"
-              " _BWD_ROWS_ASYNC (and _BWD_TMA off) on; +lpt, +fwdtma+lpt: WICK_CUDA_ATTENTION_LPT on, without\n"
-              " and with _FWD_TMA)\n",
+              " -tma, -bulk, -fwdtma, -lpt: wick-fused with WICK_CUDA_ATTENTION_WGMMA_BWD_TMA, _BWD_DQ_BULK,\n"
+              " _WGMMA_FWD_TMA or _LPT off; -fwdtma-lpt: the last two off (the defaults before the third lease of\n"
+              " 2026-11-28); -all: all four off (the defaults before 2026-11-28); +lean, +ws, +rowsasync: with the\n"
+              " opt-in WICK_CUDA_ATTENTION_WGMMA_LEAN (in the TMA forward), _WS or _BWD_ROWS_ASYNC (and _BWD_TMA\n"
+              " off) on)\n",
               rounds);
   return 0;
 }

@@ -15,6 +15,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
 
@@ -35,7 +36,9 @@ double peak_gbs() {
   static const double gbs = [] {
     const int dev = wick::cuda::current_device();
     const cudaDeviceProp& p = wick::cuda::device_properties(dev);
-    if (p.major == 9 && p.multiProcessorCount == 132) return 3350.0;  // H100 SXM (HBM3)
+    // The datasheets' figures: H200 (HBM3e) 4.8 TB/s, H100 SXM (HBM3) 3.35. (Until 2026-11-28 an H200 took
+    // the H100's and printed 1.29 of "peak" for a contiguous add.)
+    if (p.major == 9 && p.multiProcessorCount == 132) return std::strstr(p.name, "H200") ? 4800.0 : 3350.0;
     int khz = 0, bits = 0;
     cudaDeviceGetAttribute(&khz, cudaDevAttrMemoryClockRate, dev);
     cudaDeviceGetAttribute(&bits, cudaDevAttrGlobalMemoryBusWidth, dev);

@@ -14,7 +14,7 @@
 //                                          batch, median TFLOP/s over R rounds (the ratio to trust)
 //                   [--only=fp32|bf16]     one dtype's rows
 //                   [--lean]               wick's defaults, cuBLAS and cuBLASLt, and the opt-in paths not
-//                                          yet decided on (r64, ck), not every variant column (the GPU
+//                                          yet decided on (ck, l2), not every variant column (the GPU
 //                                          check's default: a third of the time)
 //                   [--no-pending]         without those opt-in columns (one not yet run on a GPU that
 //                                          traps would end the whole table)
@@ -128,6 +128,7 @@ struct Switches {
   int stream_k = -1, narrow = -1, persistent = -1, store = -1, rows64 = -1;  // the bf16 wgmma TMA kernel's
   int simt_async = -1, simt_rows64 = -1, simt_tk = -1;  // the float32 cp.async kernel, its 64-row tiles, copies
   int cluster_k = -1;                                    // bf16 cluster split-K
+  int sk_l2 = -1;                                        // bf16 stream-K's partials kept in L2
 };
 
 // Sets the switches `s` names for its lifetime, then restores them.
@@ -144,6 +145,7 @@ class SwitchesScope {
     set(c::gemm_simt_rows64, c::set_gemm_simt_rows64, s.simt_rows64);
     set(c::gemm_simt_transpose_k, c::set_gemm_simt_transpose_k, s.simt_tk);
     set(c::wgmma_cluster_k, c::set_wgmma_cluster_k, s.cluster_k);
+    set(c::wgmma_stream_k_l2, c::set_wgmma_stream_k_l2, s.sk_l2);
   }
   ~SwitchesScope() {
     for (const Saved& v : saved_) v.set(v.was);
@@ -232,11 +234,11 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
   // The alternate columns. float32 rows: the register-staged SIMT kernel (sm_80+). bf16 rows, on
   // compute capability 9.0: the wgmma kernel with {stream-K, 192-wide, persistent, TMA store, 64-row tiles
   // where M <= 64}.
-  // (r64: the cp.async kernel's 64 x 256 tiles, rows of M <= 64 only.)
-  // (tk: the cp.async kernel with k-contiguous operands copied m/n-contiguous first, the copy timed too.)
+  // (-r64: the cp.async kernel without its 64 x 256 tiles, rows of M <= 64 only.)
+  // (-tk: the cp.async kernel on k-contiguous operands as they are, rows where the defaults copy them.)
   const Alt f32_alts[] = {{GemmBackend::Wick, {.simt_async = 0}, "regs"},
-                          {GemmBackend::Wick, {.simt_async = 1, .simt_rows64 = 1}, "r64", true},
-                          {GemmBackend::Wick, {.simt_async = 1, .simt_tk = 1}, "tk", true}};
+                          {GemmBackend::Wick, {.simt_async = 1, .simt_rows64 = 0}, "-r64"},
+                          {GemmBackend::Wick, {.simt_async = 1, .simt_tk = 0}, "-tk"}};
   // The wgmma kernel's {stream-K, 192-wide, persistent, TMA store, 64-row} switches per column.
   auto wg = [](int sk, int narrow, int persistent, int store, int rows64) {
     return Switches{.stream_k = sk, .narrow = narrow, .persistent = persistent, .store = store, .rows64 = rows64};
@@ -246,8 +248,10 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       {GemmBackend::Wgmma, wg(0, 1, 0, 0, 0), "+192"},   {GemmBackend::Wgmma, wg(0, 1, 1, 0, 0), "+p"},
       {GemmBackend::Wgmma, wg(1, 0, 0, 1, 0), "+sk+st"}, {GemmBackend::Wgmma, wg(0, 1, 1, 1, 0), "+p+st"},
       {GemmBackend::Wgmma, wg(0, 1, 1, 0, 1), "+p+64r"}};
-  // (ck: the defaults with cluster split-K where its plan takes it, bf16 on compute capability 9.0.)
-  const Alt wgmma_pending[] = {{GemmBackend::Default, {.cluster_k = 1}, "ck", true}};
+  // (ck: the defaults with cluster split-K where its plan takes it; l2: with stream-K's partials kept in L2
+  // where stream-K runs; bf16 on compute capability 9.0.)
+  const Alt wgmma_pending[] = {{GemmBackend::Default, {.cluster_k = 1}, "ck", true},
+                               {GemmBackend::Default, {.sk_l2 = 1}, "l2", true}};
   std::vector<Alt> cols;
   for (const Alt& a : f32_alts)
     if ((!lean || a.pending) && (pending || !a.pending)) cols.push_back(a);
@@ -277,24 +281,30 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       std::vector<int> at(kCols, -1);
       for (int i = 0; i < kCols; ++i) {
         const Switches& sw = cols[i].sw;
-        const bool applies = i < kF32 ? dt == wick::kFloat32 && sm80 && (sw.simt_rows64 != 1 || s.M <= 64) &&
-                                            (sw.simt_tk != 1 || (!s.ta && s.N >= 512) || (s.tb && s.M >= 512))
+        const bool applies = i < kF32 ? dt == wick::kFloat32 && sm80 && (sw.simt_rows64 != 0 || s.M <= 64) &&
+                                            (sw.simt_tk != 0 || (!s.ta && s.N >= 512) || (s.tb && s.M >= 512))
                                       : dt == wick::kBFloat16 && sm90;
         if (applies) at[i] = static_cast<int>(alts.size()), alts.push_back(cols[i]);
       }
       auto run = [&](const Alt& a, int calls) { return time_calls(o, a.be, calls, a.sw); };
       double one = 0;
-      bool r64_fell_back = false;  // the r64 column's kernel did not run (its launch counter): it would time the default
-      bool tk_fell_back = false;   // likewise no operand of the tk column's was copied
+      bool r64_fell_back = false;  // the default's 64-row kernel did not run (its launch counter): -r64 times the default
+      bool tk_fell_back = false;   // likewise the default copied no operand: -tk times the default
       bool ck_fell_back = false;   // likewise the ck column's (where the plan keeps stream-K or none applies)
+      bool l2_fell_back = false;   // likewise the l2 column's (no stream-K for this row)
       for (const Alt& a : alts) {
         const int64_t tk_before = wick::cuda::gemm_simt_transposed_operands();
         const int64_t r64_before = wick::cuda::gemm_simt_rows64_products(),
-                      ck_before = wick::cuda::wgmma_cluster_k_products();
+                      ck_before = wick::cuda::wgmma_cluster_k_products(),
+                      l2_before = wick::cuda::wgmma_stream_k_l2_products();
         run(a, 2);
-        if (a.sw.simt_rows64 == 1 && wick::cuda::gemm_simt_rows64_products() == r64_before) r64_fell_back = true;
-        if (a.sw.simt_tk == 1 && wick::cuda::gemm_simt_transposed_operands() == tk_before) tk_fell_back = true;
+        const bool f32_default = a.be == GemmBackend::Default && dt == wick::kFloat32 && sm80;
+        if (f32_default && s.M <= 64 && wick::cuda::gemm_simt_rows64_products() == r64_before) r64_fell_back = true;
+        if (f32_default && ((!s.ta && s.N >= 512) || (s.tb && s.M >= 512)) &&
+            wick::cuda::gemm_simt_transposed_operands() == tk_before)
+          tk_fell_back = true;
         if (a.sw.cluster_k == 1 && wick::cuda::wgmma_cluster_k_products() == ck_before) ck_fell_back = true;
+        if (a.sw.sk_l2 == 1 && wick::cuda::wgmma_stream_k_l2_products() == l2_before) l2_fell_back = true;
       }
       for (const Alt& a : alts) one = std::max(one, run(a, 1));
       const int calls = std::max(1, static_cast<int>(0.05 / std::max(one, 1e-6)));
@@ -320,25 +330,28 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       }
       std::printf("%-44s %9.1f%s %9.1f %9.1f %7.3f%s %7.3f %9.3f %9.3f\n", label(s, dt).c_str(), mw, vals.c_str(), mc,
                   ml, mw / mc, rats.c_str(), ml / mc, best / peak(dt), mc / peak(dt));
-      if (r64_fell_back) std::printf("  (r64: the 64-row kernel did not run for this row; its column times the default)\n");
-      if (tk_fell_back) std::printf("  (tk: no operand was copied for this row; its column times the default)\n");
+      if (r64_fell_back) std::printf("  (-r64: the defaults did not take the 64-row kernel for this row)\n");
+      if (tk_fell_back) std::printf("  (-tk: the defaults copied no operand for this row)\n");
       if (ck_fell_back) std::printf("  (ck: no cluster split-K for this row; its column times the default)\n");
+      if (l2_fell_back) std::printf("  (l2: no stream-K for this row; its column times the default)\n");
       std::fflush(stdout);
     }
   std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas; wick = the defaults (float32:\n"
-              " the cp.async SIMT kernel with split-K on sm_80+; bf16 on sm_90: stream-K under one wave, else\n"
-              " persistent tiles, 192-wide where chosen, the TMA store, 64-row tiles where M <= 64);\n"
-              " r64 = float32 on the cp.async kernel's 64 x 256 tiles, M <= 64 (opt-in WICK_CUDA_SIMT_ROWS64);\n"
+              " the cp.async SIMT kernel with split-K on sm_80+, 64 x 256 tiles where M <= 64, k-contiguous\n"
+              " operands copied m/n-contiguous first where the other dimension is >= 512, the copies timed;\n"
+              " bf16 on sm_90: stream-K under one wave, else persistent tiles, 192-wide where chosen, the TMA\n"
+              " store, 64-row tiles where M <= 64);\n"
               " ck = bf16 with cluster split-K where its plan takes it (opt-in WICK_CUDA_GEMM_CLUSTER_K);\n"
-              " tk = float32 with k-contiguous operands copied m/n-contiguous first, the copies timed too, where the\n"
-              " other dimension is >= 512 (opt-in WICK_CUDA_SIMT_TRANSPOSE_K);\n",
+              " l2 = bf16 with stream-K's partials kept in L2 where stream-K runs (opt-in WICK_CUDA_GEMM_SK_L2);\n",
               rounds);
   if (!lean)
     std::printf(" regs = float32 on the register-staged SIMT kernel (WICK_CUDA_SIMT_ASYNC=0); wgmma = the TMA kernel\n"
                 " with every option off, +sk = with stream-K (WICK_CUDA_GEMM_STREAMK), +192 = 192-wide tiles where\n"
                 " chosen (WICK_CUDA_WGMMA_N192), +p = persistent tiles and 192-wide ones where chosen\n"
                 " (WICK_CUDA_GEMM_PERSISTENT), +st = with the TMA store epilogue (WICK_CUDA_GEMM_TMA_STORE),\n"
-                " +64r = 64-row tiles where M <= 64 (WICK_CUDA_GEMM_ROWS64); name/ = that column / cublas;\n");
+                " +64r = 64-row tiles where M <= 64 (WICK_CUDA_GEMM_ROWS64); -r64 = float32 without its 64-row\n"
+                " tiles (WICK_CUDA_SIMT_ROWS64=0), -tk = float32 on k-contiguous operands as they are\n"
+                " (WICK_CUDA_SIMT_TRANSPOSE_K=0); name/ = that column / cublas;\n");
   std::printf(" lt/ = cublasLt / cublas; pk = datasheet dense peak)\n");
   return 0;
 }

@@ -158,10 +158,13 @@ OptInSwitch& wgmma_ws_switch() {
 }
 std::atomic<int64_t> wgmma_ws_launches{0};
 
-// The wgmma forward loading its tiles by TMA (wgmma_forward_tma_kernel): off
-// until a GPU has run CudaAttentionFa2.WgmmaFwdTma* and timed it.
+// The wgmma forward loading its tiles by TMA (wgmma_forward_tma_kernel): on
+// since CudaAttentionFa2.WgmmaFwdTma* passed on an H200 (2026-11-28, the
+// third lease), where GPT-2's causal forward took 0.045-0.048 ms against the
+// serial kernel's 0.059-0.068 in three interleaved runs of
+// bench_cuda_attention (=0: the serial kernel, or the lean one where chosen).
 OptInSwitch& wgmma_fwd_tma_switch() {
-  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_FWD_TMA");
+  static OptInSwitch s("WICK_CUDA_ATTENTION_WGMMA_FWD_TMA", /*default_on=*/true);
   return s;
 }
 std::atomic<int64_t> wgmma_fwd_tma_launches{0};
@@ -206,10 +209,13 @@ std::atomic<int64_t> wgmma_bwd_tma_launches{0};
 
 // The wgmma forward (serial and lean) and backward kernels' grids in LPT
 // order (attention_grid.h: the slices fastest within sections sized for L2):
-// off until a GPU has run CudaAttentionFa2*.LptOrder* and timed it. (The
+// on since CudaAttentionFa2*.LptOrder* passed on an H200 (2026-11-28, the
+// third lease), where GPT-2's causal fwd+bwd took 0.208-0.209 ms against
+// 0.226-0.229 in slices-slowest order, and 0.204-0.206 with the TMA forward
+// (three interleaved runs of bench_cuda_attention; =0: slices slowest). (The
 // TMA forward always takes that order.)
 OptInSwitch& lpt_switch() {
-  static OptInSwitch s("WICK_CUDA_ATTENTION_LPT");
+  static OptInSwitch s("WICK_CUDA_ATTENTION_LPT", /*default_on=*/true);
   return s;
 }
 std::atomic<int64_t> lpt_launches{0};

@@ -412,6 +412,31 @@ __device__ __forceinline__ float ld_dsmem(uint32_t addr) {
   asm volatile("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(v) : "r"(addr) : "memory");
   return v;
 }
+// L2 cache policies for the stream-K partials (TmaParams::sk_l2): kept in L2 by the GEMM kernel's stores
+// (evict_last), let go first by the fixup's loads (evict_first), then discarded without a write-back.
+__device__ __forceinline__ uint64_t l2_policy_evict_last() {
+  uint64_t pol;
+  asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;\n" : "=l"(pol));
+  return pol;
+}
+__device__ __forceinline__ uint64_t l2_policy_evict_first() {
+  uint64_t pol;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(pol));
+  return pol;
+}
+__device__ __forceinline__ void st_global_l2_hint(float* p, float v, uint64_t pol) {
+  asm volatile("st.global.L2::cache_hint.f32 [%0], %1, %2;\n" ::"l"(p), "f"(v), "l"(pol) : "memory");
+}
+__device__ __forceinline__ float ld_global_cg_l2_hint(const float* p, uint64_t pol) {
+  float v;
+  asm volatile("ld.global.cg.L2::cache_hint.f32 %0, [%1], %2;\n" : "=f"(v) : "l"(p), "l"(pol) : "memory");
+  return v;
+}
+// The 128-byte L2 line at p (128-byte aligned) invalidated without a write-back to memory: what it held is
+// undefined after.
+__device__ __forceinline__ void discard_l2_line(const void* p) {
+  asm volatile("discard.global.L2 [%0], 128;\n" ::"l"(p) : "memory");
+}
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 // ---- the warp-specialized kernel: TMA loads, mbarrier pipeline ----------------
@@ -486,6 +511,7 @@ struct TmaParams {
   StreamKPlan sk;
   int64_t tiles_n;  // tiles along N (stream-K's tile t is at row t / tiles_n, column t % tiles_n)
   float* sk_ws;
+  int sk_l2;  // 1: the partials stored with an L2 evict_last policy (set_wgmma_stream_k_l2; the fixup's kL2)
   // Persistent tiles (sk.ctas == 0 only; gemm_sm90_plan.h): pt.batch > 0 when on, CTA blockIdx.x then
   // takes tiles blockIdx.x + i gridDim.x of pt.total().
   PersistentTiles pt;
@@ -750,8 +776,14 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
       }
       if (TmaWorkIter<BN, BM>::kStreamK && !w.full) {  // a stream-K partial: the raw accumulators, coalesced across the 256 consumer threads
         float* ws = p.sk_ws + (static_cast<int64_t>(blockIdx.x) * 2 + w.slot) * kPartialFloats<BN> + cw * 128 + t;
+        if (p.sk_l2) {  // kept in L2 for the fixup, which reads them next (set_wgmma_stream_k_l2)
+          const uint64_t pol = l2_policy_evict_last();
 #pragma unroll
-        for (int i = 0; i < BN / 2; ++i) ws[i * 256] = d[i];
+          for (int i = 0; i < BN / 2; ++i) st_global_l2_hint(ws + i * 256, d[i], pol);
+        } else {
+#pragma unroll
+          for (int i = 0; i < BN / 2; ++i) ws[i * 256] = d[i];
+        }
         continue;
       }
       if constexpr (kStoreC) {
@@ -867,8 +899,12 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
 // tile: ~150 KB in flight on the whole GPU, its time a chain of ~128 load
 // latencies). The sums run in the same order as before, so the bits are the
 // same.
+// kL2 (TmaParams::sk_l2, set_wgmma_stream_k_l2): the partials are read with an L2 evict_first policy, and
+// each warp's 128-byte line is discarded from L2 once summed: the GEMM kernel stored them evict_last, so
+// that they come from L2 rather than DRAM (on an H200, GPT-2's 768 x 768 weight gradient's 17 MB of
+// partials came back at an L2 hit rate of 24%), and a discarded line is never written back to DRAM.
 constexpr int kFixupPer = 4;
-template <typename TOut, int BN>
+template <typename TOut, int BN, bool kL2 = false>
 __global__ void __launch_bounds__(256) stream_k_fixup_kernel(TmaParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   const StreamKPlan& sk = p.sk;
@@ -883,14 +919,25 @@ __global__ void __launch_bounds__(256) stream_k_fixup_kernel(TmaParams p) {
   float s[kFixupPer];
 #pragma unroll
   for (int q = 0; q < kFixupPer; ++q) s[q] = 0.f;
+  [[maybe_unused]] uint64_t pol = 0;
+  if constexpr (kL2) pol = l2_policy_evict_first();
 #pragma unroll 2
   for (int64_t c = lo; c <= hi; ++c) {
     const float* w = ws + (2 * c + sk.slot(c, t)) * kPartialFloats<BN>;
     float v[kFixupPer];
 #pragma unroll
-    for (int q = 0; q < kFixupPer; ++q) v[q] = __ldcg(w + q * 256);  // written by the GEMM kernel: in L2, not L1
+    for (int q = 0; q < kFixupPer; ++q)  // written by the GEMM kernel: in L2, not L1
+      v[q] = kL2 ? ld_global_cg_l2_hint(w + q * 256, pol) : __ldcg(w + q * 256);
 #pragma unroll
     for (int q = 0; q < kFixupPer; ++q) s[q] += v[q];
+    if constexpr (kL2) {
+      // Each warp's load of one q is one whole line (32 threads, 128 contiguous bytes, 128-aligned: the
+      // host checks the workspace), read by no one else; the values are in registers (summed above).
+      if (lane == 0) {
+#pragma unroll
+        for (int q = 0; q < kFixupPer; ++q) discard_l2_line(w + q * 256);
+      }
+    }
   }
   TOut* C = static_cast<TOut*>(p.C);
 #pragma unroll
@@ -1059,8 +1106,11 @@ void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const CUtensorMap&
   kernel<<<grid, Tile::kThreads, kSmem, current_stream()>>>(ma, mb, mc, p);
   WICK_CUDA_CHECK_LAUNCH();
   if (p.sk.ctas) {
-    stream_k_fixup_kernel<TOut, BN>
-        <<<dim3(static_cast<unsigned>(p.sk.tiles), BN / 2 / kFixupPer), 256, 0, current_stream()>>>(p);
+    const dim3 fixup_grid(static_cast<unsigned>(p.sk.tiles), BN / 2 / kFixupPer);
+    if (p.sk_l2)
+      stream_k_fixup_kernel<TOut, BN, true><<<fixup_grid, 256, 0, current_stream()>>>(p);
+    else
+      stream_k_fixup_kernel<TOut, BN><<<fixup_grid, 256, 0, current_stream()>>>(p);
     WICK_CUDA_CHECK_LAUNCH();
   }
 }
@@ -1152,6 +1202,13 @@ OptInSwitch& cluster_k_switch() {
   return s;
 }
 std::atomic<int64_t> cluster_k_products{0};
+// The stream-K partials kept in L2 and discarded after the fixup (TmaParams::sk_l2): off until a GPU has
+// run CudaGemm.StreamKL2Hints and timed it (WICK_CUDA_GEMM_SK_L2=1).
+OptInSwitch& stream_k_l2_switch() {
+  static OptInSwitch s("WICK_CUDA_GEMM_SK_L2");
+  return s;
+}
+std::atomic<int64_t> stream_k_l2_products{0};
 
 // Runs g on gemm_tma_kernel from the K-major operands a, b; false (nothing
 // launched) when a size passes the copy engine's 32-bit coordinates or the
@@ -1192,6 +1249,9 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
     ws = empty({sk.ctas * 2 * kPartialFloats<256>},
                TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
     p.sk_ws = static_cast<float*>(ws.data_ptr_raw());
+    // (The fixup discards whole 128-byte lines: the workspace must start on one. The allocator's blocks do.)
+    p.sk_l2 = stream_k_l2_switch().on() && reinterpret_cast<uintptr_t>(p.sk_ws) % 128 == 0;
+    if (p.sk_l2) stream_k_l2_products.fetch_add(1, std::memory_order_relaxed);
   }
   const size_t out_bytes = g.c_dtype == kFloat32 ? 4 : 2;
   p.vec_store = reinterpret_cast<uintptr_t>(g.C) % (2 * out_bytes) == 0 && g.ldc % 2 == 0 &&
@@ -1275,6 +1335,9 @@ int64_t wgmma_tma_store_products() { return tma_store_products.load(std::memory_
 void set_wgmma_cluster_k(bool on) { cluster_k_switch().set(on); }
 bool wgmma_cluster_k() { return cluster_k_switch().on(); }
 int64_t wgmma_cluster_k_products() { return cluster_k_products.load(std::memory_order_relaxed); }
+void set_wgmma_stream_k_l2(bool on) { stream_k_l2_switch().set(on); }
+bool wgmma_stream_k_l2() { return stream_k_l2_switch().on(); }
+int64_t wgmma_stream_k_l2_products() { return stream_k_l2_products.load(std::memory_order_relaxed); }
 int wgmma_cluster_k_splits(int64_t M, int64_t N, int64_t K) {
   if (M <= 0 || N <= 0 || K <= 0 || (M <= 64 && rows64_switch().on()) || !stream_k_switch().on() || !use_tma())
     return 0;

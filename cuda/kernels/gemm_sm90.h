@@ -97,6 +97,18 @@ bool wgmma_cluster_k();
 int64_t wgmma_cluster_k_products();
 int wgmma_cluster_k_splits(int64_t M, int64_t N, int64_t K);
 
+// Stream-K's float32 partials kept in L2 for the fixup: the GEMM kernel
+// stores them with an L2 evict_last policy, the fixup reads them with
+// evict_first and discards each line once summed (no write-back to DRAM). On
+// an H200 (2026-11-28) the fixup of GPT-2's 768 x 768 weight gradient took 12
+// of the product's 40 us under Nsight Compute, reading its 17 MB of partials
+// at an L2 hit rate of 24%. The same sums in the same order: the same bits.
+// Written without a GPU: off until one has run CudaGemm.StreamKL2Hints and
+// timed it (WICK_CUDA_GEMM_SK_L2=1). The counter: products that took it.
+void set_wgmma_stream_k_l2(bool on);
+bool wgmma_stream_k_l2();
+int64_t wgmma_stream_k_l2_products();
+
 // 64-row tiles for the TMA kernel where M <= 64 (one consumer warpgroup per
 // CTA, 64 x 256 tiles): a 128-row tile there multiplies as many zero rows as
 // real ones (ResNet's 64-channel convolutions and their weight gradients: a

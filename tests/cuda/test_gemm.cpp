@@ -442,6 +442,58 @@ TEST(CudaGemm, StreamK) {
   expect_same_bits_every_run(11);
 }
 
+// Stream-K's partials kept in L2 and discarded after the fixup
+// (set_wgmma_stream_k_l2): the same sums in the same order, so every output
+// bit for bit the product without the hints, on StreamK's shapes (tiles
+// split many ways, partial tiles along M, N and K, beta), every transpose
+// and both output dtypes; the counter shows the hints ran; then against the
+// float64 host product, and the same bits every run.
+TEST(CudaGemm, StreamKL2Hints) {
+  WICK_SKIP_WITHOUT_CUDA();
+  const int dev = cuda::current_device();
+  if (!cuda::wgmma_supported(dev)) GTEST_SKIP() << "stream-K is in the wgmma kernel (compute capability 9.0)";
+  if (!cuda::wgmma_tma_kernel()) GTEST_SKIP() << "WICK_CUDA_WGMMA=cpasync: not the TMA kernel, whose path this is";
+  const test::SwitchScope restore(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
+  const test::SwitchScope restore_ck(cuda::wgmma_cluster_k, cuda::set_wgmma_cluster_k);
+  const test::SwitchScope restore_l2(cuda::wgmma_stream_k_l2, cuda::set_wgmma_stream_k_l2);
+  cuda::set_wgmma_stream_k(true);
+  cuda::set_wgmma_cluster_k(false);  // (it would take these products)
+  struct SkCase {
+    int64_t M, N, K;
+    double beta;
+  };
+  const SkCase cases[] = {{130, 260, 2000, 0.0}, {129, 257, 2100, 0.0}, {64, 8, 8200, 0.0}, {200, 300, 1500, 0.5}};
+  for (DType out_dt : {kFloat32, kBFloat16})
+    for (int t = 0; t < 4; ++t)
+      for (const SkCase& c : cases) {
+        const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+        SCOPED_TRACE(testing::Message() << out_dt << " ta " << ta << " tb " << tb << " " << c.M << "x" << c.N << "x" << c.K);
+        const uint64_t seed = 900 + 10 * t;
+        const Tensor a = test::randn_t(ta ? std::vector<int64_t>{c.K, c.M} : std::vector<int64_t>{c.M, c.K}, kFloat32,
+                                       seed, false).to(kCuda).to(kBFloat16);
+        const Tensor b = test::randn_t(tb ? std::vector<int64_t>{c.N, c.K} : std::vector<int64_t>{c.K, c.N}, kFloat32,
+                                       seed + 1, false).to(kCuda).to(kBFloat16);
+        const Tensor c0 = test::randn_t({c.M, c.N}, kFloat32, seed + 2, false).to(kCuda).to(out_dt);
+        Tensor out[2];
+        for (int on = 0; on < 2; ++on) {
+          cuda::set_wgmma_stream_k_l2(on == 1);
+          out[on] = c0.clone();
+          const int64_t before = cuda::wgmma_stream_k_l2_products();
+          cuda::batched_gemm(out[on], ta ? a.t() : a, tb ? b.t() : b, 1, c.beta, GemmBackend::Wgmma);
+          EXPECT_EQ(cuda::wgmma_stream_k_l2_products(), before + on) << (on ? "the hints did not run" : "hints while off");
+        }
+        const Tensor x = out[0].to(kFloat32).to(kCPU), y = out[1].to(kFloat32).to(kCPU);
+        EXPECT_EQ(std::memcmp(x.data_ptr_raw(), y.data_ptr_raw(), x.numel() * sizeof(float)), 0)
+            << "not bit for bit the product without the hints";
+      }
+  cuda::set_wgmma_stream_k_l2(true);
+  check_case({200, 300, 1500, 1, false, true, 0, false, 1.5, 0.5}, kBFloat16, kFloat32);
+  check_case({129, 257, 2100, 1, true, false, 3, false, 1.0, 0.0}, kBFloat16, kBFloat16);
+  const int64_t runs_before = cuda::wgmma_stream_k_l2_products();
+  expect_same_bits_every_run(31);
+  EXPECT_EQ(cuda::wgmma_stream_k_l2_products(), runs_before + 3) << "not every run took the hints";
+}
+
 // Cluster split-K (set_wgmma_cluster_k; gemm_sm90_plan.h) in the wgmma TMA
 // kernel: the stream-K products (the plan picks clusters for each, asserted
 // through wgmma_cluster_k_splits, and the counter shows the kernel ran): k
@@ -866,7 +918,8 @@ TEST(CudaGemm, SimtRows64Tiles) {
 // strides (rows not a multiple of 4: the copies' rows padded), a broadcast B
 // (copied once), alpha and beta, K not a multiple of the copy kernel's 32 and
 // of the stage's 8, M <= 64 (then the 64-row tiles read the copy), against
-// the float64 reference; the transposing copies counted.
+// the float64 reference; the transposing copies counted. Then the copies off:
+// the k-major tiles on the same shapes.
 TEST(CudaGemm, SimtTransposedKMajor) {
   WICK_SKIP_WITHOUT_CUDA();
   if (cuda::device_properties(cuda::current_device()).major < 8) GTEST_SKIP() << "cp.async needs sm_80";
@@ -889,14 +942,18 @@ TEST(CudaGemm, SimtTransposedKMajor) {
       {{300, 300, 64, 1, false, true, 0, false, 1.0, 0.0}, 0},    // both k-contiguous, neither dim >= 512
       {{520, 530, 8, 1, true, false, 0, false, 1.0, 0.0}, 0},     // both m/n-contiguous: nothing to copy
   };
-  for (const Expect& e : cases) {
-    SCOPED_TRACE(testing::Message() << e.c.M << "x" << e.c.N << "x" << e.c.K << " batch " << e.c.batch << " ta "
-                                    << e.c.ta << " tb " << e.c.tb << " pad " << e.c.pad);
-    const int64_t before = cuda::gemm_simt_transposed_operands(), rows64 = cuda::gemm_simt_rows64_products();
-    check_case(e.c, kFloat32, kFloat32);
-    EXPECT_EQ(cuda::gemm_simt_transposed_operands(), before + e.copies);
-    if (e.c.M <= 64) {
-      EXPECT_EQ(cuda::gemm_simt_rows64_products(), rows64 + 1) << "the 64-row tiles did not read the copy";
+  // Then the same with the copies off (on by default): the k-major tiles on these shapes, nothing copied.
+  for (bool copies : {true, false}) {
+    cuda::set_gemm_simt_transpose_k(copies);
+    for (const Expect& e : cases) {
+      SCOPED_TRACE(testing::Message() << e.c.M << "x" << e.c.N << "x" << e.c.K << " batch " << e.c.batch << " ta "
+                                      << e.c.ta << " tb " << e.c.tb << " pad " << e.c.pad << " copies " << copies);
+      const int64_t before = cuda::gemm_simt_transposed_operands(), rows64 = cuda::gemm_simt_rows64_products();
+      check_case(e.c, kFloat32, kFloat32);
+      EXPECT_EQ(cuda::gemm_simt_transposed_operands(), before + (copies ? e.copies : 0));
+      if (e.c.M <= 64) {
+        EXPECT_EQ(cuda::gemm_simt_rows64_products(), rows64 + 1) << "the 64-row tiles did not run";
+      }
     }
   }
 }
