@@ -476,7 +476,7 @@ if want elementwise 40; then
 section elementwise "elementwise kernels: wick vs the readable reference kernels"
 timeout 60 "$bin/bench_cuda_elementwise" 2>&1 | tee "$out/bench_cuda_elementwise.txt" | tail -30
 fi
-if want attention 90; then
+if want attention 150; then
 section attention "attention: wick fused vs wick composed; then PyTorch's scaled_dot_product_attention (same table)"
 # Its bf16 rows time the defaults with the paths turned on since 2026-11-28 off (-tma, -bulk: the
 # backward's TMA loads and bulk dQ; -fwdtma: the forward's tiles by TMA; -lpt: the grids in LPT order;
@@ -497,7 +497,7 @@ fi
 # (2026-11-28) while wick's held 0.226-0.229; the summary takes each row's median over the runs.
 rm -f "$out/bench_torch_attention.txt"
 for _ in 1 2 3; do
-  timeout 60 python3 bench/peer/cuda_attention.py --rounds 3 >> "$out/bench_torch_attention.txt" 2>&1
+  timeout 90 python3 bench/peer/cuda_attention.py --rounds 3 >> "$out/bench_torch_attention.txt" 2>&1
 done
 tail -8 "$out/bench_torch_attention.txt"
 fi

@@ -112,8 +112,8 @@ GEMM_NOT_PATHS = {"wick", "cublas", "cublasLt", "ratio", "best/pk", "cublas/pk"}
 def gemm_rows(text):
     """({dtype: [(label, wick TFLOP/s, cuBLAS TFLOP/s, {other column: TFLOP/s})]}, complete) from
     `bench_cuda_gemm --compare`; the other columns: wick's other paths where they ran (opt-in ones such as
-    ck, r64; with --compare alone every variant too); complete: the table's closing note was printed (a
-    timeout cuts it)."""
+    ck, l2; with --compare alone every variant too, those named -x being the defaults with path x off);
+    complete: the table's closing note was printed (a timeout cuts it)."""
     rows, cols = {}, None
     for line in text.splitlines():
         if line.startswith("shape (MxNxK)"):
@@ -154,8 +154,9 @@ def gemm_row(rows, complete, dtype, target):
             f"lowest {worst[0]:.2f}x ({worst[1].split(' ', 2)[1]})")
     # The best of wick's other columns (an opt-in path to turn on, say): the most rows at the target with
     # each row's best of it and the default, then the higher lowest ratio. The verdict stays the default's.
+    # (Not the -x columns: a default path turned off, nothing to turn on.)
     best = None
-    for col in sorted({c for *_, others in got for c in others}):
+    for col in sorted({c for *_, others in got for c in others if not c.startswith("-")}):
         rs = [ok_ratio(max(w, others[col]) if col in others else w, c) for _, w, c, others in got]
         rs = [r for r in rs if r is not None]
         if not rs:
@@ -187,7 +188,7 @@ def attention_row(wick, torch, shape="B8 H12 L1024 D64 causal"):
         return f"not measured ({'wick' if not w else 'SDPA'} missing)", ""
     both, fwd = ok_ratio(t[1], w[1]), ok_ratio(t[0], w[0])
     if both is None or fwd is None:
-        return f"not measured (times {w} and {t})", ""
+        return f"not measured (times {w[:2]} and {t[:2]})", ""
     runs = f" (medians of {t[2]} runs)" if t[2] > 1 else ""
     line = (f"{both:.2f}x (wick {w[1]:.3f} ms, SDPA {t[1]:.3f}); forward alone {fwd:.2f}x "
             f"({w[0]:.3f} / {t[0]:.3f} ms), bf16 {shape}{runs}")

@@ -254,7 +254,8 @@ int table(int rounds, bool optin) {
   std::printf("(median of %d rounds of 5 calls, implementations interleaved; TF/s of useful work: fwd 4BHLLD, "
               "fwd+bwd 14BHLLD, halved for causal; cudnn's backward is wick's where cuDNN builds no backward plan;\n"
               " -tma, -bulk, -fwdtma, -lpt: wick-fused with WICK_CUDA_ATTENTION_WGMMA_BWD_TMA, _BWD_DQ_BULK,\n"
-              " _WGMMA_FWD_TMA or _LPT off; -fwdtma-lpt: the last two off (the defaults before the third lease of\n"
+              " _WGMMA_FWD_TMA or _LPT off (-lpt: the backward's grid alone, the TMA forward always taking LPT\n"
+              " order); -fwdtma-lpt: the last two off (the defaults before the third lease of\n"
               " 2026-11-28); -all: all four off (the defaults before 2026-11-28); +lean, +ws, +rowsasync: with the\n"
               " opt-in WICK_CUDA_ATTENTION_WGMMA_LEAN (in the TMA forward), _WS or _BWD_ROWS_ASYNC (and _BWD_TMA\n"
               " off) on)\n",

@@ -38,7 +38,10 @@ double peak_gbs() {
     const cudaDeviceProp& p = wick::cuda::device_properties(dev);
     // The datasheets' figures: H200 (HBM3e) 4.8 TB/s, H100 SXM (HBM3) 3.35. (Until 2026-11-28 an H200 took
     // the H100's and printed 1.29 of "peak" for a contiguous add.)
-    if (p.major == 9 && p.multiProcessorCount == 132) return std::strstr(p.name, "H200") ? 4800.0 : 3350.0;
+    // (Not a GH200, whose memory differs by model: the attributes below.)
+    const bool h200 = std::strstr(p.name, "H200") != nullptr && std::strstr(p.name, "GH200") == nullptr;
+    if (p.major == 9 && p.multiProcessorCount == 132 && std::strstr(p.name, "GH200") == nullptr)
+      return h200 ? 4800.0 : 3350.0;
     int khz = 0, bits = 0;
     cudaDeviceGetAttribute(&khz, cudaDevAttrMemoryClockRate, dev);
     cudaDeviceGetAttribute(&bits, cudaDevAttrGlobalMemoryBusWidth, dev);

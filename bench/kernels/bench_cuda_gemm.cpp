@@ -330,8 +330,14 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       }
       std::printf("%-44s %9.1f%s %9.1f %9.1f %7.3f%s %7.3f %9.3f %9.3f\n", label(s, dt).c_str(), mw, vals.c_str(), mc,
                   ml, mw / mc, rats.c_str(), ml / mc, best / peak(dt), mc / peak(dt));
-      if (r64_fell_back) std::printf("  (-r64: the defaults did not take the 64-row kernel for this row)\n");
-      if (tk_fell_back) std::printf("  (-tk: the defaults copied no operand for this row)\n");
+      // (-r64 and -tk: only where the row times those columns, not under --lean.)
+      auto timed = [&](int Switches::*field) {
+        return std::any_of(alts.begin(), alts.end(), [&](const Alt& a) { return a.sw.*field == 0; });
+      };
+      if (r64_fell_back && timed(&Switches::simt_rows64))
+        std::printf("  (-r64: the defaults did not take the 64-row kernel for this row)\n");
+      if (tk_fell_back && timed(&Switches::simt_tk))
+        std::printf("  (-tk: the defaults copied no operand for this row)\n");
       if (ck_fell_back) std::printf("  (ck: no cluster split-K for this row; its column times the default)\n");
       if (l2_fell_back) std::printf("  (l2: no stream-K for this row; its column times the default)\n");
       std::fflush(stdout);

@@ -930,8 +930,9 @@ std::atomic<int64_t> simt_rows64_count{0};
 // k-contiguous float32 operands copied m/n-contiguous before the cp.async kernel (WICK_CUDA_SIMT_TRANSPOSE_K,
 // on since an H200 timed it, 2026-11-28, gemm.h): the kernel copies such an operand's stage tiles 4
 // bytes at a time (kK: 16 copies per thread and stage against 4 of 16 bytes, a warp's copy touching 4
-// rows), and on an H200 (2026-11-28) the GPT-2 forwards with both operands k-contiguous (NT) ran at
-// 0.74-0.86x cuBLAS against 0.95x for the weight gradients, whose operands are m/n-contiguous. The copy
+// rows): on an H200 (the second lease of 2026-11-28) the GPT-2 forwards with both operands k-contiguous
+// (NT) ran at 0.74-0.86x cuBLAS against 0.95x for the weight gradients, whose operands are m/n-contiguous
+// (on the third, before the switch: 0.67-0.80x against 0.88-0.90x; with the copies 0.74-0.88x). The copy
 // reads and writes the operand once (for A, about 80 / N of the product's time at the SIMT kernel's and
 // HBM's rates), so it is made only where the other dimension is at least kSimtTransposeMinOther.
 OptInSwitch& simt_transpose_switch() {

@@ -125,9 +125,10 @@ int64_t gemm_simt_rows64_products();
 // instead of 4 along k, where the other dimension is at least 512 (the copy
 // then costs little beside the product). On since CudaGemm.SimtTransposedKMajor
 // passed on an H200 (2026-11-28), where bench_cuda_gemm's tk column, the
-// copies timed too, beat the kernel on k-major operands in every row it
-// applies to (0.74-0.90x cuBLAS against 0.67-0.83x; =0: the k-major tiles);
-// the counter: operands copied.
+// copies timed too, was faster than the kernel on k-major operands or level
+// in every row it applies to (the GPT-2 forwards and 4096^3: 0.74-0.90x
+// cuBLAS against 0.67-0.83x; =0: the k-major tiles); the counter: operands
+// copied.
 void set_gemm_simt_transpose_k(bool on);
 bool gemm_simt_transpose_k();
 int64_t gemm_simt_transposed_operands();

@@ -433,9 +433,14 @@ __device__ __forceinline__ float ld_global_cg_l2_hint(const float* p, uint64_t p
   return v;
 }
 // The 128-byte L2 line at p (128-byte aligned) invalidated without a write-back to memory: what it held is
-// undefined after.
-__device__ __forceinline__ void discard_l2_line(const void* p) {
-  asm volatile("discard.global.L2 [%0], 128;\n" ::"l"(p) : "memory");
+// undefined after. `after` is a value this thread's warp-wide load of that line returned: the discard
+// depends on it, so it waits for the load (and with it the whole warp's, one instruction) to complete. (A
+// plain discard after the load is issued at once, its wait mask empty: a write racing the line's reads.
+// The predicate skips the discard only for the bits 0xffffffff, a NaN, which costs a hint, not a result.)
+__device__ __forceinline__ void discard_l2_line(const void* p, float after) {
+  asm volatile("{\n.reg .pred d;\nsetp.ne.b32 d, %1, -1;\n@d discard.global.L2 [%0], 128;\n}\n" ::"l"(p),
+               "r"(__float_as_uint(after))
+               : "memory");
 }
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
@@ -932,10 +937,10 @@ __global__ void __launch_bounds__(256) stream_k_fixup_kernel(TmaParams p) {
     for (int q = 0; q < kFixupPer; ++q) s[q] += v[q];
     if constexpr (kL2) {
       // Each warp's load of one q is one whole line (32 threads, 128 contiguous bytes, 128-aligned: the
-      // host checks the workspace), read by no one else; the values are in registers (summed above).
+      // host checks the workspace), read by no one else; lane 0 discards it once its load has returned.
       if (lane == 0) {
 #pragma unroll
-        for (int q = 0; q < kFixupPer; ++q) discard_l2_line(w + q * 256);
+        for (int q = 0; q < kFixupPer; ++q) discard_l2_line(w + q * 256, v[q]);
       }
     }
   }

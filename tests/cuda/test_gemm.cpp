@@ -412,7 +412,9 @@ TEST(CudaGemm, StreamK) {
   if (!cuda::wgmma_supported(dev)) GTEST_SKIP() << "stream-K is in the wgmma kernel (compute capability 9.0)";
   const test::SwitchScope restore(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
   const test::SwitchScope restore_ck(cuda::wgmma_cluster_k, cuda::set_wgmma_cluster_k);
+  const test::SwitchScope restore64(cuda::wgmma_rows64, cuda::set_wgmma_rows64);
   cuda::set_wgmma_cluster_k(false);  // (it would take these products: CudaGemm.ClusterSplitK's)
+  cuda::set_wgmma_rows64(false);     // (the 64-row tiles would take M = 64, without stream-K)
   const int64_t sms = cuda::device_properties(dev).multiProcessorCount;
   struct SkCase {
     int64_t M, N, K, pad;
@@ -456,8 +458,10 @@ TEST(CudaGemm, StreamKL2Hints) {
   const test::SwitchScope restore(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
   const test::SwitchScope restore_ck(cuda::wgmma_cluster_k, cuda::set_wgmma_cluster_k);
   const test::SwitchScope restore_l2(cuda::wgmma_stream_k_l2, cuda::set_wgmma_stream_k_l2);
+  const test::SwitchScope restore64(cuda::wgmma_rows64, cuda::set_wgmma_rows64);
   cuda::set_wgmma_stream_k(true);
   cuda::set_wgmma_cluster_k(false);  // (it would take these products)
+  cuda::set_wgmma_rows64(false);     // (it would take M = 64, without stream-K)
   struct SkCase {
     int64_t M, N, K;
     double beta;

@@ -239,6 +239,11 @@ with tempfile.TemporaryDirectory() as d:
           "bf16 768x768x8192 dW TN  300.0  290.0  500.0  510.0  0.600  0.580  1.020  0.31  0.51\n" + GEMM_END)
     line = summary(d).get("GEMM bf16", "")
     check("with column" not in line, "an opt-in column that adds nothing: " + line)
+    # A -x column (a default path turned off, gemm-all) is never proposed, even where it is faster.
+    write(d, "bench_cuda_gemm.txt", "shape (MxNxK)  wick  -tk  cublas  cublasLt  ratio  -tk/  lt/  best/pk  cublas/pk\n"
+          "bf16 768x768x8192 dW TN  300.0  480.0  500.0  510.0  0.600  0.960  1.020  0.49  0.51\n" + GEMM_END)
+    line = summary(d).get("GEMM bf16", "")
+    check("with column" not in line and "0.60x over 1 shapes" in line, "a -x column: " + line)
 
 # Malformed input never loses the table: a cuBLAS column of zeros, models.jsonl lines without a
 # throughput, null, NaN, a zero torch throughput, a binary without a result.
