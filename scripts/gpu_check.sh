@@ -474,7 +474,10 @@ timeout 200 "$bin/bench_cuda_gemm" --compare --rounds=3 2>&1 | tee "$out/bench_c
 fi
 if want elementwise 40; then
 section elementwise "elementwise kernels: wick vs the readable reference kernels"
-timeout 60 "$bin/bench_cuda_elementwise" 2>&1 | tee "$out/bench_cuda_elementwise.txt" | tail -30
+# (0.05 s of kernel time a row: its batches of 10 calls and syncs take ten times that in wall clock, and
+# at the default 0.5 s the 17 rows ran past the timeout after 5 on 2026-11-28, the index_add rows that
+# decide WICK_CUDA_INDEX_ADD_SORTED among those never printed.)
+timeout 60 "$bin/bench_cuda_elementwise" --benchmark_min_time=0.05 2>&1 | tee "$out/bench_cuda_elementwise.txt" | tail -30
 fi
 if want attention 150; then
 section attention "attention: wick fused vs wick composed; then PyTorch's scaled_dot_product_attention (same table)"
