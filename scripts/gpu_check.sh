@@ -273,7 +273,7 @@ for t in "${tests[@]}"; do
   [ "$fail" = 0 ] || cat "${logs[@]}" /dev/null | grep -E 'Failure|error|Error|FAILED|Expected|Which is|actual|SKIPPED' | head -30
 done
 grep -h '^ConvNet on Fashion-MNIST' "$out"/detail/test_cuda_amp.log 2>/dev/null
-if want alternates 240; then
+if want alternates 150; then
 section alternates "the alternates through the same tests: cuDNN convolutions, the other GEMMs, the old default paths, the opt-in kernels"
 # Every opt-in path at once ("optin" below), through the tests of the ops and models they serve; each
 # path also has its own tests in the main run above, which switch it on and off themselves, so a
@@ -286,29 +286,46 @@ optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA
 # (The warp-specialized forward takes the TMA forward's launches here: the default's own tests run it.)
 optin="$optin WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_GEMM_CLUSTER_K=1"
 optin="$optin WICK_CUDA_GEMM_SK_L2=1"
-# Each spec: environment assignments, then the test binary (the last word). Run one after another:
-# several at once would time each other's GPU work in the amp training run.
-for spec in "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv" \
-            "WICK_CUDA_GEMM=wick test_cuda_amp" "WICK_CUDA_GEMM=wick test_cuda_models" \
-            "WICK_CUDA_GEMM=cublaslt test_cuda_models" \
-            "WICK_CUDA_WGMMA=cpasync test_cuda_gemm" "WICK_CUDA_WGMMA=cpasync test_cuda_models" \
-            "WICK_CUDA_COPY_FAST=0 WICK_CUDA_WGMMA_MN=0 test_cuda_models" \
-            "WICK_CUDA_COPY_FAST=0 WICK_CUDA_WGMMA_MN=0 test_cuda_amp" \
-            "WICK_CUDA_ATTENTION_FA2=0 test_cuda_attention" "WICK_CUDA_ATTENTION_FA2=0 test_cuda_models" \
-            "$before_1128 test_cuda_models" "$before_1128 test_cuda_amp" "$before_1128 test_cuda_loss" \
-            "$optin test_cuda_models" "$optin test_cuda_amp" "$optin test_cuda_nn" "$optin test_cuda_backend_ops" \
-            "$optin test_cuda_gemm" "$optin test_cuda_attention" "$optin test_cuda_conv" \
-            "$optin test_cuda_norm" "$optin test_cuda_sort" "$optin test_cuda_loss" "$optin test_cuda_elementwise"; do
+# Each spec: environment assignments, then the test binary (the last word). Four at a time, as the main
+# run runs six (one after another they took 273 s of a 377 s call on 2026-11-28); the two whole
+# test_cuda_gemm runs, the longest (~90 s each), first. Each writes detail/alt_<binary>_<vars>.{log,rc}.
+alt_specs=("WICK_CUDA_WGMMA=cpasync test_cuda_gemm" "$optin test_cuda_gemm"
+           "WICK_CUDA_CONV=cudnn test_cuda_conv" "WICK_CUDA_CONV=cudnn WICK_CUDNN_FIND=0 test_cuda_conv"
+           "WICK_CUDA_GEMM=wick test_cuda_amp" "WICK_CUDA_GEMM=wick test_cuda_models"
+           "WICK_CUDA_GEMM=cublaslt test_cuda_models" "WICK_CUDA_WGMMA=cpasync test_cuda_models"
+           "WICK_CUDA_COPY_FAST=0 WICK_CUDA_WGMMA_MN=0 test_cuda_models"
+           "WICK_CUDA_COPY_FAST=0 WICK_CUDA_WGMMA_MN=0 test_cuda_amp"
+           "WICK_CUDA_ATTENTION_FA2=0 test_cuda_attention" "WICK_CUDA_ATTENTION_FA2=0 test_cuda_models"
+           "$before_1128 test_cuda_models" "$before_1128 test_cuda_amp" "$before_1128 test_cuda_loss"
+           "$optin test_cuda_models" "$optin test_cuda_amp" "$optin test_cuda_nn" "$optin test_cuda_backend_ops"
+           "$optin test_cuda_attention" "$optin test_cuda_conv" "$optin test_cuda_norm" "$optin test_cuda_sort"
+           "$optin test_cuda_loss" "$optin test_cuda_elementwise")
+alt_log() {  # the log of spec $1
+  local n=${1##* } vars=${1% *}
+  if [ "$vars" = "$optin" ]; then echo "$out/detail/alt_${n}_optin.log"
+  elif [ "$vars" = "$before_1128" ]; then echo "$out/detail/alt_${n}_before_1128.log"
+  else echo "$out/detail/alt_${n}_$(echo "$vars" | tr -c 'A-Za-z0-9\n' '_').log"; fi
+}
+alt_runs=()  # (three words a run: the environment, the binary, the log)
+for spec in "${alt_specs[@]}"; do
+  n=${spec##* }; [ -x "$bin/$n" ] && selected "$n" || continue
+  alt_runs+=("${spec% *}" "$bin/$n" "$(alt_log "$spec")")
+done
+if [ ${#alt_runs[@]} -gt 0 ]; then  # (in a process group of its own, as the main run's, for finish to end)
+  # shellcheck disable=SC2016
+  setsid -w xargs -0 -n 3 -P 4 bash -c 'env $0 timeout --foreground 150 "$1" --gtest_brief=1 > "$2" 2>&1
+    echo $? > "${2%.log}.rc"' < <(printf '%s\0' "${alt_runs[@]}") &
+  groups+=($!)
+  wait "$!"
+fi
+for spec in "${alt_specs[@]}"; do
   n=${spec##* }; vars=${spec% *}; [ -x "$bin/$n" ] && selected "$n" || continue
-  log="$out/detail/alt_${n}_$(echo "$vars" | tr -c 'A-Za-z0-9\n' '_').log"
-  shown=$spec
-  if [ "$vars" = "$optin" ]; then log="$out/detail/alt_${n}_optin.log"; shown="(every opt-in path) $n"; fi
-  if [ "$vars" = "$before_1128" ]; then log="$out/detail/alt_${n}_before_1128.log"; shown="(the 11-28 paths off) $n"; fi
-  # shellcheck disable=SC2086
-  env $vars timeout 150 "$bin/$n" --gtest_brief=1 > "$log" 2>&1; rc=$?
-  [ "$vars" = "$optin" ] && echo "$rc" > "${log%.log}.rc"
-  printf '%-52s rc %-3s %s\n' "$shown" "$rc" "$(grep -E '^\[  (PASSED|FAILED)' "$log" | tr '\n' ' ')"
-  [ "$rc" = 0 ] || grep -E 'Failure|Error|Expected|Which is' "$log" | head -12
+  log=$(alt_log "$spec"); shown=$spec
+  [ "$vars" = "$optin" ] && shown="(every opt-in path) $n"
+  [ "$vars" = "$before_1128" ] && shown="(the 11-28 paths off) $n"
+  rc=$(cat "${log%.log}.rc" 2>/dev/null || echo missing)
+  printf '%-52s rc %-3s %s\n' "$shown" "$rc" "$(grep -E '^\[  (PASSED|FAILED)' "$log" 2>/dev/null | tr '\n' ' ')"
+  [ "$rc" = 0 ] || grep -E 'Failure|Error|Expected|Which is' "$log" 2>/dev/null | head -12
 done
 # A failing "every opt-in path" run would keep every switch off below. Find the switch behind it: bisect
 # the switch list on the failing tests alone (or the whole binary when it crashed before naming one),
