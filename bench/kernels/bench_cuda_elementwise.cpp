@@ -39,9 +39,8 @@ double peak_gbs() {
     // The datasheets' figures: H200 (HBM3e) 4.8 TB/s, H100 SXM (HBM3) 3.35. (Until 2026-11-28 an H200 took
     // the H100's and printed 1.29 of "peak" for a contiguous add.)
     // (Not a GH200, whose memory differs by model: the attributes below.)
-    const bool h200 = std::strstr(p.name, "H200") != nullptr && std::strstr(p.name, "GH200") == nullptr;
     if (p.major == 9 && p.multiProcessorCount == 132 && std::strstr(p.name, "GH200") == nullptr)
-      return h200 ? 4800.0 : 3350.0;
+      return std::strstr(p.name, "H200") != nullptr ? 4800.0 : 3350.0;
     int khz = 0, bits = 0;
     cudaDeviceGetAttribute(&khz, cudaDevAttrMemoryClockRate, dev);
     cudaDeviceGetAttribute(&bits, cudaDevAttrGlobalMemoryBusWidth, dev);

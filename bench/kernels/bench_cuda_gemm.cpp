@@ -298,11 +298,10 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
                       ck_before = wick::cuda::wgmma_cluster_k_products(),
                       l2_before = wick::cuda::wgmma_stream_k_l2_products();
         run(a, 2);
-        const bool f32_default = a.be == GemmBackend::Default && dt == wick::kFloat32 && sm80;
-        if (f32_default && s.M <= 64 && wick::cuda::gemm_simt_rows64_products() == r64_before) r64_fell_back = true;
-        if (f32_default && ((!s.ta && s.N >= 512) || (s.tb && s.M >= 512)) &&
-            wick::cuda::gemm_simt_transposed_operands() == tk_before)
-          tk_fell_back = true;
+        // (The -r64 and -tk notes print only where those columns are timed, i.e. where the paths apply.)
+        const bool f32_default = a.be == GemmBackend::Default && dt == wick::kFloat32;
+        if (f32_default && wick::cuda::gemm_simt_rows64_products() == r64_before) r64_fell_back = true;
+        if (f32_default && wick::cuda::gemm_simt_transposed_operands() == tk_before) tk_fell_back = true;
         if (a.sw.cluster_k == 1 && wick::cuda::wgmma_cluster_k_products() == ck_before) ck_fell_back = true;
         if (a.sw.sk_l2 == 1 && wick::cuda::wgmma_stream_k_l2_products() == l2_before) l2_fell_back = true;
       }
@@ -330,7 +329,7 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       }
       std::printf("%-44s %9.1f%s %9.1f %9.1f %7.3f%s %7.3f %9.3f %9.3f\n", label(s, dt).c_str(), mw, vals.c_str(), mc,
                   ml, mw / mc, rats.c_str(), ml / mc, best / peak(dt), mc / peak(dt));
-      // (-r64 and -tk: only where the row times those columns, not under --lean.)
+      // (-r64 and -tk: only where the row times those columns: where they apply, not under --lean.)
       auto timed = [&](int Switches::*field) {
         return std::any_of(alts.begin(), alts.end(), [&](const Alt& a) { return a.sw.*field == 0; });
       };

@@ -119,6 +119,17 @@ std::vector<double> download(const Tensor& t) {
   return v;
 }
 
+// A path of the wgmma TMA kernel (`what`): skips without compute capability 9.0, or where
+// WICK_CUDA_WGMMA=cpasync selects the other wgmma kernel.
+#define WICK_SKIP_WITHOUT_WGMMA_TMA(what)                                                 \
+  do {                                                                                    \
+    WICK_SKIP_WITHOUT_CUDA();                                                             \
+    if (!cuda::wgmma_supported(cuda::current_device()))                                   \
+      GTEST_SKIP() << what << " is the wgmma kernel's (compute capability 9.0)";          \
+    if (!cuda::wgmma_tma_kernel())                                                        \
+      GTEST_SKIP() << "WICK_CUDA_WGMMA=cpasync: not the TMA kernel, whose path this is"; \
+  } while (0)
+
 // Values the input dtype holds exactly (see the file comment) or random ones.
 std::vector<double> inputs(size_t n, DType dt, uint32_t seed) {
   std::mt19937 gen(seed);
@@ -451,10 +462,7 @@ TEST(CudaGemm, StreamK) {
 // and both output dtypes; the counter shows the hints ran; then against the
 // float64 host product, and the same bits every run.
 TEST(CudaGemm, StreamKL2Hints) {
-  WICK_SKIP_WITHOUT_CUDA();
-  const int dev = cuda::current_device();
-  if (!cuda::wgmma_supported(dev)) GTEST_SKIP() << "stream-K is in the wgmma kernel (compute capability 9.0)";
-  if (!cuda::wgmma_tma_kernel()) GTEST_SKIP() << "WICK_CUDA_WGMMA=cpasync: not the TMA kernel, whose path this is";
+  WICK_SKIP_WITHOUT_WGMMA_TMA("stream-K");
   const test::SwitchScope restore(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
   const test::SwitchScope restore_ck(cuda::wgmma_cluster_k, cuda::set_wgmma_cluster_k);
   const test::SwitchScope restore_l2(cuda::wgmma_stream_k_l2, cuda::set_wgmma_stream_k_l2);
@@ -507,10 +515,7 @@ TEST(CudaGemm, StreamKL2Hints) {
 // transpose; against the float64 host product. Then the same bits every run
 // (the partials are added in rank order), and off: stream-K as before.
 TEST(CudaGemm, ClusterSplitK) {
-  WICK_SKIP_WITHOUT_CUDA();
-  const int dev = cuda::current_device();
-  if (!cuda::wgmma_supported(dev)) GTEST_SKIP() << "cluster split-K is in the wgmma kernel (compute capability 9.0)";
-  if (!cuda::wgmma_tma_kernel()) GTEST_SKIP() << "WICK_CUDA_WGMMA=cpasync: not the TMA kernel, whose path this is";
+  WICK_SKIP_WITHOUT_WGMMA_TMA("cluster split-K");
   const test::SwitchScope restore(cuda::wgmma_cluster_k, cuda::set_wgmma_cluster_k);
   const test::SwitchScope restore_sk(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
   cuda::set_wgmma_stream_k(true);
@@ -655,9 +660,7 @@ TEST(CudaGemm, BiasEpilogue) {
 // direct epilogue (checked to run no store product). Then bit for bit
 // against the direct epilogue on random inputs: the same arithmetic.
 TEST(CudaGemm, TmaStoreEpilogue) {
-  WICK_SKIP_WITHOUT_CUDA();
-  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "the TMA store epilogue is the wgmma kernel's";
-  if (!cuda::wgmma_tma_kernel()) GTEST_SKIP() << "WICK_CUDA_WGMMA=cpasync: not the TMA kernel, whose path this is";
+  WICK_SKIP_WITHOUT_WGMMA_TMA("the TMA store epilogue");
   const test::SwitchScope restore(cuda::wgmma_tma_store, cuda::set_wgmma_tma_store);
   const test::SwitchScope restore_narrow(cuda::wgmma_narrow_tiles, cuda::set_wgmma_narrow_tiles);
   const test::SwitchScope restore_persistent(cuda::wgmma_persistent, cuda::set_wgmma_persistent);
@@ -740,9 +743,7 @@ TEST(CudaGemm, TmaStoreEpilogue) {
 // store epilogue or not; each product checked to have taken the path, and
 // M = 65 checked not to.
 TEST(CudaGemm, Rows64Tiles) {
-  WICK_SKIP_WITHOUT_CUDA();
-  if (!cuda::wgmma_supported(cuda::current_device())) GTEST_SKIP() << "the 64-row tiles are the wgmma kernel's";
-  if (!cuda::wgmma_tma_kernel()) GTEST_SKIP() << "WICK_CUDA_WGMMA=cpasync: not the TMA kernel, whose path this is";
+  WICK_SKIP_WITHOUT_WGMMA_TMA("the 64-row tiles");
   const test::SwitchScope restore(cuda::wgmma_rows64, cuda::set_wgmma_rows64);
   const test::SwitchScope restore_persistent(cuda::wgmma_persistent, cuda::set_wgmma_persistent);
   const test::SwitchScope restore_store(cuda::wgmma_tma_store, cuda::set_wgmma_tma_store);
