@@ -121,10 +121,11 @@ want() {
 
 # The environment of a "wick-opt" run of workload $1 (gpt2, resnet50): the paths still opt-in that could
 # serve it (empty: no such run). GPT-2: the embedding backward through the sorted index, cluster split-K
-# for the weight gradients' GEMMs, stream-K's partials kept in L2 (for those cluster split-K leaves to
-# stream-K). (Not the warp-specialized attention forward: 7% slower on an H200.)
+# for the weight gradients' GEMMs, stream-K's fixup fused into its GEMM kernel (for those cluster split-K
+# leaves to stream-K; it takes the place of the partials' L2 hints, which bench_cuda_gemm's l2 column
+# times alone). (Not the warp-specialized attention forward: 7% slower on an H200.)
 wick_opt_env() {
-  [ "$1" = gpt2 ] && echo "WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_GEMM_CLUSTER_K=1 WICK_CUDA_GEMM_SK_L2=1"
+  [ "$1" = gpt2 ] && echo "WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_GEMM_CLUSTER_K=1 WICK_CUDA_GEMM_SK_FUSED=1"
 }
 # The attention paths turned on by the third lease of 2026-11-28, off: ncu-attn times one step's kernels
 # with them too.
@@ -285,7 +286,7 @@ optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CU
 optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
 # (The warp-specialized forward takes the TMA forward's launches here: the default's own tests run it.)
 optin="$optin WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_GEMM_CLUSTER_K=1"
-optin="$optin WICK_CUDA_GEMM_SK_L2=1"
+optin="$optin WICK_CUDA_GEMM_SK_L2=1 WICK_CUDA_GEMM_SK_FUSED=1"
 # Each spec: environment assignments, then the test binary (the last word). Four at a time, as the main
 # run runs six (one after another they took 273 s of a 377 s call on 2026-11-28); the two whole
 # test_cuda_gemm runs, the longest (~90 s each), first. Each writes detail/alt_<binary>_<vars>.{log,rc}.
@@ -391,6 +392,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): 
     ("WICK_CUDA_SIMT_WIDE", "test_cuda_gemm", ["CudaGemm.SimtWideTiles"]),
     ("WICK_CUDA_GEMM_CLUSTER_K", "test_cuda_gemm", ["CudaGemm.ClusterSplitK"]),
     ("WICK_CUDA_GEMM_SK_L2", "test_cuda_gemm", ["CudaGemm.StreamKL2Hints"]),
+    ("WICK_CUDA_GEMM_SK_FUSED", "test_cuda_gemm", ["CudaGemm.StreamKFusedFixup"]),
     ("WICK_CUDA_INDEX_ADD_SORTED", "test_cuda_indexing", ["CudaIndexing.IndexAddSorted"]),
 ]
 rcs = [open(f).read().strip() for f in glob.glob(os.path.join(d, "alt_*_optin.rc"))]
@@ -641,7 +643,8 @@ if want ncu-gemm 90 && [ -x "$bin/bench_cuda_gemm" ] && command -v ncu >/dev/nul
     # (The first 18 product kernels: wick's two warm-up calls (bf16: main kernel + fixup or split-K sum;
     # float32: the operands' transposing copies (copy_'s tiled transpose), then the product), then
     # cuBLAS's and cuBLASLt's, then the pending columns' (bf16 ck: cluster split-K, one kernel a call;
-    # l2: main kernel + fixup, the partials kept in L2); the operands' init kernels do not match.)
+    # l2: main kernel + fixup, the partials kept in L2; fx: the main kernel with the fixup fused, one a
+    # call); the operands' init kernels do not match.)
     timeout 60 ncu -k regex:'gemm|nvjet|xmma|cutlass|fixup|split_reduce|copy_transpose' --launch-count 18 \
       --section SpeedOfLight --section Occupancy --section LaunchStats \
       --section WarpStateStats --section MemoryWorkloadAnalysis \

@@ -14,7 +14,7 @@
 //                                          batch, median TFLOP/s over R rounds (the ratio to trust)
 //                   [--only=fp32|bf16]     one dtype's rows
 //                   [--lean]               wick's defaults, cuBLAS and cuBLASLt, and the opt-in paths not
-//                                          yet decided on (ck, l2), not every variant column (the GPU
+//                                          yet decided on (ck, l2, fx), not every variant column (the GPU
 //                                          check's default: a third of the time)
 //                   [--no-pending]         without those opt-in columns (one not yet run on a GPU that
 //                                          traps would end the whole table)
@@ -129,6 +129,7 @@ struct Switches {
   int simt_async = -1, simt_rows64 = -1, simt_tk = -1;  // the float32 cp.async kernel, its 64-row tiles, copies
   int cluster_k = -1;                                    // bf16 cluster split-K
   int sk_l2 = -1;                                        // bf16 stream-K's partials kept in L2
+  int sk_fused = -1;                                     // bf16 stream-K's fixup fused into the GEMM kernel
 };
 
 // Sets the switches `s` names for its lifetime, then restores them.
@@ -146,6 +147,7 @@ class SwitchesScope {
     set(c::gemm_simt_transpose_k, c::set_gemm_simt_transpose_k, s.simt_tk);
     set(c::wgmma_cluster_k, c::set_wgmma_cluster_k, s.cluster_k);
     set(c::wgmma_stream_k_l2, c::set_wgmma_stream_k_l2, s.sk_l2);
+    set(c::wgmma_stream_k_fused, c::set_wgmma_stream_k_fused, s.sk_fused);
   }
   ~SwitchesScope() {
     for (const Saved& v : saved_) v.set(v.was);
@@ -249,9 +251,10 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       {GemmBackend::Wgmma, wg(1, 0, 0, 1, 0), "+sk+st"}, {GemmBackend::Wgmma, wg(0, 1, 1, 1, 0), "+p+st"},
       {GemmBackend::Wgmma, wg(0, 1, 1, 0, 1), "+p+64r"}};
   // (ck: the defaults with cluster split-K where its plan takes it; l2: with stream-K's partials kept in L2
-  // where stream-K runs; bf16 on compute capability 9.0.)
+  // where stream-K runs; fx: with stream-K's fixup fused into the GEMM kernel; bf16 on compute capability 9.0.)
   const Alt wgmma_pending[] = {{GemmBackend::Default, {.cluster_k = 1}, "ck", true},
-                               {GemmBackend::Default, {.sk_l2 = 1}, "l2", true}};
+                               {GemmBackend::Default, {.sk_l2 = 1}, "l2", true},
+                               {GemmBackend::Default, {.sk_fused = 1}, "fx", true}};
   std::vector<Alt> cols;
   for (const Alt& a : f32_alts)
     if ((!lean || a.pending) && (pending || !a.pending)) cols.push_back(a);
@@ -292,11 +295,13 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       bool tk_fell_back = false;   // likewise the default copied no operand: -tk times the default
       bool ck_fell_back = false;   // likewise the ck column's (where the plan keeps stream-K or none applies)
       bool l2_fell_back = false;   // likewise the l2 column's (no stream-K for this row)
+      bool fx_fell_back = false;   // likewise the fx column's
       for (const Alt& a : alts) {
         const int64_t tk_before = wick::cuda::gemm_simt_transposed_operands();
         const int64_t r64_before = wick::cuda::gemm_simt_rows64_products(),
                       ck_before = wick::cuda::wgmma_cluster_k_products(),
-                      l2_before = wick::cuda::wgmma_stream_k_l2_products();
+                      l2_before = wick::cuda::wgmma_stream_k_l2_products(),
+                      fx_before = wick::cuda::wgmma_stream_k_fused_products();
         run(a, 2);
         // (The -r64 and -tk notes print only where those columns are timed, i.e. where the paths apply.)
         const bool f32_default = a.be == GemmBackend::Default && dt == wick::kFloat32;
@@ -304,6 +309,7 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
         if (f32_default && wick::cuda::gemm_simt_transposed_operands() == tk_before) tk_fell_back = true;
         if (a.sw.cluster_k == 1 && wick::cuda::wgmma_cluster_k_products() == ck_before) ck_fell_back = true;
         if (a.sw.sk_l2 == 1 && wick::cuda::wgmma_stream_k_l2_products() == l2_before) l2_fell_back = true;
+        if (a.sw.sk_fused == 1 && wick::cuda::wgmma_stream_k_fused_products() == fx_before) fx_fell_back = true;
       }
       for (const Alt& a : alts) one = std::max(one, run(a, 1));
       const int calls = std::max(1, static_cast<int>(0.05 / std::max(one, 1e-6)));
@@ -339,6 +345,7 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
         std::printf("  (-tk: the defaults copied no operand for this row)\n");
       if (ck_fell_back) std::printf("  (ck: no cluster split-K for this row; its column times the default)\n");
       if (l2_fell_back) std::printf("  (l2: no stream-K for this row; its column times the default)\n");
+      if (fx_fell_back) std::printf("  (fx: no fused stream-K for this row; its column times the default)\n");
       std::fflush(stdout);
     }
   std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas; wick = the defaults (float32:\n"
@@ -347,7 +354,8 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
               " bf16 on sm_90: stream-K under one wave, else persistent tiles, 192-wide where chosen, the TMA\n"
               " store, 64-row tiles where M <= 64);\n"
               " ck = bf16 with cluster split-K where its plan takes it (opt-in WICK_CUDA_GEMM_CLUSTER_K);\n"
-              " l2 = bf16 with stream-K's partials kept in L2 where stream-K runs (opt-in WICK_CUDA_GEMM_SK_L2);\n",
+              " l2 = bf16 with stream-K's partials kept in L2 where stream-K runs (opt-in WICK_CUDA_GEMM_SK_L2);\n"
+              " fx = bf16 with stream-K's fixup fused into the GEMM kernel (opt-in WICK_CUDA_GEMM_SK_FUSED);\n",
               rounds);
   if (!lean)
     std::printf(" regs = float32 on the register-staged SIMT kernel (WICK_CUDA_SIMT_ASYNC=0); wgmma = the TMA kernel\n"

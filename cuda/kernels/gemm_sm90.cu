@@ -74,6 +74,13 @@
 //  many zero rows as real ones. (Its PTX check against the commit before
 //  compared only up to the first inline asm block, a ptx_same.py bug fixed
 //  since; the kernels passed on an H200.)
+//  Stream-K's fused fixup (set_wgmma_stream_k_fused; opt-in, written without a
+//  GPU, 2026-11-28): the stream-K kernel launched cooperatively; after its CTAs
+//  have stored their partials they meet at a grid barrier (stream_k_grid_sync)
+//  and each sums an even share of the split tiles' elements
+//  (stream_k_fused_fixup) while the partials are in L2, in place of the fixup
+//  kernel's second launch and its reads from DRAM: the same sums in the same
+//  order, the same bits.
 //  Cluster split-K (set_wgmma_cluster_k; opt-in, written without a GPU,
 //  2026-11-28): where stream-K would run, each tile's k steps split evenly
 //  over the CTAs of one thread-block cluster (launched with
@@ -517,6 +524,10 @@ struct TmaParams {
   int64_t tiles_n;  // tiles along N (stream-K's tile t is at row t / tiles_n, column t % tiles_n)
   float* sk_ws;
   int sk_l2;  // 1: the partials stored with an L2 evict_last policy (set_wgmma_stream_k_l2; the fixup's kL2)
+  // 1: the GEMM kernel finishes the split tiles itself after a grid barrier (set_wgmma_stream_k_fused; launched
+  // cooperatively, no stream_k_fixup_kernel); sk_bar: the barrier's arrival count, zeroed before the launch.
+  int sk_fused;
+  unsigned* sk_bar;
   // Persistent tiles (sk.ctas == 0 only; gemm_sm90_plan.h): pt.batch > 0 when on, CTA blockIdx.x then
   // takes tiles blockIdx.x + i gridDim.x of pt.total().
   PersistentTiles pt;
@@ -662,6 +673,103 @@ __device__ __forceinline__ void cluster_k_epilogue(const TmaParams& p, const flo
     }
   }
   cluster_sync_relaxed();
+}
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+// ---- stream-K's fixup: the store, and the fused version (TmaParams::sk_fused) ----------------------
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// Accumulator i of consumer thread u of stream-K tile t, summed over its partials (`sum`), into C:
+// alpha sum + beta (bias[n] or C), rounded once to TOut (the fixups' one store per element).
+template <typename TOut, int BN>
+__device__ __forceinline__ void stream_k_store(const TmaParams& p, int64_t t, int i, int u, float sum) {
+  const int64_t tm = t / p.tiles_n, tn = t - tm * p.tiles_n;
+  const WgmmaAccElem e = wgmma_acc_elem(i, u);
+  const int64_t m = tm * kBM + e.row, n = tn * BN + e.col;
+  if (m >= p.M || n >= p.N) return;
+  TOut* c = static_cast<TOut*>(p.C) + m * p.ldc + n;
+  float r = p.alpha * sum;
+  if (p.bias != nullptr)
+    r = fmaf(p.beta, to_f32(static_cast<const TOut*>(p.bias)[n]), r);
+  else if (p.beta != 0.f)
+    r = fmaf(p.beta, to_f32(*c), r);
+  *c = from_f32<TOut>(r);
+}
+
+__device__ __forceinline__ unsigned ld_acquire_gpu(const unsigned* p) {
+  unsigned v;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+// A barrier of the whole grid among the 256 consumer threads of each of its `ctas` CTAs (all resident at
+// once: the host launches the kernel cooperatively), on a counter zeroed before the launch: the pattern of
+// cooperative groups' grid sync. Each CTA's global stores before it are visible to every CTA after it.
+// Not yet run on a GPU: a wait past kMbarTrapNs traps (an error the host reports) instead of hanging.
+__device__ __forceinline__ void stream_k_grid_sync(unsigned* arrived, unsigned ctas, int u) {
+  named_barrier(4, 256);  // every consumer thread of this CTA has issued its partial's stores
+  if (u == 0) {
+    __threadfence();  // ... and they are ordered before the arrival (cumulative through the CTA barrier)
+    atomicAdd(arrived, 1u);
+    if (ld_acquire_gpu(arrived) < ctas) {
+      const uint32_t t0 = sm90::global_ns_lo();
+      while (ld_acquire_gpu(arrived) < ctas) {
+        __nanosleep(64);
+        if (sm90::global_ns_lo() - t0 > sm90::kMbarTrapNs) __trap();
+      }
+    }
+    __threadfence();
+  }
+  named_barrier(4, 256);
+}
+
+// The fused fixup (set_wgmma_stream_k_fused): after stream_k_grid_sync, every CTA of the stream-K grid
+// finishes an equal share of the split tiles' elements instead of stream_k_fixup_kernel, a second launch
+// (on an H200, 12 of the 40 us of GPT-2's 768 x 768 x 8192 weight gradient under Nsight Compute) that
+// read the partials back from DRAM. A split tile's accumulators form BN / 2 lines (line i: accumulator i
+// of the 256 consumer threads, 1 KiB of each partial); CTA c takes lines [fixup_begin(c), fixup_begin(c +
+// 1)) of all the tiles (gemm_sm90_plan.h), in runs of at most kFusedLines lines of one tile, and its
+// consumer thread u sums accumulator i of u over the tile's partials, kFusedGroup partials' loads in
+// flight at a time (up to 64 per thread: the latency of L2, where the partials just written still are,
+// times its bandwidth needs about 32 per thread). The sums start at 0 and add the partials in CTA order,
+// as stream_k_fixup_kernel's do: the same bits.
+constexpr int kFusedLines = 16, kFusedGroup = 4;
+template <typename TOut, int BN>
+__device__ __forceinline__ void stream_k_fused_fixup(const TmaParams& p, int u) {
+  const StreamKPlan& sk = p.sk;
+  constexpr int kLines = BN / 2;
+  const int64_t end = sk.fixup_begin(blockIdx.x + 1, kLines);
+  for (int64_t line = sk.fixup_begin(blockIdx.x, kLines); line < end;) {
+    const int64_t t = line / kLines;
+    const int i0 = static_cast<int>(line - t * kLines);
+    int64_t left = end - line;
+    if (left > kLines - i0) left = kLines - i0;
+    const int n = left < kFusedLines ? static_cast<int>(left) : kFusedLines;
+    line += n;
+    const int64_t lo = sk.cta_of(t * sk.k_iters), hi = sk.cta_of((t + 1) * sk.k_iters - 1);
+    if (lo == hi) continue;  // one CTA covered the tile and stored it
+    float s[kFusedLines];
+#pragma unroll
+    for (int j = 0; j < kFusedLines; ++j) s[j] = 0.f;
+    for (int64_t c0 = lo; c0 <= hi; c0 += kFusedGroup) {
+      float v[kFusedGroup][kFusedLines];
+#pragma unroll
+      for (int q = 0; q < kFusedGroup; ++q) {
+        const int64_t c = c0 + q <= hi ? c0 + q : hi;  // (past hi: loaded again, not added)
+        const float* w = p.sk_ws + (2 * c + sk.slot(c, t)) * kPartialFloats<BN> + i0 * 256 + u;
+#pragma unroll
+        for (int j = 0; j < kFusedLines; ++j)
+          if (j < n) v[q][j] = __ldcg(w + j * 256);  // written by other SMs before the grid barrier: from L2
+      }
+#pragma unroll
+      for (int q = 0; q < kFusedGroup; ++q)
+        if (c0 + q <= hi)
+#pragma unroll
+          for (int j = 0; j < kFusedLines; ++j)
+            if (j < n) s[j] += v[q][j];
+    }
+#pragma unroll
+    for (int j = 0; j < kFusedLines; ++j)
+      if (j < n) stream_k_store<TOut, BN>(p, t, i0 + j, u, s[j]);
+  }
 }
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
@@ -882,6 +990,14 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
         });
       }
     }
+    // The fused fixup: once every CTA has stored its partials, this one finishes its share of the split
+    // tiles (stream-K's 256-wide tiles only: the host plans no other).
+    if constexpr (!kClusterK && TmaWorkIter<BN, BM>::kStreamK && BN == 256) {
+      if (p.sk_fused) {
+        stream_k_grid_sync(p.sk_bar, static_cast<unsigned>(p.sk.ctas), cw * 128 + t);
+        stream_k_fused_fixup<TOut, BN>(p, cw * 128 + t);
+      }
+    }
     if constexpr (kStoreC)
       if (t == 0) bulk_wait_all();  // the buffers live until the CTA exits; the stores are complete before it does
   }
@@ -916,9 +1032,7 @@ __global__ void __launch_bounds__(256) stream_k_fixup_kernel(TmaParams p) {
   const int64_t t = blockIdx.x;
   const int64_t lo = sk.cta_of(t * sk.k_iters), hi = sk.cta_of((t + 1) * sk.k_iters - 1);
   if (lo == hi) return;  // one CTA covered the tile and stored it
-  const int u = threadIdx.x, cw = u >> 7, warp = (u >> 5) & 3, lane = u & 31;
-  const int64_t tm = t / p.tiles_n, tn = t - tm * p.tiles_n;
-  const int64_t row0 = tm * kBM + cw * 64 + warp * 16 + (lane >> 2), col0 = tn * BN + 2 * (lane & 3);
+  const int u = threadIdx.x, lane = u & 31;
   const int i0 = static_cast<int>(blockIdx.y) * kFixupPer;  // accumulators i0 .. i0 + kFixupPer - 1
   const float* ws = p.sk_ws + i0 * 256 + u;
   float s[kFixupPer];
@@ -944,21 +1058,8 @@ __global__ void __launch_bounds__(256) stream_k_fixup_kernel(TmaParams p) {
       }
     }
   }
-  TOut* C = static_cast<TOut*>(p.C);
 #pragma unroll
-  for (int q = 0; q < kFixupPer; ++q) {
-    const int i = i0 + q;  // accumulator 4 j + 2 h + e
-    const int64_t m = row0 + 8 * ((i >> 1) & 1), n = col0 + 8 * (i >> 2) + (i & 1);
-    if (m < p.M && n < p.N) {
-      TOut* c = C + m * p.ldc + n;
-      float r = p.alpha * s[q];
-      if (p.bias != nullptr)
-        r = fmaf(p.beta, to_f32(static_cast<const TOut*>(p.bias)[n]), r);
-      else if (p.beta != 0.f)
-        r = fmaf(p.beta, to_f32(*c), r);
-      *c = from_f32<TOut>(r);
-    }
-  }
+  for (int q = 0; q < kFixupPer; ++q) stream_k_store<TOut, BN>(p, t, i0 + q, u, s[q]);
 #else
   __trap();  // launched only after gemm_tma_kernel, on compute capability 9.0
 #endif
@@ -1096,18 +1197,44 @@ bool make_c_map(CUtensorMap* map, const GemmArgs& g, bool bf16) {
              CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
+// Products that ran stream-K's fused fixup (TmaParams::sk_fused): launched cooperatively, as its grid
+// barrier needs every CTA resident at once. Where the device refuses (fewer SMs free to this process than
+// the plan counted: MPS, a green context), the product runs unfused, the fixup kernel after it.
+std::atomic<int64_t> stream_k_fused_products{0};
+
 template <typename TIn, typename TOut, bool kMnA, bool kMnB, int BN, bool kStoreC, int kWG>
-void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const CUtensorMap& mc, const TmaParams& p,
+void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const CUtensorMap& mc, const TmaParams& p_in,
                 int64_t sms) {
   using Tile = TmaTile<BN, kStoreC, kWG>;
   auto kernel = gemm_tma_kernel<TIn, TOut, kMnA, kMnB, BN, kStoreC, kWG>;
   constexpr int kSmem = Tile::kSmemBytes;
   WICK_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  TmaParams p = p_in;
   const dim3 grid = p.sk.ctas      ? dim3(static_cast<unsigned>(p.sk.ctas))
                     : p.pt.batch > 0 ? dim3(static_cast<unsigned>(persistent_ctas(p.pt, sms)))
                                      : dim3(static_cast<unsigned>((p.N + BN - 1) / BN),
                                      static_cast<unsigned>((p.M + Tile::kBMw - 1) / Tile::kBMw),
                                      static_cast<unsigned>(std::min<int64_t>(p.batch, 65535)));
+  if (p.sk.ctas && p.sk_fused) {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(Tile::kThreads);
+    cfg.dynamicSmemBytes = kSmem;
+    cfg.stream = current_stream();
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeCooperative;
+    attr.val.cooperative = 1;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    const cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, ma, mb, mc, p);
+    if (e == cudaSuccess) {
+      stream_k_fused_products.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (e != cudaErrorCooperativeLaunchTooLarge) WICK_CUDA_CHECK(e);
+    (void)cudaGetLastError();  // (cleared: the unfused launch below)
+    p.sk_fused = 0;
+  }
   kernel<<<grid, Tile::kThreads, kSmem, current_stream()>>>(ma, mb, mc, p);
   WICK_CUDA_CHECK_LAUNCH();
   if (p.sk.ctas) {
@@ -1214,6 +1341,12 @@ OptInSwitch& stream_k_l2_switch() {
   return s;
 }
 std::atomic<int64_t> stream_k_l2_products{0};
+// Stream-K's fused fixup (TmaParams::sk_fused, stream_k_fused_fixup): off until a GPU has run
+// CudaGemm.StreamKFusedFixup and timed it (WICK_CUDA_GEMM_SK_FUSED=1).
+OptInSwitch& stream_k_fused_switch() {
+  static OptInSwitch s("WICK_CUDA_GEMM_SK_FUSED");
+  return s;
+}
 
 // Runs g on gemm_tma_kernel from the K-major operands a, b; false (nothing
 // launched) when a size passes the copy engine's 32-bit coordinates or the
@@ -1251,11 +1384,18 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   if (sk.ctas == 0 && persistent_switch().on()) p.pt = PersistentTiles::make(tiles_m, p.tiles_n, g.batch);
   Tensor ws;  // stream-K partials; freed after the launches, reused only by later work on this stream
   if (p.sk.ctas) {
-    ws = empty({sk.ctas * 2 * kPartialFloats<256>},
-               TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
+    // The fused fixup (which takes the place of the L2 hints: it reads the partials as soon as they are
+    // written) needs a barrier counter, after the partials, zeroed here.
+    p.sk_fused = stream_k_fused_switch().on();
+    const int64_t partials = sk.ctas * 2 * kPartialFloats<256>;
+    ws = empty({partials + (p.sk_fused ? 32 : 0)}, TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
     p.sk_ws = static_cast<float*>(ws.data_ptr_raw());
+    if (p.sk_fused) {
+      p.sk_bar = reinterpret_cast<unsigned*>(p.sk_ws + partials);
+      WICK_CUDA_CHECK(cudaMemsetAsync(p.sk_bar, 0, sizeof(unsigned), current_stream()));
+    }
     // (The fixup discards whole 128-byte lines: the workspace must start on one. The allocator's blocks do.)
-    p.sk_l2 = stream_k_l2_switch().on() && reinterpret_cast<uintptr_t>(p.sk_ws) % 128 == 0;
+    p.sk_l2 = !p.sk_fused && stream_k_l2_switch().on() && reinterpret_cast<uintptr_t>(p.sk_ws) % 128 == 0;
     if (p.sk_l2) stream_k_l2_products.fetch_add(1, std::memory_order_relaxed);
   }
   const size_t out_bytes = g.c_dtype == kFloat32 ? 4 : 2;
@@ -1343,6 +1483,9 @@ int64_t wgmma_cluster_k_products() { return cluster_k_products.load(std::memory_
 void set_wgmma_stream_k_l2(bool on) { stream_k_l2_switch().set(on); }
 bool wgmma_stream_k_l2() { return stream_k_l2_switch().on(); }
 int64_t wgmma_stream_k_l2_products() { return stream_k_l2_products.load(std::memory_order_relaxed); }
+void set_wgmma_stream_k_fused(bool on) { stream_k_fused_switch().set(on); }
+bool wgmma_stream_k_fused() { return stream_k_fused_switch().on(); }
+int64_t wgmma_stream_k_fused_products() { return stream_k_fused_products.load(std::memory_order_relaxed); }
 int wgmma_cluster_k_splits(int64_t M, int64_t N, int64_t K) {
   if (M <= 0 || N <= 0 || K <= 0 || (M <= 64 && rows64_switch().on()) || !stream_k_switch().on() || !use_tma())
     return 0;

@@ -109,6 +109,21 @@ void set_wgmma_stream_k_l2(bool on);
 bool wgmma_stream_k_l2();
 int64_t wgmma_stream_k_l2_products();
 
+// Stream-K's fixup fused into the GEMM kernel: launched cooperatively (every
+// CTA resident), the kernel's CTAs store their partials, meet at a grid
+// barrier, and each then sums an equal share of the split tiles' elements
+// (while the partials are still in L2), instead of a second kernel that
+// reads them back (on an H200, 2026-11-28: the fixup took 12 of the 40 us of
+// GPT-2's 768 x 768 x 8192 weight gradient). The same sums in the same
+// order: the same bits as the fixup kernel. Takes the place of the L2 hints
+// (set_wgmma_stream_k_l2) where both are on. Written without a GPU: off
+// until one has run CudaGemm.StreamKFusedFixup and timed it
+// (WICK_CUDA_GEMM_SK_FUSED=1). The counter: products that ran it (a device
+// that refuses the cooperative launch runs the fixup kernel instead).
+void set_wgmma_stream_k_fused(bool on);
+bool wgmma_stream_k_fused();
+int64_t wgmma_stream_k_fused_products();
+
 // 64-row tiles for the TMA kernel where M <= 64 (one consumer warpgroup per
 // CTA, 64 x 256 tiles): a 128-row tile there multiplies as many zero rows as
 // real ones (ResNet's 64-channel convolutions and their weight gradients: a

@@ -36,7 +36,10 @@
 // covered: it sums the partials of the CTAs cta_of(first iteration) ..
 // cta_of(last iteration) of the tile, in that order (deterministic: the same
 // sums in the same order on every run), and applies alpha, beta and the
-// output's rounding.
+// output's rounding. Or (opt-in, set_wgmma_stream_k_fused) the GEMM kernel
+// does that itself: its CTAs, all resident at once (a cooperative launch),
+// meet at a grid barrier once their partials are stored, and CTA c then
+// sums its even share of the split tiles' accumulators (fixup_begin).
 #pragma once
 
 #include <cstdint>
@@ -63,7 +66,25 @@ struct StreamKPlan {
   // The workspace slot CTA c's partial of tile t is in: 0 when tile t is the
   // first tile c touches, else 1 (then it is the last).
   WICK_STREAM_K_FN int slot(int64_t c, int64_t t) const { return begin(c) >= t * k_iters ? 0 : 1; }
+  // The fused fixup's share of CTA c (set_wgmma_stream_k_fused): the tiles'
+  // accumulators numbered tile-major as tiles x `lines` lines (line i of tile
+  // t: accumulator i of every consumer thread, one 1 KiB row of a partial),
+  // CTA c sums lines [fixup_begin(c, lines), fixup_begin(c + 1, lines)).
+  WICK_STREAM_K_FN int64_t fixup_begin(int64_t c, int64_t lines) const { return c * (tiles * lines) / ctas; }
 };
+
+// The element of a 128-row wgmma tile (rows x columns of C) that accumulator
+// i of consumer thread u (0..255: warpgroup u / 128, warp (u / 32) % 4, lane
+// u % 32) holds: i = 4 j + 2 h + e is row 64 (u / 128) + 16 warp + lane / 4
+// + 8 h, column 8 j + 2 (lane % 4) + e (wgmma's m64nNk16 accumulator layout;
+// the GEMM kernel's epilogue, its stream-K fixups).
+struct WgmmaAccElem {
+  int row, col;
+};
+WICK_STREAM_K_FN WgmmaAccElem wgmma_acc_elem(int i, int u) {
+  const int lane = u & 31;
+  return {64 * (u >> 7) + 16 * ((u >> 5) & 3) + (lane >> 2) + 8 * ((i >> 1) & 1), 8 * (i >> 2) + 2 * (lane & 3) + (i & 1)};
+}
 
 // One segment of a CTA's range: k steps [k0, k1) of tile `tile`.
 struct StreamKSegment {

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -455,55 +456,134 @@ TEST(CudaGemm, StreamK) {
   expect_same_bits_every_run(11);
 }
 
+// One product of the stream-K tests' shapes: C = alpha op(A) op(B) + beta (C
+// or a bias) in bf16 inputs drawn from `seed`.
+struct SkVariantCase {
+  int64_t M, N, K;
+  bool ta, tb;
+  double alpha, beta;
+  bool bias = false;  // beta * bias[n] in C's place (C starts as NaN)
+};
+
+// Runs `c` on the wgmma kernel with a stream-K variant off and on
+// (`set`): every output bit the same, and `products` counting the run with
+// it on only.
+void expect_variant_same_bits(const SkVariantCase& c, DType out_dt, uint64_t seed, void (*set)(bool),
+                              int64_t (*products)()) {
+  SCOPED_TRACE(testing::Message() << out_dt << " ta " << c.ta << " tb " << c.tb << " " << c.M << "x" << c.N << "x"
+                                  << c.K << (c.bias ? " bias" : ""));
+  const Tensor a = test::randn_t(c.ta ? std::vector<int64_t>{c.K, c.M} : std::vector<int64_t>{c.M, c.K}, kFloat32,
+                                 seed, false).to(kCuda).to(kBFloat16);
+  const Tensor b = test::randn_t(c.tb ? std::vector<int64_t>{c.N, c.K} : std::vector<int64_t>{c.K, c.N}, kFloat32,
+                                 seed + 1, false).to(kCuda).to(kBFloat16);
+  const Tensor c0 = c.bias ? full({c.M, c.N}, std::numeric_limits<double>::quiet_NaN(), TensorOptions(out_dt).device(kCuda))
+                           : test::randn_t({c.M, c.N}, kFloat32, seed + 2, false).to(kCuda).to(out_dt);
+  const Tensor bias = test::randn_t({c.N}, kFloat32, seed + 3, false).to(kCuda).to(out_dt);
+  Tensor out[2];
+  for (int on = 0; on < 2; ++on) {
+    set(on == 1);
+    out[on] = c0.clone();
+    GemmArgs g;
+    g.M = c.M, g.N = c.N, g.K = c.K, g.batch = 1, g.trans_a = c.ta, g.trans_b = c.tb;
+    g.lda = c.ta ? c.M : c.K, g.ldb = c.tb ? c.K : c.N, g.ldc = c.N, g.alpha = c.alpha, g.beta = c.beta;
+    g.ab_dtype = kBFloat16, g.c_dtype = out_dt;
+    g.A = a.data_ptr_raw(), g.B = b.data_ptr_raw(), g.C = out[on].data_ptr_raw();
+    if (c.bias) g.bias = bias.data_ptr_raw();
+    const int64_t before = products();
+    cuda::gemm(g, GemmBackend::Wgmma);
+    EXPECT_EQ(products(), before + on) << (on ? "the variant did not run" : "the variant ran while off");
+  }
+  const Tensor x = out[0].to(kFloat32).to(kCPU), y = out[1].to(kFloat32).to(kCPU);
+  EXPECT_EQ(std::memcmp(x.data_ptr_raw(), y.data_ptr_raw(), x.numel() * sizeof(float)), 0)
+      << "not bit for bit the product without the variant";
+}
+
+// StreamK's shapes (tiles split many ways, partial tiles along M, N and K,
+// beta) as SkVariantCases, with every transpose.
+std::vector<SkVariantCase> stream_k_variant_cases() {
+  std::vector<SkVariantCase> out;
+  for (int t = 0; t < 4; ++t) {
+    const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+    out.push_back({130, 260, 2000, ta, tb, 1.0, 0.0});
+    out.push_back({129, 257, 2100, ta, tb, 1.0, 0.0});
+    out.push_back({64, 8, 8200, ta, tb, 1.0, 0.0});
+    out.push_back({200, 300, 1500, ta, tb, 1.0, 0.5});
+  }
+  return out;
+}
+
 // Stream-K's partials kept in L2 and discarded after the fixup
 // (set_wgmma_stream_k_l2): the same sums in the same order, so every output
-// bit for bit the product without the hints, on StreamK's shapes (tiles
-// split many ways, partial tiles along M, N and K, beta), every transpose
-// and both output dtypes; the counter shows the hints ran; then against the
-// float64 host product, and the same bits every run.
+// bit for bit the product without the hints, on StreamK's shapes, every
+// transpose and both output dtypes; the counter shows the hints ran; then
+// against the float64 host product, and the same bits every run.
 TEST(CudaGemm, StreamKL2Hints) {
   WICK_SKIP_WITHOUT_WGMMA_TMA("stream-K");
   const test::SwitchScope restore(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
   const test::SwitchScope restore_ck(cuda::wgmma_cluster_k, cuda::set_wgmma_cluster_k);
   const test::SwitchScope restore_l2(cuda::wgmma_stream_k_l2, cuda::set_wgmma_stream_k_l2);
+  const test::SwitchScope restore_fused(cuda::wgmma_stream_k_fused, cuda::set_wgmma_stream_k_fused);
   const test::SwitchScope restore64(cuda::wgmma_rows64, cuda::set_wgmma_rows64);
   cuda::set_wgmma_stream_k(true);
-  cuda::set_wgmma_cluster_k(false);  // (it would take these products)
-  cuda::set_wgmma_rows64(false);     // (it would take M = 64, without stream-K)
-  struct SkCase {
-    int64_t M, N, K;
-    double beta;
-  };
-  const SkCase cases[] = {{130, 260, 2000, 0.0}, {129, 257, 2100, 0.0}, {64, 8, 8200, 0.0}, {200, 300, 1500, 0.5}};
+  cuda::set_wgmma_cluster_k(false);     // (it would take these products)
+  cuda::set_wgmma_stream_k_fused(false);  // (it takes the hints' place)
+  cuda::set_wgmma_rows64(false);        // (it would take M = 64, without stream-K)
+  uint64_t seed = 900;
   for (DType out_dt : {kFloat32, kBFloat16})
-    for (int t = 0; t < 4; ++t)
-      for (const SkCase& c : cases) {
-        const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
-        SCOPED_TRACE(testing::Message() << out_dt << " ta " << ta << " tb " << tb << " " << c.M << "x" << c.N << "x" << c.K);
-        const uint64_t seed = 900 + 10 * t;
-        const Tensor a = test::randn_t(ta ? std::vector<int64_t>{c.K, c.M} : std::vector<int64_t>{c.M, c.K}, kFloat32,
-                                       seed, false).to(kCuda).to(kBFloat16);
-        const Tensor b = test::randn_t(tb ? std::vector<int64_t>{c.N, c.K} : std::vector<int64_t>{c.K, c.N}, kFloat32,
-                                       seed + 1, false).to(kCuda).to(kBFloat16);
-        const Tensor c0 = test::randn_t({c.M, c.N}, kFloat32, seed + 2, false).to(kCuda).to(out_dt);
-        Tensor out[2];
-        for (int on = 0; on < 2; ++on) {
-          cuda::set_wgmma_stream_k_l2(on == 1);
-          out[on] = c0.clone();
-          const int64_t before = cuda::wgmma_stream_k_l2_products();
-          cuda::batched_gemm(out[on], ta ? a.t() : a, tb ? b.t() : b, 1, c.beta, GemmBackend::Wgmma);
-          EXPECT_EQ(cuda::wgmma_stream_k_l2_products(), before + on) << (on ? "the hints did not run" : "hints while off");
-        }
-        const Tensor x = out[0].to(kFloat32).to(kCPU), y = out[1].to(kFloat32).to(kCPU);
-        EXPECT_EQ(std::memcmp(x.data_ptr_raw(), y.data_ptr_raw(), x.numel() * sizeof(float)), 0)
-            << "not bit for bit the product without the hints";
-      }
+    for (const SkVariantCase& c : stream_k_variant_cases())
+      expect_variant_same_bits(c, out_dt, seed += 10, cuda::set_wgmma_stream_k_l2, cuda::wgmma_stream_k_l2_products);
   cuda::set_wgmma_stream_k_l2(true);
   check_case({200, 300, 1500, 1, false, true, 0, false, 1.5, 0.5}, kBFloat16, kFloat32);
   check_case({129, 257, 2100, 1, true, false, 3, false, 1.0, 0.0}, kBFloat16, kBFloat16);
   const int64_t runs_before = cuda::wgmma_stream_k_l2_products();
   expect_same_bits_every_run(31);
   EXPECT_EQ(cuda::wgmma_stream_k_l2_products(), runs_before + 3) << "not every run took the hints";
+}
+
+// Stream-K's fixup fused into the GEMM kernel (set_wgmma_stream_k_fused: a
+// grid barrier, then each CTA sums a share of the split tiles): the same sums
+// in the same order as the fixup kernel, so every output bit for bit the
+// product without it, on StreamK's shapes with every transpose, both output
+// dtypes, alpha and a bias in C's place, and GPT-2 small's weight gradients
+// at 8192 tokens (dW = dY^T X: 768 x 768, ~8 partials per tile, and 2304 x
+// 768), where the plan takes stream-K on this device; the counter shows the
+// fused kernel ran. Then against the float64 host product, and the same bits
+// every run.
+TEST(CudaGemm, StreamKFusedFixup) {
+  WICK_SKIP_WITHOUT_WGMMA_TMA("stream-K");
+  const test::SwitchScope restore(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
+  const test::SwitchScope restore_ck(cuda::wgmma_cluster_k, cuda::set_wgmma_cluster_k);
+  const test::SwitchScope restore_l2(cuda::wgmma_stream_k_l2, cuda::set_wgmma_stream_k_l2);
+  const test::SwitchScope restore_fused(cuda::wgmma_stream_k_fused, cuda::set_wgmma_stream_k_fused);
+  const test::SwitchScope restore64(cuda::wgmma_rows64, cuda::set_wgmma_rows64);
+  cuda::set_wgmma_stream_k(true);
+  cuda::set_wgmma_cluster_k(false);  // (it would take these products)
+  cuda::set_wgmma_stream_k_l2(false);
+  cuda::set_wgmma_rows64(false);  // (it would take M = 64, without stream-K)
+  const int64_t sms = cuda::device_properties(cuda::current_device()).multiProcessorCount;
+  std::vector<SkVariantCase> cases = stream_k_variant_cases();
+  cases.push_back({129, 257, 2100, true, false, 0.5, 1.0, true});
+  cases.push_back({200, 300, 1500, false, true, -1.0, 0.5, true});
+  for (const SkVariantCase& c : {SkVariantCase{768, 768, 8192, true, false, 1.0, 0.0},
+                                 SkVariantCase{2304, 768, 8192, true, false, 1.0, 0.0}}) {
+    if (cuda::plan_stream_k_for(c.M, c.N, c.K, sms, cuda::wgmma_narrow_tiles()).ctas > 0)
+      cases.push_back(c);
+    else
+      std::printf("(%ldx%ldx%ld: no stream-K on %ld SMs)\n", static_cast<long>(c.M), static_cast<long>(c.N),
+                  static_cast<long>(c.K), static_cast<long>(sms));
+  }
+  uint64_t seed = 1300;
+  for (DType out_dt : {kFloat32, kBFloat16})
+    for (const SkVariantCase& c : cases)
+      expect_variant_same_bits(c, out_dt, seed += 10, cuda::set_wgmma_stream_k_fused,
+                               cuda::wgmma_stream_k_fused_products);
+  cuda::set_wgmma_stream_k_fused(true);
+  check_case({200, 300, 1500, 1, false, true, 0, false, 1.5, 0.5}, kBFloat16, kFloat32);
+  check_case({129, 257, 2100, 1, true, false, 3, false, 1.0, 0.0}, kBFloat16, kBFloat16);
+  check_case({130, 260, 2000, 1, false, false, 0, false, 0.5, 1.0, true}, kBFloat16, kBFloat16);
+  const int64_t runs_before = cuda::wgmma_stream_k_fused_products();
+  expect_same_bits_every_run(41);
+  EXPECT_EQ(cuda::wgmma_stream_k_fused_products(), runs_before + 3) << "not every run took the fused fixup";
 }
 
 // Cluster split-K (set_wgmma_cluster_k; gemm_sm90_plan.h) in the wgmma TMA

@@ -10,6 +10,9 @@
 //    reads must tile [0, k_iters) in order. Run on a product of integers, the
 //    result must equal the plain product exactly.
 //  - The plan: stream-K only below one wave of tiles and when it pays.
+//  - The fused fixup's shares: every line of every tile summed by exactly
+//    one CTA, evenly.
+// The accumulator layout (wgmma_acc_elem): every element of a tile once.
 // The tile width: 192 only where it fills the SMs' waves better.
 #include <gtest/gtest.h>
 
@@ -49,6 +52,64 @@ TEST(StreamK, PartitionCoversEveryIterationOnce) {
     for (int64_t c = 0; c < 132; ++c)
       for (int64_t it = p.begin(c); it < p.begin(c + 1); ++it) ASSERT_EQ(p.cta_of(it), c);
   }
+}
+
+// The fused fixup's shares (StreamKPlan::fixup_begin): CTA c's lines, walked
+// as the kernel walks them (runs of at most 16 lines within one tile), cover
+// every line of every tile exactly once, and no CTA gets more than its even
+// share rounded up.
+TEST(StreamK, FusedFixupSharesCoverEveryLineOnce) {
+  for (int64_t lines : {96, 128})
+    for (int64_t tiles = 1; tiles <= 20; ++tiles)
+      for (int64_t ctas : {int64_t{1}, tiles, tiles + 1, int64_t{7} * tiles, int64_t{132}}) {
+        const StreamKPlan p{tiles, 128, ctas};
+        std::vector<int> seen(static_cast<size_t>(tiles * lines), 0);
+        for (int64_t c = 0; c < ctas; ++c) {
+          const int64_t end = p.fixup_begin(c + 1, lines);
+          ASSERT_LE(end - p.fixup_begin(c, lines), (tiles * lines + ctas - 1) / ctas);
+          for (int64_t line = p.fixup_begin(c, lines); line < end;) {
+            const int64_t t = line / lines, i0 = line - t * lines;
+            const int64_t n = std::min({end - line, lines - i0, int64_t{16}});
+            ASSERT_GT(n, 0);
+            for (int64_t j = 0; j < n; ++j) ++seen[static_cast<size_t>(t * lines + i0 + j)];
+            line += n;
+          }
+        }
+        ASSERT_EQ(p.fixup_begin(0, lines), 0);
+        ASSERT_EQ(p.fixup_begin(ctas, lines), tiles * lines);
+        for (size_t i = 0; i < seen.size(); ++i)
+          ASSERT_EQ(seen[i], 1) << "tiles " << tiles << " ctas " << ctas << " line " << i;
+      }
+}
+
+// wgmma_acc_elem: accumulator i of consumer thread u lands on every element
+// of a 128 x BN tile exactly once, as the epilogue's layout says (hand-worked
+// corners: the accumulator pairs are adjacent columns, h steps 8 rows, j 8
+// columns, lane % 4 two columns, lane / 4 a row, warps 16 rows, warpgroups 64).
+TEST(GemmSm90Plan, AccumulatorElements) {
+  for (int bn : {192, 256}) {
+    std::vector<int> seen(static_cast<size_t>(128 * bn), 0);
+    for (int u = 0; u < 256; ++u)
+      for (int i = 0; i < bn / 2; ++i) {
+        const cuda::WgmmaAccElem e = cuda::wgmma_acc_elem(i, u);
+        ASSERT_TRUE(e.row >= 0 && e.row < 128 && e.col >= 0 && e.col < bn) << i << " " << u;
+        ++seen[static_cast<size_t>(e.row * bn + e.col)];
+      }
+    for (size_t k = 0; k < seen.size(); ++k) ASSERT_EQ(seen[k], 1) << "element " << k;
+  }
+  auto at = [](int i, int u) {
+    const cuda::WgmmaAccElem e = cuda::wgmma_acc_elem(i, u);
+    return std::make_pair(e.row, e.col);
+  };
+  EXPECT_EQ(at(0, 0), std::make_pair(0, 0));
+  EXPECT_EQ(at(1, 0), std::make_pair(0, 1));
+  EXPECT_EQ(at(2, 0), std::make_pair(8, 0));
+  EXPECT_EQ(at(4, 0), std::make_pair(0, 8));
+  EXPECT_EQ(at(0, 1), std::make_pair(0, 2));
+  EXPECT_EQ(at(0, 4), std::make_pair(1, 0));
+  EXPECT_EQ(at(0, 32), std::make_pair(16, 0));
+  EXPECT_EQ(at(0, 128), std::make_pair(64, 0));
+  EXPECT_EQ(at(127, 255), std::make_pair(127, 255));
 }
 
 // Runs the kernels' protocol on the host for A [M, K] and B [K, N] of small
