@@ -286,7 +286,7 @@ optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CU
 optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
 # (The warp-specialized forward takes the TMA forward's launches here: the default's own tests run it.)
 optin="$optin WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_GEMM_CLUSTER_K=1"
-optin="$optin WICK_CUDA_GEMM_SK_L2=1 WICK_CUDA_GEMM_SK_FUSED=1"
+optin="$optin WICK_CUDA_GEMM_SK_L2=1 WICK_CUDA_GEMM_SK_FUSED=1 WICK_CUDA_SIMT_STREAMK=1"
 # Each spec: environment assignments, then the test binary (the last word). Four at a time, as the main
 # run runs six (one after another they took 273 s of a 377 s call on 2026-11-28); the two whole
 # test_cuda_gemm runs, the longest (~90 s each), first. Each writes detail/alt_<binary>_<vars>.{log,rc}.
@@ -393,6 +393,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): 
     ("WICK_CUDA_GEMM_CLUSTER_K", "test_cuda_gemm", ["CudaGemm.ClusterSplitK"]),
     ("WICK_CUDA_GEMM_SK_L2", "test_cuda_gemm", ["CudaGemm.StreamKL2Hints"]),
     ("WICK_CUDA_GEMM_SK_FUSED", "test_cuda_gemm", ["CudaGemm.StreamKFusedFixup"]),
+    ("WICK_CUDA_SIMT_STREAMK", "test_cuda_gemm", ["CudaGemm.SimtStreamK"]),
     ("WICK_CUDA_INDEX_ADD_SORTED", "test_cuda_indexing", ["CudaIndexing.IndexAddSorted"]),
 ]
 rcs = [open(f).read().strip() for f in glob.glob(os.path.join(d, "alt_*_optin.rc"))]
@@ -644,7 +645,8 @@ if want ncu-gemm 90 && [ -x "$bin/bench_cuda_gemm" ] && command -v ncu >/dev/nul
     # float32: the operands' transposing copies (copy_'s tiled transpose), then the product), then
     # cuBLAS's and cuBLASLt's, then the pending columns' (bf16 ck: cluster split-K, one kernel a call;
     # l2: main kernel + fixup, the partials kept in L2; fx: the main kernel with the fixup fused, one a
-    # call); the operands' init kernels do not match.)
+    # call; float32 sk: the copies, the hybrid stream-K kernel and its fixup); the operands' init kernels
+    # do not match.)
     timeout 60 ncu -k regex:'gemm|nvjet|xmma|cutlass|fixup|split_reduce|copy_transpose' --launch-count 18 \
       --section SpeedOfLight --section Occupancy --section LaunchStats \
       --section WarpStateStats --section MemoryWorkloadAnalysis \

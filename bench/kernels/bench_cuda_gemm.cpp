@@ -14,7 +14,7 @@
 //                                          batch, median TFLOP/s over R rounds (the ratio to trust)
 //                   [--only=fp32|bf16]     one dtype's rows
 //                   [--lean]               wick's defaults, cuBLAS and cuBLASLt, and the opt-in paths not
-//                                          yet decided on (ck, l2, fx), not every variant column (the GPU
+//                                          yet decided on (ck, l2, fx, sk), not every variant column (the GPU
 //                                          check's default: a third of the time)
 //                   [--no-pending]         without those opt-in columns (one not yet run on a GPU that
 //                                          traps would end the whole table)
@@ -127,6 +127,7 @@ struct Operands {
 struct Switches {
   int stream_k = -1, narrow = -1, persistent = -1, store = -1, rows64 = -1;  // the bf16 wgmma TMA kernel's
   int simt_async = -1, simt_rows64 = -1, simt_tk = -1;  // the float32 cp.async kernel, its 64-row tiles, copies
+  int simt_sk = -1;                                      // the float32 cp.async kernel's hybrid stream-K
   int cluster_k = -1;                                    // bf16 cluster split-K
   int sk_l2 = -1;                                        // bf16 stream-K's partials kept in L2
   int sk_fused = -1;                                     // bf16 stream-K's fixup fused into the GEMM kernel
@@ -145,6 +146,7 @@ class SwitchesScope {
     set(c::gemm_simt_async, c::set_gemm_simt_async, s.simt_async);
     set(c::gemm_simt_rows64, c::set_gemm_simt_rows64, s.simt_rows64);
     set(c::gemm_simt_transpose_k, c::set_gemm_simt_transpose_k, s.simt_tk);
+    set(c::gemm_simt_stream_k, c::set_gemm_simt_stream_k, s.simt_sk);
     set(c::wgmma_cluster_k, c::set_wgmma_cluster_k, s.cluster_k);
     set(c::wgmma_stream_k_l2, c::set_wgmma_stream_k_l2, s.sk_l2);
     set(c::wgmma_stream_k_fused, c::set_wgmma_stream_k_fused, s.sk_fused);
@@ -238,9 +240,11 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
   // where M <= 64}.
   // (-r64: the cp.async kernel without its 64 x 256 tiles, rows of M <= 64 only.)
   // (-tk: the cp.async kernel on k-contiguous operands as they are, rows where the defaults copy them.)
+  // (sk: the defaults with the hybrid stream-K where its plan takes it: pending.)
   const Alt f32_alts[] = {{GemmBackend::Wick, {.simt_async = 0}, "regs"},
                           {GemmBackend::Wick, {.simt_async = 1, .simt_rows64 = 0}, "-r64"},
-                          {GemmBackend::Wick, {.simt_async = 1, .simt_tk = 0}, "-tk"}};
+                          {GemmBackend::Wick, {.simt_async = 1, .simt_tk = 0}, "-tk"},
+                          {GemmBackend::Default, {.simt_sk = 1}, "sk", true}};
   // The wgmma kernel's {stream-K, 192-wide, persistent, TMA store, 64-row} switches per column.
   auto wg = [](int sk, int narrow, int persistent, int store, int rows64) {
     return Switches{.stream_k = sk, .narrow = narrow, .persistent = persistent, .store = store, .rows64 = rows64};
@@ -296,12 +300,14 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       bool ck_fell_back = false;   // likewise the ck column's (where the plan keeps stream-K or none applies)
       bool l2_fell_back = false;   // likewise the l2 column's (no stream-K for this row)
       bool fx_fell_back = false;   // likewise the fx column's
+      bool sk_fell_back = false;   // likewise the (float32) sk column's
       for (const Alt& a : alts) {
         const int64_t tk_before = wick::cuda::gemm_simt_transposed_operands();
         const int64_t r64_before = wick::cuda::gemm_simt_rows64_products(),
                       ck_before = wick::cuda::wgmma_cluster_k_products(),
                       l2_before = wick::cuda::wgmma_stream_k_l2_products(),
-                      fx_before = wick::cuda::wgmma_stream_k_fused_products();
+                      fx_before = wick::cuda::wgmma_stream_k_fused_products(),
+                      sk_before = wick::cuda::gemm_simt_stream_k_products();
         run(a, 2);
         // (The -r64 and -tk notes print only where those columns are timed, i.e. where the paths apply.)
         const bool f32_default = a.be == GemmBackend::Default && dt == wick::kFloat32;
@@ -310,6 +316,7 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
         if (a.sw.cluster_k == 1 && wick::cuda::wgmma_cluster_k_products() == ck_before) ck_fell_back = true;
         if (a.sw.sk_l2 == 1 && wick::cuda::wgmma_stream_k_l2_products() == l2_before) l2_fell_back = true;
         if (a.sw.sk_fused == 1 && wick::cuda::wgmma_stream_k_fused_products() == fx_before) fx_fell_back = true;
+        if (a.sw.simt_sk == 1 && wick::cuda::gemm_simt_stream_k_products() == sk_before) sk_fell_back = true;
       }
       for (const Alt& a : alts) one = std::max(one, run(a, 1));
       const int calls = std::max(1, static_cast<int>(0.05 / std::max(one, 1e-6)));
@@ -346,6 +353,7 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       if (ck_fell_back) std::printf("  (ck: no cluster split-K for this row; its column times the default)\n");
       if (l2_fell_back) std::printf("  (l2: no stream-K for this row; its column times the default)\n");
       if (fx_fell_back) std::printf("  (fx: no fused stream-K for this row; its column times the default)\n");
+      if (sk_fell_back) std::printf("  (sk: no hybrid stream-K for this row; its column times the default)\n");
       std::fflush(stdout);
     }
   std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas; wick = the defaults (float32:\n"
@@ -355,7 +363,8 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
               " store, 64-row tiles where M <= 64);\n"
               " ck = bf16 with cluster split-K where its plan takes it (opt-in WICK_CUDA_GEMM_CLUSTER_K);\n"
               " l2 = bf16 with stream-K's partials kept in L2 where stream-K runs (opt-in WICK_CUDA_GEMM_SK_L2);\n"
-              " fx = bf16 with stream-K's fixup fused into the GEMM kernel (opt-in WICK_CUDA_GEMM_SK_FUSED);\n",
+              " fx = bf16 with stream-K's fixup fused into the GEMM kernel (opt-in WICK_CUDA_GEMM_SK_FUSED);\n"
+              " sk = float32 with the hybrid stream-K where its plan takes it (opt-in WICK_CUDA_SIMT_STREAMK);\n",
               rounds);
   if (!lean)
     std::printf(" regs = float32 on the register-staged SIMT kernel (WICK_CUDA_SIMT_ASYNC=0); wgmma = the TMA kernel\n"

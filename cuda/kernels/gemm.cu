@@ -76,6 +76,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cuda/kernels/gemm_simt_plan.h"
 #include "cuda/kernels/gemm_sm90.h"
 #include "cuda/runtime.h"
 #include "ops/cpu/linalg.h"
@@ -590,6 +591,17 @@ __global__ void __launch_bounds__(kTcThreads) gemm_tc_kernel(TcParams p) {
 // in a float32 workspace [batch][splits][M][N], and simt_split_reduce_kernel
 // sums the splits in order (deterministic) and applies alpha and beta.
 //
+// Hybrid stream-K (opt-in, simt_stream_k_switch; written without a GPU,
+// 2026-11-28): where the plain grid's last round of tiles runs mostly empty
+// (cuda/kernels/gemm_simt_plan.h, which says why), gemm_simt_stream_k_kernel
+// runs one CTA per tile slot: the whole waves' tiles one per CTA, then every
+// CTA's equal share of the remaining tiles' k steps (StreamKPlan), partial
+// tiles to a workspace of 128 x 128 slots, summed in CTA order by
+// simt_stream_k_fixup_kernel. Both kernels run each tile through
+// simt_async_tile, the k loop and epilogue of gemm_simt_async_kernel (whose
+// PTX k loop is the same as before that function was factored out; the
+// epilogue's branches are laid out differently).
+//
 // Registers (ptxas, CUDA 13, __launch_bounds__(128, 2) caps them at 255),
 // with the kK copies' whole-stage path (2026-11-28): 245-252 on sm_90a, no
 // spill; on sm_80 four of the nine copy-mode pairs spill 12-32 bytes, the
@@ -709,106 +721,208 @@ struct SaLoader {
 // each still 64 x 64; the same k steps, copies (A's tile 64 wide, B's 256)
 // and epilogue. B's 4-byte copies along n (an unaligned n-contiguous B) do
 // not cover 256 columns, so those products keep the 128 x 128 tiles.
+// The stage tiles of the cp.async kernel (A's [kSaStages][kSaBK][kBM + 4], B's likewise): its tile shape.
+template <bool kRows64>
+struct SaTile {
+  static constexpr int kBM = kRows64 ? 64 : kSaBM, kBN = kRows64 ? 256 : kSaBN;
+  using AStage = float[kSaBK][kBM + 4];
+  using BStage = float[kSaBK][kBN + 4];
+};
+
+// Where a tile's epilogue writes: element (m, n) at out[(m - om) * ld + n - on], C = alpha acc + beta C,
+// or (partial) the raw accumulators; vec: 16-byte stores allowed (rows of `out` 16-byte aligned).
+struct SaOut {
+  float* out;
+  int64_t ld, om, on;
+  bool partial, vec;
+};
+
+// One output tile of the cp.async kernel: rows m0.., columns n0.. of batch bi over k in [kbeg, kend), the
+// stages As, Bs (the CTA's shared memory), then the epilogue where dest() (called then) says. The
+// thread's place: tid, and row0 / col0 (its rows in the tile are row0 + g * 16 + r, its columns col0 +
+// h * 32 + c; sa_lane_origin).
+template <bool kRows64>
+__device__ __forceinline__ void sa_lane_origin(int tid, int& row0, int& col0) {
+  const int lane = tid % 32, warp = tid / 32;
+  row0 = (kRows64 ? 0 : (warp / 2) * 64) + (lane / 8) * 4;
+  col0 = (kRows64 ? warp * 64 : (warp % 2) * 64) + (lane % 8) * 4;
+}
+template <SaMode kA, SaMode kB, bool kRows64, typename Dest>
+__device__ __forceinline__ void simt_async_tile(const SaParams& p, typename SaTile<kRows64>::AStage* As,
+                                                typename SaTile<kRows64>::BStage* Bs, int tid, int row0, int col0,
+                                                int64_t m0, int64_t n0, int64_t bi, int64_t kbeg, int64_t kend,
+                                                Dest&& dest) {
+  constexpr int kBM = SaTile<kRows64>::kBM, kBN = SaTile<kRows64>::kBN;
+  const int nk = kend > kbeg ? static_cast<int>((kend - kbeg + kSaBK - 1) / kSaBK) : 0;  // < 2^31 for K < 2^34
+  // A's non-contiguous stride is its m stride when k is contiguous (kK), else its k stride; B's likewise.
+  const SaLoader<kA, kBM> la(p.A + bi * p.stride_a, kA == SaMode::kK ? p.a_ms : p.a_ks, m0, p.M, tid);
+  const SaLoader<kB, kBN> lb(p.B + bi * p.stride_b, kB == SaMode::kK ? p.b_ns : p.b_ks, n0, p.N, tid);
+
+  float acc[16][8];
+#pragma unroll
+  for (int i = 0; i < 16; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
+
+#pragma unroll
+  for (int s = 0; s < kSaStages - 1; ++s) {
+    if (s < nk) {
+      la.copy(&As[s][0][0], kbeg + s * kSaBK, kend, tid);
+      lb.copy(&Bs[s][0][0], kbeg + s * kSaBK, kend, tid);
+    }
+    cp_async_commit();  // empty groups keep the count that wait_group relies on
+  }
+  int64_t k_fill = kbeg + (kSaStages - 1) * kSaBK;  // first k of the stage the loop copies next
+  for (int kt = 0; kt < nk; ++kt, k_fill += kSaBK) {
+    cp_async_wait<kSaStages - 2>();  // this thread's copies of stage kt have landed
+    __syncthreads();                 // everyone's have; and stage kt - 1 is no longer read
+    const int next = kt + kSaStages - 1;
+    if (next < nk) {
+      const int buf = next % kSaStages;
+      la.copy(&As[buf][0][0], k_fill, kend, tid);
+      lb.copy(&Bs[buf][0][0], k_fill, kend, tid);
+    }
+    cp_async_commit();
+    const int cur = kt % kSaStages;
+#pragma unroll
+    for (int kk = 0; kk < kSaBK; ++kk) {
+      float a[16], b[8];
+#pragma unroll
+      for (int g = 0; g < 4; ++g) {
+        const float4 v = *reinterpret_cast<const float4*>(&As[cur][kk][row0 + g * 16]);
+        a[g * 4 + 0] = v.x, a[g * 4 + 1] = v.y, a[g * 4 + 2] = v.z, a[g * 4 + 3] = v.w;
+      }
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const float4 v = *reinterpret_cast<const float4*>(&Bs[cur][kk][col0 + h * 32]);
+        b[h * 4 + 0] = v.x, b[h * 4 + 1] = v.y, b[h * 4 + 2] = v.z, b[h * 4 + 3] = v.w;
+      }
+#pragma unroll
+      for (int i = 0; i < 16; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+  }
+  cp_async_wait<0>();  // no copy still targets the buffers when the next tile starts
+  __syncthreads();
+
+  // Epilogue: C = alpha acc + beta C, or the raw partial.
+  const SaOut d = dest();
+  float* const out = d.out;
+  const int64_t ld = d.ld, om = d.om, on = d.on;
+  const bool partial = d.partial, vec = d.vec;
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const int64_t m = m0 + row0 + (i / 4) * 16 + i % 4;
+    if (m >= p.M) continue;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int64_t n = n0 + col0 + h * 32;
+      float* c = out + (m - om) * ld + (n - on);
+      float r[4];
+#pragma unroll
+      for (int e = 0; e < 4; ++e) r[e] = partial ? acc[i][h * 4 + e] : p.alpha * acc[i][h * 4 + e];
+      if (vec && n + 4 <= p.N) {
+        if (!partial && p.beta != 0.f) {
+          const float4 o = *reinterpret_cast<const float4*>(c);
+          r[0] = fmaf(p.beta, o.x, r[0]), r[1] = fmaf(p.beta, o.y, r[1]);
+          r[2] = fmaf(p.beta, o.z, r[2]), r[3] = fmaf(p.beta, o.w, r[3]);
+        }
+        *reinterpret_cast<float4*>(c) = make_float4(r[0], r[1], r[2], r[3]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          if (n + e >= p.N) break;
+          c[e] = !partial && p.beta != 0.f ? fmaf(p.beta, c[e], r[e]) : r[e];
+        }
+      }
+    }
+  }
+}
+
 template <SaMode kA, SaMode kB, bool kRows64 = false>
 __global__ void __launch_bounds__(kSaThreads, 2) gemm_simt_async_kernel(SaParams p) {
-  constexpr int kBM = kRows64 ? 64 : kSaBM, kBN = kRows64 ? 256 : kSaBN;
-  __shared__ __align__(16) float As[kSaStages][kSaBK][kBM + 4];
-  __shared__ __align__(16) float Bs[kSaStages][kSaBK][kBN + 4];
-  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
-  // + g * 16 + r: the lane's rows in the tile; + h * 32 + c: its columns.
-  const int row0 = (kRows64 ? 0 : (warp / 2) * 64) + (lane / 8) * 4;
-  const int col0 = (kRows64 ? warp * 64 : (warp % 2) * 64) + (lane % 8) * 4;
-  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kBM, n0 = static_cast<int64_t>(blockIdx.x) * kBN;
-
+  using Tile = SaTile<kRows64>;
+  __shared__ __align__(16) typename Tile::AStage As[kSaStages];
+  __shared__ __align__(16) typename Tile::BStage Bs[kSaStages];
+  const int tid = threadIdx.x;
+  int row0, col0;
+  sa_lane_origin<kRows64>(tid, row0, col0);
+  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * Tile::kBM, n0 = static_cast<int64_t>(blockIdx.x) * Tile::kBN;
   for (int64_t z = blockIdx.z; z < p.batch * p.splits; z += gridDim.z) {
     const int64_t bi = z / p.splits;
     const int split = static_cast<int>(z % p.splits);
     const int64_t kbeg = split * p.k_chunk, kend = min(p.K, kbeg + p.k_chunk);
-    const int nk = kend > kbeg ? static_cast<int>((kend - kbeg + kSaBK - 1) / kSaBK) : 0;  // < 2^31 for K < 2^34
-    // A's non-contiguous stride is its m stride when k is contiguous (kK), else its k stride; B's likewise.
-    const SaLoader<kA, kBM> la(p.A + bi * p.stride_a, kA == SaMode::kK ? p.a_ms : p.a_ks, m0, p.M, tid);
-    const SaLoader<kB, kBN> lb(p.B + bi * p.stride_b, kB == SaMode::kK ? p.b_ns : p.b_ks, n0, p.N, tid);
+    simt_async_tile<kA, kB, kRows64>(p, As, Bs, tid, row0, col0, m0, n0, bi, kbeg, kend, [&] {
+      // C, or with split-K the raw partial into the workspace [batch][splits][M][N].
+      const bool partial = p.splits > 1;
+      return SaOut{partial ? p.work + z * p.M * p.N : p.C + bi * p.stride_c, partial ? p.N : p.ldc, 0, 0, partial,
+                   partial ? p.N % 4 == 0 : p.vec_c};
+    });
+  }
+}
 
-    float acc[16][8];
-#pragma unroll
-    for (int i = 0; i < 16; ++i)
-#pragma unroll
-      for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
+// The hybrid stream-K grid (gemm_simt_plan.h; batch 1, 128 x 128 tiles, no split-K): CTA c of h.ctas runs the
+// whole-wave tiles c, c + h.ctas, ... < h.dp_tiles, then its stream-K segments of the rest; a partial segment's
+// raw accumulators go to workspace slot (c, slot), a 128 x 128 row-major tile at ws + (2 c + slot) 128^2,
+// for simt_stream_k_fixup_kernel.
+template <SaMode kA, SaMode kB>
+__global__ void __launch_bounds__(kSaThreads, 2) gemm_simt_stream_k_kernel(SaParams p, SimtStreamK h, int64_t tiles_n,
+                                                                          float* ws) {
+  using Tile = SaTile<false>;
+  __shared__ __align__(16) typename Tile::AStage As[kSaStages];
+  __shared__ __align__(16) typename Tile::BStage Bs[kSaStages];
+  const int tid = threadIdx.x;
+  int row0, col0;
+  sa_lane_origin<false>(tid, row0, col0);
+  int64_t u = blockIdx.x;  // this CTA's next whole-wave tile
+  StreamKCursor cur(h.sk, blockIdx.x);
+  for (;;) {
+    int64_t tile, kbeg = 0, kend = p.K;
+    bool partial = false;
+    int slot = 0;
+    if (u < h.dp_tiles) {
+      tile = u;
+      u += gridDim.x;
+    } else {
+      StreamKSegment s;
+      if (!cur.next(h.sk, s)) break;
+      tile = h.dp_tiles + s.tile;
+      kbeg = s.k0 * kSaBK, kend = min(p.K, s.k1 * kSaBK);
+      partial = !s.full(h.sk.k_iters), slot = s.slot;
+    }
+    const int64_t m0 = tile / tiles_n * kSaBM, n0 = tile % tiles_n * kSaBN;
+    simt_async_tile<kA, kB, false>(p, As, Bs, tid, row0, col0, m0, n0, 0, kbeg, kend, [&] {
+      if (!partial) return SaOut{p.C, p.ldc, 0, 0, false, p.vec_c};
+      return SaOut{ws + (2 * static_cast<int64_t>(blockIdx.x) + slot) * (kSaBM * kSaBN), kSaBN, m0, n0, true, true};
+    });
+  }
+}
 
+// Finishes the stream-K tiles no one CTA covered: C = alpha * (the sum of the tile's partials, in CTA order)
+// + beta * C. Block (t, y): stream-K tile t, rows 8 y .. 8 y + 7; thread x: row 8 y + x / 32, columns
+// 4 (x % 32) .. + 3, one 16-byte load per partial.
+__global__ void __launch_bounds__(256) simt_stream_k_fixup_kernel(SaParams p, SimtStreamK h, int64_t tiles_n,
+                                                                   const float* ws) {
+  const StreamKPlan& sk = h.sk;
+  const int64_t t = blockIdx.x;
+  const int64_t lo = sk.cta_of(t * sk.k_iters), hi = sk.cta_of((t + 1) * sk.k_iters - 1);
+  if (lo == hi) return;  // one CTA covered the tile and stored it
+  const int64_t tile = h.dp_tiles + t, m0 = tile / tiles_n * kSaBM, n0 = tile % tiles_n * kSaBN;
+  const int r = static_cast<int>(blockIdx.y) * 8 + static_cast<int>(threadIdx.x) / 32, c = (threadIdx.x % 32) * 4;
+  const int64_t m = m0 + r;
+  if (m >= p.M) return;
+  float s[4] = {0.f, 0.f, 0.f, 0.f};
+  for (int64_t q = lo; q <= hi; ++q) {
+    const float4 v = __ldcg(reinterpret_cast<const float4*>(ws + (2 * q + sk.slot(q, t)) * (kSaBM * kSaBN) + r * kSaBN + c));
+    s[0] += v.x, s[1] += v.y, s[2] += v.z, s[3] += v.w;
+  }
 #pragma unroll
-    for (int s = 0; s < kSaStages - 1; ++s) {
-      if (s < nk) {
-        la.copy(&As[s][0][0], kbeg + s * kSaBK, kend, tid);
-        lb.copy(&Bs[s][0][0], kbeg + s * kSaBK, kend, tid);
-      }
-      cp_async_commit();  // empty groups keep the count that wait_group relies on
-    }
-    int64_t k_fill = kbeg + (kSaStages - 1) * kSaBK;  // first k of the stage the loop copies next
-    for (int kt = 0; kt < nk; ++kt, k_fill += kSaBK) {
-      cp_async_wait<kSaStages - 2>();  // this thread's copies of stage kt have landed
-      __syncthreads();                 // everyone's have; and stage kt - 1 is no longer read
-      const int next = kt + kSaStages - 1;
-      if (next < nk) {
-        const int buf = next % kSaStages;
-        la.copy(&As[buf][0][0], k_fill, kend, tid);
-        lb.copy(&Bs[buf][0][0], k_fill, kend, tid);
-      }
-      cp_async_commit();
-      const int cur = kt % kSaStages;
-#pragma unroll
-      for (int kk = 0; kk < kSaBK; ++kk) {
-        float a[16], b[8];
-#pragma unroll
-        for (int g = 0; g < 4; ++g) {
-          const float4 v = *reinterpret_cast<const float4*>(&As[cur][kk][row0 + g * 16]);
-          a[g * 4 + 0] = v.x, a[g * 4 + 1] = v.y, a[g * 4 + 2] = v.z, a[g * 4 + 3] = v.w;
-        }
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const float4 v = *reinterpret_cast<const float4*>(&Bs[cur][kk][col0 + h * 32]);
-          b[h * 4 + 0] = v.x, b[h * 4 + 1] = v.y, b[h * 4 + 2] = v.z, b[h * 4 + 3] = v.w;
-        }
-#pragma unroll
-        for (int i = 0; i < 16; ++i)
-#pragma unroll
-          for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-      }
-    }
-    cp_async_wait<0>();  // no copy still targets the buffers when the next (batch, split) starts
-    __syncthreads();
-
-    // Epilogue: C = alpha acc + beta C, or the raw partial into the workspace.
-    const bool partial = p.splits > 1;
-    float* out = partial ? p.work + z * p.M * p.N : p.C + bi * p.stride_c;
-    const int64_t ld = partial ? p.N : p.ldc;
-    const bool vec = partial ? p.N % 4 == 0 : p.vec_c;
-#pragma unroll
-    for (int i = 0; i < 16; ++i) {
-      const int64_t m = m0 + row0 + (i / 4) * 16 + i % 4;
-      if (m >= p.M) continue;
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int64_t n = n0 + col0 + h * 32;
-        float* c = out + m * ld + n;
-        float r[4];
-#pragma unroll
-        for (int e = 0; e < 4; ++e) r[e] = partial ? acc[i][h * 4 + e] : p.alpha * acc[i][h * 4 + e];
-        if (vec && n + 4 <= p.N) {
-          if (!partial && p.beta != 0.f) {
-            const float4 o = *reinterpret_cast<const float4*>(c);
-            r[0] = fmaf(p.beta, o.x, r[0]), r[1] = fmaf(p.beta, o.y, r[1]);
-            r[2] = fmaf(p.beta, o.z, r[2]), r[3] = fmaf(p.beta, o.w, r[3]);
-          }
-          *reinterpret_cast<float4*>(c) = make_float4(r[0], r[1], r[2], r[3]);
-        } else {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            if (n + e >= p.N) break;
-            c[e] = !partial && p.beta != 0.f ? fmaf(p.beta, c[e], r[e]) : r[e];
-          }
-        }
-      }
-    }
+  for (int e = 0; e < 4; ++e) {
+    const int64_t n = n0 + c + e;
+    if (n >= p.N) break;
+    float* o = p.C + m * p.ldc + n;
+    *o = p.beta != 0.f ? fmaf(p.beta, *o, p.alpha * s[e]) : p.alpha * s[e];
   }
 }
 
@@ -940,6 +1054,16 @@ OptInSwitch& simt_transpose_switch() {
   return s;
 }
 std::atomic<int64_t> simt_transposed_count{0};  // operands copied
+
+// The cp.async kernel's hybrid stream-K (gemm_simt_plan.h: whole waves one tile per CTA, the last partial
+// wave's k steps shared by every CTA): off until a GPU has run CudaGemm.SimtStreamK and timed it
+// (WICK_CUDA_SIMT_STREAMK=1). forced: the grid the tests force (0: the plan's).
+OptInSwitch& simt_stream_k_switch() {
+  static OptInSwitch s("WICK_CUDA_SIMT_STREAMK");
+  return s;
+}
+std::atomic<int> simt_stream_k_forced_ctas{0};
+std::atomic<int64_t> simt_stream_k_count{0};
 constexpr int64_t kSimtTransposeMinOther = 512;
 
 // Operand X of a float32 product (rows x K, element (r, k) at base + b * bstride + r * rs + k * ks) copied
@@ -1059,8 +1183,25 @@ bool launch_simt_async(const GemmArgs& g_in) {
     work = empty({g.batch * splits * g.M * g.N}, TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
     p.work = static_cast<float*>(work.data_ptr_raw());
   }
+  // The hybrid stream-K grid where its plan (or a test) takes it: batch 1, no split-K, 128 x 128 tiles.
+  SimtStreamK hk;
+  if (simt_stream_k_switch().on() && splits == 1 && g.batch == 1 && !rows64 && g.K > 0) {
+    const int forced = simt_stream_k_forced_ctas.load(std::memory_order_relaxed);
+    const int64_t tiles = static_cast<int64_t>(tn) * tm;
+    hk = forced > 0 ? simt_stream_k_split(tiles, ksteps, forced)
+                    : plan_simt_stream_k(tiles, ksteps, prop.multiProcessorCount, simt_async_occupancy(dev));
+  }
+  Tensor sk_ws;  // the stream-K partials: freed after the launches, reused only by later work on this stream
+  if (hk.ctas > 0 && hk.sk.tiles > 0)
+    sk_ws = empty({hk.ctas * 2 * kSaBM * kSaBN}, TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
+  float* ws = hk.ctas > 0 && hk.sk.tiles > 0 ? static_cast<float*>(sk_ws.data_ptr_raw()) : nullptr;
   const dim3 grid(tn, tm, static_cast<unsigned>(std::min<int64_t>(g.batch * splits, 65535)));
   auto launch = [&]<SaMode kA, SaMode kB>() {
+    if (hk.ctas > 0) {
+      gemm_simt_stream_k_kernel<kA, kB><<<static_cast<unsigned>(hk.ctas), kSaThreads, 0, current_stream()>>>(
+          p, hk, tn, ws);
+      return;
+    }
     if constexpr (kB != SaMode::kX) {
       if (rows64) {
         gemm_simt_async_kernel<kA, kB, true><<<grid, kSaThreads, 0, current_stream()>>>(p);
@@ -1078,6 +1219,14 @@ bool launch_simt_async(const GemmArgs& g_in) {
   else if (ma == SaMode::kX) with_b.template operator()<SaMode::kX>();
   else with_b.template operator()<SaMode::kK>();
   WICK_CUDA_CHECK_LAUNCH();
+  if (hk.ctas > 0) {
+    if (hk.sk.tiles > 0) {
+      simt_stream_k_fixup_kernel<<<dim3(static_cast<unsigned>(hk.sk.tiles), kSaBM / 8), 256, 0, current_stream()>>>(
+          p, hk, tn, ws);
+      WICK_CUDA_CHECK_LAUNCH();
+    }
+    simt_stream_k_count.fetch_add(1, std::memory_order_relaxed);
+  }
   if (splits > 1) {
     simt_split_reduce_kernel<<<grid_for(g.batch * g.M * g.N, 256), 256, 0, current_stream()>>>(
         p.work, p.C, g.M, g.N, g.batch, splits, g.ldc, g.stride_c, p.alpha, p.beta);
@@ -1252,6 +1401,10 @@ int64_t gemm_simt_rows64_products() { return simt_rows64_count.load(); }
 void set_gemm_simt_transpose_k(bool on) { simt_transpose_switch().set(on); }
 bool gemm_simt_transpose_k() { return simt_transpose_switch().on(); }
 int64_t gemm_simt_transposed_operands() { return simt_transposed_count.load(); }
+void set_gemm_simt_stream_k(bool on) { simt_stream_k_switch().set(on); }
+bool gemm_simt_stream_k() { return simt_stream_k_switch().on(); }
+void set_gemm_simt_stream_k_ctas(int ctas) { simt_stream_k_forced_ctas.store(std::max(ctas, 0)); }
+int64_t gemm_simt_stream_k_products() { return simt_stream_k_count.load(); }
 bool gemm_simt_async() { return simt_async_switch().on(); }
 void set_gemm_simt_async_splits(int splits) { simt_async_forced_splits.store(std::max(splits, 0)); }
 int64_t gemm_simt_async_products() { return simt_async_count.load(); }

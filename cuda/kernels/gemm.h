@@ -133,6 +133,21 @@ void set_gemm_simt_transpose_k(bool on);
 bool gemm_simt_transpose_k();
 int64_t gemm_simt_transposed_operands();
 
+// The cp.async kernel's hybrid stream-K (gemm_simt_plan.h): where the plain
+// grid's last round of tiles would run mostly empty (GPT-2's 8192 x 768
+// products: 384 tiles on an H200's 264 slots, 0.735x cuBLAS, the lowest
+// float32 row), one CTA per slot runs the whole waves' tiles, then all of
+// them share the rest's k steps, partial tiles summed by a fixup kernel in
+// CTA order (the same bits every run). Batch 1, no split-K, 128 x 128 tiles.
+// Written without a GPU: off until one has run CudaGemm.SimtStreamK and
+// timed it (WICK_CUDA_SIMT_STREAMK=1). set_gemm_simt_stream_k_ctas forces a
+// grid of that many CTAs wherever it applies (tests; 0: the plan's); the
+// counter: its products.
+void set_gemm_simt_stream_k(bool on);
+bool gemm_simt_stream_k();
+void set_gemm_simt_stream_k_ctas(int ctas);
+int64_t gemm_simt_stream_k_products();
+
 // Whether addmm (ops/linalg.cpp) hands a row-vector c (a linear layer's
 // bias) to the GEMM as GemmArgs::bias instead of copying it into the output
 // first. CudaGemm.BiasEpilogue passed on an H100 (2026-11-27); OFF by default

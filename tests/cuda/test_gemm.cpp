@@ -1043,6 +1043,99 @@ TEST(CudaGemm, SimtTransposedKMajor) {
   }
 }
 
+// The cp.async kernel's hybrid stream-K (set_gemm_simt_stream_k;
+// gemm_simt_plan.h), its grid forced small (set_gemm_simt_stream_k_ctas) so
+// that small products run every part of it: whole waves and then stream-K (9
+// tiles on 4 CTAs: 8 one per CTA, the ninth's k steps shared by all 4), a wave
+// and a few tiles (on 5 and 7), stream-K alone (on 20: every segment partial,
+// ranges crossing tiles), whole waves alone (on 3 and 9: no fixup); partial
+// tiles along M, N and K (K not a multiple of the stage's 8), alpha and beta,
+// every operand layout (k-contiguous ones copied, and with the copies off read
+// along k; padded leading dimensions: 4-byte copies); against the float64
+// reference, the counter showing the path ran. Batches, split-K and the
+// 64-row tiles leave it alone. Then the plan's own grid on 8192 x 768 x 768,
+// the row it is for, against the plain grid within float32's rounding, and
+// the same bits every run.
+TEST(CudaGemm, SimtStreamK) {
+  WICK_SKIP_WITHOUT_CUDA();
+  if (cuda::device_properties(cuda::current_device()).major < 8) GTEST_SKIP() << "cp.async needs sm_80";
+  const test::SwitchScope restore(cuda::gemm_simt_async, cuda::set_gemm_simt_async);
+  const test::SwitchScope restore_sk(cuda::gemm_simt_stream_k, cuda::set_gemm_simt_stream_k);
+  const test::SwitchScope restore_tk(cuda::gemm_simt_transpose_k, cuda::set_gemm_simt_transpose_k);
+  const test::SwitchScope restore64(cuda::gemm_simt_rows64, cuda::set_gemm_simt_rows64);
+  struct ForcedCtas {
+    ForcedCtas() = default;
+    ForcedCtas(const ForcedCtas&) = delete;
+    ForcedCtas& operator=(const ForcedCtas&) = delete;
+    ~ForcedCtas() { cuda::set_gemm_simt_stream_k_ctas(0); }
+  } forced_scope;
+  cuda::set_gemm_simt_async(true);
+  cuda::set_gemm_simt_stream_k(true);
+  cuda::set_gemm_simt_rows64(true);
+  struct Forced {
+    Case c;
+    int ctas;
+  };
+  const Forced cases[] = {
+      {{300, 260, 203, 1, false, false, 0, false, 1.0, 0.0}, 4},   // 3 x 3 tiles, 26 k steps: 8 + 1
+      {{300, 260, 203, 1, true, true, 0, false, 1.5, 0.5}, 20},    // stream-K alone
+      {{300, 260, 203, 1, false, true, 3, false, 1.0, 0.0}, 5},    // 5 + 4, padded (4-byte copies)
+      {{257, 385, 64, 1, true, false, 1, false, -0.5, 1.0}, 7},    // 3 x 4 tiles, 8 k steps: 7 + 5
+      {{300, 260, 203, 1, false, false, 0, false, 1.0, 0.0}, 3},   // whole waves only
+      {{300, 260, 203, 1, true, false, 0, false, 1.0, 0.5}, 9},    // one wave
+  };
+  for (bool copies : {true, false}) {
+    cuda::set_gemm_simt_transpose_k(copies);
+    for (const Forced& f : cases) {
+      SCOPED_TRACE(testing::Message() << f.c.M << "x" << f.c.N << "x" << f.c.K << " ta " << f.c.ta << " tb " << f.c.tb
+                                      << " pad " << f.c.pad << " on " << f.ctas << " CTAs, copies " << copies);
+      cuda::set_gemm_simt_stream_k_ctas(f.ctas);
+      const int64_t before = cuda::gemm_simt_stream_k_products();
+      check_case(f.c, kFloat32, kFloat32);
+      EXPECT_GT(cuda::gemm_simt_stream_k_products(), before) << "the stream-K grid did not run";
+    }
+  }
+  cuda::set_gemm_simt_stream_k_ctas(4);
+  int64_t before = cuda::gemm_simt_stream_k_products();
+  check_case({300, 260, 40, 2, false, false, 0, false, 1.0, 0.0}, kFloat32, kFloat32);  // a batch
+  check_case({40, 300, 40, 1, false, false, 0, false, 1.0, 0.0}, kFloat32, kFloat32);   // the 64-row tiles
+  cuda::set_gemm_simt_async_splits(2);
+  check_case({300, 260, 203, 1, false, false, 0, false, 1.0, 0.0}, kFloat32, kFloat32);  // split-K
+  cuda::set_gemm_simt_async_splits(0);
+  EXPECT_EQ(cuda::gemm_simt_stream_k_products(), before) << "taken where it does not apply";
+
+  // The plan's grid on the row it is for: against the plain grid, element by element within twice the
+  // float32 accumulation bound (tolerance(), from |A| |B|); then the same bits every run.
+  cuda::set_gemm_simt_stream_k_ctas(0);
+  cuda::set_gemm_simt_transpose_k(true);
+  const Tensor a = test::randn_t({8192, 768}, kFloat32, 61, false).to(kCuda);
+  const Tensor b = test::randn_t({768, 768}, kFloat32, 62, false).to(kCuda);
+  Tensor out[3];
+  int64_t runs[3];
+  for (int i = 0; i < 3; ++i) {
+    cuda::set_gemm_simt_stream_k(i > 0);
+    out[i] = empty({8192, 768}, TensorOptions(kFloat32).device(kCuda));
+    const int64_t n0 = cuda::gemm_simt_stream_k_products();
+    cuda::batched_gemm(out[i], a, b, 1, 0, GemmBackend::Wick);
+    runs[i] = cuda::gemm_simt_stream_k_products() - n0;
+    out[i] = out[i].to(kCPU);
+  }
+  EXPECT_EQ(runs[0], 0);
+  if (runs[1] == 0) {
+    std::printf("(8192x768x768: the plan keeps the plain grid on this device)\n");
+  } else {
+    EXPECT_EQ(runs[2], 1);
+    const Tensor mag = matmul(abs(a), abs(b)).to(kCPU);
+    const float *x = out[0].data_ptr<float>(), *y = out[1].data_ptr<float>(), *s = mag.data_ptr<float>();
+    int64_t bad = 0;
+    for (int64_t i = 0; i < out[0].numel(); ++i)
+      if (!(std::abs(x[i] - y[i]) <= 2 * tolerance(kFloat32, kFloat32, 768, s[i], x[i]))) ++bad;
+    EXPECT_EQ(bad, 0) << "elements of the stream-K product off the plain one by more than float32's rounding";
+    EXPECT_EQ(std::memcmp(out[1].data_ptr_raw(), out[2].data_ptr_raw(), out[1].numel() * sizeof(float)), 0)
+        << "two runs gave different bits";
+  }
+}
+
 TEST(CudaGemm, KZeroScalesC) {
   WICK_SKIP_WITHOUT_CUDA();
   for (const DtypePair& p : kPairs) {
