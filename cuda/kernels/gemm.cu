@@ -914,6 +914,7 @@ __global__ void __launch_bounds__(256) simt_stream_k_fixup_kernel(SaParams p, Si
   if (m >= p.M) return;
   float s[4] = {0.f, 0.f, 0.f, 0.f};
   for (int64_t q = lo; q <= hi; ++q) {
+    if (sk.empty(q)) continue;  // (a forced grid of more CTAs than k steps: no partial)
     const float4 v = __ldcg(reinterpret_cast<const float4*>(ws + (2 * q + sk.slot(q, t)) * (kSaBM * kSaBN) + r * kSaBN + c));
     s[0] += v.x, s[1] += v.y, s[2] += v.z, s[3] += v.w;
   }

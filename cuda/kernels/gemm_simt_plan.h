@@ -31,7 +31,9 @@
 //    split-K model's assumption in gemm.cu) and the fixup's launch
 //    (kSimtFixupSteps);
 // taken where it is under kSimtStreamKGain of plain (the costs are estimates:
-// a small predicted gain is not worth the bet).
+// a small predicted gain is not worth the bet), only for products of at least
+// one whole wave (the tail was measured there; under one wave split-K serves)
+// whose stream-K part gives every CTA at least kStreamKMinIters k steps.
 #pragma once
 
 #include <cstdint>
@@ -49,7 +51,8 @@ struct SimtStreamK {
 };
 
 // The split of `tiles` x `ksteps` over `ctas` CTAs, whatever it costs (the
-// plan below, and the tests, which force small grids).
+// plan below, and the tests, which force small grids: with more CTAs than
+// stream-K k steps, some CTAs' ranges are empty, StreamKPlan::empty).
 inline SimtStreamK simt_stream_k_split(int64_t tiles, int64_t ksteps, int64_t ctas) {
   SimtStreamK h;
   if (tiles <= 0 || ksteps <= 0 || ctas <= 0) return h;
@@ -98,8 +101,9 @@ inline double simt_stream_k_cost(const SimtStreamK& h) {
 // none (ctas == 0).
 inline SimtStreamK plan_simt_stream_k(int64_t tiles, int64_t ksteps, int64_t sms, int64_t occ) {
   const int64_t slots = sms * occ;
-  if (tiles <= 0 || ksteps <= 0 || slots <= 0 || tiles % slots == 0) return {};
+  if (tiles <= 0 || ksteps <= 0 || slots <= 0 || tiles < slots || tiles % slots == 0) return {};
   const SimtStreamK h = simt_stream_k_split(tiles, ksteps, slots);
+  if (h.sk.work() < kStreamKMinIters * slots) return {};
   if (simt_stream_k_cost(h) >= kSimtStreamKGain * simt_plain_cost(tiles, ksteps, slots)) return {};
   return h;
 }

@@ -1201,6 +1201,7 @@ bool make_c_map(CUtensorMap* map, const GemmArgs& g, bool bf16) {
 // barrier needs every CTA resident at once. Where the device refuses (fewer SMs free to this process than
 // the plan counted: MPS, a green context), the product runs unfused, the fixup kernel after it.
 std::atomic<int64_t> stream_k_fused_products{0};
+std::atomic<int64_t> stream_k_l2_products{0};  // products whose fixup kernel took the L2 hints (TmaParams::sk_l2)
 
 template <typename TIn, typename TOut, bool kMnA, bool kMnB, int BN, bool kStoreC, int kWG>
 void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const CUtensorMap& mc, const TmaParams& p_in,
@@ -1215,34 +1216,42 @@ void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const CUtensorMap&
                                      : dim3(static_cast<unsigned>((p.N + BN - 1) / BN),
                                      static_cast<unsigned>((p.M + Tile::kBMw - 1) / Tile::kBMw),
                                      static_cast<unsigned>(std::min<int64_t>(p.batch, 65535)));
-  if (p.sk.ctas && p.sk_fused) {
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = grid;
-    cfg.blockDim = dim3(Tile::kThreads);
-    cfg.dynamicSmemBytes = kSmem;
-    cfg.stream = current_stream();
-    cudaLaunchAttribute attr{};
-    attr.id = cudaLaunchAttributeCooperative;
-    attr.val.cooperative = 1;
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
-    const cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, ma, mb, mc, p);
-    if (e == cudaSuccess) {
-      stream_k_fused_products.fetch_add(1, std::memory_order_relaxed);
-      return;
+  // (The fused fixup is in the kernels of 128 x 256 tiles, the only ones the host plans stream-K for; any
+  // other runs the fixup kernel.)
+  if constexpr (BN == 256 && kWG == 2) {
+    if (p.sk.ctas && p.sk_fused) {
+      TmaParams q = p;
+      q.sk_l2 = 0;  // (the fused fixup reads the partials at once: no L2 hints, no discards)
+      cudaLaunchConfig_t cfg{};
+      cfg.gridDim = grid;
+      cfg.blockDim = dim3(Tile::kThreads);
+      cfg.dynamicSmemBytes = kSmem;
+      cfg.stream = current_stream();
+      cudaLaunchAttribute attr{};
+      attr.id = cudaLaunchAttributeCooperative;
+      attr.val.cooperative = 1;
+      cfg.attrs = &attr;
+      cfg.numAttrs = 1;
+      const cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, ma, mb, mc, q);
+      if (e == cudaSuccess) {
+        stream_k_fused_products.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      if (e != cudaErrorCooperativeLaunchTooLarge) WICK_CUDA_CHECK(e);
+      (void)cudaGetLastError();  // (cleared: the unfused launch below, with the L2 hints if they are on)
     }
-    if (e != cudaErrorCooperativeLaunchTooLarge) WICK_CUDA_CHECK(e);
-    (void)cudaGetLastError();  // (cleared: the unfused launch below)
-    p.sk_fused = 0;
   }
+  p.sk_fused = 0;
   kernel<<<grid, Tile::kThreads, kSmem, current_stream()>>>(ma, mb, mc, p);
   WICK_CUDA_CHECK_LAUNCH();
   if (p.sk.ctas) {
     const dim3 fixup_grid(static_cast<unsigned>(p.sk.tiles), BN / 2 / kFixupPer);
-    if (p.sk_l2)
+    if (p.sk_l2) {
+      stream_k_l2_products.fetch_add(1, std::memory_order_relaxed);
       stream_k_fixup_kernel<TOut, BN, true><<<fixup_grid, 256, 0, current_stream()>>>(p);
-    else
+    } else {
       stream_k_fixup_kernel<TOut, BN><<<fixup_grid, 256, 0, current_stream()>>>(p);
+    }
     WICK_CUDA_CHECK_LAUNCH();
   }
 }
@@ -1340,7 +1349,6 @@ OptInSwitch& stream_k_l2_switch() {
   static OptInSwitch s("WICK_CUDA_GEMM_SK_L2");
   return s;
 }
-std::atomic<int64_t> stream_k_l2_products{0};
 // Stream-K's fused fixup (TmaParams::sk_fused, stream_k_fused_fixup): off until a GPU has run
 // CudaGemm.StreamKFusedFixup and timed it (WICK_CUDA_GEMM_SK_FUSED=1).
 OptInSwitch& stream_k_fused_switch() {
@@ -1384,8 +1392,7 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   if (sk.ctas == 0 && persistent_switch().on()) p.pt = PersistentTiles::make(tiles_m, p.tiles_n, g.batch);
   Tensor ws;  // stream-K partials; freed after the launches, reused only by later work on this stream
   if (p.sk.ctas) {
-    // The fused fixup (which takes the place of the L2 hints: it reads the partials as soon as they are
-    // written) needs a barrier counter, after the partials, zeroed here.
+    // The fused fixup needs a barrier counter, after the partials, zeroed here.
     p.sk_fused = stream_k_fused_switch().on();
     const int64_t partials = sk.ctas * 2 * kPartialFloats<256>;
     ws = empty({partials + (p.sk_fused ? 32 : 0)}, TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
@@ -1395,8 +1402,8 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
       WICK_CUDA_CHECK(cudaMemsetAsync(p.sk_bar, 0, sizeof(unsigned), current_stream()));
     }
     // (The fixup discards whole 128-byte lines: the workspace must start on one. The allocator's blocks do.)
-    p.sk_l2 = !p.sk_fused && stream_k_l2_switch().on() && reinterpret_cast<uintptr_t>(p.sk_ws) % 128 == 0;
-    if (p.sk_l2) stream_k_l2_products.fetch_add(1, std::memory_order_relaxed);
+    // (A fused launch leaves them off; its fallback, the fixup kernel, takes them. launch_tma counts them.)
+    p.sk_l2 = stream_k_l2_switch().on() && reinterpret_cast<uintptr_t>(p.sk_ws) % 128 == 0;
   }
   const size_t out_bytes = g.c_dtype == kFloat32 ? 4 : 2;
   p.vec_store = reinterpret_cast<uintptr_t>(g.C) % (2 * out_bytes) == 0 && g.ldc % 2 == 0 &&

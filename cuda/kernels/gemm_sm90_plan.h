@@ -60,6 +60,10 @@ struct StreamKPlan {
   WICK_STREAM_K_FN int64_t work() const { return tiles * k_iters; }
   // The first iteration of CTA c, for 0 <= c <= ctas (begin(ctas) = work()).
   WICK_STREAM_K_FN int64_t begin(int64_t c) const { return c * work() / ctas; }
+  // Whether CTA c's range is empty (more CTAs than iterations: a forced SIMT
+  // stream-K grid, gemm_simt_plan.h). An empty CTA lies between cta_of's
+  // answers without a partial: a fixup skips it.
+  WICK_STREAM_K_FN bool empty(int64_t c) const { return begin(c) == begin(c + 1); }
   // The CTA whose range holds iteration it (0 <= it < work()): the largest c
   // with floor(c * work / ctas) <= it, i.e. c * work < (it + 1) * ctas.
   WICK_STREAM_K_FN int64_t cta_of(int64_t it) const { return ((it + 1) * ctas + work() - 1) / work() - 1; }

@@ -498,6 +498,25 @@ void expect_variant_same_bits(const SkVariantCase& c, DType out_dt, uint64_t see
       << "not bit for bit the product without the variant";
 }
 
+// The switches the stream-K variant tests hold, restored after: stream-K on,
+// cluster split-K off (it would take these products), the 64-row tiles off
+// (they would take M = 64, without stream-K), and both variants (the L2
+// hints, the fused fixup) off until a test turns its own on.
+struct StreamKVariantScope {
+  test::SwitchScope sk{cuda::wgmma_stream_k, cuda::set_wgmma_stream_k};
+  test::SwitchScope ck{cuda::wgmma_cluster_k, cuda::set_wgmma_cluster_k};
+  test::SwitchScope l2{cuda::wgmma_stream_k_l2, cuda::set_wgmma_stream_k_l2};
+  test::SwitchScope fused{cuda::wgmma_stream_k_fused, cuda::set_wgmma_stream_k_fused};
+  test::SwitchScope rows64{cuda::wgmma_rows64, cuda::set_wgmma_rows64};
+  StreamKVariantScope() {
+    cuda::set_wgmma_stream_k(true);
+    cuda::set_wgmma_cluster_k(false);
+    cuda::set_wgmma_rows64(false);
+    cuda::set_wgmma_stream_k_l2(false);
+    cuda::set_wgmma_stream_k_fused(false);
+  }
+};
+
 // StreamK's shapes (tiles split many ways, partial tiles along M, N and K,
 // beta) as SkVariantCases, with every transpose.
 std::vector<SkVariantCase> stream_k_variant_cases() {
@@ -519,15 +538,7 @@ std::vector<SkVariantCase> stream_k_variant_cases() {
 // against the float64 host product, and the same bits every run.
 TEST(CudaGemm, StreamKL2Hints) {
   WICK_SKIP_WITHOUT_WGMMA_TMA("stream-K");
-  const test::SwitchScope restore(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
-  const test::SwitchScope restore_ck(cuda::wgmma_cluster_k, cuda::set_wgmma_cluster_k);
-  const test::SwitchScope restore_l2(cuda::wgmma_stream_k_l2, cuda::set_wgmma_stream_k_l2);
-  const test::SwitchScope restore_fused(cuda::wgmma_stream_k_fused, cuda::set_wgmma_stream_k_fused);
-  const test::SwitchScope restore64(cuda::wgmma_rows64, cuda::set_wgmma_rows64);
-  cuda::set_wgmma_stream_k(true);
-  cuda::set_wgmma_cluster_k(false);     // (it would take these products)
-  cuda::set_wgmma_stream_k_fused(false);  // (it takes the hints' place)
-  cuda::set_wgmma_rows64(false);        // (it would take M = 64, without stream-K)
+  const StreamKVariantScope scope;
   uint64_t seed = 900;
   for (DType out_dt : {kFloat32, kBFloat16})
     for (const SkVariantCase& c : stream_k_variant_cases())
@@ -551,15 +562,7 @@ TEST(CudaGemm, StreamKL2Hints) {
 // every run.
 TEST(CudaGemm, StreamKFusedFixup) {
   WICK_SKIP_WITHOUT_WGMMA_TMA("stream-K");
-  const test::SwitchScope restore(cuda::wgmma_stream_k, cuda::set_wgmma_stream_k);
-  const test::SwitchScope restore_ck(cuda::wgmma_cluster_k, cuda::set_wgmma_cluster_k);
-  const test::SwitchScope restore_l2(cuda::wgmma_stream_k_l2, cuda::set_wgmma_stream_k_l2);
-  const test::SwitchScope restore_fused(cuda::wgmma_stream_k_fused, cuda::set_wgmma_stream_k_fused);
-  const test::SwitchScope restore64(cuda::wgmma_rows64, cuda::set_wgmma_rows64);
-  cuda::set_wgmma_stream_k(true);
-  cuda::set_wgmma_cluster_k(false);  // (it would take these products)
-  cuda::set_wgmma_stream_k_l2(false);
-  cuda::set_wgmma_rows64(false);  // (it would take M = 64, without stream-K)
+  const StreamKVariantScope scope;
   const int64_t sms = cuda::device_properties(cuda::current_device()).multiProcessorCount;
   std::vector<SkVariantCase> cases = stream_k_variant_cases();
   cases.push_back({129, 257, 2100, true, false, 0.5, 1.0, true});
@@ -1048,7 +1051,8 @@ TEST(CudaGemm, SimtTransposedKMajor) {
 // that small products run every part of it: whole waves and then stream-K (9
 // tiles on 4 CTAs: 8 one per CTA, the ninth's k steps shared by all 4), a wave
 // and a few tiles (on 5 and 7), stream-K alone (on 20: every segment partial,
-// ranges crossing tiles), whole waves alone (on 3 and 9: no fixup); partial
+// ranges crossing tiles; and with fewer k steps than CTAs, some CTAs with
+// none, which the fixup skips), whole waves alone (on 3 and 9: no fixup); partial
 // tiles along M, N and K (K not a multiple of the stage's 8), alpha and beta,
 // every operand layout (k-contiguous ones copied, and with the copies off read
 // along k; padded leading dimensions: 4-byte copies); against the float64
@@ -1079,6 +1083,7 @@ TEST(CudaGemm, SimtStreamK) {
   const Forced cases[] = {
       {{300, 260, 203, 1, false, false, 0, false, 1.0, 0.0}, 4},   // 3 x 3 tiles, 26 k steps: 8 + 1
       {{300, 260, 203, 1, true, true, 0, false, 1.5, 0.5}, 20},    // stream-K alone
+      {{300, 260, 16, 1, false, true, 0, false, 1.0, 0.5}, 20},    // 18 k steps on 20 CTAs: two with none
       {{300, 260, 203, 1, false, true, 3, false, 1.0, 0.0}, 5},    // 5 + 4, padded (4-byte copies)
       {{257, 385, 64, 1, true, false, 1, false, -0.5, 1.0}, 7},    // 3 x 4 tiles, 8 k steps: 7 + 5
       {{300, 260, 203, 1, false, false, 0, false, 1.0, 0.0}, 3},   // whole waves only

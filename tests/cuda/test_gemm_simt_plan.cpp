@@ -3,13 +3,17 @@
 // its fixup and its host side call.
 //  - The split: the whole-wave tiles one per CTA, the rest stream-K; walked
 //    as the kernel walks it, every k step of every tile is done exactly
-//    once, and every CTA does the same work give or take one k step.
+//    once, and every CTA does the same work give or take one k step; the
+//    fixup, walked as simt_stream_k_fixup_kernel walks it (empty CTAs
+//    skipped), reads every partial slot written, once, and no other.
 //  - The plan: taken on the GPT-2 rows whose last round the H200 ran mostly
 //    empty, not where the waves are (nearly) full.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
+#include <utility>
 #include <vector>
 
 #include "cuda/kernels/gemm_simt_plan.h"
@@ -31,6 +35,7 @@ TEST(SimtStreamK, SplitDoesEveryKStepOnceEvenly) {
         ASSERT_EQ(h.dp_tiles + h.sk.tiles, tiles);
         ASSERT_LT(h.sk.tiles, ctas);
         std::vector<int> done(static_cast<size_t>(tiles * ks), 0);
+        std::map<std::pair<int64_t, int>, int64_t> written;  // (CTA, slot) -> stream-K tile of its partial
         int64_t most = 0, least = tiles * ks;
         for (int64_t c = 0; c < ctas; ++c) {
           int64_t work = 0;
@@ -48,12 +53,28 @@ TEST(SimtStreamK, SplitDoesEveryKStepOnceEvenly) {
             ASSERT_LT(s.k0, s.k1);
             for (int64_t k = s.k0; k < s.k1; ++k) ++done[static_cast<size_t>((h.dp_tiles + s.tile) * ks + k)];
             work += s.k1 - s.k0;
+            if (!s.full(ks)) ASSERT_TRUE(written.emplace(std::make_pair(c, s.slot), s.tile).second) << "slot written twice";
           }
           most = std::max(most, work), least = std::min(least, work);
         }
         for (size_t i = 0; i < done.size(); ++i)
           ASSERT_EQ(done[i], 1) << "tiles " << tiles << " ks " << ks << " ctas " << ctas << " step " << i;
         ASSERT_LE(most - least, 1) << "tiles " << tiles << " ks " << ks << " ctas " << ctas;
+        // The fixup: tiles no one CTA covered, their contributors lo .. hi in order, empty ones skipped.
+        size_t reads = 0;
+        for (int64_t t = 0; t < h.sk.tiles; ++t) {
+          const int64_t lo = h.sk.cta_of(t * ks), hi = h.sk.cta_of((t + 1) * ks - 1);
+          if (lo == hi) continue;
+          for (int64_t q = lo; q <= hi; ++q) {
+            if (h.sk.empty(q)) continue;
+            const auto w = written.find({q, h.sk.slot(q, t)});
+            ASSERT_TRUE(w != written.end() && w->second == t)
+                << "tiles " << tiles << " ks " << ks << " ctas " << ctas << ": the fixup of tile " << t << " reads CTA "
+                << q << "'s slot " << h.sk.slot(q, t) << ", which holds no partial of it";
+            ++reads;
+          }
+        }
+        ASSERT_EQ(reads, written.size()) << "a partial the fixup never reads";
       }
 }
 
