@@ -647,8 +647,11 @@ if want ncu-gemm 90 && [ -x "$bin/bench_cuda_gemm" ] && command -v ncu >/dev/nul
     # l2: main kernel + fixup, the partials kept in L2; fx: the main kernel with the fixup fused, one a
     # call; float32 sk: the copies, the hybrid stream-K kernel and its fixup); the operands' init kernels
     # do not match.)
+    # (--cache-control none: the caches kept from one kernel to the next, as in the bench's back-to-back
+    # calls. Under ncu's default, which flushes them before every kernel, stream-K's fixup read its 17 MB of
+    # partials at a 24% L2 hit rate on 2026-11-28: from DRAM, where the bench's runs find them in L2.)
     timeout 60 ncu -k regex:'gemm|nvjet|xmma|cutlass|fixup|split_reduce|copy_transpose' --launch-count 18 \
-      --section SpeedOfLight --section Occupancy --section LaunchStats \
+      --cache-control none --section SpeedOfLight --section Occupancy --section LaunchStats \
       --section WarpStateStats --section MemoryWorkloadAnalysis \
       --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --print-units base \
       "$bin/bench_cuda_gemm" --compare --lean --rounds=1 --rows="$row" >> "$out/ncu_gemm.txt" 2>> "$out/ncu_gemm.err"
