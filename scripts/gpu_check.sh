@@ -673,7 +673,8 @@ if want ncu-source 180 && command -v ncu >/dev/null; then
   section ncu-source "per-instruction warp stall samples under ncu (SASS), the kernels furthest from their targets"
   ncu_source() {  # name, kernel regex, launches, then the command
     local name=$1 regex=$2 count=$3 rep="$out/detail/ncu_src_$1"; shift 3
-    timeout 90 ncu -k regex:"$regex" --launch-count "$count" --section SourceCounters --section WarpStateStats \
+    # (--cache-control none, as in ncu-gemm: the caches as the bench's back-to-back calls leave them.)
+    timeout 90 ncu -k regex:"$regex" --launch-count "$count" --cache-control none --section SourceCounters --section WarpStateStats \
       -f -o "$rep" "$@" > "$rep.log" 2>&1
     echo "ncu ($name) rc $?"
     timeout 60 ncu --import "$rep.ncu-rep" --page source --csv --print-source sass > "$rep.csv" 2>> "$rep.log"
