@@ -170,6 +170,21 @@ class SwitchesScope {
   std::vector<Saved> saved_;
 };
 
+// The opt-in paths of the pending columns with their launch counters (cuda/kernels/gemm.h, gemm_sm90.h):
+// a column that turns one on but leaves its counter where it was timed the default for that row.
+struct OptInCounter {
+  int Switches::*field;
+  int64_t (*products)();
+  const char* column;
+  const char* path;
+};
+const OptInCounter kOptInCounters[] = {
+    {&Switches::cluster_k, wick::cuda::wgmma_cluster_k_products, "ck", "cluster split-K"},
+    {&Switches::sk_l2, wick::cuda::wgmma_stream_k_l2_products, "l2", "stream-K"},
+    {&Switches::sk_fused, wick::cuda::wgmma_stream_k_fused_products, "fx", "fused stream-K"},
+    {&Switches::simt_sk, wick::cuda::gemm_simt_stream_k_products, "sk", "hybrid stream-K"},
+};
+
 // Seconds per call of `calls` back-to-back launches (host clock around a
 // synchronized batch; a batch is tens of ms, so the sync costs nothing), with
 // the switches `sw` sets for the batch.
@@ -297,26 +312,21 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       double one = 0;
       bool r64_fell_back = false;  // the default's 64-row kernel did not run (its launch counter): -r64 times the default
       bool tk_fell_back = false;   // likewise the default copied no operand: -tk times the default
-      bool ck_fell_back = false;   // likewise the ck column's (where the plan keeps stream-K or none applies)
-      bool l2_fell_back = false;   // likewise the l2 column's (no stream-K for this row)
-      bool fx_fell_back = false;   // likewise the fx column's
-      bool sk_fell_back = false;   // likewise the (float32) sk column's
+      // Likewise an opt-in column whose path's counter did not move (its plan did not take the row).
+      std::vector<bool> optin_fell_back(std::size(kOptInCounters), false);
       for (const Alt& a : alts) {
         const int64_t tk_before = wick::cuda::gemm_simt_transposed_operands();
-        const int64_t r64_before = wick::cuda::gemm_simt_rows64_products(),
-                      ck_before = wick::cuda::wgmma_cluster_k_products(),
-                      l2_before = wick::cuda::wgmma_stream_k_l2_products(),
-                      fx_before = wick::cuda::wgmma_stream_k_fused_products(),
-                      sk_before = wick::cuda::gemm_simt_stream_k_products();
+        const int64_t r64_before = wick::cuda::gemm_simt_rows64_products();
+        std::vector<int64_t> optin_before;
+        for (const OptInCounter& c : kOptInCounters) optin_before.push_back(c.products());
         run(a, 2);
         // (The -r64 and -tk notes print only where those columns are timed, i.e. where the paths apply.)
         const bool f32_default = a.be == GemmBackend::Default && dt == wick::kFloat32;
         if (f32_default && wick::cuda::gemm_simt_rows64_products() == r64_before) r64_fell_back = true;
         if (f32_default && wick::cuda::gemm_simt_transposed_operands() == tk_before) tk_fell_back = true;
-        if (a.sw.cluster_k == 1 && wick::cuda::wgmma_cluster_k_products() == ck_before) ck_fell_back = true;
-        if (a.sw.sk_l2 == 1 && wick::cuda::wgmma_stream_k_l2_products() == l2_before) l2_fell_back = true;
-        if (a.sw.sk_fused == 1 && wick::cuda::wgmma_stream_k_fused_products() == fx_before) fx_fell_back = true;
-        if (a.sw.simt_sk == 1 && wick::cuda::gemm_simt_stream_k_products() == sk_before) sk_fell_back = true;
+        for (size_t j = 0; j < std::size(kOptInCounters); ++j)
+          if (a.sw.*kOptInCounters[j].field == 1 && kOptInCounters[j].products() == optin_before[j])
+            optin_fell_back[j] = true;
       }
       for (const Alt& a : alts) one = std::max(one, run(a, 1));
       const int calls = std::max(1, static_cast<int>(0.05 / std::max(one, 1e-6)));
@@ -350,10 +360,10 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
         std::printf("  (-r64: the defaults did not take the 64-row kernel for this row)\n");
       if (tk_fell_back && timed(&Switches::simt_tk))
         std::printf("  (-tk: the defaults copied no operand for this row)\n");
-      if (ck_fell_back) std::printf("  (ck: no cluster split-K for this row; its column times the default)\n");
-      if (l2_fell_back) std::printf("  (l2: no stream-K for this row; its column times the default)\n");
-      if (fx_fell_back) std::printf("  (fx: no fused stream-K for this row; its column times the default)\n");
-      if (sk_fell_back) std::printf("  (sk: no hybrid stream-K for this row; its column times the default)\n");
+      for (size_t j = 0; j < std::size(kOptInCounters); ++j)
+        if (optin_fell_back[j])
+          std::printf("  (%s: no %s for this row; its column times the default)\n", kOptInCounters[j].column,
+                      kOptInCounters[j].path);
       std::fflush(stdout);
     }
   std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas; wick = the defaults (float32:\n"

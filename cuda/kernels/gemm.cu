@@ -1193,9 +1193,11 @@ bool launch_simt_async(const GemmArgs& g_in) {
                     : plan_simt_stream_k(tiles, ksteps, prop.multiProcessorCount, simt_async_occupancy(dev));
   }
   Tensor sk_ws;  // the stream-K partials: freed after the launches, reused only by later work on this stream
-  if (hk.ctas > 0 && hk.sk.tiles > 0)
+  float* ws = nullptr;
+  if (hk.ctas > 0 && hk.sk.tiles > 0) {
     sk_ws = empty({hk.ctas * 2 * kSaBM * kSaBN}, TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
-  float* ws = hk.ctas > 0 && hk.sk.tiles > 0 ? static_cast<float*>(sk_ws.data_ptr_raw()) : nullptr;
+    ws = static_cast<float*>(sk_ws.data_ptr_raw());
+  }
   const dim3 grid(tn, tm, static_cast<unsigned>(std::min<int64_t>(g.batch * splits, 65535)));
   auto launch = [&]<SaMode kA, SaMode kB>() {
     if (hk.ctas > 0) {
