@@ -29,6 +29,11 @@
 #                                            WICK_GPU_TESTS_ONLY=1 stops after the tests,
 #                                            WICK_GPU_BENCH_ONLY=1 runs only the benches: two
 #                                            calls when one would pass its time limit.
+#                                            WICK_GPU_PREVIOUS=.gpubin/prev-detail.tgz (the
+#                                            detail.tgz an earlier call of the same pack returned,
+#                                            copied into .gpubin here): a second call of extras
+#                                            (WICK_GPU_ONLY='alternates ...') takes that call's test
+#                                            results instead of running the tests again.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # Every CUDA test and bench (tests/cuda/test_<x>.cpp -> test_cuda_<x>, bench/*/bench_cuda_<x>.cpp), the NCCL
@@ -158,7 +163,7 @@ section() {
 # Process groups still running work (the test runs, the sanitizer's), ended by finish when the check
 # stops early (a TERM, an error): nothing may go on writing into detail/ after it is packed.
 groups=()
-runs=() quick="" completed=""  # runs: the test runs, three words each (binary, shard, shards); completed: set
+runs=() quick="" completed="" reused=""  # reused: WICK_GPU_PREVIOUS below; runs: the test runs, three words each (binary, shard, shards); completed: set
 # just before the check's intended exits, else the summary says the run ended early
 finish() {
   local rc=$? g
@@ -175,6 +180,7 @@ finish() {
   [ -z "$extras_not_run" ] || echo "== extras not run (name them in WICK_GPU_ONLY):$extras_not_run"
   local partial=${WICK_GPU_ONLY:+WICK_GPU_ONLY=\'$WICK_GPU_ONLY\' }${WICK_GPU_TESTS:+WICK_GPU_TESTS=\'$WICK_GPU_TESTS\' }
   partial+=${WICK_GPU_TESTS_ONLY:+WICK_GPU_TESTS_ONLY }${WICK_GPU_BENCH_ONLY:+WICK_GPU_BENCH_ONLY }
+  partial+=${reused:+tests from WICK_GPU_PREVIOUS }
   partial+=${quick:+--quick }${deadline_skipped:+skipped by WICK_GPU_DEADLINE:$deadline_skipped }
   if [ -z "$completed" ]; then
     partial+="ended early (an error, a failed build or a signal) "
@@ -197,6 +203,9 @@ trap finish EXIT
 if [ -n "${WICK_GPU_PREBUILT:-}" ]; then
   echo "== prebuilt: $WICK_GPU_PREBUILT (built for sm_90 on the CPU machine)"
   rm -rf /tmp/wickgpu && mkdir -p /tmp/wickgpu && tar -C /tmp/wickgpu -xJf "$WICK_GPU_PREBUILT" || exit 1
+  # (Which pack this call's results are of: WICK_GPU_PREVIOUS below takes an earlier call's tests only from
+  # the same one.)
+  sha256sum < "$WICK_GPU_PREBUILT" | cut -c1-64 > "$out/detail/pack_id"
   bin=/tmp/wickgpu/pack
   export LD_LIBRARY_PATH=$bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}  # libwick.so (the pack's RPATH is this machine's)
 else
@@ -231,6 +240,21 @@ section tests "CUDA tests (the CPU tests run in CI), 6 processes at a time on th
 # rerun after fixes, on what is left of a lease); the opt-in table then judges only their switches.
 selected() { [ -z "${WICK_GPU_TESTS:-}" ] || [[ " $WICK_GPU_TESTS " == *" $1 "* ]]; }
 tests=(); for t in "$bin"/test_*; do selected "$(basename "$t")" && tests+=("$t"); done
+# WICK_GPU_PREVIOUS=<an earlier call's detail.tgz, from the same pack>: that call's test results in place of
+# running the tests again (~70-100 s of a lease), for a second call of extras whose verdicts read them
+# (the opt-in table). Taken only when the earlier call recorded the same pack (detail/pack_id); else the
+# tests run as usual.
+if [ -n "${WICK_GPU_PREVIOUS:-}" ]; then
+  prev=$(mktemp -d)
+  if tar -C "$prev" -xzf "$WICK_GPU_PREVIOUS" --wildcards 'detail/pack_id' 'detail/test_*' 2>/dev/null &&
+     [ -s "$out/detail/pack_id" ] && cmp -s "$prev/detail/pack_id" "$out/detail/pack_id"; then
+    cp "$prev"/detail/test_* "$out/detail/" && reused=1
+    echo "(the test results of $WICK_GPU_PREVIOUS, the same pack: not run again)"
+  else
+    echo "WICK_GPU_PREVIOUS: $WICK_GPU_PREVIOUS is not an earlier call's results of this pack: the tests run"
+  fi
+  rm -rf "$prev"
+fi
 [ ${#tests[@]} -gt 0 ] || echo "WARNING: WICK_GPU_TESTS names no test binary of the pack: '${WICK_GPU_TESTS:-}'"
 # The longest binaries run in gtest shards, started first: on the H200 (2026-11-28) test_cuda_gemm took
 # 87 of the section's 97 s (its float64 host reference), test_cuda_attention 23, the next ones 15.
@@ -247,7 +271,9 @@ done
 # Each run writes detail/<binary>[.s<shard>].{log,json,rc}. xargs runs in a process group of its own
 # (setsid), with every test in it (timeout --foreground keeps them there), so that finish can end them
 # all if the check stops early.
-if [ ${#runs[@]} -gt 0 ]; then
+if [ -n "$reused" ]; then
+  runs=()
+elif [ ${#runs[@]} -gt 0 ]; then
   # shellcheck disable=SC2016
   setsid -w xargs -0 -n 3 -P 6 bash -c 'n=$(basename "$1"); sfx=; [ "$3" -gt 1 ] && sfx=.s$2
     GTEST_TOTAL_SHARDS=$3 GTEST_SHARD_INDEX=$2 timeout --foreground 240 "$1" --gtest_brief=1 \

@@ -76,7 +76,7 @@
 //  since; the kernels passed on an H200.)
 //  Stream-K's fused fixup (set_wgmma_stream_k_fused; opt-in, written without a
 //  GPU, 2026-11-28): the stream-K kernel launched cooperatively; after its CTAs
-//  have stored their partials they meet at a grid barrier (stream_k_grid_sync)
+//  have stored their partials they meet at a grid barrier (cooperative groups')
 //  and each sums an even share of the split tiles' elements
 //  (stream_k_fused_fixup) while the partials are in L2, in place of the fixup
 //  kernel's second launch and its reads from DRAM: the same sums in the same
@@ -101,6 +101,7 @@
 //  so only a CTA's first tile waits for the pipeline to fill.
 #include "cuda/kernels/gemm_sm90.h"
 
+#include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -525,9 +526,8 @@ struct TmaParams {
   float* sk_ws;
   int sk_l2;  // 1: the partials stored with an L2 evict_last policy (set_wgmma_stream_k_l2; the fixup's kL2)
   // 1: the GEMM kernel finishes the split tiles itself after a grid barrier (set_wgmma_stream_k_fused; launched
-  // cooperatively, no stream_k_fixup_kernel); sk_bar: the barrier's arrival count, zeroed before the launch.
+  // cooperatively, no stream_k_fixup_kernel).
   int sk_fused;
-  unsigned* sk_bar;
   // Persistent tiles (sk.ctas == 0 only; gemm_sm90_plan.h): pt.batch > 0 when on, CTA blockIdx.x then
   // takes tiles blockIdx.x + i gridDim.x of pt.total().
   PersistentTiles pt;
@@ -695,33 +695,7 @@ __device__ __forceinline__ void stream_k_store(const TmaParams& p, int64_t t, in
   *c = from_f32<TOut>(r);
 }
 
-__device__ __forceinline__ unsigned ld_acquire_gpu(const unsigned* p) {
-  unsigned v;
-  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
-  return v;
-}
-// A barrier of the whole grid among the 256 consumer threads of each of its `ctas` CTAs (all resident at
-// once: the host launches the kernel cooperatively), on a counter zeroed before the launch: the pattern of
-// cooperative groups' grid sync. Each CTA's global stores before it are visible to every CTA after it.
-// Not yet run on a GPU: a wait past kMbarTrapNs traps (an error the host reports) instead of hanging.
-__device__ __forceinline__ void stream_k_grid_sync(unsigned* arrived, unsigned ctas, int u) {
-  named_barrier(4, 256);  // every consumer thread of this CTA has issued its partial's stores
-  if (u == 0) {
-    __threadfence();  // ... and they are ordered before the arrival (cumulative through the CTA barrier)
-    atomicAdd(arrived, 1u);
-    if (ld_acquire_gpu(arrived) < ctas) {
-      const uint32_t t0 = sm90::global_ns_lo();
-      while (ld_acquire_gpu(arrived) < ctas) {
-        __nanosleep(64);
-        if (sm90::global_ns_lo() - t0 > sm90::kMbarTrapNs) __trap();
-      }
-    }
-    __threadfence();
-  }
-  named_barrier(4, 256);
-}
-
-// The fused fixup (set_wgmma_stream_k_fused): after stream_k_grid_sync, every CTA of the stream-K grid
+// The fused fixup (set_wgmma_stream_k_fused): after the grid barrier, every CTA of the stream-K grid
 // finishes an equal share of the split tiles' elements instead of stream_k_fixup_kernel, a second launch
 // (on an H200, 12 of the 40 us of GPT-2's 768 x 768 x 8192 weight gradient under Nsight Compute) that
 // read the partials back from DRAM. A split tile's accumulators form BN / 2 lines (line i: accumulator i
@@ -790,6 +764,9 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
   const uint32_t epi0 = ring + kTmaStages * kStageBytes;  // kStoreC's buffers (1024-aligned: whole stages before)
   const uint32_t full0 = epi0 + Tile::kEpiBytes, empty0 = full0 + kTmaStages * 8;
 
+  // Stream-K's fixup fused into the kernel (p.sk_fused; the host launches it cooperatively): the kernels of
+  // 128 x 256 tiles only, the only ones the host plans stream-K for.
+  constexpr bool kFusedFixup = !kClusterK && TmaWorkIter<BN, BM>::kStreamK && BN == 256 && kWG == 2;
   const int wg = threadIdx.x >> 7, t = threadIdx.x & 127;
   const int nk = static_cast<int>((p.K + kBK - 1) / kBK);
   if (threadIdx.x == 0) {
@@ -839,6 +816,11 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
       cluster_sync();
       cluster_sync_relaxed();
     }
+    if constexpr (kFusedFixup)
+      if (p.sk_fused) {  // the consumers' grid barrier: every thread of every CTA takes part
+        __syncwarp();
+        cooperative_groups::this_grid().sync();
+      }
   } else {  // consumers
     regs_alloc<232>();
     const int cw = wg - 1, warp = t >> 5, lane = t & 31;
@@ -991,13 +973,14 @@ __global__ void __launch_bounds__(kTmaThreads, 1)
       }
     }
     // The fused fixup: once every CTA has stored its partials, this one finishes its share of the split
-    // tiles (stream-K's 256-wide tiles only: the host plans no other).
-    if constexpr (!kClusterK && TmaWorkIter<BN, BM>::kStreamK && BN == 256) {
+    // tiles. The grid barrier is cooperative groups' on the workspace the driver gives a cooperative launch
+    // (no counter of ours to zero first); the producer warpgroup takes part above. It orders every CTA's
+    // partial stores before every CTA's reads.
+    if constexpr (kFusedFixup)
       if (p.sk_fused) {
-        stream_k_grid_sync(p.sk_bar, static_cast<unsigned>(p.sk.ctas), cw * 128 + t);
+        cooperative_groups::this_grid().sync();
         stream_k_fused_fixup<TOut, BN>(p, cw * 128 + t);
       }
-    }
     if constexpr (kStoreC)
       if (t == 0) bulk_wait_all();  // the buffers live until the CTA exits; the stores are complete before it does
   }
@@ -1392,15 +1375,9 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   if (sk.ctas == 0 && persistent_switch().on()) p.pt = PersistentTiles::make(tiles_m, p.tiles_n, g.batch);
   Tensor ws;  // stream-K partials; freed after the launches, reused only by later work on this stream
   if (p.sk.ctas) {
-    // The fused fixup needs a barrier counter, after the partials, zeroed here.
     p.sk_fused = stream_k_fused_switch().on();
-    const int64_t partials = sk.ctas * 2 * kPartialFloats<256>;
-    ws = empty({partials + (p.sk_fused ? 32 : 0)}, TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
+    ws = empty({sk.ctas * 2 * kPartialFloats<256>}, TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
     p.sk_ws = static_cast<float*>(ws.data_ptr_raw());
-    if (p.sk_fused) {
-      p.sk_bar = reinterpret_cast<unsigned*>(p.sk_ws + partials);
-      WICK_CUDA_CHECK(cudaMemsetAsync(p.sk_bar, 0, sizeof(unsigned), current_stream()));
-    }
     // (The fixup discards whole 128-byte lines: the workspace must start on one. The allocator's blocks do.)
     // (A fused launch leaves them off; its fallback, the fixup kernel, takes them. launch_tma counts them.)
     p.sk_l2 = stream_k_l2_switch().on() && reinterpret_cast<uintptr_t>(p.sk_ws) % 128 == 0;
