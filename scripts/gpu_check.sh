@@ -142,7 +142,7 @@ before_1128="$before_1128 WICK_CUDA_GEMM_STREAMK=0 WICK_CUDA_GEMM_TMA_STORE=0 WI
 before_1128="$before_1128 WICK_CUDA_ROW_CHUNKS=0 WICK_CUDA_ATTENTION_STRIDED=0 WICK_CUDA_CE_16BIT=0 WICK_CUDA_BN_VEC=0"
 before_1128="$before_1128 WICK_CUDA_BN_RELU=0 WICK_CUDA_CONV_PACKS=0 WICK_CUDA_CONV_TRANSPOSE_FWD=0"
 before_1128="$before_1128 WICK_CUDA_SIMT_ROWS64=0 WICK_CUDA_ATTENTION_WGMMA_BWD_TMA=0 WICK_CUDA_ATTENTION_WGMMA_BWD_DQ_BULK=0"
-before_1128="$before_1128 $attn_before WICK_CUDA_SIMT_TRANSPOSE_K=0"
+before_1128="$before_1128 $attn_before WICK_CUDA_SIMT_TRANSPOSE_K=0 WICK_CUDA_ATTENTION_FA2_BWD=0"
 
 # Sections: `section NAME "title"` closes the one before with its wall time (also into detail/times),
 # so every run says where its minutes went.
@@ -306,7 +306,7 @@ section alternates "the alternates through the same tests: cuDNN convolutions, t
 # path also has its own tests in the main run above, which switch it on and off themselves, so a
 # failure here is traced there. Turn one on when its own tests and these pass (README: the switches).
 # (Every other switch is on by default; before_1128 above turns the newest off.)
-optin="WICK_CUDA_ATTENTION_FA2_BWD=1 WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CUDA_SIMT_WIDE=1"
+optin="WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CUDA_SIMT_WIDE=1"
 # (Not the pipelined wgmma forward and backward: they would take the launches the lean forward and the
 # cp.async-staged backward are to run; their own tests run them.)
 optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
@@ -407,7 +407,6 @@ import glob, json, os, sys
 d = sys.argv[1]
 optin = {w.split("=")[0] for w in sys.argv[2].split()}
 table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): the switches still off
-    ("WICK_CUDA_ATTENTION_FA2_BWD", "test_cuda_attention", ["CudaAttentionFa2Backward."]),
     ("WICK_CUDA_ATTENTION_FA2_BWD_FUSED", "test_cuda_attention", ["CudaAttentionFa2Backward.FusedDq"]),
     ("WICK_CUDA_ATTENTION_WGMMA_PIPE", "test_cuda_attention", ["CudaAttentionFa2.WgmmaPipelined"]),
     ("WICK_CUDA_ATTENTION_WGMMA_LEAN", "test_cuda_attention", ["CudaAttentionFa2.WgmmaLean"]),

@@ -187,13 +187,19 @@ const OptInCounter kOptInCounters[] = {
 
 // Seconds per call of `calls` back-to-back launches (host clock around a
 // synchronized batch; a batch is tens of ms, so the sync costs nothing), with
-// the switches `sw` sets for the batch.
-double time_calls(Operands& o, GemmBackend be, int calls, const Switches& sw = {}) {
+// the switches `sw` sets for the batch. `queued`, if given: seconds per call
+// the host took to queue them (the loop before the closing sync). Where that
+// is most of a call's time, the host, not the GPU, sets the pace: a product of
+// tens of microseconds can be, with its per-call planning, tensor maps,
+// workspace and launches.
+double time_calls(Operands& o, GemmBackend be, int calls, const Switches& sw = {}, double* queued = nullptr) {
   const SwitchesScope scope(sw);
   wick::cuda::synchronize();
   const double t0 = wick::bench::now_s();
   for (int i = 0; i < calls; ++i) wick::cuda::gemm(o.g, be);
+  const double t1 = wick::bench::now_s();
   wick::cuda::synchronize();
+  if (queued != nullptr) *queued = (t1 - t0) / calls;
   return (wick::bench::now_s() - t0) / calls;
 }
 
@@ -308,7 +314,9 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
                                       : dt == wick::kBFloat16 && sm90;
         if (applies) at[i] = static_cast<int>(alts.size()), alts.push_back(cols[i]);
       }
-      auto run = [&](const Alt& a, int calls) { return time_calls(o, a.be, calls, a.sw); };
+      auto run = [&](const Alt& a, int calls, double* queued = nullptr) {
+        return time_calls(o, a.be, calls, a.sw, queued);
+      };
       double one = 0;
       bool r64_fell_back = false;  // the default's 64-row kernel did not run (its launch counter): -r64 times the default
       bool tk_fell_back = false;   // likewise the default copied no operand: -tk times the default
@@ -330,9 +338,14 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       }
       for (const Alt& a : alts) one = std::max(one, run(a, 1));
       const int calls = std::max(1, static_cast<int>(0.05 / std::max(one, 1e-6)));
-      std::vector<std::vector<double>> t(alts.size());
+      std::vector<std::vector<double>> t(alts.size()), q(alts.size());  // q: queued / call time
       for (int r = 0; r < rounds; ++r)
-        for (size_t i = 0; i < alts.size(); ++i) t[i].push_back(flops / run(alts[i], calls) * 1e-12);
+        for (size_t i = 0; i < alts.size(); ++i) {
+          double queued = 0;
+          const double sec = run(alts[i], calls, &queued);
+          t[i].push_back(flops / sec * 1e-12);
+          q[i].push_back(queued / sec);
+        }
       const double mw = median(t[0]), mc = median(t[1]), ml = median(t[2]);
       double best = mw;
       std::string vals, rats;
@@ -360,6 +373,18 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
         std::printf("  (-r64: the defaults did not take the 64-row kernel for this row)\n");
       if (tk_fell_back && timed(&Switches::simt_tk))
         std::printf("  (-tk: the defaults copied no operand for this row)\n");
+      // Columns whose host took most of each call's time to queue it (median over the rounds): their
+      // figure may be the host's pace rather than the kernels'.
+      std::string host_bound;
+      for (size_t i = 0; i < alts.size(); ++i)
+        if (median(q[i]) >= 0.9) {
+          char h[96];
+          std::snprintf(h, sizeof h, "%s%s %.1f us", host_bound.empty() ? "" : ", ", alts[i].name,
+                        1e6 * flops / (median(t[i]) * 1e12));
+          host_bound += h;
+        }
+      if (!host_bound.empty())
+        std::printf("  (host-bound? queueing took over 90%% of the call: %s a call)\n", host_bound.c_str());
       for (size_t j = 0; j < std::size(kOptInCounters); ++j)
         if (optin_fell_back[j])
           std::printf("  (%s: no %s for this row; its column times the default)\n", kOptInCounters[j].column,

@@ -229,8 +229,14 @@ int64_t lpt_section(int64_t slices, int64_t slice_bytes, int device) {
   return attention_grid::section_width(slices, slice_bytes, device_properties(device).l2CacheSize);
 }
 
+// The mma.sync FlashAttention-2 backward at head dim 64 (two kernels: dK and dV, then dQ; no atomics),
+// where the wgmma backward does not apply (before sm_90, or its switch off): on by default since 2026-11-28.
+// Its tests passed on an H100 (2026-11-27) and on every H200 lease since, with every opt-in path at once
+// too; on the H100, with the wgmma backward off, GPT-2's causal forward + backward took 0.392 ms against
+// the general tensor-core backward's 1.195 (bench/README.md). It had stayed off only because the wgmma
+// backward takes its place on sm_90, which left A100-class GPUs on the general backward.
 OptInSwitch& fa2_backward_switch() {
-  static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_BWD");
+  static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_BWD", /*default_on=*/true);
   return s;
 }
 

@@ -1182,7 +1182,8 @@ bool make_c_map(CUtensorMap* map, const GemmArgs& g, bool bf16) {
 
 // Products that ran stream-K's fused fixup (TmaParams::sk_fused): launched cooperatively, as its grid
 // barrier needs every CTA resident at once. Where the device refuses (fewer SMs free to this process than
-// the plan counted: MPS, a green context), the product runs unfused, the fixup kernel after it.
+// the plan counted: MPS, a green context; or no cooperative launches at all), the product runs unfused, the
+// fixup kernel after it.
 std::atomic<int64_t> stream_k_fused_products{0};
 std::atomic<int64_t> stream_k_l2_products{0};  // products whose fixup kernel took the L2 hints (TmaParams::sk_l2)
 
@@ -1220,7 +1221,7 @@ void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const CUtensorMap&
         stream_k_fused_products.fetch_add(1, std::memory_order_relaxed);
         return;
       }
-      if (e != cudaErrorCooperativeLaunchTooLarge) WICK_CUDA_CHECK(e);
+      if (e != cudaErrorCooperativeLaunchTooLarge && e != cudaErrorNotSupported) WICK_CUDA_CHECK(e);
       (void)cudaGetLastError();  // (cleared: the unfused launch below, with the L2 hints if they are on)
     }
   }
@@ -1375,6 +1376,9 @@ bool try_tma(const GemmArgs& g, const KMajor& a, const KMajor& b) {
   if (sk.ctas == 0 && persistent_switch().on()) p.pt = PersistentTiles::make(tiles_m, p.tiles_n, g.batch);
   Tensor ws;  // stream-K partials; freed after the launches, reused only by later work on this stream
   if (p.sk.ctas) {
+    // (The fixups read every CTA's slots: no CTA's range may be empty, as a forced SIMT grid's can be
+    // (StreamKPlan::empty). plan_stream_k gives each at least kStreamKMinIters.)
+    WICK_CHECK(sk.ctas <= sk.work(), "gemm: a stream-K plan of ", sk.ctas, " CTAs for ", sk.work(), " k steps");
     p.sk_fused = stream_k_fused_switch().on();
     ws = empty({sk.ctas * 2 * kPartialFloats<256>}, TensorOptions(kFloat32).device(Device(DeviceType::CUDA, dev)));
     p.sk_ws = static_cast<float*>(ws.data_ptr_raw());

@@ -2002,8 +2002,9 @@ TEST(CudaAttentionStrided, HeadViewsEqualThePackedPathInEveryKernel) {
         SCOPED_TRACE("general");
         Selection no_fa2(cuda::attention_fa2, cuda::set_attention_fa2, false);
         WgmmaBackwardSelected no_wgmma_bwd(false);
-        // (The FA2 backward is chosen apart from the forward: held off, or its opt-in environment switch
-        // (WICK_CUDA_ATTENTION_FA2_BWD) would take this backward and add dq by atomics.)
+        // (The FA2 backward is chosen apart from the forward: held off, or it (on by default before sm_90,
+        // WICK_CUDA_ATTENTION_FA2_BWD) would take this backward, with WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 adding
+        // dq by atomics.)
         Fa2BackwardSelected no_fa2_bwd(false);
         Fa2FusedDqSelected no_fused(false);
         expect_strided_equals_packed(dt, 64, causal, seed += 2, false);
