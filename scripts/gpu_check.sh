@@ -135,8 +135,9 @@ wick_opt_env() {
 # The attention paths turned on by the third lease of 2026-11-28, off: ncu-attn times one step's kernels
 # with them too.
 attn_before="WICK_CUDA_ATTENTION_WGMMA_FWD_TMA=0 WICK_CUDA_ATTENTION_LPT=0"
-# The 20 paths turned on by default on 2026-11-28 (H200 leases; the last three after the third), turned
-# off: the earlier default paths, kept as fallbacks, run through the model tests in the alternates below.
+# The 21 paths turned on by default on 2026-11-28 (H200 leases; three after the third; the FA2 backward, which
+# the wgmma backward precedes on sm_90, in the session after), turned off: the earlier default paths, kept as
+# fallbacks, run through the model tests in the alternates below.
 before_1128="WICK_CUDA_SIMT_ASYNC=0 WICK_CUDA_GEMM_BIAS=0 WICK_CUDA_REDUCE_VEC=0 WICK_CUDA_MIXED_BINARY=0"
 before_1128="$before_1128 WICK_CUDA_GEMM_STREAMK=0 WICK_CUDA_GEMM_TMA_STORE=0 WICK_CUDA_GEMM_ROWS64=0"
 before_1128="$before_1128 WICK_CUDA_ROW_CHUNKS=0 WICK_CUDA_ATTENTION_STRIDED=0 WICK_CUDA_CE_16BIT=0 WICK_CUDA_BN_VEC=0"
