@@ -313,7 +313,7 @@ optin="WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 WICK_CUDA_SIMT_WIDE=1"
 optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA_ATTENTION_WGMMA_BWD_ROWS_ASYNC=1"
 # (The warp-specialized forward takes the TMA forward's launches here: the default's own tests run it.)
 optin="$optin WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_GEMM_CLUSTER_K=1"
-optin="$optin WICK_CUDA_GEMM_SK_L2=1 WICK_CUDA_GEMM_SK_FUSED=1 WICK_CUDA_SIMT_STREAMK=1"
+optin="$optin WICK_CUDA_GEMM_SK_L2=1 WICK_CUDA_GEMM_SK_FUSED=1 WICK_CUDA_SIMT_STREAMK=1 WICK_CUDA_SIMT_KVEC=1"
 # Each spec: environment assignments, then the test binary (the last word). Four at a time, as the main
 # run runs six (one after another they took 273 s of a 377 s call on 2026-11-28); the two whole
 # test_cuda_gemm runs, the longest (~90 s each), first. Each writes detail/alt_<binary>_<vars>.{log,rc}.
@@ -420,6 +420,7 @@ table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): 
     ("WICK_CUDA_GEMM_SK_L2", "test_cuda_gemm", ["CudaGemm.StreamKL2Hints"]),
     ("WICK_CUDA_GEMM_SK_FUSED", "test_cuda_gemm", ["CudaGemm.StreamKFusedFixup"]),
     ("WICK_CUDA_SIMT_STREAMK", "test_cuda_gemm", ["CudaGemm.SimtStreamK"]),
+    ("WICK_CUDA_SIMT_KVEC", "test_cuda_gemm", ["CudaGemm.SimtKVec"]),
     ("WICK_CUDA_INDEX_ADD_SORTED", "test_cuda_indexing", ["CudaIndexing.IndexAddSorted"]),
 ]
 rcs = [open(f).read().strip() for f in glob.glob(os.path.join(d, "alt_*_optin.rc"))]
@@ -664,19 +665,20 @@ fi
 # at 0.60x cuBLAS on stream-K, its fixup kernel 12 of its 40 us; the float32 8192 x 768 x 768 forward at
 # 0.74x with both operands copied m/n-major first)
 # under Nsight Compute beside cuBLAS's kernel for the same row: throughput, occupancy, warp stalls, memory.
-if want ncu-gemm 90 && [ -x "$bin/bench_cuda_gemm" ] && command -v ncu >/dev/null; then
+if want ncu-gemm 150 && [ -x "$bin/bench_cuda_gemm" ] && command -v ncu >/dev/null; then
   section ncu-gemm "the GEMM rows furthest from cuBLAS under ncu (wick's kernels and cuBLAS's, one round)"
   for row in "bf16 768x768x8192" "fp32 8192x768x768"; do
-    # (The first 18 product kernels: wick's two warm-up calls (bf16: main kernel + fixup or split-K sum;
+    # (The first 26 product kernels: wick's two warm-up calls (bf16: main kernel + fixup or split-K sum;
     # float32: the operands' transposing copies (copy_'s tiled transpose), then the product), then
     # cuBLAS's and cuBLASLt's, then the pending columns' (bf16 ck: cluster split-K, one kernel a call;
     # l2: main kernel + fixup, the partials kept in L2; fx: the main kernel with the fixup fused, one a
-    # call; float32 sk: the copies, the hybrid stream-K kernel and its fixup); the operands' init kernels
-    # do not match.)
+    # call; float32 sk: the copies, the hybrid stream-K kernel and its fixup; kv: the product alone, its
+    # operands copied 16 bytes at a time along k; sk+kv: the hybrid stream-K kernel so and its fixup: 24
+    # for float32); the operands' init kernels do not match.)
     # (--cache-control none: the caches kept from one kernel to the next, as in the bench's back-to-back
     # calls. Under ncu's default, which flushes them before every kernel, stream-K's fixup read its 17 MB of
     # partials at a 24% L2 hit rate on 2026-11-28: from DRAM, where the bench's runs find them in L2.)
-    timeout 60 ncu -k regex:'gemm|nvjet|xmma|cutlass|fixup|split_reduce|copy_transpose' --launch-count 18 \
+    timeout 80 ncu -k regex:'gemm|nvjet|xmma|cutlass|fixup|split_reduce|copy_transpose' --launch-count 26 \
       --cache-control none --section SpeedOfLight --section Occupancy --section LaunchStats \
       --section WarpStateStats --section MemoryWorkloadAnalysis \
       --metrics 'regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio' --print-units base \

@@ -128,6 +128,7 @@ struct Switches {
   int stream_k = -1, narrow = -1, persistent = -1, store = -1, rows64 = -1;  // the bf16 wgmma TMA kernel's
   int simt_async = -1, simt_rows64 = -1, simt_tk = -1;  // the float32 cp.async kernel, its 64-row tiles, copies
   int simt_sk = -1;                                      // the float32 cp.async kernel's hybrid stream-K
+  int simt_kv = -1;  // the float32 cp.async kernel's 16-byte k-contiguous copies moved in shared memory
   int cluster_k = -1;                                    // bf16 cluster split-K
   int sk_l2 = -1;                                        // bf16 stream-K's partials kept in L2
   int sk_fused = -1;                                     // bf16 stream-K's fixup fused into the GEMM kernel
@@ -147,6 +148,7 @@ class SwitchesScope {
     set(c::gemm_simt_rows64, c::set_gemm_simt_rows64, s.simt_rows64);
     set(c::gemm_simt_transpose_k, c::set_gemm_simt_transpose_k, s.simt_tk);
     set(c::gemm_simt_stream_k, c::set_gemm_simt_stream_k, s.simt_sk);
+    set(c::gemm_simt_kvec, c::set_gemm_simt_kvec, s.simt_kv);
     set(c::wgmma_cluster_k, c::set_wgmma_cluster_k, s.cluster_k);
     set(c::wgmma_stream_k_l2, c::set_wgmma_stream_k_l2, s.sk_l2);
     set(c::wgmma_stream_k_fused, c::set_wgmma_stream_k_fused, s.sk_fused);
@@ -183,6 +185,7 @@ const OptInCounter kOptInCounters[] = {
     {&Switches::sk_l2, wick::cuda::wgmma_stream_k_l2_products, "l2", "stream-K"},
     {&Switches::sk_fused, wick::cuda::wgmma_stream_k_fused_products, "fx", "fused stream-K"},
     {&Switches::simt_sk, wick::cuda::gemm_simt_stream_k_products, "sk", "hybrid stream-K"},
+    {&Switches::simt_kv, wick::cuda::gemm_simt_kvec_products, "kv", "16-byte k-contiguous copy"},
 };
 
 // Seconds per call of `calls` back-to-back launches (host clock around a
@@ -261,11 +264,15 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
   // where M <= 64}.
   // (-r64: the cp.async kernel without its 64 x 256 tiles, rows of M <= 64 only.)
   // (-tk: the cp.async kernel on k-contiguous operands as they are, rows where the defaults copy them.)
-  // (sk: the defaults with the hybrid stream-K where its plan takes it: pending.)
+  // (sk: the defaults with the hybrid stream-K where its plan takes it: pending. kv: the defaults with the
+  // k-contiguous operands copied 16 bytes at a time and moved in shared memory instead of copied first:
+  // pending; sk+kv: both.)
   const Alt f32_alts[] = {{GemmBackend::Wick, {.simt_async = 0}, "regs"},
                           {GemmBackend::Wick, {.simt_async = 1, .simt_rows64 = 0}, "-r64"},
                           {GemmBackend::Wick, {.simt_async = 1, .simt_tk = 0}, "-tk"},
-                          {GemmBackend::Default, {.simt_sk = 1}, "sk", true}};
+                          {GemmBackend::Default, {.simt_sk = 1}, "sk", true},
+                          {GemmBackend::Default, {.simt_kv = 1}, "kv", true},
+                          {GemmBackend::Default, {.simt_sk = 1, .simt_kv = 1}, "sk+kv", true}};
   // The wgmma kernel's {stream-K, 192-wide, persistent, TMA store, 64-row} switches per column.
   auto wg = [](int sk, int narrow, int persistent, int store, int rows64) {
     return Switches{.stream_k = sk, .narrow = narrow, .persistent = persistent, .store = store, .rows64 = rows64};
@@ -387,8 +394,8 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
         std::printf("  (host-bound? queueing took over 90%% of the call: %s a call)\n", host_bound.c_str());
       for (size_t j = 0; j < std::size(kOptInCounters); ++j)
         if (optin_fell_back[j])
-          std::printf("  (%s: no %s for this row; its column times the default)\n", kOptInCounters[j].column,
-                      kOptInCounters[j].path);
+          std::printf("  (%s: no %s for this row; the columns that turn it on ran without it)\n",
+                      kOptInCounters[j].column, kOptInCounters[j].path);
       std::fflush(stdout);
     }
   std::printf("(TFLOP/s, medians of %d interleaved rounds; ratio = wick / cublas; wick = the defaults (float32:\n"
@@ -399,7 +406,9 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
               " ck = bf16 with cluster split-K where its plan takes it (opt-in WICK_CUDA_GEMM_CLUSTER_K);\n"
               " l2 = bf16 with stream-K's partials kept in L2 where stream-K runs (opt-in WICK_CUDA_GEMM_SK_L2);\n"
               " fx = bf16 with stream-K's fixup fused into the GEMM kernel (opt-in WICK_CUDA_GEMM_SK_FUSED);\n"
-              " sk = float32 with the hybrid stream-K where its plan takes it (opt-in WICK_CUDA_SIMT_STREAMK);\n",
+              " sk = float32 with the hybrid stream-K where its plan takes it (opt-in WICK_CUDA_SIMT_STREAMK);\n"
+              " kv = float32 with k-contiguous operands copied 16 bytes at a time and moved in shared memory\n"
+              " instead of copied first (opt-in WICK_CUDA_SIMT_KVEC); sk+kv = both;\n",
               rounds);
   if (!lean)
     std::printf(" regs = float32 on the register-staged SIMT kernel (WICK_CUDA_SIMT_ASYNC=0); wgmma = the TMA kernel\n"

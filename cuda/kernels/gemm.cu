@@ -616,8 +616,8 @@ static_assert(kSaBM == kSaBN, "A's and B's stage tiles share one shape");
 
 // How an operand tile is copied: along its contiguous x (m or n) dimension
 // 16 bytes at a time (kVec) or 4 (kX), or along a contiguous k, 4 bytes at a
-// time (kK).
-enum class SaMode { kVec, kX, kK };
+// time (kK), or 16 (kKVec, opt-in: SaKVecLoader).
+enum class SaMode { kVec, kX, kK, kKVec };
 
 // The SIMT kernel's parameters (vec_a / vec_b: 16-byte copies allowed) and:
 struct SaParams : SimtParams<float> {
@@ -715,6 +715,87 @@ struct SaLoader {
   }
 };
 
+// kKVec (opt-in, simt_kvec_switch; written without a GPU): an operand whose
+// contiguous dimension is k, 16-byte aligned (every row), copied 16 bytes (4
+// k of one row) at a time into a raw stage [kBX][kSaBK] in its own layout,
+// then moved by the thread that copied it, once the copy has landed and
+// before the k step's barrier, into the [kSaBK][kBX + 4] stage tile the k
+// loop reads: per thread and stage of a 128-wide tile, 2 16-byte copies, 2
+// 16-byte shared loads and 8 4-byte shared stores, where kK issues 16 4-byte
+// copies (a warp's copy touching 4 rows) and the copies first
+// (simt_transpose_switch) read and write the whole operand once more in a
+// kernel of their own (for GPT-2's 8192 x 768 forwards about 5% of the
+// product's time). The k loop and the order of every sum are unchanged: the
+// same bits as both.
+// Chunk c = tid + 128 i (i < kBX / 64) of a stage is row c / 2 = tid / 2 + 64
+// i, k 4 (tid % 2) .. + 3. A warp's raw loads and the copies' shared writes
+// are 512 contiguous bytes; its stores to the stage tile for one k offset j
+// hit banks (4 (4 (l % 2) + j) + l / 2 + const) mod 32 for lanes l (a padded
+// row is kBX + 4 = 4 mod 32 floats): 32 distinct banks.
+// Rings: a raw slot is refilled kSaStages - 1 k steps after it was copied, by
+// the thread that moved its chunks out just before (so kSaStages - 1 raw
+// slots: the copy of step kt + kSaStages - 1 goes where step kt's was); the
+// stage tiles are written just before the barrier of the k step that reads
+// them, and step kt + 2 writes kt's only after every thread has passed step
+// kt + 1's barrier, done with kt's products (so 2 stage tiles). Both
+// operands this way: 41 KiB of static shared memory against the 48 allowed
+// (4 stage tiles each, besides the raw slots, would be 58).
+template <int kBX>
+struct SaKVecLoader {
+  static_assert(kBX == 128, "the 128 x 128 tiles (the 64-row ones' 256-wide B would not fit the shared memory)");
+  static constexpr int kCopies = kBX / 64;
+  static constexpr int kLd = kBX + 4;  // floats per k-row of the stage tile (padded), as SaLoader's
+  static constexpr int kRawFloats = kBX * kSaBK;  // one raw slot
+
+  const float* base;  // the matrix of this batch index
+  int64_t off;        // chunk 0's element at k = 0 (formed into a pointer only when inside)
+  int64_t ld;         // the row stride (k is contiguous)
+  uint32_t x_ok = 0;  // bit i: chunk i's row lies inside the matrix
+
+  __device__ __forceinline__ SaKVecLoader(const float* mat, int64_t ld_, int64_t x0, int64_t X, int tid)
+      : base(mat), ld(ld_) {
+    const int64_t gx = x0 + tid / 2;
+    off = gx * ld + 4 * (tid % 2);
+#pragma unroll
+    for (int i = 0; i < kCopies; ++i)
+      if (gx + 64 * i < X) x_ok |= 1u << i;
+  }
+
+  // The chunks of k in [k0, k0 + kSaBK) (k < kend only: zero-filled past it by cp.async's source size)
+  // into raw slot `raw`. k0 is a multiple of kSaBK, so every source is 16-byte aligned.
+  __device__ __forceinline__ void copy(float* raw, int64_t k0, int64_t kend, int tid) const {
+    const int64_t room = kend - k0 - 4 * (tid % 2);  // this thread's k values inside the range
+    const int bytes = room <= 0 ? 0 : room >= 4 ? 16 : static_cast<int>(room) * 4;
+    const uint32_t s = smem_addr(raw + (tid / 2) * kSaBK + 4 * (tid % 2));
+    int64_t oi = off + k0;
+#pragma unroll
+    for (int i = 0; i < kCopies; ++i, oi += 64 * ld) {
+      const bool in = ((x_ok >> i) & 1u) != 0 && bytes > 0;
+      cp_async16(s + i * 64 * kSaBK * 4, in ? base + oi : base, in ? bytes : 0);
+    }
+  }
+
+  // This thread's chunks of raw slot `raw` (its copies landed: cp.async.wait_group) into stage tile `dst`.
+  __device__ __forceinline__ void move(const float* raw, float* dst, int tid) const {
+    const int x = tid / 2, k = 4 * (tid % 2);
+#pragma unroll
+    for (int i = 0; i < kCopies; ++i) {
+      const float4 v = *reinterpret_cast<const float4*>(raw + (x + 64 * i) * kSaBK + k);
+      float* d = dst + k * kLd + x + 64 * i;
+      d[0] = v.x, d[kLd] = v.y, d[2 * kLd] = v.z, d[3 * kLd] = v.w;
+    }
+  }
+};
+
+// An operand's loader, and its rings (SaKVecLoader): stage tiles and raw slots.
+template <SaMode kMode, int kBX>
+using SaLoaderFor = std::conditional_t<kMode == SaMode::kKVec, SaKVecLoader<kBX>, SaLoader<kMode, kBX>>;
+template <SaMode kMode>
+inline constexpr int kSaTiles = kMode == SaMode::kKVec ? 2 : kSaStages;
+// (Operands of other modes: 4 unused floats, which the compiler drops.)
+template <SaMode kMode, int kBX>
+inline constexpr int kSaRawFloats = kMode == SaMode::kKVec ? (kSaStages - 1) * kBX * kSaBK : 4;
+
 // kRows64 (opt-in, simt_rows64_switch): 64 x 256 tiles for products of at
 // most 64 rows, where a 128-row tile computes half zeros (the 64 x 200704 x
 // 576 ResNet layer ran at 0.46x cuBLAS): the 4 warps side by side along n,
@@ -747,16 +828,23 @@ __device__ __forceinline__ void sa_lane_origin(int tid, int& row0, int& col0) {
   row0 = (kRows64 ? 0 : (warp / 2) * 64) + (lane / 8) * 4;
   col0 = (kRows64 ? warp * 64 : (warp % 2) * 64) + (lane % 8) * 4;
 }
+// kKVec operands (SaKVecLoader) are copied into their raw slots Ar / Br (kSaStages - 1 of them) and moved
+// into kSaTiles<kKVec> = 2 stage tiles; the others' stage tiles are kSaStages deep and Ar / Br unused.
 template <SaMode kA, SaMode kB, bool kRows64, typename Dest>
 __device__ __forceinline__ void simt_async_tile(const SaParams& p, typename SaTile<kRows64>::AStage* As,
-                                                typename SaTile<kRows64>::BStage* Bs, int tid, int row0, int col0,
-                                                int64_t m0, int64_t n0, int64_t bi, int64_t kbeg, int64_t kend,
-                                                Dest&& dest) {
+                                                typename SaTile<kRows64>::BStage* Bs, float* Ar, float* Br, int tid,
+                                                int row0, int col0, int64_t m0, int64_t n0, int64_t bi, int64_t kbeg,
+                                                int64_t kend, Dest&& dest) {
   constexpr int kBM = SaTile<kRows64>::kBM, kBN = SaTile<kRows64>::kBN;
+  constexpr bool kRawA = kA == SaMode::kKVec, kRawB = kB == SaMode::kKVec;
+  static_assert(!kRows64 || (!kRawA && !kRawB), "16-byte k-contiguous copies: the 128 x 128 tiles only");
   const int nk = kend > kbeg ? static_cast<int>((kend - kbeg + kSaBK - 1) / kSaBK) : 0;  // < 2^31 for K < 2^34
-  // A's non-contiguous stride is its m stride when k is contiguous (kK), else its k stride; B's likewise.
-  const SaLoader<kA, kBM> la(p.A + bi * p.stride_a, kA == SaMode::kK ? p.a_ms : p.a_ks, m0, p.M, tid);
-  const SaLoader<kB, kBN> lb(p.B + bi * p.stride_b, kB == SaMode::kK ? p.b_ns : p.b_ks, n0, p.N, tid);
+  // A's non-contiguous stride is its m stride when k is contiguous (kK, kKVec), else its k stride; B's likewise.
+  const SaLoaderFor<kA, kBM> la(p.A + bi * p.stride_a, kA == SaMode::kK || kRawA ? p.a_ms : p.a_ks, m0, p.M, tid);
+  const SaLoaderFor<kB, kBN> lb(p.B + bi * p.stride_b, kB == SaMode::kK || kRawB ? p.b_ns : p.b_ks, n0, p.N, tid);
+  // Where step s is copied: its raw slot (kKVec) or its stage tile.
+  auto a_dst = [&](int s) { return kRawA ? Ar + (s % (kSaStages - 1)) * (kBM * kSaBK) : &As[s % kSaStages][0][0]; };
+  auto b_dst = [&](int s) { return kRawB ? Br + (s % (kSaStages - 1)) * (kBN * kSaBK) : &Bs[s % kSaStages][0][0]; };
 
   float acc[16][8];
 #pragma unroll
@@ -767,34 +855,36 @@ __device__ __forceinline__ void simt_async_tile(const SaParams& p, typename SaTi
 #pragma unroll
   for (int s = 0; s < kSaStages - 1; ++s) {
     if (s < nk) {
-      la.copy(&As[s][0][0], kbeg + s * kSaBK, kend, tid);
-      lb.copy(&Bs[s][0][0], kbeg + s * kSaBK, kend, tid);
+      la.copy(a_dst(s), kbeg + s * kSaBK, kend, tid);
+      lb.copy(b_dst(s), kbeg + s * kSaBK, kend, tid);
     }
     cp_async_commit();  // empty groups keep the count that wait_group relies on
   }
   int64_t k_fill = kbeg + (kSaStages - 1) * kSaBK;  // first k of the stage the loop copies next
   for (int kt = 0; kt < nk; ++kt, k_fill += kSaBK) {
     cp_async_wait<kSaStages - 2>();  // this thread's copies of stage kt have landed
+    // kKVec: this thread's chunks of step kt from their raw slot into the step's stage tile.
+    if constexpr (kRawA) la.move(a_dst(kt), &As[kt % kSaTiles<kA>][0][0], tid);
+    if constexpr (kRawB) lb.move(b_dst(kt), &Bs[kt % kSaTiles<kB>][0][0], tid);
     __syncthreads();                 // everyone's have; and stage kt - 1 is no longer read
     const int next = kt + kSaStages - 1;
     if (next < nk) {
-      const int buf = next % kSaStages;
-      la.copy(&As[buf][0][0], k_fill, kend, tid);
-      lb.copy(&Bs[buf][0][0], k_fill, kend, tid);
+      la.copy(a_dst(next), k_fill, kend, tid);
+      lb.copy(b_dst(next), k_fill, kend, tid);
     }
     cp_async_commit();
-    const int cur = kt % kSaStages;
+    const int cur_a = kt % kSaTiles<kA>, cur_b = kt % kSaTiles<kB>;
 #pragma unroll
     for (int kk = 0; kk < kSaBK; ++kk) {
       float a[16], b[8];
 #pragma unroll
       for (int g = 0; g < 4; ++g) {
-        const float4 v = *reinterpret_cast<const float4*>(&As[cur][kk][row0 + g * 16]);
+        const float4 v = *reinterpret_cast<const float4*>(&As[cur_a][kk][row0 + g * 16]);
         a[g * 4 + 0] = v.x, a[g * 4 + 1] = v.y, a[g * 4 + 2] = v.z, a[g * 4 + 3] = v.w;
       }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const float4 v = *reinterpret_cast<const float4*>(&Bs[cur][kk][col0 + h * 32]);
+        const float4 v = *reinterpret_cast<const float4*>(&Bs[cur_b][kk][col0 + h * 32]);
         b[h * 4 + 0] = v.x, b[h * 4 + 1] = v.y, b[h * 4 + 2] = v.z, b[h * 4 + 3] = v.w;
       }
 #pragma unroll
@@ -843,8 +933,9 @@ __device__ __forceinline__ void simt_async_tile(const SaParams& p, typename SaTi
 template <SaMode kA, SaMode kB, bool kRows64 = false>
 __global__ void __launch_bounds__(kSaThreads, 2) gemm_simt_async_kernel(SaParams p) {
   using Tile = SaTile<kRows64>;
-  __shared__ __align__(16) typename Tile::AStage As[kSaStages];
-  __shared__ __align__(16) typename Tile::BStage Bs[kSaStages];
+  __shared__ __align__(16) typename Tile::AStage As[kSaTiles<kA>];
+  __shared__ __align__(16) typename Tile::BStage Bs[kSaTiles<kB>];
+  __shared__ __align__(16) float Ar[kSaRawFloats<kA, Tile::kBM>], Br[kSaRawFloats<kB, Tile::kBN>];
   const int tid = threadIdx.x;
   int row0, col0;
   sa_lane_origin<kRows64>(tid, row0, col0);
@@ -853,7 +944,7 @@ __global__ void __launch_bounds__(kSaThreads, 2) gemm_simt_async_kernel(SaParams
     const int64_t bi = z / p.splits;
     const int split = static_cast<int>(z % p.splits);
     const int64_t kbeg = split * p.k_chunk, kend = min(p.K, kbeg + p.k_chunk);
-    simt_async_tile<kA, kB, kRows64>(p, As, Bs, tid, row0, col0, m0, n0, bi, kbeg, kend, [&] {
+    simt_async_tile<kA, kB, kRows64>(p, As, Bs, Ar, Br, tid, row0, col0, m0, n0, bi, kbeg, kend, [&] {
       // C, or with split-K the raw partial into the workspace [batch][splits][M][N].
       const bool partial = p.splits > 1;
       return SaOut{partial ? p.work + z * p.M * p.N : p.C + bi * p.stride_c, partial ? p.N : p.ldc, 0, 0, partial,
@@ -870,8 +961,9 @@ template <SaMode kA, SaMode kB>
 __global__ void __launch_bounds__(kSaThreads, 2) gemm_simt_stream_k_kernel(SaParams p, SimtStreamK h, int64_t tiles_n,
                                                                           float* ws) {
   using Tile = SaTile<false>;
-  __shared__ __align__(16) typename Tile::AStage As[kSaStages];
-  __shared__ __align__(16) typename Tile::BStage Bs[kSaStages];
+  __shared__ __align__(16) typename Tile::AStage As[kSaTiles<kA>];
+  __shared__ __align__(16) typename Tile::BStage Bs[kSaTiles<kB>];
+  __shared__ __align__(16) float Ar[kSaRawFloats<kA, Tile::kBM>], Br[kSaRawFloats<kB, Tile::kBN>];
   const int tid = threadIdx.x;
   int row0, col0;
   sa_lane_origin<false>(tid, row0, col0);
@@ -892,7 +984,7 @@ __global__ void __launch_bounds__(kSaThreads, 2) gemm_simt_stream_k_kernel(SaPar
       partial = !s.full(h.sk.k_iters), slot = s.slot;
     }
     const int64_t m0 = tile / tiles_n * kSaBM, n0 = tile % tiles_n * kSaBN;
-    simt_async_tile<kA, kB, false>(p, As, Bs, tid, row0, col0, m0, n0, 0, kbeg, kend, [&] {
+    simt_async_tile<kA, kB, false>(p, As, Bs, Ar, Br, tid, row0, col0, m0, n0, 0, kbeg, kend, [&] {
       if (!partial) return SaOut{p.C, p.ldc, 0, 0, false, p.vec_c};
       return SaOut{ws + (2 * static_cast<int64_t>(blockIdx.x) + slot) * (kSaBM * kSaBN), kSaBN, m0, n0, true, true};
     });
@@ -1065,6 +1157,16 @@ OptInSwitch& simt_stream_k_switch() {
 }
 std::atomic<int> simt_stream_k_forced_ctas{0};
 std::atomic<int64_t> simt_stream_k_count{0};
+
+// The cp.async kernel's k-contiguous, 16-byte aligned operands copied 16 bytes at a time and moved into
+// their stage tiles in shared memory (SaKVecLoader), instead of the copies first (simt_transpose_switch)
+// or 4-byte copies along k (kK): written without a GPU, off until one has run CudaGemm.SimtKVec and timed
+// it (WICK_CUDA_SIMT_KVEC=1). 128 x 128 tiles, the other operand 16-byte copied (kVec or kKVec).
+OptInSwitch& simt_kvec_switch() {
+  static OptInSwitch s("WICK_CUDA_SIMT_KVEC");
+  return s;
+}
+std::atomic<int64_t> simt_kvec_count{0};  // products with such an operand
 constexpr int64_t kSimtTransposeMinOther = 512;
 
 // Operand X of a float32 product (rows x K, element (r, k) at base + b * bstride + r * rs + k * ks) copied
@@ -1142,15 +1244,31 @@ bool launch_simt_async(const GemmArgs& g_in) {
   // WICK_CUDA_SIMT_TRANSPOSE_K: k-contiguous operands copied m/n-contiguous first, where the other
   // dimension makes the copy cheap beside the product (the copy's grid: at most 65535 x 32 rows).
   GemmArgs g = g_in;
+  // WICK_CUDA_SIMT_KVEC: which k-contiguous operands the kernel copies 16 bytes at a time itself (kKVec), in
+  // the 128 x 128 tiles (not where the 64-row ones run) and beside an operand copied 16 bytes at a time.
+  const int64_t max_rows = int64_t{65535} * 32;
+  const bool tk = simt_transpose_switch().on() && g.K > 0;
+  const bool copy_a = tk && !g.trans_a && g.N >= kSimtTransposeMinOther && g.M <= max_rows;
+  const bool copy_b = tk && g.trans_b && g.M >= kSimtTransposeMinOther && g.N <= max_rows;
+  auto rows16 = [](const void* ptr, int64_t ld, int64_t batch, int64_t bstride) {
+    return aligned(ptr, 16) && ld % 4 == 0 && (batch <= 1 || bstride % 4 == 0);
+  };
+  const bool kvec = simt_kvec_switch().on() && !(simt_rows64_switch().on() && g.M <= 64);
+  bool kvec_a = kvec && !g.trans_a && rows16(g.A, g.lda, g.batch, g.stride_a);
+  bool kvec_b = kvec && g.trans_b && rows16(g.B, g.ldb, g.batch, g.stride_b);
+  // The other operand's copies must be 16 bytes too: m/n-contiguous and aligned, copied first, or kKVec.
+  const bool vec_a16 = g.trans_a ? rows16(g.A, g.lda, g.batch, g.stride_a) : copy_a || kvec_a;
+  const bool vec_b16 = !g.trans_b ? rows16(g.B, g.ldb, g.batch, g.stride_b) : copy_b || kvec_b;
+  if (!vec_b16) kvec_a = false;
+  if (!vec_a16) kvec_b = false;
   Tensor ha, hb;  // the copies: freed after the launch; the allocator reuses them only for later work here
-  if (simt_transpose_switch().on() && g.K > 0) {
-    const int64_t max_rows = int64_t{65535} * 32;
-    if (!g.trans_a && g.N >= kSimtTransposeMinOther && g.M <= max_rows) {
+  if (tk) {
+    if (copy_a && !kvec_a) {
       int64_t bs = 0;
       g.lda = simt_mn_major(static_cast<const float*>(g.A), g.M, g.K, g.lda, 1, g.batch, g.stride_a, dev, ha, &bs);
       g.A = ha.data_ptr_raw(), g.trans_a = true, g.stride_a = bs;
     }
-    if (g.trans_b && g.M >= kSimtTransposeMinOther && g.N <= max_rows) {
+    if (copy_b && !kvec_b) {
       int64_t bs = 0;
       g.ldb = simt_mn_major(static_cast<const float*>(g.B), g.N, g.K, g.ldb, 1, g.batch, g.stride_b, dev, hb, &bs);
       g.B = hb.data_ptr_raw(), g.trans_b = false, g.stride_b = bs;
@@ -1164,12 +1282,12 @@ bool launch_simt_async(const GemmArgs& g_in) {
   p.vec_b = aligned(g.B, 16) && g.ldb % 4 == 0 && (g.batch <= 1 || g.stride_b % 4 == 0);
   p.vec_c = aligned(g.C, 16) && g.ldc % 4 == 0 && (g.batch <= 1 || g.stride_c % 4 == 0);
   // A's contiguous dim is m when stored transposed, B's is n when not.
-  const SaMode ma = !g.trans_a ? SaMode::kK : p.vec_a ? SaMode::kVec : SaMode::kX;
-  const SaMode mb = g.trans_b ? SaMode::kK : p.vec_b ? SaMode::kVec : SaMode::kX;
+  const SaMode ma = kvec_a ? SaMode::kKVec : !g.trans_a ? SaMode::kK : p.vec_a ? SaMode::kVec : SaMode::kX;
+  const SaMode mb = kvec_b ? SaMode::kKVec : g.trans_b ? SaMode::kK : p.vec_b ? SaMode::kVec : SaMode::kX;
 
   // 64 x 256 tiles for at most 64 rows (the same work per tile and k step as 128 x 128, so the same
   // split-K choice), unless B is copied 4 bytes at a time along n.
-  const bool rows64 = simt_rows64_switch().on() && g.M <= 64 && mb != SaMode::kX;
+  const bool rows64 = simt_rows64_switch().on() && g.M <= 64 && mb != SaMode::kX;  // (never with kKVec: above)
   const unsigned tn = tiles(g.N, rows64 ? 256 : kSaBN, "N"), tm = tiles(g.M, rows64 ? 64 : kSaBM, "M");
   const int64_t ksteps = (g.K + kSaBK - 1) / kSaBK;
   int splits = simt_async_forced_splits.load(std::memory_order_relaxed);
@@ -1205,7 +1323,7 @@ bool launch_simt_async(const GemmArgs& g_in) {
           p, hk, tn, ws);
       return;
     }
-    if constexpr (kB != SaMode::kX) {
+    if constexpr (kB != SaMode::kX && kA != SaMode::kKVec && kB != SaMode::kKVec) {
       if (rows64) {
         gemm_simt_async_kernel<kA, kB, true><<<grid, kSaThreads, 0, current_stream()>>>(p);
         return;
@@ -1218,10 +1336,19 @@ bool launch_simt_async(const GemmArgs& g_in) {
     else if (mb == SaMode::kX) launch.template operator()<kA, SaMode::kX>();
     else launch.template operator()<kA, SaMode::kK>();
   };
-  if (ma == SaMode::kVec) with_b.template operator()<SaMode::kVec>();
+  // kKVec pairs: with kVec or kKVec only (above), 3 instantiations.
+  if (ma == SaMode::kKVec)
+    mb == SaMode::kKVec ? launch.template operator()<SaMode::kKVec, SaMode::kKVec>()
+                        : launch.template operator()<SaMode::kKVec, SaMode::kVec>();
+  else if (mb == SaMode::kKVec) {
+    WICK_CHECK(ma == SaMode::kVec, "gemm: a 16-byte k-contiguous B beside an A not copied 16 bytes at a time");
+    launch.template operator()<SaMode::kVec, SaMode::kKVec>();
+  }
+  else if (ma == SaMode::kVec) with_b.template operator()<SaMode::kVec>();
   else if (ma == SaMode::kX) with_b.template operator()<SaMode::kX>();
   else with_b.template operator()<SaMode::kK>();
   WICK_CUDA_CHECK_LAUNCH();
+  if (ma == SaMode::kKVec || mb == SaMode::kKVec) simt_kvec_count.fetch_add(1, std::memory_order_relaxed);
   if (hk.ctas > 0) {
     if (hk.sk.tiles > 0) {
       simt_stream_k_fixup_kernel<<<dim3(static_cast<unsigned>(hk.sk.tiles), kSaBM / 8), 256, 0, current_stream()>>>(
@@ -1408,6 +1535,9 @@ void set_gemm_simt_stream_k(bool on) { simt_stream_k_switch().set(on); }
 bool gemm_simt_stream_k() { return simt_stream_k_switch().on(); }
 void set_gemm_simt_stream_k_ctas(int ctas) { simt_stream_k_forced_ctas.store(std::max(ctas, 0)); }
 int64_t gemm_simt_stream_k_products() { return simt_stream_k_count.load(); }
+void set_gemm_simt_kvec(bool on) { simt_kvec_switch().set(on); }
+bool gemm_simt_kvec() { return simt_kvec_switch().on(); }
+int64_t gemm_simt_kvec_products() { return simt_kvec_count.load(); }
 bool gemm_simt_async() { return simt_async_switch().on(); }
 void set_gemm_simt_async_splits(int splits) { simt_async_forced_splits.store(std::max(splits, 0)); }
 int64_t gemm_simt_async_products() { return simt_async_count.load(); }

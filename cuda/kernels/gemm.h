@@ -148,6 +148,21 @@ bool gemm_simt_stream_k();
 void set_gemm_simt_stream_k_ctas(int ctas);
 int64_t gemm_simt_stream_k_products();
 
+// The cp.async kernel's k-contiguous operands (A not transposed, B
+// transposed) with 16-byte aligned rows copied 16 bytes (4 k of one row) at a
+// time into shared memory as they are and moved there into the m/n-contiguous
+// stage tiles the k loop reads, by the thread that copied them: instead of
+// the copies first (set_gemm_simt_transpose_k: the operand read and written
+// once more, about 5% of GPT-2's 8192 x 768 forwards) or 4-byte copies along
+// k. The same sums in the same order: the same bits as both. 128 x 128 tiles
+// (not where the 64-row ones run), the other operand also copied 16 bytes at
+// a time (else the copies first, as before). Written without a GPU: off until
+// one has run CudaGemm.SimtKVec and timed it (WICK_CUDA_SIMT_KVEC=1); the
+// counter: its products.
+void set_gemm_simt_kvec(bool on);
+bool gemm_simt_kvec();
+int64_t gemm_simt_kvec_products();
+
 // Whether addmm (ops/linalg.cpp) hands a row-vector c (a linear layer's
 // bias) to the GEMM as GemmArgs::bias instead of copying it into the output
 // first. CudaGemm.BiasEpilogue passed on an H100 (2026-11-27); OFF by default

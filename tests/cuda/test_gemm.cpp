@@ -1141,6 +1141,116 @@ TEST(CudaGemm, SimtStreamK) {
   }
 }
 
+// The cp.async kernel's k-contiguous operands copied 16 bytes at a time and
+// moved into their stage tiles in shared memory (set_gemm_simt_kvec): A alone
+// (NN), B alone (TN), both (NT); K not a multiple of the stage's 8 nor of 4
+// (padded rows: chunks cut by src-size), partial tiles along M and N, a
+// batch with a broadcast B, alpha and beta, split-K chosen and forced (chunks
+// ending inside a stage), and the hybrid stream-K grid forced small (its
+// segments' k ranges); against the float64 reference, the counter showing the
+// path ran, and no operand copied first where it ran (also where both would
+// have been). Where it must not run (misaligned rows, M <= 64 under the 64-row
+// tiles, the other operand copied 4 bytes at a time) the counter stays. Then
+// the same bits as the copies first and as the 4-byte k-major copies, on
+// GPT-2's 8192 x 768 x 768 forward and odd shapes.
+TEST(CudaGemm, SimtKVec) {
+  WICK_SKIP_WITHOUT_CUDA();
+  if (cuda::device_properties(cuda::current_device()).major < 8) GTEST_SKIP() << "cp.async needs sm_80";
+  const test::SwitchScope restore(cuda::gemm_simt_async, cuda::set_gemm_simt_async);
+  const test::SwitchScope restore_kv(cuda::gemm_simt_kvec, cuda::set_gemm_simt_kvec);
+  const test::SwitchScope restore_tk(cuda::gemm_simt_transpose_k, cuda::set_gemm_simt_transpose_k);
+  const test::SwitchScope restore64(cuda::gemm_simt_rows64, cuda::set_gemm_simt_rows64);
+  const test::SwitchScope restore_sk(cuda::gemm_simt_stream_k, cuda::set_gemm_simt_stream_k);
+  struct Forced {
+    Forced() = default;
+    Forced(const Forced&) = delete;
+    Forced& operator=(const Forced&) = delete;
+    ~Forced() { cuda::set_gemm_simt_async_splits(0), cuda::set_gemm_simt_stream_k_ctas(0); }
+  } forced_scope;
+  cuda::set_gemm_simt_async(true);
+  cuda::set_gemm_simt_kvec(true);
+  cuda::set_gemm_simt_rows64(true);
+  cuda::set_gemm_simt_stream_k(false);
+  struct Expect {
+    Case c;
+    bool taken;
+  };
+  const Expect cases[] = {
+      {{300, 260, 204, 1, false, true, 0, false, 1.0, 0.0}, true},    // both; K % 8 = 4: a half stage
+      {{300, 260, 202, 1, false, true, 2, false, 1.0, 0.5}, true},    // rows padded to 204: chunks cut at K
+      {{300, 260, 204, 1, false, false, 0, false, -0.5, 0.0}, true},  // A alone, B n-contiguous
+      {{300, 260, 204, 1, true, true, 0, false, 1.0, 1.5}, true},     // B alone, A m-contiguous
+      {{130, 140, 64, 3, false, true, 0, true, 1.0, 0.0}, true},      // a batch, a broadcast B
+      {{129, 131, 4096, 1, false, true, 0, false, 1.0, 0.0}, true},   // 4 tiles: split-K chosen
+      {{300, 260, 203, 1, false, true, 0, false, 1.0, 0.0}, false},   // rows of 203 floats: not 16 bytes
+      {{40, 300, 64, 1, false, true, 0, false, 1.0, 0.0}, false},     // M <= 64: the 64-row tiles
+      {{300, 260, 64, 1, false, true, 1, false, 1.0, 0.0}, false},    // padded to 65: both 4-byte copies
+      {{300, 260, 202, 1, false, false, 2, false, 1.0, 0.0}, false},  // A's rows 204, B's 262: B 4-byte copied
+      {{600, 600, 64, 1, false, true, 0, false, 1.0, 0.0}, true},     // both would be copied first: neither is
+  };
+  for (bool copies : {true, false}) {
+    cuda::set_gemm_simt_transpose_k(copies);
+    for (const Expect& e : cases) {
+      SCOPED_TRACE(testing::Message() << e.c.M << "x" << e.c.N << "x" << e.c.K << " batch " << e.c.batch << " ta "
+                                      << e.c.ta << " tb " << e.c.tb << " pad " << e.c.pad << " copies " << copies);
+      const int64_t before = cuda::gemm_simt_kvec_products(), copied = cuda::gemm_simt_transposed_operands();
+      check_case(e.c, kFloat32, kFloat32);
+      EXPECT_EQ(cuda::gemm_simt_kvec_products(), before + (e.taken ? 1 : 0));
+      // (Where it runs, these shapes' other operand is m/n-contiguous or taken too: nothing copied first.)
+      if (e.taken) EXPECT_EQ(cuda::gemm_simt_transposed_operands(), copied) << "an operand copied first";
+    }
+  }
+  cuda::set_gemm_simt_transpose_k(true);
+  for (int splits : {2, 3}) {  // K chunks of multiples of 8; K = 998 ends inside a 16-byte copy's 4 k
+    SCOPED_TRACE(testing::Message() << splits << " K chunks forced");
+    cuda::set_gemm_simt_async_splits(splits);
+    const int64_t before = cuda::gemm_simt_kvec_products(), split = cuda::gemm_simt_async_split_products();
+    check_case({257, 300, 1000, 1, false, true, 0, false, 1.0, 0.5}, kFloat32, kFloat32);
+    check_case({257, 302, 998, 1, false, false, 2, false, 1.0, 0.0}, kFloat32, kFloat32);  // rows 1000, 304
+    EXPECT_EQ(cuda::gemm_simt_kvec_products(), before + 2);
+    EXPECT_EQ(cuda::gemm_simt_async_split_products(), split + 2);
+  }
+  cuda::set_gemm_simt_async_splits(0);
+  cuda::set_gemm_simt_stream_k(true);
+  for (int ctas : {4, 20}) {  // 3 x 3 tiles: 8 whole + stream-K; stream-K alone
+    SCOPED_TRACE(testing::Message() << "stream-K on " << ctas << " CTAs");
+    cuda::set_gemm_simt_stream_k_ctas(ctas);
+    const int64_t before = cuda::gemm_simt_kvec_products(), sk = cuda::gemm_simt_stream_k_products();
+    check_case({300, 260, 204, 1, false, true, 0, false, 1.0, 0.0}, kFloat32, kFloat32);
+    check_case({300, 262, 202, 1, false, false, 2, false, 1.5, 0.5}, kFloat32, kFloat32);  // rows 204, 264
+    EXPECT_EQ(cuda::gemm_simt_kvec_products(), before + 2);
+    EXPECT_EQ(cuda::gemm_simt_stream_k_products(), sk + 2);
+  }
+  cuda::set_gemm_simt_stream_k_ctas(0);
+  cuda::set_gemm_simt_stream_k(false);
+
+  // The same bits as the copies first and as the 4-byte k-major copies: the k loop's sums are the same.
+  struct Shape {
+    int64_t M, N, K;
+    bool ta, tb;
+  };
+  for (const Shape& sh : {Shape{8192, 768, 768, false, true}, Shape{515, 517, 100, false, true},
+                          Shape{700, 600, 36, false, false}, Shape{600, 700, 44, true, true}}) {
+    SCOPED_TRACE(testing::Message() << sh.M << "x" << sh.N << "x" << sh.K << " ta " << sh.ta << " tb " << sh.tb);
+    const Tensor a0 = test::randn_t({sh.ta ? sh.K : sh.M, sh.ta ? sh.M : sh.K}, kFloat32, 71, false).to(kCuda);
+    const Tensor b0 = test::randn_t({sh.tb ? sh.N : sh.K, sh.tb ? sh.K : sh.N}, kFloat32, 72, false).to(kCuda);
+    const Tensor a = sh.ta ? a0.t() : a0, b = sh.tb ? b0.t() : b0;
+    Tensor out[3];
+    for (int i = 0; i < 3; ++i) {  // 0: kKVec; 1: the copies first; 2: the 4-byte k-major copies
+      cuda::set_gemm_simt_kvec(i == 0);
+      cuda::set_gemm_simt_transpose_k(i == 1);
+      out[i] = empty({sh.M, sh.N}, TensorOptions(kFloat32).device(kCuda));
+      const int64_t before = cuda::gemm_simt_kvec_products();
+      cuda::batched_gemm(out[i], a, b, 1, 0, GemmBackend::Wick);
+      EXPECT_EQ(cuda::gemm_simt_kvec_products(), before + (i == 0 ? 1 : 0)) << "setting " << i;
+      out[i] = out[i].to(kCPU);
+    }
+    for (int i = 1; i < 3; ++i)
+      EXPECT_EQ(std::memcmp(out[0].data_ptr_raw(), out[i].data_ptr_raw(), out[0].numel() * sizeof(float)), 0)
+          << "kKVec's bits differ from setting " << i;
+  }
+}
+
 TEST(CudaGemm, KZeroScalesC) {
   WICK_SKIP_WITHOUT_CUDA();
   for (const DtypePair& p : kPairs) {
