@@ -210,6 +210,18 @@ double tolerance(DType ab, DType c, int64_t K, double abs_sum, double ref) {
 
 // Runs one case with each backend (and the reference kernel) and compares
 // every element of C, padding included (it must be left untouched).
+// The SIMT kernel's grids as a test forces them (split-K chunks, stream-K CTAs), back to the plans' at the
+// end of the scope.
+struct SimtForcedGrids {
+  SimtForcedGrids() = default;
+  SimtForcedGrids(const SimtForcedGrids&) = delete;
+  SimtForcedGrids& operator=(const SimtForcedGrids&) = delete;
+  ~SimtForcedGrids() {
+    cuda::set_gemm_simt_async_splits(0);
+    cuda::set_gemm_simt_stream_k_ctas(0);
+  }
+};
+
 void check_case(const Case& cs, DType ab, DType cdt) {
   GemmArgs g;
   g.M = cs.M, g.N = cs.N, g.K = cs.K, g.batch = cs.batch;
@@ -918,9 +930,7 @@ TEST(CudaGemm, SimtAsyncTiles) {
   WICK_SKIP_WITHOUT_CUDA();
   if (cuda::device_properties(cuda::current_device()).major < 8) GTEST_SKIP() << "cp.async needs sm_80";
   const test::SwitchScope restore(cuda::gemm_simt_async, cuda::set_gemm_simt_async);
-  struct SplitsScope {
-    ~SplitsScope() { cuda::set_gemm_simt_async_splits(0); }
-  } restore_splits;
+  const SimtForcedGrids restore_splits;
   cuda::set_gemm_simt_async(true);
   const int64_t before = cuda::gemm_simt_async_products();
   check_simt_variant();
@@ -959,9 +969,7 @@ TEST(CudaGemm, SimtRows64Tiles) {
   if (cuda::device_properties(cuda::current_device()).major < 8) GTEST_SKIP() << "cp.async needs sm_80";
   const test::SwitchScope restore(cuda::gemm_simt_async, cuda::set_gemm_simt_async);
   const test::SwitchScope restore64(cuda::gemm_simt_rows64, cuda::set_gemm_simt_rows64);
-  struct SplitsScope {
-    ~SplitsScope() { cuda::set_gemm_simt_async_splits(0); }
-  } restore_splits;
+  const SimtForcedGrids restore_splits;
   cuda::set_gemm_simt_async(true);
   cuda::set_gemm_simt_rows64(true);
   int64_t before = cuda::gemm_simt_rows64_products();
@@ -1067,12 +1075,7 @@ TEST(CudaGemm, SimtStreamK) {
   const test::SwitchScope restore_sk(cuda::gemm_simt_stream_k, cuda::set_gemm_simt_stream_k);
   const test::SwitchScope restore_tk(cuda::gemm_simt_transpose_k, cuda::set_gemm_simt_transpose_k);
   const test::SwitchScope restore64(cuda::gemm_simt_rows64, cuda::set_gemm_simt_rows64);
-  struct ForcedCtas {
-    ForcedCtas() = default;
-    ForcedCtas(const ForcedCtas&) = delete;
-    ForcedCtas& operator=(const ForcedCtas&) = delete;
-    ~ForcedCtas() { cuda::set_gemm_simt_stream_k_ctas(0); }
-  } forced_scope;
+  const SimtForcedGrids forced_scope;
   cuda::set_gemm_simt_async(true);
   cuda::set_gemm_simt_stream_k(true);
   cuda::set_gemm_simt_rows64(true);
@@ -1161,12 +1164,7 @@ TEST(CudaGemm, SimtKVec) {
   const test::SwitchScope restore_tk(cuda::gemm_simt_transpose_k, cuda::set_gemm_simt_transpose_k);
   const test::SwitchScope restore64(cuda::gemm_simt_rows64, cuda::set_gemm_simt_rows64);
   const test::SwitchScope restore_sk(cuda::gemm_simt_stream_k, cuda::set_gemm_simt_stream_k);
-  struct Forced {
-    Forced() = default;
-    Forced(const Forced&) = delete;
-    Forced& operator=(const Forced&) = delete;
-    ~Forced() { cuda::set_gemm_simt_async_splits(0), cuda::set_gemm_simt_stream_k_ctas(0); }
-  } forced_scope;
+  const SimtForcedGrids forced_scope;
   cuda::set_gemm_simt_async(true);
   cuda::set_gemm_simt_kvec(true);
   cuda::set_gemm_simt_rows64(true);
