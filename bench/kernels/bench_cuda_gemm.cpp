@@ -194,7 +194,8 @@ const OptInCounter kOptInCounters[] = {
 // the host took to queue them (the loop before the closing sync). Where that
 // is most of a call's time, the host, not the GPU, sets the pace: a product of
 // tens of microseconds can be, with its per-call planning, tensor maps,
-// workspace and launches.
+// workspace and launches. (Only for a batch shorter than the launch queue: a
+// longer one waits for room in it at the GPU's pace.)
 double time_calls(Operands& o, GemmBackend be, int calls, const Switches& sw = {}, double* queued = nullptr) {
   const SwitchesScope scope(sw);
   wick::cuda::synchronize();
@@ -345,14 +346,9 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
       }
       for (const Alt& a : alts) one = std::max(one, run(a, 1));
       const int calls = std::max(1, static_cast<int>(0.05 / std::max(one, 1e-6)));
-      std::vector<std::vector<double>> t(alts.size()), q(alts.size());  // q: queued / call time
+      std::vector<std::vector<double>> t(alts.size());
       for (int r = 0; r < rounds; ++r)
-        for (size_t i = 0; i < alts.size(); ++i) {
-          double queued = 0;
-          const double sec = run(alts[i], calls, &queued);
-          t[i].push_back(flops / sec * 1e-12);
-          q[i].push_back(queued / sec);
-        }
+        for (size_t i = 0; i < alts.size(); ++i) t[i].push_back(flops / run(alts[i], calls) * 1e-12);
       const double mw = median(t[0]), mc = median(t[1]), ml = median(t[2]);
       double best = mw;
       std::string vals, rats;
@@ -380,18 +376,26 @@ int compare(int rounds, const std::vector<DType>& dtypes, bool lean, bool pendin
         std::printf("  (-r64: the defaults did not take the 64-row kernel for this row)\n");
       if (tk_fell_back && timed(&Switches::simt_tk))
         std::printf("  (-tk: the defaults copied no operand for this row)\n");
-      // Columns whose host took most of each call's time to queue it (median over the rounds): their
-      // figure may be the host's pace rather than the kernels'.
+      // Columns whose host needs most of a call's time to queue it: their figure may be the host's pace
+      // rather than the kernels'. The host's time per call from a batch of kHostCalls queued after a
+      // sync (short of the launch queue's depth, so that no launch waits for room in it).
+      // (Calls of 200 us and more: not measured, a host needs far less.)
+      constexpr int kHostCalls = 32;
       std::string host_bound;
-      for (size_t i = 0; i < alts.size(); ++i)
-        if (median(q[i]) >= 0.9) {
+      for (size_t i = 0; i < alts.size(); ++i) {
+        const double call = flops / (median(t[i]) * 1e12);
+        if (call >= 200e-6) continue;
+        double queued = 0;
+        run(alts[i], kHostCalls, &queued);
+        if (queued >= 0.9 * call) {
           char h[96];
-          std::snprintf(h, sizeof h, "%s%s %.1f us", host_bound.empty() ? "" : ", ", alts[i].name,
-                        1e6 * flops / (median(t[i]) * 1e12));
+          std::snprintf(h, sizeof h, "%s%s %.1f of %.1f us", host_bound.empty() ? "" : ", ", alts[i].name,
+                        1e6 * queued, 1e6 * call);
           host_bound += h;
         }
+      }
       if (!host_bound.empty())
-        std::printf("  (host-bound? queueing took over 90%% of the call: %s a call)\n", host_bound.c_str());
+        std::printf("  (host-bound? queueing a call takes most of its time: %s)\n", host_bound.c_str());
       for (size_t j = 0; j < std::size(kOptInCounters); ++j)
         if (optin_fell_back[j])
           std::printf("  (%s: no %s for this row; the columns that turn it on ran without it)\n",
