@@ -6,7 +6,8 @@
 // B8 H12 L1024 D64 causal); set_attention_fa2(false) or the environment
 // variable WICK_CUDA_ATTENTION_FA2=0 sends every input to the general kernel. Same contract as attention_forward in
 // cuda/kernels/attention.h: out [N, L, Ev] in q's dtype, lse [N * L] float32.
-// The backward stays the one of attention.cu (it reads this out and lse).
+// The backwards in the same style (the mma.sync FA2 backward, the wgmma one
+// on sm_90) are below; cuda::attention_backward (attention.cu) chooses.
 #pragma once
 
 #include <cstdint>

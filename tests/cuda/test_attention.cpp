@@ -1983,7 +1983,9 @@ TEST(CudaAttentionStrided, HeadViewsEqualThePackedPathInEveryKernel) {
     for (bool causal : {false, true}) {
       {  // the defaults (sm_90: the wgmma forward and backward, dq by atomics)
         SCOPED_TRACE("defaults");
-        expect_strided_equals_packed(dt, 64, causal, seed += 2, wgmma && cuda::attention_wgmma_backward());
+        // (dq by atomics: the wgmma backward, or the fused FA2 one where the environment turns it on.)
+        expect_strided_equals_packed(dt, 64, causal, seed += 2,
+                                     cuda::attention_fa2_backward_fused() || (wgmma && cuda::attention_wgmma_backward()));
         expect_strided_equals_packed(dt, 128, causal, seed += 2, false);
       }
       {  // the mma.sync kernels: 64- and 128-row forwards, the two-kernel and fused FA2 backwards
@@ -1991,7 +1993,10 @@ TEST(CudaAttentionStrided, HeadViewsEqualThePackedPathInEveryKernel) {
         WgmmaForwardSelected no_wgmma_fwd(false);
         WgmmaBackwardSelected no_wgmma_bwd(false);
         Fa2BackwardSelected fa2_bwd(true);
-        expect_strided_equals_packed(dt, 64, causal, seed += 2, false);
+        {
+          Fa2FusedDqSelected two_kernels(false);  // (the environment may turn the fused one on)
+          expect_strided_equals_packed(dt, 64, causal, seed += 2, false);
+        }
         {
           Fa2Rows128Selected rows64(false);
           Fa2FusedDqSelected fused(true);
