@@ -745,7 +745,6 @@ struct SaKVecLoader {
   static_assert(kBX == 128, "the 128 x 128 tiles (the 64-row ones' 256-wide B would not fit the shared memory)");
   static constexpr int kCopies = kBX / 64;
   static constexpr int kLd = kBX + 4;  // floats per k-row of the stage tile (padded), as SaLoader's
-  static constexpr int kRawFloats = kBX * kSaBK;  // one raw slot
 
   const float* base;  // the matrix of this batch index
   int64_t off;        // chunk 0's element at k = 0 (formed into a pointer only when inside)
@@ -1278,9 +1277,9 @@ bool launch_simt_async(const GemmArgs& g_in) {
   static_cast<SimtParams<float>&>(p) = simt_params<float>(g);
   // 16-byte copies need every matrix's rows 16-byte aligned (a batch stride matters only with more than one
   // matrix; the default kernel's flags ask for it always).
-  p.vec_a = aligned(g.A, 16) && g.lda % 4 == 0 && (g.batch <= 1 || g.stride_a % 4 == 0);
-  p.vec_b = aligned(g.B, 16) && g.ldb % 4 == 0 && (g.batch <= 1 || g.stride_b % 4 == 0);
-  p.vec_c = aligned(g.C, 16) && g.ldc % 4 == 0 && (g.batch <= 1 || g.stride_c % 4 == 0);
+  p.vec_a = rows16(g.A, g.lda, g.batch, g.stride_a);
+  p.vec_b = rows16(g.B, g.ldb, g.batch, g.stride_b);
+  p.vec_c = rows16(g.C, g.ldc, g.batch, g.stride_c);
   // A's contiguous dim is m when stored transposed, B's is n when not.
   const SaMode ma = kvec_a ? SaMode::kKVec : !g.trans_a ? SaMode::kK : p.vec_a ? SaMode::kVec : SaMode::kX;
   const SaMode mb = kvec_b ? SaMode::kKVec : g.trans_b ? SaMode::kK : p.vec_b ? SaMode::kVec : SaMode::kX;
