@@ -26,7 +26,12 @@ def code_switches():
             continue
         with open(path) as f:
             text = f.read()
-        for name, default in decl.findall(text):
+        found = decl.findall(text)
+        # (A declaration the pattern does not read, spelled another way, would go unchecked: count them.)
+        loose = re.findall(r'OptInSwitch\s+\w+\s*[({]\s*"(WICK_[A-Z0-9_]+)"', text)
+        check(len(loose) == len(found), f"{os.path.relpath(path, ROOT)}: OptInSwitch declarations not read: "
+              f"{sorted(set(loose) - {n for n, _ in found})}")
+        for name, default in found:
             check(name not in switches, f"{name} declared twice (again in {os.path.relpath(path, ROOT)})")
             switches[name] = default == "true"
         getenv.update(re.findall(r'getenv\("(WICK_[A-Z0-9_]+)"\)', text))
