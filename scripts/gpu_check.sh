@@ -511,6 +511,9 @@ if [ "${PIPESTATUS[0]}" != 0 ]; then
   echo "== the GEMM bench failed: again without the opt-in columns"
   timeout 100 "$bin/bench_cuda_gemm" --compare --lean --no-pending --rounds=3 2>&1 | tee "$out/bench_cuda_gemm.txt" | tail -28
 fi
+# The opt-in columns against the defaults, by the speed part of the decision rule (bench/README.md).
+echo "== opt-in GEMM columns: faster on every row they took, and no other row below 0.98x?"
+python3 scripts/gpu_summary.py "$out" --gemm-optin
 fi
 # gemm-all (an extra): every variant column of the wgmma and SIMT kernels beside them, three times as long.
 # (The cp.async wgmma kernel, the 4-warp SIMT experiment and MN-major operands copied K-major had runs of

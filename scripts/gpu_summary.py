@@ -3,6 +3,7 @@
 
     python3 scripts/gpu_summary.py OUT [--seconds S] [--partial WHAT]
     python3 scripts/gpu_summary.py OUT --models      (the models section's detail lines)
+    python3 scripts/gpu_summary.py OUT --gemm-optin  (the opt-in GEMM columns against the defaults)
 
 OUT is gpu_check.sh's output folder: detail/ (the test binaries' .rc and .log,
 sanitizer_*.log, times, skipped), bench_cuda_gemm.txt (or bench_cuda_gemm_all.txt),
@@ -139,6 +140,75 @@ def gemm_rows(text):
         except (KeyError, ValueError):
             continue
     return rows, "(TFLOP/s, medians" in text
+
+
+# The speed part of the decision rule fixed in bench/README.md before the paths ran: an opt-in path is
+# turned on when (besides its own tests and the every-opt-in run passing: gpu_check.sh's opt-in table) its
+# column beats the default on the rows it takes, losing no more than 2% on any other row.
+OPTIN_MAX_LOSS = 0.02
+
+
+def gemm_optin(text):
+    """Lines, one per opt-in column of a `bench_cuda_gemm --compare --lean` table (every column but the
+    defaults', the vendors' and the ratios), judged by the rule above: the rows it took (those without a
+    note that its path did not run: a note of the bench's, "  (sk: no hybrid stream-K for this row; ...)";
+    a column "a+b" took a row where either path ran) with its TFLOP/s over the default's, and the other
+    rows' ratios, where it timed the default's path."""
+    cols, rows = None, []  # rows: [label, wick, {column: TFLOP/s}, {path names not run}]
+    for line in text.splitlines():
+        if line.startswith("shape (MxNxK)"):
+            cols = line.split()[2:]
+            continue
+        if cols is None:
+            continue
+        m = re.match(r"\s+\(([\w+\-]+): no .* for this row", line)
+        if m and rows:
+            rows[-1][3].add(m.group(1))
+            continue
+        if not re.match(r"(bf16|fp32) \d", line):
+            continue
+        tok = line.split()
+        if len(tok) < len(cols) + 2:
+            continue
+        vals = dict(zip(cols, tok[-len(cols):]))
+        try:
+            wick = float(vals["wick"])
+        except (KeyError, ValueError):
+            continue
+        others = {}
+        for c, v in vals.items():
+            if c in GEMM_NOT_PATHS or c.endswith("/") or c.startswith("-"):
+                continue
+            try:
+                others[c] = float(v)
+            except ValueError:  # "-": the column does not apply to this row
+                pass
+        rows.append([" ".join(tok[:-len(cols)]), wick, others, set()])
+    out = []
+    for col in [c for c in (cols or []) if c not in GEMM_NOT_PATHS and not c.endswith("/") and not c.startswith("-")]:
+        took, other = [], []
+        for label, wick, others, not_run in rows:
+            if col not in others or wick <= 0:
+                continue
+            r = others[col] / wick
+            ran = any(part not in not_run for part in col.split("+"))
+            (took if ran else other).append((r, label.split(" ", 2)[1] if " " in label else label, label.split()[0]))
+        if not took and not other:
+            continue
+        line = f"{col:6s} "
+        if not took:
+            line += f"took no row ({len(other)} timed the default's path)"
+            verdict = "keep off (nothing to gain)"
+        else:
+            line += "took " + ", ".join(f"{dt} {shape} {r:.3f}x" for r, shape, dt in took)
+            verdict = "turn on" if all(r > 1.0 for r, _, _ in took) else "keep off (slower where it ran)"
+        if other:
+            low = min(other)
+            line += f"; elsewhere lowest {low[0]:.3f}x ({low[2]} {low[1]})"
+            if low[0] < 1.0 - OPTIN_MAX_LOSS and verdict == "turn on":
+                verdict = f"keep off (lost over {OPTIN_MAX_LOSS:.0%} elsewhere)"
+        out.append(f"{line} -> by speed: {verdict}")
+    return out
 
 
 def gemm_row(rows, complete, dtype, target):
@@ -310,9 +380,16 @@ def main():
     ap.add_argument("--partial", help="what this call ran when not the whole check (no verdict on its time)")
     ap.add_argument("--models", action="store_true",
                     help="only the training steps' detail from OUT/models.jsonl (gpu_check.sh's models section)")
+    ap.add_argument("--gemm-optin", action="store_true",
+                    help="only the opt-in GEMM columns of OUT/bench_cuda_gemm.txt against the defaults")
     a = ap.parse_args()
     if a.models:
         model_details(read(os.path.join(a.out, "models.jsonl")))
+        return 0
+    if a.gemm_optin:
+        lines = gemm_optin(read(os.path.join(a.out, "bench_cuda_gemm.txt")) or "")
+        for line in lines or ["(no opt-in columns in bench_cuda_gemm.txt)"]:
+            print(line)
         return 0
     detail = os.path.join(a.out, "detail")
     gemm_text = read(os.path.join(a.out, "bench_cuda_gemm.txt"))
