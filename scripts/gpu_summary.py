@@ -111,16 +111,24 @@ GEMM_NOT_PATHS = {"wick", "cublas", "cublasLt", "ratio", "best/pk", "cublas/pk"}
 
 
 def gemm_rows(text):
-    """({dtype: [(label, wick TFLOP/s, cuBLAS TFLOP/s, {other column: TFLOP/s})]}, complete) from
-    `bench_cuda_gemm --compare`; the other columns: wick's other paths where they ran (opt-in ones such as
-    ck, l2; with --compare alone every variant too, those named -x being the defaults with path x off);
-    complete: the table's closing note was printed (a timeout cuts it)."""
-    rows, cols = {}, None
+    """({dtype: [(label, wick TFLOP/s, cuBLAS TFLOP/s, {other column: TFLOP/s}, {paths not run})]}, complete)
+    from `bench_cuda_gemm --compare`; the other columns: wick's other paths where they ran (opt-in ones such
+    as ck, l2; with --compare alone every variant too, those named -x being the defaults with path x off);
+    paths not run: those the bench's notes under the row name ("  (sk: no hybrid stream-K for this row;
+    ..."), whose columns timed the default's path there; complete: the table's closing note was printed (a
+    timeout cuts it)."""
+    rows, cols, last = {}, None, None
     for line in text.splitlines():
         if line.startswith("shape (MxNxK)"):
             cols = line.split()[2:]
             continue
-        if cols is None or not re.match(r"(bf16|fp32) \d", line):
+        if cols is None:
+            continue
+        m = re.match(r"\s+\(([\w+\-]+): no .* for this row", line)
+        if m and last is not None:
+            last[4].add(m.group(1))
+            continue
+        if not re.match(r"(bf16|fp32) \d", line):
             continue
         tok = line.split()
         if len(tok) < len(cols) + 2:
@@ -135,8 +143,8 @@ def gemm_rows(text):
                     others[c] = float(v)
                 except ValueError:  # "-": the column does not apply to this row
                     pass
-            rows.setdefault(tok[0], []).append((" ".join(tok[:-len(cols)]), float(vals["wick"]),
-                                                float(vals["cublas"]), others))
+            last = (" ".join(tok[:-len(cols)]), float(vals["wick"]), float(vals["cublas"]), others, set())
+            rows.setdefault(tok[0], []).append(last)
         except (KeyError, ValueError):
             continue
     return rows, "(TFLOP/s, medians" in text
@@ -154,40 +162,12 @@ def gemm_optin(text):
     note that its path did not run: a note of the bench's, "  (sk: no hybrid stream-K for this row; ...)";
     a column "a+b" took a row where either path ran) with its TFLOP/s over the default's, and the other
     rows' ratios, where it timed the default's path."""
-    cols, rows = None, []  # rows: [label, wick, {column: TFLOP/s}, {path names not run}]
-    for line in text.splitlines():
-        if line.startswith("shape (MxNxK)"):
-            cols = line.split()[2:]
-            continue
-        if cols is None:
-            continue
-        m = re.match(r"\s+\(([\w+\-]+): no .* for this row", line)
-        if m and rows:
-            rows[-1][3].add(m.group(1))
-            continue
-        if not re.match(r"(bf16|fp32) \d", line):
-            continue
-        tok = line.split()
-        if len(tok) < len(cols) + 2:
-            continue
-        vals = dict(zip(cols, tok[-len(cols):]))
-        try:
-            wick = float(vals["wick"])
-        except (KeyError, ValueError):
-            continue
-        others = {}
-        for c, v in vals.items():
-            if c in GEMM_NOT_PATHS or c.endswith("/") or c.startswith("-"):
-                continue
-            try:
-                others[c] = float(v)
-            except ValueError:  # "-": the column does not apply to this row
-                pass
-        rows.append([" ".join(tok[:-len(cols)]), wick, others, set()])
+    rows = [r for got in gemm_rows(text)[0].values() for r in got]
+    cols = list(dict.fromkeys(c for r in rows for c in r[3]))  # (in the table's order)
     out = []
-    for col in [c for c in (cols or []) if c not in GEMM_NOT_PATHS and not c.endswith("/") and not c.startswith("-")]:
+    for col in [c for c in cols if not c.startswith("-")]:
         took, other = [], []
-        for label, wick, others, not_run in rows:
+        for label, wick, _, others, not_run in rows:
             if col not in others or wick <= 0:
                 continue
             r = others[col] / wick
@@ -215,7 +195,7 @@ def gemm_row(rows, complete, dtype, target):
     got = rows.get(dtype)
     if not got:
         return "not measured", ""
-    ratios = [(r, label) for label, w, c, _ in got for r in [ok_ratio(w, c)] if r is not None]
+    ratios = [(r, label) for label, w, c, *_ in got for r in [ok_ratio(w, c)] if r is not None]
     if not ratios:
         return f"not measured ({len(got)} rows without a usable cuBLAS time)", ""
     met = [r for r, _ in ratios if r >= target]
@@ -226,8 +206,8 @@ def gemm_row(rows, complete, dtype, target):
     # each row's best of it and the default, then the higher lowest ratio. The verdict stays the default's.
     # (Not the -x columns: a default path turned off, nothing to turn on.)
     best = None
-    for col in sorted({c for *_, others in got for c in others if not c.startswith("-")}):
-        rs = [ok_ratio(max(w, others[col]) if col in others else w, c) for _, w, c, others in got]
+    for col in sorted({c for _, _, _, others, _ in got for c in others if not c.startswith("-")}):
+        rs = [ok_ratio(max(w, others[col]) if col in others else w, c) for _, w, c, others, _ in got]
         rs = [r for r in rs if r is not None]
         if not rs:
             continue
