@@ -14,7 +14,7 @@
 //                                          batch, median TFLOP/s over R rounds (the ratio to trust)
 //                   [--only=fp32|bf16]     one dtype's rows
 //                   [--lean]               wick's defaults, cuBLAS and cuBLASLt, and the opt-in paths not
-//                                          yet decided on (ck, l2, fx, sk), not every variant column (the GPU
+//                                          yet decided on (ck, l2, fx, sk, kv, sk+kv), not every variant column (the GPU
 //                                          check's default: a third of the time)
 //                   [--no-pending]         without those opt-in columns (one not yet run on a GPU that
 //                                          traps would end the whole table)
