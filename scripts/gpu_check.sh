@@ -314,6 +314,7 @@ optin="$optin WICK_CUDA_TOPK_SELECT=1 WICK_CUDA_ATTENTION_WGMMA_LEAN=1 WICK_CUDA
 # (The warp-specialized forward takes the TMA forward's launches here: the default's own tests run it.)
 optin="$optin WICK_CUDA_INDEX_ADD_SORTED=1 WICK_CUDA_ATTENTION_WGMMA_WS=1 WICK_CUDA_GEMM_CLUSTER_K=1"
 optin="$optin WICK_CUDA_GEMM_SK_L2=1 WICK_CUDA_GEMM_SK_FUSED=1 WICK_CUDA_SIMT_STREAMK=1 WICK_CUDA_SIMT_KVEC=1"
+optin="$optin WICK_CUDA_ATTENTION_FA2_BWD_HD128=1"
 # Each spec: environment assignments, then the test binary (the last word). Four at a time, as the main
 # run runs six (one after another they took 273 s of a 377 s call on 2026-11-28); the two whole
 # test_cuda_gemm runs, the longest (~90 s each), first. Each writes detail/alt_<binary>_<vars>.{log,rc}.
@@ -409,6 +410,7 @@ d = sys.argv[1]
 optin = {w.split("=")[0] for w in sys.argv[2].split()}
 table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): the switches still off
     ("WICK_CUDA_ATTENTION_FA2_BWD_FUSED", "test_cuda_attention", ["CudaAttentionFa2Backward.FusedDq"]),
+    ("WICK_CUDA_ATTENTION_FA2_BWD_HD128", "test_cuda_attention", ["CudaAttentionFa2Backward.HeadDim128"]),
     ("WICK_CUDA_ATTENTION_WGMMA_PIPE", "test_cuda_attention", ["CudaAttentionFa2.WgmmaPipelined"]),
     ("WICK_CUDA_ATTENTION_WGMMA_LEAN", "test_cuda_attention", ["CudaAttentionFa2.WgmmaLean"]),
     ("WICK_CUDA_ATTENTION_WGMMA_WS", "test_cuda_attention", ["CudaAttentionFa2.WgmmaWs"]),
@@ -535,7 +537,8 @@ section attention "attention: wick fused vs wick composed; then PyTorch's scaled
 # backward's TMA loads and bulk dQ; -fwdtma: the forward's tiles by TMA; -lpt: the grids in LPT order;
 # -fwdtma-lpt, -all: the earlier defaults) and the opt-in paths (+lean: the scale in the exponents' fma,
 # the row sums by the tensor cores; +ws: the warp-specialized forward; +rowsasync: lse and D staged by
-# cp.async).
+# cp.async); last, bf16 at head dim 128, where +hd128 is the mma.sync FA2 backward (opt-in) against the
+# default's general backward.
 if [ -x "$bin/bench_cuda_attention" ]; then
   timeout 120 "$bin/bench_cuda_attention" --rounds=3 2>&1 | tee "$out/bench_cuda_attention.txt" | tail -25
   if [ "${PIPESTATUS[0]}" != 0 ]; then  # (as for the GEMM bench above)

@@ -15,6 +15,10 @@
 // A second table times wick's fused kernel against cuDNN's SDPA node
 // (cuda/vendor/cudnn_attention.h, when this build has cuDNN) on the same
 // shape without the causal mask, the case cuDNN 9.19's backend API takes.
+// Last, bf16 at head dim 128 (B8 H12 L1024 D128 causal): the default (the
+// general backward; the wgmma and mma.sync FA2 backwards take head dim 64)
+// beside the opt-in mma.sync FA2 backward at head dim 128 (+hd128,
+// WICK_CUDA_ATTENTION_FA2_BWD_HD128).
 //
 //   bench_cuda_attention                         the table: each implementation timed alternately,
 //   bench_cuda_attention --rounds=R              batch by batch, median over R rounds (default 5)
@@ -49,6 +53,7 @@ struct Problem {
 };
 const Problem kGpt2{8, 12, 1024, 64, true};
 const Problem kFull{8, 12, 1024, 64, false};  // cuDNN's node takes no causal mask (cudnn_attention.h)
+const Problem kHd128{8, 12, 1024, 128, true};
 
 // Fused with switches of cuda/kernels/attention_fa2.h set for its calls. Off, the paths on by default
 // since 2026-11-28: the backward loading Q and dO by TMA (with lse and D by cp.async) and its bulk dQ
@@ -57,7 +62,7 @@ const Problem kFull{8, 12, 1024, 64, false};  // cuDNN's node takes no causal ma
 // ones: the lean softmax (in the TMA forward), the warp-specialized forward (which takes precedence over
 // the TMA one), the backward staging lse and D by cp.async (TMA off: the TMA backward, which includes
 // that staging, takes precedence).
-enum class Impl { Fused, Math, Cudnn, Lean, Ws, RowsAsync, NoBulk, NoTma, NoFwdTma, NoLpt, Before3, Before };
+enum class Impl { Fused, Math, Cudnn, Lean, Ws, RowsAsync, Hd128, NoBulk, NoTma, NoFwdTma, NoLpt, Before3, Before };
 const char* impl_name(Impl i) {
   switch (i) {
     case Impl::Fused: return "wick-fused";
@@ -66,6 +71,7 @@ const char* impl_name(Impl i) {
     case Impl::Lean: return "+lean";
     case Impl::Ws: return "+ws";
     case Impl::RowsAsync: return "+rowsasync";
+    case Impl::Hd128: return "+hd128";
     case Impl::NoBulk: return "-bulk";
     case Impl::NoTma: return "-tma";
     case Impl::NoFwdTma: return "-fwdtma";
@@ -78,7 +84,7 @@ const char* impl_name(Impl i) {
 
 // The switches impl sets: 1 on, 0 off, -1 as configured (the defaults, or the environment's WICK_CUDA_*).
 struct OptIns {
-  int lean = -1, ws = -1, rows_async = -1, dq_bulk = -1, bwd_tma = -1, fwd_tma = -1, lpt = -1;
+  int lean = -1, ws = -1, rows_async = -1, dq_bulk = -1, bwd_tma = -1, fwd_tma = -1, lpt = -1, hd128 = -1;
 };
 OptIns opt_ins(Impl i) {
   OptIns s;
@@ -86,6 +92,7 @@ OptIns opt_ins(Impl i) {
     case Impl::Lean: s.lean = 1, s.ws = 0, s.fwd_tma = 1; break;
     case Impl::Ws: s.ws = 1; break;
     case Impl::RowsAsync: s.rows_async = 1, s.bwd_tma = 0; break;
+    case Impl::Hd128: s.hd128 = 1; break;
     case Impl::NoBulk: s.dq_bulk = 0; break;
     case Impl::NoTma: s.bwd_tma = 0; break;
     case Impl::NoFwdTma: s.fwd_tma = 0, s.ws = 0; break;
@@ -119,6 +126,8 @@ const Switch kSwitches[] = {
     {wick::cuda::attention_wgmma_forward_tma, wick::cuda::set_attention_wgmma_forward_tma, &OptIns::fwd_tma,
      wick::cuda::attention_wgmma_forward_tma_launches},
     {wick::cuda::attention_lpt, wick::cuda::set_attention_lpt, &OptIns::lpt, wick::cuda::attention_lpt_launches},
+    {wick::cuda::attention_fa2_backward_hd128, wick::cuda::set_attention_fa2_backward_hd128, &OptIns::hd128,
+     wick::cuda::attention_fa2_backward_hd128_launches},
 };
 constexpr size_t kNumSwitches = sizeof kSwitches / sizeof kSwitches[0];
 
@@ -251,6 +260,10 @@ int table(int rounds, bool optin) {
   else
     std::printf("(no cuDNN in this build: no cudnn rows)\n");
   wick::cuda::set_attention_backend(wick::cuda::AttentionBackend::Wick);
+  // (Last: gpu_check's Nsight Compute runs profile the first launches, the GPT-2 shape's.)
+  rows(kHd128, wick::kBFloat16, optin ? std::vector<Impl>{Impl::Fused, Impl::Hd128, Impl::Math}
+                                      : std::vector<Impl>{Impl::Fused, Impl::Math},
+       rounds);
   std::printf("(median of %d rounds of 5 calls, implementations interleaved; TF/s of useful work: fwd 4BHLLD, "
               "fwd+bwd 14BHLLD, halved for causal; cudnn's backward is wick's where cuDNN builds no backward plan;\n"
               " -tma, -bulk, -fwdtma, -lpt: wick-fused with WICK_CUDA_ATTENTION_WGMMA_BWD_TMA, _BWD_DQ_BULK,\n"
@@ -258,7 +271,7 @@ int table(int rounds, bool optin) {
               " order); -fwdtma-lpt: the last two off (the defaults before the third lease of\n"
               " 2026-11-28); -all: all four off (the defaults before 2026-11-28); +lean, +ws, +rowsasync: with the\n"
               " opt-in WICK_CUDA_ATTENTION_WGMMA_LEAN (in the TMA forward), _WS or _BWD_ROWS_ASYNC (and _BWD_TMA\n"
-              " off) on)\n",
+              " off) on; +hd128: with the opt-in WICK_CUDA_ATTENTION_FA2_BWD_HD128 on)\n",
               rounds);
   return 0;
 }

@@ -120,6 +120,21 @@ OptInSwitch& fa2_fused_dq_switch() {
   return s;
 }
 
+// The mma.sync backward at head dim 128 too (fa2_dkdv_kernel / fa2_dq_kernel<T, 128>), where every GPU
+// otherwise runs the general tensor-core backward (the wgmma backward is head dim 64 only). Off until a
+// GPU has run CudaAttentionFa2Backward.HeadDim128* and timed it (WICK_CUDA_ATTENTION_FA2_BWD_HD128=1).
+// It was taken off on 2026-11-27 after missing the float64 CPU check on one causal shape per test, by
+// 0.05-0.07 in bfloat16; scripts/attention_rounding_model.py shows that a backward rounding exactly as
+// these kernels do misses that check as often, at that shape's explicit scale of 0.3 (3.4x the default
+// 1/sqrt(128)): D = rowsum(dO * O) is taken from the bfloat16 output, as every backward here (and
+// PyTorch's flash backward) takes it, and at a sharp softmax its rounding alone moves dq and dk that far.
+// ptxas: the dK/dV kernel 255 registers, 128-132 bytes spilled (sm_80, sm_90a); the dQ kernel 243-246.
+OptInSwitch& fa2_bwd_hd128_switch() {
+  static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_BWD_HD128");
+  return s;
+}
+std::atomic<int64_t> fa2_bwd_hd128_launches{0};
+
 // The forward on wgmma (wgmma_forward_kernel): on since CudaAttentionFa2.Wgmma*
 // passed on an H100 and timed faster than the mma.sync kernels.
 OptInSwitch& wgmma_fwd_switch() {
@@ -2095,6 +2110,14 @@ bool wgmma_backward_applies(const Tensor& q) {
   return wgmma_bwd_switch().on() && q.size(-1) == 64 && wgmma_supported(q.device().index);
 }
 
+// Shared memory of the mma.sync backward's dK/dV kernel at head dim kD for elements of `elem` bytes: K, V and
+// two buffers each of Q and dO, the row vectors (two buffers each of lse and D), and with the fused dQ
+// (`fused`) the ds^T tile; the dQ kernel takes the six tiles alone.
+template <int kD>
+constexpr size_t fa2_backward_smem(size_t elem, bool fused) {
+  return size_t(6) * 64 * kD * elem + size_t(4) * kBr * sizeof(float) + (fused ? size_t(kBc) * kBr * elem : 0);
+}
+
 template <typename T, int kD>
 void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& q, const Tensor& k,
                      const Tensor& v, const Tensor& dout, const Tensor& lse, const Tensor& D, int64_t N, int64_t L,
@@ -2107,7 +2130,8 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
   const float* Dp = static_cast<const float*>(D.data_ptr_raw());
   const int64_t kv_blocks = N * ((S + kBc - 1) / kBc);
   WICK_CHECK(kv_blocks <= 0x7fffffff, kOp, ": too many key tiles for one launch (", kv_blocks, ")");
-  constexpr size_t kDkdvSmem = kTiles + size_t(4) * kBr * sizeof(float);
+  constexpr size_t kDkdvSmem = fa2_backward_smem<kD>(sizeof(T), false);
+  static_assert(kDkdvSmem == kTiles + size_t(4) * kBr * sizeof(float), "the dK/dV kernel's tiles and row vectors");
   // The fused variants: dK, dV and dQ (through float32 atomics) in one pass, on wgmma (sm_90, head
   // dim 64) or on mma.sync.
   const bool wgmma = wgmma_backward_applies(q);
@@ -2129,7 +2153,7 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
     Tensor acc = empty({n}, TensorOptions(kFloat32).device(q.device()));
     float* ap = static_cast<float*>(acc.data_ptr_raw());
     WICK_CUDA_CHECK(cudaMemsetAsync(ap, 0, static_cast<size_t>(n) * sizeof(float), current_stream()));
-    const size_t smem = !wgmma ? kDkdvSmem + size_t(kBc) * kBr * sizeof(T)  // + the ds^T tile
+    const size_t smem = !wgmma ? fa2_backward_smem<kD>(sizeof(T), true)  // + the ds^T tile
                                : kWgmmaBwdSmem + (bulk ? kWgmmaBwdDqStage : 0) + (tma ? 16 : 0);  // + full[2]
     // The wgmma kernels' 3 CTAs per SM fit only the largest shared-memory carveout (3 x 59 KiB, with bulk
     // dQ 3 x 75 KiB, of 228); the carveout is a hint the driver otherwise picks itself.
@@ -2242,6 +2266,10 @@ bool attention_fa2_rows128() { return fa2_rows128_switch().on(); }
 
 void set_attention_fa2_backward_fused(bool on) { fa2_fused_dq_switch().set(on); }
 
+void set_attention_fa2_backward_hd128(bool on) { fa2_bwd_hd128_switch().set(on); }
+bool attention_fa2_backward_hd128() { return fa2_bwd_hd128_switch().on(); }
+int64_t attention_fa2_backward_hd128_launches() { return fa2_bwd_hd128_launches.load(std::memory_order_relaxed); }
+
 bool attention_fa2_backward_fused() { return fa2_fused_dq_switch().on(); }
 
 void set_attention_wgmma_forward(bool on) { wgmma_fwd_switch().set(on); }
@@ -2298,10 +2326,13 @@ bool attention_fa2_backward_selected() { return fa2_backward_switch().on(); }
 bool attention_fa2_backward_eligible(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& q,
                                      const Tensor& k, const Tensor& v, const Tensor& mask, const Tensor& dout) {
   if (!attention_fa2_eligible(q, k, v, mask)) return false;
-  // Head dim 64 only: at 128 these kernels missed the float64 CPU check for bfloat16 on an H100
-  // (2026-11-27: dq and dk 0.05-0.07 off on one causal shape per test, a different one per seed);
-  // the general backward takes head dim 128 until that is understood.
-  if (q.size(-1) != 64) return false;
+  // Head dim 64; 128 with its switch (fa2_bwd_hd128_switch) where the device's shared memory holds the
+  // kernels' tiles (the fused variant's too: not the 99 KiB of sm_86 / sm_89).
+  if (q.size(-1) != 64) {
+    if (q.size(-1) != 128 || !fa2_bwd_hd128_switch().on()) return false;
+    const size_t need = fa2_backward_smem<128>(q.element_size(), fa2_fused_dq_switch().on());
+    if (need > device_properties(q.device().index).sharedMemPerBlockOptin) return false;
+  }
   if (!(dout.is_cuda() && dout.dtype() == q.dtype() && dout.sizes() == q.sizes() && chunked_rows(dout)))
     return false;
   return writable_grad(dq, q) && writable_grad(dk, k) && writable_grad(dv, v);
@@ -2313,7 +2344,7 @@ void attention_fa2_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv
   WICK_CHECK(attention_fa2_backward_eligible(dq, dk, dv, q, k, v, Tensor(), dout), kOp,
              ": internal: the FA2 backward does not take these inputs (", q.dtype(), ", head dims ", q.size(-1), ", ",
              v.size(-1), ")");
-  const int64_t L = q.size(-2), S = k.size(-2);  // head dim 64 (eligible)
+  const int64_t E = q.size(-1), L = q.size(-2), S = k.size(-2);  // head dim 64 or 128 (eligible)
   WICK_CHECK(lse.is_cuda() && lse.dtype() == kFloat32 && D.is_cuda() && D.dtype() == kFloat32, kOp,
              ": internal: lse and D must be float32 CUDA tensors");
   int64_t N = 1;  // (batch, head) slices
@@ -2321,11 +2352,15 @@ void attention_fa2_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv
   if (N == 0 || S == 0) return;  // the caller handles S == 0 (no key: nothing flows back)
   WICK_CHECK(lse.numel() >= N * L && D.numel() >= N * L, kOp, ": internal: lse / D hold fewer than N * L rows");
   DeviceGuard guard(q.device().index);
-  if (q.dtype() == kFloat16) {
-    launch_backward<__half, 64>(dq, dk, dv, q, k, v, dout, lse, D, N, L, S, causal, scale);
-  } else {
-    launch_backward<__nv_bfloat16, 64>(dq, dk, dv, q, k, v, dout, lse, D, N, L, S, causal, scale);
-  }
+  auto run = [&]<typename T>() {
+    if (E == 64) return launch_backward<T, 64>(dq, dk, dv, q, k, v, dout, lse, D, N, L, S, causal, scale);
+    fa2_bwd_hd128_launches.fetch_add(1, std::memory_order_relaxed);
+    launch_backward<T, 128>(dq, dk, dv, q, k, v, dout, lse, D, N, L, S, causal, scale);
+  };
+  if (q.dtype() == kFloat16)
+    run.template operator()<__half>();
+  else
+    run.template operator()<__nv_bfloat16>();
 }
 
 void attention_fa2_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,

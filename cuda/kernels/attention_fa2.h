@@ -184,8 +184,8 @@ int64_t attention_lpt_section();
 // dQ by two kernels on mma.sync with P and dS register-resident, no atomics
 // (deterministic, like the general backward). Taken by
 // cuda::attention_backward for inputs attention_fa2_eligible takes when
-// selected, head dim 64 only (at 128 the kernels missed the float64 CPU
-// check for bfloat16 on an H100, 2026-11-27: see attention_fa2_backward_eligible).
+// selected, at head dim 64, and at 128 with set_attention_fa2_backward_hd128
+// (below).
 // ON by default since 2026-11-28 (its tests passed on an H100 and on the
 // H200 leases; 0.392 ms against the general backward's 1.195 for GPT-2's
 // causal forward + backward on the H100). On sm_90 the wgmma backward below
@@ -194,13 +194,26 @@ int64_t attention_lpt_section();
 // WICK_CUDA_ATTENTION_FA2_BWD=0 runs the general backward instead.
 void set_attention_fa2_backward(bool on);
 bool attention_fa2_backward_selected();
+// That backward at head dim 128 too, where every GPU otherwise runs the
+// general tensor-core backward (the wgmma backward takes head dim 64 only),
+// on devices whose shared memory holds its tiles (97 KiB; 105 with the fused
+// dQ below). Off until a GPU has run CudaAttentionFa2Backward.HeadDim128*
+// and timed it (WICK_CUDA_ATTENTION_FA2_BWD_HD128=1). Taken off on
+// 2026-11-27 after missing the float64 CPU check at head dim 128 by
+// 0.05-0.07 on one bfloat16 shape per test; scripts/attention_rounding_model.py
+// shows that any backward rounding as these kernels (and the general one)
+// do misses that check as often there (attention_fa2.cu, fa2_bwd_hd128_switch).
+// The counter: the backwards it ran.
+void set_attention_fa2_backward_hd128(bool on);
+bool attention_fa2_backward_hd128();
+int64_t attention_fa2_backward_hd128_launches();
 
 // The backward's fused variant (FA2's own scheme): when dq and dk or dv are
 // wanted, the dK/dV kernel also adds each (query tile, key tile) pair's
 // ds K into a float32 dQ accumulator with atomics, instead of a second
 // kernel recomputing s and dp (5 tile products per pair instead of 7; the
 // order of dQ's float32 sums then depends on timing, so dq may differ in its
-// last bits from run to run, as PyTorch's flash backward). Head dim 64, as
+// last bits from run to run, as PyTorch's flash backward). The head dims of
 // the FA2 backward. OFF by default (its tests passed at head dim 64 on an
 // H100, 2026-11-27); set_attention_fa2_backward_fused(true) or
 // WICK_CUDA_ATTENTION_FA2_BWD_FUSED=1 (with the FA2 backward selected).

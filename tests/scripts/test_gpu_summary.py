@@ -111,6 +111,23 @@ with tempfile.TemporaryDirectory() as var:
     check("NOT met" in line and "0.64x (wick 0.346" in line and f"best opt-in +dqbulk {0.222 / 0.300:.2f}x" in line,
           "attention with opt-in rows: " + line)
 
+# The head-dim-128 rows (no target): their own line with no verdict, the opt-in +hd128 named; the
+# GPT-2 shape's verdict unchanged.
+with tempfile.TemporaryDirectory() as var:
+    with open(os.path.join(FIXTURE, "bench_torch_attention.txt")) as f, \
+            open(os.path.join(var, "bench_torch_attention.txt"), "w") as g:
+        g.write(f.read() + "torch-sdpa  bf16  B8 H12 L1024 D128 causal  0.100  250.00  0.400  200.00\n")
+    with open(os.path.join(FIXTURE, "bench_cuda_attention.txt")) as f, \
+            open(os.path.join(var, "bench_cuda_attention.txt"), "w") as g:
+        g.write(f.read() + "wick-fused  bf16  B8 H12 L1024 D128 causal  0.125  200.00  1.000  80.00\n"
+                "+hd128      bf16  B8 H12 L1024 D128 causal  0.125  200.00  0.500  160.00\n")
+    r128 = summary(var)
+    d128 = r128.get("attn D128", "")
+    check("0.40x (wick 1.000 ms, SDPA 0.400)" in d128 and "best opt-in +hd128 0.80x" in d128
+          and "met" not in d128.split("0.40x")[0], "attention at head dim 128: " + d128)
+    check("NOT met" in r128.get("attention", "") and "0.64x (wick 0.346" in r128.get("attention", ""),
+          "attention beside the head-dim-128 rows: " + r128.get("attention", ""))
+
 # PyTorch's attention bench run three times into one file: each time's median over the runs, not the
 # last run's (nor the fastest).
 with tempfile.TemporaryDirectory() as var:
