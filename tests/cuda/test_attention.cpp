@@ -1340,6 +1340,13 @@ void expect_gradients_match_cpu(const std::vector<LenCase>& cases, const std::ve
       }
 }
 
+// The lengths of the FA2 backward's float64 checks: single rows, lengths off the 64-row tiles, one and two
+// tiles, L < S and L > S under the causal mask.
+const std::vector<LenCase> kFa2BackwardCases = {{1, 1, false},   {1, 1, true},     {17, 33, false},
+                                                {17, 33, true},   {64, 64, true},   {64, 64, false},
+                                                {130, 200, false}, {130, 130, true}, {200, 70, true},
+                                                {70, 200, true}};
+
 }  // namespace
 
 TEST(CudaAttentionFa2Backward, GradientsMatchTheFloat64Cpu) {
@@ -1347,17 +1354,7 @@ TEST(CudaAttentionFa2Backward, GradientsMatchTheFloat64Cpu) {
   Fa2Selected fwd;
   Fa2BackwardSelected bwd;
   WgmmaBackwardSelected mma_sync(false);  // the mma.sync kernels (the wgmma ones: below)
-  expect_gradients_match_cpu({{1, 1, false},
-                              {1, 1, true},
-                              {17, 33, false},
-                              {17, 33, true},
-                              {64, 64, true},
-                              {64, 64, false},
-                              {130, 200, false},
-                              {130, 130, true},
-                              {200, 70, true},
-                              {70, 200, true}},
-                             {64}, 11000);
+  expect_gradients_match_cpu(kFa2BackwardCases, {64}, 11000);
 }
 
 namespace {
@@ -1425,18 +1422,9 @@ TEST(CudaAttentionFa2Backward, HeadDim128GradientsMatchTheFloat64Cpu) {
   Fa2BackwardHd128Selected hd128;
   WgmmaBackwardSelected mma_sync(false);
   const int64_t launched = cuda::attention_fa2_backward_hd128_launches();
-  expect_gradients_match_cpu({{1, 1, false},
-                              {1, 1, true},
-                              {17, 33, false},
-                              {17, 33, true},
-                              {64, 64, true},
-                              {64, 64, false},
-                              {130, 200, false},
-                              {130, 130, true},
-                              {200, 70, true},
-                              {70, 200, true}},
-                             {128}, 11700, /*explicit_scale=*/false);
-  EXPECT_EQ(cuda::attention_fa2_backward_hd128_launches() - launched, 20);  // 10 shapes, 2 dtypes
+  expect_gradients_match_cpu(kFa2BackwardCases, {128}, 11700, /*explicit_scale=*/false);
+  EXPECT_EQ(cuda::attention_fa2_backward_hd128_launches() - launched,
+            2 * static_cast<int64_t>(kFa2BackwardCases.size()));  // each shape in 2 dtypes
 }
 
 TEST(CudaAttentionFa2Backward, HeadDim128AgreesWithTheGeneralBackward) {
