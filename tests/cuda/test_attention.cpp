@@ -2053,7 +2053,10 @@ TEST(CudaAttentionStrided, HeadViewsEqualThePackedPathInEveryKernel) {
         // (dq by atomics: the wgmma backward, or the fused FA2 one where the environment turns it on.)
         expect_strided_equals_packed(dt, 64, causal, seed += 2,
                                      cuda::attention_fa2_backward_fused() || (wgmma && cuda::attention_wgmma_backward()));
-        expect_strided_equals_packed(dt, 128, causal, seed += 2, false);
+        // (Head dim 128: the general backward, or with WICK_CUDA_ATTENTION_FA2_BWD_HD128 the FA2 one, fused
+        // (dq by atomics) where the environment turns that on too.)
+        expect_strided_equals_packed(dt, 128, causal, seed += 2,
+                                     cuda::attention_fa2_backward_hd128() && cuda::attention_fa2_backward_fused());
       }
       {  // the mma.sync kernels: 64- and 128-row forwards, the two-kernel and fused FA2 backwards
         SCOPED_TRACE("mma.sync");
@@ -2068,6 +2071,15 @@ TEST(CudaAttentionStrided, HeadViewsEqualThePackedPathInEveryKernel) {
           Fa2Rows128Selected rows64(false);
           Fa2FusedDqSelected fused(true);
           expect_strided_equals_packed(dt, 64, causal, seed += 2, true);
+        }
+        {  // head dim 128 (set_attention_fa2_backward_hd128), both backwards
+          Fa2BackwardHd128Selected hd128;
+          {
+            Fa2FusedDqSelected two_kernels(false);
+            expect_strided_equals_packed(dt, 128, causal, seed += 2, false);
+          }
+          Fa2FusedDqSelected fused(true);
+          expect_strided_equals_packed(dt, 128, causal, seed += 2, true);
         }
       }
       {  // the general tensor-core kernels at head dim 64
