@@ -2135,7 +2135,12 @@ void launch_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const
   // The fused variants: dK, dV and dQ (through float32 atomics) in one pass, on wgmma (sm_90, head
   // dim 64) or on mma.sync.
   const bool wgmma = wgmma_backward_applies(q);
-  if ((wgmma || fa2_fused_dq_switch().on()) && dq.defined() && (dk.defined() || dv.defined()) && L > 0) {
+  // The fused mma.sync variant where its switch is on and its tiles fit (at head dim 128 not on the GPUs of
+  // 99 KiB, which attention_fa2_backward_eligible lets through for the two-kernel one).
+  const bool fused_fits =
+      fa2_backward_smem<kD>(sizeof(T), true) <= device_properties(q.device().index).sharedMemPerBlockOptin;
+  if ((wgmma || (fa2_fused_dq_switch().on() && fused_fits)) && dq.defined() && (dk.defined() || dv.defined()) &&
+      L > 0) {
     // The bulk dQ reduction (wgmma only, not with the pipelined kernel) keeps dq_acc per 64-row query
     // tile in the accumulators' order, zero-padded past L; the others keep it as [N L, kD] rows.
     const bool pipe = wgmma && wgmma_bwd_pipe_switch().on();
@@ -2327,11 +2332,12 @@ bool attention_fa2_backward_eligible(const Tensor& dq, const Tensor& dk, const T
                                      const Tensor& k, const Tensor& v, const Tensor& mask, const Tensor& dout) {
   if (!attention_fa2_eligible(q, k, v, mask)) return false;
   // Head dim 64; 128 with its switch (fa2_bwd_hd128_switch) where the device's shared memory holds the
-  // kernels' tiles (the fused variant's too: not the 99 KiB of sm_86 / sm_89).
+  // two-kernel variant's tiles (97 KiB: so do the 99 KiB of sm_86 / sm_89; launch_backward runs the fused
+  // variant, 105 KiB, only where that fits too).
   if (q.size(-1) != 64) {
     if (q.size(-1) != 128 || !fa2_bwd_hd128_switch().on()) return false;
-    const size_t need = fa2_backward_smem<128>(q.element_size(), fa2_fused_dq_switch().on());
-    if (need > device_properties(q.device().index).sharedMemPerBlockOptin) return false;
+    if (fa2_backward_smem<128>(q.element_size(), false) > device_properties(q.device().index).sharedMemPerBlockOptin)
+      return false;
   }
   if (!(dout.is_cuda() && dout.dtype() == q.dtype() && dout.sizes() == q.sizes() && chunked_rows(dout)))
     return false;

@@ -1422,9 +1422,13 @@ TEST(CudaAttentionFa2Backward, HeadDim128GradientsMatchTheFloat64Cpu) {
   Fa2BackwardHd128Selected hd128;
   WgmmaBackwardSelected mma_sync(false);
   const int64_t launched = cuda::attention_fa2_backward_hd128_launches();
-  expect_gradients_match_cpu(kFa2BackwardCases, {128}, 11700, /*explicit_scale=*/false);
+  for (bool fused : {false, true}) {  // the two-kernel backward, then the fused dQ
+    SCOPED_TRACE(fused ? "fused dQ" : "two kernels");
+    Fa2FusedDqSelected variant(fused);
+    expect_gradients_match_cpu(kFa2BackwardCases, {128}, fused ? 11800 : 11700, /*explicit_scale=*/false);
+  }
   EXPECT_EQ(cuda::attention_fa2_backward_hd128_launches() - launched,
-            2 * static_cast<int64_t>(kFa2BackwardCases.size()));  // each shape in 2 dtypes
+            4 * static_cast<int64_t>(kFa2BackwardCases.size()));  // each shape in 2 dtypes, 2 variants
 }
 
 TEST(CudaAttentionFa2Backward, HeadDim128AgreesWithTheGeneralBackward) {
@@ -1432,7 +1436,10 @@ TEST(CudaAttentionFa2Backward, HeadDim128AgreesWithTheGeneralBackward) {
   Fa2BackwardHd128Selected hd128;
   std::vector<ScaledCase> cases = long_cases();
   cases.insert(cases.end(), {{200, 70, true, 0.3}, {70, 200, true, 0.3}, {130, 200, false, 0.3}});
-  expect_fa2_backward_agrees_with_the_general_one(128, cases, 12200);
+  {
+    Fa2FusedDqSelected two_kernels(false);  // (the environment may turn the fused one on)
+    expect_fa2_backward_agrees_with_the_general_one(128, cases, 12200);
+  }
   Fa2FusedDqSelected fused;
   expect_fa2_backward_agrees_with_the_general_one(128, {{1000, 1030, false, 0.0}, {700, 1000, true, 0.0}}, 12300);
 }
@@ -2072,14 +2079,16 @@ TEST(CudaAttentionStrided, HeadViewsEqualThePackedPathInEveryKernel) {
           Fa2FusedDqSelected fused(true);
           expect_strided_equals_packed(dt, 64, causal, seed += 2, true);
         }
-        {  // head dim 128 (set_attention_fa2_backward_hd128), both backwards
+        {  // head dim 128 (set_attention_fa2_backward_hd128), both backwards: the views and the packed copies
           Fa2BackwardHd128Selected hd128;
+          const int64_t launched = cuda::attention_fa2_backward_hd128_launches();
           {
             Fa2FusedDqSelected two_kernels(false);
             expect_strided_equals_packed(dt, 128, causal, seed += 2, false);
           }
           Fa2FusedDqSelected fused(true);
           expect_strided_equals_packed(dt, 128, causal, seed += 2, true);
+          EXPECT_EQ(cuda::attention_fa2_backward_hd128_launches() - launched, 4) << "the FA2 backward at 128";
         }
       }
       {  // the general tensor-core kernels at head dim 64
