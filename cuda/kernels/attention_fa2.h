@@ -196,8 +196,8 @@ void set_attention_fa2_backward(bool on);
 bool attention_fa2_backward_selected();
 // That backward at head dim 128 too, where every GPU otherwise runs the
 // general tensor-core backward (the wgmma backward takes head dim 64 only),
-// on devices whose shared memory holds its tiles (97 KiB; 105 with the fused
-// dQ below). Off until a GPU has run CudaAttentionFa2Backward.HeadDim128*
+// on devices whose shared memory holds its tiles (97 KiB; the fused dQ below
+// takes 105 and runs only where that fits, else the two kernels). Off until a GPU has run CudaAttentionFa2Backward.HeadDim128*
 // and timed it (WICK_CUDA_ATTENTION_FA2_BWD_HD128=1). Taken off on
 // 2026-11-27 after missing the float64 CPU check at head dim 128 by
 // 0.05-0.07 on one bfloat16 shape per test; scripts/attention_rounding_model.py
