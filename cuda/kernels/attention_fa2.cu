@@ -120,15 +120,10 @@ OptInSwitch& fa2_fused_dq_switch() {
   return s;
 }
 
-// The mma.sync backward at head dim 128 too (fa2_dkdv_kernel / fa2_dq_kernel<T, 128>), where every GPU
-// otherwise runs the general tensor-core backward (the wgmma backward is head dim 64 only). Off until a
-// GPU has run CudaAttentionFa2Backward.HeadDim128* and timed it (WICK_CUDA_ATTENTION_FA2_BWD_HD128=1).
-// It was taken off on 2026-11-27 after missing the float64 CPU check on one causal shape per test, by
-// 0.05-0.07 in bfloat16; scripts/attention_rounding_model.py shows that a backward rounding exactly as
-// these kernels do misses that check as often, at that shape's explicit scale of 0.3 (3.4x the default
-// 1/sqrt(128)): D = rowsum(dO * O) is taken from the bfloat16 output, as every backward here (and
-// PyTorch's flash backward) takes it, and at a sharp softmax its rounding alone moves dq and dk that far.
-// ptxas: the dK/dV kernel 255 registers, 128-132 bytes spilled (sm_80, sm_90a); the dQ kernel 243-246.
+// The mma.sync backward at head dim 128 too (fa2_dkdv_kernel / fa2_dq_kernel<T, 128>): opt-in
+// (WICK_CUDA_ATTENTION_FA2_BWD_HD128=1); why, and why it had been off, in attention_fa2.h
+// (set_attention_fa2_backward_hd128). ptxas: the dK/dV kernel 255 registers, 128-132 bytes spilled
+// (sm_80, sm_90a); the dQ kernel 243-246.
 OptInSwitch& fa2_bwd_hd128_switch() {
   static OptInSwitch s("WICK_CUDA_ATTENTION_FA2_BWD_HD128");
   return s;
