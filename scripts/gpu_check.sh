@@ -3,7 +3,7 @@
 #   run(command="bash scripts/gpu_check.sh", carry=[".devdeps"], timeout_s=540)
 # Builds wick in Release with CUDA (sm_90) and runs the CPU tests there (or takes a prebuilt pack, below),
 # runs every CUDA test (they must not skip there), compute-sanitizer memcheck on the CUDA tests of the op
-# families, then the GPU benchmarks (wick vs cuBLAS / cuDNN / PyTorch, interleaved), and ends with one
+# families and racecheck on the never-run opt-in kernels' tests, then the GPU benchmarks (wick vs cuBLAS / cuDNN / PyTorch, interleaved), and ends with one
 # table of issue 6's targets against what the run measured (scripts/gpu_summary.py). Logs go to $OUT
 # (or ./gpu-check); the console gets the compact summary. Budget: < 8 min on 16 cores + one H100-class
 # GPU for the check from a pack; a build from source adds its compile time (minutes: elementwise.cu alone).
@@ -92,10 +92,10 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_6
   [ -d "$d" ] && export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d
 done
 
-# WICK_GPU_ONLY="alternates sanitizer gemm gemm-all elementwise attention conv conv-before models profile ncu-attn
-# ncu-gemm ncu-source ncu"
+# WICK_GPU_ONLY="alternates sanitizer racecheck gemm gemm-all elementwise attention conv conv-before models profile
+# ncu-attn ncu-gemm ncu-source ncu"
 # (any subset): only those sections after the tests, for a short lease. Unset: the check the issue asks
-# for, the tests, the sanitizer and the benches (sanitizer gemm elementwise attention conv models); the
+# for, the tests, the sanitizer and the benches (sanitizer racecheck gemm elementwise attention conv models); the
 # extras run only when named (alternates: the other paths through the tests and the opt-in verdicts;
 # gemm-all, conv-before: the variant and earlier-path columns of those benches; profile, ncu-attn, ncu-gemm,
 # ncu-source, ncu: where the time goes; ncu-source down to the SASS instruction). Every section prints its wall time, and the closing summary (scripts/gpu_summary.py)
@@ -250,6 +250,9 @@ if [ -n "${WICK_GPU_PREVIOUS:-}" ]; then
   if tar -C "$prev" -xzf "$WICK_GPU_PREVIOUS" --wildcards 'detail/pack_id' 'detail/test_*' 2>/dev/null &&
      [ -s "$out/detail/pack_id" ] && cmp -s "$prev/detail/pack_id" "$out/detail/pack_id"; then
     cp "$prev"/detail/test_* "$out/detail/" && reused=1
+    # (Its racecheck logs too, where it ran them: the opt-in table reads them.)
+    tar -C "$prev" -xzf "$WICK_GPU_PREVIOUS" --wildcards 'detail/racecheck_*' 2>/dev/null &&
+      cp "$prev"/detail/racecheck_* "$out/detail/"
     echo "(the test results of $WICK_GPU_PREVIOUS, the same pack: not run again)"
   else
     echo "WICK_GPU_PREVIOUS: $WICK_GPU_PREVIOUS is not an earlier call's results of this pack: the tests run"
@@ -402,11 +405,17 @@ for f in "$out"/detail/alt_*_optin.rc; do
 done
 fi
 echo "== the opt-in paths: their own tests in the main run, and every opt-in path at once (alternates)"
-# "flip" = its own tests ran and passed (from the main run's gtest JSON: not skipped, none missing) and
-# every "(every opt-in path)" run above passed: then check its bench figures and turn it on.
+# "flip" = its own tests ran and passed (from the main run's gtest JSON: not skipped, none missing), every
+# "(every opt-in path)" run above passed, and where the racecheck section ran its tests, racecheck found no
+# error there that it did not find in the default kernels' run beside it: then check its bench figures and
+# turn it on. ("flip?" where its racecheck run is missing or says nothing either way: read the logs.)
 python3 - "$out/detail" "$optin" <<'PY'
 import glob, json, os, sys
+sys.path.insert(0, "scripts")
+from gpu_summary import RACECHECK, racecheck_results, racecheck_verdict
 d = sys.argv[1]
+races = racecheck_results(d)
+raced = {s[0] for s in RACECHECK}
 optin = {w.split("=")[0] for w in sys.argv[2].split()}
 table = [  # switch, test binary, its own tests (Suite or Suite.Test prefixes): the switches still off
     ("WICK_CUDA_ATTENTION_FA2_BWD_FUSED", "test_cuda_attention", ["CudaAttentionFa2Backward.FusedDq"]),
@@ -467,9 +476,17 @@ for switch, binary, prefixes in table:
     together_ok = (together == "passed" or (together.startswith("passed but") and switch not in culprits)) and switch in optin
     verdict = "flip" if own.startswith("passed") and together_ok else "keep off"
     shown = "FAILED (bisected here)" if switch in culprits else together if switch in optin else "not in them"
+    race = ""
+    if switch in raced:
+        race_ok, words = racecheck_verdict(races, switch)
+        race = "; " + words
+        if verdict == "flip" and race_ok is False:
+            verdict = "keep off"
+        elif verdict == "flip" and race_ok is None:
+            verdict = "flip? (" + words + ")"
     if os.environ.get("WICK_GPU_TESTS") and verdict == "flip":
         verdict = "flip? (WICK_GPU_TESTS: only those binaries ran)"
-    print(f"{switch:28s} own tests: {own:14s} all opt-in paths at once: {shown:8s} -> {verdict}")
+    print(f"{switch:28s} own tests: {own:14s} all opt-in paths at once: {(shown + race):8s} -> {verdict}")
 PY
 fi
 if [ -n "${WICK_GPU_TESTS_ONLY:-}" ]; then completed=1; exit 0; fi
@@ -500,6 +517,25 @@ if want sanitizer 110 && command -v compute-sanitizer >/dev/null; then
   [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"  # not a bare wait: that would also wait for the tee behind exec
 elif [ -z "${WICK_GPU_ONLY:-}" ] || [[ " $WICK_GPU_ONLY " == *" sanitizer "* ]]; then
   command -v compute-sanitizer >/dev/null || echo "== sanitizer: not run (compute-sanitizer not found on PATH)"
+fi
+# racecheck: shared-memory hazards in the never-run opt-in kernels' own tests, each beside a run of the
+# default kernels of its family (the runs and why: RACECHECK in scripts/gpu_summary.py). After memcheck,
+# not beside it: its longest binaries come near their limit on a GPU they share. Each writes
+# detail/racecheck_<label>.log, read by the summary and by the opt-in table (the alternates section, also
+# from WICK_GPU_PREVIOUS's results).
+if want racecheck 70 && command -v compute-sanitizer >/dev/null; then
+  section racecheck "compute-sanitizer racecheck (the never-run opt-in kernels and their families' defaults)"
+  pids=()
+  while read -r label n filter; do
+    [ -x "$bin/$n" ] && selected "$n" || continue
+    # shellcheck disable=SC2016
+    setsid -w bash -c 'timeout --foreground 60 compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 5 \
+        "$1" --gtest_brief=1 --gtest_filter="$3" > "$2" 2>&1
+      echo "$4 racecheck rc $? $(grep -E "RACECHECK SUMMARY" "$2" | tail -1)"' \
+      _ "$bin/$n" "$out/detail/racecheck_$label.log" "$filter" "$label" &
+    pids+=($!) groups+=($!)
+  done < <(python3 scripts/gpu_summary.py - --racecheck-specs)
+  [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
 fi
 if [ "${1:-}" = "--quick" ]; then completed=1 quick=1; exit 0; fi
 fi  # WICK_GPU_BENCH_ONLY

@@ -4,9 +4,10 @@
     python3 scripts/gpu_summary.py OUT [--seconds S] [--partial WHAT]
     python3 scripts/gpu_summary.py OUT --models      (the models section's detail lines)
     python3 scripts/gpu_summary.py OUT --gemm-optin  (the opt-in GEMM columns against the defaults)
+    python3 scripts/gpu_summary.py - --racecheck-specs  (the racecheck runs gpu_check.sh makes)
 
 OUT is gpu_check.sh's output folder: detail/ (the test binaries' .rc and .log,
-sanitizer_*.log, times, skipped), bench_cuda_gemm.txt (or bench_cuda_gemm_all.txt),
+sanitizer_*.log, racecheck_*.log, times, skipped), bench_cuda_gemm.txt (or bench_cuda_gemm_all.txt),
 bench_cuda_attention.txt, bench_torch_attention.txt, models.jsonl, ctest.log.
 Whatever is missing or malformed is reported as not measured, never guessed.
 Verdicts compare the unrounded ratios with the targets; every ratio is wick / peer
@@ -104,6 +105,81 @@ def sanitizer_row(detail):
     if cut:
         line += "; no summary (time limit?): " + " ".join(cut)
     return line, "NOT met" if bad or cut else "met"
+
+
+# gpu_check.sh's racecheck runs (compute-sanitizer --tool racecheck: shared-memory hazards): the own tests of
+# the opt-in kernels that keep data in shared memory and have not yet run on a GPU (labelled by their
+# switch), each read beside a run of the default kernels of its family ("default.<family>": the same loops
+# and pipelines, run on every lease), so that a hazard in both reads as the tool's or an old kernel's and
+# one in the new run alone as the new path's. Not stream-K's fused fixup nor its L2 hints: what they add
+# lives in global memory (a grid barrier, the partials, cache hints), where racecheck does not look.
+RACECHECK = [  # (label, test binary, gtest filter, the default run it is read beside)
+    ("default.simt", "test_cuda_gemm", "CudaGemm.SimtAsyncTiles", None),
+    ("WICK_CUDA_SIMT_KVEC", "test_cuda_gemm", "CudaGemm.SimtKVec", "default.simt"),
+    ("WICK_CUDA_SIMT_STREAMK", "test_cuda_gemm", "CudaGemm.SimtStreamK", "default.simt"),
+    ("default.fa2", "test_cuda_attention", "CudaAttentionFa2Backward.GradientsMatchTheFloat64Cpu", None),
+    ("WICK_CUDA_ATTENTION_FA2_BWD_HD128", "test_cuda_attention", "CudaAttentionFa2Backward.HeadDim128*",
+     "default.fa2"),
+]
+
+
+def racecheck_counts(text):
+    """(hazards, errors, warnings) of a racecheck log's last summary line; None where it has none (cut by
+    its time limit, or the tool never got that far)."""
+    m = re.findall(r"RACECHECK SUMMARY: (\d+) hazards? displayed \((\d+) errors?, (\d+) warnings?\)", text or "")
+    return tuple(int(x) for x in m[-1]) if m else None
+
+
+def racecheck_results(detail):
+    """{label: counts or None} of the racecheck runs whose log is in detail/ (racecheck_<label>.log)."""
+    out = {}
+    for label, _, _, _ in RACECHECK:
+        text = read(os.path.join(detail, f"racecheck_{label}.log"))
+        if text is not None:
+            out[label] = racecheck_counts(text)
+    return out
+
+
+def racecheck_verdict(results, label):
+    """(ok, words) for the run of `label` (an opt-in switch): ok True when it ran to its summary with no
+    error, False when it reported errors the default kernels' run did not, None when it says nothing either
+    way (not run, cut, or errors in the default kernels' run too: read the logs)."""
+    spec = {s[0]: s for s in RACECHECK}.get(label)
+    if spec is None:
+        return None, "no racecheck run"
+    if label not in results:
+        return None, "racecheck not run"
+    got = results[label]
+    if got is None:
+        return None, "racecheck: no summary (time limit?)"
+    if got[1] == 0:
+        return True, "racecheck clean" + (f" ({got[2]} warnings)" if got[2] else "")
+    base = results.get(spec[3])
+    if base is None or base[1] > 0:
+        seen = "not run or cut" if base is None else f"{base[1]}"
+        return None, f"racecheck errors: {got[1]}, in the default kernels' run: {seen}"
+    return False, f"racecheck errors: {got[1]} (in the default kernels' run: 0)"
+
+
+def racecheck_row(detail):
+    """The racecheck runs: NOT met where a default kernels' run reported errors or was cut (like memcheck);
+    an opt-in run's errors are named, and keep its switch off (gpu_check's opt-in table), not this row."""
+    results = racecheck_results(detail)
+    if not results:
+        return "not run", ""
+    parts, bad = [], False
+    for label, _, _, base in RACECHECK:
+        if label not in results:
+            continue
+        got = results[label]
+        parts.append(f"{label} " + ("no summary (time limit?)" if got is None else f"{got[1]}"))
+        if base is None and (got is None or got[1] > 0):
+            bad = True
+    line = f"{len(results)} runs, errors: " + ", ".join(parts)
+    blocked = [label for label, _, _, base in RACECHECK if base and racecheck_verdict(results, label)[0] is False]
+    if blocked:
+        line += "; keeps off: " + " ".join(blocked)
+    return line, "NOT met" if bad else "met"
 
 
 # bench_cuda_gemm's columns that are not another path of wick's: the vendors, the ratios, the peaks.
@@ -367,7 +443,13 @@ def main():
                     help="only the training steps' detail from OUT/models.jsonl (gpu_check.sh's models section)")
     ap.add_argument("--gemm-optin", action="store_true",
                     help="only the opt-in GEMM columns of OUT/bench_cuda_gemm.txt against the defaults")
+    ap.add_argument("--racecheck-specs", action="store_true",
+                    help="only the racecheck runs gpu_check.sh makes, a line each: label, test binary, gtest filter")
     a = ap.parse_args()
+    if a.racecheck_specs:
+        for label, binary, filt, _ in RACECHECK:
+            print(label, binary, filt)
+        return 0
     if a.models:
         model_details(read(os.path.join(a.out, "models.jsonl")))
         return 0
@@ -389,6 +471,7 @@ def main():
         ("tests", "every CUDA test binary passes", tests_row(detail)),
         ("CPU tests", "every test passes", ctest_row(read(os.path.join(a.out, "ctest.log")))),
         ("sanitizer", "memcheck: 0 errors", sanitizer_row(detail)),
+        ("racecheck", "0 errors (default kernels)", racecheck_row(detail)),
         ("SGEMM fp32", ">= 0.85x cuBLAS", gemm_row(gemm, complete, "fp32", 0.85)),
         ("GEMM bf16", ">= 0.7x cuBLAS (aim 0.9)", gemm_row(gemm, complete, "bf16", 0.7)),
         ("attention", ">= 1.0x SDPA fwd+bwd", attention_row(wick_att, torch_att)),
@@ -400,7 +483,7 @@ def main():
     ]
     print("== summary: issue 6's targets, ratios from this run (wick / peer)")
     for name, target, (line, state) in table:
-        if (name in ("CPU tests", "attn ncu") and line == "not run") or (name == "attn D128" and line.startswith("not measured")):
+        if (name in ("CPU tests", "attn ncu", "racecheck") and line == "not run") or (name == "attn D128" and line.startswith("not measured")):
             continue  # (a pack: CI ran them; ncu-attn is an extra)
         print(f"{name:11s} {target:30s} {state:8s} {line}")
     if a.seconds is not None:
@@ -414,7 +497,7 @@ def main():
         else:
             state = "met" if check < a.limit else "NOT met"
         print(f"{'time':11s} {'< %d s' % a.limit:30s} {state:8s} {check} s for the check{what}")
-    return 1 if any(name in ("tests", "CPU tests", "sanitizer") and state == "NOT met"
+    return 1 if any(name in ("tests", "CPU tests", "sanitizer", "racecheck") and state == "NOT met"
                     for name, _, (_, state) in table) else 0
 
 

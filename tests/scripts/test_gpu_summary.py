@@ -329,4 +329,82 @@ with tempfile.TemporaryDirectory() as d:
     check("bf16 768x768x8192 1.210x" in lines.get("fx", "") and lines.get("fx", "").endswith("turn on"),
           "fx: " + lines.get("fx", ""))
 
+# Racecheck (gpu_check's racecheck section, RACECHECK in the script): the row, the opt-in verdicts the
+# opt-in table applies, and the runs' specs against the tests they name.
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import gpu_summary  # noqa: E402
+
+CLEAN = "========= RACECHECK SUMMARY: 0 hazards displayed (0 errors, 0 warnings)\n"
+
+
+def race(errors, warnings=0):
+    return (f"========= Error: Race reported between Write access at f+0x10 and Read access at f+0x20\n"
+            f"========= RACECHECK SUMMARY: {errors + warnings} hazards displayed ({errors} errors, {warnings} warnings)\n")
+
+
+labels = [r[0] for r in gpu_summary.RACECHECK]
+optins = [r[0] for r in gpu_summary.RACECHECK if r[3]]
+check(len(set(labels)) == len(labels) and all(r[3] in labels and r[3].startswith("default.")
+                                              for r in gpu_summary.RACECHECK if r[3]),
+      "each opt-in racecheck run is read beside a default run of the list: " + str(labels))
+check(gpu_summary.racecheck_counts(CLEAN) == (0, 0, 0) and gpu_summary.racecheck_counts(race(1, 1)) == (2, 1, 1)
+      and gpu_summary.racecheck_counts("========= RACECHECK SUMMARY: 1 hazard displayed (1 error, 0 warnings)")
+      == (1, 1, 0) and gpu_summary.racecheck_counts("killed\n") is None, "racecheck summary lines")
+# Every run names tests that exist (a renamed test would leave its run with nothing to check), and every
+# opt-in one a switch of gpu_check.sh's opt-in table.
+sources = "".join(open(os.path.join(ROOT, "tests", "cuda", f)).read() for f in os.listdir(os.path.join(ROOT, "tests", "cuda")))
+gpu_check = open(os.path.join(ROOT, "scripts", "gpu_check.sh")).read()
+for label, binary, filt, _ in gpu_summary.RACECHECK:
+    suite, name = filt.split(".")
+    check(re.search(r"^TEST\(" + suite + r", " + re.escape(name.rstrip("*")), sources, re.M) is not None
+          and os.path.exists(os.path.join(ROOT, "tests", "cuda", binary.replace("test_cuda_", "test_") + ".cpp")),
+          f"racecheck run {label}: no test {filt} in {binary}")
+    check(label.startswith("default.") or f'("{label}", "{binary}"' in gpu_check,
+          f"racecheck run {label}: not a switch of gpu_check.sh's opt-in table")
+r = subprocess.run([sys.executable, SCRIPT, "-", "--racecheck-specs"], capture_output=True, text=True)
+check(r.returncode == 0 and [l.split() for l in r.stdout.splitlines()] == [list(x[:3]) for x in gpu_summary.RACECHECK],
+      "--racecheck-specs: " + r.stdout + r.stderr)
+
+kvec, hd128 = "WICK_CUDA_SIMT_KVEC", "WICK_CUDA_ATTENTION_FA2_BWD_HD128"
+check(kvec in optins and hd128 in optins, "racecheck runs: " + str(optins))
+with tempfile.TemporaryDirectory() as d:
+    # Clean everywhere: met; every opt-in run clean.
+    for label in labels:
+        write(d, f"detail/racecheck_{label}.log", "[==========] 3 tests ran.\n" + CLEAN)
+    rows = summary(d)
+    check(re.search(r"\smet\s", rows.get("racecheck", "")) is not None and f"{len(labels)} runs" in rows["racecheck"]
+          and "keeps off" not in rows["racecheck"], "racecheck clean: " + rows.get("racecheck", ""))
+    res = gpu_summary.racecheck_results(os.path.join(d, "detail"))
+    check(all(gpu_summary.racecheck_verdict(res, l)[0] is True for l in optins), "clean opt-in runs")
+    check(gpu_summary.racecheck_verdict(res, "WICK_CUDA_GEMM_SK_FUSED") == (None, "no racecheck run"),
+          "a switch without a racecheck run")
+    # An opt-in run's errors where its default run has none: that switch stays off; the row stays met
+    # (the defaults are clean) and names it. Warnings alone are no errors.
+    write(d, f"detail/racecheck_{kvec}.log", race(2, 3))
+    write(d, f"detail/racecheck_{hd128}.log", race(0, 4))
+    rows = summary(d)
+    res = gpu_summary.racecheck_results(os.path.join(d, "detail"))
+    check(gpu_summary.racecheck_verdict(res, kvec)[0] is False and "keeps off: " + kvec in rows.get("racecheck", "")
+          and re.search(r"\smet\s", rows["racecheck"]) is not None, "opt-in errors: " + rows.get("racecheck", ""))
+    check(gpu_summary.racecheck_verdict(res, hd128) == (True, "racecheck clean (4 warnings)"), "warnings only")
+    # Errors in a default run too (or the default run cut): the opt-in verdict is no verdict, the row NOT
+    # met (exit status 1), like memcheck's.
+    write(d, "detail/racecheck_default.simt.log", race(1))
+    rows = summary(d, rc=1)
+    res = gpu_summary.racecheck_results(os.path.join(d, "detail"))
+    check(gpu_summary.racecheck_verdict(res, kvec)[0] is None and "NOT met" in rows.get("racecheck", ""),
+          "errors in the default run: " + rows.get("racecheck", ""))
+    write(d, "detail/racecheck_default.simt.log", "[==========] killed by its time limit\n")
+    rows = summary(d, rc=1)
+    check("NOT met" in rows.get("racecheck", "") and "default.simt no summary" in rows["racecheck"],
+          "a cut default run: " + rows.get("racecheck", ""))
+    res = gpu_summary.racecheck_results(os.path.join(d, "detail"))
+    check(gpu_summary.racecheck_verdict(res, kvec)[0] is None, "an opt-in run beside a cut default run")
+    # A cut or missing opt-in run: no verdict either way.
+    write(d, f"detail/racecheck_{hd128}.log", "")
+    os.remove(os.path.join(d, "detail", f"racecheck_{kvec}.log"))
+    res = gpu_summary.racecheck_results(os.path.join(d, "detail"))
+    check(gpu_summary.racecheck_verdict(res, hd128)[0] is None and gpu_summary.racecheck_verdict(res, kvec) ==
+          (None, "racecheck not run"), "cut and missing opt-in runs")
+
 finish("test_gpu_summary")
