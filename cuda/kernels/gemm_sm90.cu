@@ -1183,7 +1183,9 @@ bool make_c_map(CUtensorMap* map, const GemmArgs& g, bool bf16) {
 // Products that ran stream-K's fused fixup (TmaParams::sk_fused): launched cooperatively, as its grid
 // barrier needs every CTA resident at once. Where the device refuses (fewer SMs free to this process than
 // the plan counted: MPS, a green context; or no cooperative launches at all), the product runs unfused, the
-// fixup kernel after it.
+// fixup kernel after it. (A cost the driver does not refuse: a cooperative grid starts only when every SM it
+// needs is free, so beside another stream's kernels, such as NCCL's in an all-reduce overlapped with the
+// backward, it waits for them instead of starting in waves; gpu_check times it alone.)
 std::atomic<int64_t> stream_k_fused_products{0};
 std::atomic<int64_t> stream_k_l2_products{0};  // products whose fixup kernel took the L2 hints (TmaParams::sk_l2)
 
@@ -1225,7 +1227,7 @@ void launch_tma(const CUtensorMap& ma, const CUtensorMap& mb, const CUtensorMap&
       (void)cudaGetLastError();  // (cleared: the unfused launch below, with the L2 hints if they are on)
     }
   }
-  p.sk_fused = 0;
+  p.sk_fused = 0;  // (never set on a plain launch: the kernel's grid barrier would trap there)
   kernel<<<grid, Tile::kThreads, kSmem, current_stream()>>>(ma, mb, mc, p);
   WICK_CUDA_CHECK_LAUNCH();
   if (p.sk.ctas) {

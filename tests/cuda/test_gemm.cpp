@@ -1060,10 +1060,12 @@ TEST(CudaGemm, SimtTransposedKMajor) {
 // tiles on 4 CTAs: 8 one per CTA, the ninth's k steps shared by all 4), a wave
 // and a few tiles (on 5 and 7), stream-K alone (on 20: every segment partial,
 // ranges crossing tiles; and with fewer k steps than CTAs, some CTAs with
-// none, which the fixup skips), whole waves alone (on 3 and 9: no fixup); partial
-// tiles along M, N and K (K not a multiple of the stage's 8), alpha and beta,
-// every operand layout (k-contiguous ones copied, and with the copies off read
-// along k; padded leading dimensions: 4-byte copies); against the float64
+// none, which the fixup skips), whole waves alone (on 3 and 9: no fixup), a
+// stream-K tile whole in one CTA's range (one k step: stored by that CTA, the
+// fixup leaving it); partial tiles along M, N and K (K not a multiple of the
+// stage's 8), alpha and beta, every operand layout (k-contiguous ones copied
+// first where the other dimension is at least 512, 600 x 530, and with the
+// copies off read along k; padded leading dimensions: 4-byte copies); against the float64
 // reference, the counter showing the path ran. Batches, split-K and the
 // 64-row tiles leave it alone. Then the plan's own grid on 8192 x 768 x 768,
 // the row it is for, against the plain grid within float32's rounding, and
@@ -1075,10 +1077,12 @@ TEST(CudaGemm, SimtStreamK) {
   const test::SwitchScope restore_sk(cuda::gemm_simt_stream_k, cuda::set_gemm_simt_stream_k);
   const test::SwitchScope restore_tk(cuda::gemm_simt_transpose_k, cuda::set_gemm_simt_transpose_k);
   const test::SwitchScope restore64(cuda::gemm_simt_rows64, cuda::set_gemm_simt_rows64);
+  const test::SwitchScope restore_kv(cuda::gemm_simt_kvec, cuda::set_gemm_simt_kvec);
   const SimtForcedGrids forced_scope;
   cuda::set_gemm_simt_async(true);
   cuda::set_gemm_simt_stream_k(true);
   cuda::set_gemm_simt_rows64(true);
+  cuda::set_gemm_simt_kvec(false);  // (SimtKVec runs stream-K with it)
   struct Forced {
     Case c;
     int ctas;
@@ -1091,6 +1095,8 @@ TEST(CudaGemm, SimtStreamK) {
       {{257, 385, 64, 1, true, false, 1, false, -0.5, 1.0}, 7},    // 3 x 4 tiles, 8 k steps: 7 + 5
       {{300, 260, 203, 1, false, false, 0, false, 1.0, 0.0}, 3},   // whole waves only
       {{300, 260, 203, 1, true, false, 0, false, 1.0, 0.5}, 9},    // one wave
+      {{300, 260, 5, 1, false, false, 0, false, 1.0, 0.5}, 4},     // one k step: the ninth tile whole, no fixup
+      {{600, 530, 203, 1, false, true, 0, false, 1.0, 0.5}, 7},    // 25 tiles: 21 + 4; both operands copied first
   };
   for (bool copies : {true, false}) {
     cuda::set_gemm_simt_transpose_k(copies);
@@ -1098,9 +1104,11 @@ TEST(CudaGemm, SimtStreamK) {
       SCOPED_TRACE(testing::Message() << f.c.M << "x" << f.c.N << "x" << f.c.K << " ta " << f.c.ta << " tb " << f.c.tb
                                       << " pad " << f.c.pad << " on " << f.ctas << " CTAs, copies " << copies);
       cuda::set_gemm_simt_stream_k_ctas(f.ctas);
-      const int64_t before = cuda::gemm_simt_stream_k_products();
+      const int64_t before = cuda::gemm_simt_stream_k_products(), copied = cuda::gemm_simt_transposed_operands();
       check_case(f.c, kFloat32, kFloat32);
       EXPECT_GT(cuda::gemm_simt_stream_k_products(), before) << "the stream-K grid did not run";
+      // (Operands are copied first where the other dimension is at least 512: only 600 x 530's, both.)
+      EXPECT_EQ(cuda::gemm_simt_transposed_operands() - copied, copies && f.c.M >= 512 ? 2 : 0);
     }
   }
   cuda::set_gemm_simt_stream_k_ctas(4);
@@ -1216,8 +1224,9 @@ TEST(CudaGemm, SimtKVec) {
     const int64_t before = cuda::gemm_simt_kvec_products(), sk = cuda::gemm_simt_stream_k_products();
     check_case({300, 260, 204, 1, false, true, 0, false, 1.0, 0.0}, kFloat32, kFloat32);
     check_case({300, 262, 202, 1, false, false, 2, false, 1.5, 0.5}, kFloat32, kFloat32);  // rows 204, 264
-    EXPECT_EQ(cuda::gemm_simt_kvec_products(), before + 2);
-    EXPECT_EQ(cuda::gemm_simt_stream_k_products(), sk + 2);
+    check_case({300, 260, 204, 1, true, true, 0, false, 1.0, 0.0}, kFloat32, kFloat32);    // B alone (TN)
+    EXPECT_EQ(cuda::gemm_simt_kvec_products(), before + 3);
+    EXPECT_EQ(cuda::gemm_simt_stream_k_products(), sk + 3);
   }
   cuda::set_gemm_simt_stream_k_ctas(0);
   cuda::set_gemm_simt_stream_k(false);
