@@ -73,6 +73,7 @@
 #include "cuda/kernels/attention_grid.h"
 #include "cuda/kernels/attention_mask.h"
 #include "cuda/kernels/attention_tma_map.h"
+#include "cuda/kernels/cp_async.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -259,10 +260,6 @@ __device__ __forceinline__ int swz(int r, int c) {
   return r * kD + ((c ^ (r & 7)) << 3);
 }
 
-__device__ __forceinline__ unsigned smem_addr(const void* p) {
-  return static_cast<unsigned>(__cvta_generic_to_shared(p));
-}
-
 // 2^x on the special-function unit alone (ex2.approx.ftz: one MUFU.EX2).
 // exp2f without --use_fast_math is ex2.approx.f32, which keeps subnormal
 // results by scaling around that unit (x < -126: 2^(x/2) squared): a compare
@@ -277,17 +274,9 @@ __device__ __forceinline__ float exp2_ftz(float x) {
   return y;
 }
 
-// 16 bytes global -> shared, asynchronously; zero-filled when !valid (src is
-// then not read).
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-// (Memory clobbers: no shared-memory read moves above the wait, even where no barrier follows it.)
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+// 16 bytes global -> shared (cp_async.cuh), zero-filled when !valid (src is then not read).
+__device__ __forceinline__ void cp_async16_or_zero(void* dst, const void* src, bool valid) {
+  cp_async16(smem_addr(dst), src, valid ? 16 : 0);
 }
 
 // The CTA's (slice, block): kLpt, in LPT order with sections of `section`
@@ -332,7 +321,7 @@ __device__ __forceinline__ void load_tile_async(T* __restrict__ dst, const T* __
 #pragma unroll
   for (int i = 0; i < 64 / kStep; ++i) {
     const bool ok = kStep * i < rows;
-    cp_async16(d + kStep * kD * i, ok ? s : src, ok);
+    cp_async16_or_zero(d + kStep * kD * i, ok ? s : src, ok);
     s += kStep * ld;
     asm volatile("" : "+l"(s));
   }

@@ -76,6 +76,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cuda/kernels/cp_async.cuh"
 #include "cuda/kernels/gemm_simt_plan.h"
 #include "cuda/kernels/gemm_sm90.h"
 #include "cuda/runtime.h"
@@ -351,20 +352,6 @@ __device__ __forceinline__ int swz(int row, int chunk, bool wide) {
   return wide ? row * 128 + ((chunk ^ (row & 7)) << 3) : row * 32 + ((chunk ^ ((row >> 1) & 3)) << 3);
 }
 
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-// (The "memory" clobbers keep the compiler from moving shared-memory reads above the wait: SaKVecLoader::move
-// reads its copies between the wait and the next barrier.)
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
 
 // Loads the tile whose rows are [row0, row0 + rows) of a row-major matrix
 // (row stride ld, rows_extent x cols_extent) and columns [col0, col0 + cols)
@@ -628,10 +615,6 @@ struct SaParams : SimtParams<float> {
   int64_t k_chunk;   // elements of K per chunk, a multiple of kSaBK
   float* work;       // [batch][splits][M][N] when splits > 1
 };
-
-__device__ __forceinline__ void cp_async4(uint32_t dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
-}
 
 // One thread's share of copying an operand's stage tiles: kCopies copies per
 // stage at fixed distances from one offset. The operand's element (x, k) is

@@ -116,6 +116,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "cuda/kernels/cp_async.cuh"
 #include "cuda/kernels/device_types.cuh"
 #include "cuda/kernels/gemm_sm90_plan.h"
 #include "cuda/kernels/tma.cuh"
@@ -157,14 +158,6 @@ __device__ __forceinline__ T from_f32(float x) {
     return __float2bfloat16_rn(x);
 }
 
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
 using sm90::bulk_commit;
 using sm90::bulk_wait_all;
 using sm90::bulk_wait_read;
