@@ -3,8 +3,9 @@
 #   run(command="bash scripts/gpu_check.sh", carry=[".devdeps"], timeout_s=540)
 # Builds wick in Release with CUDA (sm_90) and runs the CPU tests there (or takes a prebuilt pack, below),
 # runs every CUDA test (they must not skip there), compute-sanitizer memcheck on the CUDA tests of the op
-# families and racecheck on the never-run opt-in kernels' tests, then the GPU benchmarks (wick vs cuBLAS / cuDNN / PyTorch, interleaved), and ends with one
-# table of issue 6's targets against what the run measured (scripts/gpu_summary.py). Logs go to $OUT
+# families and racecheck on the never-run opt-in kernels' tests, then the GPU benchmarks (wick vs cuBLAS /
+# cuDNN / PyTorch, interleaved), and ends with one table of issue 6's targets against what the run measured
+# (scripts/gpu_summary.py). Logs go to $OUT
 # (or ./gpu-check); the console gets the compact summary. Budget: < 8 min on 16 cores + one H100-class
 # GPU for the check from a pack; a build from source adds its compile time (minutes: elementwise.cu alone).
 #
