@@ -527,13 +527,14 @@ fi
 if want racecheck 70 && command -v compute-sanitizer >/dev/null; then
   section racecheck "compute-sanitizer racecheck (the never-run opt-in kernels and their families' defaults)"
   pids=()
-  while read -r label n filter; do
+  while read -r label n filter kernels vars; do
     [ -x "$bin/$n" ] && selected "$n" || continue
+    [ "$vars" = - ] && vars=
     # shellcheck disable=SC2016
-    setsid -w bash -c 'timeout --foreground 60 compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 5 \
-        "$1" --gtest_brief=1 --gtest_filter="$3" > "$2" 2>&1
+    setsid -w bash -c 'env $5 timeout --foreground 60 compute-sanitizer --tool racecheck --kernel-name kns="$6" \
+        --error-exitcode 99 --print-limit 5 "$1" --gtest_brief=1 --gtest_filter="$3" > "$2" 2>&1
       echo "$4 racecheck rc $? $(grep -E "RACECHECK SUMMARY" "$2" | tail -1)"' \
-      _ "$bin/$n" "$out/detail/racecheck_$label.log" "$filter" "$label" &
+      _ "$bin/$n" "$out/detail/racecheck_$label.log" "$filter" "$label" "$vars" "$kernels" &
     pids+=($!) groups+=($!)
   done < <(python3 scripts/gpu_summary.py - --racecheck-specs)
   [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"

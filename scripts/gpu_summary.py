@@ -111,16 +111,21 @@ def sanitizer_row(detail):
 # the opt-in kernels that keep data in shared memory and have not yet run on a GPU (labelled by their
 # switch), each read beside a run of the default kernels of its family ("default.<family>": the same loops
 # and pipelines, run on every lease), so that a hazard in both reads as the tool's or an old kernel's and
-# one in the new run alone as the new path's. Not stream-K's fused fixup nor its L2 hints: what they add
-# lives in global memory (a grid barrier, the partials, cache hints), where racecheck does not look.
-RACECHECK = [  # (label, test binary, gtest filter, the default run it is read beside)
-    ("default.simt", "test_cuda_gemm", "CudaGemm.SimtAsyncTiles", None),
-    ("WICK_CUDA_SIMT_KVEC", "test_cuda_gemm", "CudaGemm.SimtKVec", "default.simt"),
-    ("WICK_CUDA_SIMT_STREAMK", "test_cuda_gemm", "CudaGemm.SimtStreamK", "default.simt"),
-    ("default.fa2", "test_cuda_attention", "CudaAttentionFa2Backward.GradientsMatchTheFloat64Cpu", None),
+# one in the new run alone as the new path's. Each run checks only its family's kernels (compute-sanitizer
+# --kernel-name kns=<substring of their names>; the tests also run cuBLAS, the wgmma kernels and others,
+# which are not the question here), and the attention runs hold the wgmma forward off, so that the mma.sync
+# forward runs at both head dims. Not stream-K's fused fixup nor its L2 hints: what they add lives in global
+# memory (a grid barrier, the partials, cache hints), where racecheck does not look.
+RACECHECK = [  # (label, test binary, gtest filter, kernels checked, environment, the default run beside it)
+    ("default.simt", "test_cuda_gemm", "CudaGemm.SimtAsyncTiles", "simt", "", None),
+    ("WICK_CUDA_SIMT_KVEC", "test_cuda_gemm", "CudaGemm.SimtKVec", "simt", "", "default.simt"),
+    ("WICK_CUDA_SIMT_STREAMK", "test_cuda_gemm", "CudaGemm.SimtStreamK", "simt", "", "default.simt"),
+    ("default.fa2", "test_cuda_attention", "CudaAttentionFa2Backward.GradientsMatchTheFloat64Cpu", "fa2_",
+     "WICK_CUDA_ATTENTION_WGMMA_FWD=0", None),
     # (Not HeadDim128AgreesWithTheGeneralBackward: the general kernels it compares with are not the family's.)
     ("WICK_CUDA_ATTENTION_FA2_BWD_HD128", "test_cuda_attention",
-     "CudaAttentionFa2Backward.HeadDim128GradientsMatchTheFloat64Cpu", "default.fa2"),
+     "CudaAttentionFa2Backward.HeadDim128GradientsMatchTheFloat64Cpu", "fa2_", "WICK_CUDA_ATTENTION_WGMMA_FWD=0",
+     "default.fa2"),
 ]
 
 
@@ -134,7 +139,7 @@ def racecheck_counts(text):
 def racecheck_results(detail):
     """{label: counts or None} of the racecheck runs whose log is in detail/ (racecheck_<label>.log)."""
     out = {}
-    for label, _, _, _ in RACECHECK:
+    for label, *_ in RACECHECK:
         text = read(os.path.join(detail, f"racecheck_{label}.log"))
         if text is not None:
             out[label] = racecheck_counts(text)
@@ -155,7 +160,7 @@ def racecheck_verdict(results, label):
         return None, "racecheck: no summary (time limit?)"
     if got[1] == 0:
         return True, "racecheck clean" + (f" ({got[2]} warnings)" if got[2] else "")
-    base = results.get(spec[3])
+    base = results.get(spec[-1])
     if base is None or base[1] > 0:
         seen = "not run or cut" if base is None else f"{base[1]}"
         return None, f"racecheck errors: {got[1]}, in the default kernels' run: {seen}"
@@ -169,7 +174,7 @@ def racecheck_row(detail):
     if not results:
         return "not run", ""
     parts, bad = [], False
-    for label, _, _, base in RACECHECK:
+    for label, *_, base in RACECHECK:
         if label not in results:
             continue
         got = results[label]
@@ -177,7 +182,7 @@ def racecheck_row(detail):
         if base is None and (got is None or got[1] > 0):
             bad = True
     line = f"{len(results)} runs, errors: " + ", ".join(parts)
-    blocked = [label for label, _, _, base in RACECHECK if base and racecheck_verdict(results, label)[0] is False]
+    blocked = [label for label, *_, base in RACECHECK if base and racecheck_verdict(results, label)[0] is False]
     if blocked:
         line += "; keeps off: " + " ".join(blocked)
     return line, "NOT met" if bad else "met"
@@ -445,11 +450,12 @@ def main():
     ap.add_argument("--gemm-optin", action="store_true",
                     help="only the opt-in GEMM columns of OUT/bench_cuda_gemm.txt against the defaults")
     ap.add_argument("--racecheck-specs", action="store_true",
-                    help="only the racecheck runs gpu_check.sh makes, a line each: label, test binary, gtest filter")
+                    help="only the racecheck runs gpu_check.sh makes, a line each: label, test binary, gtest filter, "
+                    "kernel name substring, environment (- for none)")
     a = ap.parse_args()
     if a.racecheck_specs:
-        for label, binary, filt, _ in RACECHECK:
-            print(label, binary, filt)
+        for label, binary, filt, kernels, env, _ in RACECHECK:
+            print(label, binary, filt, kernels, env or "-")
         return 0
     if a.models:
         model_details(read(os.path.join(a.out, "models.jsonl")))

@@ -343,18 +343,30 @@ def race(errors, warnings=0):
 
 
 labels = [r[0] for r in gpu_summary.RACECHECK]
-optins = [r[0] for r in gpu_summary.RACECHECK if r[3]]
-check(len(set(labels)) == len(labels) and all(r[3] in labels and r[3].startswith("default.")
-                                              for r in gpu_summary.RACECHECK if r[3]),
+optins = [r[0] for r in gpu_summary.RACECHECK if r[-1]]
+check(len(set(labels)) == len(labels) and all(r[-1] in labels and r[-1].startswith("default.")
+                                              for r in gpu_summary.RACECHECK if r[-1]),
       "each opt-in racecheck run is read beside a default run of the list: " + str(labels))
 check(gpu_summary.racecheck_counts(CLEAN) == (0, 0, 0) and gpu_summary.racecheck_counts(race(1, 1)) == (2, 1, 1)
       and gpu_summary.racecheck_counts("========= RACECHECK SUMMARY: 1 hazard displayed (1 error, 0 warnings)")
       == (1, 1, 0) and gpu_summary.racecheck_counts("killed\n") is None, "racecheck summary lines")
-# Every run names tests that exist (a renamed test would leave its run with nothing to check), and every
-# opt-in one a switch of gpu_check.sh's opt-in table.
+# Every run names tests that exist (a renamed test would leave its run with nothing to check), kernels
+# that exist (a kernel-name filter that matches none checks nothing), switches the code declares, and
+# every opt-in one is a switch of gpu_check.sh's opt-in table; a run and the default run beside it check
+# the same kernels under the same environment.
 sources = "".join(open(os.path.join(ROOT, "tests", "cuda", f)).read() for f in os.listdir(os.path.join(ROOT, "tests", "cuda")))
+kernel_dir = os.path.join(ROOT, "cuda", "kernels")
+kernel_sources = "".join(open(os.path.join(kernel_dir, f)).read() for f in os.listdir(kernel_dir) if f.endswith(".cu"))
+kernels = set(re.findall(r"__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s*)?(\w+)\s*\(", kernel_sources))
+cuda_sources = kernel_sources + "".join(open(os.path.join(ROOT, "cuda", f)).read()
+                                        for f in os.listdir(os.path.join(ROOT, "cuda")) if f.endswith(".cpp"))
 gpu_check = open(os.path.join(ROOT, "scripts", "gpu_check.sh")).read()
-for label, binary, filt, _ in gpu_summary.RACECHECK:
+spec = {r[0]: r for r in gpu_summary.RACECHECK}
+for label, binary, filt, names, env, base in gpu_summary.RACECHECK:
+    check(any(names in k for k in kernels), f"racecheck run {label}: no kernel named like '{names}'")
+    check(not env or all(f'OptInSwitch s("{v.split("=")[0]}"' in cuda_sources for v in env.split()),
+          f"racecheck run {label}: an environment switch no code declares: {env}")
+    check(base is None or spec[base][3:5] == (names, env), f"racecheck run {label}: not like {base}'s")
     suite, name = filt.split(".")
     check(re.search(r"^TEST\(" + suite + r", " + re.escape(name.rstrip("*")), sources, re.M) is not None
           and os.path.exists(os.path.join(ROOT, "tests", "cuda", binary.replace("test_cuda_", "test_") + ".cpp")),
@@ -362,7 +374,8 @@ for label, binary, filt, _ in gpu_summary.RACECHECK:
     check(label.startswith("default.") or f'("{label}", "{binary}"' in gpu_check,
           f"racecheck run {label}: not a switch of gpu_check.sh's opt-in table")
 r = subprocess.run([sys.executable, SCRIPT, "-", "--racecheck-specs"], capture_output=True, text=True)
-check(r.returncode == 0 and [l.split() for l in r.stdout.splitlines()] == [list(x[:3]) for x in gpu_summary.RACECHECK],
+check(r.returncode == 0 and [l.split() for l in r.stdout.splitlines()] ==
+      [list(x[:4]) + [x[4] or "-"] for x in gpu_summary.RACECHECK],
       "--racecheck-specs: " + r.stdout + r.stderr)
 
 kvec, hd128 = "WICK_CUDA_SIMT_KVEC", "WICK_CUDA_ATTENTION_FA2_BWD_HD128"
