@@ -527,11 +527,16 @@ fi
 if want racecheck 70 && command -v compute-sanitizer >/dev/null; then
   section racecheck "compute-sanitizer racecheck (the never-run opt-in kernels and their families' defaults)"
   pids=()
+  # (A compute-sanitizer without --kernel-name checks every kernel of the tests: then the cuBLAS and wgmma
+  # kernels too, alike in a run and in its default run.)
+  compute-sanitizer --help 2>/dev/null | grep -q -- '--kernel-name' && kname=1 || kname=
+  [ -n "$kname" ] || echo "(this compute-sanitizer has no --kernel-name: every kernel of the tests is checked)"
   while read -r label n filter kernels vars; do
     [ -x "$bin/$n" ] && selected "$n" || continue
     [ "$vars" = - ] && vars=
+    [ -n "$kname" ] || kernels=
     # shellcheck disable=SC2016
-    setsid -w bash -c 'env $5 timeout --foreground 60 compute-sanitizer --tool racecheck --kernel-name kns="$6" \
+    setsid -w bash -c 'env $5 timeout --foreground 60 compute-sanitizer --tool racecheck ${6:+--kernel-name kns="$6"} \
         --error-exitcode 99 --print-limit 5 "$1" --gtest_brief=1 --gtest_filter="$3" > "$2" 2>&1
       echo "$4 racecheck rc $? $(grep -E "RACECHECK SUMMARY" "$2" | tail -1)"' \
       _ "$bin/$n" "$out/detail/racecheck_$label.log" "$filter" "$label" "$vars" "$kernels" &
