@@ -222,6 +222,25 @@ struct SimtForcedGrids {
   }
 };
 
+// Every switch of the cp.async SIMT kernel's paths held for a test (restored at its end, the forced grids
+// cleared): the kernel and its 64-row tiles on, stream-K and the k-vectorized copies as asked, so that
+// neither the environment (gpu_check's every-opt-in run) nor another test decides which path ran; the
+// copies first (transpose_k) as they were, for the test to set.
+struct SimtAsyncPaths {
+  test::SwitchScope async{cuda::gemm_simt_async, cuda::set_gemm_simt_async};
+  test::SwitchScope stream_k{cuda::gemm_simt_stream_k, cuda::set_gemm_simt_stream_k};
+  test::SwitchScope kvec{cuda::gemm_simt_kvec, cuda::set_gemm_simt_kvec};
+  test::SwitchScope transpose_k{cuda::gemm_simt_transpose_k, cuda::set_gemm_simt_transpose_k};
+  test::SwitchScope rows64{cuda::gemm_simt_rows64, cuda::set_gemm_simt_rows64};
+  SimtForcedGrids grids;
+  SimtAsyncPaths(bool stream_k_on, bool kvec_on) {
+    cuda::set_gemm_simt_async(true);
+    cuda::set_gemm_simt_rows64(true);
+    cuda::set_gemm_simt_stream_k(stream_k_on);
+    cuda::set_gemm_simt_kvec(kvec_on);
+  }
+};
+
 void check_case(const Case& cs, DType ab, DType cdt) {
   GemmArgs g;
   g.M = cs.M, g.N = cs.N, g.K = cs.K, g.batch = cs.batch;
@@ -1073,16 +1092,7 @@ TEST(CudaGemm, SimtTransposedKMajor) {
 TEST(CudaGemm, SimtStreamK) {
   WICK_SKIP_WITHOUT_CUDA();
   if (cuda::device_properties(cuda::current_device()).major < 8) GTEST_SKIP() << "cp.async needs sm_80";
-  const test::SwitchScope restore(cuda::gemm_simt_async, cuda::set_gemm_simt_async);
-  const test::SwitchScope restore_sk(cuda::gemm_simt_stream_k, cuda::set_gemm_simt_stream_k);
-  const test::SwitchScope restore_tk(cuda::gemm_simt_transpose_k, cuda::set_gemm_simt_transpose_k);
-  const test::SwitchScope restore64(cuda::gemm_simt_rows64, cuda::set_gemm_simt_rows64);
-  const test::SwitchScope restore_kv(cuda::gemm_simt_kvec, cuda::set_gemm_simt_kvec);
-  const SimtForcedGrids forced_scope;
-  cuda::set_gemm_simt_async(true);
-  cuda::set_gemm_simt_stream_k(true);
-  cuda::set_gemm_simt_rows64(true);
-  cuda::set_gemm_simt_kvec(false);  // (SimtKVec runs stream-K with it)
+  const SimtAsyncPaths paths(/*stream_k_on=*/true, /*kvec_on=*/false);  // (SimtKVec runs stream-K with kvec)
   struct Forced {
     Case c;
     int ctas;
@@ -1167,16 +1177,7 @@ TEST(CudaGemm, SimtStreamK) {
 TEST(CudaGemm, SimtKVec) {
   WICK_SKIP_WITHOUT_CUDA();
   if (cuda::device_properties(cuda::current_device()).major < 8) GTEST_SKIP() << "cp.async needs sm_80";
-  const test::SwitchScope restore(cuda::gemm_simt_async, cuda::set_gemm_simt_async);
-  const test::SwitchScope restore_kv(cuda::gemm_simt_kvec, cuda::set_gemm_simt_kvec);
-  const test::SwitchScope restore_tk(cuda::gemm_simt_transpose_k, cuda::set_gemm_simt_transpose_k);
-  const test::SwitchScope restore64(cuda::gemm_simt_rows64, cuda::set_gemm_simt_rows64);
-  const test::SwitchScope restore_sk(cuda::gemm_simt_stream_k, cuda::set_gemm_simt_stream_k);
-  const SimtForcedGrids forced_scope;
-  cuda::set_gemm_simt_async(true);
-  cuda::set_gemm_simt_kvec(true);
-  cuda::set_gemm_simt_rows64(true);
-  cuda::set_gemm_simt_stream_k(false);
+  const SimtAsyncPaths paths(/*stream_k_on=*/false, /*kvec_on=*/true);
   struct Expect {
     Case c;
     bool taken;
