@@ -25,21 +25,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class MetricsTest : public ::testing::Test {
+class MetricsTest : public test::ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("wick_test_metrics_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
+  MetricsTest() : ScratchDirTest("metrics") {}
 };
 
-std::string read_text(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using test::read_bytes;
 
 std::vector<std::string> split_lines(const std::string& s) {
   std::vector<std::string> out;
@@ -66,9 +57,9 @@ TEST_F(MetricsTest, EveryLineIsAJsonObject) {
     log.log(0, "train", {{"loss", 2.5}, {"lr", 1e-3}, {"epoch", 1}, {"tag", "warmup"}, {"ok", true}});
     log.log(10, "val", {{"acc", 0.875f}, {"loss", std::nan("")}, {"big", std::numeric_limits<double>::infinity()}});
     // Flushed at once: readable while the logger is still open.
-    EXPECT_EQ(split_lines(read_text(p)).size(), 2u);
+    EXPECT_EQ(split_lines(read_bytes(p)).size(), 2u);
   }
-  const auto text = split_lines(read_text(p));
+  const auto text = split_lines(read_bytes(p));
   ASSERT_EQ(text.size(), 2u);
   for (const auto& line : text) {
     auto j = nlohmann::ordered_json::parse(line, nullptr, false);
@@ -148,7 +139,7 @@ TEST_F(MetricsTest, ThreadsDoNotInterleaveLines) {
       });
     for (auto& th : threads) th.join();
   }
-  EXPECT_EQ(split_lines(read_text(p)).size(), 200u);
+  EXPECT_EQ(split_lines(read_bytes(p)).size(), 200u);
   EXPECT_EQ(read_metrics(p).size(), 200u);
 }
 
@@ -240,9 +231,9 @@ TEST_F(MetricsTest, PlotToolWritesPngs) {
   const std::string out = path("plots");
   const std::string cmd = "/usr/bin/python3 " + tool + " " + p + " --out " + out +
                           " --metrics loss acc --logy loss --smooth 0.5 > " + path("tool.log") + " 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_text(path("tool.log"));
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_bytes(path("tool.log"));
   for (const char* name : {"loss.png", "acc.png"}) {
-    const std::string png = read_text(out + "/" + name);
+    const std::string png = read_bytes(out + "/" + name);
     ASSERT_GT(png.size(), 1000u) << name;
     EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8)) << name;
   }
@@ -252,6 +243,6 @@ TEST_F(MetricsTest, PlotToolWritesPngs) {
                           path("bad.log") + " 2>&1";
   const int rc = std::system(bad.c_str());
   EXPECT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
-  EXPECT_NE(read_text(path("bad.log")).find("no numeric values for nope"), std::string::npos);
+  EXPECT_NE(read_bytes(path("bad.log")).find("no numeric values for nope"), std::string::npos);
   EXPECT_EQ(std::system(("/usr/bin/python3 " + tool + " --help > /dev/null").c_str()), 0);
 }

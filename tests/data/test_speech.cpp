@@ -29,16 +29,6 @@ bool have_espeak() {
   return false;
 }
 
-// A fresh cache directory, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag)
-      : path(fs::temp_directory_path() / ("wick_test_speech_" + std::to_string(::getpid()) + "_" + tag)) {
-    fs::remove_all(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
 SpeechConfig small_config(const std::string& cache_dir) {
   SpeechConfig c;
   // The third text starts with '-': it must be spoken, not parsed as an option.
@@ -55,8 +45,9 @@ SpeechConfig small_config(const std::string& cache_dir) {
 
 TEST(Speech, RendersCachesAndLabels) {
   if (!have_espeak()) GTEST_SKIP() << "espeak-ng is not installed (apt-get install espeak-ng)";
-  TempDir dir("cache");
-  SpeechDataset ds(small_config(dir.path.string()));
+  ScratchDir scratch("speech_cache");
+  const std::string cache = scratch.path("cache");  // not there yet: the dataset makes it
+  SpeechDataset ds(small_config(cache));
   EXPECT_EQ(ds.renders(), 3);
   ASSERT_EQ(ds.size(), 3);
   EXPECT_EQ(ds.num_classes(), 3);
@@ -77,18 +68,18 @@ TEST(Speech, RendersCachesAndLabels) {
   }
 
   // A second load reads the cache: no espeak-ng run, the same waveforms.
-  SpeechDataset again(small_config(dir.path.string()));
+  SpeechDataset again(small_config(cache));
   EXPECT_EQ(again.renders(), 0);
   for (int64_t i = 0; i < 3; ++i) EXPECT_TRUE(all_equal(again.get(i).waveform, ds.get(i).waveform));
 
   // A corrupt entry is rendered again (and only that one).
   { std::ofstream(ds.cache_path(1), std::ios::binary | std::ios::trunc) << "RIFF garbage"; }
-  SpeechDataset repaired(small_config(dir.path.string()));
+  SpeechDataset repaired(small_config(cache));
   EXPECT_EQ(repaired.renders(), 1);
   EXPECT_TRUE(all_close(repaired.get(1).waveform, ds.get(1).waveform, 1e-6, 0));
 
   // Another pitch is another cache entry; num_samples fixes the length.
-  SpeechConfig other = small_config(dir.path.string());
+  SpeechConfig other = small_config(cache);
   other.texts = {"zero"};
   other.pitches = {30};
   other.num_samples = 16000;
@@ -100,22 +91,23 @@ TEST(Speech, RendersCachesAndLabels) {
 }
 
 TEST(Speech, Errors) {
-  TempDir dir("errors");
-  SpeechConfig c = small_config(dir.path.string());
+  ScratchDir scratch("speech_errors");
+  const std::string cache = scratch.path("cache");
+  SpeechConfig c = small_config(cache);
   c.espeak = "/nonexistent/espeak-ng";
   EXPECT_WICK_ERROR(SpeechDataset{c}, "install the Debian package espeak-ng");
   if (have_espeak()) {
-    SpeechConfig v = small_config(dir.path.string());
+    SpeechConfig v = small_config(cache);
     v.voices = {"xyzzy"};  // (espeak-ng falls back to a language prefix such as "no-...")
     EXPECT_WICK_ERROR(SpeechDataset{v}, "failed (exit status 1) speaking");
   }
-  SpeechConfig s = small_config(dir.path.string());
+  SpeechConfig s = small_config(cache);
   s.speeds = {10};
   EXPECT_WICK_ERROR(SpeechDataset{s}, "SpeechDataset: speed 10 is outside espeak-ng's 80..450");
-  SpeechConfig p = small_config(dir.path.string());
+  SpeechConfig p = small_config(cache);
   p.pitches = {100};
   EXPECT_WICK_ERROR(SpeechDataset{p}, "SpeechDataset: pitch 100 is outside");
-  SpeechConfig t = small_config(dir.path.string());
+  SpeechConfig t = small_config(cache);
   t.texts = {};
   EXPECT_WICK_ERROR(SpeechDataset{t}, "SpeechDataset: the config has no texts");
 }

@@ -32,26 +32,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class CheckpointTest : public ::testing::Test {
+class CheckpointTest : public ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("wick_test_checkpoint_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
+  CheckpointTest() : ScratchDirTest("checkpoint") {}
 };
-
-std::string read_bytes(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-void write_bytes(const std::string& p, const std::string& bytes) {
-  std::remove(p.c_str());
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 struct RunResult {
   int exit_code = -1;
@@ -120,7 +104,7 @@ void expect_same_state(const StateDict& a, const StateDict& b) {
 }  // namespace
 
 TEST_F(CheckpointTest, ExactResumeInANewProcess) {
-  const std::string scratch = dir_.string(), ckpt = path("k.safetensors");
+  const std::string scratch = scratch_.str(), ckpt = path("k.safetensors");
   constexpr int kTotal = 12, kSplit = 5;
   RunResult full = run_worker({"run", std::to_string(kTotal)}, scratch);
   ASSERT_EQ(full.exit_code, 0) << full.err;
@@ -290,7 +274,7 @@ TEST_F(CheckpointTest, CorruptAndTruncatedFiles) {
 
 TEST_F(CheckpointTest, AWriteKilledHalfWayKeepsTheOldCheckpoint) {
   Mlp a;
-  const std::string p = io::checkpoint_path(dir_.string(), 100);
+  const std::string p = io::checkpoint_path(scratch_.str(), 100);
   io::save_checkpoint(p, a, nullptr, nullptr, 100);
   const StateDict saved = a.state_dict();
   // The bytes of a newer checkpoint, which a killed process wrote half of.
@@ -318,7 +302,7 @@ TEST_F(CheckpointTest, AWriteKilledHalfWayKeepsTheOldCheckpoint) {
   io::Checkpoint c = io::load_checkpoint(p);
   EXPECT_EQ(c.step, 100);
   expect_same_state(c.model, saved);
-  EXPECT_EQ(io::latest_checkpoint(dir_.string()), p);  // the stray temporary file is ignored
+  EXPECT_EQ(io::latest_checkpoint(scratch_.str()), p);  // the stray temporary file is ignored
   EXPECT_THROW(io::load_checkpoint(leftover), Error);    // it is indeed incomplete
   // The next save succeeds regardless of the leftover.
   io::save_checkpoint(p, b, nullptr, nullptr, 200);
@@ -326,7 +310,7 @@ TEST_F(CheckpointTest, AWriteKilledHalfWayKeepsTheOldCheckpoint) {
 }
 
 TEST_F(CheckpointTest, DirectoryHelpers) {
-  const std::string d = dir_.string();
+  const std::string d = scratch_.str();
   EXPECT_EQ(io::checkpoint_path(d, 1200), d + "/step_000001200.safetensors");
   EXPECT_WICK_ERROR(io::checkpoint_path(d, -1), "step must be >= 0");
   EXPECT_FALSE(io::latest_checkpoint(d).has_value());

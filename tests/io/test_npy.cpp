@@ -16,26 +16,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A scratch directory for this test process, removed at the end.
-class NpyTest : public ::testing::Test {
+class NpyTest : public ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("wick_test_npy_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-
-  static std::string read_bytes(const std::string& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  }
-  static void write_bytes(const std::string& p, const std::string& bytes) {
-    std::ofstream f(p, std::ios::binary | std::ios::trunc);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  }
-
-  fs::path dir_;
+  NpyTest() : ScratchDirTest("npy") {}
 };
 
 std::string numpy_file(const std::string& name) { return std::string(WICK_FIXTURES_DIR) + "/tensor/" + name + ".npy"; }

@@ -23,27 +23,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class SafetensorsTest : public ::testing::Test {
+class SafetensorsTest : public ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("wick_test_safetensors_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
+  SafetensorsTest() : ScratchDirTest("safetensors") {}
 };
-
-std::string read_bytes(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-void write_bytes(const std::string& p, const std::string& bytes) {
-  // Unlink first: ext4 flushes a file truncated and rewritten in place (auto_da_alloc), which is slow.
-  std::remove(p.c_str());
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 // The elements of t in row-major order, as raw bytes.
 std::string bytes_of(const Tensor& t) {
@@ -183,7 +166,7 @@ TEST_F(SafetensorsTest, FileLayout) {
   EXPECT_EQ(w0, 1.0f);
   // Writes leave no temporary file behind, and overwrite atomically.
   io::save_safetensors(p, sample());
-  for (const auto& e : fs::directory_iterator(dir_))
+  for (const auto& e : fs::directory_iterator(scratch_.dir()))
     EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
   EXPECT_EQ(io::load_safetensors(p).size(), 3u);
 }
@@ -200,7 +183,7 @@ TEST_F(SafetensorsTest, WriteErrors) {
   EXPECT_WICK_ERROR(io::save_safetensors(path("n.safetensors"), bad_name), "cannot encode the header");
   EXPECT_WICK_ERROR(io::save_safetensors(path("no/such/dir/x.safetensors"), sample()), "save_safetensors: cannot write");
   EXPECT_WICK_ERROR(io::load_safetensors(path("missing.safetensors")), "load_safetensors: cannot open");
-  EXPECT_WICK_ERROR(io::load_safetensors(dir_.string()), "");
+  EXPECT_WICK_ERROR(io::load_safetensors(scratch_.str()), "");
   // Nothing half-written is left by the failed writes.
   EXPECT_FALSE(fs::exists(path("n.safetensors")));
 }

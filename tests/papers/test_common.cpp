@@ -23,6 +23,7 @@
 #include "papers/common/fmnist.h"
 #include "papers/common/harness.h"
 #include "papers/common/simclr.h"
+#include "support/test_util.h"
 #include "tensor/random.h"
 
 namespace fs = std::filesystem;
@@ -35,20 +36,7 @@ bool have_fmnist() { return fs::exists(std::string(data::kFashionMnistRoot) + "/
 
 std::vector<int64_t> as_vec(const Tensor& t) { return t.contiguous().tolist<int64_t>(); }
 
-// A fresh temporary directory, removed with the test.
-class TempDir {
- public:
-  explicit TempDir(const std::string& name)
-      : path_(fs::temp_directory_path() / ("wick_test_papers_" + name + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+using test::ScratchDir;
 
 FmnistSplitOptions small_splits() {
   FmnistSplitOptions o;
@@ -242,7 +230,7 @@ TEST(PapersStats, MeanStdPaired) {
 // ---- command line ----------------------------------------------------------------
 
 TEST(PapersCli, ParsesTheContract) {
-  TempDir dir("cli");
+  ScratchDir dir("papers_cli");
   {
     Cli cli("demo", "a demo paper");
     int epochs = 3;
@@ -321,7 +309,7 @@ TEST(PapersCliDeathTest, ExitCodes) {
 // ---- result.json ------------------------------------------------------------------
 
 TEST(PapersResult, WritesResultJson) {
-  TempDir dir("result");
+  ScratchDir dir("papers_result");
   // tests/papers/test_report.py sets WICK_TEST_RESULT_OUT to feed this run's
   // result.json to the report scripts (the C++ writer and the Python reader
   // are tested together).
@@ -533,7 +521,7 @@ TEST(PapersSimclr, TrainingReducesTheLoss) {
 
 TEST(PapersSimclr, PretrainedEncoderIsCached) {
   if (!have_fmnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-  TempDir dir("simclr");
+  ScratchDir dir("papers_simclr");
   SimclrOptions o;
   o.epochs = 1;
   o.batch = 32;

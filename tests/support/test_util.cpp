@@ -1,7 +1,11 @@
 #include "support/test_util.h"
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
 #include <fstream>
+#include <iterator>
 
 namespace wick::test {
 
@@ -97,6 +101,28 @@ void expect_eigh_conventions(const Tensor& w, const Tensor& v) {
       }
       EXPECT_GT(big, 0) << "largest component of eigenvector " << j << " of matrix " << m << " is not positive";
     }
+}
+
+ScratchDir::ScratchDir(const std::string& tag)
+    : dir_(std::filesystem::temp_directory_path() / ("wick_test_" + tag + "_" + std::to_string(::getpid()))) {
+  std::filesystem::remove_all(dir_);
+  std::filesystem::create_directories(dir_);
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;  // a destructor must not throw
+  std::filesystem::remove_all(dir_, ec);
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::remove(path.c_str());
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 }  // namespace wick::test
