@@ -356,7 +356,8 @@ check(gpu_summary.racecheck_counts(CLEAN) == (0, 0, 0) and gpu_summary.racecheck
 # the same kernels under the same environment.
 sources = "".join(open(os.path.join(ROOT, "tests", "cuda", f)).read() for f in os.listdir(os.path.join(ROOT, "tests", "cuda")))
 kernel_dir = os.path.join(ROOT, "cuda", "kernels")
-kernel_sources = "".join(open(os.path.join(kernel_dir, f)).read() for f in os.listdir(kernel_dir) if f.endswith(".cu"))
+kernel_sources = "".join(open(os.path.join(kernel_dir, f)).read() for f in sorted(os.listdir(kernel_dir))
+                         if f.endswith((".cu", ".cuh")))
 kernels = set(re.findall(r"__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s*)?(\w+)\s*\(", kernel_sources))
 cuda_sources = kernel_sources + "".join(open(os.path.join(ROOT, "cuda", f)).read()
                                         for f in os.listdir(os.path.join(ROOT, "cuda")) if f.endswith(".cpp"))
