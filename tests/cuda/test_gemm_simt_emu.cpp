@@ -12,8 +12,10 @@
 //  - results compared exactly (==) with a host model of the kernel's order
 //    of sums (fmaf along k; partials added in order), which every copy mode
 //    shares, and loosely with a float64 product (the model's own check);
-//  - C's padding untouched, no cp.async source outside A and B, no emulator
-//    error (divergent barrier, misaligned copy, copies in flight at exit).
+//  - NaN wherever the kernels must not read (A's and B's padding and the
+//    memory around them, the split-K workspace, C when beta = 0), C's
+//    padding untouched, no cp.async source outside A's and B's elements, no
+//    emulator error (divergent barrier, misaligned copy, copies in flight).
 // The host-side choices (which mode, how many splits, the stream-K plan)
 // are gemm.cu's and are tested on the GPU (tests/cuda/test_gemm.cpp) and,
 // the plans, on the CPU (test_gemm_simt_plan.cpp); here the tests pick them.
@@ -47,18 +49,21 @@ struct Problem {
   int64_t batch = 1;
 };
 
-// 16-byte aligned host storage with `shift` floats skipped at the front.
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// 16-byte aligned host storage of n floats with `shift` floats skipped at the front, NaN until written
+// (a kernel that reads a row's padding, or past the matrix, then gets NaN into its result).
 struct Buffer {
   std::vector<float> v;
-  int64_t shift = 0;
+  int64_t shift = 0, n = 0;
   float* data() {
     auto* p = v.data();
     while (reinterpret_cast<uintptr_t>(p) % 16) ++p;
     return p + shift;
   }
-  void resize(int64_t n, int64_t s) {
-    shift = s;
-    v.assign(static_cast<size_t>(n + s + 4), 0.f);
+  void resize(int64_t n_, int64_t s) {
+    shift = s, n = n_;
+    v.assign(static_cast<size_t>(n + s + 4), kNaN);
   }
 };
 
@@ -76,16 +81,24 @@ struct Operands {
     A.resize(sa * p.batch, p.shift_a), B.resize(sb * p.batch, p.shift_b), C.resize(sc * p.batch, 0);
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<float> u(-1.f, 1.f);
-    for (int64_t i = 0; i < sa * p.batch; ++i) A.data()[i] = u(rng);
-    for (int64_t i = 0; i < sb * p.batch; ++i) B.data()[i] = u(rng);
+    for (int64_t b = 0; b < p.batch; ++b)
+      for (int64_t k = 0; k < p.K; ++k) {
+        for (int64_t m = 0; m < p.M; ++m) a_ref(b, m, k) = u(rng);
+        for (int64_t n = 0; n < p.N; ++n) b_ref(b, k, n) = u(rng);
+      }
+    // C's padding holds NaN, which the kernels must leave; with beta = 0 all of C does (C is not read).
     for (int64_t b = 0; b < p.batch; ++b)
       for (int64_t m = 0; m < p.M; ++m)
-        for (int64_t n = 0; n < ldc; ++n)  // the padding holds NaN: the kernels must leave it
-          C.data()[b * sc + m * ldc + n] = n < p.N ? u(rng) : std::numeric_limits<float>::quiet_NaN();
+        for (int64_t n = 0; n < p.N; ++n) C.data()[b * sc + m * ldc + n] = p.beta != 0.f ? u(rng) : kNaN;
     c0.assign(C.data(), C.data() + sc * p.batch);
   }
-  float a(int64_t b, int64_t m, int64_t k) { return A.data()[b * sa + (pr.trans_a ? k * lda + m : m * lda + k)]; }
-  float bm(int64_t b, int64_t k, int64_t n) { return B.data()[b * sb + (pr.trans_b ? n * ldb + k : k * ldb + n)]; }
+  float& a_ref(int64_t b, int64_t m, int64_t k) { return A.data()[b * sa + (pr.trans_a ? k * lda + m : m * lda + k)]; }
+  float& b_ref(int64_t b, int64_t k, int64_t n) { return B.data()[b * sb + (pr.trans_b ? n * ldb + k : k * ldb + n)]; }
+  float a(int64_t b, int64_t m, int64_t k) { return a_ref(b, m, k); }
+  float bm(int64_t b, int64_t k, int64_t n) { return b_ref(b, k, n); }
+  // A's and B's elements (their padding included), the only global memory the kernels' copies may read.
+  cuda_emu::DeviceMemory a_mem() { return {A.data(), static_cast<size_t>(A.n) * sizeof(float)}; }
+  cuda_emu::DeviceMemory b_mem() { return {B.data(), static_cast<size_t>(B.n) * sizeof(float)}; }
   void reset_c() { std::copy(c0.begin(), c0.end(), C.data()); }
 
   SaParams params() {
@@ -128,7 +141,7 @@ struct Operands {
           c[i] = want(b, m, n);
           double ref = 0;
           for (int64_t k = 0; k < pr.K; ++k) ref += static_cast<double>(a(b, m, k)) * bm(b, k, n);
-          ref = pr.alpha * ref + pr.beta * c0[i];
+          ref = pr.alpha * ref + (pr.beta != 0.f ? pr.beta * c0[i] : 0.0);
           if (std::abs(c[i] - ref) > 1e-5 * (pr.K + 1) && bad++ < 5)
             ADD_FAILURE() << what << ": the model's C[" << b << "][" << m << "," << n << "] = " << c[i]
                           << ", float64 says " << ref;
@@ -195,15 +208,16 @@ void with_modes(SaMode ma, SaMode mb, F&& f) {
   }
 }
 
-// gemm_simt_async_kernel's grid and launch (gemm.cu's launch_simt_async), then split-K's reduction.
+// gemm_simt_async_kernel's grid and launch (gemm.cu's launch_simt_async: grid.z is batch x splits up to
+// 65535, a CTA looping over the rest; z_cap lowers that limit), then split-K's reduction.
 void run_grid(Operands& o, SaParams p, SaMode ma, SaMode mb, bool rows64, const cuda_emu::LaunchOptions& opt,
-              const std::string& what) {
+              const std::string& what, unsigned z_cap) {
   const int64_t bm = rows64 ? 64 : kSaBM, bn = rows64 ? 256 : kSaBN;
   const dim3 grid(static_cast<unsigned>((o.pr.N + bn - 1) / bn), static_cast<unsigned>((o.pr.M + bm - 1) / bm),
-                  static_cast<unsigned>(o.pr.batch * p.splits));
+                  static_cast<unsigned>(std::min<int64_t>(o.pr.batch * p.splits, z_cap)));
   std::vector<float> work;
   if (p.splits > 1) {
-    work.assign(static_cast<size_t>(o.pr.batch * p.splits * o.pr.M * o.pr.N), 0.f);
+    work.assign(static_cast<size_t>(o.pr.batch * p.splits * o.pr.M * o.pr.N), kNaN);
     p.work = work.data();
   }
   cuda_emu::Report r;
@@ -218,7 +232,7 @@ void run_grid(Operands& o, SaParams p, SaMode ma, SaMode mb, bool rows64, const 
     r = cuda_emu::launch(grid, dim3(kSaThreads), [&] { gemm_simt_async_kernel<kA, kB>(p); }, opt);
   });
   EXPECT_TRUE(r.ok()) << what << ":\n" << r.str();
-  EXPECT_GT(r.copies, 0) << what;
+  EXPECT_EQ(r.copies > 0, o.pr.K > 0 && o.pr.M > 0 && o.pr.N > 0) << what;
   if (p.splits > 1) {
     const int64_t total = o.pr.batch * o.pr.M * o.pr.N;
     const cuda_emu::Report rr = cuda_emu::launch(
@@ -231,9 +245,9 @@ void run_grid(Operands& o, SaParams p, SaMode ma, SaMode mb, bool rows64, const 
 }
 
 // The plain grid: every schedule, exact against the model (K split in `splits` chunks of whole k steps).
-void check_grid(const Problem& pr, bool kvec, bool rows64 = false, int splits = 1) {
+void check_grid(const Problem& pr, bool kvec, bool rows64 = false, int splits = 1, unsigned z_cap = 65535) {
   Operands o(pr);
-  cuda_emu::DeviceMemory da(o.A.v.data(), o.A.v.size() * 4), db(o.B.v.data(), o.B.v.size() * 4);
+  const cuda_emu::DeviceMemory da = o.a_mem(), db = o.b_mem();
   SaParams p = o.params();
   const SaMode ma = mode_a(pr, p, kvec), mb = mode_b(pr, p, kvec);
   const int64_t ksteps = (pr.K + kSaBK - 1) / kSaBK;
@@ -241,7 +255,8 @@ void check_grid(const Problem& pr, bool kvec, bool rows64 = false, int splits = 
   p.k_chunk = (ksteps + splits - 1) / splits * kSaBK;
   const std::string shape = std::to_string(pr.M) + "x" + std::to_string(pr.N) + "x" + std::to_string(pr.K) +
                             " batch " + std::to_string(pr.batch) + " " + name(ma) + "/" + name(mb) +
-                            (rows64 ? " rows64" : "") + " splits " + std::to_string(splits);
+                            (rows64 ? " rows64" : "") + " splits " + std::to_string(splits) +
+                            (z_cap < 65535 ? " grid.z " + std::to_string(z_cap) : "");
   const std::vector<float> want = o.model(
       [&](int64_t b, int64_t m, int64_t n) {
         if (splits == 1) return o.finish(b, m, n, o.dot(b, m, n, 0, pr.K));
@@ -254,7 +269,7 @@ void check_grid(const Problem& pr, bool kvec, bool rows64 = false, int splits = 
   for (const auto& [sched, opt] : schedules()) {
     o.reset_c();
     const std::string what = shape + ", " + sched;
-    run_grid(o, p, ma, mb, rows64, opt, what);
+    run_grid(o, p, ma, mb, rows64, opt, what, z_cap);
     o.expect_c(want, what);
   }
 }
@@ -263,13 +278,12 @@ void check_grid(const Problem& pr, bool kvec, bool rows64 = false, int splits = 
 // against the model.
 void check_stream_k(const Problem& pr, bool kvec, int64_t ctas) {
   Operands o(pr);
-  cuda_emu::DeviceMemory da(o.A.v.data(), o.A.v.size() * 4), db(o.B.v.data(), o.B.v.size() * 4);
+  const cuda_emu::DeviceMemory da = o.a_mem(), db = o.b_mem();
   const SaParams p = o.params();
   const SaMode ma = mode_a(pr, p, kvec), mb = mode_b(pr, p, kvec);
   const int64_t tn = (pr.N + kSaBN - 1) / kSaBN, tm = (pr.M + kSaBM - 1) / kSaBM;
   const int64_t ksteps = (pr.K + kSaBK - 1) / kSaBK;
   const SimtStreamK h = simt_stream_k_split(tn * tm, ksteps, ctas);
-  EXPECT_EQ(h.ctas, ctas);
   const std::string what0 = std::to_string(pr.M) + "x" + std::to_string(pr.N) + "x" + std::to_string(pr.K) + " " +
                             name(ma) + "/" + name(mb) + " stream-K on " + std::to_string(ctas) + " CTAs (" +
                             std::to_string(h.dp_tiles) + " whole-wave tiles, " + std::to_string(h.sk.tiles) +
@@ -328,7 +342,8 @@ TEST(CudaEmuSimtGemm, EveryCopyModeMatchesTheModel) {
         for (bool odd : {false, true}) {
           SCOPED_TRACE("M " + std::to_string(M) + (ta ? " A^T" : "") + (tb ? " B^T" : "") + (odd ? " odd" : ""));
           Problem pr{M, 200, 67, ta, tb};
-          pr.pad_a = odd ? 1 : 4 - (ta ? M : 67) % 4;  // odd: rows 1 float apart from 16-byte alignment
+          // odd: m/n-contiguous rows off 16-byte alignment (kX); k-contiguous ones take kK either way
+          pr.pad_a = odd ? 1 : 4 - (ta ? M : 67) % 4;
           pr.pad_b = odd ? 3 : 4 - (tb ? 67 : 200) % 4;
           pr.pad_c = 3;
           check_grid(pr, /*kvec=*/false);
@@ -350,21 +365,30 @@ TEST(CudaEmuSimtGemm, KVecLoaderMatchesTheModel) {
 
 TEST(CudaEmuSimtGemm, BatchesSplitKAndRows64) {
   Problem pr{130, 140, 203, false, false};
-  pr.batch = 2, pr.beta = -1.f, pr.pad_a = 1, pr.pad_c = 1;
+  pr.batch = 2, pr.alpha = 1.5f, pr.beta = -1.f, pr.pad_a = 1, pr.pad_c = 1;
   check_grid(pr, false, false, /*splits=*/3);  // kK A (rows of 204 floats) with kVec B
   check_grid(pr, /*kvec=*/true, false, 3);     // the same A by kKVec
-  Problem pk{130, 140, 203, false, true};
-  pk.batch = 2, pk.pad_a = 1, pk.pad_b = 1;  // kK both
+  check_grid(pr, false, false, 3, /*z_cap=*/1);  // one CTA per tile runs all 6 (batch, split) pairs
+  Problem pk{130, 141, 203, false, true};      // kK both; N odd: the partials' rows not 16-byte aligned
+  pk.batch = 2, pk.alpha = 1.5f, pk.pad_a = 1, pk.pad_b = 1;
   check_grid(pk, /*kvec=*/false, false, 2);
+  Problem kb{130, 140, 75, true, true};  // kVec A with kKVec B, batch 2, beta = 0
+  kb.batch = 2, kb.pad_a = 2, kb.pad_b = 1;
+  check_grid(kb, /*kvec=*/true, false, 1, /*z_cap=*/1);
   Problem sh{100, 90, 30, true, false};  // m- and n-contiguous, each matrix 4 bytes past 16-byte alignment: kX
-  sh.shift_a = sh.shift_b = true, sh.pad_a = 4 - 100 % 4, sh.pad_b = 2;
+  sh.shift_a = sh.shift_b = true, sh.pad_a = 4 - 100 % 4, sh.pad_b = 2, sh.beta = 0.5f;
   check_grid(sh, false);
   Problem r64{50, 300, 37, true, false};
   r64.pad_a = 2, r64.beta = 2.f;
   check_grid(r64, false, /*rows64=*/true);
+  r64.K = 203, r64.alpha = 1.5f;
+  check_grid(r64, false, true, /*splits=*/2);
   Problem r64k{64, 257, 9, false, false};  // kK A with kVec B
   r64k.pad_b = 3;
   check_grid(r64k, false, true);
+  Problem k0{100, 90, 0, false, false};  // K = 0: C = beta C, no copies
+  k0.beta = 0.5f;
+  check_grid(k0, false);
 }
 
 TEST(CudaEmuSimtGemm, StreamKMatchesTheModel) {
@@ -378,17 +402,22 @@ TEST(CudaEmuSimtGemm, StreamKMatchesTheModel) {
       Problem pr{c.M, c.N, c.K, ta, tb};
       pr.pad_a = (4 - (ta ? c.M : c.K) % 4) % 4;
       pr.pad_b = (4 - (tb ? c.K : c.N) % 4) % 4;
-      pr.pad_c = 2, pr.beta = 0.25f;
+      pr.pad_c = 2, pr.alpha = 1.5f, pr.beta = ta ? 0.f : 0.25f;
       SCOPED_TRACE(std::to_string(c.M) + "x" + std::to_string(c.N) + "x" + std::to_string(c.K));
       check_stream_k(pr, false, c.ctas);
       check_stream_k(pr, true, c.ctas);
     }
   }
+  // kX A and kX B (m- and n-contiguous rows off 16-byte alignment).
+  Problem x{256, 260, 101, true, false};
+  x.pad_a = 1, x.pad_b = 1, x.beta = 0.5f;
+  check_stream_k(x, false, 4);
 }
 
 // The emulator itself: a read before its wait sees old data under late landing, a wait lands what it
-// must when copies land out of order, a divergent barrier and copies left in flight are reported, and a
-// source outside the registered buffers or a misaligned copy is refused.
+// must when copies land out of order, divergent barriers (threads ended, or at two call sites) and copies
+// left in flight are reported (empty groups are not), and a source outside the registered buffers or a
+// misaligned copy is refused.
 TEST(CudaEmu, ModelsCpAsyncAndReportsMisuse) {
   alignas(16) static float src[4] = {1.f, 2.f, 3.f, 4.f};
   float seen_before = -1.f, seen_after = -1.f;
@@ -436,6 +465,31 @@ TEST(CudaEmu, ModelsCpAsyncAndReportsMisuse) {
   });
   ASSERT_EQ(div.errors.size(), 1u) << div.str();
   EXPECT_NE(div.errors[0].find("divergent __syncthreads: 2 threads ended while 2 wait"), std::string::npos);
+
+  // Two different barriers (bar.sync is .aligned: undefined on a GPU) are divergent too.
+  volatile int after_first = 0, after_second = 0;  // (different code after each: the calls stay apart)
+  const cuda_emu::Report sites = cuda_emu::launch(dim3(1), dim3(4), [&] {
+    if (threadIdx.x < 2) {
+      __syncthreads();
+      after_first = after_first + 1;
+    } else {
+      __syncthreads();
+      after_second = after_second + 2;
+    }
+  });
+  ASSERT_EQ(sites.errors.size(), 1u) << sites.str();
+  EXPECT_NE(sites.errors[0].find("2 of the 4 waiting wait at another call site"), std::string::npos) << sites.str();
+
+  // Empty groups left uncompleted at the end are no copies in flight (a pipeline's tail commits them).
+  const cuda_emu::Report tail = cuda_emu::launch(dim3(1), dim3(1), [&] {
+    __shared__ __align__(16) float s[4];
+    cp_async16(smem_addr(s), src, 16);
+    cp_async_commit();
+    cp_async_commit();
+    cp_async_commit();
+    cp_async_wait<2>();
+  });
+  EXPECT_TRUE(tail.ok()) << tail.str();
 
   const cuda_emu::Report left = cuda_emu::launch(dim3(1), dim3(1), [&] {
     __shared__ __align__(16) float s[4];

@@ -17,8 +17,14 @@
 #include <utility>
 
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
 #define WICK_EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WICK_EMU_ASAN 1
+#endif
+#endif
+#ifdef WICK_EMU_ASAN
+#include <sanitizer/common_interface_defs.h>
 #endif
 
 dim3 threadIdx, blockIdx, blockDim, gridDim;
@@ -47,6 +53,7 @@ struct Fiber {
   char* stack = nullptr;  // kStackBytes, above a guard page
   dim3 tid;
   bool done = false, at_barrier = false;
+  const void* barrier_site = nullptr;  // where the thread's __syncthreads() was called
   std::vector<Copy> open;    // issued since the last commit
   std::deque<Group> groups;  // committed and not landed, oldest first (kRandom lands some out of order)
   int64_t commits = 0;
@@ -68,7 +75,11 @@ struct Launch {
 
 Launch* g = nullptr;  // the launch running (launches do not nest)
 std::vector<std::pair<const char*, size_t>> g_buffers;
-char g_anchor;  // shared addresses are offsets from here (the kernels' static shared arrays lie within 2 GiB)
+// Shared addresses are offsets from here, plus 2^31 (so that every address is positive, as on a GPU, and
+// keeps its alignment up to 4 KiB). The kernels' shared arrays are `static`, in this binary's .bss, which
+// the small code model (x86-64's default) keeps within 2 GiB of the anchor; shared_address checks it.
+alignas(4096) char g_anchor;
+constexpr int64_t kSharedBias = int64_t{1} << 31;
 
 std::string where() {
   std::ostringstream s;
@@ -132,19 +143,21 @@ void fiber_main() {
     (*g->body)();
   } catch (const std::exception& e) {
     error(std::string("the kernel threw: ") + e.what());
+  } catch (...) {
+    error("the kernel threw");
   }
   Fiber& f = *g->cur;
-  if (!f.open.empty() || !f.groups.empty()) {
-    error("the thread ended with cp.async copies in flight (no cp_async_wait<0> after its last commit)");
-    land_all(f.open);
-    for (Group& grp : f.groups) land_all(grp.copies);
-    f.groups.clear();
-  }
+  bool in_flight = !f.open.empty();
+  for (const Group& grp : f.groups) in_flight = in_flight || !grp.copies.empty();  // (empty groups: nothing)
+  if (in_flight) error("the thread ended with cp.async copies in flight (no cp_async_wait<0> after its last copy)");
+  land_all(f.open);
+  for (Group& grp : f.groups) land_all(grp.copies);
+  f.groups.clear();
   f.done = true;
 #ifdef WICK_EMU_ASAN
-  __sanitizer_start_switch_fiber(nullptr, g->sched_bottom, g->sched_size);
+  __sanitizer_start_switch_fiber(nullptr, g->sched_bottom, g->sched_size);  // (nullptr: this stack is done)
 #endif
-  // Returning resumes uc_link, the scheduler.
+  setcontext(&g->sched);  // back to the scheduler, for good
 }
 
 // One CTA: every thread to its end, barrier round by barrier round.
@@ -168,13 +181,21 @@ void run_cta(std::vector<char*>& stacks) {
     if (g->opt.order == Order::kShuffled) std::shuffle(order.begin(), order.end(), g->rng);
     for (unsigned t : order)
       if (!g->fibers[t].done) resume(g->fibers[t]);
-    unsigned waiting = 0, done = 0;
-    for (const Fiber& f : g->fibers) waiting += f.at_barrier, done += f.done;
+    unsigned waiting = 0, done = 0, elsewhere = 0;
+    const Fiber* first = nullptr;  // the first thread at a barrier, and where its barrier is
+    for (const Fiber& f : g->fibers) {
+      waiting += f.at_barrier, done += f.done;
+      if (f.at_barrier && first == nullptr) first = &f;
+      if (f.at_barrier && f.barrier_site != first->barrier_site) ++elsewhere;
+    }
     if (waiting == 0) break;
-    if (done > 0) {
-      threadIdx = dim3(0, 0, 0);
+    if (done > 0 || elsewhere > 0) {  // (__syncthreads is bar.sync 0, .aligned: every thread, the same one)
+      threadIdx = first->tid;
       std::ostringstream s;
-      s << "divergent __syncthreads: " << done << " threads ended while " << waiting << " wait at a barrier";
+      s << "divergent __syncthreads: ";
+      if (done > 0) s << done << " threads ended while " << waiting << " wait at a barrier";
+      if (done > 0 && elsewhere > 0) s << "; ";
+      if (elsewhere > 0) s << elsewhere << " of the " << waiting << " waiting wait at another call site than this thread";
       error(s.str());
     }
     ++g->report.barriers;
@@ -242,19 +263,19 @@ DeviceMemory::~DeviceMemory() {
 }
 
 uint32_t shared_address(const void* p) {
-  const int64_t d = static_cast<const char*>(p) - &g_anchor;
-  if (d < INT32_MIN || d > INT32_MAX) {
+  const int64_t d = static_cast<const char*>(p) - &g_anchor + kSharedBias;
+  if (d < 0 || d > UINT32_MAX) {
     std::fprintf(stderr, "cuda_emu: a shared-memory pointer more than 2 GiB from the anchor\n");
     std::abort();
   }
-  return static_cast<uint32_t>(static_cast<int32_t>(d));
+  return static_cast<uint32_t>(d);
 }
 
 void copy_async(uint32_t dst, const void* src, int size, int src_bytes) {
   check_in_launch("cp.async");
   Fiber& f = *g->cur;
   ++g->report.copies;
-  char* d = &g_anchor + static_cast<int32_t>(dst);
+  char* d = &g_anchor + (static_cast<int64_t>(dst) - kSharedBias);
   const auto* s = static_cast<const unsigned char*>(src);
   if (src_bytes < 0 || src_bytes > size) {
     error("cp.async of " + std::to_string(size) + " bytes with a source size of " + std::to_string(src_bytes));
@@ -313,6 +334,7 @@ void __syncthreads() {
   Fiber& f = *g->cur;
   maybe_land(f);
   f.at_barrier = true;
+  f.barrier_site = __builtin_return_address(0);  // (this function is not inlined: it is in another file)
 #ifdef WICK_EMU_ASAN
   __sanitizer_start_switch_fiber(&f.fake_stack, g->sched_bottom, g->sched_size);
 #endif

@@ -7,8 +7,9 @@
 // What it models:
 //  - a CTA's threads are fibers (ucontext), run one at a time; a fiber runs
 //    until __syncthreads() or its end; a barrier opens when every thread of
-//    the CTA waits at it (a thread that ends while others wait is reported:
-//    a divergent barrier);
+//    the CTA waits at it. A divergent barrier is reported: threads that end
+//    while others wait, or threads waiting at different __syncthreads()
+//    call sites (bar.sync is .aligned: all threads, the same barrier);
 //  - the order in which the fibers run between two barriers is a launch
 //    option (forward, reverse, or shuffled by a seed), and so are the CTAs';
 //  - cp.async copies (cp_async16, cp_async4 and their commit and wait) are
@@ -16,17 +17,20 @@
 //    the option says: as late as the waits allow (at cp_async_wait, so a
 //    read before its wait sees the old data), at once when issued (so a
 //    copy into a buffer other threads still read lands in their reads), or
-//    at random points between. A kernel whose result is the same under all
-//    of them, in every order, neither reads a copy before its wait and
-//    barrier nor overwrites a buffer another thread is still reading;
+//    at random points between. A kernel that reads a copy before its wait
+//    and barrier, or overwrites a buffer another thread is still reading,
+//    gives a different result under some of those schedules (a test samples
+//    a few; fibers switch only at barriers, so a race between two barriers
+//    shows only through the order the fibers run in);
 //  - checks: a copy's source range lies in a buffer registered with
 //    DeviceMemory (where any is), sizes and alignments are the ones PTX
-//    requires, no thread ends with copies in flight.
+//    requires, no thread ends with copies in flight (empty groups are fine).
 // What it does not model: warps (no shuffles, votes or warp-synchronous
 // code), timing, memory other than global and shared, atomics' ordering
 // between CTAs running at once (CTAs run one after another). Shared memory
 // is `static` storage: a CTA finds the previous CTA's data in it, where a
-// GPU leaves it undefined.
+// GPU leaves it undefined, and a copy's destination is not bounds-checked
+// (an AddressSanitizer build catches one outside its array).
 //
 // The names it defines (threadIdx, __syncthreads, float4, min, the
 // qualifiers as macros) are the CUDA ones, in the global namespace, so
