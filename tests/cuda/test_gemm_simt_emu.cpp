@@ -83,8 +83,8 @@ struct Operands {
     std::uniform_real_distribution<float> u(-1.f, 1.f);
     for (int64_t b = 0; b < p.batch; ++b)
       for (int64_t k = 0; k < p.K; ++k) {
-        for (int64_t m = 0; m < p.M; ++m) a_ref(b, m, k) = u(rng);
-        for (int64_t n = 0; n < p.N; ++n) b_ref(b, k, n) = u(rng);
+        for (int64_t m = 0; m < p.M; ++m) a(b, m, k) = u(rng);
+        for (int64_t n = 0; n < p.N; ++n) bm(b, k, n) = u(rng);
       }
     // C's padding holds NaN, which the kernels must leave; with beta = 0 all of C does (C is not read).
     for (int64_t b = 0; b < p.batch; ++b)
@@ -92,10 +92,8 @@ struct Operands {
         for (int64_t n = 0; n < p.N; ++n) C.data()[b * sc + m * ldc + n] = p.beta != 0.f ? u(rng) : kNaN;
     c0.assign(C.data(), C.data() + sc * p.batch);
   }
-  float& a_ref(int64_t b, int64_t m, int64_t k) { return A.data()[b * sa + (pr.trans_a ? k * lda + m : m * lda + k)]; }
-  float& b_ref(int64_t b, int64_t k, int64_t n) { return B.data()[b * sb + (pr.trans_b ? n * ldb + k : k * ldb + n)]; }
-  float a(int64_t b, int64_t m, int64_t k) { return a_ref(b, m, k); }
-  float bm(int64_t b, int64_t k, int64_t n) { return b_ref(b, k, n); }
+  float& a(int64_t b, int64_t m, int64_t k) { return A.data()[b * sa + (pr.trans_a ? k * lda + m : m * lda + k)]; }
+  float& bm(int64_t b, int64_t k, int64_t n) { return B.data()[b * sb + (pr.trans_b ? n * ldb + k : k * ldb + n)]; }
   // A's and B's elements (their padding included), the only global memory the kernels' copies may read.
   cuda_emu::DeviceMemory a_mem() { return {A.data(), static_cast<size_t>(A.n) * sizeof(float)}; }
   cuda_emu::DeviceMemory b_mem() { return {B.data(), static_cast<size_t>(B.n) * sizeof(float)}; }

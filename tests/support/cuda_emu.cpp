@@ -70,7 +70,6 @@ struct Launch {
   const void* sched_bottom = nullptr;  // the scheduler's stack, for AddressSanitizer
   size_t sched_size = 0;
   Report report;
-  dim3 cta;
 };
 
 Launch* g = nullptr;  // the launch running (launches do not nest)

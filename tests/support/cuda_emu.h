@@ -47,12 +47,10 @@
 
 #define __global__ inline
 #define __device__
-#define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
 #define __align__(n) __attribute__((aligned(n)))
-#define __restrict__
 
 struct dim3 {
   unsigned x = 1, y = 1, z = 1;
@@ -75,19 +73,11 @@ template <typename T>
 inline T __ldcg(const T* p) {
   return *p;
 }
-template <typename T>
-inline T __ldg(const T* p) {
-  return *p;
-}
 
-// CUDA's min and max for mixed integer widths (int64_t with int64_t here).
+// CUDA's device min, for the integer widths the kernels mix.
 template <typename A, typename B>
 inline auto min(A a, B b) -> decltype(a + b) {
   return b < a ? b : a;
-}
-template <typename A, typename B>
-inline auto max(A a, B b) -> decltype(a + b) {
-  return a < b ? b : a;
 }
 using std::fmaf;
 
